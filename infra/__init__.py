@@ -1,0 +1,1 @@
+"""Local runtime: the embedded nats-server, the process runner and the demo."""

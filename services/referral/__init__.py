@@ -1,0 +1,1 @@
+"""Referral service: takes referrals from the front door, validates, opens cases, emits events."""

@@ -1,0 +1,16 @@
+"""Build the referral service at start-up (not at import)."""
+
+from __future__ import annotations
+
+from shared.clock import Clock
+from shared.service import Service
+from shared.settings import Settings
+
+from . import entrypoints
+from .adapters import ReferralUnitOfWork, metadata
+
+
+def bootstrap(settings: Settings | None = None, clock: Clock | None = None) -> Service:
+    svc = Service("referral", settings or Settings(), metadata, ReferralUnitOfWork, clock)
+    entrypoints.register(svc)
+    return svc

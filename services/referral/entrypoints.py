@@ -1,0 +1,35 @@
+"""Thin entrypoints: NATS subjects in, commands to the handlers out."""
+
+from __future__ import annotations
+
+
+from shared.contracts import INTAKE_SUBJECT, CaseQuery, Reply
+from shared.messaging.consumer import Subscription
+from shared.service import Service
+
+from . import handlers
+
+
+def register(svc: Service) -> None:
+    async def on_submission(cmd: handlers.ReceiveSubmission, uow: handlers.ReferralUnitOfWork) -> None:
+        await handlers.receive_submission(cmd, uow)
+
+    # Intake is not an event: the payload may be anything, so parsing never fails here; the handler
+    # validates and turns a bad submission into a stored rejection plus referral.rejected.
+    svc.subscriptions.append(
+        Subscription(
+            service=svc.name,
+            subject=INTAKE_SUBJECT,
+            stream="INTAKE",
+            handler=on_submission,  # type: ignore[arg-type]
+            parse=lambda m: handlers.ReceiveSubmission(data=m.data, stream_seq=m.metadata.sequence.stream),
+            key=lambda cmd, m: f"intake:{m.metadata.sequence.stream}",
+        )
+    )
+
+    @svc.request("query.referral.case.v1", CaseQuery)
+    async def case(q: CaseQuery) -> Reply:
+        async with svc.uow() as uow:
+            return await handlers.get_case(q, uow)  # type: ignore[arg-type]
+
+

@@ -1,0 +1,1 @@
+"""Koolle shared kernel: published contracts and infrastructure. No domain logic lives here."""

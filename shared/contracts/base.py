@@ -1,0 +1,101 @@
+"""Base classes for published contracts.
+
+Every event is one pydantic model per name and version. Producers are strict (unknown fields are
+an error: ``extra="forbid"``); consumers are tolerant (they parse with ``extra="ignore"``, see
+:func:`parse_event`). Input values never appear in validation errors (``hide_input_in_errors``),
+so an error message cannot leak personal data into a log.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any, ClassVar, TypeVar
+from uuid import UUID, uuid4
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+STRICT = ConfigDict(extra="forbid", hide_input_in_errors=True, frozen=True)
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Contract(BaseModel):
+    """A published data shape (event payload part, command or reply)."""
+
+    model_config = STRICT
+
+
+class Event(Contract):
+    """The envelope every event carries. Subclasses add the payload fields.
+
+    The subject of an event is ``<event_type>.v<version>``, e.g. ``referral.received.v1``.
+    """
+
+    event_type: ClassVar[str]
+    version: ClassVar[int] = 1
+    stream: ClassVar[str]
+
+    event_id: UUID = Field(default_factory=uuid4, description="Unique id of this event; also its Nats-Msg-Id.")
+    occurred_at: datetime = Field(default_factory=_now, description="When it happened (UTC).")
+    producer: str = Field(description="The service that produced the event.")
+    case_id: UUID = Field(description="The family's case (asiakkuus) this event belongs to; the correlation id of the flow.")
+    causation_id: UUID | None = Field(default=None, description="The event or command id that caused this event.")
+
+    @classmethod
+    def subject(cls) -> str:
+        return f"{cls.event_type}.v{cls.version}"
+
+    def to_json(self) -> bytes:
+        return self.model_dump_json().encode()
+
+
+E = TypeVar("E", bound=Event)
+
+
+def parse_event(model: type[E], data: bytes | str) -> E:
+    """Consumer-side parse: tolerant of fields added later within the same version."""
+    return model.model_validate_json(data, extra="ignore")
+
+
+class FieldError(Contract):
+    """One machine-readable validation problem. ``field`` is a dotted path, never a value."""
+
+    field: str = Field(description="Dotted path of the offending field, e.g. 'children.0.personal_id'.")
+    code: str = Field(description="Stable machine code, e.g. 'missing', 'invalid_checksum'.")
+    message: dict[str, str] = Field(
+        default_factory=dict, description="Human-readable message by language: fi, sv, en."
+    )
+
+
+class Reply(Contract):
+    """Typed reply of a request/reply command or query."""
+
+    model_config = ConfigDict(extra="ignore", hide_input_in_errors=True)
+
+    ok: bool = Field(description="True when the command was carried out or the query answered.")
+    id: str | None = Field(default=None, description="Id of what was created or changed.")
+    errors: list[FieldError] = Field(default_factory=list, description="Why it was refused.")
+    data: dict[str, Any] | None = Field(default=None, description="Query result or extra detail.")
+
+
+_GENERIC_MESSAGES = {
+    "missing": {"fi": "Pakollinen tieto puuttuu.", "sv": "Obligatorisk uppgift saknas.", "en": "Required field is missing."},
+    "extra_forbidden": {"fi": "Tuntematon kenttä.", "sv": "Okänt fält.", "en": "Unknown field."},
+}
+
+
+def field_errors(exc: ValidationError) -> list[FieldError]:
+    """Turn a pydantic error into machine-readable errors without echoing any input value."""
+    out = []
+    for err in exc.errors(include_input=False, include_url=False):
+        loc = ".".join(str(p) for p in err["loc"]) or "$"
+        code = err["type"]
+        msg = _GENERIC_MESSAGES.get(code) or {
+            "fi": "Virheellinen arvo.",
+            "sv": "Ogiltigt värde.",
+            "en": str(err.get("msg", "Invalid value."))[:200],
+        }
+        out.append(FieldError(field=loc, code=code, message=msg))
+    return out

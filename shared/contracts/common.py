@@ -1,0 +1,27 @@
+"""Small value types shared by several contracts."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import EmailStr, Field, StringConstraints
+
+from .base import Contract
+
+Language = Literal["fi", "sv", "en", "other"]
+"""Language of service: Finnish, Swedish, English, or another (then usually with an interpreter)."""
+
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Id = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._:-]+$")]
+
+
+class ContactPoint(Contract):
+    """How to reach one person. Contact details travel only to the notifications service's directory."""
+
+    contact_id: Id = Field(description="Stable id of the person within the case, e.g. 'guardian-1' or a staff id.")
+    role: ShortText = Field(description="Role in the case: guardian, close_worker, social_worker, referrer, ...")
+    language: Language = Field(default="fi", description="Language the person is contacted in.")
+    email: EmailStr | None = Field(default=None, description="E-mail address, when known.")
+    phone: Annotated[str, StringConstraints(pattern=r"^\+[1-9][0-9]{6,14}$")] | None = Field(
+        default=None, description="Mobile phone in E.164 form, when known."
+    )

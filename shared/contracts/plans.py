@@ -1,0 +1,81 @@
+"""Contracts of the plans service: the joint plan (yhteinen suunnitelma) and its follow-up (seuranta)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import ClassVar
+from uuid import UUID
+
+from pydantic import Field
+
+from .base import Contract, Event
+from .common import ContactPoint, Id, ShortText
+
+
+class PlannedAction(Contract):
+    what: ShortText = Field(description="What is done.")
+    who: ShortText = Field(description="Who does it.")
+    where: ShortText | None = Field(default=None, description="Where, for actions elsewhere.")
+
+
+class ResponsibleWorker(Contract):
+    """Vastuutyöntekijä: named by the family, a professional in a public service."""
+
+    worker_id: Id
+    organisation: ShortText
+    public_service: bool = Field(description="Must be true: the responsible worker works in a public service.")
+    contact: ContactPoint | None = None
+
+
+class AgreePlan(Contract):
+    """``cmd.plans.agree.v1``: record the joint plan agreed with the family."""
+
+    command_id: UUID
+    case_id: UUID
+    meeting_id: UUID | None = None
+    recorded_by: Id
+    changes_needed: list[ShortText] = Field(description="Concrete things in everyday life that need change.")
+    actions_at_home: list[PlannedAction] = Field(default_factory=list)
+    actions_in_everyday_environment: list[PlannedAction] = Field(
+        default_factory=list, description="In early childhood education or school."
+    )
+    actions_elsewhere: list[PlannedAction] = Field(default_factory=list)
+    worker_contacts_family: ShortText = Field(description="How the worker contacts the family.")
+    family_contacts_worker: ShortText = Field(description="How the family contacts the worker.")
+    responsible_workers: list[ResponsibleWorker] = Field(min_length=1, max_length=2)
+    next_contact_at: datetime = Field(description="Next contact, agreed with the family (aware datetime).")
+    family_contacts: list[ContactPoint] = Field(default_factory=list, description="Family members who receive the plan.")
+
+
+class PlanAgreed(Event):
+    """A joint plan was agreed with a named responsible worker. Carries references, not the plan's content."""
+
+    event_type: ClassVar[str] = "plan.agreed"
+    stream: ClassVar[str] = "PLANS"
+
+    plan_id: UUID
+    plan_version: int = Field(description="1 for the first version.")
+    meeting_id: UUID | None
+    responsible_workers: list[ResponsibleWorker]
+    next_contact_at: datetime = Field(description="When the follow-up is due (UTC).")
+    family_contacts: list[ContactPoint] = Field(default_factory=list)
+
+
+class FollowupDue(Event):
+    """The agreed next-contact time has come. Fired by a durable JetStream message schedule."""
+
+    event_type: ClassVar[str] = "followup.due"
+    stream: ClassVar[str] = "PLANS"
+
+    plan_id: UUID
+    plan_version: int
+    due_at: datetime
+    responsible_worker_ids: list[str]
+    family_contact_ids: list[str]
+
+
+class PlanCaseQuery(Contract):
+    """``query.plans.case.v1``: the plans of one case."""
+
+    case_id: UUID
+    requested_by: Id

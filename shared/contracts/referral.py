@@ -1,0 +1,144 @@
+"""Contracts of the referral service: the front door's intake submission and the events it emits."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, ClassVar, Literal
+from uuid import UUID
+
+from pydantic import Field, StringConstraints
+
+from .base import Contract, Event, FieldError
+from .common import ContactPoint, Id, Language, ShortText
+
+INTAKE_SUBJECT = "intake.referral.v1"
+"""Front-door systems publish :class:`ReferralSubmission` here (JetStream, stream INTAKE) with
+``Nats-Msg-Id`` set to their own submission id."""
+
+Channel = Literal[
+    "phone",  # perheiden puhelinlinja, entered by an operator
+    "e_contact",  # sähköinen yhteydenottolomake, by the family itself
+    "guidance",  # ohjaus ja neuvonta
+    "concern_with_family",  # Lapset puheeksi: a close worker raises a concern together with the family
+    "assessment_request",  # SHL 35 § request for assessment by a professional
+    "child_protection_notification",  # LSL 25 § lastensuojeluilmoitus
+    "joint_contact",  # LSL 25 a § yhteydenotto yhdessä perheen kanssa
+]
+
+OrganisationType = Literal[
+    "family",
+    "child_health_clinic",
+    "maternity_clinic",
+    "early_childhood_education",
+    "school_pupil_welfare",
+    "school_social_worker",
+    "family_counselling_clinic",
+    "substance_abuse_clinic",
+    "youth_health_services",
+    "youth_services",
+    "family_work",
+    "family_law_unit",
+    "shelter",
+    "police",
+    "psychiatry",
+    "disability_services",
+    "other",
+]
+
+FreeText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=4000)]
+
+
+class ChildInfo(Contract):
+    """A child the referral concerns. Either a henkilötunnus or a date of birth is given."""
+
+    given_name: ShortText = Field(description="Child's given name.")
+    family_name: ShortText | None = Field(default=None, description="Child's family name.")
+    personal_id: Annotated[str, StringConstraints(strip_whitespace=True, max_length=11)] | None = Field(
+        default=None, description="Henkilötunnus (11 characters), when the child has one."
+    )
+    date_of_birth: date | None = Field(default=None, description="Date of birth, for a child without henkilötunnus.")
+
+
+class GuardianInfo(Contract):
+    """A parent or guardian (huoltaja) to be contacted."""
+
+    name: ShortText = Field(description="Full name.")
+    phone: Annotated[str, StringConstraints(strip_whitespace=True, max_length=32)] | None = Field(
+        default=None, description="Phone number as given; normalised to E.164 by the service."
+    )
+    email: Annotated[str, StringConstraints(strip_whitespace=True, max_length=254)] | None = Field(
+        default=None, description="E-mail address."
+    )
+    language: Language = Field(default="fi", description="Language the guardian is contacted in.")
+
+
+class ReferrerInfo(Contract):
+    """The organisation or person who made the referral (ilmoittaja / lähettävä taho)."""
+
+    organisation_type: OrganisationType = Field(description="Kind of referring organisation, from the documented list.")
+    organisation: ShortText | None = Field(default=None, description="Name of the organisation or unit.")
+    name: ShortText | None = Field(default=None, description="Name of the person who referred.")
+    phone: Annotated[str, StringConstraints(strip_whitespace=True, max_length=32)] | None = None
+    email: Annotated[str, StringConstraints(strip_whitespace=True, max_length=254)] | None = None
+
+
+class ReferralSubmission(Contract):
+    """What a front-door system publishes to ``intake.referral.v1``."""
+
+    submission_id: Id = Field(description="The front door's own id; also the message's Nats-Msg-Id.")
+    channel: Channel = Field(description="How the contact came in.")
+    municipality: ShortText = Field(description="Municipality of the family (e.g. 'Porvoo').")
+    submitted_at: datetime = Field(description="When the front door received it (aware datetime).")
+    children: list[ChildInfo] = Field(min_length=1, max_length=12, description="Children concerned.")
+    guardians: list[GuardianInfo] = Field(default_factory=list, max_length=6, description="Guardians to contact.")
+    language: Language = Field(default="fi", description="Language of service for the family.")
+    interpreter_needed: bool = Field(default=False, description="Whether an interpreter is needed.")
+    concern: FreeText = Field(default="", description="The concern in the referrer's or family's words.")
+    referrer: ReferrerInfo | None = Field(default=None, description="Who referred; absent when the family itself made contact.")
+    urgent: bool = Field(default=False, description="Immediate danger reported at intake.")
+    consent_to_convene: bool = Field(
+        default=False, description="The family agreed that the family-centre team may be convened."
+    )
+
+
+class ReferralReceived(Event):
+    """A valid referral was stored and a case opened (yhteydenotto vastaanotettu)."""
+
+    event_type: ClassVar[str] = "referral.received"
+    stream: ClassVar[str] = "REFERRAL"
+
+    referral_id: UUID = Field(description="Id of the stored referral.")
+    submission_id: str = Field(description="The front door's submission id.")
+    channel: Channel = Field(description="How the contact came in.")
+    municipality: str = Field(description="Municipality of the family.")
+    received_at: datetime = Field(description="When the referral service accepted it (UTC).")
+    language: Language = Field(description="Language of service for the family.")
+    interpreter_needed: bool = Field(description="Whether an interpreter is needed.")
+    urgent: bool = Field(description="Immediate danger reported at intake.")
+    statutory: bool = Field(description="A child-protection notification or request: the 7-working-day decision applies.")
+    child_count: int = Field(description="Number of children concerned (no identities travel).")
+    consent_to_convene: bool = Field(description="The family agreed to convening the family-centre team.")
+    referrer_type: str | None = Field(default=None, description="Organisation type of the referrer.")
+    contacts: list[ContactPoint] = Field(
+        default_factory=list, description="Guardians and referrer, for the notifications directory."
+    )
+
+
+class ReferralRejected(Event):
+    """A submission failed validation. The raw submission is kept with its reasons; fix and resend."""
+
+    event_type: ClassVar[str] = "referral.rejected"
+    stream: ClassVar[str] = "REFERRAL"
+
+    case_id: UUID | None = Field(default=None, description="Always empty: no case was opened.")
+    submission_id: str = Field(description="The front door's submission id ('unknown' when unreadable).")
+    rejection_id: UUID = Field(description="Id of the stored rejected submission.")
+    reasons: list[FieldError] = Field(description="Machine-readable reasons (field, code, message fi/sv/en).")
+
+
+class CaseQuery(Contract):
+    """``query.referral.case.v1``: one case with its referral (staff app)."""
+
+    case_id: UUID
+    requested_by: Id = Field(description="Staff id of the reader (written to the audit log).")
+    purpose: ShortText = Field(default="case work", description="Why the data is read.")

@@ -1,0 +1,276 @@
+"""Database plumbing shared by every service: engine, UTC datetimes, outbox and inbox tables, unit of work.
+
+Each service owns its own database (a SQLite file by default, PostgreSQL by URL). SQL parameters are
+never rendered into exception messages (``hide_parameters=True``), so a failed statement cannot
+leak personal data into a log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    event,
+    insert,
+    select,
+)
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores aware datetimes as UTC and always returns them aware (SQLite keeps no zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime")
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+class JSONText(TypeDecorator[Any]):
+    """JSON stored as text: the same on SQLite and PostgreSQL, compact, order-preserving."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Any) -> str | None:
+        return None if value is None else json.dumps(value, separators=(",", ":"), default=str)
+
+    def process_result_value(self, value: str | None, dialect: Any) -> Any:
+        return None if value is None else json.loads(value)
+
+
+def messaging_tables(metadata: MetaData) -> tuple[Table, Table]:
+    """Add the outbox and inbox tables to a service's metadata."""
+    outbox = Table(
+        "outbox",
+        metadata,
+        Column("seq", Integer, primary_key=True, autoincrement=True),
+        Column("message_id", String(64), nullable=False, unique=True),
+        Column("op", String(16), nullable=False, default="publish"),  # publish | purge
+        Column("subject", String(255), nullable=False),
+        Column("payload", LargeBinary, nullable=False),
+        Column("headers", JSONText, nullable=False),
+        Column("created_at", UTCDateTime, nullable=False),
+        Column("sent_at", UTCDateTime, nullable=True),
+        Column("attempts", Integer, nullable=False, default=0),
+    )
+    Index(
+        "ix_outbox_unsent",
+        outbox.c.seq,
+        sqlite_where=outbox.c.sent_at.is_(None),
+        postgresql_where=outbox.c.sent_at.is_(None),
+    )
+    inbox = Table(
+        "inbox",
+        metadata,
+        Column("consumer", String(128), primary_key=True),
+        Column("event_id", String(64), primary_key=True),
+        Column("processed_at", UTCDateTime, nullable=False),
+    )
+    Table(
+        "command_log",
+        metadata,
+        Column("command_id", String(64), primary_key=True),
+        Column("subject", String(255), nullable=False),
+        Column("reply", JSONText, nullable=False),
+        Column("recorded_at", UTCDateTime, nullable=False),
+    )
+    return outbox, inbox
+
+
+def make_engine(url: str) -> AsyncEngine:
+    if url.startswith("sqlite"):
+        engine = create_async_engine(url, hide_parameters=True, connect_args={"timeout": 30})
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
+            # Let us issue BEGIN ourselves: a write transaction takes the lock up front
+            # (BEGIN IMMEDIATE) instead of failing later when a read upgrades to a write.
+            dbapi_conn.isolation_level = None
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=FULL")  # durable: fsync at every commit
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _sqlite_begin(conn: Any) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    return create_async_engine(url, hide_parameters=True, pool_pre_ping=True, pool_size=10, max_overflow=10)
+
+
+class Database:
+    """A service's database: engine, session factory, outbox/inbox tables and the relay's wake-up."""
+
+    def __init__(self, url: str, metadata: MetaData) -> None:
+        self.url = url
+        self.metadata = metadata
+        self.outbox, self.inbox = (metadata.tables["outbox"], metadata.tables["inbox"])
+        self.engine = make_engine(url)
+        self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        self.outbox_written = asyncio.Event()
+        # SQLite has one writer; serialising our own writers avoids lock churn inside one process.
+        self.write_lock: asyncio.Lock | None = asyncio.Lock() if url.startswith("sqlite") else None
+
+    async def create_all(self) -> None:
+        async with self.engine.begin() as conn:
+            await conn.run_sync(self.metadata.create_all)
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+class UnitOfWork:
+    """One transaction: the state change, the events it causes (outbox) and the events it consumed (inbox).
+
+    Services subclass it to attach their repositories in :meth:`_attach`.
+    """
+
+    def __init__(self, db: Database, clock: Callable[[], datetime] | None = None) -> None:
+        self.db = db
+        self.now = clock or (lambda: datetime.now(timezone.utc))
+        self.session: AsyncSession
+        self._messages: list[dict[str, Any]] = []
+        self._locked = False
+
+    def _attach(self, session: AsyncSession) -> None:  # pragma: no cover - overridden
+        """Attach repositories to the session."""
+
+    async def __aenter__(self) -> UnitOfWork:
+        if self.db.write_lock is not None:
+            await self.db.write_lock.acquire()
+            self._locked = True
+        self.session = self.db.sessionmaker()
+        await self.session.begin()
+        self._messages = []
+        self._attach(self.session)
+        return self
+
+    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        try:
+            if self.session.in_transaction():
+                await self.session.rollback()
+            await self.session.close()
+        finally:
+            if self._locked:
+                self._locked = False
+                assert self.db.write_lock is not None
+                self.db.write_lock.release()
+
+    # -- outbox ---------------------------------------------------------------------------------
+    def emit(self, event: Any, *, subject: str | None = None, headers: dict[str, str] | None = None) -> None:
+        """Queue an event to be published after commit (same transaction as the state change)."""
+        from shared.telemetry import inject_context
+
+        hdrs = {"Koolle-Event-Type": event.event_type, "Koolle-Case-Id": str(event.case_id or "")}
+        inject_context(hdrs)
+        if headers:
+            hdrs.update(headers)
+        self._messages.append(
+            {
+                "message_id": str(event.event_id),
+                "op": "publish",
+                "subject": subject or event.subject(),
+                "payload": event.to_json(),
+                "headers": hdrs,
+                "created_at": self.now(),
+            }
+        )
+
+    def schedule(self, event: Any, *, timer_subject: str, at: datetime, timer_id: str) -> None:
+        """A durable timer: JetStream publishes ``event`` to its subject at ``at``.
+
+        ``timer_subject`` is the timer's identity: scheduling it again replaces it; :meth:`cancel_timer`
+        removes it. ``timer_id`` must be unique per scheduling (it is the schedule message's id).
+        """
+        at_utc = at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        self.emit(
+            event,
+            subject=timer_subject,
+            headers={
+                "Nats-Schedule": f"@at {at_utc}",
+                "Nats-Schedule-Target": event.subject(),
+                "Koolle-Event-Id": str(event.event_id),
+            },
+        )
+        self._messages[-1]["message_id"] = timer_id
+
+    def cancel_timer(self, timer_subject: str, cancel_id: str) -> None:
+        self._messages.append(
+            {
+                "message_id": cancel_id,
+                "op": "purge",
+                "subject": timer_subject,
+                "payload": b"",
+                "headers": {},
+                "created_at": self.now(),
+            }
+        )
+
+    # -- inbox ----------------------------------------------------------------------------------
+    async def claim(self, consumer: str, event_id: str) -> bool:
+        """Record that ``consumer`` handled ``event_id``; False when it already did (a redelivery)."""
+        inbox = self.db.inbox
+        seen = await self.session.scalar(
+            select(inbox.c.event_id).where(inbox.c.consumer == consumer, inbox.c.event_id == event_id)
+        )
+        if seen is not None:
+            return False
+        await self.session.execute(
+            insert(inbox).values(consumer=consumer, event_id=event_id, processed_at=self.now())
+        )
+        return True
+
+    # -- idempotent commands ----------------------------------------------------------------------
+    async def recall_reply(self, command_id: str) -> Any:
+        """The reply already given to this command id, if the staff app is retrying."""
+        log = self.db.metadata.tables["command_log"]
+        return await self.session.scalar(select(log.c.reply).where(log.c.command_id == command_id))
+
+    async def remember_reply(self, command_id: str, subject: str, reply: Any) -> None:
+        log = self.db.metadata.tables["command_log"]
+        await self.session.execute(
+            insert(log).values(command_id=command_id, subject=subject, reply=reply, recorded_at=self.now())
+        )
+
+    async def commit(self) -> None:
+        if self._messages:
+            await self.session.execute(insert(self.db.outbox), self._messages)
+        await self.session.commit()
+        if self._messages:
+            self._messages = []
+            self.db.outbox_written.set()
+
+    async def rollback(self) -> None:
+        self._messages = []
+        await self.session.rollback()

@@ -1,0 +1,1 @@
+"""Messaging infrastructure: streams, the outbox relay, reliable consumers, dead letters, request/reply."""

@@ -1,0 +1,253 @@
+"""Reliable JetStream consumers: explicit acks, inbox dedup, retry with delay, dead letters.
+
+Why not a plain FastStream subscriber here: a consumer commits a whole pulled batch in one database
+transaction (inbox rows + effects + outbox rows), which is what makes fsync'd throughput possible,
+and it must decide per message between ack, nak-with-delay and dead-letter. FastStream's batch
+subscriber waits to fill a batch (latency) and its default NATS ack policy (REJECT_ON_ERROR)
+terminates failing messages. So the loop is ours, on the broker's own JetStream connection.
+
+Rules:
+- an effect and its inbox row commit together; the ack follows the commit (never before);
+- a handler that raises is retried with a growing delay (nak with delay), never terminated;
+- after ``max_deliver`` deliveries, or when the payload breaks the contract, the message goes to
+  the DEADLETTER stream (with reason codes, no personal data) and is then acked;
+- a worker never dies of a payload.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from nats.aio.msg import Msg
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
+from pydantic import ValidationError
+
+from shared.contracts import Event, parse_event
+from shared.db import Database, UnitOfWork
+from shared.telemetry import extract_context
+
+log = logging.getLogger("koolle.consumer")
+
+Handler = Callable[[Any, UnitOfWork], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """One durable consumer of one subject.
+
+    ``parse`` turns the raw message into what the handler takes (a ValidationError sends the message
+    to the dead letters); ``key`` names it for the inbox (an event's id, or the stream sequence).
+    """
+
+    service: str
+    subject: str
+    stream: str
+    handler: Handler
+    parse: Callable[[Msg], Any]
+    key: Callable[[Any, Msg], str]
+
+    @property
+    def durable(self) -> str:
+        return f"{self.service}-{self.subject.replace('.', '-')}"
+
+    @classmethod
+    def for_event(cls, service: str, event: type[Event], handler: Handler) -> Subscription:
+        return cls(
+            service,
+            event.subject(),
+            event.stream,
+            handler,
+            parse=lambda m: parse_event(event, m.data),
+            key=lambda ev, m: str(ev.event_id),
+        )
+
+
+class DeadLetters:
+    """Publishes a failed message to ``deadletter.<service>.<durable>`` with its reason."""
+
+    def __init__(self, js: JetStreamContext, service: str) -> None:
+        self.js = js
+        self.service = service
+        self.count = 0
+
+    async def send(self, msg: Msg, durable: str, reason: str, detail: str = "") -> None:
+        md = msg.metadata
+        headers = {
+            "Nats-Msg-Id": f"dl:{md.stream}:{md.sequence.stream}:{durable}",
+            "Koolle-Dlq-Reason": reason,
+            "Koolle-Dlq-Detail": detail[:500],
+            "Koolle-Dlq-Subject": msg.subject,
+            "Koolle-Dlq-Stream": md.stream,
+            "Koolle-Dlq-Stream-Seq": str(md.sequence.stream),
+            "Koolle-Dlq-Deliveries": str(md.num_delivered),
+            "Koolle-Dlq-Consumer": durable,
+        }
+        for k, v in (msg.headers or {}).items():
+            if k.lower() == "traceparent" or k.startswith("Koolle-Event") or k == "Koolle-Case-Id":
+                headers[k] = v
+        await self.js.publish(f"deadletter.{self.service}.{durable}", msg.data, headers=headers, timeout=10)
+        self.count += 1
+
+
+class EventConsumer:
+    def __init__(
+        self,
+        db: Database,
+        js: JetStreamContext,
+        sub: Subscription,
+        uow_factory: Callable[[], UnitOfWork],
+        dead_letters: DeadLetters,
+        *,
+        batch: int = 256,
+        ack_wait: float = 30.0,
+        max_deliver: int = 8,
+        retry_delays: tuple[float, ...] = (1.0, 5.0, 15.0, 60.0, 300.0),
+    ) -> None:
+        self.db = db
+        self.js = js
+        self.sub = sub
+        self.uow_factory = uow_factory
+        self.dead_letters = dead_letters
+        self.batch = batch
+        self.ack_wait = ack_wait
+        self.max_deliver = max_deliver
+        self.retry_delays = retry_delays
+        self.tracer = trace.get_tracer(f"koolle.{sub.service}")
+        self._running = True
+        self._busy = asyncio.Lock()
+        self.handled = 0
+        self.duplicates = 0
+        self.failures = 0
+        self.bound = False
+        self._psub: Any = None
+
+    def consumer_config(self) -> ConsumerConfig:
+        return ConsumerConfig(
+            durable_name=self.sub.durable,
+            ack_policy=AckPolicy.EXPLICIT,
+            deliver_policy=DeliverPolicy.ALL,
+            ack_wait=self.ack_wait,
+            # JetStream never gives up on its own: we dead-letter explicitly at max_deliver, so
+            # nothing is dropped silently even if a process dies on every delivery.
+            max_deliver=-1,
+            max_ack_pending=max(1000, self.batch * 4),
+            filter_subject=self.sub.subject,
+        )
+
+    async def bind(self) -> None:
+        self._psub = await self.js.pull_subscribe(
+            self.sub.subject,
+            durable=self.sub.durable,
+            stream=self.sub.stream,
+            config=self.consumer_config(),
+        )
+        self.bound = True
+
+    async def run(self) -> None:
+        if self._psub is None:
+            await self.bind()
+        while self._running:
+            try:
+                msgs = await self._psub.fetch(self.batch, timeout=2.0)
+            except (NatsTimeoutError, asyncio.TimeoutError):
+                continue
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - connection trouble: wait and fetch again
+                log.warning("fetch failed on %s (%s)", self.sub.durable, type(exc).__name__)
+                await asyncio.sleep(1.0)
+                continue
+            # Shutdown waits for this lock, so a batch in hand is finished and acked, not cut.
+            async with self._busy:
+                await self.process(msgs)
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        self._running = False
+        try:
+            await asyncio.wait_for(self._busy.acquire(), timeout)
+            self._busy.release()
+        except TimeoutError:
+            pass
+
+    # -- processing -------------------------------------------------------------------------------
+    async def process(self, msgs: list[Msg]) -> None:
+        parsed: list[tuple[Msg, Any]] = []
+        for m in msgs:
+            if m.metadata.num_delivered > self.max_deliver:
+                await self._dead_letter(m, "max_deliveries", "delivered more times than allowed")
+                continue
+            try:
+                parsed.append((m, self.sub.parse(m)))
+            except ValidationError as exc:
+                codes = ",".join(sorted({f"{'.'.join(map(str, e['loc']))}:{e['type']}" for e in exc.errors(include_input=False)}))
+                await self._dead_letter(m, "contract_violation", codes)
+        if not parsed:
+            return
+        try:
+            await self._handle_batch(parsed)
+        except Exception as exc:  # noqa: BLE001 - isolate the failing message(s) one by one
+            if len(parsed) == 1:
+                await self._failed(parsed[0][0], type(exc).__name__)
+                return
+            for item in parsed:
+                try:
+                    await self._handle_batch([item])
+                except Exception as exc1:  # noqa: BLE001
+                    await self._failed(item[0], type(exc1).__name__)
+
+    async def _handle_batch(self, items: list[tuple[Msg, Any]]) -> None:
+        async with self.uow_factory() as uow:
+            for m, ev in items:
+                ctx = extract_context(m.headers)
+                key = self.sub.key(ev, m)
+                with self.tracer.start_as_current_span(
+                    f"{self.sub.subject} process",
+                    context=ctx,
+                    kind=SpanKind.CONSUMER,
+                    attributes={
+                        "messaging.system": "nats",
+                        "messaging.operation": "process",
+                        "messaging.destination.name": m.subject,
+                        "messaging.message.id": key,
+                        "koolle.consumer": self.sub.durable,
+                        "koolle.delivery": m.metadata.num_delivered,
+                        "koolle.case_id": str(getattr(ev, "case_id", "") or ""),
+                    },
+                ):
+                    if await uow.claim(self.sub.durable, key):
+                        await self.sub.handler(ev, uow)
+                    else:
+                        self.duplicates += 1
+            await uow.commit()
+        # Only after the commit: ack. A lost ack means a redelivery, which the inbox absorbs.
+        for m, _ in items:
+            await m.ack()
+        self.handled += len(items)
+
+    async def _failed(self, m: Msg, error: str) -> None:
+        self.failures += 1
+        n = m.metadata.num_delivered
+        if n >= self.max_deliver:
+            await self._dead_letter(m, "handler_failed", error)
+            return
+        delay = self.retry_delays[min(n - 1, len(self.retry_delays) - 1)]
+        log.warning("handler failed on %s delivery %d (%s); retry in %.0fs", self.sub.durable, n, error, delay)
+        await m.nak(delay=delay)
+
+    async def _dead_letter(self, m: Msg, reason: str, detail: str) -> None:
+        log.error("dead-lettering message from %s (%s)", self.sub.durable, reason)
+        try:
+            await self.dead_letters.send(m, self.sub.durable, reason, detail)
+        except Exception as exc:  # noqa: BLE001 - not stored in DLQ: leave it for redelivery
+            log.warning("dead-letter publish failed (%s); message will be redelivered", type(exc).__name__)
+            await m.nak(delay=5.0)
+            return
+        await m.ack()

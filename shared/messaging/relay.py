@@ -1,0 +1,98 @@
+"""The outbox relay: publishes committed outbox rows to JetStream and marks them sent after the PubAck.
+
+``Nats-Msg-Id`` is the row's message id, so a publish repeated after a crash (published, not yet
+marked) is dropped by JetStream's duplicate window instead of doubling the event; consumers' inboxes
+catch what the window no longer covers. Rows are published pipelined, in commit order, and the relay
+retries forever with a capped backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime, timezone
+
+from nats.js import JetStreamContext
+from sqlalchemy import select, update
+
+from shared.contracts import stream_for_subject
+from shared.db import Database
+
+log = logging.getLogger("koolle.outbox")
+
+
+class OutboxRelay:
+    def __init__(self, db: Database, js: JetStreamContext, *, batch: int = 500, poll_seconds: float = 1.0) -> None:
+        self.db = db
+        self.js = js
+        self.batch = batch
+        self.poll_seconds = poll_seconds
+        self._stopping = asyncio.Event()
+        self.published = 0
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self.db.outbox_written.set()
+
+    async def run(self) -> None:
+        delay = 0.1
+        while not self._stopping.is_set():
+            try:
+                n = await self.flush_once()
+                delay = 0.1
+            except Exception as exc:  # noqa: BLE001 - a relay never dies; it retries
+                log.warning("outbox publish failed (%s); retrying in %.1fs", type(exc).__name__, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+                continue
+            if n == 0:
+                self.db.outbox_written.clear()
+                try:
+                    await asyncio.wait_for(self.db.outbox_written.wait(), self.poll_seconds)
+                except TimeoutError:
+                    pass
+
+    async def flush_once(self) -> int:
+        outbox = self.db.outbox
+        async with self.db.sessionmaker() as session:
+            rows = (
+                await session.execute(
+                    select(outbox.c.seq, outbox.c.message_id, outbox.c.op, outbox.c.subject, outbox.c.payload, outbox.c.headers)
+                    .where(outbox.c.sent_at.is_(None))
+                    .order_by(outbox.c.seq)
+                    .limit(self.batch)
+                )
+            ).all()
+        if not rows:
+            return 0
+        results = await asyncio.gather(*(self._send(r) for r in rows), return_exceptions=True)
+        done = [r.seq for r, res in zip(rows, results, strict=True) if not isinstance(res, BaseException)]
+        failed = [res for res in results if isinstance(res, BaseException)]
+        if done:
+            await self._mark_sent(done)
+            self.published += len(done)
+        if failed:
+            raise failed[0]
+        return len(rows)
+
+    async def _send(self, row: object) -> None:
+        headers = dict(row.headers)  # type: ignore[attr-defined]
+        if row.op == "purge":  # type: ignore[attr-defined]
+            # Cancelling a durable timer: remove its schedule message from the stream.
+            await self.js.purge_stream(stream_for_subject(row.subject), subject=row.subject)  # type: ignore[attr-defined]
+            return
+        headers["Nats-Msg-Id"] = row.message_id  # type: ignore[attr-defined]
+        await self.js.publish(row.subject, row.payload, headers=headers, timeout=10)  # type: ignore[attr-defined]
+
+    async def _mark_sent(self, seqs: list[int]) -> None:
+        outbox = self.db.outbox
+        now = datetime.now(timezone.utc)
+        lock = self.db.write_lock
+        if lock is not None:
+            await lock.acquire()
+        try:
+            async with self.db.sessionmaker() as session, session.begin():
+                await session.execute(update(outbox).where(outbox.c.seq.in_(seqs)).values(sent_at=now))
+        finally:
+            if lock is not None:
+                lock.release()

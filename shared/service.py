@@ -1,0 +1,240 @@
+"""The runtime every service shares: one ``bootstrap()`` builds a :class:`Service`, entrypoints
+register on it, and :meth:`Service.run` starts and stops it cleanly.
+
+A service = its own database (outbox, inbox, command log), a FastStream NATS broker for
+request/reply commands and queries, reliable JetStream consumers for events, and the outbox relay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from faststream.nats import NatsBroker
+from faststream.nats.annotations import NatsMessage
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
+from pydantic import ValidationError
+from sqlalchemy import MetaData, text
+
+from shared.clock import Clock
+from shared.contracts import Contract, Event, FieldError, Reply, field_errors
+from shared.db import Database, UnitOfWork
+from shared.errors import DomainError
+from shared.messaging.consumer import DeadLetters, EventConsumer, Subscription
+from shared.messaging.relay import OutboxRelay
+from shared.messaging.streams import ensure_streams
+from shared.settings import Settings
+from shared.telemetry import extract_context, setup_tracing
+
+log = logging.getLogger("koolle.service")
+
+C = TypeVar("C", bound=Contract)
+U = TypeVar("U", bound=UnitOfWork)
+
+
+class Service:
+    def __init__(
+        self,
+        name: str,
+        settings: Settings,
+        metadata: MetaData,
+        uow_class: type[UnitOfWork] = UnitOfWork,
+        clock: Clock | None = None,
+    ) -> None:
+        self.name = name
+        self.settings = settings
+        self.clock = clock or Clock()
+        self.db = Database(settings.database_url(name), metadata)
+        self.uow_class = uow_class
+        self.broker = NatsBroker(
+            settings.nats_url,
+            name=f"koolle-{name}",
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=1,
+            logger=logging.getLogger(f"koolle.{name}.broker"),
+        )
+        self.subscriptions: list[Subscription] = []
+        self.consumers: list[EventConsumer] = []
+        self.relay: OutboxRelay | None = None
+        self._tasks: list[asyncio.Task[Any]] = []
+        self.tracer = trace.get_tracer(f"koolle.{name}")
+        self.started = False
+        self._extra_tasks: list[Callable[[], Awaitable[None]]] = []
+        self._register_health()
+
+    # -- composition ------------------------------------------------------------------------------
+    def uow(self) -> UnitOfWork:
+        return self.uow_class(self.db, self.clock.now)
+
+    def on_event(self, event: type[Event]) -> Callable[[Callable[[Any, Any], Awaitable[None]]], Any]:
+        """Register a handler for an event: ``async def handle(event, uow) -> None``."""
+
+        def deco(fn: Callable[[Any, Any], Awaitable[None]]) -> Any:
+            self.subscriptions.append(Subscription.for_event(self.name, event, fn))
+            return fn
+
+        return deco
+
+    def request(self, subject: str, model: type[C]) -> Callable[[Callable[[C], Awaitable[Reply]]], Any]:
+        """Register a request/reply command or query: ``async def handle(cmd) -> Reply``.
+
+        The payload is validated here; a bad one gets a Reply with machine-readable errors, never
+        a silent timeout. Commands with a ``command_id`` are idempotent: a retry gets the first reply.
+        """
+
+        def deco(fn: Callable[[C], Awaitable[Reply]]) -> Any:
+            async def entry(msg: NatsMessage) -> dict[str, Any]:
+                with self.tracer.start_as_current_span(
+                    f"{subject} handle",
+                    context=extract_context(msg.headers),
+                    kind=SpanKind.SERVER,
+                    attributes={"messaging.system": "nats", "koolle.command": subject},
+                ):
+                    reply = await self._call(subject, model, fn, msg.body)
+                    return reply.model_dump(mode="json")
+
+            self.broker.subscriber(subject, queue=f"koolle-{self.name}", title=subject, description=model.__doc__)(entry)
+            return fn
+
+        return deco
+
+    async def _call(self, subject: str, model: type[C], fn: Callable[[C], Awaitable[Reply]], body: bytes) -> Reply:
+        try:
+            cmd = model.model_validate_json(body)
+        except ValidationError as exc:
+            return Reply(ok=False, errors=field_errors(exc))
+        command_id = getattr(cmd, "command_id", None)
+        if command_id is not None:
+            async with self.uow() as uow:
+                earlier = await uow.recall_reply(str(command_id))
+            if earlier is not None:
+                return Reply.model_validate(earlier)
+        try:
+            return await fn(cmd)
+        except DomainError as exc:
+            return Reply(ok=False, errors=[FieldError(field=exc.field, code=exc.code, message=exc.message)])
+        except Exception as exc:  # noqa: BLE001 - the caller gets an answer, the process lives on
+            log.exception("request %s failed (%s)", subject, type(exc).__name__)
+            return Reply(
+                ok=False,
+                errors=[
+                    FieldError(
+                        field="$",
+                        code="internal_error",
+                        message={
+                            "fi": "Sisäinen virhe, yritä uudelleen.",
+                            "sv": "Internt fel, försök igen.",
+                            "en": "Internal error, please retry.",
+                        },
+                    )
+                ],
+            )
+
+    def _register_health(self) -> None:
+        async def health(msg: NatsMessage) -> dict[str, Any]:
+            return await self.health()
+
+        self.broker.subscriber(f"ops.health.{self.name}", title="health")(health)
+
+    async def health(self) -> dict[str, Any]:
+        db_ok = True
+        try:
+            async with self.db.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except Exception:  # noqa: BLE001
+            db_ok = False
+        nc = self.broker.config.connection_state
+        broker_ok = bool(nc) and nc.connection.is_connected
+        consumers_ok = all(c.bound for c in self.consumers)
+        return {
+            "service": self.name,
+            "pid": os.getpid(),
+            "live": True,
+            "ready": self.started and db_ok and broker_ok and consumers_ok,
+            "db": db_ok,
+            "broker": broker_ok,
+            "consumers": {c.sub.durable: c.handled for c in self.consumers},
+            "dead_letters": sum(c.dead_letters.count for c in self.consumers[:1]),
+        }
+
+    # -- lifecycle --------------------------------------------------------------------------------
+    async def start(self) -> None:
+        setup_tracing(self.name, self.settings.otel_exporter)
+        await self.db.create_all()
+        await self.broker.connect()
+        js = self.broker.config.connection_state.stream
+        await ensure_streams(js, self.settings.duplicate_window_seconds)
+        dead = DeadLetters(js, self.name)
+        for sub in self.subscriptions:
+            consumer = EventConsumer(
+                self.db,
+                js,
+                sub,
+                self.uow,
+                dead,
+                batch=self.settings.fetch_batch,
+                ack_wait=self.settings.ack_wait_seconds,
+                max_deliver=self.settings.max_deliver,
+                retry_delays=self.settings.retry_delays,
+            )
+            await consumer.bind()
+            self.consumers.append(consumer)
+        self.relay = OutboxRelay(
+            self.db, js, batch=self.settings.outbox_batch, poll_seconds=self.settings.outbox_poll_seconds
+        )
+        await self.broker.start()
+        self._tasks = [asyncio.create_task(self.relay.run(), name=f"{self.name}-relay")]
+        self._tasks += [asyncio.create_task(c.run(), name=c.sub.durable) for c in self.consumers]
+        for extra in self._extra_tasks:
+            self._tasks.append(asyncio.create_task(extra(), name=f"{self.name}-{extra.__name__}"))
+        self.started = True
+        log.info("%s started", self.name)
+
+    def background(self, fn: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
+        """Run ``fn`` as a task while the service runs (e.g. a dispatcher)."""
+        self._extra_tasks.append(fn)
+        return fn
+
+    async def stop(self) -> None:
+        self.started = False
+        # Stop taking work, let batches in hand finish and ack, then flush the outbox once more.
+        await asyncio.gather(*(c.stop() for c in self.consumers))
+        await self.broker.stop()
+        if self.relay is not None:
+            self.relay.stop()
+        for t in self._tasks:
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.db.dispose()
+        log.info("%s stopped", self.name)
+
+    async def run(self) -> None:
+        """Run until SIGTERM or SIGINT, then stop cleanly."""
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await self.start()
+        print(json.dumps({"service": self.name, "ready": True}), flush=True)
+        await stop.wait()
+        await self.stop()
+
+
+def configure_logging() -> None:
+    """Plain, structured-enough logs on stderr. Messages carry ids and codes only."""
+    logging.basicConfig(
+        level=os.environ.get("KOOLLE_LOG_LEVEL", "INFO"),
+        format='{"ts":"%(asctime)s","level":"%(levelname)s","logger":"%(name)s","msg":"%(message)s"}',
+    )
+
+
+def run_service(build: Callable[[], Service]) -> None:
+    configure_logging()
+    asyncio.run(build().run())
+

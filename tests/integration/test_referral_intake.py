@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from services.referral.bootstrap import bootstrap
+from shared.contracts import INTAKE_SUBJECT, ReferralReceived, ReferralRejected
+from tests.conftest import wait_for
+from tests.support.data import submission
+
+pytestmark = [pytest.mark.integration]
+
+
+async def collect(nc, subject):  # type: ignore[no-untyped-def]
+    got: list[dict] = []
+
+    async def cb(msg):  # type: ignore[no-untyped-def]
+        got.append(json.loads(msg.data))
+
+    await nc.subscribe(subject, cb=cb)
+    return got
+
+
+async def test_valid_submission_opens_case_and_emits_received(settings, nc, clean_streams):  # type: ignore[no-untyped-def]
+    received = await collect(nc, ReferralReceived.subject())
+    svc = bootstrap(settings)
+    await svc.start()
+    try:
+        js = nc.jetstream()
+        body = submission()
+        await js.publish(INTAKE_SUBJECT, json.dumps(body).encode(), headers={"Nats-Msg-Id": body["submission_id"]})
+        await wait_for(lambda: received)
+        ev = received[0]
+        assert ev["submission_id"] == body["submission_id"]
+        assert ev["contacts"][0]["phone"] == "+358401234567"
+        assert "personal_id" not in json.dumps(ev)
+    finally:
+        await svc.stop()
+
+
+async def test_invalid_submission_is_kept_and_rejected_with_reasons(settings, nc, clean_streams):  # type: ignore[no-untyped-def]
+    rejected = await collect(nc, ReferralRejected.subject())
+    svc = bootstrap(settings)
+    await svc.start()
+    try:
+        js = nc.jetstream()
+        body = submission()
+        body["children"][0]["personal_id"] = body["children"][0]["personal_id"][:-1] + "X"
+        await js.publish(INTAKE_SUBJECT, json.dumps(body).encode(), headers={"Nats-Msg-Id": body["submission_id"]})
+        await js.publish(INTAKE_SUBJECT, b"\xff not json", headers={"Nats-Msg-Id": "garbage-1"})
+        await wait_for(lambda: len(rejected) == 2)
+        by_id = {r["submission_id"]: r for r in rejected}
+        assert by_id[body["submission_id"]]["reasons"][0]["field"] == "children.0.personal_id"
+        assert by_id[body["submission_id"]]["reasons"][0]["code"] in {"invalid_checksum", "invalid_century_sign"}
+        assert by_id["unknown"]["reasons"][0]["code"] == "json_invalid"
+    finally:
+        await svc.stop()

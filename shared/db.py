@@ -141,6 +141,11 @@ class Database:
         self.outbox_written = asyncio.Event()
         # SQLite has one writer; serialising our own writers avoids lock churn inside one process.
         self.write_lock: asyncio.Lock | None = asyncio.Lock() if url.startswith("sqlite") else None
+        self._signals: dict[str, asyncio.Event] = {}
+
+    def signal(self, name: str) -> asyncio.Event:
+        """A named in-process wake-up, e.g. set after commit to wake a dispatcher at once."""
+        return self._signals.setdefault(name, asyncio.Event())
 
     async def create_all(self) -> None:
         async with self.engine.begin() as conn:
@@ -173,6 +178,7 @@ class UnitOfWork:
         self.session = self.db.sessionmaker()
         await self.session.begin()
         self._messages = []
+        self._after_commit: list[Callable[[], None]] = []
         self._attach(self.session)
         return self
 
@@ -270,7 +276,15 @@ class UnitOfWork:
         if self._messages:
             self._messages = []
             self.db.outbox_written.set()
+        callbacks, self._after_commit = self._after_commit, []
+        for cb in callbacks:
+            cb()
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once this transaction has committed (e.g. wake a dispatcher)."""
+        self._after_commit.append(callback)
 
     async def rollback(self) -> None:
         self._messages = []
+        self._after_commit = []
         await self.session.rollback()

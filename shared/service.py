@@ -81,14 +81,15 @@ class Service:
 
         return deco
 
-    def request(self, subject: str, model: type[C]) -> Callable[[Callable[[C], Awaitable[Reply]]], Any]:
-        """Register a request/reply command or query: ``async def handle(cmd) -> Reply``.
+    def request(self, subject: str, model: type[C]) -> Callable[[Callable[[C, Any], Awaitable[Reply]]], Any]:
+        """Register a request/reply command or query: ``async def handle(cmd, uow) -> Reply``.
 
         The payload is validated here; a bad one gets a Reply with machine-readable errors, never
-        a silent timeout. Commands with a ``command_id`` are idempotent: a retry gets the first reply.
+        a silent timeout. Commands with a ``command_id`` are idempotent: a retry gets the first reply
+        (the handler stores it with :meth:`UnitOfWork.remember_reply` in its own transaction).
         """
 
-        def deco(fn: Callable[[C], Awaitable[Reply]]) -> Any:
+        def deco(fn: Callable[[C, Any], Awaitable[Reply]]) -> Any:
             async def entry(msg: NatsMessage) -> dict[str, Any]:
                 with self.tracer.start_as_current_span(
                     f"{subject} handle",
@@ -104,23 +105,23 @@ class Service:
 
         return deco
 
-    async def _call(self, subject: str, model: type[C], fn: Callable[[C], Awaitable[Reply]], body: bytes) -> Reply:
+    async def _call(self, subject: str, model: type[C], fn: Callable[[C, Any], Awaitable[Reply]], body: bytes) -> Reply:
         try:
             cmd = model.model_validate_json(body)
         except ValidationError as exc:
             return Reply(ok=False, errors=field_errors(exc))
         command_id = getattr(cmd, "command_id", None)
-        if command_id is not None:
-            async with self.uow() as uow:
-                earlier = await uow.recall_reply(str(command_id))
-            if earlier is not None:
-                return Reply.model_validate(earlier)
         try:
-            return await fn(cmd)
+            async with self.uow() as uow:
+                if command_id is not None:
+                    earlier = await uow.recall_reply(str(command_id))
+                    if earlier is not None:
+                        return Reply.model_validate(earlier)
+                return await fn(cmd, uow)
         except DomainError as exc:
             return Reply(ok=False, errors=[FieldError(field=exc.field, code=exc.code, message=exc.message)])
         except Exception as exc:  # noqa: BLE001 - the caller gets an answer, the process lives on
-            log.exception("request %s failed (%s)", subject, type(exc).__name__)
+            log.error("request %s failed (%s)", subject, type(exc).__name__)
             return Reply(
                 ok=False,
                 errors=[

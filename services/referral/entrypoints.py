@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 
-from shared.contracts import INTAKE_SUBJECT, CaseQuery, Reply
+from shared.contracts import INTAKE_SUBJECT, CaseQuery
 from shared.messaging.consumer import Subscription
 from shared.service import Service
 
@@ -27,9 +27,6 @@ def register(svc: Service) -> None:
         )
     )
 
-    @svc.request("query.referral.case.v1", CaseQuery)
-    async def case(q: CaseQuery) -> Reply:
-        async with svc.uow() as uow:
-            return await handlers.get_case(q, uow)  # type: ignore[arg-type]
+    svc.request("query.referral.case.v1", CaseQuery)(handlers.get_case)
 
 

@@ -1,0 +1,161 @@
+"""The demo: a front door and a staff app walk one invented family through the whole flow.
+
+Referral -> convening -> joint meeting held -> joint plan -> follow-up due, with notifications.
+Everything goes through NATS exactly as real front-door and staff systems would use it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+from uuid import uuid4
+
+import nats
+from nats.js.api import DeliverPolicy
+
+from services.referral.hetu import make_test_hetu
+from shared.client import call, submit_referral
+from shared.clock import local
+
+WATCHED = ("referral.>", "meeting.>", "plan.>", "followup.>", "notification.>", "deadletter.>")
+_seen: dict[str, list[dict[str, Any]]] = {}
+
+
+def _summary(subject: str, ev: dict[str, Any]) -> str:
+    keys = ("case_id", "meeting_id", "plan_id", "notification_id", "recipient_role", "template", "channel", "due_at", "next_contact_at")
+    parts = [f"{k}={str(ev[k])[:36]}" for k in keys if ev.get(k)]
+    if "reasons" in ev:
+        parts.append("reasons=" + ",".join(f"{r['field']}:{r['code']}" for r in ev["reasons"]))
+    return " ".join(parts)
+
+
+async def print_events(nc: nats.NATS) -> None:
+    """Print every new event on the bus (ids and codes only: no personal data on screen)."""
+    js = nc.jetstream()
+
+    async def cb(msg: Any) -> None:
+        try:
+            ev = json.loads(msg.data)
+        except ValueError:
+            ev = {}
+        stem = msg.subject.rsplit(".", 1)[0]
+        _seen.setdefault(stem, []).append(ev)
+        now = local(datetime.now(timezone.utc)).strftime("%H:%M:%S")
+        print(f"  {now}  {msg.subject:<28} {_summary(msg.subject, ev)}", flush=True)
+
+    for subject in WATCHED:
+        await js.subscribe(subject, cb=cb, ordered_consumer=True, deliver_policy=DeliverPolicy.NEW)
+
+
+async def _wait(stem: str, pred: Any, timeout: float = 30.0) -> dict[str, Any]:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        for ev in _seen.get(stem, []):
+            if pred(ev):
+                return ev
+        await asyncio.sleep(0.05)
+    raise TimeoutError(f"no {stem} event in {timeout:.0f}s")
+
+
+def say(text: str) -> None:
+    print(f"\n> {text}", flush=True)
+
+
+async def run_demo(nc: nats.NATS, followup_after: float = 6.0) -> dict[str, str]:
+    sub_id = f"demo-{uuid4().hex[:12]}"
+    say("Front door: the family's e-contact form arrives (an invented family).")
+    await submit_referral(
+        nc,
+        {
+            "submission_id": sub_id,
+            "channel": "concern_with_family",
+            "municipality": "Porvoo",
+            "submitted_at": datetime.now(timezone.utc).isoformat(),
+            "children": [{"given_name": "Testi", "family_name": "Esimerkki", "personal_id": make_test_hetu(date(2018, 3, 14), 912)}],
+            "guardians": [{"name": "Demo Vanhempi", "email": "vanhempi@example.com", "phone": "040 000 0000", "language": "sv"}],
+            "language": "sv",
+            "concern": "Arjen sujuminen on vaikeaa.",
+            "referrer": {"organisation_type": "early_childhood_education", "organisation": "Demo-päiväkoti", "email": "paivakoti@example.com"},
+            "consent_to_convene": True,
+        },
+    )
+    received = await _wait("referral.received", lambda e: e["submission_id"] == sub_id)
+    case_id = received["case_id"]
+
+    say("Close worker: convene a joint meeting with the family and a psychologist.")
+    starts = datetime.now(timezone.utc) + timedelta(seconds=3)
+    convene = {
+        "command_id": str(uuid4()),
+        "case_id": case_id,
+        "convened_by": "staff-close-1",
+        "starts_at": starts.isoformat(),
+        "ends_at": (starts + timedelta(hours=1)).isoformat(),
+        "room": f"Perhekeskus neuvotteluhuone {uuid4().hex[:4]}",
+        "participants": [
+            {"participant_id": "guardian-1", "kind": "family", "role": "guardian", "contact": {"contact_id": "guardian-1", "role": "guardian", "language": "sv", "email": "vanhempi@example.com"}},
+            {"participant_id": "staff-close-1", "kind": "professional", "role": "close_worker", "contact": {"contact_id": "staff-close-1", "role": "close_worker", "email": "lahityontekija@example.com"}},
+            {"participant_id": f"staff-psy-{uuid4().hex[:6]}", "kind": "professional", "role": "psychologist", "contact": {"contact_id": "staff-psy", "role": "psychologist", "email": "psykologi@example.com"}},
+        ],
+    }
+    for _ in range(50):  # the meetings service opens the convening when it sees referral.received
+        reply = await call(nc, "cmd.meetings.convene.v1", convene)
+        if reply.ok or reply.errors[0].code != "unknown_case":
+            break
+        await asyncio.sleep(0.1)
+    if not reply.ok:
+        raise RuntimeError(f"convene refused: {[e.code for e in reply.errors]}")
+    meeting_id = reply.id
+    await _wait("meeting.convened", lambda e: e["meeting_id"] == meeting_id)
+
+    say("The joint meeting takes place; the family names the close worker as responsible worker.")
+    await asyncio.sleep(max(0.0, (starts - datetime.now(timezone.utc)).total_seconds()) + 0.2)
+    reply = await call(
+        nc,
+        "cmd.meetings.record_held.v1",
+        {
+            "command_id": str(uuid4()),
+            "meeting_id": meeting_id,
+            "recorded_by": "staff-close-1",
+            "attendance": [{"participant_id": p["participant_id"], "present": True} for p in convene["participants"]],
+            "child_heard": True,
+            "responsible_worker_ids": ["staff-close-1"],
+        },
+    )
+    if not reply.ok:
+        raise RuntimeError(f"record_held refused: {[e.code for e in reply.errors]}")
+    await _wait("meeting.held", lambda e: e["meeting_id"] == meeting_id)
+
+    say(f"Close worker records the joint plan; next contact agreed in {followup_after:.0f} seconds (demo time).")
+    reply = await call(
+        nc,
+        "cmd.plans.agree.v1",
+        {
+            "command_id": str(uuid4()),
+            "case_id": case_id,
+            "meeting_id": meeting_id,
+            "recorded_by": "staff-close-1",
+            "changes_needed": ["Aamut sujuvat ilman riitaa"],
+            "actions_at_home": [{"what": "Aamurutiini kuvina", "who": "vanhempi"}],
+            "actions_in_everyday_environment": [{"what": "Rauhallinen aloitus päiväkodissa", "who": "päiväkoti"}],
+            "worker_contacts_family": "Puhelu maanantaisin",
+            "family_contacts_worker": "Tekstiviesti tai puhelu arkisin",
+            "responsible_workers": [
+                {"worker_id": "staff-close-1", "organisation": "Porvoon varhaiskasvatus", "public_service": True,
+                 "contact": {"contact_id": "staff-close-1", "role": "responsible_worker", "email": "lahityontekija@example.com"}}
+            ],
+            "next_contact_at": (datetime.now(timezone.utc) + timedelta(seconds=followup_after)).isoformat(),
+            "family_contacts": [{"contact_id": "guardian-1", "role": "guardian", "language": "sv", "email": "vanhempi@example.com"}],
+        },
+    )
+    if not reply.ok:
+        raise RuntimeError(f"agree plan refused: {[e.code for e in reply.errors]}")
+    plan_id = reply.id
+
+    say("Waiting for the durable follow-up timer (a JetStream message schedule) to fire...")
+    due = await _wait("followup.due", lambda e: e["plan_id"] == plan_id, timeout=followup_after + 30)
+    await _wait("notification.sent", lambda e: e["source_event_id"] == due["event_id"], timeout=30)
+    say(f"Case {case_id}: referral -> meeting -> plan -> follow-up due, every step notified.")
+    return {"case_id": case_id, "meeting_id": str(meeting_id), "plan_id": str(plan_id)}

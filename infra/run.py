@@ -1,0 +1,132 @@
+"""Run Koolle locally: the embedded nats-server, the four services as separate processes, and
+(with ``--demo``) a front door + staff app walking one invented family through the whole flow.
+
+Every event is printed as it passes (ids only, no personal data). Ctrl-C stops everything
+cleanly; starting again keeps the data (``var/`` by default).
+
+    python -m infra.run --demo          # what `make run` does
+    KOOLLE_NATS_URL=nats://host:4222 KOOLLE_REFERRAL_DATABASE_URL=postgresql+asyncpg://... \\
+        python -m infra.run --external-nats
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from urllib.parse import urlparse
+
+import nats
+
+from infra.natsserver import EmbeddedNats
+from shared.settings import Settings
+
+SERVICES = ("referral", "meetings", "plans", "notifications")
+
+
+def start_services(settings: Settings, env: dict[str, str]) -> dict[str, subprocess.Popen[bytes]]:
+    logs = settings.data_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    procs = {}
+    for name in SERVICES:
+        out = open(logs / f"{name}.log", "ab")
+        procs[name] = subprocess.Popen(
+            [sys.executable, "-m", f"services.{name}"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # Ctrl-C reaches the runner only; it stops the services in order
+        )
+    return procs
+
+
+async def wait_ready(nc: nats.NATS, names: tuple[str, ...] = SERVICES, timeout: float = 60.0) -> float:
+    t0 = time.monotonic()
+    pending = set(names)
+    while pending:
+        for name in list(pending):
+            try:
+                reply = await nc.request(f"ops.health.{name}", b"{}", timeout=0.5)
+                if json.loads(reply.data).get("ready"):
+                    pending.discard(name)
+            except Exception:  # noqa: BLE001 - not up yet
+                pass
+        if time.monotonic() - t0 > timeout:
+            raise RuntimeError(f"services not ready in {timeout:.0f}s: {sorted(pending)} (see var/logs/)")
+        if pending:
+            await asyncio.sleep(0.1)
+    return time.monotonic() - t0
+
+
+def stop_services(procs: dict[str, subprocess.Popen[bytes]], timeout: float = 15.0) -> None:
+    for p in procs.values():
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for p in procs.values():
+        try:
+            p.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+async def main_async(args: argparse.Namespace) -> int:
+    settings = Settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    server: EmbeddedNats | None = None
+    if not args.external_nats:
+        port = urlparse(settings.nats_url).port or 4250
+        server = EmbeddedNats(settings.data_dir / "nats", port).start()
+        print(f"nats-server {server.url} (JetStream on disk: {settings.data_dir / 'nats'}, sync_interval always)")
+    env["KOOLLE_NATS_URL"] = settings.nats_url
+    env["KOOLLE_DATA_DIR"] = str(settings.data_dir.resolve())
+    t0 = time.monotonic()
+    procs = start_services(settings, env)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    nc = await nats.connect(settings.nats_url, max_reconnect_attempts=-1)
+    try:
+        await wait_ready(nc)
+        print(f"all four services ready in {time.monotonic() - t0:.1f}s; logs in {settings.data_dir / 'logs'}")
+        from infra.demo import print_events, run_demo
+
+        await print_events(nc)
+        if args.demo:
+            demo = asyncio.create_task(run_demo(nc))
+            done, _ = await asyncio.wait({demo, asyncio.create_task(stop.wait())}, return_when=asyncio.FIRST_COMPLETED)
+            if demo in done and demo.exception() is None:
+                print("\nDemo complete. The system keeps running and printing events; Ctrl-C stops it.")
+            elif demo in done:
+                print(f"\nDemo failed: {demo.exception()!r}")
+        if not stop.is_set():
+            await stop.wait()
+        print("\nstopping...")
+    finally:
+        await nc.close()
+        stop_services(procs)
+        if server is not None:
+            server.stop()
+    print("stopped cleanly; data kept in", settings.data_dir)
+    return 0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--demo", action="store_true", help="walk one invented family through the whole flow")
+    parser.add_argument("--external-nats", action="store_true", help="use KOOLLE_NATS_URL instead of starting nats-server")
+    args = parser.parse_args()
+    raise SystemExit(asyncio.run(main_async(args)))
+
+
+if __name__ == "__main__":
+    main()
+

@@ -1,0 +1,1 @@
+"""Meetings service: convening (koollekutsuminen) and the joint meeting (yhteinen aika)."""

@@ -1,0 +1,1 @@
+"""Notifications service: the one place that contacts families and workers."""

@@ -1,0 +1,16 @@
+"""Build the notifications service at start-up (not at import)."""
+
+from __future__ import annotations
+
+from shared.clock import Clock
+from shared.service import Service
+from shared.settings import Settings
+
+from . import entrypoints
+from .adapters import NotificationsUnitOfWork, metadata
+
+
+def bootstrap(settings: Settings | None = None, clock: Clock | None = None) -> Service:
+    svc = Service("notifications", settings or Settings(), metadata, NotificationsUnitOfWork, clock)
+    entrypoints.register(svc)
+    return svc

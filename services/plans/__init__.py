@@ -1,0 +1,1 @@
+"""Plans service: the joint plan (yhteinen suunnitelma) and its follow-up (seuranta)."""

@@ -190,8 +190,10 @@ class Service:
             self.db, js, batch=self.settings.outbox_batch, poll_seconds=self.settings.outbox_poll_seconds
         )
         await self.broker.start()
-        self._tasks = [asyncio.create_task(self.relay.run(), name=f"{self.name}-relay")]
-        self._tasks += [asyncio.create_task(c.run(), name=c.sub.durable) for c in self.consumers]
+        self._relay_task = asyncio.create_task(self.relay.run(), name=f"{self.name}-relay")
+        for c in self.consumers:
+            c.start()
+        self._tasks = []
         for extra in self._extra_tasks:
             self._tasks.append(asyncio.create_task(extra(), name=f"{self.name}-{extra.__name__}"))
         self.started = True
@@ -204,14 +206,20 @@ class Service:
 
     async def stop(self) -> None:
         self.started = False
-        # Stop taking work, let batches in hand finish and ack, then flush the outbox once more.
+        # Stop taking work and let batches in hand finish and ack; stop answering requests; give the
+        # relay a moment to publish what was just committed (anything left goes out at next start).
         await asyncio.gather(*(c.stop() for c in self.consumers))
-        await self.broker.stop()
-        if self.relay is not None:
-            self.relay.stop()
         for t in self._tasks:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.relay is not None:
+            self.relay.stop()
+            try:
+                await asyncio.wait_for(asyncio.shield(self._relay_task), 5.0)
+            except (TimeoutError, asyncio.CancelledError):
+                self._relay_task.cancel()
+                await asyncio.gather(self._relay_task, return_exceptions=True)
+        await self.broker.stop()
         await self.db.dispose()
         log.info("%s stopped", self.name)
 

@@ -128,6 +128,7 @@ class EventConsumer:
         self.failures = 0
         self.bound = False
         self._psub: Any = None
+        self._task: asyncio.Task[None] | None = None
 
     def consumer_config(self) -> ConsumerConfig:
         return ConsumerConfig(
@@ -169,13 +170,28 @@ class EventConsumer:
             async with self._busy:
                 await self.process(msgs)
 
+    def start(self) -> asyncio.Task[None]:
+        self._task = asyncio.create_task(self.run(), name=self.sub.durable)
+        return self._task
+
     async def stop(self, timeout: float = 10.0) -> None:
+        """Finish the batch in hand (commit + ack), then stop fetching. Unacked messages that
+        were fetched but not started are redelivered by JetStream after ack_wait."""
         self._running = False
         try:
             await asyncio.wait_for(self._busy.acquire(), timeout)
-            self._busy.release()
         except TimeoutError:
             pass
+        else:
+            self._busy.release()
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        if self._psub is not None:
+            try:
+                await self._psub.unsubscribe()
+            except Exception:  # noqa: BLE001 - connection already gone
+                pass
 
     # -- processing -------------------------------------------------------------------------------
     async def process(self, msgs: list[Msg]) -> None:

@@ -51,6 +51,10 @@ class OutboxRelay:
                     await asyncio.wait_for(self.db.outbox_written.wait(), self.poll_seconds)
                 except TimeoutError:
                     pass
+        try:  # publish what was committed just before the stop; anything left goes at next start
+            await self.flush_once()
+        except Exception:  # noqa: BLE001
+            pass
 
     async def flush_once(self) -> int:
         outbox = self.db.outbox

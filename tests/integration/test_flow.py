@@ -1,0 +1,204 @@
+"""The whole flow in-process on a real nats-server and real SQLite files, with the clock under test control."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+from uuid import uuid4
+
+import pytest
+from sqlalchemy import func, select
+
+from services.notifications.adapters import notifications as notifications_table
+from shared.client import call, submit_referral
+from shared.clock import FixedClock
+from shared.contracts import ReferralReceived
+from tests.conftest import wait_for
+from tests.support.data import submission
+from tests.support.system import EventLog, running
+
+pytestmark = [pytest.mark.integration]
+
+
+def convene_cmd(case_id: str, starts: datetime, room: str = "Room 1") -> dict:
+    return {
+        "command_id": str(uuid4()),
+        "case_id": case_id,
+        "convened_by": "staff-close",
+        "starts_at": starts.isoformat(),
+        "ends_at": (starts + timedelta(hours=1)).isoformat(),
+        "room": room,
+        "participants": [
+            {"participant_id": "guardian-1", "kind": "family", "role": "guardian"},
+            {"participant_id": "staff-close", "kind": "professional", "role": "close_worker",
+             "contact": {"contact_id": "staff-close", "role": "close_worker", "email": "close@example.com"}},
+            {"participant_id": "staff-psy", "kind": "professional", "role": "psychologist",
+             "contact": {"contact_id": "staff-psy", "role": "psychologist", "email": "psy@example.com", "language": "sv"}},
+        ],
+    }
+
+
+def plan_cmd(case_id: str, meeting_id: str, next_contact: datetime) -> dict:
+    return {
+        "command_id": str(uuid4()),
+        "case_id": case_id,
+        "meeting_id": meeting_id,
+        "recorded_by": "staff-close",
+        "changes_needed": ["Mornings run smoothly"],
+        "actions_at_home": [{"what": "Picture schedule", "who": "parent"}],
+        "worker_contacts_family": "Phone call on Mondays",
+        "family_contacts_worker": "Text message on weekdays",
+        "responsible_workers": [{"worker_id": "staff-close", "organisation": "City ECEC", "public_service": True,
+                                 "contact": {"contact_id": "staff-close", "role": "responsible_worker", "email": "close@example.com"}}],
+        "next_contact_at": next_contact.isoformat(),
+        "family_contacts": [{"contact_id": "guardian-1", "role": "guardian", "language": "sv", "email": "g1@example.com"}],
+    }
+
+
+async def test_referral_to_followup_due_across_four_services(settings, nc, clean_streams):  # type: ignore[no-untyped-def]
+    log = await EventLog().attach(nc)
+    clock = FixedClock(datetime.now(timezone.utc))
+    async with running(settings, clock=clock) as svcs:
+        body = submission()
+        await submit_referral(nc, body)
+        received = await wait_for(lambda: log.of("referral.received"))
+        case_id = received[0]["case_id"]
+        # The meetings service opens the convening when it consumes referral.received.
+        reply = await wait_for(_convene_until_open(nc, convene_cmd(case_id, clock.now() + timedelta(hours=1))))
+        assert reply.ok, reply.errors
+        meeting_id = reply.id
+
+        # A retried command (same command_id) gets the same reply and no second meeting.
+        clock.advance(hours=1, minutes=5)
+        held = {"command_id": str(uuid4()), "meeting_id": meeting_id, "recorded_by": "staff-close",
+                "attendance": [{"participant_id": "guardian-1", "present": True}, {"participant_id": "staff-close", "present": True}],
+                "child_heard": True, "responsible_worker_ids": ["staff-close"]}
+        r1 = await call(nc, "cmd.meetings.record_held.v1", held)
+        r2 = await call(nc, "cmd.meetings.record_held.v1", held)
+        assert r1.ok and r2 == r1
+
+        # The follow-up timer is real JetStream time: due two seconds from now.
+        clock.at = datetime.now(timezone.utc)
+        due_at = datetime.now(timezone.utc) + timedelta(seconds=2)
+        reply = await call(nc, "cmd.plans.agree.v1", plan_cmd(case_id, meeting_id, due_at))
+        assert reply.ok, reply.errors
+        plan_id = reply.id
+
+        due = await wait_for(lambda: log.of("followup.due"), timeout=15)
+        assert due[0]["plan_id"] == plan_id
+        assert due[0]["_headers"].get("traceparent"), "trace context travels through the schedule"
+
+        # Notifications: referrer ack, 3 invitations, plan to family + responsible worker, follow-up to both.
+        sent = await wait_for(lambda: len(log.of("notification.sent")) >= 8 and log.of("notification.sent"), timeout=10)
+        by_template = sorted((e["template"], e["recipient_id"], e["language"]) for e in sent)
+        assert by_template == sorted([
+            ("referral_ack", "referrer", "fi"),
+            ("meeting_invitation", "guardian-1", "fi"),
+            ("meeting_invitation", "staff-close", "fi"),
+            ("meeting_invitation", "staff-psy", "sv"),
+            ("plan_agreed", "guardian-1", "sv"),
+            ("plan_agreed", "staff-close", "fi"),
+            ("followup_due", "staff-close", "fi"),
+            ("followup_due", "guardian-1", "sv"),
+        ])
+        # The meeting invitation to guardian-1 could not know their language before the plan: fi is the
+        # safe default. The directory has it from referral.received (fi) and plan.agreed (sv) afterwards.
+
+        plans_reply = await call(nc, "query.plans.case.v1", {"case_id": case_id, "requested_by": "t"})
+        assert plans_reply.data["plans"][0]["followup_due_fired_at"] is not None
+
+        # Nothing personal in events: no names, no henkilötunnus, no free text.
+        dumped = json.dumps(log.events)
+        assert body["children"][0]["personal_id"] not in dumped
+        assert body["guardians"][0]["name"] not in dumped
+        assert body["concern"] not in dumped
+        assert svcs["notifications"].consumers
+
+
+def _convene_until_open(nc, cmd):  # type: ignore[no-untyped-def]
+    async def attempt():  # type: ignore[no-untyped-def]
+        reply = await call(nc, "cmd.meetings.convene.v1", cmd)
+        if not reply.ok and reply.errors[0].code == "unknown_case":
+            return None
+        return reply
+
+    return attempt
+
+
+async def test_redelivered_event_has_no_second_effect(settings, nc, clean_streams):  # type: ignore[no-untyped-def]
+    ev = ReferralReceived(
+        producer="test", case_id=uuid4(), referral_id=uuid4(), submission_id="s-1", channel="phone",
+        municipality="Testilä", received_at=datetime.now(timezone.utc), language="fi", interpreter_needed=False,
+        urgent=False, statutory=False, child_count=1, consent_to_convene=True, referrer_type="police",
+        contacts=[{"contact_id": "referrer", "role": "referrer", "email": "r@example.com"}],
+    )
+    js = nc.jetstream()
+    async with running(settings, "meetings", "notifications") as svcs:
+        # Three copies with different Nats-Msg-Ids: JetStream stores all three (as after the dedup
+        # window has passed); the inbox must turn them into one effect.
+        for i in range(3):
+            await js.publish(ev.subject(), ev.to_json(), headers={"Nats-Msg-Id": f"copy-{i}"})
+        consumer = next(c for c in svcs["notifications"].consumers if "referral" in c.sub.durable)
+        await wait_for(lambda: consumer.handled == 3)
+        assert consumer.duplicates == 2
+        async with svcs["notifications"].uow() as uow:
+            count = await uow.session.scalar(select(func.count()).select_from(notifications_table))
+        assert count == 1
+        m = next(c for c in svcs["meetings"].consumers)
+        await wait_for(lambda: m.handled == 3)
+        assert m.duplicates == 2
+
+
+async def test_poison_message_is_dead_lettered_and_consumer_goes_on(settings, nc, clean_streams):  # type: ignore[no-untyped-def]
+    log = await EventLog().attach(nc, ("deadletter.>",))
+    js = nc.jetstream()
+    async with running(settings, "meetings") as svcs:
+        await js.publish("referral.received.v1", b'{"not": "an event", "name": "Secret Person"}', headers={"Nats-Msg-Id": "poison-1"})
+        dl = await wait_for(lambda: log.of("deadletter.meetings"))
+        h = dl[0]["_headers"]
+        assert h["Koolle-Dlq-Reason"] == "contract_violation"
+        assert "Secret Person" not in h["Koolle-Dlq-Detail"]
+        assert "case_id:missing" in h["Koolle-Dlq-Detail"]
+        # the consumer still works
+        good = ReferralReceived(
+            producer="test", case_id=uuid4(), referral_id=uuid4(), submission_id="s-2", channel="phone",
+            municipality="Testilä", received_at=datetime.now(timezone.utc), language="fi", interpreter_needed=False,
+            urgent=False, statutory=False, child_count=1, consent_to_convene=True,
+        )
+        await js.publish(good.subject(), good.to_json(), headers={"Nats-Msg-Id": str(good.event_id)})
+        await wait_for(lambda: svcs["meetings"].consumers[0].handled == 1)
+
+
+async def test_failing_handler_is_retried_with_delay_then_dead_lettered(settings, nc, clean_streams):  # type: ignore[no-untyped-def]
+    from services.meetings.bootstrap import bootstrap
+    from shared.messaging.consumer import Subscription
+
+    log = await EventLog().attach(nc, ("deadletter.>",))
+    attempts: dict[str, int] = {}
+
+    async def flaky(ev, uow):  # type: ignore[no-untyped-def]
+        attempts[ev.submission_id] = attempts.get(ev.submission_id, 0) + 1
+        if ev.submission_id == "always-fails" or attempts[ev.submission_id] < 3:
+            raise RuntimeError("downstream unavailable")
+        await uow.meetings.add_convening.__self__.s.execute(select(1))  # a real effect path
+
+    svc = bootstrap(settings)
+    svc.subscriptions = [Subscription.for_event("meetings", ReferralReceived, flaky)]
+    await svc.start()
+    try:
+        js = nc.jetstream()
+        for sid in ("recovers", "always-fails"):
+            ev = ReferralReceived(
+                producer="test", case_id=uuid4(), referral_id=uuid4(), submission_id=sid, channel="phone",
+                municipality="Testilä", received_at=datetime.now(timezone.utc), language="fi", interpreter_needed=False,
+                urgent=False, statutory=False, child_count=1, consent_to_convene=True,
+            )
+            await js.publish(ev.subject(), ev.to_json(), headers={"Nats-Msg-Id": str(ev.event_id)})
+        dl = await wait_for(lambda: log.of("deadletter.meetings"), timeout=15)
+        assert dl[0]["submission_id"] == "always-fails"
+        assert dl[0]["_headers"]["Koolle-Dlq-Reason"] == "handler_failed"
+        assert dl[0]["_headers"]["Koolle-Dlq-Deliveries"] == str(settings.max_deliver)
+        assert attempts["recovers"] == 3
+        assert attempts["always-fails"] == settings.max_deliver
+    finally:
+        await svc.stop()

@@ -1,0 +1,54 @@
+from datetime import date, datetime, timezone
+
+from services.referral.domain import check_submission, normalise_phone, open_referral
+from shared.contracts import ReferralSubmission
+from tests.support.data import submission
+
+TODAY = date(2026, 11, 22)
+
+
+def sub(**kw):  # type: ignore[no-untyped-def]
+    return ReferralSubmission.model_validate(submission(**kw))
+
+
+def test_valid_submission_has_no_problems() -> None:
+    assert check_submission(sub(), TODAY) == []
+
+
+def test_child_without_identity_is_refused_but_birth_date_suffices() -> None:
+    s = sub(children=[{"given_name": "Vauva"}])
+    assert [(p.field, p.code) for p in check_submission(s, TODAY)] == [("children.0", "identity_missing")]
+    assert check_submission(sub(children=[{"given_name": "Vauva", "date_of_birth": "2026-11-01"}]), TODAY) == []
+
+
+def test_guardian_needs_a_way_to_be_reached_and_valid_phone() -> None:
+    s = sub(guardians=[{"name": "Testi Huoltaja", "phone": "12"}])
+    assert [(p.field, p.code) for p in check_submission(s, TODAY)] == [("guardians.0.phone", "invalid_phone")]
+    s = sub(guardians=[{"name": "Testi Huoltaja"}])
+    assert [p.code for p in check_submission(s, TODAY)] == ["contact_missing"]
+
+
+def test_child_protection_notification_needs_referrer() -> None:
+    s = sub(channel="child_protection_notification", referrer=None)
+    assert [p.code for p in check_submission(s, TODAY)] == ["referrer_required"]
+
+
+def test_messages_in_three_languages() -> None:
+    (p,) = check_submission(sub(guardians=[{"name": "X Y"}]), TODAY)
+    assert set(p.messages()) == {"fi", "sv", "en"}
+
+
+def test_phone_normalisation() -> None:
+    assert normalise_phone("040 123 4567") == "+358401234567"
+    assert normalise_phone("+46 70-123 45 67") == "+46701234567"
+    assert normalise_phone("00358 40 1234567") == "+358401234567"
+    assert normalise_phone("abc") is None
+
+
+def test_open_referral_builds_contacts_without_identity_codes() -> None:
+    r = open_referral(sub(), datetime(2026, 11, 22, 10, tzinfo=timezone.utc))
+    assert [c.contact_id for c in r.contacts] == ["guardian-1", "referrer"]
+    assert r.contacts[0].phone == "+358401234567"
+    assert r.child_count == 1
+    assert not r.statutory
+    assert open_referral(sub(channel="child_protection_notification"), datetime.now(timezone.utc)).statutory

@@ -29,20 +29,21 @@ from shared.settings import Settings
 SERVICES = ("referral", "meetings", "plans", "notifications")
 
 
-def start_services(settings: Settings, env: dict[str, str]) -> dict[str, subprocess.Popen[bytes]]:
+def start_service(name: str, settings: Settings, env: dict[str, str]) -> subprocess.Popen[bytes]:
     logs = settings.data_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    procs = {}
-    for name in SERVICES:
-        out = open(logs / f"{name}.log", "ab")
-        procs[name] = subprocess.Popen(
+    with open(logs / f"{name}.log", "ab") as out:
+        return subprocess.Popen(
             [sys.executable, "-m", f"services.{name}"],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # Ctrl-C reaches the runner only; it stops the services in order
         )
-    return procs
+
+
+def start_services(settings: Settings, env: dict[str, str]) -> dict[str, subprocess.Popen[bytes]]:
+    return {name: start_service(name, settings, env) for name in SERVICES}
 
 
 async def wait_ready(nc: nats.NATS, names: tuple[str, ...] = SERVICES, timeout: float = 60.0) -> float:

@@ -1,0 +1,73 @@
+"""The same services on PostgreSQL, by configuration only (skipped where no server is reachable)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from uuid import uuid4
+
+import asyncpg
+import pytest
+
+from shared.client import call, submit_referral
+from tests.conftest import POSTGRES_URL, postgres_reachable, wait_for
+from tests.support.data import submission
+from tests.support.system import EventLog, running
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.postgres,
+    pytest.mark.skipif(not postgres_reachable(), reason="no PostgreSQL at 127.0.0.1:5432"),
+]
+
+
+@pytest.fixture
+async def pg_databases():  # type: ignore[no-untyped-def]
+    """A fresh database per service for this test, dropped afterwards."""
+    raw = POSTGRES_URL.replace("+asyncpg", "")
+    admin = await asyncpg.connect(raw)
+    names = {s: f"koolle_t_{uuid4().hex[:10]}_{s}" for s in ("referral", "meetings")}
+    for n in names.values():
+        await admin.execute(f'CREATE DATABASE "{n}"')
+    base = POSTGRES_URL.rsplit("/", 1)[0]
+    yield {s: f"{base}/{n}" for s, n in names.items()}
+    for n in names.values():
+        await admin.execute(f'DROP DATABASE IF EXISTS "{n}" WITH (FORCE)')
+    await admin.close()
+
+
+async def test_referral_and_convening_on_postgres(settings, nc, clean_streams, pg_databases):  # type: ignore[no-untyped-def]
+    pg_settings = settings.model_copy(
+        update={"referral_database_url": pg_databases["referral"], "meetings_database_url": pg_databases["meetings"]}
+    )
+    log = await EventLog().attach(nc)
+    async with running(pg_settings, "referral", "meetings") as svcs:
+        assert svcs["referral"].db.engine.dialect.name == "postgresql"
+        body = submission()
+        await submit_referral(nc, body)
+        # the same submission again, after the dedup window would have passed (new Nats-Msg-Id)
+        await submit_referral(nc, body, msg_id=body["submission_id"] + ":again")
+        received = await wait_for(lambda: log.of("referral.received"))
+        case_id = received[0]["case_id"]
+        starts = datetime.now(timezone.utc) + timedelta(days=2)
+        cmd = {
+            "command_id": str(uuid4()), "case_id": case_id, "convened_by": "staff-1",
+            "starts_at": starts.isoformat(), "ends_at": (starts + timedelta(hours=1)).isoformat(), "room": "PG room",
+            "participants": [{"participant_id": "guardian-1", "kind": "family", "role": "guardian"},
+                             {"participant_id": "staff-1", "kind": "professional", "role": "social_worker"}],
+        }
+
+        async def convene():  # type: ignore[no-untyped-def]
+            r = await call(nc, "cmd.meetings.convene.v1", cmd)
+            return None if (not r.ok and r.errors[0].code == "unknown_case") else r
+
+        reply = await wait_for(convene)
+        assert reply.ok, reply.errors
+        clash = dict(cmd, command_id=str(uuid4()))
+        refused = await call(nc, "cmd.meetings.convene.v1", clash)
+        assert [e.code for e in refused.errors] == ["double_booked"]
+
+        case = await call(nc, "query.referral.case.v1", {"case_id": case_id, "requested_by": "staff-1"})
+        assert case.ok and len(case.data["referrals"]) == 1
+        assert datetime.fromisoformat(case.data["referrals"][0]["received_at"]).tzinfo is not None
+        await wait_for(lambda: svcs["referral"].consumers[0].handled == 2)
+        assert len(log.of("referral.received")) == 1

@@ -57,9 +57,9 @@ EVENTS: tuple[EventSpec, ...] = (
     EventSpec(ReferralReceived, "referral", ("meetings", "notifications")),
     EventSpec(ReferralRejected, "referral", ("front door",)),
     EventSpec(MeetingConvened, "meetings", ("notifications",)),
-    EventSpec(MeetingHeld, "meetings", ("notifications",)),
+    EventSpec(MeetingHeld, "meetings", ("staff apps",)),
     EventSpec(PlanAgreed, "plans", ("notifications",)),
-    EventSpec(FollowupDue, "plans (JetStream message schedule)", ("notifications",)),
+    EventSpec(FollowupDue, "plans (JetStream message schedule)", ("plans", "notifications")),
     EventSpec(NotificationSent, "notifications", ("staff apps",)),
 )
 

@@ -1,0 +1,39 @@
+import json
+from pathlib import Path
+
+from shared.contracts import EVENTS, ReferralReceived, parse_event, stream_for_subject
+from shared.contracts.docs import asyncapi, readme_with_catalogue
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_readme_catalogue_and_asyncapi_match_the_code() -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert readme == readme_with_catalogue(readme), "run: python -m shared.contracts.docs write"
+    committed = json.loads((ROOT / "docs" / "asyncapi.json").read_text())
+    assert committed == json.loads(json.dumps(asyncapi())), "run: python -m shared.contracts.docs write"
+
+
+def test_every_event_subject_lives_in_its_declared_stream() -> None:
+    for e in EVENTS:
+        assert stream_for_subject(e.subject) == e.model.stream
+        assert e.subject == e.subject.lower()
+
+
+def test_consumers_are_tolerant_producers_are_strict() -> None:
+    import uuid
+    from datetime import datetime, timezone
+
+    import pytest
+    from pydantic import ValidationError
+
+    ev = ReferralReceived(
+        producer="t", case_id=uuid.uuid4(), referral_id=uuid.uuid4(), submission_id="s", channel="phone",
+        municipality="M", received_at=datetime.now(timezone.utc), language="fi", interpreter_needed=False,
+        urgent=False, statutory=False, child_count=1, consent_to_convene=False,
+    )
+    data = json.loads(ev.to_json()) | {"added_later": 1}
+    assert parse_event(ReferralReceived, json.dumps(data)).event_id == ev.event_id
+    with pytest.raises(ValidationError) as err:
+        ReferralReceived.model_validate(data)
+    assert "added_later" in str(err.value) and "1" not in str(err.value).split("added_later")[1][:20]

@@ -69,9 +69,28 @@ class OutboxRelay:
             ).all()
         if not rows:
             return 0
-        results = await asyncio.gather(*(self._send(r) for r in rows), return_exceptions=True)
-        done = [r.seq for r, res in zip(rows, results, strict=True) if not isinstance(res, BaseException)]
-        failed = [res for res in results if isinstance(res, BaseException)]
+        # Publishes go out pipelined; a purge (timer cancel) waits for everything before it, so a
+        # timer scheduled and cancelled in one transaction is really gone.
+        done: list[int] = []
+        failed: list[BaseException] = []
+        segment: list[object] = []
+        for row in [*rows, None]:
+            if row is None or row.op == "purge":
+                if segment:
+                    results = await asyncio.gather(*(self._send(r) for r in segment), return_exceptions=True)
+                    done += [r.seq for r, res in zip(segment, results, strict=True) if not isinstance(res, BaseException)]  # type: ignore[attr-defined]
+                    failed += [res for res in results if isinstance(res, BaseException)]
+                    segment = []
+                if row is None or failed:
+                    break
+                try:
+                    await self._send(row)
+                    done.append(row.seq)
+                except Exception as exc:  # noqa: BLE001
+                    failed.append(exc)
+                    break
+            else:
+                segment.append(row)
         if done:
             await self._mark_sent(done)
             self.published += len(done)

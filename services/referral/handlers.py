@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from shared.contracts import CaseQuery, FieldError, ReferralReceived, ReferralRejected, ReferralSubmission, Reply
 from shared.contracts.base import field_errors
 from shared.contracts.common import ContactPoint
+from shared.calendar import add_working_days, helsinki_date
 from shared.errors import NotFound
 
 from .adapters import ReferralUnitOfWork
@@ -73,6 +74,7 @@ async def receive_submission(cmd: ReceiveSubmission, uow: ReferralUnitOfWork) ->
 
 
 def _received(r: Referral) -> ReferralReceived:
+    decision_due_by = add_working_days(helsinki_date(r.received_at), 7) if r.statutory else None
     return ReferralReceived(
         producer=SERVICE,
         case_id=r.case_id,
@@ -88,6 +90,7 @@ def _received(r: Referral) -> ReferralReceived:
         statutory=r.statutory,
         child_count=r.child_count,
         consent_to_convene=r.consent_to_convene,
+        decision_due_by=decision_due_by,
         referrer_type=r.referrer_type,
         contacts=[ContactPoint(**c.__dict__) for c in r.contacts],
     )

@@ -16,8 +16,16 @@ from .meetings import (
     RecordMeetingHeld,
 )
 from .notifications import NotificationCaseQuery, NotificationSent
-from .plans import AgreePlan, FollowupDue, PlanAgreed, PlanCaseQuery
-from .referral import INTAKE_SUBJECT, CaseQuery, ReferralReceived, ReferralRejected, ReferralSubmission
+from .plans import AgreePlan, FollowupDue, FollowupMeetingRequested, PlanAgreed, PlanCaseQuery
+from .referral import (
+    INTAKE_SUBJECT,
+    CaseQuery,
+    ConsentGiven,
+    ConsentWithdrawn,
+    ReferralReceived,
+    ReferralRejected,
+    ReferralSubmission,
+)
 
 
 @dataclass(frozen=True)
@@ -33,7 +41,7 @@ STREAMS: dict[str, StreamSpec] = {
     s.name: s
     for s in (
         StreamSpec("INTAKE", ("intake.>",), "front door", description="Submissions from front-door systems."),
-        StreamSpec("REFERRAL", ("referral.>", "timers.referral.>"), "referral", schedules=True),
+        StreamSpec("REFERRAL", ("referral.>", "consent.>", "assessment.>", "timers.referral.>"), "referral", schedules=True),
         StreamSpec("MEETINGS", ("meeting.>", "timers.meetings.>"), "meetings", schedules=True),
         StreamSpec("PLANS", ("plan.>", "followup.>", "timers.plans.>"), "plans", schedules=True),
         StreamSpec("NOTIFICATIONS", ("notification.>",), "notifications"),
@@ -53,15 +61,15 @@ class EventSpec:
         return self.model.subject()
 
 
-EVENTS: tuple[EventSpec, ...] = (
-    EventSpec(ReferralReceived, "referral", ("meetings", "notifications")),
-    EventSpec(ReferralRejected, "referral", ("front door",)),
-    EventSpec(MeetingConvened, "meetings", ("notifications",)),
-    EventSpec(MeetingHeld, "meetings", ("staff apps",)),
-    EventSpec(PlanAgreed, "plans", ("notifications",)),
-    EventSpec(FollowupDue, "plans (JetStream message schedule)", ("plans", "notifications")),
-    EventSpec(NotificationSent, "notifications", ("staff apps",)),
-)
+from . import meetings as _meetings
+from . import notifications as _notifications
+from . import plans as _plans
+from . import referral as _referral
+
+_MODULES = (_referral, _meetings, _plans, _notifications)
+
+# Each service's contract module lists its own events and requests; the catalogue joins them.
+EVENTS: tuple[EventSpec, ...] = tuple(EventSpec(m, p, c) for mod in _MODULES for (m, p, c) in mod.EVENTS)
 
 
 @dataclass(frozen=True)
@@ -72,14 +80,8 @@ class RequestSpec:
     description: str
 
 
-REQUESTS: tuple[RequestSpec, ...] = (
-    RequestSpec("query.referral.case.v1", CaseQuery, "referral", "One case with its referral."),
-    RequestSpec("cmd.meetings.convene.v1", ConveneMeeting, "meetings", "Convene a joint meeting."),
-    RequestSpec("cmd.meetings.record_held.v1", RecordMeetingHeld, "meetings", "Record a meeting as held."),
-    RequestSpec("query.meetings.case.v1", MeetingCaseQuery, "meetings", "Meetings of one case."),
-    RequestSpec("cmd.plans.agree.v1", AgreePlan, "plans", "Record the joint plan."),
-    RequestSpec("query.plans.case.v1", PlanCaseQuery, "plans", "Plans of one case."),
-    RequestSpec("query.notifications.case.v1", NotificationCaseQuery, "notifications", "Notifications of one case."),
+REQUESTS: tuple[RequestSpec, ...] = tuple(
+    RequestSpec(subj, model, mod.__name__.rsplit(".", 1)[1], desc) for mod in _MODULES for (subj, model, desc) in mod.REQUESTS
 )
 
 
@@ -101,11 +103,14 @@ __all__ = [
     "AgreePlan",
     "CaseQuery",
     "Contract",
+    "ConsentGiven",
+    "ConsentWithdrawn",
     "ConveneMeeting",
     "Event",
     "EventSpec",
     "FieldError",
     "FollowupDue",
+    "FollowupMeetingRequested",
     "MeetingCaseQuery",
     "MeetingConvened",
     "MeetingHeld",

@@ -87,3 +87,14 @@ class MeetingCaseQuery(Contract):
 
     case_id: UUID
     requested_by: Id
+
+
+EVENTS = (
+    (MeetingConvened, "meetings", ("notifications",)),
+    (MeetingHeld, "meetings", ("staff apps",)),
+)
+REQUESTS = (
+    ("cmd.meetings.convene.v1", ConveneMeeting, "Convene a joint meeting."),
+    ("cmd.meetings.record_held.v1", RecordMeetingHeld, "Record a meeting as held."),
+    ("query.meetings.case.v1", MeetingCaseQuery, "Meetings of one case."),
+)

@@ -33,3 +33,7 @@ class NotificationCaseQuery(Contract):
 
     case_id: UUID
     requested_by: str
+
+
+EVENTS = ((NotificationSent, "notifications", ("staff apps",)),)
+REQUESTS = (("query.notifications.case.v1", NotificationCaseQuery, "Notifications of one case."),)

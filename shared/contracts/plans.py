@@ -74,8 +74,33 @@ class FollowupDue(Event):
     family_contact_ids: list[str]
 
 
+class FollowupMeetingRequested(Event):
+    """The responsible worker asks for a follow-up meeting from a plan; the meetings service convenes it."""
+
+    event_type: ClassVar[str] = "followup.meeting_requested"
+    stream: ClassVar[str] = "PLANS"
+
+    plan_id: UUID
+    plan_version: int
+    requested_by: str = Field(description="Staff id of the responsible worker.")
+    roles_needed: list[str] = Field(default_factory=list, description="Professional roles to invite, e.g. psychologist.")
+    participant_ids: list[str] = Field(default_factory=list, description="People already agreed to invite (family contact ids, staff ids).")
+    not_before: datetime | None = Field(default=None, description="Earliest time for the meeting (UTC).")
+
+
 class PlanCaseQuery(Contract):
     """``query.plans.case.v1``: the plans of one case."""
 
     case_id: UUID
     requested_by: Id
+
+
+EVENTS = (
+    (PlanAgreed, "plans", ("notifications",)),
+    (FollowupDue, "plans (JetStream message schedule)", ("plans", "notifications")),
+    (FollowupMeetingRequested, "plans", ("meetings",)),
+)
+REQUESTS = (
+    ("cmd.plans.agree.v1", AgreePlan, "Record the joint plan."),
+    ("query.plans.case.v1", PlanCaseQuery, "Plans of one case."),
+)

@@ -118,6 +118,10 @@ class ReferralReceived(Event):
     statutory: bool = Field(description="A child-protection notification or request: the 7-working-day decision applies.")
     child_count: int = Field(description="Number of children concerned (no identities travel).")
     consent_to_convene: bool = Field(description="The family agreed to convening the family-centre team.")
+    decision_due_by: date | None = Field(
+        default=None,
+        description="Statutory cases: the last day (Helsinki date) to decide on a service-need assessment (7 working days).",
+    )
     referrer_type: str | None = Field(default=None, description="Organisation type of the referrer.")
     contacts: list[ContactPoint] = Field(
         default_factory=list, description="Guardians and referrer, for the notifications directory."
@@ -142,3 +146,46 @@ class CaseQuery(Contract):
     case_id: UUID
     requested_by: Id = Field(description="Staff id of the reader (written to the audit log).")
     purpose: ShortText = Field(default="case work", description="Why the data is read.")
+
+
+ConsentPurpose = Literal["convene_team", "invite_referrer", "share_plan", "tell_referrer_outcome"]
+"""What the family agreed to: convening the family-centre team, inviting the referrer to the first
+meeting, sharing the joint plan with a named party, telling the referrer the outcome."""
+
+
+class ConsentGiven(Event):
+    """The family gave consent for one purpose (and recipient), recorded in the consent ledger."""
+
+    event_type: ClassVar[str] = "consent.given"
+    stream: ClassVar[str] = "REFERRAL"
+
+    consent_id: UUID = Field(description="Id of the ledger entry.")
+    purpose: ConsentPurpose = Field(description="What the consent is for.")
+    recipient: str | None = Field(
+        default=None, description="The party information may go to (a party id or organisation), when the purpose names one."
+    )
+    given_by: str = Field(description="Contact id of the guardian (or the child) who consented.")
+    recorded_by: str = Field(description="Staff id who recorded it.")
+    valid_until: date | None = Field(default=None, description="Last day the consent is valid, if limited.")
+
+
+class ConsentWithdrawn(Event):
+    """Consent was withdrawn: it stops everything not yet shared."""
+
+    event_type: ClassVar[str] = "consent.withdrawn"
+    stream: ClassVar[str] = "REFERRAL"
+
+    consent_id: UUID
+    purpose: ConsentPurpose
+    recipient: str | None = None
+    withdrawn_by: str = Field(description="Contact id of the person who withdrew it.")
+    recorded_by: str
+
+
+EVENTS = (
+    (ReferralReceived, "referral", ("meetings", "notifications")),
+    (ReferralRejected, "referral", ("front door",)),
+    (ConsentGiven, "referral", ("meetings", "plans", "notifications")),
+    (ConsentWithdrawn, "referral", ("meetings", "plans", "notifications")),
+)
+REQUESTS = (("query.referral.case.v1", CaseQuery, "One case with its referral."),)

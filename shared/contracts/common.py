@@ -25,3 +25,17 @@ class ContactPoint(Contract):
     phone: Annotated[str, StringConstraints(pattern=r"^\+[1-9][0-9]{6,14}$")] | None = Field(
         default=None, description="Mobile phone in E.164 form, when known."
     )
+
+
+StarArea = Literal[
+    "child_health_growth_development",
+    "child_relationships_safety",
+    "child_self_view",
+    "child_family_daycare_school_leisure_friends",
+    "parenting_relationship_with_child",
+    "social_wellbeing_family_environment",
+]
+"""The six areas of the wellbeing star (Hyvinvoinnin tähti, THL working paper 26/2017)."""
+
+STAR_SCALE = (1, 10)
+"""Scores run from 1 (a serious worry, help needed now) to 10 (all is well in this area)."""

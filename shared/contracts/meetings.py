@@ -9,7 +9,7 @@ from uuid import UUID
 from pydantic import Field
 
 from .base import Contract, Event
-from .common import ContactPoint, Id, Language, ShortText
+from .common import ContactPoint, Id, Language, ShortText, StarArea
 
 ParticipantKind = Literal["family", "professional", "referrer"]
 
@@ -80,6 +80,10 @@ class MeetingHeld(Event):
     child_heard: bool
     attendance: list[AttendanceRecord]
     responsible_worker_ids: list[str] = Field(description="Responsible worker(s) named by the family.")
+    wellbeing_scores: dict[StarArea, int] = Field(
+        default_factory=dict, description="Wellbeing star looked at together: area -> score 1-10 (notes stay in the meetings service)."
+    )
+    municipality: str | None = Field(default=None, description="Municipality, for statistics.")
 
 
 class MeetingCaseQuery(Contract):
@@ -89,9 +93,66 @@ class MeetingCaseQuery(Contract):
     requested_by: Id
 
 
+RsvpAnswer = Literal["accepted", "declined"]
+
+
+class MeetingResponseRecorded(Event):
+    """A participant accepted or declined the invitation."""
+
+    event_type: ClassVar[str] = "meeting.response_recorded"
+    stream: ClassVar[str] = "MEETINGS"
+
+    meeting_id: UUID
+    participant_id: str
+    answer: RsvpAnswer
+
+
+class MeetingRescheduled(Event):
+    """The meeting moved; participants are told and calendar invitations update."""
+
+    event_type: ClassVar[str] = "meeting.rescheduled"
+    stream: ClassVar[str] = "MEETINGS"
+
+    meeting_id: UUID
+    starts_at: datetime
+    ends_at: datetime
+    room: str
+    reason: ShortText
+    participants: list[Participant]
+    sequence: int = Field(description="Revision number of the meeting (0 when convened), for calendar updates.")
+
+
+class MeetingCancelled(Event):
+    """The meeting was cancelled with a reason; reminders are cancelled."""
+
+    event_type: ClassVar[str] = "meeting.cancelled"
+    stream: ClassVar[str] = "MEETINGS"
+
+    meeting_id: UUID
+    reason: ShortText
+    participants: list[Participant]
+    sequence: int
+
+
+class MeetingReminderDue(Event):
+    """A reminder before the meeting (durable timer that follows reschedules)."""
+
+    event_type: ClassVar[str] = "meeting.reminder_due"
+    stream: ClassVar[str] = "MEETINGS"
+
+    meeting_id: UUID
+    starts_at: datetime
+    participant_ids: list[str]
+    sequence: int
+
+
 EVENTS = (
     (MeetingConvened, "meetings", ("notifications",)),
-    (MeetingHeld, "meetings", ("staff apps",)),
+    (MeetingResponseRecorded, "meetings", ("staff apps",)),
+    (MeetingRescheduled, "meetings", ("notifications",)),
+    (MeetingCancelled, "meetings", ("notifications",)),
+    (MeetingReminderDue, "meetings (durable timer)", ("notifications",)),
+    (MeetingHeld, "meetings", ("plans", "staff apps")),
 )
 REQUESTS = (
     ("cmd.meetings.convene.v1", ConveneMeeting, "Convene a joint meeting."),

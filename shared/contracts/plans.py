@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import ClassVar
+from typing import ClassVar, Literal
 from uuid import UUID
 
 from pydantic import Field
 
 from .base import Contract, Event
-from .common import ContactPoint, Id, ShortText
+from .common import ContactPoint, Id, ShortText, StarArea
 
 
 class PlannedAction(Contract):
@@ -95,8 +95,96 @@ class PlanCaseQuery(Contract):
     requested_by: Id
 
 
+class PlanRevised(Event):
+    """A new version of the plan; the old version is kept (a plan is never overwritten)."""
+
+    event_type: ClassVar[str] = "plan.revised"
+    stream: ClassVar[str] = "PLANS"
+
+    plan_id: UUID
+    plan_version: int
+    responsible_workers: list[ResponsibleWorker]
+    next_contact_at: datetime
+    family_contacts: list[ContactPoint] = Field(default_factory=list)
+
+
+PlanOutcome = Literal["goals_met", "family_ended", "moved_to_other_service", "other"]
+
+
+class PlanClosed(Event):
+    """The work ended: goals met or the family ended it. Follow-up timers are cancelled."""
+
+    event_type: ClassVar[str] = "plan.closed"
+    stream: ClassVar[str] = "PLANS"
+
+    plan_id: UUID
+    plan_version: int
+    outcome: PlanOutcome
+
+
+class PlanShared(Event):
+    """The plan (this version) was shared with one recipient, on the basis named."""
+
+    event_type: ClassVar[str] = "plan.shared"
+    stream: ClassVar[str] = "PLANS"
+
+    plan_id: UUID
+    plan_version: int
+    recipient_id: str = Field(description="Contact id / party id of the recipient.")
+    recipient_role: str = Field(description="family, responsible_worker, or the consented party's role.")
+    basis: Literal["family", "responsible_worker", "consent"] = Field(description="Why this recipient may have it.")
+    consent_id: UUID | None = None
+    contact: ContactPoint | None = Field(default=None, description="How to reach the recipient.")
+    language: str = Field(default="fi", description="Language of the shared version.")
+
+
+class FollowupReminderDue(Event):
+    """Reminder before the agreed next contact (durable timer)."""
+
+    event_type: ClassVar[str] = "followup.reminder_due"
+    stream: ClassVar[str] = "PLANS"
+
+    plan_id: UUID
+    plan_version: int
+    due_at: datetime
+    responsible_worker_ids: list[str]
+    family_contact_ids: list[str]
+
+
+class FollowupRecorded(Event):
+    """The responsible worker recorded the follow-up contact (seuranta)."""
+
+    event_type: ClassVar[str] = "followup.recorded"
+    stream: ClassVar[str] = "PLANS"
+
+    plan_id: UUID
+    plan_version: int
+    recorded_by: str
+    wellbeing_scores: dict[StarArea, int] = Field(default_factory=dict, description="Wellbeing star again: area -> 1-10.")
+    next_contact_at: datetime | None = None
+    followup_meeting_requested: bool = False
+
+
+class FollowupOverdue(Event):
+    """A follow-up was due and not recorded within the grace period: visible to the team."""
+
+    event_type: ClassVar[str] = "followup.overdue"
+    stream: ClassVar[str] = "PLANS"
+
+    plan_id: UUID
+    plan_version: int
+    due_at: datetime
+    responsible_worker_ids: list[str]
+
+
 EVENTS = (
     (PlanAgreed, "plans", ("notifications",)),
+    (PlanRevised, "plans", ("notifications",)),
+    (PlanClosed, "plans", ("notifications",)),
+    (PlanShared, "plans", ("notifications",)),
+    (FollowupReminderDue, "plans (durable timer)", ("notifications",)),
+    (FollowupRecorded, "plans", ("staff apps",)),
+    (FollowupOverdue, "plans", ("notifications",)),
     (FollowupDue, "plans (JetStream message schedule)", ("plans", "notifications")),
     (FollowupMeetingRequested, "plans", ("meetings",)),
 )

@@ -182,9 +182,115 @@ class ConsentWithdrawn(Event):
     recorded_by: str
 
 
+DeadlineKind = Literal["assessment_decision", "assessment_completion"]
+"""assessment_decision: decide within 7 working days whether to start a service-need assessment
+(LSL 26 §, SHL 36 §); assessment_completion: complete it within 3 months of its start (LSL 27 §)."""
+
+
+class ReferralUrgent(Event):
+    """Immediate danger was reported at intake: the municipality's on-duty social worker is told at once."""
+
+    event_type: ClassVar[str] = "referral.urgent"
+    stream: ClassVar[str] = "REFERRAL"
+
+    referral_id: UUID
+    municipality: str
+    channel: Channel
+
+
+class ReferralAssigned(Event):
+    """The referral was routed to a team by municipality and concern (routing is configuration data)."""
+
+    event_type: ClassVar[str] = "referral.assigned"
+    stream: ClassVar[str] = "REFERRAL"
+
+    referral_id: UUID
+    team_id: str = Field(description="Id of the team the case is assigned to.")
+    municipality: str
+
+
+class ReferralLinked(Event):
+    """A new referral about a child with an open case was linked to that case instead of opening a second one."""
+
+    event_type: ClassVar[str] = "referral.linked"
+    stream: ClassVar[str] = "REFERRAL"
+
+    referral_id: UUID
+    submission_id: str
+    channel: Channel
+    repeat_count: int = Field(description="How many referrals the case now has.")
+
+
+class ReferralUnlinked(Event):
+    """A wrong link was undone: the referral now has a case of its own (``case_id``)."""
+
+    event_type: ClassVar[str] = "referral.unlinked"
+    stream: ClassVar[str] = "REFERRAL"
+
+    referral_id: UUID
+    previous_case_id: UUID
+    recorded_by: str
+
+
+class DeadlineApproaching(Event):
+    """A statutory deadline is near (configurable lead) and its step is not recorded yet."""
+
+    event_type: ClassVar[str] = "referral.deadline_approaching"
+    stream: ClassVar[str] = "REFERRAL"
+
+    deadline: DeadlineKind
+    due_by: date = Field(description="Last day (Helsinki date).")
+    team_id: str | None = None
+
+
+class DeadlineBreached(Event):
+    """A statutory deadline passed without its step being recorded."""
+
+    event_type: ClassVar[str] = "referral.deadline_breached"
+    stream: ClassVar[str] = "REFERRAL"
+
+    deadline: DeadlineKind
+    due_by: date
+    team_id: str | None = None
+
+
+class AssessmentStarted(Event):
+    """The social worker decided to start a service-need assessment (palvelutarpeen arviointi)."""
+
+    event_type: ClassVar[str] = "assessment.started"
+    stream: ClassVar[str] = "REFERRAL"
+
+    started_on: date = Field(description="Helsinki date the assessment started.")
+    complete_by: date = Field(description="Last day to complete it (3 months).")
+    social_worker_id: str
+
+
+AssessmentOutcome = Literal["services_started", "no_need_for_services", "referred_elsewhere", "child_welfare_client", "other"]
+
+
+class AssessmentCompleted(Event):
+    """The service-need assessment was completed. The referrer is told the outcome category only."""
+
+    event_type: ClassVar[str] = "assessment.completed"
+    stream: ClassVar[str] = "REFERRAL"
+
+    completed_on: date
+    outcome: AssessmentOutcome = Field(description="Outcome category; no details travel.")
+    social_worker_id: str
+    referrer_may_be_told: bool = Field(description="The law or the family's consent allows telling the referrer.")
+
+
 EVENTS = (
     (ReferralReceived, "referral", ("meetings", "notifications")),
     (ReferralRejected, "referral", ("front door",)),
+    (ReferralUrgent, "referral", ("notifications",)),
+    (ReferralAssigned, "referral", ("notifications", "staff apps")),
+    (ReferralLinked, "referral", ("meetings", "notifications")),
+    (ReferralUnlinked, "referral", ("meetings",)),
+    (DeadlineApproaching, "referral (durable timer)", ("notifications",)),
+    (DeadlineBreached, "referral (durable timer)", ("notifications",)),
+    (AssessmentStarted, "referral", ("meetings",)),
+    (AssessmentCompleted, "referral", ("notifications",)),
     (ConsentGiven, "referral", ("meetings", "plans", "notifications")),
     (ConsentWithdrawn, "referral", ("meetings", "plans", "notifications")),
 )

@@ -33,7 +33,10 @@ def free_port() -> int:
 
 
 class EmbeddedNats:
-    def __init__(self, data_dir: Path, port: int, monitor_port: int | None = None, extra_config: str = "") -> None:
+    def __init__(
+        self, data_dir: Path, port: int, monitor_port: int | None = None, extra_config: str = "", sync_always: bool = True
+    ) -> None:
+        self.sync_always = sync_always
         self.data_dir = Path(data_dir)
         self.port = port
         self.monitor_port = monitor_port
@@ -52,7 +55,7 @@ class EmbeddedNats:
             "max_payload: 1MB",
             "jetstream {",
             f'  store_dir: "{store}"',
-            "  sync_interval: always",
+            "  sync_interval: always" if self.sync_always else "",
             "}",
         ]
         if self.monitor_port:

@@ -105,7 +105,7 @@ def messaging_tables(metadata: MetaData) -> tuple[Table, Table]:
     return outbox, inbox
 
 
-def make_engine(url: str) -> AsyncEngine:
+def make_engine(url: str, *, readonly: bool = False) -> AsyncEngine:
     if url.startswith("sqlite"):
         engine = create_async_engine(url, hide_parameters=True, connect_args={"timeout": 30})
 
@@ -123,7 +123,8 @@ def make_engine(url: str) -> AsyncEngine:
 
         @event.listens_for(engine.sync_engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # Readers never wait for the write lock (WAL: readers and the writer do not block each other).
+            conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
 
         return engine
     return create_async_engine(url, hide_parameters=True, pool_pre_ping=True, pool_size=10, max_overflow=10)
@@ -138,6 +139,9 @@ class Database:
         self.outbox, self.inbox = (metadata.tables["outbox"], metadata.tables["inbox"])
         self.engine = make_engine(url)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        # Reads that need no lock (the relay's scan, queries) use their own engine on SQLite.
+        self.read_engine = make_engine(url, readonly=True) if url.startswith("sqlite") else self.engine
+        self.read_sessionmaker = async_sessionmaker(self.read_engine, expire_on_commit=False)
         self.outbox_written = asyncio.Event()
         # SQLite has one writer; serialising our own writers avoids lock churn inside one process.
         self.write_lock: asyncio.Lock | None = asyncio.Lock() if url.startswith("sqlite") else None
@@ -153,6 +157,8 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self.read_engine is not self.engine:
+            await self.read_engine.dispose()
 
 
 class UnitOfWork:
@@ -245,17 +251,17 @@ class UnitOfWork:
 
     # -- inbox ----------------------------------------------------------------------------------
     async def claim(self, consumer: str, event_id: str) -> bool:
-        """Record that ``consumer`` handled ``event_id``; False when it already did (a redelivery)."""
+        """Record that ``consumer`` handled ``event_id``; False when it already did (a redelivery).
+
+        One statement: insert, and learn from the row count whether the id was new."""
         inbox = self.db.inbox
-        seen = await self.session.scalar(
-            select(inbox.c.event_id).where(inbox.c.consumer == consumer, inbox.c.event_id == event_id)
-        )
-        if seen is not None:
-            return False
-        await self.session.execute(
-            insert(inbox).values(consumer=consumer, event_id=event_id, processed_at=self.now())
-        )
-        return True
+        values = {"consumer": consumer, "event_id": event_id, "processed_at": self.now()}
+        if self.db.engine.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as upsert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as upsert
+        result = await self.session.execute(upsert(inbox).values(**values).on_conflict_do_nothing())
+        return bool(result.rowcount)  # type: ignore[attr-defined]
 
     # -- idempotent commands ----------------------------------------------------------------------
     async def recall_reply(self, command_id: str) -> Any:

@@ -157,7 +157,7 @@ class EventConsumer:
             await self.bind()
         while self._running:
             try:
-                msgs = await self._psub.fetch(self.batch, timeout=2.0)
+                msgs = await self._next_batch()
             except (NatsTimeoutError, asyncio.TimeoutError):
                 continue
             except asyncio.CancelledError:
@@ -173,6 +173,18 @@ class EventConsumer:
     def start(self) -> asyncio.Task[None]:
         self._task = asyncio.create_task(self.run(), name=self.sub.durable)
         return self._task
+
+    async def _next_batch(self) -> list[Msg]:
+        """Wait for the first message (low latency when idle), then take whatever else is already
+        there, up to the batch size (throughput under load). nats-py's fetch(n) would instead keep
+        collecting until the batch is full or its timeout passes."""
+        msgs = await self._psub.fetch(1, timeout=2.0)
+        if self.batch > 1:
+            try:
+                msgs += await self._psub.fetch(self.batch - 1, timeout=0.002)
+            except (NatsTimeoutError, asyncio.TimeoutError):
+                pass
+        return msgs
 
     async def stop(self, timeout: float = 10.0) -> None:
         """Finish the batch in hand (commit + ack), then stop fetching. Unacked messages that

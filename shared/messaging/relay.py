@@ -29,14 +29,48 @@ class OutboxRelay:
         self.poll_seconds = poll_seconds
         self._stopping = asyncio.Event()
         self.published = 0
+        # Published (PubAck received) but not yet marked sent. Marking is batched off the hot path;
+        # after a crash these rows are simply published again and JetStream drops the copies.
+        self._unmarked: set[int] = set()
+        self._mark_wanted = asyncio.Event()
 
     def stop(self) -> None:
         self._stopping.set()
         self.db.outbox_written.set()
 
     async def run(self) -> None:
+        marker = asyncio.create_task(self._marker())
+        try:
+            await self._run()
+        finally:
+            await self._mark_pending()
+            marker.cancel()
+            await asyncio.gather(marker, return_exceptions=True)
+
+    async def _marker(self) -> None:
+        while True:
+            await self._mark_wanted.wait()
+            self._mark_wanted.clear()
+            try:
+                await self._mark_pending()
+            except Exception as exc:  # noqa: BLE001 - rows stay unmarked; they will be marked later
+                log.warning("outbox mark failed (%s)", type(exc).__name__)
+                await asyncio.sleep(0.5)
+                self._mark_wanted.set()
+
+    async def _mark_pending(self) -> None:
+        if not self._unmarked:
+            return
+        seqs = list(self._unmarked)
+        await self._mark_sent(seqs)
+        self._unmarked.difference_update(seqs)
+
+    async def _run(self) -> None:
         delay = 0.1
         while not self._stopping.is_set():
+            # Clear before reading: a commit that lands after this point sets it again, so no
+            # wake-up is lost between "found nothing" and "wait".
+            self.db.outbox_written.clear()
             try:
                 n = await self.flush_once()
                 delay = 0.1
@@ -46,7 +80,6 @@ class OutboxRelay:
                 delay = min(delay * 2, 10.0)
                 continue
             if n == 0:
-                self.db.outbox_written.clear()
                 try:
                     await asyncio.wait_for(self.db.outbox_written.wait(), self.poll_seconds)
                 except TimeoutError:
@@ -58,7 +91,7 @@ class OutboxRelay:
 
     async def flush_once(self) -> int:
         outbox = self.db.outbox
-        async with self.db.sessionmaker() as session:
+        async with self.db.read_sessionmaker() as session:
             rows = (
                 await session.execute(
                     select(outbox.c.seq, outbox.c.message_id, outbox.c.op, outbox.c.subject, outbox.c.payload, outbox.c.headers)
@@ -67,6 +100,7 @@ class OutboxRelay:
                     .limit(self.batch)
                 )
             ).all()
+        rows = [r for r in rows if r.seq not in self._unmarked]
         if not rows:
             return 0
         # Publishes go out pipelined; a purge (timer cancel) waits for everything before it, so a
@@ -92,7 +126,8 @@ class OutboxRelay:
             else:
                 segment.append(row)
         if done:
-            await self._mark_sent(done)
+            self._unmarked.update(done)
+            self._mark_wanted.set()
             self.published += len(done)
         if failed:
             raise failed[0]

@@ -1,0 +1,1 @@
+"""Koolle benchmark: throughput, latency, replay and footprint as ratios against raw JetStream."""

@@ -1,0 +1,395 @@
+"""Measure Koolle the way an operator would judge it, against raw JetStream on the same server.
+
+    python -m bench.run                 # full run (several minutes); writes bench/results.md + PNG
+    python -m bench.run --quick         # a small smoke version (seconds)
+    python -m bench.run --postgres      # also the same with PostgreSQL instead of SQLite
+
+Absolute numbers vary between machines; the ratios are what count, so every run first measures the
+raw limit on the same nats-server (JetStream on disk, ``sync_interval: always``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import nats
+import psutil
+from nats.js.api import AckPolicy, ConsumerConfig, StorageType, StreamConfig
+
+from infra.natsserver import EmbeddedNats, free_port
+from infra.run import SERVICES, start_service, stop_services, wait_ready
+from services.referral.hetu import make_test_hetu
+from services.referral.projections import ReferralStatistics
+from shared.contracts import INTAKE_SUBJECT, NotificationSent, ReferralReceived
+from shared.messaging.replay import replay
+from shared.settings import Settings
+
+HERE = Path(__file__).resolve().parent
+PAYLOAD = 600  # bytes: about the size of a referral.received event
+
+
+def submission(i: int) -> bytes:
+    return json.dumps(
+        {
+            "submission_id": f"bench-{uuid.uuid4().hex}",
+            "channel": "phone",
+            "municipality": ["Porvoo", "Loviisa", "Sipoo", "Askola"][i % 4],
+            "submitted_at": datetime.now(timezone.utc).isoformat(),
+            "children": [{"given_name": "Testi", "personal_id": make_test_hetu(date(2015, 1 + i % 12, 1 + i % 28), 900 + i % 100)}],
+            "guardians": [{"name": "Testi Huoltaja", "email": f"g{i}@example.com", "language": "fi"}],
+            "referrer": {"organisation_type": "school_pupil_welfare", "email": "school@example.com"},
+            "consent_to_convene": True,
+        }
+    ).encode()
+
+
+def pct(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    s = sorted(values)
+    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
+
+
+@dataclass
+class Results:
+    rows: list[tuple[str, str, str, str]] = field(default_factory=list)  # what, value, ratio/target, verdict
+    latencies_received: list[float] = field(default_factory=list)
+    latencies_notified: list[float] = field(default_factory=list)
+
+    def add(self, what: str, value: str, target: str = "", ok: bool | None = None) -> None:
+        verdict = "" if ok is None else ("met" if ok else "NOT met")
+        self.rows.append((what, value, target, verdict))
+        print(f"  {what:<58} {value:>16}  {target:<22} {verdict}", flush=True)
+
+
+# -- 1. the raw limit --------------------------------------------------------------------------------
+async def raw_limit(nc: nats.NATS, n: int, window: int = 1000) -> tuple[float, float]:
+    js = nc.jetstream()
+    name = f"RAW{uuid.uuid4().hex[:6]}"
+    await js.add_stream(StreamConfig(name=name, subjects=[f"raw.{name}"], storage=StorageType.FILE))
+    body = b"x" * PAYLOAD
+    sem = asyncio.Semaphore(window)
+
+    async def pub(i: int) -> None:
+        async with sem:
+            await js.publish(f"raw.{name}", body, headers={"Nats-Msg-Id": f"{name}-{i}"})
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(pub(i) for i in range(n)))
+    pub_rate = n / (time.perf_counter() - t0)
+    psub = await js.pull_subscribe(f"raw.{name}", durable="drain", stream=name, config=ConsumerConfig(ack_policy=AckPolicy.EXPLICIT, max_ack_pending=-1))
+    t0 = time.perf_counter()
+    got = 0
+    while got < n:
+        msgs = await psub.fetch(256, timeout=5)
+        for m in msgs:
+            await m.ack()
+        got += len(msgs)
+    drain_rate = n / (time.perf_counter() - t0)
+    await js.delete_stream(name)
+    return pub_rate, drain_rate
+
+
+# -- the system under test ---------------------------------------------------------------------------
+class System:
+    def __init__(self, nats_url: str, data_dir: Path, extra_env: dict[str, str] | None = None) -> None:
+        self.settings = Settings(nats_url=nats_url, data_dir=data_dir)
+        self.env = dict(os.environ, KOOLLE_NATS_URL=nats_url, KOOLLE_DATA_DIR=str(data_dir), KOOLLE_LOG_LEVEL="WARNING")
+        self.env.update(extra_env or {})
+        self.procs: dict[str, Any] = {}
+
+    async def start(self, nc: nats.NATS) -> float:
+        t0 = time.monotonic()
+        self.procs = {n: start_service(n, self.settings, self.env) for n in SERVICES}
+        await wait_ready(nc)
+        return time.monotonic() - t0
+
+    def rss_mb(self) -> dict[str, float]:
+        out = {}
+        for n, p in self.procs.items():
+            try:
+                out[n] = psutil.Process(p.pid).memory_info().rss / 1e6
+            except psutil.Error:
+                out[n] = float("nan")
+        return out
+
+    def stop(self) -> None:
+        stop_services(self.procs)
+
+
+class Watch:
+    """Sees referral.received and notification.sent as a subscribing staff app would."""
+
+    def __init__(self) -> None:
+        self.received: dict[str, float] = {}  # submission_id -> time seen
+        self.event_to_submission: dict[str, str] = {}
+        self.notified: dict[str, float] = {}  # submission_id -> time seen
+
+    async def attach(self, nc: nats.NATS) -> None:
+        async def on_received(msg: Any) -> None:
+            now = time.perf_counter()
+            ev = json.loads(msg.data)
+            self.received.setdefault(ev["submission_id"], now)
+            self.event_to_submission[ev["event_id"]] = ev["submission_id"]
+
+        async def on_sent(msg: Any) -> None:
+            now = time.perf_counter()
+            ev = json.loads(msg.data)
+            if ev.get("source_event_type") != "referral.received":
+                return
+            sid = self.event_to_submission.get(ev["source_event_id"])
+            if sid:
+                self.notified.setdefault(sid, now)
+
+        await nc.subscribe(ReferralReceived.subject(), cb=on_received)
+        await nc.subscribe(NotificationSent.subject(), cb=on_sent)
+
+
+async def pipeline(nc: nats.NATS, system: System, n: int, res: Results, raw_pub: float, label: str) -> None:
+    watch = Watch()
+    await watch.attach(nc)
+    js = nc.jetstream()
+    bodies = [submission(i) for i in range(n)]
+    ids = [json.loads(b)["submission_id"] for b in bodies]
+    sem = asyncio.Semaphore(1000)
+    peak: dict[str, float] = {}
+
+    async def pub(i: int) -> None:
+        async with sem:
+            await js.publish(INTAKE_SUBJECT, bodies[i], headers={"Nats-Msg-Id": ids[i]})
+
+    async def sample() -> None:
+        while True:
+            for k, v in system.rss_mb().items():
+                peak[k] = max(peak.get(k, 0.0), v)
+            await asyncio.sleep(0.5)
+
+    sampler = asyncio.create_task(sample())
+    t0 = time.perf_counter()
+    await asyncio.gather(*(pub(i) for i in range(n)))
+    t_pub = time.perf_counter() - t0
+    deadline = time.monotonic() + max(120.0, n / 20)
+    while len(watch.notified) < n and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    elapsed = (max(watch.notified.values()) if watch.notified else time.perf_counter()) - t0
+    sampler.cancel()
+    done = len(watch.notified)
+    rate = done / elapsed
+    res.add(f"[{label}] pipeline: {n} referrals, received+notified", f"{rate:,.0f}/s", f"ratio {rate / raw_pub:.2f} (target ≥0.20)", rate / raw_pub >= 0.20)
+    res.add(f"[{label}]   completed / front-door publish time", f"{done}/{n}", f"publish took {t_pub:.1f}s")
+    res.add(f"[{label}]   peak RSS under load (max of services)", f"{max(peak.values()):.0f} MB", ", ".join(f"{k} {v:.0f}" for k, v in peak.items()))
+
+
+async def latency(nc: nats.NATS, rate: float, seconds: float, res: Results, label: str) -> None:
+    watch = Watch()
+    await watch.attach(nc)
+    js = nc.jetstream()
+    sent: dict[str, float] = {}
+    n = int(rate * seconds)
+    t_start = time.perf_counter()
+    for i in range(n):
+        target = t_start + i / rate
+        delay = target - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        body = submission(i)
+        sid = json.loads(body)["submission_id"]
+        sent[sid] = time.perf_counter()
+        await js.publish(INTAKE_SUBJECT, body, headers={"Nats-Msg-Id": sid})
+    deadline = time.monotonic() + 30
+    while len(watch.notified) < n and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    rec = [(watch.received[s] - t) * 1000 for s, t in sent.items() if s in watch.received]
+    notif = [(watch.notified[s] - t) * 1000 for s, t in sent.items() if s in watch.notified]
+    res.latencies_received, res.latencies_notified = rec, notif
+    for what, vals in (("publish → referral.received", rec), ("publish → notification sent", notif)):
+        res.add(
+            f"[{label}] latency at {rate:.0f}/s for {seconds:.0f}s: {what}",
+            f"p50 {pct(vals, 50):.1f} ms",
+            f"p95 {pct(vals, 95):.1f} p99 {pct(vals, 99):.1f} max {max(vals, default=float('nan')):.1f}",
+            (pct(vals, 99) <= 10.0) if what.endswith("received") else None,
+        )
+    res.add(f"[{label}]   seen / published", f"{len(rec)}/{n} · {len(notif)}/{n}")
+
+
+async def replay_bench(n: int, tmp: Path, res: Results) -> None:
+    # The stream is filled on its own server without per-write fsync (filling is not what is measured);
+    # both readers then run on the same data.
+    server = EmbeddedNats(tmp / "replay-nats", free_port(), sync_always=False).start()
+    try:
+        nc = await nats.connect(server.url)
+        js = nc.jetstream()
+        await js.add_stream(StreamConfig(name="REPLAY", subjects=["replay.>"], storage=StorageType.FILE))
+        proto = ReferralReceived(
+            producer="bench", case_id=uuid.uuid4(), referral_id=uuid.uuid4(), submission_id="s", channel="phone",
+            municipality="Porvoo", received_at=datetime.now(timezone.utc), language="fi", interpreter_needed=False,
+            urgent=False, statutory=True, child_count=1, consent_to_convene=True, referrer_type="police",
+            contacts=[{"contact_id": "referrer", "role": "referrer", "email": "r@example.com"}],
+        ).model_dump(mode="json")
+        t0 = time.perf_counter()
+        chunk = 5000
+        for start in range(0, n, chunk):
+            futs = []
+            for i in range(start, min(n, start + chunk)):
+                proto["event_id"] = str(uuid.uuid4())
+                proto["municipality"] = ("Porvoo", "Loviisa", "Sipoo", "Askola")[i % 4]
+                futs.append(js.publish_async("replay.referral.received.v1", json.dumps(proto).encode()) if hasattr(js, "publish_async") else js.publish("replay.referral.received.v1", json.dumps(proto).encode()))
+            await asyncio.gather(*futs)
+        fill = time.perf_counter() - t0
+        print(f"    (filled {n:,} events in {fill:.0f}s)", flush=True)
+
+        count = 0
+
+        def raw(msgs: list[Any]) -> None:
+            nonlocal count
+            count += len(msgs)
+
+        t0 = time.perf_counter()
+        await replay(js, "REPLAY", "replay.referral.received.v1", raw)
+        raw_rate = count / (time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        stats = await ReferralStatistics.rebuild(js, subject="replay.referral.received.v1", stream="REPLAY")
+        rebuild_rate = stats.events / (time.perf_counter() - t0)
+        res.add(f"replay: raw drain of {count:,} events", f"{raw_rate:,.0f}/s")
+        res.add(f"replay: rebuild referral statistics from {stats.events:,}", f"{rebuild_rate:,.0f}/s", f"ratio {rebuild_rate / raw_rate:.2f} (target ≥0.5)", rebuild_rate / raw_rate >= 0.5)
+        await nc.close()
+    finally:
+        server.stop()
+
+
+def plot(res: Results, path: Path) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("  (matplotlib not installed: no plot)")
+        return
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for vals, label in ((res.latencies_received, "publish → referral.received"), (res.latencies_notified, "publish → notification sent")):
+        if vals:
+            s = sorted(vals)
+            ax.plot(s, [i / len(s) * 100 for i in range(len(s))], label=f"{label} (p99 {pct(vals, 99):.1f} ms)")
+    ax.axvline(10, color="grey", linestyle=":", label="10 ms target (received)")
+    ax.set_xscale("log")
+    ax.set_xlabel("latency (ms, log scale)")
+    ax.set_ylabel("percentile")
+    ax.set_title("Koolle latency at a fixed offered load (SQLite, JetStream sync_interval: always)")
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+async def run_system(label: str, nc: nats.NATS, url: str, tmp: Path, args: argparse.Namespace, res: Results, raw_pub: float, extra_env: dict[str, str] | None = None) -> None:
+    system = System(url, tmp / f"sys-{label}", extra_env)
+    try:
+        ready = await system.start(nc)
+        res.add(f"[{label}] time from start to all four services ready", f"{ready:.1f} s", "target ≤5 s", ready <= 5.0)
+        await asyncio.sleep(2.0)
+        idle = system.rss_mb()
+        res.add(f"[{label}] idle RSS per service (max)", f"{max(idle.values()):.0f} MB", "target ≤100 MB · " + ", ".join(f"{k} {v:.0f}" for k, v in idle.items()), max(idle.values()) <= 100)
+        await pipeline(nc, system, args.n, res, raw_pub, label)
+        await latency(nc, args.rate, args.seconds, res, label)
+    finally:
+        system.stop()
+
+
+async def main_async(args: argparse.Namespace) -> Results:
+    res = Results()
+    tmp = Path(tempfile.mkdtemp(prefix="koolle-bench-"))
+    server = EmbeddedNats(tmp / "nats", free_port()).start()
+    nc = await nats.connect(server.url)
+    try:
+        print(f"Koolle benchmark · {os.cpu_count()} cores · nats-server {server.url} (sync_interval: always)\n", flush=True)
+        raw_pub, raw_drain = await raw_limit(nc, args.raw)
+        res.add(f"raw JetStream publish with ack, pipelined ({args.raw:,} msgs, Nats-Msg-Id)", f"{raw_pub:,.0f}/s", "the limit (1.00)")
+        res.add("raw JetStream pull-consume with ack", f"{raw_drain:,.0f}/s")
+        await run_system("sqlite", nc, server.url, tmp, args, res, raw_pub)
+        if args.postgres:
+            from tests.conftest import POSTGRES_URL, postgres_reachable
+
+            if postgres_reachable():
+                env = await make_pg_databases(POSTGRES_URL)
+                # fresh streams so the PostgreSQL run does not inherit the SQLite run's consumers' backlog
+                js = nc.jetstream()
+                for s in ("INTAKE", "REFERRAL", "MEETINGS", "PLANS", "NOTIFICATIONS"):
+                    try:
+                        await js.purge_stream(s)
+                    except Exception:  # noqa: BLE001
+                        pass
+                await run_system("postgres", nc, server.url, tmp, args, res, raw_pub, env)
+            else:
+                res.add("[postgres] skipped", "no server at 127.0.0.1:5432")
+        await replay_bench(args.replay, tmp, res)
+    finally:
+        await nc.close()
+        server.stop()
+    return res
+
+
+async def make_pg_databases(url: str) -> dict[str, str]:
+    import asyncpg
+
+    admin = await asyncpg.connect(url.replace("+asyncpg", ""))
+    env = {}
+    suffix = uuid.uuid4().hex[:8]
+    for s in SERVICES:
+        name = f"koolle_bench_{suffix}_{s}"
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        env[f"KOOLLE_{s.upper()}_DATABASE_URL"] = url.rsplit("/", 1)[0] + "/" + name
+    await admin.close()
+    return env
+
+
+def write_results(res: Results, args: argparse.Namespace, path: Path) -> None:
+    lines = [
+        "# Koolle benchmark results",
+        "",
+        f"Run `{' '.join(['python -m bench.run', *sys.argv[1:]])}` on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, "
+        f"{os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB; nats-server with JetStream on disk and "
+        "`sync_interval: always`; services with SQLite (WAL, synchronous=FULL) unless marked postgres.",
+        "",
+        "| measure | value | ratio / detail | target |",
+        "| --- | --- | --- | --- |",
+    ]
+    lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in res.rows]
+    lines += ["", "![latency distribution](latency.png)", ""]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--n", type=int, default=20000, help="referrals in the throughput run")
+    p.add_argument("--raw", type=int, default=20000, help="messages in the raw limit run")
+    p.add_argument("--rate", type=float, default=100.0, help="offered load for the latency run (referrals/s)")
+    p.add_argument("--seconds", type=float, default=30.0, help="duration of the latency run")
+    p.add_argument("--replay", type=int, default=1_000_000, help="events in the replay run")
+    p.add_argument("--postgres", action="store_true", help="also run with PostgreSQL databases")
+    p.add_argument("--quick", action="store_true", help="small smoke version")
+    p.add_argument("--out", type=Path, default=HERE, help="where results.md and latency.png go")
+    args = p.parse_args()
+    if args.quick:
+        args.n, args.raw, args.seconds, args.replay = 300, 1000, 3.0, 5000
+    res = asyncio.run(main_async(args))
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_results(res, args, args.out / "results.md")
+    plot(res, args.out / "latency.png")
+    print(f"\nwritten: {args.out / 'results.md'}, {args.out / 'latency.png'}")
+
+
+if __name__ == "__main__":
+    main()
+

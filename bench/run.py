@@ -372,17 +372,20 @@ def write_results(res: Results, args: argparse.Namespace, path: Path) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--n", type=int, default=20000, help="referrals in the throughput run")
-    p.add_argument("--raw", type=int, default=20000, help="messages in the raw limit run")
+    p.add_argument("--n", type=int, help="referrals in the throughput run (20000; quick 300)")
+    p.add_argument("--raw", type=int, help="messages in the raw limit run (20000; quick 1000)")
     p.add_argument("--rate", type=float, default=100.0, help="offered load for the latency run (referrals/s)")
-    p.add_argument("--seconds", type=float, default=30.0, help="duration of the latency run")
-    p.add_argument("--replay", type=int, default=1_000_000, help="events in the replay run")
+    p.add_argument("--seconds", type=float, help="duration of the latency run (30; quick 3)")
+    p.add_argument("--replay", type=int, help="events in the replay run (1000000; quick 5000)")
     p.add_argument("--postgres", action="store_true", help="also run with PostgreSQL databases")
     p.add_argument("--quick", action="store_true", help="small smoke version")
     p.add_argument("--out", type=Path, default=HERE, help="where results.md and latency.png go")
     args = p.parse_args()
-    if args.quick:
-        args.n, args.raw, args.seconds, args.replay = 300, 1000, 3.0, 5000
+    defaults = {"n": 300, "raw": 1000, "seconds": 3.0, "replay": 5000} if args.quick else {
+        "n": 20000, "raw": 20000, "seconds": 30.0, "replay": 1_000_000}
+    for k, v in defaults.items():
+        if getattr(args, k) is None:
+            setattr(args, k, v)
     res = asyncio.run(main_async(args))
     args.out.mkdir(parents=True, exist_ok=True)
     write_results(res, args, args.out / "results.md")

@@ -105,7 +105,7 @@ async def raw_limit(nc: nats.NATS, n: int, window: int = 1000) -> tuple[float, f
 class System:
     def __init__(self, nats_url: str, data_dir: Path, extra_env: dict[str, str] | None = None) -> None:
         self.settings = Settings(nats_url=nats_url, data_dir=data_dir)
-        self.env = dict(os.environ, KOOLLE_NATS_URL=nats_url, KOOLLE_DATA_DIR=str(data_dir), KOOLLE_LOG_LEVEL="WARNING")
+        self.env = dict(os.environ, KOOLLE_NATS_URL=nats_url, KOOLLE_DATA_DIR=str(data_dir), KOOLLE_LOG_LEVEL="WARNING", KOOLLE_HTTP_PORT_BASE="0")
         self.env.update(extra_env or {})
         self.procs: dict[str, Any] = {}
 

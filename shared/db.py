@@ -146,6 +146,8 @@ class Database:
         # SQLite has one writer; serialising our own writers avoids lock churn inside one process.
         self.write_lock: asyncio.Lock | None = asyncio.Lock() if url.startswith("sqlite") else None
         self._signals: dict[str, asyncio.Event] = {}
+        # Called with the outbox rows of every committed transaction (metrics).
+        self.on_commit: Callable[[list[dict[str, Any]]], None] | None = None
 
     def signal(self, name: str) -> asyncio.Event:
         """A named in-process wake-up, e.g. set after commit to wake a dispatcher at once."""
@@ -280,6 +282,8 @@ class UnitOfWork:
             await self.session.execute(insert(self.db.outbox), self._messages)
         await self.session.commit()
         if self._messages:
+            if self.db.on_commit is not None:
+                self.db.on_commit(self._messages)
             self._messages = []
             self.db.outbox_written.set()
         callbacks, self._after_commit = self._after_commit, []

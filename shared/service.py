@@ -29,6 +29,7 @@ from shared.errors import DomainError
 from shared.messaging.consumer import DeadLetters, EventConsumer, Subscription
 from shared.messaging.relay import OutboxRelay
 from shared.messaging.streams import ensure_streams
+from shared.observability import PORT_OFFSETS, HttpEndpoint, JsonFormatter, ServiceMetrics
 from shared.settings import Settings
 from shared.telemetry import extract_context, setup_tracing
 
@@ -66,6 +67,10 @@ class Service:
         self.tracer = trace.get_tracer(f"koolle.{name}")
         self.started = False
         self._extra_tasks: list[Callable[[], Awaitable[None]]] = []
+        self.metrics = ServiceMetrics(name)
+        self.db.on_commit = self.metrics.observe_commit
+        self.metrics.on_scrape(self._refresh_metrics)
+        self.http: HttpEndpoint | None = None
         self._register_health()
 
     # -- composition ------------------------------------------------------------------------------
@@ -98,6 +103,8 @@ class Service:
                     attributes={"messaging.system": "nats", "koolle.command": subject},
                 ):
                     reply = await self._call(subject, model, fn, msg.body)
+                    outcome = "ok" if reply.ok else (reply.errors[0].code if reply.errors else "refused")
+                    self.metrics.requests.labels(subject, outcome).inc()
                     return reply.model_dump(mode="json")
 
             self.broker.subscriber(subject, queue=f"koolle-{self.name}", title=subject, description=model.__doc__)(entry)
@@ -164,6 +171,33 @@ class Service:
             "dead_letters": sum(c.dead_letters.count for c in self.consumers[:1]),
         }
 
+    async def _refresh_metrics(self) -> None:
+        from sqlalchemy import func, select
+
+        outbox = self.db.outbox
+        async with self.db.read_sessionmaker() as session:
+            row = (
+                await session.execute(
+                    select(func.count(), func.min(outbox.c.created_at)).where(outbox.c.sent_at.is_(None))
+                )
+            ).one()
+        self.metrics.outbox_backlog.set(row[0])
+        oldest = row[1]
+        if oldest is not None and oldest.tzinfo is None:
+            from datetime import timezone
+
+            oldest = oldest.replace(tzinfo=timezone.utc)
+        self.metrics.outbox_oldest_age.set((self.clock.now() - oldest).total_seconds() if oldest else 0)
+        js = self.broker.config.connection_state.stream
+        for c in self.consumers:
+            try:
+                info = await js.consumer_info(c.sub.stream, c.sub.durable)
+            except Exception:  # noqa: BLE001 - NATS unreachable: leave the last values
+                continue
+            self.metrics.consumer_pending.labels(c.sub.durable).set(info.num_pending or 0)
+            self.metrics.consumer_ack_pending.labels(c.sub.durable).set(info.num_ack_pending or 0)
+        self.metrics.ready.set(1 if (await self.health())["ready"] else 0)
+
     # -- lifecycle --------------------------------------------------------------------------------
     async def start(self) -> None:
         setup_tracing(self.name, self.settings.otel_exporter)
@@ -183,11 +217,12 @@ class Service:
                 ack_wait=self.settings.ack_wait_seconds,
                 max_deliver=self.settings.max_deliver,
                 retry_delays=self.settings.retry_delays,
+                metrics=self.metrics,
             )
             await consumer.bind()
             self.consumers.append(consumer)
         self.relay = OutboxRelay(
-            self.db, js, batch=self.settings.outbox_batch, poll_seconds=self.settings.outbox_poll_seconds
+            self.db, js, batch=self.settings.outbox_batch, poll_seconds=self.settings.outbox_poll_seconds, metrics=self.metrics
         )
         await self.broker.start()
         self._relay_task = asyncio.create_task(self.relay.run(), name=f"{self.name}-relay")
@@ -196,6 +231,14 @@ class Service:
         self._tasks = []
         for extra in self._extra_tasks:
             self._tasks.append(asyncio.create_task(extra(), name=f"{self.name}-{extra.__name__}"))
+        if self.settings.http_port_base >= 0:
+            port = self.settings.http_port_base + PORT_OFFSETS.get(self.name, 9) if self.settings.http_port_base else 0
+            self.http = HttpEndpoint(self.settings.http_host, port, self.health, self.metrics)
+            try:
+                await self.http.start()
+            except OSError as exc:  # port taken: keep serving NATS; probes are then unavailable
+                log.warning("http endpoint not started on port %d (%s)", port, type(exc).__name__)
+                self.http = None
         self.started = True
         log.info("%s started", self.name)
 
@@ -220,6 +263,8 @@ class Service:
                 self._relay_task.cancel()
                 await asyncio.gather(self._relay_task, return_exceptions=True)
         await self.broker.stop()
+        if self.http is not None:
+            await self.http.stop()
         await self.db.dispose()
         log.info("%s stopped", self.name)
 
@@ -236,11 +281,10 @@ class Service:
 
 
 def configure_logging() -> None:
-    """Plain, structured-enough logs on stderr. Messages carry ids and codes only."""
-    logging.basicConfig(
-        level=os.environ.get("KOOLLE_LOG_LEVEL", "INFO"),
-        format='{"ts":"%(asctime)s","level":"%(levelname)s","logger":"%(name)s","msg":"%(message)s"}',
-    )
+    """JSON logs on stderr with trace ids. Messages carry ids and codes only."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonFormatter())
+    logging.basicConfig(level=os.environ.get("KOOLLE_LOG_LEVEL", "INFO"), handlers=[handler], force=True)
 
 
 def run_service(build: Callable[[], Service]) -> None:

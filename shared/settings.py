@@ -36,6 +36,11 @@ class Settings(BaseSettings):
     # The stream's duplicate window (seconds): how long JetStream itself drops a repeated Nats-Msg-Id.
     duplicate_window_seconds: float = 120.0
 
+    # Probes and metrics over HTTP: service port = base + offset (referral 1, meetings 2, plans 3,
+    # notifications 4). 0 picks free ports (tests); -1 turns the endpoint off.
+    http_host: str = "127.0.0.1"
+    http_port_base: int = 8100
+
     # Telemetry: "none" (default), "console", or "otlp" (also chosen by OTEL_EXPORTER_OTLP_ENDPOINT).
     otel_exporter: str = "none"
 

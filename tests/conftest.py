@@ -31,6 +31,7 @@ def settings(nats_server: EmbeddedNats, tmp_path: Path) -> Settings:
         retry_delays=(0.2, 0.4, 0.8),
         max_deliver=4,
         outbox_poll_seconds=0.2,
+        http_port_base=0,  # free ports: many services run in one test process
     )
 
 

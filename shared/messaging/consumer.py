@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -110,7 +111,9 @@ class EventConsumer:
         ack_wait: float = 30.0,
         max_deliver: int = 8,
         retry_delays: tuple[float, ...] = (1.0, 5.0, 15.0, 60.0, 300.0),
+        metrics: Any = None,
     ) -> None:
+        self.metrics = metrics
         self.db = db
         self.js = js
         self.sub = sub
@@ -232,6 +235,8 @@ class EventConsumer:
                     await self._failed(item[0], type(exc1).__name__)
 
     async def _handle_batch(self, items: list[tuple[Msg, Any]]) -> None:
+        started = time.perf_counter()
+        duplicates = 0
         async with self.uow_factory() as uow:
             for m, ev in items:
                 ctx = extract_context(m.headers)
@@ -253,15 +258,24 @@ class EventConsumer:
                     if await uow.claim(self.sub.durable, key):
                         await self.sub.handler(ev, uow)
                     else:
-                        self.duplicates += 1
+                        duplicates += 1
             await uow.commit()
         # Only after the commit: ack. A lost ack means a redelivery, which the inbox absorbs.
         for m, _ in items:
             await m.ack()
         self.handled += len(items)
+        self.duplicates += duplicates
+        if self.metrics is not None:
+            d = self.sub.durable
+            self.metrics.handled.labels(d).inc(len(items))
+            if duplicates:
+                self.metrics.duplicates.labels(d).inc(duplicates)
+            self.metrics.handler_seconds.labels(d).observe(time.perf_counter() - started)
 
     async def _failed(self, m: Msg, error: str) -> None:
         self.failures += 1
+        if self.metrics is not None:
+            self.metrics.failed.labels(self.sub.durable).inc()
         n = m.metadata.num_delivered
         if n >= self.max_deliver:
             await self._dead_letter(m, "handler_failed", error)
@@ -279,3 +293,5 @@ class EventConsumer:
             await m.nak(delay=5.0)
             return
         await m.ack()
+        if self.metrics is not None:
+            self.metrics.dead_letters.labels(self.sub.durable, reason).inc()

@@ -22,7 +22,10 @@ log = logging.getLogger("koolle.outbox")
 
 
 class OutboxRelay:
-    def __init__(self, db: Database, js: JetStreamContext, *, batch: int = 500, poll_seconds: float = 1.0) -> None:
+    def __init__(
+        self, db: Database, js: JetStreamContext, *, batch: int = 500, poll_seconds: float = 1.0, metrics: object = None
+    ) -> None:
+        self.metrics = metrics
         self.db = db
         self.js = js
         self.batch = batch
@@ -129,6 +132,8 @@ class OutboxRelay:
             self._unmarked.update(done)
             self._mark_wanted.set()
             self.published += len(done)
+            if self.metrics is not None:
+                self.metrics.published.inc(len(done))  # type: ignore[attr-defined]
         if failed:
             raise failed[0]
         return len(rows)

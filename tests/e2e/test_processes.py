@@ -34,6 +34,7 @@ class Processes:
             KOOLLE_DATA_DIR=str(settings.data_dir),
             KOOLLE_ACK_WAIT_SECONDS="2",
             KOOLLE_OUTBOX_POLL_SECONDS="0.2",
+            KOOLLE_HTTP_PORT_BASE="0",
             PYTHONPATH=str(Path(__file__).resolve().parents[2]),
         )
         self.procs: dict = {}

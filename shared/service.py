@@ -169,6 +169,7 @@ class Service:
             "broker": broker_ok,
             "consumers": {c.sub.durable: c.handled for c in self.consumers},
             "dead_letters": sum(c.dead_letters.count for c in self.consumers[:1]),
+            "outbox_published": self.relay.published if self.relay else 0,
         }
 
     async def _refresh_metrics(self) -> None:

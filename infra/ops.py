@@ -1,0 +1,196 @@
+"""Operator CLI: streams, consumers, service health, dead letters, read-model rebuilds.
+
+    python -m infra.ops status
+    python -m infra.ops deadletters [--service meetings]
+    python -m infra.ops replay-deadletter SEQ
+    python -m infra.ops rebuild referral-statistics
+
+Shows ids, subjects, counts and reason codes only: never a payload (dead letters hold personal data).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import nats
+import typer
+from nats.js.api import StreamInfo
+from nats.js.errors import NotFoundError
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from infra.run import SERVICES
+from shared.contracts import STREAMS
+from shared.settings import Settings
+
+app = typer.Typer(help=__doc__, no_args_is_help=True)
+console = Console()
+
+
+def _url(url: str | None) -> str:
+    return url or Settings().nats_url
+
+
+async def _connect(url: str | None) -> nats.NATS:
+    return await nats.connect(_url(url), connect_timeout=3, max_reconnect_attempts=1)
+
+
+async def status_data(nc: nats.NATS) -> dict[str, Any]:
+    js = nc.jetstream()
+    streams: list[StreamInfo] = []
+    consumers: list[Any] = []
+    for name in STREAMS:
+        try:
+            info = await js.stream_info(name)
+        except NotFoundError:
+            continue
+        streams.append(info)
+        for c in await js.consumers_info(name):
+            consumers.append(c)
+    health = {}
+    for s in SERVICES:
+        try:
+            health[s] = json.loads((await nc.request(f"ops.health.{s}", b"{}", timeout=1)).data)
+        except Exception:  # noqa: BLE001
+            health[s] = {"service": s, "ready": False, "live": False}
+    return {"streams": streams, "consumers": consumers, "health": health}
+
+
+@app.command()
+def status(url: str = typer.Option(None, help="NATS URL (default KOOLLE_NATS_URL)")) -> None:
+    """Streams, consumers (pending / ack pending / redelivered) and each service's health."""
+
+    async def run() -> None:
+        nc = await _connect(url)
+        data = await status_data(nc)
+        await nc.close()
+        t = Table(title="Services")
+        for col in ("service", "ready", "db", "broker", "outbox published", "handled by consumer"):
+            t.add_column(col)
+        for s, h in data["health"].items():
+            t.add_row(s, "yes" if h.get("ready") else "[red]no[/red]", str(h.get("db", "-")), str(h.get("broker", "-")),
+                      str(h.get("outbox_published", "-")), ", ".join(f"{k.split('-', 1)[1]}={v}" for k, v in h.get("consumers", {}).items()))
+        console.print(t)
+        t = Table(title="Streams")
+        for col in ("stream", "messages", "bytes", "first seq", "last seq", "consumers"):
+            t.add_column(col, justify="right" if col != "stream" else "left")
+        for si in data["streams"]:
+            st = si.state
+            t.add_row(si.config.name, str(st.messages), str(st.bytes), str(st.first_seq), str(st.last_seq), str(st.consumer_count))
+        console.print(t)
+        t = Table(title="Consumers")
+        for col in ("stream", "consumer", "pending", "ack pending", "redelivered", "waiting"):
+            t.add_column(col)
+        for c in data["consumers"]:
+            stalled = c.num_pending and not c.num_waiting
+            t.add_row(c.stream_name, c.name, f"[yellow]{c.num_pending}[/yellow]" if stalled else str(c.num_pending),
+                      str(c.num_ack_pending), str(c.num_redelivered), str(c.num_waiting))
+        console.print(t)
+
+    asyncio.run(run())
+
+
+async def list_dead_letters(nc: nats.NATS, service: str | None = None) -> list[dict[str, Any]]:
+    js = nc.jetstream()
+    try:
+        info = await js.stream_info("DEADLETTER")
+    except NotFoundError:
+        return []
+    out = []
+    for seq in range(info.state.first_seq, info.state.last_seq + 1):
+        try:
+            m = await js.get_msg("DEADLETTER", seq)
+        except NotFoundError:
+            continue
+        h = m.headers or {}
+        if service and not m.subject.startswith(f"deadletter.{service}."):
+            continue
+        out.append(
+            {
+                "seq": seq,
+                "consumer": h.get("Koolle-Dlq-Consumer", ""),
+                "reason": h.get("Koolle-Dlq-Reason", ""),
+                "detail": h.get("Koolle-Dlq-Detail", ""),
+                "subject": h.get("Koolle-Dlq-Subject", ""),
+                "original_seq": h.get("Koolle-Dlq-Stream-Seq", ""),
+                "deliveries": h.get("Koolle-Dlq-Deliveries", ""),
+                "case_id": h.get("Koolle-Case-Id", ""),
+            }
+        )
+    return out
+
+
+@app.command()
+def deadletters(service: str = typer.Option(None), url: str = typer.Option(None)) -> None:
+    """List dead letters with their reasons (no payloads)."""
+
+    async def run() -> None:
+        nc = await _connect(url)
+        rows = await list_dead_letters(nc, service)
+        await nc.close()
+        t = Table(title=f"Dead letters ({len(rows)})")
+        for col in ("seq", "consumer", "reason", "detail", "subject", "deliveries", "case"):
+            t.add_column(col)
+        for r in rows:
+            t.add_row(str(r["seq"]), r["consumer"], r["reason"], r["detail"][:60], r["subject"], r["deliveries"], r["case_id"][:8])
+        console.print(t)
+
+    asyncio.run(run())
+
+
+async def replay_dead_letter(nc: nats.NATS, seq: int) -> str:
+    """Publish the dead letter's payload again to its original subject, then remove it from the
+    dead-letter stream. Consumers that already handled it skip it (inbox)."""
+    js = nc.jetstream()
+    m = await js.get_msg("DEADLETTER", seq)
+    h = m.headers or {}
+    subject = h["Koolle-Dlq-Subject"]
+    headers = {k: v for k, v in h.items() if not k.startswith("Koolle-Dlq") and not k.startswith("Nats-")}
+    headers["Nats-Msg-Id"] = f"replay:{seq}"
+    await js.publish(subject, m.data or b"", headers=headers)
+    await js.delete_msg("DEADLETTER", seq)
+    return subject
+
+
+@app.command("replay-deadletter")
+def replay_deadletter(seq: int, url: str = typer.Option(None)) -> None:
+    """Replay one dead letter to its original subject (after the cause is fixed)."""
+
+    async def run() -> None:
+        nc = await _connect(url)
+        subject = await replay_dead_letter(nc, seq)
+        await nc.close()
+        console.print(f"replayed dead letter {seq} to {subject}")
+
+    asyncio.run(run())
+
+
+@app.command()
+def rebuild(model: str = typer.Argument("referral-statistics"), url: str = typer.Option(None)) -> None:
+    """Rebuild a read model from its stream, with a progress bar."""
+    if model != "referral-statistics":
+        raise typer.BadParameter("known read models: referral-statistics")
+
+    async def run() -> None:
+        from services.referral.projections import ReferralStatistics
+
+        nc = await _connect(url)
+        with Progress(TextColumn("rebuilding"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,}"), TimeRemainingColumn()) as bar:
+            task = bar.add_task("rebuild", total=None)
+            stats = await ReferralStatistics.rebuild(nc.jetstream(), progress=lambda seen, total: bar.update(task, completed=seen, total=total))
+        await nc.close()
+        t = Table(title=f"Referral statistics ({stats.events:,} events)")
+        for col in ("municipality", "month", "channel", "referrals"):
+            t.add_column(col)
+        for r in stats.rows():
+            t.add_row(r["municipality"], r["month"], r["channel"], str(r["referrals"]))
+        console.print(t)
+
+    asyncio.run(run())
+
+
+if __name__ == "__main__":
+    app()

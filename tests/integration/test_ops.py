@@ -1,0 +1,63 @@
+"""The operator CLI's building blocks against a real server: status, dead letters, replay, rebuild."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from uuid import uuid4
+
+import pytest
+
+from infra.ops import list_dead_letters, replay_dead_letter, status_data
+from services.referral.projections import ReferralStatistics
+from shared.client import submit_referral
+from shared.contracts import ReferralReceived
+from tests.conftest import wait_for
+from tests.support.data import submission
+from tests.support.system import EventLog, running
+
+pytestmark = [pytest.mark.integration]
+
+
+async def test_dead_letter_is_listed_and_replayed_after_the_fix(settings, nc, clean_streams):  # type: ignore[no-untyped-def]
+    log = await EventLog().attach(nc, ("deadletter.>",))
+    js = nc.jetstream()
+    ev = ReferralReceived(
+        producer="test", case_id=uuid4(), referral_id=uuid4(), submission_id="s", channel="phone",
+        municipality="Testilä", received_at=datetime.now(timezone.utc), language="fi", interpreter_needed=False,
+        urgent=False, statutory=False, child_count=1, consent_to_convene=True,
+    )
+    async with running(settings, "meetings") as svcs:
+        consumer = svcs["meetings"].consumers[0]
+        real = consumer.sub.handler
+
+        async def broken(e, uow):  # type: ignore[no-untyped-def]
+            raise RuntimeError("bug")
+
+        object.__setattr__(consumer.sub, "handler", broken)
+        await js.publish(ev.subject(), ev.to_json(), headers={"Nats-Msg-Id": str(ev.event_id)})
+        await wait_for(lambda: log.of("deadletter.meetings"), timeout=15)
+        rows = await list_dead_letters(nc, "meetings")
+        assert [(r["reason"], r["subject"]) for r in rows] == [("handler_failed", "referral.received.v1")]
+        assert "Testilä" not in json.dumps(rows)
+
+        object.__setattr__(consumer.sub, "handler", real)  # the fix is deployed
+        handled = consumer.handled
+        await replay_dead_letter(nc, rows[0]["seq"])
+        await wait_for(lambda: consumer.handled == handled + 1)
+        assert await list_dead_letters(nc, "meetings") == []
+        data = await status_data(nc)
+        assert data["health"]["meetings"]["ready"] is True
+        assert any(c.name == "meetings-referral-received-v1" for c in data["consumers"])
+
+
+async def test_rebuild_statistics_from_the_stream(settings, nc, clean_streams):  # type: ignore[no-untyped-def]
+    log = await EventLog().attach(nc)
+    async with running(settings, "referral"):
+        for m in ("Porvoo", "Porvoo", "Loviisa"):
+            await submit_referral(nc, submission(municipality=m))
+        await wait_for(lambda: len(log.of("referral.received")) == 3)
+    seen: list[int] = []
+    stats = await ReferralStatistics.rebuild(nc.jetstream(), progress=lambda s, t: seen.append(s))
+    assert stats.events == 3 and seen[-1] == 3
+    assert sorted((r["municipality"], r["referrals"]) for r in stats.rows()) == [("Loviisa", 1), ("Porvoo", 2)]

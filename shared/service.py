@@ -205,7 +205,7 @@ class Service:
         await self.db.create_all()
         await self.broker.connect()
         js = self.broker.config.connection_state.stream
-        await ensure_streams(js, self.settings.duplicate_window_seconds)
+        await ensure_streams(js, self.settings.duplicate_window_seconds, self.settings.stream_replicas)
         dead = DeadLetters(js, self.name)
         for sub in self.subscriptions:
             consumer = EventConsumer(

@@ -35,6 +35,8 @@ class Settings(BaseSettings):
 
     # The stream's duplicate window (seconds): how long JetStream itself drops a repeated Nats-Msg-Id.
     duplicate_window_seconds: float = 120.0
+    # JetStream replicas for the streams (1 on the embedded default; 3 on a cluster).
+    stream_replicas: int = 1
 
     # Probes and metrics over HTTP: service port = base + offset (referral 1, meetings 2, plans 3,
     # notifications 4). 0 picks free ports (tests); -1 turns the endpoint off.

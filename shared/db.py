@@ -30,6 +30,8 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.types import TypeDecorator
 
+from shared.faults import crash_point
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """Stores aware datetimes as UTC and always returns them aware (SQLite keeps no zone)."""
@@ -282,6 +284,7 @@ class UnitOfWork:
             await self.session.execute(insert(self.db.outbox), self._messages)
         await self.session.commit()
         if self._messages:
+            crash_point("uow.after_commit_before_publish")
             if self.db.on_commit is not None:
                 self.db.on_commit(self._messages)
             self._messages = []

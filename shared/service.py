@@ -54,7 +54,7 @@ class Service:
         self.db = Database(settings.database_url(name), metadata)
         self.uow_class = uow_class
         self.broker = NatsBroker(
-            settings.nats_url,
+            [u.strip() for u in settings.nats_url.split(",")],  # a cluster: several URLs
             name=f"koolle-{name}",
             max_reconnect_attempts=-1,
             reconnect_time_wait=1,

@@ -33,6 +33,7 @@ from pydantic import ValidationError
 
 from shared.contracts import Event, parse_event
 from shared.db import Database, UnitOfWork
+from shared.faults import crash_point
 from shared.telemetry import extract_context
 
 log = logging.getLogger("koolle.consumer")
@@ -260,6 +261,7 @@ class EventConsumer:
                     else:
                         duplicates += 1
             await uow.commit()
+        crash_point("consumer.after_commit_before_ack")
         # Only after the commit: ack. A lost ack means a redelivery, which the inbox absorbs.
         for m, _ in items:
             await m.ack()

@@ -17,6 +17,7 @@ from sqlalchemy import select, update
 
 from shared.contracts import stream_for_subject
 from shared.db import Database
+from shared.faults import crash_point
 
 log = logging.getLogger("koolle.outbox")
 
@@ -129,6 +130,7 @@ class OutboxRelay:
             else:
                 segment.append(row)
         if done:
+            crash_point("relay.after_publish_before_mark")
             self._unmarked.update(done)
             self._mark_wanted.set()
             self.published += len(done)

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
 import sqlite3
 import sys
 from collections.abc import Iterator
@@ -15,40 +13,15 @@ from pathlib import Path
 import pytest
 
 from infra.natsserver import EmbeddedNats
-from infra.run import SERVICES, start_service, stop_services, wait_ready
+from infra.run import wait_ready
 from shared.client import submit_referral
 from shared.settings import Settings
 from tests.conftest import wait_for
 from tests.support.data import submission
+from tests.support.processes import Processes
 from tests.support.system import EventLog
 
 pytestmark = [pytest.mark.e2e]
-
-
-class Processes:
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.env = dict(os.environ)
-        self.env.update(
-            KOOLLE_NATS_URL=settings.nats_url,
-            KOOLLE_DATA_DIR=str(settings.data_dir),
-            KOOLLE_ACK_WAIT_SECONDS="2",
-            KOOLLE_OUTBOX_POLL_SECONDS="0.2",
-            KOOLLE_HTTP_PORT_BASE="0",
-            PYTHONPATH=str(Path(__file__).resolve().parents[2]),
-        )
-        self.procs: dict = {}
-
-    def start(self, *names: str) -> None:
-        for n in names or SERVICES:
-            self.procs[n] = start_service(n, self.settings, self.env)
-
-    def kill(self, name: str) -> None:
-        os.kill(self.procs[name].pid, signal.SIGKILL)
-        self.procs[name].wait()
-
-    def stop(self) -> None:
-        stop_services(self.procs)
 
 
 @pytest.fixture

@@ -64,11 +64,17 @@ def say(text: str) -> None:
     print(f"\n> {text}", flush=True)
 
 
-async def run_demo(nc: nats.NATS, followup_after: float = 6.0) -> dict[str, str]:
+async def run_demo(
+    nc: nats.NATS, followup_after: float = 6.0, frontdoor: nats.NATS | None = None, staff: nats.NATS | None = None
+) -> dict[str, str]:
+    """``nc`` watches events; ``frontdoor`` and ``staff`` are the front door's and the staff app's own
+    connections (their own NATS identities when the server enforces them)."""
+    frontdoor = frontdoor or nc
+    staff = staff or nc
     sub_id = f"demo-{uuid4().hex[:12]}"
     say("Front door: the family's e-contact form arrives (an invented family).")
     await submit_referral(
-        nc,
+        frontdoor,
         {
             "submission_id": sub_id,
             "channel": "concern_with_family",
@@ -101,7 +107,7 @@ async def run_demo(nc: nats.NATS, followup_after: float = 6.0) -> dict[str, str]
         ],
     }
     for _ in range(50):  # the meetings service opens the convening when it sees referral.received
-        reply = await call(nc, "cmd.meetings.convene.v1", convene)
+        reply = await call(staff, "cmd.meetings.convene.v1", convene)
         if reply.ok or reply.errors[0].code != "unknown_case":
             break
         await asyncio.sleep(0.1)
@@ -113,7 +119,7 @@ async def run_demo(nc: nats.NATS, followup_after: float = 6.0) -> dict[str, str]
     say("The joint meeting takes place; the family names the close worker as responsible worker.")
     await asyncio.sleep(max(0.0, (starts - datetime.now(timezone.utc)).total_seconds()) + 0.2)
     reply = await call(
-        nc,
+        staff,
         "cmd.meetings.record_held.v1",
         {
             "command_id": str(uuid4()),
@@ -130,7 +136,7 @@ async def run_demo(nc: nats.NATS, followup_after: float = 6.0) -> dict[str, str]
 
     say(f"Close worker records the joint plan; next contact agreed in {followup_after:.0f} seconds (demo time).")
     reply = await call(
-        nc,
+        staff,
         "cmd.plans.agree.v1",
         {
             "command_id": str(uuid4()),

@@ -19,11 +19,14 @@ import signal
 import subprocess
 import sys
 import time
+from typing import Any
 from urllib.parse import urlparse
 
 import nats
 
+from infra.auth import authorization_block, inbox_prefix, load_or_create_passwords
 from infra.natsserver import EmbeddedNats
+from shared.messaging.streams import ensure_streams
 from shared.settings import Settings
 
 SERVICES = ("referral", "meetings", "plans", "notifications")
@@ -82,19 +85,37 @@ async def main_async(args: argparse.Namespace) -> int:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
     server: EmbeddedNats | None = None
+    passwords: dict[str, str] | None = None
     if not args.external_nats:
+        # Least privilege on the embedded default: each service, the front door, the staff app
+        # and ops have their own NATS user, subjects and inbox prefix (infra/auth.py).
         port = urlparse(settings.nats_url).port or 4250
-        server = EmbeddedNats(settings.data_dir / "nats", port).start()
-        print(f"nats-server {server.url} (JetStream on disk: {settings.data_dir / 'nats'}, sync_interval always)")
+        passwords = load_or_create_passwords(settings.data_dir / "nats" / "credentials.json")
+        server = EmbeddedNats(settings.data_dir / "nats", port, extra_config=authorization_block(passwords)).start()
+        print(f"nats-server {server.url} (JetStream on disk: {settings.data_dir / 'nats'}, sync_interval always, per-service users)")
     env["KOOLLE_NATS_URL"] = settings.nats_url
     env["KOOLLE_DATA_DIR"] = str(settings.data_dir.resolve())
+
+    def connect(identity: str) -> Any:
+        if passwords is None:
+            return nats.connect(settings.nats_url, max_reconnect_attempts=-1)
+        return nats.connect(settings.nats_url, user=identity, password=passwords[identity],
+                            inbox_prefix=inbox_prefix(identity), max_reconnect_attempts=-1)
+
+    nc = await connect("ops")
+    await ensure_streams(nc.jetstream(), settings.duplicate_window_seconds, settings.stream_replicas)
     t0 = time.monotonic()
-    procs = start_services(settings, env)
+    procs = {}
+    for name in SERVICES:
+        service_env = dict(env)
+        if passwords is not None:
+            service_env.update(KOOLLE_NATS_USER=name, KOOLLE_NATS_PASSWORD=passwords[name],
+                               KOOLLE_NATS_INBOX_PREFIX=inbox_prefix(name), KOOLLE_MANAGE_STREAMS="false")
+        procs[name] = start_service(name, settings, service_env)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    nc = await nats.connect(settings.nats_url, max_reconnect_attempts=-1)
     try:
         await wait_ready(nc)
         print(f"all four services ready in {time.monotonic() - t0:.1f}s; logs in {settings.data_dir / 'logs'}")
@@ -102,7 +123,8 @@ async def main_async(args: argparse.Namespace) -> int:
 
         await print_events(nc)
         if args.demo:
-            demo = asyncio.create_task(run_demo(nc))
+            frontdoor, staff = await connect("frontdoor"), await connect("staffapp")
+            demo = asyncio.create_task(run_demo(nc, frontdoor=frontdoor, staff=staff))
             done, _ = await asyncio.wait({demo, asyncio.create_task(stop.wait())}, return_when=asyncio.FIRST_COMPLETED)
             if demo in done and demo.exception() is None:
                 print("\nDemo complete. The system keeps running and printing events; Ctrl-C stops it.")

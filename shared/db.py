@@ -75,7 +75,7 @@ def messaging_tables(metadata: MetaData) -> tuple[Table, Table]:
         metadata,
         Column("seq", Integer, primary_key=True, autoincrement=True),
         Column("message_id", String(64), nullable=False, unique=True),
-        Column("op", String(16), nullable=False, default="publish"),  # publish | purge
+        Column("op", String(16), nullable=False, default="publish"),  # publish | cancel_timer
         Column("subject", String(255), nullable=False),
         Column("payload", LargeBinary, nullable=False),
         Column("headers", JSONText, nullable=False),
@@ -245,7 +245,7 @@ class UnitOfWork:
         self._messages.append(
             {
                 "message_id": cancel_id,
-                "op": "purge",
+                "op": "cancel_timer",
                 "subject": timer_subject,
                 "payload": b"",
                 "headers": {},

@@ -61,7 +61,7 @@ class ServiceMetrics:
 
     def observe_commit(self, messages: list[dict[str, Any]]) -> None:
         for m in messages:
-            if m["op"] == "purge":
+            if m["op"] == "cancel_timer":
                 self.timers_cancelled.inc()
                 continue
             etype = m["headers"].get("Koolle-Event-Type", "unknown")

@@ -56,6 +56,8 @@ class Service:
         self.broker = NatsBroker(
             [u.strip() for u in settings.nats_url.split(",")],  # a cluster: several URLs
             name=f"koolle-{name}",
+            security=settings.nats_security(),
+            inbox_prefix=settings.nats_inbox_prefix,
             max_reconnect_attempts=-1,
             reconnect_time_wait=1,
             logger=logging.getLogger(f"koolle.{name}.broker"),
@@ -205,7 +207,8 @@ class Service:
         await self.db.create_all()
         await self.broker.connect()
         js = self.broker.config.connection_state.stream
-        await ensure_streams(js, self.settings.duplicate_window_seconds, self.settings.stream_replicas)
+        if self.settings.manage_streams:
+            await ensure_streams(js, self.settings.duplicate_window_seconds, self.settings.stream_replicas)
         dead = DeadLetters(js, self.name)
         for sub in self.subscriptions:
             consumer = EventConsumer(

@@ -15,6 +15,16 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="KOOLLE_", extra="ignore")
 
     nats_url: str = f"nats://127.0.0.1:{DEFAULT_NATS_PORT}"
+    # Identity on NATS (least privilege: each service its own user and inbox prefix), TLS optional.
+    nats_user: str = ""
+    nats_password: str = ""
+    nats_inbox_prefix: str = "_INBOX"
+    nats_tls_ca: str = ""
+    nats_tls_cert: str = ""
+    nats_tls_key: str = ""
+    # Declare/update the JetStream streams at start. Off where services run with least privilege
+    # (ops declares the streams then).
+    manage_streams: bool = True
     data_dir: Path = Path("var")
     # Per-service database URL; empty means a SQLite file under data_dir.
     referral_database_url: str = ""
@@ -53,3 +63,19 @@ class Settings(BaseSettings):
         path = (self.data_dir / f"{service}.db").resolve()
         path.parent.mkdir(parents=True, exist_ok=True)
         return f"sqlite+aiosqlite:///{path}"
+
+    def nats_security(self):  # type: ignore[no-untyped-def]
+        """FastStream security for this identity (user/password and/or TLS), or None."""
+        import ssl
+
+        from faststream.nats import NatsUserPassword
+        from faststream.security import BaseSecurity
+
+        ctx = None
+        if self.nats_tls_ca or self.nats_tls_cert:
+            ctx = ssl.create_default_context(cafile=self.nats_tls_ca or None)
+            if self.nats_tls_cert:
+                ctx.load_cert_chain(self.nats_tls_cert, self.nats_tls_key or None)
+        if self.nats_user:
+            return NatsUserPassword(self.nats_user, self.nats_password, ssl_context=ctx)
+        return BaseSecurity(ssl_context=ctx) if ctx else None

@@ -15,7 +15,6 @@ from datetime import datetime, timezone
 from nats.js import JetStreamContext
 from sqlalchemy import select, update
 
-from shared.contracts import stream_for_subject
 from shared.db import Database
 from shared.faults import crash_point
 
@@ -107,13 +106,13 @@ class OutboxRelay:
         rows = [r for r in rows if r.seq not in self._unmarked]
         if not rows:
             return 0
-        # Publishes go out pipelined; a purge (timer cancel) waits for everything before it, so a
+        # Publishes go out pipelined; a timer cancel waits for everything before it, so a
         # timer scheduled and cancelled in one transaction is really gone.
         done: list[int] = []
         failed: list[BaseException] = []
         segment: list[object] = []
         for row in [*rows, None]:
-            if row is None or row.op == "purge":
+            if row is None or row.op == "cancel_timer":
                 if segment:
                     results = await asyncio.gather(*(self._send(r) for r in segment), return_exceptions=True)
                     done += [r.seq for r, res in zip(segment, results, strict=True) if not isinstance(res, BaseException)]  # type: ignore[attr-defined]
@@ -142,10 +141,10 @@ class OutboxRelay:
 
     async def _send(self, row: object) -> None:
         headers = dict(row.headers)  # type: ignore[attr-defined]
-        if row.op == "purge":  # type: ignore[attr-defined]
-            # Cancelling a durable timer: remove its schedule message from the stream.
-            await self.js.purge_stream(stream_for_subject(row.subject), subject=row.subject)  # type: ignore[attr-defined]
-            return
+        if row.op == "cancel_timer":  # type: ignore[attr-defined]
+            # Cancelling a durable timer: a tombstone rolls up (replaces) the schedule message on its
+            # subject, so it never fires. No stream-admin permission is needed for this.
+            headers = {"Nats-Rollup": "sub", "Koolle-Timer": "cancelled"}
         headers["Nats-Msg-Id"] = row.message_id  # type: ignore[attr-defined]
         await self.js.publish(row.subject, row.payload, headers=headers, timeout=10)  # type: ignore[attr-defined]
 

@@ -19,6 +19,7 @@ def stream_config(spec: StreamSpec, duplicate_window: float, replicas: int = 1) 
         duplicate_window=duplicate_window,
         num_replicas=replicas,
         allow_msg_schedules=True if spec.schedules else None,
+        allow_rollup_hdrs=True if spec.schedules else None,  # timer cancel = rollup tombstone
         description=spec.description or f"Events owned by the {spec.owner} service.",
     )
 

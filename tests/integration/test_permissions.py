@@ -1,0 +1,120 @@
+"""Least-privilege NATS identities: each identity refused outside its subjects and refused JetStream
+admin; the four services still run the whole flow under their own identities."""
+
+from __future__ import annotations
+
+import asyncio
+
+import nats
+import pytest
+
+from infra.auth import IDENTITIES, SERVICES, authorization_block, inbox_prefix
+from infra.natsserver import EmbeddedNats, free_port
+from shared.client import submit_referral
+from shared.messaging.streams import ensure_streams
+from tests.conftest import wait_for
+from tests.support.data import submission
+from tests.support.system import EventLog
+
+pytestmark = [pytest.mark.integration]
+
+PASSWORDS = {i: f"pw-{i}-test" for i in IDENTITIES}
+
+
+@pytest.fixture
+async def secured(tmp_path):  # type: ignore[no-untyped-def]
+    server = EmbeddedNats(tmp_path / "nats", free_port(), extra_config=authorization_block(PASSWORDS)).start()
+    yield server
+    server.stop()
+
+
+async def connect(server: EmbeddedNats, identity: str, errors: list[str] | None = None) -> nats.NATS:
+    async def on_error(e: Exception) -> None:
+        if errors is not None:
+            errors.append(str(e))
+
+    return await nats.connect(server.url, user=identity, password=PASSWORDS[identity], inbox_prefix=inbox_prefix(identity),
+                              error_cb=on_error, max_reconnect_attempts=0)
+
+
+async def js_publish_allowed(nc: nats.NATS, subject: str) -> bool:
+    try:
+        await nc.jetstream().publish(subject, b"{}", timeout=0.5)
+        return True
+    except (nats.errors.TimeoutError, nats.errors.NoRespondersError, nats.js.errors.APIError):
+        return False
+
+
+async def api_allowed(nc: nats.NATS, subject: str) -> bool:
+    try:
+        await nc.request(subject, b"", timeout=0.3)
+        return True
+    except (nats.errors.TimeoutError, nats.errors.NoRespondersError):
+        return False
+
+
+async def test_each_identity_is_refused_outside_its_subjects(secured):  # type: ignore[no-untyped-def]
+    ops = await connect(secured, "ops")
+    await ensure_streams(ops.jetstream())
+
+    referral = await connect(secured, "referral")
+    assert await js_publish_allowed(referral, "referral.received.v1")
+    assert not await js_publish_allowed(referral, "meeting.convened.v1")
+    assert not await js_publish_allowed(referral, "intake.referral.v1")
+
+    frontdoor = await connect(secured, "frontdoor")
+    assert await js_publish_allowed(frontdoor, "intake.referral.v1")
+    assert not await js_publish_allowed(frontdoor, "referral.received.v1")
+
+    staff = await connect(secured, "staffapp")
+    assert not await js_publish_allowed(staff, "plan.agreed.v1")
+
+    # No identity but ops may administer JetStream.
+    for ident in (*SERVICES, "frontdoor", "staffapp"):
+        nc = await connect(secured, ident)
+        for admin in ("$JS.API.STREAM.DELETE.REFERRAL", "$JS.API.STREAM.CREATE.EVIL", "$JS.API.STREAM.PURGE.INTAKE", "$JS.API.STREAM.MSG.GET.DEADLETTER"):
+            assert not await api_allowed(nc, admin), f"{ident} must not call {admin}"
+        await nc.close()
+    assert await api_allowed(ops, "$JS.API.STREAM.INFO.REFERRAL")
+
+    # Subscribing to someone else's events or inbox is refused.
+    errors: list[str] = []
+    nosy = await connect(secured, "frontdoor", errors)
+    await nosy.subscribe("referral.received.v1")
+    await nosy.subscribe("_INBOX_referral.>")
+    await nosy.flush()
+    await asyncio.sleep(0.3)
+    assert sum("permissions violation" in e.lower() for e in errors) == 2
+    for nc in (ops, referral, frontdoor, staff, nosy):
+        await nc.close()
+
+
+async def test_services_run_the_flow_under_their_own_identities(secured, tmp_path, settings):  # type: ignore[no-untyped-def]
+    ops = await connect(secured, "ops")
+    await ensure_streams(ops.jetstream())
+    log = await EventLog().attach(ops)
+    per_service = {}
+    for s in SERVICES:
+        per_service[s] = settings.model_copy(update={
+            "nats_url": secured.url, "nats_user": s, "nats_password": PASSWORDS[s],
+            "nats_inbox_prefix": inbox_prefix(s), "manage_streams": False,
+        })
+    from tests.support.system import BUILDERS
+
+    services = [BUILDERS[s](per_service[s]) for s in ("referral", "meetings", "notifications")]
+    for svc in services:
+        await svc.start()
+    try:
+        frontdoor = await connect(secured, "frontdoor")
+        await submit_referral(frontdoor, submission())
+        await wait_for(lambda: log.of("notification.sent"), timeout=15)
+        staff = await connect(secured, "staffapp")
+        case_id = log.of("referral.received")[0]["case_id"]
+        reply = await staff.request("query.meetings.case.v1", f'{{"case_id": "{case_id}", "requested_by": "staff-1"}}'.encode(), timeout=3)
+        assert b'"ok":true' in reply.data
+        await frontdoor.close()
+        await staff.close()
+    finally:
+        for svc in services:
+            await svc.stop()
+        await ops.close()

@@ -172,12 +172,12 @@ class EmailChannel:
         m["Subject"] = msg.subject
         m["Message-ID"] = f"<{msg.notification_id}@koolle.example>"
         m["Date"] = format_datetime(datetime.now(timezone.utc))
-        m["Content-Language"] = msg.language
         m["Auto-Submitted"] = "auto-generated"
         m.set_content(msg.body)
         if msg.ics is not None:
             m.add_alternative(msg.ics.decode("utf-8"), subtype="calendar", params={"method": msg.ics_method})
             m.add_attachment(msg.ics, maintype="application", subtype="ics", filename="invite.ics")
+        m["Content-Language"] = msg.language  # after the body: set_content() drops Content-* headers
         return m
 
     async def send(self, msg: OutboundMessage) -> Receipt:

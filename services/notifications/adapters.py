@@ -47,6 +47,7 @@ notifications = Table(
     Column("updated_at", UTCDateTime, nullable=True),
     Column("not_before", UTCDateTime, nullable=True),
     Column("sent_at", UTCDateTime, nullable=True),
+    Column("receipt", String(20), nullable=True),
     Column("state", JSONText, nullable=False),
     # Never twice: one notification per event and recipient.
     UniqueConstraint("source_event_id", "recipient_id", name="uq_notification_event_recipient"),
@@ -182,6 +183,17 @@ class NotificationRepository:
         states = await self.s.scalars(q.order_by(notifications.c.created_at).limit(limit))
         return [_notification.validate_python(s) for s in states]
 
+    async def awaiting_receipt(self, channel: str, sent_after: datetime, limit: int = 100) -> list[Notification]:
+        """Sent on a channel that gives delivery receipts, receipt not in yet."""
+        states = await self.s.scalars(
+            select(notifications.c.state)
+            .where(notifications.c.status == "sent", notifications.c.channel == channel, notifications.c.receipt.is_(None))
+            .where(notifications.c.sent_at >= sent_after)
+            .order_by(notifications.c.sent_at)
+            .limit(limit)
+        )
+        return [_notification.validate_python(s) for s in states]
+
     async def pending_of_case(self, case_id: UUID) -> list[Notification]:
         states = await self.s.scalars(
             select(notifications.c.state).where(notifications.c.case_id == str(case_id), notifications.c.status == "pending")
@@ -199,6 +211,7 @@ class NotificationRepository:
                 failure=n.failure,
                 not_before=n.not_before,
                 sent_at=n.sent_at,
+                receipt=n.receipt,
                 updated_at=self.now(),
                 state=_notification.dump_python(n, mode="json"),
             )

@@ -46,6 +46,8 @@ class NotificationsConfig(BaseSettings):
     backoff_base_seconds: float = 30.0
     backoff_cap_seconds: float = 3600.0
     reconcile_after_seconds: float = 60.0
+    receipt_poll_seconds: float = 60.0
+    receipt_window_hours: float = 48.0
 
     staff_file: Path = DEFAULT_STAFF_FILE
 

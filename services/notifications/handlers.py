@@ -376,6 +376,7 @@ class Delivery:
 
     channels: dict[str, Channel]
     config: NotificationsConfig = field(default_factory=NotificationsConfig)
+    receipts_polled_at: datetime | None = None
 
     @classmethod
     def of(cls, channel: Channel | Delivery) -> Delivery:
@@ -399,7 +400,36 @@ async def dispatch_once(uow_factory: Any, channel: Channel | Delivery, limit: in
         await _guard(_reconcile(uow_factory, delivery, n), n)
     for n in due:
         await _guard(_deliver(uow_factory, delivery, n), n)
+    if "sms" in delivery.channels and (
+        delivery.receipts_polled_at is None or now - delivery.receipts_polled_at >= timedelta(seconds=delivery.config.receipt_poll_seconds)
+    ):
+        delivery.receipts_polled_at = now
+        try:
+            await poll_receipts(uow_factory, delivery, "sms", now)
+        except Exception as exc:  # noqa: BLE001 - receipts are best effort; delivery goes on
+            log.warning("receipt poll failed (%s)", type(exc).__name__)
     return len(stuck) + len(due)
+
+
+async def poll_receipts(uow_factory: Any, delivery: Delivery, channel_name: str, now: datetime) -> int:
+    """Ask the provider for delivery receipts of recently sent messages."""
+    channel = delivery.channels[channel_name]
+    async with uow_factory() as uow:
+        waiting = await uow.notifications.awaiting_receipt(channel_name, now - timedelta(hours=delivery.config.receipt_window_hours))
+    got = 0
+    for n in waiting:
+        st = await channel.status(str(n.notification_id))
+        if st.receipt is None:
+            continue
+        async with uow_factory() as uow:
+            fresh = await uow.notifications.get(n.notification_id)
+            if fresh is None:
+                continue
+            fresh.receipt = st.receipt
+            await uow.notifications.save(fresh)
+            await uow.commit()
+            got += 1
+    return got
 
 
 async def _guard(step: Any, n: Notification) -> None:

@@ -142,6 +142,7 @@ class EmailChannel:
     line a resend carries the same Message-ID, which mail systems use to drop the copy.)"""
 
     name = "email"
+    resend_when_unknown = True  # no journal line: the server most likely never said 250
 
     def __init__(
         self,

@@ -391,3 +391,40 @@ async def test_no_personal_data_in_logs_or_spans(settings, nc, clean_streams, ca
     for value in ("maija.testinen@example.com", "+358401239999", "pk@example.com", "maija", "Testinen"):
         assert value not in ours, value
         assert value not in attrs, value
+
+
+async def test_portal_channel_publishes_messages_for_family_and_staff(settings, nc, clean_streams):  # type: ignore[no-untyped-def]
+    log = await EventLog().attach(nc, ("notification.>",))
+    clock = FixedClock(TUESDAY_NOON)
+    case_id = uuid4()
+    async with notifications(settings, clock, config(portal_enabled=True)):
+        await publish(nc, received(case_id, [{"contact_id": "guardian-1", "role": "guardian", "language": "sv"}]),
+                      FollowupDue(producer="test", case_id=case_id, plan_id=uuid4(), plan_version=1, due_at=TUESDAY_NOON,
+                                  responsible_worker_ids=["staff-close"], family_contact_ids=["guardian-1"]))
+        portal = await wait_for(lambda: len(log.of("notification.portal_message")) == 2 and log.of("notification.portal_message"), timeout=10)
+        by = {p["recipient_id"]: p for p in portal}
+        assert by["guardian-1"]["audience"] == "family" and by["guardian-1"]["title"] == "Dags för överenskommen kontakt"
+        assert by["staff-close"]["audience"] == "staff" and by["staff-close"]["language"] == "fi"
+        assert {s["channel"] for s in log.of("notification.sent")} == {"portal"}
+
+
+async def test_email_channel_remembers_what_the_server_accepted(tmp_path):  # type: ignore[no-untyped-def]
+    from services.notifications.channels import EmailChannel, OutboundMessage, PermanentFailure, TemporaryFailure
+
+    with SmtpServer() as smtp:
+        smtp.refuse.add("gone@example.com")
+        journal = tmp_path / "journal.jsonl"
+        ch = EmailChannel("127.0.0.1", smtp.port, journal)
+        msg = OutboundMessage(str(uuid4()), "staff-1", "staff1@example.com", "fi", "Aihe", "Teksti")
+        await ch.send(msg)
+        assert smtp.to("staff1@example.com")[0]["Message-ID"] == f"<{msg.notification_id}@koolle.example>"
+        # after a restart the journal answers the reconciliation
+        again = EmailChannel("127.0.0.1", smtp.port, journal)
+        assert (await again.status(msg.notification_id)).state == "sent"
+        assert (await again.status(str(uuid4()))).state == "unknown"
+        with pytest.raises(PermanentFailure) as refused:
+            await ch.send(OutboundMessage(str(uuid4()), "x", "gone@example.com", "fi", "s", "b"))
+        assert refused.value.code == "recipient_refused" and "gone" not in str(refused.value)
+    with pytest.raises(TemporaryFailure) as down:
+        await EmailChannel("127.0.0.1", smtp.port, journal, timeout=1).send(msg)
+    assert down.value.code == "provider_unavailable"

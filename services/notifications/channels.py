@@ -20,7 +20,7 @@ import os
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid  # noqa: F401
+from email.utils import format_datetime
 from pathlib import Path
 from typing import Protocol
 

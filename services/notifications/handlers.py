@@ -535,6 +535,9 @@ async def _deliver(uow_factory: Any, delivery: Delivery, n: Notification) -> Non
             error = DeliveryError("channel_error")
         async with uow_factory() as uow:
             now = uow.now()
+            current = await uow.notifications.get(n.notification_id)
+            if current is None or current.status != "sending":
+                return  # someone reconciled it meanwhile: record nothing twice
             if error is None:
                 n.provider_ref, n.receipt = receipt.provider_ref, receipt.receipt
                 await _record_sent(uow, n, chosen)

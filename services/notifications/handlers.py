@@ -46,6 +46,7 @@ from shared.contracts.referral import (
     ReferralUrgent,
 )
 from shared.errors import NotFound
+from shared.telemetry import safe_attributes, tracer
 
 from .adapters import NotificationsUnitOfWork
 from .channels import Channel, DeliveryError, OutboundMessage
@@ -69,6 +70,7 @@ from .invite import build_invite
 SERVICE = "notifications"
 SIGNAL = "notifications.pending"
 log = logging.getLogger("koolle.notifications")
+_tracer = tracer(SERVICE)
 
 
 # -- deciding who is told ------------------------------------------------------------------------
@@ -525,14 +527,20 @@ async def _deliver(uow_factory: Any, delivery: Delivery, n: Notification) -> Non
             await uow.notifications.save(n)
             await uow.commit()  # from here on, a crash means reconciliation, not a blind resend
         msg = _message(n, chosen, address or "", cfg, delivery, now)
-        try:
-            receipt = await delivery.channels[chosen].send(msg)
-            error = None
-        except DeliveryError as exc:
-            error = exc
-        except Exception as exc:  # noqa: BLE001 - an adapter bug is a temporary failure, not a dead worker
-            log.warning("notification %s: channel %s raised %s", n.notification_id, chosen, type(exc).__name__)
-            error = DeliveryError("channel_error")
+        with _tracer.start_as_current_span(
+            f"notification send {chosen}",
+            attributes=safe_attributes(**{"koolle.case_id": str(n.case_id), "koolle.event_type": n.source_event_type,
+                                          "messaging.message.id": str(n.notification_id)}),
+        ) as span:
+            try:
+                receipt = await delivery.channels[chosen].send(msg)
+                error = None
+            except DeliveryError as exc:
+                error = exc
+            except Exception as exc:  # noqa: BLE001 - an adapter bug is a temporary failure, not a dead worker
+                log.warning("notification %s: channel %s raised %s", n.notification_id, chosen, type(exc).__name__)
+                error = DeliveryError("channel_error")
+            span.set_attribute("koolle.outcome", error.code if error else "sent")
         async with uow_factory() as uow:
             now = uow.now()
             current = await uow.notifications.get(n.notification_id)

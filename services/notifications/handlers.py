@@ -489,7 +489,7 @@ async def _deliver(uow_factory: Any, delivery: Delivery, n: Notification) -> Non
                     await uow.commit()
                     return
             # Choose the channel: preferred first, then fallbacks; skip missing/invalid details.
-            chosen, address, reasons = None, None, []
+            usable, reasons = [], []
             preferred = contact.preferred_channel if contact else None
             for ch in channel_order(n, preferred, delivery.available):
                 if ch in n.channels_tried and (ch != n.channel or n.channel_attempts == 0):
@@ -498,8 +498,9 @@ async def _deliver(uow_factory: Any, delivery: Delivery, n: Notification) -> Non
                 if problem:
                     reasons.append(problem)
                     continue
-                chosen, address = ch, addr
-                break
+                usable.append((ch, addr))
+            chosen, address = usable[0] if usable else (None, None)
+            fallback_left = len(usable) > 1
             if chosen is None:
                 reason = n.failure or _best_reason(reasons)
                 await _fail(uow, n, reason)
@@ -554,7 +555,8 @@ async def _deliver(uow_factory: Any, delivery: Delivery, n: Notification) -> Non
             log.info("notification %s: %s on %s (attempt %d)", n.notification_id, error.code, chosen, n.channel_attempts)
             n.failure = error.code
             n.status = "pending"
-            if error.temporary and n.channel_attempts < cfg.attempts_per_channel:
+            # Urgent messages do not wait for a retry while another channel can reach the person now.
+            if error.temporary and n.channel_attempts < cfg.attempts_per_channel and not (n.urgent and fallback_left):
                 n.not_before = now + backoff(n.channel_attempts, cfg.backoff_base_seconds, cfg.backoff_cap_seconds)
                 await uow.notifications.save(n)
                 await uow.commit()

@@ -111,3 +111,18 @@ async def test_temporary_failure_backs_off_then_falls_back_to_the_next_channel(d
     done = await _status(db, clock, n)
     assert done.status == "sent" and done.channels_tried == ["email", "sms"] and done.attempts == 3
     assert len(sms.sent) == 1 and email.fail == 97
+
+
+async def test_urgent_message_falls_back_at_once_instead_of_waiting_for_a_retry(db: Database) -> None:
+    clock = FixedClock(datetime(2026, 11, 24, 10, tzinfo=timezone.utc))
+    email, sms = Scripted("email"), Scripted("sms", fail=1)
+    n = await _one(db, clock, WORKER)
+    async with NotificationsUnitOfWork(db, clock.now) as uow:
+        fresh = await uow.notifications.get(n.notification_id)
+        fresh.urgent = True
+        await uow.notifications.save(fresh)
+        await uow.commit()
+    delivery = Delivery({"email": email, "sms": sms}, NotificationsConfig(smtp_host="x", sms_gateway_url="http://x", receipt_poll_seconds=3600))
+    await dispatch_once(lambda: NotificationsUnitOfWork(db, clock.now), delivery)
+    done = await _status(db, clock, n)
+    assert done.status == "sent" and done.channels_tried == ["sms", "email"] and len(email.sent) == 1

@@ -399,9 +399,9 @@ async def dispatch_once(uow_factory: Any, channel: Channel | Delivery, limit: in
         stuck = await uow.notifications.sending(before, limit)
         due = await uow.notifications.due(now, limit)
     for n in stuck:
-        await _guard(_reconcile(uow_factory, delivery, n), n)
+        await _guard(_reconcile(uow_factory, delivery, n), n, uow_factory)
     for n in due:
-        await _guard(_deliver(uow_factory, delivery, n), n)
+        await _guard(_deliver(uow_factory, delivery, n), n, uow_factory)
     if "sms" in delivery.channels and (
         delivery.receipts_polled_at is None or now - delivery.receipts_polled_at >= timedelta(seconds=delivery.config.receipt_poll_seconds)
     ):
@@ -434,11 +434,20 @@ async def poll_receipts(uow_factory: Any, delivery: Delivery, channel_name: str,
     return got
 
 
-async def _guard(step: Any, n: Notification) -> None:
+async def _guard(step: Any, n: Notification, uow_factory: Any) -> None:
     try:
         await step
     except Exception as exc:  # noqa: BLE001 - one bad notification never stops the others
         log.warning("notification %s: dispatch step failed (%s)", n.notification_id, type(exc).__name__)
+        try:  # and it does not come round again at once
+            async with uow_factory() as uow:
+                fresh = await uow.notifications.get(n.notification_id)
+                if fresh is not None and fresh.status == "pending":
+                    fresh.not_before = uow.now() + timedelta(seconds=60)
+                    await uow.notifications.save(fresh)
+                    await uow.commit()
+        except Exception:  # noqa: BLE001 - the database itself is failing; the dispatcher loop backs off
+            pass
 
 
 async def _reconcile(uow_factory: Any, delivery: Delivery, n: Notification) -> None:
@@ -522,12 +531,18 @@ async def _deliver(uow_factory: Any, delivery: Delivery, n: Notification) -> Non
                 await _record_sent(uow, n, "portal")
                 await uow.commit()
                 return
+            try:
+                msg = _message(n, chosen, address or "", cfg, delivery, now)
+            except Exception as exc:  # noqa: BLE001 - a message we cannot render is failed, not retried forever
+                log.error("notification %s: cannot render (%s)", n.notification_id, type(exc).__name__)
+                await _fail(uow, n, "template_error")
+                await uow.commit()
+                return
             n.status = "sending"
             n.attempts += 1
             n.channel_attempts += 1
             await uow.notifications.save(n)
             await uow.commit()  # from here on, a crash means reconciliation, not a blind resend
-        msg = _message(n, chosen, address or "", cfg, delivery, now)
         with _tracer.start_as_current_span(
             f"notification send {chosen}",
             attributes=safe_attributes(**{"koolle.case_id": str(n.case_id), "koolle.event_type": n.source_event_type,

@@ -48,7 +48,7 @@ class NotificationFailed(Event):
     attempts: int = Field(description="Delivery attempts made in all.")
     reason: str = Field(
         description="Machine code: no_contact_details, invalid_email, invalid_phone, recipient_refused, "
-        "provider_unavailable, provider_rejected."
+        "provider_unavailable, provider_rejected, template_error."
     )
     failed_at: datetime
 

@@ -126,3 +126,19 @@ async def test_urgent_message_falls_back_at_once_instead_of_waiting_for_a_retry(
     await dispatch_once(lambda: NotificationsUnitOfWork(db, clock.now), delivery)
     done = await _status(db, clock, n)
     assert done.status == "sent" and done.channels_tried == ["sms", "email"] and len(email.sent) == 1
+
+
+async def test_a_message_that_cannot_be_rendered_fails_with_a_reason_and_others_go_on(db: Database) -> None:
+    clock = FixedClock(datetime(2026, 11, 24, 10, tzinfo=timezone.utc))
+    email = Scripted("email")
+    bad = await _one(db, clock, WORKER)
+    async with NotificationsUnitOfWork(db, clock.now) as uow:
+        fresh = await uow.notifications.get(bad.notification_id)
+        fresh.params = {}  # a producer bug: the due time is missing
+        await uow.notifications.save(fresh)
+        await uow.commit()
+    good = await _one(db, clock, WORKER)
+    delivery = Delivery({"email": email}, NotificationsConfig(smtp_host="x"))
+    await dispatch_once(lambda: NotificationsUnitOfWork(db, clock.now), delivery)
+    assert (await _status(db, clock, bad)).failure == "template_error"
+    assert (await _status(db, clock, good)).status == "sent" and len(email.sent) == 1

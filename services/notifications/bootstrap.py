@@ -8,9 +8,16 @@ from shared.settings import Settings
 
 from . import entrypoints
 from .adapters import NotificationsUnitOfWork, metadata
+from .channels import Channel
+from .config import NotificationsConfig
 
 
-def bootstrap(settings: Settings | None = None, clock: Clock | None = None) -> Service:
+def bootstrap(
+    settings: Settings | None = None,
+    clock: Clock | None = None,
+    config: NotificationsConfig | None = None,
+    channels: dict[str, Channel] | None = None,
+) -> Service:
     svc = Service("notifications", settings or Settings(), metadata, NotificationsUnitOfWork, clock)
-    entrypoints.register(svc)
+    svc.delivery = entrypoints.register(svc, config, channels)  # type: ignore[attr-defined]
     return svc

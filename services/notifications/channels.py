@@ -1,8 +1,15 @@
-"""Delivery channels. One interface; real e-mail and SMS adapters plug in here later.
+"""Delivery channels behind one interface.
 
-:class:`LogChannel` "delivers" by appending a line to a spool file. It writes the message and the
-recipient's contact id, never the address, and it can tell whether a notification id was already
-delivered, so a crash between delivering and recording leads to reconciliation, not a resend.
+* :class:`LogChannel` "delivers" by appending a line to a spool file (laptop default).
+* :class:`EmailChannel` sends over real SMTP (aiosmtplib), with an .ics invitation for meetings.
+* :class:`RestSmsGateway` is the vendor adapter for an HTTP SMS gateway with an idempotency key and a
+  status query (delivery receipts).
+* The portal channel is not an I/O adapter: the dispatcher publishes ``notification.portal_message``
+  in the same transaction that records the notification as sent.
+
+Every channel can answer "did you already take this notification?" (:meth:`status`), so a crash
+between handing a message over and recording it leads to reconciliation, not a blind resend.
+Errors carry machine codes only; no address or text ever goes into an exception or a log line.
 """
 
 from __future__ import annotations
@@ -10,52 +17,263 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+from dataclasses import dataclass
 from datetime import datetime, timezone
+from email.message import EmailMessage
+from email.utils import format_datetime
 from pathlib import Path
 from typing import Protocol
+
+import aiosmtplib
+import httpx
+
+
+class DeliveryError(Exception):
+    """A channel could not take the message. ``code`` is machine-readable and safe to log."""
+
+    temporary: bool = True
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+class TemporaryFailure(DeliveryError):
+    temporary = True
+
+
+class PermanentFailure(DeliveryError):
+    temporary = False
+
+
+@dataclass(frozen=True)
+class OutboundMessage:
+    notification_id: str  # also the provider idempotency key
+    recipient_id: str
+    address: str
+    language: str
+    subject: str
+    body: str
+    ics: bytes | None = None
+    ics_method: str = "REQUEST"
+
+
+@dataclass(frozen=True)
+class Receipt:
+    provider_ref: str | None = None
+    receipt: str | None = None  # delivered | undeliverable | None (not known yet)
+
+
+@dataclass(frozen=True)
+class ProviderStatus:
+    state: str  # "sent": the provider has it | "not_sent": it does not | "unknown": cannot tell
+    provider_ref: str | None = None
+    receipt: str | None = None
 
 
 class Channel(Protocol):
     name: str
 
-    async def send(self, notification_id: str, address: str, recipient_id: str, language: str, subject: str, body: str) -> None: ...
+    async def send(self, msg: OutboundMessage) -> Receipt: ...
 
-    async def delivered(self, notification_id: str) -> bool: ...
+    async def status(self, notification_id: str) -> ProviderStatus: ...
 
 
-class LogChannel:
-    name = "log"
+class _Journal:
+    """Append-only, fsynced record of notification ids handed over to a provider."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._ids: set[str] = set()
+        self.ids: set[str] = set()
         if self.path.exists():
-            for line in self.path.read_text().splitlines():
+            for line in self.path.read_text(encoding="utf-8").splitlines():
                 try:
-                    self._ids.add(json.loads(line)["notification_id"])
+                    self.ids.add(json.loads(line)["notification_id"])
                 except (ValueError, KeyError):
-                    continue  # a torn last line after a crash: that message was not delivered
+                    continue  # a torn last line after a crash: that message was not recorded
         self._lock = asyncio.Lock()
 
-    async def send(self, notification_id: str, address: str, recipient_id: str, language: str, subject: str, body: str) -> None:
-        line = json.dumps(
-            {
-                "notification_id": notification_id,
-                "at": datetime.now(timezone.utc).isoformat(),
-                "recipient_id": recipient_id,
-                "language": language,
-                "subject": subject,
-                "body": body,
-            },
-            ensure_ascii=False,
-        )
+    async def append(self, record: dict[str, object]) -> None:
+        line = json.dumps(record, ensure_ascii=False)
         async with self._lock:
             with open(self.path, "a", encoding="utf-8") as f:
                 f.write(line + "\n")
                 f.flush()
                 os.fsync(f.fileno())
-            self._ids.add(notification_id)
+            self.ids.add(str(record["notification_id"]))
+
+
+class LogChannel:
+    """Writes the message and the recipient's contact id to a spool file, never the address."""
+
+    name = "log"
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._journal = _Journal(self.path)
+
+    async def send(self, msg: OutboundMessage) -> Receipt:
+        await self._journal.append(
+            {
+                "notification_id": msg.notification_id,
+                "at": datetime.now(timezone.utc).isoformat(),
+                "recipient_id": msg.recipient_id,
+                "language": msg.language,
+                "subject": msg.subject,
+                "body": msg.body,
+            }
+        )
+        return Receipt(provider_ref=msg.notification_id, receipt="delivered")
 
     async def delivered(self, notification_id: str) -> bool:
-        return notification_id in self._ids
+        return notification_id in self._journal.ids
+
+    async def status(self, notification_id: str) -> ProviderStatus:
+        if notification_id in self._journal.ids:
+            return ProviderStatus("sent", notification_id, "delivered")
+        return ProviderStatus("not_sent")
+
+
+class EmailChannel:
+    """SMTP. The Message-ID is derived from the notification id, and each accepted message is
+    journalled (fsync) before the dispatcher records it: after a crash in between, the journal says
+    it went. (SMTP has no status query; in the tiny window between the server's 250 and the journal
+    line a resend carries the same Message-ID, which mail systems use to drop the copy.)"""
+
+    name = "email"
+    resend_when_unknown = True  # no journal line: the server most likely never said 250
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        journal: Path,
+        mail_from: str = "Koolle <no-reply@koolle.example>",
+        username: str = "",
+        password: str = "",
+        start_tls: bool = False,
+        timeout: float = 10.0,
+    ) -> None:
+        self.host, self.port = host, port
+        self.mail_from = mail_from
+        self.username, self.password = username, password
+        self.start_tls = start_tls
+        self.timeout = timeout
+        self._journal = _Journal(journal)
+
+    @property
+    def organizer(self) -> str:
+        return self.mail_from.split("<")[-1].rstrip(">").strip()
+
+    def build(self, msg: OutboundMessage) -> EmailMessage:
+        m = EmailMessage()
+        m["From"] = self.mail_from
+        m["To"] = msg.address
+        m["Subject"] = msg.subject
+        m["Message-ID"] = f"<{msg.notification_id}@koolle.example>"
+        m["Date"] = format_datetime(datetime.now(timezone.utc))
+        m["Auto-Submitted"] = "auto-generated"
+        m.set_content(msg.body)
+        if msg.ics is not None:
+            m.add_alternative(msg.ics.decode("utf-8"), subtype="calendar", params={"method": msg.ics_method})
+            m.add_attachment(msg.ics, maintype="application", subtype="ics", filename="invite.ics")
+        m["Content-Language"] = msg.language  # after the body: set_content() drops Content-* headers
+        return m
+
+    async def send(self, msg: OutboundMessage) -> Receipt:
+        message = self.build(msg)
+        try:
+            await aiosmtplib.send(
+                message,
+                hostname=self.host,
+                port=self.port,
+                username=self.username or None,
+                password=self.password or None,
+                start_tls=self.start_tls,
+                timeout=self.timeout,
+            )
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            codes = [r.code for r in exc.recipients]
+            if any(400 <= c < 500 for c in codes):
+                raise TemporaryFailure("provider_unavailable") from None
+            raise PermanentFailure("recipient_refused") from None
+        except aiosmtplib.SMTPResponseException as exc:
+            if exc.code >= 500:
+                raise PermanentFailure("provider_rejected") from None
+            raise TemporaryFailure("provider_unavailable") from None
+        except (aiosmtplib.SMTPException, OSError, TimeoutError):
+            raise TemporaryFailure("provider_unavailable") from None
+        await self._journal.append({"notification_id": msg.notification_id, "at": datetime.now(timezone.utc).isoformat()})
+        return Receipt(provider_ref=message["Message-ID"])
+
+    async def status(self, notification_id: str) -> ProviderStatus:
+        if notification_id in self._journal.ids:
+            return ProviderStatus("sent", f"<{notification_id}@koolle.example>")
+        return ProviderStatus("unknown")
+
+
+class RestSmsGateway:
+    """Adapter for the SMS vendor's REST API:
+
+    * ``POST {base}/v1/messages`` JSON ``{to, from, text, encoding, reference}`` with headers
+      ``Authorization: Bearer <key>`` and ``Idempotency-Key: <notification id>``; 200/201/202
+      ``{id, status}``. 400 ``{"error": "invalid_number"}`` for a bad number.
+    * ``GET {base}/v1/messages?reference=<notification id>``: 200 ``{id, status}`` or 404.
+      ``status`` is queued | sent | delivered | undeliverable (the delivery receipt).
+    """
+
+    name = "sms"
+
+    def __init__(self, base_url: str, api_key: str = "", sender: str = "Koolle", timeout: float = 10.0) -> None:
+        self.base = base_url.rstrip("/")
+        self.sender = sender
+        self._client = httpx.AsyncClient(
+            timeout=timeout, headers={"Authorization": f"Bearer {api_key}"} if api_key else {}
+        )
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+    async def send(self, msg: OutboundMessage) -> Receipt:
+        from .domain import sms_length
+
+        length = sms_length(msg.body)
+        try:
+            r = await self._client.post(
+                f"{self.base}/v1/messages",
+                json={"to": msg.address, "from": self.sender, "text": msg.body, "encoding": length.encoding, "reference": msg.notification_id},
+                headers={"Idempotency-Key": msg.notification_id},
+            )
+        except httpx.HTTPError:
+            raise TemporaryFailure("provider_unavailable") from None
+        if r.status_code in (200, 201, 202):
+            data = r.json()
+            return Receipt(provider_ref=str(data.get("id")), receipt=_receipt(data.get("status")))
+        if r.status_code == 429 or r.status_code >= 500:
+            raise TemporaryFailure("provider_unavailable")
+        code = _error_code(r)
+        raise PermanentFailure("invalid_phone" if code == "invalid_number" else "provider_rejected")
+
+    async def status(self, notification_id: str) -> ProviderStatus:
+        try:
+            r = await self._client.get(f"{self.base}/v1/messages", params={"reference": notification_id})
+        except httpx.HTTPError:
+            return ProviderStatus("unknown")
+        if r.status_code == 404:
+            return ProviderStatus("not_sent")
+        if r.status_code != 200:
+            return ProviderStatus("unknown")
+        data = r.json()
+        return ProviderStatus("sent", str(data.get("id")), _receipt(data.get("status")))
+
+
+def _receipt(status: object) -> str | None:
+    return {"delivered": "delivered", "undeliverable": "undeliverable", "failed": "undeliverable"}.get(str(status))
+
+
+def _error_code(r: httpx.Response) -> str:
+    try:
+        return str(r.json().get("error", ""))
+    except ValueError:
+        return ""

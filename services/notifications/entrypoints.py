@@ -1,23 +1,93 @@
-"""Thin entrypoints of the notifications service: subjects to use cases."""
+"""Thin entrypoints of the notifications service: subjects to use cases, channels from configuration."""
 
 from __future__ import annotations
 
-from shared.contracts import FollowupDue, MeetingConvened, NotificationCaseQuery, PlanAgreed, ReferralReceived
+from shared.contracts.meetings import MeetingCancelled, MeetingConvened, MeetingReminderDue, MeetingRescheduled
+from shared.contracts.notifications import FailedNotificationsQuery, NotificationCaseQuery, SetContactPreference
+from shared.contracts.plans import (
+    FollowupDue,
+    FollowupOverdue,
+    FollowupReminderDue,
+    PlanAgreed,
+    PlanClosed,
+    PlanRevised,
+    PlanShared,
+)
+from shared.contracts.referral import (
+    AssessmentCompleted,
+    ConsentGiven,
+    ConsentWithdrawn,
+    DeadlineApproaching,
+    DeadlineBreached,
+    ReferralAssigned,
+    ReferralLinked,
+    ReferralReceived,
+    ReferralUrgent,
+)
 from shared.service import Service
 
 from . import handlers
-from .channels import LogChannel
+from .channels import Channel, EmailChannel, LogChannel, RestSmsGateway
+from .config import NotificationsConfig, StaffDirectory
 
 
-def register(svc: Service) -> None:
-    svc.on_event(ReferralReceived)(handlers.on_referral_received)
-    svc.on_event(MeetingConvened)(handlers.on_meeting_convened)
-    svc.on_event(PlanAgreed)(handlers.on_plan_agreed)
-    svc.on_event(FollowupDue)(handlers.on_followup_due)
+def build_channels(svc: Service, config: NotificationsConfig) -> dict[str, Channel]:
+    spool = svc.settings.data_dir / "notifications"
+    available = config.channels()
+    channels: dict[str, Channel] = {}
+    if available == ("log",):
+        channels["log"] = LogChannel(spool / "delivered.jsonl")
+    if "email" in available:
+        channels["email"] = EmailChannel(
+            config.smtp_host, config.smtp_port, spool / "email-journal.jsonl", mail_from=config.mail_from,
+            username=config.smtp_username, password=config.smtp_password, start_tls=config.smtp_starttls,
+            timeout=config.smtp_timeout_seconds,
+        )
+    if "sms" in available:
+        channels["sms"] = RestSmsGateway(config.sms_gateway_url, config.sms_api_key, config.sms_sender)
+    return channels
+
+
+def register(svc: Service, config: NotificationsConfig | None = None, channels: dict[str, Channel] | None = None) -> handlers.Delivery:
+    config = config or NotificationsConfig()
+    h = handlers.EventHandlers(StaffDirectory.load(config.staff_file))
+    for model, fn in (
+        (ReferralReceived, h.on_referral_received),
+        (ReferralAssigned, h.on_referral_assigned),
+        (ReferralUrgent, h.on_referral_urgent),
+        (ReferralLinked, h.on_referral_linked),
+        (DeadlineApproaching, h.on_deadline_approaching),
+        (DeadlineBreached, h.on_deadline_breached),
+        (AssessmentCompleted, h.on_assessment_completed),
+        (ConsentGiven, h.on_consent_given),
+        (ConsentWithdrawn, h.on_consent_withdrawn),
+        (MeetingConvened, h.on_meeting_convened),
+        (MeetingRescheduled, h.on_meeting_rescheduled),
+        (MeetingCancelled, h.on_meeting_cancelled),
+        (MeetingReminderDue, h.on_meeting_reminder_due),
+        (PlanAgreed, h.on_plan_agreed),
+        (PlanRevised, h.on_plan_revised),
+        (PlanShared, h.on_plan_shared),
+        (PlanClosed, h.on_plan_closed),
+        (FollowupReminderDue, h.on_followup_reminder_due),
+        (FollowupDue, h.on_followup_due),
+        (FollowupOverdue, h.on_followup_overdue),
+    ):
+        svc.on_event(model)(fn)
     svc.request("query.notifications.case.v1", NotificationCaseQuery)(handlers.case_notifications)
+    svc.request("query.notifications.failed.v1", FailedNotificationsQuery)(handlers.failed_notifications)
+    svc.request("cmd.notifications.set_preference.v1", SetContactPreference)(handlers.set_preference)
 
-    channel = LogChannel(svc.settings.data_dir / "notifications" / "delivered.jsonl")
+    delivery = handlers.Delivery(channels if channels is not None else build_channels(svc, config), config)
 
     @svc.background
     async def dispatch() -> None:
-        await handlers.dispatcher(svc.uow, channel, svc.db.signal(handlers.SIGNAL), svc.settings.outbox_poll_seconds)
+        try:
+            await handlers.dispatcher(svc.uow, delivery, svc.db.signal(handlers.SIGNAL), svc.settings.outbox_poll_seconds)
+        finally:
+            for ch in delivery.channels.values():
+                close = getattr(ch, "close", None)
+                if close is not None:
+                    await close()
+
+    return delivery

@@ -1,39 +1,90 @@
-"""Notifications use cases: decide who is told (in the consumer's transaction), then deliver
-(in the dispatcher) and record ``notification.sent``."""
+"""Notifications use cases.
+
+1. Event handlers decide who is told (in the consumer's transaction) and feed the directory.
+2. The dispatcher delivers: pending -> sending (committed before the provider is called) -> sent /
+   failed, with reconciliation of anything left in ``sending`` by a crash, retries with backoff,
+   fallback to the next channel, quiet hours for families, and consent/role checked again at send time.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
-from shared.clock import local
-from shared.contracts import (
-    FollowupDue,
-    MeetingConvened,
+from shared.contracts.meetings import MeetingCancelled, MeetingConvened, MeetingReminderDue, MeetingRescheduled, Participant
+from shared.contracts.notifications import (
+    FailedNotificationsQuery,
+    NotificationCancelled,
     NotificationCaseQuery,
+    NotificationFailed,
+    NotificationPortalMessage,
     NotificationSent,
+    SetContactPreference,
+)
+from shared.contracts.plans import (
+    FollowupDue,
+    FollowupOverdue,
+    FollowupReminderDue,
     PlanAgreed,
+    PlanClosed,
+    PlanRevised,
+    PlanShared,
+)
+from shared.contracts.base import Reply
+from shared.contracts.referral import (
+    AssessmentCompleted,
+    ConsentGiven,
+    ConsentWithdrawn,
+    DeadlineApproaching,
+    DeadlineBreached,
+    ReferralAssigned,
+    ReferralLinked,
     ReferralReceived,
-    Reply,
+    ReferralUrgent,
 )
 from shared.errors import NotFound
+from shared.telemetry import safe_attributes, tracer
 
 from .adapters import NotificationsUnitOfWork
-from .channels import Channel
-from .domain import Notification, Recipient, plan_notifications, render
+from .channels import Channel, DeliveryError, OutboundMessage
+from .config import NotificationsConfig, StaffDirectory
+from .domain import (
+    FAMILY_ROLES,
+    MEETING_TEMPLATES,
+    Notification,
+    Recipient,
+    address_for,
+    backoff,
+    channel_order,
+    plan_notifications,
+    quiet_until,
+    render,
+    role_allows,
+    sms_text,
+)
+from .invite import build_invite
 
 SERVICE = "notifications"
+SIGNAL = "notifications.pending"
 log = logging.getLogger("koolle.notifications")
+_tracer = tracer(SERVICE)
 
 
-def _when(dt: datetime) -> str:
-    return local(dt).strftime("%d.%m.%Y %H:%M")
+# -- deciding who is told ------------------------------------------------------------------------
 
 
-async def _notify(uow: NotificationsUnitOfWork, ev: Any, template: str, recipients: list[Recipient], params: dict[str, str]) -> None:
+def _case_ref(case_id: Any) -> str:
+    return str(case_id)[:8]
+
+
+async def _notify(
+    uow: NotificationsUnitOfWork, ev: Any, template: str, recipients: list[Recipient], params: dict[str, Any], **kw: Any
+) -> int:
     languages = await uow.notifications.languages(ev.case_id)
+    added = 0
     for n in plan_notifications(
         case_id=ev.case_id,
         source_event_id=ev.event_id,
@@ -41,44 +92,220 @@ async def _notify(uow: NotificationsUnitOfWork, ev: Any, template: str, recipien
         template=template,
         recipients=recipients,
         languages=languages,
-        params=params,
+        params={"case_ref": _case_ref(ev.case_id), **params},
         now=uow.now(),
+        **kw,
     ):
-        await uow.notifications.add(n)
+        added += await uow.notifications.add(n)
     uow.after_commit(uow.db.signal(SIGNAL).set)
+    return added
 
 
-async def on_referral_received(ev: ReferralReceived, uow: NotificationsUnitOfWork) -> None:
-    for c in ev.contacts:
-        await uow.notifications.upsert_contact(ev.case_id, c.model_dump(mode="json"))
-    referrer = [Recipient(c.contact_id, c.role) for c in ev.contacts if c.role == "referrer"]
-    await _notify(uow, ev, "referral_ack", referrer, {})
+class EventHandlers:
+    """One use case per consumed event. ``staff`` is configuration data: teams, on-duty roster."""
+
+    def __init__(self, staff: StaffDirectory) -> None:
+        self.staff = staff
+
+    async def _staff(self, uow: NotificationsUnitOfWork, case_id: Any, staff_ids: list[str]) -> list[Recipient]:
+        """Staff recipients from configuration, copied into the case's directory."""
+        out = []
+        for sid in staff_ids:
+            c = self.staff.contact(sid)
+            if c is None:
+                log.warning("staff id missing from configuration")
+                continue
+            await uow.notifications.upsert_contact(case_id, c)
+            out.append(Recipient(sid, c["role"], "staff"))
+        return out
+
+    # referral --------------------------------------------------------------------------------
+    async def on_referral_received(self, ev: ReferralReceived, uow: NotificationsUnitOfWork) -> None:
+        for c in ev.contacts:
+            await uow.notifications.upsert_contact(ev.case_id, c.model_dump(mode="json"))
+        recipients = [Recipient(c.contact_id, c.role, "referrer") for c in ev.contacts if c.role == "referrer"]
+        if not recipients and ev.channel == "e_contact":  # the family contacted us itself
+            recipients = [Recipient(c.contact_id, c.role, "family") for c in ev.contacts if c.role in FAMILY_ROLES]
+        await _notify(uow, ev, "referral_ack", recipients, {"received_at": ev.received_at.isoformat()})
+
+    async def on_referral_assigned(self, ev: ReferralAssigned, uow: NotificationsUnitOfWork) -> None:
+        await uow.notifications.set_team(ev.case_id, ev.team_id, ev.municipality)
+        await _notify(uow, ev, "referral_assigned", await self._staff(uow, ev.case_id, self.staff.team_members(ev.team_id)), {})
+
+    async def on_referral_urgent(self, ev: ReferralUrgent, uow: NotificationsUnitOfWork) -> None:
+        duty = self.staff.on_duty_social_worker(ev.municipality, uow.now())
+        recipients = await self._staff(uow, ev.case_id, [duty] if duty else [])
+        if not recipients:
+            log.error("no on-duty social worker configured for an urgent referral (case %s)", ev.case_id)
+        await _notify(uow, ev, "referral_urgent", recipients, {"municipality": ev.municipality}, urgent=True)
+
+    async def on_referral_linked(self, ev: ReferralLinked, uow: NotificationsUnitOfWork) -> None:
+        team = await uow.notifications.team(ev.case_id)
+        recipients = await self._staff(uow, ev.case_id, self.staff.team_social_workers_and_lead(team))
+        await _notify(uow, ev, "referral_linked", recipients, {"repeat_count": ev.repeat_count})
+
+    async def _deadline(self, ev: DeadlineApproaching | DeadlineBreached, uow: NotificationsUnitOfWork, template: str) -> None:
+        team = ev.team_id or await uow.notifications.team(ev.case_id)
+        recipients = await self._staff(uow, ev.case_id, self.staff.team_social_workers_and_lead(team))
+        if not recipients:
+            log.error("no team known for a deadline (case %s)", ev.case_id)
+        params = {"deadline": ev.deadline, "due_by": ev.due_by.isoformat()}
+        await _notify(uow, ev, template, recipients, params, urgent=template == "deadline_breached")
+
+    async def on_deadline_approaching(self, ev: DeadlineApproaching, uow: NotificationsUnitOfWork) -> None:
+        await self._deadline(ev, uow, "deadline_approaching")
+
+    async def on_deadline_breached(self, ev: DeadlineBreached, uow: NotificationsUnitOfWork) -> None:
+        await self._deadline(ev, uow, "deadline_breached")
+
+    async def on_assessment_completed(self, ev: AssessmentCompleted, uow: NotificationsUnitOfWork) -> None:
+        if not ev.referrer_may_be_told:
+            return
+        rows = await uow.notifications.contacts_of_case(ev.case_id)
+        recipients = [Recipient(r.contact_id, r.role, "referrer") for r in rows if r.role == "referrer"]
+        await _notify(uow, ev, "assessment_completed", recipients, {"outcome": ev.outcome}, consent_purpose="tell_referrer_outcome")
+
+    async def on_consent_given(self, ev: ConsentGiven, uow: NotificationsUnitOfWork) -> None:
+        await uow.notifications.clear_withdrawal(ev.case_id, ev.purpose, ev.recipient)
+
+    async def on_consent_withdrawn(self, ev: ConsentWithdrawn, uow: NotificationsUnitOfWork) -> None:
+        """Withdrawn consent stops everything not yet sent to that party for that purpose."""
+        await uow.notifications.record_withdrawal(ev.case_id, ev.purpose, ev.recipient, ev.consent_id)
+        for n in await uow.notifications.pending_of_case(ev.case_id):
+            if _withdrawal_covers(n, ev.purpose, ev.recipient, str(ev.consent_id)):
+                await _cancel(uow, n, "consent_withdrawn")
+
+    # meetings --------------------------------------------------------------------------------
+    async def _participants(self, uow: NotificationsUnitOfWork, ev: Any, participants: list[Participant]) -> list[Recipient]:
+        out = []
+        for p in participants:
+            if p.contact is not None:
+                await uow.notifications.upsert_contact(ev.case_id, p.contact.model_dump(mode="json") | {"contact_id": p.participant_id})
+            out.append(Recipient(p.participant_id, p.role, {"professional": "staff"}.get(p.kind, p.kind)))
+        return out
+
+    async def _supersede(self, uow: NotificationsUnitOfWork, case_id: Any, meeting_id: str, reason: str) -> None:
+        for n in await uow.notifications.pending_of_case(case_id):
+            if n.meeting and n.meeting.get("meeting_id") == meeting_id and n.template in MEETING_TEMPLATES:
+                await _cancel(uow, n, reason)
+
+    async def on_meeting_convened(self, ev: MeetingConvened, uow: NotificationsUnitOfWork) -> None:
+        await uow.notifications.meeting_revision(str(ev.meeting_id), ev.case_id, 0)
+        meeting = _meeting(ev, 0, "REQUEST")
+        recipients = await self._participants(uow, ev, ev.participants)
+        await _notify(uow, ev, "meeting_invitation", recipients, meeting, meeting=meeting)
+
+    async def on_meeting_rescheduled(self, ev: MeetingRescheduled, uow: NotificationsUnitOfWork) -> None:
+        known = await uow.notifications.meeting(str(ev.meeting_id))
+        if known is not None and (known.cancelled or known.sequence > ev.sequence):
+            return  # an older revision arriving late, or the meeting is already cancelled
+        await self._supersede(uow, ev.case_id, str(ev.meeting_id), "superseded")
+        await uow.notifications.meeting_revision(str(ev.meeting_id), ev.case_id, ev.sequence)
+        meeting = _meeting(ev, ev.sequence, "REQUEST")
+        recipients = await self._participants(uow, ev, ev.participants)
+        await _notify(uow, ev, "meeting_rescheduled", recipients, meeting, meeting=meeting)
+
+    async def on_meeting_cancelled(self, ev: MeetingCancelled, uow: NotificationsUnitOfWork) -> None:
+        await self._supersede(uow, ev.case_id, str(ev.meeting_id), "meeting_cancelled")
+        await uow.notifications.meeting_revision(str(ev.meeting_id), ev.case_id, ev.sequence, cancelled=True)
+        meeting = {"meeting_id": str(ev.meeting_id), "sequence": ev.sequence, "method": "CANCEL"}
+        recipients = await self._participants(uow, ev, ev.participants)
+        await _notify(uow, ev, "meeting_cancelled", recipients, {}, meeting=meeting)
+
+    async def on_meeting_reminder_due(self, ev: MeetingReminderDue, uow: NotificationsUnitOfWork) -> None:
+        known = await uow.notifications.meeting(str(ev.meeting_id))
+        if known is not None and (known.cancelled or known.sequence > ev.sequence):
+            return
+        rows = {r.contact_id: r for r in await uow.notifications.contacts_of_case(ev.case_id)}
+        recipients = [Recipient(pid, rows[pid].role if pid in rows else "participant") for pid in ev.participant_ids]
+        meeting = {"meeting_id": str(ev.meeting_id), "sequence": ev.sequence}
+        await _notify(uow, ev, "meeting_reminder", recipients, {"starts_at": ev.starts_at.isoformat()}, meeting=meeting)
+
+    # plans -----------------------------------------------------------------------------------
+    async def _plan_people(self, uow: NotificationsUnitOfWork, ev: PlanAgreed | PlanRevised) -> list[Recipient]:
+        for w in ev.responsible_workers:
+            if w.contact is not None:
+                await uow.notifications.upsert_contact(ev.case_id, w.contact.model_dump(mode="json") | {"contact_id": w.worker_id, "role": "responsible_worker"})
+        for c in ev.family_contacts:
+            await uow.notifications.upsert_contact(ev.case_id, c.model_dump(mode="json"))
+        recipients = [Recipient(c.contact_id, c.role, "family") for c in ev.family_contacts]
+        return recipients + [Recipient(w.worker_id, "responsible_worker", "staff") for w in ev.responsible_workers]
+
+    async def on_plan_agreed(self, ev: PlanAgreed, uow: NotificationsUnitOfWork) -> None:
+        recipients = await self._plan_people(uow, ev)
+        await _notify(uow, ev, "plan_agreed", recipients, {"plan_version": ev.plan_version}, dedupe=f"plan:{ev.plan_id}:{ev.plan_version}")
+
+    async def on_plan_revised(self, ev: PlanRevised, uow: NotificationsUnitOfWork) -> None:
+        recipients = await self._plan_people(uow, ev)
+        await _notify(uow, ev, "plan_revised", recipients, {"plan_version": ev.plan_version}, dedupe=f"plan:{ev.plan_id}:{ev.plan_version}")
+
+    async def on_plan_shared(self, ev: PlanShared, uow: NotificationsUnitOfWork) -> None:
+        """A plan.shared event is the basis: this recipient may have this version. Someone already told
+        of this version (plan.agreed / plan.revised) is not told twice."""
+        if ev.contact is not None:
+            await uow.notifications.upsert_contact(ev.case_id, ev.contact.model_dump(mode="json") | {"contact_id": ev.recipient_id})
+        kind = {"family": "family", "responsible_worker": "staff"}.get(ev.basis, "")
+        recipient = Recipient(ev.recipient_id, ev.recipient_role, kind)
+        consent = {"consent_purpose": "share_plan", "consent_id": str(ev.consent_id) if ev.consent_id else None} if ev.basis == "consent" else {}
+        await _notify(uow, ev, "plan_shared", [recipient], {"plan_version": ev.plan_version}, dedupe=f"plan:{ev.plan_id}:{ev.plan_version}", **consent)
+
+    async def on_plan_closed(self, ev: PlanClosed, uow: NotificationsUnitOfWork) -> None:
+        await _notify(uow, ev, "plan_closed", await _family_and_workers(uow, ev.case_id), {})
+
+    async def on_followup_reminder_due(self, ev: FollowupReminderDue, uow: NotificationsUnitOfWork) -> None:
+        recipients = [Recipient(w, "responsible_worker", "staff") for w in ev.responsible_worker_ids]
+        recipients += [Recipient(c, "family", "family") for c in ev.family_contact_ids]
+        await _notify(uow, ev, "followup_reminder", recipients, {"due_at": ev.due_at.isoformat()})
+
+    async def on_followup_due(self, ev: FollowupDue, uow: NotificationsUnitOfWork) -> None:
+        recipients = [Recipient(w, "responsible_worker", "staff") for w in ev.responsible_worker_ids]
+        recipients += [Recipient(c, "family", "family") for c in ev.family_contact_ids]
+        await _notify(uow, ev, "followup_due", recipients, {"due_at": ev.due_at.isoformat()})
+
+    async def on_followup_overdue(self, ev: FollowupOverdue, uow: NotificationsUnitOfWork) -> None:
+        recipients = [Recipient(w, "responsible_worker", "staff") for w in ev.responsible_worker_ids]
+        recipients += [r for r in await _family_and_workers(uow, ev.case_id) if r.kind == "family"]
+        await _notify(uow, ev, "followup_overdue", recipients, {"due_at": ev.due_at.isoformat()})
 
 
-async def on_meeting_convened(ev: MeetingConvened, uow: NotificationsUnitOfWork) -> None:
-    recipients = []
-    for p in ev.participants:
-        if p.contact is not None:
-            await uow.notifications.upsert_contact(ev.case_id, p.contact.model_dump(mode="json") | {"contact_id": p.participant_id})
-        recipients.append(Recipient(p.participant_id, p.role))
-    await _notify(uow, ev, "meeting_invitation", recipients, {"when": _when(ev.starts_at)})
+async def _family_and_workers(uow: NotificationsUnitOfWork, case_id: Any) -> list[Recipient]:
+    rows = await uow.notifications.contacts_of_case(case_id)
+    out = [Recipient(r.contact_id, r.role, "family") for r in rows if r.role in FAMILY_ROLES]
+    return out + [Recipient(r.contact_id, r.role, "staff") for r in rows if r.role == "responsible_worker"]
 
 
-async def on_plan_agreed(ev: PlanAgreed, uow: NotificationsUnitOfWork) -> None:
-    for w in ev.responsible_workers:
-        if w.contact is not None:
-            await uow.notifications.upsert_contact(ev.case_id, w.contact.model_dump(mode="json") | {"contact_id": w.worker_id})
-    for c in ev.family_contacts:
-        await uow.notifications.upsert_contact(ev.case_id, c.model_dump(mode="json"))
-    recipients = [Recipient(c.contact_id, c.role) for c in ev.family_contacts]
-    recipients += [Recipient(w.worker_id, "responsible_worker") for w in ev.responsible_workers]
-    await _notify(uow, ev, "plan_agreed", recipients, {})
+def _meeting(ev: MeetingConvened | MeetingRescheduled, sequence: int, method: str) -> dict[str, Any]:
+    return {
+        "meeting_id": str(ev.meeting_id),
+        "starts_at": ev.starts_at.isoformat(),
+        "ends_at": ev.ends_at.isoformat(),
+        "room": ev.room,
+        "sequence": sequence,
+        "method": method,
+    }
 
 
-async def on_followup_due(ev: FollowupDue, uow: NotificationsUnitOfWork) -> None:
-    recipients = [Recipient(w, "responsible_worker") for w in ev.responsible_worker_ids]
-    recipients += [Recipient(c, "family") for c in ev.family_contact_ids]
-    await _notify(uow, ev, "followup_due", recipients, {"when": _when(ev.due_at)})
+def _withdrawal_covers(n: Notification, purpose: str, recipient: str | None, consent_id: str) -> bool:
+    if purpose == "invite_referrer":
+        return n.recipient_kind == "referrer" and n.template in MEETING_TEMPLATES
+    if n.consent_purpose != purpose:
+        return False
+    return recipient in (None, n.recipient_id) or n.consent_id == consent_id
+
+
+async def _cancel(uow: NotificationsUnitOfWork, n: Notification, reason: str) -> None:
+    n.status = "cancelled"
+    n.failure = reason
+    await uow.notifications.save(n)
+    uow.emit(
+        NotificationCancelled(
+            producer=SERVICE, case_id=n.case_id, causation_id=n.source_event_id, occurred_at=uow.now(),
+            notification_id=n.notification_id, source_event_id=n.source_event_id, recipient_id=n.recipient_id, reason=reason,
+        )
+    )
+
+
+# -- requests ----------------------------------------------------------------------------------
 
 
 async def case_notifications(q: NotificationCaseQuery, uow: NotificationsUnitOfWork) -> Reply:
@@ -97,6 +324,11 @@ async def case_notifications(q: NotificationCaseQuery, uow: NotificationsUnitOfW
                     "failure": r.failure,
                     "template": r.state["template"],
                     "source_event_type": r.state["source_event_type"],
+                    "channel": r.state.get("channel"),
+                    "channels_tried": r.state.get("channels_tried", []),
+                    "attempts": r.state.get("attempts", 0),
+                    "receipt": r.state.get("receipt"),
+                    "not_before": r.state.get("not_before"),
                 }
                 for r in rows
             ]
@@ -104,37 +336,311 @@ async def case_notifications(q: NotificationCaseQuery, uow: NotificationsUnitOfW
     )
 
 
-SIGNAL = "notifications.pending"
+async def failed_notifications(q: FailedNotificationsQuery, uow: NotificationsUnitOfWork) -> Reply:
+    rows = await uow.notifications.failed(q.case_id, q.limit)
+    return Reply(
+        ok=True,
+        data={
+            "failed": [
+                {
+                    "case_id": r.case_id,
+                    "notification_id": r.notification_id,
+                    "recipient_id": r.recipient_id,
+                    "recipient_role": r.state["recipient_role"],
+                    "template": r.state["template"],
+                    "source_event_type": r.state["source_event_type"],
+                    "reason": r.failure,
+                    "channels_tried": r.state.get("channels_tried", []),
+                    "attempts": r.state.get("attempts", 0),
+                    "failed_at": r.updated_at.isoformat() if r.updated_at else None,
+                }
+                for r in rows
+            ]
+        },
+    )
 
 
-async def dispatch_once(uow_factory: Any, channel: Channel, limit: int = 100) -> int:
-    """Deliver pending notifications. A notification the channel already has (a crash after
-    delivery, before recording) is reconciled as sent, not delivered again."""
+async def set_preference(cmd: SetContactPreference, uow: NotificationsUnitOfWork) -> Reply:
+    if not await uow.notifications.set_preference(cmd.case_id, cmd.contact_id, cmd.preferred_channel, cmd.language):
+        raise NotFound("contact_id")
+    reply = Reply(ok=True, id=cmd.contact_id)
+    await uow.remember_reply(str(cmd.command_id), "cmd.notifications.set_preference.v1", reply.model_dump(mode="json"))
+    await uow.commit()
+    return reply
+
+
+# -- delivering --------------------------------------------------------------------------------
+
+
+@dataclass
+class Delivery:
+    """The channels and the delivery policy."""
+
+    channels: dict[str, Channel]
+    config: NotificationsConfig = field(default_factory=NotificationsConfig)
+    receipts_polled_at: datetime | None = None
+
+    @classmethod
+    def of(cls, channel: Channel | Delivery) -> Delivery:
+        return channel if isinstance(channel, Delivery) else cls({channel.name: channel}, NotificationsConfig())
+
+    @property
+    def available(self) -> tuple[str, ...]:
+        return tuple(self.channels) + (("portal",) if "portal" in self.config.channels() and "portal" not in self.channels else ())
+
+
+async def dispatch_once(uow_factory: Any, channel: Channel | Delivery, limit: int = 100, reconcile_all: bool = False) -> int:
+    """One round: reconcile notifications a crash left in ``sending``, then deliver the due ones.
+    Returns how many were handled."""
+    delivery = Delivery.of(channel)
     async with uow_factory() as uow:
-        pending = await uow.notifications.pending(limit)
-        addresses = {}
-        for n in pending:
-            c = await uow.notifications.contact(n.case_id, n.recipient_id)
-            addresses[n.notification_id] = (c.email or c.phone) if c else None
-    for n in pending:
-        failure = None
-        if not await channel.delivered(str(n.notification_id)):
-            address = addresses[n.notification_id]
-            if not address:
-                failure = "no_contact_details"
-            else:
-                subject, body = render(n.template, n.language, n.params)
-                n.attempts += 1
-                await channel.send(str(n.notification_id), address, n.recipient_id, n.language, subject, body)
+        now = uow.now()
+        before = None if reconcile_all else now - timedelta(seconds=delivery.config.reconcile_after_seconds)
+        stuck = await uow.notifications.sending(before, limit)
+        due = await uow.notifications.due(now, limit)
+    for n in stuck:
+        await _guard(_reconcile(uow_factory, delivery, n), n, uow_factory)
+    for n in due:
+        await _guard(_deliver(uow_factory, delivery, n), n, uow_factory)
+    if "sms" in delivery.channels and (
+        delivery.receipts_polled_at is None or now - delivery.receipts_polled_at >= timedelta(seconds=delivery.config.receipt_poll_seconds)
+    ):
+        delivery.receipts_polled_at = now
+        try:
+            await poll_receipts(uow_factory, delivery, "sms", now)
+        except Exception as exc:  # noqa: BLE001 - receipts are best effort; delivery goes on
+            log.warning("receipt poll failed (%s)", type(exc).__name__)
+    return len(stuck) + len(due)
+
+
+async def poll_receipts(uow_factory: Any, delivery: Delivery, channel_name: str, now: datetime) -> int:
+    """Ask the provider for delivery receipts of recently sent messages."""
+    channel = delivery.channels[channel_name]
+    async with uow_factory() as uow:
+        waiting = await uow.notifications.awaiting_receipt(channel_name, now - timedelta(hours=delivery.config.receipt_window_hours))
+    got = 0
+    for n in waiting:
+        st = await channel.status(str(n.notification_id))
+        if st.receipt is None:
+            continue
+        async with uow_factory() as uow:
+            fresh = await uow.notifications.get(n.notification_id)
+            if fresh is None:
+                continue
+            fresh.receipt = st.receipt
+            await uow.notifications.save(fresh)
+            await uow.commit()
+            got += 1
+    return got
+
+
+async def _guard(step: Any, n: Notification, uow_factory: Any) -> None:
+    try:
+        await step
+    except Exception as exc:  # noqa: BLE001 - one bad notification never stops the others
+        log.warning("notification %s: dispatch step failed (%s)", n.notification_id, type(exc).__name__)
+        try:  # and it does not come round again at once
+            async with uow_factory() as uow:
+                fresh = await uow.notifications.get(n.notification_id)
+                if fresh is not None and fresh.status == "pending":
+                    fresh.not_before = uow.now() + timedelta(seconds=60)
+                    await uow.notifications.save(fresh)
+                    await uow.commit()
+        except Exception:  # noqa: BLE001 - the database itself is failing; the dispatcher loop backs off
+            pass
+
+
+async def _reconcile(uow_factory: Any, delivery: Delivery, n: Notification) -> None:
+    """A crash left this notification in ``sending``: ask the provider instead of sending again."""
+    channel = delivery.channels.get(n.channel)
+    status = await channel.status(str(n.notification_id)) if channel else None
+    async with uow_factory() as uow:
+        fresh = await uow.notifications.get(n.notification_id)
+        if fresh is None or fresh.status != "sending":
+            return
+        if status is not None and status.state == "sent":
+            log.info("notification %s reconciled as sent", n.notification_id)
+            fresh.provider_ref, fresh.receipt = status.provider_ref, status.receipt
+            await _record_sent(uow, fresh, fresh.channel)
+        elif status is None or status.state == "not_sent" or getattr(channel, "resend_when_unknown", False):
+            fresh.status = "pending"  # the provider never took it: sending it now is not a duplicate
+            fresh.not_before = None
+            await uow.notifications.save(fresh)
+        else:
+            await uow.notifications.save(fresh)  # cannot tell yet: ask again later
+            await uow.commit()
+            return
+        await uow.commit()
+
+
+async def _deliver(uow_factory: Any, delivery: Delivery, n: Notification) -> None:
+    cfg = delivery.config
+    for _ in range(len(delivery.available) + 1):  # fall through channels that cannot be used
         async with uow_factory() as uow:
             now = uow.now()
-            if failure:
-                await uow.notifications.mark(n, "failed", now, failure)
-            else:
-                await uow.notifications.mark(n, "sent", now)
-                uow.emit(_sent(n, channel.name, now))
+            n = await uow.notifications.get(n.notification_id)  # type: ignore[assignment]
+            if n is None or n.status != "pending" or (n.not_before is not None and n.not_before > now):
+                return
+            contact = await uow.notifications.contact(n.case_id, n.recipient_id)
+            # Consent and role, again, at send time.
+            if n.consent_purpose and await uow.notifications.consent_withdrawn(n.case_id, n.consent_purpose, n.recipient_id, n.consent_id):
+                await _cancel(uow, n, "consent_withdrawn")
+                await uow.commit()
+                return
+            if not role_allows(n.template, contact.role if contact else None):
+                await _cancel(uow, n, "role_not_allowed")
+                await uow.commit()
+                return
+            if n.meeting and n.template in ("meeting_invitation", "meeting_rescheduled", "meeting_reminder"):
+                m = await uow.notifications.meeting(str(n.meeting["meeting_id"]))
+                if m is not None and (m.cancelled or m.sequence > int(n.meeting.get("sequence", 0))):
+                    await _cancel(uow, n, "meeting_cancelled" if m.cancelled else "superseded")
+                    await uow.commit()
+                    return
+            # Choose the channel: preferred first, then fallbacks; skip missing/invalid details.
+            usable, reasons = [], []
+            preferred = contact.preferred_channel if contact else None
+            for ch in channel_order(n, preferred, delivery.available):
+                if ch in n.channels_tried and (ch != n.channel or n.channel_attempts == 0):
+                    continue  # given up on this one already
+                addr, problem = address_for(ch, contact.email if contact else None, contact.phone if contact else None, n.recipient_id)
+                if problem:
+                    reasons.append(problem)
+                    continue
+                usable.append((ch, addr))
+            chosen, address = usable[0] if usable else (None, None)
+            fallback_left = len(usable) > 1
+            if chosen is None:
+                reason = n.failure or _best_reason(reasons)
+                await _fail(uow, n, reason)
+                await uow.commit()
+                return
+            if chosen == "sms" and n.recipient_kind == "family" and not n.urgent:
+                until = quiet_until(now, cfg.quiet_start_hour, cfg.quiet_end_hour)
+                if until is not None:
+                    n.not_before = until  # no SMS to a family at night: queued until morning
+                    await uow.notifications.save(n)
+                    await uow.commit()
+                    return
+            if chosen not in n.channels_tried:
+                n.channels_tried.append(chosen)
+                n.channel_attempts = 0
+            n.channel = chosen
+            if chosen == "portal":  # the portal message is published with the state change: exactly once
+                n.attempts += 1
+                await _record_sent(uow, n, "portal")
+                await uow.commit()
+                return
+            try:
+                msg = _message(n, chosen, address or "", cfg, delivery, now)
+            except Exception as exc:  # noqa: BLE001 - a message we cannot render is failed, not retried forever
+                log.error("notification %s: cannot render (%s)", n.notification_id, type(exc).__name__)
+                await _fail(uow, n, "template_error")
+                await uow.commit()
+                return
+            n.status = "sending"
+            n.attempts += 1
+            n.channel_attempts += 1
+            await uow.notifications.save(n)
+            await uow.commit()  # from here on, a crash means reconciliation, not a blind resend
+        with _tracer.start_as_current_span(
+            f"notification send {chosen}",
+            attributes=safe_attributes(**{"koolle.case_id": str(n.case_id), "koolle.event_type": n.source_event_type,
+                                          "messaging.message.id": str(n.notification_id)}),
+        ) as span:
+            try:
+                receipt = await delivery.channels[chosen].send(msg)
+                error = None
+            except DeliveryError as exc:
+                error = exc
+            except Exception as exc:  # noqa: BLE001 - an adapter bug is a temporary failure, not a dead worker
+                log.warning("notification %s: channel %s raised %s", n.notification_id, chosen, type(exc).__name__)
+                error = DeliveryError("channel_error")
+            span.set_attribute("koolle.outcome", error.code if error else "sent")
+        async with uow_factory() as uow:
+            now = uow.now()
+            current = await uow.notifications.get(n.notification_id)
+            if current is None or current.status != "sending":
+                return  # someone reconciled it meanwhile: record nothing twice
+            if error is None:
+                n.provider_ref, n.receipt = receipt.provider_ref, receipt.receipt
+                await _record_sent(uow, n, chosen)
+                await uow.commit()
+                return
+            log.info("notification %s: %s on %s (attempt %d)", n.notification_id, error.code, chosen, n.channel_attempts)
+            n.failure = error.code
+            n.status = "pending"
+            # Urgent messages do not wait for a retry while another channel can reach the person now.
+            if error.temporary and n.channel_attempts < cfg.attempts_per_channel and not (n.urgent and fallback_left):
+                n.not_before = now + backoff(n.channel_attempts, cfg.backoff_base_seconds, cfg.backoff_cap_seconds)
+                await uow.notifications.save(n)
+                await uow.commit()
+                return
+            # This channel is done for: fall back to the next one at once.
+            n.channel_attempts = 0
+            n.not_before = None
+            await uow.notifications.save(n)
             await uow.commit()
-    return len(pending)
+
+
+def _best_reason(reasons: list[str]) -> str:
+    for r in ("invalid_email", "invalid_phone"):
+        if r in reasons:
+            return r
+    return reasons[0] if reasons else "no_channel"
+
+
+def _message(n: Notification, channel: str, address: str, cfg: NotificationsConfig, delivery: Delivery, now: datetime) -> OutboundMessage:
+    subject, body = render(n.template, n.language, n.params)
+    ics = None
+    method = "REQUEST"
+    if channel == "sms":
+        body = sms_text(n, subject, body, cfg.portal_url, cfg.sms_max_segments)
+    elif channel == "email" and n.meeting and n.template in ("meeting_invitation", "meeting_rescheduled", "meeting_cancelled"):
+        method = n.meeting.get("method", "REQUEST")
+        organizer = getattr(delivery.channels.get("email"), "organizer", "no-reply@koolle.example")
+        ics = build_invite(n.meeting, summary=subject, description=body, attendee_email=address, organizer_email=organizer, now=now)
+    return OutboundMessage(
+        notification_id=str(n.notification_id), recipient_id=n.recipient_id, address=address, language=n.language,
+        subject=subject, body=body, ics=ics, ics_method=method,
+    )
+
+
+async def _record_sent(uow: NotificationsUnitOfWork, n: Notification, channel: str) -> None:
+    now = uow.now()
+    n.status = "sent"
+    n.sent_at = now
+    n.failure = None
+    n.not_before = None
+    await uow.notifications.save(n)
+    uow.emit(_sent(n, channel, now))
+    if channel == "portal" or (channel == "sms" and n.recipient_kind == "family"):
+        # The SMS to a family only says where to read the message: the message itself goes to the portal.
+        subject, body = render(n.template, n.language, n.params)
+        uow.emit(
+            NotificationPortalMessage(
+                producer=SERVICE, case_id=n.case_id, causation_id=n.source_event_id, occurred_at=now,
+                notification_id=n.notification_id, recipient_id=n.recipient_id, recipient_role=n.recipient_role,
+                audience="staff" if n.recipient_kind == "staff" else "family", template=n.template, language=n.language,
+                title=subject, body=body, source_event_type=n.source_event_type,
+            )
+        )
+
+
+async def _fail(uow: NotificationsUnitOfWork, n: Notification, reason: str) -> None:
+    now = uow.now()
+    n.status = "failed"
+    n.failure = reason
+    await uow.notifications.save(n)
+    log.info("notification %s failed: %s", n.notification_id, reason)
+    uow.emit(
+        NotificationFailed(
+            producer=SERVICE, case_id=n.case_id, causation_id=n.source_event_id, occurred_at=now,
+            notification_id=n.notification_id, source_event_id=n.source_event_id, source_event_type=n.source_event_type,
+            recipient_id=n.recipient_id, recipient_role=n.recipient_role, template=n.template,
+            channels_tried=list(n.channels_tried), attempts=n.attempts, reason=reason, failed_at=now,
+        )
+    )
 
 
 def _sent(n: Notification, channel: str, now: datetime) -> NotificationSent:
@@ -155,11 +661,14 @@ def _sent(n: Notification, channel: str, now: datetime) -> NotificationSent:
     )
 
 
-async def dispatcher(uow_factory: Any, channel: Channel, wake: asyncio.Event, poll_seconds: float = 1.0) -> None:
-    """Runs for the life of the service; ``wake`` is set right after a consumer commits new notifications."""
+async def dispatcher(uow_factory: Any, channel: Channel | Delivery, wake: asyncio.Event, poll_seconds: float = 1.0) -> None:
+    """Runs for the life of the service; ``wake`` is set right after a consumer commits new notifications.
+    At start it reconciles every notification a previous process left in ``sending``."""
+    first = True
     while True:
         try:
-            n = await dispatch_once(uow_factory, channel)
+            n = await dispatch_once(uow_factory, channel, reconcile_all=first)
+            first = False
         except Exception as exc:  # noqa: BLE001 - keep delivering; the row stays pending
             log.warning("dispatch failed (%s)", type(exc).__name__)
             await asyncio.sleep(1.0)

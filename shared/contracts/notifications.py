@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import ClassVar
+from typing import ClassVar, Literal
 from uuid import UUID
 
 from pydantic import Field
 
 from .base import Contract, Event
+from .common import Id
+
+NotificationChannel = Literal["log", "email", "sms", "portal"]
 
 
 class NotificationSent(Event):
@@ -28,6 +31,71 @@ class NotificationSent(Event):
     sent_at: datetime
 
 
+class NotificationFailed(Event):
+    """A notification could not be delivered on any channel after its last attempt. Visible to staff
+    (``query.notifications.failed.v1``). Carries a reason code, never an address."""
+
+    event_type: ClassVar[str] = "notification.failed"
+    stream: ClassVar[str] = "NOTIFICATIONS"
+
+    notification_id: UUID
+    source_event_id: UUID
+    source_event_type: str
+    recipient_id: str = Field(description="Contact id of the recipient within the case.")
+    recipient_role: str
+    template: str
+    channels_tried: list[str] = Field(description="Channels tried, in order.")
+    attempts: int = Field(description="Delivery attempts made in all.")
+    reason: str = Field(
+        description="Machine code: no_contact_details, invalid_email, invalid_phone, recipient_refused, "
+        "provider_unavailable, provider_rejected, template_error."
+    )
+    failed_at: datetime
+
+
+class NotificationCancelled(Event):
+    """A pending notification was cancelled before it was sent: consent withdrawn or the recipient's
+    role no longer allows it. Nothing was sent."""
+
+    event_type: ClassVar[str] = "notification.cancelled"
+    stream: ClassVar[str] = "NOTIFICATIONS"
+
+    notification_id: UUID
+    source_event_id: UUID
+    recipient_id: str
+    reason: str = Field(description="consent_withdrawn, role_not_allowed, meeting_cancelled, superseded.")
+
+
+class NotificationPortalMessage(Event):
+    """A message for the client portal or the staff app (the portal channel). The text is one of our
+    templates, rendered in the recipient's language; it never holds free text from the case."""
+
+    event_type: ClassVar[str] = "notification.portal_message"
+    stream: ClassVar[str] = "NOTIFICATIONS"
+
+    notification_id: UUID
+    recipient_id: str = Field(description="Contact id of the recipient within the case.")
+    recipient_role: str
+    audience: Literal["family", "staff"] = Field(description="Client portal (family, referrer) or staff app.")
+    template: str
+    language: str
+    title: str = Field(description="Subject line of the message.")
+    body: str
+    source_event_type: str
+
+
+class SetContactPreference(Contract):
+    """``cmd.notifications.set_preference.v1``: a person's preferred channel (and optionally language)
+    for one case; the other channels remain fallbacks."""
+
+    command_id: UUID
+    case_id: UUID
+    contact_id: Id
+    preferred_channel: NotificationChannel
+    language: Literal["fi", "sv", "en", "other"] | None = None
+    requested_by: Id
+
+
 class NotificationCaseQuery(Contract):
     """``query.notifications.case.v1``: notifications of one case."""
 
@@ -35,5 +103,22 @@ class NotificationCaseQuery(Contract):
     requested_by: str
 
 
-EVENTS = ((NotificationSent, "notifications", ("staff apps",)),)
-REQUESTS = (("query.notifications.case.v1", NotificationCaseQuery, "Notifications of one case."),)
+class FailedNotificationsQuery(Contract):
+    """``query.notifications.failed.v1``: notifications that failed (all cases, or one), newest first."""
+
+    case_id: UUID | None = None
+    requested_by: str
+    limit: int = Field(default=100, ge=1, le=1000)
+
+
+EVENTS = (
+    (NotificationSent, "notifications", ("staff apps",)),
+    (NotificationFailed, "notifications", ("staff apps",)),
+    (NotificationCancelled, "notifications", ("staff apps",)),
+    (NotificationPortalMessage, "notifications", ("client portal", "staff apps")),
+)
+REQUESTS = (
+    ("query.notifications.case.v1", NotificationCaseQuery, "Notifications of one case."),
+    ("query.notifications.failed.v1", FailedNotificationsQuery, "Failed notifications, for staff."),
+    ("cmd.notifications.set_preference.v1", SetContactPreference, "Set a person's preferred channel."),
+)

@@ -1,7 +1,38 @@
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from uuid import uuid4
 
-from services.notifications.domain import TEMPLATES, Recipient, plan_notifications, render
+import pytest
+
+from services.notifications.config import StaffDirectory
+from services.notifications.domain import (
+    RULES,
+    TEMPLATES,
+    Notification,
+    Recipient,
+    address_for,
+    backoff,
+    channel_order,
+    plan_notifications,
+    quiet_until,
+    render,
+    role_allows,
+    rules_markdown,
+    sms_length,
+    sms_text,
+)
+from services.notifications.invite import build_invite
+from shared.clock import HELSINKI
+
+PARAMS = {
+    "case_ref": "abcd1234", "received_at": "2026-11-20T09:00:00+00:00", "municipality": "Testilä", "repeat_count": 2,
+    "deadline": "assessment_decision", "due_by": "2026-11-30", "starts_at": "2026-11-24T08:00:00+00:00",
+    "room": "Room 1", "plan_version": 2, "due_at": "2026-12-01T10:00:00+00:00", "outcome": "services_started",
+}
+
+
+def n(kind: str = "family", urgent: bool = False, language: str = "fi", template: str = "plan_agreed") -> Notification:
+    return Notification(uuid4(), uuid4(), uuid4(), "plan.agreed", "guardian-1", "guardian", language, template, PARAMS, recipient_kind=kind, urgent=urgent)
 
 
 def test_one_notification_per_recipient_in_their_language() -> None:
@@ -10,12 +41,113 @@ def test_one_notification_per_recipient_in_their_language() -> None:
         recipients=[Recipient("guardian-1", "guardian"), Recipient("guardian-1", "guardian"), Recipient("w", "responsible_worker"), Recipient("g2", "guardian")],
         languages={"guardian-1": "sv", "w": "fi", "g2": "other"}, params={}, now=datetime.now(timezone.utc),
     )
-    assert [(n.recipient_id, n.language) for n in ns] == [("guardian-1", "sv"), ("w", "fi"), ("g2", "fi")]
+    assert [(x.recipient_id, x.language, x.recipient_kind) for x in ns] == [("guardian-1", "sv", "family"), ("w", "fi", "staff"), ("g2", "fi", "family")]
 
 
-def test_every_template_has_three_languages_and_renders() -> None:
-    for name, texts in TEMPLATES.items():
-        assert set(texts) == {"fi", "sv", "en"}, name
-        for lang in texts:
-            subject, body = render(name, lang, {"when": "24.11.2026 10:00"})
-            assert subject and body and "{" not in body
+@pytest.mark.parametrize("name", sorted(TEMPLATES))
+def test_every_template_has_three_languages_and_renders(name: str) -> None:
+    texts = TEMPLATES[name]
+    assert set(texts) == {"fi", "sv", "en"}, name
+    rendered = {lang: render(name, lang, PARAMS) for lang in texts}
+    for subject, body in rendered.values():
+        assert subject and body and "{" not in body
+    assert len({b for _, b in rendered.values()}) == 3  # really translated
+
+
+def test_dates_are_shown_in_helsinki_time_in_the_recipients_language() -> None:
+    # 08:00 UTC on 24 November is 10:00 in Helsinki
+    _, fi = render("meeting_invitation", "fi", PARAMS)
+    _, sv = render("meeting_invitation", "sv", PARAMS)
+    _, en = render("meeting_invitation", "en", PARAMS)
+    assert "tiistai 24. marraskuuta 2026 10.00" in fi
+    assert "tisdag 24 november 2026 10:00" in sv
+    assert "Tuesday" in en and "10:00" in en
+
+
+def test_assessment_outcome_is_a_category_only() -> None:
+    _, body = render("assessment_completed", "fi", PARAMS)
+    assert "palvelut on aloitettu" in body
+
+
+def test_rules_table_covers_every_template_and_is_rendered_in_the_readme() -> None:
+    assert {r.template for r in RULES} - {"-"} == set(TEMPLATES)
+    readme = (Path(__file__).parents[2] / "services" / "notifications" / "README.md").read_text(encoding="utf-8")
+    assert rules_markdown() in readme, "run: python -m services.notifications.docs"
+
+
+def test_quiet_hours_are_helsinki_nights() -> None:
+    evening = datetime(2026, 11, 24, 21, 30, tzinfo=HELSINKI).astimezone(timezone.utc)
+    morning = quiet_until(evening)
+    assert morning == datetime(2026, 11, 25, 8, 0, tzinfo=HELSINKI)
+    assert quiet_until(datetime(2026, 11, 25, 7, 59, tzinfo=HELSINKI)) == datetime(2026, 11, 25, 8, 0, tzinfo=HELSINKI)
+    assert quiet_until(datetime(2026, 11, 25, 8, 0, tzinfo=HELSINKI)) is None
+    assert quiet_until(datetime(2026, 11, 25, 20, 59, tzinfo=HELSINKI)) is None
+    # across the summer-time change the morning is still 08:00 local
+    assert quiet_until(datetime(2026, 3, 28, 23, 0, tzinfo=HELSINKI)) == datetime(2026, 3, 29, 8, 0, tzinfo=HELSINKI)
+
+
+def test_channel_order_preferred_first_urgent_sms_first_log_alone() -> None:
+    assert channel_order(n(), None, ("email", "sms", "portal")) == ["email", "sms", "portal"]
+    assert channel_order(n(), "sms", ("email", "sms", "portal")) == ["sms", "email", "portal"]
+    assert channel_order(n(), "portal", ("email", "sms")) == ["email", "sms"]
+    assert channel_order(n(kind="staff", urgent=True), "email", ("email", "sms")) == ["sms", "email"]
+    assert channel_order(n(), "sms", ("log",)) == ["log"]
+
+
+def test_addresses_are_checked_with_clear_reasons() -> None:
+    assert address_for("email", "not-an-address", None, "g") == (None, "invalid_email")
+    assert address_for("email", None, "+358401234567", "g") == (None, "no_contact_details")
+    assert address_for("sms", None, "040 123", "g") == (None, "invalid_phone")
+    assert address_for("sms", None, "+358401234567", "g") == ("+358401234567", None)
+    assert address_for("portal", None, None, "g") == ("g", None)
+
+
+def test_backoff_grows_and_is_capped() -> None:
+    assert [backoff(i, 30, 100).total_seconds() for i in (1, 2, 3, 4)] == [30, 60, 100, 100]
+
+
+def test_sms_length_gsm7_and_ucs2() -> None:
+    assert sms_length("Hyvää päivää, Åsa!").encoding == "gsm7"  # ä, ö, å are in GSM 03.38
+    assert sms_length("a" * 160).segments == 1
+    assert sms_length("a" * 161).segments == 2
+    assert sms_length("[" * 80).units == 160  # extension characters take two septets
+    assert sms_length("Привет").encoding == "ucs2"
+    assert sms_length("ž" * 70).segments == 1 and sms_length("ž" * 71).segments == 2
+
+
+def test_sms_to_a_family_says_only_where_to_read() -> None:
+    text = sms_text(n(language="sv", template="meeting_invitation"), "Inbjudan", "möte 10:00 Room 1", "https://portal.example")
+    assert text == "Du har ett nytt meddelande i Koolle-tjänsten. Läs det: https://portal.example"
+    staff = sms_text(n(kind="staff"), "S", "x" * 1000, "https://p", max_segments=2)
+    assert sms_length(staff).segments <= 2 and staff.endswith("...")
+
+
+def test_role_is_checked_again_at_send_time() -> None:
+    assert role_allows("referral_urgent", "social_worker")
+    assert not role_allows("referral_urgent", "guardian")
+    assert role_allows("assessment_completed", "referrer")
+    assert not role_allows("assessment_completed", "guardian")
+    assert role_allows("plan_agreed", None)
+
+
+def test_ics_reschedule_keeps_uid_and_raises_sequence_cancel_uses_method_cancel() -> None:
+    from icalendar import Calendar
+
+    now = datetime.now(timezone.utc)
+    m = {"meeting_id": "m-1", "starts_at": PARAMS["starts_at"], "ends_at": "2026-11-24T09:00:00+00:00", "room": "Room 1", "sequence": 0}
+    first = Calendar.from_ical(build_invite(m, summary="s", description="d", attendee_email="a@example.com", organizer_email="o@example.com", now=now))
+    moved = Calendar.from_ical(build_invite(m | {"sequence": 1}, summary="s", description="d", attendee_email="a@example.com", organizer_email="o@example.com", now=now))
+    gone = Calendar.from_ical(build_invite({"meeting_id": "m-1", "sequence": 2, "method": "CANCEL"}, summary="s", description="d", attendee_email="a@example.com", organizer_email="o@example.com", now=now))
+    e1, e2, e3 = (c.walk("VEVENT")[0] for c in (first, moved, gone))
+    assert e1["UID"] == e2["UID"] == e3["UID"]
+    assert (e1["SEQUENCE"], e2["SEQUENCE"], e3["SEQUENCE"]) == (0, 1, 2)
+    assert str(first["METHOD"]) == "REQUEST" and str(gone["METHOD"]) == "CANCEL" and str(e3["STATUS"]) == "CANCELLED"
+
+
+def test_on_duty_roster_office_hours_and_after_hours() -> None:
+    staff = StaffDirectory.load(Path("services/notifications/staff.json"))
+    tuesday_noon = datetime(2026, 11, 24, 12, 0, tzinfo=HELSINKI)
+    assert staff.on_duty_social_worker("Testilä", tuesday_noon) == "duty-testila"
+    assert staff.on_duty_social_worker("Testilä", tuesday_noon + timedelta(hours=10)) == "emergency-itauusimaa"
+    assert staff.on_duty_social_worker("Muualla", tuesday_noon) == "emergency-itauusimaa"
+    assert staff.team_social_workers_and_lead("testila-family-centre") == ["sw-testila-1", "sw-testila-2", "lead-testila"]

@@ -1,0 +1,110 @@
+"""Configuration of the notifications service: channels (env ``KOOLLE_NOTIFICATIONS_*``) and staff
+data (teams, on-duty roster) from a JSON file.
+
+Laptop default: no SMTP host and no SMS gateway configured -> everything goes to the log channel
+(a spool file under the data directory), so the system runs with nothing else installed.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.clock import HELSINKI
+
+DEFAULT_STAFF_FILE = Path(__file__).with_name("staff.json")
+
+
+class NotificationsConfig(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="KOOLLE_NOTIFICATIONS_", extra="ignore")
+
+    smtp_host: str = ""
+    smtp_port: int = 25
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_starttls: bool = False
+    smtp_timeout_seconds: float = 10.0
+    mail_from: str = "Koolle <no-reply@koolle.example>"
+
+    sms_gateway_url: str = ""
+    sms_api_key: str = ""
+    sms_sender: str = "Koolle"
+    sms_max_segments: int = 3
+
+    portal_enabled: bool = False
+    portal_url: str = "https://koolle.example/viestit"
+
+    quiet_start_hour: int = 21
+    quiet_end_hour: int = 8
+
+    attempts_per_channel: int = 3
+    backoff_base_seconds: float = 30.0
+    backoff_cap_seconds: float = 3600.0
+    reconcile_after_seconds: float = 60.0
+    receipt_poll_seconds: float = 60.0
+    receipt_window_hours: float = 48.0
+
+    staff_file: Path = DEFAULT_STAFF_FILE
+
+    def channels(self) -> tuple[str, ...]:
+        out = []
+        if self.smtp_host:
+            out.append("email")
+        if self.sms_gateway_url:
+            out.append("sms")
+        if self.portal_enabled:
+            out.append("portal")
+        return tuple(out) or ("log",)
+
+
+@dataclass
+class StaffDirectory:
+    """Staff contact points, teams and the on-duty roster: configuration data, not case data."""
+
+    staff: dict[str, dict[str, Any]] = field(default_factory=dict)
+    teams: dict[str, dict[str, Any]] = field(default_factory=dict)
+    on_duty: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: Path) -> StaffDirectory:
+        if not Path(path).exists():
+            return cls()
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        return cls(staff=data.get("staff", {}), teams=data.get("teams", {}), on_duty=data.get("on_duty", {}))
+
+    def contact(self, staff_id: str) -> dict[str, Any] | None:
+        s = self.staff.get(staff_id)
+        return None if s is None else {"contact_id": staff_id, **s}
+
+    def team_members(self, team_id: str | None) -> list[str]:
+        t = self.teams.get(team_id or "")
+        if t is None:
+            return []
+        out = [*t.get("social_workers", []), *t.get("members", [])]
+        if t.get("lead"):
+            out.append(t["lead"])
+        return list(dict.fromkeys(out))
+
+    def team_social_workers_and_lead(self, team_id: str | None) -> list[str]:
+        t = self.teams.get(team_id or "")
+        if t is None:
+            return []
+        out = list(t.get("social_workers", []))
+        if t.get("lead"):
+            out.append(t["lead"])
+        return list(dict.fromkeys(out))
+
+    def on_duty_social_worker(self, municipality: str, at: datetime) -> str | None:
+        """Office hours (Mon-Fri 8-16 Helsinki) the municipality's duty social worker; otherwise
+        the emergency social services (sosiaalipäivystys)."""
+        roster = self.on_duty.get(municipality) or self.on_duty.get("*")
+        if not roster:
+            return None
+        local = at.astimezone(HELSINKI)
+        office = local.weekday() < 5 and 8 <= local.hour < 16
+        return roster.get("office_hours" if office else "after_hours") or roster.get("office_hours")

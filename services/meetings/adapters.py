@@ -194,7 +194,8 @@ class MeetingRepository:
         try:
             await self.s.execute(
                 insert(booking_cells),
-                [{"resource": r, "cell": c, "meeting_id": str(m.meeting_id)} for r in m.resources() for c in cells(m.starts_at, m.ends_at)],
+                # one global order (resource, cell): concurrent bookers wait on each other, never deadlock
+                [{"resource": r, "cell": c, "meeting_id": str(m.meeting_id)} for r in sorted(m.resources()) for c in cells(m.starts_at, m.ends_at)],
             )
         except IntegrityError as exc:
             raise _double_booked() from exc

@@ -435,12 +435,12 @@ async def convene_meeting(cmd: ConveneMeeting, uow: MeetingsUnitOfWork) -> Reply
     convening = await uow.meetings.convening(cmd.case_id)
     participants = [p.model_dump(mode="json") for p in cmd.participants]
     meeting = await _convene(uow, convening, cmd.starts_at, cmd.ends_at, cmd.room, participants, cmd.convened_by, cmd.command_id)
+    # Staff may pick a time outside someone's working hours (agreed with them): allowed, but said.
+    roster = {x.professional_id: x for x in await uow.meetings.roster()}
     warnings = [
         p["participant_id"]
         for p in meeting.participants
-        if p["kind"] == "professional"
-        and (pro := next((x for x in await uow.meetings.roster() if x.professional_id == p["participant_id"]), None)) is not None
-        and not pro.works(meeting.starts_at, meeting.ends_at)
+        if p["kind"] == "professional" and not roster[p["participant_id"]].works(meeting.starts_at, meeting.ends_at)
     ]
     data = {"outside_working_hours": warnings} if warnings else None
     return await _finish(uow, cmd.command_id, "cmd.meetings.convene.v1", Reply(ok=True, id=str(meeting.meeting_id), data=data))

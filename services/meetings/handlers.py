@@ -542,7 +542,7 @@ async def _after_decline(uow: MeetingsUnitOfWork, m: domain.Meeting, who: dict[s
     p, no = await _propose(
         uow, c, roster, roles=roles, fixed=fixed, windows=[], duration=m.ends_at - m.starts_at,
         not_before=uow.now(), requested_by=m.convened_by, source="decline", proposal_id=pid, kind="reschedule",
-        meeting_id=m.meeting_id, busy_extra_ignore=m.meeting_id, extra={"declined": who["participant_id"]},
+        meeting_id=m.meeting_id, extra={"declined": who["participant_id"]},
     )
     if no is not None or p is None:
         return {"proposal_id": str(pid), "kind": "reschedule", "no_slot": no.code if no else "no_feasible_slot"}

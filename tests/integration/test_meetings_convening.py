@@ -326,3 +326,26 @@ async def test_database_guard_stops_racing_transactions_on_postgres(settings, nc
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
+
+
+async def test_family_decline_gets_a_new_slot(settings, nc, clean_streams):  # type: ignore[no-untyped-def]
+    log = await EventLog().attach(nc, ("meeting.>",))
+    async with running(settings, "meetings", clock=FixedClock(NOW)):
+        ev = received(consent=True)
+        await publish(nc, ev)
+        await opened(nc, ev.case_id)
+        m = await call(nc, "cmd.meetings.convene.v1", convene_cmd(ev.case_id, MON9, pros=[("staff-close", "close_worker"), ("staff-psy", "psychologist")]))
+        assert m.ok
+        no = await call(nc, "cmd.meetings.respond.v1", {"command_id": str(uuid4()), "meeting_id": m.id, "participant_id": "guardian-1", "answer": "declined"})
+        assert no.ok and no.data["kind"] == "reschedule"
+        # the earliest common time of the same people (the clock says Friday 12:00 in Helsinki)
+        assert no.data["starts_at"] == datetime(2026, 11, 20, 10, 15, tzinfo=timezone.utc).isoformat()
+        moved = await call(nc, "cmd.meetings.accept_proposal.v1", {"command_id": str(uuid4()), "proposal_id": no.data["proposal_id"], "accepted_by": "staff-close"})
+        assert moved.ok, moved.errors
+        ev_r = (await wait_for(lambda: log.of("meeting.rescheduled")))[0]
+        assert ev_r["reason"] == "new_slot_after_decline" and ev_r["starts_at"].startswith("2026-11-20T10:15")
+        assert {p["participant_id"] for p in ev_r["participants"]} == {"guardian-1", "staff-close", "staff-psy"}
+        q = await call(nc, "query.meetings.case.v1", {"case_id": str(ev.case_id), "requested_by": "t"})
+        assert q.data["meetings"][0]["responses"] == {}  # everyone is asked again about the new time
+        # the old time is free again for the same people
+        assert (await call(nc, "cmd.meetings.convene.v1", convene_cmd(ev.case_id, MON9, pros=[("staff-psy", "psychologist")]))).ok

@@ -24,7 +24,12 @@ class Participant(Contract):
 
 
 class ConveneMeeting(Contract):
-    """``cmd.meetings.convene.v1``: the close worker convenes a joint meeting with the family's consent."""
+    """``cmd.meetings.convene.v1``: the close worker convenes a joint meeting with the family's consent.
+
+    Professionals must be in the roster, family members among the case's family contacts, the room
+    in the roster; the referrer needs the family's invite_referrer consent and is added by the
+    service to the first meeting of a service-need assessment when the family consented. A time
+    outside someone's working hours is allowed and named in the reply (``outside_working_hours``)."""
 
     command_id: UUID = Field(description="Idempotency key chosen by the staff app.")
     case_id: UUID

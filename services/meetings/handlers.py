@@ -87,15 +87,15 @@ async def _finish(uow: MeetingsUnitOfWork, command_id: UUID, subject: str, reply
 # -- roster ------------------------------------------------------------------------------------------
 def read_roster_file(path: Path) -> tuple[list[Professional], list[Room]]:
     data = json.loads(path.read_text(encoding="utf-8"))
-    pros = [Professional.from_dict(UpsertProfessionalData(d)) for d in data.get("professionals", [])]
-    rooms = [Room.from_dict(r) for r in data.get("rooms", [])]
+    pros = [Professional.from_dict(_valid(UpsertProfessional, d)) for d in data.get("professionals", [])]
+    rooms = [Room.from_dict(_valid(UpsertRoom, r)) for r in data.get("rooms", [])]
     return pros, rooms
 
 
-def UpsertProfessionalData(d: dict[str, Any]) -> dict[str, Any]:  # noqa: N802 - validation helper
-    """Validate a roster file entry with the staff command's contract (same rules both ways)."""
-    UpsertProfessional.model_validate({"command_id": str(uuid4()), "recorded_by": "roster-file", **d})
-    return d
+def _valid(contract: type[UpsertProfessional] | type[UpsertRoom], entry: dict[str, Any]) -> dict[str, Any]:
+    """A roster file entry obeys the same rules as the staff command that changes it."""
+    cmd = contract.model_validate({"command_id": str(uuid4()), "recorded_by": "roster-file", **entry})
+    return cmd.model_dump(mode="json", exclude={"command_id", "recorded_by"})
 
 
 async def load_roster(uow: MeetingsUnitOfWork, path: Path) -> tuple[int, int]:

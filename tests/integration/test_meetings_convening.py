@@ -115,7 +115,8 @@ async def test_statutory_case_and_the_referrer_at_the_first_assessment_meeting(s
         await wait_for(refused_for_referrer)
         assert codes(await call(nc, "cmd.meetings.convene.v1", with_ref)) == ["referrer_consent_missing"]
 
-        await publish(nc, ConsentGiven(producer="referral", case_id=ev.case_id, consent_id=uuid4(), purpose="invite_referrer", recipient="referrer", given_by="guardian-1", recorded_by="staff-1"))
+        invite = ConsentGiven(producer="referral", case_id=ev.case_id, consent_id=uuid4(), purpose="invite_referrer", recipient="referrer", given_by="guardian-1", recorded_by="staff-1")
+        await publish(nc, invite)
 
         async def consent_seen():  # type: ignore[no-untyped-def]
             q = await call(nc, "query.meetings.case.v1", {"case_id": str(ev.case_id), "requested_by": "t"})
@@ -132,6 +133,12 @@ async def test_statutory_case_and_the_referrer_at_the_first_assessment_meeting(s
         assert f["first_assessment_meeting"] and "referrer" in {p["participant_id"] for p in f["participants"]}
         assert not s["first_assessment_meeting"] and "referrer" not in {p["participant_id"] for p in s["participants"]}
         assert f["municipality"] == "Testilä"
+        # the family withdraws the consent to invite the referrer: the referrer is taken off the meeting
+        await publish(nc, ConsentWithdrawn(producer="referral", case_id=ev.case_id, consent_id=invite.consent_id, purpose="invite_referrer", withdrawn_by="guardian-1", recorded_by="staff-1"))
+        changed = (await wait_for(lambda: log.of("meeting.rescheduled")))[0]
+        assert changed["meeting_id"] == first.id and changed["reason"] == "referrer_consent_withdrawn"
+        assert "referrer" not in {p["participant_id"] for p in changed["participants"]} and changed["sequence"] == 1
+        assert not log.of("meeting.cancelled")  # statutory work goes on
 
 
 async def test_propose_accept_rsvp_substitute_held_and_statistics(settings, nc, clean_streams):  # type: ignore[no-untyped-def]

@@ -179,6 +179,7 @@ async def on_consent_withdrawn(ev: ConsentWithdrawn, uow: MeetingsUnitOfWork) ->
             await uow.meetings.book(m)
             await uow.meetings.save_meeting(m)
             _emit_rescheduled(uow, m, "referrer_consent_withdrawn", ev.event_id)
+            _schedule_reminder(uow, m, ev.event_id)
 
 
 async def on_referral_linked(ev: ReferralLinked, uow: MeetingsUnitOfWork) -> None:

@@ -98,12 +98,12 @@ async def run_demo(
         "case_id": case_id,
         "convened_by": "staff-close-1",
         "starts_at": starts.isoformat(),
-        "ends_at": (starts + timedelta(hours=1)).isoformat(),
-        "room": f"Perhekeskus neuvotteluhuone {uuid4().hex[:4]}",
+        "ends_at": (starts + timedelta(minutes=15)).isoformat(),
+        "room": "pv-neuvotteluhuone-1",  # from services/meetings/roster.json
         "participants": [
             {"participant_id": "guardian-1", "kind": "family", "role": "guardian", "contact": {"contact_id": "guardian-1", "role": "guardian", "language": "sv", "email": "vanhempi@example.com"}},
             {"participant_id": "staff-close-1", "kind": "professional", "role": "close_worker", "contact": {"contact_id": "staff-close-1", "role": "close_worker", "email": "lahityontekija@example.com"}},
-            {"participant_id": f"staff-psy-{uuid4().hex[:6]}", "kind": "professional", "role": "psychologist", "contact": {"contact_id": "staff-psy", "role": "psychologist", "email": "psykologi@example.com"}},
+            {"participant_id": "pv-psy-1", "kind": "professional", "role": "psychologist", "contact": {"contact_id": "pv-psy-1", "role": "psychologist", "email": "psykologi@example.com"}},
         ],
     }
     for _ in range(50):  # the meetings service opens the convening when it sees referral.received

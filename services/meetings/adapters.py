@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Any
 from uuid import UUID
 
 from pydantic import TypeAdapter
-from sqlalchemy import Column, MetaData, String, Table, delete, insert, select, update
+from sqlalchemy import Boolean, Column, Date, MetaData, String, Table, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from shared.db import JSONText, UnitOfWork, UTCDateTime, messaging_tables
+from shared.errors import DomainError
 
 from .domain import Convening, Meeting
+from .slots import Interval, Professional, Room
 
 metadata = MetaData()
 messaging_tables(metadata)
@@ -44,6 +47,73 @@ bookings = Table(
     Column("starts_at", UTCDateTime, nullable=False, index=True),
     Column("ends_at", UTCDateTime, nullable=False),
 )
+
+# The guard against double booking under concurrency, on any database: every booked resource holds
+# one row per 5-minute cell its meeting touches, and (resource, cell) is the primary key. Two
+# transactions that would book the same person or room at overlapping times cannot both commit.
+CELL = timedelta(minutes=5)
+booking_cells = Table(
+    "booking_cells",
+    metadata,
+    Column("resource", String(200), primary_key=True),
+    Column("cell", UTCDateTime, primary_key=True),
+    Column("meeting_id", String(36), nullable=False, index=True),
+)
+
+professionals = Table(
+    "professionals",
+    metadata,
+    Column("professional_id", String(100), primary_key=True),
+    Column("municipality", String(200), nullable=False, index=True),
+    Column("source", String(10), nullable=False),  # config | staff
+    Column("data", JSONText, nullable=False),
+)
+
+rooms = Table(
+    "rooms",
+    metadata,
+    Column("room_id", String(200), primary_key=True),
+    Column("municipality", String(200), nullable=False, index=True),
+    Column("source", String(10), nullable=False),
+    Column("data", JSONText, nullable=False),
+)
+
+consents = Table(
+    "consents",
+    metadata,
+    Column("case_id", String(36), primary_key=True),
+    Column("consent_id", String(64), primary_key=True),
+    Column("purpose", String(40), primary_key=True),
+    Column("withdrawn", Boolean, nullable=False),
+    Column("valid_until", Date, nullable=True),
+)
+
+proposals = Table(
+    "proposals",
+    metadata,
+    Column("proposal_id", String(36), primary_key=True),
+    Column("case_id", String(36), nullable=False, index=True),
+    Column("kind", String(20), nullable=False),  # convene | substitute | reschedule
+    Column("status", String(20), nullable=False),  # open | accepted | superseded
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("state", JSONText, nullable=False),
+)
+
+
+def cells(starts_at: datetime, ends_at: datetime) -> list[datetime]:
+    """The 5-minute cells [starts_at, ends_at) touches (rounded outwards: never misses an overlap)."""
+    s = starts_at.astimezone(timezone.utc)
+    c = s.replace(second=0, microsecond=0, minute=s.minute - s.minute % 5)
+    out = []
+    while c < ends_at:
+        out.append(c)
+        c += CELL
+    return out
+
+
+def _double_booked() -> DomainError:
+    return DomainError("double_booked", "participants", en="Already booked at that time.", fi="Varattu jo samaan aikaan.", sv="Redan bokad vid samma tid.")
+
 
 _convening = TypeAdapter(Convening)
 _meeting = TypeAdapter(Meeting)
@@ -78,6 +148,26 @@ class MeetingRepository:
         )
         return set(rows)
 
+    async def save_convening(self, c: Convening) -> None:
+        await self.s.execute(
+            update(convenings).where(convenings.c.case_id == str(c.case_id)).values(state=_convening.dump_python(c, mode="json"))
+        )
+
+    async def all_convenings(self) -> dict[str, Convening]:
+        rows = await self.s.execute(select(convenings.c.case_id, convenings.c.state))
+        return {r.case_id: _convening.validate_python(r.state) for r in rows}
+
+    async def busy_intervals(self, resources: list[str], since: datetime) -> dict[str, list[Interval]]:
+        rows = await self.s.execute(
+            select(bookings.c.resource, bookings.c.starts_at, bookings.c.ends_at).where(
+                bookings.c.resource.in_(resources), bookings.c.ends_at > since
+            )
+        )
+        out: dict[str, list[Interval]] = {}
+        for r in rows:
+            out.setdefault(r.resource, []).append((r.starts_at, r.ends_at))
+        return out
+
     async def add_meeting(self, m: Meeting) -> None:
         await self.s.execute(
             insert(meetings).values(
@@ -89,6 +179,11 @@ class MeetingRepository:
                 state=_meeting.dump_python(m, mode="json"),
             )
         )
+        await self.book(m)
+
+    async def book(self, m: Meeting) -> None:
+        """Book the meeting's resources. A concurrent booking of the same cell fails on the primary
+        key; the transaction is then refused as double booked."""
         await self.s.execute(
             insert(bookings),
             [
@@ -96,16 +191,99 @@ class MeetingRepository:
                 for r in m.resources()
             ],
         )
+        try:
+            await self.s.execute(
+                insert(booking_cells),
+                # one global order (resource, cell): concurrent bookers wait on each other, never deadlock
+                [{"resource": r, "cell": c, "meeting_id": str(m.meeting_id)} for r in sorted(m.resources()) for c in cells(m.starts_at, m.ends_at)],
+            )
+        except IntegrityError as exc:
+            raise _double_booked() from exc
 
     async def save_meeting(self, m: Meeting) -> None:
         await self.s.execute(
             update(meetings)
             .where(meetings.c.meeting_id == str(m.meeting_id))
-            .values(status=m.status, state=_meeting.dump_python(m, mode="json"))
+            .values(status=m.status, starts_at=m.starts_at, ends_at=m.ends_at, state=_meeting.dump_python(m, mode="json"))
         )
 
     async def release_bookings(self, meeting_id: UUID) -> None:
         await self.s.execute(delete(bookings).where(bookings.c.meeting_id == str(meeting_id)))
+        await self.s.execute(delete(booking_cells).where(booking_cells.c.meeting_id == str(meeting_id)))
+
+    async def all_meetings(self) -> list[Meeting]:
+        return [_meeting.validate_python(s) for s in await self.s.scalars(select(meetings.c.state))]
+
+    # -- roster ---------------------------------------------------------------------------------
+    async def upsert_professional(self, p: Professional, source: str, *, keep_staff: bool = False) -> bool:
+        """Insert or update; with ``keep_staff`` an entry last changed by staff is left alone."""
+        current = await self.s.scalar(select(professionals.c.source).where(professionals.c.professional_id == p.professional_id))
+        values = {"municipality": p.municipality, "source": source, "data": p.to_dict()}
+        if current is None:
+            await self.s.execute(insert(professionals).values(professional_id=p.professional_id, **values))
+        elif keep_staff and current == "staff":
+            return False
+        else:
+            await self.s.execute(update(professionals).where(professionals.c.professional_id == p.professional_id).values(**values))
+        return True
+
+    async def upsert_room(self, r: Room, source: str, *, keep_staff: bool = False) -> bool:
+        current = await self.s.scalar(select(rooms.c.source).where(rooms.c.room_id == r.room_id))
+        values = {"municipality": r.municipality, "source": source, "data": r.to_dict()}
+        if current is None:
+            await self.s.execute(insert(rooms).values(room_id=r.room_id, **values))
+        elif keep_staff and current == "staff":
+            return False
+        else:
+            await self.s.execute(update(rooms).where(rooms.c.room_id == r.room_id).values(**values))
+        return True
+
+    async def roster(self) -> list[Professional]:
+        return [Professional.from_dict(d) for d in await self.s.scalars(select(professionals.c.data))]
+
+    async def rooms(self, municipality: str | None = None) -> list[Room]:
+        q = select(rooms.c.data)
+        if municipality is not None:
+            q = q.where(rooms.c.municipality == municipality)
+        return [Room.from_dict(d) for d in await self.s.scalars(q)]
+
+    async def room(self, room_id: str) -> Room | None:
+        d = await self.s.scalar(select(rooms.c.data).where(rooms.c.room_id == room_id))
+        return Room.from_dict(d) if d else None
+
+    # -- consent ledger ---------------------------------------------------------------------------
+    async def record_consent(self, case_id: UUID, consent_id: str, purpose: str, *, withdrawn: bool, valid_until: Any = None) -> None:
+        key = (consents.c.case_id == str(case_id), consents.c.consent_id == consent_id, consents.c.purpose == purpose)
+        row = await self.s.execute(select(consents.c.withdrawn).where(*key))
+        existing = row.first()
+        if existing is None:
+            await self.s.execute(
+                insert(consents).values(case_id=str(case_id), consent_id=consent_id, purpose=purpose, withdrawn=withdrawn, valid_until=valid_until)
+            )
+        elif withdrawn and not existing.withdrawn:
+            await self.s.execute(update(consents).where(*key).values(withdrawn=True))
+        # a withdrawal is final: a late "given" for the same entry does not undo it
+
+    async def consents(self, case_id: UUID) -> list[dict[str, Any]]:
+        rows = await self.s.execute(select(consents).where(consents.c.case_id == str(case_id)))
+        return [dict(r._mapping) for r in rows]
+
+    # -- proposals --------------------------------------------------------------------------------
+    async def add_proposal(self, proposal_id: UUID, case_id: UUID, kind: str, state: dict[str, Any], now: datetime) -> None:
+        await self.s.execute(
+            insert(proposals).values(proposal_id=str(proposal_id), case_id=str(case_id), kind=kind, status="open", created_at=now, state=state)
+        )
+
+    async def proposal(self, proposal_id: UUID) -> dict[str, Any] | None:
+        row = (await self.s.execute(select(proposals).where(proposals.c.proposal_id == str(proposal_id)))).first()
+        return dict(row._mapping) if row else None
+
+    async def set_proposal_status(self, proposal_id: UUID, status: str) -> None:
+        await self.s.execute(update(proposals).where(proposals.c.proposal_id == str(proposal_id)).values(status=status))
+
+    async def proposals_of_case(self, case_id: UUID) -> list[dict[str, Any]]:
+        rows = await self.s.execute(select(proposals).where(proposals.c.case_id == str(case_id)).order_by(proposals.c.created_at))
+        return [dict(r._mapping) for r in rows]
 
     async def meeting(self, meeting_id: UUID) -> Meeting | None:
         state = await self.s.scalar(select(meetings.c.state).where(meetings.c.meeting_id == str(meeting_id)))
@@ -120,6 +298,7 @@ class MeetingRepository:
 
 class MeetingsUnitOfWork(UnitOfWork):
     meetings: MeetingRepository
+    reminder_lead: timedelta = timedelta(hours=24)
 
     def _attach(self, session: Any) -> None:
         self.meetings = MeetingRepository(self)

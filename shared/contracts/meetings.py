@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 from uuid import UUID
 
-from pydantic import Field
+from pydantic import Field, StringConstraints
 
 from .base import Contract, Event
-from .common import ContactPoint, Id, Language, ShortText, StarArea
+from .common import STAR_SCALE, ContactPoint, Id, Language, ShortText, StarArea
 
 ParticipantKind = Literal["family", "professional", "referrer"]
 
@@ -24,7 +24,12 @@ class Participant(Contract):
 
 
 class ConveneMeeting(Contract):
-    """``cmd.meetings.convene.v1``: the close worker convenes a joint meeting with the family's consent."""
+    """``cmd.meetings.convene.v1``: the close worker convenes a joint meeting with the family's consent.
+
+    Professionals must be in the roster, family members among the case's family contacts, the room
+    in the roster; the referrer needs the family's invite_referrer consent and is added by the
+    service to the first meeting of a service-need assessment when the family consented. A time
+    outside someone's working hours is allowed and named in the reply (``outside_working_hours``)."""
 
     command_id: UUID = Field(description="Idempotency key chosen by the staff app.")
     case_id: UUID
@@ -40,6 +45,21 @@ class AttendanceRecord(Contract):
     present: bool
 
 
+class WellbeingScore(Contract):
+    """One area of the wellbeing star looked at together (score 1 = serious worry .. 10 = all is well)."""
+
+    area: StarArea
+    score: int = Field(ge=STAR_SCALE[0], le=STAR_SCALE[1], description="1 (serious worry) .. 10 (all is well).")
+    note: str | None = Field(default=None, max_length=2000, description="Optional note; stays in the meetings service.")
+
+
+class FamilyFeedback(Contract):
+    """The family's feedback on the joint meeting."""
+
+    rating: int = Field(ge=1, le=5, description="1 (poor) .. 5 (very good).")
+    comment: str | None = Field(default=None, max_length=2000, description="Free text; stays in the meetings service.")
+
+
 class RecordMeetingHeld(Contract):
     """``cmd.meetings.record_held.v1``: the chair records the meeting as held."""
 
@@ -51,6 +71,8 @@ class RecordMeetingHeld(Contract):
     responsible_worker_ids: list[Id] = Field(
         min_length=1, max_length=2, description="Responsible worker (vastuutyöntekijä) or pair named by the family."
     )
+    wellbeing: list[WellbeingScore] = Field(default_factory=list, max_length=6, description="Wellbeing star, one entry per area.")
+    feedback: FamilyFeedback | None = Field(default=None, description="The family's feedback.")
 
 
 class MeetingConvened(Event):
@@ -66,6 +88,9 @@ class MeetingConvened(Event):
     language: Language = Field(description="Language of the meeting.")
     interpreter_needed: bool = Field(description="Whether an interpreter is booked.")
     participants: list[Participant] = Field(description="Who is invited, with roles.")
+    municipality: str | None = Field(default=None, description="Municipality of the case.")
+    first_assessment_meeting: bool = Field(default=False, description="The first meeting of a service-need assessment.")
+    proposal_id: UUID | None = Field(default=None, description="The accepted proposal, when convened from one.")
 
 
 class MeetingHeld(Event):
@@ -146,6 +171,120 @@ class MeetingReminderDue(Event):
     sequence: int
 
 
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+HHMM = Annotated[str, StringConstraints(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
+
+
+class WorkingHours(Contract):
+    """Working time on one weekday, Helsinki local time (e.g. mon 08:00-16:00)."""
+
+    day: Weekday
+    start: HHMM
+    end: HHMM
+
+
+class UpsertProfessional(Contract):
+    """``cmd.meetings.upsert_professional.v1``: add or change a professional in the family-centre roster."""
+
+    command_id: UUID
+    recorded_by: Id
+    professional_id: Id = Field(description="Staff id.")
+    municipality: ShortText
+    roles: list[ShortText] = Field(min_length=1, max_length=10, description="family_worker, home_help, family_counsellor, psychologist, social_counsellor, social_worker, child_health_nurse, early_childhood_education, school_social_worker, close_worker, ...")
+    languages: list[Language] = Field(min_length=1, max_length=4)
+    unit: ShortText = Field(description="Unit (service) the professional works in; statistics count per unit.")
+    team: ShortText | None = Field(default=None, description="Family-centre team id.")
+    working_hours: list[WorkingHours] = Field(default_factory=list, description="Empty: Mon-Fri 08:00-16:00.")
+    contact: ContactPoint | None = None
+    active: bool = True
+
+
+class UpsertRoom(Contract):
+    """``cmd.meetings.upsert_room.v1``: add or change a meeting room."""
+
+    command_id: UUID
+    recorded_by: Id
+    room_id: ShortText
+    municipality: ShortText
+    capacity: int = Field(ge=1, le=200)
+    location: ShortText
+    active: bool = True
+
+
+class RosterQuery(Contract):
+    """``query.meetings.roster.v1``: the roster of one municipality."""
+
+    municipality: ShortText
+    requested_by: Id
+
+
+class TimeWindow(Contract):
+    starts_at: datetime
+    ends_at: datetime
+
+
+class ProposeMeeting(Contract):
+    """``cmd.meetings.propose.v1``: find people for the roles asked and the earliest common slot."""
+
+    command_id: UUID
+    case_id: UUID
+    requested_by: Id = Field(description="Staff id of the close worker / social worker asking; invited too.")
+    roles: list[ShortText] = Field(default_factory=list, max_length=10, description="Roles the situation needs.")
+    participant_ids: list[Id] = Field(default_factory=list, max_length=10, description="Professionals already chosen (roster ids).")
+    family_availability: list[TimeWindow] = Field(default_factory=list, max_length=50, description="When the family can come; empty: any working time.")
+    duration_minutes: int = Field(default=60, ge=15, le=240)
+    not_before: datetime | None = None
+    include_requester: bool = Field(default=True, description="Invite the requester (if in the roster).")
+
+
+class AcceptProposal(Contract):
+    """``cmd.meetings.accept_proposal.v1``: convene (or change the meeting) as proposed."""
+
+    command_id: UUID
+    proposal_id: UUID
+    accepted_by: Id
+
+
+class RespondToInvitation(Contract):
+    """``cmd.meetings.respond.v1``: a participant accepts or declines."""
+
+    command_id: UUID
+    meeting_id: UUID
+    participant_id: Id
+    answer: Literal["accepted", "declined"]
+
+
+class RescheduleMeeting(Contract):
+    """``cmd.meetings.reschedule.v1``: move the meeting (and optionally the room)."""
+
+    command_id: UUID
+    meeting_id: UUID
+    requested_by: Id
+    starts_at: datetime
+    ends_at: datetime
+    room: ShortText | None = None
+    reason: ShortText
+
+
+class CancelMeeting(Contract):
+    """``cmd.meetings.cancel.v1``: cancel with a reason."""
+
+    command_id: UUID
+    meeting_id: UUID
+    requested_by: Id
+    reason: ShortText
+
+
+class MeetingStatisticsQuery(Contract):
+    """``query.meetings.statistics.v1``: joint-meeting statistics (JSON, or CSV text with format=csv)."""
+
+    requested_by: Id
+    municipality: ShortText | None = None
+    from_month: Annotated[str, StringConstraints(pattern=r"^[0-9]{4}-[0-9]{2}$")] | None = None
+    to_month: Annotated[str, StringConstraints(pattern=r"^[0-9]{4}-[0-9]{2}$")] | None = None
+    format: Literal["json", "csv"] = "json"
+
+
 EVENTS = (
     (MeetingConvened, "meetings", ("notifications",)),
     (MeetingResponseRecorded, "meetings", ("staff apps",)),
@@ -158,4 +297,13 @@ REQUESTS = (
     ("cmd.meetings.convene.v1", ConveneMeeting, "Convene a joint meeting."),
     ("cmd.meetings.record_held.v1", RecordMeetingHeld, "Record a meeting as held."),
     ("query.meetings.case.v1", MeetingCaseQuery, "Meetings of one case."),
+    ("cmd.meetings.upsert_professional.v1", UpsertProfessional, "Add or change a professional in the roster."),
+    ("cmd.meetings.upsert_room.v1", UpsertRoom, "Add or change a meeting room."),
+    ("query.meetings.roster.v1", RosterQuery, "The roster of one municipality."),
+    ("cmd.meetings.propose.v1", ProposeMeeting, "Propose people and the earliest common slot."),
+    ("cmd.meetings.accept_proposal.v1", AcceptProposal, "Accept a proposal (convene, substitute or move)."),
+    ("cmd.meetings.respond.v1", RespondToInvitation, "Accept or decline an invitation."),
+    ("cmd.meetings.reschedule.v1", RescheduleMeeting, "Move a meeting."),
+    ("cmd.meetings.cancel.v1", CancelMeeting, "Cancel a meeting."),
+    ("query.meetings.statistics.v1", MeetingStatisticsQuery, "Joint-meeting statistics (JSON or CSV)."),
 )

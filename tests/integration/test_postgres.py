@@ -51,7 +51,7 @@ async def test_referral_and_convening_on_postgres(settings, nc, clean_streams, p
         starts = datetime.now(timezone.utc) + timedelta(days=2)
         cmd = {
             "command_id": str(uuid4()), "case_id": case_id, "convened_by": "staff-1",
-            "starts_at": starts.isoformat(), "ends_at": (starts + timedelta(hours=1)).isoformat(), "room": "PG room",
+            "starts_at": starts.isoformat(), "ends_at": (starts + timedelta(hours=1)).isoformat(), "room": "Room 2",
             "participants": [{"participant_id": "guardian-1", "kind": "family", "role": "guardian"},
                              {"participant_id": "staff-1", "kind": "professional", "role": "social_worker"}],
         }

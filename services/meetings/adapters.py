@@ -207,6 +207,17 @@ class MeetingRepository:
             .values(status=m.status, starts_at=m.starts_at, ends_at=m.ends_at, state=_meeting.dump_python(m, mode="json"))
         )
 
+    async def end_bookings(self, meeting_id: UUID, at: datetime) -> None:
+        """The meeting is over at ``at``: its people and room are free again from then on."""
+        floor = at.astimezone(timezone.utc).replace(second=0, microsecond=0)
+        floor = floor.replace(minute=floor.minute - floor.minute % 5)
+        await self.s.execute(
+            delete(booking_cells).where(booking_cells.c.meeting_id == str(meeting_id), booking_cells.c.cell >= floor)
+        )
+        await self.s.execute(
+            update(bookings).where(bookings.c.meeting_id == str(meeting_id), bookings.c.ends_at > at).values(ends_at=at)
+        )
+
     async def release_bookings(self, meeting_id: UUID) -> None:
         await self.s.execute(delete(bookings).where(bookings.c.meeting_id == str(meeting_id)))
         await self.s.execute(delete(booking_cells).where(booking_cells.c.meeting_id == str(meeting_id)))

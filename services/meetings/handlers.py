@@ -563,6 +563,8 @@ async def record_held(cmd: RecordMeetingHeld, uow: MeetingsUnitOfWork) -> Reply:
     )
     await uow.meetings.save_meeting(meeting)
     assert meeting.held_at is not None
+    if meeting.held_at < meeting.ends_at:  # recorded before its booked end: free the rest of the slot
+        await uow.meetings.end_bookings(meeting.meeting_id, meeting.held_at)
     uow.emit(
         MeetingHeld(
             producer=SERVICE,

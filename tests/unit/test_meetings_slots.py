@@ -1,6 +1,6 @@
 """Slot finding: the earliest common time for the roles asked, the family and a room."""
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timezone
 
 import pytest
 

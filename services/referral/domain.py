@@ -324,6 +324,11 @@ def open_referral(sub: Any, now: datetime) -> Referral:
             )
         )
     details = sub.model_dump(mode="json")
+    for c in details.get("children", []):
+        if c.get("personal_id"):
+            hetu = parse_hetu(c["personal_id"])
+            c["personal_id"] = hetu.value
+            c["personal_id_temporary"] = hetu.temporary  # individual number 900-999: a temporary code
     for g in details.get("guardians", []):
         if g.get("phone"):
             g["phone"] = normalise_phone(g["phone"])
@@ -442,6 +447,15 @@ class Case:
     def remove_referral(self, referral_id: UUID, at: datetime, by: str) -> None:
         self.referral_ids.remove(str(referral_id))
         self.note(at, "referral_unlinked", referral_id=str(referral_id), by=by)
+
+    def drop_decision_deadline_unless(self, remaining: list[Referral]) -> bool:
+        """After an unlink: without a statutory referral left, no decision deadline is pending. True when dropped."""
+        if self.decision_due_by is None or self.assessment_started_on is not None:
+            return False
+        if any(r.statutory for r in remaining):
+            return False
+        self.decision_due_by = None
+        return True
 
     def start_assessment(self, on: date, by: str, at: datetime) -> date:
         if self.status != "open":

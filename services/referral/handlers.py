@@ -99,6 +99,8 @@ async def receive_submission(cmd: ReceiveSubmission, uow: ReferralUnitOfWork) ->
                 urgent=referral.urgent,
                 statutory=new_deadline,
                 referrer_type=referral.referrer_type,
+                language=referral.language,  # type: ignore[arg-type]
+                contacts=[ContactPoint(**c.__dict__) for c in referral.contacts],
             )
         )
     else:
@@ -292,12 +294,16 @@ async def unlink_referral(cmd: UnlinkReferral, uow: ReferralUnitOfWork) -> Reply
             sv="Kontakten öppnade klientskapet; den är inte kopplad.",
         )
     old.remove_referral(referral.referral_id, now, cmd.recorded_by)
-    await uow.referrals.save_case(old)
     new = Case(case_id=uuid4(), municipality=referral.municipality, opened_at=now)
     new.team_id = uow.router.route(referral.municipality, referral.concern_category, referral.channel)
     await uow.referrals.move(referral, new.case_id)
+    remaining = await uow.referrals.by_case(old.case_id)
+    if old.drop_decision_deadline_unless(remaining):
+        # The unlinked referral was what started the old case's decision deadline.
+        _cancel_deadline(uow, old, "assessment_decision")
+    await uow.referrals.save_case(old)
     new_deadline = new.add_referral(referral, linked=False)
-    new.note(now, "unlinked_from", previous_case_id=str(old.case_id), by=cmd.recorded_by)
+    new.note(now, "unlinked_from", previous_case_id=str(old.case_id), by=cmd.recorded_by, reason=cmd.reason)
     await uow.referrals.add_case(new)
     uow.emit(
         ReferralUnlinked(

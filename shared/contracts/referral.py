@@ -415,6 +415,10 @@ class ReferralLinked(Event):
     urgent: bool = Field(default=False, description="Immediate danger reported with this referral.")
     statutory: bool = Field(default=False, description="This referral starts a 7-working-day decision deadline.")
     referrer_type: str | None = Field(default=None, description="Organisation type of the referrer.")
+    language: Language | None = Field(default=None, description="Language of service given with this referral.")
+    contacts: list[ContactPoint] = Field(
+        default_factory=list, description="Guardians and referrer of this referral, e.g. to acknowledge it to a new referrer."
+    )
 
 
 class ReferralUnlinked(Event):

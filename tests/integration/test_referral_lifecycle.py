@@ -109,6 +109,10 @@ async def test_new_referral_about_a_child_with_an_open_case_is_linked_and_can_be
         assert not again.ok and again.errors[0].code == "not_linked"
         old = await call(nc, "query.referral.case.v1", {"case_id": case_id, "requested_by": "staff-sw-1"})
         assert old.data is not None and old.data["repeat_count"] == 1
+        # The statutory referral moved away, and with it the decision deadline and its timers.
+        assert old.data["deadlines"] == []
+        await wait_for(lambda: _not(timer_exists(nc, f"timers.referral.assessment_decision.{case_id}.breached")))
+        assert await timer_exists(nc, f"timers.referral.assessment_decision.{undo.id}.breached")
         missing = await call(nc, "query.referral.case.v1", {"case_id": str(uuid4()), "requested_by": "staff-sw-1"})
         assert not missing.ok and missing.errors[0].code == "not_found"
     with db(settings) as conn:

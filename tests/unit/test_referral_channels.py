@@ -156,3 +156,15 @@ def test_organisation_types_are_documented() -> None:
 def test_old_submissions_stay_valid() -> None:
     """Backward compatible: a submission without any of the new fields is still accepted."""
     assert screen(json.dumps(submission()).encode(), TODAY).accepted
+
+
+def test_temporary_henkilotunnus_is_flagged_and_stored_normalised() -> None:
+    from datetime import datetime, timezone
+
+    from services.referral.domain import open_referral
+
+    code = make_test_hetu(date(2018, 3, 3), 951)
+    sub = ReferralSubmission.model_validate(submission(children=[{"given_name": "Lapsi", "personal_id": code.lower()}]))
+    r = open_referral(sub, datetime(2026, 11, 23, tzinfo=timezone.utc))
+    assert r.details["children"][0]["personal_id"] == code
+    assert r.details["children"][0]["personal_id_temporary"] is True

@@ -125,3 +125,18 @@ def test_voluntary_referral_has_no_statutory_deadline() -> None:
     r = Referral(uuid4(), case.case_id, "s1", "e_contact", "Testilä", now, "fi", False, False, True, "family", 1)
     assert not case.add_referral(r, linked=False)
     assert case.open_deadlines() == []
+
+
+def test_unlinking_the_statutory_referral_drops_the_decision_deadline() -> None:
+    from services.referral.domain import Referral
+
+    now = hki(2026, 11, 23)
+    case = Case(case_id=uuid4(), municipality="Testilä", opened_at=now)
+    voluntary = Referral(uuid4(), case.case_id, "s1", "e_contact", "Testilä", now, "fi", False, False, True, "family", 1)
+    statutory = Referral(uuid4(), case.case_id, "s2", "child_protection_notification", "Testilä", now, "fi", False, False, False, "police", 1)
+    case.add_referral(voluntary, linked=False)
+    assert case.add_referral(statutory, linked=True)
+    case.remove_referral(statutory.referral_id, now, "sw-1")
+    assert not case.drop_decision_deadline_unless([statutory, voluntary])
+    assert case.drop_decision_deadline_unless([voluntary])
+    assert case.open_deadlines() == [] and case.repeat_count == 1

@@ -36,7 +36,7 @@ def test_arbitrary_bytes_never_raise(data: bytes) -> None:
     check(screen(data, TODAY))
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.dictionaries(st.sampled_from(FIELDS), json_values, max_size=8))
 def test_a_valid_submission_with_fields_replaced_never_raises(overrides: dict) -> None:  # type: ignore[type-arg]
     body = submission()
@@ -58,7 +58,7 @@ guardian = st.fixed_dictionaries(
 )
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.lists(child, max_size=3),
     st.lists(guardian, max_size=3),

@@ -370,8 +370,12 @@ def decision_due(received_at: datetime) -> date:
 
 
 def completion_due(started_on: date) -> date:
-    """Complete the service-need assessment within 3 months of its start (LSL 27 §)."""
-    return add_months(started_on, ASSESSMENT_MONTHS)
+    """Complete the service-need assessment within 3 months of its start (LSL 27 §). A last day on a
+    weekend or public holiday moves to the next working day (laki säädettyjen määräaikain laskemisesta 5 §)."""
+    d = add_months(started_on, ASSESSMENT_MONTHS)
+    while not is_working_day(d):
+        d += timedelta(days=1)
+    return d
 
 
 def working_days_before(d: date, n: int) -> date:
@@ -555,14 +559,19 @@ class RoutingRule:
 class Router:
     """Routing as data: the first rule matching municipality, concern and channel names the team."""
 
-    def __init__(self, rules: list[RoutingRule], default_team: str) -> None:
+    def __init__(self, rules: list[RoutingRule], default_team: str, on_duty: dict[str, str] | None = None) -> None:
         self.rules = rules
         self.default_team = default_team
+        self._on_duty = {(_fold(k) if k != "*" else "*"): v for k, v in (on_duty or {}).items()}
 
     @classmethod
     def from_data(cls, data: dict[str, Any]) -> Router:
         rules = [RoutingRule(**r) for r in data.get("rules", [])]
-        return cls(rules, data.get("default_team", "unassigned"))
+        return cls(rules, data.get("default_team", "unassigned"), data.get("on_duty"))
+
+    def on_duty(self, municipality: str) -> str | None:
+        """The municipality's on-duty social work (sosiaalipäivystys), told at once about an urgent referral."""
+        return self._on_duty.get(_fold(municipality)) or self._on_duty.get("*")
 
     def route(self, municipality: str, concern: str | None, channel: str) -> str:
         m = _fold(municipality)

@@ -120,7 +120,8 @@ async def receive_submission(cmd: ReceiveSubmission, uow: ReferralUnitOfWork) ->
         uow.emit(
             ReferralUrgent(
                 producer=SERVICE, case_id=case.case_id, occurred_at=now, referral_id=referral.referral_id,
-                municipality=referral.municipality, channel=referral.channel, team_id=case.team_id,  # type: ignore[arg-type]
+                municipality=referral.municipality, channel=referral.channel,  # type: ignore[arg-type]
+                team_id=uow.router.on_duty(referral.municipality) or case.team_id,
             )
         )
     if new_deadline:

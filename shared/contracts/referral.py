@@ -387,7 +387,9 @@ class ReferralUrgent(Event):
     referral_id: UUID
     municipality: str
     channel: Channel
-    team_id: str | None = Field(default=None, description="Team the referral was routed to (its on-duty social worker is told).")
+    team_id: str | None = Field(
+        default=None, description="The municipality's on-duty social work team (sosiaalipäivystys), or the routed team."
+    )
 
 
 class ReferralAssigned(Event):

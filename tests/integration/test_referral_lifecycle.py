@@ -172,7 +172,7 @@ async def test_deadline_timers_fire_when_the_step_is_not_recorded(settings, nc, 
         assert (breached[0]["case_id"], breached[0]["deadline"], breached[0]["due_by"]) == (case_id, "assessment_decision", due)
         assert breached[0]["team_id"] == "child-welfare-intake"
         (urgent,) = log.of("referral.urgent")
-        assert urgent["case_id"] == case_id and urgent["team_id"] == "child-welfare-intake"
+        assert urgent["case_id"] == case_id and urgent["team_id"] == "ita-uusimaa-social-emergency"
         (assigned,) = log.of("referral.assigned")
         assert assigned["team_id"] == "child-welfare-intake"
 

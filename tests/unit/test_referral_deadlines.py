@@ -49,10 +49,12 @@ def test_receipt_day_is_the_helsinki_date() -> None:
     ("start", "due"),
     [
         (date(2026, 11, 23), date(2027, 2, 23)),
-        (date(2026, 11, 30), date(2027, 2, 28)),  # no 30 February
+        (date(2026, 11, 30), date(2027, 3, 1)),  # no 30 February; 28.2.2027 is a Sunday -> Monday
         (date(2027, 11, 30), date(2028, 2, 29)),  # leap year
         (date(2026, 8, 31), date(2026, 11, 30)),
         (date(2026, 10, 15), date(2027, 1, 15)),  # across the year end
+        (date(2026, 9, 24), date(2026, 12, 28)),  # 24.12. Christmas Eve, then 25.-27. -> Monday 28.12.
+        (date(2026, 3, 19), date(2026, 6, 22)),  # 19.6. Midsummer Eve -> Monday 22.6.
     ],
 )
 def test_assessment_completed_within_three_months(start: date, due: date) -> None:
@@ -97,8 +99,8 @@ def test_case_deadlines_follow_the_steps() -> None:
     assert not case.add_referral(r2, linked=True)
     assert case.repeat_count == 2
     complete_by = case.start_assessment(date(2026, 11, 30), "sw-1", now)
-    assert complete_by == date(2027, 2, 28)
-    assert case.open_deadlines() == [("assessment_completion", date(2027, 2, 28))]
+    assert complete_by == date(2027, 3, 1)
+    assert case.open_deadlines() == [("assessment_completion", date(2027, 3, 1))]
     with pytest.raises(DomainError) as e:
         case.start_assessment(date(2026, 11, 30), "sw-1", now)
     assert e.value.code == "assessment_already_started"

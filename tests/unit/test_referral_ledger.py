@@ -84,6 +84,13 @@ def test_routing_by_municipality_concern_and_channel() -> None:
     assert router.route("Porvoo", "parenting", "phone") == "porvoo-fc"
     assert router.route("Porvoo", None, "child_protection_notification") == "cw"
     assert router.route("Loviisa", None, "phone") == "central"
+    assert router.on_duty("Porvoo") is None  # no on-duty table given
+
+
+def test_urgent_referrals_go_to_the_municipality_on_duty_team() -> None:
+    router = Router.from_data({"rules": [], "on_duty": {"Porvoo": "porvoo-duty", "*": "regional-duty"}})
+    assert router.on_duty("PORVOO") == "porvoo-duty"
+    assert router.on_duty("Loviisa") == "regional-duty"
 
 
 def test_shipped_routing_file_and_env_override(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]

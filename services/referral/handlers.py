@@ -98,6 +98,7 @@ async def receive_submission(cmd: ReceiveSubmission, uow: ReferralUnitOfWork) ->
                 repeat_count=case.repeat_count,
                 urgent=referral.urgent,
                 statutory=new_deadline,
+                decision_due_by=case.decision_due_by if new_deadline else None,
                 referrer_type=referral.referrer_type,
                 language=referral.language,  # type: ignore[arg-type]
                 contacts=[ContactPoint(**c.__dict__) for c in referral.contacts],

@@ -416,6 +416,7 @@ class ReferralLinked(Event):
     repeat_count: int = Field(description="How many referrals the case now has.")
     urgent: bool = Field(default=False, description="Immediate danger reported with this referral.")
     statutory: bool = Field(default=False, description="This referral starts a 7-working-day decision deadline.")
+    decision_due_by: date | None = Field(default=None, description="When it does: the last day (Helsinki date) to decide.")
     referrer_type: str | None = Field(default=None, description="Organisation type of the referrer.")
     language: Language | None = Field(default=None, description="Language of service given with this referral.")
     contacts: list[ContactPoint] = Field(

@@ -84,6 +84,7 @@ async def test_new_referral_about_a_child_with_an_open_case_is_linked_and_can_be
         await submit_referral(nc, second)
         (linked,) = await wait_for(lambda: log.of("referral.linked"))
         assert linked["case_id"] == case_id and linked["repeat_count"] == 2 and linked["statutory"] is True
+        assert linked["decision_due_by"] is not None and "personal_id" not in json.dumps(linked)
         # A newborn without henkilötunnus, by name and date of birth, twice.
         baby = {"given_name": "Vauva", "family_name": "Testinen", "date_of_birth": "2026-10-01"}
         await submit_referral(nc, submission(children=[baby]))

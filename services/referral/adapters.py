@@ -1,16 +1,18 @@
-"""Referral persistence: tables, repository and the unit of work."""
+"""Referral persistence: tables, repositories and the unit of work."""
 
 from __future__ import annotations
 
 from dataclasses import asdict
+from datetime import date
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Boolean, Column, Integer, LargeBinary, MetaData, String, Table, insert, select
+from sqlalchemy import Boolean, Column, Date, Integer, LargeBinary, MetaData, String, Table, insert, select, update
 
-from shared.db import JSONText, UnitOfWork, UTCDateTime, messaging_tables
+from shared.db import Database, JSONText, UnitOfWork, UTCDateTime, messaging_tables
 
-from .domain import Contact, Referral
+from .config import ReferralConfig
+from .domain import Case, Consent, Contact, Referral, Router
 
 metadata = MetaData()
 messaging_tables(metadata)
@@ -29,6 +31,41 @@ referrals = Table(
     Column("state", JSONText, nullable=False),  # the rest of the aggregate, incl. personal data
 )
 
+referral_children = Table(
+    "referral_children",
+    metadata,
+    Column("child_key", String(64), primary_key=True),  # sha256 of the henkilötunnus or name + date of birth
+    Column("referral_id", String(36), primary_key=True),
+    Column("case_id", String(36), nullable=False, index=True),
+)
+
+cases = Table(
+    "cases",
+    metadata,
+    Column("case_id", String(36), primary_key=True),
+    Column("municipality", String(200), nullable=False),
+    Column("team_id", String(100), nullable=True, index=True),
+    Column("status", String(20), nullable=False, index=True),
+    Column("opened_at", UTCDateTime, nullable=False),
+    Column("next_due", Date, nullable=True, index=True),  # earliest open statutory deadline
+    Column("state", JSONText, nullable=False),
+)
+
+consents = Table(
+    "consents",
+    metadata,
+    Column("consent_id", String(36), primary_key=True),
+    Column("case_id", String(36), nullable=False, index=True),
+    Column("purpose", String(40), nullable=False),
+    Column("recipient", String(100), nullable=True),
+    Column("given_by", String(100), nullable=False),
+    Column("recorded_by", String(100), nullable=False),
+    Column("given_at", UTCDateTime, nullable=False),
+    Column("valid_until", Date, nullable=True),
+    Column("withdrawn_at", UTCDateTime, nullable=True),
+    Column("withdrawn_by", String(100), nullable=True),
+)
+
 rejected_submissions = Table(
     "rejected_submissions",
     metadata,
@@ -44,24 +81,33 @@ audit_log = Table(
     "audit_log",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("at", UTCDateTime, nullable=False),
-    Column("actor", String(100), nullable=False),
-    Column("case_id", String(36), nullable=True, index=True),
-    Column("action", String(60), nullable=False),
-    Column("purpose", String(200), nullable=False),
-    Column("result", String(20), nullable=False),
+    Column("at", UTCDateTime, nullable=False),  # when
+    Column("actor", String(100), nullable=False),  # who
+    Column("case_id", String(36), nullable=True, index=True),  # whose data (the family's case)
+    Column("action", String(60), nullable=False),  # what
+    Column("purpose", String(200), nullable=False),  # why
+    Column("result", String(20), nullable=False),  # result
+    Column("scope", String(120), nullable=True),  # what was asked for, e.g. 'team:<id>' (no personal data)
 )
+
+_REFERRAL_COLUMNS = ("referral_id", "case_id", "submission_id", "channel", "municipality", "received_at", "status", "urgent")
+_CASE_COLUMNS = ("case_id", "municipality", "team_id", "status", "opened_at")
 
 
 class ReferralRepository:
     def __init__(self, uow: UnitOfWork) -> None:
         self.uow = uow
 
+    @property
+    def s(self) -> Any:
+        return self.uow.session
+
+    # -- referrals ---------------------------------------------------------------------------------
     async def add(self, r: Referral) -> None:
         state = asdict(r)
-        for k in ("referral_id", "case_id", "submission_id", "channel", "municipality", "received_at", "status", "urgent"):
+        for k in _REFERRAL_COLUMNS:
             state.pop(k)
-        await self.uow.session.execute(
+        await self.s.execute(
             insert(referrals).values(
                 referral_id=str(r.referral_id),
                 case_id=str(r.case_id),
@@ -74,27 +120,120 @@ class ReferralRepository:
                 state=state,
             )
         )
+        for key in dict.fromkeys(r.child_keys):
+            await self.s.execute(insert(referral_children).values(child_key=key, referral_id=str(r.referral_id), case_id=str(r.case_id)))
+
+    async def move(self, r: Referral, case_id: UUID) -> None:
+        """Move a referral (and its children's index rows) to another case."""
+        r.case_id = case_id
+        r.linked = False
+        state = asdict(r)
+        for k in _REFERRAL_COLUMNS:
+            state.pop(k)
+        await self.s.execute(update(referrals).where(referrals.c.referral_id == str(r.referral_id)).values(case_id=str(case_id), state=state))
+        await self.s.execute(
+            update(referral_children).where(referral_children.c.referral_id == str(r.referral_id)).values(case_id=str(case_id))
+        )
 
     async def by_submission(self, submission_id: str) -> Referral | None:
-        row = (await self.uow.session.execute(select(referrals).where(referrals.c.submission_id == submission_id))).first()
-        return _to_domain(row) if row else None
+        row = (await self.s.execute(select(referrals).where(referrals.c.submission_id == submission_id))).first()
+        return _to_referral(row) if row else None
+
+    async def get(self, referral_id: UUID) -> Referral | None:
+        row = (await self.s.execute(select(referrals).where(referrals.c.referral_id == str(referral_id)))).first()
+        return _to_referral(row) if row else None
 
     async def by_case(self, case_id: UUID) -> list[Referral]:
         rows = (
-            await self.uow.session.execute(
-                select(referrals).where(referrals.c.case_id == str(case_id)).order_by(referrals.c.received_at)
-            )
+            await self.s.execute(select(referrals).where(referrals.c.case_id == str(case_id)).order_by(referrals.c.received_at))
         ).all()
-        return [_to_domain(r) for r in rows]
+        return [_to_referral(r) for r in rows]
 
+    async def open_case_for_children(self, keys: list[str]) -> UUID | None:
+        """The most recently opened open case of any of these children."""
+        if not keys:
+            return None
+        row = (
+            await self.s.execute(
+                select(cases.c.case_id)
+                .join(referral_children, referral_children.c.case_id == cases.c.case_id)
+                .where(referral_children.c.child_key.in_(keys), cases.c.status == "open")
+                .order_by(cases.c.opened_at.desc())
+                .limit(1)
+            )
+        ).first()
+        return UUID(row.case_id) if row else None
+
+    # -- cases -------------------------------------------------------------------------------------
+    async def add_case(self, c: Case) -> None:
+        await self.s.execute(insert(cases).values(**self._case_values(c)))
+
+    async def save_case(self, c: Case) -> None:
+        values = self._case_values(c)
+        await self.s.execute(update(cases).where(cases.c.case_id == str(c.case_id)).values(**values))
+
+    @staticmethod
+    def _case_values(c: Case) -> dict[str, Any]:
+        state = asdict(c)
+        for k in _CASE_COLUMNS:
+            state.pop(k)
+        dues = [d for _, d in c.open_deadlines()]
+        return {
+            "case_id": str(c.case_id),
+            "municipality": c.municipality,
+            "team_id": c.team_id,
+            "status": c.status,
+            "opened_at": c.opened_at,
+            "next_due": min(dues) if dues else None,
+            "state": state,
+        }
+
+    async def get_case(self, case_id: UUID) -> Case | None:
+        row = (await self.s.execute(select(cases).where(cases.c.case_id == str(case_id)))).first()
+        return _to_case(row) if row else None
+
+    async def open_cases_of_team(self, team_id: str) -> list[Case]:
+        rows = (
+            await self.s.execute(select(cases).where(cases.c.team_id == team_id, cases.c.status == "open").order_by(cases.c.opened_at))
+        ).all()
+        return [_to_case(r) for r in rows]
+
+    async def cases_due_by(self, horizon: date, team_id: str | None) -> list[Case]:
+        q = select(cases).where(cases.c.next_due.is_not(None), cases.c.next_due <= horizon)
+        if team_id is not None:
+            q = q.where(cases.c.team_id == team_id)
+        rows = (await self.s.execute(q.order_by(cases.c.next_due))).all()
+        return [_to_case(r) for r in rows]
+
+    # -- consents ----------------------------------------------------------------------------------
+    async def add_consent(self, c: Consent) -> None:
+        values = asdict(c)
+        values["consent_id"] = str(c.consent_id)
+        values["case_id"] = str(c.case_id)
+        await self.s.execute(insert(consents).values(**values))
+
+    async def get_consent(self, consent_id: UUID) -> Consent | None:
+        row = (await self.s.execute(select(consents).where(consents.c.consent_id == str(consent_id)))).first()
+        return _to_consent(row) if row else None
+
+    async def save_consent(self, c: Consent) -> None:
+        await self.s.execute(
+            update(consents).where(consents.c.consent_id == str(c.consent_id)).values(withdrawn_at=c.withdrawn_at, withdrawn_by=c.withdrawn_by)
+        )
+
+    async def consents_of(self, case_id: UUID) -> list[Consent]:
+        rows = (await self.s.execute(select(consents).where(consents.c.case_id == str(case_id)).order_by(consents.c.given_at))).all()
+        return [_to_consent(r) for r in rows]
+
+    # -- rejections and audit ----------------------------------------------------------------------
     async def add_rejection(self, **values: Any) -> None:
-        await self.uow.session.execute(insert(rejected_submissions).values(**values))
+        await self.s.execute(insert(rejected_submissions).values(**values))
 
     async def audit(self, **values: Any) -> None:
-        await self.uow.session.execute(insert(audit_log).values(at=self.uow.now(), **values))
+        await self.s.execute(insert(audit_log).values(at=self.uow.now(), **values))
 
 
-def _to_domain(row: Any) -> Referral:
+def _to_referral(row: Any) -> Referral:
     state = dict(row.state)
     state["contacts"] = [Contact(**c) for c in state.get("contacts", [])]
     return Referral(
@@ -110,8 +249,46 @@ def _to_domain(row: Any) -> Referral:
     )
 
 
+def _date(v: Any) -> date | None:
+    return date.fromisoformat(v) if isinstance(v, str) else v
+
+
+def _to_case(row: Any) -> Case:
+    state = dict(row.state)
+    for k in ("decision_due_by", "assessment_started_on", "assessment_complete_by", "assessment_completed_on"):
+        state[k] = _date(state.get(k))
+    return Case(
+        case_id=UUID(row.case_id),
+        municipality=row.municipality,
+        team_id=row.team_id,
+        status=row.status,
+        opened_at=row.opened_at,
+        **state,
+    )
+
+
+def _to_consent(row: Any) -> Consent:
+    return Consent(
+        consent_id=UUID(row.consent_id),
+        case_id=UUID(row.case_id),
+        purpose=row.purpose,
+        recipient=row.recipient,
+        given_by=row.given_by,
+        recorded_by=row.recorded_by,
+        given_at=row.given_at,
+        valid_until=row.valid_until,
+        withdrawn_at=row.withdrawn_at,
+        withdrawn_by=row.withdrawn_by,
+    )
+
+
 class ReferralUnitOfWork(UnitOfWork):
     referrals: ReferralRepository
+
+    def __init__(self, db: Database, clock: Any = None, config: ReferralConfig | None = None, router: Router | None = None) -> None:
+        super().__init__(db, clock)
+        self.config = config or ReferralConfig()
+        self.router = router or self.config.router()
 
     def _attach(self, session: Any) -> None:
         self.referrals = ReferralRepository(self)

@@ -1,15 +1,28 @@
-"""Referral domain: receiving a submission, validating it beyond its shape, opening a case.
+"""Referral domain: screening a submission, opening or linking a case, consent ledger, statutory deadlines.
 
-Plain Python: no I/O, no framework. The handler turns the result into stored rows and events.
+Plain Python: no I/O, no framework. The handlers turn the results into stored rows and events.
 """
 
 from __future__ import annotations
 
+import calendar as _cal
+import hashlib
+import json
 import re
+import unicodedata
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
 from typing import Any
 from uuid import UUID, uuid4
+
+import phonenumbers
+from pydantic import ValidationError
+
+from shared.calendar import add_working_days, helsinki_date, is_working_day
+from shared.clock import HELSINKI
+from shared.contracts.base import FieldError, field_errors
+from shared.contracts.referral import CHANNEL_DETAILS, ReferralSubmission
+from shared.errors import DomainError
 
 from .hetu import InvalidHetu, parse_hetu
 
@@ -17,6 +30,26 @@ STATUTORY_CHANNELS = {"child_protection_notification", "assessment_request", "jo
 """Channels after which a social worker must decide on a service-need assessment within 7 working days."""
 
 VOLUNTARY_CHANNELS = {"phone", "e_contact", "guidance", "concern_with_family"}
+
+CHANNEL_DETAIL = {
+    "phone": "phone_call",
+    "e_contact": "e_contact",
+    "guidance": "guidance",
+    "concern_with_family": "concern_with_family",
+    "assessment_request": "assessment_request",
+    "child_protection_notification": "child_protection_notification",
+    "joint_contact": "joint_contact",
+}
+"""Channel -> the name of its channel-specific sub-object in the submission."""
+
+DETAIL_REQUIRED = {"phone", "guidance", "joint_contact"}
+"""Channels whose sub-object must be given (the operator, the adviser, the guardian's presence)."""
+
+PROFESSIONAL_CHANNELS = {"concern_with_family", "assessment_request", "child_protection_notification", "joint_contact"}
+"""Channels made by a professional: a referrer other than the family is required."""
+
+DECISION_WORKING_DAYS = 7
+ASSESSMENT_MONTHS = 3
 
 _MESSAGES = {
     "invalid_length": ("Henkilötunnuksen pituus on väärä.", "Personbeteckningen har fel längd.", "Personal identity code has the wrong length."),
@@ -28,10 +61,20 @@ _MESSAGES = {
     "identity_missing": ("Anna lapsen henkilötunnus tai syntymäaika.", "Ange barnets personbeteckning eller födelsedatum.", "Give the child's personal identity code or date of birth."),
     "birth_date_mismatch": ("Syntymäaika ei vastaa henkilötunnusta.", "Födelsedatumet stämmer inte med personbeteckningen.", "Date of birth does not match the personal identity code."),
     "birth_date_in_future": ("Syntymäaika on tulevaisuudessa.", "Födelsedatumet ligger i framtiden.", "Date of birth is in the future."),
+    "not_a_child": ("Henkilö ei ole alaikäinen.", "Personen är inte minderårig.", "The person is not a child (under 18)."),
+    "duplicate_child": ("Sama lapsi on annettu kahdesti.", "Samma barn har angetts två gånger.", "The same child is given twice."),
     "invalid_phone": ("Puhelinnumero on virheellinen.", "Telefonnumret är ogiltigt.", "Invalid phone number."),
     "invalid_email": ("Sähköpostiosoite on virheellinen.", "E-postadressen är ogiltig.", "Invalid e-mail address."),
     "contact_missing": ("Huoltajalle tarvitaan puhelinnumero tai sähköposti.", "Vårdnadshavaren behöver telefonnummer eller e-post.", "A guardian needs a phone number or an e-mail address."),
+    "guardian_required": ("Anna vähintään yksi huoltaja.", "Ange minst en vårdnadshavare.", "At least one guardian is required for this channel."),
     "referrer_required": ("Ilmoittajan tiedot puuttuvat.", "Anmälarens uppgifter saknas.", "The referrer is required for this channel."),
+    "referrer_must_be_professional": ("Ilmoittajan on oltava ammattilainen.", "Anmälaren måste vara en yrkesperson.", "The referrer must be a professional for this channel."),
+    "referrer_not_allowed": ("Perheen omassa yhteydenotossa ei ole ilmoittajaa.", "Familjens egen kontakt har ingen anmälare.", "The family's own contact form has no referrer."),
+    "concern_required": ("Kuvaa huoli.", "Beskriv oron.", "Describe the concern."),
+    "channel_details_required": ("Kanavan tiedot puuttuvat.", "Kanalens uppgifter saknas.", "The channel's details are required."),
+    "channel_details_mismatch": ("Tiedot eivät kuulu tähän kanavaan.", "Uppgifterna hör inte till denna kanal.", "These details belong to another channel."),
+    "guardian_not_present": ("Yhteydenotto tehdään yhdessä huoltajan kanssa.", "Kontakten görs tillsammans med vårdnadshavaren.", "A joint contact is made together with a guardian."),
+    "language_unspecified": ("Kerro perheen kieli tai tulkin tarve.", "Ange familjens språk eller behov av tolk.", "Give the family's language or the need for an interpreter."),
     "naive_datetime": ("Aikaleima tarvitsee aikavyöhykkeen.", "Tidsstämpeln behöver en tidszon.", "Timestamp needs a time zone."),
 }
 
@@ -45,21 +88,180 @@ class Problem:
         fi, sv, en = _MESSAGES.get(self.code, ("Virheellinen arvo.", "Ogiltigt värde.", "Invalid value."))
         return {"fi": fi, "sv": sv, "en": en}
 
+    def error(self) -> FieldError:
+        return FieldError(field=self.field, code=self.code, message=self.messages())
 
-_PHONE_CLEAN = re.compile(r"[\s().-]")
+
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 def normalise_phone(raw: str) -> str | None:
-    """Finnish and international numbers to E.164; None when it cannot be a phone number."""
-    s = _PHONE_CLEAN.sub("", raw)
-    if s.startswith("00"):
-        s = "+" + s[2:]
-    elif s.startswith("0"):
-        s = "+358" + s[1:]
-    if not re.fullmatch(r"\+[1-9][0-9]{6,14}", s):
+    """A phone number to E.164 (Finnish numbers without a country code); None when it is not a valid number."""
+    try:
+        number = phonenumbers.parse(raw, "FI")
+    except phonenumbers.NumberParseException:
         return None
-    return s
+    if not phonenumbers.is_valid_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _age_on(born: date, today: date) -> int:
+    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+
+
+def check_submission(sub: Any, today: date) -> list[Problem]:
+    """Rules beyond the contract's shape. ``sub`` is a ReferralSubmission."""
+    problems: list[Problem] = []
+    if sub.submitted_at.tzinfo is None:
+        problems.append(Problem("submitted_at", "naive_datetime"))
+    seen: set[str] = set()
+    for i, child in enumerate(sub.children):
+        path = f"children.{i}"
+        born = child.date_of_birth
+        if child.personal_id:
+            try:
+                hetu = parse_hetu(child.personal_id)
+            except InvalidHetu as exc:
+                problems.append(Problem(f"{path}.personal_id", exc.code))
+            else:
+                if born and born != hetu.birth_date:
+                    problems.append(Problem(f"{path}.date_of_birth", "birth_date_mismatch"))
+                born = hetu.birth_date
+        elif not born:
+            problems.append(Problem(path, "identity_missing"))
+        if born and born > today:
+            problems.append(Problem(f"{path}.date_of_birth" if child.date_of_birth else f"{path}.personal_id", "birth_date_in_future"))
+        elif born and _age_on(born, today) >= 18:
+            problems.append(Problem(f"{path}.date_of_birth" if child.date_of_birth else f"{path}.personal_id", "not_a_child"))
+        key = _child_key(child)
+        if key is not None:
+            if key in seen:
+                problems.append(Problem(path, "duplicate_child"))
+            seen.add(key)
+    for i, g in enumerate(sub.guardians):
+        path = f"guardians.{i}"
+        if g.phone and normalise_phone(g.phone) is None:
+            problems.append(Problem(f"{path}.phone", "invalid_phone"))
+        if g.email and not _EMAIL.match(g.email):
+            problems.append(Problem(f"{path}.email", "invalid_email"))
+        if not g.phone and not g.email:
+            problems.append(Problem(path, "contact_missing"))
+    if sub.referrer is not None:
+        if sub.referrer.phone and normalise_phone(sub.referrer.phone) is None:
+            problems.append(Problem("referrer.phone", "invalid_phone"))
+        if sub.referrer.email and not _EMAIL.match(sub.referrer.email):
+            problems.append(Problem("referrer.email", "invalid_email"))
+    if sub.language == "other" and not sub.interpreter_needed and not sub.other_language:
+        problems.append(Problem("other_language", "language_unspecified"))
+    problems.extend(_channel_problems(sub))
+    return problems
+
+
+def _channel_problems(sub: Any) -> list[Problem]:
+    """Each channel carries its own fields: what a phone operator, the family's form, a professional gives."""
+    out: list[Problem] = []
+    mine = CHANNEL_DETAIL[sub.channel]
+    for name in CHANNEL_DETAILS:
+        if name != mine and getattr(sub, name, None) is not None:
+            out.append(Problem(name, "channel_details_mismatch"))
+    details = getattr(sub, mine, None)
+    if sub.channel in DETAIL_REQUIRED and details is None:
+        out.append(Problem(mine, "channel_details_required"))
+    if sub.channel in PROFESSIONAL_CHANNELS:
+        if sub.referrer is None:
+            out.append(Problem("referrer", "referrer_required"))
+        elif sub.referrer.organisation_type == "family":
+            out.append(Problem("referrer.organisation_type", "referrer_must_be_professional"))
+    if sub.channel == "e_contact":
+        if sub.referrer is not None and sub.referrer.organisation_type != "family":
+            out.append(Problem("referrer", "referrer_not_allowed"))
+        if not sub.guardians:
+            out.append(Problem("guardians", "guardian_required"))
+    if sub.channel in {"phone", "guidance", "joint_contact", "concern_with_family"} and not sub.guardians:
+        out.append(Problem("guardians", "guardian_required"))
+    if sub.channel in {"assessment_request", "child_protection_notification", "concern_with_family"}:
+        observed = getattr(details, "observed", "") if details is not None else ""
+        if not sub.concern and not observed:
+            out.append(Problem("concern", "concern_required"))
+    if sub.channel == "joint_contact" and details is not None and not details.guardian_present:
+        out.append(Problem("joint_contact.guardian_present", "guardian_not_present"))
+    if sub.channel == "phone" and details is not None and details.call_started_at is not None and details.call_started_at.tzinfo is None:
+        out.append(Problem("phone_call.call_started_at", "naive_datetime"))
+    return out
+
+
+@dataclass(frozen=True)
+class Screening:
+    """The result of screening raw intake bytes: a valid submission, or the reasons it was rejected."""
+
+    submission_id: str
+    submission: ReferralSubmission | None
+    reasons: list[FieldError]
+
+    @property
+    def accepted(self) -> bool:
+        return self.submission is not None and not self.reasons
+
+
+def _submission_id_of(data: bytes) -> str:
+    """Best effort, for the rejection: the front door needs the id to fix and resend."""
+    try:
+        value = json.loads(data).get("submission_id")
+    except (ValueError, AttributeError, TypeError, RecursionError):
+        return "unknown"
+    if isinstance(value, str):
+        value = value.strip()
+        if 0 < len(value) <= 100 and re.fullmatch(r"[A-Za-z0-9._:-]+", value):
+            return value
+    return "unknown"
+
+
+def screen(data: bytes, today: date) -> Screening:
+    """Parse and validate raw intake bytes. Never raises: any payload gives a submission or reasons."""
+    try:
+        sub = ReferralSubmission.model_validate_json(data)
+    except ValidationError as exc:
+        return Screening(_submission_id_of(data), None, field_errors(exc))
+    except (ValueError, RecursionError):  # e.g. nesting too deep for the parser
+        return Screening(_submission_id_of(data), None, [Problem("$", "json_invalid").error()])
+    try:
+        problems = check_submission(sub, today)
+    except Exception:  # noqa: BLE001 - a rule that trips on odd input must not kill the worker
+        problems = [Problem("$", "unprocessable")]
+    if problems:
+        return Screening(sub.submission_id, None, [p.error() for p in problems])
+    return Screening(sub.submission_id, sub, [])
+
+
+# -- children and linking ----------------------------------------------------------------------------
+
+
+def _fold(s: str | None) -> str:
+    s = unicodedata.normalize("NFKC", s or "").casefold()
+    return " ".join(s.split())
+
+
+def _child_key(child: Any) -> str | None:
+    if child.personal_id:
+        try:
+            return "hetu:" + parse_hetu(child.personal_id).value
+        except InvalidHetu:
+            return None
+    if child.date_of_birth and child.family_name:
+        return f"name:{_fold(child.given_name)}|{_fold(child.family_name)}|{child.date_of_birth.isoformat()}"
+    return None
+
+
+def child_keys(sub: Any) -> list[str]:
+    """Keys that identify each child across referrals, hashed so the index holds no identity codes:
+    the full 11-character henkilötunnus, or for a child without one, name and date of birth."""
+    keys = []
+    for c in sub.children:
+        k = _child_key(c)
+        if k is not None:
+            keys.append(hashlib.sha256(k.encode()).hexdigest())
+    return keys
 
 
 @dataclass
@@ -73,7 +275,7 @@ class Contact:
 
 @dataclass
 class Referral:
-    """A received referral (yhteydenotto) and the case (asiakkuus) it opened."""
+    """A received referral (yhteydenotto); ``case_id`` is the case (asiakkuus) it opened or was linked to."""
 
     referral_id: UUID
     case_id: UUID
@@ -90,51 +292,17 @@ class Referral:
     contacts: list[Contact] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)  # the normalised submission (personal data)
     status: str = "open"
+    child_keys: list[str] = field(default_factory=list)
+    concern_category: str | None = None
+    linked: bool = False
 
     @property
     def statutory(self) -> bool:
         return self.channel in STATUTORY_CHANNELS
 
 
-def check_submission(sub: Any, today: Any) -> list[Problem]:
-    """Rules beyond the contract's shape. ``sub`` is a ReferralSubmission."""
-    problems: list[Problem] = []
-    if sub.submitted_at.tzinfo is None:
-        problems.append(Problem("submitted_at", "naive_datetime"))
-    for i, child in enumerate(sub.children):
-        path = f"children.{i}"
-        if child.personal_id:
-            try:
-                hetu = parse_hetu(child.personal_id)
-            except InvalidHetu as exc:
-                problems.append(Problem(f"{path}.personal_id", exc.code))
-            else:
-                if child.date_of_birth and child.date_of_birth != hetu.birth_date:
-                    problems.append(Problem(f"{path}.date_of_birth", "birth_date_mismatch"))
-        elif not child.date_of_birth:
-            problems.append(Problem(path, "identity_missing"))
-        if child.date_of_birth and child.date_of_birth > today:
-            problems.append(Problem(f"{path}.date_of_birth", "birth_date_in_future"))
-    for i, g in enumerate(sub.guardians):
-        path = f"guardians.{i}"
-        if g.phone and normalise_phone(g.phone) is None:
-            problems.append(Problem(f"{path}.phone", "invalid_phone"))
-        if g.email and not _EMAIL.match(g.email):
-            problems.append(Problem(f"{path}.email", "invalid_email"))
-        if not g.phone and not g.email:
-            problems.append(Problem(path, "contact_missing"))
-    if sub.channel in {"child_protection_notification", "assessment_request"} and sub.referrer is None:
-        problems.append(Problem("referrer", "referrer_required"))
-    if sub.referrer is not None:
-        if sub.referrer.phone and normalise_phone(sub.referrer.phone) is None:
-            problems.append(Problem("referrer.phone", "invalid_phone"))
-        if sub.referrer.email and not _EMAIL.match(sub.referrer.email):
-            problems.append(Problem("referrer.email", "invalid_email"))
-    return problems
-
-
 def open_referral(sub: Any, now: datetime) -> Referral:
-    """Open a case from a valid submission."""
+    """A referral from a valid submission, with a case id of its own (replaced when it is linked)."""
     contacts = [
         Contact(
             contact_id=f"guardian-{i + 1}",
@@ -145,7 +313,7 @@ def open_referral(sub: Any, now: datetime) -> Referral:
         )
         for i, g in enumerate(sub.guardians)
     ]
-    if sub.referrer is not None and (sub.referrer.email or sub.referrer.phone):
+    if sub.referrer is not None and (sub.referrer.email or sub.referrer.phone) and sub.referrer.organisation_type != "family":
         contacts.append(
             Contact(
                 contact_id="referrer",
@@ -156,9 +324,16 @@ def open_referral(sub: Any, now: datetime) -> Referral:
             )
         )
     details = sub.model_dump(mode="json")
-    for i, g in enumerate(details.get("guardians", [])):
+    for c in details.get("children", []):
+        if c.get("personal_id"):
+            hetu = parse_hetu(c["personal_id"])
+            c["personal_id"] = hetu.value
+            c["personal_id_temporary"] = hetu.temporary  # individual number 900-999: a temporary code
+    for g in details.get("guardians", []):
         if g.get("phone"):
             g["phone"] = normalise_phone(g["phone"])
+    if details.get("referrer") and details["referrer"].get("phone"):
+        details["referrer"]["phone"] = normalise_phone(details["referrer"]["phone"])
     return Referral(
         referral_id=uuid4(),
         case_id=uuid4(),
@@ -174,4 +349,238 @@ def open_referral(sub: Any, now: datetime) -> Referral:
         child_count=len(sub.children),
         contacts=contacts,
         details=details,
+        child_keys=child_keys(sub),
+        concern_category=sub.concern_category,
     )
+
+
+# -- deadlines --------------------------------------------------------------------------------------
+
+
+def add_months(d: date, months: int) -> date:
+    """The same day ``months`` later, or the month's last day when it has no such day (31.8. + 3 -> 30.11.)."""
+    m = d.month - 1 + months
+    y, m = d.year + m // 12, m % 12 + 1
+    return date(y, m, min(d.day, _cal.monthrange(y, m)[1]))
+
+
+def decision_due(received_at: datetime) -> date:
+    """Decide on a service-need assessment within 7 working days; the day of receipt is not counted."""
+    return add_working_days(helsinki_date(received_at), DECISION_WORKING_DAYS)
+
+
+def completion_due(started_on: date) -> date:
+    """Complete the service-need assessment within 3 months of its start (LSL 27 §). A last day on a
+    weekend or public holiday moves to the next working day (laki säädettyjen määräaikain laskemisesta 5 §)."""
+    d = add_months(started_on, ASSESSMENT_MONTHS)
+    while not is_working_day(d):
+        d += timedelta(days=1)
+    return d
+
+
+def working_days_before(d: date, n: int) -> date:
+    """The n-th working day before ``d`` (``d`` itself not counted); ``d`` when n == 0."""
+    while n > 0:
+        d -= timedelta(days=1)
+        if is_working_day(d):
+            n -= 1
+    return d
+
+
+APPROACHING_AT = time(8, 0)
+"""Local time of day at which a 'deadline approaching' reminder fires."""
+
+
+def timer_moments(due: date, lead_working_days: int) -> tuple[datetime, datetime]:
+    """(approaching, breached) as aware datetimes: the reminder at 08:00 Helsinki ``lead`` working days
+    before the last day; the breach at the start of the day after the last day."""
+    approaching = datetime.combine(working_days_before(due, lead_working_days), APPROACHING_AT, tzinfo=HELSINKI)
+    breached = datetime.combine(due + timedelta(days=1), time(0, 0), tzinfo=HELSINKI)
+    return approaching, breached
+
+
+def timer_subject(kind: str, case_id: UUID, which: str) -> str:
+    return f"timers.referral.{kind}.{case_id}.{which}"
+
+
+# -- the case ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class Case:
+    """A family's case (asiakkuus) at the referral stage: its referrals, team and statutory steps."""
+
+    case_id: UUID
+    municipality: str
+    opened_at: datetime
+    team_id: str | None = None
+    status: str = "open"
+    referral_ids: list[str] = field(default_factory=list)
+    decision_due_by: date | None = None
+    assessment_started_on: date | None = None
+    assessment_complete_by: date | None = None
+    assessment_completed_on: date | None = None
+    outcome: str | None = None
+    social_worker_id: str | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def repeat_count(self) -> int:
+        return len(self.referral_ids)
+
+    def note(self, at: datetime, what: str, **detail: Any) -> None:
+        self.history.append({"at": at.isoformat(), "what": what, **detail})
+
+    def open_deadlines(self) -> list[tuple[str, date]]:
+        out = []
+        if self.decision_due_by and self.assessment_started_on is None:
+            out.append(("assessment_decision", self.decision_due_by))
+        if self.assessment_complete_by and self.assessment_completed_on is None:
+            out.append(("assessment_completion", self.assessment_complete_by))
+        return out
+
+    def add_referral(self, r: Referral, *, linked: bool) -> bool:
+        """Add a referral; True when it starts a new 7-working-day decision deadline."""
+        self.referral_ids.append(str(r.referral_id))
+        self.note(r.received_at, "referral_linked" if linked else "referral_received", referral_id=str(r.referral_id), channel=r.channel)
+        if r.statutory and self.decision_due_by is None and self.assessment_started_on is None:
+            self.decision_due_by = decision_due(r.received_at)
+            return True
+        return False
+
+    def remove_referral(self, referral_id: UUID, at: datetime, by: str) -> None:
+        self.referral_ids.remove(str(referral_id))
+        self.note(at, "referral_unlinked", referral_id=str(referral_id), by=by)
+
+    def drop_decision_deadline_unless(self, remaining: list[Referral]) -> bool:
+        """After an unlink: without a statutory referral left, no decision deadline is pending. True when dropped."""
+        if self.decision_due_by is None or self.assessment_started_on is not None:
+            return False
+        if any(r.statutory for r in remaining):
+            return False
+        self.decision_due_by = None
+        return True
+
+    def start_assessment(self, on: date, by: str, at: datetime) -> date:
+        if self.status != "open":
+            raise DomainError("case_closed", "case_id", en="The case is closed.", fi="Asiakkuus on päättynyt.", sv="Klientskapet har avslutats.")
+        if self.assessment_started_on is not None:
+            raise DomainError(
+                "assessment_already_started", "case_id",
+                en="The assessment has already started.", fi="Arviointi on jo aloitettu.", sv="Bedömningen har redan inletts.",
+            )
+        self.assessment_started_on = on
+        self.assessment_complete_by = completion_due(on)
+        self.social_worker_id = by
+        self.note(at, "assessment_started", by=by, started_on=on.isoformat())
+        return self.assessment_complete_by
+
+    def complete_assessment(self, on: date, outcome: str, by: str, at: datetime) -> None:
+        if self.assessment_started_on is None:
+            raise DomainError(
+                "assessment_not_started", "case_id",
+                en="The assessment has not been started.", fi="Arviointia ei ole aloitettu.", sv="Bedömningen har inte inletts.",
+            )
+        if self.assessment_completed_on is not None:
+            raise DomainError(
+                "assessment_already_completed", "case_id",
+                en="The assessment is already completed.", fi="Arviointi on jo valmis.", sv="Bedömningen är redan klar.",
+            )
+        if on < self.assessment_started_on:
+            raise DomainError(
+                "completed_before_start", "completed_on",
+                en="Completion cannot precede the start.", fi="Valmistuminen ei voi edeltää aloitusta.", sv="Slutförandet kan inte föregå starten.",
+            )
+        self.assessment_completed_on = on
+        self.outcome = outcome
+        self.note(at, "assessment_completed", by=by, outcome=outcome)
+
+
+def referrer_may_be_told(referrals: list[Referral], active_purposes: set[str]) -> bool:
+    """The referrer may be told the outcome category when the family consented, or when a professional
+    under the duty to notify made a child-protection notification (LSL 25 § 5 mom.)."""
+    if "tell_referrer_outcome" in active_purposes:
+        return True
+    return any(r.channel == "child_protection_notification" and r.referrer_type not in (None, "family") for r in referrals)
+
+
+# -- consent ledger ---------------------------------------------------------------------------------
+
+RECIPIENT_REQUIRED = {"share_plan"}
+
+
+@dataclass
+class Consent:
+    consent_id: UUID
+    case_id: UUID
+    purpose: str
+    recipient: str | None
+    given_by: str
+    recorded_by: str
+    given_at: datetime
+    valid_until: date | None = None
+    withdrawn_at: datetime | None = None
+    withdrawn_by: str | None = None
+
+    def active(self, today: date) -> bool:
+        return self.withdrawn_at is None and (self.valid_until is None or today <= self.valid_until)
+
+
+def give_consent(case_id: UUID, purpose: str, recipient: str | None, given_by: str, recorded_by: str,
+                 now: datetime, valid_until: date | None = None) -> Consent:
+    if purpose in RECIPIENT_REQUIRED and not recipient:
+        raise DomainError(
+            "recipient_required", "recipient",
+            en="Name the party the plan may be shared with.", fi="Nimeä, kenelle suunnitelman saa jakaa.", sv="Ange vem planen får delas med.",
+        )
+    if valid_until is not None and valid_until < helsinki_date(now):
+        raise DomainError("valid_until_in_past", "valid_until", en="The end date is in the past.", fi="Päättymispäivä on menneisyydessä.", sv="Slutdatumet har passerat.")
+    return Consent(uuid4(), case_id, purpose, recipient, given_by, recorded_by, now, valid_until)
+
+
+def withdraw(consent: Consent, by: str, now: datetime) -> None:
+    if consent.withdrawn_at is not None:
+        raise DomainError("already_withdrawn", "consent_id", en="The consent is already withdrawn.", fi="Suostumus on jo peruttu.", sv="Samtycket har redan återkallats.")
+    consent.withdrawn_at = now
+    consent.withdrawn_by = by
+
+
+# -- routing ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RoutingRule:
+    team_id: str
+    municipality: str = "*"
+    concern: str = "*"
+    channel: str = "*"
+
+
+class Router:
+    """Routing as data: the first rule matching municipality, concern and channel names the team."""
+
+    def __init__(self, rules: list[RoutingRule], default_team: str, on_duty: dict[str, str] | None = None) -> None:
+        self.rules = rules
+        self.default_team = default_team
+        self._on_duty = {(_fold(k) if k != "*" else "*"): v for k, v in (on_duty or {}).items()}
+
+    @classmethod
+    def from_data(cls, data: dict[str, Any]) -> Router:
+        rules = [RoutingRule(**r) for r in data.get("rules", [])]
+        return cls(rules, data.get("default_team", "unassigned"), data.get("on_duty"))
+
+    def on_duty(self, municipality: str) -> str | None:
+        """The municipality's on-duty social work (sosiaalipäivystys), told at once about an urgent referral."""
+        return self._on_duty.get(_fold(municipality)) or self._on_duty.get("*")
+
+    def route(self, municipality: str, concern: str | None, channel: str) -> str:
+        m = _fold(municipality)
+        for r in self.rules:
+            if r.municipality != "*" and _fold(r.municipality) != m:
+                continue
+            if r.concern != "*" and r.concern != concern:
+                continue
+            if r.channel != "*" and r.channel != channel:
+                continue
+            return r.team_id
+        return self.default_team

@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
-
-from shared.contracts import INTAKE_SUBJECT, CaseQuery
+from shared.contracts.referral import (
+    INTAKE_SUBJECT,
+    CaseQuery,
+    CompleteAssessment,
+    DeadlinesDueQuery,
+    RecordConsent,
+    StartAssessment,
+    TeamCasesQuery,
+    UnlinkReferral,
+    WithdrawConsent,
+)
 from shared.messaging.consumer import Subscription
 from shared.service import Service
 
@@ -28,5 +37,10 @@ def register(svc: Service) -> None:
     )
 
     svc.request("query.referral.case.v1", CaseQuery)(handlers.get_case)
-
-
+    svc.request("query.referral.team_cases.v1", TeamCasesQuery)(handlers.team_cases)
+    svc.request("query.referral.deadlines_due.v1", DeadlinesDueQuery)(handlers.deadlines_due)
+    svc.request("cmd.referral.unlink.v1", UnlinkReferral)(handlers.unlink_referral)
+    svc.request("cmd.referral.record_consent.v1", RecordConsent)(handlers.record_consent)
+    svc.request("cmd.referral.withdraw_consent.v1", WithdrawConsent)(handlers.withdraw_consent)
+    svc.request("cmd.referral.start_assessment.v1", StartAssessment)(handlers.start_assessment)
+    svc.request("cmd.referral.complete_assessment.v1", CompleteAssessment)(handlers.complete_assessment)

@@ -25,6 +25,27 @@ Channel = Literal[
     "joint_contact",  # LSL 25 a § yhteydenotto yhdessä perheen kanssa
 ]
 
+ORGANISATION_TYPES: dict[str, str] = {
+    "family": "perhe itse (the family itself)",
+    "child_health_clinic": "lastenneuvola (child health clinic)",
+    "maternity_clinic": "äitiysneuvola (maternity clinic)",
+    "early_childhood_education": "varhaiskasvatus (early childhood education, day care)",
+    "school_pupil_welfare": "koulun oppilashuolto (school pupil welfare: nurse, psychologist, curator)",
+    "school_social_worker": "koulukuraattori (school social worker)",
+    "family_counselling_clinic": "kasvatus- ja perheneuvola (family counselling clinic)",
+    "substance_abuse_clinic": "A-klinikka / päihdepalvelut (substance-abuse clinic)",
+    "youth_health_services": "nuorten terveyspalvelut (youth health services)",
+    "youth_services": "nuorisopalvelut (youth services)",
+    "family_work": "perhetyö (family work)",
+    "family_law_unit": "perheoikeudelliset palvelut (family law unit)",
+    "shelter": "turvakoti (shelter)",
+    "police": "poliisi (police)",
+    "psychiatry": "psykiatria (adult, adolescent or child psychiatry)",
+    "disability_services": "vammaispalvelut (disability services)",
+    "other": "muu (other organisation)",
+}
+"""The documented list of referrer organisation types (ilmoittajan / lähettävän tahon tyyppi)."""
+
 OrganisationType = Literal[
     "family",
     "child_health_clinic",
@@ -82,6 +103,84 @@ class ReferrerInfo(Contract):
     email: Annotated[str, StringConstraints(strip_whitespace=True, max_length=254)] | None = None
 
 
+ConcernCategory = Literal[
+    "parenting",
+    "child_development",
+    "child_mental_health",
+    "school_or_daycare",
+    "family_relationships",
+    "violence",
+    "substance_abuse",
+    "parent_wellbeing",
+    "finances_or_housing",
+    "other",
+]
+"""Concern category, used with the municipality to route the referral to a team."""
+
+CallerRole = Literal["guardian", "child", "relative", "professional", "other"]
+
+
+class PhoneCallInfo(Contract):
+    """Channel ``phone``: the family phone line (perheiden puhelinlinja); an operator enters it."""
+
+    operator_id: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)] = Field(
+        description="Staff id of the operator who took the call."
+    )
+    caller_role: CallerRole = Field(default="guardian", description="Who called.")
+    call_started_at: datetime | None = Field(default=None, description="When the call started (aware datetime).")
+    callback_requested: bool = Field(default=False, description="The caller asked to be called back.")
+
+
+class EContactInfo(Contract):
+    """Channel ``e_contact``: the electronic contact form (sähköinen yhteydenottolomake), filled in by the family."""
+
+    form_version: ShortText | None = Field(default=None, description="Version of the form the family used.")
+    preferred_contact: Literal["phone", "email", "either"] = Field(default="either", description="How the family wants to be contacted.")
+    best_time_to_call: ShortText | None = Field(default=None, description="When the family can be reached, in their words.")
+    strong_authentication: bool = Field(default=False, description="The family logged in with strong electronic identification.")
+
+
+class GuidanceInfo(Contract):
+    """Channel ``guidance``: the guidance and advice service (ohjaus ja neuvonta) passed the family on."""
+
+    advisor_id: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)] = Field(
+        description="Staff id of the adviser."
+    )
+    advice_given: FreeText = Field(default="", description="What advice was already given.")
+
+
+class ConcernWithFamilyInfo(Contract):
+    """Channel ``concern_with_family``: a close worker raised a concern together with the family (Lapset puheeksi)."""
+
+    method: Literal["lapset_puheeksi", "other_discussion"] = Field(default="lapset_puheeksi", description="How the concern was discussed.")
+    discussed_on: date | None = Field(default=None, description="Day the concern was discussed with the family.")
+    family_view: FreeText = Field(default="", description="The family's own view of the situation.")
+
+
+class AssessmentRequestInfo(Contract):
+    """Channel ``assessment_request``: a professional's request for assessment (SHL 35 §)."""
+
+    family_informed: bool = Field(description="The family was told about the request.")
+    family_agrees: bool | None = Field(default=None, description="Whether the family agrees (None: not asked or unknown).")
+
+
+class ChildProtectionNotificationInfo(Contract):
+    """Channel ``child_protection_notification``: lastensuojeluilmoitus (LSL 25 §)."""
+
+    obliged_notifier: bool = Field(
+        default=True, description="The notifier is under the statutory duty to notify (a professional, LSL 25 § 1 mom.)."
+    )
+    family_informed: bool = Field(default=False, description="The family was told about the notification.")
+    observed: FreeText = Field(default="", description="What the notifier observed, in their words.")
+
+
+class JointContactInfo(Contract):
+    """Channel ``joint_contact``: a contact made together with the family (LSL 25 a §) instead of a notification."""
+
+    guardian_present: bool = Field(description="A guardian took part in making the contact (required by LSL 25 a §).")
+    contact_made_on: date | None = Field(default=None, description="Day the contact was made together.")
+
+
 class ReferralSubmission(Contract):
     """What a front-door system publishes to ``intake.referral.v1``."""
 
@@ -99,6 +198,31 @@ class ReferralSubmission(Contract):
     consent_to_convene: bool = Field(
         default=False, description="The family agreed that the family-centre team may be convened."
     )
+    other_language: Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[a-z]{2,3}$")] | None = Field(
+        default=None, description="ISO 639 code of the family's language when ``language`` is 'other'."
+    )
+    concern_category: ConcernCategory | None = Field(default=None, description="Concern category, for routing to a team.")
+    phone_call: PhoneCallInfo | None = Field(default=None, description="Channel 'phone': required.")
+    e_contact: EContactInfo | None = Field(default=None, description="Channel 'e_contact': optional form details.")
+    guidance: GuidanceInfo | None = Field(default=None, description="Channel 'guidance': required.")
+    concern_with_family: ConcernWithFamilyInfo | None = Field(default=None, description="Channel 'concern_with_family': optional details.")
+    assessment_request: AssessmentRequestInfo | None = Field(default=None, description="Channel 'assessment_request': optional details.")
+    child_protection_notification: ChildProtectionNotificationInfo | None = Field(
+        default=None, description="Channel 'child_protection_notification': optional details."
+    )
+    joint_contact: JointContactInfo | None = Field(default=None, description="Channel 'joint_contact': required.")
+
+
+CHANNEL_DETAILS = (
+    "phone_call",
+    "e_contact",
+    "guidance",
+    "concern_with_family",
+    "assessment_request",
+    "child_protection_notification",
+    "joint_contact",
+)
+"""The channel-specific sub-objects of a submission; only the one matching ``channel`` may be given."""
 
 
 class ReferralReceived(Event):
@@ -141,11 +265,37 @@ class ReferralRejected(Event):
 
 
 class CaseQuery(Contract):
-    """``query.referral.case.v1``: one case with its referral (staff app)."""
+    """``query.referral.case.v1``: one case with its referrals, consents, deadlines and history (staff app)."""
 
     case_id: UUID
     requested_by: Id = Field(description="Staff id of the reader (written to the audit log).")
     purpose: ShortText = Field(default="case work", description="Why the data is read.")
+
+
+class TeamCasesQuery(Contract):
+    """``query.referral.team_cases.v1``: the open cases of a team."""
+
+    team_id: Id
+    requested_by: Id = Field(description="Staff id of the reader (written to the audit log).")
+    purpose: ShortText = Field(default="case work", description="Why the data is read.")
+
+
+class DeadlinesDueQuery(Contract):
+    """``query.referral.deadlines_due.v1``: statutory deadlines due within the next N working days."""
+
+    working_days: int = Field(ge=0, le=90, description="Horizon in working days (0: due today or overdue).")
+    team_id: Id | None = Field(default=None, description="Only this team's cases.")
+    requested_by: Id = Field(description="Staff id of the reader (written to the audit log).")
+    purpose: ShortText = Field(default="deadline follow-up", description="Why the data is read.")
+
+
+class UnlinkReferral(Contract):
+    """``cmd.referral.unlink.v1``: undo a wrong link; the referral gets a case of its own."""
+
+    command_id: UUID = Field(description="Idempotency key chosen by the staff app.")
+    referral_id: UUID
+    recorded_by: Id = Field(description="Staff id.")
+    reason: FreeText = Field(default="", description="Why the link was wrong.")
 
 
 ConsentPurpose = Literal["convene_team", "invite_referrer", "share_plan", "tell_referrer_outcome"]
@@ -187,6 +337,47 @@ DeadlineKind = Literal["assessment_decision", "assessment_completion"]
 (LSL 26 §, SHL 36 §); assessment_completion: complete it within 3 months of its start (LSL 27 §)."""
 
 
+class RecordConsent(Contract):
+    """``cmd.referral.record_consent.v1``: record the family's consent for one purpose (and recipient)."""
+
+    command_id: UUID = Field(description="Idempotency key chosen by the staff app.")
+    case_id: UUID
+    purpose: ConsentPurpose
+    recipient: Id | None = Field(default=None, description="Party id or organisation the consent names (share_plan needs one).")
+    given_by: Id = Field(description="Contact id of the guardian (or child) who consented, e.g. 'guardian-1'.")
+    recorded_by: Id = Field(description="Staff id.")
+    valid_until: date | None = None
+
+
+class WithdrawConsent(Contract):
+    """``cmd.referral.withdraw_consent.v1``: withdraw a consent; it stops everything not yet shared."""
+
+    command_id: UUID = Field(description="Idempotency key chosen by the staff app.")
+    case_id: UUID
+    consent_id: UUID
+    withdrawn_by: Id = Field(description="Contact id of the person who withdrew it.")
+    recorded_by: Id = Field(description="Staff id.")
+
+
+class StartAssessment(Contract):
+    """``cmd.referral.start_assessment.v1``: the social worker decided to start the service-need assessment."""
+
+    command_id: UUID = Field(description="Idempotency key chosen by the staff app.")
+    case_id: UUID
+    social_worker_id: Id
+    started_on: date | None = Field(default=None, description="Helsinki date it started; today when empty.")
+
+
+class CompleteAssessment(Contract):
+    """``cmd.referral.complete_assessment.v1``: the service-need assessment was completed (outcome category)."""
+
+    command_id: UUID = Field(description="Idempotency key chosen by the staff app.")
+    case_id: UUID
+    social_worker_id: Id
+    outcome: "AssessmentOutcome"
+    completed_on: date | None = Field(default=None, description="Helsinki date; today when empty.")
+
+
 class ReferralUrgent(Event):
     """Immediate danger was reported at intake: the municipality's on-duty social worker is told at once."""
 
@@ -196,6 +387,9 @@ class ReferralUrgent(Event):
     referral_id: UUID
     municipality: str
     channel: Channel
+    team_id: str | None = Field(
+        default=None, description="The municipality's on-duty social work team (sosiaalipäivystys), or the routed team."
+    )
 
 
 class ReferralAssigned(Event):
@@ -207,6 +401,7 @@ class ReferralAssigned(Event):
     referral_id: UUID
     team_id: str = Field(description="Id of the team the case is assigned to.")
     municipality: str
+    concern_category: str | None = Field(default=None, description="Concern category used for routing.")
 
 
 class ReferralLinked(Event):
@@ -219,6 +414,14 @@ class ReferralLinked(Event):
     submission_id: str
     channel: Channel
     repeat_count: int = Field(description="How many referrals the case now has.")
+    urgent: bool = Field(default=False, description="Immediate danger reported with this referral.")
+    statutory: bool = Field(default=False, description="This referral starts a 7-working-day decision deadline.")
+    decision_due_by: date | None = Field(default=None, description="When it does: the last day (Helsinki date) to decide.")
+    referrer_type: str | None = Field(default=None, description="Organisation type of the referrer.")
+    language: Language | None = Field(default=None, description="Language of service given with this referral.")
+    contacts: list[ContactPoint] = Field(
+        default_factory=list, description="Guardians and referrer of this referral, e.g. to acknowledge it to a new referrer."
+    )
 
 
 class ReferralUnlinked(Event):
@@ -294,4 +497,15 @@ EVENTS = (
     (ConsentGiven, "referral", ("meetings", "plans", "notifications")),
     (ConsentWithdrawn, "referral", ("meetings", "plans", "notifications")),
 )
-REQUESTS = (("query.referral.case.v1", CaseQuery, "One case with its referral."),)
+REQUESTS = (
+    ("query.referral.case.v1", CaseQuery, "One case with its referrals, consents, deadlines and history (audited)."),
+    ("query.referral.team_cases.v1", TeamCasesQuery, "Open cases of a team (audited)."),
+    ("query.referral.deadlines_due.v1", DeadlinesDueQuery, "Statutory deadlines due in the next N working days (audited)."),
+    ("cmd.referral.unlink.v1", UnlinkReferral, "Undo a wrong link: the referral gets a new case (referral.unlinked)."),
+    ("cmd.referral.record_consent.v1", RecordConsent, "Record consent per purpose and recipient (consent.given)."),
+    ("cmd.referral.withdraw_consent.v1", WithdrawConsent, "Withdraw a consent (consent.withdrawn)."),
+    ("cmd.referral.start_assessment.v1", StartAssessment, "Record the start of the service-need assessment (assessment.started)."),
+    ("cmd.referral.complete_assessment.v1", CompleteAssessment, "Record the completed assessment and its outcome (assessment.completed)."),
+)
+
+CompleteAssessment.model_rebuild()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 from services.referral.hetu import make_test_hetu
@@ -18,7 +18,7 @@ def submission(**overrides: Any) -> dict[str, Any]:
         "channel": "concern_with_family",
         "municipality": "Testilä",
         "submitted_at": datetime(2026, 11, 20, 9, 0, tzinfo=timezone.utc).isoformat(),
-        "children": [{"given_name": "Testi", "family_name": "Lapsinen", "personal_id": make_test_hetu(date(2019, 5, 4), 900 + n % 100)}],
+        "children": [{"given_name": "Testi", "family_name": "Lapsinen", "personal_id": make_test_hetu(date(2019, 5, 4) + timedelta(days=n), 900 + n % 100)}],
         "guardians": [{"name": "Maija Testinen", "phone": "040 123 4567", "email": "maija@example.com", "language": "fi"}],
         "language": "fi",
         "concern": "Perheen arki on kuormittunut.",

@@ -154,8 +154,9 @@ def lines(measurements: list[Measurement], language: str = "fi") -> str:
         for s in (1, 5, 10):
             out.append(f'<text x="{ox - 6}" y="{y_of(s) + 4:.1f}" text-anchor="end" font-size="10" fill="#888" {FONT}>{s}</text>')
         series = [(i, m) for i, m in enumerate(ms) if area in m.scores]
-        step = pw / max(1, len(ms) - 1) if len(ms) > 1 else 0
-        pts = [(ox + (i * step if len(ms) > 1 else pw / 2), y_of(m.scores[area])) for i, m in series]
+        inset = 32  # keep date labels inside the panel
+        step = (pw - 2 * inset) / (len(ms) - 1) if len(ms) > 1 else 0
+        pts = [(ox + (inset + i * step if len(ms) > 1 else pw / 2), y_of(m.scores[area])) for i, m in series]
         if len(pts) > 1:
             coords = " ".join(f"{x:.1f},{y:.1f}" for x, y in pts)
             out.append(f'<polyline points="{coords}" fill="none" stroke="{COLOURS[1]}" stroke-width="2"/>')

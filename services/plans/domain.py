@@ -160,9 +160,9 @@ def check_frame(
                 p.append(_missing(f"{base}.what", "Say what is done.", "Kirjaa mitä tehdään.", "Ange vad som görs."))
             if not (a.get("who") or "").strip():
                 p.append(_missing(f"{base}.who", "Say who does it.", "Kirjaa kuka tekee.", "Ange vem som gör det."))
-            if kind != "home" and not (a.get("where") or "").strip():
-                p.append(_missing(f"{base}.where", "Say where (which unit, school or service).",
-                                  "Kirjaa missä (mikä yksikkö, koulu tai palvelu).", "Ange var (vilken enhet, skola eller tjänst)."))
+            if kind == "elsewhere" and not (a.get("where") or "").strip():
+                p.append(_missing(f"{base}.where", "Say where (which service or place).",
+                                  "Kirjaa missä (mikä palvelu tai paikka).", "Ange var (vilken tjänst eller plats)."))
     if not (worker_contacts_family or "").strip():
         p.append(_missing("worker_contacts_family", "Say how the worker contacts the family.",
                           "Kirjaa miten työntekijä on yhteydessä perheeseen.", "Ange hur arbetaren kontaktar familjen."))

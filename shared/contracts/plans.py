@@ -23,7 +23,7 @@ class PlannedAction(Contract):
     what: FrameText = Field(default="", description="What is done (required; blank is refused as missing).")
     who: FrameText = Field(default="", description="Who does it (required; blank is refused as missing).")
     where: FrameText | None = Field(
-        default=None, description="Where. Required for actions in the everyday environment (which ECEC unit/school) and elsewhere."
+        default=None, description="Where: required for actions elsewhere; optional at home and in the everyday environment (which ECEC unit or school)."
     )
 
 

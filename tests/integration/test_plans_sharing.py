@@ -120,6 +120,7 @@ async def shares(svc: Service) -> dict[str, dict[str, Any]]:
 
 async def test_a_plan_missing_parts_is_refused_naming_all_of_them(svc: Service) -> None:
     body = plan_body(changes_needed=[], actions_at_home=[], actions_in_everyday_environment=[{"what": "x", "who": " "}],
+                     actions_elsewhere=[{"what": "Peer group", "who": "parent"}],
                      worker_contacts_family=" ", responsible_workers=[])
     del body["family_contacts_worker"], body["next_contact_at"]
     reply = await call(svc, "cmd.plans.agree.v1", AgreePlan, handlers.agree_plan, body)
@@ -127,7 +128,7 @@ async def test_a_plan_missing_parts_is_refused_naming_all_of_them(svc: Service) 
     assert [(e.field, e.code) for e in reply.errors] == [
         ("changes_needed", "plan_incomplete"),
         ("actions_in_everyday_environment.0.who", "plan_incomplete"),
-        ("actions_in_everyday_environment.0.where", "plan_incomplete"),
+        ("actions_elsewhere.0.where", "plan_incomplete"),
         ("worker_contacts_family", "plan_incomplete"),
         ("family_contacts_worker", "plan_incomplete"),
         ("responsible_workers", "plan_incomplete"),

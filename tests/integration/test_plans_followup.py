@@ -172,3 +172,24 @@ async def test_followup_timer_survives_a_nats_restart_while_the_service_runs(tmp
     finally:
         await nc.close()
         server.stop()
+
+
+async def test_a_timer_that_fires_while_the_service_is_down_is_handled_once_after_restart(settings, nc, clean_streams):  # type: ignore[no-untyped-def]
+    log = await EventLog().attach(nc)
+    policy = FollowupPolicy(reminder_lead=timedelta(0), overdue_grace=timedelta(hours=1))
+    case_id = str(uuid4())
+    async with plans_service(settings, policy) as svc:
+        reply = await call(nc, "cmd.plans.agree.v1", plan_cmd(case_id, whole_second(3)))
+        assert reply.ok, reply.errors
+        await wait_for(lambda: svc.relay is not None and svc.relay.published >= 3)  # plan.agreed + due + grace schedules
+    # The service is down when the follow-up falls due: JetStream still fires the schedule and keeps the event.
+    await wait_for(lambda: of_plan(log, "followup.due", reply.id), timeout=10)  # type: ignore[arg-type]
+    async with plans_service(settings, policy) as svc:
+        async def fired() -> bool:
+            r = await call(nc, "query.plans.case.v1", {"case_id": case_id, "requested_by": "t"})
+            return bool(r.ok and r.data and r.data["plans"][0]["followup_due_fired_at"])
+
+        await wait_for(fired, timeout=10, interval=0.2)
+        consumer = next(c for c in svc.consumers if c.sub.subject == "followup.due.v1")
+        assert consumer.handled == 1 and consumer.duplicates == 0
+    assert len(of_plan(log, "followup.due", reply.id)) == 1  # type: ignore[arg-type]

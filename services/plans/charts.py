@@ -92,7 +92,7 @@ def radar(measurements: list[Measurement], language: str = "fi") -> str:
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h + 18 * len(ms)}" viewBox="0 0 {w} {h + 18 * len(ms)}" role="img">',
         f"<title>{escape(TITLES[lang])}</title>",
-        f'<rect width="100%" height="100%" fill="white"/>',
+        '<rect width="100%" height="100%" fill="white"/>',
         f'<text x="{cx}" y="30" text-anchor="middle" font-size="20" {FONT}>{escape(TITLES[lang])}</text>',
     ]
     for ring in (2, 4, 6, 8, 10):

@@ -104,13 +104,15 @@ class Plan:
             "worker_contacts_family": self.worker_contacts_family,
             "family_contacts_worker": self.family_contacts_worker,
             "responsible_workers": list(self.responsible_workers),
-            "next_contact_at": (self.agreed_next_contact_at or self.next_contact_at).isoformat()  # type: ignore[union-attr]
-            if (self.agreed_next_contact_at or self.next_contact_at)
-            else None,
+            "next_contact_at": _iso(self.agreed_next_contact_at or self.next_contact_at),
             "family_contacts": list(self.family_contacts),
             "other_parties": list(self.other_parties),
             "family_language": self.language(),
         }
+
+
+def _iso(dt: datetime | None) -> str | None:
+    return dt.isoformat() if dt else None
 
 
 # -- validation -----------------------------------------------------------------------------------

@@ -155,10 +155,11 @@ def apply_timers(plan: domain.Plan, uow: PlansUnitOfWork) -> None:
     due = plan.next_contact_at
     common: dict[str, Any] = {"producer": SERVICE, "case_id": plan.case_id, "plan_id": plan.plan_id, "plan_version": plan.version}
     subjects = {"reminder": plan.reminder_subject(), "due": plan.timer_subject(), "grace": plan.grace_subject()}
-    for kind in ("reminder", "due", "grace"):
+    # Schedules first, cancels last: the relay sends a purge only after the publishes before it, so this
+    # order lets the timers that matter go out in one pipelined round.
+    for kind in ("due", "grace", "reminder"):
         when = at[kind]
         if when is None:
-            uow.cancel_timer(subjects[kind], f"cancel:{uuid4()}")
             continue
         assert due is not None
         ev: Any
@@ -171,6 +172,9 @@ def apply_timers(plan: domain.Plan, uow: PlansUnitOfWork) -> None:
         else:
             ev = FollowupGraceEnded(**common, occurred_at=when, due_at=due)
         uow.schedule(ev, timer_subject=subjects[kind], at=when, timer_id=f"timer:{uuid4()}")
+    for kind in ("reminder", "due", "grace"):
+        if at[kind] is None:
+            uow.cancel_timer(subjects[kind], f"cancel:{uuid4()}")
 
 
 # Kept for callers of the skeleton's name.

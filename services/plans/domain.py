@@ -1,18 +1,39 @@
 """Plans domain. Plain Python, no I/O.
 
-A joint plan is recorded with the frame of the practice model: the concrete things that need
-change, actions at home / in the child's everyday environment / elsewhere, how follow-up is done,
-the responsible worker(s) (vastuutyöntekijä) from a public service, and the next contact time.
+A joint plan (yhteinen suunnitelma) is recorded with the frame of the practice model: the concrete
+things that need change, actions at home / in the child's everyday environment / elsewhere (who does
+what, where), how follow-up is done (how the worker contacts the family and the family the worker),
+the responsible worker or pair (vastuutyöntekijä) from a public service, and the next contact time
+agreed with the family. A plan is never overwritten: a revision is a new version. The next contact
+is a follow-up round (seuranta): due -> recorded (or overdue after a grace period).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
 from shared.errors import DomainError
+
+ACTION_KINDS = ("home", "everyday_environment", "elsewhere")
+ACTION_FIELDS = {
+    "home": "actions_at_home",
+    "everyday_environment": "actions_in_everyday_environment",
+    "elsewhere": "actions_elsewhere",
+}
+OUTCOMES = ("goals_met", "family_ended", "moved_to_other_service", "other")
+MAX_AHEAD = timedelta(days=366)
+
+
+@dataclass(frozen=True)
+class FollowupPolicy:
+    """How far before the next contact the reminder goes, and how long after it a follow-up that was
+    not recorded becomes overdue (visible to the team)."""
+
+    reminder_lead: timedelta = timedelta(days=1)
+    overdue_grace: timedelta = timedelta(days=2)
 
 
 @dataclass
@@ -28,18 +49,172 @@ class Plan:
     worker_contacts_family: str
     family_contacts_worker: str
     responsible_workers: list[dict[str, Any]]
-    next_contact_at: datetime
+    next_contact_at: datetime | None  # the open follow-up round's due time; None when none is open
     family_contacts: list[dict[str, Any]] = field(default_factory=list)
+    other_parties: list[dict[str, Any]] = field(default_factory=list)
+    family_language: str | None = None
     status: str = "active"  # active | closed
     followup_due_fired_at: datetime | None = None
+    overdue_at: datetime | None = None
+    version_recorded_at: datetime | None = None
+    version_recorded_by: str | None = None
+    agreed_next_contact_at: datetime | None = None  # as agreed in this version
+    closed_at: datetime | None = None
+    outcome: str | None = None
+    closed_by: str | None = None
+    followups_recorded: int = 0
 
     def timer_subject(self) -> str:
         """The durable timer's identity: one follow-up timer per plan; rescheduling replaces it."""
         return f"timers.plans.followup.{self.plan_id}"
 
+    def reminder_subject(self) -> str:
+        return f"timers.plans.reminder.{self.plan_id}"
+
+    def grace_subject(self) -> str:
+        return f"timers.plans.grace.{self.plan_id}"
+
+    def timer_subjects(self) -> tuple[str, str, str]:
+        return (self.reminder_subject(), self.timer_subject(), self.grace_subject())
+
+    @property
+    def responsible_worker_ids(self) -> list[str]:
+        return [w["worker_id"] for w in self.responsible_workers]
+
+    @property
+    def family_contact_ids(self) -> list[str]:
+        return [c["contact_id"] for c in self.family_contacts]
+
+    def language(self) -> str:
+        """The family's document language (fi/sv/en). A family served in another language gets English."""
+        lang = self.family_language or (self.family_contacts[0].get("language") if self.family_contacts else None) or "fi"
+        return lang if lang in ("fi", "sv", "en") else "en"
+
+    def snapshot(self) -> dict[str, Any]:
+        """This version's content, kept for ever (a plan is never overwritten)."""
+        return {
+            "plan_id": str(self.plan_id),
+            "case_id": str(self.case_id),
+            "version": self.version,
+            "meeting_id": str(self.meeting_id) if self.meeting_id else None,
+            "recorded_by": self.version_recorded_by or self.recorded_by,
+            "recorded_at": (self.version_recorded_at or self.agreed_at).isoformat(),
+            "changes_needed": list(self.changes_needed),
+            "actions": {k: list(v) for k, v in self.actions.items()},
+            "worker_contacts_family": self.worker_contacts_family,
+            "family_contacts_worker": self.family_contacts_worker,
+            "responsible_workers": list(self.responsible_workers),
+            "next_contact_at": _iso(self.agreed_next_contact_at or self.next_contact_at),
+            "family_contacts": list(self.family_contacts),
+            "other_parties": list(self.other_parties),
+            "family_language": self.language(),
+        }
+
+
+def _iso(dt: datetime | None) -> str | None:
+    return dt.isoformat() if dt else None
+
+
+# -- validation -----------------------------------------------------------------------------------
+
+
+class PlanIncomplete(DomainError):
+    """The plan frame is missing parts. ``problems`` names every one (the first is the main error)."""
+
+    def __init__(self, problems: list[DomainError]) -> None:
+        first = problems[0]
+        super().__init__(first.code, first.field, **first.message)
+        self.problems = problems
+
 
 def _missing(field_name: str, en: str, fi: str, sv: str) -> DomainError:
     return DomainError("plan_incomplete", field_name, en=en, fi=fi, sv=sv)
+
+
+def check_frame(
+    *,
+    now: datetime,
+    changes_needed: list[str],
+    actions: dict[str, list[dict[str, Any]]],
+    worker_contacts_family: str,
+    family_contacts_worker: str,
+    responsible_workers: list[dict[str, Any]],
+    next_contact_at: datetime | None,
+    **_: Any,
+) -> list[DomainError]:
+    """Every problem with the frame, in the frame's order (empty when the plan is complete)."""
+    p: list[DomainError] = []
+    if not [c for c in changes_needed if c and c.strip()]:
+        p.append(_missing("changes_needed", "Name at least one concrete thing in everyday life that needs change.",
+                          "Kirjaa vähintään yksi arjen asia, johon tarvitaan muutosta.",
+                          "Ange minst en konkret sak i vardagen som behöver förändras."))
+    for i, c in enumerate(changes_needed):
+        if not (c and c.strip()):
+            p.append(_missing(f"changes_needed.{i}", "This change is blank.", "Muutos on tyhjä.", "Förändringen är tom."))
+    if not any(actions.get(k) for k in ACTION_KINDS):
+        p.append(_missing("actions", "Record at least one action: at home, in the child's everyday environment or elsewhere.",
+                          "Kirjaa vähintään yksi toimenpide: kotona, lapsen arjen ympäristössä tai muualla.",
+                          "Ange minst en åtgärd: hemma, i barnets vardagsmiljö eller någon annanstans."))
+    for kind in ACTION_KINDS:
+        for i, a in enumerate(actions.get(kind, [])):
+            base = f"{ACTION_FIELDS[kind]}.{i}"
+            if not (a.get("what") or "").strip():
+                p.append(_missing(f"{base}.what", "Say what is done.", "Kirjaa mitä tehdään.", "Ange vad som görs."))
+            if not (a.get("who") or "").strip():
+                p.append(_missing(f"{base}.who", "Say who does it.", "Kirjaa kuka tekee.", "Ange vem som gör det."))
+            if kind == "elsewhere" and not (a.get("where") or "").strip():
+                p.append(_missing(f"{base}.where", "Say where (which service or place).",
+                                  "Kirjaa missä (mikä palvelu tai paikka).", "Ange var (vilken tjänst eller plats)."))
+    if not (worker_contacts_family or "").strip():
+        p.append(_missing("worker_contacts_family", "Say how the worker contacts the family.",
+                          "Kirjaa miten työntekijä on yhteydessä perheeseen.", "Ange hur arbetaren kontaktar familjen."))
+    if not (family_contacts_worker or "").strip():
+        p.append(_missing("family_contacts_worker", "Say how the family contacts the worker.",
+                          "Kirjaa miten perhe on yhteydessä työntekijään.", "Ange hur familjen kontaktar arbetaren."))
+    if not responsible_workers:
+        p.append(_missing("responsible_workers", "Name the responsible worker (or pair).",
+                          "Nimeä vastuutyöntekijä (tai työpari).", "Ange den ansvariga arbetaren (eller arbetsparet)."))
+    elif len(responsible_workers) > 2:
+        p.append(DomainError("too_many_responsible", "responsible_workers", en="One responsible worker or a pair.",
+                             fi="Yksi vastuutyöntekijä tai työpari.", sv="En ansvarig arbetare eller ett par."))
+    seen: set[str] = set()
+    for i, w in enumerate(responsible_workers):
+        if not w.get("public_service"):
+            p.append(DomainError("responsible_not_public", f"responsible_workers.{i}.public_service",
+                                 en="The responsible worker must work in a public service.",
+                                 fi="Vastuutyöntekijän on oltava julkisen palvelun työntekijä.",
+                                 sv="Den ansvariga arbetaren måste arbeta inom offentlig service."))
+        if w.get("worker_id") in seen:
+            p.append(DomainError("duplicate", f"responsible_workers.{i}.worker_id", en="Named twice.",
+                                 fi="Nimetty kahdesti.", sv="Angiven två gånger."))
+        seen.add(w.get("worker_id", ""))
+    p.extend(check_next_contact(next_contact_at, now))
+    return p
+
+
+def check_next_contact(next_contact_at: datetime | None, now: datetime, field_name: str = "next_contact_at") -> list[DomainError]:
+    if next_contact_at is None:
+        return [_missing(field_name, "Agree the time of the next contact with the family.",
+                         "Sovi perheen kanssa seuraavan yhteydenoton aika.", "Kom överens med familjen om tiden för nästa kontakt.")]
+    if next_contact_at.tzinfo is None:
+        return [DomainError("naive_datetime", field_name, en="Time needs a time zone.",
+                            fi="Ajalle tarvitaan aikavyöhyke.", sv="Tiden behöver en tidszon.")]
+    if next_contact_at <= now:
+        return [DomainError("in_past", field_name, en="The next contact must be in the future.",
+                            fi="Seuraavan yhteydenoton on oltava tulevaisuudessa.", sv="Nästa kontakt måste vara i framtiden.")]
+    if next_contact_at > now + MAX_AHEAD:
+        return [DomainError("too_far", field_name, en="The next contact must be within a year.",
+                            fi="Seuraavan yhteydenoton on oltava vuoden sisällä.", sv="Nästa kontakt måste vara inom ett år.")]
+    return []
+
+
+def _refuse_if(problems: list[DomainError]) -> None:
+    if problems:
+        raise PlanIncomplete(problems)
+
+
+def _clean_actions(actions: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
+    return {k: [dict(a) for a in actions.get(k, [])] for k in ACTION_KINDS}
 
 
 def agree(
@@ -53,29 +228,17 @@ def agree(
     worker_contacts_family: str,
     family_contacts_worker: str,
     responsible_workers: list[dict[str, Any]],
-    next_contact_at: datetime,
+    next_contact_at: datetime | None,
     family_contacts: list[dict[str, Any]],
+    other_parties: list[dict[str, Any]] | None = None,
+    family_language: str | None = None,
 ) -> Plan:
-    """Validate the plan frame and create version 1. Errors name what is missing."""
-    if not changes_needed:
-        raise _missing("changes_needed", "Name at least one concrete thing that needs change.", "Kirjaa vähintään yksi muutosta vaativa asia.", "Ange minst en sak som behöver förändras.")
-    if not any(actions.values()):
-        raise _missing("actions", "Record at least one action (at home, everyday environment or elsewhere).", "Kirjaa vähintään yksi toimenpide.", "Ange minst en åtgärd.")
-    if not responsible_workers:
-        raise _missing("responsible_workers", "Name the responsible worker.", "Nimeä vastuutyöntekijä.", "Ange den ansvariga arbetaren.")
-    for i, w in enumerate(responsible_workers):
-        if not w.get("public_service"):
-            raise DomainError(
-                "responsible_not_public",
-                f"responsible_workers.{i}.public_service",
-                en="The responsible worker must work in a public service.",
-                fi="Vastuutyöntekijän on oltava julkisen palvelun työntekijä.",
-                sv="Den ansvariga arbetaren måste arbeta inom offentlig service.",
-            )
-    if next_contact_at.tzinfo is None:
-        raise DomainError("naive_datetime", "next_contact_at", en="Time needs a time zone.", fi="Ajalle tarvitaan aikavyöhyke.", sv="Tiden behöver en tidszon.")
-    if next_contact_at <= now:
-        raise DomainError("in_past", "next_contact_at", en="The next contact must be in the future.", fi="Seuraavan yhteydenoton on oltava tulevaisuudessa.", sv="Nästa kontakt måste vara i framtiden.")
+    """Validate the plan frame and create version 1. Refusal names every missing part."""
+    _refuse_if(check_frame(
+        now=now, changes_needed=changes_needed, actions=actions, worker_contacts_family=worker_contacts_family,
+        family_contacts_worker=family_contacts_worker, responsible_workers=responsible_workers, next_contact_at=next_contact_at,
+    ))
+    assert next_contact_at is not None
     return Plan(
         plan_id=uuid4(),
         case_id=case_id,
@@ -83,19 +246,262 @@ def agree(
         meeting_id=meeting_id,
         recorded_by=recorded_by,
         agreed_at=now,
-        changes_needed=changes_needed,
-        actions=actions,
-        worker_contacts_family=worker_contacts_family,
-        family_contacts_worker=family_contacts_worker,
+        changes_needed=[c.strip() for c in changes_needed],
+        actions=_clean_actions(actions),
+        worker_contacts_family=worker_contacts_family.strip(),
+        family_contacts_worker=family_contacts_worker.strip(),
         responsible_workers=responsible_workers,
         next_contact_at=next_contact_at,
         family_contacts=family_contacts,
+        other_parties=other_parties or [],
+        family_language=family_language,
+        version_recorded_at=now,
+        version_recorded_by=recorded_by,
+        agreed_next_contact_at=next_contact_at,
     )
 
 
-def followup_fired(plan: Plan | None, *, plan_version: int, now: datetime) -> bool:
-    """Record that the follow-up timer fired; False for a stale or unknown timer."""
-    if plan is None or plan.status != "active" or plan.version != plan_version:
+def _must_be_active(plan: Plan) -> None:
+    if plan.status != "active":
+        raise DomainError("plan_closed", "plan_id", en="The plan is closed.", fi="Suunnitelma on suljettu.", sv="Planen är avslutad.")
+
+
+def revise(
+    plan: Plan,
+    *,
+    recorded_by: str,
+    now: datetime,
+    expected_version: int | None,
+    changes_needed: list[str],
+    actions: dict[str, list[dict[str, Any]]],
+    worker_contacts_family: str,
+    family_contacts_worker: str,
+    responsible_workers: list[dict[str, Any]],
+    next_contact_at: datetime | None,
+    family_contacts: list[dict[str, Any]],
+    other_parties: list[dict[str, Any]] | None = None,
+    family_language: str | None = None,
+) -> None:
+    """Make the next version (the caller keeps the earlier one). The follow-up round restarts at the
+    revised next contact."""
+    _must_be_active(plan)
+    if expected_version is not None and expected_version != plan.version:
+        raise DomainError("version_conflict", "expected_version", en="The plan was changed meanwhile; reload it.",
+                          fi="Suunnitelmaa on muutettu välillä; lataa se uudelleen.", sv="Planen har ändrats under tiden; ladda om den.")
+    _refuse_if(check_frame(
+        now=now, changes_needed=changes_needed, actions=actions, worker_contacts_family=worker_contacts_family,
+        family_contacts_worker=family_contacts_worker, responsible_workers=responsible_workers, next_contact_at=next_contact_at,
+    ))
+    plan.version += 1
+    plan.changes_needed = [c.strip() for c in changes_needed]
+    plan.actions = _clean_actions(actions)
+    plan.worker_contacts_family = worker_contacts_family.strip()
+    plan.family_contacts_worker = family_contacts_worker.strip()
+    plan.responsible_workers = responsible_workers
+    plan.family_contacts = family_contacts
+    plan.other_parties = other_parties or []
+    plan.family_language = family_language if family_language is not None else plan.family_language
+    plan.version_recorded_at = now
+    plan.version_recorded_by = recorded_by
+    plan.agreed_next_contact_at = next_contact_at
+    _open_round(plan, next_contact_at)
+
+
+def _open_round(plan: Plan, due: datetime | None) -> None:
+    plan.next_contact_at = due
+    plan.followup_due_fired_at = None
+    plan.overdue_at = None
+
+
+def close(plan: Plan, *, outcome: str, recorded_by: str, now: datetime) -> None:
+    _must_be_active(plan)
+    if outcome not in OUTCOMES:
+        raise DomainError("invalid_outcome", "outcome", en="Unknown outcome.", fi="Tuntematon lopputulos.", sv="Okänt utfall.")
+    plan.status = "closed"
+    plan.outcome = outcome
+    plan.closed_at = now
+    plan.closed_by = recorded_by
+    plan.next_contact_at = None
+
+
+def reschedule(plan: Plan, *, next_contact_at: datetime, now: datetime) -> datetime | None:
+    """Move the open follow-up round (or open one); returns the previous due time."""
+    _must_be_active(plan)
+    problems = check_next_contact(next_contact_at, now)
+    if problems:
+        raise problems[0]
+    previous = plan.next_contact_at
+    _open_round(plan, next_contact_at)
+    return previous
+
+
+def _must_be_responsible(plan: Plan, worker_id: str) -> None:
+    if worker_id not in plan.responsible_worker_ids:
+        raise DomainError("not_responsible_worker", "recorded_by", en="Only the plan's responsible worker records the follow-up.",
+                          fi="Vain suunnitelman vastuutyöntekijä kirjaa seurannan.", sv="Endast planens ansvariga arbetare registrerar uppföljningen.")
+
+
+def record_followup(plan: Plan, *, recorded_by: str, now: datetime, next_contact_at: datetime | None, meeting_requested: bool) -> None:
+    """Close the open follow-up round; open the next one at ``next_contact_at`` (or none: a follow-up
+    meeting is convened instead)."""
+    _must_be_active(plan)
+    _must_be_responsible(plan, recorded_by)
+    if next_contact_at is None and not meeting_requested:
+        raise _missing("next_contact_at", "Agree the next contact or ask for a follow-up meeting.",
+                       "Sovi seuraava yhteydenotto tai pyydä seurantapalaveri.", "Kom överens om nästa kontakt eller begär ett uppföljningsmöte.")
+    if next_contact_at is not None:
+        problems = check_next_contact(next_contact_at, now)
+        if problems:
+            raise problems[0]
+    plan.followups_recorded += 1
+    _open_round(plan, next_contact_at)
+
+
+def _current_round(plan: Plan | None, plan_version: int, due_at: datetime) -> bool:
+    return (
+        plan is not None
+        and plan.status == "active"
+        and plan.version == plan_version
+        and plan.next_contact_at is not None
+        and int(plan.next_contact_at.timestamp()) == int(due_at.timestamp())
+    )
+
+
+def followup_fired(plan: Plan | None, *, plan_version: int, now: datetime, due_at: datetime | None = None) -> bool:
+    """Record that the follow-up timer fired; False for a stale, repeated or unknown timer."""
+    if plan is None or plan.status != "active" or plan.version != plan_version or plan.followup_due_fired_at is not None:
+        return False
+    if due_at is not None and not _current_round(plan, plan_version, due_at):
         return False
     plan.followup_due_fired_at = now
     return True
+
+
+def grace_ended(plan: Plan | None, *, plan_version: int, due_at: datetime, now: datetime) -> bool:
+    """The grace after the due time ended: True (and the plan marked overdue) when the round is still open."""
+    if not _current_round(plan, plan_version, due_at) or plan.overdue_at is not None:  # type: ignore[union-attr]
+        return False
+    plan.overdue_at = now  # type: ignore[union-attr]
+    return True
+
+
+def is_overdue(plan: Plan, now: datetime, grace: timedelta) -> bool:
+    return plan.status == "active" and plan.next_contact_at is not None and plan.next_contact_at + grace <= now
+
+
+def timers(plan: Plan, now: datetime, policy: FollowupPolicy) -> dict[str, datetime | None]:
+    """When each follow-up timer of the open round fires (None: no such timer, cancel it)."""
+    due = plan.next_contact_at if plan.status == "active" else None
+    if due is None:
+        return {"reminder": None, "due": None, "grace": None}
+    reminder = due - policy.reminder_lead
+    return {
+        "reminder": reminder if policy.reminder_lead > timedelta(0) and reminder > now else None,
+        "due": due,
+        "grace": due + policy.overdue_grace,
+    }
+
+
+# -- sharing --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Consent:
+    """One entry of the family's consent ledger, as the plans service knows it (share_plan only)."""
+
+    consent_id: UUID
+    case_id: UUID
+    recipient: str
+    withdrawn: bool = False
+    valid_until: date | None = None
+
+    def in_force(self, today: date) -> bool:
+        return not self.withdrawn and (self.valid_until is None or today <= self.valid_until)
+
+
+@dataclass(frozen=True)
+class ShareTarget:
+    recipient_id: str
+    recipient_role: str
+    basis: str  # family | responsible_worker | consent
+    contact: dict[str, Any] | None
+    language: str
+    consent_id: UUID | None = None
+
+
+def consent_for(consents: list[Consent], recipient: str, today: date) -> Consent | None:
+    for c in consents:
+        if c.recipient == recipient and c.in_force(today):
+            return c
+    return None
+
+
+def share_targets(plan: Plan, consents: list[Consent], today: date) -> list[ShareTarget]:
+    """Who receives this version: the family (in its language), the responsible worker(s), and every
+    other party ONLY while the family's consent for that party is in force. Nobody else."""
+    lang = plan.language()
+    out: dict[str, ShareTarget] = {}
+    for c in plan.family_contacts:
+        out.setdefault(c["contact_id"], ShareTarget(c["contact_id"], "family", "family", c, lang))
+    for w in plan.responsible_workers:
+        contact = w.get("contact")
+        wlang = (contact or {}).get("language") or "fi"
+        out.setdefault(w["worker_id"], ShareTarget(w["worker_id"], "responsible_worker", "responsible_worker", contact, wlang))
+    parties = {p["party_id"]: p for p in plan.other_parties}
+    recipients = list(parties) + [c.recipient for c in consents if c.recipient not in parties]
+    for rid in recipients:
+        if rid in out:
+            continue
+        consent = consent_for(consents, rid, today)
+        if consent is None:
+            continue
+        party = parties.get(rid, {})
+        contact = party.get("contact")
+        out[rid] = ShareTarget(rid, party.get("role") or "consented_party", "consent", contact,
+                               (contact or {}).get("language") or "fi", consent.consent_id)
+    return list(out.values())
+
+
+def withheld_parties(plan: Plan, consents: list[Consent], today: date) -> list[str]:
+    """Parties named in the plan without consent in force: the plan does not go to them."""
+    return [p["party_id"] for p in plan.other_parties if consent_for(consents, p["party_id"], today) is None]
+
+
+# -- effectiveness --------------------------------------------------------------------------------
+
+
+STAR_AREAS = (
+    "child_health_growth_development",
+    "child_relationships_safety",
+    "child_self_view",
+    "child_family_daycare_school_leisure_friends",
+    "parenting_relationship_with_child",
+    "social_wellbeing_family_environment",
+)
+
+
+@dataclass(frozen=True)
+class Measurement:
+    measured_at: datetime
+    source: str  # meeting | followup
+    scores: dict[str, int]
+
+
+def effectiveness(measurements: list[Measurement]) -> dict[str, Any]:
+    """The wellbeing star over time, area by area: each area's series, first, latest and change."""
+    ms = sorted(measurements, key=lambda m: m.measured_at)
+    areas: dict[str, Any] = {}
+    for area in STAR_AREAS:
+        series = [{"at": m.measured_at.isoformat(), "source": m.source, "score": m.scores[area]} for m in ms if area in m.scores]
+        first = series[0]["score"] if series else None
+        latest = series[-1]["score"] if series else None
+        areas[area] = {
+            "series": series,
+            "first": first,
+            "latest": latest,
+            "change": (latest - first) if series else None,
+        }
+    return {
+        "measurements": [{"at": m.measured_at.isoformat(), "source": m.source, "scores": dict(m.scores)} for m in ms],
+        "areas": areas,
+    }

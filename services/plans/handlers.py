@@ -1,38 +1,93 @@
-"""Plans use cases."""
+"""Plans use cases: one async function per command, query or consumed event."""
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
 from uuid import uuid4
 
-from shared.contracts import AgreePlan, FollowupDue, PlanAgreed, PlanCaseQuery, Reply
+from shared.clock import local
+from shared.contracts import FieldError, Reply
 from shared.contracts.common import ContactPoint
-from shared.contracts.plans import ResponsibleWorker
+from shared.contracts.meetings import MeetingHeld
+from shared.contracts.plans import (
+    AgreePlan,
+    ClosePlan,
+    EffectivenessChartQuery,
+    EffectivenessQuery,
+    FollowupDue,
+    FollowupGraceEnded,
+    FollowupMeetingRequested,
+    FollowupOverdue,
+    FollowupRecorded,
+    FollowupReminderDue,
+    FollowupRescheduled,
+    OverdueQuery,
+    PlanAgreed,
+    PlanCaseQuery,
+    PlanClosed,
+    PlanQuery,
+    PlanRevised,
+    PlanShared,
+    PrintablePlanQuery,
+    RecordFollowup,
+    RescheduleFollowup,
+    RevisePlan,
+    ResponsibleWorker,
+)
+from shared.contracts.referral import ConsentGiven, ConsentWithdrawn
 from shared.errors import NotFound
 
-from . import domain
+from . import charts, domain, printable
 from .adapters import PlansUnitOfWork
 
 SERVICE = "plans"
 
 
-async def agree_plan(cmd: AgreePlan, uow: PlansUnitOfWork) -> Reply:
-    plan = domain.agree(
-        case_id=cmd.case_id,
-        meeting_id=cmd.meeting_id,
-        recorded_by=cmd.recorded_by,
-        now=uow.now(),
-        changes_needed=list(cmd.changes_needed),
-        actions={
+def _frame(cmd: AgreePlan | RevisePlan) -> dict[str, Any]:
+    return {
+        "changes_needed": list(cmd.changes_needed),
+        "actions": {
             "home": [a.model_dump() for a in cmd.actions_at_home],
             "everyday_environment": [a.model_dump() for a in cmd.actions_in_everyday_environment],
             "elsewhere": [a.model_dump() for a in cmd.actions_elsewhere],
         },
-        worker_contacts_family=cmd.worker_contacts_family,
-        family_contacts_worker=cmd.family_contacts_worker,
-        responsible_workers=[w.model_dump(mode="json") for w in cmd.responsible_workers],
-        next_contact_at=cmd.next_contact_at,
-        family_contacts=[c.model_dump(mode="json") for c in cmd.family_contacts],
-    )
+        "worker_contacts_family": cmd.worker_contacts_family,
+        "family_contacts_worker": cmd.family_contacts_worker,
+        "responsible_workers": [w.model_dump(mode="json") for w in cmd.responsible_workers],
+        "next_contact_at": cmd.next_contact_at,
+        "family_contacts": [c.model_dump(mode="json") for c in cmd.family_contacts],
+        "other_parties": [p.model_dump(mode="json") for p in cmd.other_parties],
+        "family_language": cmd.family_language,
+    }
+
+
+def refusal(exc: domain.PlanIncomplete) -> Reply:
+    """Every missing part of the frame in one reply."""
+    return Reply(ok=False, errors=[FieldError(field=p.field, code=p.code, message=p.message) for p in exc.problems])
+
+
+async def _done(uow: PlansUnitOfWork, cmd: Any, subject: str, reply: Reply) -> Reply:
+    await uow.remember_reply(str(cmd.command_id), subject, reply.model_dump(mode="json"))
+    await uow.commit()
+    return reply
+
+
+async def _plan(uow: PlansUnitOfWork, plan_id: Any) -> domain.Plan:
+    plan = await uow.plans.get(plan_id)
+    if plan is None:
+        raise NotFound("plan_id")
+    return plan
+
+
+# -- the plan and its versions --------------------------------------------------------------------
+
+
+async def agree_plan(cmd: AgreePlan, uow: PlansUnitOfWork) -> Reply:
+    try:
+        plan = domain.agree(case_id=cmd.case_id, meeting_id=cmd.meeting_id, recorded_by=cmd.recorded_by, now=uow.now(), **_frame(cmd))
+    except domain.PlanIncomplete as exc:
+        return refusal(exc)
     await uow.plans.add(plan)
     uow.emit(
         PlanAgreed(
@@ -48,39 +103,231 @@ async def agree_plan(cmd: AgreePlan, uow: PlansUnitOfWork) -> Reply:
             family_contacts=[ContactPoint.model_validate(c) for c in plan.family_contacts],
         )
     )
-    schedule_followup(plan, uow)
-    reply = Reply(ok=True, id=str(plan.plan_id))
-    await uow.remember_reply(str(cmd.command_id), "cmd.plans.agree.v1", reply.model_dump(mode="json"))
-    await uow.commit()
-    return reply
+    apply_timers(plan, uow)
+    return await _done(uow, cmd, "cmd.plans.agree.v1", Reply(ok=True, id=str(plan.plan_id), data={"version": plan.version}))
 
 
-def schedule_followup(plan: domain.Plan, uow: PlansUnitOfWork) -> None:
-    """The next contact time becomes a durable JetStream message schedule that emits followup.due."""
-    due = FollowupDue(
-        producer=SERVICE,
-        case_id=plan.case_id,
-        occurred_at=plan.next_contact_at,
-        plan_id=plan.plan_id,
-        plan_version=plan.version,
-        due_at=plan.next_contact_at,
-        responsible_worker_ids=[w["worker_id"] for w in plan.responsible_workers],
-        family_contact_ids=[c["contact_id"] for c in plan.family_contacts],
+async def revise_plan(cmd: RevisePlan, uow: PlansUnitOfWork) -> Reply:
+    plan = await _plan(uow, cmd.plan_id)
+    try:
+        domain.revise(plan, recorded_by=cmd.recorded_by, now=uow.now(), expected_version=cmd.expected_version, **_frame(cmd))
+    except domain.PlanIncomplete as exc:
+        return refusal(exc)
+    await uow.plans.add_version(plan)
+    await uow.plans.save(plan)
+    assert plan.next_contact_at is not None
+    uow.emit(
+        PlanRevised(
+            producer=SERVICE,
+            case_id=plan.case_id,
+            causation_id=cmd.command_id,
+            occurred_at=uow.now(),
+            plan_id=plan.plan_id,
+            plan_version=plan.version,
+            responsible_workers=[ResponsibleWorker.model_validate(w) for w in plan.responsible_workers],
+            next_contact_at=plan.next_contact_at,
+            family_contacts=[ContactPoint.model_validate(c) for c in plan.family_contacts],
+        )
     )
-    uow.schedule(due, timer_subject=plan.timer_subject(), at=plan.next_contact_at, timer_id=f"timer:{uuid4()}")
+    apply_timers(plan, uow)
+    return await _done(uow, cmd, "cmd.plans.revise.v1", Reply(ok=True, id=str(plan.plan_id), data={"version": plan.version}))
+
+
+async def close_plan(cmd: ClosePlan, uow: PlansUnitOfWork) -> Reply:
+    plan = await _plan(uow, cmd.plan_id)
+    domain.close(plan, outcome=cmd.outcome, recorded_by=cmd.recorded_by, now=uow.now())
+    await uow.plans.save(plan)
+    uow.emit(
+        PlanClosed(producer=SERVICE, case_id=plan.case_id, causation_id=cmd.command_id, occurred_at=uow.now(),
+                   plan_id=plan.plan_id, plan_version=plan.version, outcome=cmd.outcome)
+    )
+    apply_timers(plan, uow)  # closed: every follow-up timer is cancelled
+    return await _done(uow, cmd, "cmd.plans.close.v1", Reply(ok=True, id=str(plan.plan_id), data={"version": plan.version}))
+
+
+# -- follow-up timers -----------------------------------------------------------------------------
+
+
+def apply_timers(plan: domain.Plan, uow: PlansUnitOfWork) -> None:
+    """Put the open round's durable timers in place (a timer subject scheduled again replaces the
+    earlier one) and cancel the ones the round does not have (closed plan, no next contact)."""
+    at = domain.timers(plan, uow.now(), uow.policy)
+    due = plan.next_contact_at
+    common: dict[str, Any] = {"producer": SERVICE, "case_id": plan.case_id, "plan_id": plan.plan_id, "plan_version": plan.version}
+    subjects = {"reminder": plan.reminder_subject(), "due": plan.timer_subject(), "grace": plan.grace_subject()}
+    # Schedules first, cancels last: the relay sends a purge only after the publishes before it, so this
+    # order lets the timers that matter go out in one pipelined round.
+    for kind in ("due", "grace", "reminder"):
+        when = at[kind]
+        if when is None:
+            continue
+        assert due is not None
+        ev: Any
+        if kind == "reminder":
+            ev = FollowupReminderDue(**common, occurred_at=when, due_at=due, responsible_worker_ids=plan.responsible_worker_ids,
+                                     family_contact_ids=plan.family_contact_ids)
+        elif kind == "due":
+            ev = FollowupDue(**common, occurred_at=when, due_at=due, responsible_worker_ids=plan.responsible_worker_ids,
+                             family_contact_ids=plan.family_contact_ids)
+        else:
+            ev = FollowupGraceEnded(**common, occurred_at=when, due_at=due)
+        uow.schedule(ev, timer_subject=subjects[kind], at=when, timer_id=f"timer:{uuid4()}")
+    for kind in ("reminder", "due", "grace"):
+        if at[kind] is None:
+            uow.cancel_timer(subjects[kind], f"cancel:{uuid4()}")
+
+
+# Kept for callers of the skeleton's name.
+def schedule_followup(plan: domain.Plan, uow: PlansUnitOfWork) -> None:
+    apply_timers(plan, uow)
+
+
+async def reschedule_followup(cmd: RescheduleFollowup, uow: PlansUnitOfWork) -> Reply:
+    plan = await _plan(uow, cmd.plan_id)
+    previous = domain.reschedule(plan, next_contact_at=cmd.next_contact_at, now=uow.now())
+    await uow.plans.save(plan)
+    uow.emit(
+        FollowupRescheduled(producer=SERVICE, case_id=plan.case_id, causation_id=cmd.command_id, occurred_at=uow.now(),
+                            plan_id=plan.plan_id, plan_version=plan.version, previous_due_at=previous, due_at=cmd.next_contact_at,
+                            responsible_worker_ids=plan.responsible_worker_ids, family_contact_ids=plan.family_contact_ids)
+    )
+    apply_timers(plan, uow)
+    return await _done(uow, cmd, "cmd.plans.reschedule_followup.v1", Reply(ok=True, id=str(plan.plan_id)))
 
 
 async def on_followup_due(ev: FollowupDue, uow: PlansUnitOfWork) -> None:
+    """The follow-up timer fired. Stale (moved, revised, closed) or repeated timers change nothing."""
     plan = await uow.plans.get(ev.plan_id)
-    if domain.followup_fired(plan, plan_version=ev.plan_version, now=uow.now()):
+    if domain.followup_fired(plan, plan_version=ev.plan_version, due_at=ev.due_at, now=uow.now()):
         assert plan is not None
         await uow.plans.save(plan)
+
+
+async def on_grace_ended(ev: FollowupGraceEnded, uow: PlansUnitOfWork) -> None:
+    plan = await uow.plans.get(ev.plan_id)
+    if domain.grace_ended(plan, plan_version=ev.plan_version, due_at=ev.due_at, now=uow.now()):
+        assert plan is not None
+        await uow.plans.save(plan)
+        uow.emit(
+            FollowupOverdue(producer=SERVICE, case_id=plan.case_id, causation_id=ev.event_id, occurred_at=uow.now(),
+                            plan_id=plan.plan_id, plan_version=plan.version, due_at=ev.due_at,
+                            responsible_worker_ids=plan.responsible_worker_ids)
+        )
+
+
+async def record_followup(cmd: RecordFollowup, uow: PlansUnitOfWork) -> Reply:
+    plan = await _plan(uow, cmd.plan_id)
+    now = uow.now()
+    domain.record_followup(plan, recorded_by=cmd.recorded_by, now=now, next_contact_at=cmd.next_contact_at,
+                           meeting_requested=cmd.followup_meeting is not None)
+    await uow.plans.save(plan)
+    record_id = str(uuid4())
+    scores = {k: int(v) for k, v in cmd.wellbeing_scores.items()}
+    await uow.plans.add_followup_record(
+        record_id=record_id, plan_id=str(plan.plan_id), case_id=str(plan.case_id), plan_version=plan.version,
+        recorded_by=cmd.recorded_by, recorded_at=now, what_happened=cmd.what_happened, wellbeing_scores=scores,
+        next_contact_at=cmd.next_contact_at,
+        meeting=cmd.followup_meeting.model_dump(mode="json") if cmd.followup_meeting else None,
+    )
+    if scores:
+        await uow.plans.add_measurement(f"followup:{record_id}", plan.case_id, "followup", now, scores)
+    uow.emit(
+        FollowupRecorded(producer=SERVICE, case_id=plan.case_id, causation_id=cmd.command_id, occurred_at=now,
+                         plan_id=plan.plan_id, plan_version=plan.version, recorded_by=cmd.recorded_by,
+                         wellbeing_scores=scores, next_contact_at=cmd.next_contact_at,
+                         followup_meeting_requested=cmd.followup_meeting is not None)
+    )
+    if cmd.followup_meeting is not None:
+        m = cmd.followup_meeting
+        uow.emit(
+            FollowupMeetingRequested(producer=SERVICE, case_id=plan.case_id, causation_id=cmd.command_id, occurred_at=now,
+                                     plan_id=plan.plan_id, plan_version=plan.version, requested_by=cmd.recorded_by,
+                                     roles_needed=list(m.roles_needed),
+                                     participant_ids=list(m.participant_ids) or plan.family_contact_ids + plan.responsible_worker_ids,
+                                     not_before=m.not_before)
+        )
+    apply_timers(plan, uow)
+    return await _done(uow, cmd, "cmd.plans.record_followup.v1", Reply(ok=True, id=record_id, data={"plan_id": str(plan.plan_id)}))
+
+
+# -- sharing --------------------------------------------------------------------------------------
+
+
+async def share_current_version(plan: domain.Plan, uow: PlansUnitOfWork, *, only: str | None = None, cause: Any = None) -> int:
+    """Share the plan's current version with every recipient it may go to and has not gone to yet.
+    Consent is read NOW, at sharing time: a consent withdrawn after the agreement stops the share."""
+    if plan.status != "active":
+        return 0
+    consents = await uow.plans.consents_of_case(plan.case_id)
+    done = await uow.plans.shared_with(plan.plan_id, plan.version)
+    today = local(uow.now()).date()
+    n = 0
+    for t in domain.share_targets(plan, consents, today):
+        if t.recipient_id in done or (only is not None and t.recipient_id != only):
+            continue
+        await uow.plans.add_share(plan, t.recipient_id, t.recipient_role, t.basis, t.consent_id, t.language, uow.now())
+        uow.emit(
+            PlanShared(producer=SERVICE, case_id=plan.case_id, causation_id=cause, occurred_at=uow.now(), plan_id=plan.plan_id,
+                       plan_version=plan.version, recipient_id=t.recipient_id, recipient_role=t.recipient_role, basis=t.basis,  # type: ignore[arg-type]
+                       consent_id=t.consent_id, contact=ContactPoint.model_validate(t.contact) if t.contact else None,
+                       language=t.language)
+        )
+        n += 1
+    return n
+
+
+async def on_plan_agreed(ev: PlanAgreed, uow: PlansUnitOfWork) -> None:
+    """The sharing step, after the agreement has committed."""
+    plan = await uow.plans.get(ev.plan_id)
+    if plan is not None and plan.version == ev.plan_version:  # a later version is shared on its own event
+        await share_current_version(plan, uow, cause=ev.event_id)
+
+
+async def on_plan_revised(ev: PlanRevised, uow: PlansUnitOfWork) -> None:
+    plan = await uow.plans.get(ev.plan_id)
+    if plan is not None and plan.version == ev.plan_version:
+        await share_current_version(plan, uow, cause=ev.event_id)
+
+
+async def on_consent_given(ev: ConsentGiven, uow: PlansUnitOfWork) -> None:
+    if ev.purpose != "share_plan" or not ev.recipient:
+        return
+    if not await uow.plans.consent_given(ev.consent_id, ev.case_id, ev.recipient, ev.valid_until, uow.now()):
+        return  # known already (its withdrawal came first): nothing is shared
+    # Consent given after the plan was shared: the current version goes to the party now.
+    for plan in await uow.plans.of_case(ev.case_id):
+        if await uow.plans.shared_with(plan.plan_id, plan.version):  # the sharing step has run for this version
+            await share_current_version(plan, uow, only=ev.recipient, cause=ev.event_id)
+
+
+async def on_consent_withdrawn(ev: ConsentWithdrawn, uow: PlansUnitOfWork) -> None:
+    """From now on no share to this party is made; shares already made stay made."""
+    if ev.purpose != "share_plan" or not ev.recipient:
+        return
+    await uow.plans.consent_withdrawn(ev.consent_id, ev.case_id, ev.recipient, uow.now())
+
+
+# -- wellbeing star -------------------------------------------------------------------------------
+
+
+async def on_meeting_held(ev: MeetingHeld, uow: PlansUnitOfWork) -> None:
+    """The first look at the wellbeing star, at the joint meeting."""
+    if ev.wellbeing_scores:
+        await uow.plans.add_measurement(f"meeting:{ev.meeting_id}", ev.case_id, "meeting", ev.held_at, dict(ev.wellbeing_scores))
+
+
+# -- queries --------------------------------------------------------------------------------------
+
+
+def _iso(dt: datetime | None) -> str | None:
+    return dt.isoformat() if dt else None
 
 
 async def case_plans(q: PlanCaseQuery, uow: PlansUnitOfWork) -> Reply:
     found = await uow.plans.of_case(q.case_id)
     if not found:
         raise NotFound("case_id")
+    now = uow.now()
     return Reply(
         ok=True,
         id=str(q.case_id),
@@ -90,11 +337,84 @@ async def case_plans(q: PlanCaseQuery, uow: PlansUnitOfWork) -> Reply:
                     "plan_id": str(p.plan_id),
                     "version": p.version,
                     "status": p.status,
-                    "next_contact_at": p.next_contact_at.isoformat(),
-                    "followup_due_fired_at": p.followup_due_fired_at.isoformat() if p.followup_due_fired_at else None,
-                    "responsible_worker_ids": [w["worker_id"] for w in p.responsible_workers],
+                    "outcome": p.outcome,
+                    "next_contact_at": _iso(p.next_contact_at),
+                    "followup_due_fired_at": _iso(p.followup_due_fired_at),
+                    "overdue": domain.is_overdue(p, now, uow.policy.overdue_grace),
+                    "followups_recorded": p.followups_recorded,
+                    "responsible_worker_ids": p.responsible_worker_ids,
                 }
                 for p in found
             ]
         },
     )
+
+
+async def _version(uow: PlansUnitOfWork, plan: domain.Plan, version: int | None) -> dict[str, Any]:
+    content = await uow.plans.version(plan.plan_id, version or plan.version)
+    if content is None:
+        raise NotFound("version")
+    return content
+
+
+async def plan_detail(q: PlanQuery, uow: PlansUnitOfWork) -> Reply:
+    plan = await _plan(uow, q.plan_id)
+    content = await _version(uow, plan, q.version)
+    shared = await uow.plans.shared_with(plan.plan_id, content["version"])
+    withheld = domain.withheld_parties(plan, await uow.plans.consents_of_case(plan.case_id), local(uow.now()).date())
+    return Reply(
+        ok=True,
+        id=str(plan.plan_id),
+        data={
+            "plan": content,
+            "current_version": plan.version,
+            "status": plan.status,
+            "outcome": plan.outcome,
+            "versions": await uow.plans.versions(plan.plan_id),
+            "shared_with": sorted(shared.values(), key=lambda s: s["recipient_id"]),
+            "withheld_for_lack_of_consent": withheld if content["version"] == plan.version else [],
+            "followups": await uow.plans.followup_records(plan.plan_id),
+            "next_contact_at": _iso(plan.next_contact_at),
+        },
+    )
+
+
+async def printable_plan(q: PrintablePlanQuery, uow: PlansUnitOfWork) -> Reply:
+    plan = await _plan(uow, q.plan_id)
+    content = await _version(uow, plan, q.version)
+    language = q.language or content.get("family_language") or plan.language()
+    shared = await uow.plans.shared_with(plan.plan_id, content["version"])
+    doc = printable.render(content, language, shared_roles=sorted({s["recipient_role"] for s in shared.values() if s["basis"] == "consent"}))
+    return Reply(ok=True, id=str(plan.plan_id), data={"content_type": "text/html; charset=utf-8", "language": language,
+                                                      "version": content["version"], "html": doc})
+
+
+async def overdue_followups(q: OverdueQuery, uow: PlansUnitOfWork) -> Reply:
+    now = uow.now()
+    grace = uow.policy.overdue_grace
+    rows = []
+    for p in await uow.plans.open_rounds_due_before(now - grace):
+        if q.responsible_worker_id and q.responsible_worker_id not in p.responsible_worker_ids:
+            continue
+        assert p.next_contact_at is not None
+        rows.append({
+            "plan_id": str(p.plan_id), "case_id": str(p.case_id), "plan_version": p.version,
+            "due_at": p.next_contact_at.isoformat(), "overdue_since": (p.next_contact_at + grace).isoformat(),
+            "responsible_worker_ids": p.responsible_worker_ids,
+        })
+    return Reply(ok=True, data={"overdue": rows, "grace_seconds": grace.total_seconds()})
+
+
+async def effectiveness(q: EffectivenessQuery, uow: PlansUnitOfWork) -> Reply:
+    ms = await uow.plans.measurements(q.case_id)
+    if not ms:
+        raise NotFound("case_id")
+    return Reply(ok=True, id=str(q.case_id), data=domain.effectiveness(ms))
+
+
+async def effectiveness_chart(q: EffectivenessChartQuery, uow: PlansUnitOfWork) -> Reply:
+    ms = await uow.plans.measurements(q.case_id)
+    if not ms:
+        raise NotFound("case_id")
+    svg = charts.radar(ms, q.language) if q.kind == "radar" else charts.lines(ms, q.language)
+    return Reply(ok=True, id=str(q.case_id), data={"content_type": "image/svg+xml", "kind": q.kind, "svg": svg})

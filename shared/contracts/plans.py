@@ -3,19 +3,37 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 from uuid import UUID
 
-from pydantic import Field
+from pydantic import Field, StringConstraints
 
 from .base import Contract, Event
-from .common import ContactPoint, Id, ShortText, StarArea
+from .common import ContactPoint, Id, Language, ShortText, StarArea
+
+FrameText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
+"""A part of the plan frame. May arrive blank: the plans service then refuses the plan and names every
+missing part at once (code ``plan_incomplete``), instead of stopping at the first one."""
+
+WellbeingScores = dict[StarArea, Annotated[int, Field(ge=1, le=10)]]
+"""The wellbeing star (Hyvinvoinnin tähti): area -> score 1 (serious worry) .. 10 (all is well)."""
 
 
 class PlannedAction(Contract):
-    what: ShortText = Field(description="What is done.")
-    who: ShortText = Field(description="Who does it.")
-    where: ShortText | None = Field(default=None, description="Where, for actions elsewhere.")
+    what: FrameText = Field(default="", description="What is done (required; blank is refused as missing).")
+    who: FrameText = Field(default="", description="Who does it (required; blank is refused as missing).")
+    where: FrameText | None = Field(
+        default=None, description="Where: required for actions elsewhere; optional at home and in the everyday environment (which ECEC unit or school)."
+    )
+
+
+class PlanParty(Contract):
+    """Another party the family wants the plan to go to. It is shared ONLY while the family's
+    ``share_plan`` consent for this ``party_id`` is on record (consent.given, not withdrawn)."""
+
+    party_id: Id = Field(description="Matches ConsentGiven.recipient.")
+    role: ShortText = Field(description="e.g. school_social_worker, family_counselling.")
+    contact: ContactPoint | None = Field(default=None, description="How to reach the party.")
 
 
 class ResponsibleWorker(Contract):
@@ -34,17 +52,23 @@ class AgreePlan(Contract):
     case_id: UUID
     meeting_id: UUID | None = None
     recorded_by: Id
-    changes_needed: list[ShortText] = Field(description="Concrete things in everyday life that need change.")
+    changes_needed: list[FrameText] = Field(default_factory=list, description="Concrete things in everyday life that need change (required).")
     actions_at_home: list[PlannedAction] = Field(default_factory=list)
     actions_in_everyday_environment: list[PlannedAction] = Field(
         default_factory=list, description="In early childhood education or school."
     )
     actions_elsewhere: list[PlannedAction] = Field(default_factory=list)
-    worker_contacts_family: ShortText = Field(description="How the worker contacts the family.")
-    family_contacts_worker: ShortText = Field(description="How the family contacts the worker.")
-    responsible_workers: list[ResponsibleWorker] = Field(min_length=1, max_length=2)
-    next_contact_at: datetime = Field(description="Next contact, agreed with the family (aware datetime).")
+    worker_contacts_family: FrameText = Field(default="", description="How the worker contacts the family (required).")
+    family_contacts_worker: FrameText = Field(default="", description="How the family contacts the worker (required).")
+    responsible_workers: list[ResponsibleWorker] = Field(default_factory=list, max_length=2, description="One worker or a pair (required).")
+    next_contact_at: datetime | None = Field(default=None, description="Next contact, agreed with the family (aware datetime; required).")
     family_contacts: list[ContactPoint] = Field(default_factory=list, description="Family members who receive the plan.")
+    other_parties: list[PlanParty] = Field(
+        default_factory=list, max_length=20, description="Other parties the family wants the plan to go to; shared only with consent on record."
+    )
+    family_language: Language | None = Field(
+        default=None, description="Language of the family's copy; default: the first family contact's language."
+    )
 
 
 class PlanAgreed(Event):
@@ -177,6 +201,130 @@ class FollowupOverdue(Event):
     responsible_worker_ids: list[str]
 
 
+class FollowupRescheduled(Event):
+    """The agreed next contact moved (without a new plan version); the follow-up timers moved with it."""
+
+    event_type: ClassVar[str] = "followup.rescheduled"
+    stream: ClassVar[str] = "PLANS"
+
+    plan_id: UUID
+    plan_version: int
+    previous_due_at: datetime | None
+    due_at: datetime
+    responsible_worker_ids: list[str]
+    family_contact_ids: list[str]
+
+
+class FollowupGraceEnded(Event):
+    """Internal durable timer of the plans service: the grace after a due follow-up has ended. The plans
+    service checks whether the follow-up was recorded and, if not, emits ``followup.overdue``."""
+
+    event_type: ClassVar[str] = "followup.grace_ended"
+    stream: ClassVar[str] = "PLANS"
+
+    plan_id: UUID
+    plan_version: int
+    due_at: datetime
+
+
+class RevisePlan(Contract):
+    """``cmd.plans.revise.v1``: a new version of the plan (the whole frame again; earlier versions are kept)."""
+
+    command_id: UUID
+    plan_id: UUID
+    recorded_by: Id
+    expected_version: int | None = Field(default=None, description="Refused if the plan has moved on (optimistic concurrency).")
+    changes_needed: list[FrameText] = Field(default_factory=list)
+    actions_at_home: list[PlannedAction] = Field(default_factory=list)
+    actions_in_everyday_environment: list[PlannedAction] = Field(default_factory=list)
+    actions_elsewhere: list[PlannedAction] = Field(default_factory=list)
+    worker_contacts_family: FrameText = ""
+    family_contacts_worker: FrameText = ""
+    responsible_workers: list[ResponsibleWorker] = Field(default_factory=list, max_length=2)
+    next_contact_at: datetime | None = None
+    family_contacts: list[ContactPoint] = Field(default_factory=list)
+    other_parties: list[PlanParty] = Field(default_factory=list, max_length=20)
+    family_language: Language | None = None
+
+
+class ClosePlan(Contract):
+    """``cmd.plans.close.v1``: end the work with an outcome; the follow-up timers are cancelled."""
+
+    command_id: UUID
+    plan_id: UUID
+    recorded_by: Id
+    outcome: PlanOutcome
+
+
+class RescheduleFollowup(Contract):
+    """``cmd.plans.reschedule_followup.v1``: move the agreed next contact (same plan version)."""
+
+    command_id: UUID
+    plan_id: UUID
+    recorded_by: Id
+    next_contact_at: datetime = Field(description="New time of the next contact (aware datetime, in the future).")
+
+
+class FollowupMeetingRequest(Contract):
+    roles_needed: list[ShortText] = Field(default_factory=list, description="Professional roles to invite.")
+    participant_ids: list[Id] = Field(default_factory=list, description="People already agreed to invite.")
+    not_before: datetime | None = None
+
+
+class RecordFollowup(Contract):
+    """``cmd.plans.record_followup.v1``: the responsible worker records the follow-up contact."""
+
+    command_id: UUID
+    plan_id: UUID
+    recorded_by: Id = Field(description="Staff id: one of the plan's responsible workers.")
+    what_happened: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)] = Field(
+        description="What happened (kept in the plans service only; never in an event)."
+    )
+    wellbeing_scores: WellbeingScores = Field(default_factory=dict, description="The wellbeing star looked at again.")
+    next_contact_at: datetime | None = Field(default=None, description="Next contact (a new follow-up timer).")
+    followup_meeting: FollowupMeetingRequest | None = Field(default=None, description="A follow-up meeting to convene.")
+
+
+class PlanQuery(Contract):
+    """``query.plans.plan.v1``: one plan, a given version (default: the current one) and its version list."""
+
+    plan_id: UUID
+    version: int | None = None
+    requested_by: Id
+
+
+class PrintablePlanQuery(Contract):
+    """``query.plans.printable.v1``: the family's printable copy (HTML) of a plan version."""
+
+    plan_id: UUID
+    version: int | None = None
+    language: Literal["fi", "sv", "en"] | None = Field(default=None, description="Default: the family's language.")
+    requested_by: Id
+
+
+class OverdueQuery(Contract):
+    """``query.plans.overdue.v1``: follow-ups due and not recorded within the grace period (the team's list)."""
+
+    requested_by: Id
+    responsible_worker_id: Id | None = Field(default=None, description="Only this worker's plans.")
+
+
+class EffectivenessQuery(Contract):
+    """``query.plans.effectiveness.v1``: the wellbeing star over time, area by area, for one family."""
+
+    case_id: UUID
+    requested_by: Id
+
+
+class EffectivenessChartQuery(Contract):
+    """``query.plans.effectiveness_chart.v1``: the same as an SVG picture to show the family."""
+
+    case_id: UUID
+    requested_by: Id
+    kind: Literal["radar", "lines"] = "radar"
+    language: Literal["fi", "sv", "en"] = "fi"
+
+
 EVENTS = (
     (PlanAgreed, "plans", ("notifications",)),
     (PlanRevised, "plans", ("notifications",)),
@@ -187,8 +335,19 @@ EVENTS = (
     (FollowupOverdue, "plans", ("notifications",)),
     (FollowupDue, "plans (JetStream message schedule)", ("plans", "notifications")),
     (FollowupMeetingRequested, "plans", ("meetings",)),
+    (FollowupRescheduled, "plans", ("notifications",)),
+    (FollowupGraceEnded, "plans (durable timer)", ("plans",)),
 )
 REQUESTS = (
     ("cmd.plans.agree.v1", AgreePlan, "Record the joint plan."),
+    ("cmd.plans.revise.v1", RevisePlan, "Record a new version of a plan."),
+    ("cmd.plans.close.v1", ClosePlan, "Close a plan with an outcome."),
+    ("cmd.plans.reschedule_followup.v1", RescheduleFollowup, "Move the agreed next contact."),
+    ("cmd.plans.record_followup.v1", RecordFollowup, "Record a follow-up contact."),
     ("query.plans.case.v1", PlanCaseQuery, "Plans of one case."),
+    ("query.plans.plan.v1", PlanQuery, "One plan version with its version list."),
+    ("query.plans.printable.v1", PrintablePlanQuery, "The family's printable copy (HTML, fi/sv/en)."),
+    ("query.plans.overdue.v1", OverdueQuery, "Overdue follow-ups."),
+    ("query.plans.effectiveness.v1", EffectivenessQuery, "Wellbeing star over time for one family."),
+    ("query.plans.effectiveness_chart.v1", EffectivenessChartQuery, "Wellbeing star chart (SVG)."),
 )

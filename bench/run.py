@@ -19,7 +19,7 @@ import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -39,16 +39,23 @@ HERE = Path(__file__).resolve().parent
 PAYLOAD = 600  # bytes: about the size of a referral.received event
 
 
+_serial = iter(range(10**9))
+
+
 def submission(i: int) -> bytes:
+    """A valid referral about a child nobody has referred before in this run (so none is linked)."""
+    k = next(_serial)
+    born = date(2009, 1, 1) + timedelta(days=k % 6000)
     return json.dumps(
         {
             "submission_id": f"bench-{uuid.uuid4().hex}",
-            "channel": "phone",
+            "channel": "concern_with_family",
             "municipality": ["Porvoo", "Loviisa", "Sipoo", "Askola"][i % 4],
             "submitted_at": datetime.now(timezone.utc).isoformat(),
-            "children": [{"given_name": "Testi", "personal_id": make_test_hetu(date(2015, 1 + i % 12, 1 + i % 28), 900 + i % 100)}],
-            "guardians": [{"name": "Testi Huoltaja", "email": f"g{i}@example.com", "language": "fi"}],
-            "referrer": {"organisation_type": "school_pupil_welfare", "email": "school@example.com"},
+            "children": [{"given_name": "Testi", "family_name": "Lapsinen", "personal_id": make_test_hetu(born, 900 + (k // 6000) % 100)}],
+            "guardians": [{"name": "Testi Huoltaja", "email": f"g{k}@example.com", "language": "fi"}],
+            "concern": "Arki on kuormittunut.",
+            "referrer": {"organisation_type": "school_pupil_welfare", "organisation": "Testikoulu", "email": "school@example.com"},
             "consent_to_convene": True,
         }
     ).encode()

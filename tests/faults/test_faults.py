@@ -7,6 +7,7 @@ Run just these:  .venv/bin/python -m pytest -m faults -s
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import sqlite3
 from pathlib import Path
@@ -44,20 +45,25 @@ async def steady_referrals(nc: nats.NATS, n: int, rate: float) -> list[dict]:
 
 
 def check_outcome(log: EventLog, bodies: list[dict], data_dir: Path) -> dict:
+    """Loss and doubling, counted on the events (JetStream) and on the effects (each service's DB,
+    the delivery spool). A referral's own notification is the referrer's acknowledgement."""
     received = log.of("referral.received")
     ids = [e["submission_id"] for e in received]
     expected = {b["submission_id"] for b in bodies}
-    sent = log.of("notification.sent")
-    n_db = sqlite3.connect(data_dir / "notifications.db").execute("select count(*) from notifications where status='sent'").fetchone()[0]
+    received_ids = {e["event_id"] for e in received}
+    sent = [e for e in log.of("notification.sent") if e["source_event_id"] in received_ids]
+    pairs = [(e["source_event_id"], e["recipient_id"]) for e in log.of("notification.sent")]
+    db = sqlite3.connect(data_dir / "notifications.db")
+    rows = db.execute("select count(*), count(distinct source_event_id || '/' || recipient_id) from notifications where status='sent'").fetchone()
     conv = sqlite3.connect(data_dir / "meetings.db").execute("select count(*) from convenings").fetchone()[0]
-    lines = (data_dir / "notifications" / "delivered.jsonl").read_text().splitlines()
+    lines = [json.loads(x)["notification_id"] for x in (data_dir / "notifications" / "delivered.jsonl").read_text().splitlines()]
     return {
         "published": len(bodies),
         "stored": len(set(ids) & expected),
         "lost": len(expected - set(ids)),
         "duplicated_events": len(ids) - len(set(ids)),
         "notifications_sent": len({e["source_event_id"] for e in sent}),
-        "duplicated_notifications": (len(sent) - len({e["notification_id"] for e in sent})) + (len(lines) - len(set(lines))) + (n_db - len(bodies) if n_db > len(bodies) else 0),
+        "duplicated_notifications": (len(pairs) - len(set(pairs))) + (len(lines) - len(set(lines))) + (rows[0] - rows[1]),
         "convenings": conv,
     }
 
@@ -80,7 +86,7 @@ async def test_named_crash_points(point, system, nc, tmp_path):  # type: ignore[
     assert code == 137, "the service died at the crash point"
     system.start("referral")
     bodies = await feeder
-    await wait_for(lambda: len(log.of("notification.sent")) >= len(bodies), timeout=60)
+    await wait_for(lambda: check_outcome(log, bodies, tmp_path)["notifications_sent"] >= len(bodies), timeout=60)
     await asyncio.sleep(1.0)
     out = check_outcome(log, bodies, tmp_path)
     report(f"crash-point-{point}", **out)
@@ -100,7 +106,7 @@ async def test_sigkill_each_service_repeatedly(system, nc, tmp_path):  # type: i
             system.start(name)
     bodies = await feeder
     await wait_ready(nc, FLOW)
-    await wait_for(lambda: len(log.of("notification.sent")) >= len(bodies), timeout=90)
+    await wait_for(lambda: check_outcome(log, bodies, tmp_path)["notifications_sent"] >= len(bodies), timeout=90)
     await asyncio.sleep(1.0)
     out = check_outcome(log, bodies, tmp_path)
     report("sigkill-each-service", kills=sum(system.kills.values()), **out)
@@ -116,7 +122,7 @@ async def test_sigterm_during_handling_finishes_or_redelivers(system, nc, tmp_pa
     system.kill("notifications", signal.SIGTERM)  # graceful: in-flight batch finishes and acks
     exit_code = system.procs["notifications"].returncode
     system.start("notifications")
-    await wait_for(lambda: len(log.of("notification.sent")) >= len(bodies), timeout=60)
+    await wait_for(lambda: check_outcome(log, bodies, tmp_path)["notifications_sent"] >= len(bodies), timeout=60)
     await asyncio.sleep(1.0)
     out = check_outcome(log, bodies, tmp_path)
     report("sigterm-during-handling", exit_code=exit_code, **out)
@@ -140,7 +146,7 @@ async def test_nats_restart_under_load(tmp_path):  # type: ignore[no-untyped-def
         server.start()
         bodies = await feeder
         await wait_ready(nc, FLOW, timeout=60)
-        await wait_for(lambda: len(log.of("notification.sent")) >= len(bodies), timeout=90)
+        await wait_for(lambda: check_outcome(log, bodies, tmp_path)["notifications_sent"] >= len(bodies), timeout=90)
         await asyncio.sleep(1.0)
         out = check_outcome(log, bodies, tmp_path)
         report("nats-restart-under-load", **out)

@@ -161,7 +161,7 @@ async def test_revisions_keep_every_version_queryable_and_close_cancels_timers(s
     assert closed.ok
     assert (await outbox(svc, "plan.closed"))[0]["outcome"] == "goals_met"
     async with svc.db.sessionmaker() as s:
-        purges = (await s.execute(select(svc.db.outbox.c.subject).where(svc.db.outbox.c.op == "purge"))).scalars().all()
+        purges = (await s.execute(select(svc.db.outbox.c.subject).where(svc.db.outbox.c.op == "cancel_timer"))).scalars().all()
     assert set(purges) >= {f"timers.plans.{k}.{plan_id}" for k in ("reminder", "followup", "grace")}
     again = await call(svc, "cmd.plans.revise.v1", RevisePlan, handlers.revise_plan, {**revised, "command_id": str(uuid4()), "plan_id": plan_id})
     assert not again.ok and again.errors[0].code == "plan_closed"

@@ -27,11 +27,12 @@ def db(settings):  # type: ignore[no-untyped-def]
 
 
 async def timer_exists(nc, subject: str) -> bool:  # type: ignore[no-untyped-def]
+    """A live schedule is the last message on its subject; a cancelled one is rolled up by a tombstone."""
     try:
-        await nc.jetstream().get_last_msg("REFERRAL", subject)
-        return True
+        msg = await nc.jetstream().get_last_msg("REFERRAL", subject)
     except NotFoundError:
         return False
+    return "Nats-Schedule" in (msg.headers or {})
 
 
 async def test_rejected_submission_is_kept_and_a_corrected_resend_is_accepted(settings, nc, clean_streams):  # type: ignore[no-untyped-def]

@@ -80,7 +80,10 @@ class Channel(Protocol):
 
 
 class _Journal:
-    """Append-only, fsynced record of notification ids handed over to a provider."""
+    """Append-only, fsynced record of notification ids handed over to a provider.
+
+    Group commit: lines appended while a write is in progress go out together with one fsync, and
+    the fsync runs in a worker thread, so the event loop never waits on the disk."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
@@ -92,16 +95,37 @@ class _Journal:
                     self.ids.add(json.loads(line)["notification_id"])
                 except (ValueError, KeyError):
                     continue  # a torn last line after a crash: that message was not recorded
-        self._lock = asyncio.Lock()
+        self._queue: list[tuple[str, str, asyncio.Future[None]]] = []
+        self._writer: asyncio.Task[None] | None = None
 
     async def append(self, record: dict[str, object]) -> None:
         line = json.dumps(record, ensure_ascii=False)
-        async with self._lock:
-            with open(self.path, "a", encoding="utf-8") as f:
-                f.write(line + "\n")
-                f.flush()
-                os.fsync(f.fileno())
-            self.ids.add(str(record["notification_id"]))
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.append((line, str(record["notification_id"]), fut))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._drain())
+        await fut
+
+    def _write(self, data: str) -> None:
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+
+    async def _drain(self) -> None:
+        while self._queue:
+            batch, self._queue = self._queue, []
+            try:
+                await asyncio.to_thread(self._write, "".join(line + "\n" for line, _, _ in batch))
+            except Exception as exc:  # noqa: BLE001 - each waiting sender sees the failure
+                for _, _, fut in batch:
+                    if not fut.done():
+                        fut.set_exception(exc)
+                continue
+            for _, nid, fut in batch:
+                self.ids.add(nid)
+                if not fut.done():
+                    fut.set_result(None)
 
 
 class LogChannel:

@@ -126,6 +126,7 @@ class Notification:
     failure: str | None = None
     provider_ref: str | None = None
     receipt: str | None = None  # delivery receipt where the channel gives one: delivered | undeliverable
+    trace: dict[str, str] | None = None  # W3C trace context of the event that caused it (ids only)
 
 
 def plan_notifications(

@@ -46,7 +46,7 @@ from shared.contracts.referral import (
     ReferralUrgent,
 )
 from shared.errors import NotFound
-from shared.telemetry import safe_attributes, tracer
+from shared.telemetry import extract_context, inject_context, safe_attributes, tracer
 
 from .adapters import NotificationsUnitOfWork
 from .channels import Channel, DeliveryError, OutboundMessage
@@ -96,6 +96,8 @@ async def _notify(
         now=uow.now(),
         **kw,
     ):
+        n.trace = {}
+        inject_context(n.trace)  # the send and notification.sent continue the event's trace
         added += await uow.notifications.add(n)
     uow.after_commit(uow.db.signal(SIGNAL).set)
     return added
@@ -400,8 +402,8 @@ async def dispatch_once(uow_factory: Any, channel: Channel | Delivery, limit: in
         due = await uow.notifications.due(now, limit)
     for n in stuck:
         await _guard(_reconcile(uow_factory, delivery, n), n, uow_factory)
-    for n in due:
-        await _guard(_deliver(uow_factory, delivery, n), n, uow_factory)
+    if due:
+        await _deliver_batch(uow_factory, delivery, due)
     if "sms" in delivery.channels and (
         delivery.receipts_polled_at is None or now - delivery.receipts_polled_at >= timedelta(seconds=delivery.config.receipt_poll_seconds)
     ):
@@ -473,114 +475,193 @@ async def _reconcile(uow_factory: Any, delivery: Delivery, n: Notification) -> N
         await uow.commit()
 
 
-async def _deliver(uow_factory: Any, delivery: Delivery, n: Notification) -> None:
+@dataclass
+class _Ready:
+    """A notification marked ``sending``, with its rendered message, waiting for the channel."""
+
+    n: Notification
+    chosen: str
+    msg: OutboundMessage
+    fallback_left: bool
+
+
+async def _prepare(uow: NotificationsUnitOfWork, delivery: Delivery, n: Notification) -> _Ready | None:
+    """Checks at send time and the channel choice, in the caller's transaction. Returns the message
+    to send (the row is then ``sending``), or None when the notification was settled here."""
     cfg = delivery.config
+    now = uow.now()
+    n = await uow.notifications.get(n.notification_id)  # type: ignore[assignment]
+    if n is None or n.status != "pending" or (n.not_before is not None and n.not_before > now):
+        return None
+    contact = await uow.notifications.contact(n.case_id, n.recipient_id)
+    # Consent and role, again, at send time.
+    if n.consent_purpose and await uow.notifications.consent_withdrawn(n.case_id, n.consent_purpose, n.recipient_id, n.consent_id):
+        await _cancel(uow, n, "consent_withdrawn")
+        return None
+    if not role_allows(n.template, contact.role if contact else None):
+        await _cancel(uow, n, "role_not_allowed")
+        return None
+    if n.meeting and n.template in ("meeting_invitation", "meeting_rescheduled", "meeting_reminder"):
+        m = await uow.notifications.meeting(str(n.meeting["meeting_id"]))
+        if m is not None and (m.cancelled or m.sequence > int(n.meeting.get("sequence", 0))):
+            await _cancel(uow, n, "meeting_cancelled" if m.cancelled else "superseded")
+            return None
+    # Choose the channel: preferred first, then fallbacks; skip missing/invalid details.
+    usable, reasons = [], []
+    preferred = contact.preferred_channel if contact else None
+    for ch in channel_order(n, preferred, delivery.available):
+        if ch in n.channels_tried and (ch != n.channel or n.channel_attempts == 0):
+            continue  # given up on this one already
+        addr, problem = address_for(ch, contact.email if contact else None, contact.phone if contact else None, n.recipient_id)
+        if problem:
+            reasons.append(problem)
+            continue
+        usable.append((ch, addr))
+    chosen, address = usable[0] if usable else (None, None)
+    if chosen is None:
+        await _fail(uow, n, n.failure or _best_reason(reasons))
+        return None
+    if chosen == "sms" and n.recipient_kind == "family" and not n.urgent:
+        until = quiet_until(now, cfg.quiet_start_hour, cfg.quiet_end_hour)
+        if until is not None:
+            n.not_before = until  # no SMS to a family at night: queued until morning
+            await uow.notifications.save(n)
+            return None
+    if chosen not in n.channels_tried:
+        n.channels_tried.append(chosen)
+        n.channel_attempts = 0
+    n.channel = chosen
+    if chosen == "portal":  # the portal message is published with the state change: exactly once
+        n.attempts += 1
+        with _in_trace(n):
+            await _record_sent(uow, n, "portal")
+        return None
+    try:
+        msg = _message(n, chosen, address or "", cfg, delivery, now)
+    except Exception as exc:  # noqa: BLE001 - a message we cannot render is failed, not retried forever
+        log.error("notification %s: cannot render (%s)", n.notification_id, type(exc).__name__)
+        await _fail(uow, n, "template_error")
+        return None
+    n.status = "sending"
+    n.attempts += 1
+    n.channel_attempts += 1
+    await uow.notifications.save(n)  # once committed, a crash means reconciliation, not a blind resend
+    return _Ready(n, chosen, msg, len(usable) > 1)
+
+
+def _in_trace(n: Notification) -> Any:
+    """Continue the trace of the event that caused the notification."""
+    return _tracer.start_as_current_span(
+        "notification record", context=extract_context(n.trace), attributes={"messaging.message.id": str(n.notification_id)}
+    )
+
+
+async def _send(delivery: Delivery, r: _Ready) -> tuple[Any, DeliveryError | None]:
+    n, chosen = r.n, r.chosen
+    with _tracer.start_as_current_span(
+        f"notification send {chosen}",
+        context=extract_context(n.trace),
+        attributes=safe_attributes(**{"koolle.case_id": str(n.case_id), "koolle.event_type": n.source_event_type,
+                                      "messaging.message.id": str(n.notification_id)}),
+    ) as span:
+        try:
+            receipt, error = await delivery.channels[chosen].send(r.msg), None
+        except DeliveryError as exc:
+            receipt, error = None, exc
+        except Exception as exc:  # noqa: BLE001 - an adapter bug is a temporary failure, not a dead worker
+            log.warning("notification %s: channel %s raised %s", n.notification_id, chosen, type(exc).__name__)
+            receipt, error = None, DeliveryError("channel_error")
+        span.set_attribute("koolle.outcome", error.code if error else "sent")
+    return receipt, error
+
+
+async def _conclude(uow: NotificationsUnitOfWork, delivery: Delivery, r: _Ready, receipt: Any, error: DeliveryError | None) -> bool:
+    """Record the channel's answer in the caller's transaction. True when the notification should
+    be tried again at once on its next channel (fallback)."""
+    cfg = delivery.config
+    n, chosen = r.n, r.chosen
+    now = uow.now()
+    current = await uow.notifications.get(n.notification_id)
+    if current is None or current.status != "sending":
+        return False  # someone reconciled it meanwhile: record nothing twice
+    if error is None:
+        n.provider_ref, n.receipt = receipt.provider_ref, receipt.receipt
+        with _in_trace(n):
+            await _record_sent(uow, n, chosen)
+        return False
+    log.info("notification %s: %s on %s (attempt %d)", n.notification_id, error.code, chosen, n.channel_attempts)
+    n.failure = error.code
+    n.status = "pending"
+    # Urgent messages do not wait for a retry while another channel can reach the person now.
+    if error.temporary and n.channel_attempts < cfg.attempts_per_channel and not (n.urgent and r.fallback_left):
+        n.not_before = now + backoff(n.channel_attempts, cfg.backoff_base_seconds, cfg.backoff_cap_seconds)
+        await uow.notifications.save(n)
+        return False
+    # This channel is done for: fall back to the next one at once.
+    n.channel_attempts = 0
+    n.not_before = None
+    await uow.notifications.save(n)
+    return True
+
+
+async def _deliver(uow_factory: Any, delivery: Delivery, n: Notification) -> None:
+    """One notification in its own transactions (the isolation path when a batch fails)."""
     for _ in range(len(delivery.available) + 1):  # fall through channels that cannot be used
         async with uow_factory() as uow:
-            now = uow.now()
-            n = await uow.notifications.get(n.notification_id)  # type: ignore[assignment]
-            if n is None or n.status != "pending" or (n.not_before is not None and n.not_before > now):
-                return
-            contact = await uow.notifications.contact(n.case_id, n.recipient_id)
-            # Consent and role, again, at send time.
-            if n.consent_purpose and await uow.notifications.consent_withdrawn(n.case_id, n.consent_purpose, n.recipient_id, n.consent_id):
-                await _cancel(uow, n, "consent_withdrawn")
-                await uow.commit()
-                return
-            if not role_allows(n.template, contact.role if contact else None):
-                await _cancel(uow, n, "role_not_allowed")
-                await uow.commit()
-                return
-            if n.meeting and n.template in ("meeting_invitation", "meeting_rescheduled", "meeting_reminder"):
-                m = await uow.notifications.meeting(str(n.meeting["meeting_id"]))
-                if m is not None and (m.cancelled or m.sequence > int(n.meeting.get("sequence", 0))):
-                    await _cancel(uow, n, "meeting_cancelled" if m.cancelled else "superseded")
-                    await uow.commit()
-                    return
-            # Choose the channel: preferred first, then fallbacks; skip missing/invalid details.
-            usable, reasons = [], []
-            preferred = contact.preferred_channel if contact else None
-            for ch in channel_order(n, preferred, delivery.available):
-                if ch in n.channels_tried and (ch != n.channel or n.channel_attempts == 0):
-                    continue  # given up on this one already
-                addr, problem = address_for(ch, contact.email if contact else None, contact.phone if contact else None, n.recipient_id)
-                if problem:
-                    reasons.append(problem)
-                    continue
-                usable.append((ch, addr))
-            chosen, address = usable[0] if usable else (None, None)
-            fallback_left = len(usable) > 1
-            if chosen is None:
-                reason = n.failure or _best_reason(reasons)
-                await _fail(uow, n, reason)
-                await uow.commit()
-                return
-            if chosen == "sms" and n.recipient_kind == "family" and not n.urgent:
-                until = quiet_until(now, cfg.quiet_start_hour, cfg.quiet_end_hour)
-                if until is not None:
-                    n.not_before = until  # no SMS to a family at night: queued until morning
-                    await uow.notifications.save(n)
-                    await uow.commit()
-                    return
-            if chosen not in n.channels_tried:
-                n.channels_tried.append(chosen)
-                n.channel_attempts = 0
-            n.channel = chosen
-            if chosen == "portal":  # the portal message is published with the state change: exactly once
-                n.attempts += 1
-                await _record_sent(uow, n, "portal")
-                await uow.commit()
-                return
-            try:
-                msg = _message(n, chosen, address or "", cfg, delivery, now)
-            except Exception as exc:  # noqa: BLE001 - a message we cannot render is failed, not retried forever
-                log.error("notification %s: cannot render (%s)", n.notification_id, type(exc).__name__)
-                await _fail(uow, n, "template_error")
-                await uow.commit()
-                return
-            n.status = "sending"
-            n.attempts += 1
-            n.channel_attempts += 1
-            await uow.notifications.save(n)
-            await uow.commit()  # from here on, a crash means reconciliation, not a blind resend
-        with _tracer.start_as_current_span(
-            f"notification send {chosen}",
-            attributes=safe_attributes(**{"koolle.case_id": str(n.case_id), "koolle.event_type": n.source_event_type,
-                                          "messaging.message.id": str(n.notification_id)}),
-        ) as span:
-            try:
-                receipt = await delivery.channels[chosen].send(msg)
-                error = None
-            except DeliveryError as exc:
-                error = exc
-            except Exception as exc:  # noqa: BLE001 - an adapter bug is a temporary failure, not a dead worker
-                log.warning("notification %s: channel %s raised %s", n.notification_id, chosen, type(exc).__name__)
-                error = DeliveryError("channel_error")
-            span.set_attribute("koolle.outcome", error.code if error else "sent")
-        async with uow_factory() as uow:
-            now = uow.now()
-            current = await uow.notifications.get(n.notification_id)
-            if current is None or current.status != "sending":
-                return  # someone reconciled it meanwhile: record nothing twice
-            if error is None:
-                n.provider_ref, n.receipt = receipt.provider_ref, receipt.receipt
-                await _record_sent(uow, n, chosen)
-                await uow.commit()
-                return
-            log.info("notification %s: %s on %s (attempt %d)", n.notification_id, error.code, chosen, n.channel_attempts)
-            n.failure = error.code
-            n.status = "pending"
-            # Urgent messages do not wait for a retry while another channel can reach the person now.
-            if error.temporary and n.channel_attempts < cfg.attempts_per_channel and not (n.urgent and fallback_left):
-                n.not_before = now + backoff(n.channel_attempts, cfg.backoff_base_seconds, cfg.backoff_cap_seconds)
-                await uow.notifications.save(n)
-                await uow.commit()
-                return
-            # This channel is done for: fall back to the next one at once.
-            n.channel_attempts = 0
-            n.not_before = None
-            await uow.notifications.save(n)
+            r = await _prepare(uow, delivery, n)
             await uow.commit()
+        if r is None:
+            return
+        receipt, error = await _send(delivery, r)
+        async with uow_factory() as uow:
+            again = await _conclude(uow, delivery, r, receipt, error)
+            await uow.commit()
+        if not again:
+            return
+        n = r.n
+
+
+async def _deliver_batch(uow_factory: Any, delivery: Delivery, due: list[Notification]) -> None:
+    """Many notifications with two transactions in all: mark them ``sending`` together, send them
+    concurrently, record the answers together. Any error falls back to one at a time."""
+    try:
+        ready: list[_Ready] = []
+        async with uow_factory() as uow:
+            for n in due:
+                r = await _prepare(uow, delivery, n)
+                if r is not None:
+                    ready.append(r)
+            await uow.commit()
+    except Exception as exc:  # noqa: BLE001 - find the bad one by going one by one
+        log.warning("notification batch prepare failed (%s); one by one", type(exc).__name__)
+        for n in due:
+            await _guard(_deliver(uow_factory, delivery, n), n, uow_factory)
+        return
+    gate = asyncio.Semaphore(20)
+
+    async def send(r: _Ready) -> tuple[Any, DeliveryError | None]:
+        async with gate:
+            return await _send(delivery, r)
+
+    results = await asyncio.gather(*(send(r) for r in ready))
+    try:
+        fall_back = []
+        async with uow_factory() as uow:
+            for r, (receipt, error) in zip(ready, results, strict=True):
+                if await _conclude(uow, delivery, r, receipt, error):
+                    fall_back.append(r.n)
+            await uow.commit()
+        for n in fall_back:  # the next channel at once, as the one-by-one path does
+            await _guard(_deliver(uow_factory, delivery, n), n, uow_factory)
+    except Exception as exc:  # noqa: BLE001
+        log.warning("notification batch record failed (%s); one by one", type(exc).__name__)
+        for r, (receipt, error) in zip(ready, results, strict=True):
+            try:
+                async with uow_factory() as uow:
+                    await _conclude(uow, delivery, r, receipt, error)
+                    await uow.commit()
+            except Exception as exc1:  # noqa: BLE001 - stays 'sending': reconciled later, never resent blindly
+                log.warning("notification %s: record failed (%s)", r.n.notification_id, type(exc1).__name__)
 
 
 def _best_reason(reasons: list[str]) -> str:
@@ -666,6 +747,7 @@ async def dispatcher(uow_factory: Any, channel: Channel | Delivery, wake: asynci
     At start it reconciles every notification a previous process left in ``sending``."""
     first = True
     while True:
+        wake.clear()  # before looking: work committed from here on wakes the next wait at once
         try:
             n = await dispatch_once(uow_factory, channel, reconcile_all=first)
             first = False
@@ -674,7 +756,6 @@ async def dispatcher(uow_factory: Any, channel: Channel | Delivery, wake: asynci
             await asyncio.sleep(1.0)
             continue
         if n == 0:
-            wake.clear()
             try:
                 await asyncio.wait_for(wake.wait(), poll_seconds)
             except TimeoutError:

@@ -348,8 +348,10 @@ async def test_consent_withdrawn_cancels_pending_and_is_checked_again_at_send_ti
 
             # With the consent in place the referrer is told the outcome category, nothing else.
             case2 = uuid4()
-            await publish(nc, received(case2, [REFERRER]),
-                          AssessmentCompleted(producer="test", case_id=case2, completed_on=date(2026, 11, 24), outcome="services_started",
+            await publish(nc, received(case2, [REFERRER]))
+            # In life the assessment ends weeks after the referral; here, wait until the referral is in.
+            await wait_for(lambda: len(smtp.to("pk@example.com")) == 2, timeout=10)
+            await publish(nc, AssessmentCompleted(producer="test", case_id=case2, completed_on=date(2026, 11, 24), outcome="services_started",
                                               social_worker_id="sw-testila-1", referrer_may_be_told=True),
                           AssessmentCompleted(producer="test", case_id=case2, completed_on=date(2026, 11, 24), outcome="other",
                                               social_worker_id="sw-testila-1", referrer_may_be_told=False))

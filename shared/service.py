@@ -289,6 +289,9 @@ def configure_logging() -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter())
     logging.basicConfig(level=os.environ.get("KOOLLE_LOG_LEVEL", "INFO"), handlers=[handler], force=True)
+    # Drivers log statement parameters at DEBUG: never let those (personal data) through.
+    for noisy in ("aiosqlite", "asyncpg", "sqlalchemy.engine", "nats"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
 def run_service(build: Callable[[], Service]) -> None:

@@ -124,3 +124,76 @@ def test_otlp_exporter_only_when_endpoint_is_configured(monkeypatch) -> None:  #
     monkeypatch.delenv("OTEL_EXPORTER_OTLP_ENDPOINT")
     assert isinstance(choose_exporter("otlp"), OTLPSpanExporter)  # explicit KOOLLE_OTEL_EXPORTER=otlp
     assert type(choose_exporter("console")).__name__ == "ConsoleSpanExporter"
+
+
+async def staff_call(nc: Any, subject: str, payload: dict[str, Any]) -> tuple[Any, trace.SpanContext]:
+    """What a staff app does: a command inside its own span, traceparent in the request headers."""
+    from shared.contracts import Reply
+
+    tracer = trace.get_tracer("koolle.staff-app-test")
+    with tracer.start_as_current_span(f"{subject} send", kind=SpanKind.CLIENT) as span:
+        headers: dict[str, str] = {}
+        inject_context(headers)
+        msg = await nc.request(subject, json.dumps(payload, default=str).encode(), timeout=5, headers=headers)
+        return Reply.model_validate_json(msg.data), span.get_span_context()
+
+
+async def test_staff_commands_are_traced_through_meetings_plans_and_notifications(settings, nc, clean_streams):  # type: ignore[no-untyped-def]
+    """Each outside action on a case (the submission, each staff command) is one trace through every
+    service it reaches; all of a case's spans carry koolle.case_id, which groups its traces."""
+    from datetime import datetime, timedelta, timezone
+    from uuid import uuid4
+
+    from shared.clock import FixedClock
+    from tests.integration.test_flow import convene_cmd, plan_cmd
+
+    spans = InMemorySpanExporter()
+    provider = setup_tracing("test", extra_exporter=spans)
+    log = await EventLog().attach(nc)
+    clock = FixedClock(datetime.now(timezone.utc))
+    async with running(settings, clock=clock):
+        await front_door_publish(nc, submission())
+        case_id = (await wait_for(lambda: log.of("referral.received")))[0]["case_id"]
+
+        async def convene():  # type: ignore[no-untyped-def]
+            reply, ctx = await staff_call(nc, "cmd.meetings.convene.v1", convene_cmd(case_id, clock.now() + timedelta(hours=1)))
+            return (reply, ctx) if reply.ok else None
+
+        reply, convene_ctx = await wait_for(convene)
+        clock.advance(hours=1, minutes=5)
+        held = {"command_id": str(uuid4()), "meeting_id": reply.id, "recorded_by": "staff-close",
+                "attendance": [{"participant_id": "guardian-1", "present": True}, {"participant_id": "staff-close", "present": True}],
+                "child_heard": True, "responsible_worker_ids": ["staff-close"]}
+        r2, held_ctx = await staff_call(nc, "cmd.meetings.record_held.v1", held)
+        assert r2.ok, r2.errors
+        r3, agree_ctx = await staff_call(nc, "cmd.plans.agree.v1", plan_cmd(case_id, reply.id, clock.now() + timedelta(days=30)))
+        assert r3.ok, r3.errors
+        await wait_for(lambda: log.of("plan.agreed") and log.of("meeting.held"))
+
+        def consumed() -> bool:
+            provider.force_flush()
+            seen = {(s.name, str(s.attributes.get("koolle.consumer", "")).split("-")[0]) for s in spans.get_finished_spans()}
+            return {("meeting.convened.v1 process", "notifications"), ("meeting.held.v1 process", "plans"),
+                    ("plan.agreed.v1 process", "notifications")} <= seen
+
+        await wait_for(consumed, timeout=10)
+    provider.force_flush()
+    finished = spans.get_finished_spans()
+
+    def handle_span(subject: str, parent: trace.SpanContext) -> ReadableSpan:
+        found = [s for s in finished if s.name == f"{subject} handle" and s.parent is not None and s.parent.span_id == parent.span_id]
+        assert len(found) == 1, subject
+        assert found[0].context.trace_id == parent.trace_id and found[0].kind == SpanKind.SERVER
+        return found[0]
+
+    for command, ctx, event, consumer_service in (
+        ("cmd.meetings.convene.v1", convene_ctx, "meeting.convened.v1", "notifications"),
+        ("cmd.meetings.record_held.v1", held_ctx, "meeting.held.v1", "plans"),
+        ("cmd.plans.agree.v1", agree_ctx, "plan.agreed.v1", "notifications"),
+    ):
+        request = handle_span(command, ctx)
+        downstream = [s for s in finished if s.context.trace_id == ctx.trace_id]
+        consumer = consumer_span(downstream, event, consumer_service)
+        assert consumer.parent is not None and consumer.parent.span_id == request.context.span_id, (command, event)
+        assert consumer.attributes["koolle.case_id"] == case_id
+    assert len({convene_ctx.trace_id, held_ctx.trace_id, agree_ctx.trace_id}) == 3

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Iterator, Mapping, MutableMapping
+from contextlib import contextmanager
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -24,6 +25,24 @@ log = logging.getLogger("koolle.telemetry")
 _provider: TracerProvider | None = None
 
 
+def choose_exporter(exporter: str = "none", environ: Mapping[str, str] | None = None) -> SpanExporter | None:
+    """The span exporter for this process: OTLP/HTTP when ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set (or
+    ``exporter == "otlp"``; the exporter then reads the standard ``OTEL_EXPORTER_OTLP_*`` variables),
+    the console when asked, otherwise none at all (no exporter, no network)."""
+    env = os.environ if environ is None else environ
+    if exporter == "otlp" or env.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
+        try:
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+            return OTLPSpanExporter()
+        except ImportError:  # exporter package not installed: say so once, keep running
+            log.warning("OTLP endpoint set but opentelemetry-exporter-otlp is not installed")
+            return None
+    if exporter == "console":
+        return ConsoleSpanExporter()
+    return None
+
+
 def setup_tracing(service: str, exporter: str = "none", extra_exporter: SpanExporter | None = None) -> TracerProvider:
     """Install the service's tracer provider once per process."""
     global _provider
@@ -32,16 +51,7 @@ def setup_tracing(service: str, exporter: str = "none", extra_exporter: SpanExpo
             _provider.add_span_processor(BatchSpanProcessor(extra_exporter))
         return _provider
     provider = TracerProvider(resource=Resource.create({"service.name": f"koolle-{service}"}))
-    chosen: SpanExporter | None = None
-    if exporter == "otlp" or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
-        try:
-            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-
-            chosen = OTLPSpanExporter()
-        except ImportError:  # exporter package not installed: say so once, keep running
-            log.warning("OTLP endpoint set but opentelemetry-exporter-otlp is not installed")
-    elif exporter == "console":
-        chosen = ConsoleSpanExporter()
+    chosen = choose_exporter(exporter)
     if chosen is not None:
         provider.add_span_processor(BatchSpanProcessor(chosen))
     if extra_exporter is not None:
@@ -61,6 +71,27 @@ def inject_context(headers: MutableMapping[str, str]) -> None:
 
 def extract_context(headers: Mapping[str, str] | None) -> otel_context.Context:
     return extract(dict(headers or {}))
+
+
+def current_trace_context() -> dict[str, str]:
+    """The current trace context as a small carrier (``{"traceparent": ...}``, empty outside a
+    span), to be stored with work that is done later: e.g. a notification row created while an
+    event is consumed and sent afterwards by a background dispatcher."""
+    carrier: dict[str, str] = {}
+    inject(carrier)
+    return carrier
+
+
+@contextmanager
+def continued_trace(carrier: Mapping[str, str] | None) -> Iterator[None]:
+    """Run the block inside the stored trace context (from :func:`current_trace_context`): spans
+    started and events emitted in it (``uow.emit`` injects the current context) join that trace.
+    An empty or missing carrier leaves the block in a new trace."""
+    token = otel_context.attach(extract_context(carrier))
+    try:
+        yield
+    finally:
+        otel_context.detach(token)
 
 
 def safe_attributes(**attrs: Any) -> dict[str, Any]:

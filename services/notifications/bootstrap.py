@@ -20,4 +20,27 @@ def bootstrap(
 ) -> Service:
     svc = Service("notifications", settings or Settings(), metadata, NotificationsUnitOfWork, clock)
     svc.delivery = entrypoints.register(svc, config, channels)  # type: ignore[attr-defined]
+    _register_metrics(svc)
     return svc
+
+
+def _register_metrics(svc: Service) -> None:
+    """``koolle_notifications{channel, status}``: notifications by channel and state, counted at scrape."""
+    from sqlalchemy import func, select
+
+    from .adapters import notifications
+
+    gauge = svc.metrics.gauge("koolle_notifications", "Notifications by channel and state", ["channel", "status"])
+
+    @svc.metrics.on_scrape
+    async def count_notifications() -> None:
+        async with svc.db.read_sessionmaker() as session:
+            rows = (
+                await session.execute(
+                    select(notifications.c.channel, notifications.c.status, func.count())
+                    .group_by(notifications.c.channel, notifications.c.status)
+                )
+            ).all()
+        gauge.clear()
+        for channel, status, n in rows:
+            gauge.labels(channel or "none", status).set(n)

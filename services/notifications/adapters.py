@@ -217,6 +217,21 @@ class NotificationRepository:
             )
         )
 
+    async def claim_sending(self, n: Notification) -> bool:
+        """pending -> sending, only if still pending: of two dispatchers (replicas) only one wins."""
+        result = await self.s.execute(
+            update(notifications)
+            .where(notifications.c.notification_id == str(n.notification_id), notifications.c.status == "pending")
+            .values(
+                status="sending",
+                channel=n.channel,
+                attempts=n.attempts,
+                updated_at=self.now(),
+                state=_notification.dump_python(n, mode="json"),
+            )
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
     async def mark(self, n: Notification, status: str, at: datetime, failure: str | None = None) -> None:
         n.status = status
         if status == "sent":

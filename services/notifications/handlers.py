@@ -545,7 +545,10 @@ async def _prepare(uow: NotificationsUnitOfWork, delivery: Delivery, n: Notifica
     n.status = "sending"
     n.attempts += 1
     n.channel_attempts += 1
-    await uow.notifications.save(n)  # once committed, a crash means reconciliation, not a blind resend
+    # Once committed, a crash means reconciliation, not a blind resend. The claim is conditional, so
+    # when several replicas dispatch, only one of them sends a given notification.
+    if not await uow.notifications.claim_sending(n):
+        return None
     return _Ready(n, chosen, msg, len(usable) > 1)
 
 
@@ -744,13 +747,14 @@ def _sent(n: Notification, channel: str, now: datetime) -> NotificationSent:
 
 async def dispatcher(uow_factory: Any, channel: Channel | Delivery, wake: asyncio.Event, poll_seconds: float = 1.0) -> None:
     """Runs for the life of the service; ``wake`` is set right after a consumer commits new notifications.
-    At start it reconciles every notification a previous process left in ``sending``."""
-    first = True
+    Notifications a crashed process left in ``sending`` are reconciled once they are
+    ``reconcile_after_seconds`` old (``KOOLLE_NOTIFICATIONS_RECONCILE_AFTER_SECONDS``)."""
     while True:
         wake.clear()  # before looking: work committed from here on wakes the next wait at once
         try:
-            n = await dispatch_once(uow_factory, channel, reconcile_all=first)
-            first = False
+            # Only sends older than reconcile_after_seconds are reconciled: a send in flight in
+            # another replica is never taken for a crashed one.
+            n = await dispatch_once(uow_factory, channel)
         except Exception as exc:  # noqa: BLE001 - keep delivering; the row stays pending
             log.warning("dispatch failed (%s)", type(exc).__name__)
             await asyncio.sleep(1.0)

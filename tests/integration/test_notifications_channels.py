@@ -309,6 +309,9 @@ async def test_no_duplicate_after_a_crash_between_sending_and_recording(settings
             assert sms.posts == (1 if after_send else 0)
             assert svc.db  # the dispatcher died mid-send, the row says "sending"
         await crashing.close()
+        # A send left in "sending" is reconciled once it is older than reconcile_after_seconds (so a
+        # send in flight in another replica is never taken for a crashed one).
+        clock.advance(seconds=cfg.reconcile_after_seconds + 1)
         async with notifications(settings, clock, cfg):  # restart with the real adapter
             await wait_for(lambda: log.of("notification.sent"), timeout=10)
             await _settle(nc, case_id)

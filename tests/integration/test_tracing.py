@@ -74,7 +74,6 @@ async def test_one_trace_from_front_door_through_referral_meetings_and_notificat
         assert personal not in attrs
 
 
-@pytest.mark.xfail(strict=False, reason="the notifications dispatcher does not yet restore the stored trace context around the send")
 async def test_notification_send_joins_the_case_trace(settings, nc, clean_streams):  # type: ignore[no-untyped-def]
     spans = InMemorySpanExporter()
     provider = setup_tracing("test", extra_exporter=spans)

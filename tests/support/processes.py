@@ -28,6 +28,7 @@ class Processes:
             KOOLLE_RETRY_DELAYS="[0.2,0.5,1]",
             KOOLLE_HTTP_PORT_BASE="0",
             KOOLLE_LOG_LEVEL="WARNING",
+            KOOLLE_NOTIFICATIONS_RECONCILE_AFTER_SECONDS="3",
             PYTHONPATH=str(ROOT),
         )
         self.base_env.update(env)

@@ -288,11 +288,18 @@ class Service:
         await self.stop()
 
 
+# Database drivers log statements with their parameters at DEBUG: never below WARNING, even when
+# KOOLLE_LOG_LEVEL=DEBUG, so personal data cannot reach a log.
+QUIET_LOGGERS = ("aiosqlite", "asyncpg", "sqlalchemy.engine", "sqlalchemy.pool")
+
+
 def configure_logging() -> None:
     """JSON logs on stderr with trace ids. Messages carry ids and codes only."""
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter())
     logging.basicConfig(level=os.environ.get("KOOLLE_LOG_LEVEL", "INFO"), handlers=[handler], force=True)
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def run_service(build: Callable[[], Service]) -> None:

@@ -101,16 +101,13 @@ for _op in ("UPDATE", "DELETE"):
             "BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END"
         ).execute_if(dialect="sqlite"),
     )
-event.listen(
-    audit_log,
-    "after_create",
-    DDL(
-        "CREATE OR REPLACE FUNCTION audit_log_append_only() RETURNS trigger AS $$ "
-        "BEGIN RAISE EXCEPTION 'audit_log is append-only'; END $$ LANGUAGE plpgsql; "
-        "CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log "
-        "FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only()"
-    ).execute_if(dialect="postgresql"),
-)
+for _ddl in (
+    "CREATE OR REPLACE FUNCTION audit_log_append_only() RETURNS trigger AS $$ "
+    "BEGIN RAISE EXCEPTION 'audit_log is append-only'; END $$ LANGUAGE plpgsql",
+    "CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log "
+    "FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only()",
+):
+    event.listen(audit_log, "after_create", DDL(_ddl).execute_if(dialect="postgresql"))
 
 _REFERRAL_COLUMNS = ("referral_id", "case_id", "submission_id", "channel", "municipality", "received_at", "status", "urgent")
 _CASE_COLUMNS = ("case_id", "municipality", "team_id", "status", "opened_at")

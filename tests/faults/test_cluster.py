@@ -75,8 +75,8 @@ async def test_kill_one_cluster_node_under_load(tmp_path):  # type: ignore[no-un
         t0 = asyncio.get_running_loop().time()
         await wait_ready(nc, FLOW, timeout=60)
         print(f"ready in {asyncio.get_running_loop().time() - t0:.1f}s")
-        feeder = asyncio.create_task(steady_referrals(nc, 60, rate=30))
-        await asyncio.sleep(0.8)
+        feeder = asyncio.create_task(steady_referrals(nc, 40, rate=40))
+        await asyncio.sleep(0.5)
         # Kill the node the test client is connected to, or else the first one: either way a node
         # that holds a replica of every stream and possibly leads some of them.
         victim = next((n for n in nodes if n.url.endswith(f":{nc.connected_url.port}")), nodes[0]) if nc.connected_url else nodes[0]

@@ -31,6 +31,7 @@ from shared.telemetry import setup_tracing
 from tests.conftest import wait_for
 from tests.integration.test_flow import _convene_until_open, convene_cmd, plan_cmd
 from tests.support.data import submission
+from tests.support.processes import report
 from tests.support.system import EventLog, running
 
 pytestmark = [pytest.mark.integration]
@@ -125,7 +126,7 @@ async def test_no_personal_data_in_logs_spans_subjects_or_dead_letters(settings,
     }
     figures = {k: len(v.splitlines()) for k, v in channels.items()}
     leaks = {k: matches(v) for k, v in channels.items()}
-    print(f"\n[no-personal-data] scanned lines {figures}, matches {sum(map(len, leaks.values()))}")
+    report("no-personal-data-exported", **{f"{k}_lines_scanned": v for k, v in figures.items()}, matches=sum(map(len, leaks.values())))
     assert figures["logs"] > 10 and figures["spans"] > 10 and figures["subjects"] > 50 and dead, "the scan saw real traffic"
     assert leaks == {k: [] for k in channels}
 

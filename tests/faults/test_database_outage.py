@@ -56,7 +56,7 @@ async def test_sqlite_locked_for_a_while(nats_server, clean_streams, nc, tmp_pat
     try:
         system.start(*FLOW)
         await wait_ready(nc, FLOW)
-        feeder = asyncio.create_task(steady_referrals(nc, 50, rate=25))
+        feeder = asyncio.create_task(steady_referrals(nc, 40, rate=25))
         await asyncio.sleep(0.5)
         loop = asyncio.get_running_loop()
         await asyncio.gather(*(asyncio.to_thread(hold_exclusive_lock, tmp_path / f"{db}.db", LOCK_SECONDS) for db in LOCKED))

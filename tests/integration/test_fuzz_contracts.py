@@ -100,9 +100,6 @@ def test_every_request_contract_is_served(services) -> None:  # type: ignore[no-
     assert {r.subject for r in REQUESTS} <= served
 
 
-CASES: dict[str, int] = {}
-
-
 @pytest.mark.parametrize("spec", REQUESTS, ids=lambda r: r.subject)
 def test_fuzz_request(spec, services) -> None:  # type: ignore[no-untyped-def]
     loop, built = services
@@ -126,7 +123,6 @@ def test_fuzz_request(spec, services) -> None:  # type: ignore[no-untyped-def]
             assert well_formed_refusal(reply), (kind, reply)
 
     run()
-    CASES[spec.subject] = tried["n"]
     print(f"\n[fuzz {spec.subject}] tried {tried['n']}, refused cleanly {tried['refused']}, answered {tried['n'] - tried['refused']}")
 
 

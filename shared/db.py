@@ -107,9 +107,9 @@ def messaging_tables(metadata: MetaData) -> tuple[Table, Table]:
     return outbox, inbox
 
 
-def make_engine(url: str, *, readonly: bool = False) -> AsyncEngine:
+def make_engine(url: str, *, readonly: bool = False, busy_timeout_ms: int = 30000) -> AsyncEngine:
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, hide_parameters=True, connect_args={"timeout": 30})
+        engine = create_async_engine(url, hide_parameters=True, connect_args={"timeout": busy_timeout_ms / 1000})
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -119,7 +119,7 @@ def make_engine(url: str, *, readonly: bool = False) -> AsyncEngine:
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=FULL")  # durable: fsync at every commit
-            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
 
@@ -135,14 +135,14 @@ def make_engine(url: str, *, readonly: bool = False) -> AsyncEngine:
 class Database:
     """A service's database: engine, session factory, outbox/inbox tables and the relay's wake-up."""
 
-    def __init__(self, url: str, metadata: MetaData) -> None:
+    def __init__(self, url: str, metadata: MetaData, *, busy_timeout_ms: int = 30000) -> None:
         self.url = url
         self.metadata = metadata
         self.outbox, self.inbox = (metadata.tables["outbox"], metadata.tables["inbox"])
-        self.engine = make_engine(url)
+        self.engine = make_engine(url, busy_timeout_ms=busy_timeout_ms)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
         # Reads that need no lock (the relay's scan, queries) use their own engine on SQLite.
-        self.read_engine = make_engine(url, readonly=True) if url.startswith("sqlite") else self.engine
+        self.read_engine = make_engine(url, readonly=True, busy_timeout_ms=busy_timeout_ms) if url.startswith("sqlite") else self.engine
         self.read_sessionmaker = async_sessionmaker(self.read_engine, expire_on_commit=False)
         self.outbox_written = asyncio.Event()
         # SQLite has one writer; serialising our own writers avoids lock churn inside one process.

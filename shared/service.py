@@ -51,7 +51,7 @@ class Service:
         self.name = name
         self.settings = settings
         self.clock = clock or Clock()
-        self.db = Database(settings.database_url(name), metadata)
+        self.db = Database(settings.database_url(name), metadata, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
         self.uow_class = uow_class
         self.broker = NatsBroker(
             [u.strip() for u in settings.nats_url.split(",")],  # a cluster: several URLs
@@ -63,6 +63,8 @@ class Service:
             logger=logging.getLogger(f"koolle.{name}.broker"),
         )
         self.subscriptions: list[Subscription] = []
+        # subject -> (model, handler) of every request/reply command and query (fuzzing, docs)
+        self.handlers: dict[str, tuple[type[Contract], Callable[[Any, Any], Awaitable[Reply]]]] = {}
         self.consumers: list[EventConsumer] = []
         self.relay: OutboxRelay | None = None
         self._tasks: list[asyncio.Task[Any]] = []
@@ -97,6 +99,8 @@ class Service:
         """
 
         def deco(fn: Callable[[C, Any], Awaitable[Reply]]) -> Any:
+            self.handlers[subject] = (model, fn)
+
             async def entry(msg: NatsMessage) -> dict[str, Any]:
                 with self.tracer.start_as_current_span(
                     f"{subject} handle",
@@ -284,14 +288,18 @@ class Service:
         await self.stop()
 
 
+# Database drivers log statements with their parameters at DEBUG: never below WARNING, even when
+# KOOLLE_LOG_LEVEL=DEBUG, so personal data cannot reach a log.
+QUIET_LOGGERS = ("aiosqlite", "asyncpg", "sqlalchemy.engine", "sqlalchemy.pool")
+
+
 def configure_logging() -> None:
     """JSON logs on stderr with trace ids. Messages carry ids and codes only."""
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter())
     logging.basicConfig(level=os.environ.get("KOOLLE_LOG_LEVEL", "INFO"), handlers=[handler], force=True)
-    # Drivers log statement parameters at DEBUG: never let those (personal data) through.
-    for noisy in ("aiosqlite", "asyncpg", "sqlalchemy.engine", "nats"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def run_service(build: Callable[[], Service]) -> None:

@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     meetings_database_url: str = ""
     plans_database_url: str = ""
     notifications_database_url: str = ""
+    # SQLite: how long a writer waits for another connection's lock before the statement fails
+    # (a consumer then naks and retries; nothing is acked without its commit).
+    sqlite_busy_timeout_ms: int = 30000
 
     # Consumers: how long JetStream waits for an ack before redelivering, how many deliveries
     # before a message goes to the dead-letter stream, and the retry delays in seconds.

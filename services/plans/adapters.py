@@ -89,6 +89,14 @@ wellbeing = Table(
     Column("scores", JSONText, nullable=False),
 )
 
+# Which case each held meeting belongs to (from meeting.held): a plan cannot cite another family's meeting.
+held_meetings = Table(
+    "held_meetings",
+    metadata,
+    Column("meeting_id", String(36), primary_key=True),
+    Column("case_id", String(36), nullable=False),
+)
+
 _plan = TypeAdapter(Plan)
 
 
@@ -214,6 +222,13 @@ class PlanRepository:
              "next_contact_at": r.next_contact_at.isoformat() if r.next_contact_at else None, "followup_meeting": r.meeting}
             for r in rows
         ]
+
+    async def remember_meeting(self, meeting_id: UUID, case_id: UUID) -> None:
+        if not await self.case_of_meeting(meeting_id):
+            await self.s.execute(insert(held_meetings).values(meeting_id=str(meeting_id), case_id=str(case_id)))
+
+    async def case_of_meeting(self, meeting_id: UUID) -> str | None:
+        return await self.s.scalar(select(held_meetings.c.case_id).where(held_meetings.c.meeting_id == str(meeting_id)))
 
     async def add_measurement(self, measurement_id: str, case_id: UUID, source: str, at: datetime, scores: dict[str, int]) -> None:
         known = await self.s.scalar(select(wellbeing.c.measurement_id).where(wellbeing.c.measurement_id == measurement_id))

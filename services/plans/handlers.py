@@ -36,7 +36,7 @@ from shared.contracts.plans import (
     ResponsibleWorker,
 )
 from shared.contracts.referral import ConsentGiven, ConsentWithdrawn
-from shared.errors import NotFound
+from shared.errors import DomainError, NotFound
 
 from . import charts, domain, printable
 from .adapters import PlansUnitOfWork
@@ -84,6 +84,13 @@ async def _plan(uow: PlansUnitOfWork, plan_id: Any) -> domain.Plan:
 
 
 async def agree_plan(cmd: AgreePlan, uow: PlansUnitOfWork) -> Reply:
+    if cmd.meeting_id is not None:
+        held_for = await uow.plans.case_of_meeting(cmd.meeting_id)
+        if held_for is not None and held_for != str(cmd.case_id):
+            raise DomainError(
+                "meeting_of_other_case", "meeting_id",
+                en="That meeting belongs to another case.", fi="Tapaaminen kuuluu toiseen asiakkuuteen.", sv="Mötet hör till ett annat ärende.",
+            )
     try:
         plan = domain.agree(case_id=cmd.case_id, meeting_id=cmd.meeting_id, recorded_by=cmd.recorded_by, now=uow.now(), **_frame(cmd))
     except domain.PlanIncomplete as exc:
@@ -312,6 +319,7 @@ async def on_consent_withdrawn(ev: ConsentWithdrawn, uow: PlansUnitOfWork) -> No
 
 async def on_meeting_held(ev: MeetingHeld, uow: PlansUnitOfWork) -> None:
     """The first look at the wellbeing star, at the joint meeting."""
+    await uow.plans.remember_meeting(ev.meeting_id, ev.case_id)
     if ev.wellbeing_scores:
         await uow.plans.add_measurement(f"meeting:{ev.meeting_id}", ev.case_id, "meeting", ev.held_at, dict(ev.wellbeing_scores))
 

@@ -7,7 +7,7 @@ from datetime import date
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Boolean, Column, Date, Integer, LargeBinary, MetaData, String, Table, insert, select, update
+from sqlalchemy import DDL, Boolean, Column, Date, Integer, LargeBinary, MetaData, String, Table, event, insert, select, update
 
 from shared.db import Database, JSONText, UnitOfWork, UTCDateTime, messaging_tables
 
@@ -89,6 +89,25 @@ audit_log = Table(
     Column("result", String(20), nullable=False),  # result
     Column("scope", String(120), nullable=True),  # what was asked for, e.g. 'team:<id>' (no personal data)
 )
+
+# Append-only: this code has no update or delete path for the audit log, and the database refuses
+# one from anywhere else too (triggers on SQLite and PostgreSQL).
+for _op in ("UPDATE", "DELETE"):
+    event.listen(
+        audit_log,
+        "after_create",
+        DDL(
+            f"CREATE TRIGGER audit_log_no_{_op.lower()} BEFORE {_op} ON audit_log "
+            "BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END"
+        ).execute_if(dialect="sqlite"),
+    )
+for _ddl in (
+    "CREATE OR REPLACE FUNCTION audit_log_append_only() RETURNS trigger AS $$ "
+    "BEGIN RAISE EXCEPTION 'audit_log is append-only'; END $$ LANGUAGE plpgsql",
+    "CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log "
+    "FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only()",
+):
+    event.listen(audit_log, "after_create", DDL(_ddl).execute_if(dialect="postgresql"))
 
 _REFERRAL_COLUMNS = ("referral_id", "case_id", "submission_id", "channel", "municipality", "received_at", "status", "urgent")
 _CASE_COLUMNS = ("case_id", "municipality", "team_id", "status", "opened_at")
@@ -230,7 +249,21 @@ class ReferralRepository:
         await self.s.execute(insert(rejected_submissions).values(**values))
 
     async def audit(self, **values: Any) -> None:
+        """Append one access record (who, whose data, what, purpose, result; when = now)."""
         await self.s.execute(insert(audit_log).values(at=self.uow.now(), **values))
+
+    async def cases_of_child(self, key: str) -> list[str]:
+        """Every case (open or closed) that holds a referral of this child (hashed key)."""
+        rows = await self.s.execute(select(referral_children.c.case_id).where(referral_children.c.child_key == key).distinct())
+        return sorted(r.case_id for r in rows)
+
+    async def access_log(self, case_ids: list[str]) -> list[dict[str, Any]]:
+        rows = await self.s.execute(select(audit_log).where(audit_log.c.case_id.in_(case_ids)).order_by(audit_log.c.id))
+        return [
+            {"at": r.at.isoformat(), "actor": r.actor, "case_id": r.case_id, "action": r.action,
+             "purpose": r.purpose, "result": r.result}
+            for r in rows
+        ]
 
 
 def _to_referral(row: Any) -> Referral:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from shared.contracts.referral import (
+    AccessLogQuery,
     INTAKE_SUBJECT,
     CaseQuery,
     CompleteAssessment,
@@ -39,6 +40,7 @@ def register(svc: Service) -> None:
     svc.request("query.referral.case.v1", CaseQuery)(handlers.get_case)
     svc.request("query.referral.team_cases.v1", TeamCasesQuery)(handlers.team_cases)
     svc.request("query.referral.deadlines_due.v1", DeadlinesDueQuery)(handlers.deadlines_due)
+    svc.request("query.referral.access_log.v1", AccessLogQuery)(handlers.access_log)
     svc.request("cmd.referral.unlink.v1", UnlinkReferral)(handlers.unlink_referral)
     svc.request("cmd.referral.record_consent.v1", RecordConsent)(handlers.record_consent)
     svc.request("cmd.referral.withdraw_consent.v1", WithdrawConsent)(handlers.withdraw_consent)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -10,6 +11,7 @@ from uuid import UUID, uuid4
 from shared.calendar import add_working_days, helsinki_date
 from shared.contracts.common import ContactPoint
 from shared.contracts.referral import (
+    AccessLogQuery,
     AssessmentCompleted,
     AssessmentStarted,
     CaseQuery,
@@ -35,6 +37,7 @@ from shared.contracts.base import Reply
 from shared.errors import DomainError, NotFound
 
 from . import domain
+from .hetu import InvalidHetu, parse_hetu
 from .adapters import ReferralUnitOfWork
 from .domain import Case, Referral, open_referral, screen
 
@@ -391,6 +394,32 @@ async def get_case(q: CaseQuery, uow: ReferralUnitOfWork) -> Reply:
             ],
         },
     )
+
+
+async def access_log(q: AccessLogQuery, uow: ReferralUnitOfWork) -> Reply:
+    """Who has seen this person's data (Client Data Act 703/2023 s. 11). The answer is itself a
+    disclosure, so it is audited after it is read (it shows up in the next answer)."""
+    if q.personal_id is not None:
+        try:
+            value = parse_hetu(q.personal_id).value
+        except InvalidHetu:
+            raise DomainError(
+                "invalid_personal_id", "personal_id",
+                en="Not a valid henkilötunnus.", fi="Virheellinen henkilötunnus.", sv="Ogiltig personbeteckning.",
+            ) from None
+        case_ids = await uow.referrals.cases_of_child(hashlib.sha256(f"hetu:{value}".encode()).hexdigest())
+    else:
+        case_ids = [str(q.case_id)] if await uow.referrals.get_case(q.case_id) else []  # type: ignore[arg-type]
+    entries = await uow.referrals.access_log(case_ids) if case_ids else []
+    for case_id in case_ids or [None]:
+        await uow.referrals.audit(
+            actor=q.requested_by, case_id=case_id, action="read_access_log", purpose=q.purpose,
+            result="found" if case_id else "not_found", scope="person" if q.personal_id else f"case:{q.case_id}",
+        )
+    await uow.commit()
+    if not case_ids:
+        raise NotFound("personal_id" if q.personal_id else "case_id")
+    return Reply(ok=True, data={"cases": case_ids, "entries": entries})
 
 
 async def team_cases(q: TeamCasesQuery, uow: ReferralUnitOfWork) -> Reply:

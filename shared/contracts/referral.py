@@ -6,7 +6,7 @@ from datetime import date, datetime
 from typing import Annotated, ClassVar, Literal
 from uuid import UUID
 
-from pydantic import Field, StringConstraints
+from pydantic import Field, StringConstraints, model_validator
 
 from .base import Contract, Event, FieldError
 from .common import ContactPoint, Id, Language, ShortText
@@ -289,6 +289,25 @@ class DeadlinesDueQuery(Contract):
     purpose: ShortText = Field(default="deadline follow-up", description="Why the data is read.")
 
 
+class AccessLogQuery(Contract):
+    """``query.referral.access_log.v1``: who has seen one person's data, when, what and why
+    (tietojen luovutus- ja käyttöloki; Client Data Act 703/2023 s. 11). Give the child's
+    henkilötunnus (all of their cases) or one case id. This read is audited too."""
+
+    personal_id: str | None = Field(
+        default=None, min_length=11, max_length=11, description="The child's henkilötunnus (never logged or stored in clear)."
+    )
+    case_id: UUID | None = Field(default=None, description="One case instead of a person.")
+    requested_by: Id = Field(description="Staff id of the reader (written to the audit log).")
+    purpose: ShortText = Field(default="access log request", description="Why the log is read (e.g. the person's own request).")
+
+    @model_validator(mode="after")
+    def _one_subject(self) -> AccessLogQuery:
+        if (self.personal_id is None) == (self.case_id is None):
+            raise ValueError("give exactly one of personal_id and case_id")
+        return self
+
+
 class UnlinkReferral(Contract):
     """``cmd.referral.unlink.v1``: undo a wrong link; the referral gets a case of its own."""
 
@@ -501,6 +520,7 @@ REQUESTS = (
     ("query.referral.case.v1", CaseQuery, "One case with its referrals, consents, deadlines and history (audited)."),
     ("query.referral.team_cases.v1", TeamCasesQuery, "Open cases of a team (audited)."),
     ("query.referral.deadlines_due.v1", DeadlinesDueQuery, "Statutory deadlines due in the next N working days (audited)."),
+    ("query.referral.access_log.v1", AccessLogQuery, "Who has read one person's (or one case's) data: the append-only audit log (audited)."),
     ("cmd.referral.unlink.v1", UnlinkReferral, "Undo a wrong link: the referral gets a new case (referral.unlinked)."),
     ("cmd.referral.record_consent.v1", RecordConsent, "Record consent per purpose and recipient (consent.given)."),
     ("cmd.referral.withdraw_consent.v1", WithdrawConsent, "Withdraw a consent (consent.withdrawn)."),

@@ -62,7 +62,7 @@ async def test_outbox_rows_wait_out_an_outage_and_are_published_once(tmp_path): 
         assert unsent == 5, "nothing is marked sent without a PubAck"
 
         server.start()
-        await wait_for(lambda: relay.published == 5, timeout=20)
+        await wait_for(lambda: relay.published == 5, timeout=40)  # relay backoff reaches 10 s steps
         assert await stream_count(js, "REFERRAL") == 5
 
         # A crash after publishing but before marking sent: the rows go out again with the same

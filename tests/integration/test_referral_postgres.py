@@ -54,6 +54,9 @@ async def test_link_consent_assessment_and_queries_on_postgres(settings, nc, cle
     conn = await asyncpg.connect(referral_pg.replace("+asyncpg", ""))
     try:
         actions = [r["action"] for r in await conn.fetch("select action from audit_log order by id")]
+        for stmt in ("update audit_log set actor = 'someone-else'", "delete from audit_log"):  # append-only
+            with pytest.raises(asyncpg.RaiseError, match="append-only"):
+                await conn.execute(stmt)
     finally:
         await conn.close()
     assert actions == ["list_deadlines", "list_team_cases", "read_case"]

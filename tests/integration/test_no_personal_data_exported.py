@@ -1,0 +1,139 @@
+"""Nothing personal leaves through the operational channels: run the whole flow (referral, meeting,
+plan, follow-up, notifications), a rejected submission, a poison message, audited staff reads; then
+scan everything exported to operators for henkilötunnus, phone numbers, e-mail addresses, the test
+families' names and their free text. Expected matches: 0.
+
+Scanned: every log record (JSON formatter, DEBUG and up, every logger), every span (name, attributes,
+events, status) from an in-memory exporter, every NATS subject seen on the server (core and
+JetStream, requests and replies), the dead letters as ``infra.ops list_dead_letters`` shows them,
+and any log file in the data directory. Event payloads are not "exported": they are the system's
+own data and notifications legitimately carry contact points."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import re
+from datetime import date, datetime, timedelta, timezone
+from uuid import uuid4
+
+import pytest
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from infra.ops import list_dead_letters
+from services.referral.hetu import make_test_hetu
+from shared.client import call, submit_referral
+from shared.clock import FixedClock
+from shared.observability import JsonFormatter
+from shared.service import QUIET_LOGGERS
+from shared.telemetry import setup_tracing
+from tests.conftest import wait_for
+from tests.integration.test_flow import _convene_until_open, convene_cmd, plan_cmd
+from tests.support.data import submission
+from tests.support.processes import report
+from tests.support.system import EventLog, running
+
+pytestmark = [pytest.mark.integration]
+
+HETU = re.compile(r"\b\d{6}[-+A-FU-Y]\d{3}[0-9A-FHJ-NPR-Y]\b")
+PHONE = re.compile(r"(?:\+358|\b0)[\s-]?\d{2}[\s-]?\d{3}[\s-]?\d{3,4}\b")
+EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+
+FAMILY = {
+    "children": [{"given_name": "Ronja", "family_name": "Vaaralainen", "personal_id": make_test_hetu(date(2018, 3, 14), 977)}],
+    "guardians": [{"name": "Kerttu Vaaralainen", "phone": "+358 40 765 4321", "email": "kerttu.vaaralainen@example.com", "language": "fi"}],
+    "concern": "Äidin uupumus ja Ronjan unihäiriöt.",
+}
+NAMES = ("Ronja", "Vaaralainen", "Kerttu", "Lapsinen", "Maija", "Testinen", "Secret Person", "uupumus", "kuormittunut")
+
+
+def matches(text: str) -> list[str]:
+    found = [m.group(0) for rx in (HETU, PHONE, EMAIL) for m in rx.finditer(text)]
+    return found + [n for n in NAMES if n in text] + [FAMILY["children"][0]["personal_id"]] * (FAMILY["children"][0]["personal_id"] in text)
+
+
+async def test_no_personal_data_in_logs_spans_subjects_or_dead_letters(settings, nc, clean_streams):  # type: ignore[no-untyped-def]
+    spans = InMemorySpanExporter()
+    provider = setup_tracing("pii-scan", extra_exporter=spans)
+    buf = io.StringIO()
+    handler = logging.StreamHandler(buf)
+    handler.setFormatter(JsonFormatter())
+    handler.setLevel(logging.DEBUG)
+    root = logging.getLogger()
+    old_level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    quiet = {n: logging.getLogger(n).level for n in QUIET_LOGGERS}
+    for n in QUIET_LOGGERS:  # as configure_logging does: drivers at DEBUG would print SQL parameters
+        logging.getLogger(n).setLevel(logging.WARNING)
+    subjects: list[str] = []
+
+    async def seen(msg) -> None:  # type: ignore[no-untyped-def]
+        subjects.append(msg.subject)
+        if msg.reply:
+            subjects.append(msg.reply)
+
+    sub = await nc.subscribe(">", cb=seen)
+    log = await EventLog().attach(nc)
+    clock = FixedClock(datetime.now(timezone.utc))
+    try:
+        async with running(settings, clock=clock):
+            body = submission(**FAMILY)
+            await submit_referral(nc, body)
+            await submit_referral(nc, submission(guardians=[{"name": "Maija Testinen", "phone": "12", "email": "maija@example.com"}]))  # rejected
+            await submit_referral(nc, {"submission_id": "fd-bad", "children": "Ronja Vaaralainen 040 765 4321"})  # rejected
+            await nc.jetstream().publish("referral.received.v1", json.dumps({"name": "Secret Person", "email": "secret@example.com"}).encode(),
+                                         headers={"Nats-Msg-Id": f"poison-{uuid4()}"})
+            received = await wait_for(lambda: [e for e in log.of("referral.received") if e.get("submission_id") == body["submission_id"]])
+            case_id = received[0]["case_id"]
+            meeting = await wait_for(_convene_until_open(nc, convene_cmd(case_id, clock.now() + timedelta(hours=1))))
+            assert meeting.ok, meeting.errors
+            clock.advance(hours=1, minutes=5)
+            held = await call(nc, "cmd.meetings.record_held.v1", {
+                "command_id": str(uuid4()), "meeting_id": meeting.id, "recorded_by": "staff-close",
+                "attendance": [{"participant_id": "guardian-1", "present": True}, {"participant_id": "staff-close", "present": True}],
+                "child_heard": True, "responsible_worker_ids": ["staff-close"]})
+            assert held.ok, held.errors
+            clock.at = datetime.now(timezone.utc)
+            plan = await call(nc, "cmd.plans.agree.v1", plan_cmd(case_id, meeting.id, datetime.now(timezone.utc) + timedelta(days=7)))
+            assert plan.ok, plan.errors
+            assert (await call(nc, "query.referral.case.v1", {"case_id": case_id, "requested_by": "staff-sw-1"})).ok
+            who = await call(nc, "query.referral.access_log.v1", {"personal_id": FAMILY["children"][0]["personal_id"], "requested_by": "staff-registry-1"})
+            assert who.ok, who.errors
+            await wait_for(lambda: any(e["template"] == "plan_agreed" for e in log.of("notification.sent")), timeout=15)
+            await wait_for(lambda: log.of("deadletter."), timeout=10)
+            dead = await list_dead_letters(nc)
+    finally:
+        await sub.unsubscribe()
+        root.removeHandler(handler)
+        root.setLevel(old_level)
+        for n, lvl in quiet.items():
+            logging.getLogger(n).setLevel(lvl)
+    provider.force_flush()
+    exported_spans = [
+        json.dumps({"name": s.name, "attributes": dict(s.attributes or {}), "status": str(s.status.description),
+                    "events": [(e.name, dict(e.attributes or {})) for e in s.events]}, ensure_ascii=False, default=str)
+        for s in spans.get_finished_spans()
+    ]
+    files = [p.read_text(errors="replace") for p in settings.data_dir.rglob("*.log")]
+    channels = {
+        "logs": buf.getvalue(),
+        "spans": "\n".join(exported_spans),
+        "subjects": "\n".join(subjects),
+        "dead_letters": json.dumps(dead, ensure_ascii=False),
+        "log_files": "\n".join(files),
+    }
+    figures = {k: len(v.splitlines()) for k, v in channels.items()}
+    leaks = {k: matches(v) for k, v in channels.items()}
+    report("no-personal-data-exported", **{f"{k}_lines_scanned": v for k, v in figures.items()}, matches=sum(map(len, leaks.values())))
+    assert figures["logs"] > 10 and figures["spans"] > 10 and figures["subjects"] > 50 and dead, "the scan saw real traffic"
+    assert leaks == {k: [] for k in channels}
+
+
+def test_the_scanner_finds_what_it_looks_for() -> None:
+    text = json.dumps(FAMILY, ensure_ascii=False) + " 040 123 4567 maija@example.com Maija Testinen"
+    found = matches(text)
+    assert FAMILY["children"][0]["personal_id"] in found and "+358 40 765 4321" in found and "040 123 4567" in found
+    assert "kerttu.vaaralainen@example.com" in found and "Vaaralainen" in found and "Maija" in found
+    assert matches("case 5f0c2a4e-8b1d-4c7e-9a3b-1d2e3f4a5b6c seq 0123 at 2026-11-23T08:00:00Z took 0.0123456s") == []

@@ -43,7 +43,7 @@ async def test_demo_flow_across_processes(processes, nc):  # type: ignore[no-unt
 async def test_sigkill_mid_flow_loses_nothing_and_doubles_nothing(processes, nc, tmp_path):  # type: ignore[no-untyped-def]
     await wait_ready(nc)
     log = await EventLog().attach(nc, ("referral.>", "notification.>"))
-    n = 150
+    n = 80
     bodies = [submission() for _ in range(n)]
 
     async def front_door() -> None:

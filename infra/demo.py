@@ -60,6 +60,18 @@ async def _wait(stem: str, pred: Any, timeout: float = 30.0) -> dict[str, Any]:
     raise TimeoutError(f"no {stem} event in {timeout:.0f}s")
 
 
+async def _wait_any(stems: tuple[str, ...], pred: Any, timeout: float = 30.0) -> dict[str, Any]:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        for stem in stems:
+            for ev in _seen.get(stem, []):
+                if pred(ev):
+                    return ev
+        await asyncio.sleep(0.05)
+    raise TimeoutError(f"no {' or '.join(stems)} event in {timeout:.0f}s")
+
+
 def say(text: str) -> None:
     print(f"\n> {text}", flush=True)
 
@@ -88,7 +100,9 @@ async def run_demo(
             "consent_to_convene": True,
         },
     )
-    received = await _wait("referral.received", lambda e: e["submission_id"] == sub_id)
+    # The demo family is the same every run: from the second run on, the child already has an open
+    # case, so the new referral is linked to it (referral.linked) instead of opening another.
+    received = await _wait_any(("referral.received", "referral.linked"), lambda e: e.get("submission_id") == sub_id)
     case_id = received["case_id"]
 
     say("Close worker: convene a joint meeting with the family and a psychologist.")

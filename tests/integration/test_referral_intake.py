@@ -19,6 +19,7 @@ async def collect(nc, subject):  # type: ignore[no-untyped-def]
         got.append(json.loads(msg.data))
 
     await nc.subscribe(subject, cb=cb)
+    await nc.flush()  # the subscription is registered before anything is published
     return got
 
 
@@ -46,7 +47,8 @@ async def test_invalid_submission_is_kept_and_rejected_with_reasons(settings, nc
     try:
         js = nc.jetstream()
         body = submission()
-        body["children"][0]["personal_id"] = body["children"][0]["personal_id"][:-1] + "X"
+        pid = body["children"][0]["personal_id"]
+        body["children"][0]["personal_id"] = pid[:-1] + ("X" if pid[-1] != "X" else "Y")  # a wrong check character
         await js.publish(INTAKE_SUBJECT, json.dumps(body).encode(), headers={"Nats-Msg-Id": body["submission_id"]})
         await js.publish(INTAKE_SUBJECT, b"\xff not json", headers={"Nats-Msg-Id": "garbage-1"})
         await wait_for(lambda: len(rejected) == 2)

@@ -35,6 +35,9 @@ class OutboxRelay:
         # Published (PubAck received) but not yet marked sent. Marking is batched off the hot path;
         # after a crash these rows are simply published again and JetStream drops the copies.
         self._unmarked: set[int] = set()
+        # Every row published by this relay whose "sent" mark may not be visible to the next scan
+        # yet (the scan reads a snapshot that can predate the mark). Pruned by the scan itself.
+        self._published: set[int] = set()
         self._mark_wanted = asyncio.Event()
 
     def stop(self) -> None:
@@ -103,7 +106,12 @@ class OutboxRelay:
                     .limit(self.batch)
                 )
             ).all()
-        rows = [r for r in rows if r.seq not in self._unmarked]
+        if not rows:
+            self._published.clear()  # nothing unsent: every earlier publish is marked
+            return 0
+        # Rows are scanned in seq order, so every seq below the first unsent one is marked.
+        self._published = {seq for seq in self._published if seq >= rows[0].seq}
+        rows = [r for r in rows if r.seq not in self._published]
         if not rows:
             return 0
         # Publishes go out pipelined; a timer cancel waits for everything before it, so a
@@ -131,6 +139,7 @@ class OutboxRelay:
         if done:
             crash_point("relay.after_publish_before_mark")
             self._unmarked.update(done)
+            self._published.update(done)
             self._mark_wanted.set()
             self.published += len(done)
             if self.metrics is not None:

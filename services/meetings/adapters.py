@@ -228,25 +228,22 @@ class MeetingRepository:
     # -- roster ---------------------------------------------------------------------------------
     async def upsert_professional(self, p: Professional, source: str, *, keep_staff: bool = False) -> bool:
         """Insert or update; with ``keep_staff`` an entry last changed by staff is left alone."""
-        current = await self.s.scalar(select(professionals.c.source).where(professionals.c.professional_id == p.professional_id))
         values = {"municipality": p.municipality, "source": source, "data": p.to_dict()}
-        if current is None:
-            await self.s.execute(insert(professionals).values(professional_id=p.professional_id, **values))
-        elif keep_staff and current == "staff":
-            return False
-        else:
-            await self.s.execute(update(professionals).where(professionals.c.professional_id == p.professional_id).values(**values))
-        return True
+        return await self._upsert(professionals.c.professional_id, p.professional_id, values, keep_staff)
 
     async def upsert_room(self, r: Room, source: str, *, keep_staff: bool = False) -> bool:
-        current = await self.s.scalar(select(rooms.c.source).where(rooms.c.room_id == r.room_id))
         values = {"municipality": r.municipality, "source": source, "data": r.to_dict()}
+        return await self._upsert(rooms.c.room_id, r.room_id, values, keep_staff)
+
+    async def _upsert(self, key: Any, key_value: str, values: dict[str, Any], keep_staff: bool) -> bool:
+        table = key.table
+        current = await self.s.scalar(select(table.c.source).where(key == key_value))
         if current is None:
-            await self.s.execute(insert(rooms).values(room_id=r.room_id, **values))
+            await self.s.execute(insert(table).values({key.name: key_value, **values}))
         elif keep_staff and current == "staff":
             return False
         else:
-            await self.s.execute(update(rooms).where(rooms.c.room_id == r.room_id).values(**values))
+            await self.s.execute(update(table).where(key == key_value).values(**values))
         return True
 
     async def roster(self) -> list[Professional]:

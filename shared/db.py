@@ -109,7 +109,18 @@ def messaging_tables(metadata: MetaData) -> tuple[Table, Table]:
 
 def make_engine(url: str, *, readonly: bool = False, busy_timeout_ms: int = 30000) -> AsyncEngine:
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, hide_parameters=True, connect_args={"timeout": busy_timeout_ms / 1000})
+        from sqlalchemy.engine import make_url
+
+        from shared.sqlite_inline import InlineConnection
+
+        path = make_url(url).database or ":memory:"
+        engine = create_async_engine(
+            url,
+            hide_parameters=True,
+            # Short statements run on the loop's thread; BEGIN and COMMIT go to a worker thread
+            # (see shared/sqlite_inline.py for why and the measured difference).
+            async_creator=lambda: InlineConnection.connect(path, timeout=busy_timeout_ms / 1000),
+        )
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:

@@ -155,6 +155,12 @@ class Database:
         # Reads that need no lock (the relay's scan, queries) use their own engine on SQLite.
         self.read_engine = make_engine(url, readonly=True, busy_timeout_ms=busy_timeout_ms) if url.startswith("sqlite") else self.engine
         self.read_sessionmaker = async_sessionmaker(self.read_engine, expire_on_commit=False)
+        if self.engine.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as upsert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as upsert
+        # Built once: the inbox claim runs for every consumed message.
+        self.claim_statement = upsert(self.inbox).on_conflict_do_nothing()
         self.outbox_written = asyncio.Event()
         # SQLite has one writer; serialising our own writers avoids lock churn inside one process.
         self.write_lock: asyncio.Lock | None = asyncio.Lock() if url.startswith("sqlite") else None
@@ -269,13 +275,8 @@ class UnitOfWork:
         """Record that ``consumer`` handled ``event_id``; False when it already did (a redelivery).
 
         One statement: insert, and learn from the row count whether the id was new."""
-        inbox = self.db.inbox
         values = {"consumer": consumer, "event_id": event_id, "processed_at": self.now()}
-        if self.db.engine.dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as upsert
-        else:
-            from sqlalchemy.dialects.sqlite import insert as upsert
-        result = await self.session.execute(upsert(inbox).values(**values).on_conflict_do_nothing())
+        result = await self.session.execute(self.db.claim_statement, values)
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
     # -- idempotent commands ----------------------------------------------------------------------

@@ -44,18 +44,30 @@ async def steady_referrals(nc: nats.NATS, n: int, rate: float) -> list[dict]:
 
 
 
-def check_outcome(log: EventLog, bodies: list[dict], data_dir: Path) -> dict:
+NOTIFICATIONS_SENT_SQL = (
+    "select count(*), count(distinct source_event_id || '/' || recipient_id) from notifications where status='sent'"
+)
+CONVENINGS_SQL = "select count(*) from convenings"
+
+
+def sqlite_effects(data_dir: Path) -> tuple[tuple[int, int], int]:
+    """(sent notification rows, distinct event/recipient pairs among them), convening rows."""
+    rows = sqlite3.connect(data_dir / "notifications.db").execute(NOTIFICATIONS_SENT_SQL).fetchone()
+    conv = sqlite3.connect(data_dir / "meetings.db").execute(CONVENINGS_SQL).fetchone()[0]
+    return (rows[0], rows[1]), conv
+
+
+def check_outcome(log: EventLog, bodies: list[dict], data_dir: Path, effects: tuple[tuple[int, int], int] | None = None) -> dict:
     """Loss and doubling, counted on the events (JetStream) and on the effects (each service's DB,
-    the delivery spool). A referral's own notification is the referrer's acknowledgement."""
+    the delivery spool). A referral's own notification is the referrer's acknowledgement.
+    ``effects`` are the database counts of :func:`sqlite_effects` when the databases are elsewhere."""
     received = log.of("referral.received")
     ids = [e["submission_id"] for e in received]
     expected = {b["submission_id"] for b in bodies}
     received_ids = {e["event_id"] for e in received}
     sent = [e for e in log.of("notification.sent") if e["source_event_id"] in received_ids]
     pairs = [(e["source_event_id"], e["recipient_id"]) for e in log.of("notification.sent")]
-    db = sqlite3.connect(data_dir / "notifications.db")
-    rows = db.execute("select count(*), count(distinct source_event_id || '/' || recipient_id) from notifications where status='sent'").fetchone()
-    conv = sqlite3.connect(data_dir / "meetings.db").execute("select count(*) from convenings").fetchone()[0]
+    rows, conv = effects if effects is not None else sqlite_effects(data_dir)
     spool = data_dir / "notifications" / "delivered.jsonl"
     lines = [json.loads(x)["notification_id"] for x in spool.read_text().splitlines()] if spool.exists() else []
     return {

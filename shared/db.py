@@ -23,9 +23,11 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    bindparam,
     event,
     insert,
     select,
+    update,
 )
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.types import TypeDecorator
@@ -182,6 +184,16 @@ class Database:
             await self.read_engine.dispose()
 
 
+_STATEMENTS: dict[tuple[Any, ...], Any] = {}
+
+
+def _statement(key: tuple[Any, ...], build: Callable[[], Any]) -> Any:
+    stmt = _STATEMENTS.get(key)
+    if stmt is None:
+        stmt = _STATEMENTS[key] = build()
+    return stmt
+
+
 class UnitOfWork:
     """One transaction: the state change, the events it causes (outbox) and the events it consumed (inbox).
 
@@ -278,6 +290,50 @@ class UnitOfWork:
         values = {"consumer": consumer, "event_id": event_id, "processed_at": self.now()}
         result = await self.session.execute(self.db.claim_statement, values)
         return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    # -- statements built once --------------------------------------------------------------------
+    # Building a SQLAlchemy statement per call (``insert(t).values(...)``, ``select(t).where(...)``)
+    # and computing its cache key cost more than running it on SQLite (bench/). These helpers build
+    # each statement shape once and pass the values as parameters.
+
+    async def insert(self, table: Table, values: dict[str, Any] | list[dict[str, Any]]) -> None:
+        """Insert one row, or many in one executemany."""
+        if isinstance(values, list) and not values:
+            return
+        await self.session.execute(_statement(("insert", table), lambda: insert(table)), values)
+
+    async def rows(self, table: Table, order_by: str | None = None, **equals: Any) -> list[Any]:
+        """Rows where every given column equals its value (``order_by``: a column name)."""
+        keys = tuple(sorted(equals))
+
+        def build() -> Any:
+            q = select(table).where(*(table.c[k] == bindparam(f"w_{k}") for k in keys))
+            return q.order_by(table.c[order_by]) if order_by else q
+
+        stmt = _statement(("rows", table, keys, order_by), build)
+        return list((await self.session.execute(stmt, {f"w_{k}": equals[k] for k in keys})).all())
+
+    async def row(self, table: Table, **equals: Any) -> Any:
+        """The row where every given column equals its value, or None."""
+        keys = tuple(sorted(equals))
+        stmt = _statement(("row", table, keys), lambda: select(table).where(*(table.c[k] == bindparam(f"w_{k}") for k in keys)))
+        return (await self.session.execute(stmt, {f"w_{k}": equals[k] for k in keys})).first()
+
+    async def update(self, table: Table, where: dict[str, Any], values: dict[str, Any]) -> int:
+        """Update the rows matching ``where`` (column equality); returns the number of rows changed."""
+        wkeys, vkeys = tuple(sorted(where)), tuple(sorted(values))
+
+        def build() -> Any:
+            return (
+                update(table)
+                .where(*(table.c[k] == bindparam(f"w_{k}") for k in wkeys))
+                .values({k: bindparam(f"v_{k}") for k in vkeys})
+            )
+
+        stmt = _statement(("update", table, wkeys, vkeys), build)
+        params = {f"w_{k}": where[k] for k in wkeys} | {f"v_{k}": values[k] for k in vkeys}
+        result = await self.session.execute(stmt, params)
+        return int(result.rowcount)  # type: ignore[attr-defined]
 
     # -- idempotent commands ----------------------------------------------------------------------
     async def recall_reply(self, command_id: str) -> Any:

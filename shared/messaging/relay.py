@@ -83,7 +83,7 @@ class OutboxRelay:
             except Exception as exc:  # noqa: BLE001 - a relay never dies; it retries
                 log.warning("outbox publish failed (%s); retrying in %.1fs", type(exc).__name__, delay)
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
+                delay = min(delay * 2, 2.0)  # short cap: a recovered NATS or database is used again soon
                 continue
             if n == 0:
                 try:

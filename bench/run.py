@@ -131,6 +131,16 @@ class System:
                 out[n] = float("nan")
         return out
 
+    def cpu_seconds(self) -> dict[str, float]:
+        out = {}
+        for n, p in self.procs.items():
+            try:
+                t = psutil.Process(p.pid).cpu_times()
+                out[n] = t.user + t.system
+            except psutil.Error:
+                out[n] = float("nan")
+        return out
+
     def stop(self) -> None:
         stop_services(self.procs)
 
@@ -183,6 +193,7 @@ async def pipeline(nc: nats.NATS, system: System, n: int, res: Results, raw_pub:
             await asyncio.sleep(0.5)
 
     sampler = asyncio.create_task(sample())
+    cpu0 = system.cpu_seconds()
     t0 = time.perf_counter()
     await asyncio.gather(*(pub(i) for i in range(n)))
     t_pub = time.perf_counter() - t0
@@ -191,10 +202,17 @@ async def pipeline(nc: nats.NATS, system: System, n: int, res: Results, raw_pub:
         await asyncio.sleep(0.05)
     elapsed = (max(watch.notified.values()) if watch.notified else time.perf_counter()) - t0
     sampler.cancel()
+    cpu1 = system.cpu_seconds()
     done = len(watch.notified)
     rate = done / elapsed
     res.add(f"[{label}] pipeline: {n} referrals, received+notified", f"{rate:,.0f}/s", f"ratio {rate / raw_pub:.2f} (target ≥0.20)", rate / raw_pub >= 0.20)
     res.add(f"[{label}]   completed / front-door publish time", f"{done}/{n}", f"publish took {t_pub:.1f}s")
+    per = {k: (cpu1[k] - cpu0[k]) / max(done, 1) * 1000 for k in cpu0}
+    res.add(
+        f"[{label}]   CPU per referral, all services",
+        f"{sum(per.values()):.2f} ms",
+        ", ".join(f"{k} {v:.2f}" for k, v in per.items()),
+    )
     res.add(f"[{label}]   peak RSS under load (max of services)", f"{max(peak.values()):.0f} MB", ", ".join(f"{k} {v:.0f}" for k, v in peak.items()))
 
 

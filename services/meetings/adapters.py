@@ -121,24 +121,21 @@ _meeting = TypeAdapter(Meeting)
 
 class MeetingRepository:
     def __init__(self, uow: UnitOfWork) -> None:
+        self.uow = uow
         self.s = uow.session
 
     async def add_convening(self, c: Convening) -> bool:
-        if await self.convening(c.case_id) is not None:
+        if await self.uow.row(convenings, case_id=str(c.case_id)) is not None:
             return False
-        await self.s.execute(
-            insert(convenings).values(
-                case_id=str(c.case_id),
-                municipality=c.municipality,
-                opened_at=c.opened_at,
-                state=_convening.dump_python(c, mode="json"),
-            )
+        await self.uow.insert(
+            convenings,
+            {"case_id": str(c.case_id), "municipality": c.municipality, "opened_at": c.opened_at, "state": _convening.dump_python(c, mode="json")},
         )
         return True
 
     async def convening(self, case_id: UUID) -> Convening | None:
-        state = await self.s.scalar(select(convenings.c.state).where(convenings.c.case_id == str(case_id)))
-        return _convening.validate_python(state) if state else None
+        row = await self.uow.row(convenings, case_id=str(case_id))
+        return _convening.validate_python(row.state) if row else None
 
     async def busy_resources(self, resources: list[str], starts_at: datetime, ends_at: datetime) -> set[str]:
         rows = await self.s.scalars(
@@ -149,9 +146,7 @@ class MeetingRepository:
         return set(rows)
 
     async def save_convening(self, c: Convening) -> None:
-        await self.s.execute(
-            update(convenings).where(convenings.c.case_id == str(c.case_id)).values(state=_convening.dump_python(c, mode="json"))
-        )
+        await self.uow.update(convenings, {"case_id": str(c.case_id)}, {"state": _convening.dump_python(c, mode="json")})
 
     async def all_convenings(self) -> dict[str, Convening]:
         rows = await self.s.execute(select(convenings.c.case_id, convenings.c.state))
@@ -261,20 +256,16 @@ class MeetingRepository:
 
     # -- consent ledger ---------------------------------------------------------------------------
     async def record_consent(self, case_id: UUID, consent_id: str, purpose: str, *, withdrawn: bool, valid_until: Any = None) -> None:
-        key = (consents.c.case_id == str(case_id), consents.c.consent_id == consent_id, consents.c.purpose == purpose)
-        row = await self.s.execute(select(consents.c.withdrawn).where(*key))
-        existing = row.first()
+        key = {"case_id": str(case_id), "consent_id": consent_id, "purpose": purpose}
+        existing = await self.uow.row(consents, **key)
         if existing is None:
-            await self.s.execute(
-                insert(consents).values(case_id=str(case_id), consent_id=consent_id, purpose=purpose, withdrawn=withdrawn, valid_until=valid_until)
-            )
+            await self.uow.insert(consents, key | {"withdrawn": withdrawn, "valid_until": valid_until})
         elif withdrawn and not existing.withdrawn:
-            await self.s.execute(update(consents).where(*key).values(withdrawn=True))
+            await self.uow.update(consents, key, {"withdrawn": True})
         # a withdrawal is final: a late "given" for the same entry does not undo it
 
     async def consents(self, case_id: UUID) -> list[dict[str, Any]]:
-        rows = await self.s.execute(select(consents).where(consents.c.case_id == str(case_id)))
-        return [dict(r._mapping) for r in rows]
+        return [dict(r._mapping) for r in await self.uow.rows(consents, case_id=str(case_id))]
 
     # -- proposals --------------------------------------------------------------------------------
     async def add_proposal(self, proposal_id: UUID, case_id: UUID, kind: str, state: dict[str, Any], now: datetime) -> None:

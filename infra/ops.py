@@ -23,6 +23,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from infra.run import SERVICES
+from shared.client import connect
 from shared.contracts import STREAMS
 from shared.settings import Settings
 
@@ -35,7 +36,9 @@ def _url(url: str | None) -> str:
 
 
 async def _connect(url: str | None) -> nats.NATS:
-    return await nats.connect(_url(url), connect_timeout=3, max_reconnect_attempts=1)
+    # The identity and TLS come from KOOLLE_NATS_* like a service's; --url only changes the address.
+    settings = Settings(nats_url=url) if url else Settings()
+    return await connect(settings, connect_timeout=3, max_reconnect_attempts=1)
 
 
 async def status_data(nc: nats.NATS) -> dict[str, Any]:

@@ -97,10 +97,10 @@ async def main_async(args: argparse.Namespace) -> int:
     env["KOOLLE_DATA_DIR"] = str(settings.data_dir.resolve())
 
     def connect(identity: str) -> Any:
-        if passwords is None:
-            return nats.connect(settings.nats_url, max_reconnect_attempts=-1)
-        return nats.connect(settings.nats_url, user=identity, password=passwords[identity],
-                            inbox_prefix=inbox_prefix(identity), max_reconnect_attempts=-1)
+        options = settings.nats_connect_options()  # TLS (and, with --external-nats, the user) from KOOLLE_NATS_*
+        if passwords is not None:
+            options.update(user=identity, password=passwords[identity], inbox_prefix=inbox_prefix(identity))
+        return nats.connect(**options, max_reconnect_attempts=-1)
 
     nc = await connect("ops")
     await ensure_streams(nc.jetstream(), settings.duplicate_window_seconds, settings.stream_replicas)

@@ -22,6 +22,7 @@ from opentelemetry.trace import SpanKind
 from pydantic import ValidationError
 from sqlalchemy import MetaData, text
 
+from shared.client import PlaintextRefused, refuse_plaintext, uses_tls
 from shared.clock import Clock
 from shared.contracts import Contract, Event, FieldError, Reply, field_errors
 from shared.db import Database, UnitOfWork
@@ -54,9 +55,11 @@ class Service:
         self.db = Database(settings.database_url(name), metadata, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
         self.uow_class = uow_class
         self.broker = NatsBroker(
-            [u.strip() for u in settings.nats_url.split(",")],  # a cluster: several URLs
+            settings.nats_servers(),  # a cluster: several URLs
             name=f"koolle-{name}",
-            security=settings.nats_security(),
+            security=settings.nats_security(),  # identity and TLS; the relay and consumers share this connection
+            reconnected_cb=refuse_plaintext(lambda: self.broker.config.connection_state.connection)
+            if settings.nats_tls_wanted() else None,
             inbox_prefix=settings.nats_inbox_prefix,
             max_reconnect_attempts=-1,
             reconnect_time_wait=1,
@@ -210,6 +213,9 @@ class Service:
         setup_tracing(self.name, self.settings.otel_exporter)
         await self.db.create_all()
         await self.broker.connect()
+        if self.settings.nats_tls_wanted() and not uses_tls(self.broker.config.connection_state.connection):
+            await self.broker.stop()
+            raise PlaintextRefused("TLS is configured but the NATS server did not use it")
         js = self.broker.config.connection_state.stream
         if self.settings.manage_streams:
             await ensure_streams(js, self.settings.duplicate_window_seconds, self.settings.stream_replicas)
@@ -270,7 +276,10 @@ class Service:
             except (TimeoutError, asyncio.CancelledError):
                 self._relay_task.cancel()
                 await asyncio.gather(self._relay_task, return_exceptions=True)
-        await self.broker.stop()
+        try:
+            await self.broker.stop()
+        except Exception as exc:  # noqa: BLE001 - a connection already closed (refused plaintext) cannot unsubscribe
+            log.warning("broker stop incomplete (%s)", type(exc).__name__)
         if self.http is not None:
             await self.http.stop()
         await self.db.dispose()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ssl
 from pathlib import Path
+from typing import Any
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -19,9 +21,17 @@ class Settings(BaseSettings):
     nats_user: str = ""
     nats_password: str = ""
     nats_inbox_prefix: str = "_INBOX"
+    # TLS: the CA bundle that signed the server's certificate (empty: the system's), and this
+    # identity's client certificate and key where the server verifies clients (mutual TLS).
+    # Setting any of them (or a tls:// URL) makes TLS mandatory for this client: a connection the
+    # server left in plaintext is closed. The hostname overrides the name checked against the
+    # server certificate (when the URL's host is not in it, e.g. an IP address). Handshake first:
+    # TLS before the server's INFO (server option handshake_first), so nothing crosses in plaintext.
     nats_tls_ca: str = ""
     nats_tls_cert: str = ""
     nats_tls_key: str = ""
+    nats_tls_hostname: str = ""
+    nats_tls_handshake_first: bool = False
     # Declare/update the JetStream streams at start. Off where services run with least privilege
     # (ops declares the streams then).
     manage_streams: bool = True
@@ -67,18 +77,53 @@ class Settings(BaseSettings):
         path.parent.mkdir(parents=True, exist_ok=True)
         return f"sqlite+aiosqlite:///{path}"
 
+    def nats_servers(self) -> list[str]:
+        return [u.strip() for u in self.nats_url.split(",") if u.strip()]  # a cluster: several URLs
+
+    def nats_tls_wanted(self) -> bool:
+        return bool(self.nats_tls_ca or self.nats_tls_cert or self.nats_tls_key or self.nats_tls_handshake_first
+                    or any(u.startswith("tls://") for u in self.nats_servers()))
+
+    def nats_tls_context(self) -> ssl.SSLContext | None:
+        """The client TLS context from the ``nats_tls_*`` settings, or None (no TLS configured)."""
+        if not (self.nats_tls_ca or self.nats_tls_cert or self.nats_tls_key):
+            return None
+        if self.nats_tls_key and not self.nats_tls_cert:
+            raise ValueError("KOOLLE_NATS_TLS_KEY is set without KOOLLE_NATS_TLS_CERT")
+        # Verifies the server's chain and hostname (or IP address) against the CA; TLS >= 1.2.
+        ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=self.nats_tls_ca or None)
+        if self.nats_tls_cert:
+            ctx.load_cert_chain(self.nats_tls_cert, self.nats_tls_key or None)
+        return ctx
+
+    def nats_connect_options(self) -> dict[str, Any]:
+        """Keyword arguments for ``nats.connect`` with this identity (user/password, inbox, TLS):
+        every raw nats-py connection (ops CLI, launcher, tools) connects like the services do."""
+        options: dict[str, Any] = {"servers": self.nats_servers()}
+        if self.nats_user:
+            options.update(user=self.nats_user, password=self.nats_password)
+        if self.nats_inbox_prefix != "_INBOX":
+            options["inbox_prefix"] = self.nats_inbox_prefix
+        ctx = self.nats_tls_context()
+        if ctx is not None:
+            options["tls"] = ctx
+        if self.nats_tls_hostname:
+            options["tls_hostname"] = self.nats_tls_hostname
+        if self.nats_tls_handshake_first:
+            options["tls_handshake_first"] = True
+        return options
+
     def nats_security(self):  # type: ignore[no-untyped-def]
         """FastStream security for this identity (user/password and/or TLS), or None."""
-        import ssl
+        from faststream.nats import NatsSecurity, NatsUserPassword
 
-        from faststream.nats import NatsUserPassword
-        from faststream.security import BaseSecurity
-
-        ctx = None
-        if self.nats_tls_ca or self.nats_tls_cert:
-            ctx = ssl.create_default_context(cafile=self.nats_tls_ca or None)
-            if self.nats_tls_cert:
-                ctx.load_cert_chain(self.nats_tls_cert, self.nats_tls_key or None)
+        tls: dict[str, Any] = {
+            "ssl_context": self.nats_tls_context(),
+            "tls_hostname": self.nats_tls_hostname or None,
+            "tls_handshake_first": self.nats_tls_handshake_first,
+        }
         if self.nats_user:
-            return NatsUserPassword(self.nats_user, self.nats_password, ssl_context=ctx)
-        return BaseSecurity(ssl_context=ctx) if ctx else None
+            return NatsUserPassword(self.nats_user, self.nats_password, **tls)
+        if self.nats_tls_wanted() or self.nats_tls_hostname:
+            return NatsSecurity(**tls)
+        return None

@@ -9,9 +9,7 @@ import argparse
 import asyncio
 import sys
 
-import nats
-
-from shared.client import call
+from shared.client import call, connect
 from shared.settings import Settings
 
 
@@ -22,7 +20,7 @@ async def main(argv: list[str]) -> int:
     ap.add_argument("--to", dest="to_month")
     ap.add_argument("--requested-by", default="statistics-cli")
     a = ap.parse_args(argv)
-    nc = await nats.connect(Settings().nats_url)
+    nc = await connect(Settings())
     try:
         q = {"requested_by": a.requested_by, "format": "csv", "municipality": a.municipality, "from_month": a.from_month, "to_month": a.to_month}
         reply = await call(nc, "query.meetings.statistics.v1", {k: v for k, v in q.items() if v is not None})

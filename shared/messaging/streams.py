@@ -20,8 +20,24 @@ def stream_config(spec: StreamSpec, duplicate_window: float, replicas: int = 1) 
         num_replicas=replicas,
         allow_msg_schedules=True if spec.schedules else None,
         allow_rollup_hdrs=True if spec.schedules else None,  # timer cancel = rollup tombstone
+        # The outbox relay publishes a scan's rows of one stream as one atomic batch: stored with one
+        # write instead of one fsync'd write per event (shared/messaging/relay.py).
+        allow_atomic=True,
         description=spec.description or f"Events owned by the {spec.owner} service.",
     )
+
+
+def stream_of(subject: str) -> str | None:
+    """The catalogue stream that captures ``subject`` (NATS wildcard match), or None."""
+    tokens = subject.split(".")
+    for spec in STREAMS.values():
+        for pattern in spec.subjects:
+            p = pattern.split(".")
+            if p[-1] == ">" and len(tokens) >= len(p) and all(a in ("*", b) for a, b in zip(p[:-1], tokens, strict=False)):
+                return spec.name
+            if len(p) == len(tokens) and all(a in ("*", b) for a, b in zip(p, tokens, strict=True)):
+                return spec.name
+    return None
 
 
 async def ensure_streams(js: JetStreamContext, duplicate_window: float = 120.0, replicas: int = 1) -> None:

@@ -1,0 +1,101 @@
+"""The outbox relay's atomic batches: one write per stream and scan, and no doubles when a batch is
+published again after a crash (published, not yet marked) or when a stream refuses batches."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timezone
+from uuid import uuid4
+
+import nats
+import pytest
+from nats.js.api import StorageType, StreamConfig
+from sqlalchemy import update
+
+from infra.natsserver import EmbeddedNats, free_port
+from services.plans.adapters import PlansUnitOfWork, metadata
+from shared.contracts import ConsentGiven, ReferralReceived
+from shared.db import Database
+from shared.messaging.relay import OutboxRelay
+from shared.messaging.streams import ensure_streams
+from tests.conftest import wait_for
+
+pytestmark = [pytest.mark.integration]
+
+
+def received() -> ReferralReceived:
+    return ReferralReceived(
+        producer="test", case_id=uuid4(), referral_id=uuid4(), submission_id="s", channel="phone",
+        municipality="Testilä", received_at=datetime.now(timezone.utc), language="fi", interpreter_needed=False,
+        urgent=False, statutory=False, child_count=1, consent_to_convene=True,
+    )
+
+
+def consent() -> ConsentGiven:
+    return ConsentGiven(
+        producer="test", case_id=uuid4(), occurred_at=datetime.now(timezone.utc), consent_id=uuid4(),
+        purpose="convene_team", given_by="guardian-1", recorded_by="front-door",
+    )
+
+
+async def stream_count(js, stream: str) -> int:  # type: ignore[no-untyped-def]
+    return (await js.stream_info(stream)).state.messages
+
+
+@pytest.fixture
+async def setup(tmp_path):  # type: ignore[no-untyped-def]
+    server = EmbeddedNats(tmp_path / "nats", free_port()).start()
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'plans.db'}", metadata)
+    await db.create_all()
+    nc = await nats.connect(server.url)
+    yield server, db, nc, nc.jetstream()
+    await nc.close()
+    await db.dispose()
+    server.stop()
+
+
+async def emit(db: Database, n: int) -> None:
+    async with PlansUnitOfWork(db) as uow:
+        for i in range(n):
+            uow.emit(received() if i % 2 else consent())
+        await uow.commit()
+
+
+async def test_a_scan_goes_out_as_one_atomic_batch_per_stream_and_a_republish_stores_nothing_twice(setup):  # type: ignore[no-untyped-def]
+    _, db, _, js = setup
+    await ensure_streams(js)
+    await emit(db, 120)
+    relay = OutboxRelay(db, js)
+    assert await relay.flush_once() == 120
+    assert relay.batches == 1  # 120 events of the REFERRAL stream, one write
+    assert await stream_count(js, "REFERRAL") == 120
+
+    # A crash after the PubAck but before the rows were marked: the next relay publishes them again.
+    await relay._mark_pending()
+    async with db.sessionmaker() as s, s.begin():
+        await s.execute(update(db.outbox).values(sent_at=None))
+    again = OutboxRelay(db, js)
+    assert await again.flush_once() == 120  # the batch is refused as a duplicate, then sent one by one
+    assert again.batches == 0
+    assert await stream_count(js, "REFERRAL") == 120  # JetStream dropped every copy
+    await again._mark_pending()
+    assert await again.flush_once() == 0
+
+
+async def test_a_stream_without_atomic_batches_still_gets_every_event_once(setup):  # type: ignore[no-untyped-def]
+    _, db, _, js = setup
+    # Streams managed elsewhere (KOOLLE_MANAGE_STREAMS=false) may lack allow_atomic.
+    await js.add_stream(StreamConfig(name="REFERRAL", subjects=["referral.>", "consent.>"], storage=StorageType.FILE))
+    await emit(db, 40)
+    relay = OutboxRelay(db, js, poll_seconds=0.05)
+    task = asyncio.create_task(relay.run())
+    try:
+        await wait_for(lambda: relay.published == 40)
+        assert relay.batches == 0 and relay._no_atomic == {"REFERRAL"}
+        assert await stream_count(js, "REFERRAL") == 40
+        await emit(db, 10)  # later scans go one by one at once, without asking again
+        await wait_for(lambda: relay.published == 50)
+        assert await stream_count(js, "REFERRAL") == 50
+    finally:
+        relay.stop()
+        await task

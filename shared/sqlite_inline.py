@@ -6,7 +6,7 @@ takes a few µs, so a consumer spent most of its time handing work between threa
 ``bench/``). A SQLite statement on a local file that cannot wait for a lock is fast enough to run in
 place. What can block goes to a worker thread:
 
-- ``BEGIN`` (a write transaction's ``BEGIN IMMEDIATE`` may wait up to the busy timeout for the lock),
+- ``BEGIN IMMEDIATE`` (a write transaction may wait up to the busy timeout for the lock),
 - ``COMMIT`` (fsync, and WAL checkpoints).
 
 Inside a write transaction we already hold the write lock, and WAL readers never wait for writers,
@@ -21,12 +21,13 @@ import sqlite3
 from collections.abc import Callable, Iterable
 from typing import Any
 
-# Statements that may wait (lock, fsync) and therefore leave the event loop's thread.
-_BLOCKING = ("BEGIN", "COMMIT", "END", "VACUUM")
+# Statements that may wait (lock, fsync) and therefore leave the event loop's thread. A plain
+# (deferred) BEGIN takes no lock, so a read transaction starts in place.
+_BLOCKING = ("BEGIN IMMEDIATE", "BEGIN EXCLUSIVE", "COMMIT", "END", "VACUUM")
 
 
 def _may_block(sql: str) -> bool:
-    head = sql.lstrip()[:8].upper()
+    head = sql.lstrip()[:16].upper()
     return head.startswith(_BLOCKING) or "CHECKPOINT" in sql[:64].upper()
 
 

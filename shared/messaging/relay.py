@@ -60,6 +60,7 @@ class OutboxRelay:
         # yet (the scan reads a snapshot that can predate the mark). Pruned by the scan itself.
         self._published: set[int] = set()
         self._mark_wanted = asyncio.Event()
+        self.mark_delay = 0.05
         self._no_atomic: set[str] = set()  # streams that refuse atomic batches (configured elsewhere)
         self.batches = 0
 
@@ -79,6 +80,9 @@ class OutboxRelay:
     async def _marker(self) -> None:
         while True:
             await self._mark_wanted.wait()
+            # Coalesce: one "sent" transaction (one fsync) for everything published in the next
+            # moment, and the consumers' own transactions are not kept waiting for the write lock.
+            await asyncio.sleep(self.mark_delay)
             self._mark_wanted.clear()
             try:
                 await self._mark_pending()

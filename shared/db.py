@@ -163,6 +163,7 @@ class Database:
             from sqlalchemy.dialects.sqlite import insert as upsert
         # Built once: the inbox claim runs for every consumed message.
         self.claim_statement = upsert(self.inbox).on_conflict_do_nothing()
+        self.claim_many_statement = upsert(self.inbox).on_conflict_do_nothing().returning(self.inbox.c.event_id)
         self.outbox_written = asyncio.Event()
         # SQLite has one writer; serialising our own writers avoids lock churn inside one process.
         self.write_lock: asyncio.Lock | None = asyncio.Lock() if url.startswith("sqlite") else None
@@ -334,6 +335,16 @@ class UnitOfWork:
         params = {f"w_{k}": where[k] for k in wkeys} | {f"v_{k}": values[k] for k in vkeys}
         result = await self.session.execute(stmt, params)
         return int(result.rowcount)  # type: ignore[attr-defined]
+
+    async def claim_many(self, consumer: str, event_ids: list[str]) -> set[str]:
+        """Claim a whole batch in one statement; returns the ids that were new (the rest are
+        redeliveries). Like :meth:`claim`, it commits or rolls back with the effects."""
+        if not event_ids:
+            return set()
+        now = self.now()
+        rows = [{"consumer": consumer, "event_id": k, "processed_at": now} for k in dict.fromkeys(event_ids)]
+        result = await self.session.execute(self.db.claim_many_statement, rows)
+        return {r.event_id for r in result}
 
     # -- idempotent commands ----------------------------------------------------------------------
     async def recall_reply(self, command_id: str) -> Any:

@@ -240,10 +240,12 @@ class EventConsumer:
     async def _handle_batch(self, items: list[tuple[Msg, Any]]) -> None:
         started = time.perf_counter()
         duplicates = 0
+        keys = [self.sub.key(ev, m) for m, ev in items]
         async with self.uow_factory() as uow:
-            for m, ev in items:
+            # One inbox statement for the batch; a key seen twice in one batch is handled once.
+            new = await uow.claim_many(self.sub.durable, keys) if len(items) > 1 else None
+            for (m, ev), key in zip(items, keys, strict=True):
                 ctx = extract_context(m.headers)
-                key = self.sub.key(ev, m)
                 with self.tracer.start_as_current_span(
                     f"{self.sub.subject} process",
                     context=ctx,
@@ -258,7 +260,12 @@ class EventConsumer:
                         "koolle.case_id": str(getattr(ev, "case_id", "") or ""),
                     },
                 ):
-                    if await uow.claim(self.sub.durable, key):
+                    if new is None:
+                        fresh = await uow.claim(self.sub.durable, key)
+                    else:
+                        fresh = key in new
+                        new.discard(key)
+                    if fresh:
                         await self.sub.handler(ev, uow)
                     else:
                         duplicates += 1

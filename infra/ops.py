@@ -4,15 +4,21 @@
     python -m infra.ops deadletters [--service meetings]
     python -m infra.ops replay-deadletter SEQ
     python -m infra.ops rebuild referral-statistics
+    python -m infra.ops access-log CASE_ID --requested-by STAFF_ID   # who has seen my data
+    echo HENKILOTUNNUS | python -m infra.ops access-log - --requested-by STAFF_ID
 
 Shows ids, subjects, counts and reason codes only: never a payload (dead letters hold personal data).
+Connects with the identity and TLS in KOOLLE_NATS_* (the ``ops`` identity, infra/auth.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import sys
+from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 import nats
 import typer
@@ -23,7 +29,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from infra.run import SERVICES
-from shared.client import connect
+from shared.client import call, connect
 from shared.contracts import STREAMS
 from shared.settings import Settings
 
@@ -193,6 +199,106 @@ def rebuild(model: str = typer.Argument("referral-statistics"), url: str = typer
         console.print(t)
 
     asyncio.run(run())
+
+
+# -- who has seen my data (Client Data Act 703/2023 s. 11) ----------------------------------------
+
+ACCESS_LOG_SERVICES = ("meetings", "plans", "notifications")
+"""Besides referral (which finds a person's cases), the services that answer query.<service>.access_log.v1."""
+
+
+async def gather_access_log(
+    nc: nats.NATS,
+    *,
+    requested_by: str,
+    personal_id: str | None = None,
+    case_id: str | None = None,
+    purpose: str = "subject access request",
+    timeout: float = 3.0,
+) -> dict[str, Any]:
+    """One answer from all four services' audit logs, oldest first. Referral turns a henkilötunnus
+    into the person's cases; the others answer for those cases. Every service records this read.
+    ``services`` says which answered; an answer with a silent service is marked incomplete."""
+    who = {"requested_by": requested_by, "purpose": purpose}
+    status: dict[str, str] = {}
+    entries: list[dict[str, Any]] = []
+    cases = [str(UUID(case_id))] if case_id else []
+    try:
+        ref = await call(nc, "query.referral.access_log.v1", {**who, **({"personal_id": personal_id} if personal_id else {"case_id": case_id})},
+                         timeout=timeout, attempts=1)
+    except TimeoutError:
+        status["referral"] = "no_answer"
+    else:
+        if ref.ok and ref.data is not None:
+            cases, status["referral"] = ref.data["cases"], "ok"
+            entries += ref.data["entries"]
+        elif ref.errors and ref.errors[0].code == "not_found":
+            status["referral"] = "not_found"
+        else:
+            return {"ok": False, "errors": [e.code for e in ref.errors], "cases": [], "entries": [], "services": status, "complete": False}
+
+    async def ask(service: str) -> None:
+        try:
+            r = await call(nc, f"query.{service}.access_log.v1", {**who, "case_ids": cases}, timeout=timeout, attempts=1)
+        except TimeoutError:
+            status[service] = "no_answer"
+            return
+        status[service] = "ok" if r.ok else (r.errors[0].code if r.errors else "refused")
+        if r.ok and r.data is not None:
+            entries.extend(r.data["entries"])
+
+    if cases:
+        await asyncio.gather(*(ask(s) for s in ACCESS_LOG_SERVICES))
+    entries.sort(key=lambda e: datetime.fromisoformat(e["at"]))
+    complete = bool(cases) and all(status.get(s) == "ok" for s in ("referral", *ACCESS_LOG_SERVICES))
+    return {"ok": bool(cases), "errors": [] if cases else [status.get("referral", "not_found")], "cases": cases, "entries": entries,
+            "services": status, "complete": complete}
+
+
+def _subject_ref(ref: str) -> dict[str, str]:
+    """A case id or a henkilötunnus; '-' reads it from stdin (so a henkilötunnus stays out of shell history)."""
+    if ref == "-":
+        ref = sys.stdin.readline().strip()
+    try:
+        return {"case_id": str(UUID(ref))}
+    except ValueError:
+        return {"personal_id": ref}
+
+
+@app.command("access-log")
+def access_log(
+    ref: str = typer.Argument(..., help="Case id, or henkilötunnus; '-' reads it from stdin."),
+    requested_by: str = typer.Option(..., "--requested-by", help="Your staff id (the read is audited)."),
+    purpose: str = typer.Option("subject access request", help="Why the log is read (audited)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the answer as JSON."),
+    url: str = typer.Option(None),
+) -> None:
+    """Who has seen one person's (or one case's) data: every service's audit records, oldest first."""
+
+    async def run() -> dict[str, Any]:
+        nc = await _connect(url)
+        try:
+            return await gather_access_log(nc, requested_by=requested_by, purpose=purpose, **_subject_ref(ref))
+        finally:
+            await nc.close()
+
+    answer = asyncio.run(run())
+    if as_json:
+        console.print_json(json.dumps(answer))
+        return
+    if not answer["ok"]:
+        console.print(f"[red]no answer: {', '.join(answer['errors'])}[/red]")
+        raise typer.Exit(1)
+    t = Table(title=f"Access log: {len(answer['cases'])} case(s), {len(answer['entries'])} record(s)")
+    for col in ("when (UTC)", "service", "who", "what", "purpose", "result", "case"):
+        t.add_column(col)
+    for e in answer["entries"]:
+        result = e["result"] if e["granted"] else f"[yellow]{e['result']}[/yellow]"
+        t.add_row(e["at"][:19], e["service"], e["actor"], e["action"], e["purpose"], result, (e["case_id"] or "-")[:8])
+    console.print(t)
+    if not answer["complete"]:
+        missing = ", ".join(f"{s}: {v}" for s, v in answer["services"].items() if v != "ok")
+        console.print(f"[yellow]incomplete: {missing}[/yellow]")
 
 
 if __name__ == "__main__":

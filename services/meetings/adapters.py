@@ -10,6 +10,7 @@ from pydantic import TypeAdapter
 from sqlalchemy import Boolean, Column, Date, MetaData, String, Table, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from shared.audit import AuditLog, audit_table
 from shared.db import JSONText, UnitOfWork, UTCDateTime, messaging_tables
 from shared.errors import DomainError
 
@@ -18,6 +19,7 @@ from .slots import Interval, Professional, Room
 
 metadata = MetaData()
 messaging_tables(metadata)
+audit_log = audit_table(metadata)  # append-only (shared.audit)
 
 convenings = Table(
     "convenings",
@@ -296,8 +298,10 @@ class MeetingRepository:
 
 
 class MeetingsUnitOfWork(UnitOfWork):
+    audit: AuditLog
     meetings: MeetingRepository
     reminder_lead: timedelta = timedelta(hours=24)
 
     def _attach(self, session: Any) -> None:
         self.meetings = MeetingRepository(self)
+        self.audit = AuditLog(self, "meetings")

@@ -6,6 +6,7 @@ from shared.contracts import ConveneMeeting, MeetingCaseQuery, RecordMeetingHeld
 from shared.contracts.meetings import (
     AcceptProposal,
     CancelMeeting,
+    MeetingsAccessLogQuery,
     MeetingStatisticsQuery,
     ProposeMeeting,
     RescheduleMeeting,
@@ -47,4 +48,5 @@ def register(svc: Service) -> None:
     svc.request("cmd.meetings.cancel.v1", CancelMeeting)(handlers.cancel)
     svc.request("cmd.meetings.record_held.v1", RecordMeetingHeld)(handlers.record_held)
     svc.request("query.meetings.case.v1", MeetingCaseQuery)(handlers.case_meetings)
+    svc.request("query.meetings.access_log.v1", MeetingsAccessLogQuery)(handlers.access_log)
     svc.request("query.meetings.statistics.v1", MeetingStatisticsQuery)(handlers.statistics)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 
+from shared import audit
 from shared.calendar import helsinki_date
 from shared.contracts import ConveneMeeting, MeetingCaseQuery, MeetingConvened, MeetingHeld, RecordMeetingHeld, Reply
 from shared.contracts.base import FieldError
@@ -18,6 +19,7 @@ from shared.contracts.meetings import (
     MeetingReminderDue,
     MeetingRescheduled,
     MeetingResponseRecorded,
+    MeetingsAccessLogQuery,
     MeetingStatisticsQuery,
     Participant,
     ProposeMeeting,
@@ -587,12 +589,19 @@ async def record_held(cmd: RecordMeetingHeld, uow: MeetingsUnitOfWork) -> Reply:
 
 # -- queries ------------------------------------------------------------------------------------------
 async def case_meetings(q: MeetingCaseQuery, uow: MeetingsUnitOfWork) -> Reply:
+    """Audited: the read and its record commit together; a refused read is recorded too."""
+    scope = f"case:{q.case_id}"
     convening = await uow.meetings.convening(q.case_id)
     if convening is None:
+        await uow.audit.read(q, "read_meetings", q.case_id, audit.NOT_FOUND, scope)
+        await uow.commit()
         raise NotFound("case_id")
     found = await uow.meetings.meetings_of_case(q.case_id)
     rows = await uow.meetings.consents(q.case_id)
+    proposals = await uow.meetings.proposals_of_case(q.case_id)
     today = helsinki_date(uow.now())
+    await uow.audit.read(q, "read_meetings", q.case_id, audit.FOUND, scope)
+    await uow.commit()
     return Reply(
         ok=True,
         id=str(q.case_id),
@@ -624,13 +633,19 @@ async def case_meetings(q: MeetingCaseQuery, uow: MeetingsUnitOfWork) -> Reply:
             "proposals": [
                 {"proposal_id": r["proposal_id"], "kind": r["kind"], "status": r["status"], "source": r["state"].get("source"),
                  "proposal": r["state"].get("proposal"), "no_slot": r["state"].get("no_slot")}
-                for r in await uow.meetings.proposals_of_case(q.case_id)
+                for r in proposals
             ],
         },
     )
 
 
+async def access_log(q: MeetingsAccessLogQuery, uow: MeetingsUnitOfWork) -> Reply:
+    """Who has read these cases' meetings. The answer is itself a disclosure: audited after it is read."""
+    return await audit.answer_access_log(q, uow.audit)
+
+
 async def statistics(q: MeetingStatisticsQuery, uow: MeetingsUnitOfWork) -> Reply:
+    """Counts per municipality, unit and month only: no one family's data, so not audited."""
     units = {p.professional_id: (p.unit, p.team) for p in await uow.meetings.roster()}
     result = stats.compute(
         await uow.meetings.all_meetings(), await uow.meetings.all_convenings(), units,

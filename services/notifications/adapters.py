@@ -10,12 +10,14 @@ from uuid import UUID
 from pydantic import TypeAdapter
 from sqlalchemy import Boolean, Column, Integer, MetaData, String, Table, UniqueConstraint, delete, insert, select, update
 
+from shared.audit import AuditLog, audit_table
 from shared.db import JSONText, UnitOfWork, UTCDateTime, messaging_tables
 
 from .domain import Notification
 
 metadata = MetaData()
 messaging_tables(metadata)
+audit_log = audit_table(metadata)  # append-only (shared.audit)
 
 contacts = Table(
     "contacts",
@@ -313,7 +315,9 @@ class NotificationRepository:
 
 
 class NotificationsUnitOfWork(UnitOfWork):
+    audit: AuditLog
     notifications: NotificationRepository
 
     def _attach(self, session: Any) -> None:
         self.notifications = NotificationRepository(self)
+        self.audit = AuditLog(self, "notifications")

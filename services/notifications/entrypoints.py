@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 from shared.contracts.meetings import MeetingCancelled, MeetingConvened, MeetingReminderDue, MeetingRescheduled
-from shared.contracts.notifications import FailedNotificationsQuery, NotificationCaseQuery, SetContactPreference
+from shared.contracts.notifications import (
+    FailedNotificationsQuery,
+    NotificationCaseQuery,
+    NotificationsAccessLogQuery,
+    SetContactPreference,
+)
 from shared.contracts.plans import (
     FollowupDue,
     FollowupOverdue,
@@ -76,6 +81,7 @@ def register(svc: Service, config: NotificationsConfig | None = None, channels: 
         svc.on_event(model)(fn)
     svc.request("query.notifications.case.v1", NotificationCaseQuery)(handlers.case_notifications)
     svc.request("query.notifications.failed.v1", FailedNotificationsQuery)(handlers.failed_notifications)
+    svc.request("query.notifications.access_log.v1", NotificationsAccessLogQuery)(handlers.access_log)
     svc.request("cmd.notifications.set_preference.v1", SetContactPreference)(handlers.set_preference)
 
     delivery = handlers.Delivery(channels if channels is not None else build_channels(svc, config), config)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from shared import audit
 from shared.contracts.meetings import MeetingCancelled, MeetingConvened, MeetingReminderDue, MeetingRescheduled, Participant
 from shared.contracts.notifications import (
     FailedNotificationsQuery,
@@ -21,6 +22,7 @@ from shared.contracts.notifications import (
     NotificationCaseQuery,
     NotificationFailed,
     NotificationPortalMessage,
+    NotificationsAccessLogQuery,
     NotificationSent,
     SetContactPreference,
 )
@@ -295,10 +297,16 @@ def _withdrawal_covers(n: Notification, purpose: str, recipient: str | None, con
     return recipient in (None, n.recipient_id) or n.consent_id == consent_id
 
 
+# Cancellations that refuse the recipient the content (as opposed to a superseded or cancelled meeting).
+WITHHOLDING = frozenset({"consent_withdrawn", "role_not_allowed"})
+
+
 async def _cancel(uow: NotificationsUnitOfWork, n: Notification, reason: str) -> None:
     n.status = "cancelled"
     n.failure = reason
     await uow.notifications.save(n)
+    if reason in WITHHOLDING:
+        await _audit_disclosure(uow, n, audit.WITHHELD, reason)
     uow.emit(
         NotificationCancelled(
             producer=SERVICE, case_id=n.case_id, causation_id=n.source_event_id, occurred_at=uow.now(),
@@ -312,6 +320,9 @@ async def _cancel(uow: NotificationsUnitOfWork, n: Notification, reason: str) ->
 
 async def case_notifications(q: NotificationCaseQuery, uow: NotificationsUnitOfWork) -> Reply:
     rows = await uow.notifications.of_case(q.case_id)
+    # Audited, a refused read too: the record commits before the answer (or the refusal) leaves.
+    await uow.audit.read(q, "read_notifications", q.case_id, audit.FOUND if rows else audit.NOT_FOUND, f"case:{q.case_id}")
+    await uow.commit()
     if not rows:
         raise NotFound("case_id")
     return Reply(
@@ -340,6 +351,9 @@ async def case_notifications(q: NotificationCaseQuery, uow: NotificationsUnitOfW
 
 async def failed_notifications(q: FailedNotificationsQuery, uow: NotificationsUnitOfWork) -> Reply:
     rows = await uow.notifications.failed(q.case_id, q.limit)
+    scope = f"case:{q.case_id}" if q.case_id else "all"
+    await uow.audit.read_cases(q, "list_failed_notifications", (r.case_id for r in rows), scope, empty_case=q.case_id)
+    await uow.commit()
     return Reply(
         ok=True,
         data={
@@ -360,6 +374,11 @@ async def failed_notifications(q: FailedNotificationsQuery, uow: NotificationsUn
             ]
         },
     )
+
+
+async def access_log(q: NotificationsAccessLogQuery, uow: NotificationsUnitOfWork) -> Reply:
+    """Who has read these cases' notifications and who was sent one. Audited after it is read."""
+    return await audit.answer_access_log(q, uow.audit)
 
 
 async def set_preference(cmd: SetContactPreference, uow: NotificationsUnitOfWork) -> Reply:
@@ -697,6 +716,7 @@ async def _record_sent(uow: NotificationsUnitOfWork, n: Notification, channel: s
     n.failure = None
     n.not_before = None
     await uow.notifications.save(n)
+    await _audit_disclosure(uow, n, audit.DISCLOSED, f"{n.template} via {channel}")
     uow.emit(_sent(n, channel, now))
     if channel == "portal" or (channel == "sms" and n.recipient_kind == "family"):
         # The SMS to a family only says where to read the message: the message itself goes to the portal.
@@ -709,6 +729,13 @@ async def _record_sent(uow: NotificationsUnitOfWork, n: Notification, channel: s
                 title=subject, body=body, source_event_type=n.source_event_type,
             )
         )
+
+
+async def _audit_disclosure(uow: NotificationsUnitOfWork, n: Notification, result: str, why: str) -> None:
+    """A notification's content given to (or withheld from) its recipient, in the same transaction
+    as its status: who = the recipient, what = the template."""
+    await uow.audit.record(actor=n.recipient_id, case_id=n.case_id, action="send_notification",
+                           purpose=f"{why} to {n.recipient_role}", result=result, scope=f"notification:{n.notification_id}")
 
 
 async def _fail(uow: NotificationsUnitOfWork, n: Notification, reason: str) -> None:

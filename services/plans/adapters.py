@@ -10,12 +10,14 @@ from uuid import UUID
 from pydantic import TypeAdapter
 from sqlalchemy import Column, Integer, MetaData, String, Table, Text, insert, select, update
 
+from shared.audit import AuditLog, audit_table
 from shared.db import JSONText, UnitOfWork, UTCDateTime, messaging_tables
 
 from .domain import Consent, FollowupPolicy, Measurement, Plan
 
 metadata = MetaData()
 messaging_tables(metadata)
+audit_log = audit_table(metadata)  # append-only (shared.audit)
 
 plans = Table(
     "plans",
@@ -243,8 +245,10 @@ class PlanRepository:
 
 
 class PlansUnitOfWork(UnitOfWork):
+    audit: AuditLog
     plans: PlanRepository
     policy: FollowupPolicy = FollowupPolicy()
 
     def _attach(self, session: Any) -> None:
         self.plans = PlanRepository(self)
+        self.audit = AuditLog(self, "plans")

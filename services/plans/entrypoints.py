@@ -15,6 +15,7 @@ from shared.contracts.plans import (
     PlanCaseQuery,
     PlanQuery,
     PlanRevised,
+    PlansAccessLogQuery,
     PrintablePlanQuery,
     RecordFollowup,
     RescheduleFollowup,
@@ -48,3 +49,4 @@ def register(svc: Service) -> None:
     svc.request("query.plans.overdue.v1", OverdueQuery)(handlers.overdue_followups)
     svc.request("query.plans.effectiveness.v1", EffectivenessQuery)(handlers.effectiveness)
     svc.request("query.plans.effectiveness_chart.v1", EffectivenessChartQuery)(handlers.effectiveness_chart)
+    svc.request("query.plans.access_log.v1", PlansAccessLogQuery)(handlers.access_log)

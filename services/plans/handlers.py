@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 from uuid import uuid4
 
+from shared import audit
 from shared.clock import local
 from shared.contracts import FieldError, Reply
 from shared.contracts.common import ContactPoint
@@ -29,6 +30,7 @@ from shared.contracts.plans import (
     PlanQuery,
     PlanRevised,
     PlanShared,
+    PlansAccessLogQuery,
     PrintablePlanQuery,
     RecordFollowup,
     RescheduleFollowup,
@@ -269,10 +271,13 @@ async def share_current_version(plan: domain.Plan, uow: PlansUnitOfWork, *, only
     done = await uow.plans.shared_with(plan.plan_id, plan.version)
     today = local(uow.now()).date()
     n = 0
+    scope = f"plan:{plan.plan_id}:v{plan.version}"
     for t in domain.share_targets(plan, consents, today):
         if t.recipient_id in done or (only is not None and t.recipient_id != only):
             continue
         await uow.plans.add_share(plan, t.recipient_id, t.recipient_role, t.basis, t.consent_id, t.language, uow.now())
+        await uow.audit.record(actor=t.recipient_id, case_id=plan.case_id, action="share_plan",
+                               purpose=f"to {t.recipient_role} (basis: {t.basis})", result=audit.DISCLOSED, scope=scope)
         uow.emit(
             PlanShared(producer=SERVICE, case_id=plan.case_id, causation_id=cause, occurred_at=uow.now(), plan_id=plan.plan_id,
                        plan_version=plan.version, recipient_id=t.recipient_id, recipient_role=t.recipient_role, basis=t.basis,  # type: ignore[arg-type]
@@ -280,6 +285,11 @@ async def share_current_version(plan: domain.Plan, uow: PlansUnitOfWork, *, only
                        language=t.language)
         )
         n += 1
+    if only is None:
+        for party_id in domain.withheld_parties(plan, consents, today):
+            if party_id not in done:
+                await uow.audit.record(actor=party_id, case_id=plan.case_id, action="share_plan",
+                                       purpose="no share_plan consent in force", result=audit.WITHHELD, scope=scope)
     return n
 
 
@@ -331,10 +341,19 @@ def _iso(dt: datetime | None) -> str | None:
     return dt.isoformat() if dt else None
 
 
+async def _refuse(uow: PlansUnitOfWork, q: Any, action: str, case_id: Any, scope: str, field: str) -> NotFound:
+    """A refused read is audited too: record, commit, then the caller raises."""
+    await uow.audit.read(q, action, case_id, audit.NOT_FOUND, scope)
+    await uow.commit()
+    return NotFound(field)
+
+
 async def case_plans(q: PlanCaseQuery, uow: PlansUnitOfWork) -> Reply:
     found = await uow.plans.of_case(q.case_id)
     if not found:
-        raise NotFound("case_id")
+        raise await _refuse(uow, q, "read_plans", q.case_id, f"case:{q.case_id}", "case_id")
+    await uow.audit.read(q, "read_plans", q.case_id, audit.FOUND, f"case:{q.case_id}")
+    await uow.commit()
     now = uow.now()
     return Reply(
         ok=True,
@@ -358,18 +377,26 @@ async def case_plans(q: PlanCaseQuery, uow: PlansUnitOfWork) -> Reply:
     )
 
 
-async def _version(uow: PlansUnitOfWork, plan: domain.Plan, version: int | None) -> dict[str, Any]:
-    content = await uow.plans.version(plan.plan_id, version or plan.version)
+async def _audited_version(uow: PlansUnitOfWork, q: PlanQuery | PrintablePlanQuery, action: str) -> tuple[domain.Plan, dict[str, Any]]:
+    """The plan version asked for, with the read recorded (found, or refused as not found)."""
+    plan = await uow.plans.get(q.plan_id)
+    if plan is None:
+        raise await _refuse(uow, q, action, None, f"plan:{q.plan_id}", "plan_id")
+    content = await uow.plans.version(plan.plan_id, q.version or plan.version)
+    scope = f"plan:{plan.plan_id}:v{q.version or plan.version}"
     if content is None:
-        raise NotFound("version")
-    return content
+        raise await _refuse(uow, q, action, plan.case_id, scope, "version")
+    await uow.audit.read(q, action, plan.case_id, audit.FOUND, scope)
+    return plan, content
 
 
 async def plan_detail(q: PlanQuery, uow: PlansUnitOfWork) -> Reply:
-    plan = await _plan(uow, q.plan_id)
-    content = await _version(uow, plan, q.version)
+    plan, content = await _audited_version(uow, q, "read_plan")
     shared = await uow.plans.shared_with(plan.plan_id, content["version"])
     withheld = domain.withheld_parties(plan, await uow.plans.consents_of_case(plan.case_id), local(uow.now()).date())
+    versions = await uow.plans.versions(plan.plan_id)
+    followups = await uow.plans.followup_records(plan.plan_id)
+    await uow.commit()
     return Reply(
         ok=True,
         id=str(plan.plan_id),
@@ -378,20 +405,20 @@ async def plan_detail(q: PlanQuery, uow: PlansUnitOfWork) -> Reply:
             "current_version": plan.version,
             "status": plan.status,
             "outcome": plan.outcome,
-            "versions": await uow.plans.versions(plan.plan_id),
+            "versions": versions,
             "shared_with": sorted(shared.values(), key=lambda s: s["recipient_id"]),
             "withheld_for_lack_of_consent": withheld if content["version"] == plan.version else [],
-            "followups": await uow.plans.followup_records(plan.plan_id),
+            "followups": followups,
             "next_contact_at": _iso(plan.next_contact_at),
         },
     )
 
 
 async def printable_plan(q: PrintablePlanQuery, uow: PlansUnitOfWork) -> Reply:
-    plan = await _plan(uow, q.plan_id)
-    content = await _version(uow, plan, q.version)
+    plan, content = await _audited_version(uow, q, "print_plan")
     language = q.language or content.get("family_language") or plan.language()
     shared = await uow.plans.shared_with(plan.plan_id, content["version"])
+    await uow.commit()
     doc = printable.render(content, language, shared_roles=sorted({s["recipient_role"] for s in shared.values() if s["basis"] == "consent"}))
     return Reply(ok=True, id=str(plan.plan_id), data={"content_type": "text/html; charset=utf-8", "language": language,
                                                       "version": content["version"], "html": doc})
@@ -410,19 +437,31 @@ async def overdue_followups(q: OverdueQuery, uow: PlansUnitOfWork) -> Reply:
             "due_at": p.next_contact_at.isoformat(), "overdue_since": (p.next_contact_at + grace).isoformat(),
             "responsible_worker_ids": p.responsible_worker_ids,
         })
+    scope = f"worker:{q.responsible_worker_id}" if q.responsible_worker_id else "all"
+    await uow.audit.read_cases(q, "list_overdue_followups", (r["case_id"] for r in rows), scope)
+    await uow.commit()
     return Reply(ok=True, data={"overdue": rows, "grace_seconds": grace.total_seconds()})
 
 
 async def effectiveness(q: EffectivenessQuery, uow: PlansUnitOfWork) -> Reply:
     ms = await uow.plans.measurements(q.case_id)
     if not ms:
-        raise NotFound("case_id")
+        raise await _refuse(uow, q, "read_wellbeing", q.case_id, f"case:{q.case_id}", "case_id")
+    await uow.audit.read(q, "read_wellbeing", q.case_id, audit.FOUND, f"case:{q.case_id}")
+    await uow.commit()
     return Reply(ok=True, id=str(q.case_id), data=domain.effectiveness(ms))
 
 
 async def effectiveness_chart(q: EffectivenessChartQuery, uow: PlansUnitOfWork) -> Reply:
     ms = await uow.plans.measurements(q.case_id)
     if not ms:
-        raise NotFound("case_id")
+        raise await _refuse(uow, q, "read_wellbeing_chart", q.case_id, f"case:{q.case_id}", "case_id")
+    await uow.audit.read(q, "read_wellbeing_chart", q.case_id, audit.FOUND, f"case:{q.case_id}")
+    await uow.commit()
     svg = charts.radar(ms, q.language) if q.kind == "radar" else charts.lines(ms, q.language)
     return Reply(ok=True, id=str(q.case_id), data={"content_type": "image/svg+xml", "kind": q.kind, "svg": svg})
+
+
+async def access_log(q: PlansAccessLogQuery, uow: PlansUnitOfWork) -> Reply:
+    """Who has read these cases' plans, and to whom a plan went (or not). Audited after it is read."""
+    return await audit.answer_access_log(q, uow.audit)

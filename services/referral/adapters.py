@@ -7,8 +7,9 @@ from datetime import date
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import DDL, Boolean, Column, Date, Integer, LargeBinary, MetaData, String, Table, bindparam, event, insert, select, update
+from sqlalchemy import Boolean, Column, Date, Integer, LargeBinary, MetaData, String, Table, bindparam, insert, select, update
 
+from shared.audit import AuditLog, audit_table
 from shared.db import Database, JSONText, UnitOfWork, UTCDateTime, messaging_tables
 
 from .config import ReferralConfig
@@ -77,37 +78,7 @@ rejected_submissions = Table(
     Column("reasons", JSONText, nullable=False),
 )
 
-audit_log = Table(
-    "audit_log",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("at", UTCDateTime, nullable=False),  # when
-    Column("actor", String(100), nullable=False),  # who
-    Column("case_id", String(36), nullable=True, index=True),  # whose data (the family's case)
-    Column("action", String(60), nullable=False),  # what
-    Column("purpose", String(200), nullable=False),  # why
-    Column("result", String(20), nullable=False),  # result
-    Column("scope", String(120), nullable=True),  # what was asked for, e.g. 'team:<id>' (no personal data)
-)
-
-# Append-only: this code has no update or delete path for the audit log, and the database refuses
-# one from anywhere else too (triggers on SQLite and PostgreSQL).
-for _op in ("UPDATE", "DELETE"):
-    event.listen(
-        audit_log,
-        "after_create",
-        DDL(
-            f"CREATE TRIGGER audit_log_no_{_op.lower()} BEFORE {_op} ON audit_log "
-            "BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END"
-        ).execute_if(dialect="sqlite"),
-    )
-for _ddl in (
-    "CREATE OR REPLACE FUNCTION audit_log_append_only() RETURNS trigger AS $$ "
-    "BEGIN RAISE EXCEPTION 'audit_log is append-only'; END $$ LANGUAGE plpgsql",
-    "CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log "
-    "FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only()",
-):
-    event.listen(audit_log, "after_create", DDL(_ddl).execute_if(dialect="postgresql"))
+audit_log = audit_table(metadata)  # append-only (shared.audit)
 
 _REFERRAL_COLUMNS = ("referral_id", "case_id", "submission_id", "channel", "municipality", "received_at", "status", "urgent")
 _CASE_COLUMNS = ("case_id", "municipality", "team_id", "status", "opened_at")
@@ -140,7 +111,7 @@ def _state(obj: Any, skip: tuple[str, ...]) -> dict[str, Any]:
 
 
 class ReferralRepository:
-    def __init__(self, uow: UnitOfWork) -> None:
+    def __init__(self, uow: ReferralUnitOfWork) -> None:
         self.uow = uow
 
     @property
@@ -263,7 +234,7 @@ class ReferralRepository:
 
     async def audit(self, **values: Any) -> None:
         """Append one access record (who, whose data, what, purpose, result; when = now)."""
-        await self.s.execute(insert(audit_log).values(at=self.uow.now(), **values))
+        await self.uow.audit.record(**values)
 
     async def cases_of_child(self, key: str) -> list[str]:
         """Every case (open or closed) that holds a referral of this child (hashed key)."""
@@ -271,12 +242,7 @@ class ReferralRepository:
         return sorted(r.case_id for r in rows)
 
     async def access_log(self, case_ids: list[str]) -> list[dict[str, Any]]:
-        rows = await self.s.execute(select(audit_log).where(audit_log.c.case_id.in_(case_ids)).order_by(audit_log.c.id))
-        return [
-            {"at": r.at.isoformat(), "actor": r.actor, "case_id": r.case_id, "action": r.action,
-             "purpose": r.purpose, "result": r.result}
-            for r in rows
-        ]
+        return await self.uow.audit.entries(case_ids)
 
 
 def _to_referral(row: Any) -> Referral:
@@ -330,6 +296,7 @@ def _to_consent(row: Any) -> Consent:
 
 class ReferralUnitOfWork(UnitOfWork):
     referrals: ReferralRepository
+    audit: AuditLog
 
     def __init__(self, db: Database, clock: Any = None, config: ReferralConfig | None = None, router: Router | None = None) -> None:
         super().__init__(db, clock)
@@ -338,3 +305,4 @@ class ReferralUnitOfWork(UnitOfWork):
 
     def _attach(self, session: Any) -> None:
         self.referrals = ReferralRepository(self)
+        self.audit = AuditLog(self, "referral")

@@ -8,6 +8,7 @@ from uuid import UUID
 
 from pydantic import Field, StringConstraints
 
+from .audit import CaseAccessLogQuery
 from .base import Contract, Event
 from .common import STAR_SCALE, ContactPoint, Id, Language, ShortText, StarArea
 
@@ -112,10 +113,11 @@ class MeetingHeld(Event):
 
 
 class MeetingCaseQuery(Contract):
-    """``query.meetings.case.v1``: the convening and meetings of one case."""
+    """``query.meetings.case.v1``: the convening and meetings of one case (audited)."""
 
     case_id: UUID
-    requested_by: Id
+    requested_by: Id = Field(description="Staff id of the reader (written to the audit log).")
+    purpose: ShortText = Field(default="case work", description="Why the data is read (written to the audit log).")
 
 
 RsvpAnswer = Literal["accepted", "declined"]
@@ -285,6 +287,10 @@ class MeetingStatisticsQuery(Contract):
     format: Literal["json", "csv"] = "json"
 
 
+class MeetingsAccessLogQuery(CaseAccessLogQuery):
+    """``query.meetings.access_log.v1``: who has read these cases' meetings (audit log). This read is audited too."""
+
+
 EVENTS = (
     (MeetingConvened, "meetings", ("notifications",)),
     (MeetingResponseRecorded, "meetings", ("staff apps",)),
@@ -296,7 +302,8 @@ EVENTS = (
 REQUESTS = (
     ("cmd.meetings.convene.v1", ConveneMeeting, "Convene a joint meeting."),
     ("cmd.meetings.record_held.v1", RecordMeetingHeld, "Record a meeting as held."),
-    ("query.meetings.case.v1", MeetingCaseQuery, "Meetings of one case."),
+    ("query.meetings.case.v1", MeetingCaseQuery, "Meetings of one case (audited)."),
+    ("query.meetings.access_log.v1", MeetingsAccessLogQuery, "Who has read these cases' meetings: the append-only audit log (audited)."),
     ("cmd.meetings.upsert_professional.v1", UpsertProfessional, "Add or change a professional in the roster."),
     ("cmd.meetings.upsert_room.v1", UpsertRoom, "Add or change a meeting room."),
     ("query.meetings.roster.v1", RosterQuery, "The roster of one municipality."),

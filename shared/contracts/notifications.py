@@ -8,8 +8,9 @@ from uuid import UUID
 
 from pydantic import Field
 
+from .audit import CaseAccessLogQuery
 from .base import Contract, Event
-from .common import Id
+from .common import Id, ShortText
 
 NotificationChannel = Literal["log", "email", "sms", "portal"]
 
@@ -97,18 +98,25 @@ class SetContactPreference(Contract):
 
 
 class NotificationCaseQuery(Contract):
-    """``query.notifications.case.v1``: notifications of one case."""
+    """``query.notifications.case.v1``: notifications of one case (audited)."""
 
     case_id: UUID
-    requested_by: str
+    requested_by: str = Field(description="Staff id of the reader (written to the audit log).")
+    purpose: ShortText = Field(default="case work", description="Why the data is read (written to the audit log).")
 
 
 class FailedNotificationsQuery(Contract):
     """``query.notifications.failed.v1``: notifications that failed (all cases, or one), newest first."""
 
     case_id: UUID | None = None
-    requested_by: str
+    requested_by: str = Field(description="Staff id of the reader (written to the audit log).")
+    purpose: ShortText = Field(default="delivery follow-up", description="Why the data is read (written to the audit log).")
     limit: int = Field(default=100, ge=1, le=1000)
+
+
+class NotificationsAccessLogQuery(CaseAccessLogQuery):
+    """``query.notifications.access_log.v1``: who has read these cases' notifications, and who was sent
+    (or not sent) a notification of them (audit log). This read is audited too."""
 
 
 EVENTS = (
@@ -118,7 +126,8 @@ EVENTS = (
     (NotificationPortalMessage, "notifications", ("client portal", "staff apps")),
 )
 REQUESTS = (
-    ("query.notifications.case.v1", NotificationCaseQuery, "Notifications of one case."),
-    ("query.notifications.failed.v1", FailedNotificationsQuery, "Failed notifications, for staff."),
+    ("query.notifications.case.v1", NotificationCaseQuery, "Notifications of one case (audited)."),
+    ("query.notifications.failed.v1", FailedNotificationsQuery, "Failed notifications, for staff (audited per case)."),
+    ("query.notifications.access_log.v1", NotificationsAccessLogQuery, "Who has read or been sent these cases' notifications: the append-only audit log (audited)."),
     ("cmd.notifications.set_preference.v1", SetContactPreference, "Set a person's preferred channel."),
 )

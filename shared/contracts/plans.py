@@ -8,6 +8,7 @@ from uuid import UUID
 
 from pydantic import Field, StringConstraints
 
+from .audit import CaseAccessLogQuery
 from .base import Contract, Event
 from .common import ContactPoint, Id, Language, ShortText, StarArea
 
@@ -116,7 +117,8 @@ class PlanCaseQuery(Contract):
     """``query.plans.case.v1``: the plans of one case."""
 
     case_id: UUID
-    requested_by: Id
+    requested_by: Id = Field(description="Staff id of the reader (written to the audit log).")
+    purpose: ShortText = Field(default="case work", description="Why the data is read (written to the audit log).")
 
 
 class PlanRevised(Event):
@@ -290,7 +292,8 @@ class PlanQuery(Contract):
 
     plan_id: UUID
     version: int | None = None
-    requested_by: Id
+    requested_by: Id = Field(description="Staff id of the reader (written to the audit log).")
+    purpose: ShortText = Field(default="case work", description="Why the data is read (written to the audit log).")
 
 
 class PrintablePlanQuery(Contract):
@@ -299,13 +302,15 @@ class PrintablePlanQuery(Contract):
     plan_id: UUID
     version: int | None = None
     language: Literal["fi", "sv", "en"] | None = Field(default=None, description="Default: the family's language.")
-    requested_by: Id
+    requested_by: Id = Field(description="Staff id of the reader (written to the audit log).")
+    purpose: ShortText = Field(default="case work", description="Why the data is read (written to the audit log).")
 
 
 class OverdueQuery(Contract):
     """``query.plans.overdue.v1``: follow-ups due and not recorded within the grace period (the team's list)."""
 
-    requested_by: Id
+    requested_by: Id = Field(description="Staff id of the reader (written to the audit log).")
+    purpose: ShortText = Field(default="follow-up work", description="Why the data is read (written to the audit log).")
     responsible_worker_id: Id | None = Field(default=None, description="Only this worker's plans.")
 
 
@@ -313,16 +318,23 @@ class EffectivenessQuery(Contract):
     """``query.plans.effectiveness.v1``: the wellbeing star over time, area by area, for one family."""
 
     case_id: UUID
-    requested_by: Id
+    requested_by: Id = Field(description="Staff id of the reader (written to the audit log).")
+    purpose: ShortText = Field(default="case work", description="Why the data is read (written to the audit log).")
 
 
 class EffectivenessChartQuery(Contract):
     """``query.plans.effectiveness_chart.v1``: the same as an SVG picture to show the family."""
 
     case_id: UUID
-    requested_by: Id
+    requested_by: Id = Field(description="Staff id of the reader (written to the audit log).")
+    purpose: ShortText = Field(default="case work", description="Why the data is read (written to the audit log).")
     kind: Literal["radar", "lines"] = "radar"
     language: Literal["fi", "sv", "en"] = "fi"
+
+
+class PlansAccessLogQuery(CaseAccessLogQuery):
+    """``query.plans.access_log.v1``: who has read these cases' plans and wellbeing star, and to whom a plan
+    was shared or withheld (audit log). This read is audited too."""
 
 
 EVENTS = (
@@ -344,10 +356,11 @@ REQUESTS = (
     ("cmd.plans.close.v1", ClosePlan, "Close a plan with an outcome."),
     ("cmd.plans.reschedule_followup.v1", RescheduleFollowup, "Move the agreed next contact."),
     ("cmd.plans.record_followup.v1", RecordFollowup, "Record a follow-up contact."),
-    ("query.plans.case.v1", PlanCaseQuery, "Plans of one case."),
-    ("query.plans.plan.v1", PlanQuery, "One plan version with its version list."),
-    ("query.plans.printable.v1", PrintablePlanQuery, "The family's printable copy (HTML, fi/sv/en)."),
-    ("query.plans.overdue.v1", OverdueQuery, "Overdue follow-ups."),
-    ("query.plans.effectiveness.v1", EffectivenessQuery, "Wellbeing star over time for one family."),
-    ("query.plans.effectiveness_chart.v1", EffectivenessChartQuery, "Wellbeing star chart (SVG)."),
+    ("query.plans.case.v1", PlanCaseQuery, "Plans of one case (audited)."),
+    ("query.plans.plan.v1", PlanQuery, "One plan version with its version list (audited)."),
+    ("query.plans.printable.v1", PrintablePlanQuery, "The family's printable copy (HTML, fi/sv/en) (audited)."),
+    ("query.plans.overdue.v1", OverdueQuery, "Overdue follow-ups (audited per case)."),
+    ("query.plans.effectiveness.v1", EffectivenessQuery, "Wellbeing star over time for one family (audited)."),
+    ("query.plans.effectiveness_chart.v1", EffectivenessChartQuery, "Wellbeing star chart (SVG) (audited)."),
+    ("query.plans.access_log.v1", PlansAccessLogQuery, "Who has read or been given these cases' plans: the append-only audit log (audited)."),
 )

@@ -21,7 +21,7 @@ from uuid import uuid4
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from infra.ops import list_dead_letters
+from infra.ops import gather_access_log, list_dead_letters
 from services.referral.hetu import make_test_hetu
 from shared.client import call, submit_referral
 from shared.clock import FixedClock
@@ -99,8 +99,9 @@ async def test_no_personal_data_in_logs_spans_subjects_or_dead_letters(settings,
             plan = await call(nc, "cmd.plans.agree.v1", plan_cmd(case_id, meeting.id, datetime.now(timezone.utc) + timedelta(days=7)))
             assert plan.ok, plan.errors
             assert (await call(nc, "query.referral.case.v1", {"case_id": case_id, "requested_by": "staff-sw-1"})).ok
-            who = await call(nc, "query.referral.access_log.v1", {"personal_id": FAMILY["children"][0]["personal_id"], "requested_by": "staff-registry-1"})
-            assert who.ok, who.errors
+            # "Who has seen my data", gathered from all four services' audit logs.
+            who = await gather_access_log(nc, personal_id=FAMILY["children"][0]["personal_id"], requested_by="staff-registry-1")
+            assert who["complete"], who["services"]
             await wait_for(lambda: any(e["template"] == "plan_agreed" for e in log.of("notification.sent")), timeout=15)
             await wait_for(lambda: log.of("deadletter."), timeout=10)
             dead = await list_dead_letters(nc)

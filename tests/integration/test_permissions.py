@@ -4,12 +4,14 @@ admin; the four services still run the whole flow under their own identities."""
 from __future__ import annotations
 
 import asyncio
+import json
 
 import nats
 import pytest
 
 from infra.auth import IDENTITIES, SERVICES, authorization_block, inbox_prefix
 from infra.natsserver import EmbeddedNats, free_port
+from infra.ops import gather_access_log
 from shared.client import submit_referral
 from shared.messaging.streams import ensure_streams
 from tests.conftest import wait_for
@@ -101,7 +103,7 @@ async def test_services_run_the_flow_under_their_own_identities(secured, tmp_pat
         })
     from tests.support.system import BUILDERS
 
-    services = [BUILDERS[s](per_service[s]) for s in ("referral", "meetings", "notifications")]
+    services = [BUILDERS[s](per_service[s]) for s in SERVICES]
     for svc in services:
         await svc.start()
     try:
@@ -112,6 +114,14 @@ async def test_services_run_the_flow_under_their_own_identities(secured, tmp_pat
         case_id = log.of("referral.received")[0]["case_id"]
         reply = await staff.request("query.meetings.case.v1", f'{{"case_id": "{case_id}", "requested_by": "staff-1"}}'.encode(), timeout=3)
         assert b'"ok":true' in reply.data
+        # "Who has seen my data": the staff app may ask every service, and ops gathers all four.
+        for s in SERVICES:
+            body = {"case_id": case_id} if s == "referral" else {"case_ids": [case_id]}
+            reply = await staff.request(f"query.{s}.access_log.v1", json.dumps({**body, "requested_by": "staff-registry-1"}).encode(), timeout=3)
+            assert b'"ok":true' in reply.data, s
+        answer = await gather_access_log(ops, case_id=case_id, requested_by="ops-1")
+        assert answer["complete"], answer["services"]
+        assert ("staff-1", "read_meetings") in {(e["actor"], e["action"]) for e in answer["entries"]}
         await frontdoor.close()
         await staff.close()
     finally:

@@ -71,3 +71,15 @@ async def test_referral_and_convening_on_postgres(settings, nc, clean_streams, p
         assert datetime.fromisoformat(case.data["referrals"][0]["received_at"]).tzinfo is not None
         await wait_for(lambda: svcs["referral"].consumers[0].handled == 2)
         assert len(log.of("referral.received")) == 1
+        read = await call(nc, "query.meetings.case.v1", {"case_id": case_id, "requested_by": "staff-1"})
+        assert read.ok
+    # The shared audit table is append-only on PostgreSQL too (meetings' own database).
+    conn = await asyncpg.connect(pg_databases["meetings"].replace("+asyncpg", ""))
+    try:
+        rows = await conn.fetch("select actor, case_id, action, result from audit_log")
+        assert [tuple(r) for r in rows] == [("staff-1", case_id, "read_meetings", "found")]
+        for stmt in ("update audit_log set actor = 'someone-else'", "delete from audit_log"):
+            with pytest.raises(asyncpg.RaiseError, match="append-only"):
+                await conn.execute(stmt)
+    finally:
+        await conn.close()

@@ -3,12 +3,28 @@ state, consent withdrawals, the case's team and the meetings' latest revision.""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from pydantic import TypeAdapter
-from sqlalchemy import Boolean, Column, Integer, MetaData, String, Table, UniqueConstraint, delete, insert, select, update
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    UniqueConstraint,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
 
 from shared.audit import AuditLog, audit_table
 from shared.db import JSONText, UnitOfWork, UTCDateTime, messaging_tables
@@ -83,154 +99,306 @@ meetings = Table(
 )
 
 _notification = TypeAdapter(Notification)
+_N = notifications.c
+
+# Statements built once (with bind parameters): building a statement per call and computing its
+# cache key cost several times more than running it on SQLite (see bench/).
+_INSERT_NOTIFICATION = insert(notifications)
+_STATE_BY_ID = select(_N.state).where(_N.notification_id == bindparam("id"))
+_STATES_BY_IDS = select(_N.notification_id, _N.state).where(_N.notification_id.in_(bindparam("ids", expanding=True)))
+_STATUS_BY_ID = select(_N.status).where(_N.notification_id == bindparam("id"))
+_STATUSES_BY_IDS = select(_N.notification_id, _N.status).where(_N.notification_id.in_(bindparam("ids", expanding=True)))
+_BY_DEDUPE_KEY = select(_N.notification_id).where(_N.dedupe_key == bindparam("dedupe_key")).limit(1)
+_DUE = (
+    select(_N.state)
+    .where(_N.status == "pending")
+    .where((_N.not_before.is_(None)) | (_N.not_before <= bindparam("now")))
+    .order_by(_N.urgent.desc(), _N.created_at)
+    .limit(bindparam("limit", type_=Integer))
+)
+_PENDING = select(_N.state).where(_N.status == "pending").order_by(_N.created_at).limit(bindparam("limit", type_=Integer))
+_SENDING = select(_N.state).where(_N.status == "sending").order_by(_N.created_at).limit(bindparam("limit", type_=Integer))
+_SENDING_BEFORE = (
+    select(_N.state).where(_N.status == "sending", _N.updated_at <= bindparam("before")).order_by(_N.created_at).limit(bindparam("limit", type_=Integer))
+)
+_AWAITING_RECEIPT = (
+    select(_N.state)
+    .where(_N.status == "sent", _N.channel == bindparam("channel"), _N.receipt.is_(None), _N.sent_at >= bindparam("after"))
+    .order_by(_N.sent_at)
+    .limit(bindparam("limit", type_=Integer))
+)
+_PENDING_OF_CASE = select(_N.state).where(_N.case_id == bindparam("case_id"), _N.status == "pending")
+_SAVE = (
+    update(notifications)
+    .where(_N.notification_id == bindparam("id"))
+    .values(
+        status=bindparam("status"), channel=bindparam("channel"), attempts=bindparam("attempts"), failure=bindparam("failure"),
+        not_before=bindparam("not_before"), sent_at=bindparam("sent_at"), receipt=bindparam("receipt"),
+        updated_at=bindparam("updated_at"), state=bindparam("state"),
+    )
+)
+_CLAIM_SENDING = (
+    update(notifications)
+    .where(_N.notification_id == bindparam("id"), _N.status == "pending")
+    .values(
+        status="sending", channel=bindparam("channel"), attempts=bindparam("attempts"), updated_at=bindparam("updated_at"),
+        state=bindparam("state"),
+    )
+)
+_OF_CASE = (
+    select(_N.notification_id, _N.recipient_id, _N.status, _N.failure, _N.state).where(_N.case_id == bindparam("case_id")).order_by(_N.created_at)
+)
+
+_CONTACT = select(contacts).where(contacts.c.case_id == bindparam("case_id"), contacts.c.contact_id == bindparam("contact_id"))
+_CONTACTS_OF_CASE = select(contacts).where(contacts.c.case_id == bindparam("case_id"))
+_CONTACTS_OF_CASES = select(contacts).where(contacts.c.case_id.in_(bindparam("case_ids", expanding=True)))
+_LANGUAGES = select(contacts.c.contact_id, contacts.c.language).where(contacts.c.case_id == bindparam("case_id"))
+
+_WITHDRAWAL_KEY = (
+    (consent_withdrawals.c.case_id == bindparam("case_id"))
+    & (consent_withdrawals.c.purpose == bindparam("purpose"))
+    & (consent_withdrawals.c.recipient == bindparam("recipient"))
+)
+_DELETE_WITHDRAWAL = delete(consent_withdrawals).where(_WITHDRAWAL_KEY)
+_INSERT_WITHDRAWAL = insert(consent_withdrawals)
+_WITHDRAWALS = select(consent_withdrawals.c.recipient, consent_withdrawals.c.consent_id).where(
+    consent_withdrawals.c.case_id == bindparam("case_id"), consent_withdrawals.c.purpose == bindparam("purpose")
+)
+_TEAM = select(case_teams.c.team_id).where(case_teams.c.case_id == bindparam("case_id"))
+_MEETING = select(meetings).where(meetings.c.meeting_id == bindparam("meeting_id"))
+_INSERT_MEETING = insert(meetings)
+_UPDATE_MEETING = (
+    update(meetings).where(meetings.c.meeting_id == bindparam("id")).values(sequence=bindparam("sequence"), cancelled=bindparam("cancelled"))
+)
+_UPDATE_PREFERENCE = {
+    with_language: update(contacts)
+    .where(contacts.c.case_id == bindparam("w_case_id"), contacts.c.contact_id == bindparam("w_contact_id"))
+    .values(
+        preferred_channel=bindparam("channel"),
+        updated_at=bindparam("updated_at"),
+        **({"language": bindparam("language")} if with_language else {}),
+    )
+    for with_language in (False, True)
+}
+
+
+class _Upserts:
+    """INSERT ... ON CONFLICT statements, built once per dialect (SQLite and PostgreSQL spell them alike)."""
+
+    def __init__(self, dialect: str) -> None:
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as upsert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as upsert
+        c = upsert(contacts)
+        # A detail missing from this event (NULL) keeps the one already known.
+        self.contact = c.on_conflict_do_update(
+            index_elements=[contacts.c.case_id, contacts.c.contact_id],
+            set_={
+                "role": c.excluded.role,
+                "language": c.excluded.language,
+                "email": func.coalesce(c.excluded.email, contacts.c.email),
+                "phone": func.coalesce(c.excluded.phone, contacts.c.phone),
+                "preferred_channel": func.coalesce(c.excluded.preferred_channel, contacts.c.preferred_channel),
+                "updated_at": c.excluded.updated_at,
+            },
+        )
+        t = upsert(case_teams)
+        self.team = t.on_conflict_do_update(
+            index_elements=[case_teams.c.case_id], set_={"team_id": t.excluded.team_id, "municipality": t.excluded.municipality}
+        )
+
+
+_UPSERTS: dict[str, _Upserts] = {}
+
+
+def _upserts(dialect: str) -> _Upserts:
+    u = _UPSERTS.get(dialect)
+    if u is None:
+        u = _UPSERTS[dialect] = _Upserts(dialect)
+    return u
+
+
+def _load(state: Any) -> Notification:
+    return _notification.validate_python(state)
+
+
+def _dump(n: Notification) -> Any:
+    return _notification.dump_python(n, mode="json")
 
 
 class NotificationRepository:
     def __init__(self, uow: UnitOfWork) -> None:
         self.s = uow.session
         self.now = uow.now
+        self._upsert = _upserts(uow.db.engine.dialect.name)
+        self._saves: list[dict[str, Any]] | None = None
 
     # -- directory -------------------------------------------------------------------------------
     async def upsert_contact(self, case_id: UUID, c: dict[str, Any]) -> None:
         """Add or update a person's contact point; a detail missing from this event keeps the known one."""
-        key = (contacts.c.case_id == str(case_id)) & (contacts.c.contact_id == c["contact_id"])
-        existing = (await self.s.execute(select(contacts).where(key))).first()
-        values = {
-            "role": c["role"],
-            "language": c.get("language") or "fi",
-            "email": c.get("email") or (existing.email if existing else None),
-            "phone": c.get("phone") or (existing.phone if existing else None),
-            "updated_at": self.now(),
-        }
-        if c.get("preferred_channel"):
-            values["preferred_channel"] = c["preferred_channel"]
-        if existing is None:
-            await self.s.execute(insert(contacts).values(case_id=str(case_id), contact_id=c["contact_id"], **values))
-        else:
-            await self.s.execute(update(contacts).where(key).values(**values))
+        await self.upsert_contacts(case_id, [c])
+
+    async def upsert_contacts(self, case_id: UUID, cs: list[dict[str, Any]]) -> None:
+        """:meth:`upsert_contact` for several people, in one statement when each appears once."""
+        now = self.now()
+        rows = [
+            {
+                "case_id": str(case_id),
+                "contact_id": c["contact_id"],
+                "role": c["role"],
+                "language": c.get("language") or "fi",
+                "email": c.get("email") or None,
+                "phone": c.get("phone") or None,
+                "preferred_channel": c.get("preferred_channel") or None,
+                "updated_at": now,
+            }
+            for c in cs
+        ]
+        if len({r["contact_id"] for r in rows}) == len(rows):
+            if rows:
+                await self.s.execute(self._upsert.contact, rows)
+        else:  # the same person twice: one after the other, as the event lists them
+            for r in rows:
+                await self.s.execute(self._upsert.contact, r)
 
     async def set_preference(self, case_id: UUID, contact_id: str, channel: str, language: str | None) -> bool:
-        key = (contacts.c.case_id == str(case_id)) & (contacts.c.contact_id == contact_id)
-        values: dict[str, Any] = {"preferred_channel": channel, "updated_at": self.now()}
+        params: dict[str, Any] = {"w_case_id": str(case_id), "w_contact_id": contact_id, "channel": channel, "updated_at": self.now()}
         if language:
-            values["language"] = language
-        result = await self.s.execute(update(contacts).where(key).values(**values))
-        return bool(result.rowcount)
+            params["language"] = language
+        result = await self.s.execute(_UPDATE_PREFERENCE[bool(language)], params)
+        return bool(result.rowcount)  # type: ignore[attr-defined]
 
     async def contact(self, case_id: UUID, contact_id: str) -> Any:
-        return (
-            await self.s.execute(
-                select(contacts).where(contacts.c.case_id == str(case_id), contacts.c.contact_id == contact_id)
-            )
-        ).first()
+        return (await self.s.execute(_CONTACT, {"case_id": str(case_id), "contact_id": contact_id})).first()
+
+    async def contacts_of_cases(self, case_ids: set[str]) -> dict[tuple[str, str], Any]:
+        """The directory rows of several cases at once, by (case id, contact id)."""
+        if not case_ids:
+            return {}
+        rows = await self.s.execute(_CONTACTS_OF_CASES, {"case_ids": sorted(case_ids)})
+        return {(r.case_id, r.contact_id): r for r in rows}
 
     async def contacts_of_case(self, case_id: UUID) -> list[Any]:
-        return list((await self.s.execute(select(contacts).where(contacts.c.case_id == str(case_id)))).all())
+        return list((await self.s.execute(_CONTACTS_OF_CASE, {"case_id": str(case_id)})).all())
 
     async def languages(self, case_id: UUID) -> dict[str, str]:
-        rows = await self.s.execute(select(contacts.c.contact_id, contacts.c.language).where(contacts.c.case_id == str(case_id)))
+        rows = await self.s.execute(_LANGUAGES, {"case_id": str(case_id)})
         return {r.contact_id: r.language for r in rows}
 
     # -- notifications ---------------------------------------------------------------------------
     async def add(self, n: Notification) -> bool:
         """Store a new notification; False when one with the same dedupe key exists (already told)."""
-        if n.dedupe_key is not None:
-            seen = await self.s.scalar(select(notifications.c.notification_id).where(notifications.c.dedupe_key == n.dedupe_key))
-            if seen is not None:
-                return False
-        await self.s.execute(
-            insert(notifications).values(
-                notification_id=str(n.notification_id),
-                case_id=str(n.case_id),
-                source_event_id=str(n.source_event_id),
-                recipient_id=n.recipient_id,
-                status=n.status,
-                channel=None,
-                urgent=n.urgent,
-                attempts=n.attempts,
-                dedupe_key=n.dedupe_key,
-                created_at=n.created_at,
-                updated_at=n.created_at,
-                not_before=n.not_before,
-                state=_notification.dump_python(n, mode="json"),
+        return bool(await self.add_all([n]))
+
+    async def add_all(self, ns: list[Notification]) -> int:
+        """Store new notifications (one statement); those whose dedupe key exists are skipped.
+        Returns how many were stored."""
+        rows = []
+        for n in ns:
+            if n.dedupe_key is not None and (await self.s.execute(_BY_DEDUPE_KEY, {"dedupe_key": n.dedupe_key})).first() is not None:
+                continue
+            rows.append(
+                {
+                    "notification_id": str(n.notification_id),
+                    "case_id": str(n.case_id),
+                    "source_event_id": str(n.source_event_id),
+                    "recipient_id": n.recipient_id,
+                    "status": n.status,
+                    "channel": None,
+                    "urgent": n.urgent,
+                    "attempts": n.attempts,
+                    "failure": None,
+                    "dedupe_key": n.dedupe_key,
+                    "created_at": n.created_at,
+                    "updated_at": n.created_at,
+                    "not_before": n.not_before,
+                    "sent_at": None,
+                    "receipt": None,
+                    "state": _dump(n),
+                }
             )
-        )
-        return True
+        if rows:
+            await self.s.execute(_INSERT_NOTIFICATION, rows)
+        return len(rows)
 
     async def get(self, notification_id: UUID) -> Notification | None:
-        state = await self.s.scalar(select(notifications.c.state).where(notifications.c.notification_id == str(notification_id)))
-        return None if state is None else _notification.validate_python(state)
+        state = (await self.s.execute(_STATE_BY_ID, {"id": str(notification_id)})).scalar()
+        return None if state is None else _load(state)
+
+    async def get_many(self, notification_ids: list[UUID]) -> dict[str, Notification]:
+        """Several notifications in one query, by id (as a string); missing ones are left out."""
+        if not notification_ids:
+            return {}
+        rows = await self.s.execute(_STATES_BY_IDS, {"ids": [str(i) for i in notification_ids]})
+        return {r.notification_id: _load(r.state) for r in rows}
+
+    async def status(self, notification_id: UUID) -> str | None:
+        return (await self.s.execute(_STATUS_BY_ID, {"id": str(notification_id)})).scalar()
+
+    async def statuses(self, notification_ids: list[UUID]) -> dict[str, str]:
+        if not notification_ids:
+            return {}
+        rows = await self.s.execute(_STATUSES_BY_IDS, {"ids": [str(i) for i in notification_ids]})
+        return {r.notification_id: r.status for r in rows}
 
     async def due(self, now: datetime, limit: int = 100) -> list[Notification]:
         """Pending notifications whose time has come: urgent ones first, then oldest first."""
-        states = await self.s.scalars(
-            select(notifications.c.state)
-            .where(notifications.c.status == "pending")
-            .where((notifications.c.not_before.is_(None)) | (notifications.c.not_before <= now))
-            .order_by(notifications.c.urgent.desc(), notifications.c.created_at)
-            .limit(limit)
-        )
-        return [_notification.validate_python(s) for s in states]
+        return [_load(s) for s in await self.s.scalars(_DUE, {"now": now, "limit": limit})]
 
     async def pending(self, limit: int = 100) -> list[Notification]:
-        states = await self.s.scalars(
-            select(notifications.c.state).where(notifications.c.status == "pending").order_by(notifications.c.created_at).limit(limit)
-        )
-        return [_notification.validate_python(s) for s in states]
+        return [_load(s) for s in await self.s.scalars(_PENDING, {"limit": limit})]
 
     async def sending(self, updated_before: datetime | None = None, limit: int = 100) -> list[Notification]:
-        q = select(notifications.c.state).where(notifications.c.status == "sending")
-        if updated_before is not None:
-            q = q.where(notifications.c.updated_at <= updated_before)
-        states = await self.s.scalars(q.order_by(notifications.c.created_at).limit(limit))
-        return [_notification.validate_python(s) for s in states]
+        if updated_before is None:
+            states = await self.s.scalars(_SENDING, {"limit": limit})
+        else:
+            states = await self.s.scalars(_SENDING_BEFORE, {"before": updated_before, "limit": limit})
+        return [_load(s) for s in states]
 
     async def awaiting_receipt(self, channel: str, sent_after: datetime, limit: int = 100) -> list[Notification]:
         """Sent on a channel that gives delivery receipts, receipt not in yet."""
-        states = await self.s.scalars(
-            select(notifications.c.state)
-            .where(notifications.c.status == "sent", notifications.c.channel == channel, notifications.c.receipt.is_(None))
-            .where(notifications.c.sent_at >= sent_after)
-            .order_by(notifications.c.sent_at)
-            .limit(limit)
-        )
-        return [_notification.validate_python(s) for s in states]
+        states = await self.s.scalars(_AWAITING_RECEIPT, {"channel": channel, "after": sent_after, "limit": limit})
+        return [_load(s) for s in states]
 
     async def pending_of_case(self, case_id: UUID) -> list[Notification]:
-        states = await self.s.scalars(
-            select(notifications.c.state).where(notifications.c.case_id == str(case_id), notifications.c.status == "pending")
-        )
-        return [_notification.validate_python(s) for s in states]
+        return [_load(s) for s in await self.s.scalars(_PENDING_OF_CASE, {"case_id": str(case_id)})]
+
+    @asynccontextmanager
+    async def saves_together(self) -> AsyncIterator[None]:
+        """Within this block, :meth:`save` only collects; the rows are written in one statement at
+        its end. For a block that does not read back what it saves."""
+        self._saves = []
+        try:
+            yield
+            if self._saves:
+                await self.s.execute(_SAVE, self._saves)
+        finally:
+            self._saves = None
 
     async def save(self, n: Notification) -> None:
-        await self.s.execute(
-            update(notifications)
-            .where(notifications.c.notification_id == str(n.notification_id))
-            .values(
-                status=n.status,
-                channel=n.channel,
-                attempts=n.attempts,
-                failure=n.failure,
-                not_before=n.not_before,
-                sent_at=n.sent_at,
-                receipt=n.receipt,
-                updated_at=self.now(),
-                state=_notification.dump_python(n, mode="json"),
-            )
-        )
+        params = {
+            "id": str(n.notification_id),
+            "status": n.status,
+            "channel": n.channel,
+            "attempts": n.attempts,
+            "failure": n.failure,
+            "not_before": n.not_before,
+            "sent_at": n.sent_at,
+            "receipt": n.receipt,
+            "updated_at": self.now(),
+            "state": _dump(n),
+        }
+        if self._saves is not None:
+            self._saves.append(params)
+        else:
+            await self.s.execute(_SAVE, params)
 
     async def claim_sending(self, n: Notification) -> bool:
         """pending -> sending, only if still pending: of two dispatchers (replicas) only one wins."""
         result = await self.s.execute(
-            update(notifications)
-            .where(notifications.c.notification_id == str(n.notification_id), notifications.c.status == "pending")
-            .values(
-                status="sending",
-                channel=n.channel,
-                attempts=n.attempts,
-                updated_at=self.now(),
-                state=_notification.dump_python(n, mode="json"),
-            )
+            _CLAIM_SENDING,
+            {"id": str(n.notification_id), "channel": n.channel, "attempts": n.attempts, "updated_at": self.now(), "state": _dump(n)},
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
@@ -242,76 +410,43 @@ class NotificationRepository:
         await self.save(n)
 
     async def of_case(self, case_id: UUID) -> list[Any]:
-        return list(
-            (
-                await self.s.execute(
-                    select(notifications.c.notification_id, notifications.c.recipient_id, notifications.c.status, notifications.c.failure, notifications.c.state)
-                    .where(notifications.c.case_id == str(case_id))
-                    .order_by(notifications.c.created_at)
-                )
-            ).all()
-        )
+        return list((await self.s.execute(_OF_CASE, {"case_id": str(case_id)})).all())
 
     async def failed(self, case_id: UUID | None, limit: int) -> list[Any]:
-        q = select(notifications.c.case_id, notifications.c.notification_id, notifications.c.recipient_id, notifications.c.failure, notifications.c.updated_at, notifications.c.state).where(
-            notifications.c.status == "failed"
-        )
+        q = select(_N.case_id, _N.notification_id, _N.recipient_id, _N.failure, _N.updated_at, _N.state).where(_N.status == "failed")
         if case_id is not None:
-            q = q.where(notifications.c.case_id == str(case_id))
-        return list((await self.s.execute(q.order_by(notifications.c.updated_at.desc()).limit(limit))).all())
+            q = q.where(_N.case_id == str(case_id))
+        return list((await self.s.execute(q.order_by(_N.updated_at.desc()).limit(limit))).all())
 
     # -- consent, team, meetings -------------------------------------------------------------------
     async def record_withdrawal(self, case_id: UUID, purpose: str, recipient: str | None, consent_id: UUID) -> None:
-        key = (
-            (consent_withdrawals.c.case_id == str(case_id))
-            & (consent_withdrawals.c.purpose == purpose)
-            & (consent_withdrawals.c.recipient == (recipient or ""))
-        )
-        await self.s.execute(delete(consent_withdrawals).where(key))
-        await self.s.execute(
-            insert(consent_withdrawals).values(
-                case_id=str(case_id), purpose=purpose, recipient=recipient or "", consent_id=str(consent_id), withdrawn_at=self.now()
-            )
-        )
+        key = {"case_id": str(case_id), "purpose": purpose, "recipient": recipient or ""}
+        await self.s.execute(_DELETE_WITHDRAWAL, key)
+        await self.s.execute(_INSERT_WITHDRAWAL, key | {"consent_id": str(consent_id), "withdrawn_at": self.now()})
 
     async def clear_withdrawal(self, case_id: UUID, purpose: str, recipient: str | None) -> None:
-        await self.s.execute(
-            delete(consent_withdrawals).where(
-                (consent_withdrawals.c.case_id == str(case_id))
-                & (consent_withdrawals.c.purpose == purpose)
-                & (consent_withdrawals.c.recipient == (recipient or ""))
-            )
-        )
+        await self.s.execute(_DELETE_WITHDRAWAL, {"case_id": str(case_id), "purpose": purpose, "recipient": recipient or ""})
 
     async def consent_withdrawn(self, case_id: UUID, purpose: str, recipient: str, consent_id: str | None) -> bool:
-        rows = (
-            await self.s.execute(
-                select(consent_withdrawals.c.recipient, consent_withdrawals.c.consent_id).where(
-                    consent_withdrawals.c.case_id == str(case_id), consent_withdrawals.c.purpose == purpose
-                )
-            )
-        ).all()
+        rows = (await self.s.execute(_WITHDRAWALS, {"case_id": str(case_id), "purpose": purpose})).all()
         return any(r.recipient in ("", recipient) or (consent_id and r.consent_id == consent_id) for r in rows)
 
     async def set_team(self, case_id: UUID, team_id: str, municipality: str | None) -> None:
-        await self.s.execute(delete(case_teams).where(case_teams.c.case_id == str(case_id)))
-        await self.s.execute(insert(case_teams).values(case_id=str(case_id), team_id=team_id, municipality=municipality))
+        await self.s.execute(self._upsert.team, {"case_id": str(case_id), "team_id": team_id, "municipality": municipality})
 
     async def team(self, case_id: UUID) -> str | None:
-        return await self.s.scalar(select(case_teams.c.team_id).where(case_teams.c.case_id == str(case_id)))
+        return (await self.s.execute(_TEAM, {"case_id": str(case_id)})).scalar()
 
     async def meeting_revision(self, meeting_id: str, case_id: UUID, sequence: int, cancelled: bool = False) -> None:
         """Remember the newest revision of a meeting (an older event never overrides a newer one)."""
-        row = (await self.s.execute(select(meetings).where(meetings.c.meeting_id == meeting_id))).first()
+        row = await self.meeting(meeting_id)
         if row is None:
-            await self.s.execute(insert(meetings).values(meeting_id=meeting_id, case_id=str(case_id), sequence=sequence, cancelled=cancelled))
+            await self.s.execute(_INSERT_MEETING, {"meeting_id": meeting_id, "case_id": str(case_id), "sequence": sequence, "cancelled": cancelled})
         elif sequence >= row.sequence:
-            await self.s.execute(
-                update(meetings).where(meetings.c.meeting_id == meeting_id).values(sequence=sequence, cancelled=cancelled or row.cancelled)
-            )
+            await self.s.execute(_UPDATE_MEETING, {"id": meeting_id, "sequence": sequence, "cancelled": cancelled or row.cancelled})
 
     async def meeting(self, meeting_id: str) -> Any:
-        return (await self.s.execute(select(meetings).where(meetings.c.meeting_id == meeting_id))).first()
+        return (await self.s.execute(_MEETING, {"meeting_id": meeting_id})).first()
 
 
 class NotificationsUnitOfWork(UnitOfWork):

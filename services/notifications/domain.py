@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
+from functools import lru_cache
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -196,6 +197,16 @@ def channel_order(n: Notification, preferred: str | None, available: tuple[str, 
 _E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 
 
+@lru_cache(maxsize=4096)
+def _valid_email(email: str) -> bool:
+    """Syntax check only; the same few addresses (staff, referrers) come round again and again."""
+    try:
+        validate_email(email, check_deliverability=False)
+    except EmailNotValidError:
+        return False
+    return True
+
+
 def address_for(channel: str, email: str | None, phone: str | None, recipient_id: str) -> tuple[str | None, str | None]:
     """(address, failure code). The portal addresses by contact id; the log channel takes any address."""
     if channel == "portal":
@@ -205,11 +216,7 @@ def address_for(channel: str, email: str | None, phone: str | None, recipient_id
     if channel == "email":
         if not email:
             return None, "no_contact_details"
-        try:
-            validate_email(email, check_deliverability=False)
-        except EmailNotValidError:
-            return None, "invalid_email"
-        return email, None
+        return (email, None) if _valid_email(email) else (None, "invalid_email")
     if channel == "sms":
         if not phone:
             return None, "no_contact_details"

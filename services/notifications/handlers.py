@@ -83,11 +83,19 @@ def _case_ref(case_id: Any) -> str:
 
 
 async def _notify(
-    uow: NotificationsUnitOfWork, ev: Any, template: str, recipients: list[Recipient], params: dict[str, Any], **kw: Any
+    uow: NotificationsUnitOfWork,
+    ev: Any,
+    template: str,
+    recipients: list[Recipient],
+    params: dict[str, Any],
+    languages: dict[str, str] | None = None,
+    **kw: Any,
 ) -> int:
-    languages = await uow.notifications.languages(ev.case_id)
-    added = 0
-    for n in plan_notifications(
+    """``languages``: the recipients' languages when the caller has just written them to the
+    directory (no need to read them back)."""
+    if languages is None:
+        languages = await uow.notifications.languages(ev.case_id) if recipients else {}
+    planned = plan_notifications(
         case_id=ev.case_id,
         source_event_id=ev.event_id,
         source_event_type=ev.event_type,
@@ -97,10 +105,11 @@ async def _notify(
         params={"case_ref": _case_ref(ev.case_id), **params},
         now=uow.now(),
         **kw,
-    ):
+    )
+    for n in planned:
         n.trace = {}
         inject_context(n.trace)  # the send and notification.sent continue the event's trace
-        added += await uow.notifications.add(n)
+    added = await uow.notifications.add_all(planned)
     uow.after_commit(uow.db.signal(SIGNAL).set)
     return added
 
@@ -113,28 +122,33 @@ class EventHandlers:
 
     async def _staff(self, uow: NotificationsUnitOfWork, case_id: Any, staff_ids: list[str]) -> list[Recipient]:
         """Staff recipients from configuration, copied into the case's directory."""
-        out = []
+        out, known = [], []
         for sid in staff_ids:
             c = self.staff.contact(sid)
             if c is None:
                 log.warning("staff id missing from configuration")
                 continue
-            await uow.notifications.upsert_contact(case_id, c)
+            known.append(c)
             out.append(Recipient(sid, c["role"], "staff"))
+        await uow.notifications.upsert_contacts(case_id, known)
         return out
 
     # referral --------------------------------------------------------------------------------
     async def on_referral_received(self, ev: ReferralReceived, uow: NotificationsUnitOfWork) -> None:
-        for c in ev.contacts:
-            await uow.notifications.upsert_contact(ev.case_id, c.model_dump(mode="json"))
+        await uow.notifications.upsert_contacts(ev.case_id, [c.model_dump(mode="json") for c in ev.contacts])
         recipients = [Recipient(c.contact_id, c.role, "referrer") for c in ev.contacts if c.role == "referrer"]
         if not recipients and ev.channel == "e_contact":  # the family contacted us itself
             recipients = [Recipient(c.contact_id, c.role, "family") for c in ev.contacts if c.role in FAMILY_ROLES]
-        await _notify(uow, ev, "referral_ack", recipients, {"received_at": ev.received_at.isoformat()})
+        # Every recipient is one of the contacts just written: their languages are the event's.
+        languages = {c.contact_id: c.language or "fi" for c in ev.contacts}
+        await _notify(uow, ev, "referral_ack", recipients, {"received_at": ev.received_at.isoformat()}, languages)
 
     async def on_referral_assigned(self, ev: ReferralAssigned, uow: NotificationsUnitOfWork) -> None:
         await uow.notifications.set_team(ev.case_id, ev.team_id, ev.municipality)
-        await _notify(uow, ev, "referral_assigned", await self._staff(uow, ev.case_id, self.staff.team_members(ev.team_id)), {})
+        recipients = await self._staff(uow, ev.case_id, self.staff.team_members(ev.team_id))
+        # The recipients are the staff contacts just written from configuration.
+        languages = {r.contact_id: self.staff.staff[r.contact_id].get("language") or "fi" for r in recipients}
+        await _notify(uow, ev, "referral_assigned", recipients, {}, languages)
 
     async def on_referral_urgent(self, ev: ReferralUrgent, uow: NotificationsUnitOfWork) -> None:
         duty = self.staff.on_duty_social_worker(ev.municipality, uow.now())
@@ -504,15 +518,24 @@ class _Ready:
     fallback_left: bool
 
 
-async def _prepare(uow: NotificationsUnitOfWork, delivery: Delivery, n: Notification) -> _Ready | None:
+_UNREAD: Any = object()
+
+
+async def _prepare(
+    uow: NotificationsUnitOfWork, delivery: Delivery, n: Notification, fresh: Notification | None = _UNREAD, contact: Any = _UNREAD
+) -> _Ready | None:
     """Checks at send time and the channel choice, in the caller's transaction. Returns the message
-    to send (the row is then ``sending``), or None when the notification was settled here."""
+    to send (the row is then ``sending``), or None when the notification was settled here.
+
+    ``fresh`` and ``contact``, when given, were read in this same transaction (a batch reads them
+    all at once); otherwise they are read here."""
     cfg = delivery.config
     now = uow.now()
-    n = await uow.notifications.get(n.notification_id)  # type: ignore[assignment]
+    n = await uow.notifications.get(n.notification_id) if fresh is _UNREAD else fresh  # type: ignore[assignment]
     if n is None or n.status != "pending" or (n.not_before is not None and n.not_before > now):
         return None
-    contact = await uow.notifications.contact(n.case_id, n.recipient_id)
+    if contact is _UNREAD:
+        contact = await uow.notifications.contact(n.case_id, n.recipient_id)
     # Consent and role, again, at send time.
     if n.consent_purpose and await uow.notifications.consent_withdrawn(n.case_id, n.consent_purpose, n.recipient_id, n.consent_id):
         await _cancel(uow, n, "consent_withdrawn")
@@ -597,14 +620,18 @@ async def _send(delivery: Delivery, r: _Ready) -> tuple[Any, DeliveryError | Non
     return receipt, error
 
 
-async def _conclude(uow: NotificationsUnitOfWork, delivery: Delivery, r: _Ready, receipt: Any, error: DeliveryError | None) -> bool:
+async def _conclude(
+    uow: NotificationsUnitOfWork, delivery: Delivery, r: _Ready, receipt: Any, error: DeliveryError | None, status: str | None = _UNREAD
+) -> bool:
     """Record the channel's answer in the caller's transaction. True when the notification should
-    be tried again at once on its next channel (fallback)."""
+    be tried again at once on its next channel (fallback). ``status``, when given, is the row's
+    status read in this same transaction."""
     cfg = delivery.config
     n, chosen = r.n, r.chosen
     now = uow.now()
-    current = await uow.notifications.get(n.notification_id)
-    if current is None or current.status != "sending":
+    if status is _UNREAD:
+        status = await uow.notifications.status(n.notification_id)
+    if status != "sending":
         return False  # someone reconciled it meanwhile: record nothing twice
     if error is None:
         n.provider_ref, n.receipt = receipt.provider_ref, receipt.receipt
@@ -649,8 +676,13 @@ async def _deliver_batch(uow_factory: Any, delivery: Delivery, due: list[Notific
     try:
         ready: list[_Ready] = []
         async with uow_factory() as uow:
+            # Read again in this transaction, all at once (not one query per notification).
+            fresh = await uow.notifications.get_many([n.notification_id for n in due])
+            directory = await uow.notifications.contacts_of_cases({str(f.case_id) for f in fresh.values()})
             for n in due:
-                r = await _prepare(uow, delivery, n)
+                f = fresh.get(str(n.notification_id))
+                contact = None if f is None else directory.get((str(f.case_id), f.recipient_id))
+                r = await _prepare(uow, delivery, n, f, contact)
                 if r is not None:
                     ready.append(r)
             await uow.commit()
@@ -669,9 +701,11 @@ async def _deliver_batch(uow_factory: Any, delivery: Delivery, due: list[Notific
     try:
         fall_back = []
         async with uow_factory() as uow:
-            for r, (receipt, error) in zip(ready, results, strict=True):
-                if await _conclude(uow, delivery, r, receipt, error):
-                    fall_back.append(r.n)
+            statuses = await uow.notifications.statuses([r.n.notification_id for r in ready])
+            async with uow.notifications.saves_together():  # nothing here reads back what it saves
+                for r, (receipt, error) in zip(ready, results, strict=True):
+                    if await _conclude(uow, delivery, r, receipt, error, statuses.get(str(r.n.notification_id))):
+                        fall_back.append(r.n)
             await uow.commit()
         for n in fall_back:  # the next channel at once, as the one-by-one path does
             await _guard(_deliver(uow_factory, delivery, n), n, uow_factory)

@@ -10,8 +10,9 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
+from babel import Locale
 from babel.dates import format_date, format_time
-from jinja2 import Environment, StrictUndefined
+from jinja2 import Environment, StrictUndefined, Template
 
 from shared.clock import HELSINKI
 
@@ -143,7 +144,7 @@ OUTCOMES = {
 
 def _env(language: str) -> Environment:
     env = Environment(autoescape=False, undefined=StrictUndefined, keep_trailing_newline=False)
-    locale = _LOCALES[language]
+    locale = Locale.parse(_LOCALES[language])  # parsed once, not at every date formatted
 
     def dt(value: str | datetime) -> str:
         v = datetime.fromisoformat(value) if isinstance(value, str) else value
@@ -162,6 +163,16 @@ def _env(language: str) -> Environment:
 
 
 _ENVS = {lang: _env(lang) for lang in LANGUAGES}
+# Compiled templates by (language, source): compiling one costs far more than rendering it, and a
+# dispatcher renders the same few templates over and over.
+_COMPILED: dict[tuple[str, str], Template] = {}
+
+
+def _template(language: str, source: str) -> Template:
+    t = _COMPILED.get((language, source))
+    if t is None:
+        t = _COMPILED[(language, source)] = _ENVS[language].from_string(source)
+    return t
 
 
 def template_language(template: str, language: str | None) -> str:
@@ -172,10 +183,9 @@ def template_language(template: str, language: str | None) -> str:
 def render(template: str, language: str, params: dict[str, Any]) -> tuple[str, str]:
     language = template_language(template, language)
     subject, body = TEMPLATES[template][language]
-    env = _ENVS[language]
-    return env.from_string(subject).render(**params), env.from_string(body).render(**params)
+    return _template(language, subject).render(**params), _template(language, body).render(**params)
 
 
 def render_portal_notice(language: str, portal_url: str) -> str:
     language = language if language in PORTAL_NOTICE else "fi"
-    return _ENVS[language].from_string(PORTAL_NOTICE[language]).render(portal_url=portal_url)
+    return _template(language, PORTAL_NOTICE[language]).render(portal_url=portal_url)

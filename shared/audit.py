@@ -14,7 +14,8 @@ recipient, or not given for lack of consent or role). :data:`GRANTED` tells them
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import DDL, Column, Integer, MetaData, String, Table, event, select
@@ -84,12 +85,13 @@ class AuditLog:
         self.uow = uow
         self.service = service
         self.table: Table = uow.db.metadata.tables[TABLE]
+        self._collected: list[dict[str, Any]] | None = None
 
     async def record(
         self, *, actor: str, case_id: Any, action: str, purpose: str, result: str, scope: str | None = None
     ) -> None:
         """Append one record (when = the unit of work's clock)."""
-        await self.uow.insert(self.table, {
+        row = {
             "at": self.uow.now(),
             "actor": _clip(actor, ACTOR),
             "case_id": None if case_id is None else str(case_id),
@@ -97,7 +99,23 @@ class AuditLog:
             "purpose": _clip(purpose, PURPOSE),
             "result": _clip(result, RESULT),
             "scope": _clip(scope, SCOPE),
-        })
+        }
+        if self._collected is not None:
+            self._collected.append(row)
+        else:
+            await self.uow.insert(self.table, row)
+
+    @asynccontextmanager
+    async def together(self) -> AsyncIterator[None]:
+        """Records made within this block are appended in one statement at its end, in the same
+        transaction and order (a batch that records many: one write instead of one each)."""
+        self._collected = []
+        try:
+            yield
+            if self._collected:
+                await self.uow.insert(self.table, self._collected)
+        finally:
+            self._collected = None
 
     async def read(self, q: Any, action: str, case_id: Any, result: str, scope: str | None = None) -> None:
         """A staff query's record: the reader and the purpose come from the query."""

@@ -702,7 +702,8 @@ async def _deliver_batch(uow_factory: Any, delivery: Delivery, due: list[Notific
         fall_back = []
         async with uow_factory() as uow:
             statuses = await uow.notifications.statuses([r.n.notification_id for r in ready])
-            async with uow.notifications.saves_together():  # nothing here reads back what it saves
+            # Nothing here reads back what it writes: the saves and audit records go in one statement each.
+            async with uow.notifications.saves_together(), uow.audit.together():
                 for r, (receipt, error) in zip(ready, results, strict=True):
                     if await _conclude(uow, delivery, r, receipt, error, statuses.get(str(r.n.notification_id))):
                         fall_back.append(r.n)

@@ -145,3 +145,7 @@ async def test_batch_of_notifications_is_stored_deduplicated_and_dispatched(db: 
         assert rows["w-1"].state["sent_at"] is not None
         assert await uow.notifications.due(clock.now() + timedelta(days=1)) == []
         assert [f.recipient_id for f in await uow.notifications.failed(case_id, 10)] == ["w-3"]
+        # Each disclosure is in the audit log (written together at the end of the batch).
+        audit = await uow.audit.entries([str(case_id)])
+        assert sorted((e["actor"], e["action"], e["result"]) for e in audit) == [
+            ("w-1", "send_notification", "disclosed"), ("w-2", "send_notification", "disclosed")]

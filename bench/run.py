@@ -206,7 +206,8 @@ async def pipeline(nc: nats.NATS, system: System, n: int, res: Results, raw_pub:
     done = len(watch.notified)
     rate = done / elapsed
     res.add(f"[{label}] pipeline: {n} referrals, received+notified", f"{rate:,.0f}/s", f"ratio {rate / raw_pub:.2f} (target ≥0.20)", rate / raw_pub >= 0.20)
-    res.add(f"[{label}]   completed / front-door publish time", f"{done}/{n}", f"publish took {t_pub:.1f}s")
+    t_rec = (max(watch.received.values()) - t0) if watch.received else float("nan")
+    res.add(f"[{label}]   completed / front-door publish time", f"{done}/{n}", f"publish took {t_pub:.1f}s, all received after {t_rec:.1f}s")
     per = {k: (cpu1[k] - cpu0[k]) / max(done, 1) * 1000 for k in cpu0}
     res.add(
         f"[{label}]   CPU per referral, all services",

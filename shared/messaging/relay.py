@@ -130,7 +130,9 @@ class OutboxRelay:
                     select(outbox.c.seq, outbox.c.message_id, outbox.c.op, outbox.c.subject, outbox.c.payload, outbox.c.headers)
                     .where(outbox.c.sent_at.is_(None))
                     .order_by(outbox.c.seq)
-                    .limit(self.batch)
+                    # Rows published but not yet marked are skipped below; read past them, or a
+                    # long unmarked head would hide the new rows until the marks land (a stall).
+                    .limit(self.batch + len(self._published))
                 )
             ).all()
         if not rows:

@@ -236,7 +236,8 @@ class Service:
             await consumer.bind()
             self.consumers.append(consumer)
         self.relay = OutboxRelay(
-            self.db, js, batch=self.settings.outbox_batch, poll_seconds=self.settings.outbox_poll_seconds, metrics=self.metrics
+            self.db, js, batch=self.settings.outbox_batch, poll_seconds=self.settings.outbox_poll_seconds, metrics=self.metrics,
+            atomic=self.settings.outbox_atomic_batches and self.settings.stream_replicas == 1,
         )
         await self.broker.start()
         self._relay_task = asyncio.create_task(self.relay.run(), name=f"{self.name}-relay")

@@ -45,8 +45,10 @@ class BatchRefused(Exception):
 
 class OutboxRelay:
     def __init__(
-        self, db: Database, js: JetStreamContext, *, batch: int = 500, poll_seconds: float = 1.0, metrics: object = None
+        self, db: Database, js: JetStreamContext, *, batch: int = 500, poll_seconds: float = 1.0, metrics: object = None,
+        atomic: bool = True,
     ) -> None:
+        self.atomic = atomic
         self.metrics = metrics
         self.db = db
         self.js = js
@@ -212,7 +214,7 @@ class OutboxRelay:
         groups: list[list[Any]] = []
         for row in rows:
             stream = stream_of(row.subject) if row.op == "publish" and "Nats-Schedule" not in row.headers else None
-            if stream is None or stream in self._no_atomic:
+            if stream is None or not self.atomic or stream in self._no_atomic:
                 groups.append([row])
             else:
                 by_stream.setdefault(stream, []).append(row)

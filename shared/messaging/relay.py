@@ -159,7 +159,8 @@ class OutboxRelay:
                         if isinstance(res, BaseException):
                             failed.append(res)
                         else:
-                            done += [r.seq for r, ok in zip(group, res, strict=True) if ok]  # type: ignore[attr-defined]
+                            # ``ok`` is True or the exception that row met (an exception is truthy!)
+                            done += [r.seq for r, ok in zip(group, res, strict=True) if ok is True]  # type: ignore[attr-defined]
                             failed += [ok for ok in res if isinstance(ok, BaseException)]
                     segment = []
                 if row is None or failed:

@@ -10,7 +10,7 @@ from uuid import uuid4
 import nats
 import pytest
 from nats.js.api import StorageType, StreamConfig
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from infra.natsserver import EmbeddedNats, free_port
 from services.plans.adapters import PlansUnitOfWork, metadata
@@ -99,3 +99,24 @@ async def test_a_stream_without_atomic_batches_still_gets_every_event_once(setup
     finally:
         relay.stop()
         await task
+
+
+async def test_a_row_whose_publish_fails_is_not_marked_sent_and_goes_out_later(setup):  # type: ignore[no-untyped-def]
+    _, db, _, js = setup
+    await ensure_streams(js)
+    async with PlansUnitOfWork(db) as uow:
+        uow.emit(received())
+        uow.emit(received(), subject="nostream.test.v1")  # no stream captures it: the publish fails
+        uow.emit(consent())
+        await uow.commit()
+    relay = OutboxRelay(db, js)
+    with pytest.raises(Exception):  # noqa: B017 - whatever nats-py raises for "no stream"
+        await relay.flush_once()
+    await relay._mark_pending()
+    async with db.sessionmaker() as s:
+        unsent = (await s.execute(select(db.outbox.c.subject).where(db.outbox.c.sent_at.is_(None)))).scalars().all()
+    assert unsent == ["nostream.test.v1"], "only the rows JetStream stored are marked sent"
+    assert await stream_count(js, "REFERRAL") == 2
+    await js.add_stream(StreamConfig(name="LATE", subjects=["nostream.>"], storage=StorageType.FILE))
+    assert await OutboxRelay(db, js).flush_once() == 1  # published once the stream exists
+    assert await stream_count(js, "LATE") == 1

@@ -165,6 +165,12 @@ class Database:
         self.claim_statement = upsert(self.inbox).on_conflict_do_nothing()
         self.claim_many_statement = upsert(self.inbox).on_conflict_do_nothing().returning(self.inbox.c.event_id)
         self.outbox_written = asyncio.Event()
+        # Committed outbox rows handed straight to this process's relay (no read of the table on the
+        # hot path), and the seqs of rows inserted by transactions still committing: a relay scan
+        # must leave those to the hand-off, or a row could go out twice.
+        self.handoff: list[dict[str, Any]] = []
+        self.inflight: set[int] = set()
+        self.outbox_insert = insert(self.outbox).returning(self.outbox.c.seq, sort_by_parameter_order=True)
         # SQLite has one writer; serialising our own writers avoids lock churn inside one process.
         self.write_lock: asyncio.Lock | None = asyncio.Lock() if url.startswith("sqlite") else None
         self._signals: dict[str, asyncio.Event] = {}
@@ -186,6 +192,7 @@ class Database:
 
 
 _STATEMENTS: dict[tuple[Any, ...], Any] = {}
+HANDOFF_MAX = 10_000
 
 
 def _statement(key: tuple[Any, ...], build: Callable[[], Any]) -> Any:
@@ -359,10 +366,23 @@ class UnitOfWork:
         )
 
     async def commit(self) -> None:
+        seqs: list[int] = []
         if self._messages:
-            await self.session.execute(insert(self.db.outbox), self._messages)
-        await self.session.commit()
+            result = await self.session.execute(self.db.outbox_insert, self._messages)
+            seqs = [r.seq for r in result]
+            for message, seq in zip(self._messages, seqs, strict=True):
+                message["seq"] = seq
+            self.db.inflight.update(seqs)
+        try:
+            await self.session.commit()
+        finally:
+            self.db.inflight.difference_update(seqs)
         if self._messages:
+            # No await between the commit and the hand-off: the relay sees these rows either as
+            # in flight or as handed off, never as unclaimed rows of its own scan.
+            self.db.handoff.extend(self._messages)
+            if len(self.db.handoff) > HANDOFF_MAX:  # no relay draining it (a tool): the scan covers these
+                del self.db.handoff[: len(self.db.handoff) - HANDOFF_MAX]
             crash_point("uow.after_commit_before_publish")
             if self.db.on_commit is not None:
                 self.db.on_commit(self._messages)

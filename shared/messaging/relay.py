@@ -21,6 +21,7 @@ import json
 import logging
 import uuid
 from datetime import datetime, timezone
+from types import SimpleNamespace
 from typing import Any
 
 from nats.js import JetStreamContext
@@ -107,7 +108,7 @@ class OutboxRelay:
             # wake-up is lost between "found nothing" and "wait".
             self.db.outbox_written.clear()
             try:
-                n = await self.flush_once()
+                n = await self.flush_handoff() if self.db.handoff else await self.flush_once()
                 delay = 0.1
             except Exception as exc:  # noqa: BLE001 - a relay never dies; it retries
                 log.warning("outbox publish failed (%s); retrying in %.1fs", type(exc).__name__, delay)
@@ -124,7 +125,25 @@ class OutboxRelay:
         except Exception:  # noqa: BLE001
             pass
 
+    async def flush_handoff(self) -> int:
+        """Publish rows this process has just committed, as the unit of work handed them over.
+
+        The fast path: no read of the outbox. Rows that fail stay unsent in the table, and the
+        next scan (:meth:`flush_once`) publishes them."""
+        taken = self.db.handoff[: self.batch]
+        del self.db.handoff[: len(taken)]
+        rows = [SimpleNamespace(**m) for m in taken if m["seq"] not in self._published]
+        if not rows:
+            return 0
+        return await self._publish(rows)
+
     async def flush_once(self) -> int:
+        """Publish what is pending: the rows handed off, then a scan of the outbox for unsent rows
+        (after a start, a crash, a failed publish, or rows another process committed)."""
+        n = await self.flush_handoff() if self.db.handoff else 0
+        return n + await self._scan()
+
+    async def _scan(self) -> int:
         outbox = self.db.outbox
         async with self.db.read_sessionmaker() as session:
             rows = (
@@ -134,7 +153,7 @@ class OutboxRelay:
                     .order_by(outbox.c.seq)
                     # Rows published but not yet marked are skipped below; read past them, or a
                     # long unmarked head would hide the new rows until the marks land (a stall).
-                    .limit(self.batch + len(self._published))
+                    .limit(self.batch + len(self._published) + len(self.db.handoff) + len(self.db.inflight))
                 )
             ).all()
         if not rows:
@@ -142,9 +161,14 @@ class OutboxRelay:
             return 0
         # Rows are scanned in seq order, so every seq below the first unsent one is marked.
         self._published = {seq for seq in self._published if seq >= rows[0].seq}
-        rows = [r for r in rows if r.seq not in self._published]
+        # Rows still committing or already handed off belong to the hand-off path.
+        skip = self._published | self.db.inflight | {m["seq"] for m in self.db.handoff}
+        rows = [r for r in rows if r.seq not in skip]
         if not rows:
             return 0
+        return await self._publish(rows)
+
+    async def _publish(self, rows: list[Any]) -> int:
         # Publishes go out pipelined; a timer cancel waits for everything before it, so a
         # timer scheduled and cancelled in one transaction is really gone.
         done: list[int] = []

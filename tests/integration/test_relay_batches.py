@@ -66,15 +66,18 @@ async def test_a_scan_goes_out_as_one_atomic_batch_per_stream_and_a_republish_st
     await ensure_streams(js)
     await emit(db, 120)
     relay = OutboxRelay(db, js)
-    assert await relay.flush_once() == 120
+    assert len(db.handoff) == 120  # the commit handed its rows to the relay ...
+    assert await relay._scan() == 0  # ... so a scan leaves them alone
+    assert await relay.flush_handoff() == 120
     assert relay.batches == 1  # 120 events of the REFERRAL stream, one write
     assert await stream_count(js, "REFERRAL") == 120
+    assert await relay.flush_once() == 0  # published, not yet marked: not again
 
     # A crash after the PubAck but before the rows were marked: the next relay publishes them again.
     await relay._mark_pending()
     async with db.sessionmaker() as s, s.begin():
         await s.execute(update(db.outbox).values(sent_at=None))
-    again = OutboxRelay(db, js)
+    again = OutboxRelay(db, js)  # a new process: nothing handed off, the scan finds the rows
     assert await again.flush_once() == 120  # the batch is refused as a duplicate, then sent one by one
     assert again.batches == 0
     assert await stream_count(js, "REFERRAL") == 120  # JetStream dropped every copy

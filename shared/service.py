@@ -237,7 +237,7 @@ class Service:
             self.consumers.append(consumer)
         self.relay = OutboxRelay(
             self.db, js, batch=self.settings.outbox_batch, poll_seconds=self.settings.outbox_poll_seconds, metrics=self.metrics,
-            atomic=self.settings.outbox_atomic_batches and self.settings.stream_replicas == 1,
+            atomic=self.settings.outbox_atomic_batches,
         )
         await self.broker.start()
         self._relay_task = asyncio.create_task(self.relay.run(), name=f"{self.name}-relay")

@@ -55,9 +55,8 @@ class Settings(BaseSettings):
     # Outbox relay: rows per publish round, and how often it polls when nobody wakes it.
     outbox_batch: int = 500
     outbox_poll_seconds: float = 1.0
-    # Publish a scan's events of one stream as one JetStream atomic batch (one write). Used only
-    # with single-replica streams: on a cluster, a node killed mid-batch lost events in our fault
-    # test (tests/faults/test_cluster.py), so replicated streams get one publish per event.
+    # Publish a scan's events of one stream as one JetStream atomic batch (one write instead of one
+    # per event); false: one publish per event (e.g. a server older than 2.12).
     outbox_atomic_batches: bool = True
 
     # The stream's duplicate window (seconds): how long JetStream itself drops a repeated Nats-Msg-Id.

@@ -103,23 +103,37 @@ class OutboxRelay:
 
     async def _run(self) -> None:
         delay = 0.1
+        loop = asyncio.get_running_loop()
+        scan_due, last_scan = True, loop.time()  # scan at start: rows left by an earlier run
         while not self._stopping.is_set():
             # Clear before reading: a commit that lands after this point sets it again, so no
             # wake-up is lost between "found nothing" and "wait".
             self.db.outbox_written.clear()
+            # Hand-offs need no scan. The scan runs at start, after a failure, while it finds work,
+            # and at least every poll_seconds (rows of other processes, dropped hand-offs).
+            if loop.time() - last_scan >= self.poll_seconds:
+                scan_due = True
             try:
-                n = await self.flush_handoff() if self.db.handoff else await self.flush_once()
+                if self.db.handoff:
+                    n = await self.flush_handoff()
+                elif scan_due:
+                    last_scan = loop.time()
+                    n = await self.flush_once()
+                    scan_due = n > 0
+                else:
+                    n = 0
                 delay = 0.1
             except Exception as exc:  # noqa: BLE001 - a relay never dies; it retries
                 log.warning("outbox publish failed (%s); retrying in %.1fs", type(exc).__name__, delay)
+                scan_due = True
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)  # short cap: a recovered NATS or database is used again soon
                 continue
-            if n == 0:
+            if n == 0 and not self.db.handoff and not scan_due:
                 try:
                     await asyncio.wait_for(self.db.outbox_written.wait(), self.poll_seconds)
                 except TimeoutError:
-                    pass
+                    scan_due = True
         try:  # publish what was committed just before the stop; anything left goes at next start
             await self.flush_once()
         except Exception:  # noqa: BLE001

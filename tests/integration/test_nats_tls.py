@@ -191,9 +191,11 @@ async def test_a_connection_that_comes_back_without_tls_is_closed(settings, pki,
         await wait_for(lambda: svc.broker.config.connection_state.connection.is_closed, timeout=5)
         assert not (await svc.health())["ready"]
     finally:
-        await nc.close()
-        await svc.stop()
-        impostor.stop()
+        try:
+            await nc.close()
+            await svc.stop()
+        finally:  # never leave the impostor server running, whatever the closes above raise
+            impostor.stop()
 
 
 async def test_no_ca_or_an_untrusted_ca_is_refused(settings, pki, tls_server):  # type: ignore[no-untyped-def]

@@ -22,7 +22,7 @@ from shared.client import call, submit_referral
 from shared.clock import FixedClock
 from shared.contracts.audit import AccessLogAnswer
 from tests.conftest import wait_for
-from tests.integration.test_flow import _convene_until_open, convene_cmd, plan_cmd
+from tests.integration.test_flow import _convene_until_open, convene_cmd, held_cmd, plan_cmd
 from tests.support.data import submission
 from tests.support.system import EventLog, running
 
@@ -96,11 +96,7 @@ async def test_reads_and_disclosures_in_every_service_are_audited_and_gathered(s
         meeting = await wait_for(_convene_until_open(nc, convene_cmd(case_id, clock.now() + timedelta(hours=1))))
         assert meeting.ok, meeting.errors
         clock.advance(hours=1, minutes=5)
-        held = await call(nc, "cmd.meetings.record_held.v1", {
-            "command_id": str(uuid4()), "meeting_id": meeting.id, "recorded_by": "staff-close",
-            "attendance": [{"participant_id": "guardian-1", "present": True}, {"participant_id": "staff-close", "present": True}],
-            "child_heard": True, "responsible_worker_ids": ["staff-close"],
-            "wellbeing": [{"area": "child_self_view", "score": 4}]})
+        held = await call(nc, "cmd.meetings.record_held.v1", held_cmd(meeting.id, wellbeing=[{"area": "child_self_view", "score": 4}]))
         assert held.ok, held.errors
         parties = [{"party_id": "school-sw", "role": "school_social_worker"}, {"party_id": "fam-counsel", "role": "family_counselling"}]
         plan = await call(nc, "cmd.plans.agree.v1", {**plan_cmd(case_id, meeting.id, clock.now() + timedelta(days=14)), "other_parties": parties})

@@ -38,6 +38,15 @@ def convene_cmd(case_id: str, starts: datetime, room: str = "Room 1") -> dict:
     }
 
 
+def held_cmd(meeting_id: str, **extra: object) -> dict:
+    """The close worker records the meeting as held, with the guardian present and the child heard."""
+    return {
+        "command_id": str(uuid4()), "meeting_id": meeting_id, "recorded_by": "staff-close",
+        "attendance": [{"participant_id": "guardian-1", "present": True}, {"participant_id": "staff-close", "present": True}],
+        "child_heard": True, "responsible_worker_ids": ["staff-close"], **extra,
+    }
+
+
 def plan_cmd(case_id: str, meeting_id: str, next_contact: datetime) -> dict:
     return {
         "command_id": str(uuid4()),

@@ -29,7 +29,7 @@ from shared.observability import JsonFormatter
 from shared.service import QUIET_LOGGERS
 from shared.telemetry import setup_tracing
 from tests.conftest import wait_for
-from tests.integration.test_flow import _convene_until_open, convene_cmd, plan_cmd
+from tests.integration.test_flow import _convene_until_open, convene_cmd, held_cmd, plan_cmd
 from tests.support.data import submission
 from tests.support.processes import report
 from tests.support.system import EventLog, running
@@ -90,10 +90,7 @@ async def test_no_personal_data_in_logs_spans_subjects_or_dead_letters(settings,
             meeting = await wait_for(_convene_until_open(nc, convene_cmd(case_id, clock.now() + timedelta(hours=1))))
             assert meeting.ok, meeting.errors
             clock.advance(hours=1, minutes=5)
-            held = await call(nc, "cmd.meetings.record_held.v1", {
-                "command_id": str(uuid4()), "meeting_id": meeting.id, "recorded_by": "staff-close",
-                "attendance": [{"participant_id": "guardian-1", "present": True}, {"participant_id": "staff-close", "present": True}],
-                "child_heard": True, "responsible_worker_ids": ["staff-close"]})
+            held = await call(nc, "cmd.meetings.record_held.v1", held_cmd(meeting.id))
             assert held.ok, held.errors
             clock.at = datetime.now(timezone.utc)
             plan = await call(nc, "cmd.plans.agree.v1", plan_cmd(case_id, meeting.id, datetime.now(timezone.utc) + timedelta(days=7)))

@@ -310,6 +310,20 @@ class UnitOfWork:
             return
         await self.session.execute(_statement(("insert", table), lambda: insert(table)), values)
 
+    async def insert_new(self, table: Table, values: dict[str, Any]) -> bool:
+        """Insert the row unless one with the same key exists (one statement); True if inserted."""
+        dialect = self.db.engine.dialect.name
+
+        def build() -> Any:
+            if dialect == "postgresql":
+                from sqlalchemy.dialects.postgresql import insert as upsert
+            else:
+                from sqlalchemy.dialects.sqlite import insert as upsert
+            return upsert(table).on_conflict_do_nothing()
+
+        result = await self.session.execute(_statement(("insert_new", table, dialect), build), values)
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
     async def rows(self, table: Table, order_by: str | None = None, **equals: Any) -> list[Any]:
         """Rows where every given column equals its value (``order_by``: a column name)."""
         keys = tuple(sorted(equals))

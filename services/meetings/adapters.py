@@ -127,13 +127,10 @@ class MeetingRepository:
         self.s = uow.session
 
     async def add_convening(self, c: Convening) -> bool:
-        if await self.uow.row(convenings, case_id=str(c.case_id)) is not None:
-            return False
-        await self.uow.insert(
+        return await self.uow.insert_new(
             convenings,
             {"case_id": str(c.case_id), "municipality": c.municipality, "opened_at": c.opened_at, "state": _convening.dump_python(c, mode="json")},
         )
-        return True
 
     async def convening(self, case_id: UUID) -> Convening | None:
         row = await self.uow.row(convenings, case_id=str(case_id))
@@ -259,10 +256,7 @@ class MeetingRepository:
     # -- consent ledger ---------------------------------------------------------------------------
     async def record_consent(self, case_id: UUID, consent_id: str, purpose: str, *, withdrawn: bool, valid_until: Any = None) -> None:
         key = {"case_id": str(case_id), "consent_id": consent_id, "purpose": purpose}
-        existing = await self.uow.row(consents, **key)
-        if existing is None:
-            await self.uow.insert(consents, key | {"withdrawn": withdrawn, "valid_until": valid_until})
-        elif withdrawn and not existing.withdrawn:
+        if not await self.uow.insert_new(consents, key | {"withdrawn": withdrawn, "valid_until": valid_until}) and withdrawn:
             await self.uow.update(consents, key, {"withdrawn": True})
         # a withdrawal is final: a late "given" for the same entry does not undo it
 

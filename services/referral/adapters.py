@@ -85,7 +85,6 @@ _CASE_COLUMNS = ("case_id", "municipality", "team_id", "status", "opened_at")
 
 # Statements of the intake path, built once: SQLAlchemy then reuses their compiled form instead of
 # building and cache-keying a new statement per referral (half of the handler's time, bench/).
-_INSERT_REFERRAL = insert(referrals)
 _INSERT_CHILD = insert(referral_children)
 _INSERT_CASE = insert(cases)
 _INSERT_CONSENT = insert(consents)
@@ -119,9 +118,10 @@ class ReferralRepository:
         return self.uow.session
 
     # -- referrals ---------------------------------------------------------------------------------
-    async def add(self, r: Referral) -> None:
-        await self.s.execute(
-            _INSERT_REFERRAL,
+    async def add(self, r: Referral) -> bool:
+        """Store a new referral; False (and nothing stored) when its submission id is already known."""
+        added = await self.uow.insert_new(
+            referrals,
             {
                 "referral_id": str(r.referral_id),
                 "case_id": str(r.case_id),
@@ -134,9 +134,12 @@ class ReferralRepository:
                 "state": _state(r, _REFERRAL_COLUMNS),
             },
         )
+        if not added:
+            return False
         children = [{"child_key": key, "referral_id": str(r.referral_id), "case_id": str(r.case_id)} for key in dict.fromkeys(r.child_keys)]
         if children:
             await self.s.execute(_INSERT_CHILD, children)
+        return True
 
     async def move(self, r: Referral, case_id: UUID) -> None:
         """Move a referral (and its children's index rows) to another case."""

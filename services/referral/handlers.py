@@ -77,9 +77,6 @@ async def receive_submission(cmd: ReceiveSubmission, uow: ReferralUnitOfWork) ->
         return None
     sub = result.submission
     assert sub is not None
-    # The same submission id never opens a second referral, even long after JetStream's dedup window.
-    if await uow.referrals.by_submission(sub.submission_id) is not None:
-        return None
     referral = open_referral(sub, now)
     existing = await uow.referrals.open_case_for_children(referral.child_keys)
     if existing is not None:
@@ -88,7 +85,8 @@ async def receive_submission(cmd: ReceiveSubmission, uow: ReferralUnitOfWork) ->
         referral.case_id = case.case_id
         referral.linked = True
         new_deadline = case.add_referral(referral, linked=True)
-        await uow.referrals.add(referral)
+        if not await uow.referrals.add(referral):
+            return None  # a submission id seen before (even long after JetStream's dedup window)
         await uow.referrals.save_case(case)
         uow.emit(
             ReferralLinked(
@@ -111,7 +109,8 @@ async def receive_submission(cmd: ReceiveSubmission, uow: ReferralUnitOfWork) ->
         case = Case(case_id=referral.case_id, municipality=referral.municipality, opened_at=now)
         case.team_id = uow.router.route(referral.municipality, referral.concern_category, referral.channel)
         new_deadline = case.add_referral(referral, linked=False)
-        await uow.referrals.add(referral)
+        if not await uow.referrals.add(referral):
+            return None  # the same submission id never opens a second referral
         await uow.referrals.add_case(case)
         uow.emit(_received(referral, case))
         uow.emit(

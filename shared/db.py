@@ -145,6 +145,15 @@ def make_engine(url: str, *, readonly: bool = False, busy_timeout_ms: int = 3000
     return create_async_engine(url, hide_parameters=True, pool_pre_ping=True, pool_size=10, max_overflow=10)
 
 
+def dialect_insert(dialect: str) -> Callable[[Table], Any]:
+    """The dialect's INSERT, which knows ON CONFLICT (SQLite and PostgreSQL spell it alike)."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as upsert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as upsert
+    return upsert
+
+
 class Database:
     """A service's database: engine, session factory, outbox/inbox tables and the relay's wake-up."""
 
@@ -157,13 +166,9 @@ class Database:
         # Reads that need no lock (the relay's scan, queries) use their own engine on SQLite.
         self.read_engine = make_engine(url, readonly=True, busy_timeout_ms=busy_timeout_ms) if url.startswith("sqlite") else self.engine
         self.read_sessionmaker = async_sessionmaker(self.read_engine, expire_on_commit=False)
-        if self.engine.dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as upsert
-        else:
-            from sqlalchemy.dialects.sqlite import insert as upsert
-        # Built once: the inbox claim runs for every consumed message.
-        self.claim_statement = upsert(self.inbox).on_conflict_do_nothing()
-        self.claim_many_statement = upsert(self.inbox).on_conflict_do_nothing().returning(self.inbox.c.event_id)
+        # Built once: the inbox claim runs for every consumed batch.
+        upsert = dialect_insert(self.engine.dialect.name)
+        self.claim_statement = upsert(self.inbox).on_conflict_do_nothing().returning(self.inbox.c.event_id)
         self.outbox_written = asyncio.Event()
         # Committed outbox rows handed straight to this process's relay (no read of the table on the
         # hot path), and the seqs of rows inserted by transactions still committing: a relay scan
@@ -290,15 +295,6 @@ class UnitOfWork:
             }
         )
 
-    # -- inbox ----------------------------------------------------------------------------------
-    async def claim(self, consumer: str, event_id: str) -> bool:
-        """Record that ``consumer`` handled ``event_id``; False when it already did (a redelivery).
-
-        One statement: insert, and learn from the row count whether the id was new."""
-        values = {"consumer": consumer, "event_id": event_id, "processed_at": self.now()}
-        result = await self.session.execute(self.db.claim_statement, values)
-        return bool(result.rowcount)  # type: ignore[attr-defined]
-
     # -- statements built once --------------------------------------------------------------------
     # Building a SQLAlchemy statement per call (``insert(t).values(...)``, ``select(t).where(...)``)
     # and computing its cache key cost more than running it on SQLite (bench/). These helpers build
@@ -313,15 +309,8 @@ class UnitOfWork:
     async def insert_new(self, table: Table, values: dict[str, Any]) -> bool:
         """Insert the row unless one with the same key exists (one statement); True if inserted."""
         dialect = self.db.engine.dialect.name
-
-        def build() -> Any:
-            if dialect == "postgresql":
-                from sqlalchemy.dialects.postgresql import insert as upsert
-            else:
-                from sqlalchemy.dialects.sqlite import insert as upsert
-            return upsert(table).on_conflict_do_nothing()
-
-        result = await self.session.execute(_statement(("insert_new", table, dialect), build), values)
+        stmt = _statement(("insert_new", table, dialect), lambda: dialect_insert(dialect)(table).on_conflict_do_nothing())
+        result = await self.session.execute(stmt, values)
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
     async def rows(self, table: Table, order_by: str | None = None, **equals: Any) -> list[Any]:
@@ -357,14 +346,15 @@ class UnitOfWork:
         result = await self.session.execute(stmt, params)
         return int(result.rowcount)  # type: ignore[attr-defined]
 
+    # -- inbox ----------------------------------------------------------------------------------
     async def claim_many(self, consumer: str, event_ids: list[str]) -> set[str]:
-        """Claim a whole batch in one statement; returns the ids that were new (the rest are
-        redeliveries). Like :meth:`claim`, it commits or rolls back with the effects."""
+        """Record that ``consumer`` handled these event ids, in one statement; returns the ids that
+        were new (the rest are redeliveries). It commits or rolls back with the effects."""
         if not event_ids:
             return set()
         now = self.now()
         rows = [{"consumer": consumer, "event_id": k, "processed_at": now} for k in dict.fromkeys(event_ids)]
-        result = await self.session.execute(self.db.claim_many_statement, rows)
+        result = await self.session.execute(self.db.claim_statement, rows)
         return {r.event_id for r in result}
 
     # -- idempotent commands ----------------------------------------------------------------------

@@ -27,7 +27,7 @@ from sqlalchemy import (
 )
 
 from shared.audit import AuditLog, audit_table
-from shared.db import JSONText, UnitOfWork, UTCDateTime, messaging_tables
+from shared.db import JSONText, UnitOfWork, UTCDateTime, dialect_insert, messaging_tables
 
 from .domain import Notification
 
@@ -186,10 +186,7 @@ class _Upserts:
     """INSERT ... ON CONFLICT statements, built once per dialect (SQLite and PostgreSQL spell them alike)."""
 
     def __init__(self, dialect: str) -> None:
-        if dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as upsert
-        else:
-            from sqlalchemy.dialects.sqlite import insert as upsert
+        upsert = dialect_insert(dialect)
         c = upsert(contacts)
         # A detail missing from this event (NULL) keeps the one already known.
         self.contact = c.on_conflict_do_update(

@@ -83,12 +83,9 @@ audit_log = audit_table(metadata)  # append-only (shared.audit)
 _REFERRAL_COLUMNS = ("referral_id", "case_id", "submission_id", "channel", "municipality", "received_at", "status", "urgent")
 _CASE_COLUMNS = ("case_id", "municipality", "team_id", "status", "opened_at")
 
-# Statements of the intake path, built once: SQLAlchemy then reuses their compiled form instead of
+# The join of the intake path, built once (simple lookups and inserts go through the unit of
+# work's statement-once helpers): SQLAlchemy then reuses its compiled form instead of
 # building and cache-keying a new statement per referral (half of the handler's time, bench/).
-_INSERT_CHILD = insert(referral_children)
-_INSERT_CASE = insert(cases)
-_INSERT_CONSENT = insert(consents)
-_BY_SUBMISSION = select(referrals).where(referrals.c.submission_id == bindparam("submission_id"))
 _OPEN_CASE_OF_CHILDREN = (
     select(cases.c.case_id)
     .join(referral_children, referral_children.c.case_id == cases.c.case_id)
@@ -138,7 +135,7 @@ class ReferralRepository:
             return False
         children = [{"child_key": key, "referral_id": str(r.referral_id), "case_id": str(r.case_id)} for key in dict.fromkeys(r.child_keys)]
         if children:
-            await self.s.execute(_INSERT_CHILD, children)
+            await self.uow.insert(referral_children, children)
         return True
 
     async def move(self, r: Referral, case_id: UUID) -> None:
@@ -152,7 +149,7 @@ class ReferralRepository:
         )
 
     async def by_submission(self, submission_id: str) -> Referral | None:
-        row = (await self.s.execute(_BY_SUBMISSION, {"submission_id": submission_id})).first()
+        row = await self.uow.row(referrals, submission_id=submission_id)
         return _to_referral(row) if row else None
 
     async def get(self, referral_id: UUID) -> Referral | None:
@@ -174,7 +171,7 @@ class ReferralRepository:
 
     # -- cases -------------------------------------------------------------------------------------
     async def add_case(self, c: Case) -> None:
-        await self.s.execute(_INSERT_CASE, self._case_values(c))
+        await self.uow.insert(cases, self._case_values(c))
 
     async def save_case(self, c: Case) -> None:
         values = self._case_values(c)
@@ -216,7 +213,7 @@ class ReferralRepository:
         values = _state(c, ())
         values["consent_id"] = str(c.consent_id)
         values["case_id"] = str(c.case_id)
-        await self.s.execute(_INSERT_CONSENT, values)
+        await self.uow.insert(consents, values)
 
     async def get_consent(self, consent_id: UUID) -> Consent | None:
         row = (await self.s.execute(select(consents).where(consents.c.consent_id == str(consent_id)))).first()

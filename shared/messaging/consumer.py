@@ -243,7 +243,7 @@ class EventConsumer:
         keys = [self.sub.key(ev, m) for m, ev in items]
         async with self.uow_factory() as uow:
             # One inbox statement for the batch; a key seen twice in one batch is handled once.
-            new = await uow.claim_many(self.sub.durable, keys) if len(items) > 1 else None
+            new = await uow.claim_many(self.sub.durable, keys)
             for (m, ev), key in zip(items, keys, strict=True):
                 ctx = extract_context(m.headers)
                 with self.tracer.start_as_current_span(
@@ -260,11 +260,8 @@ class EventConsumer:
                         "koolle.case_id": str(getattr(ev, "case_id", "") or ""),
                     },
                 ):
-                    if new is None:
-                        fresh = await uow.claim(self.sub.durable, key)
-                    else:
-                        fresh = key in new
-                        new.discard(key)
+                    fresh = key in new
+                    new.discard(key)
                     if fresh:
                         await self.sub.handler(ev, uow)
                     else:

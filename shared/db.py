@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 from shared.faults import crash_point
+from shared.fastsql import FastResult, FastSQL
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -176,6 +177,9 @@ class Database:
         self.handoff: list[dict[str, Any]] = []
         self.inflight: set[int] = set()
         self.outbox_insert = insert(self.outbox).returning(self.outbox.c.seq, sort_by_parameter_order=True)
+        # SQLite: hot statements through the driver (shared/fastsql.py); None elsewhere.
+        self.fast = FastSQL(self.engine.dialect) if url.startswith("sqlite") else None
+        self.outbox_insert_fast = insert(self.outbox).returning(self.outbox.c.seq, self.outbox.c.message_id)
         # SQLite has one writer; serialising our own writers avoids lock churn inside one process.
         self.write_lock: asyncio.Lock | None = asyncio.Lock() if url.startswith("sqlite") else None
         self._signals: dict[str, asyncio.Event] = {}
@@ -219,6 +223,7 @@ class UnitOfWork:
         self.session: AsyncSession
         self._messages: list[dict[str, Any]] = []
         self._locked = False
+        self._driver: Any = None  # the sqlite3 connection of the current transaction (fast path)
 
     def _attach(self, session: AsyncSession) -> None:  # pragma: no cover - overridden
         """Attach repositories to the session."""
@@ -229,6 +234,7 @@ class UnitOfWork:
             self._locked = True
         self.session = self.db.sessionmaker()
         await self.session.begin()
+        self._driver = None
         self._messages = []
         self._after_commit: list[Callable[[], None]] = []
         self._attach(self.session)
@@ -295,6 +301,37 @@ class UnitOfWork:
             }
         )
 
+    # -- statements ----------------------------------------------------------------------------------
+    async def execute(self, stmt: Any, params: Any = None) -> Any:
+        """``session.execute`` in this transaction; on SQLite through the driver when the statement
+        allows (shared/fastsql.py), with the same SQL, parameters and result values."""
+        fast = self.db.fast
+        if fast is not None:
+            plan = fast.plan(stmt, params)
+            if plan is not None:
+                return plan.run(await self._connection(), params if params is not None else {})
+        return await self.session.execute(stmt, params)
+
+    async def scalars(self, stmt: Any, params: Any = None) -> list[Any]:
+        result = await self.execute(stmt, params)
+        return result.scalars() if isinstance(result, FastResult) else list(result.scalars())
+
+    async def scalar(self, stmt: Any, params: Any = None) -> Any:
+        result = await self.execute(stmt, params)
+        return result.scalar()
+
+    async def _connection(self) -> Any:
+        # The transaction's own connection, so a fast statement commits or rolls back with the rest.
+        # A new transaction (after a commit) is begun by SQLAlchemy first (BEGIN IMMEDIATE).
+        if self._driver is None or not self.session.in_transaction():
+            conn = await self.session.connection()
+            inline = (await conn.get_raw_connection()).driver_connection
+            self._inline = inline
+            self._driver = inline._conn
+        if self._inline._pending is not None and not self._inline._pending.done():
+            await self._inline._idle()
+        return self._driver
+
     # -- statements built once --------------------------------------------------------------------
     # Building a SQLAlchemy statement per call (``insert(t).values(...)``, ``select(t).where(...)``)
     # and computing its cache key cost more than running it on SQLite (bench/). These helpers build
@@ -304,14 +341,14 @@ class UnitOfWork:
         """Insert one row, or many in one executemany."""
         if isinstance(values, list) and not values:
             return
-        await self.session.execute(_statement(("insert", table), lambda: insert(table)), values)
+        await self.execute(_statement(("insert", table), lambda: insert(table)), values)
 
     async def insert_new(self, table: Table, values: dict[str, Any]) -> bool:
         """Insert the row unless one with the same key exists (one statement); True if inserted."""
         dialect = self.db.engine.dialect.name
         stmt = _statement(("insert_new", table, dialect), lambda: dialect_insert(dialect)(table).on_conflict_do_nothing())
-        result = await self.session.execute(stmt, values)
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        result = await self.execute(stmt, values)
+        return bool(result.rowcount)
 
     async def rows(self, table: Table, order_by: str | None = None, **equals: Any) -> list[Any]:
         """Rows where every given column equals its value (``order_by``: a column name)."""
@@ -322,13 +359,13 @@ class UnitOfWork:
             return q.order_by(table.c[order_by]) if order_by else q
 
         stmt = _statement(("rows", table, keys, order_by), build)
-        return list((await self.session.execute(stmt, {f"w_{k}": equals[k] for k in keys})).all())
+        return list((await self.execute(stmt, {f"w_{k}": equals[k] for k in keys})).all())
 
     async def row(self, table: Table, **equals: Any) -> Any:
         """The row where every given column equals its value, or None."""
         keys = tuple(sorted(equals))
         stmt = _statement(("row", table, keys), lambda: select(table).where(*(table.c[k] == bindparam(f"w_{k}") for k in keys)))
-        return (await self.session.execute(stmt, {f"w_{k}": equals[k] for k in keys})).first()
+        return (await self.execute(stmt, {f"w_{k}": equals[k] for k in keys})).first()
 
     async def update(self, table: Table, where: dict[str, Any], values: dict[str, Any]) -> int:
         """Update the rows matching ``where`` (column equality); returns the number of rows changed."""
@@ -343,8 +380,8 @@ class UnitOfWork:
 
         stmt = _statement(("update", table, wkeys, vkeys), build)
         params = {f"w_{k}": where[k] for k in wkeys} | {f"v_{k}": values[k] for k in vkeys}
-        result = await self.session.execute(stmt, params)
-        return int(result.rowcount)  # type: ignore[attr-defined]
+        result = await self.execute(stmt, params)
+        return int(result.rowcount)
 
     # -- inbox ----------------------------------------------------------------------------------
     async def claim_many(self, consumer: str, event_ids: list[str]) -> set[str]:
@@ -354,7 +391,7 @@ class UnitOfWork:
             return set()
         now = self.now()
         rows = [{"consumer": consumer, "event_id": k, "processed_at": now} for k in dict.fromkeys(event_ids)]
-        result = await self.session.execute(self.db.claim_statement, rows)
+        result = await self.execute(self.db.claim_statement, rows)
         return {r.event_id for r in result}
 
     # -- idempotent commands ----------------------------------------------------------------------
@@ -372,10 +409,18 @@ class UnitOfWork:
     async def commit(self) -> None:
         seqs: list[int] = []
         if self._messages:
-            result = await self.session.execute(self.db.outbox_insert, self._messages)
-            seqs = [r.seq for r in result]
-            for message, seq in zip(self._messages, seqs, strict=True):
-                message["seq"] = seq
+            if self.db.fast is not None and len(self._messages) <= 500:
+                # SQLite returns the rows of a multi-row INSERT in no promised order: match by id.
+                result = await self.execute(self.db.outbox_insert_fast, self._messages)
+                seq_of = {r.message_id: r.seq for r in result}
+                for message in self._messages:
+                    message["seq"] = seq_of[message["message_id"]]
+                seqs = list(seq_of.values())
+            else:
+                result = await self.session.execute(self.db.outbox_insert, self._messages)
+                seqs = [r.seq for r in result]
+                for message, seq in zip(self._messages, seqs, strict=True):
+                    message["seq"] = seq
             self.db.inflight.update(seqs)
         try:
             await self.session.commit()

@@ -232,6 +232,7 @@ class Service:
                 max_deliver=self.settings.max_deliver,
                 retry_delays=self.settings.retry_delays,
                 metrics=self.metrics,
+                linger=self.settings.fetch_linger_seconds,
             )
             await consumer.bind()
             self.consumers.append(consumer)

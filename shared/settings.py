@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     max_deliver: int = 8
     retry_delays: tuple[float, ...] = (1.0, 5.0, 15.0, 60.0, 300.0)
     fetch_batch: int = 256
+    # How long an event consumer waits after a first message for more, to handle them in one
+    # transaction. The front door's intake never waits (its latency is the one staff see).
+    fetch_linger_seconds: float = 0.02
 
     # Outbox relay: rows per publish round, and how often it polls when nobody wakes it.
     outbox_batch: int = 500

@@ -226,7 +226,7 @@ def _dump(n: Notification) -> Any:
 
 class NotificationRepository:
     def __init__(self, uow: UnitOfWork) -> None:
-        self.s = uow.session
+        self.s = uow  # its execute/scalars take the SQLite fast path (shared/fastsql.py)
         self.now = uow.now
         self._upsert = _upserts(uow.db.engine.dialect.name)
         self._saves: list[dict[str, Any]] | None = None

@@ -112,7 +112,7 @@ class ReferralRepository:
 
     @property
     def s(self) -> Any:
-        return self.uow.session
+        return self.uow  # execute/scalar(s) take the SQLite fast path (shared/fastsql.py)
 
     # -- referrals ---------------------------------------------------------------------------------
     async def add(self, r: Referral) -> bool:

@@ -34,6 +34,7 @@ def register(svc: Service) -> None:
             handler=on_submission,  # type: ignore[arg-type]
             parse=lambda m: handlers.ReceiveSubmission(data=m.data, stream_seq=m.metadata.sequence.stream),
             key=lambda cmd, m: f"intake:{m.metadata.sequence.stream}",
+            linger=0.0,  # the front door's latency: handled as soon as it arrives
         )
     )
 

@@ -63,7 +63,7 @@ class OutboxRelay:
         # yet (the scan reads a snapshot that can predate the mark). Pruned by the scan itself.
         self._published: set[int] = set()
         self._mark_wanted = asyncio.Event()
-        self.mark_delay = 0.05
+        self.mark_delay = 0.25
         self._no_atomic: set[str] = set()  # streams that refuse atomic batches (configured elsewhere)
         self.batches = 0
 

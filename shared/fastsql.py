@@ -1,0 +1,212 @@
+"""Hot statements run through the SQLite driver, compiled once by SQLAlchemy.
+
+Why: SQLAlchemy's ``session.execute`` costs ≈ 70–100 µs per statement even for a cached statement
+(cache key, execution context, result metadata), while SQLite itself runs such a statement in a few
+µs. Every consumed event runs several, so on the embedded default this overhead was the largest
+part of a service's CPU per referral (bench/README.md).
+
+A :class:`Plan` is what SQLAlchemy would send: the SQL its compiler renders for the dialect, with
+its own bind processors (UTC datetimes, JSON text) applied to the parameters and its own result
+processors applied to the rows. Only what this covers exactly takes this path; anything else
+(PostgreSQL, Python-side callable defaults, escaped bind names, an empty ``IN`` list, RETURNING over
+many rows) goes through SQLAlchemy as before. Statements run inside the unit of work's transaction,
+on the same connection, so atomicity is unchanged.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from sqlalchemy.sql.dml import Insert, UpdateBase
+
+_EXPANDING = re.compile(r"\(?__\[POSTCOMPILE_(\w+)\]\)?")
+_CACHE_MAX = 1024
+
+
+class FastRow(tuple):  # type: ignore[type-arg]
+    """A result row: by position, by attribute (``row.state``) and as ``row._mapping``."""
+
+    __slots__ = ()
+    _index: dict[str, int] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[self._index[name]]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    @property
+    def _mapping(self) -> dict[str, Any]:
+        return {k: self[i] for k, i in self._index.items()}
+
+    def _asdict(self) -> dict[str, Any]:
+        return self._mapping
+
+
+class FastResult:
+    """The parts of SQLAlchemy's buffered ``Result`` that the services use."""
+
+    __slots__ = ("_rows", "rowcount")
+
+    def __init__(self, rows: list[Any], rowcount: int) -> None:
+        self._rows = rows
+        self.rowcount = rowcount
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._rows)
+
+    def all(self) -> list[Any]:
+        return list(self._rows)
+
+    def first(self) -> Any:
+        return self._rows[0] if self._rows else None
+
+    def scalar(self) -> Any:
+        return self._rows[0][0] if self._rows else None
+
+    def scalars(self) -> list[Any]:
+        return [r[0] for r in self._rows]
+
+
+class Plan:
+    """One statement shape (statement + parameter names) compiled for SQLite."""
+
+    __slots__ = ("stmt", "sql", "order", "consts", "procs", "expanding", "row_type", "result_procs", "values_group", "is_insert")
+
+    def __init__(self, stmt: Any, sql: str, order: list[str], consts: dict[str, Any], procs: dict[str, Any],
+                 row_type: type[FastRow] | None, result_procs: list[Any] | None, is_insert: bool) -> None:
+        self.stmt = stmt  # kept alive so its id() is never reused by another statement
+        self.sql = sql
+        self.order = order
+        self.consts = consts
+        self.procs = procs
+        self.expanding = set(_EXPANDING.findall(sql))
+        self.row_type = row_type
+        self.result_procs = result_procs
+        self.is_insert = is_insert
+        m = re.search(r"VALUES (\((?:\?, )*\?\))", sql) if is_insert else None
+        self.values_group = m.group(1) if m else None
+
+    def _args(self, params: dict[str, Any]) -> tuple[Any, ...]:
+        out = []
+        procs = self.procs
+        for name in self.order:
+            v = params[name] if name in params else self.consts[name]
+            p = procs.get(name)
+            out.append(p(v) if p is not None else v)
+        return tuple(out)
+
+    def runnable(self, params: Any) -> bool:
+        if isinstance(params, list):
+            if self.expanding:
+                return False
+            return self.row_type is None or (self.values_group is not None and len(params) <= 500)
+        return all(params.get(n) for n in self.expanding)  # an empty IN list: SQLAlchemy's own rendering
+
+    def run(self, conn: Any, params: Any) -> FastResult:
+        if isinstance(params, list):
+            if self.row_type is not None:  # INSERT … RETURNING for several rows: one multi-row VALUES
+                sql = self.sql.replace("VALUES " + self.values_group, "VALUES " + ", ".join([self.values_group] * len(params)), 1)  # type: ignore[operator]
+                args: list[Any] = []
+                for p in params:
+                    args.extend(self._args(p))
+                cur = conn.execute(sql, args)
+            else:
+                cur = conn.executemany(self.sql, [self._args(p) for p in params])
+                return FastResult([], cur.rowcount)
+        elif self.expanding:
+            sql, args = self._expand(params)
+            cur = conn.execute(sql, args)
+        else:
+            cur = conn.execute(self.sql, self._args(params))
+        if self.row_type is None:
+            return FastResult([], cur.rowcount)
+        rows = cur.fetchall()
+        rp, rt = self.result_procs, self.row_type
+        assert rp is not None
+        out = [rt(p(v) if p is not None else v for p, v in zip(rp, r)) for r in rows]
+        return FastResult(out, cur.rowcount)
+
+    def _expand(self, params: dict[str, Any]) -> tuple[str, list[Any]]:
+        args: list[Any] = []
+        for name in self.order:
+            v = params[name] if name in params else self.consts[name]
+            p = self.procs.get(name)
+            if name in self.expanding:
+                args.extend(p(x) if p is not None else x for x in v)
+            else:
+                args.append(p(v) if p is not None else v)
+        sql = _EXPANDING.sub(lambda m: "(" + ", ".join("?" * len(params[m.group(1)])) + ")", self.sql)
+        return sql, args
+
+
+class FastSQL:
+    """The per-database cache of plans; ``plan()`` returns None for what must go through SQLAlchemy."""
+
+    def __init__(self, dialect: Any) -> None:
+        self.dialect = dialect
+        self._plans: dict[tuple[int, tuple[str, ...]], Plan | None] = {}
+        # Statements seen once: a statement built per call (a one-off query) is never seen twice,
+        # so it is never compiled here; SQLAlchemy's own cache serves it. Holding the object keeps
+        # its id() from being reused while it is in this map.
+        self._seen: dict[int, Any] = {}
+
+    def plan(self, stmt: Any, params: Any) -> Plan | None:
+        first = params[0] if isinstance(params, list) else params
+        if first is None:
+            first = {}
+        keys = tuple(sorted(first))
+        key = (id(stmt), keys)
+        try:
+            plan = self._plans[key]
+        except KeyError:
+            if self._seen.get(id(stmt)) is not stmt:
+                if len(self._seen) >= _CACHE_MAX:
+                    self._seen.clear()
+                self._seen[id(stmt)] = stmt
+                return None
+            if len(self._plans) >= _CACHE_MAX:
+                return None
+            plan = self._plans[key] = self._compile(stmt, keys)
+        if plan is None or (plan.stmt is not stmt):
+            return None
+        return plan if plan.runnable(params) else None
+
+    def _compile(self, stmt: Any, keys: Sequence[str]) -> Plan | None:
+        if not hasattr(stmt, "compile") or not getattr(stmt, "is_dml", False) and not getattr(stmt, "is_select", False):
+            return None
+        try:
+            compiled = stmt.compile(dialect=self.dialect, column_keys=list(keys))
+        except Exception:  # noqa: BLE001 - whatever SQLAlchemy compiles only at execution: its path
+            return None
+        if getattr(compiled, "escaped_bind_names", None) or compiled.positiontup is None:
+            return None
+        consts: dict[str, Any] = {}
+        for col in (*compiled.insert_prefetch, *compiled.update_prefetch):
+            default = col.default if col in compiled.insert_prefetch else col.onupdate
+            if default is None or not default.is_scalar:
+                return None
+            consts[col.key] = default.arg
+        for name, bind in compiled.binds.items():
+            if name not in keys and name not in consts:
+                if bind.callable is not None or bind.value is None and bind.required:
+                    return None
+                consts[name] = bind.effective_value
+        order = list(compiled.positiontup)
+        if any(n not in keys and n not in consts for n in order):
+            return None
+        procs = {n: p for n, p in compiled._bind_processors.items() if p is not None}
+        row_type = result_procs = None
+        cols = compiled._result_columns
+        if cols:
+            names = [c.keyname for c in cols]
+            if len(set(names)) != len(names):
+                return None
+            row_type = type("Row", (FastRow,), {"__slots__": (), "_index": {n: i for i, n in enumerate(names)}})
+            result_procs = [c.type._cached_result_processor(self.dialect, None) for c in cols]
+        is_insert = isinstance(stmt, Insert)
+        if isinstance(stmt, UpdateBase) and cols and not is_insert:
+            pass  # UPDATE/DELETE … RETURNING one row per params: fine as a single execute
+        return Plan(stmt, compiled.string, order, consts, procs, row_type, result_procs, is_insert)

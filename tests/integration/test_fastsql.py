@@ -1,0 +1,112 @@
+"""The SQLite fast path gives what SQLAlchemy gives: same rows, same types, same transaction."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Boolean, Column, Integer, MetaData, String, Table, bindparam, insert, select, update
+
+from shared.db import Database, JSONText, UnitOfWork, UTCDateTime, messaging_tables
+from shared.fastsql import FastResult
+
+pytestmark = pytest.mark.integration
+
+md = MetaData()
+messaging_tables(md)
+things = Table(
+    "things",
+    md,
+    Column("id", String(36), primary_key=True),
+    Column("at", UTCDateTime, nullable=True),
+    Column("doc", JSONText, nullable=True),
+    Column("flag", Boolean, nullable=False, default=False),
+    Column("n", Integer, nullable=False, default=7),
+)
+INSERT = insert(things)
+BY_ID = select(things).where(things.c.id == bindparam("id"))
+BY_IDS = select(things.c.id, things.c.n).where(things.c.id.in_(bindparam("ids", expanding=True))).order_by(things.c.id)
+PENDING = select(things.c.id).where(things.c.flag.is_(False), things.c.n == 7).order_by(things.c.id).limit(bindparam("limit", type_=Integer))
+SET_N = update(things).where(things.c.id == bindparam("w_id")).values(n=bindparam("v_n"))
+AT = datetime(2026, 3, 29, 0, 30, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+async def db(tmp_path: Path):
+    d = Database(f"sqlite+aiosqlite:///{tmp_path / 'fast.db'}", md)
+    await d.create_all()
+    yield d
+    await d.dispose()
+
+
+async def twice(uow: UnitOfWork, stmt, params):  # noqa: ANN001, ANN201
+    """The second run of a statement takes the fast path (the first is SQLAlchemy's)."""
+    await uow.execute(stmt, params)
+    return await uow.execute(stmt, params)
+
+
+async def test_rows_and_types_match_sqlalchemy(db: Database) -> None:
+    rows = [{"id": f"t{i}", "at": AT + timedelta(minutes=i), "doc": {"k": [i, "ä"]}} for i in range(5)]
+    async with UnitOfWork(db) as uow:
+        await uow.insert(things, rows[:2])  # SQLAlchemy (first sighting)
+        await uow.insert(things, rows[2:])  # driver
+        await uow.commit()
+    async with UnitOfWork(db) as uow:
+        slow = (await uow.session.execute(BY_ID, {"id": "t3"})).first()
+        await uow.execute(BY_ID, {"id": "t3"})
+        fast = await uow.execute(BY_ID, {"id": "t3"})
+        assert isinstance(fast, FastResult)
+        row = fast.first()
+        assert tuple(row) == tuple(slow)
+        assert row.at == AT + timedelta(minutes=3) and row.at.tzinfo is not None  # UTC, aware
+        assert row.doc == {"k": [3, "ä"]} and row.flag is False and row.n == 7  # JSON, scalar defaults
+        assert dict(row._mapping) == dict(slow._mapping)
+        ids = await twice(uow, BY_IDS, {"ids": ["t4", "t0", "nope"]})
+        assert [tuple(r) for r in ids] == [("t0", 7), ("t4", 7)]
+        assert (await twice(uow, BY_IDS, {"ids": []})).all() == []  # empty IN: SQLAlchemy's rendering
+        assert await uow.scalars(PENDING, {"limit": 2}) == ["t0", "t1"]
+        assert await uow.scalars(PENDING, {"limit": 2}) == ["t0", "t1"]
+        assert (await twice(uow, BY_ID, {"id": "nope"})).first() is None
+
+
+async def test_rowcount_returning_and_rollback(db: Database) -> None:
+    async with UnitOfWork(db) as uow:
+        await uow.insert(things, [{"id": "a"}, {"id": "b"}])
+        await uow.commit()
+    async with UnitOfWork(db) as uow:
+        assert (await twice(uow, SET_N, {"w_id": "a", "v_n": 1})).rowcount == 1
+        assert (await uow.execute(SET_N, [{"w_id": "a", "v_n": 2}, {"w_id": "b", "v_n": 2}, {"w_id": "x", "v_n": 2}])).rowcount == 2
+        # the inbox claim: one multi-row INSERT … RETURNING; repeats are not new
+        assert await uow.claim_many("c", ["e1", "e2"]) == {"e1", "e2"}
+        assert await uow.claim_many("c", ["e2", "e3", "e3"]) == {"e3"}
+        await uow.rollback()  # the fast statements were in the transaction
+    async with UnitOfWork(db) as uow:
+        assert await uow.scalars(select(things.c.n).order_by(things.c.id)) == [7, 7]
+        assert await uow.claim_many("c", ["e1"]) == {"e1"}
+
+
+async def test_outbox_seqs_follow_emit_order(db: Database) -> None:
+    class Ev:
+        event_type = "x.happened"
+        case_id = None
+
+        def __init__(self, i: int) -> None:
+            self.event_id = f"ev-{i:03d}"
+
+        def subject(self) -> str:
+            return "x.happened"
+
+        def to_json(self) -> bytes:
+            return b"{}"
+
+    for round_ in range(3):
+        async with UnitOfWork(db) as uow:
+            for i in range(40):
+                uow.emit(Ev(round_ * 100 + i))
+            await uow.commit()
+    handed = [(m["seq"], m["message_id"]) for m in db.handoff]
+    async with UnitOfWork(db) as uow:
+        stored = [tuple(r) for r in await uow.execute(select(db.outbox.c.seq, db.outbox.c.message_id).order_by(db.outbox.c.seq))]
+    assert handed == stored and len(stored) == 120
+    assert [m for _, m in stored] == sorted(m for _, m in stored)  # seq order is emit order

@@ -54,9 +54,13 @@ class Event(Contract):
 E = TypeVar("E", bound=Event)
 
 
+CONSUMER = {"consumer": True}
+"""Validation context of a consumer reading an event (see ``common.Email``)."""
+
+
 def parse_event(model: type[E], data: bytes | str) -> E:
     """Consumer-side parse: tolerant of fields added later within the same version."""
-    return model.model_validate_json(data, extra="ignore")
+    return model.model_validate_json(data, extra="ignore", context=CONSUMER)
 
 
 class FieldError(Contract):

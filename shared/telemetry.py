@@ -60,7 +60,7 @@ class WhileExported(Sampler):
 
     def should_sample(self, parent_context, trace_id, name, kind=None, attributes=None, links=None, trace_state=None):  # type: ignore[no-untyped-def, override]
         provider = self.provider
-        if provider is not None and provider._active_span_processor._span_processors:  # type: ignore[attr-defined]
+        if provider is not None and provider._active_span_processor._span_processors:
             return self._inner.should_sample(parent_context, trace_id, name, kind, attributes, links, trace_state)
         parent = trace.get_current_span(parent_context).get_span_context()
         return SamplingResult(Decision.DROP, None, parent.trace_state if parent.is_valid else None)
@@ -89,6 +89,22 @@ def setup_tracing(service: str, exporter: str = "none", extra_exporter: SpanExpo
     return provider
 
 
+def tracing_exported() -> bool:
+    """True while this process's spans go to an exporter (see :class:`WhileExported`)."""
+    p = _provider
+    return p is not None and bool(p._active_span_processor._span_processors)  # type: ignore[attr-defined]
+
+
+@contextmanager
+def attached(ctx: otel_context.Context) -> Iterator[None]:
+    """Make ``ctx`` (e.g. an incoming event's trace context) current for the block, without a span."""
+    token = otel_context.attach(ctx)
+    try:
+        yield
+    finally:
+        otel_context.detach(token)
+
+
 def tracer(service: str) -> trace.Tracer:
     return trace.get_tracer(f"koolle.{service}")
 
@@ -115,11 +131,8 @@ def continued_trace(carrier: Mapping[str, str] | None) -> Iterator[None]:
     """Run the block inside the stored trace context (from :func:`current_trace_context`): spans
     started and events emitted in it (``uow.emit`` injects the current context) join that trace.
     An empty or missing carrier leaves the block in a new trace."""
-    token = otel_context.attach(extract_context(carrier))
-    try:
+    with attached(extract_context(carrier)):
         yield
-    finally:
-        otel_context.detach(token)
 
 
 def safe_attributes(**attrs: Any) -> dict[str, Any]:

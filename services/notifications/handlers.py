@@ -432,11 +432,9 @@ async def dispatch_once(uow_factory: Any, channel: Channel | Delivery, limit: in
         now = uow.now()
         before = None if reconcile_all else now - timedelta(seconds=delivery.config.reconcile_after_seconds)
         stuck = await uow.notifications.sending(before, limit)
-        due = await uow.notifications.due(now, limit)
     for n in stuck:
         await _guard(_reconcile(uow_factory, delivery, n), n, uow_factory)
-    if due:
-        await _deliver_batch(uow_factory, delivery, due)
+    due = await _deliver_batch(uow_factory, delivery, None, limit)
     if "sms" in delivery.channels and (
         delivery.receipts_polled_at is None or now - delivery.receipts_polled_at >= timedelta(seconds=delivery.config.receipt_poll_seconds)
     ):
@@ -445,7 +443,7 @@ async def dispatch_once(uow_factory: Any, channel: Channel | Delivery, limit: in
             await poll_receipts(uow_factory, delivery, "sms", now)
         except Exception as exc:  # noqa: BLE001 - receipts are best effort; delivery goes on
             log.warning("receipt poll failed (%s)", type(exc).__name__)
-    return len(stuck) + len(due)
+    return len(stuck) + due
 
 
 async def poll_receipts(uow_factory: Any, delivery: Delivery, channel_name: str, now: datetime) -> int:
@@ -670,14 +668,23 @@ async def _deliver(uow_factory: Any, delivery: Delivery, n: Notification) -> Non
         n = r.n
 
 
-async def _deliver_batch(uow_factory: Any, delivery: Delivery, due: list[Notification]) -> None:
+async def _deliver_batch(uow_factory: Any, delivery: Delivery, due: list[Notification] | None, limit: int = 100) -> int:
     """Many notifications with two transactions in all: mark them ``sending`` together, send them
-    concurrently, record the answers together. Any error falls back to one at a time."""
+    concurrently, record the answers together. Any error falls back to one at a time.
+
+    ``due=None``: read the due notifications in the first transaction itself (what is read there is
+    fresh, no second read). Returns how many were due."""
     try:
         ready: list[_Ready] = []
         async with uow_factory() as uow:
-            # Read again in this transaction, all at once (not one query per notification).
-            fresh = await uow.notifications.get_many([n.notification_id for n in due])
+            if due is None:
+                due = await uow.notifications.due(uow.now(), limit)
+                fresh = {str(n.notification_id): n for n in due}
+            else:
+                # Read again in this transaction, all at once (not one query per notification).
+                fresh = await uow.notifications.get_many([n.notification_id for n in due])
+            if not due:
+                return 0
             directory = await uow.notifications.contacts_of_cases({str(f.case_id) for f in fresh.values()})
             for n in due:
                 f = fresh.get(str(n.notification_id))
@@ -688,9 +695,9 @@ async def _deliver_batch(uow_factory: Any, delivery: Delivery, due: list[Notific
             await uow.commit()
     except Exception as exc:  # noqa: BLE001 - find the bad one by going one by one
         log.warning("notification batch prepare failed (%s); one by one", type(exc).__name__)
-        for n in due:
+        for n in due or []:
             await _guard(_deliver(uow_factory, delivery, n), n, uow_factory)
-        return
+        return len(due or [])
     gate = asyncio.Semaphore(20)
 
     async def send(r: _Ready) -> tuple[Any, DeliveryError | None]:
@@ -719,6 +726,7 @@ async def _deliver_batch(uow_factory: Any, delivery: Delivery, due: list[Notific
                     await uow.commit()
             except Exception as exc1:  # noqa: BLE001 - stays 'sending': reconciled later, never resent blindly
                 log.warning("notification %s: record failed (%s)", r.n.notification_id, type(exc1).__name__)
+    return len(due)
 
 
 def _best_reason(reasons: list[str]) -> str:

@@ -35,7 +35,7 @@ from pydantic import ValidationError
 from shared.contracts import Event, parse_event
 from shared.db import Database, UnitOfWork
 from shared.faults import crash_point
-from shared.telemetry import extract_context
+from shared.telemetry import attached, extract_context, tracing_exported
 
 log = logging.getLogger("koolle.consumer")
 
@@ -329,9 +329,12 @@ class EventConsumer:
         async with self.uow_factory() as uow:
             # One inbox statement for the batch; a key seen twice in one batch is handled once.
             new = await uow.claim_many(self.sub.durable, keys)
+            recording = tracing_exported()
             for (m, ev), key in zip(items, keys, strict=True):
                 ctx = extract_context(m.headers)
-                with self.tracer.start_as_current_span(
+                # Without an exporter no span is built (bench/): the event's own trace context is
+                # made current instead, so what the handler emits still carries its traceparent.
+                scope = self.tracer.start_as_current_span(
                     f"{self.sub.subject} process",
                     context=ctx,
                     kind=SpanKind.CONSUMER,
@@ -344,7 +347,8 @@ class EventConsumer:
                         "koolle.delivery": m.metadata.num_delivered,
                         "koolle.case_id": str(getattr(ev, "case_id", "") or ""),
                     },
-                ):
+                ) if recording else attached(ctx)
+                with scope:
                     fresh = key in new
                     new.discard(key)
                     if fresh:

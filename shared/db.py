@@ -183,6 +183,7 @@ class Database:
         # SQLite has one writer; serialising our own writers avoids lock churn inside one process.
         self.write_lock: asyncio.Lock | None = asyncio.Lock() if url.startswith("sqlite") else None
         self._signals: dict[str, asyncio.Event] = {}
+        self._writer: Any = None
         # Called with the outbox rows of every committed transaction (metrics).
         self.on_commit: Callable[[list[dict[str, Any]]], None] | None = None
 
@@ -194,7 +195,22 @@ class Database:
         async with self.engine.begin() as conn:
             await conn.run_sync(self.metadata.create_all)
 
+    async def writer(self) -> Any:
+        """SQLite: the connection every write transaction of this process uses (under write_lock)."""
+        if self._writer is None or self._writer.closed or self._writer.invalidated:
+            self._writer = await self.engine.connect()
+        return self._writer
+
+    async def drop_writer(self) -> None:
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            try:
+                await writer.close()
+            except Exception:  # noqa: BLE001 - already broken
+                pass
+
     async def dispose(self) -> None:
+        await self.drop_writer()
         await self.engine.dispose()
         if self.read_engine is not self.engine:
             await self.read_engine.dispose()
@@ -232,8 +248,19 @@ class UnitOfWork:
         if self.db.write_lock is not None:
             await self.db.write_lock.acquire()
             self._locked = True
-        self.session = self.db.sessionmaker()
-        await self.session.begin()
+            try:
+                # SQLite: the process's one writer connection, kept open (our writers take turns on
+                # the lock anyway); a session and a pool checkout per transaction cost more than a
+                # small transaction itself (bench/). It has the AsyncSession methods used here.
+                self.session = await self.db.writer()  # type: ignore[assignment]
+                await self.session.begin()  # BEGIN IMMEDIATE now, before any fast statement
+            except BaseException:
+                self._locked = False
+                self.db.write_lock.release()
+                raise
+        else:
+            self.session = self.db.sessionmaker()
+            await self.session.begin()
         self._driver = None
         self._messages = []
         self._after_commit: list[Callable[[], None]] = []
@@ -242,9 +269,17 @@ class UnitOfWork:
 
     async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         try:
-            if self.session.in_transaction():
-                await self.session.rollback()
-            await self.session.close()
+            if self.db.write_lock is not None:
+                try:
+                    if self.session.in_transaction():
+                        await self.session.rollback()
+                except BaseException:
+                    await self.db.drop_writer()  # a broken connection: the next transaction opens a new one
+                    raise
+            else:
+                if self.session.in_transaction():
+                    await self.session.rollback()
+                await self.session.close()
         finally:
             if self._locked:
                 self._locked = False
@@ -324,7 +359,12 @@ class UnitOfWork:
         # The transaction's own connection, so a fast statement commits or rolls back with the rest.
         # A new transaction (after a commit) is begun by SQLAlchemy first (BEGIN IMMEDIATE).
         if self._driver is None or not self.session.in_transaction():
-            conn = await self.session.connection()
+            if isinstance(self.session, AsyncSession):
+                conn = await self.session.connection()
+            else:  # the SQLite writer connection
+                conn = self.session
+                if not conn.in_transaction():
+                    await conn.begin()
             inline = (await conn.get_raw_connection()).driver_connection
             self._inline = inline
             self._driver = inline._conn

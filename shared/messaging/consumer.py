@@ -114,7 +114,7 @@ class StandingPull:
     exactly as with ``fetch()``.
     """
 
-    def __init__(self, psub: Any, batch: int, expires: float = 5.0) -> None:
+    def __init__(self, psub: Any, batch: int, expires: float = 2.0) -> None:
         self.sub = psub._sub  # the subscription on this pull consumer's deliver inbox
         self.nc = psub._nc
         self.nms = psub._nms  # $JS.API.CONSUMER.MSG.NEXT.<stream>.<consumer>

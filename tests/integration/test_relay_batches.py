@@ -123,3 +123,14 @@ async def test_a_row_whose_publish_fails_is_not_marked_sent_and_goes_out_later(s
     await js.add_stream(StreamConfig(name="LATE", subjects=["nostream.>"], storage=StorageType.FILE))
     assert await OutboxRelay(db, js).flush_once() == 1  # published once the stream exists
     assert await stream_count(js, "LATE") == 1
+
+
+async def test_a_few_events_go_out_one_by_one(setup):  # type: ignore[no-untyped-def]
+    # A batch is staged by the server in a store of its own: for a trickle, one by one is cheaper.
+    _, db, _, js = setup
+    await ensure_streams(js)
+    await emit(db, 3)
+    relay = OutboxRelay(db, js)
+    assert await relay.flush_handoff() == 3
+    assert relay.batches == 0 and relay.published == 3
+    assert await stream_count(js, "REFERRAL") == 3

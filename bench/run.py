@@ -217,6 +217,29 @@ async def pipeline(nc: nats.NATS, system: System, n: int, res: Results, raw_pub:
     res.add(f"[{label}]   peak RSS under load (max of services)", f"{max(peak.values()):.0f} MB", ", ".join(f"{k} {v:.0f}" for k, v in peak.items()))
 
 
+async def settle(nc: nats.NATS, quiet: float = 2.0, timeout: float = 300.0) -> float:
+    """Wait until every durable consumer has nothing pending or unacknowledged for ``quiet`` seconds:
+    the latency run measures a fixed load on a system at rest, not the tail of the throughput run
+    (the events the pipeline does not wait for: team notifications, consent, meetings)."""
+    js = nc.jetstream()
+    t0 = time.monotonic()
+    calm_since: float | None = None
+    while time.monotonic() - t0 < timeout:
+        busy = 0
+        for stream in await js.streams_info():
+            for c in await js.consumers_info(stream.config.name):
+                busy += (c.num_pending or 0) + (c.num_ack_pending or 0)
+        now = time.monotonic()
+        if busy:
+            calm_since = None
+        elif calm_since is None:
+            calm_since = now
+        elif now - calm_since >= quiet:
+            break
+        await asyncio.sleep(0.2)
+    return time.monotonic() - t0
+
+
 async def latency(nc: nats.NATS, rate: float, seconds: float, res: Results, label: str) -> None:
     watch = Watch()
     await watch.attach(nc)
@@ -328,6 +351,8 @@ async def run_system(label: str, nc: nats.NATS, url: str, tmp: Path, args: argpa
         idle = system.rss_mb()
         res.add(f"[{label}] idle RSS per service (max)", f"{max(idle.values()):.0f} MB", "target ≤100 MB · " + ", ".join(f"{k} {v:.0f}" for k, v in idle.items()), max(idle.values()) <= 100)
         await pipeline(nc, system, args.n, res, raw_pub, label)
+        settled = await settle(nc)
+        print(f"    (system settled {settled:.1f}s after the throughput run)", flush=True)
         await latency(nc, args.rate, args.seconds, res, label)
     finally:
         system.stop()

@@ -73,7 +73,7 @@ class FastResult:
 class Plan:
     """One statement shape (statement + parameter names) compiled for SQLite."""
 
-    __slots__ = ("stmt", "sql", "order", "consts", "procs", "expanding", "row_type", "result_procs", "values_group", "is_insert")
+    __slots__ = ("stmt", "sql", "order", "consts", "procs", "expanding", "row_type", "result_procs", "values_group", "is_insert", "plain")
 
     def __init__(self, stmt: Any, sql: str, order: list[str], consts: dict[str, Any], procs: dict[str, Any],
                  row_type: type[FastRow] | None, result_procs: list[Any] | None, is_insert: bool) -> None:
@@ -85,6 +85,7 @@ class Plan:
         self.expanding = set(_EXPANDING.findall(sql))
         self.row_type = row_type
         self.result_procs = result_procs
+        self.plain = result_procs is not None and all(p is None for p in result_procs)  # rows as SQLite gives them
         self.is_insert = is_insert
         m = re.search(r"VALUES (\((?:\?, )*\?\))", sql) if is_insert else None
         self.values_group = m.group(1) if m else None
@@ -126,7 +127,9 @@ class Plan:
         rows = cur.fetchall()
         rp, rt = self.result_procs, self.row_type
         assert rp is not None
-        out = [rt(p(v) if p is not None else v for p, v in zip(rp, r)) for r in rows]
+        if self.plain:
+            return FastResult([rt(r) for r in rows], cur.rowcount)
+        out = [rt([p(v) if p is not None else v for p, v in zip(rp, r)]) for r in rows]
         return FastResult(out, cur.rowcount)
 
     def _expand(self, params: dict[str, Any]) -> tuple[str, list[Any]]:

@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from shared.calendar import add_working_days, helsinki_date, is_working_day
 from shared.clock import HELSINKI
 from shared.contracts.base import FieldError, field_errors
+from shared.contracts.common import normalised_email
 from shared.contracts.referral import CHANNEL_DETAILS, ReferralSubmission
 from shared.errors import DomainError
 
@@ -92,9 +93,6 @@ class Problem:
         return FieldError(field=self.field, code=self.code, message=self.messages())
 
 
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-
-
 def normalise_phone(raw: str) -> str | None:
     """A phone number to E.164 (Finnish numbers without a country code); None when it is not a valid number."""
     try:
@@ -143,14 +141,14 @@ def check_submission(sub: Any, today: date) -> list[Problem]:
         path = f"guardians.{i}"
         if g.phone and normalise_phone(g.phone) is None:
             problems.append(Problem(f"{path}.phone", "invalid_phone"))
-        if g.email and not _EMAIL.match(g.email):
+        if g.email and normalised_email(g.email) is None:
             problems.append(Problem(f"{path}.email", "invalid_email"))
         if not g.phone and not g.email:
             problems.append(Problem(path, "contact_missing"))
     if sub.referrer is not None:
         if sub.referrer.phone and normalise_phone(sub.referrer.phone) is None:
             problems.append(Problem("referrer.phone", "invalid_phone"))
-        if sub.referrer.email and not _EMAIL.match(sub.referrer.email):
+        if sub.referrer.email and normalised_email(sub.referrer.email) is None:
             problems.append(Problem("referrer.email", "invalid_email"))
     if sub.language == "other" and not sub.interpreter_needed and not sub.other_language:
         problems.append(Problem("other_language", "language_unspecified"))
@@ -308,7 +306,7 @@ def open_referral(sub: Any, now: datetime) -> Referral:
             contact_id=f"guardian-{i + 1}",
             role="guardian",
             language=g.language,
-            email=g.email,
+            email=normalised_email(g.email) if g.email else None,
             phone=normalise_phone(g.phone) if g.phone else None,
         )
         for i, g in enumerate(sub.guardians)
@@ -319,7 +317,7 @@ def open_referral(sub: Any, now: datetime) -> Referral:
                 contact_id="referrer",
                 role="referrer",
                 language="fi",
-                email=sub.referrer.email,
+                email=normalised_email(sub.referrer.email) if sub.referrer.email else None,
                 phone=normalise_phone(sub.referrer.phone) if sub.referrer.phone else None,
             )
         )

@@ -33,7 +33,7 @@ from shared.contracts.referral import (
     UnlinkReferral,
     WithdrawConsent,
 )
-from shared.contracts.base import Reply
+from shared.contracts.base import TRUSTED, Reply
 from shared.errors import DomainError, NotFound
 
 from . import domain
@@ -102,7 +102,7 @@ async def receive_submission(cmd: ReceiveSubmission, uow: ReferralUnitOfWork) ->
                 decision_due_by=case.decision_due_by if new_deadline else None,
                 referrer_type=referral.referrer_type,
                 language=referral.language,  # type: ignore[arg-type]
-                contacts=[ContactPoint(**c.__dict__) for c in referral.contacts],
+                contacts=_contacts(referral),
             )
         )
     else:
@@ -142,6 +142,11 @@ def _consenting_guardian(r: Referral) -> str:
     return guardians[0] if guardians else "family"
 
 
+def _contacts(r: Referral) -> list[ContactPoint]:
+    # The intake checked and normalised these addresses (domain.check_submission); not again.
+    return [ContactPoint.model_validate(c.__dict__, context=TRUSTED) for c in r.contacts]
+
+
 def _received(r: Referral, case: Case) -> ReferralReceived:
     return ReferralReceived(
         producer=SERVICE,
@@ -160,7 +165,7 @@ def _received(r: Referral, case: Case) -> ReferralReceived:
         consent_to_convene=r.consent_to_convene,
         decision_due_by=case.decision_due_by if r.statutory else None,
         referrer_type=r.referrer_type,
-        contacts=[ContactPoint(**c.__dict__) for c in r.contacts],
+        contacts=_contacts(r),
     )
 
 

@@ -54,13 +54,14 @@ class Event(Contract):
 E = TypeVar("E", bound=Event)
 
 
-CONSUMER = {"consumer": True}
-"""Validation context of a consumer reading an event (see ``common.Email``)."""
+TRUSTED = {"trusted": True}
+"""Validation context for data already checked where it entered the system: an event read by a
+consumer, or an event built from a checked submission (see ``common.Email``)."""
 
 
 def parse_event(model: type[E], data: bytes | str) -> E:
     """Consumer-side parse: tolerant of fields added later within the same version."""
-    return model.model_validate_json(data, extra="ignore", context=CONSUMER)
+    return model.model_validate_json(data, extra="ignore", context=TRUSTED)
 
 
 class FieldError(Contract):

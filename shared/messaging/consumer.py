@@ -166,6 +166,10 @@ class StandingPull:
             if self._take(msg):
                 return msg
 
+    def waiting(self) -> int:
+        """Deliveries already in this process, not yet taken (statuses included)."""
+        return self.sub._pending_queue.qsize()
+
     def more(self, limit: int) -> list[Msg]:
         """Messages already delivered and waiting, without waiting for more."""
         q = self.sub._pending_queue
@@ -269,7 +273,8 @@ class EventConsumer:
         several times the CPU of one per few events (bench/)."""
         msgs = [await self._pull.first(timeout=2.0)]
         if self.batch > 1:
-            if self.linger > 0 and msgs[0].metadata.num_pending < self.batch - 1:
+            # Linger only for a trickle: not when a batch's worth is already here or on its way.
+            if self.linger > 0 and self._pull.waiting() + msgs[0].metadata.num_pending < self.batch - 1:
                 await asyncio.sleep(self.linger)
             msgs += self._pull.more(self.batch - 1)
         return msgs

@@ -52,3 +52,16 @@ def test_open_referral_builds_contacts_without_identity_codes() -> None:
     assert r.child_count == 1
     assert not r.statutory
     assert open_referral(sub(channel="child_protection_notification"), datetime.now(timezone.utc)).statutory
+
+
+def test_an_address_the_contracts_would_refuse_is_refused_at_intake() -> None:
+    # "x@y..fi" passed the intake's old pattern and then broke the building of referral.received:
+    # the submission went round the retries to the dead letters instead of a clear rejection.
+    for bad in ("x@y..fi", "x@-y.fi", "x@localhost."):
+        s = sub(guardians=[{"name": "Testi Huoltaja", "email": bad}])
+        assert [(p.field, p.code) for p in check_submission(s, TODAY)] == [("guardians.0.email", "invalid_email")]
+
+
+def test_addresses_are_kept_as_the_contracts_normalise_them() -> None:
+    r = open_referral(sub(guardians=[{"name": "Testi Huoltaja", "email": "Testi@ESIMERKKI.fi"}]), datetime(2026, 11, 22, tzinfo=timezone.utc))
+    assert r.contacts[0].email == "Testi@esimerkki.fi"

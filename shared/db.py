@@ -57,6 +57,20 @@ class UTCDateTime(TypeDecorator[datetime]):
             return value.replace(tzinfo=timezone.utc)
         return value.astimezone(timezone.utc)
 
+    # The same values as the SQLite bind and result processors above produce and read, in one step
+    # each, for the driver fast path (shared/fastsql.py); tests/integration/test_fastsql.py compares.
+    @staticmethod
+    def sqlite_bind(value: datetime | None) -> str | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime")
+        return value.astimezone(timezone.utc).replace(tzinfo=None).isoformat(" ", timespec="microseconds")
+
+    @staticmethod
+    def sqlite_result(value: str | None) -> datetime | None:
+        return None if value is None else datetime.fromisoformat(value).replace(tzinfo=timezone.utc)
+
 
 class JSONText(TypeDecorator[Any]):
     """JSON stored as text: the same on SQLite and PostgreSQL, compact, order-preserving."""

@@ -201,6 +201,10 @@ class FastSQL:
         if any(n not in keys and n not in consts for n in order):
             return None
         procs = {n: p for n, p in compiled._bind_processors.items() if p is not None}
+        for name in procs:  # a type's own one-step SQLite conversion, where it has one
+            fast_bind = getattr(compiled.binds[name].type, "sqlite_bind", None)
+            if fast_bind is not None:
+                procs[name] = fast_bind
         row_type = result_procs = None
         cols = compiled._result_columns
         if cols:
@@ -208,7 +212,7 @@ class FastSQL:
             if len(set(names)) != len(names):
                 return None
             row_type = type("Row", (FastRow,), {"__slots__": (), "_index": {n: i for i, n in enumerate(names)}})
-            result_procs = [c.type._cached_result_processor(self.dialect, None) for c in cols]
+            result_procs = [getattr(c.type, "sqlite_result", None) or c.type._cached_result_processor(self.dialect, None) for c in cols]
         is_insert = isinstance(stmt, Insert)
         if isinstance(stmt, UpdateBase) and cols and not is_insert:
             pass  # UPDATE/DELETE … RETURNING one row per params: fine as a single execute

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from nats.js import JetStreamContext
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import NotFoundError
@@ -27,6 +29,7 @@ def stream_config(spec: StreamSpec, duplicate_window: float, replicas: int = 1) 
     )
 
 
+@lru_cache(maxsize=4096)  # the relay asks for every row it publishes; subjects repeat
 def stream_of(subject: str) -> str | None:
     """The catalogue stream that captures ``subject`` (NATS wildcard match), or None."""
     tokens = subject.split(".")

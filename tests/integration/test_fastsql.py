@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Boolean, Column, Integer, MetaData, String, Table, bindparam, insert, select, update
+from sqlalchemy import Boolean, Column, Integer, MetaData, String, Table, bindparam, func, insert, select, update
 
 from shared.db import Database, JSONText, UnitOfWork, UTCDateTime, messaging_tables
 from shared.fastsql import FastResult
@@ -110,3 +110,22 @@ async def test_outbox_seqs_follow_emit_order(db: Database) -> None:
         stored = [tuple(r) for r in await uow.execute(select(db.outbox.c.seq, db.outbox.c.message_id).order_by(db.outbox.c.seq))]
     assert handed == stored and len(stored) == 120
     assert [m for _, m in stored] == sorted(m for _, m in stored)  # seq order is emit order
+
+
+async def test_datetimes_round_trip_exactly_as_sqlalchemy_stores_them(db: Database) -> None:
+    from datetime import timezone as tz
+
+    helsinki = tz(timedelta(hours=2))
+    values = [AT, AT.replace(microsecond=123), datetime(2026, 12, 31, 23, 59, 59, 999999, tzinfo=helsinki)]
+    async with UnitOfWork(db) as uow:
+        await uow.session.execute(INSERT, [{"id": f"s{i}", "at": v} for i, v in enumerate(values)])  # SQLAlchemy
+        await uow.insert(things, [{"id": f"x{i}", "at": v} for i, v in enumerate(values)])
+        await uow.insert(things, [{"id": f"f{i}", "at": v} for i, v in enumerate(values)])  # driver
+        await uow.commit()
+    async with UnitOfWork(db) as uow:
+        raw = dict((await uow.session.execute(select(things.c.id, func.cast(things.c.at, String)))).all())
+        for i in range(3):
+            assert raw[f"f{i}"] == raw[f"s{i}"]  # the same text in the file
+        await uow.execute(BY_ID, {"id": "f2"})
+        row = (await uow.execute(BY_ID, {"id": "f2"})).first()
+        assert row.at == values[2] and row.at.tzinfo == timezone.utc

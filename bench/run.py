@@ -381,7 +381,10 @@ async def main_async(args: argparse.Namespace) -> Results:
                         await js.purge_stream(s)
                     except Exception:  # noqa: BLE001
                         pass
-                await run_system("postgres", nc, server.url, tmp, args, res, raw_pub, env)
+                try:
+                    await run_system("postgres", nc, server.url, tmp, args, res, raw_pub, env)
+                finally:
+                    await drop_pg_databases(POSTGRES_URL, env)
             else:
                 res.add("[postgres] skipped", "no server at 127.0.0.1:5432")
         await replay_bench(args.replay, tmp, res)
@@ -403,6 +406,18 @@ async def make_pg_databases(url: str) -> dict[str, str]:
         env[f"KOOLLE_{s.upper()}_DATABASE_URL"] = url.rsplit("/", 1)[0] + "/" + name
     await admin.close()
     return env
+
+
+async def drop_pg_databases(url: str, env: dict[str, str]) -> None:
+    """The run's databases go again: every run makes its own (tens of MB per 1,000 referrals)."""
+    import asyncpg
+
+    admin = await asyncpg.connect(url.replace("+asyncpg", ""))
+    try:
+        for db_url in env.values():
+            await admin.execute(f'DROP DATABASE IF EXISTS "{db_url.rsplit("/", 1)[1]}" WITH (FORCE)')
+    finally:
+        await admin.close()
 
 
 def write_results(res: Results, args: argparse.Namespace, path: Path) -> None:

@@ -83,16 +83,12 @@ audit_log = audit_table(metadata)  # append-only (shared.audit)
 _REFERRAL_COLUMNS = ("referral_id", "case_id", "submission_id", "channel", "municipality", "received_at", "status", "urgent")
 _CASE_COLUMNS = ("case_id", "municipality", "team_id", "status", "opened_at")
 
-# The join of the intake path, built once (simple lookups and inserts go through the unit of
-# work's statement-once helpers): SQLAlchemy then reuses its compiled form instead of
-# building and cache-keying a new statement per referral (half of the handler's time, bench/).
-_OPEN_CASE_OF_CHILDREN = (
-    select(cases.c.case_id)
-    .join(referral_children, referral_children.c.case_id == cases.c.case_id)
-    .where(referral_children.c.child_key.in_(bindparam("keys", expanding=True)), cases.c.status == "open")
-    .order_by(cases.c.opened_at.desc())
-    .limit(1)
-)
+# The intake's lookup of a child's open case, in two index lookups built once: the cases of these
+# children (few), then those cases by primary key. As one join, PostgreSQL with stale statistics
+# chose to read every open case through the status index and hash-join them: 4.6 ms per referral
+# at 7,000 open cases, and intake fell from 128 to 26 referrals/s as the table grew (bench/).
+_CASES_OF_CHILDREN = select(referral_children.c.case_id).where(referral_children.c.child_key.in_(bindparam("keys", expanding=True)))
+_CASE_STATUS = select(cases.c.case_id, cases.c.status, cases.c.opened_at).where(cases.c.case_id.in_(bindparam("ids", expanding=True)))
 
 
 def _state(obj: Any, skip: tuple[str, ...]) -> dict[str, Any]:
@@ -166,8 +162,11 @@ class ReferralRepository:
         """The most recently opened open case of any of these children."""
         if not keys:
             return None
-        row = (await self.s.execute(_OPEN_CASE_OF_CHILDREN, {"keys": list(keys)})).first()
-        return UUID(row.case_id) if row else None
+        ids = {r.case_id for r in await self.s.execute(_CASES_OF_CHILDREN, {"keys": list(keys)})}
+        if not ids:
+            return None
+        open_ = [r for r in await self.s.execute(_CASE_STATUS, {"ids": sorted(ids)}) if r.status == "open"]
+        return UUID(max(open_, key=lambda r: r.opened_at).case_id) if open_ else None
 
     # -- cases -------------------------------------------------------------------------------------
     async def add_case(self, c: Case) -> None:

@@ -134,8 +134,8 @@ def make_engine(url: str, *, readonly: bool = False, busy_timeout_ms: int = 3000
         engine = create_async_engine(
             url,
             hide_parameters=True,
-            # Short statements run on the loop's thread; BEGIN and COMMIT go to a worker thread
-            # (see shared/sqlite_inline.py for why and the measured difference).
+            # Statements, BEGIN and COMMIT run on the loop's thread; only what may wait long goes to a
+            # worker thread (see shared/sqlite_inline.py for why and the measured difference).
             async_creator=lambda: InlineConnection.connect(path, timeout=busy_timeout_ms / 1000),
         )
 

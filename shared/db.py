@@ -190,10 +190,10 @@ class Database:
         # must leave those to the hand-off, or a row could go out twice.
         self.handoff: list[dict[str, Any]] = []
         self.inflight: set[int] = set()
-        self.outbox_insert = insert(self.outbox).returning(self.outbox.c.seq, sort_by_parameter_order=True)
+        # Rows of a multi-row INSERT … RETURNING come in no promised order: matched by message id.
+        self.outbox_insert = insert(self.outbox).returning(self.outbox.c.seq, self.outbox.c.message_id)
         # SQLite: hot statements through the driver (shared/fastsql.py); None elsewhere.
         self.fast = FastSQL(self.engine.dialect) if url.startswith("sqlite") else None
-        self.outbox_insert_fast = insert(self.outbox).returning(self.outbox.c.seq, self.outbox.c.message_id)
         # SQLite has one writer; serialising our own writers avoids lock churn inside one process.
         self.write_lock: asyncio.Lock | None = asyncio.Lock() if url.startswith("sqlite") else None
         self._signals: dict[str, asyncio.Event] = {}
@@ -372,14 +372,11 @@ class UnitOfWork:
     async def _connection(self) -> Any:
         # The transaction's own connection, so a fast statement commits or rolls back with the rest.
         # A new transaction (after a commit) is begun by SQLAlchemy first (BEGIN IMMEDIATE).
+        # Only on SQLite, where ``session`` is the writer connection (``Database.writer``).
         if self._driver is None or not self.session.in_transaction():
-            if isinstance(self.session, AsyncSession):
-                conn = await self.session.connection()
-            else:  # the SQLite writer connection
-                conn = self.session
-                if not conn.in_transaction():
-                    await conn.begin()
-            inline = (await conn.get_raw_connection()).driver_connection
+            if not self.session.in_transaction():
+                await self.session.begin()
+            inline = (await self.session.get_raw_connection()).driver_connection
             self._inline = inline
             self._driver = inline._conn
         if self._inline._pending is not None and not self._inline._pending.done():
@@ -463,18 +460,10 @@ class UnitOfWork:
     async def commit(self) -> None:
         seqs: list[int] = []
         if self._messages:
-            if self.db.fast is not None and len(self._messages) <= 500:
-                # SQLite returns the rows of a multi-row INSERT in no promised order: match by id.
-                result = await self.execute(self.db.outbox_insert_fast, self._messages)
-                seq_of = {r.message_id: r.seq for r in result}
-                for message in self._messages:
-                    message["seq"] = seq_of[message["message_id"]]
-                seqs = list(seq_of.values())
-            else:
-                result = await self.session.execute(self.db.outbox_insert, self._messages)
-                seqs = [r.seq for r in result]
-                for message, seq in zip(self._messages, seqs, strict=True):
-                    message["seq"] = seq
+            seq_of = {r.message_id: r.seq for r in await self.execute(self.db.outbox_insert, self._messages)}
+            for message in self._messages:
+                message["seq"] = seq_of[message["message_id"]]
+            seqs = list(seq_of.values())
             self.db.inflight.update(seqs)
         try:
             await self.session.commit()

@@ -19,7 +19,7 @@ import re
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from sqlalchemy.sql.dml import Insert, UpdateBase
+from sqlalchemy.sql.dml import Insert
 
 _EXPANDING = re.compile(r"\(?__\[POSTCOMPILE_(\w+)\]\)?")
 _CACHE_MAX = 1024
@@ -73,7 +73,7 @@ class FastResult:
 class Plan:
     """One statement shape (statement + parameter names) compiled for SQLite."""
 
-    __slots__ = ("stmt", "sql", "order", "consts", "procs", "expanding", "row_type", "result_procs", "values_group", "is_insert", "plain")
+    __slots__ = ("stmt", "sql", "order", "consts", "procs", "expanding", "row_type", "result_procs", "values_group", "plain")
 
     def __init__(self, stmt: Any, sql: str, order: list[str], consts: dict[str, Any], procs: dict[str, Any],
                  row_type: type[FastRow] | None, result_procs: list[Any] | None, is_insert: bool) -> None:
@@ -86,7 +86,6 @@ class Plan:
         self.row_type = row_type
         self.result_procs = result_procs
         self.plain = result_procs is not None and all(p is None for p in result_procs)  # rows as SQLite gives them
-        self.is_insert = is_insert
         m = re.search(r"VALUES (\((?:\?, )*\?\))", sql) if is_insert else None
         self.values_group = m.group(1) if m else None
 
@@ -213,7 +212,4 @@ class FastSQL:
                 return None
             row_type = type("Row", (FastRow,), {"__slots__": (), "_index": {n: i for i, n in enumerate(names)}})
             result_procs = [getattr(c.type, "sqlite_result", None) or c.type._cached_result_processor(self.dialect, None) for c in cols]
-        is_insert = isinstance(stmt, Insert)
-        if isinstance(stmt, UpdateBase) and cols and not is_insert:
-            pass  # UPDATE/DELETE … RETURNING one row per params: fine as a single execute
-        return Plan(stmt, compiled.string, order, consts, procs, row_type, result_procs, is_insert)
+        return Plan(stmt, compiled.string, order, consts, procs, row_type, result_procs, isinstance(stmt, Insert))

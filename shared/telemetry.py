@@ -59,8 +59,7 @@ class WhileExported(Sampler):
         self._inner = ParentBased(ALWAYS_ON)
 
     def should_sample(self, parent_context, trace_id, name, kind=None, attributes=None, links=None, trace_state=None):  # type: ignore[no-untyped-def, override]
-        provider = self.provider
-        if provider is not None and provider._active_span_processor._span_processors:
+        if _exporting(self.provider):
             return self._inner.should_sample(parent_context, trace_id, name, kind, attributes, links, trace_state)
         parent = trace.get_current_span(parent_context).get_span_context()
         return SamplingResult(Decision.DROP, None, parent.trace_state if parent.is_valid else None)
@@ -89,10 +88,13 @@ def setup_tracing(service: str, exporter: str = "none", extra_exporter: SpanExpo
     return provider
 
 
+def _exporting(provider: TracerProvider | None) -> bool:
+    return provider is not None and bool(provider._active_span_processor._span_processors)  # type: ignore[attr-defined]
+
+
 def tracing_exported() -> bool:
     """True while this process's spans go to an exporter (see :class:`WhileExported`)."""
-    p = _provider
-    return p is not None and bool(p._active_span_processor._span_processors)  # type: ignore[attr-defined]
+    return _exporting(_provider)
 
 
 @contextmanager

@@ -123,14 +123,12 @@ class StandingPull:
         self.expires = expires
         self.credit = 0  # messages requested and not yet delivered (nor expired)
         self.requested_at = 0.0
-        self.requests = 0
 
     async def _request(self) -> None:
         body = json.dumps({"batch": self.batch, "expires": int(self.expires * 1e9)}).encode()
         await self.nc.publish(self.nms, body, reply=self.deliver)
         self.credit += self.batch
         self.requested_at = time.monotonic()
-        self.requests += 1
 
     def _take(self, msg: Msg) -> bool:
         """Account for one delivery; True for a message to handle, False for a status."""

@@ -23,6 +23,9 @@ from sqlalchemy.sql.dml import Insert
 
 _EXPANDING = re.compile(r"\(?__\[POSTCOMPILE_(\w+)\]\)?")
 _CACHE_MAX = 1024
+# Rows per multi-row INSERT … RETURNING: well within SQLite's bound-variable limit (32,766) for our
+# tables; a longer list (an intake batch's outbox rows) goes in several statements.
+ROWS_PER_INSERT = 500
 
 
 class FastRow(tuple):  # type: ignore[type-arg]
@@ -102,12 +105,15 @@ class Plan:
         if isinstance(params, list):
             if self.expanding:
                 return False
-            return self.row_type is None or (self.values_group is not None and len(params) <= 500)
+            return self.row_type is None or self.values_group is not None
         return all(params.get(n) for n in self.expanding)  # an empty IN list: SQLAlchemy's own rendering
 
     def run(self, conn: Any, params: Any) -> FastResult:
         if isinstance(params, list):
-            if self.row_type is not None:  # INSERT … RETURNING for several rows: one multi-row VALUES
+            if self.row_type is not None:  # INSERT … RETURNING for several rows: multi-row VALUES
+                if len(params) > ROWS_PER_INSERT:  # SQLite's limit on bound variables
+                    parts = [self.run(conn, params[i : i + ROWS_PER_INSERT]) for i in range(0, len(params), ROWS_PER_INSERT)]
+                    return FastResult([r for part in parts for r in part.all()], sum(part.rowcount for part in parts))
                 sql = self.sql.replace("VALUES " + self.values_group, "VALUES " + ", ".join([self.values_group] * len(params)), 1)  # type: ignore[operator]
                 args: list[Any] = []
                 for p in params:

@@ -92,7 +92,7 @@ async def test_outbox_seqs_follow_emit_order(db: Database) -> None:
         case_id = None
 
         def __init__(self, i: int) -> None:
-            self.event_id = f"ev-{i:03d}"
+            self.event_id = f"ev-{i:05d}"
 
         def subject(self) -> str:
             return "x.happened"
@@ -100,15 +100,16 @@ async def test_outbox_seqs_follow_emit_order(db: Database) -> None:
         def to_json(self) -> bytes:
             return b"{}"
 
-    for round_ in range(3):
+    # 40 rows (SQLAlchemy, then the driver) and 1,100 (more than one multi-row INSERT holds)
+    for round_, count in enumerate((40, 40, 1100)):
         async with UnitOfWork(db) as uow:
-            for i in range(40):
-                uow.emit(Ev(round_ * 100 + i))
+            for i in range(count):
+                uow.emit(Ev(round_ * 10000 + i))
             await uow.commit()
     handed = [(m["seq"], m["message_id"]) for m in db.handoff]
     async with UnitOfWork(db) as uow:
         stored = [tuple(r) for r in await uow.execute(select(db.outbox.c.seq, db.outbox.c.message_id).order_by(db.outbox.c.seq))]
-    assert handed == stored and len(stored) == 120
+    assert handed == stored and len(stored) == 1180
     assert [m for _, m in stored] == sorted(m for _, m in stored)  # seq order is emit order
 
 

@@ -8,11 +8,11 @@ leak personal data into a log.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
+from pydantic_core import from_json, to_json
 from sqlalchemy import (
     Column,
     DateTime,
@@ -78,11 +78,13 @@ class JSONText(TypeDecorator[Any]):
     impl = Text
     cache_ok = True
 
+    # pydantic-core's JSON (Rust) instead of the json module: ≈ 4× faster, and the stored states are
+    # most of what a transaction serialises (bench/). Non-ASCII text is stored as UTF-8, not \u escapes.
     def process_bind_param(self, value: Any, dialect: Any) -> str | None:
-        return None if value is None else json.dumps(value, separators=(",", ":"), default=str)
+        return None if value is None else to_json(value, fallback=str).decode()
 
     def process_result_value(self, value: str | None, dialect: Any) -> Any:
-        return None if value is None else json.loads(value)
+        return None if value is None else from_json(value)
 
 
 def messaging_tables(metadata: MetaData) -> tuple[Table, Table]:

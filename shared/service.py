@@ -71,6 +71,7 @@ class Service:
         self.handlers: dict[str, tuple[type[Contract], Callable[[Any, Any], Awaitable[Reply]]]] = {}
         self.consumers: list[EventConsumer] = []
         self.relay: OutboxRelay | None = None
+        self._checkpoint_task: asyncio.Task[None] | None = None
         self._tasks: list[asyncio.Task[Any]] = []
         self.tracer = trace.get_tracer(f"koolle.{name}")
         self.started = False
@@ -213,6 +214,7 @@ class Service:
     async def start(self) -> None:
         setup_tracing(self.name, self.settings.otel_exporter)
         await self.db.create_all()
+        self._checkpoint_task = await self.db.start_checkpointer()
         await self.broker.connect()
         if self.settings.nats_tls_wanted() and not uses_tls(self.broker.config.connection_state.connection):
             await self.broker.stop()
@@ -286,6 +288,8 @@ class Service:
         if self.http is not None:
             await self.http.stop()
         await self.db.dispose()
+        if self._checkpoint_task is not None:
+            await asyncio.gather(self._checkpoint_task, return_exceptions=True)
         log.info("%s stopped", self.name)
 
     async def run(self) -> None:

@@ -53,7 +53,7 @@ class Settings(BaseSettings):
     fetch_batch: int = 256
     # How long an event consumer waits after a first message for more, to handle them in one
     # transaction. The front door's intake never waits (its latency is the one staff see).
-    fetch_linger_seconds: float = 0.05
+    fetch_linger_seconds: float = 0.2
 
     # Outbox relay: rows per publish round, and how often it polls when nobody wakes it.
     outbox_batch: int = 500

@@ -146,6 +146,15 @@ class InlineConnection:
         finally:
             self._conn.execute(f"PRAGMA busy_timeout={self._busy_ms}")
 
+    async def begin_immediate(self) -> None:
+        """``BEGIN IMMEDIATE`` on this connection: in place when the write lock is free."""
+        cursor = self._conn.cursor()
+        try:
+            if not await self.begin_at_once(cursor, "BEGIN IMMEDIATE"):
+                await self._in_thread(cursor.execute, "BEGIN IMMEDIATE")
+        finally:
+            cursor.close()
+
     async def _idle(self) -> None:
         if self._pending is not None and not self._pending.done():
             await asyncio.shield(self._pending)

@@ -46,6 +46,9 @@ class NotificationsConfig(BaseSettings):
     backoff_base_seconds: float = 30.0
     backoff_cap_seconds: float = 3600.0
     reconcile_after_seconds: float = 60.0
+    # How often the dispatcher looks for such sends at all (each look is a transaction of its own);
+    # at least twice per reconcile_after_seconds.
+    reconcile_check_seconds: float = 10.0
     receipt_poll_seconds: float = 60.0
     receipt_window_hours: float = 48.0
 

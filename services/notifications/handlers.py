@@ -71,6 +71,7 @@ from .invite import build_invite
 
 SERVICE = "notifications"
 SIGNAL = "notifications.pending"
+DISPATCH_LIMIT = 100  # notifications per dispatch round
 log = logging.getLogger("koolle.notifications")
 _tracer = tracer(SERVICE)
 
@@ -110,7 +111,8 @@ async def _notify(
         n.trace = {}
         inject_context(n.trace)  # the send and notification.sent continue the event's trace
     added = await uow.notifications.add_all(planned)
-    uow.after_commit(uow.db.signal(SIGNAL).set)
+    if added:  # nothing new to send: no dispatch round
+        uow.after_commit(uow.db.signal(SIGNAL).set)
     return added
 
 
@@ -414,6 +416,7 @@ class Delivery:
     channels: dict[str, Channel]
     config: NotificationsConfig = field(default_factory=NotificationsConfig)
     receipts_polled_at: datetime | None = None
+    reconciled_at: datetime | None = None
 
     @classmethod
     def of(cls, channel: Channel | Delivery) -> Delivery:
@@ -428,10 +431,16 @@ async def dispatch_once(uow_factory: Any, channel: Channel | Delivery, limit: in
     """One round: reconcile notifications a crash left in ``sending``, then deliver the due ones.
     Returns how many were handled."""
     delivery = Delivery.of(channel)
-    async with uow_factory() as uow:
-        now = uow.now()
-        before = None if reconcile_all else now - timedelta(seconds=delivery.config.reconcile_after_seconds)
-        stuck = await uow.notifications.sending(before, limit)
+    now = uow_factory().now()
+    stuck: list[Notification] = []
+    # Crashed sends are rare: looked for at start and every reconcile_check_seconds, not every round.
+    checked, cfg = delivery.reconciled_at, delivery.config
+    every = timedelta(seconds=min(cfg.reconcile_check_seconds, cfg.reconcile_after_seconds / 2))
+    if reconcile_all or checked is None or now - checked >= every:
+        delivery.reconciled_at = now
+        async with uow_factory() as uow:
+            before = None if reconcile_all else now - timedelta(seconds=delivery.config.reconcile_after_seconds)
+            stuck = await uow.notifications.sending(before, limit)
     for n in stuck:
         await _guard(_reconcile(uow_factory, delivery, n), n, uow_factory)
     due = await _deliver_batch(uow_factory, delivery, None, limit)
@@ -824,12 +833,14 @@ async def dispatcher(uow_factory: Any, channel: Channel | Delivery, wake: asynci
         try:
             # Only sends older than reconcile_after_seconds are reconciled: a send in flight in
             # another replica is never taken for a crashed one.
-            n = await dispatch_once(uow_factory, channel)
+            n = await dispatch_once(uow_factory, channel, DISPATCH_LIMIT)
         except Exception as exc:  # noqa: BLE001 - keep delivering; the row stays pending
             log.warning("dispatch failed (%s)", type(exc).__name__)
             await asyncio.sleep(1.0)
             continue
-        if n == 0:
+        # Fewer than a round's worth: nothing else is due now. What was committed meanwhile has
+        # set ``wake`` again, so the wait returns at once (no empty round to find that out).
+        if n < DISPATCH_LIMIT:
             try:
                 await asyncio.wait_for(wake.wait(), poll_seconds)
             except TimeoutError:

@@ -130,3 +130,27 @@ async def test_datetimes_round_trip_exactly_as_sqlalchemy_stores_them(db: Databa
         await uow.execute(BY_ID, {"id": "f2"})
         row = (await uow.execute(BY_ID, {"id": "f2"})).first()
         assert row.at == values[2] and row.at.tzinfo == timezone.utc
+
+
+async def test_sqlalchemy_statements_join_the_driver_transaction(db: Database) -> None:
+    """BEGIN and COMMIT go to the driver; a SQLAlchemy statement in between is in the same transaction."""
+    for commit in (False, True):
+        async with UnitOfWork(db) as uow:
+            await uow.insert(things, [{"id": f"fast-{commit}"}])
+            await uow.insert(things, [{"id": f"fast2-{commit}"}])  # the driver path
+            await uow.session.execute(INSERT, {"id": f"slow-{commit}"})  # SQLAlchemy's own path
+            assert uow.session.in_transaction()
+            await (uow.commit() if commit else uow.rollback())
+        async with UnitOfWork(db) as uow:
+            got = set(await uow.scalars(select(things.c.id)))
+        assert ({"fast-True", "fast2-True", "slow-True"} <= got) is commit
+        assert not {"fast-False", "fast2-False", "slow-False"} & got
+    async with UnitOfWork(db) as uow:  # a unit of work left without commit rolls back
+        await uow.insert(things, [{"id": "left"}])
+    async with UnitOfWork(db) as uow:
+        await uow.insert(things, [{"id": "c1"}])
+        await uow.commit()
+        await uow.insert(things, [{"id": "c2"}])  # a second transaction in the same unit of work
+        await uow.commit()
+        assert set(await uow.scalars(select(things.c.id))) >= {"c1", "c2"}
+        assert "left" not in set(await uow.scalars(select(things.c.id)))

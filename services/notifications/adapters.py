@@ -224,12 +224,17 @@ def _dump(n: Notification) -> Any:
     return _notification.dump_python(n, mode="json")
 
 
+class ClaimLost(Exception):
+    """Some notifications of a batch were claimed by someone else meanwhile."""
+
+
 class NotificationRepository:
     def __init__(self, uow: UnitOfWork) -> None:
         self.s = uow  # its execute/scalars take the SQLite fast path (shared/fastsql.py)
         self.now = uow.now
         self._upsert = _upserts(uow.db.engine.dialect.name)
         self._saves: list[dict[str, Any]] | None = None
+        self._claims: list[dict[str, Any]] | None = None
 
     # -- directory -------------------------------------------------------------------------------
     async def upsert_contact(self, case_id: UUID, c: dict[str, Any]) -> None:
@@ -393,11 +398,28 @@ class NotificationRepository:
 
     async def claim_sending(self, n: Notification) -> bool:
         """pending -> sending, only if still pending: of two dispatchers (replicas) only one wins."""
-        result = await self.s.execute(
-            _CLAIM_SENDING,
-            {"id": str(n.notification_id), "channel": n.channel, "attempts": n.attempts, "updated_at": self.now(), "state": _dump(n)},
-        )
+        params = {"id": str(n.notification_id), "channel": n.channel, "attempts": n.attempts, "updated_at": self.now(), "state": _dump(n)}
+        if self._claims is not None:
+            self._claims.append(params)
+            return True  # checked for all of them at the end of claims_together()
+        result = await self.s.execute(_CLAIM_SENDING, params)
         return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    @asynccontextmanager
+    async def claims_together(self) -> AsyncIterator[None]:
+        """Within this block, :meth:`claim_sending` only collects; the claims are made in one
+        statement at its end. If any notification was no longer pending there (another replica
+        took it), :class:`ClaimLost` is raised: the caller rolls back and goes one by one."""
+        self._claims = []
+        try:
+            yield
+            claims = self._claims
+            if claims:
+                result = await self.s.execute(_CLAIM_SENDING, claims)
+                if result.rowcount != len(claims):  # type: ignore[attr-defined]
+                    raise ClaimLost(len(claims) - result.rowcount)  # type: ignore[attr-defined]
+        finally:
+            self._claims = None
 
     async def mark(self, n: Notification, status: str, at: datetime, failure: str | None = None) -> None:
         n.status = status

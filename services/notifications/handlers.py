@@ -695,12 +695,14 @@ async def _deliver_batch(uow_factory: Any, delivery: Delivery, due: list[Notific
             if not due:
                 return 0
             directory = await uow.notifications.contacts_of_cases({str(f.case_id) for f in fresh.values()})
-            for n in due:
-                f = fresh.get(str(n.notification_id))
-                contact = None if f is None else directory.get((str(f.case_id), f.recipient_id))
-                r = await _prepare(uow, delivery, n, f, contact)
-                if r is not None:
-                    ready.append(r)
+            # The claims in one statement; if another replica took one meanwhile, one by one below.
+            async with uow.notifications.claims_together():
+                for n in due:
+                    f = fresh.get(str(n.notification_id))
+                    contact = None if f is None else directory.get((str(f.case_id), f.recipient_id))
+                    r = await _prepare(uow, delivery, n, f, contact)
+                    if r is not None:
+                        ready.append(r)
             await uow.commit()
     except Exception as exc:  # noqa: BLE001 - find the bad one by going one by one
         log.warning("notification batch prepare failed (%s); one by one", type(exc).__name__)

@@ -7,7 +7,8 @@ to read more. Parameters are ids, times, rooms and category codes only.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, time
+from functools import lru_cache
 from typing import Any
 
 from babel import Locale
@@ -146,10 +147,20 @@ def _env(language: str) -> Environment:
     env = Environment(autoescape=False, undefined=StrictUndefined, keep_trailing_newline=False)
     locale = Locale.parse(_LOCALES[language])  # parsed once, not at every date formatted
 
+    # Formatting a date or a time with babel costs more than the rest of a render; the same days
+    # and minutes come round again and again.
+    @lru_cache(maxsize=512)
+    def full_date(day: date) -> str:
+        return format_date(day, "full", locale=locale)
+
+    @lru_cache(maxsize=1440)
+    def short_time(hour: int, minute: int) -> str:
+        return format_time(time(hour, minute), "short", locale=locale)
+
     def dt(value: str | datetime) -> str:
         v = datetime.fromisoformat(value) if isinstance(value, str) else value
         local = v.astimezone(HELSINKI)
-        return f"{format_date(local.date(), 'full', locale=locale)} {format_time(local.time(), 'short', locale=locale)}"
+        return f"{full_date(local.date())} {short_time(local.hour, local.minute)}"
 
     def d(value: str | date) -> str:
         v = date.fromisoformat(value) if isinstance(value, str) else value

@@ -142,3 +142,36 @@ async def test_a_message_that_cannot_be_rendered_fails_with_a_reason_and_others_
     await dispatch_once(lambda: NotificationsUnitOfWork(db, clock.now), delivery)
     assert (await _status(db, clock, bad)).failure == "template_error"
     assert (await _status(db, clock, good)).status == "sent" and len(email.sent) == 1
+
+
+async def test_a_batch_whose_claim_was_lost_goes_one_by_one_and_sends_each_once(db: Database, monkeypatch: Any) -> None:
+    """Another replica claimed one of the batch between our read and our claim (PostgreSQL can
+    interleave them): the batch's one claim statement notices, and nothing is sent twice."""
+    from services.notifications.adapters import ClaimLost, NotificationRepository
+
+    clock = FixedClock(datetime(2026, 11, 24, 10, tzinfo=timezone.utc))
+    email = Scripted("email")
+    mine = [await _one(db, clock, {**WORKER, "contact_id": f"w-{i}"}) for i in range(3)]
+    theirs = await _one(db, clock, {**WORKER, "contact_id": "w-other"}, status="sending")  # the other replica's
+    real_due = NotificationRepository.due
+
+    async def stale_due(self: Any, now: Any, limit: int = 100) -> Any:  # read before the other replica claimed
+        rows = await real_due(self, now, limit)
+        stale = await self.get(theirs.notification_id)
+        stale.status = "pending"
+        return [*rows, stale]
+
+    monkeypatch.setattr(NotificationRepository, "due", stale_due)
+    async with NotificationsUnitOfWork(db, clock.now) as uow:
+        with pytest.raises(ClaimLost):
+            async with uow.notifications.claims_together():
+                for n in [*mine, theirs]:
+                    fresh = await uow.notifications.get(n.notification_id)
+                    fresh.status = "sending"
+                    assert await uow.notifications.claim_sending(fresh)
+    delivery = Delivery({"email": email}, NotificationsConfig(smtp_host="x"))
+    await dispatch_once(lambda: NotificationsUnitOfWork(db, clock.now), delivery)
+    assert sorted(m.recipient_id for m in email.sent) == ["w-0", "w-1", "w-2"]  # not the other replica's
+    for n in mine:
+        assert (await _status(db, clock, n)).status == "sent"
+    assert (await _status(db, clock, theirs)).status == "sending"  # left to its owner

@@ -28,7 +28,7 @@ from shared.clock import Clock
 from shared.contracts import Contract, Event, FieldError, Reply, field_errors
 from shared.db import Database, UnitOfWork
 from shared.errors import DomainError
-from shared.messaging.consumer import DeadLetters, EventConsumer, Subscription
+from shared.messaging.consumer import BatchOrder, DeadLetters, EventConsumer, Subscription
 from shared.messaging.relay import OutboxRelay
 from shared.messaging.streams import ensure_streams
 from shared.observability import PORT_OFFSETS, HttpEndpoint, JsonFormatter, ServiceMetrics
@@ -223,6 +223,7 @@ class Service:
         if self.settings.manage_streams:
             await ensure_streams(js, self.settings.duplicate_window_seconds, self.settings.stream_replicas)
         dead = DeadLetters(js, self.name)
+        self._batch_order = BatchOrder()
         for sub in self.subscriptions:
             consumer = EventConsumer(
                 self.db,
@@ -236,6 +237,7 @@ class Service:
                 retry_delays=self.settings.retry_delays,
                 metrics=self.metrics,
                 linger=self.settings.fetch_linger_seconds,
+                order=self._batch_order,
             )
             await consumer.bind()
             self.consumers.append(consumer)

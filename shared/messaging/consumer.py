@@ -135,7 +135,7 @@ class StandingPull:
         self.sub._pending_size -= len(msg.data)
         status = msg.headers.get("Status") if msg.headers else None
         if not status:
-            self.credit -= 1
+            self.credit = max(0, self.credit - 1)  # (a late answer to a no_wait request is not credited)
             return True
         if status in ("408", "409"):  # a request expired or ended: its remainder is no longer owed
             left = msg.headers.get("Nats-Pending-Messages") if msg.headers else None
@@ -168,8 +168,12 @@ class StandingPull:
         """Deliveries already in this process, not yet taken (statuses included)."""
         return self.sub._pending_queue.qsize()
 
-    def more(self, limit: int) -> list[Msg]:
+    async def more(self, limit: int) -> list[Msg]:
         """Messages already delivered and waiting, without waiting for more."""
+        return self.buffered(limit)
+
+    def buffered(self, limit: int) -> list[Msg]:
+        """Messages already delivered to this process and not yet taken."""
         q = self.sub._pending_queue
         out: list[Msg] = []
         while len(out) < limit:
@@ -180,6 +184,73 @@ class StandingPull:
             if self._take(msg):
                 out.append(msg)
         return out
+
+
+class LingeringPull(StandingPull):
+    """For a consumer that gathers a trickle (``linger``): one message is requested to wait on, and
+    the rest are asked for once the linger is over, in one ``no_wait`` request.
+
+    With requests standing, the server pushed every event the moment it was stored, and the
+    process woke up for each one (at 100 referrals/s, ≈ 0.3 ms of CPU per event in each downstream
+    service, most of it on cold caches). Here the events of a linger wait in the stream and arrive
+    together. Acks, redelivery and the durable consumer are as before.
+    """
+
+    def __init__(self, psub: Any, batch: int, expires: float = 2.0) -> None:
+        super().__init__(psub, 1, expires)
+        self.most = batch
+
+    async def more(self, limit: int) -> list[Msg]:
+        out = self.buffered(limit)
+        if len(out) >= limit:
+            return out
+        want = limit - len(out)
+        body = json.dumps({"batch": want, "no_wait": True}).encode()
+        await self.nc.publish(self.nms, body, reply=self.deliver)
+        q = self.sub._pending_queue
+        deadline = time.monotonic() + self.expires
+        while want > 0:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break  # no end of the answer in time (connection trouble): the rest comes next round
+            try:
+                msg = await asyncio.wait_for(q.get(), left)
+            except (TimeoutError, asyncio.TimeoutError):
+                break
+            self.sub._pending_size -= len(msg.data)
+            status = msg.headers.get("Status") if msg.headers else None
+            if status:
+                if status in ("404", "408"):  # nothing more now: the answer is complete
+                    break
+                continue  # e.g. a late status of an earlier request
+            out.append(msg)
+            want -= 1
+        return out
+
+
+class BatchOrder:
+    """The consumers of one process handle their batches in the order the batches' first events
+    were stored, as they did when every event was pushed at once: a lingering consumer asks for the
+    rest of its batch with a round trip, and replies to two consumers can come back in either
+    order. (An event handled before an earlier one of another stream can find, e.g., a contact
+    not yet in the directory.)"""
+
+    def __init__(self) -> None:
+        self._first: dict[int, float] = {}
+        self._changed = asyncio.Condition()
+
+    def enter(self, who: object, stored_at: float) -> None:
+        self._first[id(who)] = stored_at
+
+    async def turn(self, who: object) -> None:
+        mine = self._first[id(who)]
+        async with self._changed:
+            await self._changed.wait_for(lambda: all(t >= mine for t in self._first.values()))
+
+    async def leave(self, who: object) -> None:
+        if self._first.pop(id(who), None) is not None:
+            async with self._changed:
+                self._changed.notify_all()
 
 
 class EventConsumer:
@@ -197,7 +268,9 @@ class EventConsumer:
         retry_delays: tuple[float, ...] = (1.0, 5.0, 15.0, 60.0, 300.0),
         metrics: Any = None,
         linger: float = 0.0,
+        order: BatchOrder | None = None,
     ) -> None:
+        self.order = order or BatchOrder()
         self.metrics = metrics
         self.linger = sub.linger if sub.linger is not None else linger
         self.db = db
@@ -239,7 +312,7 @@ class EventConsumer:
             stream=self.sub.stream,
             config=self.consumer_config(),
         )
-        self._pull = StandingPull(self._psub, self.batch)
+        self._pull = LingeringPull(self._psub, self.batch) if self.linger > 0 and self.batch > 1 else StandingPull(self._psub, self.batch)
         self.bound = True
 
     async def run(self) -> None:
@@ -247,18 +320,22 @@ class EventConsumer:
             await self.bind()
         while self._running:
             try:
-                msgs = await self._next_batch()
-            except (NatsTimeoutError, asyncio.TimeoutError):
-                continue
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - connection trouble: wait and fetch again
-                log.warning("fetch failed on %s (%s)", self.sub.durable, type(exc).__name__)
-                await asyncio.sleep(1.0)
-                continue
-            # Shutdown waits for this lock, so a batch in hand is finished and acked, not cut.
-            async with self._busy:
-                await self.process(msgs)
+                try:
+                    msgs = await self._next_batch()
+                except (NatsTimeoutError, asyncio.TimeoutError):
+                    continue
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - connection trouble: wait and fetch again
+                    log.warning("fetch failed on %s (%s)", self.sub.durable, type(exc).__name__)
+                    await asyncio.sleep(1.0)
+                    continue
+                await self.order.turn(self)
+                # Shutdown waits for this lock, so a batch in hand is finished and acked, not cut.
+                async with self._busy:
+                    await self.process(msgs)
+            finally:
+                await self.order.leave(self)
 
     def start(self) -> asyncio.Task[None]:
         self._task = asyncio.create_task(self.run(), name=self.sub.durable)
@@ -270,11 +347,13 @@ class EventConsumer:
         waits a moment for the rest of a trickle: at 100 events/s one transaction per event costs
         several times the CPU of one per few events (bench/)."""
         msgs = [await self._pull.first(timeout=2.0)]
+        md = msgs[0].metadata
+        self.order.enter(self, md.timestamp.timestamp() if md.timestamp else time.time())
         if self.batch > 1:
             # Linger only for a trickle: not when a batch's worth is already here or on its way.
             if self.linger > 0 and self._pull.waiting() + msgs[0].metadata.num_pending < self.batch - 1:
                 await asyncio.sleep(self.linger)
-            msgs += self._pull.more(self.batch - 1)
+            msgs += await self._pull.more(self.batch - 1)
         return msgs
 
     async def stop(self, timeout: float = 10.0) -> None:
@@ -293,7 +372,7 @@ class EventConsumer:
         if self._psub is not None:
             try:
                 # Delivered ahead but not started: hand back at once instead of after ack_wait.
-                for m in self._pull.more(10**6):
+                for m in self._pull.buffered(10**6):
                     await m.nak()
                 await self._psub.unsubscribe()
             except Exception:  # noqa: BLE001 - connection already gone

@@ -409,7 +409,13 @@ class NotificationRepository:
     async def claims_together(self) -> AsyncIterator[None]:
         """Within this block, :meth:`claim_sending` only collects; the claims are made in one
         statement at its end. If any notification was no longer pending there (another replica
-        took it), :class:`ClaimLost` is raised: the caller rolls back and goes one by one."""
+        took it), :class:`ClaimLost` is raised: the caller rolls back and goes one by one.
+
+        SQLite only: there the batch's statement reports how many rows it changed; asyncpg's
+        executemany does not, so on PostgreSQL each claim stays a statement of its own."""
+        if self.s.db.fast is None:
+            yield
+            return
         self._claims = []
         try:
             yield

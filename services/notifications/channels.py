@@ -132,6 +132,7 @@ class LogChannel:
     """Writes the message and the recipient's contact id to a spool file, never the address."""
 
     name = "log"
+    max_concurrent = 1000  # a round's lines go to the journal together, with one fsync
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)

@@ -71,7 +71,7 @@ from .invite import build_invite
 
 SERVICE = "notifications"
 SIGNAL = "notifications.pending"
-DISPATCH_LIMIT = 100  # notifications per dispatch round
+DISPATCH_LIMIT = 250  # notifications per dispatch round
 log = logging.getLogger("koolle.notifications")
 _tracer = tracer(SERVICE)
 
@@ -709,10 +709,12 @@ async def _deliver_batch(uow_factory: Any, delivery: Delivery, due: list[Notific
         for n in due or []:
             await _guard(_deliver(uow_factory, delivery, n), n, uow_factory)
         return len(due or [])
-    gate = asyncio.Semaphore(20)
+    # Sends at once per channel: a provider's connections are limited, the spool file is not (its
+    # journal writes everything waiting with one fsync).
+    gates = {name: asyncio.Semaphore(getattr(ch, "max_concurrent", 20)) for name, ch in delivery.channels.items()}
 
     async def send(r: _Ready) -> tuple[Any, DeliveryError | None]:
-        async with gate:
+        async with gates[r.chosen]:
             return await _send(delivery, r)
 
     results = await asyncio.gather(*(send(r) for r in ready))

@@ -11,11 +11,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from functools import lru_cache
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from email_validator import EmailNotValidError, validate_email
 
 from shared.clock import HELSINKI
+from shared.contracts.base import time_ordered_id
 
 from .templates import TEMPLATES, render, render_portal_notice, template_language  # noqa: F401 - re-exported
 
@@ -155,7 +156,7 @@ def plan_notifications(
         seen.add(r.contact_id)
         out.append(
             Notification(
-                notification_id=uuid4(),
+                notification_id=time_ordered_id(),
                 case_id=case_id,
                 source_event_id=source_event_id,
                 source_event_type=source_event_type,

@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from shared.calendar import add_working_days, helsinki_date, is_working_day
 from shared.clock import HELSINKI
-from shared.contracts.base import FieldError, field_errors
+from shared.contracts.base import FieldError, field_errors, time_ordered_id
 from shared.contracts.common import normalised_email
 from shared.contracts.referral import CHANNEL_DETAILS, ReferralSubmission
 from shared.errors import DomainError
@@ -333,7 +333,7 @@ def open_referral(sub: Any, now: datetime) -> Referral:
     if details.get("referrer") and details["referrer"].get("phone"):
         details["referrer"]["phone"] = normalise_phone(details["referrer"]["phone"])
     return Referral(
-        referral_id=uuid4(),
+        referral_id=time_ordered_id(),
         case_id=uuid4(),
         submission_id=sub.submission_id,
         channel=sub.channel,
@@ -533,7 +533,7 @@ def give_consent(case_id: UUID, purpose: str, recipient: str | None, given_by: s
         )
     if valid_until is not None and valid_until < helsinki_date(now):
         raise DomainError("valid_until_in_past", "valid_until", en="The end date is in the past.", fi="Päättymispäivä on menneisyydessä.", sv="Slutdatumet har passerat.")
-    return Consent(uuid4(), case_id, purpose, recipient, given_by, recorded_by, now, valid_until)
+    return Consent(time_ordered_id(), case_id, purpose, recipient, given_by, recorded_by, now, valid_until)
 
 
 def withdraw(consent: Consent, by: str, now: datetime) -> None:

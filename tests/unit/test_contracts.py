@@ -37,3 +37,20 @@ def test_consumers_are_tolerant_producers_are_strict() -> None:
     with pytest.raises(ValidationError) as err:
         ReferralReceived.model_validate(data)
     assert "added_later" in str(err.value) and "1" not in str(err.value).split("added_later")[1][:20]
+
+
+def test_event_ids_are_time_ordered_uuids() -> None:
+    """Version 7: valid RFC 9562 UUIDs that sort by creation time (index pages stay at the end)."""
+    import time as _time
+    from uuid import UUID
+
+    from shared.contracts.base import time_ordered_id
+
+    first = [time_ordered_id() for _ in range(1000)]
+    _time.sleep(0.002)
+    later = time_ordered_id()
+    assert len(set(first)) == 1000
+    assert all(u.version == 7 and u.variant == "specified in RFC 4122" for u in first)
+    assert later > max(first)
+    assert UUID(str(later)) == later
+    assert abs((later.int >> 80) - _time.time_ns() // 1_000_000) < 1000  # milliseconds since 1970

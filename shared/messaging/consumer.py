@@ -196,9 +196,8 @@ class LingeringPull(StandingPull):
     together. Acks, redelivery and the durable consumer are as before.
     """
 
-    def __init__(self, psub: Any, batch: int, expires: float = 2.0) -> None:
-        super().__init__(psub, 1, expires)
-        self.most = batch
+    def __init__(self, psub: Any, expires: float = 2.0) -> None:
+        super().__init__(psub, 1, expires)  # one message requested at a time: the one to wait on
 
     async def more(self, limit: int) -> list[Msg]:
         out = self.buffered(limit)
@@ -312,7 +311,7 @@ class EventConsumer:
             stream=self.sub.stream,
             config=self.consumer_config(),
         )
-        self._pull = LingeringPull(self._psub, self.batch) if self.linger > 0 and self.batch > 1 else StandingPull(self._psub, self.batch)
+        self._pull = LingeringPull(self._psub) if self.linger > 0 and self.batch > 1 else StandingPull(self._psub, self.batch)
         self.bound = True
 
     async def run(self) -> None:
@@ -327,6 +326,7 @@ class EventConsumer:
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:  # noqa: BLE001 - connection trouble: wait and fetch again
+                    await self.order.leave(self)  # the other consumers do not wait for this one
                     log.warning("fetch failed on %s (%s)", self.sub.durable, type(exc).__name__)
                     await asyncio.sleep(1.0)
                     continue

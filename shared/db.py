@@ -350,15 +350,14 @@ class UnitOfWork:
 
     async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         try:
-            if self.db.write_lock is not None:
+            if self._inline is not None:
                 try:
                     await self._end(commit=False)
                 except BaseException:
                     await self.db.drop_writer()  # a broken connection: the next transaction opens a new one
                     raise
             else:
-                if self.session.in_transaction():
-                    await self.session.rollback()
+                await self._end(commit=False)
                 await self.session.close()
         finally:
             if self._locked:
@@ -447,10 +446,11 @@ class UnitOfWork:
         return inline._conn
 
     async def _end(self, commit: bool) -> None:
-        """SQLite: end the transaction, through SQLAlchemy when one of its statements joined it."""
+        """End the transaction: through the session when it has one (PostgreSQL, or a SQLAlchemy
+        statement joined SQLite's), else on SQLite's driver, where it was begun."""
         if self.session.in_transaction():
             await (self.session.commit() if commit else self.session.rollback())
-        elif self._inline._conn.in_transaction:
+        elif self._inline is not None and self._inline._conn.in_transaction:
             await (self._inline.commit() if commit else self._inline.rollback())
 
     # -- statements built once --------------------------------------------------------------------
@@ -536,10 +536,7 @@ class UnitOfWork:
             seqs = list(seq_of.values())
             self.db.inflight.update(seqs)
         try:
-            if self._inline is not None:
-                await self._end(commit=True)
-            else:
-                await self.session.commit()
+            await self._end(commit=True)
         finally:
             self.db.inflight.difference_update(seqs)
         if self._messages:
@@ -564,7 +561,4 @@ class UnitOfWork:
     async def rollback(self) -> None:
         self._messages = []
         self._after_commit = []
-        if self._inline is not None:
-            await self._end(commit=False)
-        else:
-            await self.session.rollback()
+        await self._end(commit=False)

@@ -439,11 +439,11 @@ async def dispatch_once(uow_factory: Any, channel: Channel | Delivery, limit: in
     if reconcile_all or checked is None or now - checked >= every:
         delivery.reconciled_at = now
         async with uow_factory() as uow:
-            before = None if reconcile_all else now - timedelta(seconds=delivery.config.reconcile_after_seconds)
+            before = None if reconcile_all else now - timedelta(seconds=cfg.reconcile_after_seconds)
             stuck = await uow.notifications.sending(before, limit)
     for n in stuck:
         await _guard(_reconcile(uow_factory, delivery, n), n, uow_factory)
-    due = await _deliver_batch(uow_factory, delivery, None, limit)
+    due = await _deliver_batch(uow_factory, delivery, limit)
     if "sms" in delivery.channels and (
         delivery.receipts_polled_at is None or now - delivery.receipts_polled_at >= timedelta(seconds=delivery.config.receipt_poll_seconds)
     ):
@@ -677,21 +677,16 @@ async def _deliver(uow_factory: Any, delivery: Delivery, n: Notification) -> Non
         n = r.n
 
 
-async def _deliver_batch(uow_factory: Any, delivery: Delivery, due: list[Notification] | None, limit: int = 100) -> int:
-    """Many notifications with two transactions in all: mark them ``sending`` together, send them
-    concurrently, record the answers together. Any error falls back to one at a time.
-
-    ``due=None``: read the due notifications in the first transaction itself (what is read there is
-    fresh, no second read). Returns how many were due."""
+async def _deliver_batch(uow_factory: Any, delivery: Delivery, limit: int = 100) -> int:
+    """Up to ``limit`` due notifications with two transactions in all: read and mark them
+    ``sending`` together (what is read there is fresh, no second read), send them concurrently,
+    record the answers together. Any error falls back to one at a time. Returns how many were due."""
+    due: list[Notification] = []
     try:
         ready: list[_Ready] = []
         async with uow_factory() as uow:
-            if due is None:
-                due = await uow.notifications.due(uow.now(), limit)
-                fresh = {str(n.notification_id): n for n in due}
-            else:
-                # Read again in this transaction, all at once (not one query per notification).
-                fresh = await uow.notifications.get_many([n.notification_id for n in due])
+            due = await uow.notifications.due(uow.now(), limit)
+            fresh = {str(n.notification_id): n for n in due}
             if not due:
                 return 0
             directory = await uow.notifications.contacts_of_cases({str(f.case_id) for f in fresh.values()})
@@ -706,9 +701,9 @@ async def _deliver_batch(uow_factory: Any, delivery: Delivery, due: list[Notific
             await uow.commit()
     except Exception as exc:  # noqa: BLE001 - find the bad one by going one by one
         log.warning("notification batch prepare failed (%s); one by one", type(exc).__name__)
-        for n in due or []:
+        for n in due:
             await _guard(_deliver(uow_factory, delivery, n), n, uow_factory)
-        return len(due or [])
+        return len(due)
     # Sends at once per channel: a provider's connections are limited, the spool file is not (its
     # journal writes everything waiting with one fsync).
     gates = {name: asyncio.Semaphore(getattr(ch, "max_concurrent", 20)) for name, ch in delivery.channels.items()}

@@ -130,10 +130,14 @@ class StandingPull:
         self.credit += self.batch
         self.requested_at = time.monotonic()
 
+    def _status(self, msg: Msg) -> str | None:
+        """Take one delivery off the subscription's books; its status code, None for a message."""
+        self.sub._pending_size -= len(msg.data)
+        return msg.headers.get("Status") if msg.headers else None
+
     def _take(self, msg: Msg) -> bool:
         """Account for one delivery; True for a message to handle, False for a status."""
-        self.sub._pending_size -= len(msg.data)
-        status = msg.headers.get("Status") if msg.headers else None
+        status = self._status(msg)
         if not status:
             self.credit = max(0, self.credit - 1)  # (a late answer to a no_wait request is not credited)
             return True
@@ -216,8 +220,7 @@ class LingeringPull(StandingPull):
                 msg = await asyncio.wait_for(q.get(), left)
             except (TimeoutError, asyncio.TimeoutError):
                 break
-            self.sub._pending_size -= len(msg.data)
-            status = msg.headers.get("Status") if msg.headers else None
+            status = self._status(msg)
             if status:
                 if status in ("404", "408"):  # nothing more now: the answer is complete
                     break

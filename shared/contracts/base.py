@@ -9,6 +9,7 @@ so an error message cannot leak personal data into a log.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from datetime import datetime, timezone
 from typing import Any, ClassVar, TypeVar
@@ -23,6 +24,28 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+class _RandomPool(threading.local):
+    """Bytes from the operating system's random source, taken 4 KiB at a time: one system call
+    per 400 ids instead of one per id (≈ 2 % of the intake's CPU, bench/). Per thread, and
+    emptied in a forked child, so no two ids share random bits."""
+
+    buf = b""
+    pos = 0
+
+
+_pool = _RandomPool()
+os.register_at_fork(after_in_child=lambda: _pool.__dict__.clear())  # the forking thread's pool
+
+
+def _random_bytes(n: int) -> bytes:
+    pool = _pool
+    pos = pool.pos
+    if pos + n > len(pool.buf):
+        pool.buf, pos = os.urandom(4096), 0
+    pool.pos = pos + n
+    return pool.buf[pos : pos + n]
+
+
 def time_ordered_id() -> UUID:
     """A UUID version 7 (RFC 9562): 48 bits of Unix milliseconds, then 74 random bits.
 
@@ -31,7 +54,7 @@ def time_ordered_id() -> UUID:
     indexes, so a small transaction dirtied, wrote to the WAL, fsynced and later checkpointed a
     page per id; ids that grow with time all land on the last pages (bench/). Consumers treat
     ids as opaque UUIDs, as before."""
-    rand = int.from_bytes(os.urandom(10), "big")
+    rand = int.from_bytes(_random_bytes(10), "big")
     value = (time.time_ns() // 1_000_000) << 80 | 0x7 << 76 | (rand >> 68) << 64 | 0b10 << 62 | (rand & ((1 << 62) - 1))
     return UUID(int=value)
 

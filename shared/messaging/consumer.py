@@ -173,8 +173,13 @@ class StandingPull:
         return self.sub._pending_queue.qsize()
 
     async def more(self, limit: int) -> list[Msg]:
-        """Messages already delivered and waiting, without waiting for more."""
-        return self.buffered(limit)
+        """Messages already delivered and waiting, without waiting for more. The next batch is
+        asked for now, so that the server delivers it while this one is handled (up to two
+        batches requested ahead; ``max_ack_pending`` allows four)."""
+        out = self.buffered(limit)
+        while self.credit <= self.batch:
+            await self._request()
+        return out
 
     def buffered(self, limit: int) -> list[Msg]:
         """Messages already delivered to this process and not yet taken."""

@@ -54,3 +54,33 @@ def test_event_ids_are_time_ordered_uuids() -> None:
     assert later > max(first)
     assert UUID(str(later)) == later
     assert abs((later.int >> 80) - _time.time_ns() // 1_000_000) < 1000  # milliseconds since 1970
+
+
+def test_event_ids_share_no_random_bits_across_threads_or_a_fork() -> None:
+    """The random bits come from a pool per thread that a forked child empties: two threads, or a
+    parent and its child, taking ids at the same moment never get the same bits."""
+    import os
+    import threading
+
+    from shared.contracts.base import time_ordered_id
+
+    time_ordered_id()  # the pool is filled before the fork
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        os.write(write, b"".join(time_ordered_id().bytes for _ in range(50)))
+        os._exit(0)
+    os.waitpid(pid, 0)
+    child = os.read(read, 16 * 50)
+    os.close(read)
+    os.close(write)
+    parent = b"".join(time_ordered_id().bytes for _ in range(50))
+    rand = lambda b: {b[i + 6 : i + 16] for i in range(0, len(b), 16)}  # noqa: E731 - the random part
+    assert not rand(child) & rand(parent)
+
+    other: list[bytes] = []
+    t = threading.Thread(target=lambda: other.extend(time_ordered_id().bytes for _ in range(500)))
+    t.start()
+    mine = [time_ordered_id().bytes for _ in range(500)]
+    t.join()
+    assert not {b[6:] for b in other} & {b[6:] for b in mine}

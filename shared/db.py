@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
@@ -32,6 +33,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.types import TypeDecorator
 
@@ -168,7 +170,34 @@ def make_engine(url: str, *, readonly: bool = False, busy_timeout_ms: int = 3000
             conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
 
         return engine
-    return create_async_engine(url, hide_parameters=True, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    engine = create_async_engine(url, hide_parameters=True, pool_size=10, max_overflow=10)
+    _ping_when_idle(engine)
+    return engine
+
+
+PING_AFTER_IDLE_SECONDS = 1.0
+
+
+def _ping_when_idle(engine: AsyncEngine) -> None:
+    """``pool_pre_ping``, but only for a connection that sat in the pool for a while: after a
+    server restart or failover the pool holds dead connections, and the first use of each is
+    checked and replaced. A connection in steady use is not pinged: a ping per transaction cost a
+    round trip on the path of every referral (bench/). One that dies while in use fails its
+    statement; SQLAlchemy then discards the pool's older connections and the consumer retries."""
+
+    @event.listens_for(engine.sync_engine.pool, "checkin")
+    def _checkin(_dbapi_conn: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine.pool, "checkout")
+    def _checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get("idle_since")
+        if since is None or time.monotonic() - since < PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            dbapi_conn.ping()
+        except Exception as exc:  # the pool replaces the connection and checks out another
+            raise DisconnectionError("connection lost while idle") from exc
 
 
 def dialect_insert(dialect: str) -> Callable[[Table], Any]:

@@ -83,3 +83,36 @@ async def test_referral_and_convening_on_postgres(settings, nc, clean_streams, p
                 await conn.execute(stmt)
     finally:
         await conn.close()
+
+
+async def test_a_pooled_connection_that_died_while_idle_is_replaced_unseen(monkeypatch):  # type: ignore[no-untyped-def]
+    """A connection that sat in the pool is checked before use (a restart or failover leaves dead
+    ones there) and replaced without the caller seeing an error; one in steady use is not pinged."""
+    from sqlalchemy import text
+
+    import shared.db as db
+
+    engine = db.make_engine(POSTGRES_URL)
+    admin = await asyncpg.connect(POSTGRES_URL.replace("+asyncpg", ""))
+    try:
+        async with engine.connect() as conn:
+            first_pid = (await conn.execute(text("SELECT pg_backend_pid()"))).scalar()
+        from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_connection
+
+        pings: list[int] = []  # counted at the driver
+
+        real_ping = AsyncAdapt_asyncpg_connection.ping
+        monkeypatch.setattr(AsyncAdapt_asyncpg_connection, "ping", lambda self: (pings.append(1), real_ping(self))[1])
+
+        async with engine.connect() as conn:  # just checked in: in steady use, no ping
+            assert (await conn.execute(text("SELECT pg_backend_pid()"))).scalar() == first_pid
+        assert pings == []
+
+        await admin.execute("SELECT pg_terminate_backend($1)", first_pid)
+        monkeypatch.setattr(db, "PING_AFTER_IDLE_SECONDS", 0.0)  # as if it had been idle a while
+        async with engine.connect() as conn:
+            pid = (await conn.execute(text("SELECT pg_backend_pid()"))).scalar()
+        assert pings and pid != first_pid  # pinged, found dead, replaced: no error reached us
+    finally:
+        await admin.close()
+        await engine.dispose()

@@ -110,7 +110,9 @@ async def raw_limit(nc: nats.NATS, n: int, window: int = 1000) -> tuple[float, f
 
 # -- the system under test ---------------------------------------------------------------------------
 class System:
-    def __init__(self, nats_url: str, data_dir: Path, extra_env: dict[str, str] | None = None) -> None:
+    def __init__(self, nats_url: str, data_dir: Path, extra_env: dict[str, str] | None = None, nats_pid: int | None = None) -> None:
+        self.nats_pid = nats_pid
+        self.postgres = any(k.endswith("_DATABASE_URL") for k in (extra_env or {}))
         self.settings = Settings(nats_url=nats_url, data_dir=data_dir)
         self.env = dict(os.environ, KOOLLE_NATS_URL=nats_url, KOOLLE_DATA_DIR=str(data_dir), KOOLLE_LOG_LEVEL="WARNING", KOOLLE_HTTP_PORT_BASE="0")
         self.env.update(extra_env or {})
@@ -139,6 +141,23 @@ class System:
                 out[n] = t.user + t.system
             except psutil.Error:
                 out[n] = float("nan")
+        return out
+
+    def server_cpu_seconds(self) -> dict[str, float]:
+        """CPU of the servers the services use on the same cores: nats-server, and PostgreSQL's
+        processes when the services run on it."""
+        def cpu(p: psutil.Process) -> float:
+            try:
+                t = p.cpu_times()
+                return t.user + t.system
+            except psutil.Error:
+                return 0.0
+
+        out = {}
+        if self.nats_pid:
+            out["nats-server"] = cpu(psutil.Process(self.nats_pid))
+        if self.postgres:
+            out["postgres"] = sum(cpu(p) for p in psutil.process_iter(["name"]) if (p.info["name"] or "").startswith("postgres"))
         return out
 
     def stop(self) -> None:
@@ -193,7 +212,7 @@ async def pipeline(nc: nats.NATS, system: System, n: int, res: Results, raw_pub:
             await asyncio.sleep(0.5)
 
     sampler = asyncio.create_task(sample())
-    cpu0 = system.cpu_seconds()
+    cpu0, srv0 = system.cpu_seconds(), system.server_cpu_seconds()
     t0 = time.perf_counter()
     await asyncio.gather(*(pub(i) for i in range(n)))
     t_pub = time.perf_counter() - t0
@@ -202,7 +221,7 @@ async def pipeline(nc: nats.NATS, system: System, n: int, res: Results, raw_pub:
         await asyncio.sleep(0.05)
     elapsed = (max(watch.notified.values()) if watch.notified else time.perf_counter()) - t0
     sampler.cancel()
-    cpu1 = system.cpu_seconds()
+    cpu1, srv1 = system.cpu_seconds(), system.server_cpu_seconds()
     done = len(watch.notified)
     rate = done / elapsed
     res.add(f"[{label}] pipeline: {n} referrals, received+notified", f"{rate:,.0f}/s", f"ratio {rate / raw_pub:.2f} (target ≥0.20)", rate / raw_pub >= 0.20)
@@ -214,6 +233,12 @@ async def pipeline(nc: nats.NATS, system: System, n: int, res: Results, raw_pub:
         f"{sum(per.values()):.2f} ms",
         ", ".join(f"{k} {v:.2f}" for k, v in per.items()),
     )
+    if srv0:
+        res.add(
+            f"[{label}]   CPU per referral, servers on the same cores",
+            f"{(sum(srv1.values()) - sum(srv0.values())) / max(done, 1) * 1000:.2f} ms",
+            ", ".join(f"{k} {(srv1[k] - srv0[k]) / max(done, 1) * 1000:.2f}" for k in srv0),
+        )
     res.add(f"[{label}]   peak RSS under load (max of services)", f"{max(peak.values()):.0f} MB", ", ".join(f"{k} {v:.0f}" for k, v in peak.items()))
 
 
@@ -342,8 +367,8 @@ def plot(res: Results, path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
-async def run_system(label: str, nc: nats.NATS, url: str, tmp: Path, args: argparse.Namespace, res: Results, raw_pub: float, extra_env: dict[str, str] | None = None) -> None:
-    system = System(url, tmp / f"sys-{label}", extra_env)
+async def run_system(label: str, nc: nats.NATS, url: str, tmp: Path, args: argparse.Namespace, res: Results, raw_pub: float, extra_env: dict[str, str] | None = None, nats_pid: int | None = None) -> None:
+    system = System(url, tmp / f"sys-{label}", extra_env, nats_pid)
     try:
         ready = await system.start(nc)
         res.add(f"[{label}] time from start to all four services ready", f"{ready:.1f} s", "target ≤5 s", ready <= 5.0)
@@ -368,7 +393,8 @@ async def main_async(args: argparse.Namespace) -> Results:
         raw_pub, raw_drain = await raw_limit(nc, args.raw)
         res.add(f"raw JetStream publish with ack, pipelined ({args.raw:,} msgs, Nats-Msg-Id)", f"{raw_pub:,.0f}/s", "the limit (1.00)")
         res.add("raw JetStream pull-consume with ack", f"{raw_drain:,.0f}/s")
-        await run_system("sqlite", nc, server.url, tmp, args, res, raw_pub)
+        nats_pid = server.proc.pid if server.proc else None
+        await run_system("sqlite", nc, server.url, tmp, args, res, raw_pub, nats_pid=nats_pid)
         if args.postgres:
             from tests.conftest import POSTGRES_URL, postgres_reachable
 
@@ -382,7 +408,7 @@ async def main_async(args: argparse.Namespace) -> Results:
                     except Exception:  # noqa: BLE001
                         pass
                 try:
-                    await run_system("postgres", nc, server.url, tmp, args, res, raw_pub, env)
+                    await run_system("postgres", nc, server.url, tmp, args, res, raw_pub, env, nats_pid)
                 finally:
                     await drop_pg_databases(POSTGRES_URL, env)
             else:

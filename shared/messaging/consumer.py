@@ -109,9 +109,9 @@ class StandingPull:
     nats-py's ``fetch()`` sends a request per call, and at a trickle (one event at a time) a
     request, a "no messages" answer and a short expiring request per event cost more server and
     client CPU than the event itself (bench/). Here requests for ``batch`` messages are kept
-    outstanding (re-issued when half used or when they expire), and messages are taken from the
-    subscription's queue as the server delivers them. Acks, redelivery and the durable consumer are
-    exactly as with ``fetch()``.
+    outstanding (the next batch is asked for as soon as one is taken, and again when requests
+    expire), and messages are taken from the subscription's queue as the server delivers them.
+    Acks, redelivery and the durable consumer are exactly as with ``fetch()``.
     """
 
     def __init__(self, psub: Any, batch: int, expires: float = 2.0) -> None:

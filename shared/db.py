@@ -33,7 +33,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.types import TypeDecorator
 
@@ -232,8 +232,8 @@ class Database:
         self.inflight: set[int] = set()
         # Rows of a multi-row INSERT … RETURNING come in no promised order: matched by message id.
         self.outbox_insert = insert(self.outbox).returning(self.outbox.c.seq, self.outbox.c.message_id)
-        # SQLite: hot statements through the driver (shared/fastsql.py); None elsewhere.
-        self.fast = FastSQL(self.engine.dialect) if url.startswith("sqlite") else None
+        # Hot statements through the driver, SQLite's or asyncpg (shared/fastsql.py).
+        self.fast = FastSQL(self.engine.dialect) if url.startswith(("sqlite", "postgresql+asyncpg")) else None
         # SQLite has one writer; serialising our own writers avoids lock churn inside one process.
         self.write_lock: asyncio.Lock | None = asyncio.Lock() if url.startswith("sqlite") else None
         self._signals: dict[str, asyncio.Event] = {}
@@ -446,14 +446,53 @@ class UnitOfWork:
 
     # -- statements ----------------------------------------------------------------------------------
     async def execute(self, stmt: Any, params: Any = None) -> Any:
-        """``session.execute`` in this transaction; on SQLite through the driver when the statement
-        allows (shared/fastsql.py), with the same SQL, parameters and result values."""
+        """``session.execute`` in this transaction; through the driver when the statement allows
+        (shared/fastsql.py), with the same SQL, parameters and result values."""
         fast = self.db.fast
         if fast is not None:
             plan = fast.plan(stmt, params)
             if plan is not None:
-                return plan.run(await self._connection(), params if params is not None else {})
+                if plan.pg:
+                    return await self._run_pg(plan, params if params is not None else {})
+                conn = await self._connection()
+                try:
+                    return plan.run(conn, params if params is not None else {})
+                except self.db.engine.dialect.loaded_dbapi.Error as exc:
+                    raise self._dbapi_error(plan.sql, exc) from exc
         return await self.session.execute(stmt, params)
+
+    def _dbapi_error(self, sql: str, exc: Exception, invalidated: bool = False) -> Exception:
+        """What SQLAlchemy's own path raises for a driver error (``IntegrityError`` and the rest),
+        with the parameters hidden."""
+        dialect = self.db.engine.dialect
+        return DBAPIError.instance(sql, None, exc, dialect.loaded_dbapi.Error, hide_parameters=True, dialect=dialect, connection_invalidated=invalidated)
+
+    async def _run_pg(self, plan: Any, params: Any) -> FastResult:
+        """A statement on the session's own asyncpg connection, in its transaction (begun here
+        when this is the transaction's first statement, as SQLAlchemy's own execution would)."""
+        conn = await self.session.connection()
+        adapted = conn.sync_connection.connection.dbapi_connection  # type: ignore[union-attr]
+        if adapted._transaction is None:
+            await adapted._start_transaction()
+        try:
+            return await plan.run_pg(adapted._connection, params)
+        except Exception as exc:
+            raise await self._pg_error(conn, adapted, plan.sql, exc) from exc
+
+    async def _pg_error(self, conn: Any, adapted: Any, sql: str, exc: Exception) -> Exception:
+        """The exception SQLAlchemy would raise (``IntegrityError`` and the rest, parameters
+        hidden), and a connection lost in the middle is invalidated, as on SQLAlchemy's path."""
+        dialect = self.db.engine.dialect
+        try:
+            adapted._handle_exception(exc)  # asyncpg's error as the dialect's DBAPI error
+        except Exception as translated:  # noqa: BLE001 - always raises
+            dbapi_error = translated
+        if not isinstance(dbapi_error, dialect.loaded_dbapi.Error):
+            return dbapi_error  # not the database's (e.g. a value a bind processor refused)
+        lost = dialect.is_disconnect(dbapi_error, adapted, None)
+        if lost:
+            await conn.invalidate()
+        return self._dbapi_error(sql, dbapi_error, lost)
 
     async def scalars(self, stmt: Any, params: Any = None) -> list[Any]:
         result = await self.execute(stmt, params)

@@ -1,4 +1,4 @@
-"""Hot statements run through the SQLite driver, compiled once by SQLAlchemy.
+"""Hot statements run through the database driver (SQLite's, or asyncpg), compiled once by SQLAlchemy.
 
 Why: SQLAlchemy's ``session.execute`` costs ≈ 70–100 µs per statement even for a cached statement
 (cache key, execution context, result metadata), while SQLite itself runs such a statement in a few
@@ -8,9 +8,13 @@ part of a service's CPU per referral (bench/README.md).
 A :class:`Plan` is what SQLAlchemy would send: the SQL its compiler renders for the dialect, with
 its own bind processors (UTC datetimes, JSON text) applied to the parameters and its own result
 processors applied to the rows. Only what this covers exactly takes this path; anything else
-(PostgreSQL, Python-side callable defaults, escaped bind names, an empty ``IN`` list, RETURNING over
-many rows) goes through SQLAlchemy as before. Statements run inside the unit of work's transaction,
-on the same connection, so atomicity is unchanged.
+(Python-side callable defaults, escaped bind names, an empty ``IN`` list; on PostgreSQL also
+``IN`` lists and ``executemany`` without RETURNING) goes through SQLAlchemy as before. Statements
+run inside the unit of work's transaction, on the same connection, so atomicity is unchanged, and
+a driver error is raised as SQLAlchemy's (``IntegrityError`` …, parameters hidden).
+
+On PostgreSQL SQLAlchemy added ≈ 75 µs to asyncpg's ≈ 100 µs per statement (measured on one
+connection, bench/README.md); there the round trip itself is most of a statement's time.
 """
 
 from __future__ import annotations
@@ -22,6 +26,11 @@ from typing import Any
 from sqlalchemy.sql.dml import Insert
 
 _EXPANDING = re.compile(r"\(?__\[POSTCOMPILE_(\w+)\]\)?")
+# asyncpg's placeholders as SQLAlchemy renders them: ``$1``, ``$2::VARCHAR``, ``$3::TIMESTAMP WITH TIME ZONE``
+_PG_PARAM = r"\$\d+(?:::[A-Z][A-Z ]*[A-Z](?:\(\d+\))?)?"
+_PG_VALUES = re.compile(rf"VALUES (\((?:{_PG_PARAM}, )*{_PG_PARAM}\))")
+_PG_NUMBER = re.compile(r"\$(\d+)")
+_PG_STATUS_COUNT = re.compile(r"(\d+)$")
 _CACHE_MAX = 1024
 # Rows per multi-row INSERT … RETURNING: well within SQLite's bound-variable limit (32,766) for our
 # tables; a longer list (an intake batch's outbox rows) goes in several statements.
@@ -74,12 +83,12 @@ class FastResult:
 
 
 class Plan:
-    """One statement shape (statement + parameter names) compiled for SQLite."""
+    """One statement shape (statement + parameter names) compiled for the database's driver."""
 
-    __slots__ = ("stmt", "sql", "order", "consts", "procs", "expanding", "row_type", "result_procs", "values_group", "plain")
+    __slots__ = ("stmt", "sql", "order", "consts", "procs", "expanding", "row_type", "result_procs", "values_group", "plain", "pg", "_pg_multi")
 
     def __init__(self, stmt: Any, sql: str, order: list[str], consts: dict[str, Any], procs: dict[str, Any],
-                 row_type: type[FastRow] | None, result_procs: list[Any] | None, is_insert: bool) -> None:
+                 row_type: type[FastRow] | None, result_procs: list[Any] | None, is_insert: bool, pg: bool = False) -> None:
         self.stmt = stmt  # kept alive so its id() is never reused by another statement
         self.sql = sql
         self.order = order
@@ -89,8 +98,15 @@ class Plan:
         self.row_type = row_type
         self.result_procs = result_procs
         self.plain = result_procs is not None and all(p is None for p in result_procs)  # rows as SQLite gives them
-        m = re.search(r"VALUES (\((?:\?, )*\?\))", sql) if is_insert else None
+        self.pg = pg
+        self._pg_multi: dict[int, str] = {}  # rows -> the multi-row INSERT's SQL
+        m = (_PG_VALUES if pg else re.compile(r"VALUES (\((?:\?, )*\?\))")).search(sql) if is_insert else None
         self.values_group = m.group(1) if m else None
+        if pg and self.values_group is not None:
+            # Renumbering rows' placeholders needs every parameter to be in the one VALUES group.
+            numbers = [int(n) for n in _PG_NUMBER.findall(sql)]
+            if sorted(numbers) != list(range(1, len(order) + 1)) or len(_PG_NUMBER.findall(self.values_group)) != len(order):
+                self.values_group = None
 
     def _args(self, params: dict[str, Any]) -> tuple[Any, ...]:
         out = []
@@ -105,8 +121,45 @@ class Plan:
         if isinstance(params, list):
             if self.expanding:
                 return False
+            if self.pg:  # asyncpg's executemany reports no row count: only INSERT … RETURNING
+                return self.row_type is not None and self.values_group is not None
             return self.row_type is None or self.values_group is not None
+        if self.pg:
+            return not self.expanding
         return all(params.get(n) for n in self.expanding)  # an empty IN list: SQLAlchemy's own rendering
+
+    def _pg_rows_sql(self, rows: int) -> str:
+        sql = self._pg_multi.get(rows)
+        if sql is None:
+            group, width = self.values_group, len(self.order)
+            assert group is not None
+            groups = [_PG_NUMBER.sub(lambda m, k=k: f"${int(m.group(1)) + k * width}", group) for k in range(rows)]
+            sql = self.sql.replace("VALUES " + group, "VALUES " + ", ".join(groups), 1)
+            if len(self._pg_multi) < 64:  # a handful of batch sizes recur; the rest are built again
+                self._pg_multi[rows] = sql
+        return sql
+
+    async def run_pg(self, conn: Any, params: Any) -> FastResult:
+        """The same on an asyncpg connection (inside the unit of work's transaction)."""
+        if isinstance(params, list):  # INSERT … RETURNING for several rows: multi-row VALUES
+            if len(params) > ROWS_PER_INSERT:
+                parts = [await self.run_pg(conn, params[i : i + ROWS_PER_INSERT]) for i in range(0, len(params), ROWS_PER_INSERT)]
+                return FastResult([r for part in parts for r in part.all()], sum(part.rowcount for part in parts))
+            args: list[Any] = []
+            for p in params:
+                args.extend(self._args(p))
+            records = await conn.fetch(self._pg_rows_sql(len(params)), *args)
+        elif self.row_type is None:
+            status = await conn.execute(self.sql, *self._args(params))
+            m = _PG_STATUS_COUNT.search(status or "")
+            return FastResult([], int(m.group(1)) if m else -1)
+        else:
+            records = await conn.fetch(self.sql, *self._args(params))
+        rp, rt = self.result_procs, self.row_type
+        assert rp is not None and rt is not None
+        if self.plain:
+            return FastResult([rt(tuple(r)) for r in records], len(records))
+        return FastResult([rt([p(v) if p is not None else v for p, v in zip(rp, r)]) for r in records], len(records))
 
     def run(self, conn: Any, params: Any) -> FastResult:
         if isinstance(params, list):
@@ -155,6 +208,7 @@ class FastSQL:
 
     def __init__(self, dialect: Any) -> None:
         self.dialect = dialect
+        self.pg = dialect.name == "postgresql"
         self._plans: dict[tuple[int, tuple[str, ...]], Plan | None] = {}
         # Statements seen once: a statement built per call (a one-off query) is never seen twice,
         # so it is never compiled here; SQLAlchemy's own cache serves it. Holding the object keeps
@@ -206,7 +260,7 @@ class FastSQL:
         if any(n not in keys and n not in consts for n in order):
             return None
         procs = {n: p for n, p in compiled._bind_processors.items() if p is not None}
-        for name in procs:  # a type's own one-step SQLite conversion, where it has one
+        for name in procs if not self.pg else ():  # a type's own one-step SQLite conversion, where it has one
             fast_bind = getattr(compiled.binds[name].type, "sqlite_bind", None)
             if fast_bind is not None:
                 procs[name] = fast_bind
@@ -217,5 +271,7 @@ class FastSQL:
             if len(set(names)) != len(names):
                 return None
             row_type = type("Row", (FastRow,), {"__slots__": (), "_index": {n: i for i, n in enumerate(names)}})
-            result_procs = [getattr(c.type, "sqlite_result", None) or c.type._cached_result_processor(self.dialect, None) for c in cols]
-        return Plan(stmt, compiled.string, order, consts, procs, row_type, result_procs, isinstance(stmt, Insert))
+            result_procs = [
+                (None if self.pg else getattr(c.type, "sqlite_result", None)) or c.type._cached_result_processor(self.dialect, None) for c in cols
+            ]
+        return Plan(stmt, compiled.string, order, consts, procs, row_type, result_procs, isinstance(stmt, Insert), self.pg)

@@ -124,7 +124,7 @@ _meeting = TypeAdapter(Meeting)
 class MeetingRepository:
     def __init__(self, uow: UnitOfWork) -> None:
         self.uow = uow
-        self.s = uow  # execute/scalar(s) take the SQLite fast path (shared/fastsql.py)
+        self.s = uow  # execute/scalar(s) take the driver fast path (shared/fastsql.py)
 
     async def add_convening(self, c: Convening) -> bool:
         return await self.uow.insert_new(

@@ -230,7 +230,7 @@ class ClaimLost(Exception):
 
 class NotificationRepository:
     def __init__(self, uow: UnitOfWork) -> None:
-        self.s = uow  # its execute/scalars take the SQLite fast path (shared/fastsql.py)
+        self.s = uow  # its execute/scalars take the driver fast path (shared/fastsql.py)
         self.now = uow.now
         self._upsert = _upserts(uow.db.engine.dialect.name)
         self._saves: list[dict[str, Any]] | None = None
@@ -413,7 +413,7 @@ class NotificationRepository:
 
         SQLite only: there the batch's statement reports how many rows it changed; asyncpg's
         executemany does not, so on PostgreSQL each claim stays a statement of its own."""
-        if self.s.db.fast is None:
+        if self.s.db.engine.dialect.name != "sqlite":
             yield
             return
         self._claims = []

@@ -104,7 +104,7 @@ _plan = TypeAdapter(Plan)
 
 class PlanRepository:
     def __init__(self, uow: UnitOfWork) -> None:
-        self.s = uow  # execute/scalar(s) take the SQLite fast path (shared/fastsql.py)
+        self.s = uow  # execute/scalar(s) take the driver fast path (shared/fastsql.py)
 
     def _row(self, p: Plan) -> dict[str, Any]:
         return {

@@ -108,7 +108,7 @@ class ReferralRepository:
 
     @property
     def s(self) -> Any:
-        return self.uow  # execute/scalar(s) take the SQLite fast path (shared/fastsql.py)
+        return self.uow  # execute/scalar(s) take the driver fast path (shared/fastsql.py)
 
     # -- referrals ---------------------------------------------------------------------------------
     async def add(self, r: Referral) -> bool:

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import nats
+import nats.errors
 import pytest
 
 from infra.natsserver import EmbeddedNats, free_port
@@ -73,6 +75,20 @@ async def fresh_event_log(nc: nats.NATS, attempts: int = 40) -> EventLog:
     return await EventLog().attach(nc)
 
 
+async def stream_info(nc: nats.NATS, name: str, timeout: float = 30.0) -> Any:
+    """A JetStream API request can time out while the two remaining nodes settle after the kill
+    (seen once in 20 runs, after every event had been counted): asked again until ``timeout``."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        try:
+            return await nc.jetstream(timeout=5).stream_info(name)
+        except nats.errors.TimeoutError:
+            if loop.time() > deadline:
+                raise
+            await asyncio.sleep(0.5)
+
+
 async def test_kill_one_cluster_node_under_load(tmp_path):  # type: ignore[no-untyped-def]
     nodes = start_cluster(tmp_path / "cluster")
     urls = ",".join(n.url for n in nodes)
@@ -105,7 +121,7 @@ async def test_kill_one_cluster_node_under_load(tmp_path):  # type: ignore[no-un
         out = check_outcome(log, bodies, tmp_path)
         from shared.contracts import STREAMS
 
-        replicas = {name: (await nc.jetstream().stream_info(name)).config.num_replicas for name in STREAMS}
+        replicas = {name: (await stream_info(nc, name)).config.num_replicas for name in STREAMS}
         report("cluster-node-killed", nodes=3, killed=1, stream_replicas=min(replicas.values()), **out, seconds_kill_to_all_notified=round(drained, 1))
         assert set(replicas.values()) == {3}
         assert out["lost"] == 0 and out["duplicated_events"] == 0 and out["duplicated_notifications"] == 0

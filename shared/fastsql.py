@@ -259,6 +259,8 @@ class FastSQL:
         order = list(compiled.positiontup)
         if any(n not in keys and n not in consts for n in order):
             return None
+        if self.pg and {int(n) for n in _PG_NUMBER.findall(compiled.string)} != set(range(1, len(order) + 1)):
+            return None  # the placeholders are not $1…$n in parameter order (e.g. an IN list among them)
         procs = {n: p for n, p in compiled._bind_processors.items() if p is not None}
         for name in procs if not self.pg else ():  # a type's own one-step SQLite conversion, where it has one
             fast_bind = getattr(compiled.binds[name].type, "sqlite_bind", None)

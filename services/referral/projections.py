@@ -7,16 +7,32 @@ a long stream runs near the raw drain rate.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
+from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from nats.aio.msg import Msg
+from pydantic_core import from_json
 from nats.js import JetStreamContext
 
 from shared.clock import local
 from shared.contracts import ReferralReceived
 from shared.messaging.replay import replay
+
+
+def _helsinki_month(received_at: str) -> str:
+    """The Helsinki month of a UTC time as events carry it (``…Z`` or ``…+00:00``): Helsinki is a
+    whole number of hours from UTC, so the month follows from the hour, looked up once per hour
+    instead of parsing and converting every event's time (a rebuild reads millions)."""
+    if received_at.endswith(("Z", "+00:00")) and len(received_at) >= 13:
+        return _month_of_utc_hour(received_at[:13])
+    return local(datetime.fromisoformat(received_at)).strftime("%Y-%m")
+
+
+@lru_cache(maxsize=4096)
+def _month_of_utc_hour(hour: str) -> str:
+    return local(datetime.fromisoformat(hour + ":00+00:00")).strftime("%Y-%m")
 
 
 class ReferralStatistics:
@@ -27,10 +43,7 @@ class ReferralStatistics:
         self.events = 0
 
     def apply(self, ev: dict[str, Any]) -> None:
-        from datetime import datetime
-
-        month = local(datetime.fromisoformat(ev["received_at"])).strftime("%Y-%m")
-        key = (ev["municipality"], month)
+        key = (ev["municipality"], _helsinki_month(ev["received_at"]))
         self.counts[(*key, ev["channel"])] += 1
         if ev.get("statutory"):
             self.statutory[key] += 1
@@ -40,7 +53,7 @@ class ReferralStatistics:
 
     def apply_batch(self, msgs: list[Msg]) -> None:
         for m in msgs:
-            self.apply(json.loads(m.data))
+            self.apply(from_json(m.data))  # pydantic-core's parser: ≈ 2× the json module's speed
 
     def rows(self) -> list[dict[str, Any]]:
         return [

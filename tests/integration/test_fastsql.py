@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from uuid import uuid4
 
 import pytest
 from sqlalchemy import Boolean, Column, Integer, MetaData, String, Table, bindparam, func, insert, select, update
 
 from shared.db import Database, JSONText, UnitOfWork, UTCDateTime, messaging_tables
 from shared.fastsql import FastResult
+from tests.support.databases import KINDS, fresh_database
 
 pytestmark = pytest.mark.integration
 
@@ -34,31 +34,10 @@ SET_N = update(things).where(things.c.id == bindparam("w_id")).values(n=bindpara
 AT = datetime(2026, 3, 29, 0, 30, tzinfo=timezone.utc)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+@pytest.fixture(params=KINDS)
 async def db(request: pytest.FixtureRequest, tmp_path: Path):
-    if request.param == "sqlite":
-        d = Database(f"sqlite+aiosqlite:///{tmp_path / 'fast.db'}", md)
-        await d.create_all()
+    async with fresh_database(request.param, md, tmp_path, "fast") as d:
         yield d
-        await d.dispose()
-        return
-    from tests.conftest import POSTGRES_URL, postgres_reachable
-
-    if not postgres_reachable():
-        pytest.skip("no PostgreSQL at 127.0.0.1:5432")
-    import asyncpg
-
-    admin = await asyncpg.connect(POSTGRES_URL.replace("+asyncpg", ""))
-    name = f"koolle_fast_{uuid4().hex[:10]}"
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        d = Database(POSTGRES_URL.rsplit("/", 1)[0] + "/" + name, md)
-        await d.create_all()
-        yield d
-        await d.dispose()
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 async def twice(uow: UnitOfWork, stmt, params):  # noqa: ANN001, ANN201

@@ -7,7 +7,6 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 from uuid import uuid4
 
-import asyncpg
 import pytest
 
 from services.notifications.adapters import NotificationsUnitOfWork, metadata
@@ -17,32 +16,15 @@ from services.notifications.domain import Recipient, plan_notifications
 from services.notifications.handlers import Delivery, dispatch_once
 from shared.clock import FixedClock
 from shared.db import Database
-from tests.conftest import POSTGRES_URL, postgres_reachable
+from tests.support.databases import KINDS, fresh_database
 
 pytestmark = [pytest.mark.integration]
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+@pytest.fixture(params=KINDS)
 async def db(request: Any, tmp_path: Any) -> Any:
-    if request.param == "sqlite":
-        d = Database(f"sqlite+aiosqlite:///{tmp_path / 'n.db'}", metadata)
-        await d.create_all()
+    async with fresh_database(request.param, metadata, tmp_path, "notifications") as d:
         yield d
-        await d.dispose()
-        return
-    if not postgres_reachable():
-        pytest.skip("no PostgreSQL at 127.0.0.1:5432")
-    admin = await asyncpg.connect(POSTGRES_URL.replace("+asyncpg", ""))
-    name = f"koolle_t_{uuid4().hex[:10]}_notifications"
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    d = Database(f"{POSTGRES_URL.rsplit('/', 1)[0]}/{name}", metadata)
-    try:
-        await d.create_all()
-        yield d
-    finally:
-        await d.dispose()
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 CLOCK = datetime(2026, 11, 24, 10, tzinfo=timezone.utc)

@@ -1,0 +1,42 @@
+"""A fresh database of either kind for a test: a SQLite file, or a PostgreSQL database on the shared
+server (skipped where none is reachable), dropped afterwards."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from uuid import uuid4
+
+import asyncpg
+import pytest
+from sqlalchemy import MetaData
+
+from shared.db import Database
+from tests.conftest import POSTGRES_URL, postgres_reachable
+
+KINDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+"""Parameters for a fixture that runs its tests on both databases."""
+
+
+@asynccontextmanager
+async def fresh_database(kind: str, metadata: MetaData, tmp_path: Path, label: str) -> AsyncIterator[Database]:
+    admin, name = None, ""
+    if kind == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / f'{label}.db'}"
+    else:
+        if not postgres_reachable():
+            pytest.skip("no PostgreSQL at 127.0.0.1:5432")
+        admin = await asyncpg.connect(POSTGRES_URL.replace("+asyncpg", ""))
+        name = f"koolle_t_{uuid4().hex[:10]}_{label}"
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        url = f"{POSTGRES_URL.rsplit('/', 1)[0]}/{name}"
+    d = Database(url, metadata)
+    try:
+        await d.create_all()
+        yield d
+    finally:
+        await d.dispose()
+        if admin is not None:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await admin.close()

@@ -155,11 +155,15 @@ class Plan:
             return FastResult([], int(m.group(1)) if m else -1)
         else:
             records = await conn.fetch(self.sql, *self._args(params))
+        return FastResult(self._rows(records), len(records))
+
+    def _rows(self, raw: list[Any]) -> list[Any]:
+        """The driver's rows (tuples, asyncpg records) as result rows, through the result processors."""
         rp, rt = self.result_procs, self.row_type
         assert rp is not None and rt is not None
         if self.plain:
-            return FastResult([rt(tuple(r)) for r in records], len(records))
-        return FastResult([rt([p(v) if p is not None else v for p, v in zip(rp, r)]) for r in records], len(records))
+            return [rt(r) for r in raw]
+        return [rt([p(v) if p is not None else v for p, v in zip(rp, r)]) for r in raw]
 
     def run(self, conn: Any, params: Any) -> FastResult:
         if isinstance(params, list):
@@ -182,13 +186,7 @@ class Plan:
             cur = conn.execute(self.sql, self._args(params))
         if self.row_type is None:
             return FastResult([], cur.rowcount)
-        rows = cur.fetchall()
-        rp, rt = self.result_procs, self.row_type
-        assert rp is not None
-        if self.plain:
-            return FastResult([rt(r) for r in rows], cur.rowcount)
-        out = [rt([p(v) if p is not None else v for p, v in zip(rp, r)]) for r in rows]
-        return FastResult(out, cur.rowcount)
+        return FastResult(self._rows(cur.fetchall()), cur.rowcount)
 
     def _expand(self, params: dict[str, Any]) -> tuple[str, list[Any]]:
         args: list[Any] = []

@@ -223,7 +223,7 @@ class Service:
         if self.settings.manage_streams:
             await ensure_streams(js, self.settings.duplicate_window_seconds, self.settings.stream_replicas)
         dead = DeadLetters(js, self.name)
-        self._batch_order = BatchOrder()
+        order = BatchOrder()  # this process's consumers take turns by their batches' first events
         for sub in self.subscriptions:
             consumer = EventConsumer(
                 self.db,
@@ -237,7 +237,7 @@ class Service:
                 retry_delays=self.settings.retry_delays,
                 metrics=self.metrics,
                 linger=self.settings.fetch_linger_seconds,
-                order=self._batch_order,
+                order=order,
             )
             await consumer.bind()
             self.consumers.append(consumer)

@@ -13,8 +13,8 @@ from functools import lru_cache
 from typing import Any
 
 from nats.aio.msg import Msg
-from pydantic_core import from_json
 from nats.js import JetStreamContext
+from pydantic_core import from_json
 
 from shared.clock import local
 from shared.contracts import ReferralReceived

@@ -359,7 +359,7 @@ class EventConsumer:
         self.order.enter(self, md.timestamp.timestamp() if md.timestamp else time.time())
         if self.batch > 1:
             # Linger only for a trickle: not when a batch's worth is already here or on its way.
-            if self.linger > 0 and self._pull.waiting() + msgs[0].metadata.num_pending < self.batch - 1:
+            if self.linger > 0 and self._pull.waiting() + md.num_pending < self.batch - 1:
                 await asyncio.sleep(self.linger)
             msgs += await self._pull.more(self.batch - 1)
         return msgs

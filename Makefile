@@ -1,28 +1,56 @@
-# Two commands for a new user: `make run` and `make test`. Both set up .venv on first use.
+# Two commands for a new user: `make run` and `make test`. Both set up .venv on first use, from the
+# lock files (exact versions with hashes): a fresh machine needs only python3 and make.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
+# make run installs the runtime only; make test / lint / the benchmark install the dev lock.
+RUN_STAMP := $(VENV)/.installed-run
+DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: run up test clean
+.PHONY: run up test lint format lock clean
 
-$(STAMP): pyproject.toml
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+
+$(RUN_STAMP): requirements.lock pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $@
+
+$(DEV_STAMP): requirements-dev.lock pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r requirements-dev.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $@ $(RUN_STAMP)
 
 ## Start nats-server + the four services and walk one demo family through the whole flow.
-run: $(STAMP)
+run: $(RUN_STAMP)
 	$(BIN)/python -m infra.run --demo
 
 ## Start nats-server + the four services without the demo.
-up: $(STAMP)
+up: $(RUN_STAMP)
 	$(BIN)/python -m infra.run
 
 ## Run the test suite (real nats-server from the wheel, SQLite, PostgreSQL when reachable).
-test: $(STAMP)
+test: $(DEV_STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## ruff (lint and format check) on the whole tree; mypy (strict on shared/ and every domain.py).
+lint: $(DEV_STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+## Apply ruff's fixes and formatting.
+format: $(DEV_STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+## Refresh both lock files from pyproject.toml (commit them together with pyproject.toml).
+lock: $(DEV_STAMP)
+	$(BIN)/uv pip compile pyproject.toml --universal --python-version 3.11 --generate-hashes --quiet \
+		-o requirements.lock
+	$(BIN)/uv pip compile pyproject.toml --universal --python-version 3.11 --generate-hashes --quiet \
+		--extra test --extra bench --extra lint --extra lock -o requirements-dev.lock
 
 clean:
 	rm -rf $(VENV) var

@@ -19,7 +19,7 @@ import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -51,11 +51,17 @@ def submission(i: int) -> bytes:
             "submission_id": f"bench-{uuid.uuid4().hex}",
             "channel": "concern_with_family",
             "municipality": ["Porvoo", "Loviisa", "Sipoo", "Askola"][i % 4],
-            "submitted_at": datetime.now(timezone.utc).isoformat(),
-            "children": [{"given_name": "Testi", "family_name": "Lapsinen", "personal_id": make_test_hetu(born, 900 + (k // 6000) % 100)}],
+            "submitted_at": datetime.now(UTC).isoformat(),
+            "children": [
+                {"given_name": "Testi", "family_name": "Lapsinen", "personal_id": make_test_hetu(born, 900 + (k // 6000) % 100)}
+            ],
             "guardians": [{"name": "Testi Huoltaja", "email": f"g{k}@example.com", "language": "fi"}],
             "concern": "Arki on kuormittunut.",
-            "referrer": {"organisation_type": "school_pupil_welfare", "organisation": "Testikoulu", "email": "school@example.com"},
+            "referrer": {
+                "organisation_type": "school_pupil_welfare",
+                "organisation": "Testikoulu",
+                "email": "school@example.com",
+            },
             "consent_to_convene": True,
         }
     ).encode()
@@ -95,7 +101,9 @@ async def raw_limit(nc: nats.NATS, n: int, window: int = 1000) -> tuple[float, f
     t0 = time.perf_counter()
     await asyncio.gather(*(pub(i) for i in range(n)))
     pub_rate = n / (time.perf_counter() - t0)
-    psub = await js.pull_subscribe(f"raw.{name}", durable="drain", stream=name, config=ConsumerConfig(ack_policy=AckPolicy.EXPLICIT, max_ack_pending=-1))
+    psub = await js.pull_subscribe(
+        f"raw.{name}", durable="drain", stream=name, config=ConsumerConfig(ack_policy=AckPolicy.EXPLICIT, max_ack_pending=-1)
+    )
     t0 = time.perf_counter()
     got = 0
     while got < n:
@@ -110,11 +118,19 @@ async def raw_limit(nc: nats.NATS, n: int, window: int = 1000) -> tuple[float, f
 
 # -- the system under test ---------------------------------------------------------------------------
 class System:
-    def __init__(self, nats_url: str, data_dir: Path, extra_env: dict[str, str] | None = None, nats_pid: int | None = None) -> None:
+    def __init__(
+        self, nats_url: str, data_dir: Path, extra_env: dict[str, str] | None = None, nats_pid: int | None = None
+    ) -> None:
         self.nats_pid = nats_pid
         self.postgres = any(k.endswith("_DATABASE_URL") for k in (extra_env or {}))
         self.settings = Settings(nats_url=nats_url, data_dir=data_dir)
-        self.env = dict(os.environ, KOOLLE_NATS_URL=nats_url, KOOLLE_DATA_DIR=str(data_dir), KOOLLE_LOG_LEVEL="WARNING", KOOLLE_HTTP_PORT_BASE="0")
+        self.env = dict(
+            os.environ,
+            KOOLLE_NATS_URL=nats_url,
+            KOOLLE_DATA_DIR=str(data_dir),
+            KOOLLE_LOG_LEVEL="WARNING",
+            KOOLLE_HTTP_PORT_BASE="0",
+        )
         self.env.update(extra_env or {})
         self.procs: dict[str, Any] = {}
 
@@ -146,6 +162,7 @@ class System:
     def server_cpu_seconds(self) -> dict[str, float]:
         """CPU of the servers the services use on the same cores: nats-server, and PostgreSQL's
         processes when the services run on it."""
+
         def cpu(p: psutil.Process) -> float:
             try:
                 t = p.cpu_times()
@@ -224,9 +241,18 @@ async def pipeline(nc: nats.NATS, system: System, n: int, res: Results, raw_pub:
     cpu1, srv1 = system.cpu_seconds(), system.server_cpu_seconds()
     done = len(watch.notified)
     rate = done / elapsed
-    res.add(f"[{label}] pipeline: {n} referrals, received+notified", f"{rate:,.0f}/s", f"ratio {rate / raw_pub:.2f} (target ≥0.20)", rate / raw_pub >= 0.20)
+    res.add(
+        f"[{label}] pipeline: {n} referrals, received+notified",
+        f"{rate:,.0f}/s",
+        f"ratio {rate / raw_pub:.2f} (target ≥0.20)",
+        rate / raw_pub >= 0.20,
+    )
     t_rec = (max(watch.received.values()) - t0) if watch.received else float("nan")
-    res.add(f"[{label}]   completed / front-door publish time", f"{done}/{n}", f"publish took {t_pub:.1f}s, all received after {t_rec:.1f}s")
+    res.add(
+        f"[{label}]   completed / front-door publish time",
+        f"{done}/{n}",
+        f"publish took {t_pub:.1f}s, all received after {t_rec:.1f}s",
+    )
     per = {k: (cpu1[k] - cpu0[k]) / max(done, 1) * 1000 for k in cpu0}
     res.add(
         f"[{label}]   CPU per referral, all services",
@@ -239,7 +265,11 @@ async def pipeline(nc: nats.NATS, system: System, n: int, res: Results, raw_pub:
             f"{(sum(srv1.values()) - sum(srv0.values())) / max(done, 1) * 1000:.2f} ms",
             ", ".join(f"{k} {(srv1[k] - srv0[k]) / max(done, 1) * 1000:.2f}" for k in srv0),
         )
-    res.add(f"[{label}]   peak RSS under load (max of services)", f"{max(peak.values()):.0f} MB", ", ".join(f"{k} {v:.0f}" for k, v in peak.items()))
+    res.add(
+        f"[{label}]   peak RSS under load (max of services)",
+        f"{max(peak.values()):.0f} MB",
+        ", ".join(f"{k} {v:.0f}" for k, v in peak.items()),
+    )
 
 
 async def settle(nc: nats.NATS, quiet: float = 2.0, timeout: float = 300.0) -> float:
@@ -306,9 +336,20 @@ async def replay_bench(n: int, tmp: Path, res: Results) -> None:
         js = nc.jetstream()
         await js.add_stream(StreamConfig(name="REPLAY", subjects=["replay.>"], storage=StorageType.FILE))
         proto = ReferralReceived(
-            producer="bench", case_id=uuid.uuid4(), referral_id=uuid.uuid4(), submission_id="s", channel="phone",
-            municipality="Porvoo", received_at=datetime.now(timezone.utc), language="fi", interpreter_needed=False,
-            urgent=False, statutory=True, child_count=1, consent_to_convene=True, referrer_type="police",
+            producer="bench",
+            case_id=uuid.uuid4(),
+            referral_id=uuid.uuid4(),
+            submission_id="s",
+            channel="phone",
+            municipality="Porvoo",
+            received_at=datetime.now(UTC),
+            language="fi",
+            interpreter_needed=False,
+            urgent=False,
+            statutory=True,
+            child_count=1,
+            consent_to_convene=True,
+            referrer_type="police",
             contacts=[{"contact_id": "referrer", "role": "referrer", "email": "r@example.com"}],
         ).model_dump(mode="json")
         t0 = time.perf_counter()
@@ -318,7 +359,11 @@ async def replay_bench(n: int, tmp: Path, res: Results) -> None:
             for i in range(start, min(n, start + chunk)):
                 proto["event_id"] = str(uuid.uuid4())
                 proto["municipality"] = ("Porvoo", "Loviisa", "Sipoo", "Askola")[i % 4]
-                futs.append(js.publish_async("replay.referral.received.v1", json.dumps(proto).encode()) if hasattr(js, "publish_async") else js.publish("replay.referral.received.v1", json.dumps(proto).encode()))
+                futs.append(
+                    js.publish_async("replay.referral.received.v1", json.dumps(proto).encode())
+                    if hasattr(js, "publish_async")
+                    else js.publish("replay.referral.received.v1", json.dumps(proto).encode())
+                )
             await asyncio.gather(*futs)
         fill = time.perf_counter() - t0
         print(f"    (filled {n:,} events in {fill:.0f}s)", flush=True)
@@ -336,7 +381,12 @@ async def replay_bench(n: int, tmp: Path, res: Results) -> None:
         stats = await ReferralStatistics.rebuild(js, subject="replay.referral.received.v1", stream="REPLAY")
         rebuild_rate = stats.events / (time.perf_counter() - t0)
         res.add(f"replay: raw drain of {count:,} events", f"{raw_rate:,.0f}/s")
-        res.add(f"replay: rebuild referral statistics from {stats.events:,}", f"{rebuild_rate:,.0f}/s", f"ratio {rebuild_rate / raw_rate:.2f} (target ≥0.5)", rebuild_rate / raw_rate >= 0.5)
+        res.add(
+            f"replay: rebuild referral statistics from {stats.events:,}",
+            f"{rebuild_rate:,.0f}/s",
+            f"ratio {rebuild_rate / raw_rate:.2f} (target ≥0.5)",
+            rebuild_rate / raw_rate >= 0.5,
+        )
         await nc.close()
     finally:
         server.stop()
@@ -352,7 +402,10 @@ def plot(res: Results, path: Path) -> None:
         print("  (matplotlib not installed: no plot)")
         return
     fig, ax = plt.subplots(figsize=(8, 4.5))
-    for vals, label in ((res.latencies_received, "publish → referral.received"), (res.latencies_notified, "publish → notification sent")):
+    for vals, label in (
+        (res.latencies_received, "publish → referral.received"),
+        (res.latencies_notified, "publish → notification sent"),
+    ):
         if vals:
             s = sorted(vals)
             ax.plot(s, [i / len(s) * 100 for i in range(len(s))], label=f"{label} (p99 {pct(vals, 99):.1f} ms)")
@@ -367,14 +420,29 @@ def plot(res: Results, path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
-async def run_system(label: str, nc: nats.NATS, url: str, tmp: Path, args: argparse.Namespace, res: Results, raw_pub: float, extra_env: dict[str, str] | None = None, nats_pid: int | None = None) -> None:
+async def run_system(
+    label: str,
+    nc: nats.NATS,
+    url: str,
+    tmp: Path,
+    args: argparse.Namespace,
+    res: Results,
+    raw_pub: float,
+    extra_env: dict[str, str] | None = None,
+    nats_pid: int | None = None,
+) -> None:
     system = System(url, tmp / f"sys-{label}", extra_env, nats_pid)
     try:
         ready = await system.start(nc)
         res.add(f"[{label}] time from start to all four services ready", f"{ready:.1f} s", "target ≤5 s", ready <= 5.0)
         await asyncio.sleep(2.0)
         idle = system.rss_mb()
-        res.add(f"[{label}] idle RSS per service (max)", f"{max(idle.values()):.0f} MB", "target ≤100 MB · " + ", ".join(f"{k} {v:.0f}" for k, v in idle.items()), max(idle.values()) <= 100)
+        res.add(
+            f"[{label}] idle RSS per service (max)",
+            f"{max(idle.values()):.0f} MB",
+            "target ≤100 MB · " + ", ".join(f"{k} {v:.0f}" for k, v in idle.items()),
+            max(idle.values()) <= 100,
+        )
         await pipeline(nc, system, args.n, res, raw_pub, label)
         settled = await settle(nc)
         print(f"    (system settled {settled:.1f}s after the throughput run)", flush=True)
@@ -391,7 +459,9 @@ async def main_async(args: argparse.Namespace) -> Results:
     try:
         print(f"Koolle benchmark · {os.cpu_count()} cores · nats-server {server.url} (sync_interval: always)\n", flush=True)
         raw_pub, raw_drain = await raw_limit(nc, args.raw)
-        res.add(f"raw JetStream publish with ack, pipelined ({args.raw:,} msgs, Nats-Msg-Id)", f"{raw_pub:,.0f}/s", "the limit (1.00)")
+        res.add(
+            f"raw JetStream publish with ack, pipelined ({args.raw:,} msgs, Nats-Msg-Id)", f"{raw_pub:,.0f}/s", "the limit (1.00)"
+        )
         res.add("raw JetStream pull-consume with ack", f"{raw_drain:,.0f}/s")
         nats_pid = server.proc.pid if server.proc else None
         await run_system("sqlite", nc, server.url, tmp, args, res, raw_pub, nats_pid=nats_pid)
@@ -450,7 +520,7 @@ def write_results(res: Results, args: argparse.Namespace, path: Path) -> None:
     lines = [
         "# Koolle benchmark results",
         "",
-        f"Run `{' '.join(['python -m bench.run', *sys.argv[1:]])}` on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, "
+        f"Run `{' '.join(['python -m bench.run', *sys.argv[1:]])}` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
         f"{os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB; nats-server with JetStream on disk and "
         "`sync_interval: always`; services with SQLite (WAL, synchronous=FULL) unless marked postgres.",
         "",
@@ -473,8 +543,11 @@ def main() -> None:
     p.add_argument("--quick", action="store_true", help="small smoke version")
     p.add_argument("--out", type=Path, default=HERE, help="where results.md and latency.png go")
     args = p.parse_args()
-    defaults = {"n": 300, "raw": 1000, "seconds": 3.0, "replay": 5000} if args.quick else {
-        "n": 20000, "raw": 20000, "seconds": 30.0, "replay": 1_000_000}
+    defaults = (
+        {"n": 300, "raw": 1000, "seconds": 3.0, "replay": 5000}
+        if args.quick
+        else {"n": 20000, "raw": 20000, "seconds": 30.0, "replay": 1_000_000}
+    )
     for k, v in defaults.items():
         if getattr(args, k) is None:
             setattr(args, k, v)
@@ -487,4 +560,3 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
-

@@ -66,7 +66,17 @@ def permissions(identity: str) -> dict[str, Any]:
         return {
             "publish": {"allow": ["cmd.>", "query.>"]},
             "subscribe": {
-                "allow": [f"{inbox_prefix(identity)}.>", "meeting.>", "plan.>", "followup.>", "notification.>", "assessment.>", "referral.assigned.>", "referral.deadline_approaching.>", "referral.deadline_breached.>"]
+                "allow": [
+                    f"{inbox_prefix(identity)}.>",
+                    "meeting.>",
+                    "plan.>",
+                    "followup.>",
+                    "notification.>",
+                    "assessment.>",
+                    "referral.assigned.>",
+                    "referral.deadline_approaching.>",
+                    "referral.deadline_breached.>",
+                ]
             },
         }
     if identity == "ops":

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import uuid4
 
@@ -24,7 +24,17 @@ _seen: dict[str, list[dict[str, Any]]] = {}
 
 
 def _summary(subject: str, ev: dict[str, Any]) -> str:
-    keys = ("case_id", "meeting_id", "plan_id", "notification_id", "recipient_role", "template", "channel", "due_at", "next_contact_at")
+    keys = (
+        "case_id",
+        "meeting_id",
+        "plan_id",
+        "notification_id",
+        "recipient_role",
+        "template",
+        "channel",
+        "due_at",
+        "next_contact_at",
+    )
     parts = [f"{k}={str(ev[k])[:36]}" for k in keys if ev.get(k)]
     if "reasons" in ev:
         parts.append("reasons=" + ",".join(f"{r['field']}:{r['code']}" for r in ev["reasons"]))
@@ -42,7 +52,7 @@ async def print_events(nc: nats.NATS) -> None:
             ev = {}
         stem = msg.subject.rsplit(".", 1)[0]
         _seen.setdefault(stem, []).append(ev)
-        now = local(datetime.now(timezone.utc)).strftime("%H:%M:%S")
+        now = local(datetime.now(UTC)).strftime("%H:%M:%S")
         print(f"  {now}  {msg.subject:<28} {_summary(msg.subject, ev)}", flush=True)
 
     for subject in WATCHED:
@@ -91,12 +101,18 @@ async def run_demo(
             "submission_id": sub_id,
             "channel": "concern_with_family",
             "municipality": "Porvoo",
-            "submitted_at": datetime.now(timezone.utc).isoformat(),
-            "children": [{"given_name": "Testi", "family_name": "Esimerkki", "personal_id": make_test_hetu(date(2018, 3, 14), 912)}],
+            "submitted_at": datetime.now(UTC).isoformat(),
+            "children": [
+                {"given_name": "Testi", "family_name": "Esimerkki", "personal_id": make_test_hetu(date(2018, 3, 14), 912)}
+            ],
             "guardians": [{"name": "Demo Vanhempi", "email": "vanhempi@example.com", "phone": "040 000 0000", "language": "sv"}],
             "language": "sv",
             "concern": "Arjen sujuminen on vaikeaa.",
-            "referrer": {"organisation_type": "early_childhood_education", "organisation": "Demo-päiväkoti", "email": "paivakoti@example.com"},
+            "referrer": {
+                "organisation_type": "early_childhood_education",
+                "organisation": "Demo-päiväkoti",
+                "email": "paivakoti@example.com",
+            },
             "consent_to_convene": True,
         },
     )
@@ -106,7 +122,7 @@ async def run_demo(
     case_id = received["case_id"]
 
     say("Close worker: convene a joint meeting with the family and a psychologist.")
-    starts = datetime.now(timezone.utc) + timedelta(seconds=3)
+    starts = datetime.now(UTC) + timedelta(seconds=3)
     convene = {
         "command_id": str(uuid4()),
         "case_id": case_id,
@@ -115,9 +131,24 @@ async def run_demo(
         "ends_at": (starts + timedelta(minutes=15)).isoformat(),
         "room": "pv-neuvotteluhuone-1",  # from services/meetings/roster.json
         "participants": [
-            {"participant_id": "guardian-1", "kind": "family", "role": "guardian", "contact": {"contact_id": "guardian-1", "role": "guardian", "language": "sv", "email": "vanhempi@example.com"}},
-            {"participant_id": "staff-close-1", "kind": "professional", "role": "close_worker", "contact": {"contact_id": "staff-close-1", "role": "close_worker", "email": "lahityontekija@example.com"}},
-            {"participant_id": "pv-psy-1", "kind": "professional", "role": "psychologist", "contact": {"contact_id": "pv-psy-1", "role": "psychologist", "email": "psykologi@example.com"}},
+            {
+                "participant_id": "guardian-1",
+                "kind": "family",
+                "role": "guardian",
+                "contact": {"contact_id": "guardian-1", "role": "guardian", "language": "sv", "email": "vanhempi@example.com"},
+            },
+            {
+                "participant_id": "staff-close-1",
+                "kind": "professional",
+                "role": "close_worker",
+                "contact": {"contact_id": "staff-close-1", "role": "close_worker", "email": "lahityontekija@example.com"},
+            },
+            {
+                "participant_id": "pv-psy-1",
+                "kind": "professional",
+                "role": "psychologist",
+                "contact": {"contact_id": "pv-psy-1", "role": "psychologist", "email": "psykologi@example.com"},
+            },
         ],
     }
     for _ in range(50):  # the meetings service opens the convening when it sees referral.received
@@ -131,7 +162,7 @@ async def run_demo(
     await _wait("meeting.convened", lambda e: e["meeting_id"] == meeting_id)
 
     say("The joint meeting takes place; the family names the close worker as responsible worker.")
-    await asyncio.sleep(max(0.0, (starts - datetime.now(timezone.utc)).total_seconds()) + 0.2)
+    await asyncio.sleep(max(0.0, (starts - datetime.now(UTC)).total_seconds()) + 0.2)
     reply = await call(
         staff,
         "cmd.meetings.record_held.v1",
@@ -163,11 +194,21 @@ async def run_demo(
             "worker_contacts_family": "Puhelu maanantaisin",
             "family_contacts_worker": "Tekstiviesti tai puhelu arkisin",
             "responsible_workers": [
-                {"worker_id": "staff-close-1", "organisation": "Porvoon varhaiskasvatus", "public_service": True,
-                 "contact": {"contact_id": "staff-close-1", "role": "responsible_worker", "email": "lahityontekija@example.com"}}
+                {
+                    "worker_id": "staff-close-1",
+                    "organisation": "Porvoon varhaiskasvatus",
+                    "public_service": True,
+                    "contact": {
+                        "contact_id": "staff-close-1",
+                        "role": "responsible_worker",
+                        "email": "lahityontekija@example.com",
+                    },
+                }
             ],
-            "next_contact_at": (datetime.now(timezone.utc) + timedelta(seconds=followup_after)).isoformat(),
-            "family_contacts": [{"contact_id": "guardian-1", "role": "guardian", "language": "sv", "email": "vanhempi@example.com"}],
+            "next_contact_at": (datetime.now(UTC) + timedelta(seconds=followup_after)).isoformat(),
+            "family_contacts": [
+                {"contact_id": "guardian-1", "role": "guardian", "language": "sv", "email": "vanhempi@example.com"}
+            ],
         },
     )
     if not reply.ok:

@@ -88,7 +88,7 @@ class EmbeddedNats:
         store = (self.data_dir / "jetstream").resolve()
         lines = [
             "server_name: koolle-embedded",
-            "listen: 127.0.0.1:%d" % self.port,
+            f"listen: 127.0.0.1:{self.port}",
             "max_payload: 1MB",
             "jetstream {",
             f'  store_dir: "{store}"',

@@ -80,23 +80,37 @@ def status(url: str = typer.Option(None, help="NATS URL (default KOOLLE_NATS_URL
         for col in ("service", "ready", "db", "broker", "outbox published", "handled by consumer"):
             t.add_column(col)
         for s, h in data["health"].items():
-            t.add_row(s, "yes" if h.get("ready") else "[red]no[/red]", str(h.get("db", "-")), str(h.get("broker", "-")),
-                      str(h.get("outbox_published", "-")), ", ".join(f"{k.split('-', 1)[1]}={v}" for k, v in h.get("consumers", {}).items()))
+            t.add_row(
+                s,
+                "yes" if h.get("ready") else "[red]no[/red]",
+                str(h.get("db", "-")),
+                str(h.get("broker", "-")),
+                str(h.get("outbox_published", "-")),
+                ", ".join(f"{k.split('-', 1)[1]}={v}" for k, v in h.get("consumers", {}).items()),
+            )
         console.print(t)
         t = Table(title="Streams")
         for col in ("stream", "messages", "bytes", "first seq", "last seq", "consumers"):
             t.add_column(col, justify="right" if col != "stream" else "left")
         for si in data["streams"]:
             st = si.state
-            t.add_row(si.config.name, str(st.messages), str(st.bytes), str(st.first_seq), str(st.last_seq), str(st.consumer_count))
+            t.add_row(
+                si.config.name, str(st.messages), str(st.bytes), str(st.first_seq), str(st.last_seq), str(st.consumer_count)
+            )
         console.print(t)
         t = Table(title="Consumers")
         for col in ("stream", "consumer", "pending", "ack pending", "redelivered", "waiting"):
             t.add_column(col)
         for c in data["consumers"]:
             stalled = c.num_pending and not c.num_waiting
-            t.add_row(c.stream_name, c.name, f"[yellow]{c.num_pending}[/yellow]" if stalled else str(c.num_pending),
-                      str(c.num_ack_pending), str(c.num_redelivered), str(c.num_waiting))
+            t.add_row(
+                c.stream_name,
+                c.name,
+                f"[yellow]{c.num_pending}[/yellow]" if stalled else str(c.num_pending),
+                str(c.num_ack_pending),
+                str(c.num_redelivered),
+                str(c.num_waiting),
+            )
         console.print(t)
 
     asyncio.run(run())
@@ -144,7 +158,9 @@ def deadletters(service: str = typer.Option(None), url: str = typer.Option(None)
         for col in ("seq", "consumer", "reason", "detail", "subject", "deliveries", "case"):
             t.add_column(col)
         for r in rows:
-            t.add_row(str(r["seq"]), r["consumer"], r["reason"], r["detail"][:60], r["subject"], r["deliveries"], r["case_id"][:8])
+            t.add_row(
+                str(r["seq"]), r["consumer"], r["reason"], r["detail"][:60], r["subject"], r["deliveries"], r["case_id"][:8]
+            )
         console.print(t)
 
     asyncio.run(run())
@@ -187,9 +203,13 @@ def rebuild(model: str = typer.Argument("referral-statistics"), url: str = typer
         from services.referral.projections import ReferralStatistics
 
         nc = await _connect(url)
-        with Progress(TextColumn("rebuilding"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,}"), TimeRemainingColumn()) as bar:
+        with Progress(
+            TextColumn("rebuilding"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,}"), TimeRemainingColumn()
+        ) as bar:
             task = bar.add_task("rebuild", total=None)
-            stats = await ReferralStatistics.rebuild(nc.jetstream(), progress=lambda seen, total: bar.update(task, completed=seen, total=total))
+            stats = await ReferralStatistics.rebuild(
+                nc.jetstream(), progress=lambda seen, total: bar.update(task, completed=seen, total=total)
+            )
         await nc.close()
         t = Table(title=f"Referral statistics ({stats.events:,} events)")
         for col in ("municipality", "month", "channel", "referrals"):
@@ -224,8 +244,13 @@ async def gather_access_log(
     entries: list[dict[str, Any]] = []
     cases = [str(UUID(case_id))] if case_id else []
     try:
-        ref = await call(nc, "query.referral.access_log.v1", {**who, **({"personal_id": personal_id} if personal_id else {"case_id": case_id})},
-                         timeout=timeout, attempts=1)
+        ref = await call(
+            nc,
+            "query.referral.access_log.v1",
+            {**who, **({"personal_id": personal_id} if personal_id else {"case_id": case_id})},
+            timeout=timeout,
+            attempts=1,
+        )
     except TimeoutError:
         status["referral"] = "no_answer"
     else:
@@ -235,7 +260,14 @@ async def gather_access_log(
         elif ref.errors and ref.errors[0].code == "not_found":
             status["referral"] = "not_found"
         else:
-            return {"ok": False, "errors": [e.code for e in ref.errors], "cases": [], "entries": [], "services": status, "complete": False}
+            return {
+                "ok": False,
+                "errors": [e.code for e in ref.errors],
+                "cases": [],
+                "entries": [],
+                "services": status,
+                "complete": False,
+            }
 
     async def ask(service: str) -> None:
         try:
@@ -251,8 +283,14 @@ async def gather_access_log(
         await asyncio.gather(*(ask(s) for s in ACCESS_LOG_SERVICES))
     entries.sort(key=lambda e: datetime.fromisoformat(e["at"]))
     complete = bool(cases) and all(status.get(s) == "ok" for s in ("referral", *ACCESS_LOG_SERVICES))
-    return {"ok": bool(cases), "errors": [] if cases else [status.get("referral", "not_found")], "cases": cases, "entries": entries,
-            "services": status, "complete": complete}
+    return {
+        "ok": bool(cases),
+        "errors": [] if cases else [status.get("referral", "not_found")],
+        "cases": cases,
+        "entries": entries,
+        "services": status,
+        "complete": complete,
+    }
 
 
 def _subject_ref(ref: str) -> dict[str, str]:

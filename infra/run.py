@@ -92,7 +92,9 @@ async def main_async(args: argparse.Namespace) -> int:
         port = urlparse(settings.nats_url).port or 4250
         passwords = load_or_create_passwords(settings.data_dir / "nats" / "credentials.json")
         server = EmbeddedNats(settings.data_dir / "nats", port, extra_config=authorization_block(passwords)).start()
-        print(f"nats-server {server.url} (JetStream on disk: {settings.data_dir / 'nats'}, sync_interval always, per-service users)")
+        print(
+            f"nats-server {server.url} (JetStream on disk: {settings.data_dir / 'nats'}, sync_interval always, per-service users)"
+        )
     env["KOOLLE_NATS_URL"] = settings.nats_url
     env["KOOLLE_DATA_DIR"] = str(settings.data_dir.resolve())
 
@@ -109,8 +111,12 @@ async def main_async(args: argparse.Namespace) -> int:
     for name in SERVICES:
         service_env = dict(env)
         if passwords is not None:
-            service_env.update(KOOLLE_NATS_USER=name, KOOLLE_NATS_PASSWORD=passwords[name],
-                               KOOLLE_NATS_INBOX_PREFIX=inbox_prefix(name), KOOLLE_MANAGE_STREAMS="false")
+            service_env.update(
+                KOOLLE_NATS_USER=name,
+                KOOLLE_NATS_PASSWORD=passwords[name],
+                KOOLLE_NATS_INBOX_PREFIX=inbox_prefix(name),
+                KOOLLE_MANAGE_STREAMS="false",
+            )
         procs[name] = start_service(name, settings, service_env)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -152,4 +158,3 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
-

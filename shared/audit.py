@@ -87,9 +87,7 @@ class AuditLog:
         self.table: Table = uow.db.metadata.tables[TABLE]
         self._collected: list[dict[str, Any]] | None = None
 
-    async def record(
-        self, *, actor: str, case_id: Any, action: str, purpose: str, result: str, scope: str | None = None
-    ) -> None:
+    async def record(self, *, actor: str, case_id: Any, action: str, purpose: str, result: str, scope: str | None = None) -> None:
         """Append one record (when = the unit of work's clock)."""
         row = {
             "at": self.uow.now(),
@@ -137,8 +135,15 @@ class AuditLog:
         rows = await self.uow.session.execute(select(t).where(t.c.case_id.in_(case_ids)).order_by(t.c.id))
         return [
             {
-                "at": r.at.isoformat(), "service": self.service, "actor": r.actor, "case_id": r.case_id, "action": r.action,
-                "purpose": r.purpose, "result": r.result, "granted": r.result in GRANTED, "scope": r.scope,
+                "at": r.at.isoformat(),
+                "service": self.service,
+                "actor": r.actor,
+                "case_id": r.case_id,
+                "action": r.action,
+                "purpose": r.purpose,
+                "result": r.result,
+                "granted": r.result in GRANTED,
+                "scope": r.scope,
             }
             for r in rows
         ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 HELSINKI = ZoneInfo("Europe/Helsinki")
@@ -12,7 +12,7 @@ class Clock:
     """The service's source of 'now'. A test swaps in a FixedClock."""
 
     def now(self) -> datetime:
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
 
 
 class FixedClock(Clock):
@@ -32,7 +32,7 @@ def utc(dt: datetime) -> datetime:
     """Normalise to an aware UTC datetime; a naive value is refused rather than guessed."""
     if dt.tzinfo is None:
         raise ValueError("naive datetime: a time zone is required")
-    return dt.astimezone(timezone.utc)
+    return dt.astimezone(UTC)
 
 
 def local(dt: datetime) -> datetime:

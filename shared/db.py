@@ -12,7 +12,7 @@ import logging
 import sqlite3
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic_core import from_json, to_json
@@ -37,8 +37,8 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.types import TypeDecorator
 
-from shared.faults import crash_point
 from shared.fastsql import FastResult, FastSQL
+from shared.faults import crash_point
 
 log = logging.getLogger("koolle.db")
 
@@ -54,15 +54,15 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime")
-        value = value.astimezone(timezone.utc)
+        value = value.astimezone(UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
         if value is None:
             return None
         if value.tzinfo is None:
-            return value.replace(tzinfo=timezone.utc)
-        return value.astimezone(timezone.utc)
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
 
     # The same values as the SQLite bind and result processors above produce and read, in one step
     # each, for the driver fast path (shared/fastsql.py); tests/integration/test_fastsql.py compares.
@@ -72,11 +72,11 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime")
-        return value.astimezone(timezone.utc).replace(tzinfo=None).isoformat(" ", timespec="microseconds")
+        return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", timespec="microseconds")
 
     @staticmethod
     def sqlite_result(value: str | None) -> datetime | None:
-        return None if value is None else datetime.fromisoformat(value).replace(tzinfo=timezone.utc)
+        return None if value is None else datetime.fromisoformat(value).replace(tzinfo=UTC)
 
 
 class JSONText(TypeDecorator[Any]):
@@ -219,7 +219,9 @@ class Database:
         self.engine = make_engine(url, busy_timeout_ms=busy_timeout_ms)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
         # Reads that need no lock (the relay's scan, queries) use their own engine on SQLite.
-        self.read_engine = make_engine(url, readonly=True, busy_timeout_ms=busy_timeout_ms) if url.startswith("sqlite") else self.engine
+        self.read_engine = (
+            make_engine(url, readonly=True, busy_timeout_ms=busy_timeout_ms) if url.startswith("sqlite") else self.engine
+        )
         self.read_sessionmaker = async_sessionmaker(self.read_engine, expire_on_commit=False)
         # Built once: the inbox claim runs for every consumed batch.
         upsert = dialect_insert(self.engine.dialect.name)
@@ -343,7 +345,7 @@ class UnitOfWork:
 
     def __init__(self, db: Database, clock: Callable[[], datetime] | None = None) -> None:
         self.db = db
-        self.now = clock or (lambda: datetime.now(timezone.utc))
+        self.now = clock or (lambda: datetime.now(UTC))
         self.session: AsyncSession
         self._messages: list[dict[str, Any]] = []
         self._locked = False
@@ -420,7 +422,7 @@ class UnitOfWork:
         ``timer_subject`` is the timer's identity: scheduling it again replaces it; :meth:`cancel_timer`
         removes it. ``timer_id`` must be unique per scheduling (it is the schedule message's id).
         """
-        at_utc = at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        at_utc = at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         self.emit(
             event,
             subject=timer_subject,
@@ -465,7 +467,9 @@ class UnitOfWork:
         """What SQLAlchemy's own path raises for a driver error (``IntegrityError`` and the rest),
         with the parameters hidden."""
         dialect = self.db.engine.dialect
-        return DBAPIError.instance(sql, None, exc, dialect.loaded_dbapi.Error, hide_parameters=True, dialect=dialect, connection_invalidated=invalidated)
+        return DBAPIError.instance(
+            sql, None, exc, dialect.loaded_dbapi.Error, hide_parameters=True, dialect=dialect, connection_invalidated=invalidated
+        )
 
     async def _run_pg(self, plan: Any, params: Any) -> FastResult:
         """A statement on the session's own asyncpg connection, in its transaction (begun here

@@ -85,10 +85,33 @@ class FastResult:
 class Plan:
     """One statement shape (statement + parameter names) compiled for the database's driver."""
 
-    __slots__ = ("stmt", "sql", "order", "consts", "procs", "expanding", "row_type", "result_procs", "values_group", "plain", "pg", "_pg_multi")
+    __slots__ = (
+        "stmt",
+        "sql",
+        "order",
+        "consts",
+        "procs",
+        "expanding",
+        "row_type",
+        "result_procs",
+        "values_group",
+        "plain",
+        "pg",
+        "_pg_multi",
+    )
 
-    def __init__(self, stmt: Any, sql: str, order: list[str], consts: dict[str, Any], procs: dict[str, Any],
-                 row_type: type[FastRow] | None, result_procs: list[Any] | None, is_insert: bool, pg: bool = False) -> None:
+    def __init__(
+        self,
+        stmt: Any,
+        sql: str,
+        order: list[str],
+        consts: dict[str, Any],
+        procs: dict[str, Any],
+        row_type: type[FastRow] | None,
+        result_procs: list[Any] | None,
+        is_insert: bool,
+        pg: bool = False,
+    ) -> None:
         self.stmt = stmt  # kept alive so its id() is never reused by another statement
         self.sql = sql
         self.order = order
@@ -163,7 +186,7 @@ class Plan:
         assert rp is not None and rt is not None
         if self.plain:
             return [rt(r) for r in raw]
-        return [rt([p(v) if p is not None else v for p, v in zip(rp, r)]) for r in raw]
+        return [rt([p(v) if p is not None else v for p, v in zip(rp, r, strict=True)]) for r in raw]
 
     def run(self, conn: Any, params: Any) -> FastResult:
         if isinstance(params, list):
@@ -272,6 +295,8 @@ class FastSQL:
                 return None
             row_type = type("Row", (FastRow,), {"__slots__": (), "_index": {n: i for i, n in enumerate(names)}})
             result_procs = [
-                (None if self.pg else getattr(c.type, "sqlite_result", None)) or c.type._cached_result_processor(self.dialect, None) for c in cols
+                (None if self.pg else getattr(c.type, "sqlite_result", None))
+                or c.type._cached_result_processor(self.dialect, None)
+                for c in cols
             ]
         return Plan(stmt, compiled.string, order, consts, procs, row_type, result_procs, isinstance(stmt, Insert), self.pg)

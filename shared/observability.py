@@ -33,10 +33,17 @@ class ServiceMetrics:
         r = self.registry = CollectorRegistry()
         self.handled = Counter("koolle_events_handled", "Events handled (effect committed)", ["consumer"], registry=r)
         self.failed = Counter("koolle_events_failed", "Handler failures (message retried with delay)", ["consumer"], registry=r)
-        self.duplicates = Counter("koolle_inbox_duplicates_skipped", "Redeliveries the inbox turned into no effect", ["consumer"], registry=r)
-        self.dead_letters = Counter("koolle_dead_letters", "Messages sent to the dead-letter stream", ["consumer", "reason"], registry=r)
+        self.duplicates = Counter(
+            "koolle_inbox_duplicates_skipped", "Redeliveries the inbox turned into no effect", ["consumer"], registry=r
+        )
+        self.dead_letters = Counter(
+            "koolle_dead_letters", "Messages sent to the dead-letter stream", ["consumer", "reason"], registry=r
+        )
         self.handler_seconds = Histogram(
-            "koolle_handler_seconds", "Time to handle a batch (effects + commit)", ["consumer"], registry=r,
+            "koolle_handler_seconds",
+            "Time to handle a batch (effects + commit)",
+            ["consumer"],
+            registry=r,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
         )
         self.emitted = Counter("koolle_events_emitted", "Events committed to the outbox, by type", ["event_type"], registry=r)
@@ -46,8 +53,12 @@ class ServiceMetrics:
         self.requests = Counter("koolle_requests", "Request/reply commands and queries", ["subject", "outcome"], registry=r)
         self.outbox_backlog = Gauge("koolle_outbox_backlog", "Outbox rows not yet published", registry=r)
         self.outbox_oldest_age = Gauge("koolle_outbox_oldest_unsent_seconds", "Age of the oldest unsent outbox row", registry=r)
-        self.consumer_pending = Gauge("koolle_consumer_pending", "Messages not yet delivered to the consumer", ["consumer"], registry=r)
-        self.consumer_ack_pending = Gauge("koolle_consumer_ack_pending", "Messages delivered, not yet acked", ["consumer"], registry=r)
+        self.consumer_pending = Gauge(
+            "koolle_consumer_pending", "Messages not yet delivered to the consumer", ["consumer"], registry=r
+        )
+        self.consumer_ack_pending = Gauge(
+            "koolle_consumer_ack_pending", "Messages delivered, not yet acked", ["consumer"], registry=r
+        )
         self.ready = Gauge("koolle_ready", "1 when the service is ready", registry=r)
         self._refreshers: list[Callable[[], Awaitable[None]]] = []
 

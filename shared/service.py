@@ -14,6 +14,7 @@ import logging
 import os
 import signal
 from collections.abc import Awaitable, Callable
+from datetime import UTC
 from typing import Any, TypeVar
 
 from faststream.nats import NatsBroker
@@ -60,7 +61,8 @@ class Service:
             name=f"koolle-{name}",
             security=settings.nats_security(),  # identity and TLS; the relay and consumers share this connection
             reconnected_cb=refuse_plaintext(lambda: self.broker.config.connection_state.connection)
-            if settings.nats_tls_wanted() else None,
+            if settings.nats_tls_wanted()
+            else None,
             inbox_prefix=settings.nats_inbox_prefix,
             max_reconnect_attempts=-1,
             reconnect_time_wait=1,
@@ -189,16 +191,12 @@ class Service:
         outbox = self.db.outbox
         async with self.db.read_sessionmaker() as session:
             row = (
-                await session.execute(
-                    select(func.count(), func.min(outbox.c.created_at)).where(outbox.c.sent_at.is_(None))
-                )
+                await session.execute(select(func.count(), func.min(outbox.c.created_at)).where(outbox.c.sent_at.is_(None)))
             ).one()
         self.metrics.outbox_backlog.set(row[0])
         oldest = row[1]
         if oldest is not None and oldest.tzinfo is None:
-            from datetime import timezone
-
-            oldest = oldest.replace(tzinfo=timezone.utc)
+            oldest = oldest.replace(tzinfo=UTC)
         self.metrics.outbox_oldest_age.set((self.clock.now() - oldest).total_seconds() if oldest else 0)
         js = self.broker.config.connection_state.stream
         for c in self.consumers:
@@ -242,7 +240,11 @@ class Service:
             await consumer.bind()
             self.consumers.append(consumer)
         self.relay = OutboxRelay(
-            self.db, js, batch=self.settings.outbox_batch, poll_seconds=self.settings.outbox_poll_seconds, metrics=self.metrics,
+            self.db,
+            js,
+            batch=self.settings.outbox_batch,
+            poll_seconds=self.settings.outbox_poll_seconds,
+            metrics=self.metrics,
             atomic=self.settings.outbox_atomic_batches,
         )
         await self.broker.start()
@@ -328,4 +330,3 @@ def configure_logging() -> None:
 def run_service(build: Callable[[], Service]) -> None:
     configure_logging()
     asyncio.run(build().run())
-

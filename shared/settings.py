@@ -87,8 +87,13 @@ class Settings(BaseSettings):
         return [u.strip() for u in self.nats_url.split(",") if u.strip()]  # a cluster: several URLs
 
     def nats_tls_wanted(self) -> bool:
-        return bool(self.nats_tls_ca or self.nats_tls_cert or self.nats_tls_key or self.nats_tls_handshake_first
-                    or any(u.startswith("tls://") for u in self.nats_servers()))
+        return bool(
+            self.nats_tls_ca
+            or self.nats_tls_cert
+            or self.nats_tls_key
+            or self.nats_tls_handshake_first
+            or any(u.startswith("tls://") for u in self.nats_servers())
+        )
 
     def nats_tls_context(self) -> ssl.SSLContext | None:
         """The client TLS context from the ``nats_tls_*`` settings, or None (no TLS configured)."""

@@ -14,7 +14,6 @@ import pytest
 from infra.natsserver import EmbeddedNats, free_port
 from shared.settings import Settings
 
-
 # A consumer's wait for a trickle to gather (0.2 s by default) only saves CPU; tests follow events
 # across several consumers one after the other, so they wait less. Services started as processes
 # (tests/e2e, the bench smoke run) take it from the environment.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -104,7 +104,7 @@ proposals = Table(
 
 def cells(starts_at: datetime, ends_at: datetime) -> list[datetime]:
     """The 5-minute cells [starts_at, ends_at) touches (rounded outwards: never misses an overlap)."""
-    s = starts_at.astimezone(timezone.utc)
+    s = starts_at.astimezone(UTC)
     c = s.replace(second=0, microsecond=0, minute=s.minute - s.minute % 5)
     out = []
     while c < ends_at:
@@ -114,7 +114,13 @@ def cells(starts_at: datetime, ends_at: datetime) -> list[datetime]:
 
 
 def _double_booked() -> DomainError:
-    return DomainError("double_booked", "participants", en="Already booked at that time.", fi="Varattu jo samaan aikaan.", sv="Redan bokad vid samma tid.")
+    return DomainError(
+        "double_booked",
+        "participants",
+        en="Already booked at that time.",
+        fi="Varattu jo samaan aikaan.",
+        sv="Redan bokad vid samma tid.",
+    )
 
 
 _convening = TypeAdapter(Convening)
@@ -129,7 +135,12 @@ class MeetingRepository:
     async def add_convening(self, c: Convening) -> bool:
         return await self.uow.insert_new(
             convenings,
-            {"case_id": str(c.case_id), "municipality": c.municipality, "opened_at": c.opened_at, "state": _convening.dump_python(c, mode="json")},
+            {
+                "case_id": str(c.case_id),
+                "municipality": c.municipality,
+                "opened_at": c.opened_at,
+                "state": _convening.dump_python(c, mode="json"),
+            },
         )
 
     async def convening(self, case_id: UUID) -> Convening | None:
@@ -189,7 +200,11 @@ class MeetingRepository:
             await self.s.execute(
                 insert(booking_cells),
                 # one global order (resource, cell): concurrent bookers wait on each other, never deadlock
-                [{"resource": r, "cell": c, "meeting_id": str(m.meeting_id)} for r in sorted(m.resources()) for c in cells(m.starts_at, m.ends_at)],
+                [
+                    {"resource": r, "cell": c, "meeting_id": str(m.meeting_id)}
+                    for r in sorted(m.resources())
+                    for c in cells(m.starts_at, m.ends_at)
+                ],
             )
         except IntegrityError as exc:
             raise _double_booked() from exc
@@ -203,7 +218,7 @@ class MeetingRepository:
 
     async def end_bookings(self, meeting_id: UUID, at: datetime) -> None:
         """The meeting is over at ``at``: its people and room are free again from then on."""
-        floor = at.astimezone(timezone.utc).replace(second=0, microsecond=0)
+        floor = at.astimezone(UTC).replace(second=0, microsecond=0)
         floor = floor.replace(minute=floor.minute - floor.minute % 5)
         await self.s.execute(
             delete(booking_cells).where(booking_cells.c.meeting_id == str(meeting_id), booking_cells.c.cell >= floor)
@@ -254,7 +269,9 @@ class MeetingRepository:
         return Room.from_dict(d) if d else None
 
     # -- consent ledger ---------------------------------------------------------------------------
-    async def record_consent(self, case_id: UUID, consent_id: str, purpose: str, *, withdrawn: bool, valid_until: Any = None) -> None:
+    async def record_consent(
+        self, case_id: UUID, consent_id: str, purpose: str, *, withdrawn: bool, valid_until: Any = None
+    ) -> None:
         key = {"case_id": str(case_id), "consent_id": consent_id, "purpose": purpose}
         if not await self.uow.insert_new(consents, key | {"withdrawn": withdrawn, "valid_until": valid_until}) and withdrawn:
             await self.uow.update(consents, key, {"withdrawn": True})
@@ -266,7 +283,9 @@ class MeetingRepository:
     # -- proposals --------------------------------------------------------------------------------
     async def add_proposal(self, proposal_id: UUID, case_id: UUID, kind: str, state: dict[str, Any], now: datetime) -> None:
         await self.s.execute(
-            insert(proposals).values(proposal_id=str(proposal_id), case_id=str(case_id), kind=kind, status="open", created_at=now, state=state)
+            insert(proposals).values(
+                proposal_id=str(proposal_id), case_id=str(case_id), kind=kind, status="open", created_at=now, state=state
+            )
         )
 
     async def proposal(self, proposal_id: UUID) -> dict[str, Any] | None:

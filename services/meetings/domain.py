@@ -100,9 +100,7 @@ class Meeting:
 
     def resources(self) -> list[str]:
         """What the meeting books: the room and every professional (family members are not booked)."""
-        return [f"room:{self.room}"] + [
-            f"person:{p['participant_id']}" for p in self.participants if p["kind"] == "professional"
-        ]
+        return [f"room:{self.room}"] + [f"person:{p['participant_id']}" for p in self.participants if p["kind"] == "professional"]
 
     def participant_ids(self) -> set[str]:
         return {p["participant_id"] for p in self.participants}
@@ -118,18 +116,34 @@ class Meeting:
 
 def validate_time(now: datetime, starts_at: datetime, ends_at: datetime) -> None:
     if starts_at.tzinfo is None or ends_at.tzinfo is None:
-        raise _err("naive_datetime", "starts_at", "Times need a time zone.", "Ajalle tarvitaan aikavyöhyke.", "Tiden behöver en tidszon.")
+        raise _err(
+            "naive_datetime", "starts_at", "Times need a time zone.", "Ajalle tarvitaan aikavyöhyke.", "Tiden behöver en tidszon."
+        )
     if starts_at <= now:
-        raise _err("in_past", "starts_at", "The meeting must start in the future.", "Tapaamisen on alettava tulevaisuudessa.", "Mötet måste börja i framtiden.")
+        raise _err(
+            "in_past",
+            "starts_at",
+            "The meeting must start in the future.",
+            "Tapaamisen on alettava tulevaisuudessa.",
+            "Mötet måste börja i framtiden.",
+        )
     if ends_at <= starts_at:
-        raise _err("ends_before_start", "ends_at", "The meeting must end after it starts.", "Tapaamisen on päätyttävä alkamisen jälkeen.", "Mötet måste sluta efter att det börjat.")
+        raise _err(
+            "ends_before_start",
+            "ends_at",
+            "The meeting must end after it starts.",
+            "Tapaamisen on päätyttävä alkamisen jälkeen.",
+            "Mötet måste sluta efter att det börjat.",
+        )
 
 
 def check_clash(resources: Iterable[str], busy: set[str]) -> None:
     clash = sorted(set(resources) & busy)
     if clash:
         what = "room" if clash[0].startswith("room:") else "participants"
-        raise _err("double_booked", what, "Already booked at that time.", "Varattu jo samaan aikaan.", "Redan bokad vid samma tid.")
+        raise _err(
+            "double_booked", what, "Already booked at that time.", "Varattu jo samaan aikaan.", "Redan bokad vid samma tid."
+        )
 
 
 def convene(
@@ -159,15 +173,35 @@ def convene(
         raise _err("unknown_case", "case_id", "No open case with this id.", "Tapausta ei löydy.", "Ärendet finns inte.")
     allowed = convening.statutory or (convening.consent_to_convene if consent is None else consent)
     if not allowed:
-        raise _err("consent_missing", "case_id", "The family has not consented to convening the team.", "Perhe ei ole antanut lupaa koollekutsumiseen.", "Familjen har inte gett samtycke till sammankallandet.")
+        raise _err(
+            "consent_missing",
+            "case_id",
+            "The family has not consented to convening the team.",
+            "Perhe ei ole antanut lupaa koollekutsumiseen.",
+            "Familjen har inte gett samtycke till sammankallandet.",
+        )
     validate_time(now, starts_at, ends_at)
     ids = [p["participant_id"] for p in participants]
     if len(set(ids)) != len(ids):
-        raise _err("duplicate_participant", "participants", "A participant is listed twice.", "Osallistuja on listattu kahdesti.", "En deltagare finns två gånger.")
+        raise _err(
+            "duplicate_participant",
+            "participants",
+            "A participant is listed twice.",
+            "Osallistuja on listattu kahdesti.",
+            "En deltagare finns två gånger.",
+        )
     if not any(p["kind"] == "family" for p in participants):
-        raise _err("family_missing", "participants", "The family must be invited.", "Perhe on kutsuttava.", "Familjen måste bjudas in.")
+        raise _err(
+            "family_missing", "participants", "The family must be invited.", "Perhe on kutsuttava.", "Familjen måste bjudas in."
+        )
     if not any(p["kind"] == "professional" for p in participants):
-        raise _err("professional_missing", "participants", "At least one professional is needed.", "Tarvitaan vähintään yksi ammattilainen.", "Minst en yrkesperson behövs.")
+        raise _err(
+            "professional_missing",
+            "participants",
+            "At least one professional is needed.",
+            "Tarvitaan vähintään yksi ammattilainen.",
+            "Minst en yrkesperson behövs.",
+        )
     participants = [dict(p) for p in participants]
     if roster is not None:
         family = {c["contact_id"]: c for c in convening.family_contacts}
@@ -176,26 +210,54 @@ def convene(
             if p["kind"] == "professional":
                 pro = roster.get(pid)
                 if pro is None or not pro.active:
-                    raise _err("unknown_participant", "participants", "A professional is not in the roster.", "Ammattilainen ei ole listalla.", "En yrkesperson finns inte i listan.")
+                    raise _err(
+                        "unknown_participant",
+                        "participants",
+                        "A professional is not in the roster.",
+                        "Ammattilainen ei ole listalla.",
+                        "En yrkesperson finns inte i listan.",
+                    )
                 if p.get("contact") is None and pro.contact:
                     p["contact"] = pro.contact
             elif p["kind"] == "family":
                 if pid not in family:
-                    raise _err("unknown_participant", "participants", "A family member is not among the case's contacts.", "Perheenjäsen ei ole asiakkuuden yhteystiedoissa.", "En familjemedlem finns inte bland ärendets kontakter.")
+                    raise _err(
+                        "unknown_participant",
+                        "participants",
+                        "A family member is not among the case's contacts.",
+                        "Perheenjäsen ei ole asiakkuuden yhteystiedoissa.",
+                        "En familjemedlem finns inte bland ärendets kontakter.",
+                    )
                 if p.get("contact") is None:
                     p["contact"] = family[pid]
             elif p["kind"] == "referrer":
                 if convening.referrer is None or pid != convening.referrer["contact_id"]:
-                    raise _err("unknown_participant", "participants", "Not the case's referrer.", "Ei asiakkuuden ilmoittaja.", "Inte ärendets anmälare.")
+                    raise _err(
+                        "unknown_participant",
+                        "participants",
+                        "Not the case's referrer.",
+                        "Ei asiakkuuden ilmoittaja.",
+                        "Inte ärendets anmälare.",
+                    )
                 if not referrer_consent:
-                    raise _err("referrer_consent_missing", "participants", "The family has not consented to inviting the referrer.", "Perhe ei ole antanut lupaa ilmoittajan kutsumiseen.", "Familjen har inte samtyckt till att anmälaren bjuds in.")
+                    raise _err(
+                        "referrer_consent_missing",
+                        "participants",
+                        "The family has not consented to inviting the referrer.",
+                        "Perhe ei ole antanut lupaa ilmoittajan kutsumiseen.",
+                        "Familjen har inte samtyckt till att anmälaren bjuds in.",
+                    )
                 if p.get("contact") is None:
                     p["contact"] = convening.referrer
     if check_room:
         if room_info is None or not room_info.active:
-            raise _err("unknown_room", "room", "No such room in the roster.", "Tilaa ei ole listalla.", "Rummet finns inte i listan.")
+            raise _err(
+                "unknown_room", "room", "No such room in the roster.", "Tilaa ei ole listalla.", "Rummet finns inte i listan."
+            )
         if room_info.capacity < len(participants) + (1 if convening.interpreter_needed else 0):
-            raise _err("room_too_small", "room", "The room does not seat everyone.", "Tila on liian pieni.", "Rummet är för litet.")
+            raise _err(
+                "room_too_small", "room", "The room does not seat everyone.", "Tila on liian pieni.", "Rummet är för litet."
+            )
     interpreter = convening.interpreter_needed or convening.language == "other"
     if roster is not None:
         interpreter = interpreter or any(
@@ -232,7 +294,13 @@ def _open(meeting: Meeting | None, now: datetime | None = None) -> Meeting:
     if meeting is None:
         raise _err("unknown_meeting", "meeting_id", "No such meeting.", "Tapaamista ei löydy.", "Mötet finns inte.")
     if meeting.status != "convened":
-        raise _err("not_open", "meeting_id", "The meeting is already held or cancelled.", "Tapaaminen on jo pidetty tai peruttu.", "Mötet är redan hållet eller inställt.")
+        raise _err(
+            "not_open",
+            "meeting_id",
+            "The meeting is already held or cancelled.",
+            "Tapaaminen on jo pidetty tai peruttu.",
+            "Mötet är redan hållet eller inställt.",
+        )
     return meeting
 
 
@@ -241,14 +309,22 @@ def respond(meeting: Meeting | None, participant_id: str, answer: str) -> tuple[
     participant may change their answer while the meeting is open."""
     m = _open(meeting)
     if participant_id not in m.participant_ids():
-        raise _err("unknown_participant", "participant_id", "Not invited to this meeting.", "Ei kutsuttu tähän tapaamiseen.", "Inte inbjuden till mötet.")
+        raise _err(
+            "unknown_participant",
+            "participant_id",
+            "Not invited to this meeting.",
+            "Ei kutsuttu tähän tapaamiseen.",
+            "Inte inbjuden till mötet.",
+        )
     if m.responses.get(participant_id) == answer:
         return m, False
     m.responses[participant_id] = answer
     return m, True
 
 
-def reschedule(m: Meeting | None, *, now: datetime, starts_at: datetime, ends_at: datetime, room: str | None, busy: set[str]) -> Meeting:
+def reschedule(
+    m: Meeting | None, *, now: datetime, starts_at: datetime, ends_at: datetime, room: str | None, busy: set[str]
+) -> Meeting:
     m = _open(m)
     validate_time(now, starts_at, ends_at)
     m.starts_at, m.ends_at = starts_at, ends_at
@@ -264,9 +340,21 @@ def reschedule(m: Meeting | None, *, now: datetime, starts_at: datetime, ends_at
 def replace_participant(m: Meeting | None, *, old_id: str, new: dict[str, Any], busy: set[str]) -> Meeting:
     m = _open(m)
     if old_id not in m.participant_ids():
-        raise _err("unknown_participant", "participant_id", "Not invited to this meeting.", "Ei kutsuttu tähän tapaamiseen.", "Inte inbjuden till mötet.")
+        raise _err(
+            "unknown_participant",
+            "participant_id",
+            "Not invited to this meeting.",
+            "Ei kutsuttu tähän tapaamiseen.",
+            "Inte inbjuden till mötet.",
+        )
     if new["participant_id"] in m.participant_ids():
-        raise _err("duplicate_participant", "participants", "A participant is listed twice.", "Osallistuja on listattu kahdesti.", "En deltagare finns två gånger.")
+        raise _err(
+            "duplicate_participant",
+            "participants",
+            "A participant is listed twice.",
+            "Osallistuja on listattu kahdesti.",
+            "En deltagare finns två gånger.",
+        )
     check_clash([f"person:{new['participant_id']}"], busy)
     m.participants = [new if p["participant_id"] == old_id else p for p in m.participants]
     m.responses.pop(old_id, None)
@@ -297,18 +385,48 @@ def record_held(
     if meeting.status == "cancelled":
         raise _err("cancelled", "meeting_id", "The meeting was cancelled.", "Tapaaminen on peruttu.", "Mötet är inställt.")
     if meeting.status != "convened":
-        raise _err("already_held", "meeting_id", "The meeting is already recorded held.", "Tapaaminen on jo kirjattu pidetyksi.", "Mötet är redan registrerat.")
+        raise _err(
+            "already_held",
+            "meeting_id",
+            "The meeting is already recorded held.",
+            "Tapaaminen on jo kirjattu pidetyksi.",
+            "Mötet är redan registrerat.",
+        )
     if now < meeting.starts_at:
-        raise _err("not_started", "meeting_id", "The meeting has not started yet.", "Tapaaminen ei ole vielä alkanut.", "Mötet har inte börjat ännu.")
+        raise _err(
+            "not_started",
+            "meeting_id",
+            "The meeting has not started yet.",
+            "Tapaaminen ei ole vielä alkanut.",
+            "Mötet har inte börjat ännu.",
+        )
     known = meeting.participant_ids()
     if any(a["participant_id"] not in known for a in attendance):
-        raise _err("unknown_participant", "attendance", "Attendance names someone not invited.", "Läsnäolossa on kutsumaton henkilö.", "Närvaron anger någon som inte bjudits in.")
+        raise _err(
+            "unknown_participant",
+            "attendance",
+            "Attendance names someone not invited.",
+            "Läsnäolossa on kutsumaton henkilö.",
+            "Närvaron anger någon som inte bjudits in.",
+        )
     professionals = {p["participant_id"] for p in meeting.participants if p["kind"] == "professional"}
     if not set(responsible_worker_ids) <= professionals:
-        raise _err("responsible_not_professional", "responsible_worker_ids", "The responsible worker must be one of the professionals present.", "Vastuutyöntekijän on oltava tapaamisen ammattilainen.", "Den ansvariga arbetaren måste vara en av yrkespersonerna.")
+        raise _err(
+            "responsible_not_professional",
+            "responsible_worker_ids",
+            "The responsible worker must be one of the professionals present.",
+            "Vastuutyöntekijän on oltava tapaamisen ammattilainen.",
+            "Den ansvariga arbetaren måste vara en av yrkespersonerna.",
+        )
     areas = [w["area"] for w in wellbeing or []]
     if len(set(areas)) != len(areas):
-        raise _err("duplicate_area", "wellbeing", "A wellbeing-star area is scored twice.", "Hyvinvoinnin tähden alue on arvioitu kahdesti.", "Ett område i välmåendestjärnan har bedömts två gånger.")
+        raise _err(
+            "duplicate_area",
+            "wellbeing",
+            "A wellbeing-star area is scored twice.",
+            "Hyvinvoinnin tähden alue on arvioitu kahdesti.",
+            "Ett område i välmåendestjärnan har bedömts två gånger.",
+        )
     meeting.status = "held"
     meeting.attendance = attendance
     meeting.child_heard = child_heard

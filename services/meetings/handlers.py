@@ -124,7 +124,9 @@ async def upsert_room(cmd: UpsertRoom, uow: MeetingsUnitOfWork) -> Reply:
 async def roster_query(q: RosterQuery, uow: MeetingsUnitOfWork) -> Reply:
     pros = [p.to_dict() for p in await uow.meetings.roster() if p.municipality == q.municipality]
     rooms = [r.to_dict() for r in await uow.meetings.rooms(q.municipality)]
-    return Reply(ok=True, id=q.municipality, data={"professionals": sorted(pros, key=lambda p: p["professional_id"]), "rooms": rooms})
+    return Reply(
+        ok=True, id=q.municipality, data={"professionals": sorted(pros, key=lambda p: p["professional_id"]), "rooms": rooms}
+    )
 
 
 # -- consumed events -----------------------------------------------------------------------------------
@@ -218,9 +220,19 @@ async def on_followup_meeting_requested(ev: FollowupMeetingRequested, uow: Meeti
     known = {p.professional_id for p in roster}
     fixed = [pid for pid in [ev.requested_by, *ev.participant_ids] if pid in known]
     not_before = max(uow.now(), ev.not_before) if ev.not_before else uow.now()
-    await _propose(uow, c, roster, roles=list(ev.roles_needed), fixed=list(dict.fromkeys(fixed)), windows=[],
-                   duration=timedelta(hours=1), not_before=not_before, requested_by=ev.requested_by,
-                   source=f"followup:{ev.plan_id}:{ev.plan_version}", proposal_id=uuid4())
+    await _propose(
+        uow,
+        c,
+        roster,
+        roles=list(ev.roles_needed),
+        fixed=list(dict.fromkeys(fixed)),
+        windows=[],
+        duration=timedelta(hours=1),
+        not_before=not_before,
+        requested_by=ev.requested_by,
+        source=f"followup:{ev.plan_id}:{ev.plan_version}",
+        proposal_id=uuid4(),
+    )
 
 
 # -- proposals ----------------------------------------------------------------------------------------
@@ -254,7 +266,9 @@ async def _propose(
     extra: dict[str, Any] | None = None,
 ) -> tuple[Proposal | None, NoSlot | None]:
     _, with_referrer = await _referrer_invited(uow, c)
-    resources = [f"person:{p.professional_id}" for p in roster] + [f"room:{r.room_id}" for r in await uow.meetings.rooms(c.municipality)]
+    resources = [f"person:{p.professional_id}" for p in roster] + [
+        f"room:{r.room_id}" for r in await uow.meetings.rooms(c.municipality)
+    ]
     busy = await uow.meetings.busy_intervals(resources, uow.now())
     if busy_extra_ignore is not None:  # a meeting being moved does not block itself
         own = await uow.meetings.meeting(busy_extra_ignore)
@@ -272,12 +286,20 @@ async def _propose(
         deadline=c.deadline,
         party_size=_party_size(c, with_referrer),
     )
-    state: dict[str, Any] = {"requested_by": requested_by, "source": source, "roles": roles, "meeting_id": str(meeting_id) if meeting_id else None}
+    state: dict[str, Any] = {
+        "requested_by": requested_by,
+        "source": source,
+        "roles": roles,
+        "meeting_id": str(meeting_id) if meeting_id else None,
+    }
     state |= extra or {}
     try:
         p = find_slot(req, roster, await uow.meetings.rooms(c.municipality), busy)
     except NoSlot as no:
-        state |= {"no_slot": no.code, "earliest_after_deadline": no.earliest_after_deadline.to_dict() if no.earliest_after_deadline else None}
+        state |= {
+            "no_slot": no.code,
+            "earliest_after_deadline": no.earliest_after_deadline.to_dict() if no.earliest_after_deadline else None,
+        }
         await uow.meetings.add_proposal(proposal_id, c.case_id, kind, state | {"status_reason": no.code}, uow.now())
         await uow.meetings.set_proposal_status(proposal_id, "no_slot")
         return None, no
@@ -289,7 +311,9 @@ async def _propose(
 async def propose(cmd: ProposeMeeting, uow: MeetingsUnitOfWork) -> Reply:
     c = await uow.meetings.convening(cmd.case_id)
     if c is None:
-        raise DomainError("unknown_case", "case_id", en="No open case with this id.", fi="Tapausta ei löydy.", sv="Ärendet finns inte.")
+        raise DomainError(
+            "unknown_case", "case_id", en="No open case with this id.", fi="Tapausta ei löydy.", sv="Ärendet finns inte."
+        )
     await _require_consent(uow, c)
     roster = await uow.meetings.roster()
     known = {p.professional_id for p in roster}
@@ -298,13 +322,23 @@ async def propose(cmd: ProposeMeeting, uow: MeetingsUnitOfWork) -> Reply:
         fixed.insert(0, cmd.requested_by)
     pid = uuid4()
     p, no = await _propose(
-        uow, c, roster, roles=list(cmd.roles), fixed=fixed,
+        uow,
+        c,
+        roster,
+        roles=list(cmd.roles),
+        fixed=fixed,
         windows=[(w.starts_at, w.ends_at) for w in cmd.family_availability],
-        duration=timedelta(minutes=cmd.duration_minutes), not_before=cmd.not_before or uow.now(),
-        requested_by=cmd.requested_by, source="staff", proposal_id=pid,
+        duration=timedelta(minutes=cmd.duration_minutes),
+        not_before=cmd.not_before or uow.now(),
+        requested_by=cmd.requested_by,
+        source="staff",
+        proposal_id=pid,
     )
     if no is not None:
-        data = {"proposal_id": str(pid), "earliest_after_deadline": no.earliest_after_deadline.to_dict() if no.earliest_after_deadline else None}
+        data = {
+            "proposal_id": str(pid),
+            "earliest_after_deadline": no.earliest_after_deadline.to_dict() if no.earliest_after_deadline else None,
+        }
         reply = Reply(ok=False, id=str(pid), errors=[FieldError(field=no.field, code=no.code, message=no.messages())], data=data)
     else:
         assert p is not None
@@ -317,7 +351,13 @@ async def accept_proposal(cmd: AcceptProposal, uow: MeetingsUnitOfWork) -> Reply
     if row is None:
         raise NotFound("proposal_id")
     if row["status"] != "open":
-        raise DomainError("proposal_closed", "proposal_id", en="The proposal is no longer open.", fi="Ehdotus ei ole enää avoin.", sv="Förslaget är inte längre öppet.")
+        raise DomainError(
+            "proposal_closed",
+            "proposal_id",
+            en="The proposal is no longer open.",
+            fi="Ehdotus ei ole enää avoin.",
+            sv="Förslaget är inte längre öppet.",
+        )
     state, kind = row["state"], row["kind"]
     prop = state["proposal"]
     starts, ends = datetime.fromisoformat(prop["starts_at"]), datetime.fromisoformat(prop["ends_at"])
@@ -325,18 +365,32 @@ async def accept_proposal(cmd: AcceptProposal, uow: MeetingsUnitOfWork) -> Reply
         c = await uow.meetings.convening(UUID(row["case_id"]))
         assert c is not None
         roster = {p.professional_id: p for p in await uow.meetings.roster()}
-        participants = [{"participant_id": f["contact_id"], "kind": "family", "role": f["role"], "contact": f} for f in c.family_contacts]
+        participants = [
+            {"participant_id": f["contact_id"], "kind": "family", "role": f["role"], "contact": f} for f in c.family_contacts
+        ]
         participants += [
-            {"participant_id": a["professional_id"], "kind": "professional", "role": a["role"], "contact": roster[a["professional_id"]].contact}
+            {
+                "participant_id": a["professional_id"],
+                "kind": "professional",
+                "role": a["role"],
+                "contact": roster[a["professional_id"]].contact,
+            }
             for a in prop["assignments"]
         ]
-        meeting = await _convene(uow, c, starts, ends, prop["room"], participants, cmd.accepted_by, cmd.command_id, cmd.proposal_id)
+        meeting = await _convene(
+            uow, c, starts, ends, prop["room"], participants, cmd.accepted_by, cmd.command_id, cmd.proposal_id
+        )
         result_id = meeting.meeting_id
     elif kind == "substitute":
         m = await uow.meetings.meeting(UUID(state["meeting_id"]))
         busy = await uow.meetings.busy_resources([f"person:{state['substitute']}"], m.starts_at, m.ends_at) if m else set()
         roster = {p.professional_id: p for p in await uow.meetings.roster()}
-        new = {"participant_id": state["substitute"], "kind": "professional", "role": state["role"], "contact": roster[state["substitute"]].contact}
+        new = {
+            "participant_id": state["substitute"],
+            "kind": "professional",
+            "role": state["role"],
+            "contact": roster[state["substitute"]].contact,
+        }
         m = domain.replace_participant(m, old_id=state["declined"], new=new, busy=busy)
         await uow.meetings.release_bookings(m.meeting_id)
         await uow.meetings.book(m)
@@ -366,7 +420,13 @@ async def accept_proposal(cmd: AcceptProposal, uow: MeetingsUnitOfWork) -> Reply
 async def _require_consent(uow: MeetingsUnitOfWork, c: domain.Convening) -> bool:
     ok = c.statutory or domain.consent_active(await uow.meetings.consents(c.case_id), "convene_team", helsinki_date(uow.now()))
     if not ok:
-        raise DomainError("consent_missing", "case_id", en="The family has not consented to convening the team.", fi="Perhe ei ole antanut lupaa koollekutsumiseen.", sv="Familjen har inte gett samtycke till sammankallandet.")
+        raise DomainError(
+            "consent_missing",
+            "case_id",
+            en="The family has not consented to convening the team.",
+            fi="Perhe ei ole antanut lupaa koollekutsumiseen.",
+            sv="Familjen har inte gett samtycke till sammankallandet.",
+        )
     return ok
 
 
@@ -390,7 +450,9 @@ async def _convene(
         first, invite = await _referrer_invited(uow, c)
         if invite and not any(p["kind"] == "referrer" for p in participants):
             assert c.referrer is not None
-            participants = participants + [{"participant_id": c.referrer["contact_id"], "kind": "referrer", "role": "referrer", "contact": c.referrer}]
+            participants = participants + [
+                {"participant_id": c.referrer["contact_id"], "kind": "referrer", "role": "referrer", "contact": c.referrer}
+            ]
     roster = {p.professional_id: p for p in await uow.meetings.roster()}
     resources = [f"room:{room}"] + [f"person:{p['participant_id']}" for p in participants if p["kind"] == "professional"]
     busy = await uow.meetings.busy_resources(resources, starts_at, ends_at)
@@ -453,20 +515,45 @@ async def convene_meeting(cmd: ConveneMeeting, uow: MeetingsUnitOfWork) -> Reply
 def _emit_rescheduled(uow: MeetingsUnitOfWork, m: domain.Meeting, reason: str, causation: UUID | None) -> None:
     uow.emit(
         MeetingRescheduled(
-            producer=SERVICE, case_id=m.case_id, causation_id=causation, occurred_at=uow.now(), meeting_id=m.meeting_id,
-            starts_at=m.starts_at, ends_at=m.ends_at, room=m.room, reason=reason, participants=_participants(m), sequence=m.sequence,
+            producer=SERVICE,
+            case_id=m.case_id,
+            causation_id=causation,
+            occurred_at=uow.now(),
+            meeting_id=m.meeting_id,
+            starts_at=m.starts_at,
+            ends_at=m.ends_at,
+            room=m.room,
+            reason=reason,
+            participants=_participants(m),
+            sequence=m.sequence,
         )
     )
 
 
-async def _move(uow: MeetingsUnitOfWork, m: domain.Meeting | None, starts_at: Any, ends_at: Any, room: str | None, reason: str, causation: UUID) -> domain.Meeting:
+async def _move(
+    uow: MeetingsUnitOfWork,
+    m: domain.Meeting | None,
+    starts_at: Any,
+    ends_at: Any,
+    room: str | None,
+    reason: str,
+    causation: UUID,
+) -> domain.Meeting:
     if m is not None:
         await uow.meetings.release_bookings(m.meeting_id)
         target_room = room or m.room
-        resources = [f"room:{target_room}"] + [f"person:{p['participant_id']}" for p in m.participants if p["kind"] == "professional"]
+        resources = [f"room:{target_room}"] + [
+            f"person:{p['participant_id']}" for p in m.participants if p["kind"] == "professional"
+        ]
         busy = await uow.meetings.busy_resources(resources, starts_at, ends_at)
         if room and await uow.meetings.room(room) is None:
-            raise DomainError("unknown_room", "room", en="No such room in the roster.", fi="Tilaa ei ole listalla.", sv="Rummet finns inte i listan.")
+            raise DomainError(
+                "unknown_room",
+                "room",
+                en="No such room in the roster.",
+                fi="Tilaa ei ole listalla.",
+                sv="Rummet finns inte i listan.",
+            )
     else:
         busy = set()
     m = domain.reschedule(m, now=uow.now(), starts_at=starts_at, ends_at=ends_at, room=room, busy=busy)
@@ -478,8 +565,12 @@ async def _move(uow: MeetingsUnitOfWork, m: domain.Meeting | None, starts_at: An
 
 
 async def reschedule(cmd: RescheduleMeeting, uow: MeetingsUnitOfWork) -> Reply:
-    m = await _move(uow, await uow.meetings.meeting(cmd.meeting_id), cmd.starts_at, cmd.ends_at, cmd.room, cmd.reason, cmd.command_id)
-    return await _finish(uow, cmd.command_id, "cmd.meetings.reschedule.v1", Reply(ok=True, id=str(m.meeting_id), data={"sequence": m.sequence}))
+    m = await _move(
+        uow, await uow.meetings.meeting(cmd.meeting_id), cmd.starts_at, cmd.ends_at, cmd.room, cmd.reason, cmd.command_id
+    )
+    return await _finish(
+        uow, cmd.command_id, "cmd.meetings.reschedule.v1", Reply(ok=True, id=str(m.meeting_id), data={"sequence": m.sequence})
+    )
 
 
 async def _cancel(uow: MeetingsUnitOfWork, m: domain.Meeting | None, reason: str, causation: UUID | None) -> domain.Meeting:
@@ -489,8 +580,14 @@ async def _cancel(uow: MeetingsUnitOfWork, m: domain.Meeting | None, reason: str
     uow.cancel_timer(_timer_subject(m.meeting_id), f"reminder-cancel-{m.meeting_id}")
     uow.emit(
         MeetingCancelled(
-            producer=SERVICE, case_id=m.case_id, causation_id=causation, occurred_at=uow.now(), meeting_id=m.meeting_id,
-            reason=reason, participants=_participants(m), sequence=m.sequence,
+            producer=SERVICE,
+            case_id=m.case_id,
+            causation_id=causation,
+            occurred_at=uow.now(),
+            meeting_id=m.meeting_id,
+            reason=reason,
+            participants=_participants(m),
+            sequence=m.sequence,
         )
     )
     return m
@@ -510,8 +607,13 @@ async def respond(cmd: RespondToInvitation, uow: MeetingsUnitOfWork) -> Reply:
         await uow.meetings.save_meeting(m)
         uow.emit(
             MeetingResponseRecorded(
-                producer=SERVICE, case_id=m.case_id, causation_id=cmd.command_id, occurred_at=uow.now(),
-                meeting_id=m.meeting_id, participant_id=cmd.participant_id, answer=cmd.answer,
+                producer=SERVICE,
+                case_id=m.case_id,
+                causation_id=cmd.command_id,
+                occurred_at=uow.now(),
+                meeting_id=m.meeting_id,
+                participant_id=cmd.participant_id,
+                answer=cmd.answer,
             )
         )
         who = m.participant(cmd.participant_id)
@@ -530,22 +632,50 @@ async def _after_decline(uow: MeetingsUnitOfWork, m: domain.Meeting, who: dict[s
     if who["kind"] == "professional":
         resources = [f"person:{p.professional_id}" for p in roster]
         busy = await uow.meetings.busy_intervals(resources, uow.now())
-        subs = substitutes(who["role"], m.starts_at, m.ends_at, roster, c.municipality, c.language, busy, exclude=m.participant_ids())
+        subs = substitutes(
+            who["role"], m.starts_at, m.ends_at, roster, c.municipality, c.language, busy, exclude=m.participant_ids()
+        )
         if subs:
-            state = {"meeting_id": str(m.meeting_id), "declined": who["participant_id"], "role": who["role"], "substitute": subs[0],
-                     "alternatives": subs[1:], "proposal": {"starts_at": m.starts_at.isoformat(), "ends_at": m.ends_at.isoformat(), "room": m.room, "assignments": []}}
+            state = {
+                "meeting_id": str(m.meeting_id),
+                "declined": who["participant_id"],
+                "role": who["role"],
+                "substitute": subs[0],
+                "alternatives": subs[1:],
+                "proposal": {
+                    "starts_at": m.starts_at.isoformat(),
+                    "ends_at": m.ends_at.isoformat(),
+                    "room": m.room,
+                    "assignments": [],
+                },
+            }
             await uow.meetings.add_proposal(pid, m.case_id, "substitute", state, uow.now())
             return {"proposal_id": str(pid), "kind": "substitute", "substitute": subs[0], "role": who["role"]}
-        fixed = [p["participant_id"] for p in m.participants if p["kind"] == "professional" and p["participant_id"] != who["participant_id"]]
+        fixed = [
+            p["participant_id"]
+            for p in m.participants
+            if p["kind"] == "professional" and p["participant_id"] != who["participant_id"]
+        ]
         roles = [who["role"]]
         roster = [p for p in roster if p.professional_id != who["participant_id"]]
     else:
         fixed = [p["participant_id"] for p in m.participants if p["kind"] == "professional"]
         roles = []
     p, no = await _propose(
-        uow, c, roster, roles=roles, fixed=fixed, windows=[], duration=m.ends_at - m.starts_at,
-        not_before=uow.now(), requested_by=m.convened_by, source="decline", proposal_id=pid, kind="reschedule",
-        meeting_id=m.meeting_id, extra={"declined": who["participant_id"]},
+        uow,
+        c,
+        roster,
+        roles=roles,
+        fixed=fixed,
+        windows=[],
+        duration=m.ends_at - m.starts_at,
+        not_before=uow.now(),
+        requested_by=m.convened_by,
+        source="decline",
+        proposal_id=pid,
+        kind="reschedule",
+        meeting_id=m.meeting_id,
+        extra={"declined": who["participant_id"]},
     )
     if no is not None or p is None:
         return {"proposal_id": str(pid), "kind": "reschedule", "no_slot": no.code if no else "no_feasible_slot"}
@@ -631,8 +761,14 @@ async def case_meetings(q: MeetingCaseQuery, uow: MeetingsUnitOfWork) -> Reply:
                 for m in found
             ],
             "proposals": [
-                {"proposal_id": r["proposal_id"], "kind": r["kind"], "status": r["status"], "source": r["state"].get("source"),
-                 "proposal": r["state"].get("proposal"), "no_slot": r["state"].get("no_slot")}
+                {
+                    "proposal_id": r["proposal_id"],
+                    "kind": r["kind"],
+                    "status": r["status"],
+                    "source": r["state"].get("source"),
+                    "proposal": r["state"].get("proposal"),
+                    "no_slot": r["state"].get("no_slot"),
+                }
                 for r in proposals
             ],
         },
@@ -648,8 +784,12 @@ async def statistics(q: MeetingStatisticsQuery, uow: MeetingsUnitOfWork) -> Repl
     """Counts per municipality, unit and month only: no one family's data, so not audited."""
     units = {p.professional_id: (p.unit, p.team) for p in await uow.meetings.roster()}
     result = stats.compute(
-        await uow.meetings.all_meetings(), await uow.meetings.all_convenings(), units,
-        municipality=q.municipality, from_month=q.from_month, to_month=q.to_month,
+        await uow.meetings.all_meetings(),
+        await uow.meetings.all_convenings(),
+        units,
+        municipality=q.municipality,
+        from_month=q.from_month,
+        to_month=q.to_month,
     )
     if q.format == "csv":
         return Reply(ok=True, data={"csv": stats.to_csv(result)})

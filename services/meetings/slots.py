@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from shared.calendar import is_working_day
@@ -105,7 +105,13 @@ class Room:
         return cls(d["room_id"], d["municipality"], int(d["capacity"]), d["location"], d.get("active", True))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"room_id": self.room_id, "municipality": self.municipality, "capacity": self.capacity, "location": self.location, "active": self.active}
+        return {
+            "room_id": self.room_id,
+            "municipality": self.municipality,
+            "capacity": self.capacity,
+            "location": self.location,
+            "active": self.active,
+        }
 
 
 @dataclass(frozen=True)
@@ -149,11 +155,31 @@ class NoSlot(Exception):
     """No feasible slot; ``code`` and ``field`` are machine-readable, never personal data."""
 
     MESSAGES = {
-        "unknown_role": ("Nobody in the roster has a role asked for.", "Kysyttyä roolia ei ole kenelläkään.", "Ingen har den begärda rollen."),
-        "unknown_participant": ("A chosen professional is not in the roster.", "Valittu ammattilainen ei ole listalla.", "Vald yrkesperson finns inte i listan."),
-        "no_room": ("No room in the municipality seats everyone.", "Kunnassa ei ole riittävän suurta tilaa.", "Inget rum i kommunen rymmer alla."),
-        "no_slot_before_deadline": ("No common time before the case's deadline.", "Yhteistä aikaa ei löydy ennen määräaikaa.", "Ingen gemensam tid före tidsfristen."),
-        "no_feasible_slot": ("No common time within the search horizon.", "Yhteistä aikaa ei löydy hakuajalta.", "Ingen gemensam tid inom sökperioden."),
+        "unknown_role": (
+            "Nobody in the roster has a role asked for.",
+            "Kysyttyä roolia ei ole kenelläkään.",
+            "Ingen har den begärda rollen.",
+        ),
+        "unknown_participant": (
+            "A chosen professional is not in the roster.",
+            "Valittu ammattilainen ei ole listalla.",
+            "Vald yrkesperson finns inte i listan.",
+        ),
+        "no_room": (
+            "No room in the municipality seats everyone.",
+            "Kunnassa ei ole riittävän suurta tilaa.",
+            "Inget rum i kommunen rymmer alla.",
+        ),
+        "no_slot_before_deadline": (
+            "No common time before the case's deadline.",
+            "Yhteistä aikaa ei löydy ennen määräaikaa.",
+            "Ingen gemensam tid före tidsfristen.",
+        ),
+        "no_feasible_slot": (
+            "No common time within the search horizon.",
+            "Yhteistä aikaa ei löydy hakuajalta.",
+            "Ingen gemensam tid inom sökperioden.",
+        ),
     }
 
     def __init__(self, code: str, field: str = "roles", earliest_after_deadline: Proposal | None = None) -> None:
@@ -171,8 +197,8 @@ def _at(d: date, hhmm: str) -> datetime:
     """A Helsinki wall-clock time on a day, as an aware UTC datetime (DST-correct)."""
     h, m = (int(x) for x in hhmm.split(":"))
     if h == 24:
-        return datetime.combine(d + timedelta(days=1), time(0), tzinfo=HELSINKI).astimezone(timezone.utc)
-    return datetime.combine(d, time(h, m), tzinfo=HELSINKI).astimezone(timezone.utc)
+        return datetime.combine(d + timedelta(days=1), time(0), tzinfo=HELSINKI).astimezone(UTC)
+    return datetime.combine(d, time(h, m), tzinfo=HELSINKI).astimezone(UTC)
 
 
 def overlaps(a: Interval, b: Interval) -> bool:
@@ -183,7 +209,9 @@ def free(busy: Iterable[Interval], starts_at: datetime, ends_at: datetime) -> bo
     return not any(overlaps(b, (starts_at, ends_at)) for b in busy)
 
 
-def rank(role: str, roster: Iterable[Professional], municipality: str, language: str, exclude: Iterable[str] = ()) -> list[Professional]:
+def rank(
+    role: str, roster: Iterable[Professional], municipality: str, language: str, exclude: Iterable[str] = ()
+) -> list[Professional]:
     """Candidates for a role: the municipality's own people (others only if it has none), the
     family's language first, then by id (deterministic)."""
     skip = set(exclude)
@@ -210,7 +238,7 @@ def _assign(
 
 
 def _ceil_step(dt: datetime) -> datetime:
-    dt = dt.astimezone(timezone.utc)
+    dt = dt.astimezone(UTC)
     base = dt.replace(minute=0, second=0, microsecond=0)
     while base < dt:
         base += STEP
@@ -236,7 +264,7 @@ def find_slot(
     # A role already covered by a chosen person needs nobody else.
     roles = [r for r in req.roles if not any(r in p.roles for p in fixed)]
     candidates = {r: rank(r, roster, req.municipality, req.language, exclude=fixed_ids) for r in roles}
-    for r, c in candidates.items():
+    for c in candidates.values():
         if not c:
             raise NoSlot("unknown_role", "roles")
     size = req.party_size + len(fixed) + len(roles)
@@ -310,9 +338,13 @@ def _try(
     room = next((r for r in rooms if free(busy.get(f"room:{r.room_id}", ()), s, e)), None)
     if room is None:
         return None
-    assignments = [(p.roles[0], p.professional_id) for p in fixed] + list(zip(roles, (p.professional_id for p in chosen)))
+    assignments = [(p.roles[0], p.professional_id) for p in fixed] + list(
+        zip(roles, (p.professional_id for p in chosen), strict=True)
+    )
     taken = {pid for _, pid in assignments}
-    alternatives = {r: [p.professional_id for p in candidates[r] if ok[p.professional_id] and p.professional_id not in taken] for r in roles}
+    alternatives = {
+        r: [p.professional_id for p in candidates[r] if ok[p.professional_id] and p.professional_id not in taken] for r in roles
+    }
     everyone = fixed + chosen
     return Proposal(
         starts_at=s,

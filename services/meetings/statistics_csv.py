@@ -1,6 +1,6 @@
 """Joint-meeting statistics as CSV on stdout, asked from the running meetings service.
 
-    python -m services.meetings.statistics_csv [--municipality Porvoo] [--from 2026-01] [--to 2026-12] > stats.csv
+python -m services.meetings.statistics_csv [--municipality Porvoo] [--from 2026-01] [--to 2026-12] > stats.csv
 """
 
 from __future__ import annotations
@@ -22,7 +22,13 @@ async def main(argv: list[str]) -> int:
     a = ap.parse_args(argv)
     nc = await connect(Settings())
     try:
-        q = {"requested_by": a.requested_by, "format": "csv", "municipality": a.municipality, "from_month": a.from_month, "to_month": a.to_month}
+        q = {
+            "requested_by": a.requested_by,
+            "format": "csv",
+            "municipality": a.municipality,
+            "from_month": a.from_month,
+            "to_month": a.to_month,
+        }
         reply = await call(nc, "query.meetings.statistics.v1", {k: v for k, v in q.items() if v is not None})
     finally:
         await nc.drain()

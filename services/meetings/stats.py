@@ -81,9 +81,15 @@ def compute(
             in_time += local(m.starts_at).date() <= c.deadline
     return {
         "meetings_held": len(held),
-        "per_municipality_month": [{"municipality": k[0], "month": k[1], "meetings": v} for k, v in sorted(per_municipality.items())],
-        "per_unit_month": [{"municipality": k[0], "month": k[1], "unit": k[2], "meetings": v} for k, v in sorted(per_unit.items())],
-        "per_team_month": [{"municipality": k[0], "month": k[1], "team": k[2], "meetings": v} for k, v in sorted(per_team.items())],
+        "per_municipality_month": [
+            {"municipality": k[0], "month": k[1], "meetings": v} for k, v in sorted(per_municipality.items())
+        ],
+        "per_unit_month": [
+            {"municipality": k[0], "month": k[1], "unit": k[2], "meetings": v} for k, v in sorted(per_unit.items())
+        ],
+        "per_team_month": [
+            {"municipality": k[0], "month": k[1], "team": k[2], "meetings": v} for k, v in sorted(per_team.items())
+        ],
         "referral_to_first_meeting_days": {
             "cases": len(waits),
             "mean": round(st.mean(waits), 2) if waits else None,

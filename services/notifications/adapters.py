@@ -119,7 +119,10 @@ _DUE = (
 _PENDING = select(_N.state).where(_N.status == "pending").order_by(_N.created_at).limit(bindparam("limit", type_=Integer))
 _SENDING = select(_N.state).where(_N.status == "sending").order_by(_N.created_at).limit(bindparam("limit", type_=Integer))
 _SENDING_BEFORE = (
-    select(_N.state).where(_N.status == "sending", _N.updated_at <= bindparam("before")).order_by(_N.created_at).limit(bindparam("limit", type_=Integer))
+    select(_N.state)
+    .where(_N.status == "sending", _N.updated_at <= bindparam("before"))
+    .order_by(_N.created_at)
+    .limit(bindparam("limit", type_=Integer))
 )
 _AWAITING_RECEIPT = (
     select(_N.state)
@@ -132,21 +135,32 @@ _SAVE = (
     update(notifications)
     .where(_N.notification_id == bindparam("id"))
     .values(
-        status=bindparam("status"), channel=bindparam("channel"), attempts=bindparam("attempts"), failure=bindparam("failure"),
-        not_before=bindparam("not_before"), sent_at=bindparam("sent_at"), receipt=bindparam("receipt"),
-        updated_at=bindparam("updated_at"), state=bindparam("state"),
+        status=bindparam("status"),
+        channel=bindparam("channel"),
+        attempts=bindparam("attempts"),
+        failure=bindparam("failure"),
+        not_before=bindparam("not_before"),
+        sent_at=bindparam("sent_at"),
+        receipt=bindparam("receipt"),
+        updated_at=bindparam("updated_at"),
+        state=bindparam("state"),
     )
 )
 _CLAIM_SENDING = (
     update(notifications)
     .where(_N.notification_id == bindparam("id"), _N.status == "pending")
     .values(
-        status="sending", channel=bindparam("channel"), attempts=bindparam("attempts"), updated_at=bindparam("updated_at"),
+        status="sending",
+        channel=bindparam("channel"),
+        attempts=bindparam("attempts"),
+        updated_at=bindparam("updated_at"),
         state=bindparam("state"),
     )
 )
 _OF_CASE = (
-    select(_N.notification_id, _N.recipient_id, _N.status, _N.failure, _N.state).where(_N.case_id == bindparam("case_id")).order_by(_N.created_at)
+    select(_N.notification_id, _N.recipient_id, _N.status, _N.failure, _N.state)
+    .where(_N.case_id == bindparam("case_id"))
+    .order_by(_N.created_at)
 )
 
 _CONTACT = select(contacts).where(contacts.c.case_id == bindparam("case_id"), contacts.c.contact_id == bindparam("contact_id"))
@@ -168,7 +182,9 @@ _TEAM = select(case_teams.c.team_id).where(case_teams.c.case_id == bindparam("ca
 _MEETING = select(meetings).where(meetings.c.meeting_id == bindparam("meeting_id"))
 _INSERT_MEETING = insert(meetings)
 _UPDATE_MEETING = (
-    update(meetings).where(meetings.c.meeting_id == bindparam("id")).values(sequence=bindparam("sequence"), cancelled=bindparam("cancelled"))
+    update(meetings)
+    .where(meetings.c.meeting_id == bindparam("id"))
+    .values(sequence=bindparam("sequence"), cancelled=bindparam("cancelled"))
 )
 _UPDATE_PREFERENCE = {
     with_language: update(contacts)
@@ -265,7 +281,12 @@ class NotificationRepository:
                 await self.s.execute(self._upsert.contact, r)
 
     async def set_preference(self, case_id: UUID, contact_id: str, channel: str, language: str | None) -> bool:
-        params: dict[str, Any] = {"w_case_id": str(case_id), "w_contact_id": contact_id, "channel": channel, "updated_at": self.now()}
+        params: dict[str, Any] = {
+            "w_case_id": str(case_id),
+            "w_contact_id": contact_id,
+            "channel": channel,
+            "updated_at": self.now(),
+        }
         if language:
             params["language"] = language
         result = await self.s.execute(_UPDATE_PREFERENCE[bool(language)], params)
@@ -298,7 +319,10 @@ class NotificationRepository:
         Returns how many were stored."""
         rows = []
         for n in ns:
-            if n.dedupe_key is not None and (await self.s.execute(_BY_DEDUPE_KEY, {"dedupe_key": n.dedupe_key})).first() is not None:
+            if (
+                n.dedupe_key is not None
+                and (await self.s.execute(_BY_DEDUPE_KEY, {"dedupe_key": n.dedupe_key})).first() is not None
+            ):
                 continue
             rows.append(
                 {
@@ -398,7 +422,13 @@ class NotificationRepository:
 
     async def claim_sending(self, n: Notification) -> bool:
         """pending -> sending, only if still pending: of two dispatchers (replicas) only one wins."""
-        params = {"id": str(n.notification_id), "channel": n.channel, "attempts": n.attempts, "updated_at": self.now(), "state": _dump(n)}
+        params = {
+            "id": str(n.notification_id),
+            "channel": n.channel,
+            "attempts": n.attempts,
+            "updated_at": self.now(),
+            "state": _dump(n),
+        }
         if self._claims is not None:
             self._claims.append(params)
             return True  # checked for all of them at the end of claims_together()
@@ -438,7 +468,9 @@ class NotificationRepository:
         return list((await self.s.execute(_OF_CASE, {"case_id": str(case_id)})).all())
 
     async def failed(self, case_id: UUID | None, limit: int) -> list[Any]:
-        q = select(_N.case_id, _N.notification_id, _N.recipient_id, _N.failure, _N.updated_at, _N.state).where(_N.status == "failed")
+        q = select(_N.case_id, _N.notification_id, _N.recipient_id, _N.failure, _N.updated_at, _N.state).where(
+            _N.status == "failed"
+        )
         if case_id is not None:
             q = q.where(_N.case_id == str(case_id))
         return list((await self.s.execute(q.order_by(_N.updated_at.desc()).limit(limit))).all())
@@ -466,9 +498,13 @@ class NotificationRepository:
         """Remember the newest revision of a meeting (an older event never overrides a newer one)."""
         row = await self.meeting(meeting_id)
         if row is None:
-            await self.s.execute(_INSERT_MEETING, {"meeting_id": meeting_id, "case_id": str(case_id), "sequence": sequence, "cancelled": cancelled})
+            await self.s.execute(
+                _INSERT_MEETING, {"meeting_id": meeting_id, "case_id": str(case_id), "sequence": sequence, "cancelled": cancelled}
+            )
         elif sequence >= row.sequence:
-            await self.s.execute(_UPDATE_MEETING, {"id": meeting_id, "sequence": sequence, "cancelled": cancelled or row.cancelled})
+            await self.s.execute(
+                _UPDATE_MEETING, {"id": meeting_id, "sequence": sequence, "cancelled": cancelled or row.cancelled}
+            )
 
     async def meeting(self, meeting_id: str) -> Any:
         return (await self.s.execute(_MEETING, {"meeting_id": meeting_id})).first()

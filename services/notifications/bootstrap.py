@@ -37,8 +37,9 @@ def _register_metrics(svc: Service) -> None:
         async with svc.db.read_sessionmaker() as session:
             rows = (
                 await session.execute(
-                    select(notifications.c.channel, notifications.c.status, func.count())
-                    .group_by(notifications.c.channel, notifications.c.status)
+                    select(notifications.c.channel, notifications.c.status, func.count()).group_by(
+                        notifications.c.channel, notifications.c.status
+                    )
                 )
             ).all()
         gauge.clear()

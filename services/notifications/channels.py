@@ -18,7 +18,7 @@ import asyncio
 import json
 import os
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
@@ -142,7 +142,7 @@ class LogChannel:
         await self._journal.append(
             {
                 "notification_id": msg.notification_id,
-                "at": datetime.now(timezone.utc).isoformat(),
+                "at": datetime.now(UTC).isoformat(),
                 "recipient_id": msg.recipient_id,
                 "language": msg.language,
                 "subject": msg.subject,
@@ -197,7 +197,7 @@ class EmailChannel:
         m["To"] = msg.address
         m["Subject"] = msg.subject
         m["Message-ID"] = f"<{msg.notification_id}@koolle.example>"
-        m["Date"] = format_datetime(datetime.now(timezone.utc))
+        m["Date"] = format_datetime(datetime.now(UTC))
         m["Auto-Submitted"] = "auto-generated"
         m.set_content(msg.body)
         if msg.ics is not None:
@@ -229,7 +229,7 @@ class EmailChannel:
             raise TemporaryFailure("provider_unavailable") from None
         except (aiosmtplib.SMTPException, OSError, TimeoutError):
             raise TemporaryFailure("provider_unavailable") from None
-        await self._journal.append({"notification_id": msg.notification_id, "at": datetime.now(timezone.utc).isoformat()})
+        await self._journal.append({"notification_id": msg.notification_id, "at": datetime.now(UTC).isoformat()})
         return Receipt(provider_ref=message["Message-ID"])
 
     async def status(self, notification_id: str) -> ProviderStatus:
@@ -253,9 +253,7 @@ class RestSmsGateway:
     def __init__(self, base_url: str, api_key: str = "", sender: str = "Koolle", timeout: float = 10.0) -> None:
         self.base = base_url.rstrip("/")
         self.sender = sender
-        self._client = httpx.AsyncClient(
-            timeout=timeout, headers={"Authorization": f"Bearer {api_key}"} if api_key else {}
-        )
+        self._client = httpx.AsyncClient(timeout=timeout, headers={"Authorization": f"Bearer {api_key}"} if api_key else {})
 
     async def close(self) -> None:
         await self._client.aclose()
@@ -267,7 +265,13 @@ class RestSmsGateway:
         try:
             r = await self._client.post(
                 f"{self.base}/v1/messages",
-                json={"to": msg.address, "from": self.sender, "text": msg.body, "encoding": length.encoding, "reference": msg.notification_id},
+                json={
+                    "to": msg.address,
+                    "from": self.sender,
+                    "text": msg.body,
+                    "encoding": length.encoding,
+                    "reference": msg.notification_id,
+                },
                 headers={"Idempotency-Key": msg.notification_id},
             )
         except httpx.HTTPError:

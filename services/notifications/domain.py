@@ -34,25 +34,85 @@ class Rule:
 
 
 RULES: tuple[Rule, ...] = (
-    Rule("referral.received", "referral_ack", "The referrer (acknowledgement). A family that contacted us itself (no referrer) gets it instead.", "Directory is fed with the guardians' and referrer's contact points."),
-    Rule("referral.assigned", "referral_assigned", "Every member of the assigned team (staff configuration).", "Remembers the case's team for later deadlines."),
-    Rule("referral.urgent", "referral_urgent", "The on-duty social worker of the municipality (on-duty roster in configuration: office hours / after hours).", "At once: SMS first, no quiet hours, dispatched before everything else."),
+    Rule(
+        "referral.received",
+        "referral_ack",
+        "The referrer (acknowledgement). A family that contacted us itself (no referrer) gets it instead.",
+        "Directory is fed with the guardians' and referrer's contact points.",
+    ),
+    Rule(
+        "referral.assigned",
+        "referral_assigned",
+        "Every member of the assigned team (staff configuration).",
+        "Remembers the case's team for later deadlines.",
+    ),
+    Rule(
+        "referral.urgent",
+        "referral_urgent",
+        "The on-duty social worker of the municipality (on-duty roster in configuration: office hours / after hours).",
+        "At once: SMS first, no quiet hours, dispatched before everything else.",
+    ),
     Rule("referral.linked", "referral_linked", "The social workers of the case's team, when the team is known.", ""),
-    Rule("referral.deadline_approaching", "deadline_approaching", "The team's social workers and the team lead.", "Team from the event, else from referral.assigned."),
-    Rule("referral.deadline_breached", "deadline_breached", "The team's social workers and the team lead.", "Sent urgently (SMS first)."),
-    Rule("meeting.convened", "meeting_invitation", "Each participant: family, professionals and the referrer.", "E-mail carries an .ics invitation (METHOD:REQUEST, SEQUENCE 0)."),
-    Rule("meeting.rescheduled", "meeting_rescheduled", "Each participant.", ".ics update: same UID, higher SEQUENCE. Pending older messages of the meeting are superseded."),
-    Rule("meeting.cancelled", "meeting_cancelled", "Each participant.", ".ics METHOD:CANCEL. Pending invitations and reminders of the meeting are cancelled."),
-    Rule("meeting.reminder_due", "meeting_reminder", "The participants named in the reminder.", "Skipped when the meeting was cancelled or the reminder is from an older revision."),
+    Rule(
+        "referral.deadline_approaching",
+        "deadline_approaching",
+        "The team's social workers and the team lead.",
+        "Team from the event, else from referral.assigned.",
+    ),
+    Rule(
+        "referral.deadline_breached",
+        "deadline_breached",
+        "The team's social workers and the team lead.",
+        "Sent urgently (SMS first).",
+    ),
+    Rule(
+        "meeting.convened",
+        "meeting_invitation",
+        "Each participant: family, professionals and the referrer.",
+        "E-mail carries an .ics invitation (METHOD:REQUEST, SEQUENCE 0).",
+    ),
+    Rule(
+        "meeting.rescheduled",
+        "meeting_rescheduled",
+        "Each participant.",
+        ".ics update: same UID, higher SEQUENCE. Pending older messages of the meeting are superseded.",
+    ),
+    Rule(
+        "meeting.cancelled",
+        "meeting_cancelled",
+        "Each participant.",
+        ".ics METHOD:CANCEL. Pending invitations and reminders of the meeting are cancelled.",
+    ),
+    Rule(
+        "meeting.reminder_due",
+        "meeting_reminder",
+        "The participants named in the reminder.",
+        "Skipped when the meeting was cancelled or the reminder is from an older revision.",
+    ),
     Rule("plan.agreed", "plan_agreed", "The family contacts of the plan and the responsible worker(s).", ""),
-    Rule("plan.shared", "plan_shared", "The recipient named in the event (family, responsible worker, or a party the family consented to).", "A plan.shared event is the consented basis; basis=consent is re-checked at send time. No second message to someone already told of this plan version."),
+    Rule(
+        "plan.shared",
+        "plan_shared",
+        "The recipient named in the event (family, responsible worker, or a party the family consented to).",
+        "A plan.shared event is the consented basis; basis=consent is re-checked at send time. No second message to someone already told of this plan version.",
+    ),
     Rule("plan.revised", "plan_revised", "The family contacts and the responsible worker(s).", ""),
     Rule("plan.closed", "plan_closed", "The case's family contacts and responsible worker(s) from the directory.", ""),
     Rule("followup.reminder_due", "followup_reminder", "Responsible worker(s) and the family contacts.", ""),
     Rule("followup.due", "followup_due", "Responsible worker(s) and the family contacts.", ""),
     Rule("followup.overdue", "followup_overdue", "Responsible worker(s) and the case's family contacts.", ""),
-    Rule("assessment.completed", "assessment_completed", "The referrer: outcome category only, only when referrer_may_be_told.", "Consent purpose tell_referrer_outcome; withdrawn consent cancels it."),
-    Rule("consent.withdrawn", "-", "Nobody is told.", "Pending notifications to that party for that purpose are cancelled (notification.cancelled)."),
+    Rule(
+        "assessment.completed",
+        "assessment_completed",
+        "The referrer: outcome category only, only when referrer_may_be_told.",
+        "Consent purpose tell_referrer_outcome; withdrawn consent cancels it.",
+    ),
+    Rule(
+        "consent.withdrawn",
+        "-",
+        "Nobody is told.",
+        "Pending notifications to that party for that purpose are cancelled (notification.cancelled).",
+    ),
 )
 RULE_BY_EVENT = {r.event: r for r in RULES}
 

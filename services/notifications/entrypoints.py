@@ -44,8 +44,13 @@ def build_channels(svc: Service, config: NotificationsConfig) -> dict[str, Chann
         channels["log"] = LogChannel(spool / "delivered.jsonl")
     if "email" in available:
         channels["email"] = EmailChannel(
-            config.smtp_host, config.smtp_port, spool / "email-journal.jsonl", mail_from=config.mail_from,
-            username=config.smtp_username, password=config.smtp_password, start_tls=config.smtp_starttls,
+            config.smtp_host,
+            config.smtp_port,
+            spool / "email-journal.jsonl",
+            mail_from=config.mail_from,
+            username=config.smtp_username,
+            password=config.smtp_password,
+            start_tls=config.smtp_starttls,
             timeout=config.smtp_timeout_seconds,
         )
     if "sms" in available:
@@ -53,7 +58,9 @@ def build_channels(svc: Service, config: NotificationsConfig) -> dict[str, Chann
     return channels
 
 
-def register(svc: Service, config: NotificationsConfig | None = None, channels: dict[str, Channel] | None = None) -> handlers.Delivery:
+def register(
+    svc: Service, config: NotificationsConfig | None = None, channels: dict[str, Channel] | None = None
+) -> handlers.Delivery:
     config = config or NotificationsConfig()
     h = handlers.EventHandlers(StaffDirectory.load(config.staff_file))
     for model, fn in (

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from shared import audit
+from shared.contracts.base import Reply
 from shared.contracts.meetings import MeetingCancelled, MeetingConvened, MeetingReminderDue, MeetingRescheduled, Participant
 from shared.contracts.notifications import (
     FailedNotificationsQuery,
@@ -35,7 +36,6 @@ from shared.contracts.plans import (
     PlanRevised,
     PlanShared,
 )
-from shared.contracts.base import Reply
 from shared.contracts.referral import (
     AssessmentCompleted,
     ConsentGiven,
@@ -183,7 +183,9 @@ class EventHandlers:
             return
         rows = await uow.notifications.contacts_of_case(ev.case_id)
         recipients = [Recipient(r.contact_id, r.role, "referrer") for r in rows if r.role == "referrer"]
-        await _notify(uow, ev, "assessment_completed", recipients, {"outcome": ev.outcome}, consent_purpose="tell_referrer_outcome")
+        await _notify(
+            uow, ev, "assessment_completed", recipients, {"outcome": ev.outcome}, consent_purpose="tell_referrer_outcome"
+        )
 
     async def on_consent_given(self, ev: ConsentGiven, uow: NotificationsUnitOfWork) -> None:
         await uow.notifications.clear_withdrawal(ev.case_id, ev.purpose, ev.recipient)
@@ -200,7 +202,9 @@ class EventHandlers:
         out = []
         for p in participants:
             if p.contact is not None:
-                await uow.notifications.upsert_contact(ev.case_id, p.contact.model_dump(mode="json") | {"contact_id": p.participant_id})
+                await uow.notifications.upsert_contact(
+                    ev.case_id, p.contact.model_dump(mode="json") | {"contact_id": p.participant_id}
+                )
             out.append(Recipient(p.participant_id, p.role, {"professional": "staff"}.get(p.kind, p.kind)))
         return out
 
@@ -245,7 +249,9 @@ class EventHandlers:
     async def _plan_people(self, uow: NotificationsUnitOfWork, ev: PlanAgreed | PlanRevised) -> list[Recipient]:
         for w in ev.responsible_workers:
             if w.contact is not None:
-                await uow.notifications.upsert_contact(ev.case_id, w.contact.model_dump(mode="json") | {"contact_id": w.worker_id, "role": "responsible_worker"})
+                await uow.notifications.upsert_contact(
+                    ev.case_id, w.contact.model_dump(mode="json") | {"contact_id": w.worker_id, "role": "responsible_worker"}
+                )
         for c in ev.family_contacts:
             await uow.notifications.upsert_contact(ev.case_id, c.model_dump(mode="json"))
         recipients = [Recipient(c.contact_id, c.role, "family") for c in ev.family_contacts]
@@ -253,21 +259,39 @@ class EventHandlers:
 
     async def on_plan_agreed(self, ev: PlanAgreed, uow: NotificationsUnitOfWork) -> None:
         recipients = await self._plan_people(uow, ev)
-        await _notify(uow, ev, "plan_agreed", recipients, {"plan_version": ev.plan_version}, dedupe=f"plan:{ev.plan_id}:{ev.plan_version}")
+        await _notify(
+            uow, ev, "plan_agreed", recipients, {"plan_version": ev.plan_version}, dedupe=f"plan:{ev.plan_id}:{ev.plan_version}"
+        )
 
     async def on_plan_revised(self, ev: PlanRevised, uow: NotificationsUnitOfWork) -> None:
         recipients = await self._plan_people(uow, ev)
-        await _notify(uow, ev, "plan_revised", recipients, {"plan_version": ev.plan_version}, dedupe=f"plan:{ev.plan_id}:{ev.plan_version}")
+        await _notify(
+            uow, ev, "plan_revised", recipients, {"plan_version": ev.plan_version}, dedupe=f"plan:{ev.plan_id}:{ev.plan_version}"
+        )
 
     async def on_plan_shared(self, ev: PlanShared, uow: NotificationsUnitOfWork) -> None:
         """A plan.shared event is the basis: this recipient may have this version. Someone already told
         of this version (plan.agreed / plan.revised) is not told twice."""
         if ev.contact is not None:
-            await uow.notifications.upsert_contact(ev.case_id, ev.contact.model_dump(mode="json") | {"contact_id": ev.recipient_id})
+            await uow.notifications.upsert_contact(
+                ev.case_id, ev.contact.model_dump(mode="json") | {"contact_id": ev.recipient_id}
+            )
         kind = {"family": "family", "responsible_worker": "staff"}.get(ev.basis, "")
         recipient = Recipient(ev.recipient_id, ev.recipient_role, kind)
-        consent = {"consent_purpose": "share_plan", "consent_id": str(ev.consent_id) if ev.consent_id else None} if ev.basis == "consent" else {}
-        await _notify(uow, ev, "plan_shared", [recipient], {"plan_version": ev.plan_version}, dedupe=f"plan:{ev.plan_id}:{ev.plan_version}", **consent)
+        consent = (
+            {"consent_purpose": "share_plan", "consent_id": str(ev.consent_id) if ev.consent_id else None}
+            if ev.basis == "consent"
+            else {}
+        )
+        await _notify(
+            uow,
+            ev,
+            "plan_shared",
+            [recipient],
+            {"plan_version": ev.plan_version},
+            dedupe=f"plan:{ev.plan_id}:{ev.plan_version}",
+            **consent,
+        )
 
     async def on_plan_closed(self, ev: PlanClosed, uow: NotificationsUnitOfWork) -> None:
         await _notify(uow, ev, "plan_closed", await _family_and_workers(uow, ev.case_id), {})
@@ -325,8 +349,14 @@ async def _cancel(uow: NotificationsUnitOfWork, n: Notification, reason: str) ->
         await _audit_disclosure(uow, n, audit.WITHHELD, reason)
     uow.emit(
         NotificationCancelled(
-            producer=SERVICE, case_id=n.case_id, causation_id=n.source_event_id, occurred_at=uow.now(),
-            notification_id=n.notification_id, source_event_id=n.source_event_id, recipient_id=n.recipient_id, reason=reason,
+            producer=SERVICE,
+            case_id=n.case_id,
+            causation_id=n.source_event_id,
+            occurred_at=uow.now(),
+            notification_id=n.notification_id,
+            source_event_id=n.source_event_id,
+            recipient_id=n.recipient_id,
+            reason=reason,
         )
     )
 
@@ -424,7 +454,9 @@ class Delivery:
 
     @property
     def available(self) -> tuple[str, ...]:
-        return tuple(self.channels) + (("portal",) if "portal" in self.config.channels() and "portal" not in self.channels else ())
+        return tuple(self.channels) + (
+            ("portal",) if "portal" in self.config.channels() and "portal" not in self.channels else ()
+        )
 
 
 async def dispatch_once(uow_factory: Any, channel: Channel | Delivery, limit: int = 100, reconcile_all: bool = False) -> int:
@@ -445,7 +477,8 @@ async def dispatch_once(uow_factory: Any, channel: Channel | Delivery, limit: in
         await _guard(_reconcile(uow_factory, delivery, n), n, uow_factory)
     due = await _deliver_batch(uow_factory, delivery, limit)
     if "sms" in delivery.channels and (
-        delivery.receipts_polled_at is None or now - delivery.receipts_polled_at >= timedelta(seconds=delivery.config.receipt_poll_seconds)
+        delivery.receipts_polled_at is None
+        or now - delivery.receipts_polled_at >= timedelta(seconds=delivery.config.receipt_poll_seconds)
     ):
         delivery.receipts_polled_at = now
         try:
@@ -459,7 +492,9 @@ async def poll_receipts(uow_factory: Any, delivery: Delivery, channel_name: str,
     """Ask the provider for delivery receipts of recently sent messages."""
     channel = delivery.channels[channel_name]
     async with uow_factory() as uow:
-        waiting = await uow.notifications.awaiting_receipt(channel_name, now - timedelta(hours=delivery.config.receipt_window_hours))
+        waiting = await uow.notifications.awaiting_receipt(
+            channel_name, now - timedelta(hours=delivery.config.receipt_window_hours)
+        )
     got = 0
     for n in waiting:
         st = await channel.status(str(n.notification_id))
@@ -529,7 +564,11 @@ _UNREAD: Any = object()
 
 
 async def _prepare(
-    uow: NotificationsUnitOfWork, delivery: Delivery, n: Notification, fresh: Notification | None = _UNREAD, contact: Any = _UNREAD
+    uow: NotificationsUnitOfWork,
+    delivery: Delivery,
+    n: Notification,
+    fresh: Notification | None = _UNREAD,
+    contact: Any = _UNREAD,
 ) -> _Ready | None:
     """Checks at send time and the channel choice, in the caller's transaction. Returns the message
     to send (the row is then ``sending``), or None when the notification was settled here.
@@ -544,7 +583,9 @@ async def _prepare(
     if contact is _UNREAD:
         contact = await uow.notifications.contact(n.case_id, n.recipient_id)
     # Consent and role, again, at send time.
-    if n.consent_purpose and await uow.notifications.consent_withdrawn(n.case_id, n.consent_purpose, n.recipient_id, n.consent_id):
+    if n.consent_purpose and await uow.notifications.consent_withdrawn(
+        n.case_id, n.consent_purpose, n.recipient_id, n.consent_id
+    ):
         await _cancel(uow, n, "consent_withdrawn")
         return None
     if not role_allows(n.template, contact.role if contact else None):
@@ -613,8 +654,13 @@ async def _send(delivery: Delivery, r: _Ready) -> tuple[Any, DeliveryError | Non
     with _tracer.start_as_current_span(
         f"notification send {chosen}",
         context=extract_context(n.trace),
-        attributes=safe_attributes(**{"koolle.case_id": str(n.case_id), "koolle.event_type": n.source_event_type,
-                                      "messaging.message.id": str(n.notification_id)}),
+        attributes=safe_attributes(
+            **{
+                "koolle.case_id": str(n.case_id),
+                "koolle.event_type": n.source_event_type,
+                "messaging.message.id": str(n.notification_id),
+            }
+        ),
     ) as span:
         try:
             receipt, error = await delivery.channels[chosen].send(r.msg), None
@@ -628,7 +674,12 @@ async def _send(delivery: Delivery, r: _Ready) -> tuple[Any, DeliveryError | Non
 
 
 async def _conclude(
-    uow: NotificationsUnitOfWork, delivery: Delivery, r: _Ready, receipt: Any, error: DeliveryError | None, status: str | None = _UNREAD
+    uow: NotificationsUnitOfWork,
+    delivery: Delivery,
+    r: _Ready,
+    receipt: Any,
+    error: DeliveryError | None,
+    status: str | None = _UNREAD,
 ) -> bool:
     """Record the channel's answer in the caller's transaction. True when the notification should
     be tried again at once on its next channel (fallback). ``status``, when given, is the row's
@@ -744,7 +795,9 @@ def _best_reason(reasons: list[str]) -> str:
     return reasons[0] if reasons else "no_channel"
 
 
-def _message(n: Notification, channel: str, address: str, cfg: NotificationsConfig, delivery: Delivery, now: datetime) -> OutboundMessage:
+def _message(
+    n: Notification, channel: str, address: str, cfg: NotificationsConfig, delivery: Delivery, now: datetime
+) -> OutboundMessage:
     subject, body = render(n.template, n.language, n.params)
     ics = None
     method = "REQUEST"
@@ -753,10 +806,18 @@ def _message(n: Notification, channel: str, address: str, cfg: NotificationsConf
     elif channel == "email" and n.meeting and n.template in ("meeting_invitation", "meeting_rescheduled", "meeting_cancelled"):
         method = n.meeting.get("method", "REQUEST")
         organizer = getattr(delivery.channels.get("email"), "organizer", "no-reply@koolle.example")
-        ics = build_invite(n.meeting, summary=subject, description=body, attendee_email=address, organizer_email=organizer, now=now)
+        ics = build_invite(
+            n.meeting, summary=subject, description=body, attendee_email=address, organizer_email=organizer, now=now
+        )
     return OutboundMessage(
-        notification_id=str(n.notification_id), recipient_id=n.recipient_id, address=address, language=n.language,
-        subject=subject, body=body, ics=ics, ics_method=method,
+        notification_id=str(n.notification_id),
+        recipient_id=n.recipient_id,
+        address=address,
+        language=n.language,
+        subject=subject,
+        body=body,
+        ics=ics,
+        ics_method=method,
     )
 
 
@@ -774,10 +835,19 @@ async def _record_sent(uow: NotificationsUnitOfWork, n: Notification, channel: s
         subject, body = render(n.template, n.language, n.params)
         uow.emit(
             NotificationPortalMessage(
-                producer=SERVICE, case_id=n.case_id, causation_id=n.source_event_id, occurred_at=now,
-                notification_id=n.notification_id, recipient_id=n.recipient_id, recipient_role=n.recipient_role,
-                audience="staff" if n.recipient_kind == "staff" else "family", template=n.template, language=n.language,
-                title=subject, body=body, source_event_type=n.source_event_type,
+                producer=SERVICE,
+                case_id=n.case_id,
+                causation_id=n.source_event_id,
+                occurred_at=now,
+                notification_id=n.notification_id,
+                recipient_id=n.recipient_id,
+                recipient_role=n.recipient_role,
+                audience="staff" if n.recipient_kind == "staff" else "family",
+                template=n.template,
+                language=n.language,
+                title=subject,
+                body=body,
+                source_event_type=n.source_event_type,
             )
         )
 
@@ -785,8 +855,14 @@ async def _record_sent(uow: NotificationsUnitOfWork, n: Notification, channel: s
 async def _audit_disclosure(uow: NotificationsUnitOfWork, n: Notification, result: str, why: str) -> None:
     """A notification's content given to (or withheld from) its recipient, in the same transaction
     as its status: who = the recipient, what = the template."""
-    await uow.audit.record(actor=n.recipient_id, case_id=n.case_id, action="send_notification",
-                           purpose=f"{why} to {n.recipient_role}", result=result, scope=f"notification:{n.notification_id}")
+    await uow.audit.record(
+        actor=n.recipient_id,
+        case_id=n.case_id,
+        action="send_notification",
+        purpose=f"{why} to {n.recipient_role}",
+        result=result,
+        scope=f"notification:{n.notification_id}",
+    )
 
 
 async def _fail(uow: NotificationsUnitOfWork, n: Notification, reason: str) -> None:
@@ -797,10 +873,20 @@ async def _fail(uow: NotificationsUnitOfWork, n: Notification, reason: str) -> N
     log.info("notification %s failed: %s", n.notification_id, reason)
     uow.emit(
         NotificationFailed(
-            producer=SERVICE, case_id=n.case_id, causation_id=n.source_event_id, occurred_at=now,
-            notification_id=n.notification_id, source_event_id=n.source_event_id, source_event_type=n.source_event_type,
-            recipient_id=n.recipient_id, recipient_role=n.recipient_role, template=n.template,
-            channels_tried=list(n.channels_tried), attempts=n.attempts, reason=reason, failed_at=now,
+            producer=SERVICE,
+            case_id=n.case_id,
+            causation_id=n.source_event_id,
+            occurred_at=now,
+            notification_id=n.notification_id,
+            source_event_id=n.source_event_id,
+            source_event_type=n.source_event_type,
+            recipient_id=n.recipient_id,
+            recipient_role=n.recipient_role,
+            template=n.template,
+            channels_tried=list(n.channels_tried),
+            attempts=n.attempts,
+            reason=reason,
+            failed_at=now,
         )
     )
 

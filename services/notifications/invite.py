@@ -7,7 +7,7 @@ update or remove the entry instead of adding a second one.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from icalendar import Calendar, Event, vCalAddress, vText
@@ -28,11 +28,11 @@ def build_invite(
     ev = Event()
     ev.add("uid", meeting_uid(str(meeting["meeting_id"])))
     ev.add("sequence", int(meeting.get("sequence", 0)))
-    ev.add("dtstamp", now.astimezone(timezone.utc))
+    ev.add("dtstamp", now.astimezone(UTC))
     if meeting.get("starts_at"):
-        ev.add("dtstart", datetime.fromisoformat(meeting["starts_at"]).astimezone(timezone.utc))
+        ev.add("dtstart", datetime.fromisoformat(meeting["starts_at"]).astimezone(UTC))
     if meeting.get("ends_at"):
-        ev.add("dtend", datetime.fromisoformat(meeting["ends_at"]).astimezone(timezone.utc))
+        ev.add("dtend", datetime.fromisoformat(meeting["ends_at"]).astimezone(UTC))
     ev.add("summary", summary)
     ev.add("description", description)
     if meeting.get("room"):

@@ -18,48 +18,103 @@ from jinja2 import Environment, StrictUndefined, Template
 from shared.clock import HELSINKI
 
 LANGUAGES = ("fi", "sv", "en")
-_LOCALES = {"fi": "fi_FI", "sv": "sv_FI", "en": "en_GB"}
+# Finland's own variants: Swedish as written in Finland (sv_FI), English as in Europe.
+LOCALES = {"fi": "fi_FI", "sv": "sv_FI", "en": "en_GB"}
 
 # name -> language -> (subject, body)
 TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
     "referral_ack": {
-        "fi": ("Yhteydenottonne on vastaanotettu", "Koolle on vastaanottanut yhteydenottonne {{ received_at|dt }}. Perhekeskus ottaa yhteyttä."),
-        "sv": ("Er kontakt har tagits emot", "Koolle har tagit emot er kontakt {{ received_at|dt }}. Familjecentret tar kontakt."),
-        "en": ("Your referral was received", "Koolle received your referral on {{ received_at|dt }}. The family centre will be in touch."),
+        "fi": (
+            "Yhteydenottonne on vastaanotettu",
+            "Koolle on vastaanottanut yhteydenottonne {{ received_at|dt }}. Perhekeskus ottaa yhteyttä.",
+        ),
+        "sv": (
+            "Er kontakt har tagits emot",
+            "Koolle har tagit emot er kontakt {{ received_at|dt }}. Familjecentret tar kontakt.",
+        ),
+        "en": (
+            "Your referral was received",
+            "Koolle received your referral on {{ received_at|dt }}. The family centre will be in touch.",
+        ),
     },
     "referral_assigned": {
-        "fi": ("Uusi yhteydenotto tiimille", "Tiimillenne on ohjattu uusi yhteydenotto (asia {{ case_ref }}). Lue tiedot Koolle-työtilasta."),
-        "sv": ("Ny kontakt till teamet", "En ny kontakt har styrts till ert team (ärende {{ case_ref }}). Läs uppgifterna i Koolle."),
-        "en": ("New referral for your team", "A new referral was routed to your team (case {{ case_ref }}). Read it in the Koolle staff app."),
+        "fi": (
+            "Uusi yhteydenotto tiimille",
+            "Tiimillenne on ohjattu uusi yhteydenotto (asia {{ case_ref }}). Lue tiedot Koolle-työtilasta.",
+        ),
+        "sv": (
+            "Ny kontakt till teamet",
+            "En ny kontakt har styrts till ert team (ärende {{ case_ref }}). Läs uppgifterna i Koolle.",
+        ),
+        "en": (
+            "New referral for your team",
+            "A new referral was routed to your team (case {{ case_ref }}). Read it in the Koolle staff app.",
+        ),
     },
     "referral_urgent": {
-        "fi": ("KIIREELLINEN yhteydenotto", "Kiireellinen yhteydenotto, {{ municipality }} (asia {{ case_ref }}). Arvioi välittömästi Koolle-työtilassa."),
+        "fi": (
+            "KIIREELLINEN yhteydenotto",
+            "Kiireellinen yhteydenotto, {{ municipality }} (asia {{ case_ref }}). Arvioi välittömästi Koolle-työtilassa.",
+        ),
         "sv": ("BRÅDSKANDE kontakt", "Brådskande kontakt, {{ municipality }} (ärende {{ case_ref }}). Bedöm genast i Koolle."),
-        "en": ("URGENT referral", "Urgent referral, {{ municipality }} (case {{ case_ref }}). Assess at once in the Koolle staff app."),
+        "en": (
+            "URGENT referral",
+            "Urgent referral, {{ municipality }} (case {{ case_ref }}). Assess at once in the Koolle staff app.",
+        ),
     },
     "referral_linked": {
-        "fi": ("Uusi yhteydenotto avoimeen asiaan", "Avoimeen asiaan {{ case_ref }} on tullut uusi yhteydenotto ({{ repeat_count }}.)."),
+        "fi": (
+            "Uusi yhteydenotto avoimeen asiaan",
+            "Avoimeen asiaan {{ case_ref }} on tullut uusi yhteydenotto ({{ repeat_count }}.).",
+        ),
         "sv": ("Ny kontakt i öppet ärende", "Ett öppet ärende {{ case_ref }} har fått en ny kontakt (nr {{ repeat_count }})."),
         "en": ("New referral on an open case", "Open case {{ case_ref }} received another referral (no. {{ repeat_count }})."),
     },
     "deadline_approaching": {
-        "fi": ("Määräaika lähestyy", "Määräaika lähestyy: {{ deadline|deadline }}, viimeistään {{ due_by|d }} (asia {{ case_ref }})."),
-        "sv": ("Tidsfristen närmar sig", "Tidsfristen närmar sig: {{ deadline|deadline }}, senast {{ due_by|d }} (ärende {{ case_ref }})."),
+        "fi": (
+            "Määräaika lähestyy",
+            "Määräaika lähestyy: {{ deadline|deadline }}, viimeistään {{ due_by|d }} (asia {{ case_ref }}).",
+        ),
+        "sv": (
+            "Tidsfristen närmar sig",
+            "Tidsfristen närmar sig: {{ deadline|deadline }}, senast {{ due_by|d }} (ärende {{ case_ref }}).",
+        ),
         "en": ("Deadline approaching", "Deadline approaching: {{ deadline|deadline }}, by {{ due_by|d }} (case {{ case_ref }})."),
     },
     "deadline_breached": {
-        "fi": ("Määräaika on ylittynyt", "Määräaika on ylittynyt: {{ deadline|deadline }}, viimeistään {{ due_by|d }} (asia {{ case_ref }})."),
-        "sv": ("Tidsfristen har överskridits", "Tidsfristen har överskridits: {{ deadline|deadline }}, senast {{ due_by|d }} (ärende {{ case_ref }})."),
+        "fi": (
+            "Määräaika on ylittynyt",
+            "Määräaika on ylittynyt: {{ deadline|deadline }}, viimeistään {{ due_by|d }} (asia {{ case_ref }}).",
+        ),
+        "sv": (
+            "Tidsfristen har överskridits",
+            "Tidsfristen har överskridits: {{ deadline|deadline }}, senast {{ due_by|d }} (ärende {{ case_ref }}).",
+        ),
         "en": ("Deadline breached", "Deadline breached: {{ deadline|deadline }}, due by {{ due_by|d }} (case {{ case_ref }})."),
     },
     "meeting_invitation": {
-        "fi": ("Kutsu yhteiseen tapaamiseen", "Teidät on kutsuttu yhteiseen tapaamiseen {{ starts_at|dt }}, {{ room }}. Tiedot: Koolle-palvelu."),
-        "sv": ("Inbjudan till gemensamt möte", "Ni är inbjudna till ett gemensamt möte {{ starts_at|dt }}, {{ room }}. Detaljer: Koolle-tjänsten."),
-        "en": ("Invitation to a joint meeting", "You are invited to a joint meeting on {{ starts_at|dt }}, {{ room }}. Details: the Koolle service."),
+        "fi": (
+            "Kutsu yhteiseen tapaamiseen",
+            "Teidät on kutsuttu yhteiseen tapaamiseen {{ starts_at|dt }}, {{ room }}. Tiedot: Koolle-palvelu.",
+        ),
+        "sv": (
+            "Inbjudan till gemensamt möte",
+            "Ni är inbjudna till ett gemensamt möte {{ starts_at|dt }}, {{ room }}. Detaljer: Koolle-tjänsten.",
+        ),
+        "en": (
+            "Invitation to a joint meeting",
+            "You are invited to a joint meeting on {{ starts_at|dt }}, {{ room }}. Details: the Koolle service.",
+        ),
     },
     "meeting_rescheduled": {
-        "fi": ("Yhteisen tapaamisen aika on muuttunut", "Yhteinen tapaaminen on siirretty: uusi aika {{ starts_at|dt }}, {{ room }}."),
-        "sv": ("Tiden för det gemensamma mötet har ändrats", "Det gemensamma mötet har flyttats: ny tid {{ starts_at|dt }}, {{ room }}."),
+        "fi": (
+            "Yhteisen tapaamisen aika on muuttunut",
+            "Yhteinen tapaaminen on siirretty: uusi aika {{ starts_at|dt }}, {{ room }}.",
+        ),
+        "sv": (
+            "Tiden för det gemensamma mötet har ändrats",
+            "Det gemensamma mötet har flyttats: ny tid {{ starts_at|dt }}, {{ room }}.",
+        ),
         "en": ("The joint meeting has moved", "The joint meeting has moved: new time {{ starts_at|dt }}, {{ room }}."),
     },
     "meeting_cancelled": {
@@ -74,18 +129,39 @@ TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
     },
     "plan_agreed": {
         "fi": ("Yhteinen suunnitelma on kirjattu", "Yhteinen suunnitelma on kirjattu. Voit lukea sen Koolle-palvelussa."),
-        "sv": ("Den gemensamma planen är registrerad", "Den gemensamma planen är registrerad. Du kan läsa den i Koolle-tjänsten."),
+        "sv": (
+            "Den gemensamma planen är registrerad",
+            "Den gemensamma planen är registrerad. Du kan läsa den i Koolle-tjänsten.",
+        ),
         "en": ("The joint plan was recorded", "The joint plan was recorded. You can read it in the Koolle service."),
     },
     "plan_shared": {
-        "fi": ("Yhteinen suunnitelma on jaettu teille", "Perheen yhteinen suunnitelma (versio {{ plan_version }}) on jaettu teille. Lue se Koolle-palvelussa."),
-        "sv": ("Den gemensamma planen har delats med er", "Familjens gemensamma plan (version {{ plan_version }}) har delats med er. Läs den i Koolle-tjänsten."),
-        "en": ("A joint plan was shared with you", "The family's joint plan (version {{ plan_version }}) was shared with you. Read it in the Koolle service."),
+        "fi": (
+            "Yhteinen suunnitelma on jaettu teille",
+            "Perheen yhteinen suunnitelma (versio {{ plan_version }}) on jaettu teille. Lue se Koolle-palvelussa.",
+        ),
+        "sv": (
+            "Den gemensamma planen har delats med er",
+            "Familjens gemensamma plan (version {{ plan_version }}) har delats med er. Läs den i Koolle-tjänsten.",
+        ),
+        "en": (
+            "A joint plan was shared with you",
+            "The family's joint plan (version {{ plan_version }}) was shared with you. Read it in the Koolle service.",
+        ),
     },
     "plan_revised": {
-        "fi": ("Yhteistä suunnitelmaa on päivitetty", "Yhteisestä suunnitelmasta on uusi versio ({{ plan_version }}). Voit lukea sen Koolle-palvelussa."),
-        "sv": ("Den gemensamma planen har uppdaterats", "Det finns en ny version ({{ plan_version }}) av den gemensamma planen. Läs den i Koolle-tjänsten."),
-        "en": ("The joint plan was updated", "There is a new version ({{ plan_version }}) of the joint plan. You can read it in the Koolle service."),
+        "fi": (
+            "Yhteistä suunnitelmaa on päivitetty",
+            "Yhteisestä suunnitelmasta on uusi versio ({{ plan_version }}). Voit lukea sen Koolle-palvelussa.",
+        ),
+        "sv": (
+            "Den gemensamma planen har uppdaterats",
+            "Det finns en ny version ({{ plan_version }}) av den gemensamma planen. Läs den i Koolle-tjänsten.",
+        ),
+        "en": (
+            "The joint plan was updated",
+            "There is a new version ({{ plan_version }}) of the joint plan. You can read it in the Koolle service.",
+        ),
     },
     "plan_closed": {
         "fi": ("Yhteinen suunnitelma on päätetty", "Yhteisen suunnitelman mukainen työ on päättynyt. Kiitos yhteistyöstä."),
@@ -103,14 +179,32 @@ TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
         "en": ("The agreed follow-up is due", "The agreed follow-up contact is due {{ due_at|dt }}."),
     },
     "followup_overdue": {
-        "fi": ("Sovittu yhteydenotto on myöhässä", "Sovittu yhteydenotto ({{ due_at|dt }}) ei ole vielä toteutunut. Vastuutyöntekijä ottaa yhteyttä."),
-        "sv": ("Den överenskomna kontakten är försenad", "Den överenskomna kontakten ({{ due_at|dt }}) har inte skett ännu. Den ansvariga arbetstagaren tar kontakt."),
-        "en": ("The agreed follow-up is overdue", "The agreed follow-up contact ({{ due_at|dt }}) has not happened yet. The responsible worker will be in touch."),
+        "fi": (
+            "Sovittu yhteydenotto on myöhässä",
+            "Sovittu yhteydenotto ({{ due_at|dt }}) ei ole vielä toteutunut. Vastuutyöntekijä ottaa yhteyttä.",
+        ),
+        "sv": (
+            "Den överenskomna kontakten är försenad",
+            "Den överenskomna kontakten ({{ due_at|dt }}) har inte skett ännu. Den ansvariga arbetstagaren tar kontakt.",
+        ),
+        "en": (
+            "The agreed follow-up is overdue",
+            "The agreed follow-up contact ({{ due_at|dt }}) has not happened yet. The responsible worker will be in touch.",
+        ),
     },
     "assessment_completed": {
-        "fi": ("Palvelutarpeen arviointi on valmistunut", "Tekemänne yhteydenoton perusteella tehty arviointi on valmistunut. Lopputulos: {{ outcome|outcome }}."),
-        "sv": ("Bedömningen av servicebehovet är klar", "Bedömningen som gjordes utifrån er kontakt är klar. Resultat: {{ outcome|outcome }}."),
-        "en": ("The service-need assessment is complete", "The assessment following your referral is complete. Outcome: {{ outcome|outcome }}."),
+        "fi": (
+            "Palvelutarpeen arviointi on valmistunut",
+            "Tekemänne yhteydenoton perusteella tehty arviointi on valmistunut. Lopputulos: {{ outcome|outcome }}.",
+        ),
+        "sv": (
+            "Bedömningen av servicebehovet är klar",
+            "Bedömningen som gjordes utifrån er kontakt är klar. Resultat: {{ outcome|outcome }}.",
+        ),
+        "en": (
+            "The service-need assessment is complete",
+            "The assessment following your referral is complete. Outcome: {{ outcome|outcome }}.",
+        ),
     },
 }
 
@@ -137,7 +231,11 @@ DEADLINES = {
 OUTCOMES = {
     "services_started": {"fi": "palvelut on aloitettu", "sv": "tjänster har inletts", "en": "services were started"},
     "no_need_for_services": {"fi": "ei palvelujen tarvetta", "sv": "inget behov av tjänster", "en": "no need for services"},
-    "referred_elsewhere": {"fi": "ohjattu toiseen palveluun", "sv": "hänvisad till en annan tjänst", "en": "referred to another service"},
+    "referred_elsewhere": {
+        "fi": "ohjattu toiseen palveluun",
+        "sv": "hänvisad till en annan tjänst",
+        "en": "referred to another service",
+    },
     "child_welfare_client": {"fi": "lastensuojelun asiakkuus", "sv": "klient inom barnskyddet", "en": "child welfare client"},
     "other": {"fi": "muu", "sv": "annat", "en": "other"},
 }
@@ -145,7 +243,7 @@ OUTCOMES = {
 
 def _env(language: str) -> Environment:
     env = Environment(autoescape=False, undefined=StrictUndefined, keep_trailing_newline=False)
-    locale = Locale.parse(_LOCALES[language])  # parsed once, not at every date formatted
+    locale = Locale.parse(LOCALES[language])  # parsed once, not at every date formatted
 
     # Formatting a date or a time with babel costs more than the rest of a render; the same days
     # and minutes come round again and again.

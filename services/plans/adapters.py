@@ -123,8 +123,12 @@ class PlanRepository:
         snap = p.snapshot()
         await self.s.execute(
             insert(plan_versions).values(
-                plan_id=str(p.plan_id), version=p.version, case_id=str(p.case_id),
-                recorded_at=p.version_recorded_at or p.agreed_at, recorded_by=snap["recorded_by"], content=snap,
+                plan_id=str(p.plan_id),
+                version=p.version,
+                case_id=str(p.case_id),
+                recorded_at=p.version_recorded_at or p.agreed_at,
+                recorded_by=snap["recorded_by"],
+                content=snap,
             )
         )
 
@@ -161,15 +165,21 @@ class PlanRepository:
         return [_plan.validate_python(s) for s in states]
 
     # -- consent ledger (share_plan only) --------------------------------------------------------
-    async def consent_given(self, consent_id: UUID, case_id: UUID, recipient: str, valid_until: date | None, now: datetime) -> bool:
+    async def consent_given(
+        self, consent_id: UUID, case_id: UUID, recipient: str, valid_until: date | None, now: datetime
+    ) -> bool:
         """Record a consent; False when it is already known (e.g. its withdrawal arrived first)."""
         known = await self.s.scalar(select(consents.c.consent_id).where(consents.c.consent_id == str(consent_id)))
         if known:
             return False
         await self.s.execute(
             insert(consents).values(
-                consent_id=str(consent_id), case_id=str(case_id), recipient=recipient,
-                valid_until=valid_until.isoformat() if valid_until else None, withdrawn=0, recorded_at=now,
+                consent_id=str(consent_id),
+                case_id=str(case_id),
+                recipient=recipient,
+                valid_until=valid_until.isoformat() if valid_until else None,
+                withdrawn=0,
+                recorded_at=now,
             )
         )
         return True
@@ -180,14 +190,19 @@ class PlanRepository:
             await self.s.execute(update(consents).where(consents.c.consent_id == str(consent_id)).values(withdrawn=1))
         else:  # the withdrawal overtook the consent: remember it, so the late consent.given changes nothing
             await self.s.execute(
-                insert(consents).values(consent_id=str(consent_id), case_id=str(case_id), recipient=recipient, withdrawn=1, recorded_at=now)
+                insert(consents).values(
+                    consent_id=str(consent_id), case_id=str(case_id), recipient=recipient, withdrawn=1, recorded_at=now
+                )
             )
 
     async def consents_of_case(self, case_id: UUID) -> list[Consent]:
         rows = await self.s.execute(select(consents).where(consents.c.case_id == str(case_id)).order_by(consents.c.recorded_at))
         return [
             Consent(
-                consent_id=UUID(r.consent_id), case_id=UUID(r.case_id), recipient=r.recipient, withdrawn=bool(r.withdrawn),
+                consent_id=UUID(r.consent_id),
+                case_id=UUID(r.case_id),
+                recipient=r.recipient,
+                withdrawn=bool(r.withdrawn),
                 valid_until=date.fromisoformat(r.valid_until) if r.valid_until else None,
             )
             for r in rows
@@ -197,16 +212,31 @@ class PlanRepository:
     async def shared_with(self, plan_id: UUID, version: int) -> dict[str, dict[str, Any]]:
         rows = await self.s.execute(select(shares).where(shares.c.plan_id == str(plan_id), shares.c.version == version))
         return {
-            r.recipient_id: {"recipient_id": r.recipient_id, "recipient_role": r.recipient_role, "basis": r.basis,
-                             "consent_id": r.consent_id, "language": r.language, "shared_at": r.shared_at.isoformat()}
+            r.recipient_id: {
+                "recipient_id": r.recipient_id,
+                "recipient_role": r.recipient_role,
+                "basis": r.basis,
+                "consent_id": r.consent_id,
+                "language": r.language,
+                "shared_at": r.shared_at.isoformat(),
+            }
             for r in rows
         }
 
-    async def add_share(self, plan: Plan, recipient_id: str, role: str, basis: str, consent_id: UUID | None, language: str, now: datetime) -> None:
+    async def add_share(
+        self, plan: Plan, recipient_id: str, role: str, basis: str, consent_id: UUID | None, language: str, now: datetime
+    ) -> None:
         await self.s.execute(
             insert(shares).values(
-                plan_id=str(plan.plan_id), version=plan.version, recipient_id=recipient_id, case_id=str(plan.case_id),
-                recipient_role=role, basis=basis, consent_id=str(consent_id) if consent_id else None, language=language, shared_at=now,
+                plan_id=str(plan.plan_id),
+                version=plan.version,
+                recipient_id=recipient_id,
+                case_id=str(plan.case_id),
+                recipient_role=role,
+                basis=basis,
+                consent_id=str(consent_id) if consent_id else None,
+                language=language,
+                shared_at=now,
             )
         )
 
@@ -219,9 +249,16 @@ class PlanRepository:
             select(followup_records).where(followup_records.c.plan_id == str(plan_id)).order_by(followup_records.c.recorded_at)
         )
         return [
-            {"record_id": r.record_id, "plan_version": r.plan_version, "recorded_by": r.recorded_by,
-             "recorded_at": r.recorded_at.isoformat(), "what_happened": r.what_happened, "wellbeing_scores": r.wellbeing_scores,
-             "next_contact_at": r.next_contact_at.isoformat() if r.next_contact_at else None, "followup_meeting": r.meeting}
+            {
+                "record_id": r.record_id,
+                "plan_version": r.plan_version,
+                "recorded_by": r.recorded_by,
+                "recorded_at": r.recorded_at.isoformat(),
+                "what_happened": r.what_happened,
+                "wellbeing_scores": r.wellbeing_scores,
+                "next_contact_at": r.next_contact_at.isoformat() if r.next_contact_at else None,
+                "followup_meeting": r.meeting,
+            }
             for r in rows
         ]
 
@@ -232,15 +269,21 @@ class PlanRepository:
     async def case_of_meeting(self, meeting_id: UUID) -> str | None:
         return await self.s.scalar(select(held_meetings.c.case_id).where(held_meetings.c.meeting_id == str(meeting_id)))
 
-    async def add_measurement(self, measurement_id: str, case_id: UUID, source: str, at: datetime, scores: dict[str, int]) -> None:
+    async def add_measurement(
+        self, measurement_id: str, case_id: UUID, source: str, at: datetime, scores: dict[str, int]
+    ) -> None:
         known = await self.s.scalar(select(wellbeing.c.measurement_id).where(wellbeing.c.measurement_id == measurement_id))
         if not known:
             await self.s.execute(
-                insert(wellbeing).values(measurement_id=measurement_id, case_id=str(case_id), source=source, measured_at=at, scores=scores)
+                insert(wellbeing).values(
+                    measurement_id=measurement_id, case_id=str(case_id), source=source, measured_at=at, scores=scores
+                )
             )
 
     async def measurements(self, case_id: UUID) -> list[Measurement]:
-        rows = await self.s.execute(select(wellbeing).where(wellbeing.c.case_id == str(case_id)).order_by(wellbeing.c.measured_at))
+        rows = await self.s.execute(
+            select(wellbeing).where(wellbeing.c.case_id == str(case_id)).order_by(wellbeing.c.measured_at)
+        )
         return [Measurement(r.measured_at, r.source, dict(r.scores)) for r in rows]
 
 

@@ -73,7 +73,9 @@ def _legend(ms: list[Measurement], lang: str, x: float, y: float) -> list[str]:
         c = _colour(i, len(ms))
         yy = y + i * 18
         out.append(f'<rect x="{x}" y="{yy - 10}" width="12" height="12" fill="{c}" fill-opacity="0.6" stroke="{c}"/>')
-        out.append(f'<text x="{x + 18}" y="{yy}" font-size="12" {FONT}>{escape(_date(m))} ({escape(SOURCES[lang].get(m.source, m.source))})</text>')
+        out.append(
+            f'<text x="{x + 18}" y="{yy}" font-size="12" {FONT}>{escape(_date(m))} ({escape(SOURCES[lang].get(m.source, m.source))})</text>'
+        )
     return out
 
 
@@ -108,7 +110,9 @@ def radar(measurements: list[Measurement], language: str = "fi") -> str:
         lines = _wrap(AREA_LABELS[lang][area])
         ly -= 7 * (len(lines) - 1)
         for j, line in enumerate(lines):
-            out.append(f'<text x="{lx:.1f}" y="{ly + 14 * j:.1f}" text-anchor="{anchor}" font-size="12" {FONT}>{escape(line)}</text>')
+            out.append(
+                f'<text x="{lx:.1f}" y="{ly + 14 * j:.1f}" text-anchor="{anchor}" font-size="12" {FONT}>{escape(line)}</text>'
+            )
     for i, m in enumerate(ms):
         pts = [point(k, m.scores[a]) for k, a in enumerate(STAR_AREAS) if a in m.scores]
         if not pts:
@@ -148,7 +152,7 @@ def lines(measurements: list[Measurement], language: str = "fi") -> str:
         top = oy + 30
         out.append(f'<rect x="{ox}" y="{top}" width="{pw}" height="{ph - 40}" fill="none" stroke="#ccc"/>')
 
-        def y_of(score: float) -> float:
+        def y_of(score: float, top: float = top) -> float:
             return top + (ph - 40) * (1 - (score - 1) / 9)
 
         for s in (1, 5, 10):
@@ -163,6 +167,8 @@ def lines(measurements: list[Measurement], language: str = "fi") -> str:
         for (x, y), (i, m) in zip(pts, series, strict=True):
             out.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="4" fill="{_colour(i, len(ms))}"/>')
             out.append(f'<text x="{x:.1f}" y="{y - 8:.1f}" text-anchor="middle" font-size="11" {FONT}>{m.scores[area]}</text>')
-            out.append(f'<text x="{x:.1f}" y="{top + ph - 25:.1f}" text-anchor="middle" font-size="10" fill="#555" {FONT}>{escape(_date(m))}</text>')
+            out.append(
+                f'<text x="{x:.1f}" y="{top + ph - 25:.1f}" text-anchor="middle" font-size="10" fill="#555" {FONT}>{escape(_date(m))}</text>'
+            )
     out.append("</svg>")
     return "\n".join(out)

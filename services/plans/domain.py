@@ -145,16 +145,26 @@ def check_frame(
     """Every problem with the frame, in the frame's order (empty when the plan is complete)."""
     p: list[DomainError] = []
     if not [c for c in changes_needed if c and c.strip()]:
-        p.append(_missing("changes_needed", "Name at least one concrete thing in everyday life that needs change.",
-                          "Kirjaa vähintään yksi arjen asia, johon tarvitaan muutosta.",
-                          "Ange minst en konkret sak i vardagen som behöver förändras."))
+        p.append(
+            _missing(
+                "changes_needed",
+                "Name at least one concrete thing in everyday life that needs change.",
+                "Kirjaa vähintään yksi arjen asia, johon tarvitaan muutosta.",
+                "Ange minst en konkret sak i vardagen som behöver förändras.",
+            )
+        )
     for i, c in enumerate(changes_needed):
         if not (c and c.strip()):
             p.append(_missing(f"changes_needed.{i}", "This change is blank.", "Muutos on tyhjä.", "Förändringen är tom."))
     if not any(actions.get(k) for k in ACTION_KINDS):
-        p.append(_missing("actions", "Record at least one action: at home, in the child's everyday environment or elsewhere.",
-                          "Kirjaa vähintään yksi toimenpide: kotona, lapsen arjen ympäristössä tai muualla.",
-                          "Ange minst en åtgärd: hemma, i barnets vardagsmiljö eller någon annanstans."))
+        p.append(
+            _missing(
+                "actions",
+                "Record at least one action: at home, in the child's everyday environment or elsewhere.",
+                "Kirjaa vähintään yksi toimenpide: kotona, lapsen arjen ympäristössä tai muualla.",
+                "Ange minst en åtgärd: hemma, i barnets vardagsmiljö eller någon annanstans.",
+            )
+        )
     for kind in ACTION_KINDS:
         for i, a in enumerate(actions.get(kind, [])):
             base = f"{ACTION_FIELDS[kind]}.{i}"
@@ -163,30 +173,73 @@ def check_frame(
             if not (a.get("who") or "").strip():
                 p.append(_missing(f"{base}.who", "Say who does it.", "Kirjaa kuka tekee.", "Ange vem som gör det."))
             if kind == "elsewhere" and not (a.get("where") or "").strip():
-                p.append(_missing(f"{base}.where", "Say where (which service or place).",
-                                  "Kirjaa missä (mikä palvelu tai paikka).", "Ange var (vilken tjänst eller plats)."))
+                p.append(
+                    _missing(
+                        f"{base}.where",
+                        "Say where (which service or place).",
+                        "Kirjaa missä (mikä palvelu tai paikka).",
+                        "Ange var (vilken tjänst eller plats).",
+                    )
+                )
     if not (worker_contacts_family or "").strip():
-        p.append(_missing("worker_contacts_family", "Say how the worker contacts the family.",
-                          "Kirjaa miten työntekijä on yhteydessä perheeseen.", "Ange hur arbetaren kontaktar familjen."))
+        p.append(
+            _missing(
+                "worker_contacts_family",
+                "Say how the worker contacts the family.",
+                "Kirjaa miten työntekijä on yhteydessä perheeseen.",
+                "Ange hur arbetaren kontaktar familjen.",
+            )
+        )
     if not (family_contacts_worker or "").strip():
-        p.append(_missing("family_contacts_worker", "Say how the family contacts the worker.",
-                          "Kirjaa miten perhe on yhteydessä työntekijään.", "Ange hur familjen kontaktar arbetaren."))
+        p.append(
+            _missing(
+                "family_contacts_worker",
+                "Say how the family contacts the worker.",
+                "Kirjaa miten perhe on yhteydessä työntekijään.",
+                "Ange hur familjen kontaktar arbetaren.",
+            )
+        )
     if not responsible_workers:
-        p.append(_missing("responsible_workers", "Name the responsible worker (or pair).",
-                          "Nimeä vastuutyöntekijä (tai työpari).", "Ange den ansvariga arbetaren (eller arbetsparet)."))
+        p.append(
+            _missing(
+                "responsible_workers",
+                "Name the responsible worker (or pair).",
+                "Nimeä vastuutyöntekijä (tai työpari).",
+                "Ange den ansvariga arbetaren (eller arbetsparet).",
+            )
+        )
     elif len(responsible_workers) > 2:
-        p.append(DomainError("too_many_responsible", "responsible_workers", en="One responsible worker or a pair.",
-                             fi="Yksi vastuutyöntekijä tai työpari.", sv="En ansvarig arbetare eller ett par."))
+        p.append(
+            DomainError(
+                "too_many_responsible",
+                "responsible_workers",
+                en="One responsible worker or a pair.",
+                fi="Yksi vastuutyöntekijä tai työpari.",
+                sv="En ansvarig arbetare eller ett par.",
+            )
+        )
     seen: set[str] = set()
     for i, w in enumerate(responsible_workers):
         if not w.get("public_service"):
-            p.append(DomainError("responsible_not_public", f"responsible_workers.{i}.public_service",
-                                 en="The responsible worker must work in a public service.",
-                                 fi="Vastuutyöntekijän on oltava julkisen palvelun työntekijä.",
-                                 sv="Den ansvariga arbetaren måste arbeta inom offentlig service."))
+            p.append(
+                DomainError(
+                    "responsible_not_public",
+                    f"responsible_workers.{i}.public_service",
+                    en="The responsible worker must work in a public service.",
+                    fi="Vastuutyöntekijän on oltava julkisen palvelun työntekijä.",
+                    sv="Den ansvariga arbetaren måste arbeta inom offentlig service.",
+                )
+            )
         if w.get("worker_id") in seen:
-            p.append(DomainError("duplicate", f"responsible_workers.{i}.worker_id", en="Named twice.",
-                                 fi="Nimetty kahdesti.", sv="Angiven två gånger."))
+            p.append(
+                DomainError(
+                    "duplicate",
+                    f"responsible_workers.{i}.worker_id",
+                    en="Named twice.",
+                    fi="Nimetty kahdesti.",
+                    sv="Angiven två gånger.",
+                )
+            )
         seen.add(w.get("worker_id", ""))
     p.extend(check_next_contact(next_contact_at, now))
     return p
@@ -194,17 +247,44 @@ def check_frame(
 
 def check_next_contact(next_contact_at: datetime | None, now: datetime, field_name: str = "next_contact_at") -> list[DomainError]:
     if next_contact_at is None:
-        return [_missing(field_name, "Agree the time of the next contact with the family.",
-                         "Sovi perheen kanssa seuraavan yhteydenoton aika.", "Kom överens med familjen om tiden för nästa kontakt.")]
+        return [
+            _missing(
+                field_name,
+                "Agree the time of the next contact with the family.",
+                "Sovi perheen kanssa seuraavan yhteydenoton aika.",
+                "Kom överens med familjen om tiden för nästa kontakt.",
+            )
+        ]
     if next_contact_at.tzinfo is None:
-        return [DomainError("naive_datetime", field_name, en="Time needs a time zone.",
-                            fi="Ajalle tarvitaan aikavyöhyke.", sv="Tiden behöver en tidszon.")]
+        return [
+            DomainError(
+                "naive_datetime",
+                field_name,
+                en="Time needs a time zone.",
+                fi="Ajalle tarvitaan aikavyöhyke.",
+                sv="Tiden behöver en tidszon.",
+            )
+        ]
     if next_contact_at <= now:
-        return [DomainError("in_past", field_name, en="The next contact must be in the future.",
-                            fi="Seuraavan yhteydenoton on oltava tulevaisuudessa.", sv="Nästa kontakt måste vara i framtiden.")]
+        return [
+            DomainError(
+                "in_past",
+                field_name,
+                en="The next contact must be in the future.",
+                fi="Seuraavan yhteydenoton on oltava tulevaisuudessa.",
+                sv="Nästa kontakt måste vara i framtiden.",
+            )
+        ]
     if next_contact_at > now + MAX_AHEAD:
-        return [DomainError("too_far", field_name, en="The next contact must be within a year.",
-                            fi="Seuraavan yhteydenoton on oltava vuoden sisällä.", sv="Nästa kontakt måste vara inom ett år.")]
+        return [
+            DomainError(
+                "too_far",
+                field_name,
+                en="The next contact must be within a year.",
+                fi="Seuraavan yhteydenoton on oltava vuoden sisällä.",
+                sv="Nästa kontakt måste vara inom ett år.",
+            )
+        ]
     return []
 
 
@@ -234,10 +314,17 @@ def agree(
     family_language: str | None = None,
 ) -> Plan:
     """Validate the plan frame and create version 1. Refusal names every missing part."""
-    _refuse_if(check_frame(
-        now=now, changes_needed=changes_needed, actions=actions, worker_contacts_family=worker_contacts_family,
-        family_contacts_worker=family_contacts_worker, responsible_workers=responsible_workers, next_contact_at=next_contact_at,
-    ))
+    _refuse_if(
+        check_frame(
+            now=now,
+            changes_needed=changes_needed,
+            actions=actions,
+            worker_contacts_family=worker_contacts_family,
+            family_contacts_worker=family_contacts_worker,
+            responsible_workers=responsible_workers,
+            next_contact_at=next_contact_at,
+        )
+    )
     assert next_contact_at is not None
     return Plan(
         plan_id=uuid4(),
@@ -263,7 +350,9 @@ def agree(
 
 def _must_be_active(plan: Plan) -> None:
     if plan.status != "active":
-        raise DomainError("plan_closed", "plan_id", en="The plan is closed.", fi="Suunnitelma on suljettu.", sv="Planen är avslutad.")
+        raise DomainError(
+            "plan_closed", "plan_id", en="The plan is closed.", fi="Suunnitelma on suljettu.", sv="Planen är avslutad."
+        )
 
 
 def revise(
@@ -286,12 +375,24 @@ def revise(
     revised next contact."""
     _must_be_active(plan)
     if expected_version is not None and expected_version != plan.version:
-        raise DomainError("version_conflict", "expected_version", en="The plan was changed meanwhile; reload it.",
-                          fi="Suunnitelmaa on muutettu välillä; lataa se uudelleen.", sv="Planen har ändrats under tiden; ladda om den.")
-    _refuse_if(check_frame(
-        now=now, changes_needed=changes_needed, actions=actions, worker_contacts_family=worker_contacts_family,
-        family_contacts_worker=family_contacts_worker, responsible_workers=responsible_workers, next_contact_at=next_contact_at,
-    ))
+        raise DomainError(
+            "version_conflict",
+            "expected_version",
+            en="The plan was changed meanwhile; reload it.",
+            fi="Suunnitelmaa on muutettu välillä; lataa se uudelleen.",
+            sv="Planen har ändrats under tiden; ladda om den.",
+        )
+    _refuse_if(
+        check_frame(
+            now=now,
+            changes_needed=changes_needed,
+            actions=actions,
+            worker_contacts_family=worker_contacts_family,
+            family_contacts_worker=family_contacts_worker,
+            responsible_workers=responsible_workers,
+            next_contact_at=next_contact_at,
+        )
+    )
     plan.version += 1
     plan.changes_needed = [c.strip() for c in changes_needed]
     plan.actions = _clean_actions(actions)
@@ -337,18 +438,29 @@ def reschedule(plan: Plan, *, next_contact_at: datetime, now: datetime) -> datet
 
 def _must_be_responsible(plan: Plan, worker_id: str) -> None:
     if worker_id not in plan.responsible_worker_ids:
-        raise DomainError("not_responsible_worker", "recorded_by", en="Only the plan's responsible worker records the follow-up.",
-                          fi="Vain suunnitelman vastuutyöntekijä kirjaa seurannan.", sv="Endast planens ansvariga arbetare registrerar uppföljningen.")
+        raise DomainError(
+            "not_responsible_worker",
+            "recorded_by",
+            en="Only the plan's responsible worker records the follow-up.",
+            fi="Vain suunnitelman vastuutyöntekijä kirjaa seurannan.",
+            sv="Endast planens ansvariga arbetare registrerar uppföljningen.",
+        )
 
 
-def record_followup(plan: Plan, *, recorded_by: str, now: datetime, next_contact_at: datetime | None, meeting_requested: bool) -> None:
+def record_followup(
+    plan: Plan, *, recorded_by: str, now: datetime, next_contact_at: datetime | None, meeting_requested: bool
+) -> None:
     """Close the open follow-up round; open the next one at ``next_contact_at`` (or none: a follow-up
     meeting is convened instead)."""
     _must_be_active(plan)
     _must_be_responsible(plan, recorded_by)
     if next_contact_at is None and not meeting_requested:
-        raise _missing("next_contact_at", "Agree the next contact or ask for a follow-up meeting.",
-                       "Sovi seuraava yhteydenotto tai pyydä seurantapalaveri.", "Kom överens om nästa kontakt eller begär ett uppföljningsmöte.")
+        raise _missing(
+            "next_contact_at",
+            "Agree the next contact or ask for a follow-up meeting.",
+            "Sovi seuraava yhteydenotto tai pyydä seurantapalaveri.",
+            "Kom överens om nästa kontakt eller begär ett uppföljningsmöte.",
+        )
     if next_contact_at is not None:
         problems = check_next_contact(next_contact_at, now)
         if problems:
@@ -457,8 +569,14 @@ def share_targets(plan: Plan, consents: list[Consent], today: date) -> list[Shar
             continue
         party = parties.get(rid, {})
         contact = party.get("contact")
-        out[rid] = ShareTarget(rid, party.get("role") or "consented_party", "consent", contact,
-                               (contact or {}).get("language") or "fi", consent.consent_id)
+        out[rid] = ShareTarget(
+            rid,
+            party.get("role") or "consented_party",
+            "consent",
+            contact,
+            (contact or {}).get("language") or "fi",
+            consent.consent_id,
+        )
     return list(out.values())
 
 

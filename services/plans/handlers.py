@@ -29,13 +29,13 @@ from shared.contracts.plans import (
     PlanClosed,
     PlanQuery,
     PlanRevised,
-    PlanShared,
     PlansAccessLogQuery,
+    PlanShared,
     PrintablePlanQuery,
     RecordFollowup,
     RescheduleFollowup,
-    RevisePlan,
     ResponsibleWorker,
+    RevisePlan,
 )
 from shared.contracts.referral import ConsentGiven, ConsentWithdrawn
 from shared.errors import DomainError, NotFound
@@ -90,11 +90,16 @@ async def agree_plan(cmd: AgreePlan, uow: PlansUnitOfWork) -> Reply:
         held_for = await uow.plans.case_of_meeting(cmd.meeting_id)
         if held_for is not None and held_for != str(cmd.case_id):
             raise DomainError(
-                "meeting_of_other_case", "meeting_id",
-                en="That meeting belongs to another case.", fi="Tapaaminen kuuluu toiseen asiakkuuteen.", sv="Mötet hör till ett annat ärende.",
+                "meeting_of_other_case",
+                "meeting_id",
+                en="That meeting belongs to another case.",
+                fi="Tapaaminen kuuluu toiseen asiakkuuteen.",
+                sv="Mötet hör till ett annat ärende.",
             )
     try:
-        plan = domain.agree(case_id=cmd.case_id, meeting_id=cmd.meeting_id, recorded_by=cmd.recorded_by, now=uow.now(), **_frame(cmd))
+        plan = domain.agree(
+            case_id=cmd.case_id, meeting_id=cmd.meeting_id, recorded_by=cmd.recorded_by, now=uow.now(), **_frame(cmd)
+        )
     except domain.PlanIncomplete as exc:
         return refusal(exc)
     await uow.plans.add(plan)
@@ -147,8 +152,15 @@ async def close_plan(cmd: ClosePlan, uow: PlansUnitOfWork) -> Reply:
     domain.close(plan, outcome=cmd.outcome, recorded_by=cmd.recorded_by, now=uow.now())
     await uow.plans.save(plan)
     uow.emit(
-        PlanClosed(producer=SERVICE, case_id=plan.case_id, causation_id=cmd.command_id, occurred_at=uow.now(),
-                   plan_id=plan.plan_id, plan_version=plan.version, outcome=cmd.outcome)
+        PlanClosed(
+            producer=SERVICE,
+            case_id=plan.case_id,
+            causation_id=cmd.command_id,
+            occurred_at=uow.now(),
+            plan_id=plan.plan_id,
+            plan_version=plan.version,
+            outcome=cmd.outcome,
+        )
     )
     apply_timers(plan, uow)  # closed: every follow-up timer is cancelled
     return await _done(uow, cmd, "cmd.plans.close.v1", Reply(ok=True, id=str(plan.plan_id), data={"version": plan.version}))
@@ -173,11 +185,21 @@ def apply_timers(plan: domain.Plan, uow: PlansUnitOfWork) -> None:
         assert due is not None
         ev: Any
         if kind == "reminder":
-            ev = FollowupReminderDue(**common, occurred_at=when, due_at=due, responsible_worker_ids=plan.responsible_worker_ids,
-                                     family_contact_ids=plan.family_contact_ids)
+            ev = FollowupReminderDue(
+                **common,
+                occurred_at=when,
+                due_at=due,
+                responsible_worker_ids=plan.responsible_worker_ids,
+                family_contact_ids=plan.family_contact_ids,
+            )
         elif kind == "due":
-            ev = FollowupDue(**common, occurred_at=when, due_at=due, responsible_worker_ids=plan.responsible_worker_ids,
-                             family_contact_ids=plan.family_contact_ids)
+            ev = FollowupDue(
+                **common,
+                occurred_at=when,
+                due_at=due,
+                responsible_worker_ids=plan.responsible_worker_ids,
+                family_contact_ids=plan.family_contact_ids,
+            )
         else:
             ev = FollowupGraceEnded(**common, occurred_at=when, due_at=due)
         uow.schedule(ev, timer_subject=subjects[kind], at=when, timer_id=f"timer:{uuid4()}")
@@ -196,9 +218,18 @@ async def reschedule_followup(cmd: RescheduleFollowup, uow: PlansUnitOfWork) -> 
     previous = domain.reschedule(plan, next_contact_at=cmd.next_contact_at, now=uow.now())
     await uow.plans.save(plan)
     uow.emit(
-        FollowupRescheduled(producer=SERVICE, case_id=plan.case_id, causation_id=cmd.command_id, occurred_at=uow.now(),
-                            plan_id=plan.plan_id, plan_version=plan.version, previous_due_at=previous, due_at=cmd.next_contact_at,
-                            responsible_worker_ids=plan.responsible_worker_ids, family_contact_ids=plan.family_contact_ids)
+        FollowupRescheduled(
+            producer=SERVICE,
+            case_id=plan.case_id,
+            causation_id=cmd.command_id,
+            occurred_at=uow.now(),
+            plan_id=plan.plan_id,
+            plan_version=plan.version,
+            previous_due_at=previous,
+            due_at=cmd.next_contact_at,
+            responsible_worker_ids=plan.responsible_worker_ids,
+            family_contact_ids=plan.family_contact_ids,
+        )
     )
     apply_timers(plan, uow)
     return await _done(uow, cmd, "cmd.plans.reschedule_followup.v1", Reply(ok=True, id=str(plan.plan_id)))
@@ -218,45 +249,80 @@ async def on_grace_ended(ev: FollowupGraceEnded, uow: PlansUnitOfWork) -> None:
         assert plan is not None
         await uow.plans.save(plan)
         uow.emit(
-            FollowupOverdue(producer=SERVICE, case_id=plan.case_id, causation_id=ev.event_id, occurred_at=uow.now(),
-                            plan_id=plan.plan_id, plan_version=plan.version, due_at=ev.due_at,
-                            responsible_worker_ids=plan.responsible_worker_ids)
+            FollowupOverdue(
+                producer=SERVICE,
+                case_id=plan.case_id,
+                causation_id=ev.event_id,
+                occurred_at=uow.now(),
+                plan_id=plan.plan_id,
+                plan_version=plan.version,
+                due_at=ev.due_at,
+                responsible_worker_ids=plan.responsible_worker_ids,
+            )
         )
 
 
 async def record_followup(cmd: RecordFollowup, uow: PlansUnitOfWork) -> Reply:
     plan = await _plan(uow, cmd.plan_id)
     now = uow.now()
-    domain.record_followup(plan, recorded_by=cmd.recorded_by, now=now, next_contact_at=cmd.next_contact_at,
-                           meeting_requested=cmd.followup_meeting is not None)
+    domain.record_followup(
+        plan,
+        recorded_by=cmd.recorded_by,
+        now=now,
+        next_contact_at=cmd.next_contact_at,
+        meeting_requested=cmd.followup_meeting is not None,
+    )
     await uow.plans.save(plan)
     record_id = str(uuid4())
     scores = {k: int(v) for k, v in cmd.wellbeing_scores.items()}
     await uow.plans.add_followup_record(
-        record_id=record_id, plan_id=str(plan.plan_id), case_id=str(plan.case_id), plan_version=plan.version,
-        recorded_by=cmd.recorded_by, recorded_at=now, what_happened=cmd.what_happened, wellbeing_scores=scores,
+        record_id=record_id,
+        plan_id=str(plan.plan_id),
+        case_id=str(plan.case_id),
+        plan_version=plan.version,
+        recorded_by=cmd.recorded_by,
+        recorded_at=now,
+        what_happened=cmd.what_happened,
+        wellbeing_scores=scores,
         next_contact_at=cmd.next_contact_at,
         meeting=cmd.followup_meeting.model_dump(mode="json") if cmd.followup_meeting else None,
     )
     if scores:
         await uow.plans.add_measurement(f"followup:{record_id}", plan.case_id, "followup", now, scores)
     uow.emit(
-        FollowupRecorded(producer=SERVICE, case_id=plan.case_id, causation_id=cmd.command_id, occurred_at=now,
-                         plan_id=plan.plan_id, plan_version=plan.version, recorded_by=cmd.recorded_by,
-                         wellbeing_scores=scores, next_contact_at=cmd.next_contact_at,
-                         followup_meeting_requested=cmd.followup_meeting is not None)
+        FollowupRecorded(
+            producer=SERVICE,
+            case_id=plan.case_id,
+            causation_id=cmd.command_id,
+            occurred_at=now,
+            plan_id=plan.plan_id,
+            plan_version=plan.version,
+            recorded_by=cmd.recorded_by,
+            wellbeing_scores=scores,
+            next_contact_at=cmd.next_contact_at,
+            followup_meeting_requested=cmd.followup_meeting is not None,
+        )
     )
     if cmd.followup_meeting is not None:
         m = cmd.followup_meeting
         uow.emit(
-            FollowupMeetingRequested(producer=SERVICE, case_id=plan.case_id, causation_id=cmd.command_id, occurred_at=now,
-                                     plan_id=plan.plan_id, plan_version=plan.version, requested_by=cmd.recorded_by,
-                                     roles_needed=list(m.roles_needed),
-                                     participant_ids=list(m.participant_ids) or plan.family_contact_ids + plan.responsible_worker_ids,
-                                     not_before=m.not_before)
+            FollowupMeetingRequested(
+                producer=SERVICE,
+                case_id=plan.case_id,
+                causation_id=cmd.command_id,
+                occurred_at=now,
+                plan_id=plan.plan_id,
+                plan_version=plan.version,
+                requested_by=cmd.recorded_by,
+                roles_needed=list(m.roles_needed),
+                participant_ids=list(m.participant_ids) or plan.family_contact_ids + plan.responsible_worker_ids,
+                not_before=m.not_before,
+            )
         )
     apply_timers(plan, uow)
-    return await _done(uow, cmd, "cmd.plans.record_followup.v1", Reply(ok=True, id=record_id, data={"plan_id": str(plan.plan_id)}))
+    return await _done(
+        uow, cmd, "cmd.plans.record_followup.v1", Reply(ok=True, id=record_id, data={"plan_id": str(plan.plan_id)})
+    )
 
 
 # -- sharing --------------------------------------------------------------------------------------
@@ -276,20 +342,42 @@ async def share_current_version(plan: domain.Plan, uow: PlansUnitOfWork, *, only
         if t.recipient_id in done or (only is not None and t.recipient_id != only):
             continue
         await uow.plans.add_share(plan, t.recipient_id, t.recipient_role, t.basis, t.consent_id, t.language, uow.now())
-        await uow.audit.record(actor=t.recipient_id, case_id=plan.case_id, action="share_plan",
-                               purpose=f"to {t.recipient_role} (basis: {t.basis})", result=audit.DISCLOSED, scope=scope)
+        await uow.audit.record(
+            actor=t.recipient_id,
+            case_id=plan.case_id,
+            action="share_plan",
+            purpose=f"to {t.recipient_role} (basis: {t.basis})",
+            result=audit.DISCLOSED,
+            scope=scope,
+        )
         uow.emit(
-            PlanShared(producer=SERVICE, case_id=plan.case_id, causation_id=cause, occurred_at=uow.now(), plan_id=plan.plan_id,
-                       plan_version=plan.version, recipient_id=t.recipient_id, recipient_role=t.recipient_role, basis=t.basis,  # type: ignore[arg-type]
-                       consent_id=t.consent_id, contact=ContactPoint.model_validate(t.contact) if t.contact else None,
-                       language=t.language)
+            PlanShared(
+                producer=SERVICE,
+                case_id=plan.case_id,
+                causation_id=cause,
+                occurred_at=uow.now(),
+                plan_id=plan.plan_id,
+                plan_version=plan.version,
+                recipient_id=t.recipient_id,
+                recipient_role=t.recipient_role,
+                basis=t.basis,  # type: ignore[arg-type]
+                consent_id=t.consent_id,
+                contact=ContactPoint.model_validate(t.contact) if t.contact else None,
+                language=t.language,
+            )
         )
         n += 1
     if only is None:
         for party_id in domain.withheld_parties(plan, consents, today):
             if party_id not in done:
-                await uow.audit.record(actor=party_id, case_id=plan.case_id, action="share_plan",
-                                       purpose="no share_plan consent in force", result=audit.WITHHELD, scope=scope)
+                await uow.audit.record(
+                    actor=party_id,
+                    case_id=plan.case_id,
+                    action="share_plan",
+                    purpose="no share_plan consent in force",
+                    result=audit.WITHHELD,
+                    scope=scope,
+                )
     return n
 
 
@@ -377,7 +465,9 @@ async def case_plans(q: PlanCaseQuery, uow: PlansUnitOfWork) -> Reply:
     )
 
 
-async def _audited_version(uow: PlansUnitOfWork, q: PlanQuery | PrintablePlanQuery, action: str) -> tuple[domain.Plan, dict[str, Any]]:
+async def _audited_version(
+    uow: PlansUnitOfWork, q: PlanQuery | PrintablePlanQuery, action: str
+) -> tuple[domain.Plan, dict[str, Any]]:
     """The plan version asked for, with the read recorded (found, or refused as not found)."""
     plan = await uow.plans.get(q.plan_id)
     if plan is None:
@@ -419,9 +509,14 @@ async def printable_plan(q: PrintablePlanQuery, uow: PlansUnitOfWork) -> Reply:
     language = q.language or content.get("family_language") or plan.language()
     shared = await uow.plans.shared_with(plan.plan_id, content["version"])
     await uow.commit()
-    doc = printable.render(content, language, shared_roles=sorted({s["recipient_role"] for s in shared.values() if s["basis"] == "consent"}))
-    return Reply(ok=True, id=str(plan.plan_id), data={"content_type": "text/html; charset=utf-8", "language": language,
-                                                      "version": content["version"], "html": doc})
+    doc = printable.render(
+        content, language, shared_roles=sorted({s["recipient_role"] for s in shared.values() if s["basis"] == "consent"})
+    )
+    return Reply(
+        ok=True,
+        id=str(plan.plan_id),
+        data={"content_type": "text/html; charset=utf-8", "language": language, "version": content["version"], "html": doc},
+    )
 
 
 async def overdue_followups(q: OverdueQuery, uow: PlansUnitOfWork) -> Reply:
@@ -432,11 +527,16 @@ async def overdue_followups(q: OverdueQuery, uow: PlansUnitOfWork) -> Reply:
         if q.responsible_worker_id and q.responsible_worker_id not in p.responsible_worker_ids:
             continue
         assert p.next_contact_at is not None
-        rows.append({
-            "plan_id": str(p.plan_id), "case_id": str(p.case_id), "plan_version": p.version,
-            "due_at": p.next_contact_at.isoformat(), "overdue_since": (p.next_contact_at + grace).isoformat(),
-            "responsible_worker_ids": p.responsible_worker_ids,
-        })
+        rows.append(
+            {
+                "plan_id": str(p.plan_id),
+                "case_id": str(p.case_id),
+                "plan_version": p.version,
+                "due_at": p.next_contact_at.isoformat(),
+                "overdue_since": (p.next_contact_at + grace).isoformat(),
+                "responsible_worker_ids": p.responsible_worker_ids,
+            }
+        )
     scope = f"worker:{q.responsible_worker_id}" if q.responsible_worker_id else "all"
     await uow.audit.read_cases(q, "list_overdue_followups", (r["case_id"] for r in rows), scope)
     await uow.commit()

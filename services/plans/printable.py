@@ -90,8 +90,34 @@ LABELS: dict[str, dict[str, str]] = {
 
 _MONTHS = {
     "fi": None,
-    "sv": ["januari", "februari", "mars", "april", "maj", "juni", "juli", "augusti", "september", "oktober", "november", "december"],
-    "en": ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"],
+    "sv": [
+        "januari",
+        "februari",
+        "mars",
+        "april",
+        "maj",
+        "juni",
+        "juli",
+        "augusti",
+        "september",
+        "oktober",
+        "november",
+        "december",
+    ],
+    "en": [
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ],
 }
 
 _CSS = """
@@ -126,7 +152,9 @@ def render(content: dict[str, Any], language: str, shared_roles: list[str] | Non
         f"<h1>{e(L['title'])}</h1>",
     ]
     recorded = datetime.fromisoformat(content["recorded_at"])
-    parts.append(f'<p class="meta">{e(L["version"])} {int(content["version"])} · {e(L["recorded"])} {e(format_time(recorded, lang))}</p>')
+    parts.append(
+        f'<p class="meta">{e(L["version"])} {int(content["version"])} · {e(L["recorded"])} {e(format_time(recorded, lang))}</p>'
+    )
 
     parts.append(f"<h2>{e(L['changes'])}</h2><ul>")
     parts += [f"<li>{e(c)}</li>" for c in content.get("changes_needed", [])]
@@ -141,14 +169,18 @@ def render(content: dict[str, Any], language: str, shared_roles: list[str] | Non
             continue
         parts.append(f"<table><tr><th>{e(L['what'])}</th><th>{e(L['who'])}</th><th>{e(L['where'])}</th></tr>")
         for a in actions:
-            parts.append(f"<tr><td>{e(a.get('what') or '')}</td><td>{e(a.get('who') or '')}</td><td>{e(a.get('where') or '')}</td></tr>")
+            parts.append(
+                f"<tr><td>{e(a.get('what') or '')}</td><td>{e(a.get('who') or '')}</td><td>{e(a.get('where') or '')}</td></tr>"
+            )
         parts.append("</table>")
 
     parts.append(f"<h2>{e(L['followup'])}</h2><dl>")
     parts.append(f"<dt>{e(L['worker_contacts_family'])}</dt><dd>{e(content.get('worker_contacts_family', ''))}</dd>")
     parts.append(f"<dt>{e(L['family_contacts_worker'])}</dt><dd>{e(content.get('family_contacts_worker', ''))}</dd></dl>")
 
-    parts.append(f"<h2>{e(L['responsible'])}</h2><table><tr><th>{e(L['responsible'])}</th><th>{e(L['organisation'])}</th><th>{e(L['contact'])}</th></tr>")
+    parts.append(
+        f"<h2>{e(L['responsible'])}</h2><table><tr><th>{e(L['responsible'])}</th><th>{e(L['organisation'])}</th><th>{e(L['contact'])}</th></tr>"
+    )
     for w in content.get("responsible_workers", []):
         c = w.get("contact") or {}
         how = ", ".join(x for x in (c.get("phone"), c.get("email")) if x)
@@ -157,7 +189,7 @@ def render(content: dict[str, Any], language: str, shared_roles: list[str] | Non
 
     if content.get("next_contact_at"):
         nxt = datetime.fromisoformat(content["next_contact_at"])
-        parts.append(f"<h2>{e(L['next_contact'])}</h2><p class=\"next\">{e(format_time(nxt, lang))}</p>")
+        parts.append(f'<h2>{e(L["next_contact"])}</h2><p class="next">{e(format_time(nxt, lang))}</p>')
     if shared_roles:
         parts.append(f"<h2>{e(L['shared'])}</h2><ul>" + "".join(f"<li>{e(r)}</li>" for r in shared_roles) + "</ul>")
     parts.append(f"<footer>{e(L['footer'])}</footer></body></html>")

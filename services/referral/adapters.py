@@ -87,8 +87,12 @@ _CASE_COLUMNS = ("case_id", "municipality", "team_id", "status", "opened_at")
 # children (few), then those cases by primary key. As one join, PostgreSQL with stale statistics
 # chose to read every open case through the status index and hash-join them: 4.6 ms per referral
 # at 7,000 open cases, and intake fell from 128 to 26 referrals/s as the table grew (bench/).
-_CASES_OF_CHILDREN = select(referral_children.c.case_id).where(referral_children.c.child_key.in_(bindparam("keys", expanding=True)))
-_CASE_STATUS = select(cases.c.case_id, cases.c.status, cases.c.opened_at).where(cases.c.case_id.in_(bindparam("ids", expanding=True)))
+_CASES_OF_CHILDREN = select(referral_children.c.case_id).where(
+    referral_children.c.child_key.in_(bindparam("keys", expanding=True))
+)
+_CASE_STATUS = select(cases.c.case_id, cases.c.status, cases.c.opened_at).where(
+    cases.c.case_id.in_(bindparam("ids", expanding=True))
+)
 
 
 def _state(obj: Any, skip: tuple[str, ...]) -> dict[str, Any]:
@@ -129,7 +133,10 @@ class ReferralRepository:
         )
         if not added:
             return False
-        children = [{"child_key": key, "referral_id": str(r.referral_id), "case_id": str(r.case_id)} for key in dict.fromkeys(r.child_keys)]
+        children = [
+            {"child_key": key, "referral_id": str(r.referral_id), "case_id": str(r.case_id)}
+            for key in dict.fromkeys(r.child_keys)
+        ]
         if children:
             await self.uow.insert(referral_children, children)
         return True
@@ -139,7 +146,9 @@ class ReferralRepository:
         r.case_id = case_id
         r.linked = False
         state = _state(r, _REFERRAL_COLUMNS)
-        await self.s.execute(update(referrals).where(referrals.c.referral_id == str(r.referral_id)).values(case_id=str(case_id), state=state))
+        await self.s.execute(
+            update(referrals).where(referrals.c.referral_id == str(r.referral_id)).values(case_id=str(case_id), state=state)
+        )
         await self.s.execute(
             update(referral_children).where(referral_children.c.referral_id == str(r.referral_id)).values(case_id=str(case_id))
         )
@@ -196,7 +205,9 @@ class ReferralRepository:
 
     async def open_cases_of_team(self, team_id: str) -> list[Case]:
         rows = (
-            await self.s.execute(select(cases).where(cases.c.team_id == team_id, cases.c.status == "open").order_by(cases.c.opened_at))
+            await self.s.execute(
+                select(cases).where(cases.c.team_id == team_id, cases.c.status == "open").order_by(cases.c.opened_at)
+            )
         ).all()
         return [_to_case(r) for r in rows]
 
@@ -220,11 +231,15 @@ class ReferralRepository:
 
     async def save_consent(self, c: Consent) -> None:
         await self.s.execute(
-            update(consents).where(consents.c.consent_id == str(c.consent_id)).values(withdrawn_at=c.withdrawn_at, withdrawn_by=c.withdrawn_by)
+            update(consents)
+            .where(consents.c.consent_id == str(c.consent_id))
+            .values(withdrawn_at=c.withdrawn_at, withdrawn_by=c.withdrawn_by)
         )
 
     async def consents_of(self, case_id: UUID) -> list[Consent]:
-        rows = (await self.s.execute(select(consents).where(consents.c.case_id == str(case_id)).order_by(consents.c.given_at))).all()
+        rows = (
+            await self.s.execute(select(consents).where(consents.c.case_id == str(case_id)).order_by(consents.c.given_at))
+        ).all()
         return [_to_consent(r) for r in rows]
 
     # -- rejections and audit ----------------------------------------------------------------------
@@ -297,7 +312,9 @@ class ReferralUnitOfWork(UnitOfWork):
     referrals: ReferralRepository
     audit: AuditLog
 
-    def __init__(self, db: Database, clock: Any = None, config: ReferralConfig | None = None, router: Router | None = None) -> None:
+    def __init__(
+        self, db: Database, clock: Any = None, config: ReferralConfig | None = None, router: Router | None = None
+    ) -> None:
         super().__init__(db, clock)
         self.config = config or ReferralConfig()
         self.router = router or self.config.router()

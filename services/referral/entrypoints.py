@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from shared.contracts.referral import (
-    AccessLogQuery,
     INTAKE_SUBJECT,
+    AccessLogQuery,
     CaseQuery,
     CompleteAssessment,
     DeadlinesDueQuery,

@@ -9,6 +9,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from shared.calendar import add_working_days, helsinki_date
+from shared.contracts.base import TRUSTED, Reply
 from shared.contracts.common import ContactPoint
 from shared.contracts.referral import (
     AccessLogQuery,
@@ -33,13 +34,12 @@ from shared.contracts.referral import (
     UnlinkReferral,
     WithdrawConsent,
 )
-from shared.contracts.base import TRUSTED, Reply
 from shared.errors import DomainError, NotFound
 
 from . import domain
-from .hetu import InvalidHetu, parse_hetu
 from .adapters import ReferralUnitOfWork
 from .domain import Case, Referral, open_referral, screen
+from .hetu import InvalidHetu, parse_hetu
 
 SERVICE = "referral"
 INTAKE_RECORDER = "front-door"
@@ -71,7 +71,11 @@ async def receive_submission(cmd: ReceiveSubmission, uow: ReferralUnitOfWork) ->
         )
         uow.emit(
             ReferralRejected(
-                producer=SERVICE, submission_id=result.submission_id, rejection_id=rejection_id, reasons=result.reasons, occurred_at=now
+                producer=SERVICE,
+                submission_id=result.submission_id,
+                rejection_id=rejection_id,
+                reasons=result.reasons,
+                occurred_at=now,
             )
         )
         return None
@@ -115,15 +119,24 @@ async def receive_submission(cmd: ReceiveSubmission, uow: ReferralUnitOfWork) ->
         uow.emit(_received(referral, case))
         uow.emit(
             ReferralAssigned(
-                producer=SERVICE, case_id=case.case_id, occurred_at=now, referral_id=referral.referral_id,
-                team_id=case.team_id, municipality=case.municipality, concern_category=referral.concern_category,
+                producer=SERVICE,
+                case_id=case.case_id,
+                occurred_at=now,
+                referral_id=referral.referral_id,
+                team_id=case.team_id,
+                municipality=case.municipality,
+                concern_category=referral.concern_category,
             )
         )
     if referral.urgent:
         uow.emit(
             ReferralUrgent(
-                producer=SERVICE, case_id=case.case_id, occurred_at=now, referral_id=referral.referral_id,
-                municipality=referral.municipality, channel=referral.channel,  # type: ignore[arg-type]
+                producer=SERVICE,
+                case_id=case.case_id,
+                occurred_at=now,
+                referral_id=referral.referral_id,
+                municipality=referral.municipality,
+                channel=referral.channel,  # type: ignore[arg-type]
                 team_id=uow.router.on_duty(referral.municipality) or case.team_id,
             )
         )
@@ -210,11 +223,21 @@ async def start_assessment(cmd: StartAssessment, uow: ReferralUnitOfWork) -> Rep
     _schedule_deadline(uow, case, "assessment_completion", complete_by)
     uow.emit(
         AssessmentStarted(
-            producer=SERVICE, case_id=case.case_id, occurred_at=now, causation_id=cmd.command_id,
-            started_on=started_on, complete_by=complete_by, social_worker_id=cmd.social_worker_id,
+            producer=SERVICE,
+            case_id=case.case_id,
+            occurred_at=now,
+            causation_id=cmd.command_id,
+            started_on=started_on,
+            complete_by=complete_by,
+            social_worker_id=cmd.social_worker_id,
         )
     )
-    return await _done(uow, cmd, "cmd.referral.start_assessment.v1", Reply(ok=True, id=str(case.case_id), data={"complete_by": complete_by.isoformat()}))
+    return await _done(
+        uow,
+        cmd,
+        "cmd.referral.start_assessment.v1",
+        Reply(ok=True, id=str(case.case_id), data={"complete_by": complete_by.isoformat()}),
+    )
 
 
 CLOSING_OUTCOMES = {"no_need_for_services", "referred_elsewhere"}
@@ -236,25 +259,52 @@ async def complete_assessment(cmd: CompleteAssessment, uow: ReferralUnitOfWork) 
     may_tell = domain.referrer_may_be_told(await uow.referrals.by_case(case.case_id), purposes)
     uow.emit(
         AssessmentCompleted(
-            producer=SERVICE, case_id=case.case_id, occurred_at=now, causation_id=cmd.command_id,
-            completed_on=completed_on, outcome=cmd.outcome, social_worker_id=cmd.social_worker_id, referrer_may_be_told=may_tell,
+            producer=SERVICE,
+            case_id=case.case_id,
+            occurred_at=now,
+            causation_id=cmd.command_id,
+            completed_on=completed_on,
+            outcome=cmd.outcome,
+            social_worker_id=cmd.social_worker_id,
+            referrer_may_be_told=may_tell,
         )
     )
-    return await _done(uow, cmd, "cmd.referral.complete_assessment.v1", Reply(ok=True, id=str(case.case_id), data={"referrer_may_be_told": may_tell}))
+    return await _done(
+        uow,
+        cmd,
+        "cmd.referral.complete_assessment.v1",
+        Reply(ok=True, id=str(case.case_id), data={"referrer_may_be_told": may_tell}),
+    )
 
 
 # -- consent ledger ---------------------------------------------------------------------------------
 
 
-async def _give(uow: ReferralUnitOfWork, case_id: UUID, purpose: str, recipient: str | None, given_by: str,
-                recorded_by: str, valid_until: date | None, causation_id: UUID | None = None) -> domain.Consent:
+async def _give(
+    uow: ReferralUnitOfWork,
+    case_id: UUID,
+    purpose: str,
+    recipient: str | None,
+    given_by: str,
+    recorded_by: str,
+    valid_until: date | None,
+    causation_id: UUID | None = None,
+) -> domain.Consent:
     now = uow.now()
     consent = domain.give_consent(case_id, purpose, recipient, given_by, recorded_by, now, valid_until)
     await uow.referrals.add_consent(consent)
     uow.emit(
         ConsentGiven(
-            producer=SERVICE, case_id=case_id, occurred_at=now, causation_id=causation_id, consent_id=consent.consent_id,
-            purpose=purpose, recipient=recipient, given_by=given_by, recorded_by=recorded_by, valid_until=valid_until,  # type: ignore[arg-type]
+            producer=SERVICE,
+            case_id=case_id,
+            occurred_at=now,
+            causation_id=causation_id,
+            consent_id=consent.consent_id,
+            purpose=purpose,
+            recipient=recipient,
+            given_by=given_by,
+            recorded_by=recorded_by,
+            valid_until=valid_until,  # type: ignore[arg-type]
         )
     )
     return consent
@@ -262,7 +312,9 @@ async def _give(uow: ReferralUnitOfWork, case_id: UUID, purpose: str, recipient:
 
 async def record_consent(cmd: RecordConsent, uow: ReferralUnitOfWork) -> Reply:
     case = await _case(uow, cmd.case_id)
-    consent = await _give(uow, case.case_id, cmd.purpose, cmd.recipient, cmd.given_by, cmd.recorded_by, cmd.valid_until, cmd.command_id)
+    consent = await _give(
+        uow, case.case_id, cmd.purpose, cmd.recipient, cmd.given_by, cmd.recorded_by, cmd.valid_until, cmd.command_id
+    )
     case.note(uow.now(), "consent_given", purpose=cmd.purpose, recipient=cmd.recipient, by=cmd.recorded_by)
     await uow.referrals.save_case(case)
     return await _done(uow, cmd, "cmd.referral.record_consent.v1", Reply(ok=True, id=str(consent.consent_id)))
@@ -280,8 +332,15 @@ async def withdraw_consent(cmd: WithdrawConsent, uow: ReferralUnitOfWork) -> Rep
     await uow.referrals.save_case(case)
     uow.emit(
         ConsentWithdrawn(
-            producer=SERVICE, case_id=consent.case_id, occurred_at=now, causation_id=cmd.command_id, consent_id=consent.consent_id,
-            purpose=consent.purpose, recipient=consent.recipient, withdrawn_by=cmd.withdrawn_by, recorded_by=cmd.recorded_by,  # type: ignore[arg-type]
+            producer=SERVICE,
+            case_id=consent.case_id,
+            occurred_at=now,
+            causation_id=cmd.command_id,
+            consent_id=consent.consent_id,
+            purpose=consent.purpose,
+            recipient=consent.recipient,
+            withdrawn_by=cmd.withdrawn_by,
+            recorded_by=cmd.recorded_by,  # type: ignore[arg-type]
         )
     )
     return await _done(uow, cmd, "cmd.referral.withdraw_consent.v1", Reply(ok=True, id=str(consent.consent_id)))
@@ -298,8 +357,10 @@ async def unlink_referral(cmd: UnlinkReferral, uow: ReferralUnitOfWork) -> Reply
     old = await _case(uow, referral.case_id)
     if len(old.referral_ids) < 2 or old.referral_ids[0] == str(referral.referral_id):
         raise DomainError(
-            "not_linked", "referral_id",
-            en="The referral opened its case; it is not linked.", fi="Yhteydenotto avasi asiakkuuden, sitä ei ole liitetty.",
+            "not_linked",
+            "referral_id",
+            en="The referral opened its case; it is not linked.",
+            fi="Yhteydenotto avasi asiakkuuden, sitä ei ole liitetty.",
             sv="Kontakten öppnade klientskapet; den är inte kopplad.",
         )
     old.remove_referral(referral.referral_id, now, cmd.recorded_by)
@@ -316,20 +377,32 @@ async def unlink_referral(cmd: UnlinkReferral, uow: ReferralUnitOfWork) -> Reply
     await uow.referrals.add_case(new)
     uow.emit(
         ReferralUnlinked(
-            producer=SERVICE, case_id=new.case_id, occurred_at=now, causation_id=cmd.command_id,
-            referral_id=referral.referral_id, previous_case_id=old.case_id, recorded_by=cmd.recorded_by,
+            producer=SERVICE,
+            case_id=new.case_id,
+            occurred_at=now,
+            causation_id=cmd.command_id,
+            referral_id=referral.referral_id,
+            previous_case_id=old.case_id,
+            recorded_by=cmd.recorded_by,
         )
     )
     uow.emit(
         ReferralAssigned(
-            producer=SERVICE, case_id=new.case_id, occurred_at=now, referral_id=referral.referral_id,
-            team_id=new.team_id, municipality=new.municipality, concern_category=referral.concern_category,
+            producer=SERVICE,
+            case_id=new.case_id,
+            occurred_at=now,
+            referral_id=referral.referral_id,
+            team_id=new.team_id,
+            municipality=new.municipality,
+            concern_category=referral.concern_category,
         )
     )
     if new_deadline:
         assert new.decision_due_by is not None
         _schedule_deadline(uow, new, "assessment_decision", new.decision_due_by)
-    return await _done(uow, cmd, "cmd.referral.unlink.v1", Reply(ok=True, id=str(new.case_id), data={"previous_case_id": str(old.case_id)}))
+    return await _done(
+        uow, cmd, "cmd.referral.unlink.v1", Reply(ok=True, id=str(new.case_id), data={"previous_case_id": str(old.case_id)})
+    )
 
 
 # -- staff queries (every read of personal data is audited) ------------------------------------------
@@ -351,8 +424,12 @@ async def get_case(q: CaseQuery, uow: ReferralUnitOfWork) -> Reply:
     case = await uow.referrals.get_case(q.case_id)
     found = await uow.referrals.by_case(q.case_id) if case else []
     await uow.referrals.audit(
-        actor=q.requested_by, case_id=str(q.case_id), action="read_case", purpose=q.purpose,
-        result="found" if case else "not_found", scope=f"case:{q.case_id}",
+        actor=q.requested_by,
+        case_id=str(q.case_id),
+        action="read_case",
+        purpose=q.purpose,
+        result="found" if case else "not_found",
+        scope=f"case:{q.case_id}",
     )
     await uow.commit()
     if case is None:
@@ -408,8 +485,11 @@ async def access_log(q: AccessLogQuery, uow: ReferralUnitOfWork) -> Reply:
             value = parse_hetu(q.personal_id).value
         except InvalidHetu:
             raise DomainError(
-                "invalid_personal_id", "personal_id",
-                en="Not a valid henkilötunnus.", fi="Virheellinen henkilötunnus.", sv="Ogiltig personbeteckning.",
+                "invalid_personal_id",
+                "personal_id",
+                en="Not a valid henkilötunnus.",
+                fi="Virheellinen henkilötunnus.",
+                sv="Ogiltig personbeteckning.",
             ) from None
         case_ids = await uow.referrals.cases_of_child(hashlib.sha256(f"hetu:{value}".encode()).hexdigest())
     else:
@@ -417,8 +497,12 @@ async def access_log(q: AccessLogQuery, uow: ReferralUnitOfWork) -> Reply:
     entries = await uow.referrals.access_log(case_ids) if case_ids else []
     for case_id in case_ids or [None]:
         await uow.referrals.audit(
-            actor=q.requested_by, case_id=case_id, action="read_access_log", purpose=q.purpose,
-            result="found" if case_id else "not_found", scope="person" if q.personal_id else f"case:{q.case_id}",
+            actor=q.requested_by,
+            case_id=case_id,
+            action="read_access_log",
+            purpose=q.purpose,
+            result="found" if case_id else "not_found",
+            scope="person" if q.personal_id else f"case:{q.case_id}",
         )
     await uow.commit()
     if not case_ids:
@@ -430,11 +514,21 @@ async def team_cases(q: TeamCasesQuery, uow: ReferralUnitOfWork) -> Reply:
     found = await uow.referrals.open_cases_of_team(q.team_id)
     for c in found:
         await uow.referrals.audit(
-            actor=q.requested_by, case_id=str(c.case_id), action="list_team_cases", purpose=q.purpose, result="found", scope=f"team:{q.team_id}"
+            actor=q.requested_by,
+            case_id=str(c.case_id),
+            action="list_team_cases",
+            purpose=q.purpose,
+            result="found",
+            scope=f"team:{q.team_id}",
         )
     if not found:
         await uow.referrals.audit(
-            actor=q.requested_by, case_id=None, action="list_team_cases", purpose=q.purpose, result="empty", scope=f"team:{q.team_id}"
+            actor=q.requested_by,
+            case_id=None,
+            action="list_team_cases",
+            purpose=q.purpose,
+            result="empty",
+            scope=f"team:{q.team_id}",
         )
     await uow.commit()
     return Reply(ok=True, id=q.team_id, data={"team_id": q.team_id, "cases": [_case_summary(c) for c in found]})
@@ -448,14 +542,30 @@ async def deadlines_due(q: DeadlinesDueQuery, uow: ReferralUnitOfWork) -> Reply:
     for c in found:
         for kind, due in c.open_deadlines():
             if due <= horizon:
-                rows.append({"case_id": str(c.case_id), "team_id": c.team_id, "deadline": kind, "due_by": due.isoformat(), "overdue": due < today})
+                rows.append(
+                    {
+                        "case_id": str(c.case_id),
+                        "team_id": c.team_id,
+                        "deadline": kind,
+                        "due_by": due.isoformat(),
+                        "overdue": due < today,
+                    }
+                )
         await uow.referrals.audit(
-            actor=q.requested_by, case_id=str(c.case_id), action="list_deadlines", purpose=q.purpose, result="found",
+            actor=q.requested_by,
+            case_id=str(c.case_id),
+            action="list_deadlines",
+            purpose=q.purpose,
+            result="found",
             scope=f"team:{q.team_id}" if q.team_id else "all",
         )
     if not found:
         await uow.referrals.audit(
-            actor=q.requested_by, case_id=None, action="list_deadlines", purpose=q.purpose, result="empty",
+            actor=q.requested_by,
+            case_id=None,
+            action="list_deadlines",
+            purpose=q.purpose,
+            result="empty",
             scope=f"team:{q.team_id}" if q.team_id else "all",
         )
     await uow.commit()

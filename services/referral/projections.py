@@ -56,13 +56,12 @@ class ReferralStatistics:
             self.apply(from_json(m.data))  # pydantic-core's parser: ≈ 2× the json module's speed
 
     def rows(self) -> list[dict[str, Any]]:
-        return [
-            {"municipality": m, "month": mo, "channel": ch, "referrals": n}
-            for (m, mo, ch), n in sorted(self.counts.items())
-        ]
+        return [{"municipality": m, "month": mo, "channel": ch, "referrals": n} for (m, mo, ch), n in sorted(self.counts.items())]
 
     @classmethod
-    async def rebuild(cls, js: JetStreamContext, progress: Any = None, subject: str | None = None, stream: str = "REFERRAL") -> ReferralStatistics:
+    async def rebuild(
+        cls, js: JetStreamContext, progress: Any = None, subject: str | None = None, stream: str = "REFERRAL"
+    ) -> ReferralStatistics:
         stats = cls()
         await replay(js, stream, subject or ReferralReceived.subject(), stats.apply_batch, progress=progress)
         return stats

@@ -17,7 +17,9 @@ from .common import Id, ShortText
 class CaseAccessLogQuery(Contract):
     """Who has read or been given the data of these cases, when, what and why. This read is audited too."""
 
-    case_ids: list[UUID] = Field(min_length=1, max_length=50, description="The person's cases (from query.referral.access_log.v1).")
+    case_ids: list[UUID] = Field(
+        min_length=1, max_length=50, description="The person's cases (from query.referral.access_log.v1)."
+    )
     requested_by: Id = Field(description="Staff id of the reader (written to the audit log).")
     purpose: ShortText = Field(default="access log request", description="Why the log is read (e.g. the person's own request).")
 

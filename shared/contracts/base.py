@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, ClassVar, TypeVar
 from uuid import UUID
 
@@ -21,7 +21,7 @@ STRICT = ConfigDict(extra="forbid", hide_input_in_errors=True, frozen=True)
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class _RandomPool(threading.local):
@@ -107,9 +107,7 @@ class FieldError(Contract):
 
     field: str = Field(description="Dotted path of the offending field, e.g. 'children.0.personal_id'.")
     code: str = Field(description="Stable machine code, e.g. 'missing', 'invalid_checksum'.")
-    message: dict[str, str] = Field(
-        default_factory=dict, description="Human-readable message by language: fi, sv, en."
-    )
+    message: dict[str, str] = Field(default_factory=dict, description="Human-readable message by language: fi, sv, en.")
 
 
 class Reply(Contract):

@@ -27,8 +27,19 @@ ROOT = Path(__file__).resolve().parents[2]
 SNAPSHOTS = ROOT / "docs" / "contracts"
 # Changing any of these on a field is a changed type for a consumer of the old version.
 SHAPE_KEYS = (
-    "type", "format", "enum", "const", "pattern",
-    "maxLength", "minLength", "maximum", "minimum", "exclusiveMaximum", "exclusiveMinimum", "maxItems", "minItems",
+    "type",
+    "format",
+    "enum",
+    "const",
+    "pattern",
+    "maxLength",
+    "minLength",
+    "maximum",
+    "minimum",
+    "exclusiveMaximum",
+    "exclusiveMinimum",
+    "maxItems",
+    "minItems",
 )
 
 

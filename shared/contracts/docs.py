@@ -1,8 +1,8 @@
 """Generate the event catalogue (Markdown, for the README) and the AsyncAPI document from the code.
 
-    python -m shared.contracts.docs catalogue   # Markdown table
-    python -m shared.contracts.docs asyncapi    # AsyncAPI 3.0 JSON (docs/asyncapi.json)
-    python -m shared.contracts.docs write       # update README.md and docs/asyncapi.json in place
+python -m shared.contracts.docs catalogue   # Markdown table
+python -m shared.contracts.docs asyncapi    # AsyncAPI 3.0 JSON (docs/asyncapi.json)
+python -m shared.contracts.docs write       # update README.md and docs/asyncapi.json in place
 """
 
 from __future__ import annotations
@@ -34,10 +34,12 @@ def catalogue() -> str:
         f"| `{INTAKE_SUBJECT}` | INTAKE | front door (`Nats-Msg-Id` = submission id) | referral | {_fields(ReferralSubmission)} |",
     ]
     for e in EVENTS:
-        lines.append(
-            f"| `{e.subject}` | {e.model.stream} | {e.producer} | {', '.join(e.consumers)} | {_fields(e.model)} |"
-        )
-    lines += ["", "Request/reply (core NATS; the reply is a `Reply`: `ok`, `id`, `errors[field, code, message{fi,sv,en}]`, `data`):", ""]
+        lines.append(f"| `{e.subject}` | {e.model.stream} | {e.producer} | {', '.join(e.consumers)} | {_fields(e.model)} |")
+    lines += [
+        "",
+        "Request/reply (core NATS; the reply is a `Reply`: `ok`, `id`, `errors[field, code, message{fi,sv,en}]`, `data`):",
+        "",
+    ]
     lines += ["| subject | service | what | request fields |", "| --- | --- | --- | --- |"]
     for r in REQUESTS:
         lines.append(f"| `{r.subject}` | {r.service} | {r.description} | {_fields(r.model)} |")

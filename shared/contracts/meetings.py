@@ -107,7 +107,8 @@ class MeetingHeld(Event):
     attendance: list[AttendanceRecord]
     responsible_worker_ids: list[str] = Field(description="Responsible worker(s) named by the family.")
     wellbeing_scores: dict[StarArea, int] = Field(
-        default_factory=dict, description="Wellbeing star looked at together: area -> score 1-10 (notes stay in the meetings service)."
+        default_factory=dict,
+        description="Wellbeing star looked at together: area -> score 1-10 (notes stay in the meetings service).",
     )
     municipality: str | None = Field(default=None, description="Municipality, for statistics.")
 
@@ -192,7 +193,11 @@ class UpsertProfessional(Contract):
     recorded_by: Id
     professional_id: Id = Field(description="Staff id.")
     municipality: ShortText
-    roles: list[ShortText] = Field(min_length=1, max_length=10, description="family_worker, home_help, family_counsellor, psychologist, social_counsellor, social_worker, child_health_nurse, early_childhood_education, school_social_worker, close_worker, ...")
+    roles: list[ShortText] = Field(
+        min_length=1,
+        max_length=10,
+        description="family_worker, home_help, family_counsellor, psychologist, social_counsellor, social_worker, child_health_nurse, early_childhood_education, school_social_worker, close_worker, ...",
+    )
     languages: list[Language] = Field(min_length=1, max_length=4)
     unit: ShortText = Field(description="Unit (service) the professional works in; statistics count per unit.")
     team: ShortText | None = Field(default=None, description="Family-centre team id.")
@@ -232,8 +237,12 @@ class ProposeMeeting(Contract):
     case_id: UUID
     requested_by: Id = Field(description="Staff id of the close worker / social worker asking; invited too.")
     roles: list[ShortText] = Field(default_factory=list, max_length=10, description="Roles the situation needs.")
-    participant_ids: list[Id] = Field(default_factory=list, max_length=10, description="Professionals already chosen (roster ids).")
-    family_availability: list[TimeWindow] = Field(default_factory=list, max_length=50, description="When the family can come; empty: any working time.")
+    participant_ids: list[Id] = Field(
+        default_factory=list, max_length=10, description="Professionals already chosen (roster ids)."
+    )
+    family_availability: list[TimeWindow] = Field(
+        default_factory=list, max_length=50, description="When the family can come; empty: any working time."
+    )
     duration_minutes: int = Field(default=60, ge=15, le=240)
     not_before: datetime | None = None
     include_requester: bool = Field(default=True, description="Invite the requester (if in the roster).")
@@ -303,7 +312,11 @@ REQUESTS = (
     ("cmd.meetings.convene.v1", ConveneMeeting, "Convene a joint meeting."),
     ("cmd.meetings.record_held.v1", RecordMeetingHeld, "Record a meeting as held."),
     ("query.meetings.case.v1", MeetingCaseQuery, "Meetings of one case (audited)."),
-    ("query.meetings.access_log.v1", MeetingsAccessLogQuery, "Who has read these cases' meetings: the append-only audit log (audited)."),
+    (
+        "query.meetings.access_log.v1",
+        MeetingsAccessLogQuery,
+        "Who has read these cases' meetings: the append-only audit log (audited).",
+    ),
     ("cmd.meetings.upsert_professional.v1", UpsertProfessional, "Add or change a professional in the roster."),
     ("cmd.meetings.upsert_room.v1", UpsertRoom, "Add or change a meeting room."),
     ("query.meetings.roster.v1", RosterQuery, "The roster of one municipality."),

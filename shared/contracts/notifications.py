@@ -128,6 +128,10 @@ EVENTS = (
 REQUESTS = (
     ("query.notifications.case.v1", NotificationCaseQuery, "Notifications of one case (audited)."),
     ("query.notifications.failed.v1", FailedNotificationsQuery, "Failed notifications, for staff (audited per case)."),
-    ("query.notifications.access_log.v1", NotificationsAccessLogQuery, "Who has read or been sent these cases' notifications: the append-only audit log (audited)."),
+    (
+        "query.notifications.access_log.v1",
+        NotificationsAccessLogQuery,
+        "Who has read or been sent these cases' notifications: the append-only audit log (audited).",
+    ),
     ("cmd.notifications.set_preference.v1", SetContactPreference, "Set a person's preferred channel."),
 )

@@ -24,7 +24,8 @@ class PlannedAction(Contract):
     what: FrameText = Field(default="", description="What is done (required; blank is refused as missing).")
     who: FrameText = Field(default="", description="Who does it (required; blank is refused as missing).")
     where: FrameText | None = Field(
-        default=None, description="Where: required for actions elsewhere; optional at home and in the everyday environment (which ECEC unit or school)."
+        default=None,
+        description="Where: required for actions elsewhere; optional at home and in the everyday environment (which ECEC unit or school).",
     )
 
 
@@ -53,7 +54,9 @@ class AgreePlan(Contract):
     case_id: UUID
     meeting_id: UUID | None = None
     recorded_by: Id
-    changes_needed: list[FrameText] = Field(default_factory=list, description="Concrete things in everyday life that need change (required).")
+    changes_needed: list[FrameText] = Field(
+        default_factory=list, description="Concrete things in everyday life that need change (required)."
+    )
     actions_at_home: list[PlannedAction] = Field(default_factory=list)
     actions_in_everyday_environment: list[PlannedAction] = Field(
         default_factory=list, description="In early childhood education or school."
@@ -61,11 +64,17 @@ class AgreePlan(Contract):
     actions_elsewhere: list[PlannedAction] = Field(default_factory=list)
     worker_contacts_family: FrameText = Field(default="", description="How the worker contacts the family (required).")
     family_contacts_worker: FrameText = Field(default="", description="How the family contacts the worker (required).")
-    responsible_workers: list[ResponsibleWorker] = Field(default_factory=list, max_length=2, description="One worker or a pair (required).")
-    next_contact_at: datetime | None = Field(default=None, description="Next contact, agreed with the family (aware datetime; required).")
+    responsible_workers: list[ResponsibleWorker] = Field(
+        default_factory=list, max_length=2, description="One worker or a pair (required)."
+    )
+    next_contact_at: datetime | None = Field(
+        default=None, description="Next contact, agreed with the family (aware datetime; required)."
+    )
     family_contacts: list[ContactPoint] = Field(default_factory=list, description="Family members who receive the plan.")
     other_parties: list[PlanParty] = Field(
-        default_factory=list, max_length=20, description="Other parties the family wants the plan to go to; shared only with consent on record."
+        default_factory=list,
+        max_length=20,
+        description="Other parties the family wants the plan to go to; shared only with consent on record.",
     )
     family_language: Language | None = Field(
         default=None, description="Language of the family's copy; default: the first family contact's language."
@@ -109,7 +118,9 @@ class FollowupMeetingRequested(Event):
     plan_version: int
     requested_by: str = Field(description="Staff id of the responsible worker.")
     roles_needed: list[str] = Field(default_factory=list, description="Professional roles to invite, e.g. psychologist.")
-    participant_ids: list[str] = Field(default_factory=list, description="People already agreed to invite (family contact ids, staff ids).")
+    participant_ids: list[str] = Field(
+        default_factory=list, description="People already agreed to invite (family contact ids, staff ids)."
+    )
     not_before: datetime | None = Field(default=None, description="Earliest time for the meeting (UTC).")
 
 
@@ -362,5 +373,9 @@ REQUESTS = (
     ("query.plans.overdue.v1", OverdueQuery, "Overdue follow-ups (audited per case)."),
     ("query.plans.effectiveness.v1", EffectivenessQuery, "Wellbeing star over time for one family (audited)."),
     ("query.plans.effectiveness_chart.v1", EffectivenessChartQuery, "Wellbeing star chart (SVG) (audited)."),
-    ("query.plans.access_log.v1", PlansAccessLogQuery, "Who has read or been given these cases' plans: the append-only audit log (audited)."),
+    (
+        "query.plans.access_log.v1",
+        PlansAccessLogQuery,
+        "Who has read or been given these cases' plans: the append-only audit log (audited).",
+    ),
 )

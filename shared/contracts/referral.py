@@ -135,7 +135,9 @@ class EContactInfo(Contract):
     """Channel ``e_contact``: the electronic contact form (sähköinen yhteydenottolomake), filled in by the family."""
 
     form_version: ShortText | None = Field(default=None, description="Version of the form the family used.")
-    preferred_contact: Literal["phone", "email", "either"] = Field(default="either", description="How the family wants to be contacted.")
+    preferred_contact: Literal["phone", "email", "either"] = Field(
+        default="either", description="How the family wants to be contacted."
+    )
     best_time_to_call: ShortText | None = Field(default=None, description="When the family can be reached, in their words.")
     strong_authentication: bool = Field(default=False, description="The family logged in with strong electronic identification.")
 
@@ -152,7 +154,9 @@ class GuidanceInfo(Contract):
 class ConcernWithFamilyInfo(Contract):
     """Channel ``concern_with_family``: a close worker raised a concern together with the family (Lapset puheeksi)."""
 
-    method: Literal["lapset_puheeksi", "other_discussion"] = Field(default="lapset_puheeksi", description="How the concern was discussed.")
+    method: Literal["lapset_puheeksi", "other_discussion"] = Field(
+        default="lapset_puheeksi", description="How the concern was discussed."
+    )
     discussed_on: date | None = Field(default=None, description="Day the concern was discussed with the family.")
     family_view: FreeText = Field(default="", description="The family's own view of the situation.")
 
@@ -195,9 +199,7 @@ class ReferralSubmission(Contract):
     concern: FreeText = Field(default="", description="The concern in the referrer's or family's words.")
     referrer: ReferrerInfo | None = Field(default=None, description="Who referred; absent when the family itself made contact.")
     urgent: bool = Field(default=False, description="Immediate danger reported at intake.")
-    consent_to_convene: bool = Field(
-        default=False, description="The family agreed that the family-centre team may be convened."
-    )
+    consent_to_convene: bool = Field(default=False, description="The family agreed that the family-centre team may be convened.")
     other_language: Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[a-z]{2,3}$")] | None = Field(
         default=None, description="ISO 639 code of the family's language when ``language`` is 'other'."
     )
@@ -205,8 +207,12 @@ class ReferralSubmission(Contract):
     phone_call: PhoneCallInfo | None = Field(default=None, description="Channel 'phone': required.")
     e_contact: EContactInfo | None = Field(default=None, description="Channel 'e_contact': optional form details.")
     guidance: GuidanceInfo | None = Field(default=None, description="Channel 'guidance': required.")
-    concern_with_family: ConcernWithFamilyInfo | None = Field(default=None, description="Channel 'concern_with_family': optional details.")
-    assessment_request: AssessmentRequestInfo | None = Field(default=None, description="Channel 'assessment_request': optional details.")
+    concern_with_family: ConcernWithFamilyInfo | None = Field(
+        default=None, description="Channel 'concern_with_family': optional details."
+    )
+    assessment_request: AssessmentRequestInfo | None = Field(
+        default=None, description="Channel 'assessment_request': optional details."
+    )
     child_protection_notification: ChildProtectionNotificationInfo | None = Field(
         default=None, description="Channel 'child_protection_notification': optional details."
     )
@@ -393,7 +399,7 @@ class CompleteAssessment(Contract):
     command_id: UUID = Field(description="Idempotency key chosen by the staff app.")
     case_id: UUID
     social_worker_id: Id
-    outcome: "AssessmentOutcome"
+    outcome: AssessmentOutcome
     completed_on: date | None = Field(default=None, description="Helsinki date; today when empty.")
 
 
@@ -520,12 +526,24 @@ REQUESTS = (
     ("query.referral.case.v1", CaseQuery, "One case with its referrals, consents, deadlines and history (audited)."),
     ("query.referral.team_cases.v1", TeamCasesQuery, "Open cases of a team (audited)."),
     ("query.referral.deadlines_due.v1", DeadlinesDueQuery, "Statutory deadlines due in the next N working days (audited)."),
-    ("query.referral.access_log.v1", AccessLogQuery, "Who has read one person's (or one case's) data: the append-only audit log (audited)."),
+    (
+        "query.referral.access_log.v1",
+        AccessLogQuery,
+        "Who has read one person's (or one case's) data: the append-only audit log (audited).",
+    ),
     ("cmd.referral.unlink.v1", UnlinkReferral, "Undo a wrong link: the referral gets a new case (referral.unlinked)."),
     ("cmd.referral.record_consent.v1", RecordConsent, "Record consent per purpose and recipient (consent.given)."),
     ("cmd.referral.withdraw_consent.v1", WithdrawConsent, "Withdraw a consent (consent.withdrawn)."),
-    ("cmd.referral.start_assessment.v1", StartAssessment, "Record the start of the service-need assessment (assessment.started)."),
-    ("cmd.referral.complete_assessment.v1", CompleteAssessment, "Record the completed assessment and its outcome (assessment.completed)."),
+    (
+        "cmd.referral.start_assessment.v1",
+        StartAssessment,
+        "Record the start of the service-need assessment (assessment.started).",
+    ),
+    (
+        "cmd.referral.complete_assessment.v1",
+        CompleteAssessment,
+        "Record the completed assessment and its outcome (assessment.completed).",
+    ),
 )
 
 CompleteAssessment.model_rebuild()

@@ -158,10 +158,10 @@ class StandingPull:
             except asyncio.QueueEmpty:
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise NatsTimeoutError
+                    raise NatsTimeoutError from None
                 try:
                     msg = await asyncio.wait_for(q.get(), min(left, self.expires + 1.0))
-                except (TimeoutError, asyncio.TimeoutError):
+                except TimeoutError:
                     # Nothing at all for a whole expiry (e.g. after a reconnect): ask afresh.
                     self.credit = 0
                     continue
@@ -223,7 +223,7 @@ class LingeringPull(StandingPull):
                 break  # no end of the answer in time (connection trouble): the rest comes next round
             try:
                 msg = await asyncio.wait_for(q.get(), left)
-            except (TimeoutError, asyncio.TimeoutError):
+            except TimeoutError:
                 break
             status = self._status(msg)
             if status:
@@ -329,7 +329,7 @@ class EventConsumer:
             try:
                 try:
                     msgs = await self._next_batch()
-                except (NatsTimeoutError, asyncio.TimeoutError):
+                except (TimeoutError, NatsTimeoutError):
                     continue
                 except asyncio.CancelledError:
                     raise
@@ -424,20 +424,24 @@ class EventConsumer:
                 ctx = extract_context(m.headers)
                 # Without an exporter no span is built (bench/): the event's own trace context is
                 # made current instead, so what the handler emits still carries its traceparent.
-                scope = self.tracer.start_as_current_span(
-                    f"{self.sub.subject} process",
-                    context=ctx,
-                    kind=SpanKind.CONSUMER,
-                    attributes={
-                        "messaging.system": "nats",
-                        "messaging.operation": "process",
-                        "messaging.destination.name": m.subject,
-                        "messaging.message.id": key,
-                        "koolle.consumer": self.sub.durable,
-                        "koolle.delivery": m.metadata.num_delivered,
-                        "koolle.case_id": str(getattr(ev, "case_id", "") or ""),
-                    },
-                ) if recording else attached(ctx)
+                scope = (
+                    self.tracer.start_as_current_span(
+                        f"{self.sub.subject} process",
+                        context=ctx,
+                        kind=SpanKind.CONSUMER,
+                        attributes={
+                            "messaging.system": "nats",
+                            "messaging.operation": "process",
+                            "messaging.destination.name": m.subject,
+                            "messaging.message.id": key,
+                            "koolle.consumer": self.sub.durable,
+                            "koolle.delivery": m.metadata.num_delivered,
+                            "koolle.case_id": str(getattr(ev, "case_id", "") or ""),
+                        },
+                    )
+                    if recording
+                    else attached(ctx)
+                )
                 with scope:
                     fresh = key in new
                     new.discard(key)

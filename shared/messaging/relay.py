@@ -14,14 +14,13 @@ the relay then publishes that batch's rows one by one and JetStream drops the du
 Timers (schedules, rollup tombstones) are always published one by one.
 """
 
-
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
@@ -53,7 +52,13 @@ class BatchRefused(Exception):
 
 class OutboxRelay:
     def __init__(
-        self, db: Database, js: JetStreamContext, *, batch: int = 500, poll_seconds: float = 1.0, metrics: object = None,
+        self,
+        db: Database,
+        js: JetStreamContext,
+        *,
+        batch: int = 500,
+        poll_seconds: float = 1.0,
+        metrics: object = None,
         atomic: bool = True,
     ) -> None:
         self.atomic = atomic
@@ -74,7 +79,9 @@ class OutboxRelay:
         self.mark_delay = 0.25
         self._no_atomic: set[str] = set()  # streams that refuse atomic batches (configured elsewhere)
         outbox = db.outbox
-        self._mark_statement = update(outbox).where(outbox.c.seq.in_(bindparam("seqs", expanding=True))).values(sent_at=bindparam("now"))
+        self._mark_statement = (
+            update(outbox).where(outbox.c.seq.in_(bindparam("seqs", expanding=True))).values(sent_at=bindparam("now"))
+        )
         self.batches = 0
 
     def stop(self) -> None:
@@ -302,5 +309,5 @@ class OutboxRelay:
     async def _mark_sent(self, seqs: list[int]) -> None:
         # In a unit of work: on SQLite the process's writer connection and the driver fast path.
         async with UnitOfWork(self.db) as uow:
-            await uow.execute(self._mark_statement, {"seqs": seqs, "now": datetime.now(timezone.utc)})
+            await uow.execute(self._mark_statement, {"seqs": seqs, "now": datetime.now(UTC)})
             await uow.commit()

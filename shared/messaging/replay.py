@@ -6,7 +6,6 @@ fetched in large batches, up to the last sequence that existed when the replay s
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 
 from nats.aio.msg import Msg
@@ -45,7 +44,7 @@ async def replay(
         while True:
             try:
                 msgs = await psub.fetch(batch, timeout=2.0)
-            except (NatsTimeoutError, asyncio.TimeoutError):  # nats-py raises either when nothing came
+            except (TimeoutError, NatsTimeoutError):  # nats-py raises either when nothing came
                 break
             result = handle(msgs)
             if result is not None:

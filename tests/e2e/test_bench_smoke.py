@@ -14,8 +14,24 @@ pytestmark = [pytest.mark.e2e]
 def test_benchmark_smoke(tmp_path: Path) -> None:
     root = Path(__file__).resolve().parents[2]
     out = subprocess.run(
-        [sys.executable, "-m", "bench.run", "--quick", "--n", "100", "--seconds", "1", "--replay", "2000", "--out", str(tmp_path)],
-        cwd=root, capture_output=True, text=True, timeout=240,
+        [
+            sys.executable,
+            "-m",
+            "bench.run",
+            "--quick",
+            "--n",
+            "100",
+            "--seconds",
+            "1",
+            "--replay",
+            "2000",
+            "--out",
+            str(tmp_path),
+        ],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=240,
     )
     assert out.returncode == 0, out.stderr[-2000:]
     results = (tmp_path / "results.md").read_text()

@@ -36,11 +36,7 @@ class ClusterNode(EmbeddedNats):
     def config_text(self) -> str:
         text = super().config_text().replace("server_name: koolle-embedded", f"server_name: koolle-{self.name}")
         routes = "\n".join(f"    nats-route://127.0.0.1:{p}" for p in self.routes)
-        return text + (
-            "cluster {\n  name: koolle\n"
-            f"  listen: 127.0.0.1:{self.cluster_port}\n"
-            f"  routes: [\n{routes}\n  ]\n}}\n"
-        )
+        return text + (f"cluster {{\n  name: koolle\n  listen: 127.0.0.1:{self.cluster_port}\n  routes: [\n{routes}\n  ]\n}}\n")
 
 
 def start_cluster(root: Path) -> list[ClusterNode]:
@@ -70,7 +66,7 @@ async def fresh_event_log(nc: nats.NATS, attempts: int = 40) -> EventLog:
     for _ in range(attempts - 1):
         try:
             return await EventLog().attach(nc)
-        except (nats.errors.TimeoutError, asyncio.TimeoutError):
+        except (TimeoutError, nats.errors.TimeoutError):
             await asyncio.sleep(0.5)
     return await EventLog().attach(nc)
 
@@ -105,7 +101,9 @@ async def test_kill_one_cluster_node_under_load(tmp_path):  # type: ignore[no-un
         await asyncio.sleep(0.5)
         # Kill the node the test client is connected to, or else the first one: either way a node
         # that holds a replica of every stream and possibly leads some of them.
-        victim = next((n for n in nodes if n.url.endswith(f":{nc.connected_url.port}")), nodes[0]) if nc.connected_url else nodes[0]
+        victim = (
+            next((n for n in nodes if n.url.endswith(f":{nc.connected_url.port}")), nodes[0]) if nc.connected_url else nodes[0]
+        )
         loop = asyncio.get_running_loop()
         t_kill = loop.time()
         victim.kill()
@@ -122,7 +120,14 @@ async def test_kill_one_cluster_node_under_load(tmp_path):  # type: ignore[no-un
         from shared.contracts import STREAMS
 
         replicas = {name: (await stream_info(nc, name)).config.num_replicas for name in STREAMS}
-        report("cluster-node-killed", nodes=3, killed=1, stream_replicas=min(replicas.values()), **out, seconds_kill_to_all_notified=round(drained, 1))
+        report(
+            "cluster-node-killed",
+            nodes=3,
+            killed=1,
+            stream_replicas=min(replicas.values()),
+            **out,
+            seconds_kill_to_all_notified=round(drained, 1),
+        )
         assert set(replicas.values()) == {3}
         assert out["lost"] == 0 and out["duplicated_events"] == 0 and out["duplicated_notifications"] == 0
         assert out["stored"] == out["notifications_sent"] == out["convenings"] == len(bodies)

@@ -37,7 +37,7 @@ def hold_exclusive_lock(path, seconds: float) -> None:  # type: ignore[no-untype
         con.execute("ROLLBACK")
     finally:
         con.close()
-    
+
 
 LOCKED = ("referral", "notifications")  # intake and the effects at the end of the flow
 

@@ -43,7 +43,6 @@ async def steady_referrals(nc: nats.NATS, n: int, rate: float) -> list[dict]:
     return bodies
 
 
-
 NOTIFICATIONS_SENT_SQL = (
     "select count(*), count(distinct source_event_id || '/' || recipient_id) from notifications where status='sent'"
 )
@@ -88,7 +87,9 @@ async def system(nats_server, tmp_path, clean_streams):  # type: ignore[no-untyp
     p.stop()
 
 
-@pytest.mark.parametrize("point", ["uow.after_commit_before_publish", "relay.after_publish_before_mark", "consumer.after_commit_before_ack"])
+@pytest.mark.parametrize(
+    "point", ["uow.after_commit_before_publish", "relay.after_publish_before_mark", "consumer.after_commit_before_ack"]
+)
 async def test_named_crash_points(point, system, nc, tmp_path):  # type: ignore[no-untyped-def]
     log = await EventLog().attach(nc)
     system.start("meetings", "notifications")
@@ -112,7 +113,7 @@ async def test_sigkill_each_service_repeatedly(system, nc, tmp_path):  # type: i
     system.start(*FLOW)
     await wait_ready(nc, FLOW)
     feeder = asyncio.create_task(steady_referrals(nc, 60, rate=40))
-    for round_ in range(2):
+    for _round in range(2):
         for name in FLOW:
             await asyncio.sleep(0.4)
             system.kill(name)

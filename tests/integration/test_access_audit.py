@@ -9,7 +9,7 @@ import asyncio
 import json
 import re
 import sqlite3
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from uuid import uuid4
 
@@ -43,13 +43,23 @@ async def test_who_has_seen_my_data(settings, nc, clean_streams):  # type: ignor
         other_case = next(e["case_id"] for e in received if e["submission_id"] == other["submission_id"])
         (assigned, *_) = await wait_for(lambda: [e for e in log.of("referral.assigned") if e["case_id"] == case_id])
 
-        read = await call(nc, "query.referral.case.v1", {"case_id": case_id, "requested_by": "staff-sw-1", "purpose": "assessment decision"})
+        read = await call(
+            nc, "query.referral.case.v1", {"case_id": case_id, "requested_by": "staff-sw-1", "purpose": "assessment decision"}
+        )
         assert read.ok
         await call(nc, "query.referral.case.v1", {"case_id": other_case, "requested_by": "staff-sw-9", "purpose": "case work"})
-        listed = await call(nc, "query.referral.team_cases.v1", {"team_id": assigned["team_id"], "requested_by": "staff-lead-2", "purpose": "allocation"})
+        listed = await call(
+            nc,
+            "query.referral.team_cases.v1",
+            {"team_id": assigned["team_id"], "requested_by": "staff-lead-2", "purpose": "allocation"},
+        )
         assert listed.ok
 
-        first = await call(nc, "query.referral.access_log.v1", {"personal_id": hetu, "requested_by": "staff-registry-1", "purpose": "subject access request"})
+        first = await call(
+            nc,
+            "query.referral.access_log.v1",
+            {"personal_id": hetu, "requested_by": "staff-registry-1", "purpose": "subject access request"},
+        )
         assert first.ok, first.errors
         assert first.data["cases"] == [case_id]
         seen = [(e["actor"], e["action"], e["purpose"], e["result"]) for e in first.data["entries"]]
@@ -81,7 +91,7 @@ async def test_who_has_seen_my_data(settings, nc, clean_streams):  # type: ignor
 
 async def test_reads_and_disclosures_in_every_service_are_audited_and_gathered(settings, nc, clean_streams):  # type: ignore[no-untyped-def]
     log = await EventLog().attach(nc)
-    clock = FixedClock(datetime.now(timezone.utc))
+    clock = FixedClock(datetime.now(UTC))
     body = submission()
     hetu = body["children"][0]["personal_id"]
     async with running(settings, clock=clock):
@@ -89,20 +99,43 @@ async def test_reads_and_disclosures_in_every_service_are_audited_and_gathered(s
         (received,) = await wait_for(lambda: log.of("referral.received"))
         case_id = received["case_id"]
         # The family consents to the plan going to the school social worker only.
-        consent = await call(nc, "cmd.referral.record_consent.v1", {
-            "command_id": str(uuid4()), "case_id": case_id, "purpose": "share_plan", "recipient": "school-sw",
-            "given_by": "guardian-1", "recorded_by": "staff-close"})
+        consent = await call(
+            nc,
+            "cmd.referral.record_consent.v1",
+            {
+                "command_id": str(uuid4()),
+                "case_id": case_id,
+                "purpose": "share_plan",
+                "recipient": "school-sw",
+                "given_by": "guardian-1",
+                "recorded_by": "staff-close",
+            },
+        )
         assert consent.ok, consent.errors
         meeting = await wait_for(_convene_until_open(nc, convene_cmd(case_id, clock.now() + timedelta(hours=1))))
         assert meeting.ok, meeting.errors
         clock.advance(hours=1, minutes=5)
-        held = await call(nc, "cmd.meetings.record_held.v1", held_cmd(meeting.id, wellbeing=[{"area": "child_self_view", "score": 4}]))
+        held = await call(
+            nc, "cmd.meetings.record_held.v1", held_cmd(meeting.id, wellbeing=[{"area": "child_self_view", "score": 4}])
+        )
         assert held.ok, held.errors
-        parties = [{"party_id": "school-sw", "role": "school_social_worker"}, {"party_id": "fam-counsel", "role": "family_counselling"}]
-        plan = await call(nc, "cmd.plans.agree.v1", {**plan_cmd(case_id, meeting.id, clock.now() + timedelta(days=14)), "other_parties": parties})
+        parties = [
+            {"party_id": "school-sw", "role": "school_social_worker"},
+            {"party_id": "fam-counsel", "role": "family_counselling"},
+        ]
+        plan = await call(
+            nc,
+            "cmd.plans.agree.v1",
+            {**plan_cmd(case_id, meeting.id, clock.now() + timedelta(days=14)), "other_parties": parties},
+        )
         assert plan.ok, plan.errors
         await wait_for(lambda: any(e["recipient_id"] == "school-sw" for e in log.of("plan.shared")))
-        await wait_for(lambda: any(e["template"] == "plan_agreed" and e["recipient_id"] == "guardian-1" for e in log.of("notification.sent")), timeout=15)
+        await wait_for(
+            lambda: any(
+                e["template"] == "plan_agreed" and e["recipient_id"] == "guardian-1" for e in log.of("notification.sent")
+            ),
+            timeout=15,
+        )
 
         # Staff reads in each service (granted) ...
         reads = {
@@ -114,6 +147,7 @@ async def test_reads_and_disclosures_in_every_service_are_audited_and_gathered(s
         }
         for subject, q in reads.items():
             assert (await call(nc, subject, q)).ok, subject
+
         async def wellbeing():  # type: ignore[no-untyped-def]
             r = await call(nc, "query.plans.effectiveness.v1", {"case_id": case_id, "requested_by": "staff-close"})
             return r.ok and r
@@ -154,29 +188,44 @@ async def test_reads_and_disclosures_in_every_service_are_audited_and_gathered(s
 
         # Gathering is itself a read in every service: it shows in the next answer.
         again = await gather_access_log(nc, case_id=case_id, requested_by="staff-registry-2")
-        assert {e["service"] for e in again["entries"] if e["actor"] == "staff-registry-1" and e["action"] == "read_access_log"} == {
-            "referral", "meetings", "plans", "notifications"}
+        assert {
+            e["service"] for e in again["entries"] if e["actor"] == "staff-registry-1" and e["action"] == "read_access_log"
+        } == {"referral", "meetings", "plans", "notifications"}
         # The stranger's case: each service answers for it with its refused reads.
         for svc in ("meetings", "plans", "notifications"):
             r = await call(nc, f"query.{svc}.access_log.v1", {"case_ids": [stranger], "requested_by": "staff-registry-1"})
-            assert r.ok and [(e["actor"], e["result"], e["granted"]) for e in r.data["entries"]] == [("staff-nosy-7", "not_found", False)]
+            assert r.ok and [(e["actor"], e["result"], e["granted"]) for e in r.data["entries"]] == [
+                ("staff-nosy-7", "not_found", False)
+            ]
             AccessLogAnswer.model_validate(r.data)
-        nobody = await gather_access_log(nc, personal_id=submission()["children"][0]["personal_id"], requested_by="staff-registry-1")
+        nobody = await gather_access_log(
+            nc, personal_id=submission()["children"][0]["personal_id"], requested_by="staff-registry-1"
+        )
         assert not nobody["ok"] and nobody["errors"] == ["not_found"]
 
         # The operator's command: the henkilötunnus from stdin (not the shell history), never echoed.
-        cli = await asyncio.to_thread(CliRunner().invoke, ops_app, ["access-log", "-", "--requested-by", "staff-registry-4", "--json",
-                                                                    "--url", settings.nats_url], input=hetu + "\n")
+        cli = await asyncio.to_thread(
+            CliRunner().invoke,
+            ops_app,
+            ["access-log", "-", "--requested-by", "staff-registry-4", "--json", "--url", settings.nats_url],
+            input=hetu + "\n",
+        )
         assert cli.exit_code == 0, cli.output
         assert hetu not in cli.output
         printed = json.loads(cli.output)
-        assert printed["complete"] and ("staff-registry-2", "read_access_log") in {(e["actor"], e["action"]) for e in printed["entries"]}
+        assert printed["complete"] and ("staff-registry-2", "read_access_log") in {
+            (e["actor"], e["action"]) for e in printed["entries"]
+        }
 
     for svc in ("meetings", "plans", "notifications"):
         with sqlite3.connect(settings.data_dir / f"{svc}.db") as conn:
             rows = conn.execute("select * from audit_log").fetchall()
             assert rows and not any(hetu in str(r) for r in rows), "no henkilötunnus in the audit log"
-            for stmt in ("update audit_log set actor = 'someone-else'", "delete from audit_log", "delete from audit_log where id = 1"):
+            for stmt in (
+                "update audit_log set actor = 'someone-else'",
+                "delete from audit_log",
+                "delete from audit_log where id = 1",
+            ):
                 with pytest.raises(sqlite3.DatabaseError, match="append-only"):
                     conn.execute(stmt)
             assert conn.execute("select count(*) from audit_log").fetchone()[0] == len(rows)
@@ -185,7 +234,8 @@ async def test_reads_and_disclosures_in_every_service_are_audited_and_gathered(s
 def test_no_code_path_updates_or_deletes_the_audit_log() -> None:
     sources = [p for d in ("services", "shared", "infra") for p in (ROOT / d).rglob("*.py")]
     offending = [
-        str(p) for p in sources
+        str(p)
+        for p in sources
         if re.search(r"(update|delete)\(\s*audit_log|(UPDATE|DELETE FROM)\s+audit_log", p.read_text(), re.IGNORECASE)
     ]
     assert offending == []

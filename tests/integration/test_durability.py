@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
 import nats
@@ -23,15 +23,27 @@ pytestmark = [pytest.mark.integration]
 
 def event(case_id=None) -> ReferralReceived:  # type: ignore[no-untyped-def]
     return ReferralReceived(
-        producer="test", case_id=case_id or uuid4(), referral_id=uuid4(), submission_id="s", channel="phone",
-        municipality="Testilä", received_at=datetime.now(timezone.utc), language="fi", interpreter_needed=False,
-        urgent=False, statutory=False, child_count=1, consent_to_convene=True,
+        producer="test",
+        case_id=case_id or uuid4(),
+        referral_id=uuid4(),
+        submission_id="s",
+        channel="phone",
+        municipality="Testilä",
+        received_at=datetime.now(UTC),
+        language="fi",
+        interpreter_needed=False,
+        urgent=False,
+        statutory=False,
+        child_count=1,
+        consent_to_convene=True,
     )
 
 
 async def _jetstream_ready(js) -> bool:  # type: ignore[no-untyped-def]
     try:
-        await js.stream_info("PLANS", )
+        await js.stream_info(
+            "PLANS",
+        )
         return True
     except Exception:  # noqa: BLE001 - reconnecting
         return False
@@ -89,9 +101,15 @@ async def test_followup_timer_survives_a_nats_restart_and_fires_once(tmp_path): 
     relay = OutboxRelay(db, js, poll_seconds=0.1)
     try:
         plan_id = uuid4()
-        due = FollowupDue(producer="plans", case_id=uuid4(), plan_id=plan_id, plan_version=1,
-                          due_at=datetime.now(timezone.utc) + timedelta(seconds=3),
-                          responsible_worker_ids=["w"], family_contact_ids=["g"])
+        due = FollowupDue(
+            producer="plans",
+            case_id=uuid4(),
+            plan_id=plan_id,
+            plan_version=1,
+            due_at=datetime.now(UTC) + timedelta(seconds=3),
+            responsible_worker_ids=["w"],
+            family_contact_ids=["g"],
+        )
         async with PlansUnitOfWork(db) as uow:
             uow.schedule(due, timer_subject=f"timers.plans.followup.{plan_id}", at=due.due_at, timer_id="t1")
             # A second timer that is cancelled before it fires.
@@ -111,7 +129,7 @@ async def test_followup_timer_survives_a_nats_restart_and_fires_once(tmp_path): 
         while asyncio.get_running_loop().time() < deadline:
             try:
                 msgs = await psub.fetch(10, timeout=1)
-            except (nats.errors.TimeoutError, asyncio.TimeoutError):
+            except (TimeoutError, nats.errors.TimeoutError):
                 if got:
                     break
                 continue

@@ -3,7 +3,7 @@ errors. On SQLite and on PostgreSQL (asyncpg), where reachable."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -29,9 +29,14 @@ things = Table(
 INSERT = insert(things)
 BY_ID = select(things).where(things.c.id == bindparam("id"))
 BY_IDS = select(things.c.id, things.c.n).where(things.c.id.in_(bindparam("ids", expanding=True))).order_by(things.c.id)
-PENDING = select(things.c.id).where(things.c.flag.is_(False), things.c.n == 7).order_by(things.c.id).limit(bindparam("limit", type_=Integer))
+PENDING = (
+    select(things.c.id)
+    .where(things.c.flag.is_(False), things.c.n == 7)
+    .order_by(things.c.id)
+    .limit(bindparam("limit", type_=Integer))
+)
 SET_N = update(things).where(things.c.id == bindparam("w_id")).values(n=bindparam("v_n"))
-AT = datetime(2026, 3, 29, 0, 30, tzinfo=timezone.utc)
+AT = datetime(2026, 3, 29, 0, 30, tzinfo=UTC)
 
 
 @pytest.fixture(params=KINDS)
@@ -131,7 +136,7 @@ async def test_datetimes_round_trip_exactly_as_sqlalchemy_stores_them(db: Databa
             assert raw[f"f{i}"] == raw[f"s{i}"]  # the same text in the file
         await uow.execute(BY_ID, {"id": "f2"})
         row = (await uow.execute(BY_ID, {"id": "f2"})).first()
-        assert row.at == values[2] and row.at.tzinfo == timezone.utc
+        assert row.at == values[2] and row.at.tzinfo == UTC
 
 
 async def test_sqlalchemy_statements_join_the_driver_transaction(db: Database) -> None:
@@ -163,6 +168,7 @@ async def test_errors_are_sqlalchemys_with_parameters_hidden(db: Database) -> No
     (``IntegrityError`` here), without the parameter values in the message; the unit of work
     rolls back and the connection serves the next one."""
     from sqlalchemy.exc import IntegrityError
+
     async with UnitOfWork(db) as uow:
         await uow.insert(things, {"id": "secret-henkilotunnus"})
         await uow.insert(things, {"id": "other"})  # the driver path from here on

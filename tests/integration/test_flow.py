@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
 import pytest
@@ -30,10 +30,18 @@ def convene_cmd(case_id: str, starts: datetime, room: str = "Room 1") -> dict:
         "room": room,
         "participants": [
             {"participant_id": "guardian-1", "kind": "family", "role": "guardian"},
-            {"participant_id": "staff-close", "kind": "professional", "role": "close_worker",
-             "contact": {"contact_id": "staff-close", "role": "close_worker", "email": "close@example.com"}},
-            {"participant_id": "staff-psy", "kind": "professional", "role": "psychologist",
-             "contact": {"contact_id": "staff-psy", "role": "psychologist", "email": "psy@example.com", "language": "sv"}},
+            {
+                "participant_id": "staff-close",
+                "kind": "professional",
+                "role": "close_worker",
+                "contact": {"contact_id": "staff-close", "role": "close_worker", "email": "close@example.com"},
+            },
+            {
+                "participant_id": "staff-psy",
+                "kind": "professional",
+                "role": "psychologist",
+                "contact": {"contact_id": "staff-psy", "role": "psychologist", "email": "psy@example.com", "language": "sv"},
+            },
         ],
     }
 
@@ -41,9 +49,13 @@ def convene_cmd(case_id: str, starts: datetime, room: str = "Room 1") -> dict:
 def held_cmd(meeting_id: str, **extra: object) -> dict:
     """The close worker records the meeting as held, with the guardian present and the child heard."""
     return {
-        "command_id": str(uuid4()), "meeting_id": meeting_id, "recorded_by": "staff-close",
+        "command_id": str(uuid4()),
+        "meeting_id": meeting_id,
+        "recorded_by": "staff-close",
         "attendance": [{"participant_id": "guardian-1", "present": True}, {"participant_id": "staff-close", "present": True}],
-        "child_heard": True, "responsible_worker_ids": ["staff-close"], **extra,
+        "child_heard": True,
+        "responsible_worker_ids": ["staff-close"],
+        **extra,
     }
 
 
@@ -57,8 +69,14 @@ def plan_cmd(case_id: str, meeting_id: str, next_contact: datetime) -> dict:
         "actions_at_home": [{"what": "Picture schedule", "who": "parent"}],
         "worker_contacts_family": "Phone call on Mondays",
         "family_contacts_worker": "Text message on weekdays",
-        "responsible_workers": [{"worker_id": "staff-close", "organisation": "City ECEC", "public_service": True,
-                                 "contact": {"contact_id": "staff-close", "role": "responsible_worker", "email": "close@example.com"}}],
+        "responsible_workers": [
+            {
+                "worker_id": "staff-close",
+                "organisation": "City ECEC",
+                "public_service": True,
+                "contact": {"contact_id": "staff-close", "role": "responsible_worker", "email": "close@example.com"},
+            }
+        ],
         "next_contact_at": next_contact.isoformat(),
         "family_contacts": [{"contact_id": "guardian-1", "role": "guardian", "language": "sv", "email": "g1@example.com"}],
     }
@@ -66,7 +84,7 @@ def plan_cmd(case_id: str, meeting_id: str, next_contact: datetime) -> dict:
 
 async def test_referral_to_followup_due_across_four_services(settings, nc, clean_streams):  # type: ignore[no-untyped-def]
     log = await EventLog().attach(nc)
-    clock = FixedClock(datetime.now(timezone.utc))
+    clock = FixedClock(datetime.now(UTC))
     async with running(settings, clock=clock) as svcs:
         body = submission()
         await submit_referral(nc, body)
@@ -79,16 +97,21 @@ async def test_referral_to_followup_due_across_four_services(settings, nc, clean
 
         # A retried command (same command_id) gets the same reply and no second meeting.
         clock.advance(hours=1, minutes=5)
-        held = {"command_id": str(uuid4()), "meeting_id": meeting_id, "recorded_by": "staff-close",
-                "attendance": [{"participant_id": "guardian-1", "present": True}, {"participant_id": "staff-close", "present": True}],
-                "child_heard": True, "responsible_worker_ids": ["staff-close"]}
+        held = {
+            "command_id": str(uuid4()),
+            "meeting_id": meeting_id,
+            "recorded_by": "staff-close",
+            "attendance": [{"participant_id": "guardian-1", "present": True}, {"participant_id": "staff-close", "present": True}],
+            "child_heard": True,
+            "responsible_worker_ids": ["staff-close"],
+        }
         r1 = await call(nc, "cmd.meetings.record_held.v1", held)
         r2 = await call(nc, "cmd.meetings.record_held.v1", held)
         assert r1.ok and r2 == r1
 
         # The follow-up timer is real JetStream time: due two seconds from now.
-        clock.at = datetime.now(timezone.utc)
-        due_at = datetime.now(timezone.utc) + timedelta(seconds=2)
+        clock.at = datetime.now(UTC)
+        due_at = datetime.now(UTC) + timedelta(seconds=2)
         reply = await call(nc, "cmd.plans.agree.v1", plan_cmd(case_id, meeting_id, due_at))
         assert reply.ok, reply.errors
         plan_id = reply.id
@@ -107,17 +130,23 @@ async def test_referral_to_followup_due_across_four_services(settings, nc, clean
         assert len(by_template) == len(set(by_template)), "nobody is told the same thing twice"
         # Besides these, the case's assigned team is told of the new referral.
         assert {t for t, _, _ in set(by_template)} - {"referral_assigned"} == {
-            "referral_ack", "meeting_invitation", "plan_agreed", "followup_due"}
-        assert set(by_template) - {x for x in by_template if x[0] == "referral_assigned"} == set([
-            ("referral_ack", "referrer", "fi"),
-            ("meeting_invitation", "guardian-1", "fi"),
-            ("meeting_invitation", "staff-close", "fi"),
-            ("meeting_invitation", "staff-psy", "sv"),
-            ("plan_agreed", "guardian-1", "sv"),
-            ("plan_agreed", "staff-close", "fi"),
-            ("followup_due", "staff-close", "fi"),
-            ("followup_due", "guardian-1", "sv"),
-        ])
+            "referral_ack",
+            "meeting_invitation",
+            "plan_agreed",
+            "followup_due",
+        }
+        assert set(by_template) - {x for x in by_template if x[0] == "referral_assigned"} == set(
+            [
+                ("referral_ack", "referrer", "fi"),
+                ("meeting_invitation", "guardian-1", "fi"),
+                ("meeting_invitation", "staff-close", "fi"),
+                ("meeting_invitation", "staff-psy", "sv"),
+                ("plan_agreed", "guardian-1", "sv"),
+                ("plan_agreed", "staff-close", "fi"),
+                ("followup_due", "staff-close", "fi"),
+                ("followup_due", "guardian-1", "sv"),
+            ]
+        )
         # The meeting invitation to guardian-1 could not know their language before the plan: fi is the
         # safe default. The directory has it from referral.received (fi) and plan.agreed (sv) afterwards.
 
@@ -144,9 +173,20 @@ def _convene_until_open(nc, cmd):  # type: ignore[no-untyped-def]
 
 async def test_redelivered_event_has_no_second_effect(settings, nc, clean_streams):  # type: ignore[no-untyped-def]
     ev = ReferralReceived(
-        producer="test", case_id=uuid4(), referral_id=uuid4(), submission_id="s-1", channel="phone",
-        municipality="Testilä", received_at=datetime.now(timezone.utc), language="fi", interpreter_needed=False,
-        urgent=False, statutory=False, child_count=1, consent_to_convene=True, referrer_type="police",
+        producer="test",
+        case_id=uuid4(),
+        referral_id=uuid4(),
+        submission_id="s-1",
+        channel="phone",
+        municipality="Testilä",
+        received_at=datetime.now(UTC),
+        language="fi",
+        interpreter_needed=False,
+        urgent=False,
+        statutory=False,
+        child_count=1,
+        consent_to_convene=True,
+        referrer_type="police",
         contacts=[{"contact_id": "referrer", "role": "referrer", "email": "r@example.com"}],
     )
     js = nc.jetstream()
@@ -170,7 +210,9 @@ async def test_poison_message_is_dead_lettered_and_consumer_goes_on(settings, nc
     log = await EventLog().attach(nc, ("deadletter.>",))
     js = nc.jetstream()
     async with running(settings, "meetings") as svcs:
-        await js.publish("referral.received.v1", b'{"not": "an event", "name": "Secret Person"}', headers={"Nats-Msg-Id": "poison-1"})
+        await js.publish(
+            "referral.received.v1", b'{"not": "an event", "name": "Secret Person"}', headers={"Nats-Msg-Id": "poison-1"}
+        )
         dl = await wait_for(lambda: log.of("deadletter.meetings"))
         h = dl[0]["_headers"]
         assert h["Koolle-Dlq-Reason"] == "contract_violation"
@@ -178,9 +220,19 @@ async def test_poison_message_is_dead_lettered_and_consumer_goes_on(settings, nc
         assert "case_id:missing" in h["Koolle-Dlq-Detail"]
         # the consumer still works
         good = ReferralReceived(
-            producer="test", case_id=uuid4(), referral_id=uuid4(), submission_id="s-2", channel="phone",
-            municipality="Testilä", received_at=datetime.now(timezone.utc), language="fi", interpreter_needed=False,
-            urgent=False, statutory=False, child_count=1, consent_to_convene=True,
+            producer="test",
+            case_id=uuid4(),
+            referral_id=uuid4(),
+            submission_id="s-2",
+            channel="phone",
+            municipality="Testilä",
+            received_at=datetime.now(UTC),
+            language="fi",
+            interpreter_needed=False,
+            urgent=False,
+            statutory=False,
+            child_count=1,
+            consent_to_convene=True,
         )
         await js.publish(good.subject(), good.to_json(), headers={"Nats-Msg-Id": str(good.event_id)})
         await wait_for(lambda: svcs["meetings"].consumers[0].handled == 1)
@@ -209,9 +261,19 @@ async def test_failing_handler_is_retried_with_delay_then_dead_lettered(settings
         js = nc.jetstream()
         for sid in ("recovers", "always-fails"):
             ev = ReferralReceived(
-                producer="test", case_id=uuid4(), referral_id=uuid4(), submission_id=sid, channel="phone",
-                municipality="Testilä", received_at=datetime.now(timezone.utc), language="fi", interpreter_needed=False,
-                urgent=False, statutory=False, child_count=1, consent_to_convene=True,
+                producer="test",
+                case_id=uuid4(),
+                referral_id=uuid4(),
+                submission_id=sid,
+                channel="phone",
+                municipality="Testilä",
+                received_at=datetime.now(UTC),
+                language="fi",
+                interpreter_needed=False,
+                urgent=False,
+                statutory=False,
+                child_count=1,
+                consent_to_convene=True,
             )
             await js.publish(ev.subject(), ev.to_json(), headers={"Nats-Msg-Id": str(ev.event_id)})
         dl = await wait_for(lambda: log.of("deadletter.meetings"), timeout=15)

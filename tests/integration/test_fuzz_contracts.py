@@ -59,15 +59,20 @@ def payloads(model: type, *, unknown_ok: bool) -> st.SearchStrategy[tuple[str, b
         return json.dumps(obj, ensure_ascii=True).encode()  # keeps lone surrogates as \\ud800 escapes
 
     fields = st.builds(
-        lambda chosen, values, extra: encode({**dict(zip(chosen, values)), **extra}),
+        lambda chosen, values, extra: encode({**dict(zip(chosen, values, strict=False)), **extra}),
         st.lists(st.sampled_from(names), unique=True, max_size=len(names)) if names else st.just([]),
         st.lists(bad_value, min_size=len(names), max_size=len(names)),
-        st.dictionaries(st.text(min_size=1, max_size=8).filter(lambda k: k not in names), bad_value, max_size=2 if unknown_ok else 0),
+        st.dictionaries(
+            st.text(min_size=1, max_size=8).filter(lambda k: k not in names), bad_value, max_size=2 if unknown_ok else 0
+        ),
     )
     return st.one_of(
         st.tuples(st.just("invalid_utf8"), st.binary(min_size=1, max_size=64).map(lambda b: b"\xff\xfe" + b)),
-        st.tuples(st.just("not_json"), st.sampled_from([b"", b"{", b"nul\x00", b"{\"a\":}", b"[1,2"])),
-        st.tuples(st.just("not_object"), st.one_of(st.none(), st.integers(), st.text(max_size=10), st.lists(st.integers(), max_size=3)).map(encode)),
+        st.tuples(st.just("not_json"), st.sampled_from([b"", b"{", b"nul\x00", b'{"a":}', b"[1,2"])),
+        st.tuples(
+            st.just("not_object"),
+            st.one_of(st.none(), st.integers(), st.text(max_size=10), st.lists(st.integers(), max_size=3)).map(encode),
+        ),
         st.tuples(st.just("unknown_field"), st.just(encode({"zz_unknown": "\x00" + "y" * 1000}))),
         st.tuples(st.just("fields"), fields),
         st.tuples(st.just("huge"), st.just(encode({n: "z" * HUGE for n in names}))),
@@ -75,8 +80,10 @@ def payloads(model: type, *, unknown_ok: bool) -> st.SearchStrategy[tuple[str, b
 
 
 def well_formed_refusal(reply: Reply) -> bool:
-    return (not reply.ok) and bool(reply.errors) and all(
-        e.field and e.code and {"fi", "sv", "en"} <= set(e.message) for e in reply.errors
+    return (
+        (not reply.ok)
+        and bool(reply.errors)
+        and all(e.field and e.code and {"fi", "sv", "en"} <= set(e.message) for e in reply.errors)
     )
 
 
@@ -123,7 +130,9 @@ def test_fuzz_request(spec, services) -> None:  # type: ignore[no-untyped-def]
             assert well_formed_refusal(reply), (kind, reply)
 
     run()
-    print(f"\n[fuzz {spec.subject}] tried {tried['n']}, refused cleanly {tried['refused']}, answered {tried['n'] - tried['refused']}")
+    print(
+        f"\n[fuzz {spec.subject}] tried {tried['n']}, refused cleanly {tried['refused']}, answered {tried['n'] - tried['refused']}"
+    )
 
 
 class FakeMsg:
@@ -226,7 +235,12 @@ def test_fuzz_intake(services) -> None:  # type: ignore[no-untyped-def]
         from sqlalchemy import func, select
 
         async with svc.db.engine.connect() as conn:
-            return await conn.scalar(select(func.count()).select_from(svc.db.outbox).where(svc.db.outbox.c.subject.like("referral.rejected%"))) or 0
+            return (
+                await conn.scalar(
+                    select(func.count()).select_from(svc.db.outbox).where(svc.db.outbox.c.subject.like("referral.rejected%"))
+                )
+                or 0
+            )
 
     n = loop.run_until_complete(rejected())
     print(f"\n[fuzz intake] payloads tried {tried['n']}, referral.rejected {n}")

@@ -5,7 +5,7 @@ requests (SQLite and PostgreSQL), the meeting held and statistics."""
 from __future__ import annotations
 
 import asyncio
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from uuid import uuid4
 
 import asyncpg
@@ -20,18 +20,30 @@ from tests.support.system import EventLog, running
 
 pytestmark = [pytest.mark.integration]
 
-NOW = datetime(2026, 11, 20, 10, 0, tzinfo=timezone.utc)  # a Friday; the next working day is Mon 23.11.
+NOW = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)  # a Friday; the next working day is Mon 23.11.
 
 
 def received(statutory: bool = False, consent: bool = False, **kw) -> ReferralReceived:  # type: ignore[no-untyped-def]
     body = dict(
-        producer="referral", case_id=uuid4(), referral_id=uuid4(), submission_id=f"s-{uuid4().hex[:6]}",
-        channel="child_protection_notification" if statutory else "concern_with_family", municipality="Testilä",
-        received_at=NOW - timedelta(days=1), language="fi", interpreter_needed=False, urgent=False, statutory=statutory,
-        child_count=1, consent_to_convene=consent, referrer_type="early_childhood_education",
+        producer="referral",
+        case_id=uuid4(),
+        referral_id=uuid4(),
+        submission_id=f"s-{uuid4().hex[:6]}",
+        channel="child_protection_notification" if statutory else "concern_with_family",
+        municipality="Testilä",
+        received_at=NOW - timedelta(days=1),
+        language="fi",
+        interpreter_needed=False,
+        urgent=False,
+        statutory=statutory,
+        child_count=1,
+        consent_to_convene=consent,
+        referrer_type="early_childhood_education",
         decision_due_by=date(2026, 11, 30) if statutory else None,
-        contacts=[{"contact_id": "guardian-1", "role": "guardian", "email": "g1@example.com"},
-                  {"contact_id": "referrer", "role": "referrer", "email": "ref@example.com"}],
+        contacts=[
+            {"contact_id": "guardian-1", "role": "guardian", "email": "g1@example.com"},
+            {"contact_id": "referrer", "role": "referrer", "email": "ref@example.com"},
+        ],
     )
     body.update(kw)
     return ReferralReceived(**body)
@@ -43,8 +55,12 @@ async def publish(nc, ev) -> None:  # type: ignore[no-untyped-def]
 
 def convene_cmd(case_id, starts: datetime, pros=(("staff-psy", "psychologist"),), room="Room 1") -> dict:  # type: ignore[no-untyped-def]
     return {
-        "command_id": str(uuid4()), "case_id": str(case_id), "convened_by": "staff-close",
-        "starts_at": starts.isoformat(), "ends_at": (starts + timedelta(hours=1)).isoformat(), "room": room,
+        "command_id": str(uuid4()),
+        "case_id": str(case_id),
+        "convened_by": "staff-close",
+        "starts_at": starts.isoformat(),
+        "ends_at": (starts + timedelta(hours=1)).isoformat(),
+        "room": room,
         "participants": [{"participant_id": "guardian-1", "kind": "family", "role": "guardian"}]
         + [{"participant_id": p, "kind": "professional", "role": r} for p, r in pros],
     }
@@ -72,10 +88,21 @@ async def test_consent_gates_convening_and_withdrawal_cancels(settings, nc, clea
         await opened(nc, ev.case_id)
         refused = await call(nc, "cmd.meetings.convene.v1", convene_cmd(ev.case_id, MON9))
         assert codes(refused) == ["consent_missing"]
-        proposal = await call(nc, "cmd.meetings.propose.v1", {"command_id": str(uuid4()), "case_id": str(ev.case_id), "requested_by": "staff-close", "roles": ["psychologist"]})
+        proposal = await call(
+            nc,
+            "cmd.meetings.propose.v1",
+            {"command_id": str(uuid4()), "case_id": str(ev.case_id), "requested_by": "staff-close", "roles": ["psychologist"]},
+        )
         assert codes(proposal) == ["consent_missing"]
 
-        given = ConsentGiven(producer="referral", case_id=ev.case_id, consent_id=uuid4(), purpose="convene_team", given_by="guardian-1", recorded_by="staff-close")
+        given = ConsentGiven(
+            producer="referral",
+            case_id=ev.case_id,
+            consent_id=uuid4(),
+            purpose="convene_team",
+            given_by="guardian-1",
+            recorded_by="staff-close",
+        )
         await publish(nc, given)
 
         async def convened():  # type: ignore[no-untyped-def]
@@ -85,7 +112,17 @@ async def test_consent_gates_convening_and_withdrawal_cancels(settings, nc, clea
         reply = await wait_for(convened)
         meeting_id = reply.id
 
-        await publish(nc, ConsentWithdrawn(producer="referral", case_id=ev.case_id, consent_id=given.consent_id, purpose="convene_team", withdrawn_by="guardian-1", recorded_by="staff-close"))
+        await publish(
+            nc,
+            ConsentWithdrawn(
+                producer="referral",
+                case_id=ev.case_id,
+                consent_id=given.consent_id,
+                purpose="convene_team",
+                withdrawn_by="guardian-1",
+                recorded_by="staff-close",
+            ),
+        )
         cancelled = await wait_for(lambda: log.of("meeting.cancelled"))
         assert cancelled[0]["meeting_id"] == meeting_id and cancelled[0]["reason"] == "consent_withdrawn"
         again = await call(nc, "cmd.meetings.convene.v1", convene_cmd(ev.case_id, MON9 + timedelta(hours=2)))
@@ -103,7 +140,16 @@ async def test_statutory_case_and_the_referrer_at_the_first_assessment_meeting(s
         ev = received(statutory=True, consent=False)  # child protection: no consent needed to convene
         await publish(nc, ev)
         await opened(nc, ev.case_id)
-        await publish(nc, AssessmentStarted(producer="referral", case_id=ev.case_id, started_on=date(2026, 11, 20), complete_by=date(2027, 2, 19), social_worker_id="staff-1"))
+        await publish(
+            nc,
+            AssessmentStarted(
+                producer="referral",
+                case_id=ev.case_id,
+                started_on=date(2026, 11, 20),
+                complete_by=date(2027, 2, 19),
+                social_worker_id="staff-1",
+            ),
+        )
         # without invite_referrer consent the referrer may not be invited
         with_ref = convene_cmd(ev.case_id, MON9)
         with_ref["participants"].append({"participant_id": "referrer", "kind": "referrer", "role": "referrer"})
@@ -115,7 +161,15 @@ async def test_statutory_case_and_the_referrer_at_the_first_assessment_meeting(s
         await wait_for(refused_for_referrer)
         assert codes(await call(nc, "cmd.meetings.convene.v1", with_ref)) == ["referrer_consent_missing"]
 
-        invite = ConsentGiven(producer="referral", case_id=ev.case_id, consent_id=uuid4(), purpose="invite_referrer", recipient="referrer", given_by="guardian-1", recorded_by="staff-1")
+        invite = ConsentGiven(
+            producer="referral",
+            case_id=ev.case_id,
+            consent_id=uuid4(),
+            purpose="invite_referrer",
+            recipient="referrer",
+            given_by="guardian-1",
+            recorded_by="staff-1",
+        )
         await publish(nc, invite)
 
         async def consent_seen():  # type: ignore[no-untyped-def]
@@ -125,7 +179,9 @@ async def test_statutory_case_and_the_referrer_at_the_first_assessment_meeting(s
         await wait_for(consent_seen)
         first = await call(nc, "cmd.meetings.convene.v1", convene_cmd(ev.case_id, MON9, pros=[("staff-1", "social_worker")]))
         assert first.ok, first.errors
-        second = await call(nc, "cmd.meetings.convene.v1", convene_cmd(ev.case_id, MON9 + timedelta(days=7), pros=[("staff-1", "social_worker")]))
+        second = await call(
+            nc, "cmd.meetings.convene.v1", convene_cmd(ev.case_id, MON9 + timedelta(days=7), pros=[("staff-1", "social_worker")])
+        )
         assert second.ok
         events = await wait_for(lambda: len(log.of("meeting.convened")) == 2 and log.of("meeting.convened"))
         by_id = {e["meeting_id"]: e for e in events}
@@ -134,7 +190,17 @@ async def test_statutory_case_and_the_referrer_at_the_first_assessment_meeting(s
         assert not s["first_assessment_meeting"] and "referrer" not in {p["participant_id"] for p in s["participants"]}
         assert f["municipality"] == "Testilä"
         # the family withdraws the consent to invite the referrer: the referrer is taken off the meeting
-        await publish(nc, ConsentWithdrawn(producer="referral", case_id=ev.case_id, consent_id=invite.consent_id, purpose="invite_referrer", withdrawn_by="guardian-1", recorded_by="staff-1"))
+        await publish(
+            nc,
+            ConsentWithdrawn(
+                producer="referral",
+                case_id=ev.case_id,
+                consent_id=invite.consent_id,
+                purpose="invite_referrer",
+                withdrawn_by="guardian-1",
+                recorded_by="staff-1",
+            ),
+        )
         changed = (await wait_for(lambda: log.of("meeting.rescheduled")))[0]
         assert changed["meeting_id"] == first.id and changed["reason"] == "referrer_consent_withdrawn"
         assert "referrer" not in {p["participant_id"] for p in changed["participants"]} and changed["sequence"] == 1
@@ -149,36 +215,74 @@ async def test_propose_accept_rsvp_substitute_held_and_statistics(settings, nc, 
         await publish(nc, ev)
         await opened(nc, ev.case_id)
         # a second psychologist, added by a staff command, can stand in
-        up = await call(nc, "cmd.meetings.upsert_professional.v1", {
-            "command_id": str(uuid4()), "recorded_by": "admin", "professional_id": "staff-psy-2", "municipality": "Testilä",
-            "roles": ["psychologist"], "languages": ["fi"], "unit": "Testilän perheneuvola", "team": "perhekeskus-testila",
-            "working_hours": [{"day": d, "start": "08:00", "end": "16:00"} for d in ("mon", "tue", "wed", "thu", "fri")]})
+        up = await call(
+            nc,
+            "cmd.meetings.upsert_professional.v1",
+            {
+                "command_id": str(uuid4()),
+                "recorded_by": "admin",
+                "professional_id": "staff-psy-2",
+                "municipality": "Testilä",
+                "roles": ["psychologist"],
+                "languages": ["fi"],
+                "unit": "Testilän perheneuvola",
+                "team": "perhekeskus-testila",
+                "working_hours": [{"day": d, "start": "08:00", "end": "16:00"} for d in ("mon", "tue", "wed", "thu", "fri")],
+            },
+        )
         assert up.ok
         roster = await call(nc, "query.meetings.roster.v1", {"municipality": "Testilä", "requested_by": "t"})
         assert "staff-psy-2" in {p["professional_id"] for p in roster.data["professionals"]}
 
-        p = await call(nc, "cmd.meetings.propose.v1", {
-            "command_id": str(uuid4()), "case_id": str(ev.case_id), "requested_by": "staff-close",
-            "roles": ["psychologist", "family_worker"],
-            "family_availability": [{"starts_at": "2026-11-24T12:00:00+02:00", "ends_at": "2026-11-24T15:00:00+02:00"}]})
+        p = await call(
+            nc,
+            "cmd.meetings.propose.v1",
+            {
+                "command_id": str(uuid4()),
+                "case_id": str(ev.case_id),
+                "requested_by": "staff-close",
+                "roles": ["psychologist", "family_worker"],
+                "family_availability": [{"starts_at": "2026-11-24T12:00:00+02:00", "ends_at": "2026-11-24T15:00:00+02:00"}],
+            },
+        )
         assert p.ok, p.errors
-        assert p.data["starts_at"] == datetime(2026, 11, 24, 10, 0, tzinfo=timezone.utc).isoformat()
+        assert p.data["starts_at"] == datetime(2026, 11, 24, 10, 0, tzinfo=UTC).isoformat()
         assigned = {a["role"]: a["professional_id"] for a in p.data["assignments"]}
         assert assigned == {"close_worker": "staff-close", "psychologist": "staff-psy", "family_worker": "staff-fw"}
-        accepted = await call(nc, "cmd.meetings.accept_proposal.v1", {"command_id": str(uuid4()), "proposal_id": p.id, "accepted_by": "staff-close"})
+        accepted = await call(
+            nc, "cmd.meetings.accept_proposal.v1", {"command_id": str(uuid4()), "proposal_id": p.id, "accepted_by": "staff-close"}
+        )
         assert accepted.ok, accepted.errors
         meeting_id = accepted.id
-        closed = await call(nc, "cmd.meetings.accept_proposal.v1", {"command_id": str(uuid4()), "proposal_id": p.id, "accepted_by": "staff-close"})
+        closed = await call(
+            nc, "cmd.meetings.accept_proposal.v1", {"command_id": str(uuid4()), "proposal_id": p.id, "accepted_by": "staff-close"}
+        )
         assert codes(closed) == ["proposal_closed"]
 
         # RSVP: the family accepts, the psychologist declines -> substitute proposal -> accepted
-        ok = await call(nc, "cmd.meetings.respond.v1", {"command_id": str(uuid4()), "meeting_id": meeting_id, "participant_id": "guardian-1", "answer": "accepted"})
+        ok = await call(
+            nc,
+            "cmd.meetings.respond.v1",
+            {"command_id": str(uuid4()), "meeting_id": meeting_id, "participant_id": "guardian-1", "answer": "accepted"},
+        )
         assert ok.ok
-        no = await call(nc, "cmd.meetings.respond.v1", {"command_id": str(uuid4()), "meeting_id": meeting_id, "participant_id": "staff-psy", "answer": "declined"})
+        no = await call(
+            nc,
+            "cmd.meetings.respond.v1",
+            {"command_id": str(uuid4()), "meeting_id": meeting_id, "participant_id": "staff-psy", "answer": "declined"},
+        )
         assert no.ok and no.data["kind"] == "substitute" and no.data["substitute"] == "staff-psy-2"
-        sub = await call(nc, "cmd.meetings.accept_proposal.v1", {"command_id": str(uuid4()), "proposal_id": no.data["proposal_id"], "accepted_by": "staff-close"})
+        sub = await call(
+            nc,
+            "cmd.meetings.accept_proposal.v1",
+            {"command_id": str(uuid4()), "proposal_id": no.data["proposal_id"], "accepted_by": "staff-close"},
+        )
         assert sub.ok, sub.errors
-        stranger = await call(nc, "cmd.meetings.respond.v1", {"command_id": str(uuid4()), "meeting_id": meeting_id, "participant_id": "staff-psy", "answer": "accepted"})
+        stranger = await call(
+            nc,
+            "cmd.meetings.respond.v1",
+            {"command_id": str(uuid4()), "meeting_id": meeting_id, "participant_id": "staff-psy", "answer": "accepted"},
+        )
         assert codes(stranger) == ["unknown_participant"]
         resched = await wait_for(lambda: log.of("meeting.rescheduled"))
         assert resched[0]["reason"] == "substitute" and resched[0]["sequence"] == 1
@@ -187,13 +291,26 @@ async def test_propose_accept_rsvp_substitute_held_and_statistics(settings, nc, 
         assert {(a["participant_id"], a["answer"]) for a in answers} == {("guardian-1", "accepted"), ("staff-psy", "declined")}
 
         # the meeting held
-        clock.at = datetime(2026, 11, 24, 11, 5, tzinfo=timezone.utc)
-        held = await call(nc, "cmd.meetings.record_held.v1", {
-            "command_id": str(uuid4()), "meeting_id": meeting_id, "recorded_by": "staff-close",
-            "attendance": [{"participant_id": x, "present": True} for x in ("guardian-1", "staff-close", "staff-psy-2", "staff-fw")],
-            "child_heard": True, "responsible_worker_ids": ["staff-fw"],
-            "wellbeing": [{"area": "child_self_view", "score": 4, "note": "Lapsi kertoi itse."}, {"area": "parenting_relationship_with_child", "score": 7}],
-            "feedback": {"rating": 5, "comment": "Kaikki samassa pöydässä."}})
+        clock.at = datetime(2026, 11, 24, 11, 5, tzinfo=UTC)
+        held = await call(
+            nc,
+            "cmd.meetings.record_held.v1",
+            {
+                "command_id": str(uuid4()),
+                "meeting_id": meeting_id,
+                "recorded_by": "staff-close",
+                "attendance": [
+                    {"participant_id": x, "present": True} for x in ("guardian-1", "staff-close", "staff-psy-2", "staff-fw")
+                ],
+                "child_heard": True,
+                "responsible_worker_ids": ["staff-fw"],
+                "wellbeing": [
+                    {"area": "child_self_view", "score": 4, "note": "Lapsi kertoi itse."},
+                    {"area": "parenting_relationship_with_child", "score": 7},
+                ],
+                "feedback": {"rating": 5, "comment": "Kaikki samassa pöydässä."},
+            },
+        )
         assert held.ok, held.errors
         ev_held = (await wait_for(lambda: log.of("meeting.held")))[0]
         assert ev_held["wellbeing_scores"] == {"child_self_view": 4, "parenting_relationship_with_child": 7}
@@ -201,13 +318,27 @@ async def test_propose_accept_rsvp_substitute_held_and_statistics(settings, nc, 
 
         st = await call(nc, "query.meetings.statistics.v1", {"requested_by": "t", "municipality": "Testilä"})
         assert st.ok and st.data["meetings_held"] == 1
-        assert {r["unit"] for r in st.data["per_unit_month"]} == {"Testilän varhaiskasvatus", "Testilän perheneuvola", "Testilän perhetyö"}
+        assert {r["unit"] for r in st.data["per_unit_month"]} == {
+            "Testilän varhaiskasvatus",
+            "Testilän perheneuvola",
+            "Testilän perhetyö",
+        }
         assert st.data["separate_meetings_avoided"] == 2
         csv = await call(nc, "query.meetings.statistics.v1", {"requested_by": "t", "format": "csv"})
         assert "unit_meetings,Testilä,2026-11,Testilän perhetyö,1" in csv.data["csv"]
 
         # a follow-up meeting asked from a plan opens a proposal the staff can accept
-        await publish(nc, FollowupMeetingRequested(producer="plans", case_id=ev.case_id, plan_id=uuid4(), plan_version=1, requested_by="staff-fw", roles_needed=["psychologist"]))
+        await publish(
+            nc,
+            FollowupMeetingRequested(
+                producer="plans",
+                case_id=ev.case_id,
+                plan_id=uuid4(),
+                plan_version=1,
+                requested_by="staff-fw",
+                roles_needed=["psychologist"],
+            ),
+        )
 
         async def followup_proposal():  # type: ignore[no-untyped-def]
             q = await call(nc, "query.meetings.case.v1", {"case_id": str(ev.case_id), "requested_by": "t"})
@@ -215,7 +346,11 @@ async def test_propose_accept_rsvp_substitute_held_and_statistics(settings, nc, 
 
         fp = (await wait_for(followup_proposal))[0]
         assert fp["status"] == "open" and {a["professional_id"] for a in fp["proposal"]["assignments"]} >= {"staff-fw"}
-        fa = await call(nc, "cmd.meetings.accept_proposal.v1", {"command_id": str(uuid4()), "proposal_id": fp["proposal_id"], "accepted_by": "staff-fw"})
+        fa = await call(
+            nc,
+            "cmd.meetings.accept_proposal.v1",
+            {"command_id": str(uuid4()), "proposal_id": fp["proposal_id"], "accepted_by": "staff-fw"},
+        )
         assert fa.ok, fa.errors
 
 
@@ -229,19 +364,37 @@ async def test_clear_refusals(settings, nc, clean_streams):  # type: ignore[no-u
         no_family = convene_cmd(ev.case_id, MON9)
         no_family["participants"] = no_family["participants"][1:]
         assert codes(await call(nc, "cmd.meetings.convene.v1", no_family)) == ["family_missing"]
-        assert codes(await call(nc, "cmd.meetings.convene.v1", convene_cmd(ev.case_id, MON9, pros=[("staff-nobody", "psychologist")]))) == ["unknown_participant"]
-        assert codes(await call(nc, "cmd.meetings.convene.v1", convene_cmd(ev.case_id, MON9, room="Broom cupboard"))) == ["unknown_room"]
-        no_slot = await call(nc, "cmd.meetings.propose.v1", {"command_id": str(uuid4()), "case_id": str(ev.case_id), "requested_by": "staff-close", "roles": ["astrologer"]})
+        assert codes(
+            await call(nc, "cmd.meetings.convene.v1", convene_cmd(ev.case_id, MON9, pros=[("staff-nobody", "psychologist")]))
+        ) == ["unknown_participant"]
+        assert codes(await call(nc, "cmd.meetings.convene.v1", convene_cmd(ev.case_id, MON9, room="Broom cupboard"))) == [
+            "unknown_room"
+        ]
+        no_slot = await call(
+            nc,
+            "cmd.meetings.propose.v1",
+            {"command_id": str(uuid4()), "case_id": str(ev.case_id), "requested_by": "staff-close", "roles": ["astrologer"]},
+        )
         assert codes(no_slot) == ["unknown_role"]
         statutory = received(statutory=True)  # deadline 30.11.: only weekend availability -> no slot before it
         await publish(nc, statutory)
         await opened(nc, statutory.case_id)
-        r = await call(nc, "cmd.meetings.propose.v1", {
-            "command_id": str(uuid4()), "case_id": str(statutory.case_id), "requested_by": "staff-1", "roles": ["psychologist"],
-            "family_availability": [{"starts_at": "2026-11-28T10:00:00+02:00", "ends_at": "2026-11-28T12:00:00+02:00"},
-                                    {"starts_at": "2026-12-01T10:00:00+02:00", "ends_at": "2026-12-01T12:00:00+02:00"}]})
+        r = await call(
+            nc,
+            "cmd.meetings.propose.v1",
+            {
+                "command_id": str(uuid4()),
+                "case_id": str(statutory.case_id),
+                "requested_by": "staff-1",
+                "roles": ["psychologist"],
+                "family_availability": [
+                    {"starts_at": "2026-11-28T10:00:00+02:00", "ends_at": "2026-11-28T12:00:00+02:00"},
+                    {"starts_at": "2026-12-01T10:00:00+02:00", "ends_at": "2026-12-01T12:00:00+02:00"},
+                ],
+            },
+        )
         assert codes(r) == ["no_slot_before_deadline"]
-        assert r.data["earliest_after_deadline"]["starts_at"] == datetime(2026, 12, 1, 8, 0, tzinfo=timezone.utc).isoformat()
+        assert r.data["earliest_after_deadline"]["starts_at"] == datetime(2026, 12, 1, 8, 0, tzinfo=UTC).isoformat()
 
 
 async def _concurrent_convenings(nc, case_id) -> None:  # type: ignore[no-untyped-def]
@@ -249,7 +402,9 @@ async def _concurrent_convenings(nc, case_id) -> None:  # type: ignore[no-untype
     same_person = [convene_cmd(case_id, MON9 + timedelta(minutes=5 * i), room=("Room 1", "Room 2")[i % 2]) for i in range(12)]
     # ...and 12 for the same room with different people
     pros = ["staff-fw", "staff-hh", "staff-fc", "staff-sc", "staff-nurse", "staff-ssw", "staff-1", "staff-close"]
-    same_room = [convene_cmd(case_id, MON9 + timedelta(days=1, minutes=5 * i), pros=[(pros[i % len(pros)], "x")]) for i in range(12)]
+    same_room = [
+        convene_cmd(case_id, MON9 + timedelta(days=1, minutes=5 * i), pros=[(pros[i % len(pros)], "x")]) for i in range(12)
+    ]
     replies = await asyncio.gather(*(call(nc, "cmd.meetings.convene.v1", c, timeout=20) for c in same_person + same_room))
     a, b = replies[:12], replies[12:]
     assert sum(r.ok for r in a) == 1 and all(codes(r) == ["double_booked"] for r in a if not r.ok)
@@ -295,16 +450,25 @@ async def _racing_transactions(svc, case_id, monkeypatch) -> None:  # type: igno
     from shared.contracts import ConveneMeeting
 
     async def race(cmds):  # type: ignore[no-untyped-def]
-        return await asyncio.gather(*(svc._call("cmd.meetings.convene.v1", ConveneMeeting, handlers.convene_meeting, json.dumps(c).encode()) for c in cmds))
+        return await asyncio.gather(
+            *(
+                svc._call("cmd.meetings.convene.v1", ConveneMeeting, handlers.convene_meeting, json.dumps(c).encode())
+                for c in cmds
+            )
+        )
 
-    replies = await race([convene_cmd(case_id, MON9 + timedelta(days=2, minutes=5 * i), room=("Room 1", "Room 2")[i % 2]) for i in range(8)])
+    replies = await race(
+        [convene_cmd(case_id, MON9 + timedelta(days=2, minutes=5 * i), room=("Room 1", "Room 2")[i % 2]) for i in range(8)]
+    )
     assert sum(r.ok for r in replies) == 1 and all(codes(r) == ["double_booked"] for r in replies if not r.ok)
 
     async def blind(self, resources, starts_at, ends_at):  # type: ignore[no-untyped-def]
         return set()
 
     monkeypatch.setattr(MeetingRepository, "busy_resources", blind)
-    replies = await race([convene_cmd(case_id, MON9 + timedelta(days=3, minutes=5 * i), room=("Room 1", "Room 2")[i % 2]) for i in range(8)])
+    replies = await race(
+        [convene_cmd(case_id, MON9 + timedelta(days=3, minutes=5 * i), room=("Room 1", "Room 2")[i % 2]) for i in range(8)]
+    )
     assert sum(r.ok for r in replies) == 1 and all(codes(r) == ["double_booked"] for r in replies if not r.ok)
 
 
@@ -341,13 +505,25 @@ async def test_family_decline_gets_a_new_slot(settings, nc, clean_streams):  # t
         ev = received(consent=True)
         await publish(nc, ev)
         await opened(nc, ev.case_id)
-        m = await call(nc, "cmd.meetings.convene.v1", convene_cmd(ev.case_id, MON9, pros=[("staff-close", "close_worker"), ("staff-psy", "psychologist")]))
+        m = await call(
+            nc,
+            "cmd.meetings.convene.v1",
+            convene_cmd(ev.case_id, MON9, pros=[("staff-close", "close_worker"), ("staff-psy", "psychologist")]),
+        )
         assert m.ok
-        no = await call(nc, "cmd.meetings.respond.v1", {"command_id": str(uuid4()), "meeting_id": m.id, "participant_id": "guardian-1", "answer": "declined"})
+        no = await call(
+            nc,
+            "cmd.meetings.respond.v1",
+            {"command_id": str(uuid4()), "meeting_id": m.id, "participant_id": "guardian-1", "answer": "declined"},
+        )
         assert no.ok and no.data["kind"] == "reschedule"
         # the earliest common time of the same people (the clock says Friday 12:00 in Helsinki)
-        assert no.data["starts_at"] == datetime(2026, 11, 20, 10, 15, tzinfo=timezone.utc).isoformat()
-        moved = await call(nc, "cmd.meetings.accept_proposal.v1", {"command_id": str(uuid4()), "proposal_id": no.data["proposal_id"], "accepted_by": "staff-close"})
+        assert no.data["starts_at"] == datetime(2026, 11, 20, 10, 15, tzinfo=UTC).isoformat()
+        moved = await call(
+            nc,
+            "cmd.meetings.accept_proposal.v1",
+            {"command_id": str(uuid4()), "proposal_id": no.data["proposal_id"], "accepted_by": "staff-close"},
+        )
         assert moved.ok, moved.errors
         ev_r = (await wait_for(lambda: log.of("meeting.rescheduled")))[0]
         assert ev_r["reason"] == "new_slot_after_decline" and ev_r["starts_at"].startswith("2026-11-20T10:15")

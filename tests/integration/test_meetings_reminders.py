@@ -4,7 +4,7 @@ move with a reschedule (the same timer subject is scheduled again) and disappear
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
 import pytest
@@ -21,30 +21,64 @@ async def test_reminders_survive_restarts_follow_reschedules_and_vanish_on_cance
     monkeypatch.setenv("KOOLLE_MEETINGS_REMINDER_LEAD_SECONDS", "3600")
     log = await EventLog().attach(nc, ("meeting.>",))
     lead = timedelta(hours=1)
-    t0 = datetime.now(timezone.utc).replace(microsecond=0)
+    t0 = datetime.now(UTC).replace(microsecond=0)
     async with running(settings, "meetings"):
         ev = received(consent=True)
         await publish(nc, ev)
         await opened(nc, ev.case_id)
-        room = await call(nc, "cmd.meetings.upsert_room.v1", {"command_id": str(uuid4()), "recorded_by": "admin", "room_id": "Room 3",
-                                                              "municipality": "Testilä", "capacity": 6, "location": "Testilän perhekeskus"})
+        room = await call(
+            nc,
+            "cmd.meetings.upsert_room.v1",
+            {
+                "command_id": str(uuid4()),
+                "recorded_by": "admin",
+                "room_id": "Room 3",
+                "municipality": "Testilä",
+                "capacity": 6,
+                "location": "Testilän perhekeskus",
+            },
+        )
         assert room.ok
         a = await call(nc, "cmd.meetings.convene.v1", convene_cmd(ev.case_id, t0 + lead + timedelta(seconds=3)))
-        b = await call(nc, "cmd.meetings.convene.v1", convene_cmd(ev.case_id, t0 + lead + timedelta(seconds=3), pros=[("staff-fw", "family_worker")], room="Room 2"))
-        c = await call(nc, "cmd.meetings.convene.v1", convene_cmd(ev.case_id, t0 + lead + timedelta(seconds=3), pros=[("staff-sc", "social_counsellor")], room="Room 3"))
+        b = await call(
+            nc,
+            "cmd.meetings.convene.v1",
+            convene_cmd(ev.case_id, t0 + lead + timedelta(seconds=3), pros=[("staff-fw", "family_worker")], room="Room 2"),
+        )
+        c = await call(
+            nc,
+            "cmd.meetings.convene.v1",
+            convene_cmd(ev.case_id, t0 + lead + timedelta(seconds=3), pros=[("staff-sc", "social_counsellor")], room="Room 3"),
+        )
         assert a.ok and b.ok and c.ok, (a.errors, b.errors, c.errors)
         moved_to = t0 + lead + timedelta(seconds=6)
-        r = await call(nc, "cmd.meetings.reschedule.v1", {"command_id": str(uuid4()), "meeting_id": b.id, "requested_by": "staff-close",
-                                                          "starts_at": moved_to.isoformat(), "ends_at": (moved_to + lead).isoformat(), "reason": "family asked"})
+        r = await call(
+            nc,
+            "cmd.meetings.reschedule.v1",
+            {
+                "command_id": str(uuid4()),
+                "meeting_id": b.id,
+                "requested_by": "staff-close",
+                "starts_at": moved_to.isoformat(),
+                "ends_at": (moved_to + lead).isoformat(),
+                "reason": "family asked",
+            },
+        )
         assert r.ok and r.data["sequence"] == 1
-        x = await call(nc, "cmd.meetings.cancel.v1", {"command_id": str(uuid4()), "meeting_id": c.id, "requested_by": "staff-close", "reason": "not needed"})
+        x = await call(
+            nc,
+            "cmd.meetings.cancel.v1",
+            {"command_id": str(uuid4()), "meeting_id": c.id, "requested_by": "staff-close", "reason": "not needed"},
+        )
         assert x.ok
         await wait_for(lambda: log.of("meeting.cancelled"))  # the outbox (timers included) is out
     # The service is down; the reminder for meeting a fires from JetStream all the same.
     first = await wait_for(lambda: log.of("meeting.reminder_due"), timeout=10)
     assert [e["meeting_id"] for e in first] == [a.id]
     async with running(settings, "meetings"):
-        reminders = await wait_for(lambda: len(log.of("meeting.reminder_due")) >= 2 and log.of("meeting.reminder_due"), timeout=10)
+        reminders = await wait_for(
+            lambda: len(log.of("meeting.reminder_due")) >= 2 and log.of("meeting.reminder_due"), timeout=10
+        )
         await asyncio.sleep(1.0)  # nothing else may follow: not b's old time, not the cancelled c
         reminders = log.of("meeting.reminder_due")
     by_meeting = {e["meeting_id"]: e for e in reminders}

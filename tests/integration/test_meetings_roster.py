@@ -17,9 +17,21 @@ pytestmark = [pytest.mark.integration]
 def roster(psy_langs: list[str], room_capacity: int) -> dict:
     return {
         "professionals": [
-            {"professional_id": "r-psy", "municipality": "Kuvitelma", "roles": ["psychologist"], "languages": psy_langs, "unit": "Perheneuvola"},
-            {"professional_id": "r-fw", "municipality": "Kuvitelma", "roles": ["family_worker"], "languages": ["fi"], "unit": "Perhetyö",
-             "working_hours": [{"day": "mon", "start": "09:00", "end": "12:00"}]},
+            {
+                "professional_id": "r-psy",
+                "municipality": "Kuvitelma",
+                "roles": ["psychologist"],
+                "languages": psy_langs,
+                "unit": "Perheneuvola",
+            },
+            {
+                "professional_id": "r-fw",
+                "municipality": "Kuvitelma",
+                "roles": ["family_worker"],
+                "languages": ["fi"],
+                "unit": "Perhetyö",
+                "working_hours": [{"day": "mon", "start": "09:00", "end": "12:00"}],
+            },
         ],
         "rooms": [{"room_id": "r-room", "municipality": "Kuvitelma", "capacity": room_capacity, "location": "Perhekeskus"}],
     }
@@ -38,8 +50,15 @@ async def test_roster_file_and_staff_commands(settings, nc, clean_streams, tmp_p
         psy = next(p for p in r.data["professionals"] if p["professional_id"] == "r-psy")
         assert len(psy["working_hours"]) == 5  # default Mon-Fri 08:00-16:00
         # staff change the family worker; a bad command gets a clear error
-        up = {"command_id": str(uuid4()), "recorded_by": "admin", "professional_id": "r-fw", "municipality": "Kuvitelma",
-              "roles": ["family_worker", "home_help"], "languages": ["fi", "en"], "unit": "Perhetyö"}
+        up = {
+            "command_id": str(uuid4()),
+            "recorded_by": "admin",
+            "professional_id": "r-fw",
+            "municipality": "Kuvitelma",
+            "roles": ["family_worker", "home_help"],
+            "languages": ["fi", "en"],
+            "unit": "Perhetyö",
+        }
         assert (await call(nc, "cmd.meetings.upsert_professional.v1", up)).ok
         bad = dict(up, command_id=str(uuid4()), working_hours=[{"day": "mon", "start": "9", "end": "12:00"}])
         reply = await call(nc, "cmd.meetings.upsert_professional.v1", bad)

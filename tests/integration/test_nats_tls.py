@@ -52,8 +52,15 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
 
 
 def _server(tmp_path_factory: pytest.TempPathFactory, pki: Pki, **kw: Any) -> EmbeddedNats:
-    return EmbeddedNats(tmp_path_factory.mktemp("nats-tls"), free_port(), monitor_port=free_port(),
-                        tls_cert=pki.server_cert, tls_key=pki.server_key, tls_ca=pki.ca, **kw).start()
+    return EmbeddedNats(
+        tmp_path_factory.mktemp("nats-tls"),
+        free_port(),
+        monitor_port=free_port(),
+        tls_cert=pki.server_cert,
+        tls_key=pki.server_key,
+        tls_ca=pki.ca,
+        **kw,
+    ).start()
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +109,9 @@ async def refused(settings: Settings) -> Exception:
 
 @pytest.mark.parametrize("mode", ["tls", "mutual-tls-and-users", "tls-handshake-first"])
 async def test_referral_service_runs_over_tls_from_settings_only(request, settings, pki, mode):  # type: ignore[no-untyped-def]
-    server = request.getfixturevalue({"tls": "tls_server", "mutual-tls-and-users": "mtls_server"}.get(mode, "handshake_first_server"))
+    server = request.getfixturevalue(
+        {"tls": "tls_server", "mutual-tls-and-users": "mtls_server"}.get(mode, "handshake_first_server")
+    )
     mutual = mode == "mutual-tls-and-users"
     identity = (lambda name: name) if mutual else (lambda name: None)  # noqa: E731
     settings = settings.model_copy(update={"nats_tls_handshake_first": mode == "tls-handshake-first"})
@@ -115,7 +124,9 @@ async def test_referral_service_runs_over_tls_from_settings_only(request, settin
 
     await ops.subscribe(ReferralReceived.subject(), cb=on_received)
     await ops.flush()
-    svc = bootstrap(tls_settings(settings, server, pki, mutual, identity("referral")).model_copy(update={"manage_streams": False}))
+    svc = bootstrap(
+        tls_settings(settings, server, pki, mutual, identity("referral")).model_copy(update={"manage_streams": False})
+    )
     await asyncio.wait_for(svc.start(), 10)  # a TLS misconfiguration would otherwise retry forever
     try:
         frontdoor = await connect(tls_settings(settings, server, pki, mutual, identity("frontdoor")), error_cb=_quiet)
@@ -205,11 +216,15 @@ async def test_no_ca_or_an_untrusted_ca_is_refused(settings, pki, tls_server):  
     exc = await refused(settings.model_copy(update={"nats_url": tls_server.url, "nats_tls_ca": str(pki.rogue_ca)}))
     assert isinstance(exc, ssl.SSLCertVerificationError)
     # The right CA but a name the server certificate does not carry: refused as well.
-    exc = await refused(settings.model_copy(update={"nats_url": tls_server.url, "nats_tls_ca": str(pki.ca),
-                                                    "nats_tls_hostname": "nats.example.org"}))
+    exc = await refused(
+        settings.model_copy(
+            update={"nats_url": tls_server.url, "nats_tls_ca": str(pki.ca), "nats_tls_hostname": "nats.example.org"}
+        )
+    )
     assert isinstance(exc, ssl.SSLCertVerificationError)
-    nc = await connect(settings.model_copy(update={"nats_url": tls_server.url, "nats_tls_ca": str(pki.ca),
-                                                   "nats_tls_hostname": "localhost"}))
+    nc = await connect(
+        settings.model_copy(update={"nats_url": tls_server.url, "nats_tls_ca": str(pki.ca), "nats_tls_hostname": "localhost"})
+    )
     assert nc.is_connected
     await nc.close()
 
@@ -257,9 +272,17 @@ def test_settings_build_one_tls_context_for_every_connection(pki: Pki, tmp_path:
     plain = Settings(data_dir=tmp_path)
     assert plain.nats_tls_context() is None and plain.nats_security() is None
     assert "tls" not in plain.nats_connect_options()
-    s = Settings(data_dir=tmp_path, nats_url="nats://a:4222, nats://b:4222", nats_tls_ca=str(pki.ca),
-                 nats_tls_cert=str(pki.client_cert), nats_tls_key=str(pki.client_key), nats_user="referral",
-                 nats_password="pw", nats_tls_hostname="nats", nats_tls_handshake_first=True)
+    s = Settings(
+        data_dir=tmp_path,
+        nats_url="nats://a:4222, nats://b:4222",
+        nats_tls_ca=str(pki.ca),
+        nats_tls_cert=str(pki.client_cert),
+        nats_tls_key=str(pki.client_key),
+        nats_user="referral",
+        nats_password="pw",
+        nats_tls_hostname="nats",
+        nats_tls_handshake_first=True,
+    )
     options = s.nats_connect_options()
     assert options["servers"] == ["nats://a:4222", "nats://b:4222"]
     assert isinstance(options["tls"], ssl.SSLContext) and options["tls"].verify_mode == ssl.CERT_REQUIRED

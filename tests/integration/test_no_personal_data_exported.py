@@ -15,7 +15,7 @@ import io
 import json
 import logging
 import re
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from uuid import uuid4
 
 import pytest
@@ -42,7 +42,9 @@ EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 
 FAMILY = {
     "children": [{"given_name": "Ronja", "family_name": "Vaaralainen", "personal_id": make_test_hetu(date(2018, 3, 14), 977)}],
-    "guardians": [{"name": "Kerttu Vaaralainen", "phone": "+358 40 765 4321", "email": "kerttu.vaaralainen@example.com", "language": "fi"}],
+    "guardians": [
+        {"name": "Kerttu Vaaralainen", "phone": "+358 40 765 4321", "email": "kerttu.vaaralainen@example.com", "language": "fi"}
+    ],
     "concern": "Äidin uupumus ja Ronjan unihäiriöt.",
 }
 NAMES = ("Ronja", "Vaaralainen", "Kerttu", "Lapsinen", "Maija", "Testinen", "Secret Person", "uupumus", "kuormittunut")
@@ -50,7 +52,11 @@ NAMES = ("Ronja", "Vaaralainen", "Kerttu", "Lapsinen", "Maija", "Testinen", "Sec
 
 def matches(text: str) -> list[str]:
     found = [m.group(0) for rx in (HETU, PHONE, EMAIL) for m in rx.finditer(text)]
-    return found + [n for n in NAMES if n in text] + [FAMILY["children"][0]["personal_id"]] * (FAMILY["children"][0]["personal_id"] in text)
+    return (
+        found
+        + [n for n in NAMES if n in text]
+        + [FAMILY["children"][0]["personal_id"]] * (FAMILY["children"][0]["personal_id"] in text)
+    )
 
 
 async def test_no_personal_data_in_logs_spans_subjects_or_dead_letters(settings, nc, clean_streams):  # type: ignore[no-untyped-def]
@@ -76,24 +82,31 @@ async def test_no_personal_data_in_logs_spans_subjects_or_dead_letters(settings,
 
     sub = await nc.subscribe(">", cb=seen)
     log = await EventLog().attach(nc)
-    clock = FixedClock(datetime.now(timezone.utc))
+    clock = FixedClock(datetime.now(UTC))
     try:
         async with running(settings, clock=clock):
             body = submission(**FAMILY)
             await submit_referral(nc, body)
-            await submit_referral(nc, submission(guardians=[{"name": "Maija Testinen", "phone": "12", "email": "maija@example.com"}]))  # rejected
+            await submit_referral(
+                nc, submission(guardians=[{"name": "Maija Testinen", "phone": "12", "email": "maija@example.com"}])
+            )  # rejected
             await submit_referral(nc, {"submission_id": "fd-bad", "children": "Ronja Vaaralainen 040 765 4321"})  # rejected
-            await nc.jetstream().publish("referral.received.v1", json.dumps({"name": "Secret Person", "email": "secret@example.com"}).encode(),
-                                         headers={"Nats-Msg-Id": f"poison-{uuid4()}"})
-            received = await wait_for(lambda: [e for e in log.of("referral.received") if e.get("submission_id") == body["submission_id"]])
+            await nc.jetstream().publish(
+                "referral.received.v1",
+                json.dumps({"name": "Secret Person", "email": "secret@example.com"}).encode(),
+                headers={"Nats-Msg-Id": f"poison-{uuid4()}"},
+            )
+            received = await wait_for(
+                lambda: [e for e in log.of("referral.received") if e.get("submission_id") == body["submission_id"]]
+            )
             case_id = received[0]["case_id"]
             meeting = await wait_for(_convene_until_open(nc, convene_cmd(case_id, clock.now() + timedelta(hours=1))))
             assert meeting.ok, meeting.errors
             clock.advance(hours=1, minutes=5)
             held = await call(nc, "cmd.meetings.record_held.v1", held_cmd(meeting.id))
             assert held.ok, held.errors
-            clock.at = datetime.now(timezone.utc)
-            plan = await call(nc, "cmd.plans.agree.v1", plan_cmd(case_id, meeting.id, datetime.now(timezone.utc) + timedelta(days=7)))
+            clock.at = datetime.now(UTC)
+            plan = await call(nc, "cmd.plans.agree.v1", plan_cmd(case_id, meeting.id, datetime.now(UTC) + timedelta(days=7)))
             assert plan.ok, plan.errors
             assert (await call(nc, "query.referral.case.v1", {"case_id": case_id, "requested_by": "staff-sw-1"})).ok
             # "Who has seen my data", gathered from all four services' audit logs.
@@ -110,8 +123,16 @@ async def test_no_personal_data_in_logs_spans_subjects_or_dead_letters(settings,
             logging.getLogger(n).setLevel(lvl)
     provider.force_flush()
     exported_spans = [
-        json.dumps({"name": s.name, "attributes": dict(s.attributes or {}), "status": str(s.status.description),
-                    "events": [(e.name, dict(e.attributes or {})) for e in s.events]}, ensure_ascii=False, default=str)
+        json.dumps(
+            {
+                "name": s.name,
+                "attributes": dict(s.attributes or {}),
+                "status": str(s.status.description),
+                "events": [(e.name, dict(e.attributes or {})) for e in s.events],
+            },
+            ensure_ascii=False,
+            default=str,
+        )
         for s in spans.get_finished_spans()
     ]
     files = [p.read_text(errors="replace") for p in settings.data_dir.rglob("*.log")]
@@ -124,7 +145,11 @@ async def test_no_personal_data_in_logs_spans_subjects_or_dead_letters(settings,
     }
     figures = {k: len(v.splitlines()) for k, v in channels.items()}
     leaks = {k: matches(v) for k, v in channels.items()}
-    report("no-personal-data-exported", **{f"{k}_lines_scanned": v for k, v in figures.items()}, matches=sum(map(len, leaks.values())))
+    report(
+        "no-personal-data-exported",
+        **{f"{k}_lines_scanned": v for k, v in figures.items()},
+        matches=sum(map(len, leaks.values())),
+    )
     assert figures["logs"] > 10 and figures["spans"] > 10 and figures["subjects"] > 50 and dead, "the scan saw real traffic"
     assert leaks == {k: [] for k in channels}
 

@@ -7,7 +7,7 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -35,7 +35,7 @@ from tests.support.system import EventLog
 
 pytestmark = [pytest.mark.integration]
 
-TUESDAY_NOON = datetime(2026, 11, 24, 12, 0, tzinfo=HELSINKI).astimezone(timezone.utc)
+TUESDAY_NOON = datetime(2026, 11, 24, 12, 0, tzinfo=HELSINKI).astimezone(UTC)
 
 G1 = {"contact_id": "guardian-1", "role": "guardian", "language": "sv", "email": "g1@example.com", "phone": "+358401230001"}
 REFERRER = {"contact_id": "referrer", "role": "referrer", "language": "fi", "email": "pk@example.com"}
@@ -53,7 +53,9 @@ def config(smtp: SmtpServer | None = None, sms: FakeSmsGateway | None = None, **
 
 
 @asynccontextmanager
-async def notifications(settings: Any, clock: FixedClock, cfg: NotificationsConfig, channels: Any = None) -> AsyncIterator[Service]:
+async def notifications(
+    settings: Any, clock: FixedClock, cfg: NotificationsConfig, channels: Any = None
+) -> AsyncIterator[Service]:
     svc = bootstrap(settings, clock, cfg, channels)
     await svc.start()
     try:
@@ -70,9 +72,20 @@ async def publish(nc: Any, *events: Any) -> None:
 
 def received(case_id: UUID, contacts: list[dict[str, Any]], channel: str = "concern_with_family") -> ReferralReceived:
     return ReferralReceived(
-        producer="test", case_id=case_id, referral_id=uuid4(), submission_id=f"s-{uuid4()}", channel=channel,
-        municipality="Testilä", received_at=TUESDAY_NOON, language="fi", interpreter_needed=False, urgent=False,
-        statutory=False, child_count=1, consent_to_convene=True, contacts=contacts,
+        producer="test",
+        case_id=case_id,
+        referral_id=uuid4(),
+        submission_id=f"s-{uuid4()}",
+        channel=channel,
+        municipality="Testilä",
+        received_at=TUESDAY_NOON,
+        language="fi",
+        interpreter_needed=False,
+        urgent=False,
+        statutory=False,
+        child_count=1,
+        consent_to_convene=True,
+        contacts=contacts,
     )
 
 
@@ -94,8 +107,12 @@ async def test_right_recipients_languages_and_calendar_invitations_over_smtp(set
     starts = TUESDAY_NOON + timedelta(days=7)
     participants = [
         {"participant_id": "guardian-1", "kind": "family", "role": "guardian"},
-        {"participant_id": "staff-close", "kind": "professional", "role": "close_worker",
-         "contact": {"contact_id": "staff-close", "role": "close_worker", "language": "en", "email": "close@example.com"}},
+        {
+            "participant_id": "staff-close",
+            "kind": "professional",
+            "role": "close_worker",
+            "contact": {"contact_id": "staff-close", "role": "close_worker", "language": "en", "email": "close@example.com"},
+        },
         {"participant_id": "referrer", "kind": "referrer", "role": "referrer"},
     ]
     with SmtpServer() as smtp:
@@ -103,15 +120,36 @@ async def test_right_recipients_languages_and_calendar_invitations_over_smtp(set
             await publish(
                 nc,
                 received(case_id, [G1, REFERRER]),
-                ReferralAssigned(producer="test", case_id=case_id, referral_id=uuid4(), team_id="testila-family-centre", municipality="Testilä"),
-                MeetingConvened(producer="test", case_id=case_id, meeting_id=meeting_id, starts_at=starts, ends_at=starts + timedelta(hours=1),
-                                room="Room 1", language="fi", interpreter_needed=False, participants=participants),
+                ReferralAssigned(
+                    producer="test", case_id=case_id, referral_id=uuid4(), team_id="testila-family-centre", municipality="Testilä"
+                ),
+                MeetingConvened(
+                    producer="test",
+                    case_id=case_id,
+                    meeting_id=meeting_id,
+                    starts_at=starts,
+                    ends_at=starts + timedelta(hours=1),
+                    room="Room 1",
+                    language="fi",
+                    interpreter_needed=False,
+                    participants=participants,
+                ),
             )
             # referrer ack (fi) + team of four (each in their language) + 3 invitations
             await wait_for(lambda: len(smtp.messages) >= 8, timeout=15)
-            assert [m["Subject"] for m in smtp.to("pk@example.com")] == ["Yhteydenottonne on vastaanotettu", "Kutsu yhteiseen tapaamiseen"]
-            team = {a: [m["Subject"] for m in smtp.to(a)] for a in (
-                "sosiaalityo1@testila.example", "socialarbete2@testila.example", "tiiminvetaja@testila.example", "perhetyo1@testila.example")}
+            assert [m["Subject"] for m in smtp.to("pk@example.com")] == [
+                "Yhteydenottonne on vastaanotettu",
+                "Kutsu yhteiseen tapaamiseen",
+            ]
+            team = {
+                a: [m["Subject"] for m in smtp.to(a)]
+                for a in (
+                    "sosiaalityo1@testila.example",
+                    "socialarbete2@testila.example",
+                    "tiiminvetaja@testila.example",
+                    "perhetyo1@testila.example",
+                )
+            }
             assert team == {
                 "sosiaalityo1@testila.example": ["Uusi yhteydenotto tiimille"],
                 "socialarbete2@testila.example": ["Ny kontakt till teamet"],
@@ -124,13 +162,33 @@ async def test_right_recipients_languages_and_calendar_invitations_over_smtp(set
             assert smtp.to("close@example.com")[0]["Subject"] == "Invitation to a joint meeting"
             assert not sms.messages  # everyone had an e-mail address: e-mail first
 
-            await publish(nc, MeetingRescheduled(producer="test", case_id=case_id, meeting_id=meeting_id, starts_at=starts + timedelta(days=1),
-                                                 ends_at=starts + timedelta(days=1, hours=1), room="Room 2", reason="Room double-booked",
-                                                 participants=participants, sequence=1))
+            await publish(
+                nc,
+                MeetingRescheduled(
+                    producer="test",
+                    case_id=case_id,
+                    meeting_id=meeting_id,
+                    starts_at=starts + timedelta(days=1),
+                    ends_at=starts + timedelta(days=1, hours=1),
+                    room="Room 2",
+                    reason="Room double-booked",
+                    participants=participants,
+                    sequence=1,
+                ),
+            )
             await wait_for(lambda: len(smtp.to("g1@example.com")) == 2, timeout=10)
             await _settle(nc, case_id)  # (a cancellation supersedes a reschedule message still pending)
-            await publish(nc, MeetingCancelled(producer="test", case_id=case_id, meeting_id=meeting_id, reason="Family ill",
-                                               participants=participants, sequence=2))
+            await publish(
+                nc,
+                MeetingCancelled(
+                    producer="test",
+                    case_id=case_id,
+                    meeting_id=meeting_id,
+                    reason="Family ill",
+                    participants=participants,
+                    sequence=2,
+                ),
+            )
             await wait_for(lambda: len(smtp.to("g1@example.com")) == 3 and len(smtp.to("close@example.com")) == 3, timeout=10)
             cals = [ics_of(m) for m in smtp.to("g1@example.com")]
             events = [c.walk("VEVENT")[0] for c in cals]
@@ -141,8 +199,17 @@ async def test_right_recipients_languages_and_calendar_invitations_over_smtp(set
             assert str(events[1]["LOCATION"]) == "Room 2"
 
             # A reminder from the cancelled meeting's timer is not sent.
-            await publish(nc, MeetingReminderDue(producer="test", case_id=case_id, meeting_id=meeting_id, starts_at=starts,
-                                                 participant_ids=["guardian-1"], sequence=1))
+            await publish(
+                nc,
+                MeetingReminderDue(
+                    producer="test",
+                    case_id=case_id,
+                    meeting_id=meeting_id,
+                    starts_at=starts,
+                    participant_ids=["guardian-1"],
+                    sequence=1,
+                ),
+            )
             reminders = next(c for c in svc.consumers if "reminder_due" in c.sub.durable)
             await wait_for(lambda: reminders.handled == 1)
             await _settle(nc, case_id)
@@ -152,6 +219,7 @@ async def test_right_recipients_languages_and_calendar_invitations_over_smtp(set
 
 async def _settle(nc: Any, case_id: UUID) -> None:
     """Wait until no notification of the case is pending or sending."""
+
     async def quiet() -> bool:
         ns = await case_notifications(nc, case_id)
         return bool(ns) and all(n["status"] not in ("pending", "sending") for n in ns)
@@ -160,12 +228,14 @@ async def _settle(nc: Any, case_id: UUID) -> None:
 
 
 async def test_urgent_referral_reaches_the_on_duty_social_worker_at_once_by_sms(settings, nc, clean_streams):  # type: ignore[no-untyped-def]
-    night = datetime(2026, 11, 24, 23, 30, tzinfo=HELSINKI).astimezone(timezone.utc)  # after hours, quiet hours
+    night = datetime(2026, 11, 24, 23, 30, tzinfo=HELSINKI).astimezone(UTC)  # after hours, quiet hours
     clock = FixedClock(night)
     case_id = uuid4()
     with SmtpServer() as smtp:
         async with FakeSmsGateway() as sms, notifications(settings, clock, config(smtp, sms)):
-            await publish(nc, ReferralUrgent(producer="test", case_id=case_id, referral_id=uuid4(), municipality="Testilä", channel="phone"))
+            await publish(
+                nc, ReferralUrgent(producer="test", case_id=case_id, referral_id=uuid4(), municipality="Testilä", channel="phone")
+            )
             msgs = await wait_for(lambda: sms.to("+358401119999"), timeout=10)  # emergency social services after hours
             assert msgs[0]["text"].startswith("KIIREELLINEN yhteydenotto")
             assert msgs[0]["encoding"] == "gsm7"
@@ -174,7 +244,7 @@ async def test_urgent_referral_reaches_the_on_duty_social_worker_at_once_by_sms(
 
 async def test_quiet_hours_hold_a_family_sms_until_morning(settings, nc, clean_streams):  # type: ignore[no-untyped-def]
     log = await EventLog().attach(nc, ("notification.>",))
-    evening = datetime(2026, 11, 24, 22, 30, tzinfo=HELSINKI).astimezone(timezone.utc)
+    evening = datetime(2026, 11, 24, 22, 30, tzinfo=HELSINKI).astimezone(UTC)
     clock = FixedClock(evening)
     case_id = uuid4()
     family = {"contact_id": "guardian-1", "role": "guardian", "language": "en", "phone": "+358401230002"}  # no e-mail
@@ -184,7 +254,7 @@ async def test_quiet_hours_hold_a_family_sms_until_morning(settings, nc, clean_s
         assert ns[0]["status"] == "pending"
         assert datetime.fromisoformat(ns[0]["not_before"]) == datetime(2026, 11, 25, 8, 0, tzinfo=HELSINKI)
         assert sms.posts == 0
-        clock.at = datetime(2026, 11, 25, 8, 1, tzinfo=HELSINKI).astimezone(timezone.utc)
+        clock.at = datetime(2026, 11, 25, 8, 1, tzinfo=HELSINKI).astimezone(UTC)
         msgs = await wait_for(lambda: sms.to("+358401230002"), timeout=10)
         assert msgs[0]["text"] == "You have a new message in the Koolle service. Read it at https://koolle.example/viestit"
         portal = await wait_for(lambda: log.of("notification.portal_message"))
@@ -205,20 +275,56 @@ async def test_fallback_to_sms_when_email_is_refused_and_preferred_channel_first
         async with FakeSmsGateway() as sms, notifications(settings, clock, config(smtp, sms)):
             await publish(nc, received(case_id, [G1, g2, REFERRER]))
             await wait_for(lambda: smtp.to("pk@example.com"))
-            reply = await call(nc, "cmd.notifications.set_preference.v1", {
-                "command_id": str(uuid4()), "case_id": str(case_id), "contact_id": "guardian-2", "preferred_channel": "sms", "requested_by": "staff-close"})
+            reply = await call(
+                nc,
+                "cmd.notifications.set_preference.v1",
+                {
+                    "command_id": str(uuid4()),
+                    "case_id": str(case_id),
+                    "contact_id": "guardian-2",
+                    "preferred_channel": "sms",
+                    "requested_by": "staff-close",
+                },
+            )
             assert reply.ok, reply.errors
-            bad = await call(nc, "cmd.notifications.set_preference.v1", {
-                "command_id": str(uuid4()), "case_id": str(case_id), "contact_id": "nobody", "preferred_channel": "sms", "requested_by": "staff-close"})
+            bad = await call(
+                nc,
+                "cmd.notifications.set_preference.v1",
+                {
+                    "command_id": str(uuid4()),
+                    "case_id": str(case_id),
+                    "contact_id": "nobody",
+                    "preferred_channel": "sms",
+                    "requested_by": "staff-close",
+                },
+            )
             assert not bad.ok and bad.errors[0].code == "not_found"
-            await publish(nc, PlanAgreed(
-                producer="test", case_id=case_id, plan_id=plan_id, plan_version=1, meeting_id=None,
-                responsible_workers=[{"worker_id": "staff-close", "organisation": "City", "public_service": True,
-                                      "contact": {"contact_id": "staff-close", "role": "responsible_worker", "email": "close@example.com"}}],
-                next_contact_at=TUESDAY_NOON + timedelta(days=30),
-                family_contacts=[{k: v for k, v in G1.items()}, {"contact_id": "guardian-2", "role": "guardian", "language": "fi"}],
-            ))
-            await wait_for(lambda: sms.to("+358401230001") and sms.to("+358401230003") and smtp.to("close@example.com"), timeout=10)
+            await publish(
+                nc,
+                PlanAgreed(
+                    producer="test",
+                    case_id=case_id,
+                    plan_id=plan_id,
+                    plan_version=1,
+                    meeting_id=None,
+                    responsible_workers=[
+                        {
+                            "worker_id": "staff-close",
+                            "organisation": "City",
+                            "public_service": True,
+                            "contact": {"contact_id": "staff-close", "role": "responsible_worker", "email": "close@example.com"},
+                        }
+                    ],
+                    next_contact_at=TUESDAY_NOON + timedelta(days=30),
+                    family_contacts=[
+                        {k: v for k, v in G1.items()},
+                        {"contact_id": "guardian-2", "role": "guardian", "language": "fi"},
+                    ],
+                ),
+            )
+            await wait_for(
+                lambda: sms.to("+358401230001") and sms.to("+358401230003") and smtp.to("close@example.com"), timeout=10
+            )
             await _settle(nc, case_id)
             ns = {(n["template"], n["recipient_id"]): n for n in await case_notifications(nc, case_id)}
             assert ns[("plan_agreed", "guardian-1")]["channels_tried"] == ["email", "sms"]
@@ -228,16 +334,33 @@ async def test_fallback_to_sms_when_email_is_refused_and_preferred_channel_first
             # family SMS carries no content, in the family's language
             assert sms.to("+358401230001")[0]["text"].startswith("Du har ett nytt meddelande")
             # delivery receipt from the gateway's status query
-            await wait_for(lambda: _with(case_notifications(nc, case_id), lambda n: n["channel"] != "sms" or n["receipt"] == "delivered"))
+            await wait_for(
+                lambda: _with(case_notifications(nc, case_id), lambda n: n["channel"] != "sms" or n["receipt"] == "delivered")
+            )
 
             # plan.shared to the family after plan.agreed: not told twice; to a consented party: told once.
             await publish(
                 nc,
-                PlanShared(producer="test", case_id=case_id, plan_id=plan_id, plan_version=1, recipient_id="guardian-1",
-                           recipient_role="guardian", basis="family"),
-                PlanShared(producer="test", case_id=case_id, plan_id=plan_id, plan_version=1, recipient_id="school-nurse",
-                           recipient_role="school_nurse", basis="consent", consent_id=uuid4(),
-                           contact={"contact_id": "school-nurse", "role": "school_nurse", "email": "nurse@example.com"}),
+                PlanShared(
+                    producer="test",
+                    case_id=case_id,
+                    plan_id=plan_id,
+                    plan_version=1,
+                    recipient_id="guardian-1",
+                    recipient_role="guardian",
+                    basis="family",
+                ),
+                PlanShared(
+                    producer="test",
+                    case_id=case_id,
+                    plan_id=plan_id,
+                    plan_version=1,
+                    recipient_id="school-nurse",
+                    recipient_role="school_nurse",
+                    basis="consent",
+                    consent_id=uuid4(),
+                    contact={"contact_id": "school-nurse", "role": "school_nurse", "email": "nurse@example.com"},
+                ),
             )
             await wait_for(lambda: smtp.to("nurse@example.com"), timeout=10)
             await _settle(nc, case_id)
@@ -249,15 +372,27 @@ async def test_fallback_to_sms_when_email_is_refused_and_preferred_channel_first
 async def test_temporary_failures_are_retried_with_backoff_then_failed_visible_to_staff(settings, nc, clean_streams, tmp_path):  # type: ignore[no-untyped-def]
     log = await EventLog().attach(nc, ("notification.>",))
     staff_file = tmp_path / "staff.json"
-    staff_file.write_text(json.dumps({
-        "staff": {"sw-1": {"role": "social_worker", "email": "not-an-address"}, "lead-1": {"role": "team_lead", "phone": "+358401110003"}},
-        "teams": {"t": {"lead": "lead-1", "social_workers": ["sw-1"]}},
-    }))
+    staff_file.write_text(
+        json.dumps(
+            {
+                "staff": {
+                    "sw-1": {"role": "social_worker", "email": "not-an-address"},
+                    "lead-1": {"role": "team_lead", "phone": "+358401110003"},
+                },
+                "teams": {"t": {"lead": "lead-1", "social_workers": ["sw-1"]}},
+            }
+        )
+    )
     clock = FixedClock(TUESDAY_NOON)
     case_id = uuid4()
     with SmtpServer() as smtp:
-        async with FakeSmsGateway(down=True) as sms, notifications(settings, clock, config(smtp, sms, staff_file=staff_file, attempts_per_channel=3)):
-            await publish(nc, ReferralAssigned(producer="test", case_id=case_id, referral_id=uuid4(), team_id="t", municipality="Testilä"))
+        async with (
+            FakeSmsGateway(down=True) as sms,
+            notifications(settings, clock, config(smtp, sms, staff_file=staff_file, attempts_per_channel=3)),
+        ):
+            await publish(
+                nc, ReferralAssigned(producer="test", case_id=case_id, referral_id=uuid4(), team_id="t", municipality="Testilä")
+            )
 
             async def failed_after_retries() -> Any:
                 clock.advance(minutes=5)  # past every backoff
@@ -268,7 +403,10 @@ async def test_temporary_failures_are_retried_with_backoff_then_failed_visible_t
             assert reasons == {"sw-1": ("invalid_email", 0, []), "lead-1": ("provider_unavailable", 3, ["sms"])}
             assert sms.posts == 3 and not smtp.messages
             reply = await call(nc, "query.notifications.failed.v1", {"case_id": str(case_id), "requested_by": "team-lead"})
-            assert {(f["recipient_id"], f["reason"]) for f in reply.data["failed"]} == {("sw-1", "invalid_email"), ("lead-1", "provider_unavailable")}
+            assert {(f["recipient_id"], f["reason"]) for f in reply.data["failed"]} == {
+                ("sw-1", "invalid_email"),
+                ("lead-1", "provider_unavailable"),
+            }
             assert "not-an-address" not in json.dumps(reply.data) + json.dumps(log.events)
 
 
@@ -301,9 +439,19 @@ async def test_no_duplicate_after_a_crash_between_sending_and_recording(settings
         cfg = config(sms=sms)
         crashing = RestSmsGateway(sms.url)
         async with notifications(settings, clock, cfg, channels={"sms": CrashingSms(crashing, after_send)}) as svc:
-            await publish(nc, received(case_id, [worker]),
-                          FollowupDue(producer="test", case_id=case_id, plan_id=uuid4(), plan_version=1, due_at=TUESDAY_NOON,
-                                      responsible_worker_ids=["staff-close"], family_contact_ids=[]))
+            await publish(
+                nc,
+                received(case_id, [worker]),
+                FollowupDue(
+                    producer="test",
+                    case_id=case_id,
+                    plan_id=uuid4(),
+                    plan_version=1,
+                    due_at=TUESDAY_NOON,
+                    responsible_worker_ids=["staff-close"],
+                    family_contact_ids=[],
+                ),
+            )
             ns = await wait_for(lambda: _with(case_notifications(nc, case_id), lambda n: n["status"] == "sending"), timeout=10)
             assert len(ns) == 1
             assert sms.posts == (1 if after_send else 0)
@@ -329,21 +477,58 @@ async def test_consent_withdrawn_cancels_pending_and_is_checked_again_at_send_ti
             await wait_for(lambda: smtp.to("pk@example.com"))
             # A consented party reachable only by SMS; the gateway is down, so it waits for a retry.
             consent_id = uuid4()
-            await publish(nc, PlanShared(producer="test", case_id=case_id, plan_id=plan_id, plan_version=1, recipient_id="school-nurse",
-                                         recipient_role="school_nurse", basis="consent", consent_id=consent_id,
-                                         contact={"contact_id": "school-nurse", "role": "school_nurse", "phone": "+358401230010"}))
+            await publish(
+                nc,
+                PlanShared(
+                    producer="test",
+                    case_id=case_id,
+                    plan_id=plan_id,
+                    plan_version=1,
+                    recipient_id="school-nurse",
+                    recipient_role="school_nurse",
+                    basis="consent",
+                    consent_id=consent_id,
+                    contact={"contact_id": "school-nurse", "role": "school_nurse", "phone": "+358401230010"},
+                ),
+            )
             await wait_for(lambda: sms.posts >= 1)
-            await publish(nc, ConsentWithdrawn(producer="test", case_id=case_id, consent_id=consent_id, purpose="share_plan",
-                                               recipient="school-nurse", withdrawn_by="guardian-1", recorded_by="staff-close"))
+            await publish(
+                nc,
+                ConsentWithdrawn(
+                    producer="test",
+                    case_id=case_id,
+                    consent_id=consent_id,
+                    purpose="share_plan",
+                    recipient="school-nurse",
+                    withdrawn_by="guardian-1",
+                    recorded_by="staff-close",
+                ),
+            )
             cancelled = await wait_for(lambda: log.of("notification.cancelled"))
             assert cancelled[0]["recipient_id"] == "school-nurse" and cancelled[0]["reason"] == "consent_withdrawn"
             sms.down = False
             clock.advance(hours=2)
             # Telling the referrer the outcome: consent withdrawn first, so the notification is cancelled at send time.
-            await publish(nc, ConsentWithdrawn(producer="test", case_id=case_id, consent_id=uuid4(), purpose="tell_referrer_outcome",
-                                               recipient=None, withdrawn_by="guardian-1", recorded_by="staff-close"),
-                          AssessmentCompleted(producer="test", case_id=case_id, completed_on=date(2026, 11, 24), outcome="services_started",
-                                              social_worker_id="sw-testila-1", referrer_may_be_told=True))
+            await publish(
+                nc,
+                ConsentWithdrawn(
+                    producer="test",
+                    case_id=case_id,
+                    consent_id=uuid4(),
+                    purpose="tell_referrer_outcome",
+                    recipient=None,
+                    withdrawn_by="guardian-1",
+                    recorded_by="staff-close",
+                ),
+                AssessmentCompleted(
+                    producer="test",
+                    case_id=case_id,
+                    completed_on=date(2026, 11, 24),
+                    outcome="services_started",
+                    social_worker_id="sw-testila-1",
+                    referrer_may_be_told=True,
+                ),
+            )
             await wait_for(lambda: len(log.of("notification.cancelled")) == 2, timeout=10)
             await _settle(nc, case_id)
             assert not sms.messages
@@ -354,10 +539,25 @@ async def test_consent_withdrawn_cancels_pending_and_is_checked_again_at_send_ti
             await publish(nc, received(case2, [REFERRER]))
             # In life the assessment ends weeks after the referral; here, wait until the referral is in.
             await wait_for(lambda: len(smtp.to("pk@example.com")) == 2, timeout=10)
-            await publish(nc, AssessmentCompleted(producer="test", case_id=case2, completed_on=date(2026, 11, 24), outcome="services_started",
-                                              social_worker_id="sw-testila-1", referrer_may_be_told=True),
-                          AssessmentCompleted(producer="test", case_id=case2, completed_on=date(2026, 11, 24), outcome="other",
-                                              social_worker_id="sw-testila-1", referrer_may_be_told=False))
+            await publish(
+                nc,
+                AssessmentCompleted(
+                    producer="test",
+                    case_id=case2,
+                    completed_on=date(2026, 11, 24),
+                    outcome="services_started",
+                    social_worker_id="sw-testila-1",
+                    referrer_may_be_told=True,
+                ),
+                AssessmentCompleted(
+                    producer="test",
+                    case_id=case2,
+                    completed_on=date(2026, 11, 24),
+                    outcome="other",
+                    social_worker_id="sw-testila-1",
+                    referrer_may_be_told=False,
+                ),
+            )
             await wait_for(lambda: len(smtp.to("pk@example.com")) == 3, timeout=10)
             await _settle(nc, case2)
             assert "Lopputulos: palvelut on aloitettu." in smtp.to("pk@example.com")[-1].get_body(("plain",)).get_content()
@@ -374,14 +574,30 @@ async def test_no_personal_data_in_logs_or_spans(settings, nc, clean_streams, ca
     caplog.set_level(logging.DEBUG)
     clock = FixedClock(TUESDAY_NOON)
     case_id = uuid4()
-    secret = {"contact_id": "guardian-1", "role": "guardian", "language": "fi", "email": "maija.testinen@example.com", "phone": "+358401239999"}
+    secret = {
+        "contact_id": "guardian-1",
+        "role": "guardian",
+        "language": "fi",
+        "email": "maija.testinen@example.com",
+        "phone": "+358401239999",
+    }
     with SmtpServer() as smtp:
         smtp.refuse.add("maija.testinen@example.com")
         async with FakeSmsGateway() as sms, notifications(settings, clock, config(smtp, sms)):
             sms.invalid_numbers.add("+358401239999")
-            await publish(nc, received(case_id, [secret, REFERRER], channel="e_contact"),
-                          FollowupDue(producer="test", case_id=case_id, plan_id=uuid4(), plan_version=1, due_at=TUESDAY_NOON,
-                                      responsible_worker_ids=[], family_contact_ids=["guardian-1"]))
+            await publish(
+                nc,
+                received(case_id, [secret, REFERRER], channel="e_contact"),
+                FollowupDue(
+                    producer="test",
+                    case_id=case_id,
+                    plan_id=uuid4(),
+                    plan_version=1,
+                    due_at=TUESDAY_NOON,
+                    responsible_worker_ids=[],
+                    family_contact_ids=["guardian-1"],
+                ),
+            )
             await wait_for(lambda: smtp.to("pk@example.com"))
             await _settle(nc, case_id)
             ns = await case_notifications(nc, case_id)
@@ -403,10 +619,22 @@ async def test_portal_channel_publishes_messages_for_family_and_staff(settings, 
     clock = FixedClock(TUESDAY_NOON)
     case_id = uuid4()
     async with notifications(settings, clock, config(portal_enabled=True)):
-        await publish(nc, received(case_id, [{"contact_id": "guardian-1", "role": "guardian", "language": "sv"}]),
-                      FollowupDue(producer="test", case_id=case_id, plan_id=uuid4(), plan_version=1, due_at=TUESDAY_NOON,
-                                  responsible_worker_ids=["staff-close"], family_contact_ids=["guardian-1"]))
-        portal = await wait_for(lambda: len(log.of("notification.portal_message")) == 2 and log.of("notification.portal_message"), timeout=10)
+        await publish(
+            nc,
+            received(case_id, [{"contact_id": "guardian-1", "role": "guardian", "language": "sv"}]),
+            FollowupDue(
+                producer="test",
+                case_id=case_id,
+                plan_id=uuid4(),
+                plan_version=1,
+                due_at=TUESDAY_NOON,
+                responsible_worker_ids=["staff-close"],
+                family_contact_ids=["guardian-1"],
+            ),
+        )
+        portal = await wait_for(
+            lambda: len(log.of("notification.portal_message")) == 2 and log.of("notification.portal_message"), timeout=10
+        )
         by = {p["recipient_id"]: p for p in portal}
         assert by["guardian-1"]["audience"] == "family" and by["guardian-1"]["title"] == "Dags för överenskommen kontakt"
         assert by["staff-close"]["audience"] == "staff" and by["staff-close"]["language"] == "fi"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from uuid import uuid4
 
@@ -48,9 +48,16 @@ async def _one(db: Database, clock: FixedClock, contact: dict[str, Any], status:
     case_id = uuid4()
     async with NotificationsUnitOfWork(db, clock.now) as uow:
         await uow.notifications.upsert_contact(case_id, contact)
-        [n] = plan_notifications(case_id=case_id, source_event_id=uuid4(), source_event_type="followup.due", template="followup_due",
-                                 recipients=[Recipient(contact["contact_id"], contact["role"])], languages={},
-                                 params={"due_at": clock.now().isoformat(), "case_ref": "x"}, now=clock.now())
+        [n] = plan_notifications(
+            case_id=case_id,
+            source_event_id=uuid4(),
+            source_event_type="followup.due",
+            template="followup_due",
+            recipients=[Recipient(contact["contact_id"], contact["role"])],
+            languages={},
+            params={"due_at": clock.now().isoformat(), "case_ref": "x"},
+            now=clock.now(),
+        )
         n.status, n.channel = status, channel
         if status == "sending":
             n.channels_tried, n.attempts, n.channel_attempts = [channel], 1, 1
@@ -69,7 +76,7 @@ WORKER = {"contact_id": "w-1", "role": "responsible_worker", "email": "w1@exampl
 
 
 async def test_email_left_sending_without_journal_line_is_sent_again_once(db: Database) -> None:
-    clock = FixedClock(datetime(2026, 11, 24, 10, tzinfo=timezone.utc))
+    clock = FixedClock(datetime(2026, 11, 24, 10, tzinfo=UTC))
     email = Scripted("email", status="unknown", resend_when_unknown=True)
     n = await _one(db, clock, WORKER, status="sending")
     delivery = Delivery({"email": email}, NotificationsConfig(smtp_host="x"))
@@ -81,7 +88,7 @@ async def test_email_left_sending_without_journal_line_is_sent_again_once(db: Da
 
 
 async def test_sms_whose_provider_cannot_answer_stays_sending_not_resent(db: Database) -> None:
-    clock = FixedClock(datetime(2026, 11, 24, 10, tzinfo=timezone.utc))
+    clock = FixedClock(datetime(2026, 11, 24, 10, tzinfo=UTC))
     sms = Scripted("sms", status="unknown")
     n = await _one(db, clock, WORKER, status="sending", channel="sms")
     delivery = Delivery({"sms": sms}, NotificationsConfig(sms_gateway_url="http://x", receipt_poll_seconds=3600))
@@ -94,10 +101,12 @@ async def test_sms_whose_provider_cannot_answer_stays_sending_not_resent(db: Dat
 
 
 async def test_temporary_failure_backs_off_then_falls_back_to_the_next_channel(db: Database) -> None:
-    clock = FixedClock(datetime(2026, 11, 24, 10, tzinfo=timezone.utc))
+    clock = FixedClock(datetime(2026, 11, 24, 10, tzinfo=UTC))
     email, sms = Scripted("email", fail=99), Scripted("sms")
     n = await _one(db, clock, WORKER)
-    cfg = NotificationsConfig(smtp_host="x", sms_gateway_url="http://x", attempts_per_channel=2, backoff_base_seconds=30, receipt_poll_seconds=3600)
+    cfg = NotificationsConfig(
+        smtp_host="x", sms_gateway_url="http://x", attempts_per_channel=2, backoff_base_seconds=30, receipt_poll_seconds=3600
+    )
     delivery = Delivery({"email": email, "sms": sms}, cfg)
     uow = lambda: NotificationsUnitOfWork(db, clock.now)  # noqa: E731
     await dispatch_once(uow, delivery)
@@ -114,7 +123,7 @@ async def test_temporary_failure_backs_off_then_falls_back_to_the_next_channel(d
 
 
 async def test_urgent_message_falls_back_at_once_instead_of_waiting_for_a_retry(db: Database) -> None:
-    clock = FixedClock(datetime(2026, 11, 24, 10, tzinfo=timezone.utc))
+    clock = FixedClock(datetime(2026, 11, 24, 10, tzinfo=UTC))
     email, sms = Scripted("email"), Scripted("sms", fail=1)
     n = await _one(db, clock, WORKER)
     async with NotificationsUnitOfWork(db, clock.now) as uow:
@@ -122,14 +131,16 @@ async def test_urgent_message_falls_back_at_once_instead_of_waiting_for_a_retry(
         fresh.urgent = True
         await uow.notifications.save(fresh)
         await uow.commit()
-    delivery = Delivery({"email": email, "sms": sms}, NotificationsConfig(smtp_host="x", sms_gateway_url="http://x", receipt_poll_seconds=3600))
+    delivery = Delivery(
+        {"email": email, "sms": sms}, NotificationsConfig(smtp_host="x", sms_gateway_url="http://x", receipt_poll_seconds=3600)
+    )
     await dispatch_once(lambda: NotificationsUnitOfWork(db, clock.now), delivery)
     done = await _status(db, clock, n)
     assert done.status == "sent" and done.channels_tried == ["sms", "email"] and len(email.sent) == 1
 
 
 async def test_a_message_that_cannot_be_rendered_fails_with_a_reason_and_others_go_on(db: Database) -> None:
-    clock = FixedClock(datetime(2026, 11, 24, 10, tzinfo=timezone.utc))
+    clock = FixedClock(datetime(2026, 11, 24, 10, tzinfo=UTC))
     email = Scripted("email")
     bad = await _one(db, clock, WORKER)
     async with NotificationsUnitOfWork(db, clock.now) as uow:
@@ -149,7 +160,7 @@ async def test_a_batch_whose_claim_was_lost_goes_one_by_one_and_sends_each_once(
     interleave them): the batch's one claim statement notices, and nothing is sent twice."""
     from services.notifications.adapters import ClaimLost, NotificationRepository
 
-    clock = FixedClock(datetime(2026, 11, 24, 10, tzinfo=timezone.utc))
+    clock = FixedClock(datetime(2026, 11, 24, 10, tzinfo=UTC))
     email = Scripted("email")
     mine = [await _one(db, clock, {**WORKER, "contact_id": f"w-{i}"}) for i in range(3)]
     theirs = await _one(db, clock, {**WORKER, "contact_id": "w-other"}, status="sending")  # the other replica's

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from uuid import uuid4
 
 import pytest
@@ -23,9 +23,19 @@ async def test_dead_letter_is_listed_and_replayed_after_the_fix(settings, nc, cl
     log = await EventLog().attach(nc, ("deadletter.>",))
     js = nc.jetstream()
     ev = ReferralReceived(
-        producer="test", case_id=uuid4(), referral_id=uuid4(), submission_id="s", channel="phone",
-        municipality="Testilä", received_at=datetime.now(timezone.utc), language="fi", interpreter_needed=False,
-        urgent=False, statutory=False, child_count=1, consent_to_convene=True,
+        producer="test",
+        case_id=uuid4(),
+        referral_id=uuid4(),
+        submission_id="s",
+        channel="phone",
+        municipality="Testilä",
+        received_at=datetime.now(UTC),
+        language="fi",
+        interpreter_needed=False,
+        urgent=False,
+        statutory=False,
+        child_count=1,
+        consent_to_convene=True,
     )
     async with running(settings, "meetings") as svcs:
         consumer = svcs["meetings"].consumers[0]

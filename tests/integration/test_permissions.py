@@ -35,8 +35,14 @@ async def connect(server: EmbeddedNats, identity: str, errors: list[str] | None 
         if errors is not None:
             errors.append(str(e))
 
-    return await nats.connect(server.url, user=identity, password=PASSWORDS[identity], inbox_prefix=inbox_prefix(identity),
-                              error_cb=on_error, max_reconnect_attempts=0)
+    return await nats.connect(
+        server.url,
+        user=identity,
+        password=PASSWORDS[identity],
+        inbox_prefix=inbox_prefix(identity),
+        error_cb=on_error,
+        max_reconnect_attempts=0,
+    )
 
 
 async def js_publish_allowed(nc: nats.NATS, subject: str) -> bool:
@@ -74,7 +80,12 @@ async def test_each_identity_is_refused_outside_its_subjects(secured):  # type: 
     # No identity but ops may administer JetStream.
     for ident in (*SERVICES, "frontdoor", "staffapp"):
         nc = await connect(secured, ident)
-        for admin in ("$JS.API.STREAM.DELETE.REFERRAL", "$JS.API.STREAM.CREATE.EVIL", "$JS.API.STREAM.PURGE.INTAKE", "$JS.API.STREAM.MSG.GET.DEADLETTER"):
+        for admin in (
+            "$JS.API.STREAM.DELETE.REFERRAL",
+            "$JS.API.STREAM.CREATE.EVIL",
+            "$JS.API.STREAM.PURGE.INTAKE",
+            "$JS.API.STREAM.MSG.GET.DEADLETTER",
+        ):
             assert not await api_allowed(nc, admin), f"{ident} must not call {admin}"
         await nc.close()
     assert await api_allowed(ops, "$JS.API.STREAM.INFO.REFERRAL")
@@ -97,10 +108,15 @@ async def test_services_run_the_flow_under_their_own_identities(secured, tmp_pat
     log = await EventLog().attach(ops)
     per_service = {}
     for s in SERVICES:
-        per_service[s] = settings.model_copy(update={
-            "nats_url": secured.url, "nats_user": s, "nats_password": PASSWORDS[s],
-            "nats_inbox_prefix": inbox_prefix(s), "manage_streams": False,
-        })
+        per_service[s] = settings.model_copy(
+            update={
+                "nats_url": secured.url,
+                "nats_user": s,
+                "nats_password": PASSWORDS[s],
+                "nats_inbox_prefix": inbox_prefix(s),
+                "manage_streams": False,
+            }
+        )
     from tests.support.system import BUILDERS
 
     services = [BUILDERS[s](per_service[s]) for s in SERVICES]
@@ -112,12 +128,16 @@ async def test_services_run_the_flow_under_their_own_identities(secured, tmp_pat
         await wait_for(lambda: log.of("notification.sent"), timeout=15)
         staff = await connect(secured, "staffapp")
         case_id = log.of("referral.received")[0]["case_id"]
-        reply = await staff.request("query.meetings.case.v1", f'{{"case_id": "{case_id}", "requested_by": "staff-1"}}'.encode(), timeout=3)
+        reply = await staff.request(
+            "query.meetings.case.v1", f'{{"case_id": "{case_id}", "requested_by": "staff-1"}}'.encode(), timeout=3
+        )
         assert b'"ok":true' in reply.data
         # "Who has seen my data": the staff app may ask every service, and ops gathers all four.
         for s in SERVICES:
             body = {"case_id": case_id} if s == "referral" else {"case_ids": [case_id]}
-            reply = await staff.request(f"query.{s}.access_log.v1", json.dumps({**body, "requested_by": "staff-registry-1"}).encode(), timeout=3)
+            reply = await staff.request(
+                f"query.{s}.access_log.v1", json.dumps({**body, "requested_by": "staff-registry-1"}).encode(), timeout=3
+            )
             assert b'"ok":true' in reply.data, s
         answer = await gather_access_log(ops, case_id=case_id, requested_by="ops-1")
         assert answer["complete"], answer["services"]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import uuid4
 
@@ -28,7 +28,7 @@ pytestmark = [pytest.mark.integration]
 
 
 def now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def whole_second(seconds: float) -> datetime:
@@ -75,7 +75,10 @@ async def test_reminder_due_and_overdue_each_fire_once(settings, nc, clean_strea
         plan_id = reply.id
         assert plan_id is not None
         shared = await wait_for(lambda: len(log.of("plan.shared")) >= 2 and log.of("plan.shared"))
-        assert sorted((e["recipient_id"], e["basis"]) for e in shared) == [("guardian-1", "family"), ("staff-close", "responsible_worker")]
+        assert sorted((e["recipient_id"], e["basis"]) for e in shared) == [
+            ("guardian-1", "family"),
+            ("staff-close", "responsible_worker"),
+        ]
 
         reminder = await wait_for(lambda: of_plan(log, "followup.reminder_due", plan_id), timeout=10)
         assert not of_plan(log, "followup.due", plan_id), "the reminder comes before the due time"
@@ -90,13 +93,26 @@ async def test_reminder_due_and_overdue_each_fire_once(settings, nc, clean_strea
         assert case.data["plans"][0]["followup_due_fired_at"] and case.data["plans"][0]["overdue"]  # type: ignore[index]
 
         await asyncio.sleep(1.5)  # nothing more arrives
-        assert [len(x) for x in (reminder, of_plan(log, "followup.due", plan_id), of_plan(log, "followup.overdue", plan_id))] == [1, 1, 1]
+        assert [len(x) for x in (reminder, of_plan(log, "followup.due", plan_id), of_plan(log, "followup.overdue", plan_id))] == [
+            1,
+            1,
+            1,
+        ]
 
         # Recording the follow-up opens the next round (new timers) and clears the overdue list.
         nxt = whole_second(60)
-        rec = await call(nc, "cmd.plans.record_followup.v1", {
-            "command_id": str(uuid4()), "plan_id": plan_id, "recorded_by": "staff-close", "what_happened": "Phoned.",
-            "wellbeing_scores": {"child_self_view": 6}, "next_contact_at": nxt.isoformat()})
+        rec = await call(
+            nc,
+            "cmd.plans.record_followup.v1",
+            {
+                "command_id": str(uuid4()),
+                "plan_id": plan_id,
+                "recorded_by": "staff-close",
+                "what_happened": "Phoned.",
+                "wellbeing_scores": {"child_self_view": 6},
+                "next_contact_at": nxt.isoformat(),
+            },
+        )
         assert rec.ok, rec.errors
         recorded = await wait_for(lambda: of_plan(log, "followup.recorded", plan_id))
         assert datetime.fromisoformat(recorded[0]["next_contact_at"]) == nxt
@@ -116,15 +132,21 @@ async def test_rescheduling_and_revising_move_the_timer_and_closing_cancels_it(s
             ids.append(r.id)
         moved, revised, closed = ids
         later = whole_second(7)
-        r = await call(nc, "cmd.plans.reschedule_followup.v1",
-                       {"command_id": str(uuid4()), "plan_id": moved, "recorded_by": "staff-close", "next_contact_at": later.isoformat()})
+        r = await call(
+            nc,
+            "cmd.plans.reschedule_followup.v1",
+            {"command_id": str(uuid4()), "plan_id": moved, "recorded_by": "staff-close", "next_contact_at": later.isoformat()},
+        )
         assert r.ok, r.errors
         body = plan_cmd("unused", later)
         del body["case_id"]
         r = await call(nc, "cmd.plans.revise.v1", {**body, "plan_id": revised, "expected_version": 1})
         assert r.ok and r.data == {"version": 2}
-        r = await call(nc, "cmd.plans.close.v1", {"command_id": str(uuid4()), "plan_id": closed, "recorded_by": "staff-close",
-                                                  "outcome": "family_ended"})
+        r = await call(
+            nc,
+            "cmd.plans.close.v1",
+            {"command_id": str(uuid4()), "plan_id": closed, "recorded_by": "staff-close", "outcome": "family_ended"},
+        )
         assert r.ok, r.errors
         assert of_plan(log, "followup.rescheduled", moved) or await wait_for(lambda: of_plan(log, "followup.rescheduled", moved))
 
@@ -140,8 +162,14 @@ async def test_rescheduling_and_revising_move_the_timer_and_closing_cancels_it(s
 
 async def test_followup_timer_survives_a_nats_restart_while_the_service_runs(tmp_path):  # type: ignore[no-untyped-def]
     server = EmbeddedNats(tmp_path / "nats", free_port()).start()
-    settings = Settings(nats_url=server.url, data_dir=tmp_path, ack_wait_seconds=2.0, retry_delays=(0.2, 0.4, 0.8),
-                        max_deliver=4, outbox_poll_seconds=0.2)
+    settings = Settings(
+        nats_url=server.url,
+        data_dir=tmp_path,
+        ack_wait_seconds=2.0,
+        retry_delays=(0.2, 0.4, 0.8),
+        max_deliver=4,
+        outbox_poll_seconds=0.2,
+    )
     nc = await nats.connect(server.url, max_reconnect_attempts=-1, reconnect_time_wait=0.2)
     js = nc.jetstream()
     await ensure_streams(js)
@@ -185,6 +213,7 @@ async def test_a_timer_that_fires_while_the_service_is_down_is_handled_once_afte
     # The service is down when the follow-up falls due: JetStream still fires the schedule and keeps the event.
     await wait_for(lambda: of_plan(log, "followup.due", reply.id), timeout=10)  # type: ignore[arg-type]
     async with plans_service(settings, policy) as svc:
+
         async def fired() -> bool:
             r = await call(nc, "query.plans.case.v1", {"case_id": case_id, "requested_by": "t"})
             return bool(r.ok and r.data and r.data["plans"][0]["followup_due_fired_at"])

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import uuid4
 
@@ -40,14 +40,17 @@ from shared.settings import Settings
 
 pytestmark = [pytest.mark.integration]
 
-NOW = datetime(2026, 11, 23, 8, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 CASE = uuid4()
 
 
 @pytest.fixture
 async def svc(tmp_path) -> AsyncIterator[Service]:  # type: ignore[no-untyped-def]
-    s = bootstrap(Settings(nats_url="nats://127.0.0.1:1", data_dir=tmp_path), FixedClock(NOW),
-                  FollowupPolicy(reminder_lead=timedelta(days=1), overdue_grace=timedelta(days=2)))
+    s = bootstrap(
+        Settings(nats_url="nats://127.0.0.1:1", data_dir=tmp_path),
+        FixedClock(NOW),
+        FollowupPolicy(reminder_lead=timedelta(days=1), overdue_grace=timedelta(days=2)),
+    )
     await s.db.create_all()
     yield s
     await s.db.dispose()
@@ -63,13 +66,22 @@ def plan_body(**kw: Any) -> dict[str, Any]:
         "actions_in_everyday_environment": [{"what": "Quiet corner", "who": "ECEC teacher", "where": "Päiväkoti Esimerkki"}],
         "worker_contacts_family": "Phone call on Mondays",
         "family_contacts_worker": "Text message on weekdays",
-        "responsible_workers": [{"worker_id": "staff-close", "organisation": "City ECEC", "public_service": True,
-                                 "contact": {"contact_id": "staff-close", "role": "responsible_worker", "email": "close@example.com"}}],
+        "responsible_workers": [
+            {
+                "worker_id": "staff-close",
+                "organisation": "City ECEC",
+                "public_service": True,
+                "contact": {"contact_id": "staff-close", "role": "responsible_worker", "email": "close@example.com"},
+            }
+        ],
         "next_contact_at": (NOW + timedelta(days=14)).isoformat(),
         "family_contacts": [{"contact_id": "guardian-1", "role": "guardian", "language": "sv", "email": "g1@example.com"}],
         "other_parties": [
-            {"party_id": "school-sw", "role": "school_social_worker",
-             "contact": {"contact_id": "school-sw", "role": "school_social_worker", "email": "ssw@example.com"}},
+            {
+                "party_id": "school-sw",
+                "role": "school_social_worker",
+                "contact": {"contact_id": "school-sw", "role": "school_social_worker", "email": "ssw@example.com"},
+            },
             {"party_id": "fam-counsel", "role": "family_counselling"},
         ],
     }
@@ -95,13 +107,28 @@ async def outbox(svc: Service, prefix: str) -> list[dict[str, Any]]:
 
 
 def consent(recipient: str, **kw: Any) -> ConsentGiven:
-    return ConsentGiven(producer="referral", case_id=CASE, consent_id=uuid4(), purpose="share_plan", recipient=recipient,
-                        given_by="guardian-1", recorded_by="staff-close", **kw)
+    return ConsentGiven(
+        producer="referral",
+        case_id=CASE,
+        consent_id=uuid4(),
+        purpose="share_plan",
+        recipient=recipient,
+        given_by="guardian-1",
+        recorded_by="staff-close",
+        **kw,
+    )
 
 
 def withdrawal(c: ConsentGiven) -> ConsentWithdrawn:
-    return ConsentWithdrawn(producer="referral", case_id=CASE, consent_id=c.consent_id, purpose="share_plan",
-                            recipient=c.recipient, withdrawn_by="guardian-1", recorded_by="staff-close")
+    return ConsentWithdrawn(
+        producer="referral",
+        case_id=CASE,
+        consent_id=c.consent_id,
+        purpose="share_plan",
+        recipient=c.recipient,
+        withdrawn_by="guardian-1",
+        recorded_by="staff-close",
+    )
 
 
 async def agree(svc: Service, **kw: Any) -> tuple[str, PlanAgreed]:
@@ -119,9 +146,14 @@ async def shares(svc: Service) -> dict[str, dict[str, Any]]:
 
 
 async def test_a_plan_missing_parts_is_refused_naming_all_of_them(svc: Service) -> None:
-    body = plan_body(changes_needed=[], actions_at_home=[], actions_in_everyday_environment=[{"what": "x", "who": " "}],
-                     actions_elsewhere=[{"what": "Peer group", "who": "parent"}],
-                     worker_contacts_family=" ", responsible_workers=[])
+    body = plan_body(
+        changes_needed=[],
+        actions_at_home=[],
+        actions_in_everyday_environment=[{"what": "x", "who": " "}],
+        actions_elsewhere=[{"what": "Peer group", "who": "parent"}],
+        worker_contacts_family=" ",
+        responsible_workers=[],
+    )
     del body["family_contacts_worker"], body["next_contact_at"]
     reply = await call(svc, "cmd.plans.agree.v1", AgreePlan, handlers.agree_plan, body)
     assert not reply.ok
@@ -143,27 +175,43 @@ async def test_revisions_keep_every_version_queryable_and_close_cancels_timers(s
     revised = plan_body(changes_needed=["Evenings calmer"], next_contact_at=(NOW + timedelta(days=21)).isoformat())
     for k in ("case_id",):
         del revised[k]
-    reply = await call(svc, "cmd.plans.revise.v1", RevisePlan, handlers.revise_plan, {**revised, "plan_id": plan_id, "expected_version": 1})
+    reply = await call(
+        svc, "cmd.plans.revise.v1", RevisePlan, handlers.revise_plan, {**revised, "plan_id": plan_id, "expected_version": 1}
+    )
     assert reply.ok and reply.data == {"version": 2}
-    stale = await call(svc, "cmd.plans.revise.v1", RevisePlan, handlers.revise_plan,
-                       {**revised, "command_id": str(uuid4()), "plan_id": plan_id, "expected_version": 1})
+    stale = await call(
+        svc,
+        "cmd.plans.revise.v1",
+        RevisePlan,
+        handlers.revise_plan,
+        {**revised, "command_id": str(uuid4()), "plan_id": plan_id, "expected_version": 1},
+    )
     assert not stale.ok and stale.errors[0].code == "version_conflict"
 
-    v1 = await call(svc, "query.plans.plan.v1", PlanQuery, handlers.plan_detail, {"plan_id": plan_id, "version": 1, "requested_by": "t"})
+    v1 = await call(
+        svc, "query.plans.plan.v1", PlanQuery, handlers.plan_detail, {"plan_id": plan_id, "version": 1, "requested_by": "t"}
+    )
     v2 = await call(svc, "query.plans.plan.v1", PlanQuery, handlers.plan_detail, {"plan_id": plan_id, "requested_by": "t"})
     assert v1.data["plan"]["changes_needed"] == ["Mornings run smoothly"]  # type: ignore[index]
     assert v2.data["plan"]["changes_needed"] == ["Evenings calmer"] and v2.data["current_version"] == 2  # type: ignore[index]
     assert [v["version"] for v in v2.data["versions"]] == [1, 2]  # type: ignore[index]
     assert [e["plan_version"] for e in await outbox(svc, "plan.revised")] == [2]
 
-    closed = await call(svc, "cmd.plans.close.v1", ClosePlan, handlers.close_plan,
-                        {"command_id": str(uuid4()), "plan_id": plan_id, "recorded_by": "staff-close", "outcome": "goals_met"})
+    closed = await call(
+        svc,
+        "cmd.plans.close.v1",
+        ClosePlan,
+        handlers.close_plan,
+        {"command_id": str(uuid4()), "plan_id": plan_id, "recorded_by": "staff-close", "outcome": "goals_met"},
+    )
     assert closed.ok
     assert (await outbox(svc, "plan.closed"))[0]["outcome"] == "goals_met"
     async with svc.db.sessionmaker() as s:
         purges = (await s.execute(select(svc.db.outbox.c.subject).where(svc.db.outbox.c.op == "cancel_timer"))).scalars().all()
     assert set(purges) >= {f"timers.plans.{k}.{plan_id}" for k in ("reminder", "followup", "grace")}
-    again = await call(svc, "cmd.plans.revise.v1", RevisePlan, handlers.revise_plan, {**revised, "command_id": str(uuid4()), "plan_id": plan_id})
+    again = await call(
+        svc, "cmd.plans.revise.v1", RevisePlan, handlers.revise_plan, {**revised, "command_id": str(uuid4()), "plan_id": plan_id}
+    )
     assert not again.ok and again.errors[0].code == "plan_closed"
 
 
@@ -234,8 +282,15 @@ async def test_a_withdrawal_that_overtakes_its_consent_still_wins(svc: Service) 
 
 async def test_expired_or_other_purpose_consent_does_not_share(svc: Service) -> None:
     await deliver(svc, handlers.on_consent_given, consent("school-sw", valid_until=date(2026, 11, 1)))
-    other = ConsentGiven(producer="referral", case_id=CASE, consent_id=uuid4(), purpose="invite_referrer", recipient="fam-counsel",
-                         given_by="guardian-1", recorded_by="staff-close")
+    other = ConsentGiven(
+        producer="referral",
+        case_id=CASE,
+        consent_id=uuid4(),
+        purpose="invite_referrer",
+        recipient="fam-counsel",
+        given_by="guardian-1",
+        recorded_by="staff-close",
+    )
     await deliver(svc, handlers.on_consent_given, other)
     _, agreed = await agree(svc)
     await deliver(svc, handlers.on_plan_agreed, agreed)
@@ -247,22 +302,49 @@ async def test_expired_or_other_purpose_consent_does_not_share(svc: Service) -> 
 
 async def test_printable_plan_is_the_familys_language_by_default(svc: Service) -> None:
     plan_id, _ = await agree(svc)
-    r = await call(svc, "query.plans.printable.v1", PrintablePlanQuery, handlers.printable_plan, {"plan_id": plan_id, "requested_by": "t"})
+    r = await call(
+        svc, "query.plans.printable.v1", PrintablePlanQuery, handlers.printable_plan, {"plan_id": plan_id, "requested_by": "t"}
+    )
     assert r.ok and r.data["language"] == "sv" and "Gemensam plan" in r.data["html"]  # type: ignore[index]
-    r = await call(svc, "query.plans.printable.v1", PrintablePlanQuery, handlers.printable_plan,
-                   {"plan_id": plan_id, "requested_by": "t", "language": "fi"})
+    r = await call(
+        svc,
+        "query.plans.printable.v1",
+        PrintablePlanQuery,
+        handlers.printable_plan,
+        {"plan_id": plan_id, "requested_by": "t", "language": "fi"},
+    )
     assert "Yhteinen suunnitelma" in r.data["html"]  # type: ignore[index]
-    missing = await call(svc, "query.plans.printable.v1", PrintablePlanQuery, handlers.printable_plan,
-                         {"plan_id": plan_id, "requested_by": "t", "version": 7})
+    missing = await call(
+        svc,
+        "query.plans.printable.v1",
+        PrintablePlanQuery,
+        handlers.printable_plan,
+        {"plan_id": plan_id, "requested_by": "t", "version": 7},
+    )
     assert not missing.ok and missing.errors[0].code == "not_found"
 
 
 async def test_followup_recorded_effectiveness_and_overdue(svc: Service) -> None:
     clock: FixedClock = svc.clock  # type: ignore[assignment]
-    areas = ["child_health_growth_development", "child_relationships_safety", "child_self_view",
-             "child_family_daycare_school_leisure_friends", "parenting_relationship_with_child", "social_wellbeing_family_environment"]
-    meeting = MeetingHeld(producer="meetings", case_id=CASE, meeting_id=uuid4(), held_at=NOW - timedelta(hours=1), family_present=True,
-                          child_heard=True, attendance=[], responsible_worker_ids=["staff-close"], wellbeing_scores=dict.fromkeys(areas, 3))
+    areas = [
+        "child_health_growth_development",
+        "child_relationships_safety",
+        "child_self_view",
+        "child_family_daycare_school_leisure_friends",
+        "parenting_relationship_with_child",
+        "social_wellbeing_family_environment",
+    ]
+    meeting = MeetingHeld(
+        producer="meetings",
+        case_id=CASE,
+        meeting_id=uuid4(),
+        held_at=NOW - timedelta(hours=1),
+        family_present=True,
+        child_heard=True,
+        attendance=[],
+        responsible_worker_ids=["staff-close"],
+        wellbeing_scores=dict.fromkeys(areas, 3),
+    )
     await deliver(svc, handlers.on_meeting_held, meeting)
     await deliver(svc, handlers.on_meeting_held, meeting)  # idempotent
     plan_id, _ = await agree(svc)
@@ -271,17 +353,35 @@ async def test_followup_recorded_effectiveness_and_overdue(svc: Service) -> None
     clock.at = NOW + timedelta(days=16, minutes=1)
     od = await call(svc, "query.plans.overdue.v1", OverdueQuery, handlers.overdue_followups, {"requested_by": "team-lead"})
     assert [o["plan_id"] for o in od.data["overdue"]] == [plan_id]  # type: ignore[index]
-    mine = await call(svc, "query.plans.overdue.v1", OverdueQuery, handlers.overdue_followups,
-                      {"requested_by": "t", "responsible_worker_id": "someone-else"})
+    mine = await call(
+        svc,
+        "query.plans.overdue.v1",
+        OverdueQuery,
+        handlers.overdue_followups,
+        {"requested_by": "t", "responsible_worker_id": "someone-else"},
+    )
     assert mine.data["overdue"] == []  # type: ignore[index]
 
-    rec = {"command_id": str(uuid4()), "plan_id": plan_id, "recorded_by": "staff-close", "what_happened": "Called; mornings better.",
-           "wellbeing_scores": {**dict.fromkeys(areas, 5), "child_self_view": 8},
-           "followup_meeting": {"roles_needed": ["psychologist"]}, "next_contact_at": (clock.at + timedelta(days=14)).isoformat()}
-    wrong = await call(svc, "cmd.plans.record_followup.v1", RecordFollowup, handlers.record_followup, {**rec, "recorded_by": "staff-other"})
+    rec = {
+        "command_id": str(uuid4()),
+        "plan_id": plan_id,
+        "recorded_by": "staff-close",
+        "what_happened": "Called; mornings better.",
+        "wellbeing_scores": {**dict.fromkeys(areas, 5), "child_self_view": 8},
+        "followup_meeting": {"roles_needed": ["psychologist"]},
+        "next_contact_at": (clock.at + timedelta(days=14)).isoformat(),
+    }
+    wrong = await call(
+        svc, "cmd.plans.record_followup.v1", RecordFollowup, handlers.record_followup, {**rec, "recorded_by": "staff-other"}
+    )
     assert not wrong.ok and wrong.errors[0].code == "not_responsible_worker"
-    bad = await call(svc, "cmd.plans.record_followup.v1", RecordFollowup, handlers.record_followup,
-                     {**rec, "command_id": str(uuid4()), "wellbeing_scores": {"child_self_view": 11}})
+    bad = await call(
+        svc,
+        "cmd.plans.record_followup.v1",
+        RecordFollowup,
+        handlers.record_followup,
+        {**rec, "command_id": str(uuid4()), "wellbeing_scores": {"child_self_view": 11}},
+    )
     assert not bad.ok and bad.errors[0].field == "wellbeing_scores.child_self_view"
     ok = await call(svc, "cmd.plans.record_followup.v1", RecordFollowup, handlers.record_followup, rec)
     assert ok.ok, ok.errors
@@ -289,15 +389,35 @@ async def test_followup_recorded_effectiveness_and_overdue(svc: Service) -> None
     assert recorded["followup_meeting_requested"] and recorded["wellbeing_scores"]["child_self_view"] == 8
     assert "what_happened" not in recorded and "mornings better" not in json.dumps(recorded)
     meeting_req = (await outbox(svc, "followup.meeting_requested"))[0]
-    assert meeting_req["roles_needed"] == ["psychologist"] and set(meeting_req["participant_ids"]) == {"guardian-1", "staff-close"}
+    assert meeting_req["roles_needed"] == ["psychologist"] and set(meeting_req["participant_ids"]) == {
+        "guardian-1",
+        "staff-close",
+    }
     od = await call(svc, "query.plans.overdue.v1", OverdueQuery, handlers.overdue_followups, {"requested_by": "team-lead"})
     assert od.data["overdue"] == []  # type: ignore[index]
 
-    eff = await call(svc, "query.plans.effectiveness.v1", EffectivenessQuery, handlers.effectiveness, {"case_id": str(CASE), "requested_by": "t"})
+    eff = await call(
+        svc,
+        "query.plans.effectiveness.v1",
+        EffectivenessQuery,
+        handlers.effectiveness,
+        {"case_id": str(CASE), "requested_by": "t"},
+    )
     area = eff.data["areas"]["child_self_view"]  # type: ignore[index]
     assert [s["source"] for s in area["series"]] == ["meeting", "followup"] and area["change"] == 5
-    chart = await call(svc, "query.plans.effectiveness_chart.v1", EffectivenessChartQuery, handlers.effectiveness_chart,
-                       {"case_id": str(CASE), "requested_by": "t", "kind": "lines", "language": "sv"})
+    chart = await call(
+        svc,
+        "query.plans.effectiveness_chart.v1",
+        EffectivenessChartQuery,
+        handlers.effectiveness_chart,
+        {"case_id": str(CASE), "requested_by": "t", "kind": "lines", "language": "sv"},
+    )
     assert chart.data["content_type"] == "image/svg+xml" and chart.data["svg"].startswith("<svg")  # type: ignore[index]
-    none = await call(svc, "query.plans.effectiveness.v1", EffectivenessQuery, handlers.effectiveness, {"case_id": str(uuid4()), "requested_by": "t"})
+    none = await call(
+        svc,
+        "query.plans.effectiveness.v1",
+        EffectivenessQuery,
+        handlers.effectiveness,
+        {"case_id": str(uuid4()), "requested_by": "t"},
+    )
     assert not none.ok and none.errors[0].code == "not_found"

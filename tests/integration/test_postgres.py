@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
 import asyncpg
@@ -48,12 +48,18 @@ async def test_referral_and_convening_on_postgres(settings, nc, clean_streams, p
         await submit_referral(nc, body, msg_id=body["submission_id"] + ":again")
         received = await wait_for(lambda: log.of("referral.received"))
         case_id = received[0]["case_id"]
-        starts = datetime.now(timezone.utc) + timedelta(days=2)
+        starts = datetime.now(UTC) + timedelta(days=2)
         cmd = {
-            "command_id": str(uuid4()), "case_id": case_id, "convened_by": "staff-1",
-            "starts_at": starts.isoformat(), "ends_at": (starts + timedelta(hours=1)).isoformat(), "room": "Room 2",
-            "participants": [{"participant_id": "guardian-1", "kind": "family", "role": "guardian"},
-                             {"participant_id": "staff-1", "kind": "professional", "role": "social_worker"}],
+            "command_id": str(uuid4()),
+            "case_id": case_id,
+            "convened_by": "staff-1",
+            "starts_at": starts.isoformat(),
+            "ends_at": (starts + timedelta(hours=1)).isoformat(),
+            "room": "Room 2",
+            "participants": [
+                {"participant_id": "guardian-1", "kind": "family", "role": "guardian"},
+                {"participant_id": "staff-1", "kind": "professional", "role": "social_worker"},
+            ],
         }
 
         async def convene():  # type: ignore[no-untyped-def]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -23,7 +23,7 @@ from tests.support.data import submission
 
 pytestmark = [pytest.mark.integration]
 
-NOW = datetime(2026, 11, 23, 9, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 23, 9, tzinfo=UTC)
 
 hetus = st.builds(lambda d, n: make_test_hetu(d, n), st.dates(date(2009, 1, 1), date(2026, 11, 1)), st.integers(900, 999))
 child = st.fixed_dictionaries(
@@ -36,14 +36,21 @@ child = st.fixed_dictionaries(
 )
 payloads = st.builds(
     lambda sid, children, channel, phone, urgent, consent, language: submission(
-        submission_id=sid, children=children, channel=channel, urgent=urgent, consent_to_convene=consent, language=language,
+        submission_id=sid,
+        children=children,
+        channel=channel,
+        urgent=urgent,
+        consent_to_convene=consent,
+        language=language,
         guardians=[{"name": "Testi Huoltaja", "phone": phone}],
         **({"phone_call": {"operator_id": "op-1"}} if channel == "phone" else {}),
         **({"joint_contact": {"guardian_present": True}} if channel == "joint_contact" else {}),
     ),
     st.sampled_from(["fd-1", "fd-2", "fd-3", "x" * 101, "bad id!"]),
     st.lists(child, min_size=1, max_size=3),
-    st.sampled_from(["phone", "e_contact", "concern_with_family", "assessment_request", "child_protection_notification", "joint_contact"]),
+    st.sampled_from(
+        ["phone", "e_contact", "concern_with_family", "assessment_request", "child_protection_notification", "joint_contact"]
+    ),
     st.sampled_from(["040 123 4567", "+358501234567", "12", "+1 202 555 0143"]),
     st.booleans(),
     st.booleans(),

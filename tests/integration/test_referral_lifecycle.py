@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
 import pytest
@@ -80,8 +80,11 @@ async def test_new_referral_about_a_child_with_an_open_case_is_linked_and_can_be
         (received,) = await wait_for(lambda: log.of("referral.received"))
         case_id = received["case_id"]
         # Same child (same henkilötunnus), another referrer a week later.
-        second = submission(children=first["children"], channel="assessment_request",
-                            referrer={"organisation_type": "school_pupil_welfare", "email": "kuraattori@example.com"})
+        second = submission(
+            children=first["children"],
+            channel="assessment_request",
+            referrer={"organisation_type": "school_pupil_welfare", "email": "kuraattori@example.com"},
+        )
         await submit_referral(nc, second)
         (linked,) = await wait_for(lambda: log.of("referral.linked"))
         assert linked["case_id"] == case_id and linked["repeat_count"] == 2 and linked["statutory"] is True
@@ -93,7 +96,9 @@ async def test_new_referral_about_a_child_with_an_open_case_is_linked_and_can_be
         await submit_referral(nc, submission(children=[dict(baby, given_name="VAUVA")]))
         await wait_for(lambda: len(log.of("referral.linked")) == 2)
 
-        reply = await call(nc, "query.referral.case.v1", {"case_id": case_id, "requested_by": "staff-sw-1", "purpose": "assessment decision"})
+        reply = await call(
+            nc, "query.referral.case.v1", {"case_id": case_id, "requested_by": "staff-sw-1", "purpose": "assessment decision"}
+        )
         assert reply.ok and reply.data is not None
         assert reply.data["repeat_count"] == 2
         assert [r["submission_id"] for r in reply.data["referrals"]] == [first["submission_id"], second["submission_id"]]
@@ -101,7 +106,12 @@ async def test_new_referral_about_a_child_with_an_open_case_is_linked_and_can_be
         assert reply.data["deadlines"][0]["deadline"] == "assessment_decision"
 
         # The link was wrong: undo it; the referral gets a case of its own.
-        cmd = {"command_id": str(uuid4()), "referral_id": linked["referral_id"], "recorded_by": "staff-sw-1", "reason": "eri lapsi"}
+        cmd = {
+            "command_id": str(uuid4()),
+            "referral_id": linked["referral_id"],
+            "recorded_by": "staff-sw-1",
+            "reason": "eri lapsi",
+        }
         undo = await call(nc, "cmd.referral.unlink.v1", cmd)
         assert undo.ok, undo.errors
         assert await call(nc, "cmd.referral.unlink.v1", cmd) == undo  # a retried command gets the same reply
@@ -137,16 +147,31 @@ async def test_consent_ledger_records_and_withdraws_per_purpose_and_recipient(se
         assert statutory["statutory"] is True and statutory["consent_to_convene"] is False
 
         case_id = voluntary["case_id"]
-        share = {"command_id": str(uuid4()), "case_id": case_id, "purpose": "share_plan", "recipient": "org:school-1",
-                 "given_by": "guardian-1", "recorded_by": "staff-close"}
+        share = {
+            "command_id": str(uuid4()),
+            "case_id": case_id,
+            "purpose": "share_plan",
+            "recipient": "org:school-1",
+            "given_by": "guardian-1",
+            "recorded_by": "staff-close",
+        }
         given = await call(nc, "cmd.referral.record_consent.v1", share)
         assert given.ok, given.errors
         no_recipient = await call(nc, "cmd.referral.record_consent.v1", {**share, "command_id": str(uuid4()), "recipient": None})
-        assert not no_recipient.ok and (no_recipient.errors[0].field, no_recipient.errors[0].code) == ("recipient", "recipient_required")
+        assert not no_recipient.ok and (no_recipient.errors[0].field, no_recipient.errors[0].code) == (
+            "recipient",
+            "recipient_required",
+        )
         await wait_for(lambda: len(log.of("consent.given")) == 2)
         assert log.of("consent.given")[1]["recipient"] == "org:school-1"
 
-        withdraw = {"command_id": str(uuid4()), "case_id": case_id, "consent_id": given.id, "withdrawn_by": "guardian-1", "recorded_by": "staff-close"}
+        withdraw = {
+            "command_id": str(uuid4()),
+            "case_id": case_id,
+            "consent_id": given.id,
+            "withdrawn_by": "guardian-1",
+            "recorded_by": "staff-close",
+        }
         done = await call(nc, "cmd.referral.withdraw_consent.v1", withdraw)
         assert done.ok, done.errors
         (withdrawn,) = await wait_for(lambda: log.of("consent.withdrawn"))
@@ -155,14 +180,17 @@ async def test_consent_ledger_records_and_withdraws_per_purpose_and_recipient(se
         assert not twice.ok and twice.errors[0].code == "already_withdrawn"
         case = await call(nc, "query.referral.case.v1", {"case_id": case_id, "requested_by": "staff-close"})
         assert case.data is not None
-        assert [(c["purpose"], c["withdrawn_at"] is not None) for c in case.data["consents"]] == [("convene_team", False), ("share_plan", True)]
+        assert [(c["purpose"], c["withdrawn_at"] is not None) for c in case.data["consents"]] == [
+            ("convene_team", False),
+            ("share_plan", True),
+        ]
 
 
 async def test_deadline_timers_fire_when_the_step_is_not_recorded(settings, nc, clean_streams):  # type: ignore[no-untyped-def]
     """Received three weeks ago (by the service clock): the decision deadline's timers are already due,
     so JetStream fires them at once; then the assessment, started four months ago, breaches too."""
     log = await EventLog().attach(nc, ("referral.>", "assessment.>"))
-    clock = FixedClock(datetime.now(timezone.utc) - timedelta(days=21))
+    clock = FixedClock(datetime.now(UTC) - timedelta(days=21))
     async with running(settings, "referral", clock=clock):
         await submit_referral(nc, submission(urgent=True, municipality="Porvoo", concern_category="violence", **CPN))
         (received,) = await wait_for(lambda: log.of("referral.received"))
@@ -170,7 +198,11 @@ async def test_deadline_timers_fire_when_the_step_is_not_recorded(settings, nc, 
         due = received["decision_due_by"]
         approaching = await wait_for(lambda: log.of("referral.deadline_approaching"))
         breached = await wait_for(lambda: log.of("referral.deadline_breached"))
-        assert (approaching[0]["case_id"], approaching[0]["deadline"], approaching[0]["due_by"]) == (case_id, "assessment_decision", due)
+        assert (approaching[0]["case_id"], approaching[0]["deadline"], approaching[0]["due_by"]) == (
+            case_id,
+            "assessment_decision",
+            due,
+        )
         assert (breached[0]["case_id"], breached[0]["deadline"], breached[0]["due_by"]) == (case_id, "assessment_decision", due)
         assert breached[0]["team_id"] == "child-welfare-intake"
         (urgent,) = log.of("referral.urgent")
@@ -179,8 +211,11 @@ async def test_deadline_timers_fire_when_the_step_is_not_recorded(settings, nc, 
         assert assigned["team_id"] == "child-welfare-intake"
 
         started = (clock.now() - timedelta(days=120)).date()
-        reply = await call(nc, "cmd.referral.start_assessment.v1",
-                           {"command_id": str(uuid4()), "case_id": case_id, "social_worker_id": "sw-1", "started_on": started.isoformat()})
+        reply = await call(
+            nc,
+            "cmd.referral.start_assessment.v1",
+            {"command_id": str(uuid4()), "case_id": case_id, "social_worker_id": "sw-1", "started_on": started.isoformat()},
+        )
         assert reply.ok, reply.errors
         await wait_for(lambda: [e for e in log.of("referral.deadline_breached") if e["deadline"] == "assessment_completion"])
         (started_ev,) = log.of("assessment.started")
@@ -200,7 +235,11 @@ async def test_recording_the_step_cancels_its_timers(settings, nc, clean_streams
             await wait_for(lambda s=subject: timer_exists(nc, s))
 
         # Deadlines due within the next 7 working days, for the team (audited).
-        due = await call(nc, "query.referral.deadlines_due.v1", {"working_days": 7, "team_id": "child-welfare-intake", "requested_by": "sw-lead"})
+        due = await call(
+            nc,
+            "query.referral.deadlines_due.v1",
+            {"working_days": 7, "team_id": "child-welfare-intake", "requested_by": "sw-lead"},
+        )
         assert due.ok and due.data is not None
         assert [(d["case_id"], d["deadline"]) for d in due.data["deadlines"]] == [(case_id, "assessment_decision")]
         team = await call(nc, "query.referral.team_cases.v1", {"team_id": "child-welfare-intake", "requested_by": "sw-lead"})
@@ -215,8 +254,11 @@ async def test_recording_the_step_cancels_its_timers(settings, nc, clean_streams
         (started,) = await wait_for(lambda: log.of("assessment.started"))
         assert started["complete_by"] > started["started_on"]
 
-        done = await call(nc, "cmd.referral.complete_assessment.v1",
-                          {"command_id": str(uuid4()), "case_id": case_id, "social_worker_id": "sw-1", "outcome": "no_need_for_services"})
+        done = await call(
+            nc,
+            "cmd.referral.complete_assessment.v1",
+            {"command_id": str(uuid4()), "case_id": case_id, "social_worker_id": "sw-1", "outcome": "no_need_for_services"},
+        )
         assert done.ok, done.errors
         for subject in completion:
             await wait_for(lambda s=subject: _not(timer_exists(nc, s)))

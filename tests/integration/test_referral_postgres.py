@@ -43,7 +43,9 @@ async def test_link_consent_assessment_and_queries_on_postgres(settings, nc, cle
         case_id = received["case_id"]
         assert linked["case_id"] == case_id and linked["repeat_count"] == 2
         await wait_for(lambda: log.of("consent.given"))
-        started = await call(nc, "cmd.referral.start_assessment.v1", {"command_id": str(uuid4()), "case_id": case_id, "social_worker_id": "sw-1"})
+        started = await call(
+            nc, "cmd.referral.start_assessment.v1", {"command_id": str(uuid4()), "case_id": case_id, "social_worker_id": "sw-1"}
+        )
         assert started.ok, started.errors
         due = await call(nc, "query.referral.deadlines_due.v1", {"working_days": 90, "requested_by": "sw-lead"})
         assert due.ok and [d["deadline"] for d in due.data["deadlines"]] == ["assessment_completion"]

@@ -4,7 +4,7 @@ published again after a crash (published, not yet marked) or when a stream refus
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from uuid import uuid4
 
 import nats
@@ -25,16 +25,31 @@ pytestmark = [pytest.mark.integration]
 
 def received() -> ReferralReceived:
     return ReferralReceived(
-        producer="test", case_id=uuid4(), referral_id=uuid4(), submission_id="s", channel="phone",
-        municipality="Testilä", received_at=datetime.now(timezone.utc), language="fi", interpreter_needed=False,
-        urgent=False, statutory=False, child_count=1, consent_to_convene=True,
+        producer="test",
+        case_id=uuid4(),
+        referral_id=uuid4(),
+        submission_id="s",
+        channel="phone",
+        municipality="Testilä",
+        received_at=datetime.now(UTC),
+        language="fi",
+        interpreter_needed=False,
+        urgent=False,
+        statutory=False,
+        child_count=1,
+        consent_to_convene=True,
     )
 
 
 def consent() -> ConsentGiven:
     return ConsentGiven(
-        producer="test", case_id=uuid4(), occurred_at=datetime.now(timezone.utc), consent_id=uuid4(),
-        purpose="convene_team", given_by="guardian-1", recorded_by="front-door",
+        producer="test",
+        case_id=uuid4(),
+        occurred_at=datetime.now(UTC),
+        consent_id=uuid4(),
+        purpose="convene_team",
+        given_by="guardian-1",
+        recorded_by="front-door",
     )
 
 

@@ -5,7 +5,7 @@ request path (``Service._call``) on real SQLite files."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import uuid4
 
@@ -21,7 +21,7 @@ from tests.support.system import BUILDERS
 
 pytestmark = [pytest.mark.integration]
 
-LATER = (datetime.now(timezone.utc) + timedelta(days=10)).replace(microsecond=0)
+LATER = (datetime.now(UTC) + timedelta(days=10)).replace(microsecond=0)
 
 
 @pytest.fixture
@@ -67,15 +67,34 @@ async def new_case(svc, seq: int) -> str:  # type: ignore[no-untyped-def]
 async def test_referral_refuses_another_cases_consent_and_unknown_ids(svcs) -> None:  # type: ignore[no-untyped-def]
     ref = await svcs("referral")
     mine, theirs = await new_case(ref, 1), await new_case(ref, 2)
-    given = await ask(ref, "cmd.referral.record_consent.v1", {"case_id": mine, "purpose": "share_plan", "recipient": "org:school-1",
-                                                              "given_by": "guardian-1", "recorded_by": "staff-a"})
+    given = await ask(
+        ref,
+        "cmd.referral.record_consent.v1",
+        {
+            "case_id": mine,
+            "purpose": "share_plan",
+            "recipient": "org:school-1",
+            "given_by": "guardian-1",
+            "recorded_by": "staff-a",
+        },
+    )
     assert given.ok, given.errors
     before = await outbox_count(ref)
-    cross = await ask(ref, "cmd.referral.withdraw_consent.v1", {"case_id": theirs, "consent_id": given.id, "withdrawn_by": "guardian-1", "recorded_by": "staff-b"})
+    cross = await ask(
+        ref,
+        "cmd.referral.withdraw_consent.v1",
+        {"case_id": theirs, "consent_id": given.id, "withdrawn_by": "guardian-1", "recorded_by": "staff-b"},
+    )
     assert refused(cross, "not_found") and cross.errors[0].field == "consent_id"
     unknown = [
-        ("cmd.referral.withdraw_consent.v1", {"case_id": mine, "consent_id": str(uuid4()), "withdrawn_by": "g", "recorded_by": "s"}),
-        ("cmd.referral.record_consent.v1", {"case_id": str(uuid4()), "purpose": "convene_team", "given_by": "g", "recorded_by": "s"}),
+        (
+            "cmd.referral.withdraw_consent.v1",
+            {"case_id": mine, "consent_id": str(uuid4()), "withdrawn_by": "g", "recorded_by": "s"},
+        ),
+        (
+            "cmd.referral.record_consent.v1",
+            {"case_id": str(uuid4()), "purpose": "convene_team", "given_by": "g", "recorded_by": "s"},
+        ),
         ("cmd.referral.unlink.v1", {"referral_id": str(uuid4()), "recorded_by": "s"}),
         ("cmd.referral.start_assessment.v1", {"case_id": str(uuid4()), "social_worker_id": "sw-1"}),
         ("query.referral.case.v1", {"case_id": str(uuid4()), "requested_by": "s"}),
@@ -90,16 +109,25 @@ async def test_meetings_refuse_unknown_meetings_and_proposals(svcs) -> None:  # 
     m = await svcs("meetings")
     nobody = str(uuid4())
     cases = [
-        ("cmd.meetings.record_held.v1", {"meeting_id": nobody, "recorded_by": "s", "attendance": [], "child_heard": True, "responsible_worker_ids": ["w"]}),
+        (
+            "cmd.meetings.record_held.v1",
+            {"meeting_id": nobody, "recorded_by": "s", "attendance": [], "child_heard": True, "responsible_worker_ids": ["w"]},
+        ),
         ("cmd.meetings.respond.v1", {"meeting_id": nobody, "participant_id": "p", "answer": "accepted"}),
-        ("cmd.meetings.reschedule.v1", {"meeting_id": nobody, "requested_by": "s", "starts_at": LATER, "ends_at": LATER + timedelta(hours=1), "reason": "r"}),
+        (
+            "cmd.meetings.reschedule.v1",
+            {"meeting_id": nobody, "requested_by": "s", "starts_at": LATER, "ends_at": LATER + timedelta(hours=1), "reason": "r"},
+        ),
         ("cmd.meetings.cancel.v1", {"meeting_id": nobody, "requested_by": "s", "reason": "r"}),
         ("cmd.meetings.accept_proposal.v1", {"proposal_id": nobody, "accepted_by": "s"}),
         ("cmd.meetings.propose.v1", {"case_id": nobody, "requested_by": "s"}),
     ]
     for subject, body in cases:
         reply = await ask(m, subject, body)
-        assert not reply.ok and reply.errors[0].code not in ("internal_error", "extra_forbidden", "missing"), (subject, reply.errors)
+        assert not reply.ok and reply.errors[0].code not in ("internal_error", "extra_forbidden", "missing"), (
+            subject,
+            reply.errors,
+        )
         assert {"fi", "sv", "en"} <= set(reply.errors[0].message), subject
     assert await outbox_count(m) == 0
 
@@ -112,8 +140,19 @@ async def test_plans_refuse_another_cases_meeting_unknown_plans_and_stale_versio
     async with p.uow() as uow:
         from services.plans.handlers import on_meeting_held
 
-        await on_meeting_held(MeetingHeld(producer="meetings", case_id=other_case, meeting_id=meeting_of_other, held_at=datetime.now(timezone.utc),
-                                          family_present=True, child_heard=True, attendance=[], responsible_worker_ids=["staff-close"]), uow)
+        await on_meeting_held(
+            MeetingHeld(
+                producer="meetings",
+                case_id=other_case,
+                meeting_id=meeting_of_other,
+                held_at=datetime.now(UTC),
+                family_present=True,
+                child_heard=True,
+                attendance=[],
+                responsible_worker_ids=["staff-close"],
+            ),
+            uow,
+        )
         await uow.commit()
     body = plan_body(meeting_id=str(meeting_of_other), next_contact_at=LATER.isoformat())
     body.pop("command_id")
@@ -129,7 +168,9 @@ async def test_plans_refuse_another_cases_meeting_unknown_plans_and_stale_versio
     assert ok.ok, ok.errors
     stale = await ask(p, "cmd.plans.revise.v1", {**revise, "plan_id": agreed.id, "expected_version": 1})
     assert refused(stale, "version_conflict")
-    stranger = await ask(p, "cmd.plans.record_followup.v1", {"plan_id": agreed.id, "recorded_by": "staff-of-another-team", "what_happened": "x"})
+    stranger = await ask(
+        p, "cmd.plans.record_followup.v1", {"plan_id": agreed.id, "recorded_by": "staff-of-another-team", "what_happened": "x"}
+    )
     assert refused(stranger, "not_responsible_worker")
     nobody = str(uuid4())
     for subject, b in [

@@ -4,6 +4,7 @@ meetings and notifications consumers. Spans are collected in memory (no collecto
 from __future__ import annotations
 
 import json
+from datetime import UTC
 from typing import Any
 
 import pytest
@@ -32,7 +33,9 @@ async def front_door_publish(nc: Any, body: dict[str, Any]) -> trace.SpanContext
 
 
 def consumer_span(spans: list[ReadableSpan], subject: str, service: str) -> ReadableSpan:
-    found = [s for s in spans if s.name == f"{subject} process" and str(s.attributes.get("koolle.consumer", "")).startswith(service)]
+    found = [
+        s for s in spans if s.name == f"{subject} process" and str(s.attributes.get("koolle.consumer", "")).startswith(service)
+    ]
     assert len(found) == 1, [(s.name, dict(s.attributes or {})) for s in spans]
     return found[0]
 
@@ -44,8 +47,12 @@ async def test_one_trace_from_front_door_through_referral_meetings_and_notificat
     async with running(settings, "referral", "meetings", "notifications") as svcs:
         root = await front_door_publish(nc, submission())
         received = await wait_for(lambda: log.of("referral.received"))
-        await wait_for(lambda: svcs["meetings"].consumers[0].handled >= 1 and
-                       sum(c.handled for c in svcs["notifications"].consumers if "referral-received" in c.sub.durable) >= 1)
+        await wait_for(
+            lambda: (
+                svcs["meetings"].consumers[0].handled >= 1
+                and sum(c.handled for c in svcs["notifications"].consumers if "referral-received" in c.sub.durable) >= 1
+            )
+        )
     provider.force_flush()
     trace_id = root.trace_id
     ours = [s for s in spans.get_finished_spans() if s.context.trace_id == trace_id]
@@ -68,7 +75,10 @@ async def test_one_trace_from_front_door_through_referral_meetings_and_notificat
         assert span.attributes["messaging.message.id"]
 
     # everything above is one trace; the chain's spans carry ids and subjects only
-    assert {s.context.trace_id for s in (intake, *[consumer_span(ours, "referral.received.v1", n) for n in ("meetings", "notifications")])} == {trace_id}
+    assert {
+        s.context.trace_id
+        for s in (intake, *[consumer_span(ours, "referral.received.v1", n) for n in ("meetings", "notifications")])
+    } == {trace_id}
     attrs = json.dumps([dict(s.attributes or {}) for s in ours])
     for personal in ("Maija", "Testinen", "maija@example.com", "040 123 4567", "Lapsinen"):
         assert personal not in attrs
@@ -140,7 +150,7 @@ async def staff_call(nc: Any, subject: str, payload: dict[str, Any]) -> tuple[An
 async def test_staff_commands_are_traced_through_meetings_plans_and_notifications(settings, nc, clean_streams):  # type: ignore[no-untyped-def]
     """Each outside action on a case (the submission, each staff command) is one trace through every
     service it reaches; all of a case's spans carry koolle.case_id, which groups its traces."""
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
     from uuid import uuid4
 
     from shared.clock import FixedClock
@@ -149,7 +159,7 @@ async def test_staff_commands_are_traced_through_meetings_plans_and_notification
     spans = InMemorySpanExporter()
     provider = setup_tracing("test", extra_exporter=spans)
     log = await EventLog().attach(nc)
-    clock = FixedClock(datetime.now(timezone.utc))
+    clock = FixedClock(datetime.now(UTC))
     async with running(settings, clock=clock):
         await front_door_publish(nc, submission())
         case_id = (await wait_for(lambda: log.of("referral.received")))[0]["case_id"]
@@ -160,9 +170,14 @@ async def test_staff_commands_are_traced_through_meetings_plans_and_notification
 
         reply, convene_ctx = await wait_for(convene)
         clock.advance(hours=1, minutes=5)
-        held = {"command_id": str(uuid4()), "meeting_id": reply.id, "recorded_by": "staff-close",
-                "attendance": [{"participant_id": "guardian-1", "present": True}, {"participant_id": "staff-close", "present": True}],
-                "child_heard": True, "responsible_worker_ids": ["staff-close"]}
+        held = {
+            "command_id": str(uuid4()),
+            "meeting_id": reply.id,
+            "recorded_by": "staff-close",
+            "attendance": [{"participant_id": "guardian-1", "present": True}, {"participant_id": "staff-close", "present": True}],
+            "child_heard": True,
+            "responsible_worker_ids": ["staff-close"],
+        }
         r2, held_ctx = await staff_call(nc, "cmd.meetings.record_held.v1", held)
         assert r2.ok, r2.errors
         r3, agree_ctx = await staff_call(nc, "cmd.plans.agree.v1", plan_cmd(case_id, reply.id, clock.now() + timedelta(days=30)))
@@ -172,15 +187,20 @@ async def test_staff_commands_are_traced_through_meetings_plans_and_notification
         def consumed() -> bool:
             provider.force_flush()
             seen = {(s.name, str(s.attributes.get("koolle.consumer", "")).split("-")[0]) for s in spans.get_finished_spans()}
-            return {("meeting.convened.v1 process", "notifications"), ("meeting.held.v1 process", "plans"),
-                    ("plan.agreed.v1 process", "notifications")} <= seen
+            return {
+                ("meeting.convened.v1 process", "notifications"),
+                ("meeting.held.v1 process", "plans"),
+                ("plan.agreed.v1 process", "notifications"),
+            } <= seen
 
         await wait_for(consumed, timeout=10)
     provider.force_flush()
     finished = spans.get_finished_spans()
 
     def handle_span(subject: str, parent: trace.SpanContext) -> ReadableSpan:
-        found = [s for s in finished if s.name == f"{subject} handle" and s.parent is not None and s.parent.span_id == parent.span_id]
+        found = [
+            s for s in finished if s.name == f"{subject} handle" and s.parent is not None and s.parent.span_id == parent.span_id
+        ]
         assert len(found) == 1, subject
         assert found[0].context.trace_id == parent.trace_id and found[0].kind == SpanKind.SERVER
         return found[0]

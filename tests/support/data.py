@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from services.referral.hetu import make_test_hetu
@@ -17,12 +17,22 @@ def submission(**overrides: Any) -> dict[str, Any]:
         "submission_id": f"fd-test-{n}",
         "channel": "concern_with_family",
         "municipality": "Testilä",
-        "submitted_at": datetime(2026, 11, 20, 9, 0, tzinfo=timezone.utc).isoformat(),
-        "children": [{"given_name": "Testi", "family_name": "Lapsinen", "personal_id": make_test_hetu(date(2019, 5, 4) + timedelta(days=n), 900 + n % 100)}],
+        "submitted_at": datetime(2026, 11, 20, 9, 0, tzinfo=UTC).isoformat(),
+        "children": [
+            {
+                "given_name": "Testi",
+                "family_name": "Lapsinen",
+                "personal_id": make_test_hetu(date(2019, 5, 4) + timedelta(days=n), 900 + n % 100),
+            }
+        ],
         "guardians": [{"name": "Maija Testinen", "phone": "040 123 4567", "email": "maija@example.com", "language": "fi"}],
         "language": "fi",
         "concern": "Perheen arki on kuormittunut.",
-        "referrer": {"organisation_type": "early_childhood_education", "organisation": "Päiväkoti Esimerkki", "email": "pk@example.com"},
+        "referrer": {
+            "organisation_type": "early_childhood_education",
+            "organisation": "Päiväkoti Esimerkki",
+            "email": "pk@example.com",
+        },
         "consent_to_convene": True,
     }
     body.update(overrides)

@@ -28,7 +28,9 @@ class _Handler:
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.server.messages.append((list(envelope.rcpt_tos), email.message_from_bytes(envelope.content, policy=email.policy.default)))
+        self.server.messages.append(
+            (list(envelope.rcpt_tos), email.message_from_bytes(envelope.content, policy=email.policy.default))
+        )
         return "250 Message accepted for delivery"
 
 

@@ -29,7 +29,11 @@ OS_USER = "postgres"
 def find_bindir() -> Path | None:
     """The directory holding initdb, pg_ctl and postgres side by side (pg_ctl starts the postgres
     next to it), newest version first; PATH as a fallback."""
-    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(Path(p).parent.name) if Path(p).parent.name.isdigit() else 0, reverse=True)
+    candidates = sorted(
+        glob.glob("/usr/lib/postgresql/*/bin"),
+        key=lambda p: int(Path(p).parent.name) if Path(p).parent.name.isdigit() else 0,
+        reverse=True,
+    )
     which = shutil.which("pg_ctl")
     if which:
         candidates.append(str(Path(which).resolve().parent))

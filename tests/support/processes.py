@@ -64,5 +64,3 @@ def report(name: str, **figures: Any) -> str:
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{name}.json").write_text(json.dumps({"test": name, "at": time.strftime("%Y-%m-%d %H:%M"), **figures}))
     return line
-
-

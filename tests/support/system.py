@@ -42,7 +42,11 @@ class EventLog:
     def __init__(self) -> None:
         self.events: list[tuple[str, dict[str, Any]]] = []
 
-    async def attach(self, nc: nats.NATS, subjects: tuple[str, ...] = ("referral.>", "meeting.>", "plan.>", "followup.>", "notification.>", "deadletter.>")) -> EventLog:
+    async def attach(
+        self,
+        nc: nats.NATS,
+        subjects: tuple[str, ...] = ("referral.>", "meeting.>", "plan.>", "followup.>", "notification.>", "deadletter.>"),
+    ) -> EventLog:
         js = nc.jetstream()
 
         async def cb(msg: Any) -> None:

@@ -16,7 +16,9 @@ from shared.contracts.compat import breaking_changes, check, load_snapshots, pub
 
 def test_no_breaking_change_to_a_published_event_version() -> None:
     problems = check()
-    assert problems == {}, "breaking change to a published event version (publish a new version instead):\n" + json.dumps(problems, indent=2)
+    assert problems == {}, "breaking change to a published event version (publish a new version instead):\n" + json.dumps(
+        problems, indent=2
+    )
 
 
 def test_every_published_subject_has_an_up_to_date_snapshot() -> None:

@@ -1,4 +1,5 @@
 import json
+from datetime import UTC
 from pathlib import Path
 
 from shared.contracts import EVENTS, ReferralReceived, parse_event, stream_for_subject
@@ -22,15 +23,25 @@ def test_every_event_subject_lives_in_its_declared_stream() -> None:
 
 def test_consumers_are_tolerant_producers_are_strict() -> None:
     import uuid
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     import pytest
     from pydantic import ValidationError
 
     ev = ReferralReceived(
-        producer="t", case_id=uuid.uuid4(), referral_id=uuid.uuid4(), submission_id="s", channel="phone",
-        municipality="M", received_at=datetime.now(timezone.utc), language="fi", interpreter_needed=False,
-        urgent=False, statutory=False, child_count=1, consent_to_convene=False,
+        producer="t",
+        case_id=uuid.uuid4(),
+        referral_id=uuid.uuid4(),
+        submission_id="s",
+        channel="phone",
+        municipality="M",
+        received_at=datetime.now(UTC),
+        language="fi",
+        interpreter_needed=False,
+        urgent=False,
+        statutory=False,
+        child_count=1,
+        consent_to_convene=False,
     )
     data = json.loads(ev.to_json()) | {"added_later": 1}
     assert parse_event(ReferralReceived, json.dumps(data)).event_id == ev.event_id

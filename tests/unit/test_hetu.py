@@ -7,8 +7,21 @@ from services.referral.hetu import InvalidHetu, make_test_hetu, parse_hetu
 
 @pytest.mark.parametrize(
     ("sign", "year"),
-    [("+", 1899), ("-", 1999), ("Y", 1950), ("X", 1950), ("W", 1950), ("V", 1950), ("U", 1950),
-     ("A", 2001), ("B", 2010), ("C", 2010), ("D", 2010), ("E", 2010), ("F", 2010)],
+    [
+        ("+", 1899),
+        ("-", 1999),
+        ("Y", 1950),
+        ("X", 1950),
+        ("W", 1950),
+        ("V", 1950),
+        ("U", 1950),
+        ("A", 2001),
+        ("B", 2010),
+        ("C", 2010),
+        ("D", 2010),
+        ("E", 2010),
+        ("F", 2010),
+    ],
 )
 def test_every_century_sign(sign: str, year: int) -> None:
     code = make_test_hetu(date(year, 2, 28), 955, sign=sign)

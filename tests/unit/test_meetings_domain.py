@@ -1,4 +1,4 @@
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
 import pytest
@@ -6,21 +6,36 @@ import pytest
 from services.meetings.domain import Convening, convene, record_held
 from shared.errors import DomainError
 
-NOW = datetime(2026, 11, 23, 8, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 FAMILY = {"participant_id": "guardian-1", "kind": "family", "role": "guardian"}
 PRO = {"participant_id": "staff-1", "kind": "professional", "role": "psychologist"}
 
 
 def convening(**kw):  # type: ignore[no-untyped-def]
-    base = dict(case_id=uuid4(), municipality="Testilä", language="fi", interpreter_needed=False,
-                consent_to_convene=True, statutory=False, opened_at=NOW)
+    base = dict(
+        case_id=uuid4(),
+        municipality="Testilä",
+        language="fi",
+        interpreter_needed=False,
+        consent_to_convene=True,
+        statutory=False,
+        opened_at=NOW,
+    )
     base.update(kw)
     return Convening(**base)
 
 
 def do_convene(c=None, participants=None, busy=frozenset(), start=NOW + timedelta(days=1)):  # type: ignore[no-untyped-def]
-    return convene(c or convening(), now=NOW, starts_at=start, ends_at=start + timedelta(hours=1), room="A1",
-                   participants=participants or [FAMILY, PRO], convened_by="staff-1", busy=set(busy))
+    return convene(
+        c or convening(),
+        now=NOW,
+        starts_at=start,
+        ends_at=start + timedelta(hours=1),
+        room="A1",
+        participants=participants or [FAMILY, PRO],
+        convened_by="staff-1",
+        busy=set(busy),
+    )
 
 
 def code(fn) -> str:  # type: ignore[no-untyped-def]
@@ -35,7 +50,10 @@ def test_convene_books_room_and_professionals_not_family() -> None:
 
 
 def test_refusals() -> None:
-    assert code(lambda: convene(None, now=NOW, starts_at=NOW, ends_at=NOW, room="A", participants=[], convened_by="x", busy=set())) == "unknown_case"
+    assert (
+        code(lambda: convene(None, now=NOW, starts_at=NOW, ends_at=NOW, room="A", participants=[], convened_by="x", busy=set()))
+        == "unknown_case"
+    )
     assert code(lambda: do_convene(convening(consent_to_convene=False))) == "consent_missing"
     assert code(lambda: do_convene(start=NOW - timedelta(hours=1))) == "in_past"
     assert code(lambda: do_convene(participants=[PRO])) == "family_missing"
@@ -51,23 +69,56 @@ def test_child_protection_needs_no_consent_to_convene() -> None:
 def test_record_held() -> None:
     m = do_convene()
     later = m.starts_at + timedelta(minutes=5)
-    assert code(lambda: record_held(m, now=NOW, attendance=[], child_heard=True, responsible_worker_ids=["staff-1"])) == "not_started"
-    assert code(lambda: record_held(m, now=later, attendance=[{"participant_id": "nobody", "present": True}], child_heard=True, responsible_worker_ids=["staff-1"])) == "unknown_participant"
-    assert code(lambda: record_held(m, now=later, attendance=[], child_heard=True, responsible_worker_ids=["guardian-1"])) == "responsible_not_professional"
-    held = record_held(m, now=later, attendance=[{"participant_id": "guardian-1", "present": True}], child_heard=True, responsible_worker_ids=["staff-1"])
+    assert (
+        code(lambda: record_held(m, now=NOW, attendance=[], child_heard=True, responsible_worker_ids=["staff-1"]))
+        == "not_started"
+    )
+    assert (
+        code(
+            lambda: record_held(
+                m,
+                now=later,
+                attendance=[{"participant_id": "nobody", "present": True}],
+                child_heard=True,
+                responsible_worker_ids=["staff-1"],
+            )
+        )
+        == "unknown_participant"
+    )
+    assert (
+        code(lambda: record_held(m, now=later, attendance=[], child_heard=True, responsible_worker_ids=["guardian-1"]))
+        == "responsible_not_professional"
+    )
+    held = record_held(
+        m,
+        now=later,
+        attendance=[{"participant_id": "guardian-1", "present": True}],
+        child_heard=True,
+        responsible_worker_ids=["staff-1"],
+    )
     assert held.family_present and held.status == "held"
-    assert code(lambda: record_held(held, now=later, attendance=[], child_heard=True, responsible_worker_ids=["staff-1"])) == "already_held"
+    assert (
+        code(lambda: record_held(held, now=later, attendance=[], child_heard=True, responsible_worker_ids=["staff-1"]))
+        == "already_held"
+    )
 
 
 # -- roster, consent, RSVP and changes ---------------------------------------------------------------
-from datetime import date  # noqa: E402
+from datetime import UTC, date  # noqa: E402
 
 from services.meetings import domain  # noqa: E402
 from services.meetings.adapters import cells  # noqa: E402
 from services.meetings.slots import Professional, Room  # noqa: E402
 
 ROSTER = {
-    "staff-1": Professional("staff-1", "Testilä", ("psychologist",), ("fi",), "Perheneuvola", contact={"contact_id": "staff-1", "role": "psychologist", "email": "p@example.com"}),
+    "staff-1": Professional(
+        "staff-1",
+        "Testilä",
+        ("psychologist",),
+        ("fi",),
+        "Perheneuvola",
+        contact={"contact_id": "staff-1", "role": "psychologist", "email": "p@example.com"},
+    ),
     "staff-2": Professional("staff-2", "Testilä", ("family_worker",), ("sv",), "Perhetyö"),
 }
 GUARDIAN = {"contact_id": "guardian-1", "role": "guardian", "language": "fi"}
@@ -80,9 +131,20 @@ def case(**kw):  # type: ignore[no-untyped-def]
 
 def strict(c=None, participants=None, room=Room("A1", "Testilä", 3, "Perhekeskus"), **kw):  # type: ignore[no-untyped-def]
     start = NOW + timedelta(days=1)
-    return convene(c or case(), now=NOW, starts_at=start, ends_at=start + timedelta(hours=1), room="A1",
-                   participants=participants or [FAMILY, PRO], convened_by="staff-1", busy=set(),
-                   roster=ROSTER, room_info=room, check_room=True, **kw)
+    return convene(
+        c or case(),
+        now=NOW,
+        starts_at=start,
+        ends_at=start + timedelta(hours=1),
+        room="A1",
+        participants=participants or [FAMILY, PRO],
+        convened_by="staff-1",
+        busy=set(),
+        roster=ROSTER,
+        room_info=room,
+        check_room=True,
+        **kw,
+    )
 
 
 def test_participants_must_be_in_roster_or_family_contacts() -> None:
@@ -156,8 +218,18 @@ def test_reschedule_replace_and_cancel() -> None:
     m = strict()
     domain.respond(m, "guardian-1", "accepted")
     later = m.starts_at + timedelta(days=1)
-    assert code(lambda: domain.reschedule(m, now=NOW, starts_at=NOW - timedelta(hours=1), ends_at=NOW, room=None, busy=set())) == "in_past"
-    assert code(lambda: domain.reschedule(m, now=NOW, starts_at=later, ends_at=later + timedelta(hours=1), room=None, busy={"room:A1"})) == "double_booked"
+    assert (
+        code(lambda: domain.reschedule(m, now=NOW, starts_at=NOW - timedelta(hours=1), ends_at=NOW, room=None, busy=set()))
+        == "in_past"
+    )
+    assert (
+        code(
+            lambda: domain.reschedule(
+                m, now=NOW, starts_at=later, ends_at=later + timedelta(hours=1), room=None, busy={"room:A1"}
+            )
+        )
+        == "double_booked"
+    )
     m = strict()
     m = domain.reschedule(m, now=NOW, starts_at=later, ends_at=later + timedelta(hours=1), room="B2", busy=set())
     assert (m.sequence, m.room, m.responses) == (1, "B2", {})
@@ -167,21 +239,34 @@ def test_reschedule_replace_and_cancel() -> None:
     m = domain.cancel(m, reason="not needed")
     assert (m.status, m.cancel_reason, m.sequence) == ("cancelled", "not needed", 3)
     assert code(lambda: domain.cancel(m, reason="again")) == "not_open"
-    assert code(lambda: record_held(m, now=later, attendance=[], child_heard=True, responsible_worker_ids=["staff-1"])) == "cancelled"
+    assert (
+        code(lambda: record_held(m, now=later, attendance=[], child_heard=True, responsible_worker_ids=["staff-1"]))
+        == "cancelled"
+    )
 
 
 def test_record_held_with_wellbeing_star_and_feedback() -> None:
     m = strict()
     at = m.starts_at + timedelta(minutes=70)
     star = [{"area": "child_self_view", "score": 6, "note": "x"}, {"area": "child_self_view", "score": 7, "note": None}]
-    assert code(lambda: record_held(m, now=at, attendance=[], child_heard=True, responsible_worker_ids=["staff-1"], wellbeing=star)) == "duplicate_area"
-    held = record_held(m, now=at, attendance=[{"participant_id": "guardian-1", "present": True}], child_heard=False,
-                       responsible_worker_ids=["staff-1"], wellbeing=star[:1], feedback={"rating": 5, "comment": "hyvä"})
+    assert (
+        code(lambda: record_held(m, now=at, attendance=[], child_heard=True, responsible_worker_ids=["staff-1"], wellbeing=star))
+        == "duplicate_area"
+    )
+    held = record_held(
+        m,
+        now=at,
+        attendance=[{"participant_id": "guardian-1", "present": True}],
+        child_heard=False,
+        responsible_worker_ids=["staff-1"],
+        wellbeing=star[:1],
+        feedback={"rating": 5, "comment": "hyvä"},
+    )
     assert held.wellbeing[0]["score"] == 6 and held.feedback == {"rating": 5, "comment": "hyvä"}
 
 
 def test_booking_cells_round_outwards() -> None:
-    s = datetime(2026, 11, 23, 8, 2, 30, tzinfo=timezone.utc)
+    s = datetime(2026, 11, 23, 8, 2, 30, tzinfo=UTC)
     cs = cells(s, s + timedelta(minutes=10))
-    assert cs[0] == datetime(2026, 11, 23, 8, 0, tzinfo=timezone.utc) and cs[-1] == datetime(2026, 11, 23, 8, 10, tzinfo=timezone.utc)
-    assert len(cells(datetime(2026, 11, 23, 8, 0, tzinfo=timezone.utc), datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc))) == 12
+    assert cs[0] == datetime(2026, 11, 23, 8, 0, tzinfo=UTC) and cs[-1] == datetime(2026, 11, 23, 8, 10, tzinfo=UTC)
+    assert len(cells(datetime(2026, 11, 23, 8, 0, tzinfo=UTC), datetime(2026, 11, 23, 9, 0, tzinfo=UTC))) == 12

@@ -1,13 +1,13 @@
 """Slot finding: the earliest common time for the roles asked, the family and a room."""
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pytest
 
 from services.meetings.slots import NoSlot, Professional, Room, SlotRequest, find_slot, substitutes
 from shared.clock import HELSINKI
 
-UTC = timezone.utc
+UTC = UTC
 
 
 def hel(y, mo, d, h, mi=0):  # type: ignore[no-untyped-def]

@@ -1,13 +1,18 @@
 """Joint-meeting statistics: counted once in every unit that took part."""
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from uuid import uuid4
 
 from services.meetings import stats
 from services.meetings.domain import Convening, Meeting
 
-T0 = datetime(2026, 11, 2, 8, 0, tzinfo=timezone.utc)
-UNITS = {"psy": ("Perheneuvola", "team-a"), "psy2": ("Perheneuvola", "team-a"), "fw": ("Perhetyö", "team-a"), "sw": ("Sosiaalityö", "team-b")}
+T0 = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
+UNITS = {
+    "psy": ("Perheneuvola", "team-a"),
+    "psy2": ("Perheneuvola", "team-a"),
+    "fw": ("Perhetyö", "team-a"),
+    "sw": ("Sosiaalityö", "team-b"),
+}
 
 
 def meeting(case, start, pros, status="held", present=None, muni="Testilä"):  # type: ignore[no-untyped-def]
@@ -15,8 +20,20 @@ def meeting(case, start, pros, status="held", present=None, muni="Testilä"):  #
         {"participant_id": p, "kind": "professional", "role": "x"} for p in pros
     ]
     att = [{"participant_id": p, "present": True} for p in (present if present is not None else pros)]
-    return Meeting(uuid4(), case, start, start + timedelta(hours=1), "A1", "fi", False, parts, "psy", status=status,
-                   attendance=att, municipality=muni)
+    return Meeting(
+        uuid4(),
+        case,
+        start,
+        start + timedelta(hours=1),
+        "A1",
+        "fi",
+        False,
+        parts,
+        "psy",
+        status=status,
+        attendance=att,
+        municipality=muni,
+    )
 
 
 def conv(case, opened, deadline=None):  # type: ignore[no-untyped-def]
@@ -35,11 +52,16 @@ def test_statistics() -> None:
     convs = {str(a): conv(a, T0, deadline=date(2026, 11, 5)), str(b): conv(b, T0 + timedelta(days=1), deadline=date(2026, 11, 6))}
     s = stats.compute(ms, convs, UNITS, municipality="Testilä")
     assert s["meetings_held"] == 3
-    assert s["per_municipality_month"] == [{"municipality": "Testilä", "month": "2026-11", "meetings": 2},
-                                           {"municipality": "Testilä", "month": "2026-12", "meetings": 1}]
+    assert s["per_municipality_month"] == [
+        {"municipality": "Testilä", "month": "2026-11", "meetings": 2},
+        {"municipality": "Testilä", "month": "2026-12", "meetings": 1},
+    ]
     nov_units = {r["unit"]: r["meetings"] for r in s["per_unit_month"] if r["month"] == "2026-11"}
     assert nov_units == {"Perheneuvola": 1, "Perhetyö": 1, "Sosiaalityö": 1}  # two psychologists count once
-    assert {(r["month"], r["team"], r["meetings"]) for r in s["per_team_month"]} >= {("2026-11", "team-a", 1), ("2026-11", "team-b", 1)}
+    assert {(r["month"], r["team"], r["meetings"]) for r in s["per_team_month"]} >= {
+        ("2026-11", "team-a", 1),
+        ("2026-11", "team-b", 1),
+    }
     assert s["referral_to_first_meeting_days"] == {"cases": 2, "mean": 5.5, "median": 5.5}
     assert s["held_before_deadline"] == {"cases_with_deadline": 2, "in_time": 1, "share": 0.5}
     assert s["units_per_meeting"] == 1.67 and s["separate_meetings_avoided"] == 2

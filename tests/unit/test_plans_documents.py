@@ -1,6 +1,6 @@
 """The family's printable plan (fi/sv/en) and the wellbeing star pictures (SVG, pure Python)."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 from xml.etree import ElementTree
 
@@ -9,29 +9,45 @@ import pytest
 from services.plans import charts, printable
 from services.plans.domain import STAR_AREAS, Measurement, agree
 
-NOW = datetime(2026, 11, 23, 8, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 
 
 def content() -> dict:
     p = agree(
-        case_id=uuid4(), meeting_id=None, recorded_by="staff-1", now=NOW,
+        case_id=uuid4(),
+        meeting_id=None,
+        recorded_by="staff-1",
+        now=NOW,
         changes_needed=["Mornings <without> conflict"],
-        actions={"home": [{"what": "Picture schedule", "who": "parent", "where": None}],
-                 "everyday_environment": [{"what": "Quiet corner", "who": "ECEC teacher", "where": "Päiväkoti Esimerkki"}],
-                 "elsewhere": []},
-        worker_contacts_family="Phone call on Mondays", family_contacts_worker="Text message",
-        responsible_workers=[{"worker_id": "staff-1", "organisation": "City family work", "public_service": True,
-                              "contact": {"contact_id": "staff-1", "role": "rw", "phone": "+358401234567"}}],
-        next_contact_at=datetime(2026, 12, 7, 8, 0, tzinfo=timezone.utc), family_contacts=[],
+        actions={
+            "home": [{"what": "Picture schedule", "who": "parent", "where": None}],
+            "everyday_environment": [{"what": "Quiet corner", "who": "ECEC teacher", "where": "Päiväkoti Esimerkki"}],
+            "elsewhere": [],
+        },
+        worker_contacts_family="Phone call on Mondays",
+        family_contacts_worker="Text message",
+        responsible_workers=[
+            {
+                "worker_id": "staff-1",
+                "organisation": "City family work",
+                "public_service": True,
+                "contact": {"contact_id": "staff-1", "role": "rw", "phone": "+358401234567"},
+            }
+        ],
+        next_contact_at=datetime(2026, 12, 7, 8, 0, tzinfo=UTC),
+        family_contacts=[],
     )
     return p.snapshot()
 
 
-@pytest.mark.parametrize(("lang", "title", "next_label", "when"), [
-    ("fi", "Yhteinen suunnitelma", "Seuraava yhteydenotto", "7.12.2026 klo 10.00"),
-    ("sv", "Gemensam plan", "Nästa kontakt", "7 december 2026 kl. 10.00"),
-    ("en", "Joint plan", "Next contact", "7 December 2026 at 10:00"),
-])
+@pytest.mark.parametrize(
+    ("lang", "title", "next_label", "when"),
+    [
+        ("fi", "Yhteinen suunnitelma", "Seuraava yhteydenotto", "7.12.2026 klo 10.00"),
+        ("sv", "Gemensam plan", "Nästa kontakt", "7 december 2026 kl. 10.00"),
+        ("en", "Joint plan", "Next contact", "7 December 2026 at 10:00"),
+    ],
+)
 def test_printable_plan_in_the_familys_language(lang: str, title: str, next_label: str, when: str) -> None:
     doc = printable.render(content(), lang, shared_roles=["school_social_worker"])
     assert doc.startswith("<!DOCTYPE html>") and f'<html lang="{lang}">' in doc
@@ -45,8 +61,15 @@ def test_printable_plan_in_the_familys_language(lang: str, title: str, next_labe
 
 def test_printable_lists_every_frame_part_even_empty_ones() -> None:
     doc = printable.render(content(), "fi")
-    for label in ("Kotona", "Lapsen arjen ympäristössä", "Muualla", "Ei sovittuja toimia.", "Vastuutyöntekijä",
-                  "Työntekijä on yhteydessä perheeseen", "Perhe on yhteydessä työntekijään"):
+    for label in (
+        "Kotona",
+        "Lapsen arjen ympäristössä",
+        "Muualla",
+        "Ei sovittuja toimia.",
+        "Vastuutyöntekijä",
+        "Työntekijä on yhteydessä perheeseen",
+        "Perhe on yhteydessä työntekijään",
+    ):
         assert label in doc
 
 

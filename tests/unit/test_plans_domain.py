@@ -1,4 +1,4 @@
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from uuid import uuid4
 
 import pytest
@@ -22,15 +22,20 @@ from services.plans.domain import (
 )
 from shared.errors import DomainError
 
-NOW = datetime(2026, 11, 23, 8, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 TODAY = date(2026, 11, 23)
 
 
 def frame(**kw):  # type: ignore[no-untyped-def]
     base = dict(
         changes_needed=["Mornings without conflict"],
-        actions={"home": [{"what": "Picture schedule", "who": "parent", "where": None}], "everyday_environment": [], "elsewhere": []},
-        worker_contacts_family="Phone call on Mondays", family_contacts_worker="Text message",
+        actions={
+            "home": [{"what": "Picture schedule", "who": "parent", "where": None}],
+            "everyday_environment": [],
+            "elsewhere": [],
+        },
+        worker_contacts_family="Phone call on Mondays",
+        family_contacts_worker="Text message",
         responsible_workers=[{"worker_id": "staff-1", "organisation": "City", "public_service": True}],
         next_contact_at=NOW + timedelta(days=14),
         family_contacts=[{"contact_id": "guardian-1", "role": "guardian", "language": "sv"}],
@@ -70,7 +75,9 @@ def test_missing_parts_are_named() -> None:
     assert refused(actions={"home": [], "everyday_environment": [], "elsewhere": []}) == ("plan_incomplete", "actions")
     assert refused(responsible_workers=[]) == ("plan_incomplete", "responsible_workers")
     assert refused(responsible_workers=[{"worker_id": "x", "organisation": "NGO", "public_service": False}]) == (
-        "responsible_not_public", "responsible_workers.0.public_service")
+        "responsible_not_public",
+        "responsible_workers.0.public_service",
+    )
     assert refused(next_contact_at=NOW - timedelta(minutes=1)) == ("in_past", "next_contact_at")
     assert refused(next_contact_at=None) == ("plan_incomplete", "next_contact_at")
     assert refused(worker_contacts_family="  ") == ("plan_incomplete", "worker_contacts_family")
@@ -80,8 +87,14 @@ def test_missing_parts_are_named() -> None:
 
 
 def test_an_empty_plan_is_refused_with_every_missing_part_at_once() -> None:
-    got = problems(changes_needed=[], actions={}, worker_contacts_family="", family_contacts_worker="",
-                   responsible_workers=[], next_contact_at=None)
+    got = problems(
+        changes_needed=[],
+        actions={},
+        worker_contacts_family="",
+        family_contacts_worker="",
+        responsible_workers=[],
+        next_contact_at=None,
+    )
     assert got == [
         ("plan_incomplete", "changes_needed"),
         ("plan_incomplete", "actions"),
@@ -93,11 +106,13 @@ def test_an_empty_plan_is_refused_with_every_missing_part_at_once() -> None:
 
 
 def test_every_action_says_who_and_what_and_elsewhere_where() -> None:
-    got = problems(actions={
-        "home": [{"what": "", "who": "parent", "where": None}],
-        "everyday_environment": [{"what": "Quiet corner", "who": "", "where": ""}],
-        "elsewhere": [{"what": "Peer group", "who": "mother", "where": None}],
-    })
+    got = problems(
+        actions={
+            "home": [{"what": "", "who": "parent", "where": None}],
+            "everyday_environment": [{"what": "Quiet corner", "who": "", "where": ""}],
+            "elsewhere": [{"what": "Peer group", "who": "mother", "where": None}],
+        }
+    )
     assert got == [
         ("plan_incomplete", "actions_at_home.0.what"),
         ("plan_incomplete", "actions_in_everyday_environment.0.who"),
@@ -115,10 +130,14 @@ def test_messages_are_in_three_languages_and_carry_no_input() -> None:
 
 def test_responsible_worker_or_pair_from_public_service() -> None:
     w = {"organisation": "City", "public_service": True}
-    assert agree(**args(responsible_workers=[{"worker_id": "a", **w}, {"worker_id": "b", **w}])).responsible_worker_ids == ["a", "b"]
-    assert ("duplicate", "responsible_workers.1.worker_id") in problems(responsible_workers=[{"worker_id": "a", **w}, {"worker_id": "a", **w}])
-    assert ("too_many_responsible", "responsible_workers") in problems(
-        responsible_workers=[{"worker_id": x, **w} for x in "abc"])
+    assert agree(**args(responsible_workers=[{"worker_id": "a", **w}, {"worker_id": "b", **w}])).responsible_worker_ids == [
+        "a",
+        "b",
+    ]
+    assert ("duplicate", "responsible_workers.1.worker_id") in problems(
+        responsible_workers=[{"worker_id": "a", **w}, {"worker_id": "a", **w}]
+    )
+    assert ("too_many_responsible", "responsible_workers") in problems(responsible_workers=[{"worker_id": x, **w} for x in "abc"])
 
 
 # -- versions -------------------------------------------------------------------------------------
@@ -127,8 +146,13 @@ def test_responsible_worker_or_pair_from_public_service() -> None:
 def test_revision_is_a_new_version_and_keeps_the_old_snapshot() -> None:
     p = agree(**args())
     v1 = p.snapshot()
-    revise(p, recorded_by="staff-2", now=NOW + timedelta(days=1), expected_version=1,
-           **frame(changes_needed=["Evenings calmer"], next_contact_at=NOW + timedelta(days=20)))
+    revise(
+        p,
+        recorded_by="staff-2",
+        now=NOW + timedelta(days=1),
+        expected_version=1,
+        **frame(changes_needed=["Evenings calmer"], next_contact_at=NOW + timedelta(days=20)),
+    )
     assert p.version == 2
     v2 = p.snapshot()
     assert v1["changes_needed"] == ["Mornings without conflict"] and v1["version"] == 1
@@ -200,8 +224,11 @@ def test_timers_reminder_before_and_grace_after() -> None:
     p = agree(**args())
     pol = FollowupPolicy(reminder_lead=timedelta(days=1), overdue_grace=timedelta(days=2))
     t = timers(p, NOW, pol)
-    assert t == {"reminder": p.next_contact_at - timedelta(days=1), "due": p.next_contact_at,  # type: ignore[operator]
-                 "grace": p.next_contact_at + timedelta(days=2)}  # type: ignore[operator]
+    assert t == {
+        "reminder": p.next_contact_at - timedelta(days=1),
+        "due": p.next_contact_at,  # type: ignore[operator]
+        "grace": p.next_contact_at + timedelta(days=2),
+    }  # type: ignore[operator]
     # a next contact sooner than the lead has no reminder (it would be in the past)
     reschedule(p, next_contact_at=NOW + timedelta(hours=3), now=NOW)
     assert timers(p, NOW, pol)["reminder"] is None
@@ -230,10 +257,18 @@ def consent(case_id, recipient: str, **kw) -> Consent:  # type: ignore[no-untype
 
 
 def test_family_in_its_language_and_responsible_workers_always_others_only_with_consent() -> None:
-    p = agree(**args(other_parties=[
-        {"party_id": "school-sw", "role": "school_social_worker", "contact": None},
-        {"party_id": "fam-counsel", "role": "family_counselling", "contact": {"contact_id": "fam-counsel", "role": "x", "language": "fi"}},
-    ]))
+    p = agree(
+        **args(
+            other_parties=[
+                {"party_id": "school-sw", "role": "school_social_worker", "contact": None},
+                {
+                    "party_id": "fam-counsel",
+                    "role": "family_counselling",
+                    "contact": {"contact_id": "fam-counsel", "role": "x", "language": "fi"},
+                },
+            ]
+        )
+    )
     targets = {t.recipient_id: t for t in share_targets(p, [], TODAY)}
     assert set(targets) == {"guardian-1", "staff-1"}
     assert targets["guardian-1"].basis == "family" and targets["guardian-1"].language == "sv"

@@ -1,7 +1,7 @@
 """Each channel carries its own fields; validation at the edge gives machine-readable reasons."""
 
 import json
-from datetime import date
+from datetime import UTC, date
 
 import pytest
 
@@ -22,10 +22,16 @@ FAMILY = {"organisation_type": "family"}
 VALID = {
     "phone": dict(channel="phone", referrer=None, phone_call=OPERATOR),
     "e_contact": dict(channel="e_contact", referrer=None, e_contact={"preferred_contact": "phone"}),
-    "guidance": dict(channel="guidance", referrer=None, guidance={"advisor_id": "adv-1", "advice_given": "Ohjattu perhekeskukseen."}),
-    "concern_with_family": dict(channel="concern_with_family", concern_with_family={"method": "lapset_puheeksi", "discussed_on": "2026-11-20"}),
+    "guidance": dict(
+        channel="guidance", referrer=None, guidance={"advisor_id": "adv-1", "advice_given": "Ohjattu perhekeskukseen."}
+    ),
+    "concern_with_family": dict(
+        channel="concern_with_family", concern_with_family={"method": "lapset_puheeksi", "discussed_on": "2026-11-20"}
+    ),
     "assessment_request": dict(channel="assessment_request", assessment_request={"family_informed": True, "family_agrees": True}),
-    "child_protection_notification": dict(channel="child_protection_notification", referrer={"organisation_type": "police", "name": "Testi Konstaapeli"}),
+    "child_protection_notification": dict(
+        channel="child_protection_notification", referrer={"organisation_type": "police", "name": "Testi Konstaapeli"}
+    ),
     "joint_contact": dict(channel="joint_contact", joint_contact={"guardian_present": True, "contact_made_on": "2026-11-20"}),
 }
 
@@ -54,7 +60,9 @@ def test_each_channel_requires_its_fields(channel: str, drop: str, expected: tup
 
 
 def test_family_cannot_be_the_referrer_of_a_professional_channel() -> None:
-    assert codes(channel="assessment_request", referrer=FAMILY) == [("referrer.organisation_type", "referrer_must_be_professional")]
+    assert codes(channel="assessment_request", referrer=FAMILY) == [
+        ("referrer.organisation_type", "referrer_must_be_professional")
+    ]
 
 
 def test_e_contact_comes_from_the_family_with_a_guardian() -> None:
@@ -70,12 +78,18 @@ def test_joint_contact_needs_the_guardian_present() -> None:
 
 
 def test_details_of_another_channel_are_refused() -> None:
-    assert codes(channel="phone", referrer=None, phone_call=OPERATOR, guidance={"advisor_id": "a"}) == [("guidance", "channel_details_mismatch")]
+    assert codes(channel="phone", referrer=None, phone_call=OPERATOR, guidance={"advisor_id": "a"}) == [
+        ("guidance", "channel_details_mismatch")
+    ]
 
 
 def test_statutory_channels_need_the_concern_described() -> None:
     assert ("concern", "concern_required") in codes(**{**VALID["assessment_request"], "concern": ""})
-    body = {**VALID["child_protection_notification"], "concern": "", "child_protection_notification": {"observed": "Lapsi oli yksin."}}
+    body = {
+        **VALID["child_protection_notification"],
+        "concern": "",
+        "child_protection_notification": {"observed": "Lapsi oli yksin."},
+    }
     assert codes(**body) == []
 
 
@@ -149,7 +163,15 @@ def test_organisation_types_are_documented() -> None:
     from typing import get_args
 
     assert set(get_args(OrganisationType)) == set(ORGANISATION_TYPES)
-    for required in ("child_health_clinic", "early_childhood_education", "school_pupil_welfare", "police", "psychiatry", "substance_abuse_clinic", "shelter"):
+    for required in (
+        "child_health_clinic",
+        "early_childhood_education",
+        "school_pupil_welfare",
+        "police",
+        "psychiatry",
+        "substance_abuse_clinic",
+        "shelter",
+    ):
         assert required in ORGANISATION_TYPES
 
 
@@ -159,12 +181,12 @@ def test_old_submissions_stay_valid() -> None:
 
 
 def test_temporary_henkilotunnus_is_flagged_and_stored_normalised() -> None:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from services.referral.domain import open_referral
 
     code = make_test_hetu(date(2018, 3, 3), 951)
     sub = ReferralSubmission.model_validate(submission(children=[{"given_name": "Lapsi", "personal_id": code.lower()}]))
-    r = open_referral(sub, datetime(2026, 11, 23, tzinfo=timezone.utc))
+    r = open_referral(sub, datetime(2026, 11, 23, tzinfo=UTC))
     assert r.details["children"][0]["personal_id"] == code
     assert r.details["children"][0]["personal_id_temporary"] is True

@@ -1,6 +1,6 @@
 """Statutory deadlines: 7 working days to decide (day of receipt not counted), 3 months to assess."""
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from uuid import uuid4
 
 import pytest
@@ -41,8 +41,8 @@ def test_decision_due_in_seven_working_days(received: datetime, due: date) -> No
 
 def test_receipt_day_is_the_helsinki_date() -> None:
     # 23:30 UTC on Sunday 22.11. is already Monday 23.11. in Helsinki
-    assert decision_due(datetime(2026, 11, 22, 23, 30, tzinfo=timezone.utc)) == date(2026, 12, 2)
-    assert decision_due(datetime(2026, 11, 22, 21, 30, tzinfo=timezone.utc)) == date(2026, 12, 1)
+    assert decision_due(datetime(2026, 11, 22, 23, 30, tzinfo=UTC)) == date(2026, 12, 2)
+    assert decision_due(datetime(2026, 11, 22, 21, 30, tzinfo=UTC)) == date(2026, 12, 1)
 
 
 @pytest.mark.parametrize(
@@ -76,9 +76,9 @@ def test_timer_moments_in_helsinki_time() -> None:
     approaching, breached = timer_moments(date(2027, 1, 4), 2)
     assert approaching == datetime(2026, 12, 30, 8, 0, tzinfo=HELSINKI)
     assert breached == datetime(2027, 1, 5, 0, 0, tzinfo=HELSINKI)
-    assert breached.astimezone(timezone.utc) == datetime(2027, 1, 4, 22, 0, tzinfo=timezone.utc)
+    assert breached.astimezone(UTC) == datetime(2027, 1, 4, 22, 0, tzinfo=UTC)
     # Summer time: the breach moment is 21:00 UTC
-    assert timer_moments(date(2026, 6, 29), 0)[1].astimezone(timezone.utc) == datetime(2026, 6, 29, 21, 0, tzinfo=timezone.utc)
+    assert timer_moments(date(2026, 6, 29), 0)[1].astimezone(UTC) == datetime(2026, 6, 29, 21, 0, tzinfo=UTC)
 
 
 def test_timer_subject_carries_no_personal_data() -> None:
@@ -91,7 +91,9 @@ def test_case_deadlines_follow_the_steps() -> None:
 
     now = hki(2026, 11, 23)
     case = Case(case_id=uuid4(), municipality="Testilä", opened_at=now)
-    r = Referral(uuid4(), case.case_id, "s1", "child_protection_notification", "Testilä", now, "fi", False, False, False, "police", 1)
+    r = Referral(
+        uuid4(), case.case_id, "s1", "child_protection_notification", "Testilä", now, "fi", False, False, False, "police", 1
+    )
     assert case.add_referral(r, linked=False)
     assert case.open_deadlines() == [("assessment_decision", date(2026, 12, 2))]
     # a second statutory referral does not restart the running deadline
@@ -109,7 +111,12 @@ def test_case_deadlines_follow_the_steps() -> None:
     assert e.value.code == "completed_before_start"
     case.complete_assessment(date(2027, 1, 15), "services_started", "sw-1", now)
     assert case.open_deadlines() == []
-    assert [h["what"] for h in case.history] == ["referral_received", "referral_linked", "assessment_started", "assessment_completed"]
+    assert [h["what"] for h in case.history] == [
+        "referral_received",
+        "referral_linked",
+        "assessment_started",
+        "assessment_completed",
+    ]
 
 
 def test_complete_before_start_is_refused() -> None:
@@ -135,7 +142,9 @@ def test_unlinking_the_statutory_referral_drops_the_decision_deadline() -> None:
     now = hki(2026, 11, 23)
     case = Case(case_id=uuid4(), municipality="Testilä", opened_at=now)
     voluntary = Referral(uuid4(), case.case_id, "s1", "e_contact", "Testilä", now, "fi", False, False, True, "family", 1)
-    statutory = Referral(uuid4(), case.case_id, "s2", "child_protection_notification", "Testilä", now, "fi", False, False, False, "police", 1)
+    statutory = Referral(
+        uuid4(), case.case_id, "s2", "child_protection_notification", "Testilä", now, "fi", False, False, False, "police", 1
+    )
     case.add_referral(voluntary, linked=False)
     assert case.add_referral(statutory, linked=True)
     case.remove_referral(statutory.referral_id, now, "sw-1")

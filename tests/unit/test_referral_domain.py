@@ -1,4 +1,4 @@
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 from services.referral.domain import check_submission, normalise_phone, open_referral
 from shared.contracts import ReferralSubmission
@@ -46,12 +46,12 @@ def test_phone_normalisation() -> None:
 
 
 def test_open_referral_builds_contacts_without_identity_codes() -> None:
-    r = open_referral(sub(), datetime(2026, 11, 22, 10, tzinfo=timezone.utc))
+    r = open_referral(sub(), datetime(2026, 11, 22, 10, tzinfo=UTC))
     assert [c.contact_id for c in r.contacts] == ["guardian-1", "referrer"]
     assert r.contacts[0].phone == "+358401234567"
     assert r.child_count == 1
     assert not r.statutory
-    assert open_referral(sub(channel="child_protection_notification"), datetime.now(timezone.utc)).statutory
+    assert open_referral(sub(channel="child_protection_notification"), datetime.now(UTC)).statutory
 
 
 def test_an_address_the_contracts_would_refuse_is_refused_at_intake() -> None:
@@ -63,5 +63,7 @@ def test_an_address_the_contracts_would_refuse_is_refused_at_intake() -> None:
 
 
 def test_addresses_are_kept_as_the_contracts_normalise_them() -> None:
-    r = open_referral(sub(guardians=[{"name": "Testi Huoltaja", "email": "Testi@ESIMERKKI.fi"}]), datetime(2026, 11, 22, tzinfo=timezone.utc))
+    r = open_referral(
+        sub(guardians=[{"name": "Testi Huoltaja", "email": "Testi@ESIMERKKI.fi"}]), datetime(2026, 11, 22, tzinfo=UTC)
+    )
     assert r.contacts[0].email == "Testi@esimerkki.fi"

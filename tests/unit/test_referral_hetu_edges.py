@@ -38,7 +38,11 @@ def test_every_reform_sign_for_the_same_date_is_a_different_code() -> None:
 
 @pytest.mark.parametrize(
     ("value", "code"),
-    [(GOOD[:-1] + ("X" if GOOD[-1] != "X" else "Y"), "invalid_checksum"), (GOOD[:6] + "/" + GOOD[7:], "invalid_century_sign"), (GOOD + "1", "string_too_long")],
+    [
+        (GOOD[:-1] + ("X" if GOOD[-1] != "X" else "Y"), "invalid_checksum"),
+        (GOOD[:6] + "/" + GOOD[7:], "invalid_century_sign"),
+        (GOOD + "1", "string_too_long"),
+    ],
 )
 def test_intake_turns_a_bad_code_into_a_reason(value: str, code: str) -> None:
     result = screen(json.dumps(submission(children=[{"given_name": "Lapsi", "personal_id": value}])).encode(), date(2026, 11, 23))

@@ -1,7 +1,7 @@
 """Child keys for linking, the consent ledger and routing as data."""
 
 import json
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from uuid import uuid4
 
 import pytest
@@ -13,7 +13,7 @@ from shared.contracts.referral import ReferralSubmission
 from shared.errors import DomainError
 from tests.support.data import submission
 
-NOW = datetime(2026, 11, 23, 10, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 23, 10, tzinfo=UTC)
 
 
 def keys(*children):  # type: ignore[no-untyped-def]

@@ -54,7 +54,11 @@ child = st.fixed_dictionaries(
 )
 guardian = st.fixed_dictionaries(
     {"name": st.text(min_size=1, max_size=5)},
-    optional={"phone": st.text(alphabet="0123456789 +-()", max_size=20), "email": st.text(max_size=20), "language": st.sampled_from(["fi", "sv", "en", "other", "xx"])},
+    optional={
+        "phone": st.text(alphabet="0123456789 +-()", max_size=20),
+        "email": st.text(max_size=20),
+        "language": st.sampled_from(["fi", "sv", "en", "other", "xx"]),
+    },
 )
 
 
@@ -62,7 +66,18 @@ guardian = st.fixed_dictionaries(
 @given(
     st.lists(child, max_size=3),
     st.lists(guardian, max_size=3),
-    st.sampled_from(["phone", "e_contact", "guidance", "concern_with_family", "assessment_request", "child_protection_notification", "joint_contact", "fax"]),
+    st.sampled_from(
+        [
+            "phone",
+            "e_contact",
+            "guidance",
+            "concern_with_family",
+            "assessment_request",
+            "child_protection_notification",
+            "joint_contact",
+            "fax",
+        ]
+    ),
     st.sampled_from(["fi", "sv", "en", "other"]),
     st.booleans(),
 )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -26,7 +26,7 @@ def test_month_is_the_helsinki_month(received_at: str, month: str) -> None:
 
 
 def test_month_by_the_hour_matches_a_full_conversion_over_years() -> None:
-    start = datetime(2020, 1, 1, tzinfo=timezone.utc)
+    start = datetime(2020, 1, 1, tzinfo=UTC)
     for minutes in range(0, 60 * 24 * 365 * 7, 7 * 60 + 13):  # every 7 h 13 min for seven years
         t = start + timedelta(minutes=minutes, microseconds=minutes % 1_000_000)
         for text in (t.isoformat(), t.isoformat().replace("+00:00", "Z")):
@@ -40,7 +40,9 @@ def test_counts_per_municipality_month_and_channel() -> None:
         ("2026-10-31T22:30:00Z", "Porvoo", "phone", False, True),
         ("2026-11-02T08:00:00Z", "Porvoo", "e_contact", True, True),
     ]:
-        stats.apply({"received_at": at, "municipality": municipality, "channel": channel, "statutory": statutory, "urgent": urgent})
+        stats.apply(
+            {"received_at": at, "municipality": municipality, "channel": channel, "statutory": statutory, "urgent": urgent}
+        )
     assert stats.rows() == [
         {"municipality": "Porvoo", "month": "2026-10", "channel": "phone", "referrals": 1},
         {"municipality": "Porvoo", "month": "2026-11", "channel": "e_contact", "referrals": 1},

@@ -116,8 +116,9 @@ class AuditLog:
             self._collected = None
 
     async def read(self, q: Any, action: str, case_id: Any, result: str, scope: str | None = None) -> None:
-        """A staff query's record: the reader and the purpose come from the query."""
-        await self.record(actor=q.requested_by, case_id=case_id, action=action, purpose=q.purpose, result=result, scope=scope)
+        """A query's record: the reader is the verified caller (never a name in the payload), the
+        purpose comes from the query."""
+        await self.record(actor=self.uow.actor, case_id=case_id, action=action, purpose=q.purpose, result=result, scope=scope)
 
     async def read_cases(self, q: Any, action: str, case_ids: Iterable[Any], scope: str, empty_case: Any = None) -> None:
         """A list query: one ``found`` record per case it showed, or one ``empty`` record."""
@@ -158,5 +159,4 @@ async def answer_access_log(q: Any, log: AuditLog) -> Reply:
     seen = {e["case_id"] for e in entries}
     for case_id in case_ids:
         await log.read(q, "read_access_log", case_id, FOUND if case_id in seen else EMPTY, f"case:{case_id}")
-    await log.uow.commit()
     return Reply(ok=True, data={"cases": case_ids, "entries": entries})

@@ -343,10 +343,18 @@ class UnitOfWork:
     Services subclass it to attach their repositories in :meth:`_attach`.
     """
 
+    producer = ""
+    """The service name written into every event's envelope (set by the runtime)."""
+
     def __init__(self, db: Database, clock: Callable[[], datetime] | None = None) -> None:
         self.db = db
         self.now = clock or (lambda: datetime.now(UTC))
         self.session: AsyncSession
+        # What is being handled: the request or the event (the envelope's case and causation come
+        # from it) and, for a request, the verified caller. Set by the runtime, never by a handler.
+        self.cause: Any = None
+        self.principal: Any = None
+        self.actor = ""  # who acted, as records name them: a staff id or a guardian's pseudonym
         self._messages: list[dict[str, Any]] = []
         self._locked = False
         self._inline: Any = None  # SQLite: the writer's InlineConnection (fast path, BEGIN, COMMIT)
@@ -397,9 +405,30 @@ class UnitOfWork:
                 self.db.write_lock.release()
 
     # -- outbox ---------------------------------------------------------------------------------
-    def emit(self, event: Any, *, subject: str | None = None, headers: dict[str, str] | None = None) -> None:
-        """Queue an event to be published after commit (same transaction as the state change)."""
+    def envelope(self, model: Any, **payload: Any) -> Any:
+        """The event ``model`` with ``payload`` and the envelope filled in: producer (this service),
+        case and causation (the request or event being handled), occurred_at (the clock). A field
+        given in ``payload`` wins (e.g. a timer's own moment, or the case a new referral opened)."""
+        cause = self.cause
+        if "case_id" not in payload:
+            payload["case_id"] = getattr(cause, "case_id", None)
+        if "causation_id" not in payload:
+            payload["causation_id"] = getattr(cause, "command_id", None) or getattr(cause, "event_id", None)
+        payload.setdefault("occurred_at", self.now())
+        payload.setdefault("producer", self.producer)
+        from shared.contracts.base import TRUSTED
+
+        return model.model_validate(payload, context=TRUSTED)
+
+    def emit(self, event: Any, /, *, subject: str | None = None, headers: dict[str, str] | None = None, **payload: Any) -> Any:
+        """Queue an event to be published after commit (same transaction as the state change).
+
+        ``uow.emit(SomeEvent, field=value, ...)`` builds the event with its envelope filled in
+        (:meth:`envelope`); an already built event is queued as it is. Returns the event."""
         from shared.telemetry import inject_context
+
+        if isinstance(event, type):
+            event = self.envelope(event, **payload)
 
         hdrs = {"Koolle-Event-Type": event.event_type, "Koolle-Case-Id": str(event.case_id or "")}
         inject_context(hdrs)
@@ -415,6 +444,7 @@ class UnitOfWork:
                 "created_at": self.now(),
             }
         )
+        return event
 
     def schedule(self, event: Any, *, timer_subject: str, at: datetime, timer_id: str) -> None:
         """A durable timer: JetStream publishes ``event`` to its subject at ``at``.

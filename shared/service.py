@@ -8,7 +8,9 @@ request/reply commands and queries, reliable JetStream consumers for events, and
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gc
+import inspect
 import json
 import logging
 import os
@@ -24,15 +26,28 @@ from opentelemetry.trace import SpanKind
 from pydantic import ValidationError
 from sqlalchemy import MetaData, text
 
+from shared.case_access import PROJECTION, CaseAccess, case_access_table
 from shared.client import PlaintextRefused, refuse_plaintext, uses_tls
 from shared.clock import Clock
 from shared.contracts import Contract, Event, FieldError, Reply, field_errors
 from shared.db import Database, UnitOfWork
 from shared.errors import DomainError
+from shared.identity import Unauthenticated
 from shared.messaging.consumer import BatchOrder, DeadLetters, EventConsumer, Subscription
 from shared.messaging.relay import OutboxRelay
 from shared.messaging.streams import ensure_streams
 from shared.observability import PORT_OFFSETS, HttpEndpoint, JsonFormatter, ServiceMetrics
+from shared.policy import PURPOSE_REQUIRED, RETIRED, UNAUTHENTICATED, Access, decide
+from shared.requests import (
+    RETIRED_TEXT,
+    UNAUTHENTICATED_TEXT,
+    audit_actor,
+    caller_of,
+    record_refusal,
+    refusal,
+    requested_cases,
+    with_purpose_required,
+)
 from shared.settings import Settings
 from shared.telemetry import extract_context, setup_tracing
 
@@ -50,10 +65,13 @@ class Service:
         metadata: MetaData,
         uow_class: type[UnitOfWork] = UnitOfWork,
         clock: Clock | None = None,
+        verifier: Any = None,
     ) -> None:
         self.name = name
         self.settings = settings
         self.clock = clock or Clock()
+        self.verifier = verifier  # verifies the Authorization header's token (default: from settings, at first use)
+        case_access_table(metadata)  # every service decides requests from its own copy of the case relations
         self.db = Database(settings.database_url(name), metadata, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
         self.uow_class = uow_class
         self.broker = NatsBroker(
@@ -83,15 +101,24 @@ class Service:
         self.metrics.on_scrape(self._refresh_metrics)
         self.http: HttpEndpoint | None = None
         self._register_health()
+        for event, project in PROJECTION:
+            self.on_event(event)(project)
 
     # -- composition ------------------------------------------------------------------------------
     def uow(self) -> UnitOfWork:
-        return self.uow_class(self.db, self.clock.now)
+        uow = self.uow_class(self.db, self.clock.now)
+        uow.producer = self.name
+        return uow
 
     def on_event(self, event: type[Event]) -> Callable[[Callable[[Any, Any], Awaitable[None]]], Any]:
-        """Register a handler for an event: ``async def handle(event, uow) -> None``."""
+        """Register a handler for an event: ``async def handle(event, uow) -> None``. Several
+        handlers of one event share its consumer and run in registration order, in one transaction."""
 
         def deco(fn: Callable[[Any, Any], Awaitable[None]]) -> Any:
+            for i, sub in enumerate(self.subscriptions):
+                if sub.subject == event.subject():
+                    self.subscriptions[i] = dataclasses.replace(sub, handler=_chain(sub.handler, fn))
+                    return fn
             self.subscriptions.append(Subscription.for_event(self.name, event, fn))
             return fn
 
@@ -100,9 +127,9 @@ class Service:
     def request(self, subject: str, model: type[C]) -> Callable[[Callable[[C, Any], Awaitable[Reply]]], Any]:
         """Register a request/reply command or query: ``async def handle(cmd, uow) -> Reply``.
 
-        The payload is validated here; a bad one gets a Reply with machine-readable errors, never
-        a silent timeout. Commands with a ``command_id`` are idempotent: a retry gets the first reply
-        (the handler stores it with :meth:`UnitOfWork.remember_reply` in its own transaction).
+        The runtime owns the request's lifecycle (:meth:`_call`); the handler only loads, decides,
+        saves and emits. A retired version (its model names ``retired_by``) is refused with a
+        pointer to its successor.
         """
 
         def deco(fn: Callable[[C, Any], Awaitable[Reply]]) -> Any:
@@ -115,7 +142,7 @@ class Service:
                     kind=SpanKind.SERVER,
                     attributes={"messaging.system": "nats", "koolle.command": subject},
                 ):
-                    reply = await self._call(subject, model, fn, msg.body)
+                    reply = await self._call(subject, model, fn, msg.body, msg.headers or {})
                     outcome = "ok" if reply.ok else (reply.errors[0].code if reply.errors else "refused")
                     self.metrics.requests.labels(subject, outcome).inc()
                     return reply.model_dump(mode="json")
@@ -125,19 +152,66 @@ class Service:
 
         return deco
 
-    async def _call(self, subject: str, model: type[C], fn: Callable[[C, Any], Awaitable[Reply]], body: bytes) -> Reply:
+    def retired(self, subject: str, model: type[Contract]) -> None:
+        """Keep answering a retired request version: every call is refused (``version_retired``)
+        with the subject to use instead; nothing in its payload is read or trusted."""
+
+        async def refuse(cmd: Any, uow: Any) -> Reply:  # never called: _call refuses first
+            raise AssertionError("retired")
+
+        self.request(subject, model)(refuse)
+
+    async def _call(
+        self, subject: str, model: type[C], fn: Callable[[C, Any], Awaitable[Reply]], body: bytes, headers: dict[str, str]
+    ) -> Reply:
+        """validate → authenticate → authorize → an earlier reply to this command id → handle →
+        store the reply → commit → reply."""
+        successor = getattr(model, "retired_by", None)
+        if successor:
+            return refusal(RETIRED, "$", {"successor": successor}, **RETIRED_TEXT)
         try:
             cmd = model.model_validate_json(body)
         except ValidationError as exc:
-            return Reply(ok=False, errors=field_errors(exc))
+            return Reply(ok=False, errors=with_purpose_required(field_errors(exc)))
+        access: Access = model.access
+        case_ids = requested_cases(cmd, access)
+        try:
+            principal = await self._verify(headers.get("Authorization"))
+        except Unauthenticated as exc:
+            await self._audit_refusal(None, subject, case_ids, f"unauthenticated:{exc.reason}"[:60])
+            return refusal(UNAUTHENTICATED, "Authorization", {"reason": exc.reason}, **UNAUTHENTICATED_TEXT)
         command_id = getattr(cmd, "command_id", None)
         try:
             async with self.uow() as uow:
+                uow.cause, uow.principal, uow.actor = cmd, principal, audit_actor(principal)
+                relations = await CaseAccess(uow).relations(case_ids)
+                decision = decide(
+                    caller_of(principal),
+                    access,
+                    cases=relations,
+                    team=getattr(cmd, access.team) if access.team else None,
+                    purpose=getattr(cmd, "purpose", None),
+                )
+                if decision.refused:
+                    await record_refusal(uow, uow.actor, subject, case_ids, decision.reason)
+                    await uow.commit()
+                    return refusal(
+                        decision.code, "purpose" if decision.code == PURPOSE_REQUIRED else "$", {"reason": decision.reason}
+                    )
                 if command_id is not None:
                     earlier = await uow.recall_reply(str(command_id))
                     if earlier is not None:
                         return Reply.model_validate(earlier)
-                return await fn(cmd, uow)
+                try:
+                    reply = await fn(cmd, uow)
+                except DomainError:
+                    if access.action == "read":
+                        await uow.commit()  # a refused read is audited: its record stays
+                    raise
+                if command_id is not None and reply.ok:
+                    await uow.remember_reply(str(command_id), subject, reply.model_dump(mode="json"))
+                await uow.commit()
+                return reply
         except DomainError as exc:
             return Reply(ok=False, errors=[FieldError(field=exc.field, code=exc.code, message=exc.message)])
         except Exception as exc:  # noqa: BLE001 - the caller gets an answer, the process lives on
@@ -156,6 +230,26 @@ class Service:
                     )
                 ],
             )
+
+    async def _verify(self, header: str | None) -> Any:
+        if self.verifier is None:
+            from shared.identity import verifier_from_settings
+
+            self.verifier = verifier_from_settings(self.settings)
+        result = self.verifier.verify(header)
+        return await result if inspect.isawaitable(result) else result
+
+    async def _audit_refusal(self, actor: str | None, subject: str, case_ids: list[str], reason: str) -> None:
+        """An unauthenticated request that named a case: audited (who is unknown, so the actor
+        says so), in a transaction of its own."""
+        if not case_ids:
+            return
+        try:
+            async with self.uow() as uow:
+                await record_refusal(uow, actor or "unauthenticated", subject, case_ids, reason)
+                await uow.commit()
+        except Exception as exc:  # noqa: BLE001 - the refusal is answered even if its record failed
+            log.error("refusal of %s not audited (%s)", subject, type(exc).__name__)
 
     def _register_health(self) -> None:
         async def health(msg: NatsMessage) -> dict[str, Any]:
@@ -311,6 +405,14 @@ class Service:
         print(json.dumps({"service": self.name, "ready": True}), flush=True)
         await stop.wait()
         await self.stop()
+
+
+def _chain(first: Callable[[Any, Any], Awaitable[None]], then: Callable[[Any, Any], Awaitable[None]]) -> Any:
+    async def both(ev: Any, uow: Any) -> None:
+        await first(ev, uow)
+        await then(ev, uow)
+
+    return both
 
 
 # Database drivers log statements with their parameters at DEBUG: never below WARNING, even when

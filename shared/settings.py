@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     # (ops declares the streams then).
     manage_streams: bool = True
     data_dir: Path = Path("var")
+    # The key of the keyed hashes of henkilötunnus (shared/pseudonyms.py): a file outside the
+    # databases, created (mode 0600) on first use; empty means <data_dir>/pseudonym.key.
+    pseudonym_key_file: str = ""
     # Per-service database URL; empty means a SQLite file under data_dir.
     referral_database_url: str = ""
     meetings_database_url: str = ""

@@ -311,6 +311,7 @@ class MeetingRepository:
 
 
 class MeetingsUnitOfWork(UnitOfWork):
+    producer = "meetings"
     audit: AuditLog
     meetings: MeetingRepository
     reminder_lead: timedelta = timedelta(hours=24)

@@ -5,15 +5,28 @@ from __future__ import annotations
 from shared.contracts import ConveneMeeting, MeetingCaseQuery, RecordMeetingHeld
 from shared.contracts.meetings import (
     AcceptProposal,
+    AcceptProposalV2,
     CancelMeeting,
+    CancelMeetingV2,
+    ConveneMeetingV2,
+    MeetingCaseQueryV2,
     MeetingsAccessLogQuery,
+    MeetingsAccessLogQueryV2,
     MeetingStatisticsQuery,
+    MeetingStatisticsQueryV2,
     ProposeMeeting,
+    ProposeMeetingV2,
+    RecordMeetingHeldV2,
     RescheduleMeeting,
+    RescheduleMeetingV2,
     RespondToInvitation,
+    RespondToInvitationV2,
     RosterQuery,
+    RosterQueryV2,
     UpsertProfessional,
+    UpsertProfessionalV2,
     UpsertRoom,
+    UpsertRoomV2,
 )
 from shared.contracts.plans import FollowupMeetingRequested
 from shared.contracts.referral import (
@@ -37,16 +50,29 @@ def register(svc: Service) -> None:
     svc.on_event(ReferralUnlinked)(handlers.on_referral_unlinked)
     svc.on_event(AssessmentStarted)(handlers.on_assessment_started)
     svc.on_event(FollowupMeetingRequested)(handlers.on_followup_meeting_requested)
-    svc.request("cmd.meetings.upsert_professional.v1", UpsertProfessional)(handlers.upsert_professional)
-    svc.request("cmd.meetings.upsert_room.v1", UpsertRoom)(handlers.upsert_room)
-    svc.request("query.meetings.roster.v1", RosterQuery)(handlers.roster_query)
-    svc.request("cmd.meetings.propose.v1", ProposeMeeting)(handlers.propose)
-    svc.request("cmd.meetings.accept_proposal.v1", AcceptProposal)(handlers.accept_proposal)
-    svc.request("cmd.meetings.convene.v1", ConveneMeeting)(handlers.convene_meeting)
-    svc.request("cmd.meetings.respond.v1", RespondToInvitation)(handlers.respond)
-    svc.request("cmd.meetings.reschedule.v1", RescheduleMeeting)(handlers.reschedule)
-    svc.request("cmd.meetings.cancel.v1", CancelMeeting)(handlers.cancel)
-    svc.request("cmd.meetings.record_held.v1", RecordMeetingHeld)(handlers.record_held)
-    svc.request("query.meetings.case.v1", MeetingCaseQuery)(handlers.case_meetings)
-    svc.request("query.meetings.access_log.v1", MeetingsAccessLogQuery)(handlers.access_log)
-    svc.request("query.meetings.statistics.v1", MeetingStatisticsQuery)(handlers.statistics)
+    svc.request("cmd.meetings.upsert_professional.v2", UpsertProfessionalV2)(handlers.upsert_professional)
+    svc.retired("cmd.meetings.upsert_professional.v1", UpsertProfessional)
+    svc.request("cmd.meetings.upsert_room.v2", UpsertRoomV2)(handlers.upsert_room)
+    svc.retired("cmd.meetings.upsert_room.v1", UpsertRoom)
+    svc.request("query.meetings.roster.v2", RosterQueryV2)(handlers.roster_query)
+    svc.retired("query.meetings.roster.v1", RosterQuery)
+    svc.request("cmd.meetings.propose.v2", ProposeMeetingV2)(handlers.propose)
+    svc.retired("cmd.meetings.propose.v1", ProposeMeeting)
+    svc.request("cmd.meetings.accept_proposal.v2", AcceptProposalV2)(handlers.accept_proposal)
+    svc.retired("cmd.meetings.accept_proposal.v1", AcceptProposal)
+    svc.request("cmd.meetings.convene.v2", ConveneMeetingV2)(handlers.convene_meeting)
+    svc.retired("cmd.meetings.convene.v1", ConveneMeeting)
+    svc.request("cmd.meetings.respond.v2", RespondToInvitationV2)(handlers.respond)
+    svc.retired("cmd.meetings.respond.v1", RespondToInvitation)
+    svc.request("cmd.meetings.reschedule.v2", RescheduleMeetingV2)(handlers.reschedule)
+    svc.retired("cmd.meetings.reschedule.v1", RescheduleMeeting)
+    svc.request("cmd.meetings.cancel.v2", CancelMeetingV2)(handlers.cancel)
+    svc.retired("cmd.meetings.cancel.v1", CancelMeeting)
+    svc.request("cmd.meetings.record_held.v2", RecordMeetingHeldV2)(handlers.record_held)
+    svc.retired("cmd.meetings.record_held.v1", RecordMeetingHeld)
+    svc.request("query.meetings.case.v2", MeetingCaseQueryV2)(handlers.case_meetings)
+    svc.retired("query.meetings.case.v1", MeetingCaseQuery)
+    svc.request("query.meetings.access_log.v2", MeetingsAccessLogQueryV2)(handlers.access_log)
+    svc.retired("query.meetings.access_log.v1", MeetingsAccessLogQuery)
+    svc.request("query.meetings.statistics.v2", MeetingStatisticsQueryV2)(handlers.statistics)
+    svc.retired("query.meetings.statistics.v1", MeetingStatisticsQuery)

@@ -65,8 +65,8 @@ def _schedule_reminder(uow: MeetingsUnitOfWork, m: domain.Meeting, causation: UU
             uow.cancel_timer(_timer_subject(m.meeting_id), f"reminder-drop-{m.meeting_id}-{m.sequence}")
         return
     uow.schedule(
-        MeetingReminderDue(
-            producer=SERVICE,
+        uow.envelope(
+            MeetingReminderDue,
             case_id=m.case_id,
             causation_id=causation,
             meeting_id=m.meeting_id,
@@ -78,12 +78,6 @@ def _schedule_reminder(uow: MeetingsUnitOfWork, m: domain.Meeting, causation: UU
         at=at,
         timer_id=f"reminder-{m.meeting_id}-{m.sequence}",
     )
-
-
-async def _finish(uow: MeetingsUnitOfWork, command_id: UUID, subject: str, reply: Reply) -> Reply:
-    await uow.remember_reply(str(command_id), subject, reply.model_dump(mode="json"))
-    await uow.commit()
-    return reply
 
 
 # -- roster ------------------------------------------------------------------------------------------
@@ -112,13 +106,13 @@ async def load_roster(uow: MeetingsUnitOfWork, path: Path) -> tuple[int, int]:
 async def upsert_professional(cmd: UpsertProfessional, uow: MeetingsUnitOfWork) -> Reply:
     data = cmd.model_dump(mode="json", exclude={"command_id", "recorded_by"})
     await uow.meetings.upsert_professional(Professional.from_dict(data), "staff")
-    return await _finish(uow, cmd.command_id, "cmd.meetings.upsert_professional.v1", Reply(ok=True, id=cmd.professional_id))
+    return Reply(ok=True, id=cmd.professional_id)
 
 
 async def upsert_room(cmd: UpsertRoom, uow: MeetingsUnitOfWork) -> Reply:
     data = cmd.model_dump(mode="json", exclude={"command_id", "recorded_by"})
     await uow.meetings.upsert_room(Room.from_dict(data), "staff")
-    return await _finish(uow, cmd.command_id, "cmd.meetings.upsert_room.v1", Reply(ok=True, id=cmd.room_id))
+    return Reply(ok=True, id=cmd.room_id)
 
 
 async def roster_query(q: RosterQuery, uow: MeetingsUnitOfWork) -> Reply:
@@ -318,8 +312,8 @@ async def propose(cmd: ProposeMeeting, uow: MeetingsUnitOfWork) -> Reply:
     roster = await uow.meetings.roster()
     known = {p.professional_id for p in roster}
     fixed = list(cmd.participant_ids)
-    if cmd.include_requester and cmd.requested_by in known and cmd.requested_by not in fixed:
-        fixed.insert(0, cmd.requested_by)
+    if cmd.include_requester and uow.actor in known and uow.actor not in fixed:
+        fixed.insert(0, uow.actor)
     pid = uuid4()
     p, no = await _propose(
         uow,
@@ -330,7 +324,7 @@ async def propose(cmd: ProposeMeeting, uow: MeetingsUnitOfWork) -> Reply:
         windows=[(w.starts_at, w.ends_at) for w in cmd.family_availability],
         duration=timedelta(minutes=cmd.duration_minutes),
         not_before=cmd.not_before or uow.now(),
-        requested_by=cmd.requested_by,
+        requested_by=uow.actor,
         source="staff",
         proposal_id=pid,
     )
@@ -343,12 +337,19 @@ async def propose(cmd: ProposeMeeting, uow: MeetingsUnitOfWork) -> Reply:
     else:
         assert p is not None
         reply = Reply(ok=True, id=str(pid), data={"proposal_id": str(pid), **p.to_dict()})
-    return await _finish(uow, cmd.command_id, "cmd.meetings.propose.v1", reply)
+    return reply
+
+
+async def _meeting(uow: MeetingsUnitOfWork, cmd: Any) -> domain.Meeting | None:
+    """The meeting the command names, if it belongs to the case it names (access was decided from
+    the case); otherwise none (not found)."""
+    m = await uow.meetings.meeting(cmd.meeting_id)
+    return m if m is not None and str(m.case_id) == str(cmd.case_id) else None
 
 
 async def accept_proposal(cmd: AcceptProposal, uow: MeetingsUnitOfWork) -> Reply:
     row = await uow.meetings.proposal(cmd.proposal_id)
-    if row is None:
+    if row is None or str(row["case_id"]) != str(cmd.case_id):
         raise NotFound("proposal_id")
     if row["status"] != "open":
         raise DomainError(
@@ -377,9 +378,7 @@ async def accept_proposal(cmd: AcceptProposal, uow: MeetingsUnitOfWork) -> Reply
             }
             for a in prop["assignments"]
         ]
-        meeting = await _convene(
-            uow, c, starts, ends, prop["room"], participants, cmd.accepted_by, cmd.command_id, cmd.proposal_id
-        )
+        meeting = await _convene(uow, c, starts, ends, prop["room"], participants, uow.actor, cmd.command_id, cmd.proposal_id)
         result_id = meeting.meeting_id
     elif kind == "substitute":
         m = await uow.meetings.meeting(UUID(state["meeting_id"]))
@@ -413,7 +412,7 @@ async def accept_proposal(cmd: AcceptProposal, uow: MeetingsUnitOfWork) -> Reply
         m = await _move(uow, m, starts, ends, prop["room"], "new_slot_after_decline", cmd.command_id)
         result_id = m.meeting_id
     await uow.meetings.set_proposal_status(cmd.proposal_id, "accepted")
-    return await _finish(uow, cmd.command_id, "cmd.meetings.accept_proposal.v1", Reply(ok=True, id=str(result_id)))
+    return Reply(ok=True, id=str(result_id))
 
 
 # -- convening ----------------------------------------------------------------------------------------
@@ -475,22 +474,19 @@ async def _convene(
     meeting.proposal_id = proposal_id
     await uow.meetings.add_meeting(meeting)
     uow.emit(
-        MeetingConvened(
-            producer=SERVICE,
-            case_id=meeting.case_id,
-            causation_id=causation,
-            occurred_at=uow.now(),
-            meeting_id=meeting.meeting_id,
-            starts_at=meeting.starts_at,
-            ends_at=meeting.ends_at,
-            room=meeting.room,
-            language=meeting.language,  # type: ignore[arg-type]
-            interpreter_needed=meeting.interpreter_needed,
-            participants=_participants(meeting),
-            municipality=meeting.municipality,
-            first_assessment_meeting=meeting.first_assessment_meeting,
-            proposal_id=proposal_id,
-        )
+        MeetingConvened,
+        case_id=meeting.case_id,
+        causation_id=causation,
+        meeting_id=meeting.meeting_id,
+        starts_at=meeting.starts_at,
+        ends_at=meeting.ends_at,
+        room=meeting.room,
+        language=meeting.language,  # type: ignore[arg-type]
+        interpreter_needed=meeting.interpreter_needed,
+        participants=_participants(meeting),
+        municipality=meeting.municipality,
+        first_assessment_meeting=meeting.first_assessment_meeting,
+        proposal_id=proposal_id,
     )
     _schedule_reminder(uow, meeting, causation)
     return meeting
@@ -499,7 +495,7 @@ async def _convene(
 async def convene_meeting(cmd: ConveneMeeting, uow: MeetingsUnitOfWork) -> Reply:
     convening = await uow.meetings.convening(cmd.case_id)
     participants = [p.model_dump(mode="json") for p in cmd.participants]
-    meeting = await _convene(uow, convening, cmd.starts_at, cmd.ends_at, cmd.room, participants, cmd.convened_by, cmd.command_id)
+    meeting = await _convene(uow, convening, cmd.starts_at, cmd.ends_at, cmd.room, participants, uow.actor, cmd.command_id)
     # Staff may pick a time outside someone's working hours (agreed with them): allowed, but said.
     roster = {x.professional_id: x for x in await uow.meetings.roster()}
     warnings = [
@@ -508,25 +504,22 @@ async def convene_meeting(cmd: ConveneMeeting, uow: MeetingsUnitOfWork) -> Reply
         if p["kind"] == "professional" and not roster[p["participant_id"]].works(meeting.starts_at, meeting.ends_at)
     ]
     data = {"outside_working_hours": warnings} if warnings else None
-    return await _finish(uow, cmd.command_id, "cmd.meetings.convene.v1", Reply(ok=True, id=str(meeting.meeting_id), data=data))
+    return Reply(ok=True, id=str(meeting.meeting_id), data=data)
 
 
 # -- changes ------------------------------------------------------------------------------------------
 def _emit_rescheduled(uow: MeetingsUnitOfWork, m: domain.Meeting, reason: str, causation: UUID | None) -> None:
     uow.emit(
-        MeetingRescheduled(
-            producer=SERVICE,
-            case_id=m.case_id,
-            causation_id=causation,
-            occurred_at=uow.now(),
-            meeting_id=m.meeting_id,
-            starts_at=m.starts_at,
-            ends_at=m.ends_at,
-            room=m.room,
-            reason=reason,
-            participants=_participants(m),
-            sequence=m.sequence,
-        )
+        MeetingRescheduled,
+        case_id=m.case_id,
+        causation_id=causation,
+        meeting_id=m.meeting_id,
+        starts_at=m.starts_at,
+        ends_at=m.ends_at,
+        room=m.room,
+        reason=reason,
+        participants=_participants(m),
+        sequence=m.sequence,
     )
 
 
@@ -565,12 +558,8 @@ async def _move(
 
 
 async def reschedule(cmd: RescheduleMeeting, uow: MeetingsUnitOfWork) -> Reply:
-    m = await _move(
-        uow, await uow.meetings.meeting(cmd.meeting_id), cmd.starts_at, cmd.ends_at, cmd.room, cmd.reason, cmd.command_id
-    )
-    return await _finish(
-        uow, cmd.command_id, "cmd.meetings.reschedule.v1", Reply(ok=True, id=str(m.meeting_id), data={"sequence": m.sequence})
-    )
+    m = await _move(uow, await _meeting(uow, cmd), cmd.starts_at, cmd.ends_at, cmd.room, cmd.reason, cmd.command_id)
+    return Reply(ok=True, id=str(m.meeting_id), data={"sequence": m.sequence})
 
 
 async def _cancel(uow: MeetingsUnitOfWork, m: domain.Meeting | None, reason: str, causation: UUID | None) -> domain.Meeting:
@@ -579,48 +568,41 @@ async def _cancel(uow: MeetingsUnitOfWork, m: domain.Meeting | None, reason: str
     await uow.meetings.save_meeting(m)
     uow.cancel_timer(_timer_subject(m.meeting_id), f"reminder-cancel-{m.meeting_id}")
     uow.emit(
-        MeetingCancelled(
-            producer=SERVICE,
-            case_id=m.case_id,
-            causation_id=causation,
-            occurred_at=uow.now(),
-            meeting_id=m.meeting_id,
-            reason=reason,
-            participants=_participants(m),
-            sequence=m.sequence,
-        )
+        MeetingCancelled,
+        case_id=m.case_id,
+        causation_id=causation,
+        meeting_id=m.meeting_id,
+        reason=reason,
+        participants=_participants(m),
+        sequence=m.sequence,
     )
     return m
 
 
 async def cancel(cmd: CancelMeeting, uow: MeetingsUnitOfWork) -> Reply:
-    m = await _cancel(uow, await uow.meetings.meeting(cmd.meeting_id), cmd.reason, cmd.command_id)
-    return await _finish(uow, cmd.command_id, "cmd.meetings.cancel.v1", Reply(ok=True, id=str(m.meeting_id)))
+    m = await _cancel(uow, await _meeting(uow, cmd), cmd.reason, cmd.command_id)
+    return Reply(ok=True, id=str(m.meeting_id))
 
 
 async def respond(cmd: RespondToInvitation, uow: MeetingsUnitOfWork) -> Reply:
     """RSVP. A professional's decline gets a substitute proposal (same role, free at that time),
     or else a proposal for a new slot; the family's decline gets a new-slot proposal."""
-    m, changed = domain.respond(await uow.meetings.meeting(cmd.meeting_id), cmd.participant_id, cmd.answer)
+    m, changed = domain.respond(await _meeting(uow, cmd), cmd.participant_id, cmd.answer)
     data: dict[str, Any] = {"answer": cmd.answer}
     if changed:
         await uow.meetings.save_meeting(m)
         uow.emit(
-            MeetingResponseRecorded(
-                producer=SERVICE,
-                case_id=m.case_id,
-                causation_id=cmd.command_id,
-                occurred_at=uow.now(),
-                meeting_id=m.meeting_id,
-                participant_id=cmd.participant_id,
-                answer=cmd.answer,
-            )
+            MeetingResponseRecorded,
+            case_id=m.case_id,
+            meeting_id=m.meeting_id,
+            participant_id=cmd.participant_id,
+            answer=cmd.answer,
         )
         who = m.participant(cmd.participant_id)
         assert who is not None
         if cmd.answer == "declined" and who["kind"] in ("professional", "family"):
             data |= await _after_decline(uow, m, who, cmd.command_id)
-    return await _finish(uow, cmd.command_id, "cmd.meetings.respond.v1", Reply(ok=True, id=str(m.meeting_id), data=data))
+    return Reply(ok=True, id=str(m.meeting_id), data=data)
 
 
 async def _after_decline(uow: MeetingsUnitOfWork, m: domain.Meeting, who: dict[str, Any], causation: UUID) -> dict[str, Any]:
@@ -685,7 +667,7 @@ async def _after_decline(uow: MeetingsUnitOfWork, m: domain.Meeting, who: dict[s
 # -- the meeting held -------------------------------------------------------------------------------
 async def record_held(cmd: RecordMeetingHeld, uow: MeetingsUnitOfWork) -> Reply:
     meeting = domain.record_held(
-        await uow.meetings.meeting(cmd.meeting_id),
+        await _meeting(uow, cmd),
         now=uow.now(),
         attendance=[a.model_dump() for a in cmd.attendance],
         child_heard=cmd.child_heard,
@@ -698,23 +680,20 @@ async def record_held(cmd: RecordMeetingHeld, uow: MeetingsUnitOfWork) -> Reply:
     if meeting.held_at < meeting.ends_at:  # recorded before its booked end: free the rest of the slot
         await uow.meetings.end_bookings(meeting.meeting_id, meeting.held_at)
     uow.emit(
-        MeetingHeld(
-            producer=SERVICE,
-            case_id=meeting.case_id,
-            causation_id=cmd.command_id,
-            occurred_at=meeting.held_at,
-            meeting_id=meeting.meeting_id,
-            held_at=meeting.held_at,
-            family_present=meeting.family_present,
-            child_heard=cmd.child_heard,
-            attendance=list(cmd.attendance),
-            responsible_worker_ids=meeting.responsible_worker_ids,
-            wellbeing_scores={w.area: w.score for w in cmd.wellbeing},
-            municipality=meeting.municipality,
-        )
+        MeetingHeld,
+        case_id=meeting.case_id,
+        occurred_at=meeting.held_at,
+        meeting_id=meeting.meeting_id,
+        held_at=meeting.held_at,
+        family_present=meeting.family_present,
+        child_heard=cmd.child_heard,
+        attendance=list(cmd.attendance),
+        responsible_worker_ids=meeting.responsible_worker_ids,
+        wellbeing_scores={w.area: w.score for w in cmd.wellbeing},
+        municipality=meeting.municipality,
     )
     reply = Reply(ok=True, id=str(meeting.meeting_id))
-    return await _finish(uow, cmd.command_id, "cmd.meetings.record_held.v1", reply)
+    return reply
 
 
 # -- queries ------------------------------------------------------------------------------------------
@@ -724,14 +703,12 @@ async def case_meetings(q: MeetingCaseQuery, uow: MeetingsUnitOfWork) -> Reply:
     convening = await uow.meetings.convening(q.case_id)
     if convening is None:
         await uow.audit.read(q, "read_meetings", q.case_id, audit.NOT_FOUND, scope)
-        await uow.commit()
         raise NotFound("case_id")
     found = await uow.meetings.meetings_of_case(q.case_id)
     rows = await uow.meetings.consents(q.case_id)
     proposals = await uow.meetings.proposals_of_case(q.case_id)
     today = helsinki_date(uow.now())
     await uow.audit.read(q, "read_meetings", q.case_id, audit.FOUND, scope)
-    await uow.commit()
     return Reply(
         ok=True,
         id=str(q.case_id),

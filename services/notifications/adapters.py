@@ -511,6 +511,7 @@ class NotificationRepository:
 
 
 class NotificationsUnitOfWork(UnitOfWork):
+    producer = "notifications"
     audit: AuditLog
     notifications: NotificationRepository
 

@@ -5,9 +5,13 @@ from __future__ import annotations
 from shared.contracts.meetings import MeetingCancelled, MeetingConvened, MeetingReminderDue, MeetingRescheduled
 from shared.contracts.notifications import (
     FailedNotificationsQuery,
+    FailedNotificationsQueryV2,
     NotificationCaseQuery,
+    NotificationCaseQueryV2,
     NotificationsAccessLogQuery,
+    NotificationsAccessLogQueryV2,
     SetContactPreference,
+    SetContactPreferenceV2,
 )
 from shared.contracts.plans import (
     FollowupDue,
@@ -86,10 +90,14 @@ def register(
         (FollowupOverdue, h.on_followup_overdue),
     ):
         svc.on_event(model)(fn)
-    svc.request("query.notifications.case.v1", NotificationCaseQuery)(handlers.case_notifications)
-    svc.request("query.notifications.failed.v1", FailedNotificationsQuery)(handlers.failed_notifications)
-    svc.request("query.notifications.access_log.v1", NotificationsAccessLogQuery)(handlers.access_log)
-    svc.request("cmd.notifications.set_preference.v1", SetContactPreference)(handlers.set_preference)
+    svc.request("query.notifications.case.v2", NotificationCaseQueryV2)(handlers.case_notifications)
+    svc.retired("query.notifications.case.v1", NotificationCaseQuery)
+    svc.request("query.notifications.failed.v2", FailedNotificationsQueryV2)(handlers.failed_notifications)
+    svc.retired("query.notifications.failed.v1", FailedNotificationsQuery)
+    svc.request("query.notifications.access_log.v2", NotificationsAccessLogQueryV2)(handlers.access_log)
+    svc.retired("query.notifications.access_log.v1", NotificationsAccessLogQuery)
+    svc.request("cmd.notifications.set_preference.v2", SetContactPreferenceV2)(handlers.set_preference)
+    svc.retired("cmd.notifications.set_preference.v1", SetContactPreference)
 
     delivery = handlers.Delivery(channels if channels is not None else build_channels(svc, config), config)
 

@@ -348,16 +348,13 @@ async def _cancel(uow: NotificationsUnitOfWork, n: Notification, reason: str) ->
     if reason in WITHHOLDING:
         await _audit_disclosure(uow, n, audit.WITHHELD, reason)
     uow.emit(
-        NotificationCancelled(
-            producer=SERVICE,
-            case_id=n.case_id,
-            causation_id=n.source_event_id,
-            occurred_at=uow.now(),
-            notification_id=n.notification_id,
-            source_event_id=n.source_event_id,
-            recipient_id=n.recipient_id,
-            reason=reason,
-        )
+        NotificationCancelled,
+        case_id=n.case_id,
+        causation_id=n.source_event_id,
+        notification_id=n.notification_id,
+        source_event_id=n.source_event_id,
+        recipient_id=n.recipient_id,
+        reason=reason,
     )
 
 
@@ -368,7 +365,6 @@ async def case_notifications(q: NotificationCaseQuery, uow: NotificationsUnitOfW
     rows = await uow.notifications.of_case(q.case_id)
     # Audited, a refused read too: the record commits before the answer (or the refusal) leaves.
     await uow.audit.read(q, "read_notifications", q.case_id, audit.FOUND if rows else audit.NOT_FOUND, f"case:{q.case_id}")
-    await uow.commit()
     if not rows:
         raise NotFound("case_id")
     return Reply(
@@ -399,7 +395,6 @@ async def failed_notifications(q: FailedNotificationsQuery, uow: NotificationsUn
     rows = await uow.notifications.failed(q.case_id, q.limit)
     scope = f"case:{q.case_id}" if q.case_id else "all"
     await uow.audit.read_cases(q, "list_failed_notifications", (r.case_id for r in rows), scope, empty_case=q.case_id)
-    await uow.commit()
     return Reply(
         ok=True,
         data={
@@ -430,10 +425,7 @@ async def access_log(q: NotificationsAccessLogQuery, uow: NotificationsUnitOfWor
 async def set_preference(cmd: SetContactPreference, uow: NotificationsUnitOfWork) -> Reply:
     if not await uow.notifications.set_preference(cmd.case_id, cmd.contact_id, cmd.preferred_channel, cmd.language):
         raise NotFound("contact_id")
-    reply = Reply(ok=True, id=cmd.contact_id)
-    await uow.remember_reply(str(cmd.command_id), "cmd.notifications.set_preference.v1", reply.model_dump(mode="json"))
-    await uow.commit()
-    return reply
+    return Reply(ok=True, id=cmd.contact_id)
 
 
 # -- delivering --------------------------------------------------------------------------------
@@ -829,26 +821,23 @@ async def _record_sent(uow: NotificationsUnitOfWork, n: Notification, channel: s
     n.not_before = None
     await uow.notifications.save(n)
     await _audit_disclosure(uow, n, audit.DISCLOSED, f"{n.template} via {channel}")
-    uow.emit(_sent(n, channel, now))
+    uow.emit(NotificationSent, **_sent(n, channel, now))
     if channel == "portal" or (channel == "sms" and n.recipient_kind == "family"):
         # The SMS to a family only says where to read the message: the message itself goes to the portal.
         subject, body = render(n.template, n.language, n.params)
         uow.emit(
-            NotificationPortalMessage(
-                producer=SERVICE,
-                case_id=n.case_id,
-                causation_id=n.source_event_id,
-                occurred_at=now,
-                notification_id=n.notification_id,
-                recipient_id=n.recipient_id,
-                recipient_role=n.recipient_role,
-                audience="staff" if n.recipient_kind == "staff" else "family",
-                template=n.template,
-                language=n.language,
-                title=subject,
-                body=body,
-                source_event_type=n.source_event_type,
-            )
+            NotificationPortalMessage,
+            case_id=n.case_id,
+            causation_id=n.source_event_id,
+            notification_id=n.notification_id,
+            recipient_id=n.recipient_id,
+            recipient_role=n.recipient_role,
+            audience="staff" if n.recipient_kind == "staff" else "family",
+            template=n.template,
+            language=n.language,
+            title=subject,
+            body=body,
+            source_event_type=n.source_event_type,
         )
 
 
@@ -872,41 +861,38 @@ async def _fail(uow: NotificationsUnitOfWork, n: Notification, reason: str) -> N
     await uow.notifications.save(n)
     log.info("notification %s failed: %s", n.notification_id, reason)
     uow.emit(
-        NotificationFailed(
-            producer=SERVICE,
-            case_id=n.case_id,
-            causation_id=n.source_event_id,
-            occurred_at=now,
-            notification_id=n.notification_id,
-            source_event_id=n.source_event_id,
-            source_event_type=n.source_event_type,
-            recipient_id=n.recipient_id,
-            recipient_role=n.recipient_role,
-            template=n.template,
-            channels_tried=list(n.channels_tried),
-            attempts=n.attempts,
-            reason=reason,
-            failed_at=now,
-        )
-    )
-
-
-def _sent(n: Notification, channel: str, now: datetime) -> NotificationSent:
-    return NotificationSent(
-        producer=SERVICE,
+        NotificationFailed,
         case_id=n.case_id,
         causation_id=n.source_event_id,
-        occurred_at=now,
         notification_id=n.notification_id,
         source_event_id=n.source_event_id,
         source_event_type=n.source_event_type,
         recipient_id=n.recipient_id,
         recipient_role=n.recipient_role,
-        channel=channel,
         template=n.template,
-        language=n.language,
-        sent_at=now,
+        channels_tried=list(n.channels_tried),
+        attempts=n.attempts,
+        reason=reason,
+        failed_at=now,
     )
+
+
+def _sent(n: Notification, channel: str, now: datetime) -> dict[str, Any]:
+    """notification.sent's payload (a dispatch round handles no one event: its cause is named)."""
+    return {
+        "case_id": n.case_id,
+        "causation_id": n.source_event_id,
+        "occurred_at": now,
+        "notification_id": n.notification_id,
+        "source_event_id": n.source_event_id,
+        "source_event_type": n.source_event_type,
+        "recipient_id": n.recipient_id,
+        "recipient_role": n.recipient_role,
+        "channel": channel,
+        "template": n.template,
+        "language": n.language,
+        "sent_at": now,
+    }
 
 
 async def dispatcher(uow_factory: Any, channel: Channel | Delivery, wake: asyncio.Event, poll_seconds: float = 1.0) -> None:

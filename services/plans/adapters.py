@@ -288,6 +288,7 @@ class PlanRepository:
 
 
 class PlansUnitOfWork(UnitOfWork):
+    producer = "plans"
     audit: AuditLog
     plans: PlanRepository
     policy: FollowupPolicy = FollowupPolicy()

@@ -5,21 +5,33 @@ from __future__ import annotations
 from shared.contracts.meetings import MeetingHeld
 from shared.contracts.plans import (
     AgreePlan,
+    AgreePlanV2,
     ClosePlan,
+    ClosePlanV2,
     EffectivenessChartQuery,
+    EffectivenessChartQueryV2,
     EffectivenessQuery,
+    EffectivenessQueryV2,
     FollowupDue,
     FollowupGraceEnded,
     OverdueQuery,
+    OverdueQueryV2,
     PlanAgreed,
     PlanCaseQuery,
+    PlanCaseQueryV2,
     PlanQuery,
+    PlanQueryV2,
     PlanRevised,
     PlansAccessLogQuery,
+    PlansAccessLogQueryV2,
     PrintablePlanQuery,
+    PrintablePlanQueryV2,
     RecordFollowup,
+    RecordFollowupV2,
     RescheduleFollowup,
+    RescheduleFollowupV2,
     RevisePlan,
+    RevisePlanV2,
 )
 from shared.contracts.referral import ConsentGiven, ConsentWithdrawn
 from shared.service import Service
@@ -37,16 +49,28 @@ def register(svc: Service) -> None:
     svc.on_event(FollowupGraceEnded)(handlers.on_grace_ended)
     svc.on_event(MeetingHeld)(handlers.on_meeting_held)
     # commands
-    svc.request("cmd.plans.agree.v1", AgreePlan)(handlers.agree_plan)
-    svc.request("cmd.plans.revise.v1", RevisePlan)(handlers.revise_plan)
-    svc.request("cmd.plans.close.v1", ClosePlan)(handlers.close_plan)
-    svc.request("cmd.plans.reschedule_followup.v1", RescheduleFollowup)(handlers.reschedule_followup)
-    svc.request("cmd.plans.record_followup.v1", RecordFollowup)(handlers.record_followup)
+    svc.request("cmd.plans.agree.v2", AgreePlanV2)(handlers.agree_plan)
+    svc.retired("cmd.plans.agree.v1", AgreePlan)
+    svc.request("cmd.plans.revise.v2", RevisePlanV2)(handlers.revise_plan)
+    svc.retired("cmd.plans.revise.v1", RevisePlan)
+    svc.request("cmd.plans.close.v2", ClosePlanV2)(handlers.close_plan)
+    svc.retired("cmd.plans.close.v1", ClosePlan)
+    svc.request("cmd.plans.reschedule_followup.v2", RescheduleFollowupV2)(handlers.reschedule_followup)
+    svc.retired("cmd.plans.reschedule_followup.v1", RescheduleFollowup)
+    svc.request("cmd.plans.record_followup.v2", RecordFollowupV2)(handlers.record_followup)
+    svc.retired("cmd.plans.record_followup.v1", RecordFollowup)
     # queries
-    svc.request("query.plans.case.v1", PlanCaseQuery)(handlers.case_plans)
-    svc.request("query.plans.plan.v1", PlanQuery)(handlers.plan_detail)
-    svc.request("query.plans.printable.v1", PrintablePlanQuery)(handlers.printable_plan)
-    svc.request("query.plans.overdue.v1", OverdueQuery)(handlers.overdue_followups)
-    svc.request("query.plans.effectiveness.v1", EffectivenessQuery)(handlers.effectiveness)
-    svc.request("query.plans.effectiveness_chart.v1", EffectivenessChartQuery)(handlers.effectiveness_chart)
-    svc.request("query.plans.access_log.v1", PlansAccessLogQuery)(handlers.access_log)
+    svc.request("query.plans.case.v2", PlanCaseQueryV2)(handlers.case_plans)
+    svc.retired("query.plans.case.v1", PlanCaseQuery)
+    svc.request("query.plans.plan.v2", PlanQueryV2)(handlers.plan_detail)
+    svc.retired("query.plans.plan.v1", PlanQuery)
+    svc.request("query.plans.printable.v2", PrintablePlanQueryV2)(handlers.printable_plan)
+    svc.retired("query.plans.printable.v1", PrintablePlanQuery)
+    svc.request("query.plans.overdue.v2", OverdueQueryV2)(handlers.overdue_followups)
+    svc.retired("query.plans.overdue.v1", OverdueQuery)
+    svc.request("query.plans.effectiveness.v2", EffectivenessQueryV2)(handlers.effectiveness)
+    svc.retired("query.plans.effectiveness.v1", EffectivenessQuery)
+    svc.request("query.plans.effectiveness_chart.v2", EffectivenessChartQueryV2)(handlers.effectiveness_chart)
+    svc.retired("query.plans.effectiveness_chart.v1", EffectivenessChartQuery)
+    svc.request("query.plans.access_log.v2", PlansAccessLogQueryV2)(handlers.access_log)
+    svc.retired("query.plans.access_log.v1", PlansAccessLogQuery)

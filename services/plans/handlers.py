@@ -39,6 +39,7 @@ from shared.contracts.plans import (
 )
 from shared.contracts.referral import ConsentGiven, ConsentWithdrawn
 from shared.errors import DomainError, NotFound
+from shared.requests import reachable
 
 from . import charts, domain, printable
 from .adapters import PlansUnitOfWork
@@ -69,15 +70,10 @@ def refusal(exc: domain.PlanIncomplete) -> Reply:
     return Reply(ok=False, errors=[FieldError(field=p.field, code=p.code, message=p.message) for p in exc.problems])
 
 
-async def _done(uow: PlansUnitOfWork, cmd: Any, subject: str, reply: Reply) -> Reply:
-    await uow.remember_reply(str(cmd.command_id), subject, reply.model_dump(mode="json"))
-    await uow.commit()
-    return reply
-
-
 async def _plan(uow: PlansUnitOfWork, plan_id: Any) -> domain.Plan:
+    """The plan, if it belongs to the case the request names (access was decided from the case)."""
     plan = await uow.plans.get(plan_id)
-    if plan is None:
+    if plan is None or str(plan.case_id) != str(uow.cause.case_id):
         raise NotFound("plan_id")
     return plan
 
@@ -97,73 +93,60 @@ async def agree_plan(cmd: AgreePlan, uow: PlansUnitOfWork) -> Reply:
                 sv="Mötet hör till ett annat ärende.",
             )
     try:
-        plan = domain.agree(
-            case_id=cmd.case_id, meeting_id=cmd.meeting_id, recorded_by=cmd.recorded_by, now=uow.now(), **_frame(cmd)
-        )
+        plan = domain.agree(case_id=cmd.case_id, meeting_id=cmd.meeting_id, recorded_by=uow.actor, now=uow.now(), **_frame(cmd))
     except domain.PlanIncomplete as exc:
         return refusal(exc)
     await uow.plans.add(plan)
     uow.emit(
-        PlanAgreed(
-            producer=SERVICE,
-            case_id=plan.case_id,
-            causation_id=cmd.command_id,
-            occurred_at=plan.agreed_at,
-            plan_id=plan.plan_id,
-            plan_version=plan.version,
-            meeting_id=plan.meeting_id,
-            responsible_workers=[ResponsibleWorker.model_validate(w) for w in plan.responsible_workers],
-            next_contact_at=plan.next_contact_at,
-            family_contacts=[ContactPoint.model_validate(c) for c in plan.family_contacts],
-        )
+        PlanAgreed,
+        case_id=plan.case_id,
+        occurred_at=plan.agreed_at,
+        plan_id=plan.plan_id,
+        plan_version=plan.version,
+        meeting_id=plan.meeting_id,
+        responsible_workers=[ResponsibleWorker.model_validate(w) for w in plan.responsible_workers],
+        next_contact_at=plan.next_contact_at,
+        family_contacts=[ContactPoint.model_validate(c) for c in plan.family_contacts],
     )
     apply_timers(plan, uow)
-    return await _done(uow, cmd, "cmd.plans.agree.v1", Reply(ok=True, id=str(plan.plan_id), data={"version": plan.version}))
+    return Reply(ok=True, id=str(plan.plan_id), data={"version": plan.version})
 
 
 async def revise_plan(cmd: RevisePlan, uow: PlansUnitOfWork) -> Reply:
     plan = await _plan(uow, cmd.plan_id)
     try:
-        domain.revise(plan, recorded_by=cmd.recorded_by, now=uow.now(), expected_version=cmd.expected_version, **_frame(cmd))
+        domain.revise(plan, recorded_by=uow.actor, now=uow.now(), expected_version=cmd.expected_version, **_frame(cmd))
     except domain.PlanIncomplete as exc:
         return refusal(exc)
     await uow.plans.add_version(plan)
     await uow.plans.save(plan)
     assert plan.next_contact_at is not None
     uow.emit(
-        PlanRevised(
-            producer=SERVICE,
-            case_id=plan.case_id,
-            causation_id=cmd.command_id,
-            occurred_at=uow.now(),
-            plan_id=plan.plan_id,
-            plan_version=plan.version,
-            responsible_workers=[ResponsibleWorker.model_validate(w) for w in plan.responsible_workers],
-            next_contact_at=plan.next_contact_at,
-            family_contacts=[ContactPoint.model_validate(c) for c in plan.family_contacts],
-        )
+        PlanRevised,
+        case_id=plan.case_id,
+        plan_id=plan.plan_id,
+        plan_version=plan.version,
+        responsible_workers=[ResponsibleWorker.model_validate(w) for w in plan.responsible_workers],
+        next_contact_at=plan.next_contact_at,
+        family_contacts=[ContactPoint.model_validate(c) for c in plan.family_contacts],
     )
     apply_timers(plan, uow)
-    return await _done(uow, cmd, "cmd.plans.revise.v1", Reply(ok=True, id=str(plan.plan_id), data={"version": plan.version}))
+    return Reply(ok=True, id=str(plan.plan_id), data={"version": plan.version})
 
 
 async def close_plan(cmd: ClosePlan, uow: PlansUnitOfWork) -> Reply:
     plan = await _plan(uow, cmd.plan_id)
-    domain.close(plan, outcome=cmd.outcome, recorded_by=cmd.recorded_by, now=uow.now())
+    domain.close(plan, outcome=cmd.outcome, recorded_by=uow.actor, now=uow.now())
     await uow.plans.save(plan)
     uow.emit(
-        PlanClosed(
-            producer=SERVICE,
-            case_id=plan.case_id,
-            causation_id=cmd.command_id,
-            occurred_at=uow.now(),
-            plan_id=plan.plan_id,
-            plan_version=plan.version,
-            outcome=cmd.outcome,
-        )
+        PlanClosed,
+        case_id=plan.case_id,
+        plan_id=plan.plan_id,
+        plan_version=plan.version,
+        outcome=cmd.outcome,
     )
     apply_timers(plan, uow)  # closed: every follow-up timer is cancelled
-    return await _done(uow, cmd, "cmd.plans.close.v1", Reply(ok=True, id=str(plan.plan_id), data={"version": plan.version}))
+    return Reply(ok=True, id=str(plan.plan_id), data={"version": plan.version})
 
 
 # -- follow-up timers -----------------------------------------------------------------------------
@@ -218,21 +201,17 @@ async def reschedule_followup(cmd: RescheduleFollowup, uow: PlansUnitOfWork) -> 
     previous = domain.reschedule(plan, next_contact_at=cmd.next_contact_at, now=uow.now())
     await uow.plans.save(plan)
     uow.emit(
-        FollowupRescheduled(
-            producer=SERVICE,
-            case_id=plan.case_id,
-            causation_id=cmd.command_id,
-            occurred_at=uow.now(),
-            plan_id=plan.plan_id,
-            plan_version=plan.version,
-            previous_due_at=previous,
-            due_at=cmd.next_contact_at,
-            responsible_worker_ids=plan.responsible_worker_ids,
-            family_contact_ids=plan.family_contact_ids,
-        )
+        FollowupRescheduled,
+        case_id=plan.case_id,
+        plan_id=plan.plan_id,
+        plan_version=plan.version,
+        previous_due_at=previous,
+        due_at=cmd.next_contact_at,
+        responsible_worker_ids=plan.responsible_worker_ids,
+        family_contact_ids=plan.family_contact_ids,
     )
     apply_timers(plan, uow)
-    return await _done(uow, cmd, "cmd.plans.reschedule_followup.v1", Reply(ok=True, id=str(plan.plan_id)))
+    return Reply(ok=True, id=str(plan.plan_id))
 
 
 async def on_followup_due(ev: FollowupDue, uow: PlansUnitOfWork) -> None:
@@ -249,16 +228,12 @@ async def on_grace_ended(ev: FollowupGraceEnded, uow: PlansUnitOfWork) -> None:
         assert plan is not None
         await uow.plans.save(plan)
         uow.emit(
-            FollowupOverdue(
-                producer=SERVICE,
-                case_id=plan.case_id,
-                causation_id=ev.event_id,
-                occurred_at=uow.now(),
-                plan_id=plan.plan_id,
-                plan_version=plan.version,
-                due_at=ev.due_at,
-                responsible_worker_ids=plan.responsible_worker_ids,
-            )
+            FollowupOverdue,
+            case_id=plan.case_id,
+            plan_id=plan.plan_id,
+            plan_version=plan.version,
+            due_at=ev.due_at,
+            responsible_worker_ids=plan.responsible_worker_ids,
         )
 
 
@@ -267,7 +242,7 @@ async def record_followup(cmd: RecordFollowup, uow: PlansUnitOfWork) -> Reply:
     now = uow.now()
     domain.record_followup(
         plan,
-        recorded_by=cmd.recorded_by,
+        recorded_by=uow.actor,
         now=now,
         next_contact_at=cmd.next_contact_at,
         meeting_requested=cmd.followup_meeting is not None,
@@ -280,7 +255,7 @@ async def record_followup(cmd: RecordFollowup, uow: PlansUnitOfWork) -> Reply:
         plan_id=str(plan.plan_id),
         case_id=str(plan.case_id),
         plan_version=plan.version,
-        recorded_by=cmd.recorded_by,
+        recorded_by=uow.actor,
         recorded_at=now,
         what_happened=cmd.what_happened,
         wellbeing_scores=scores,
@@ -290,39 +265,29 @@ async def record_followup(cmd: RecordFollowup, uow: PlansUnitOfWork) -> Reply:
     if scores:
         await uow.plans.add_measurement(f"followup:{record_id}", plan.case_id, "followup", now, scores)
     uow.emit(
-        FollowupRecorded(
-            producer=SERVICE,
-            case_id=plan.case_id,
-            causation_id=cmd.command_id,
-            occurred_at=now,
-            plan_id=plan.plan_id,
-            plan_version=plan.version,
-            recorded_by=cmd.recorded_by,
-            wellbeing_scores=scores,
-            next_contact_at=cmd.next_contact_at,
-            followup_meeting_requested=cmd.followup_meeting is not None,
-        )
+        FollowupRecorded,
+        case_id=plan.case_id,
+        plan_id=plan.plan_id,
+        plan_version=plan.version,
+        recorded_by=uow.actor,
+        wellbeing_scores=scores,
+        next_contact_at=cmd.next_contact_at,
+        followup_meeting_requested=cmd.followup_meeting is not None,
     )
     if cmd.followup_meeting is not None:
         m = cmd.followup_meeting
         uow.emit(
-            FollowupMeetingRequested(
-                producer=SERVICE,
-                case_id=plan.case_id,
-                causation_id=cmd.command_id,
-                occurred_at=now,
-                plan_id=plan.plan_id,
-                plan_version=plan.version,
-                requested_by=cmd.recorded_by,
-                roles_needed=list(m.roles_needed),
-                participant_ids=list(m.participant_ids) or plan.family_contact_ids + plan.responsible_worker_ids,
-                not_before=m.not_before,
-            )
+            FollowupMeetingRequested,
+            case_id=plan.case_id,
+            plan_id=plan.plan_id,
+            plan_version=plan.version,
+            requested_by=uow.actor,
+            roles_needed=list(m.roles_needed),
+            participant_ids=list(m.participant_ids) or plan.family_contact_ids + plan.responsible_worker_ids,
+            not_before=m.not_before,
         )
     apply_timers(plan, uow)
-    return await _done(
-        uow, cmd, "cmd.plans.record_followup.v1", Reply(ok=True, id=record_id, data={"plan_id": str(plan.plan_id)})
-    )
+    return Reply(ok=True, id=record_id, data={"plan_id": str(plan.plan_id)})
 
 
 # -- sharing --------------------------------------------------------------------------------------
@@ -351,20 +316,17 @@ async def share_current_version(plan: domain.Plan, uow: PlansUnitOfWork, *, only
             scope=scope,
         )
         uow.emit(
-            PlanShared(
-                producer=SERVICE,
-                case_id=plan.case_id,
-                causation_id=cause,
-                occurred_at=uow.now(),
-                plan_id=plan.plan_id,
-                plan_version=plan.version,
-                recipient_id=t.recipient_id,
-                recipient_role=t.recipient_role,
-                basis=t.basis,  # type: ignore[arg-type]
-                consent_id=t.consent_id,
-                contact=ContactPoint.model_validate(t.contact) if t.contact else None,
-                language=t.language,
-            )
+            PlanShared,
+            case_id=plan.case_id,
+            causation_id=cause,
+            plan_id=plan.plan_id,
+            plan_version=plan.version,
+            recipient_id=t.recipient_id,
+            recipient_role=t.recipient_role,
+            basis=t.basis,  # type: ignore[arg-type]
+            consent_id=t.consent_id,
+            contact=ContactPoint.model_validate(t.contact) if t.contact else None,
+            language=t.language,
         )
         n += 1
     if only is None:
@@ -430,9 +392,8 @@ def _iso(dt: datetime | None) -> str | None:
 
 
 async def _refuse(uow: PlansUnitOfWork, q: Any, action: str, case_id: Any, scope: str, field: str) -> NotFound:
-    """A refused read is audited too: record, commit, then the caller raises."""
+    """A refused read is audited too: recorded here; the runtime commits a read's records before it answers."""
     await uow.audit.read(q, action, case_id, audit.NOT_FOUND, scope)
-    await uow.commit()
     return NotFound(field)
 
 
@@ -441,7 +402,6 @@ async def case_plans(q: PlanCaseQuery, uow: PlansUnitOfWork) -> Reply:
     if not found:
         raise await _refuse(uow, q, "read_plans", q.case_id, f"case:{q.case_id}", "case_id")
     await uow.audit.read(q, "read_plans", q.case_id, audit.FOUND, f"case:{q.case_id}")
-    await uow.commit()
     now = uow.now()
     return Reply(
         ok=True,
@@ -470,8 +430,8 @@ async def _audited_version(
 ) -> tuple[domain.Plan, dict[str, Any]]:
     """The plan version asked for, with the read recorded (found, or refused as not found)."""
     plan = await uow.plans.get(q.plan_id)
-    if plan is None:
-        raise await _refuse(uow, q, action, None, f"plan:{q.plan_id}", "plan_id")
+    if plan is None or str(plan.case_id) != str(q.case_id):
+        raise await _refuse(uow, q, action, q.case_id, f"plan:{q.plan_id}", "plan_id")
     content = await uow.plans.version(plan.plan_id, q.version or plan.version)
     scope = f"plan:{plan.plan_id}:v{q.version or plan.version}"
     if content is None:
@@ -486,7 +446,6 @@ async def plan_detail(q: PlanQuery, uow: PlansUnitOfWork) -> Reply:
     withheld = domain.withheld_parties(plan, await uow.plans.consents_of_case(plan.case_id), local(uow.now()).date())
     versions = await uow.plans.versions(plan.plan_id)
     followups = await uow.plans.followup_records(plan.plan_id)
-    await uow.commit()
     return Reply(
         ok=True,
         id=str(plan.plan_id),
@@ -508,7 +467,6 @@ async def printable_plan(q: PrintablePlanQuery, uow: PlansUnitOfWork) -> Reply:
     plan, content = await _audited_version(uow, q, "print_plan")
     language = q.language or content.get("family_language") or plan.language()
     shared = await uow.plans.shared_with(plan.plan_id, content["version"])
-    await uow.commit()
     doc = printable.render(
         content, language, shared_roles=sorted({s["recipient_role"] for s in shared.values() if s["basis"] == "consent"})
     )
@@ -523,7 +481,11 @@ async def overdue_followups(q: OverdueQuery, uow: PlansUnitOfWork) -> Reply:
     now = uow.now()
     grace = uow.policy.overdue_grace
     rows = []
-    for p in await uow.plans.open_rounds_due_before(now - grace):
+    due = await uow.plans.open_rounds_due_before(now - grace)
+    mine = await reachable(uow, [str(p.case_id) for p in due])  # only cases the caller reaches
+    for p in due:
+        if str(p.case_id) not in mine:
+            continue
         if q.responsible_worker_id and q.responsible_worker_id not in p.responsible_worker_ids:
             continue
         assert p.next_contact_at is not None
@@ -539,7 +501,6 @@ async def overdue_followups(q: OverdueQuery, uow: PlansUnitOfWork) -> Reply:
         )
     scope = f"worker:{q.responsible_worker_id}" if q.responsible_worker_id else "all"
     await uow.audit.read_cases(q, "list_overdue_followups", (r["case_id"] for r in rows), scope)
-    await uow.commit()
     return Reply(ok=True, data={"overdue": rows, "grace_seconds": grace.total_seconds()})
 
 
@@ -548,7 +509,6 @@ async def effectiveness(q: EffectivenessQuery, uow: PlansUnitOfWork) -> Reply:
     if not ms:
         raise await _refuse(uow, q, "read_wellbeing", q.case_id, f"case:{q.case_id}", "case_id")
     await uow.audit.read(q, "read_wellbeing", q.case_id, audit.FOUND, f"case:{q.case_id}")
-    await uow.commit()
     return Reply(ok=True, id=str(q.case_id), data=domain.effectiveness(ms))
 
 
@@ -557,7 +517,6 @@ async def effectiveness_chart(q: EffectivenessChartQuery, uow: PlansUnitOfWork) 
     if not ms:
         raise await _refuse(uow, q, "read_wellbeing_chart", q.case_id, f"case:{q.case_id}", "case_id")
     await uow.audit.read(q, "read_wellbeing_chart", q.case_id, audit.FOUND, f"case:{q.case_id}")
-    await uow.commit()
     svg = charts.radar(ms, q.language) if q.kind == "radar" else charts.lines(ms, q.language)
     return Reply(ok=True, id=str(q.case_id), data={"content_type": "image/svg+xml", "kind": q.kind, "svg": svg})
 

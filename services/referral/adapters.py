@@ -309,6 +309,7 @@ def _to_consent(row: Any) -> Consent:
 
 
 class ReferralUnitOfWork(UnitOfWork):
+    producer = "referral"
     referrals: ReferralRepository
     audit: AuditLog
 

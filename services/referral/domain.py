@@ -217,6 +217,11 @@ def check_submission(sub: Any, today: date) -> list[Problem]:
             seen.add(key)
     for i, g in enumerate(sub.guardians):
         path = f"guardians.{i}"
+        if g.personal_id:
+            try:
+                parse_hetu(g.personal_id)
+            except InvalidHetu as exc:
+                problems.append(Problem(f"{path}.personal_id", exc.code))
         if g.phone and normalise_phone(g.phone) is None:
             problems.append(Problem(f"{path}.phone", "invalid_phone"))
         if g.email and normalised_email(g.email) is None:
@@ -374,12 +379,18 @@ class Referral:
     details: dict[str, Any] = field(default_factory=dict)  # the normalised submission (personal data)
     status: str = "open"
     child_keys: list[str] = field(default_factory=list)
+    guardian_keys: list[str] = field(default_factory=list)  # keyed hashes of the guardians' henkilötunnus
     concern_category: str | None = None
     linked: bool = False
 
     @property
     def statutory(self) -> bool:
         return self.channel in STATUTORY_CHANNELS
+
+
+def guardian_ids(sub: Any) -> list[str]:
+    """The guardians' henkilötunnus as given (normalised), to be turned into keyed hashes at once."""
+    return [parse_hetu(g.personal_id).value for g in sub.guardians if g.personal_id]
 
 
 def open_referral(sub: Any, now: datetime) -> Referral:
@@ -411,6 +422,7 @@ def open_referral(sub: Any, now: datetime) -> Referral:
             c["personal_id"] = hetu.value
             c["personal_id_temporary"] = hetu.temporary  # individual number 900-999: a temporary code
     for g in details.get("guardians", []):
+        g.pop("personal_id", None)  # kept only as a keyed hash (Referral.guardian_keys, set by the handler)
         if g.get("phone"):
             g["phone"] = normalise_phone(g["phone"])
     if details.get("referrer") and details["referrer"].get("phone"):

@@ -5,14 +5,21 @@ from __future__ import annotations
 from shared.contracts.referral import (
     INTAKE_SUBJECT,
     AccessLogQuery,
+    AccessLogQueryV2,
     CaseQuery,
+    CaseQueryV2,
     CompleteAssessment,
     DeadlinesDueQuery,
+    DeadlinesDueQueryV2,
     RecordConsent,
+    RecordConsentV2,
     StartAssessment,
     TeamCasesQuery,
+    TeamCasesQueryV2,
     UnlinkReferral,
+    UnlinkReferralV2,
     WithdrawConsent,
+    WithdrawConsentV2,
 )
 from shared.messaging.consumer import Subscription
 from shared.service import Service
@@ -38,12 +45,19 @@ def register(svc: Service) -> None:
         )
     )
 
-    svc.request("query.referral.case.v1", CaseQuery)(handlers.get_case)
-    svc.request("query.referral.team_cases.v1", TeamCasesQuery)(handlers.team_cases)
-    svc.request("query.referral.deadlines_due.v1", DeadlinesDueQuery)(handlers.deadlines_due)
-    svc.request("query.referral.access_log.v1", AccessLogQuery)(handlers.access_log)
-    svc.request("cmd.referral.unlink.v1", UnlinkReferral)(handlers.unlink_referral)
-    svc.request("cmd.referral.record_consent.v1", RecordConsent)(handlers.record_consent)
-    svc.request("cmd.referral.withdraw_consent.v1", WithdrawConsent)(handlers.withdraw_consent)
+    svc.request("query.referral.case.v2", CaseQueryV2)(handlers.get_case)
+    svc.retired("query.referral.case.v1", CaseQuery)
+    svc.request("query.referral.team_cases.v2", TeamCasesQueryV2)(handlers.team_cases)
+    svc.retired("query.referral.team_cases.v1", TeamCasesQuery)
+    svc.request("query.referral.deadlines_due.v2", DeadlinesDueQueryV2)(handlers.deadlines_due)
+    svc.retired("query.referral.deadlines_due.v1", DeadlinesDueQuery)
+    svc.request("query.referral.access_log.v2", AccessLogQueryV2)(handlers.access_log)
+    svc.retired("query.referral.access_log.v1", AccessLogQuery)
+    svc.request("cmd.referral.unlink.v2", UnlinkReferralV2)(handlers.unlink_referral)
+    svc.retired("cmd.referral.unlink.v1", UnlinkReferral)
+    svc.request("cmd.referral.record_consent.v2", RecordConsentV2)(handlers.record_consent)
+    svc.retired("cmd.referral.record_consent.v1", RecordConsent)
+    svc.request("cmd.referral.withdraw_consent.v2", WithdrawConsentV2)(handlers.withdraw_consent)
+    svc.retired("cmd.referral.withdraw_consent.v1", WithdrawConsent)
     svc.request("cmd.referral.start_assessment.v1", StartAssessment)(handlers.start_assessment)
     svc.request("cmd.referral.complete_assessment.v1", CompleteAssessment)(handlers.complete_assessment)

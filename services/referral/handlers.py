@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -12,17 +11,17 @@ from shared.calendar import add_working_days, helsinki_date
 from shared.contracts.base import TRUSTED, Reply
 from shared.contracts.common import ContactPoint
 from shared.contracts.referral import (
-    AccessLogQuery,
+    AccessLogQueryV2,
     AssessmentCompleted,
     AssessmentStarted,
-    CaseQuery,
+    CaseQueryV2,
     CompleteAssessment,
     ConsentGiven,
     ConsentWithdrawn,
     DeadlineApproaching,
     DeadlineBreached,
-    DeadlinesDueQuery,
-    RecordConsent,
+    DeadlinesDueQueryV2,
+    RecordConsentV2,
     ReferralAssigned,
     ReferralLinked,
     ReferralReceived,
@@ -30,16 +29,16 @@ from shared.contracts.referral import (
     ReferralUnlinked,
     ReferralUrgent,
     StartAssessment,
-    TeamCasesQuery,
-    UnlinkReferral,
-    WithdrawConsent,
+    TeamCasesQueryV2,
+    UnlinkReferralV2,
+    WithdrawConsentV2,
 )
 from shared.errors import DomainError, NotFound
+from shared.pseudonyms import person_key
 
 from . import domain
 from .adapters import ReferralUnitOfWork
 from .domain import Case, Referral, open_referral, screen
-from .hetu import InvalidHetu, parse_hetu
 
 SERVICE = "referral"
 INTAKE_RECORDER = "front-door"
@@ -70,18 +69,16 @@ async def receive_submission(cmd: ReceiveSubmission, uow: ReferralUnitOfWork) ->
             reasons=[r.model_dump() for r in result.reasons],
         )
         uow.emit(
-            ReferralRejected(
-                producer=SERVICE,
-                submission_id=result.submission_id,
-                rejection_id=rejection_id,
-                reasons=result.reasons,
-                occurred_at=now,
-            )
+            ReferralRejected,
+            submission_id=result.submission_id,
+            rejection_id=rejection_id,
+            reasons=result.reasons,
         )
         return None
     sub = result.submission
     assert sub is not None
     referral = open_referral(sub, now)
+    referral.guardian_keys = [person_key(h) for h in domain.guardian_ids(sub)]
     existing = await uow.referrals.open_case_for_children(referral.child_keys)
     if existing is not None:
         case = await uow.referrals.get_case(existing)
@@ -93,21 +90,19 @@ async def receive_submission(cmd: ReceiveSubmission, uow: ReferralUnitOfWork) ->
             return None  # a submission id seen before (even long after JetStream's dedup window)
         await uow.referrals.save_case(case)
         uow.emit(
-            ReferralLinked(
-                producer=SERVICE,
-                case_id=case.case_id,
-                occurred_at=now,
-                referral_id=referral.referral_id,
-                submission_id=referral.submission_id,
-                channel=referral.channel,  # type: ignore[arg-type]
-                repeat_count=case.repeat_count,
-                urgent=referral.urgent,
-                statutory=new_deadline,
-                decision_due_by=case.decision_due_by if new_deadline else None,
-                referrer_type=referral.referrer_type,
-                language=referral.language,  # type: ignore[arg-type]
-                contacts=_contacts(referral),
-            )
+            ReferralLinked,
+            case_id=case.case_id,
+            referral_id=referral.referral_id,
+            submission_id=referral.submission_id,
+            channel=referral.channel,  # type: ignore[arg-type]
+            repeat_count=case.repeat_count,
+            urgent=referral.urgent,
+            statutory=new_deadline,
+            decision_due_by=case.decision_due_by if new_deadline else None,
+            referrer_type=referral.referrer_type,
+            language=referral.language,  # type: ignore[arg-type]
+            contacts=_contacts(referral),
+            guardian_keys=referral.guardian_keys,
         )
     else:
         case = Case(case_id=referral.case_id, municipality=referral.municipality, opened_at=now)
@@ -116,29 +111,23 @@ async def receive_submission(cmd: ReceiveSubmission, uow: ReferralUnitOfWork) ->
         if not await uow.referrals.add(referral):
             return None  # the same submission id never opens a second referral
         await uow.referrals.add_case(case)
-        uow.emit(_received(referral, case))
+        uow.emit(_received(uow, referral, case))
         uow.emit(
-            ReferralAssigned(
-                producer=SERVICE,
-                case_id=case.case_id,
-                occurred_at=now,
-                referral_id=referral.referral_id,
-                team_id=case.team_id,
-                municipality=case.municipality,
-                concern_category=referral.concern_category,
-            )
+            ReferralAssigned,
+            case_id=case.case_id,
+            referral_id=referral.referral_id,
+            team_id=case.team_id,
+            municipality=case.municipality,
+            concern_category=referral.concern_category,
         )
     if referral.urgent:
         uow.emit(
-            ReferralUrgent(
-                producer=SERVICE,
-                case_id=case.case_id,
-                occurred_at=now,
-                referral_id=referral.referral_id,
-                municipality=referral.municipality,
-                channel=referral.channel,  # type: ignore[arg-type]
-                team_id=uow.router.on_duty(referral.municipality) or case.team_id,
-            )
+            ReferralUrgent,
+            case_id=case.case_id,
+            referral_id=referral.referral_id,
+            municipality=referral.municipality,
+            channel=referral.channel,  # type: ignore[arg-type]
+            team_id=uow.router.on_duty(referral.municipality) or case.team_id,
         )
     if new_deadline:
         assert case.decision_due_by is not None
@@ -160,9 +149,9 @@ def _contacts(r: Referral) -> list[ContactPoint]:
     return [ContactPoint.model_validate(c.__dict__, context=TRUSTED) for c in r.contacts]
 
 
-def _received(r: Referral, case: Case) -> ReferralReceived:
-    return ReferralReceived(
-        producer=SERVICE,
+def _received(uow: ReferralUnitOfWork, r: Referral, case: Case) -> ReferralReceived:
+    return uow.envelope(  # type: ignore[no-any-return]
+        ReferralReceived,
         case_id=r.case_id,
         occurred_at=r.received_at,
         referral_id=r.referral_id,
@@ -179,6 +168,7 @@ def _received(r: Referral, case: Case) -> ReferralReceived:
         decision_due_by=case.decision_due_by if r.statutory else None,
         referrer_type=r.referrer_type,
         contacts=_contacts(r),
+        guardian_keys=r.guardian_keys,
     )
 
 
@@ -189,7 +179,7 @@ def _schedule_deadline(uow: ReferralUnitOfWork, case: Case, kind: str, due: date
     """Two durable timers per deadline: a reminder ``lead`` working days before, and the breach."""
     approaching_at, breached_at = domain.timer_moments(due, uow.config.deadline_lead_working_days)
     for which, at, model in (("approaching", approaching_at, DeadlineApproaching), ("breached", breached_at, DeadlineBreached)):
-        event = model(producer=SERVICE, case_id=case.case_id, occurred_at=at, deadline=kind, due_by=due, team_id=case.team_id)  # type: ignore[arg-type]
+        event = uow.envelope(model, case_id=case.case_id, occurred_at=at, deadline=kind, due_by=due, team_id=case.team_id)
         uow.schedule(event, timer_subject=domain.timer_subject(kind, case.case_id, which), at=at, timer_id=f"timer:{uuid4()}")
 
 
@@ -205,12 +195,6 @@ async def _case(uow: ReferralUnitOfWork, case_id: UUID) -> Case:
     return case
 
 
-async def _done(uow: ReferralUnitOfWork, cmd: Any, subject: str, reply: Reply) -> Reply:
-    await uow.remember_reply(str(cmd.command_id), subject, reply.model_dump(mode="json"))
-    await uow.commit()
-    return reply
-
-
 async def start_assessment(cmd: StartAssessment, uow: ReferralUnitOfWork) -> Reply:
     now = uow.now()
     case = await _case(uow, cmd.case_id)
@@ -222,22 +206,13 @@ async def start_assessment(cmd: StartAssessment, uow: ReferralUnitOfWork) -> Rep
         _cancel_deadline(uow, case, "assessment_decision")
     _schedule_deadline(uow, case, "assessment_completion", complete_by)
     uow.emit(
-        AssessmentStarted(
-            producer=SERVICE,
-            case_id=case.case_id,
-            occurred_at=now,
-            causation_id=cmd.command_id,
-            started_on=started_on,
-            complete_by=complete_by,
-            social_worker_id=cmd.social_worker_id,
-        )
+        AssessmentStarted,
+        case_id=case.case_id,
+        started_on=started_on,
+        complete_by=complete_by,
+        social_worker_id=cmd.social_worker_id,
     )
-    return await _done(
-        uow,
-        cmd,
-        "cmd.referral.start_assessment.v1",
-        Reply(ok=True, id=str(case.case_id), data={"complete_by": complete_by.isoformat()}),
-    )
+    return Reply(ok=True, id=str(case.case_id), data={"complete_by": complete_by.isoformat()})
 
 
 CLOSING_OUTCOMES = {"no_need_for_services", "referred_elsewhere"}
@@ -258,23 +233,14 @@ async def complete_assessment(cmd: CompleteAssessment, uow: ReferralUnitOfWork) 
     purposes = {c.purpose for c in await uow.referrals.consents_of(case.case_id) if c.active(today)}
     may_tell = domain.referrer_may_be_told(await uow.referrals.by_case(case.case_id), purposes)
     uow.emit(
-        AssessmentCompleted(
-            producer=SERVICE,
-            case_id=case.case_id,
-            occurred_at=now,
-            causation_id=cmd.command_id,
-            completed_on=completed_on,
-            outcome=cmd.outcome,
-            social_worker_id=cmd.social_worker_id,
-            referrer_may_be_told=may_tell,
-        )
+        AssessmentCompleted,
+        case_id=case.case_id,
+        completed_on=completed_on,
+        outcome=cmd.outcome,
+        social_worker_id=cmd.social_worker_id,
+        referrer_may_be_told=may_tell,
     )
-    return await _done(
-        uow,
-        cmd,
-        "cmd.referral.complete_assessment.v1",
-        Reply(ok=True, id=str(case.case_id), data={"referrer_may_be_told": may_tell}),
-    )
+    return Reply(ok=True, id=str(case.case_id), data={"referrer_may_be_told": may_tell})
 
 
 # -- consent ledger ---------------------------------------------------------------------------------
@@ -294,65 +260,68 @@ async def _give(
     consent = domain.give_consent(case_id, purpose, recipient, given_by, recorded_by, now, valid_until)
     await uow.referrals.add_consent(consent)
     uow.emit(
-        ConsentGiven(
-            producer=SERVICE,
-            case_id=case_id,
-            occurred_at=now,
-            causation_id=causation_id,
-            consent_id=consent.consent_id,
-            purpose=purpose,
-            recipient=recipient,
-            given_by=given_by,
-            recorded_by=recorded_by,
-            valid_until=valid_until,  # type: ignore[arg-type]
-        )
+        ConsentGiven,
+        case_id=case_id,
+        causation_id=causation_id,
+        consent_id=consent.consent_id,
+        purpose=purpose,
+        recipient=recipient,
+        given_by=given_by,
+        recorded_by=recorded_by,
+        valid_until=valid_until,  # type: ignore[arg-type],
     )
     return consent
 
 
-async def record_consent(cmd: RecordConsent, uow: ReferralUnitOfWork) -> Reply:
+def _consenting(uow: ReferralUnitOfWork, named: str | None, field: str) -> str:
+    """Who gave (or withdrew) the consent: a guardian acting themself, or the family member a
+    worker names."""
+    if uow.principal is not None and uow.principal.kind == "guardian":
+        return uow.actor
+    if not named:
+        raise DomainError("missing", field, en="Name the family member.", fi="Nimeä perheenjäsen.", sv="Ange familjemedlemmen.")
+    return named
+
+
+async def record_consent(cmd: RecordConsentV2, uow: ReferralUnitOfWork) -> Reply:
     case = await _case(uow, cmd.case_id)
-    consent = await _give(
-        uow, case.case_id, cmd.purpose, cmd.recipient, cmd.given_by, cmd.recorded_by, cmd.valid_until, cmd.command_id
-    )
-    case.note(uow.now(), "consent_given", purpose=cmd.purpose, recipient=cmd.recipient, by=cmd.recorded_by)
+    given_by = _consenting(uow, cmd.given_by, "given_by")
+    consent = await _give(uow, case.case_id, cmd.purpose, cmd.recipient, given_by, uow.actor, cmd.valid_until, cmd.command_id)
+    case.note(uow.now(), "consent_given", purpose=cmd.purpose, recipient=cmd.recipient, by=uow.actor)
     await uow.referrals.save_case(case)
-    return await _done(uow, cmd, "cmd.referral.record_consent.v1", Reply(ok=True, id=str(consent.consent_id)))
+    return Reply(ok=True, id=str(consent.consent_id))
 
 
-async def withdraw_consent(cmd: WithdrawConsent, uow: ReferralUnitOfWork) -> Reply:
+async def withdraw_consent(cmd: WithdrawConsentV2, uow: ReferralUnitOfWork) -> Reply:
     now = uow.now()
     consent = await uow.referrals.get_consent(cmd.consent_id)
     if consent is None or consent.case_id != cmd.case_id:
         raise NotFound("consent_id")
-    domain.withdraw(consent, cmd.withdrawn_by, now)
+    withdrawn_by = _consenting(uow, cmd.withdrawn_by, "withdrawn_by")
+    domain.withdraw(consent, withdrawn_by, now)
     await uow.referrals.save_consent(consent)
     case = await _case(uow, cmd.case_id)
-    case.note(now, "consent_withdrawn", purpose=consent.purpose, recipient=consent.recipient, by=cmd.recorded_by)
+    case.note(now, "consent_withdrawn", purpose=consent.purpose, recipient=consent.recipient, by=uow.actor)
     await uow.referrals.save_case(case)
     uow.emit(
-        ConsentWithdrawn(
-            producer=SERVICE,
-            case_id=consent.case_id,
-            occurred_at=now,
-            causation_id=cmd.command_id,
-            consent_id=consent.consent_id,
-            purpose=consent.purpose,
-            recipient=consent.recipient,
-            withdrawn_by=cmd.withdrawn_by,
-            recorded_by=cmd.recorded_by,  # type: ignore[arg-type]
-        )
+        ConsentWithdrawn,
+        case_id=consent.case_id,
+        consent_id=consent.consent_id,
+        purpose=consent.purpose,
+        recipient=consent.recipient,
+        withdrawn_by=withdrawn_by,
+        recorded_by=uow.actor,
     )
-    return await _done(uow, cmd, "cmd.referral.withdraw_consent.v1", Reply(ok=True, id=str(consent.consent_id)))
+    return Reply(ok=True, id=str(consent.consent_id))
 
 
 # -- linking ----------------------------------------------------------------------------------------
 
 
-async def unlink_referral(cmd: UnlinkReferral, uow: ReferralUnitOfWork) -> Reply:
+async def unlink_referral(cmd: UnlinkReferralV2, uow: ReferralUnitOfWork) -> Reply:
     now = uow.now()
     referral = await uow.referrals.get(cmd.referral_id)
-    if referral is None:
+    if referral is None or referral.case_id != cmd.case_id:
         raise NotFound("referral_id")
     old = await _case(uow, referral.case_id)
     if len(old.referral_ids) < 2 or old.referral_ids[0] == str(referral.referral_id):
@@ -363,7 +332,7 @@ async def unlink_referral(cmd: UnlinkReferral, uow: ReferralUnitOfWork) -> Reply
             fi="Yhteydenotto avasi asiakkuuden, sitä ei ole liitetty.",
             sv="Kontakten öppnade klientskapet; den är inte kopplad.",
         )
-    old.remove_referral(referral.referral_id, now, cmd.recorded_by)
+    old.remove_referral(referral.referral_id, now, uow.actor)
     new = Case(case_id=uuid4(), municipality=referral.municipality, opened_at=now)
     new.team_id = uow.router.route(referral.municipality, referral.concern_category, referral.channel)
     await uow.referrals.move(referral, new.case_id)
@@ -373,36 +342,27 @@ async def unlink_referral(cmd: UnlinkReferral, uow: ReferralUnitOfWork) -> Reply
         _cancel_deadline(uow, old, "assessment_decision")
     await uow.referrals.save_case(old)
     new_deadline = new.add_referral(referral, linked=False)
-    new.note(now, "unlinked_from", previous_case_id=str(old.case_id), by=cmd.recorded_by, reason=cmd.reason)
+    new.note(now, "unlinked_from", previous_case_id=str(old.case_id), by=uow.actor, reason=cmd.reason)
     await uow.referrals.add_case(new)
     uow.emit(
-        ReferralUnlinked(
-            producer=SERVICE,
-            case_id=new.case_id,
-            occurred_at=now,
-            causation_id=cmd.command_id,
-            referral_id=referral.referral_id,
-            previous_case_id=old.case_id,
-            recorded_by=cmd.recorded_by,
-        )
+        ReferralUnlinked,
+        case_id=new.case_id,
+        referral_id=referral.referral_id,
+        previous_case_id=old.case_id,
+        recorded_by=uow.actor,
     )
     uow.emit(
-        ReferralAssigned(
-            producer=SERVICE,
-            case_id=new.case_id,
-            occurred_at=now,
-            referral_id=referral.referral_id,
-            team_id=new.team_id,
-            municipality=new.municipality,
-            concern_category=referral.concern_category,
-        )
+        ReferralAssigned,
+        case_id=new.case_id,
+        referral_id=referral.referral_id,
+        team_id=new.team_id,
+        municipality=new.municipality,
+        concern_category=referral.concern_category,
     )
     if new_deadline:
         assert new.decision_due_by is not None
         _schedule_deadline(uow, new, "assessment_decision", new.decision_due_by)
-    return await _done(
-        uow, cmd, "cmd.referral.unlink.v1", Reply(ok=True, id=str(new.case_id), data={"previous_case_id": str(old.case_id)})
-    )
+    return Reply(ok=True, id=str(new.case_id), data={"previous_case_id": str(old.case_id)})
 
 
 # -- staff queries (every read of personal data is audited) ------------------------------------------
@@ -420,18 +380,17 @@ def _case_summary(c: Case) -> dict[str, Any]:
     }
 
 
-async def get_case(q: CaseQuery, uow: ReferralUnitOfWork) -> Reply:
+async def get_case(q: CaseQueryV2, uow: ReferralUnitOfWork) -> Reply:
     case = await uow.referrals.get_case(q.case_id)
     found = await uow.referrals.by_case(q.case_id) if case else []
     await uow.referrals.audit(
-        actor=q.requested_by,
+        actor=uow.actor,
         case_id=str(q.case_id),
         action="read_case",
         purpose=q.purpose,
         result="found" if case else "not_found",
         scope=f"case:{q.case_id}",
     )
-    await uow.commit()
     if case is None:
         raise NotFound("case_id")
     consents = await uow.referrals.consents_of(q.case_id)
@@ -477,44 +436,29 @@ async def get_case(q: CaseQuery, uow: ReferralUnitOfWork) -> Reply:
     )
 
 
-async def access_log(q: AccessLogQuery, uow: ReferralUnitOfWork) -> Reply:
-    """Who has seen this person's data (Client Data Act 703/2023 s. 11). The answer is itself a
+async def access_log(q: AccessLogQueryV2, uow: ReferralUnitOfWork) -> Reply:
+    """Who has seen this case's data (Client Data Act 703/2023 s. 11). The answer is itself a
     disclosure, so it is audited after it is read (it shows up in the next answer)."""
-    if q.personal_id is not None:
-        try:
-            value = parse_hetu(q.personal_id).value
-        except InvalidHetu:
-            raise DomainError(
-                "invalid_personal_id",
-                "personal_id",
-                en="Not a valid henkilötunnus.",
-                fi="Virheellinen henkilötunnus.",
-                sv="Ogiltig personbeteckning.",
-            ) from None
-        case_ids = await uow.referrals.cases_of_child(hashlib.sha256(f"hetu:{value}".encode()).hexdigest())
-    else:
-        case_ids = [str(q.case_id)] if await uow.referrals.get_case(q.case_id) else []  # type: ignore[arg-type]
+    case_ids = [str(q.case_id)] if await uow.referrals.get_case(q.case_id) else []
     entries = await uow.referrals.access_log(case_ids) if case_ids else []
-    for case_id in case_ids or [None]:
-        await uow.referrals.audit(
-            actor=q.requested_by,
-            case_id=case_id,
-            action="read_access_log",
-            purpose=q.purpose,
-            result="found" if case_id else "not_found",
-            scope="person" if q.personal_id else f"case:{q.case_id}",
-        )
-    await uow.commit()
+    await uow.referrals.audit(
+        actor=uow.actor,
+        case_id=str(q.case_id),
+        action="read_access_log",
+        purpose=q.purpose,
+        result="found" if case_ids else "not_found",
+        scope=f"case:{q.case_id}",
+    )
     if not case_ids:
-        raise NotFound("personal_id" if q.personal_id else "case_id")
+        raise NotFound("case_id")
     return Reply(ok=True, data={"cases": case_ids, "entries": entries})
 
 
-async def team_cases(q: TeamCasesQuery, uow: ReferralUnitOfWork) -> Reply:
+async def team_cases(q: TeamCasesQueryV2, uow: ReferralUnitOfWork) -> Reply:
     found = await uow.referrals.open_cases_of_team(q.team_id)
     for c in found:
         await uow.referrals.audit(
-            actor=q.requested_by,
+            actor=uow.actor,
             case_id=str(c.case_id),
             action="list_team_cases",
             purpose=q.purpose,
@@ -523,18 +467,17 @@ async def team_cases(q: TeamCasesQuery, uow: ReferralUnitOfWork) -> Reply:
         )
     if not found:
         await uow.referrals.audit(
-            actor=q.requested_by,
+            actor=uow.actor,
             case_id=None,
             action="list_team_cases",
             purpose=q.purpose,
             result="empty",
             scope=f"team:{q.team_id}",
         )
-    await uow.commit()
     return Reply(ok=True, id=q.team_id, data={"team_id": q.team_id, "cases": [_case_summary(c) for c in found]})
 
 
-async def deadlines_due(q: DeadlinesDueQuery, uow: ReferralUnitOfWork) -> Reply:
+async def deadlines_due(q: DeadlinesDueQueryV2, uow: ReferralUnitOfWork) -> Reply:
     today = helsinki_date(uow.now())
     horizon = add_working_days(today, q.working_days)
     found = await uow.referrals.cases_due_by(horizon, q.team_id)
@@ -552,7 +495,7 @@ async def deadlines_due(q: DeadlinesDueQuery, uow: ReferralUnitOfWork) -> Reply:
                     }
                 )
         await uow.referrals.audit(
-            actor=q.requested_by,
+            actor=uow.actor,
             case_id=str(c.case_id),
             action="list_deadlines",
             purpose=q.purpose,
@@ -561,13 +504,12 @@ async def deadlines_due(q: DeadlinesDueQuery, uow: ReferralUnitOfWork) -> Reply:
         )
     if not found:
         await uow.referrals.audit(
-            actor=q.requested_by,
+            actor=uow.actor,
             case_id=None,
             action="list_deadlines",
             purpose=q.purpose,
             result="empty",
             scope=f"team:{q.team_id}" if q.team_id else "all",
         )
-    await uow.commit()
     rows.sort(key=lambda r: r["due_by"])
     return Reply(ok=True, data={"until": horizon.isoformat(), "deadlines": rows})

@@ -63,6 +63,10 @@ class Contract(BaseModel):
     """A published data shape (event payload part, command or reply)."""
 
     model_config = STRICT
+    # A request declares what it needs (a shared.policy.Access: read/write/aggregate/roster_admin,
+    # personal data or not, the field naming its case); a retired version names its successor.
+    access: ClassVar[Any] = None
+    retired_by: ClassVar[str | None] = None
 
 
 class Event(Contract):

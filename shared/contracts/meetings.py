@@ -8,9 +8,12 @@ from uuid import UUID
 
 from pydantic import Field, StringConstraints
 
+from shared.policy import Access
+
 from .audit import CaseAccessLogQuery
 from .base import Contract, Event
 from .common import STAR_SCALE, ContactPoint, Id, Language, ShortText, StarArea
+from .versions import successor
 
 ParticipantKind = Literal["family", "professional", "referrer"]
 
@@ -308,22 +311,77 @@ EVENTS = (
     (MeetingReminderDue, "meetings (durable timer)", ("notifications",)),
     (MeetingHeld, "meetings", ("plans", "staff apps")),
 )
+
+# -- version 2: the actor from the verified token, the case named, a purpose on every read ----------
+ConveneMeetingV2 = successor(ConveneMeeting, "cmd.meetings.convene.v2", Access("write"))
+RecordMeetingHeldV2 = successor(RecordMeetingHeld, "cmd.meetings.record_held.v2", Access("write"), add_case=True)
+MeetingCaseQueryV2 = successor(MeetingCaseQuery, "query.meetings.case.v2", Access("read", guardian=True))
+MeetingsAccessLogQueryV2 = successor(
+    MeetingsAccessLogQuery, "query.meetings.access_log.v2", Access("read", case="case_ids", guardian=True)
+)
+UpsertProfessionalV2 = successor(
+    UpsertProfessional, "cmd.meetings.upsert_professional.v2", Access("roster_admin", personal=False, case=None)
+)
+UpsertRoomV2 = successor(UpsertRoom, "cmd.meetings.upsert_room.v2", Access("roster_admin", personal=False, case=None))
+RosterQueryV2 = successor(RosterQuery, "query.meetings.roster.v2", Access("read", personal=False, case=None))
+ProposeMeetingV2 = successor(ProposeMeeting, "cmd.meetings.propose.v2", Access("write"))
+AcceptProposalV2 = successor(AcceptProposal, "cmd.meetings.accept_proposal.v2", Access("write"), add_case=True)
+RespondToInvitationV2 = successor(RespondToInvitation, "cmd.meetings.respond.v2", Access("write"), add_case=True)
+RescheduleMeetingV2 = successor(RescheduleMeeting, "cmd.meetings.reschedule.v2", Access("write"), add_case=True)
+CancelMeetingV2 = successor(CancelMeeting, "cmd.meetings.cancel.v2", Access("write"), add_case=True)
+MeetingStatisticsQueryV2 = successor(
+    MeetingStatisticsQuery, "query.meetings.statistics.v2", Access("aggregate", personal=False, case=None)
+)
+
 REQUESTS = (
-    ("cmd.meetings.convene.v1", ConveneMeeting, "Convene a joint meeting."),
-    ("cmd.meetings.record_held.v1", RecordMeetingHeld, "Record a meeting as held."),
-    ("query.meetings.case.v1", MeetingCaseQuery, "Meetings of one case (audited)."),
+    ("cmd.meetings.convene.v1", ConveneMeeting, "Retired: use cmd.meetings.convene.v2. Convene a joint meeting."),
+    ("cmd.meetings.record_held.v1", RecordMeetingHeld, "Retired: use cmd.meetings.record_held.v2. Record a meeting as held."),
+    ("query.meetings.case.v1", MeetingCaseQuery, "Retired: use query.meetings.case.v2. Meetings of one case (audited)."),
     (
         "query.meetings.access_log.v1",
         MeetingsAccessLogQuery,
+        "Retired: use query.meetings.access_log.v2. Who has read these cases' meetings: the append-only audit log (audited).",
+    ),
+    (
+        "cmd.meetings.upsert_professional.v1",
+        UpsertProfessional,
+        "Retired: use cmd.meetings.upsert_professional.v2. Add or change a professional in the roster.",
+    ),
+    ("cmd.meetings.upsert_room.v1", UpsertRoom, "Retired: use cmd.meetings.upsert_room.v2. Add or change a meeting room."),
+    ("query.meetings.roster.v1", RosterQuery, "Retired: use query.meetings.roster.v2. The roster of one municipality."),
+    (
+        "cmd.meetings.propose.v1",
+        ProposeMeeting,
+        "Retired: use cmd.meetings.propose.v2. Propose people and the earliest common slot.",
+    ),
+    (
+        "cmd.meetings.accept_proposal.v1",
+        AcceptProposal,
+        "Retired: use cmd.meetings.accept_proposal.v2. Accept a proposal (convene, substitute or move).",
+    ),
+    ("cmd.meetings.respond.v1", RespondToInvitation, "Retired: use cmd.meetings.respond.v2. Accept or decline an invitation."),
+    ("cmd.meetings.reschedule.v1", RescheduleMeeting, "Retired: use cmd.meetings.reschedule.v2. Move a meeting."),
+    ("cmd.meetings.cancel.v1", CancelMeeting, "Retired: use cmd.meetings.cancel.v2. Cancel a meeting."),
+    (
+        "query.meetings.statistics.v1",
+        MeetingStatisticsQuery,
+        "Retired: use query.meetings.statistics.v2. Joint-meeting statistics (JSON or CSV).",
+    ),
+    ("cmd.meetings.convene.v2", ConveneMeetingV2, "Convene a joint meeting."),
+    ("cmd.meetings.record_held.v2", RecordMeetingHeldV2, "Record a meeting as held."),
+    ("query.meetings.case.v2", MeetingCaseQueryV2, "Meetings of one case (audited)."),
+    (
+        "query.meetings.access_log.v2",
+        MeetingsAccessLogQueryV2,
         "Who has read these cases' meetings: the append-only audit log (audited).",
     ),
-    ("cmd.meetings.upsert_professional.v1", UpsertProfessional, "Add or change a professional in the roster."),
-    ("cmd.meetings.upsert_room.v1", UpsertRoom, "Add or change a meeting room."),
-    ("query.meetings.roster.v1", RosterQuery, "The roster of one municipality."),
-    ("cmd.meetings.propose.v1", ProposeMeeting, "Propose people and the earliest common slot."),
-    ("cmd.meetings.accept_proposal.v1", AcceptProposal, "Accept a proposal (convene, substitute or move)."),
-    ("cmd.meetings.respond.v1", RespondToInvitation, "Accept or decline an invitation."),
-    ("cmd.meetings.reschedule.v1", RescheduleMeeting, "Move a meeting."),
-    ("cmd.meetings.cancel.v1", CancelMeeting, "Cancel a meeting."),
-    ("query.meetings.statistics.v1", MeetingStatisticsQuery, "Joint-meeting statistics (JSON or CSV)."),
+    ("cmd.meetings.upsert_professional.v2", UpsertProfessionalV2, "Add or change a professional in the roster."),
+    ("cmd.meetings.upsert_room.v2", UpsertRoomV2, "Add or change a meeting room."),
+    ("query.meetings.roster.v2", RosterQueryV2, "The roster of one municipality."),
+    ("cmd.meetings.propose.v2", ProposeMeetingV2, "Propose people and the earliest common slot."),
+    ("cmd.meetings.accept_proposal.v2", AcceptProposalV2, "Accept a proposal (convene, substitute or move)."),
+    ("cmd.meetings.respond.v2", RespondToInvitationV2, "Accept or decline an invitation."),
+    ("cmd.meetings.reschedule.v2", RescheduleMeetingV2, "Move a meeting."),
+    ("cmd.meetings.cancel.v2", CancelMeetingV2, "Cancel a meeting."),
+    ("query.meetings.statistics.v2", MeetingStatisticsQueryV2, "Joint-meeting statistics (JSON or CSV)."),
 )

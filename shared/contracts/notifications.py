@@ -8,9 +8,12 @@ from uuid import UUID
 
 from pydantic import Field
 
+from shared.policy import Access
+
 from .audit import CaseAccessLogQuery
 from .base import Contract, Event
 from .common import Id, ShortText
+from .versions import successor
 
 NotificationChannel = Literal["log", "email", "sms", "portal"]
 
@@ -125,13 +128,47 @@ EVENTS = (
     (NotificationCancelled, "notifications", ("staff apps",)),
     (NotificationPortalMessage, "notifications", ("client portal", "staff apps")),
 )
+
+# -- version 2: the actor from the verified token, the case named, a purpose on every read ----------
+NotificationCaseQueryV2 = successor(NotificationCaseQuery, "query.notifications.case.v2", Access("read"))
+FailedNotificationsQueryV2 = successor(
+    FailedNotificationsQuery,
+    "query.notifications.failed.v2",
+    Access("read"),
+    required={"case_id": (UUID, Field(description="The case whose failed notifications are listed."))},
+)
+NotificationsAccessLogQueryV2 = successor(
+    NotificationsAccessLogQuery, "query.notifications.access_log.v2", Access("read", case="case_ids", guardian=True)
+)
+SetContactPreferenceV2 = successor(SetContactPreference, "cmd.notifications.set_preference.v2", Access("write"))
+
 REQUESTS = (
-    ("query.notifications.case.v1", NotificationCaseQuery, "Notifications of one case (audited)."),
-    ("query.notifications.failed.v1", FailedNotificationsQuery, "Failed notifications, for staff (audited per case)."),
+    (
+        "query.notifications.case.v1",
+        NotificationCaseQuery,
+        "Retired: use query.notifications.case.v2. Notifications of one case (audited).",
+    ),
+    (
+        "query.notifications.failed.v1",
+        FailedNotificationsQuery,
+        "Retired: use query.notifications.failed.v2. Failed notifications, for staff (audited per case).",
+    ),
     (
         "query.notifications.access_log.v1",
         NotificationsAccessLogQuery,
+        "Retired: use query.notifications.access_log.v2. Who has read or been sent these cases' notifications: the append-only audit log (audited).",
+    ),
+    (
+        "cmd.notifications.set_preference.v1",
+        SetContactPreference,
+        "Retired: use cmd.notifications.set_preference.v2. Set a person's preferred channel.",
+    ),
+    ("query.notifications.case.v2", NotificationCaseQueryV2, "Notifications of one case (audited)."),
+    ("query.notifications.failed.v2", FailedNotificationsQueryV2, "Failed notifications, for staff (audited per case)."),
+    (
+        "query.notifications.access_log.v2",
+        NotificationsAccessLogQueryV2,
         "Who has read or been sent these cases' notifications: the append-only audit log (audited).",
     ),
-    ("cmd.notifications.set_preference.v1", SetContactPreference, "Set a person's preferred channel."),
+    ("cmd.notifications.set_preference.v2", SetContactPreferenceV2, "Set a person's preferred channel."),
 )

@@ -8,9 +8,12 @@ from uuid import UUID
 
 from pydantic import Field, StringConstraints
 
+from shared.policy import Access
+
 from .audit import CaseAccessLogQuery
 from .base import Contract, Event
 from .common import ContactPoint, Id, Language, ShortText, StarArea
+from .versions import successor
 
 FrameText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
 """A part of the plan frame. May arrive blank: the plans service then refuses the plan and names every
@@ -361,21 +364,70 @@ EVENTS = (
     (FollowupRescheduled, "plans", ("notifications",)),
     (FollowupGraceEnded, "plans (durable timer)", ("plans",)),
 )
+
+# -- version 2: the actor from the verified token, the case named, a purpose on every read ----------
+AgreePlanV2 = successor(AgreePlan, "cmd.plans.agree.v2", Access("write"))
+RevisePlanV2 = successor(RevisePlan, "cmd.plans.revise.v2", Access("write"), add_case=True)
+ClosePlanV2 = successor(ClosePlan, "cmd.plans.close.v2", Access("write"), add_case=True)
+RescheduleFollowupV2 = successor(RescheduleFollowup, "cmd.plans.reschedule_followup.v2", Access("write"), add_case=True)
+RecordFollowupV2 = successor(RecordFollowup, "cmd.plans.record_followup.v2", Access("write"), add_case=True)
+PlanCaseQueryV2 = successor(PlanCaseQuery, "query.plans.case.v2", Access("read", guardian=True))
+PlanQueryV2 = successor(PlanQuery, "query.plans.plan.v2", Access("read", guardian=True), add_case=True)
+PrintablePlanQueryV2 = successor(PrintablePlanQuery, "query.plans.printable.v2", Access("read", guardian=True), add_case=True)
+OverdueQueryV2 = successor(OverdueQuery, "query.plans.overdue.v2", Access("read", case=None))
+EffectivenessQueryV2 = successor(EffectivenessQuery, "query.plans.effectiveness.v2", Access("read"))
+EffectivenessChartQueryV2 = successor(EffectivenessChartQuery, "query.plans.effectiveness_chart.v2", Access("read"))
+PlansAccessLogQueryV2 = successor(
+    PlansAccessLogQuery, "query.plans.access_log.v2", Access("read", case="case_ids", guardian=True)
+)
+
 REQUESTS = (
-    ("cmd.plans.agree.v1", AgreePlan, "Record the joint plan."),
-    ("cmd.plans.revise.v1", RevisePlan, "Record a new version of a plan."),
-    ("cmd.plans.close.v1", ClosePlan, "Close a plan with an outcome."),
-    ("cmd.plans.reschedule_followup.v1", RescheduleFollowup, "Move the agreed next contact."),
-    ("cmd.plans.record_followup.v1", RecordFollowup, "Record a follow-up contact."),
-    ("query.plans.case.v1", PlanCaseQuery, "Plans of one case (audited)."),
-    ("query.plans.plan.v1", PlanQuery, "One plan version with its version list (audited)."),
-    ("query.plans.printable.v1", PrintablePlanQuery, "The family's printable copy (HTML, fi/sv/en) (audited)."),
-    ("query.plans.overdue.v1", OverdueQuery, "Overdue follow-ups (audited per case)."),
-    ("query.plans.effectiveness.v1", EffectivenessQuery, "Wellbeing star over time for one family (audited)."),
-    ("query.plans.effectiveness_chart.v1", EffectivenessChartQuery, "Wellbeing star chart (SVG) (audited)."),
+    ("cmd.plans.agree.v1", AgreePlan, "Retired: use cmd.plans.agree.v2. Record the joint plan."),
+    ("cmd.plans.revise.v1", RevisePlan, "Retired: use cmd.plans.revise.v2. Record a new version of a plan."),
+    ("cmd.plans.close.v1", ClosePlan, "Retired: use cmd.plans.close.v2. Close a plan with an outcome."),
+    (
+        "cmd.plans.reschedule_followup.v1",
+        RescheduleFollowup,
+        "Retired: use cmd.plans.reschedule_followup.v2. Move the agreed next contact.",
+    ),
+    ("cmd.plans.record_followup.v1", RecordFollowup, "Retired: use cmd.plans.record_followup.v2. Record a follow-up contact."),
+    ("query.plans.case.v1", PlanCaseQuery, "Retired: use query.plans.case.v2. Plans of one case (audited)."),
+    ("query.plans.plan.v1", PlanQuery, "Retired: use query.plans.plan.v2. One plan version with its version list (audited)."),
+    (
+        "query.plans.printable.v1",
+        PrintablePlanQuery,
+        "Retired: use query.plans.printable.v2. The family's printable copy (HTML, fi/sv/en) (audited).",
+    ),
+    ("query.plans.overdue.v1", OverdueQuery, "Retired: use query.plans.overdue.v2. Overdue follow-ups (audited per case)."),
+    (
+        "query.plans.effectiveness.v1",
+        EffectivenessQuery,
+        "Retired: use query.plans.effectiveness.v2. Wellbeing star over time for one family (audited).",
+    ),
+    (
+        "query.plans.effectiveness_chart.v1",
+        EffectivenessChartQuery,
+        "Retired: use query.plans.effectiveness_chart.v2. Wellbeing star chart (SVG) (audited).",
+    ),
     (
         "query.plans.access_log.v1",
         PlansAccessLogQuery,
+        "Retired: use query.plans.access_log.v2. Who has read or been given these cases' plans: the append-only audit log (audited).",
+    ),
+    ("cmd.plans.agree.v2", AgreePlanV2, "Record the joint plan."),
+    ("cmd.plans.revise.v2", RevisePlanV2, "Record a new version of a plan."),
+    ("cmd.plans.close.v2", ClosePlanV2, "Close a plan with an outcome."),
+    ("cmd.plans.reschedule_followup.v2", RescheduleFollowupV2, "Move the agreed next contact."),
+    ("cmd.plans.record_followup.v2", RecordFollowupV2, "Record a follow-up contact."),
+    ("query.plans.case.v2", PlanCaseQueryV2, "Plans of one case (audited)."),
+    ("query.plans.plan.v2", PlanQueryV2, "One plan version with its version list (audited)."),
+    ("query.plans.printable.v2", PrintablePlanQueryV2, "The family's printable copy (HTML, fi/sv/en) (audited)."),
+    ("query.plans.overdue.v2", OverdueQueryV2, "Overdue follow-ups (audited per case)."),
+    ("query.plans.effectiveness.v2", EffectivenessQueryV2, "Wellbeing star over time for one family (audited)."),
+    ("query.plans.effectiveness_chart.v2", EffectivenessChartQueryV2, "Wellbeing star chart (SVG) (audited)."),
+    (
+        "query.plans.access_log.v2",
+        PlansAccessLogQueryV2,
         "Who has read or been given these cases' plans: the append-only audit log (audited).",
     ),
 )

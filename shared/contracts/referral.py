@@ -8,8 +8,11 @@ from uuid import UUID
 
 from pydantic import Field, StringConstraints, model_validator
 
+from shared.policy import Access
+
 from .base import Contract, Event, FieldError
 from .common import ContactPoint, Id, Language, ShortText
+from .versions import successor
 
 INTAKE_SUBJECT = "intake.referral.v1"
 """Front-door systems publish :class:`ReferralSubmission` here (JetStream, stream INTAKE) with
@@ -91,6 +94,12 @@ class GuardianInfo(Contract):
         default=None, description="E-mail address."
     )
     language: Language = Field(default="fi", description="Language the guardian is contacted in.")
+    personal_id: Annotated[str, StringConstraints(strip_whitespace=True, max_length=11)] | None = Field(
+        default=None,
+        description="The guardian's henkilötunnus, when known. Lets the guardian, signed in with strong "
+        "identification, reach their child's plan, meetings and access log and give or withdraw consent. "
+        "Stored only as a keyed hash; never in an event, log or reply.",
+    )
 
 
 class ReferrerInfo(Contract):
@@ -255,6 +264,11 @@ class ReferralReceived(Event):
     referrer_type: str | None = Field(default=None, description="Organisation type of the referrer.")
     contacts: list[ContactPoint] = Field(
         default_factory=list, description="Guardians and referrer, for the notifications directory."
+    )
+    guardian_keys: list[str] = Field(
+        default_factory=list,
+        description="Keyed hashes (HMAC-SHA256) of the guardians' henkilötunnus, when the intake named them: "
+        "every service matches a signed-in guardian to the case with them. Not reversible without the key.",
     )
 
 
@@ -447,6 +461,11 @@ class ReferralLinked(Event):
     contacts: list[ContactPoint] = Field(
         default_factory=list, description="Guardians and referrer of this referral, e.g. to acknowledge it to a new referrer."
     )
+    guardian_keys: list[str] = Field(
+        default_factory=list,
+        description="Keyed hashes (HMAC-SHA256) of the guardians' henkilötunnus, when the intake named them: "
+        "every service matches a signed-in guardian to the case with them. Not reversible without the key.",
+    )
 
 
 class ReferralUnlinked(Event):
@@ -522,18 +541,70 @@ EVENTS = (
     (ConsentGiven, "referral", ("meetings", "plans", "notifications")),
     (ConsentWithdrawn, "referral", ("meetings", "plans", "notifications")),
 )
+
+StartAssessment.access = CompleteAssessment.access = Access("write")
+
+# -- version 2: the actor from the verified token, the case named, a purpose on every read ----------
+CaseQueryV2 = successor(CaseQuery, "query.referral.case.v2", Access("read"))
+TeamCasesQueryV2 = successor(TeamCasesQuery, "query.referral.team_cases.v2", Access("read", case=None, team="team_id"))
+DeadlinesDueQueryV2 = successor(
+    DeadlinesDueQuery,
+    "query.referral.deadlines_due.v2",
+    Access("read", case=None, team="team_id"),
+    required={"team_id": (Id, Field(description="The team (the caller must be on it)."))},
+)
+AccessLogQueryV2 = successor(
+    AccessLogQuery,
+    "query.referral.access_log.v2",
+    Access("read", guardian=True),
+    drop=("personal_id",),
+    required={"case_id": (UUID, Field(description="The case whose access log is read."))},
+    doc="``query.referral.access_log.v2``: who has seen one case's data, when, what and why (tietojen käyttöloki; Client Data Act 703/2023 s. 11). A guardian may read their own child's. This read is audited too.",
+)
+UnlinkReferralV2 = successor(UnlinkReferral, "cmd.referral.unlink.v2", Access("write"), add_case=True)
+RecordConsentV2 = successor(
+    RecordConsent, "cmd.referral.record_consent.v2", Access("write", guardian=True, consent=True), optional=("given_by",)
+)
+WithdrawConsentV2 = successor(
+    WithdrawConsent, "cmd.referral.withdraw_consent.v2", Access("write", guardian=True, consent=True), optional=("withdrawn_by",)
+)
+
 REQUESTS = (
-    ("query.referral.case.v1", CaseQuery, "One case with its referrals, consents, deadlines and history (audited)."),
-    ("query.referral.team_cases.v1", TeamCasesQuery, "Open cases of a team (audited)."),
-    ("query.referral.deadlines_due.v1", DeadlinesDueQuery, "Statutory deadlines due in the next N working days (audited)."),
+    (
+        "query.referral.case.v1",
+        CaseQuery,
+        "Retired: use query.referral.case.v2. One case with its referrals, consents, deadlines and history (audited).",
+    ),
+    (
+        "query.referral.team_cases.v1",
+        TeamCasesQuery,
+        "Retired: use query.referral.team_cases.v2. Open cases of a team (audited).",
+    ),
+    (
+        "query.referral.deadlines_due.v1",
+        DeadlinesDueQuery,
+        "Retired: use query.referral.deadlines_due.v2. Statutory deadlines due in the next N working days (audited).",
+    ),
     (
         "query.referral.access_log.v1",
         AccessLogQuery,
-        "Who has read one person's (or one case's) data: the append-only audit log (audited).",
+        "Retired: use query.referral.access_log.v2. Who has read one person's (or one case's) data: the append-only audit log (audited).",
     ),
-    ("cmd.referral.unlink.v1", UnlinkReferral, "Undo a wrong link: the referral gets a new case (referral.unlinked)."),
-    ("cmd.referral.record_consent.v1", RecordConsent, "Record consent per purpose and recipient (consent.given)."),
-    ("cmd.referral.withdraw_consent.v1", WithdrawConsent, "Withdraw a consent (consent.withdrawn)."),
+    (
+        "cmd.referral.unlink.v1",
+        UnlinkReferral,
+        "Retired: use cmd.referral.unlink.v2. Undo a wrong link: the referral gets a new case (referral.unlinked).",
+    ),
+    (
+        "cmd.referral.record_consent.v1",
+        RecordConsent,
+        "Retired: use cmd.referral.record_consent.v2. Record consent per purpose and recipient (consent.given).",
+    ),
+    (
+        "cmd.referral.withdraw_consent.v1",
+        WithdrawConsent,
+        "Retired: use cmd.referral.withdraw_consent.v2. Withdraw a consent (consent.withdrawn).",
+    ),
     (
         "cmd.referral.start_assessment.v1",
         StartAssessment,
@@ -543,6 +614,29 @@ REQUESTS = (
         "cmd.referral.complete_assessment.v1",
         CompleteAssessment,
         "Record the completed assessment and its outcome (assessment.completed).",
+    ),
+    ("query.referral.case.v2", CaseQueryV2, "One case with its referrals, consents, deadlines and history (audited)."),
+    ("query.referral.team_cases.v2", TeamCasesQueryV2, "Open cases of a team the caller is on (audited)."),
+    (
+        "query.referral.deadlines_due.v2",
+        DeadlinesDueQueryV2,
+        "Statutory deadlines of a team due in the next N working days (audited).",
+    ),
+    (
+        "query.referral.access_log.v2",
+        AccessLogQueryV2,
+        "Who has read one case's data: the append-only audit log (audited; guardians too).",
+    ),
+    ("cmd.referral.unlink.v2", UnlinkReferralV2, "Undo a wrong link: the referral gets a new case (referral.unlinked)."),
+    (
+        "cmd.referral.record_consent.v2",
+        RecordConsentV2,
+        "Record consent per purpose and recipient (consent.given); by a worker of the case or the guardian.",
+    ),
+    (
+        "cmd.referral.withdraw_consent.v2",
+        WithdrawConsentV2,
+        "Withdraw a consent (consent.withdrawn); by a worker of the case or the guardian.",
     ),
 )
 

@@ -446,6 +446,7 @@ class EventConsumer:
                     fresh = key in new
                     new.discard(key)
                     if fresh:
+                        uow.cause = ev  # what the handler emits names this event as its cause
                         await self.sub.handler(ev, uow)
                     else:
                         duplicates += 1

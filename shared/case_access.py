@@ -1,0 +1,105 @@
+"""The case-access read model: who stands in which relation to a case, kept by every service
+from events it already receives, so that each can decide a request locally (shared/policy.py).
+
+One table, ``case_access`` (case id, kind, value), fed by:
+- ``referral.assigned``: the case's team (a later assignment replaces it);
+- ``referral.received`` / ``referral.linked``: the keyed hashes of the guardians' henkilötunnus
+  (shared/pseudonyms.py; never the henkilötunnus itself);
+- ``meeting.convened``: the professionals invited;
+- ``plan.agreed`` / ``plan.revised`` and ``meeting.held``: the responsible workers.
+Rows are only added (a person once on a case keeps reaching it), except the team, which follows
+the latest assignment. No personal data: ids and keyed hashes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import Column, MetaData, String, Table, select
+
+from shared.contracts.meetings import MeetingConvened, MeetingHeld
+from shared.contracts.plans import PlanAgreed, PlanRevised
+from shared.contracts.referral import ReferralAssigned, ReferralLinked, ReferralReceived
+from shared.db import UnitOfWork
+from shared.policy import CaseRelation, Relations
+
+TABLE = "case_access"
+
+
+def case_access_table(metadata: MetaData) -> Table:
+    """Add the ``case_access`` table to a service's metadata (once)."""
+    if TABLE in metadata.tables:
+        return metadata.tables[TABLE]
+    return Table(
+        TABLE,
+        metadata,
+        Column("case_id", String(36), primary_key=True),
+        Column("kind", String(24), primary_key=True),  # team, participant, responsible, guardian
+        Column("value", String(100), primary_key=True),  # a team id, staff id or guardian key
+    )
+
+
+class CaseAccess:
+    """Reads and writes the read model in a unit of work's transaction."""
+
+    def __init__(self, uow: UnitOfWork) -> None:
+        self.uow = uow
+        self.table: Table = uow.db.metadata.tables[TABLE]
+
+    async def relations(self, case_ids: Iterable[Any]) -> list[CaseRelation]:
+        ids = [str(c) for c in dict.fromkeys(case_ids)]
+        if not ids:
+            return []
+        t = self.table
+        result = await self.uow.session.execute(select(t.c.case_id, t.c.kind, t.c.value).where(t.c.case_id.in_(ids)))
+        by_case = {c: Relations(c) for c in ids}
+        for case_id, kind, value in result:
+            by_case[case_id].rows.append((kind, value))
+        return [by_case[c].relation() for c in ids]
+
+    async def add(self, case_id: Any, kind: str, values: Iterable[str]) -> None:
+        for value in dict.fromkeys(v for v in values if v):
+            await self.uow.insert_new(self.table, {"case_id": str(case_id), "kind": kind, "value": value[:100]})
+
+    async def replace(self, case_id: Any, kind: str, values: Iterable[str]) -> None:
+        from sqlalchemy import delete
+
+        t = self.table
+        await self.uow.session.execute(delete(t).where(t.c.case_id == str(case_id), t.c.kind == kind))
+        await self.add(case_id, kind, values)
+
+
+# -- the projection: one function per event, registered by the runtime on every service ---------------
+
+
+async def on_assigned(ev: ReferralAssigned, uow: UnitOfWork) -> None:
+    await CaseAccess(uow).replace(ev.case_id, "team", [ev.team_id])
+
+
+async def on_guardians(ev: ReferralReceived | ReferralLinked, uow: UnitOfWork) -> None:
+    await CaseAccess(uow).add(ev.case_id, "guardian", ev.guardian_keys)
+
+
+async def on_convened(ev: MeetingConvened, uow: UnitOfWork) -> None:
+    await CaseAccess(uow).add(ev.case_id, "participant", [p.participant_id for p in ev.participants if p.kind == "professional"])
+
+
+async def on_held(ev: MeetingHeld, uow: UnitOfWork) -> None:
+    await CaseAccess(uow).add(ev.case_id, "responsible", ev.responsible_worker_ids)
+
+
+async def on_plan(ev: PlanAgreed | PlanRevised, uow: UnitOfWork) -> None:
+    await CaseAccess(uow).add(ev.case_id, "responsible", [w.worker_id for w in ev.responsible_workers])
+
+
+PROJECTION: tuple[tuple[type[Any], Any], ...] = (
+    (ReferralAssigned, on_assigned),
+    (ReferralReceived, on_guardians),
+    (ReferralLinked, on_guardians),
+    (MeetingConvened, on_convened),
+    (MeetingHeld, on_held),
+    (PlanAgreed, on_plan),
+    (PlanRevised, on_plan),
+)
+"""(event, handler) pairs every service subscribes to, before its own handlers of the same event."""

@@ -1,0 +1,110 @@
+"""The request pipeline's small parts (shared/service.py runs them): which cases a request names,
+the verified caller as the policy sees it, refusals and their audit records.
+
+Error codes a client meets here (docs/errors in the README): ``unauthenticated`` (no, expired,
+forged or unknown-key token), ``forbidden`` (the policy refused; ``data.reason`` says why),
+``purpose_required`` (a read of personal data without a purpose from the documented list),
+``version_retired`` (an old request version; ``data.successor`` names the subject to use).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared.audit import REFUSED, AuditLog
+from shared.contracts.base import FieldError, Reply
+from shared.db import UnitOfWork
+from shared.policy import PURPOSE_REQUIRED, Access, Caller
+
+UNAUTHENTICATED_TEXT = {
+    "en": "Sign in again: the request carried no valid access token (Authorization: Bearer <token>).",
+    "fi": "Kirjaudu uudelleen: pyynnössä ei ollut voimassa olevaa tunnistetta.",
+    "sv": "Logga in igen: begäran saknade en giltig åtkomsttoken.",
+}
+FORBIDDEN_TEXT = {
+    "en": "You have no access to this with your role and relation to the case.",
+    "fi": "Sinulla ei ole tähän käyttöoikeutta roolisi ja asiakkuuteen liittyvän tehtäväsi perusteella.",
+    "sv": "Du har ingen åtkomst till detta med din roll och din relation till klientskapet.",
+}
+PURPOSE_TEXT = {
+    "en": "State why you read this data: purpose, one of the documented values.",
+    "fi": "Kerro tietojen käyttötarkoitus (purpose), jokin dokumentoiduista arvoista.",
+    "sv": "Ange varför du läser uppgifterna (purpose), ett av de dokumenterade värdena.",
+}
+RETIRED_TEXT = {
+    "en": "This version of the request is retired; send the successor subject (data.successor).",
+    "fi": "Pyynnön tämä versio on poistunut käytöstä; käytä uutta versiota (data.successor).",
+    "sv": "Den här versionen av begäran är avvecklad; använd efterföljaren (data.successor).",
+}
+_TEXTS = {"forbidden": FORBIDDEN_TEXT, PURPOSE_REQUIRED: PURPOSE_TEXT}
+
+
+def refusal(code: str, field: str = "$", data: dict[str, Any] | None = None, **message: str) -> Reply:
+    return Reply(ok=False, errors=[FieldError(field=field, code=code, message=message or _TEXTS.get(code, {}))], data=data)
+
+
+def with_purpose_required(errors: list[FieldError]) -> list[FieldError]:
+    """A missing purpose is its own code (``purpose_required``), not a generic ``missing``."""
+    return [
+        FieldError(field="purpose", code=PURPOSE_REQUIRED, message=PURPOSE_TEXT)
+        if e.field == "purpose" and e.code == "missing"
+        else e
+        for e in errors
+    ]
+
+
+def requested_cases(request: Any, access: Access) -> list[str]:
+    """The case ids a request names (its ``access.case`` field: one id or a list)."""
+    if access.case is None:
+        return []
+    value = getattr(request, access.case, None)
+    if value is None:
+        return []
+    values = value if isinstance(value, list | tuple) else [value]
+    return [str(v) for v in dict.fromkeys(values)]
+
+
+def caller_of(principal: Any) -> Caller:
+    """The policy's view of a verified principal; a guardian is known by the keyed hash of the
+    henkilötunnus their strong identification gave (shared/pseudonyms.py)."""
+    guardian_key = None
+    if principal.kind == "guardian":
+        from shared.pseudonyms import person_key
+
+        guardian_key = person_key(principal.person_id)
+    return Caller(
+        person_id=str(principal.person_id),
+        kind=principal.kind,
+        roles=frozenset(principal.roles),
+        teams=frozenset(principal.teams),
+        guardian_key=guardian_key,
+    )
+
+
+def audit_actor(principal: Any) -> str:
+    """Who goes in the access log: a staff id, or for a guardian the keyed hash (never the
+    henkilötunnus)."""
+    if principal.kind == "guardian":
+        from shared.pseudonyms import person_key
+
+        return f"guardian:{person_key(principal.person_id)[:32]}"
+    return str(principal.person_id)
+
+
+async def record_refusal(uow: UnitOfWork, actor: str, subject: str, case_ids: list[str], reason: str) -> None:
+    """One ``refused`` record per named case (the action is the request's subject, the purpose
+    the refusal's reason code). A request naming no case leaves none: there is no family to tell."""
+    log: AuditLog = uow.audit  # type: ignore[attr-defined]
+    for case_id in case_ids:
+        await log.record(
+            actor=actor, case_id=case_id, action=subject, purpose=f"refused:{reason}", result=REFUSED, scope=f"case:{case_id}"
+        )
+
+
+async def reachable(uow: UnitOfWork, case_ids: list[str]) -> set[str]:
+    """Of these cases, those the verified caller reaches (a list query shows only those)."""
+    from shared.case_access import CaseAccess
+    from shared.policy import staff_relation
+
+    caller = caller_of(uow.principal)
+    return {rel.case_id for rel in await CaseAccess(uow).relations(case_ids) if staff_relation(caller, rel) is not None}

@@ -1,0 +1,102 @@
+"""The one policy that decides every request (shared/policy.py), rule by rule."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.policy import Access, Caller, CaseRelation, decide
+
+CASE = CaseRelation(
+    "c1",
+    teams=frozenset({"team-a"}),
+    participants=frozenset({"w-part"}),
+    responsible=frozenset({"w-resp"}),
+    guardians=frozenset({"g-key"}),
+)
+READ, WRITE, CONSENT = Access("read", guardian=True), Access("write"), Access("write", guardian=True, consent=True)
+
+
+def staff(person: str = "w1", roles: tuple[str, ...] = ("worker",), teams: tuple[str, ...] = ()) -> Caller:
+    return Caller(person, "staff", frozenset(roles), frozenset(teams))
+
+
+def guardian(key: str = "g-key") -> Caller:
+    return Caller("010190-990X", "guardian", guardian_key=key)
+
+
+@pytest.mark.parametrize(
+    ("caller", "allowed"),
+    [
+        (staff(teams=("team-a",)), True),
+        (staff(teams=("team-b",)), False),
+        (staff("w-part"), True),
+        (staff("w-resp"), True),
+        (staff(roles=("team_lead",), teams=("team-a",)), True),
+        (staff(roles=("team_lead",), teams=("team-b",)), False),
+        (staff(roles=("statistician",), teams=("team-a",)), False),
+        (staff(roles=("ops",), teams=("team-a",)), False),
+    ],
+)
+def test_a_case_is_reached_through_team_participation_or_responsibility_only(caller: Caller, allowed: bool) -> None:
+    assert decide(caller, READ, cases=[CASE], purpose="case_work").allowed is allowed
+    assert decide(caller, WRITE, cases=[CASE]).allowed is allowed
+
+
+def test_a_read_of_personal_data_without_a_purpose_is_refused_with_purpose_required() -> None:
+    decision = decide(staff(teams=("team-a",)), READ, cases=[CASE], purpose=None)
+    assert (decision.allowed, decision.code) == (False, "purpose_required")
+    assert decide(staff(teams=("team-a",)), READ, cases=[CASE], purpose="curiosity").code == "purpose_required"
+
+
+def test_a_write_needs_no_purpose_and_a_consents_own_purpose_is_not_mistaken_for_one() -> None:
+    assert decide(staff(teams=("team-a",)), CONSENT, cases=[CASE], purpose="share_plan").allowed
+
+
+def test_statisticians_and_ops_get_aggregates_and_never_personal_data() -> None:
+    aggregate = Access("aggregate", personal=False, case=None)
+    for role in ("statistician", "ops", "worker"):
+        assert decide(staff(roles=(role,)), aggregate).allowed
+    team_list = Access("read", case=None, team="team_id")
+    assert (
+        decide(staff(roles=("statistician",), teams=("team-a",)), team_list, team="team-a", purpose="case_work").code
+        == "forbidden"
+    )
+    assert decide(staff(roles=("ops",), teams=("team-a",)), team_list, team="team-a", purpose="case_work").code == "forbidden"
+
+
+def test_a_team_list_is_only_for_the_callers_own_team() -> None:
+    team_list = Access("read", case=None, team="team_id")
+    assert decide(staff(teams=("team-a",)), team_list, team="team-a", purpose="case_work").allowed
+    assert not decide(staff(teams=("team-a",)), team_list, team="team-b", purpose="case_work").allowed
+
+
+def test_consent_is_recorded_by_a_worker_of_the_case_or_the_guardian_but_not_a_team_lead_alone() -> None:
+    assert decide(staff("w-part"), CONSENT, cases=[CASE]).allowed
+    assert decide(guardian(), CONSENT, cases=[CASE]).allowed
+    assert not decide(staff(roles=("team_lead",), teams=("team-a",)), CONSENT, cases=[CASE]).allowed
+    assert not decide(guardian("other-key"), CONSENT, cases=[CASE]).allowed
+
+
+def test_a_guardian_reaches_only_their_own_childs_guardian_requests_with_the_own_data_purpose() -> None:
+    assert decide(guardian(), READ, cases=[CASE], purpose="own_data").allowed
+    assert not decide(guardian(), READ, cases=[CASE], purpose="case_work").allowed
+    assert not decide(guardian("other-key"), READ, cases=[CASE], purpose="own_data").allowed
+    assert not decide(guardian(), Access("read"), cases=[CASE], purpose="own_data").allowed  # not a guardian request
+    assert not decide(guardian(), WRITE, cases=[CASE]).allowed
+
+
+def test_a_restricted_guardian_is_refused() -> None:
+    restricted = CaseRelation("c1", guardians=frozenset({"g-key"}), restricted_guardians=frozenset({"g-key"}))
+    assert decide(guardian(), READ, cases=[restricted], purpose="own_data").reason == "guardian_access_restricted"
+
+
+def test_staff_cannot_use_the_guardians_purpose_and_a_case_unknown_to_the_read_model_is_refused() -> None:
+    assert not decide(staff(teams=("team-a",)), READ, cases=[CASE], purpose="own_data").allowed
+    assert not decide(staff(teams=("team-a",)), READ, cases=[CaseRelation("unknown")], purpose="case_work").allowed
+
+
+def test_the_roster_is_kept_by_team_leads_and_roster_admins() -> None:
+    roster = Access("roster_admin", personal=False, case=None)
+    assert decide(staff(roles=("team_lead",)), roster).allowed
+    assert decide(staff(roles=("roster_admin",)), roster).allowed
+    assert not decide(staff(), roster).allowed

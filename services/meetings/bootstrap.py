@@ -11,6 +11,7 @@ import logging
 import os
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from shared.clock import Clock
 from shared.service import Service
@@ -35,10 +36,12 @@ class MeetingsService(Service):
         await super().start()
 
 
-def bootstrap(settings: Settings | None = None, clock: Clock | None = None) -> Service:
+def bootstrap(settings: Settings | None = None, clock: Clock | None = None, **overrides: Any) -> Service:
+    """The one bootstrap signature of every service. ``overrides`` (tests, tools): ``verifier``
+    (the token verifier; default from settings)."""
     lead = timedelta(seconds=float(os.environ.get("KOOLLE_MEETINGS_REMINDER_LEAD_SECONDS", "86400")))
     uow_class = type("ConfiguredMeetingsUnitOfWork", (MeetingsUnitOfWork,), {"reminder_lead": lead})
-    svc = MeetingsService("meetings", settings or Settings(), metadata, uow_class, clock)
+    svc = MeetingsService("meetings", settings or Settings(), metadata, uow_class, clock, verifier=overrides.get("verifier"))
     svc.roster_path = Path(os.environ.get("KOOLLE_MEETINGS_ROSTER", str(ROSTER_FILE)))
     entrypoints.register(svc)
     return svc

@@ -2,24 +2,23 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from shared.clock import Clock
 from shared.service import Service
 from shared.settings import Settings
 
 from . import entrypoints
 from .adapters import NotificationsUnitOfWork, metadata
-from .channels import Channel
-from .config import NotificationsConfig
 
 
-def bootstrap(
-    settings: Settings | None = None,
-    clock: Clock | None = None,
-    config: NotificationsConfig | None = None,
-    channels: dict[str, Channel] | None = None,
-) -> Service:
-    svc = Service("notifications", settings or Settings(), metadata, NotificationsUnitOfWork, clock)
-    svc.delivery = entrypoints.register(svc, config, channels)  # type: ignore[attr-defined]
+def bootstrap(settings: Settings | None = None, clock: Clock | None = None, **overrides: Any) -> Service:
+    """The one bootstrap signature of every service. ``overrides`` (tests, tools): ``verifier``
+    (the token verifier; default from settings), ``config`` (NotificationsConfig), ``channels`` (name -> Channel)."""
+    svc = Service(
+        "notifications", settings or Settings(), metadata, NotificationsUnitOfWork, clock, verifier=overrides.get("verifier")
+    )
+    svc.delivery = entrypoints.register(svc, overrides.get("config"), overrides.get("channels"))  # type: ignore[attr-defined]
     _register_metrics(svc)
     return svc
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from datetime import timedelta
+from typing import Any
 
 from shared.clock import Clock
 from shared.service import Service
@@ -26,8 +27,10 @@ def policy_from_env() -> FollowupPolicy:
     )
 
 
-def bootstrap(settings: Settings | None = None, clock: Clock | None = None, policy: FollowupPolicy | None = None) -> Service:
-    uow_class = type("PlansUoW", (PlansUnitOfWork,), {"policy": policy or policy_from_env()})
-    svc = Service("plans", settings or Settings(), metadata, uow_class, clock)
+def bootstrap(settings: Settings | None = None, clock: Clock | None = None, **overrides: Any) -> Service:
+    """The one bootstrap signature of every service. ``overrides`` (tests, tools): ``verifier``
+    (the token verifier; default from settings), ``policy`` (FollowupPolicy)."""
+    uow_class = type("PlansUoW", (PlansUnitOfWork,), {"policy": overrides.get("policy") or policy_from_env()})
+    svc = Service("plans", settings or Settings(), metadata, uow_class, clock, verifier=overrides.get("verifier"))
     entrypoints.register(svc)
     return svc

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import partial
+from typing import Any
 
 from shared.clock import Clock
 from shared.service import Service
@@ -13,10 +14,12 @@ from .adapters import ReferralUnitOfWork, metadata
 from .config import ReferralConfig
 
 
-def bootstrap(settings: Settings | None = None, clock: Clock | None = None, config: ReferralConfig | None = None) -> Service:
-    config = config or ReferralConfig()
+def bootstrap(settings: Settings | None = None, clock: Clock | None = None, **overrides: Any) -> Service:
+    """The one bootstrap signature of every service. ``overrides`` (tests, tools): ``verifier``
+    (the token verifier; default from settings), ``config`` (ReferralConfig)."""
+    config: ReferralConfig = overrides.get("config") or ReferralConfig()
     router = config.router()  # read once at start-up; a broken routing file stops the start, not a worker
     uow_factory = partial(ReferralUnitOfWork, config=config, router=router)
-    svc = Service("referral", settings or Settings(), metadata, uow_factory, clock)  # type: ignore[arg-type]
+    svc = Service("referral", settings or Settings(), metadata, uow_factory, clock, verifier=overrides.get("verifier"))  # type: ignore[arg-type]
     entrypoints.register(svc)
     return svc

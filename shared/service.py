@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import gc
-import inspect
 import json
 import logging
 import os
@@ -32,7 +31,7 @@ from shared.clock import Clock
 from shared.contracts import Contract, Event, FieldError, Reply, field_errors
 from shared.db import Database, UnitOfWork
 from shared.errors import DomainError
-from shared.identity import Unauthenticated
+from shared.identity import Unauthenticated, authorization_header
 from shared.messaging.consumer import BatchOrder, DeadLetters, EventConsumer, Subscription
 from shared.messaging.relay import OutboxRelay
 from shared.messaging.streams import ensure_streams
@@ -142,7 +141,7 @@ class Service:
                     kind=SpanKind.SERVER,
                     attributes={"messaging.system": "nats", "koolle.command": subject},
                 ):
-                    reply = await self._call(subject, model, fn, msg.body, msg.headers or {})
+                    reply = await self._call(subject, model, fn, msg.body, authorization_header(msg.headers))
                     outcome = "ok" if reply.ok else (reply.errors[0].code if reply.errors else "refused")
                     self.metrics.requests.labels(subject, outcome).inc()
                     return reply.model_dump(mode="json")
@@ -162,7 +161,7 @@ class Service:
         self.request(subject, model)(refuse)
 
     async def _call(
-        self, subject: str, model: type[C], fn: Callable[[C, Any], Awaitable[Reply]], body: bytes, headers: dict[str, str]
+        self, subject: str, model: type[C], fn: Callable[[C, Any], Awaitable[Reply]], body: bytes, authorization: str | None
     ) -> Reply:
         """validate → authenticate → authorize → an earlier reply to this command id → handle →
         store the reply → commit → reply."""
@@ -176,7 +175,7 @@ class Service:
         access: Access = model.access
         case_ids = requested_cases(cmd, access)
         try:
-            principal = await self._verify(headers.get("Authorization"))
+            principal = await self._verify(authorization)
         except Unauthenticated as exc:
             await self._audit_refusal(None, subject, case_ids, f"unauthenticated:{exc.reason}"[:60])
             return refusal(UNAUTHENTICATED, "Authorization", {"reason": exc.reason}, **UNAUTHENTICATED_TEXT)
@@ -235,9 +234,12 @@ class Service:
         if self.verifier is None:
             from shared.identity import verifier_from_settings
 
-            self.verifier = verifier_from_settings(self.settings)
-        result = self.verifier.verify(header)
-        return await result if inspect.isawaitable(result) else result
+            self.verifier = verifier_from_settings(self.settings) or False
+            if not self.verifier:
+                log.warning("no identity provider configured: every request is refused (unauthenticated)")
+        if not self.verifier:
+            raise Unauthenticated("unavailable")
+        return await self.verifier.verify(header)
 
     async def _audit_refusal(self, actor: str | None, subject: str, case_ids: list[str], reason: str) -> None:
         """An unauthenticated request that named a case: audited (who is unknown, so the actor

@@ -78,13 +78,22 @@ async def submit_referral(nc: nats.NATS, submission: dict[str, Any] | Contract, 
     return ack.seq
 
 
-async def call(nc: nats.NATS, subject: str, payload: dict[str, Any] | Contract, timeout: float = 5.0, attempts: int = 3) -> Reply:
-    """Request/reply with retries on timeout. Commands carry a command_id, so a retry is safe."""
+async def call(
+    nc: nats.NATS,
+    subject: str,
+    payload: dict[str, Any] | Contract,
+    timeout: float = 5.0,
+    attempts: int = 3,
+    token: str | None = None,
+) -> Reply:
+    """Request/reply with retries on timeout. Commands carry a command_id, so a retry is safe.
+    ``token``: the caller's access token, sent as ``Authorization: Bearer <token>``."""
+    headers = {"Authorization": f"Bearer {token}"} if token else None
     body = payload.model_dump_json().encode() if isinstance(payload, Contract) else json.dumps(payload, default=str).encode()
     last: Exception | None = None
     for i in range(attempts):
         try:
-            msg = await nc.request(subject, body, timeout=timeout)
+            msg = await nc.request(subject, body, timeout=timeout, headers=headers)
             return Reply.model_validate_json(msg.data)
         except (nats.errors.TimeoutError, nats.errors.NoRespondersError) as exc:
             last = exc

@@ -118,7 +118,7 @@ def test_fuzz_request(spec, services) -> None:  # type: ignore[no-untyped-def]
     @given(payloads(model, unknown_ok=True))
     def run(case: tuple[str, bytes]) -> None:
         kind, body = case
-        reply = loop.run_until_complete(svc._call(spec.subject, model, fn, body))
+        reply = loop.run_until_complete(svc._call(spec.subject, model, fn, body, None))
         tried["n"] += 1
         assert isinstance(reply, Reply)
         codes = [e.code for e in reply.errors]

@@ -29,6 +29,7 @@ from shared.clock import Clock
 from shared.contracts import Contract, Event, FieldError, Reply, field_errors
 from shared.db import Database, UnitOfWork
 from shared.errors import DomainError
+from shared.identity import TokenVerifier, verifier_from_settings
 from shared.messaging.consumer import BatchOrder, DeadLetters, EventConsumer, Subscription
 from shared.messaging.relay import OutboxRelay
 from shared.messaging.streams import ensure_streams
@@ -56,6 +57,8 @@ class Service:
         self.clock = clock or Clock()
         self.db = Database(settings.database_url(name), metadata, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
         self.uow_class = uow_class
+        # Who is asking: verifies the requests' access tokens (None: no issuer configured).
+        self.verifier: TokenVerifier | None = verifier_from_settings(settings)
         self.broker = NatsBroker(
             settings.nats_servers(),  # a cluster: several URLs
             name=f"koolle-{name}",
@@ -252,6 +255,8 @@ class Service:
         for c in self.consumers:
             c.start()
         self._tasks = []
+        if self.verifier is not None:  # the keys before the first request, without delaying the start
+            self._tasks.append(asyncio.create_task(self.verifier.prefetch(), name=f"{self.name}-jwks"))
         for extra in self._extra_tasks:
             self._tasks.append(asyncio.create_task(extra(), name=f"{self.name}-{extra.__name__}"))
         if self.settings.http_port_base >= 0:

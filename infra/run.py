@@ -25,6 +25,7 @@ from urllib.parse import urlparse
 import nats
 
 from infra.auth import authorization_block, inbox_prefix, load_or_create_passwords
+from infra.identity_provider import JwksServer, LocalIssuer
 from infra.natsserver import EmbeddedNats
 from shared.messaging.streams import ensure_streams
 from shared.settings import Settings
@@ -80,6 +81,23 @@ def stop_services(procs: dict[str, subprocess.Popen[bytes]], timeout: float = 15
             p.wait()
 
 
+def start_identity_provider(settings: Settings, env: dict[str, str]) -> JwksServer | None:
+    """The embedded identity provider, unless a real one is configured (KOOLLE_OIDC_ISSUER): the
+    data dir's signing key, its JWKS on loopback, and the services told to trust it (env)."""
+    if settings.oidc_issuer:
+        return None
+    issuer = LocalIssuer.load_or_create(settings.data_dir)
+    # Beside the services' probe ports (base + 1..4) when they are fixed; else any free port.
+    port = settings.http_port_base if settings.http_port_base > 0 else 0
+    try:
+        server = JwksServer(issuer, "127.0.0.1", port).start()
+    except OSError:
+        server = JwksServer(issuer, "127.0.0.1", 0).start()
+    env.update(issuer.settings_env(server.url))
+    print(f"identity provider (local): JWKS at {server.url}; tokens: python -m infra.token staff|guardian ...")
+    return server
+
+
 async def main_async(args: argparse.Namespace) -> int:
     settings = Settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -97,6 +115,7 @@ async def main_async(args: argparse.Namespace) -> int:
         )
     env["KOOLLE_NATS_URL"] = settings.nats_url
     env["KOOLLE_DATA_DIR"] = str(settings.data_dir.resolve())
+    jwks = start_identity_provider(settings, env)
 
     def connect(identity: str) -> Any:
         options = settings.nats_connect_options()  # TLS (and, with --external-nats, the user) from KOOLLE_NATS_*
@@ -144,6 +163,8 @@ async def main_async(args: argparse.Namespace) -> int:
         stop_services(procs)
         if server is not None:
             server.stop()
+        if jwks is not None:
+            jwks.stop()
     print("stopped cleanly; data kept in", settings.data_dir)
     return 0
 

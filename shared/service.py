@@ -31,7 +31,7 @@ from shared.clock import Clock
 from shared.contracts import Contract, Event, FieldError, Reply, field_errors
 from shared.db import Database, UnitOfWork
 from shared.errors import DomainError
-from shared.identity import Unauthenticated, authorization_header
+from shared.identity import TokenVerifier, Unauthenticated, authorization_header, verifier_from_settings
 from shared.messaging.consumer import BatchOrder, DeadLetters, EventConsumer, Subscription
 from shared.messaging.relay import OutboxRelay
 from shared.messaging.streams import ensure_streams
@@ -69,10 +69,12 @@ class Service:
         self.name = name
         self.settings = settings
         self.clock = clock or Clock()
-        self.verifier = verifier  # verifies the Authorization header's token (default: from settings, at first use)
         case_access_table(metadata)  # every service decides requests from its own copy of the case relations
         self.db = Database(settings.database_url(name), metadata, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
         self.uow_class = uow_class
+        # Who is asking: verifies the requests' access tokens (None: no issuer configured, and
+        # every request is refused as unauthenticated).
+        self.verifier: TokenVerifier | None = verifier if verifier is not None else verifier_from_settings(settings)
         self.broker = NatsBroker(
             settings.nats_servers(),  # a cluster: several URLs
             name=f"koolle-{name}",
@@ -232,13 +234,7 @@ class Service:
 
     async def _verify(self, header: str | None) -> Any:
         if self.verifier is None:
-            from shared.identity import verifier_from_settings
-
-            self.verifier = verifier_from_settings(self.settings) or False
-            if not self.verifier:
-                log.warning("no identity provider configured: every request is refused (unauthenticated)")
-        if not self.verifier:
-            raise Unauthenticated("unavailable")
+            raise Unauthenticated("unavailable")  # no issuer configured: nobody can be verified
         return await self.verifier.verify(header)
 
     async def _audit_refusal(self, actor: str | None, subject: str, case_ids: list[str], reason: str) -> None:
@@ -348,6 +344,8 @@ class Service:
         for c in self.consumers:
             c.start()
         self._tasks = []
+        if self.verifier is not None:  # the keys before the first request, without delaying the start
+            self._tasks.append(asyncio.create_task(self.verifier.prefetch(), name=f"{self.name}-jwks"))
         for extra in self._extra_tasks:
             self._tasks.append(asyncio.create_task(extra(), name=f"{self.name}-{extra.__name__}"))
         if self.settings.http_port_base >= 0:

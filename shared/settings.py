@@ -78,6 +78,37 @@ class Settings(BaseSettings):
     # Telemetry: "none" (default), "console", or "otlp" (also chosen by OTEL_EXPORTER_OTLP_ENDPOINT).
     otel_exporter: str = "none"
 
+    # Who is asking (docs/identity.md): every request carries an OpenID Connect access token (JWT).
+    # Staff: the county's identity provider (Entra ID, Keycloak, ...). Empty issuer: no staff tokens.
+    oidc_issuer: str = ""
+    # The audience the tokens must be issued for (several: comma-separated).
+    oidc_audience: str = ""
+    # The provider's JWKS (https, or http on loopback); empty: read from the issuer's discovery document.
+    oidc_jwks_url: str = ""
+    # Claim names; a dotted path reaches into an object (Keycloak: realm_access.roles).
+    oidc_claim_person_id: str = "sub"
+    oidc_claim_roles: str = "roles"
+    oidc_claim_teams: str = "groups"
+    oidc_claim_municipality: str = "municipality"
+    # Provider role / group name -> Koolle role / team id (JSON object); names not in the map pass as they are.
+    oidc_role_map: dict[str, str] = {}
+    oidc_team_map: dict[str, str] = {}
+    # Guardians: a second trusted issuer with strong identification (Suomi.fi-style) whose person-id
+    # claim is the henkilötunnus. Empty issuer: no guardian tokens.
+    guardian_oidc_issuer: str = ""
+    guardian_oidc_audience: str = ""
+    guardian_oidc_jwks_url: str = ""
+    guardian_oidc_claim_person_id: str = "sub"
+    # Accepted signature algorithms (asymmetric only: "none" and HS* are refused at start).
+    oidc_algorithms: tuple[str, ...] = ("RS256", "ES256")
+    # Clock skew tolerated on exp / nbf / iat, seconds.
+    oidc_leeway_seconds: float = 30.0
+    # An unknown key id refetches the JWKS (key rotation) at most once per this many seconds; a JWKS
+    # older than the max age is refreshed in the background.
+    oidc_jwks_refetch_seconds: float = 10.0
+    oidc_jwks_max_age_seconds: float = 3600.0
+    oidc_jwks_timeout_seconds: float = 5.0
+
     def database_url(self, service: str) -> str:
         url = getattr(self, f"{service}_database_url", "")
         if url:

@@ -14,7 +14,7 @@ import json
 import logging
 import os
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC
 from typing import Any, TypeVar
 
@@ -96,7 +96,7 @@ class Service:
         self._tasks: list[asyncio.Task[Any]] = []
         self.tracer = trace.get_tracer(f"koolle.{name}")
         self.started = False
-        self._extra_tasks: list[Callable[[], Awaitable[None]]] = []
+        self._extra_tasks: list[Callable[[], Coroutine[Any, Any, None]]] = []
         self.metrics = ServiceMetrics(name)
         self.db.on_commit = self.metrics.observe_commit
         self.metrics.on_scrape(self._refresh_metrics)
@@ -359,7 +359,7 @@ class Service:
         self.started = True
         log.info("%s started", self.name)
 
-    def background(self, fn: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
+    def background(self, fn: Callable[[], Coroutine[Any, Any, None]]) -> Callable[[], Coroutine[Any, Any, None]]:
         """Run ``fn`` as a task while the service runs (e.g. a dispatcher)."""
         self._extra_tasks.append(fn)
         return fn

@@ -15,6 +15,8 @@ from uuid import uuid4
 import nats
 from nats.js.api import DeliverPolicy
 
+from infra.identity_provider import LocalIssuer
+from infra.token import staff_token
 from services.referral.hetu import make_test_hetu
 from shared.client import call, submit_referral
 from shared.clock import local
@@ -86,13 +88,34 @@ def say(text: str) -> None:
     print(f"\n> {text}", flush=True)
 
 
+CLOSE_WORKER = "staff-close-1"  # in services/meetings/roster.json: a worker of the Porvoo family centre
+GUARDIAN_HETU = make_test_hetu(date(1988, 6, 2), 934)  # invented: individual number 900-999
+
+
+async def _until_case_reached(staff: nats.NATS, subject: str, payload: dict[str, Any], token: str) -> Any:
+    """A staff app's first command on a new case: each service learns who may reach the case from
+    the case's events, a moment after referral.received, so a refusal at once is retried briefly."""
+    for _ in range(50):
+        reply = await call(staff, subject, payload, token=token)
+        if reply.ok or reply.errors[0].code not in ("unknown_case", "forbidden"):
+            return reply
+        await asyncio.sleep(0.1)
+    return reply
+
+
 async def run_demo(
-    nc: nats.NATS, followup_after: float = 6.0, frontdoor: nats.NATS | None = None, staff: nats.NATS | None = None
+    nc: nats.NATS,
+    issuer: LocalIssuer,
+    followup_after: float = 6.0,
+    frontdoor: nats.NATS | None = None,
+    staff: nats.NATS | None = None,
 ) -> dict[str, str]:
     """``nc`` watches events; ``frontdoor`` and ``staff`` are the front door's and the staff app's own
-    connections (their own NATS identities when the server enforces them)."""
+    connections (their own NATS identities when the server enforces them). ``issuer`` signs the
+    staff member's and the guardian's access tokens (the embedded identity provider)."""
     frontdoor = frontdoor or nc
     staff = staff or nc
+    token = staff_token(issuer, CLOSE_WORKER)
     sub_id = f"demo-{uuid4().hex[:12]}"
     say("Front door: the family's e-contact form arrives (an invented family).")
     await submit_referral(
@@ -105,7 +128,15 @@ async def run_demo(
             "children": [
                 {"given_name": "Testi", "family_name": "Esimerkki", "personal_id": make_test_hetu(date(2018, 3, 14), 912)}
             ],
-            "guardians": [{"name": "Demo Vanhempi", "email": "vanhempi@example.com", "phone": "040 000 0000", "language": "sv"}],
+            "guardians": [
+                {
+                    "name": "Demo Vanhempi",
+                    "personal_id": GUARDIAN_HETU,  # stored only as a keyed hash: the guardian's own sign-in finds the case
+                    "email": "vanhempi@example.com",
+                    "phone": "040 000 0000",
+                    "language": "sv",
+                }
+            ],
             "language": "sv",
             "concern": "Arjen sujuminen on vaikeaa.",
             "referrer": {
@@ -121,12 +152,11 @@ async def run_demo(
     received = await _wait_any(("referral.received", "referral.linked"), lambda e: e.get("submission_id") == sub_id)
     case_id = received["case_id"]
 
-    say("Close worker: convene a joint meeting with the family and a psychologist.")
+    say(f"Close worker ({CLOSE_WORKER}, signed in: a bearer token): convene a joint meeting with the family and a psychologist.")
     starts = datetime.now(UTC) + timedelta(seconds=3)
     convene = {
         "command_id": str(uuid4()),
         "case_id": case_id,
-        "convened_by": "staff-close-1",
         "starts_at": starts.isoformat(),
         "ends_at": (starts + timedelta(minutes=15)).isoformat(),
         "room": "pv-neuvotteluhuone-1",  # from services/meetings/roster.json
@@ -151,11 +181,7 @@ async def run_demo(
             },
         ],
     }
-    for _ in range(50):  # the meetings service opens the convening when it sees referral.received
-        reply = await call(staff, "cmd.meetings.convene.v1", convene)
-        if reply.ok or reply.errors[0].code != "unknown_case":
-            break
-        await asyncio.sleep(0.1)
+    reply = await _until_case_reached(staff, "cmd.meetings.convene.v2", convene, token)
     if not reply.ok:
         raise RuntimeError(f"convene refused: {[e.code for e in reply.errors]}")
     meeting_id = reply.id
@@ -165,29 +191,29 @@ async def run_demo(
     await asyncio.sleep(max(0.0, (starts - datetime.now(UTC)).total_seconds()) + 0.2)
     reply = await call(
         staff,
-        "cmd.meetings.record_held.v1",
+        "cmd.meetings.record_held.v2",
         {
             "command_id": str(uuid4()),
+            "case_id": case_id,
             "meeting_id": meeting_id,
-            "recorded_by": "staff-close-1",
             "attendance": [{"participant_id": p["participant_id"], "present": True} for p in convene["participants"]],
             "child_heard": True,
-            "responsible_worker_ids": ["staff-close-1"],
+            "responsible_worker_ids": [CLOSE_WORKER],
         },
+        token=token,
     )
     if not reply.ok:
         raise RuntimeError(f"record_held refused: {[e.code for e in reply.errors]}")
     await _wait("meeting.held", lambda e: e["meeting_id"] == meeting_id)
 
     say(f"Close worker records the joint plan; next contact agreed in {followup_after:.0f} seconds (demo time).")
-    reply = await call(
+    reply = await _until_case_reached(
         staff,
-        "cmd.plans.agree.v1",
+        "cmd.plans.agree.v2",
         {
             "command_id": str(uuid4()),
             "case_id": case_id,
             "meeting_id": meeting_id,
-            "recorded_by": "staff-close-1",
             "changes_needed": ["Aamut sujuvat ilman riitaa"],
             "actions_at_home": [{"what": "Aamurutiini kuvina", "who": "vanhempi"}],
             "actions_in_everyday_environment": [{"what": "Rauhallinen aloitus päiväkodissa", "who": "päiväkoti"}],
@@ -210,10 +236,18 @@ async def run_demo(
                 {"contact_id": "guardian-1", "role": "guardian", "language": "sv", "email": "vanhempi@example.com"}
             ],
         },
+        token,
     )
     if not reply.ok:
         raise RuntimeError(f"agree plan refused: {[e.code for e in reply.errors]}")
     plan_id = reply.id
+
+    say("The guardian signs in with strong identification and reads the family's plan (and nothing else).")
+    guardian = issuer.mint_guardian(GUARDIAN_HETU)
+    reply = await _until_case_reached(staff, "query.plans.case.v2", {"case_id": case_id, "purpose": "own_data"}, guardian)
+    if not reply.ok:
+        raise RuntimeError(f"the guardian's read refused: {[e.code for e in reply.errors]}")
+    print(f"  the guardian sees {len(reply.data['plans'])} plan(s) of case {case_id}")
 
     say("Waiting for the durable follow-up timer (a JetStream message schedule) to fire...")
     due = await _wait("followup.due", lambda e: e["plan_id"] == plan_id, timeout=followup_after + 30)

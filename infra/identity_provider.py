@@ -7,7 +7,7 @@ the henkilötunnus). In production both are real providers and this module is no
 (docs/identity.md).
 
     key = LocalIssuer.load_or_create(Path("var"))
-    token = key.mint_staff("staff-close-1", roles={"worker"}, teams={"perhekeskus-porvoo"}, municipality="Porvoo")
+    token = key.mint_staff("staff-close-1", roles={"worker"}, teams={"porvoo-family-centre"}, municipality="Porvoo")
 """
 
 from __future__ import annotations

@@ -149,7 +149,8 @@ async def main_async(args: argparse.Namespace) -> int:
         await print_events(nc)
         if args.demo:
             frontdoor, staff = await connect("frontdoor"), await connect("staffapp")
-            demo = asyncio.create_task(run_demo(nc, frontdoor=frontdoor, staff=staff))
+            issuer = LocalIssuer.load_or_create(settings.data_dir)  # the embedded provider's key
+            demo = asyncio.create_task(run_demo(nc, issuer, frontdoor=frontdoor, staff=staff))
             done, _ = await asyncio.wait({demo, asyncio.create_task(stop.wait())}, return_when=asyncio.FIRST_COMPLETED)
             if demo in done and demo.exception() is None:
                 print("\nDemo complete. The system keeps running and printing events; Ctrl-C stops it.")

@@ -16,6 +16,7 @@ from shared.client import submit_referral
 from shared.settings import Settings
 from tests.conftest import wait_for
 from tests.support.data import submission
+from tests.support.identity import TestIdentity
 from tests.support.processes import Processes
 from tests.support.system import EventLog
 
@@ -23,8 +24,8 @@ pytestmark = [pytest.mark.e2e]
 
 
 @pytest.fixture
-def processes(nats_server: EmbeddedNats, tmp_path: Path, clean_streams) -> Iterator[Processes]:  # type: ignore[no-untyped-def]
-    p = Processes(Settings(nats_url=nats_server.url, data_dir=tmp_path))
+def processes(nats_server: EmbeddedNats, tmp_path: Path, clean_streams, identity: TestIdentity) -> Iterator[Processes]:  # type: ignore[no-untyped-def]
+    p = Processes(Settings(nats_url=nats_server.url, data_dir=tmp_path), identity)
     p.start()
     yield p
     p.stop()
@@ -35,7 +36,8 @@ async def test_demo_flow_across_processes(processes, nc):  # type: ignore[no-unt
 
     await wait_ready(nc)
     await print_events(nc)
-    ids = await asyncio.wait_for(run_demo(nc, followup_after=2.0), timeout=60)
+    assert processes.identity is not None
+    ids = await asyncio.wait_for(run_demo(nc, processes.identity.issuer, followup_after=2.0), timeout=60)
     assert set(ids) == {"case_id", "meeting_id", "plan_id"}
     assert sys.executable
 

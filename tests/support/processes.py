@@ -12,13 +12,16 @@ from typing import Any
 
 from infra.run import SERVICES, start_service, stop_services
 from shared.settings import Settings
+from tests.support.identity import TestIdentity
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 class Processes:
-    def __init__(self, settings: Settings, **env: str) -> None:
+    def __init__(self, settings: Settings, identity: TestIdentity | None = None, **env: str) -> None:
+        """``identity``: the identity provider the services trust (staff and guardian tokens)."""
         self.settings = settings
+        self.identity = identity
         self.base_env = dict(os.environ)
         self.base_env.update(
             KOOLLE_NATS_URL=settings.nats_url,
@@ -31,6 +34,8 @@ class Processes:
             KOOLLE_NOTIFICATIONS_RECONCILE_AFTER_SECONDS="3",
             PYTHONPATH=str(ROOT),
         )
+        if identity is not None:
+            self.base_env.update(identity.issuer.settings_env(identity.jwks_url))
         self.base_env.update(env)
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.kills: dict[str, int] = {}

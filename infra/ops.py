@@ -294,9 +294,10 @@ def rebuild(model: str = typer.Argument("referral-statistics"), url: str = typer
             stats = await ReferralStatistics.rebuild(
                 nc.jetstream(), progress=lambda seen, total: bar.update(task, completed=seen, total=total)
             )
-            bar.update(task, completed=stats.events, total=stats.events)
+            bar.update(task, completed=stats.events + stats.unreadable, total=stats.events + stats.unreadable)
         await nc.close()
-        console.print(f"rebuilt from {stats.events:,} events in {time.monotonic() - started:.1f} s")
+        skipped = f"; {stats.unreadable:,} unreadable skipped (see deadletters)" if stats.unreadable else ""
+        console.print(f"rebuilt from {stats.events:,} events in {time.monotonic() - started:.1f} s{skipped}")
         t = Table(title=f"Referral statistics ({stats.events:,} events)")
         for col in ("municipality", "month", "channel", "referrals"):
             t.add_column(col)

@@ -1,14 +1,18 @@
-"""Operator CLI: streams, consumers, service health, dead letters, read-model rebuilds.
+"""Operator CLI: streams, consumers, service health, dead letters, read-model rebuilds, rejections.
 
-    python -m infra.ops status
-    python -m infra.ops deadletters [--service meetings]
-    python -m infra.ops replay-deadletter SEQ
-    python -m infra.ops rebuild referral-statistics
-    python -m infra.ops access-log CASE_ID --requested-by STAFF_ID   # who has seen my data
-    echo HENKILOTUNNUS | python -m infra.ops access-log - --requested-by STAFF_ID
+    .venv/bin/python -m infra.ops status
+    .venv/bin/python -m infra.ops deadletters [--service meetings]
+    .venv/bin/python -m infra.ops replay-deadletter SEQ
+    .venv/bin/python -m infra.ops rebuild referral-statistics
+    .venv/bin/python -m infra.ops rejected                                  # reasons only
+    .venv/bin/python -m infra.ops rejected --raw REJECTION_ID --purpose WHY  # raw bytes, audited
+    .venv/bin/python -m infra.ops access-log CASE_ID --requested-by STAFF_ID   # who has seen my data
+    echo HENKILOTUNNUS | .venv/bin/python -m infra.ops access-log - --requested-by STAFF_ID
 
-Shows ids, subjects, counts and reason codes only: never a payload (dead letters hold personal data).
-Connects with the identity and TLS in KOOLLE_NATS_* (the ``ops`` identity, infra/auth.py).
+Shows ids, subjects, counts and reason codes only: never a payload (dead letters hold personal data),
+except one rejection's raw bytes when asked for by --raw (recorded in the access audit).
+Connects as the ``ops`` identity: KOOLLE_NATS_USER/PASSWORD when set, else the password ``make up``
+generated in the data dir (KOOLLE_DATA_DIR/nats/credentials.json); TLS from KOOLLE_NATS_TLS_*.
 """
 
 from __future__ import annotations

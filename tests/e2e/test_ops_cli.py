@@ -191,6 +191,10 @@ def test_access_log_answers_for_a_person(seeded: System) -> None:
     out = ok(ops(seeded, "access-log", "-", "--requested-by", "staff-ops-test", stdin=hetu + "\n"))
     assert "Access log: 1 case(s)" in out
     assert hetu not in out
+    answer = json.loads(ok(ops(seeded, "access-log", "-", "--requested-by", "staff-ops-test", "--json", stdin=hetu + "\n")))
+    case_id = answer["cases"][0]
+    out = ok(ops(seeded, "access-log", case_id, "--requested-by", "staff-ops-test"))  # as the README prints it
+    assert "Access log: 1 case(s)" in out and "read_access_log" in out
 
 
 def test_a_wrong_data_dir_is_one_clear_line_and_no_traceback(system: System, tmp_path: Path) -> None:

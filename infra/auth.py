@@ -41,7 +41,7 @@ def _built(service: str) -> Any:
 
 def _durables(service: str) -> list[tuple[str, str]]:
     """(stream, durable) of every consumer the service declares, read from its own bootstrap."""
-    return [(s.stream, s.durable) for s in _built(service).subscriptions]
+    return [(s.stream, s.durable) for s in _built(service).consumed()]
 
 
 def _ops_subjects(service: str) -> list[str]:

@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
-Action = Literal["read", "write", "aggregate", "roster_admin"]
+Action = Literal["read", "write", "aggregate", "roster_admin", "operate"]
 
 WORKER, TEAM_LEAD, STATISTICIAN, OPS, ROSTER_ADMIN = "worker", "team_lead", "statistician", "ops", "roster_admin"
 ROLES: dict[str, str] = {
@@ -42,6 +42,7 @@ PURPOSES: dict[str, str] = {
     "access_request": "Answering the person's own request to know who has read their data (703/2023 s. 11).",
     "supervision": "A team lead's supervision of the team's work.",
     "own_data": "A guardian reads their own child's data.",
+    "operations_review": "Operations: looking into a rejected or dead-lettered message (ops only).",
 }
 """Why personal data is read: one of these is required on every such read and written to the access log."""
 
@@ -65,7 +66,7 @@ class Access:
 
     @property
     def needs_purpose(self) -> bool:
-        return self.action == "read" and self.personal
+        return self.action in ("read", "operate") and self.personal
 
 
 @dataclass(frozen=True)
@@ -148,6 +149,10 @@ def decide(
     if purpose == "own_data":
         return _no("own_data_is_for_guardians")
     roles = caller.roles
+    if access.action == "operate":  # operators' own requests (ops.<service>.…): the ops role only
+        return ALLOW if OPS in roles else _no("not_ops")
+    if purpose == "operations_review":
+        return _no("operations_review_is_for_ops")
     if access.action == "aggregate":
         return ALLOW if roles & {WORKER, TEAM_LEAD, STATISTICIAN, OPS} else _no("no_role")
     if access.action == "roster_admin":

@@ -28,13 +28,14 @@ from sqlalchemy import MetaData, text
 from shared.case_access import PROJECTION, CaseAccess, case_access_table
 from shared.client import PlaintextRefused, refuse_plaintext, uses_tls
 from shared.clock import Clock
-from shared.contracts import Contract, Event, FieldError, Reply, field_errors
+from shared.contracts import STREAMS, Contract, Event, FieldError, Reply, field_errors
 from shared.db import Database, UnitOfWork
 from shared.errors import DomainError
 from shared.identity import TokenVerifier, Unauthenticated, authorization_header, verifier_from_settings
 from shared.messaging.consumer import BatchOrder, DeadLetters, EventConsumer, Subscription
 from shared.messaging.relay import OutboxRelay
 from shared.messaging.streams import ensure_streams
+from shared.messaging.timers import fired_subscription
 from shared.observability import PORT_OFFSETS, HttpEndpoint, JsonFormatter, ServiceMetrics
 from shared.policy import PURPOSE_REQUIRED, RETIRED, UNAUTHENTICATED, Access, decide
 from shared.requests import (
@@ -110,6 +111,12 @@ class Service:
         uow = self.uow_class(self.db, self.clock.now)
         uow.producer = self.name
         return uow
+
+    def consumed(self) -> list[Subscription]:
+        """Every durable consumer the service runs: its entrypoints' subscriptions, then its own fired
+        timers where it owns a stream of durable timers (shared/messaging/timers.py)."""
+        timers = [fired_subscription(self.name, s.name) for s in STREAMS.values() if s.owner == self.name and s.schedules]
+        return self.subscriptions + timers
 
     def on_event(self, event: type[Event]) -> Callable[[Callable[[Any, Any], Awaitable[None]]], Any]:
         """Register a handler for an event: ``async def handle(event, uow) -> None``. Several
@@ -206,7 +213,7 @@ class Service:
                 try:
                     reply = await fn(cmd, uow)
                 except DomainError:
-                    if access.action == "read":
+                    if access.action in ("read", "operate"):
                         await uow.commit()  # a refused read is audited: its record stays
                     raise
                 if command_id is not None and reply.ok:
@@ -314,7 +321,7 @@ class Service:
             await ensure_streams(js, self.settings.duplicate_window_seconds, self.settings.stream_replicas)
         dead = DeadLetters(js, self.name)
         order = BatchOrder()  # this process's consumers take turns by their batches' first events
-        for sub in self.subscriptions:
+        for sub in self.consumed():
             consumer = EventConsumer(
                 self.db,
                 js,

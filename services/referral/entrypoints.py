@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from shared.contracts.ops import REJECTED_SUBJECT, RejectedSubmissionsQuery
 from shared.contracts.referral import (
     INTAKE_SUBJECT,
     AccessLogQuery,
@@ -59,5 +60,7 @@ def register(svc: Service) -> None:
     svc.retired("cmd.referral.record_consent.v1", RecordConsent)
     svc.request("cmd.referral.withdraw_consent.v2", WithdrawConsentV2)(handlers.withdraw_consent)
     svc.retired("cmd.referral.withdraw_consent.v1", WithdrawConsent)
+    # Operators only (the ops identity; infra/auth.py lets no client identity publish ops.>).
+    svc.request(REJECTED_SUBJECT, RejectedSubmissionsQuery)(handlers.rejected_submissions)
     svc.request("cmd.referral.start_assessment.v1", StartAssessment)(handlers.start_assessment)
     svc.request("cmd.referral.complete_assessment.v1", CompleteAssessment)(handlers.complete_assessment)

@@ -412,3 +412,21 @@ def test_the_jwks_server_publishes_public_keys_only():
     (key,) = jwks["keys"]
     assert key["kid"] == issuer.kid and key["use"] == "sig" and key["alg"] == "RS256"
     assert not {"d", "p", "q", "dp", "dq", "qi"} & set(key)
+
+
+async def test_an_old_jwks_is_refreshed_in_the_background_while_the_cached_keys_keep_serving(rotating_identity):
+    idp = rotating_identity
+    verifier = idp.verifier(oidc_jwks_max_age_seconds=0.0, guardian_oidc_issuer="")
+    await verifier.verify(f"Bearer {idp.staff('pv-sw-1')}")
+    fetches = idp.jwks_requests
+
+    principal = await verifier.verify(f"Bearer {idp.staff('pv-sw-2')}")  # answered from the cache at once
+
+    assert principal.person_id == "pv-sw-2"
+    await asyncio.wait_for(_until(lambda: idp.jwks_requests > fetches), 5)
+    await verifier.aclose()
+
+
+async def _until(predicate) -> None:  # type: ignore[no-untyped-def]
+    while not predicate():
+        await asyncio.sleep(0.01)

@@ -392,6 +392,8 @@ class Service:
             log.warning("broker stop incomplete (%s)", type(exc).__name__)
         if self.http is not None:
             await self.http.stop()
+        if self.verifier is not None:
+            await self.verifier.aclose()
         await self.db.dispose()
         if self._checkpoint_task is not None:
             await asyncio.gather(self._checkpoint_task, return_exceptions=True)

@@ -10,9 +10,9 @@ from uuid import UUID
 
 from pydantic import Field
 
-from .base import Contract
 from shared.policy import Access
 
+from .base import Contract
 from .common import ShortText
 
 REJECTED_SUBJECT = "ops.referral.rejected.v1"

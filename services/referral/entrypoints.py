@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import logging
+
+from sqlalchemy.exc import IntegrityError
+
 from shared.contracts.referral import (
     INTAKE_SUBJECT,
     AccessLogQuery,
+    AssessUrgency,
     CaseQuery,
     CompleteAssessment,
     DeadlinesDueQuery,
     RecordConsent,
+    RecordDecision,
     StartAssessment,
     TeamCasesQuery,
     UnlinkReferral,
@@ -19,8 +25,19 @@ from shared.service import Service
 
 from . import handlers
 
+log = logging.getLogger("koolle.referral")
+
 
 def register(svc: Service) -> None:
+    async def recompute_open_cases() -> None:
+        try:
+            async with svc.uow() as uow:
+                await handlers.recompute_open_cases(uow)  # type: ignore[arg-type]
+        except IntegrityError:  # another replica applied it at the same moment; its commit stands
+            log.info("deadline migration applied by another replica")
+
+    svc.migrations.append(recompute_open_cases)
+
     async def on_submission(cmd: handlers.ReceiveSubmission, uow: handlers.ReferralUnitOfWork) -> None:
         await handlers.receive_submission(cmd, uow)
 
@@ -45,5 +62,7 @@ def register(svc: Service) -> None:
     svc.request("cmd.referral.unlink.v1", UnlinkReferral)(handlers.unlink_referral)
     svc.request("cmd.referral.record_consent.v1", RecordConsent)(handlers.record_consent)
     svc.request("cmd.referral.withdraw_consent.v1", WithdrawConsent)(handlers.withdraw_consent)
+    svc.request("cmd.referral.record_decision.v1", RecordDecision)(handlers.record_decision)
+    svc.request("cmd.referral.assess_urgency.v1", AssessUrgency)(handlers.assess_urgency)
     svc.request("cmd.referral.start_assessment.v1", StartAssessment)(handlers.start_assessment)
     svc.request("cmd.referral.complete_assessment.v1", CompleteAssessment)(handlers.complete_assessment)

@@ -226,7 +226,7 @@ class EventHandlers:
         await uow.notifications.record_withdrawal(ev.case_id, ev.purpose, ev.recipient, ev.consent_id)
         for n in await uow.notifications.pending_of_case(ev.case_id):
             if _withdrawal_covers(n, ev.purpose, ev.recipient, str(ev.consent_id)):
-                await _cancel(uow, n, "consent_withdrawn")
+                await _withhold(uow, n)
 
     # meetings --------------------------------------------------------------------------------
     async def _participants(self, uow: NotificationsUnitOfWork, ev: Any, participants: list[Participant]) -> list[Recipient]:
@@ -366,6 +366,19 @@ def _withdrawal_covers(n: Notification, purpose: str, recipient: str | None, con
     if n.consent_purpose != purpose:
         return False
     return recipient in (None, n.recipient_id) or n.consent_id == consent_id
+
+
+async def _withhold(uow: NotificationsUnitOfWork, n: Notification) -> bool:
+    """Consent withdrawn: the notification is cancelled (True). An outcome to the referrer instead
+    becomes only that the assessment is done: the referrer always hears back, the outcome needs consent."""
+    if n.template == "assessment_completed":
+        n.template = "assessment_done"
+        n.params = {k: v for k, v in n.params.items() if k != "outcome"}
+        n.consent_purpose = n.consent_id = None
+        await uow.notifications.save(n)
+        return False
+    await _cancel(uow, n, "consent_withdrawn")
+    return True
 
 
 URGENCY_PAGES = frozenset({"urgency_overdue", "urgency_overdue_lead"})
@@ -619,8 +632,8 @@ async def _prepare(
     if n.consent_purpose and await uow.notifications.consent_withdrawn(
         n.case_id, n.consent_purpose, n.recipient_id, n.consent_id
     ):
-        await _cancel(uow, n, "consent_withdrawn")
-        return None
+        if await _withhold(uow, n):
+            return None
     if not role_allows(n.template, contact.role if contact else None):
         await _cancel(uow, n, "role_not_allowed")
         return None

@@ -35,7 +35,7 @@ def _durables(service: str) -> list[tuple[str, str]]:
 
     mod = importlib.import_module(f"services.{service}.bootstrap")
     svc = mod.bootstrap(Settings(data_dir=Path("/tmp/koolle-auth-probe")))
-    return [(s.stream, s.durable) for s in svc.subscriptions]
+    return [(s.stream, s.durable) for s in svc.consumed()]
 
 
 def service_permissions(service: str) -> dict[str, Any]:

@@ -415,21 +415,16 @@ class UnitOfWork:
         )
 
     def schedule(self, event: Any, *, timer_subject: str, at: datetime, timer_id: str) -> None:
-        """A durable timer: JetStream publishes ``event`` to its subject at ``at``.
+        """A durable timer: ``event`` is emitted once ``at`` has passed (shared/messaging/timers.py:
+        never early, stamped with the time it fired).
 
-        ``timer_subject`` is the timer's identity: scheduling it again replaces it; :meth:`cancel_timer`
-        removes it. ``timer_id`` must be unique per scheduling (it is the schedule message's id).
+        ``timer_subject`` (``timers.<service>.<name>``) is the timer's identity: scheduling it again
+        replaces it; :meth:`cancel_timer` removes it. ``timer_id`` must be unique per scheduling (it
+        is the schedule message's id).
         """
-        at_utc = at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        self.emit(
-            event,
-            subject=timer_subject,
-            headers={
-                "Nats-Schedule": f"@at {at_utc}",
-                "Nats-Schedule-Target": event.subject(),
-                "Koolle-Event-Id": str(event.event_id),
-            },
-        )
+        from shared.messaging.timers import schedule_headers
+
+        self.emit(event, subject=timer_subject, headers=schedule_headers(event, timer_subject, at))
         self._messages[-1]["message_id"] = timer_id
 
     def cancel_timer(self, timer_subject: str, cancel_id: str) -> None:

@@ -32,6 +32,8 @@ from shared.contracts.referral import (
     ReferralLinked,
     ReferralReceived,
     ReferralUrgent,
+    UrgencyAssessed,
+    UrgencyAssessmentOverdue,
 )
 from shared.service import Service
 
@@ -74,6 +76,8 @@ def register(
         (ReferralLinked, h.on_referral_linked),
         (DeadlineApproaching, h.on_deadline_approaching),
         (DeadlineBreached, h.on_deadline_breached),
+        (UrgencyAssessmentOverdue, h.on_urgency_assessment_overdue),
+        (UrgencyAssessed, h.on_urgency_assessed),
         (AssessmentCompleted, h.on_assessment_completed),
         (ConsentGiven, h.on_consent_given),
         (ConsentWithdrawn, h.on_consent_withdrawn),

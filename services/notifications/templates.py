@@ -206,6 +206,71 @@ TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
             "The assessment following your referral is complete. Outcome: {{ outcome|outcome }}.",
         ),
     },
+    "assessment_done": {
+        "fi": (
+            "Palvelutarpeen arviointi on valmistunut",
+            "Tekemänne yhteydenoton perusteella tehty arviointi on valmistunut (asia {{ case_ref }}). Kiitos yhteydenotosta.",
+        ),
+        "sv": (
+            "Bedömningen av servicebehovet är klar",
+            "Bedömningen som gjordes utifrån er kontakt är klar (ärende {{ case_ref }}). Tack för kontakten.",
+        ),
+        "en": (
+            "The service-need assessment is complete",
+            "The assessment following your referral is complete (case {{ case_ref }}). Thank you for the referral.",
+        ),
+    },
+    "urgency_overdue": {
+        "fi": (
+            "KIIREELLISYYS ARVIOIMATTA",
+            "Kiireellisyyttä ei ole arvioitu määräajassa ({{ due_at|dt }}), {{ municipality }} (asia {{ case_ref }}). "
+            "Arvioi heti Koolle-työtilassa.",
+        ),
+        "sv": (
+            "BRÅDSKAN INTE BEDÖMD",
+            "Brådskan har inte bedömts inom tiden ({{ due_at|dt }}), {{ municipality }} (ärende {{ case_ref }}). "
+            "Bedöm genast i Koolle.",
+        ),
+        "en": (
+            "URGENCY NOT ASSESSED",
+            "Urgency not assessed in time ({{ due_at|dt }}), {{ municipality }} (case {{ case_ref }}). "
+            "Assess at once in the Koolle staff app.",
+        ),
+    },
+    "urgency_overdue_lead": {
+        "fi": (
+            "KIIREELLISYYS YHÄ ARVIOIMATTA",
+            "Päivystävä sosiaalityöntekijä ei ole arvioinut kiireellisyyttä (määräaika {{ due_at|dt }}), "
+            "{{ municipality }} (asia {{ case_ref }}). Varmista arviointi heti.",
+        ),
+        "sv": (
+            "BRÅDSKAN FORTFARANDE INTE BEDÖMD",
+            "Jourhavande socialarbetare har inte bedömt brådskan (tidsfrist {{ due_at|dt }}), "
+            "{{ municipality }} (ärende {{ case_ref }}). Säkerställ bedömningen genast.",
+        ),
+        "en": (
+            "URGENCY STILL NOT ASSESSED",
+            "The on-duty social worker has not assessed the urgency (due {{ due_at|dt }}), "
+            "{{ municipality }} (case {{ case_ref }}). Make sure it is assessed at once.",
+        ),
+    },
+    "notification_received": {
+        "fi": (
+            "Lastensuojeluilmoitus on vastaanotettu",
+            "Lapsestanne on tehty lastensuojeluilmoitus, ja se on vastaanotettu {{ received_at|dt }}. "
+            "Sosiaalityöntekijä on teihin yhteydessä. Voitte kysyä lisää perhekeskuksesta (asia {{ case_ref }}).",
+        ),
+        "sv": (
+            "En barnskyddsanmälan har tagits emot",
+            "En barnskyddsanmälan om ert barn har tagits emot {{ received_at|dt }}. "
+            "En socialarbetare tar kontakt med er. Ni kan fråga mer vid familjecentret (ärende {{ case_ref }}).",
+        ),
+        "en": (
+            "A child welfare notification was received",
+            "A child welfare notification about your child was received on {{ received_at|dt }}. "
+            "A social worker will contact you. You can ask the family centre for more (case {{ case_ref }}).",
+        ),
+    },
 }
 
 # An SMS to a family says only that there is a message and where to read it.

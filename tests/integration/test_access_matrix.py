@@ -59,7 +59,7 @@ ALLOWED: dict[str, set[str]] = {
     "aggregate": set(STAFF),  # statistics: counts only
     "roster": {"team_worker", "team_social_worker", "other_worker", "participant", "team_lead", "ops"},  # staff data
     "roster_admin": {"team_lead"},
-    "operate": {"ops"},  # operators' own queries (ops.<service>.…): ids, counts, reasons
+    "operate": {"ops"},  # operators' own requests (ops.<service>.…): ids, reasons, audited raw reads
 }
 
 
@@ -87,7 +87,6 @@ def samples(case_id: str) -> dict[str, tuple[str, dict[str, Any]]]:
         # refused by the domain, so the case is not changed.
         "cmd.referral.record_decision.v1": ("social_work", cmd(outcome="start_assessment", decided_on="2099-01-07")),
         "cmd.referral.assess_urgency.v1": ("social_work", cmd(referral_id=some, urgent_protection_needed=False)),
-        "ops.referral.rejected.v1": ("operate", {"purpose": "operations_review", "limit": 1}),
         "cmd.referral.start_assessment.v1": ("case", cmd(social_worker_id="staff-1", started_on="2030-01-07")),
         "cmd.referral.complete_assessment.v1": ("case", cmd(social_worker_id="staff-1", outcome="services_started")),
         "cmd.meetings.convene.v2": (
@@ -151,6 +150,7 @@ def samples(case_id: str) -> dict[str, tuple[str, dict[str, Any]]]:
         "query.notifications.failed.v2": ("case", read(purpose="delivery_follow_up")),
         "query.notifications.access_log.v2": ("guardian_view", {"case_ids": [case_id], "purpose": "access_request"}),
         "cmd.notifications.set_preference.v2": ("case", cmd(contact_id="guardian-1", preferred_channel="email")),
+        "ops.referral.rejected.v1": ("operate", {"purpose": "operations_review", "limit": 5}),
     }
 
 

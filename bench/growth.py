@@ -1,11 +1,12 @@
 """Growth: does the referral service stay as fast when years of cases have piled up?
 
 Intake handling and the staff queries (case, team cases, deadlines due, access log) are measured
-in process, on PostgreSQL, with 0, 100,000 and 1,000,000 existing cases and ten audit-log rows per
-case (10,000,000 at a million cases). The existing rows are bulk-loaded with ``generate_series``
-(no referral goes through NATS), shaped like the service's own rows: one real intake gives the
-stored JSON states, and only 1,000 cases stay open (20 teams of 50), as in a county where closed
-cases accumulate and the open workload does not. Each operation runs ``--ops`` times; p50 and p99
+in process, on PostgreSQL, with 0, 100,000 and 1,000,000 existing (closed) cases and ten
+audit-log rows per case (10,000,000 at a million cases). Every scale also holds today's open
+workload, 1,000 open cases (20 teams of 50, deadlines over the next 20 days), so that each query
+returns the same amount at every scale and only the history grows, as in a county where closed
+cases accumulate. The rows are bulk-loaded with ``generate_series`` (no referral goes through
+NATS), shaped like the service's own rows: one real intake gives the stored JSON states. Each operation runs ``--ops`` times; p50 and p99
 per operation and scale go to growth.md, the curve to growth.png.
 
     python -m bench.growth                                # 0, 100k, 1M cases (loading 1M takes minutes)
@@ -44,7 +45,7 @@ def case_id_sql(expr: str) -> str:
 
 
 async def bulk_load(raw_url: str, cases: int, audit_rows: int, progress: Callable[[str], None] = print) -> float:
-    """Add ``cases`` cases (each with one referral and one child) and ``audit_rows`` audit records,
+    """Add ``cases`` cases (each with one referral, one child and one consent) and ``audit_rows`` audit records,
     shaped like the rows the service writes itself (the newest referral and case are the templates).
     Returns seconds taken."""
     t0 = time.perf_counter()
@@ -87,6 +88,14 @@ async def bulk_load(raw_url: str, cases: int, audit_rows: int, progress: Callabl
                 start,
                 end,
             )
+            await conn.execute(
+                f"""INSERT INTO consents (consent_id, case_id, purpose, recipient, given_by, recorded_by, given_at)
+                SELECT md5('consent' || i)::uuid::text, {case_id_sql("i")}, 'convene', NULL, 'guardian', 'intake',
+                       now() - make_interval(mins => i)
+                FROM generate_series($1::int, $2::int) i""",
+                start,
+                end,
+            )
             progress(f"    cases {end:,}/{cases:,} ({time.perf_counter() - t0:.0f}s)")
         chunk = 1_000_000
         for start in range(1, audit_rows + 1, chunk):
@@ -112,7 +121,6 @@ class Referral:
     def __init__(self, url: str) -> None:
         self.db = Database(url, metadata)
         self.serial = 0
-        self.new_cases: list[str] = []
 
     def uow(self) -> ReferralUnitOfWork:
         return ReferralUnitOfWork(self.db)
@@ -120,12 +128,10 @@ class Referral:
     async def intake(self) -> None:
         self.serial += 1
         async with self.uow() as uow:
-            r = await handlers.receive_submission(
+            await handlers.receive_submission(
                 handlers.ReceiveSubmission(data=submission(self.serial), stream_seq=self.serial), uow
             )
             await uow.commit()
-        if r is not None:
-            self.new_cases.append(str(r.case_id))
 
     async def case(self, case_id: str) -> None:
         async with self.uow() as uow:
@@ -158,19 +164,14 @@ async def measure(ref: Referral, cases: int, ops: int) -> dict[str, list[float]]
     rnd = random.Random(cases)
     await ref.intake()  # warm: connections, statements
     out = {"intake": await timed(ops, ref.intake)}
-    existing = [f"{i}" for i in range(1, cases + 1)]
-
-    async def some_case() -> str:
-        if cases:
-            conn = await asyncpg.connect(ref.db.url.replace("+asyncpg", ""))
-            try:
-                return str(await conn.fetchval(f"SELECT {case_id_sql('$1::int')}", int(rnd.choice(existing))))
-            finally:
-                await conn.close()
-        return rnd.choice(ref.new_cases)
-
-    picks = [await some_case() for _ in range(ops)]
-    teams = [f"bench-team-{rnd.randrange(TEAMS)}" if cases else "team-none" for _ in range(ops)]
+    conn = await asyncpg.connect(ref.db.url.replace("+asyncpg", ""))
+    try:  # any case, open or closed
+        picks = [
+            str(await conn.fetchval(f"SELECT {case_id_sql('$1::int')}", rnd.randint(1, OPEN_CASES + cases))) for _ in range(ops)
+        ]
+    finally:
+        await conn.close()
+    teams = [f"bench-team-{rnd.randrange(TEAMS)}" for _ in range(ops)]
     it = iter(picks)
     out["case"] = await timed(ops, lambda: ref.case(next(it)))
     it_t = iter(teams)
@@ -191,7 +192,8 @@ async def one_scale(admin_url: str, cases: int, ops: int) -> tuple[dict[str, lis
     try:
         await ref.db.create_all()
         await ref.intake()  # the row templates
-        loaded = await bulk_load(url, cases, cases * AUDIT_PER_CASE) if cases else 0.0
+        total = OPEN_CASES + cases
+        loaded = await bulk_load(url, total, total * AUDIT_PER_CASE)
         return await measure(ref, cases, ops), loaded
     finally:
         await ref.db.dispose()
@@ -210,7 +212,7 @@ def plot(results: dict[int, dict[str, list[float]]], path: Path) -> None:
     for op in OPERATIONS:
         ax.plot(range(len(scales)), [pct(results[s][op], 99) for s in scales], "o-", label=f"{op} p99")
     ax.set_xticks(range(len(scales)), [f"{s:,}" for s in scales])
-    ax.set_xlabel(f"existing cases (audit log: {AUDIT_PER_CASE} rows per case)")
+    ax.set_xlabel(f"existing closed cases (+ {OPEN_CASES:,} open; audit log: {AUDIT_PER_CASE} rows per case)")
     ax.set_ylabel("p99 (ms)")
     ax.set_yscale("log")
     ax.set_title("Referral service on PostgreSQL as cases accumulate (target: p99 grows ≤ 1.5×)")
@@ -237,7 +239,8 @@ def write(results: dict[int, dict[str, list[float]]], loads: dict[int, float], a
         lines.append(f"| {op} | " + " | ".join(cells) + f" | {growth:.2f}× {'(met)' if growth <= 1.5 else '(NOT met)'} |")
     lines += [
         "",
-        "Bulk load: " + ", ".join(f"{s:,} cases in {loads[s]:.0f} s" for s in scales if s),
+        f"Every scale also holds {OPEN_CASES:,} open cases ({TEAMS} teams); audit log {AUDIT_PER_CASE} rows per case.",
+        "Bulk load: " + ", ".join(f"{s:,} + {OPEN_CASES:,} cases in {loads[s]:.0f} s" for s in scales),
         "",
         "![growth](growth.png)",
         "",
@@ -252,7 +255,8 @@ async def main_async(args: argparse.Namespace) -> None:
     results: dict[int, dict[str, list[float]]] = {}
     loads: dict[int, float] = {}
     for cases in args.scales:
-        print(f"{cases:,} existing cases, {cases * AUDIT_PER_CASE:,} audit rows", flush=True)
+        total = cases + OPEN_CASES
+        print(f"{cases:,} existing cases + {OPEN_CASES:,} open, {total * AUDIT_PER_CASE:,} audit rows", flush=True)
         results[cases], loads[cases] = await one_scale(admin_url, cases, args.ops)
         for op in OPERATIONS:
             v = results[cases][op]

@@ -62,7 +62,7 @@ class WhileExported(Sampler):
         self.provider: TracerProvider | None = None
         self._inner = ParentBased(ALWAYS_ON)
 
-    def should_sample(self, parent_context, trace_id, name, kind=None, attributes=None, links=None, trace_state=None):  # type: ignore[no-untyped-def, override]
+    def should_sample(self, parent_context, trace_id, name, kind=None, attributes=None, links=None, trace_state=None):  # type: ignore[no-untyped-def]
         if _exporting(self.provider):
             return self._inner.should_sample(parent_context, trace_id, name, kind, attributes, links, trace_state)
         parent = trace.get_current_span(parent_context).get_span_context()

@@ -222,7 +222,7 @@ class OutboxRelay:
                             failed.append(res)
                         else:
                             # ``ok`` is True or the exception that row met (an exception is truthy!)
-                            done += [r.seq for r, ok in zip(group, res, strict=True) if ok is True]  # type: ignore[attr-defined]
+                            done += [r.seq for r, ok in zip(group, res, strict=True) if ok is True]
                             failed += [ok for ok in res if isinstance(ok, BaseException)]
                     segment = []
                 if row is None or failed:

@@ -11,6 +11,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     Date,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -65,6 +66,16 @@ cases = Table(
     Column("opened_at", UTCDateTime, nullable=False),
     Column("next_due", Date, nullable=True, index=True),  # earliest open statutory deadline
     Column("state", JSONText, nullable=False),
+)
+
+# A team's open cases without reading its closed history: the team_id index alone grows with every
+# case the team ever had (bench/growth.py; 5,050 index entries read per query at 100,000 cases).
+Index(
+    "ix_cases_open_by_team",
+    cases.c.team_id,
+    cases.c.opened_at,
+    postgresql_where=cases.c.status == "open",
+    sqlite_where=cases.c.status == "open",
 )
 
 consents = Table(

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .base import Contract, Event, FieldError, Reply, field_errors, parse_event
+from .base import Contract, Event, FieldError, Reply, field_errors, parse_event, reply_problems
 from .meetings import (
     ConveneMeeting,
     MeetingCaseQuery,
@@ -126,5 +126,6 @@ __all__ = [
     "StreamSpec",
     "field_errors",
     "parse_event",
+    "reply_problems",
     "stream_for_subject",
 ]

@@ -54,7 +54,9 @@ STREAMS: dict[str, StreamSpec] = {
 class EventSpec:
     model: type[Event]
     producer: str
-    consumers: tuple[str, ...] = field(default_factory=tuple)
+    outside: tuple[str, ...] = field(default_factory=tuple)
+    """Consumers outside the four services (front door, staff apps, client portal). Which services
+    consume an event is read from their bootstraps (``infra.wiring.consumers``), never declared."""
 
     @property
     def subject(self) -> str:

@@ -497,13 +497,15 @@ CancelMeeting.reply_data = None
 MeetingStatisticsQuery.reply_data = MeetingStatistics
 
 
+# (event, producer, consumers outside the four services); the services' own subscriptions are
+# read from their bootstraps (infra.wiring).
 EVENTS = (
-    (MeetingConvened, "meetings", ("notifications",)),
+    (MeetingConvened, "meetings", ()),
     (MeetingResponseRecorded, "meetings", ("staff apps",)),
-    (MeetingRescheduled, "meetings", ("notifications",)),
-    (MeetingCancelled, "meetings", ("notifications",)),
-    (MeetingReminderDue, "meetings (durable timer)", ("notifications",)),
-    (MeetingHeld, "meetings", ("plans", "staff apps")),
+    (MeetingRescheduled, "meetings", ()),
+    (MeetingCancelled, "meetings", ()),
+    (MeetingReminderDue, "meetings (durable timer)", ()),
+    (MeetingHeld, "meetings", ("staff apps",)),
 )
 REQUESTS = (
     ("cmd.meetings.convene.v1", ConveneMeeting, "Convene a joint meeting."),

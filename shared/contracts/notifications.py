@@ -167,6 +167,8 @@ NotificationCaseQuery.reply_data = CaseNotifications
 FailedNotificationsQuery.reply_data = FailedNotifications
 
 
+# (event, producer, consumers outside the four services); the services' own subscriptions are
+# read from their bootstraps (infra.wiring).
 EVENTS = (
     (NotificationSent, "notifications", ("staff apps",)),
     (NotificationFailed, "notifications", ("staff apps",)),

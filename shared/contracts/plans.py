@@ -500,18 +500,20 @@ EffectivenessQuery.reply_data = Effectiveness
 EffectivenessChartQuery.reply_data = EffectivenessChart
 
 
+# (event, producer, consumers outside the four services); the services' own subscriptions are
+# read from their bootstraps (infra.wiring).
 EVENTS = (
-    (PlanAgreed, "plans", ("notifications",)),
-    (PlanRevised, "plans", ("notifications",)),
-    (PlanClosed, "plans", ("notifications",)),
-    (PlanShared, "plans", ("notifications",)),
-    (FollowupReminderDue, "plans (durable timer)", ("notifications",)),
+    (PlanAgreed, "plans", ()),
+    (PlanRevised, "plans", ()),
+    (PlanClosed, "plans", ()),
+    (PlanShared, "plans", ()),
+    (FollowupReminderDue, "plans (durable timer)", ()),
     (FollowupRecorded, "plans", ("staff apps",)),
-    (FollowupOverdue, "plans", ("notifications",)),
-    (FollowupDue, "plans (JetStream message schedule)", ("plans", "notifications")),
-    (FollowupMeetingRequested, "plans", ("meetings",)),
-    (FollowupRescheduled, "plans", ("notifications",)),
-    (FollowupGraceEnded, "plans (durable timer)", ("plans",)),
+    (FollowupOverdue, "plans", ()),
+    (FollowupDue, "plans (JetStream message schedule)", ()),
+    (FollowupMeetingRequested, "plans", ()),
+    (FollowupRescheduled, "plans", ()),
+    (FollowupGraceEnded, "plans (durable timer)", ()),
 )
 REQUESTS = (
     ("cmd.plans.agree.v1", AgreePlan, "Record the joint plan."),

@@ -619,19 +619,21 @@ StartAssessment.reply_data = AssessmentStartedReply
 CompleteAssessment.reply_data = AssessmentCompletedReply
 
 
+# (event, producer, consumers outside the four services); the services' own subscriptions are
+# read from their bootstraps (infra.wiring).
 EVENTS = (
-    (ReferralReceived, "referral", ("meetings", "notifications")),
+    (ReferralReceived, "referral", ()),
     (ReferralRejected, "referral", ("front door",)),
-    (ReferralUrgent, "referral", ("notifications",)),
-    (ReferralAssigned, "referral", ("notifications", "staff apps")),
-    (ReferralLinked, "referral", ("meetings", "notifications")),
-    (ReferralUnlinked, "referral", ("meetings",)),
-    (DeadlineApproaching, "referral (durable timer)", ("notifications",)),
-    (DeadlineBreached, "referral (durable timer)", ("notifications",)),
-    (AssessmentStarted, "referral", ("meetings",)),
-    (AssessmentCompleted, "referral", ("notifications",)),
-    (ConsentGiven, "referral", ("meetings", "plans", "notifications")),
-    (ConsentWithdrawn, "referral", ("meetings", "plans", "notifications")),
+    (ReferralUrgent, "referral", ()),
+    (ReferralAssigned, "referral", ("staff apps",)),
+    (ReferralLinked, "referral", ()),
+    (ReferralUnlinked, "referral", ()),
+    (DeadlineApproaching, "referral (durable timer)", ()),
+    (DeadlineBreached, "referral (durable timer)", ()),
+    (AssessmentStarted, "referral", ()),
+    (AssessmentCompleted, "referral", ()),
+    (ConsentGiven, "referral", ()),
+    (ConsentWithdrawn, "referral", ()),
 )
 REQUESTS = (
     ("query.referral.case.v1", CaseQuery, "One case with its referrals, consents, deadlines and history (audited)."),

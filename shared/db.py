@@ -202,11 +202,9 @@ def _ping_when_idle(engine: AsyncEngine) -> None:
 
 def dialect_insert(dialect: str) -> Callable[[Table], Any]:
     """The dialect's INSERT, which knows ON CONFLICT (SQLite and PostgreSQL spell it alike)."""
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as upsert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as upsert
-    return upsert
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
 
 
 class Database:
@@ -299,31 +297,42 @@ class Checkpointer:
     def __init__(self, path: str) -> None:
         self.path = path
         self._stopping = asyncio.Event()
+        self._lock = asyncio.Lock()  # one round at a time on the one connection
+        self._conn: sqlite3.Connection | None = None
         self.checkpoints = 0
 
     def stop(self) -> None:
         self._stopping.set()
 
-    def _checkpoint(self, conn: sqlite3.Connection) -> None:
-        conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    def _checkpoint(self) -> None:
+        if self._conn is None:
+            self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self._conn.execute("PRAGMA synchronous=FULL")  # the database file is synced after each checkpoint
+        self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         self.checkpoints += 1
 
+    async def checkpoint_now(self) -> None:
+        """One round now, without waiting for the interval."""
+        async with self._lock:
+            try:
+                await asyncio.to_thread(self._checkpoint)
+            except sqlite3.Error as exc:  # busy or locked: the next round tries again
+                log.debug("checkpoint skipped (%s)", type(exc).__name__)
+
     async def run(self, interval: float) -> None:
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         try:
-            conn.execute("PRAGMA synchronous=FULL")  # the database file is synced after each checkpoint
             while True:
                 try:
                     await asyncio.wait_for(self._stopping.wait(), interval)
                     return
                 except TimeoutError:
                     pass
-                try:
-                    await asyncio.to_thread(self._checkpoint, conn)
-                except sqlite3.Error as exc:  # busy or locked: the next round tries again
-                    log.debug("checkpoint skipped (%s)", type(exc).__name__)
+                await self.checkpoint_now()
         finally:
-            await asyncio.to_thread(conn.close)
+            async with self._lock:
+                conn, self._conn = self._conn, None
+                if conn is not None:
+                    await asyncio.to_thread(conn.close)
 
 
 _STATEMENTS: dict[tuple[Any, ...], Any] = {}
@@ -362,7 +371,7 @@ class UnitOfWork:
                 # SQLite: the process's one writer connection, kept open (our writers take turns on
                 # the lock anyway); a session and a pool checkout per transaction cost more than a
                 # small transaction itself (bench/). It has the AsyncSession methods used here.
-                self.session = await self.db.writer()  # type: ignore[assignment]
+                self.session = await self.db.writer()
                 # BEGIN IMMEDIATE now, on the driver: SQLAlchemy's begin (events, an execution
                 # context for the BEGIN statement) cost ≈ 0.2 ms per transaction at a trickle.
                 self._inline = self.db.writer_inline
@@ -417,21 +426,16 @@ class UnitOfWork:
         )
 
     def schedule(self, event: Any, *, timer_subject: str, at: datetime, timer_id: str) -> None:
-        """A durable timer: JetStream publishes ``event`` to its subject at ``at``.
+        """A durable timer: ``event`` is emitted once ``at`` has passed (shared/messaging/timers.py:
+        never early, stamped with the time it fired).
 
-        ``timer_subject`` is the timer's identity: scheduling it again replaces it; :meth:`cancel_timer`
-        removes it. ``timer_id`` must be unique per scheduling (it is the schedule message's id).
+        ``timer_subject`` (``timers.<service>.<name>``) is the timer's identity: scheduling it again
+        replaces it; :meth:`cancel_timer` removes it. ``timer_id`` must be unique per scheduling (it
+        is the schedule message's id).
         """
-        at_utc = at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        self.emit(
-            event,
-            subject=timer_subject,
-            headers={
-                "Nats-Schedule": f"@at {at_utc}",
-                "Nats-Schedule-Target": event.subject(),
-                "Koolle-Event-Id": str(event.event_id),
-            },
-        )
+        from shared.messaging.timers import schedule_headers
+
+        self.emit(event, subject=timer_subject, headers=schedule_headers(event, timer_subject, at))
         self._messages[-1]["message_id"] = timer_id
 
     def cancel_timer(self, timer_subject: str, cancel_id: str) -> None:
@@ -475,11 +479,12 @@ class UnitOfWork:
         """A statement on the session's own asyncpg connection, in its transaction (begun here
         when this is the transaction's first statement, as SQLAlchemy's own execution would)."""
         conn = await self.session.connection()
-        adapted = conn.sync_connection.connection.dbapi_connection  # type: ignore[union-attr]
+        adapted: Any = conn.sync_connection.connection.dbapi_connection  # type: ignore[union-attr]
         if adapted._transaction is None:
             await adapted._start_transaction()
         try:
-            return await plan.run_pg(adapted._connection, params)
+            result: FastResult = await plan.run_pg(adapted._connection, params)
+            return result
         except Exception as exc:
             raise await self._pg_error(conn, adapted, plan.sql, exc) from exc
 

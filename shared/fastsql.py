@@ -194,7 +194,7 @@ class Plan:
                 if len(params) > ROWS_PER_INSERT:  # SQLite's limit on bound variables
                     parts = [self.run(conn, params[i : i + ROWS_PER_INSERT]) for i in range(0, len(params), ROWS_PER_INSERT)]
                     return FastResult([r for part in parts for r in part.all()], sum(part.rowcount for part in parts))
-                sql = self.sql.replace("VALUES " + self.values_group, "VALUES " + ", ".join([self.values_group] * len(params)), 1)  # type: ignore[operator]
+                sql = self.sql.replace("VALUES " + self.values_group, "VALUES " + ", ".join([self.values_group] * len(params)), 1)  # type: ignore[operator, list-item]
                 args: list[Any] = []
                 for p in params:
                     args.extend(self._args(p))

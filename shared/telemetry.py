@@ -58,7 +58,7 @@ class WhileExported(Sampler):
         self.provider: TracerProvider | None = None
         self._inner = ParentBased(ALWAYS_ON)
 
-    def should_sample(self, parent_context, trace_id, name, kind=None, attributes=None, links=None, trace_state=None):  # type: ignore[no-untyped-def, override]
+    def should_sample(self, parent_context, trace_id, name, kind=None, attributes=None, links=None, trace_state=None):  # type: ignore[no-untyped-def]
         if _exporting(self.provider):
             return self._inner.should_sample(parent_context, trace_id, name, kind, attributes, links, trace_state)
         parent = trace.get_current_span(parent_context).get_span_context()
@@ -89,7 +89,7 @@ def setup_tracing(service: str, exporter: str = "none", extra_exporter: SpanExpo
 
 
 def _exporting(provider: TracerProvider | None) -> bool:
-    return provider is not None and bool(provider._active_span_processor._span_processors)  # type: ignore[attr-defined]
+    return provider is not None and bool(provider._active_span_processor._span_processors)
 
 
 def tracing_exported() -> bool:

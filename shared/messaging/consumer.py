@@ -148,7 +148,7 @@ class StandingPull:
 
     async def first(self, timeout: float) -> Msg:
         """The next message, waiting up to ``timeout``; keeps requests outstanding."""
-        q = self.sub._pending_queue
+        q: asyncio.Queue[Msg] = self.sub._pending_queue
         deadline = time.monotonic() + timeout
         while True:
             if self.credit <= self.batch // 2 or time.monotonic() - self.requested_at > self.expires:
@@ -170,7 +170,7 @@ class StandingPull:
 
     def waiting(self) -> int:
         """Deliveries already in this process, not yet taken (statuses included)."""
-        return self.sub._pending_queue.qsize()
+        return int(self.sub._pending_queue.qsize())
 
     async def more(self, limit: int) -> list[Msg]:
         """Messages already delivered and waiting, without waiting for more. The next batch is

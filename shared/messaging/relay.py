@@ -219,7 +219,7 @@ class OutboxRelay:
                             failed.append(res)
                         else:
                             # ``ok`` is True or the exception that row met (an exception is truthy!)
-                            done += [r.seq for r, ok in zip(group, res, strict=True) if ok is True]  # type: ignore[attr-defined]
+                            done += [r.seq for r, ok in zip(group, res, strict=True) if ok is True]
                             failed += [ok for ok in res if isinstance(ok, BaseException)]
                     segment = []
                 if row is None or failed:
@@ -278,7 +278,7 @@ class OutboxRelay:
         return [True if not isinstance(r, BaseException) else r for r in results]
 
     async def _send_atomic(self, rows: list[Any]) -> None:
-        nc = self.js._nc  # type: ignore[attr-defined]
+        nc = self.js._nc
         batch_id = uuid.uuid4().hex
         last = len(rows)
         for i, row in enumerate(rows, 1):

@@ -26,7 +26,7 @@ def test_every_request_declares_the_model_of_its_reply_data() -> None:
 
 
 def test_every_request_in_the_catalogue_is_answered_by_a_service_and_every_answered_one_is_in_it() -> None:
-    answered = request_handlers()
+    answered = {k: v for k, v in request_handlers().items() if not k.startswith("ops.")}  # operators only
     assert sorted(answered) == sorted(r.subject for r in REQUESTS)
     for r in REQUESTS:
         assert answered[r.subject].model is r.model and answered[r.subject].service == r.service, r.subject

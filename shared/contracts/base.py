@@ -133,9 +133,9 @@ def reply_problems(request: type[Contract], reply: Reply) -> list[str]:
     may always be empty (a refusal, or a command with nothing to add)."""
     if reply.data is None:
         return []
-    model = request.reply_data
+    model = getattr(request, "reply_data", None)
     if model is None:
-        return [f"{request.__name__} declares no reply data, but the reply has {sorted(reply.data)}"]
+        return [f"{request.__name__} declares no reply_data, but the reply has {sorted(reply.data)}"]
     try:
         model.model_validate(reply.data)
     except ValidationError as exc:

@@ -13,6 +13,7 @@ from shared.contracts.plans import (
     FollowupDue,
     FollowupOverdue,
     FollowupReminderDue,
+    FollowupRescheduled,
     PlanAgreed,
     PlanClosed,
     PlanRevised,
@@ -84,6 +85,7 @@ def register(
         (FollowupReminderDue, h.on_followup_reminder_due),
         (FollowupDue, h.on_followup_due),
         (FollowupOverdue, h.on_followup_overdue),
+        (FollowupRescheduled, h.on_followup_rescheduled),
     ):
         svc.on_event(model)(fn)
     svc.request("query.notifications.case.v1", NotificationCaseQuery)(handlers.case_notifications)

@@ -358,13 +358,7 @@ async def unlink_referral(cmd: UnlinkReferral, uow: ReferralUnitOfWork) -> Reply
         raise NotFound("referral_id")
     old = await _case(uow, referral.case_id)
     if len(old.referral_ids) < 2 or old.referral_ids[0] == str(referral.referral_id):
-        raise DomainError(
-            "not_linked",
-            "referral_id",
-            en="The referral opened its case; it is not linked.",
-            fi="Yhteydenotto avasi asiakkuuden, sitä ei ole liitetty.",
-            sv="Kontakten öppnade klientskapet; den är inte kopplad.",
-        )
+        raise DomainError("not_linked", "referral_id")
     old.remove_referral(referral.referral_id, now, cmd.recorded_by)
     new = Case(case_id=uuid4(), municipality=referral.municipality, opened_at=now)
     new.team_id = uow.router.route(referral.municipality, referral.concern_category, referral.channel)
@@ -486,13 +480,7 @@ async def access_log(q: AccessLogQuery, uow: ReferralUnitOfWork) -> Reply:
         try:
             value = parse_hetu(q.personal_id).value
         except InvalidHetu:
-            raise DomainError(
-                "invalid_personal_id",
-                "personal_id",
-                en="Not a valid henkilötunnus.",
-                fi="Virheellinen henkilötunnus.",
-                sv="Ogiltig personbeteckning.",
-            ) from None
+            raise DomainError("invalid_personal_id", "personal_id") from None
         case_ids = await uow.referrals.cases_of_child(hashlib.sha256(f"hetu:{value}".encode()).hexdigest())
     else:
         case_ids = [str(q.case_id)] if await uow.referrals.get_case(q.case_id) else []  # type: ignore[arg-type]

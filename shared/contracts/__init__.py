@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .base import Contract, Event, FieldError, Reply, field_errors, parse_event
+from .base import Contract, Event, FieldError, Reply, field_errors, parse_event, reply_problems
 from .meetings import (
     ConveneMeeting,
     MeetingCaseQuery,
@@ -54,7 +54,9 @@ STREAMS: dict[str, StreamSpec] = {
 class EventSpec:
     model: type[Event]
     producer: str
-    consumers: tuple[str, ...] = field(default_factory=tuple)
+    outside: tuple[str, ...] = field(default_factory=tuple)
+    """Consumers outside the four services (front door, staff apps, client portal). Which services
+    consume an event is read from their bootstraps (``infra.wiring.consumers``), never declared."""
 
     @property
     def subject(self) -> str:
@@ -126,5 +128,6 @@ __all__ = [
     "StreamSpec",
     "field_errors",
     "parse_event",
+    "reply_problems",
     "stream_for_subject",
 ]

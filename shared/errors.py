@@ -17,7 +17,7 @@ Kind = Literal["validation", "runtime", "identity", "domain", "intake"]
 KINDS: dict[str, str] = {
     "validation": "The request does not match its contract (field_errors of the JSON schema); any request.",
     "runtime": "Given by the runtime to any request.",
-    "identity": "Reserved for signed-in identities and their permissions; any request.",
+    "identity": "Who is asking and what they may do (the access token and the policy); any request.",
     "domain": "The command or query was refused by a rule of the service.",
     "intake": "Reasons of a rejected front-door submission (referral.rejected.v1 reasons), not a reply.",
 }
@@ -216,27 +216,34 @@ ERRORS: dict[str, ErrorCode] = {
         en="Internal error, please retry.",
     ),
     "not_found": ErrorCode("not_found", "runtime", fi="Tuntematon tunniste.", sv="Okänd identifierare.", en="Unknown id."),
-    # -- identity and permissions (reserved: signed-in callers) ---------------------------------
+    # -- identity and permissions: every request (shared/service.py, shared/policy.py) -----------
     "unauthenticated": ErrorCode(
         "unauthenticated",
         "identity",
-        fi="Tunnistautuminen puuttuu tai on vanhentunut.",
-        sv="Autentisering saknas eller har gått ut.",
-        en="Not authenticated, or the token has expired.",
+        fi="Kirjaudu uudelleen: pyynnössä ei ollut voimassa olevaa tunnistetta.",
+        sv="Logga in igen: begäran saknade en giltig åtkomsttoken.",
+        en="Sign in again: the request carried no valid access token (Authorization: Bearer <token>).",
     ),
     "forbidden": ErrorCode(
         "forbidden",
         "identity",
-        fi="Sinulla ei ole oikeutta tähän.",
-        sv="Du har inte behörighet till detta.",
-        en="You are not allowed to do this.",
+        fi="Sinulla ei ole tähän käyttöoikeutta roolisi ja asiakkuuteen liittyvän tehtäväsi perusteella.",
+        sv="Du har ingen åtkomst till detta med din roll och din relation till klientskapet.",
+        en="You have no access to this with your role and relation to the case.",
     ),
     "purpose_required": ErrorCode(
         "purpose_required",
         "identity",
-        fi="Kerro, miksi tietoja luetaan.",
-        sv="Ange varför uppgifterna läses.",
-        en="State why the data is read (purpose).",
+        fi="Kerro tietojen käyttötarkoitus (purpose), jokin dokumentoiduista arvoista.",
+        sv="Ange varför du läser uppgifterna (purpose), ett av de dokumenterade värdena.",
+        en="State why you read this data: purpose, one of the documented values.",
+    ),
+    "version_retired": ErrorCode(
+        "version_retired",
+        "identity",
+        fi="Pyynnön tämä versio on poistunut käytöstä; käytä uutta versiota (data.successor).",
+        sv="Den här versionen av begäran är avvecklad; använd efterföljaren (data.successor).",
+        en="This version of the request is retired; send the successor subject (data.successor).",
     ),
     # -- refusals by the services' rules --------------------------------------------------------
     "already_held": ErrorCode(

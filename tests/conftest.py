@@ -34,8 +34,8 @@ def replies_keep_their_contracts(monkeypatch: pytest.MonkeyPatch) -> Iterator[No
     problems: list[str] = []
     answer = Service._call
 
-    async def checked(self: Service, subject: str, model: Any, fn: Any, body: bytes) -> Any:
-        reply = await answer(self, subject, model, fn, body)
+    async def checked(self: Service, subject: str, model: Any, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        reply = await answer(self, subject, model, fn, *args, **kwargs)
         problems.extend(f"{subject}: {p}" for p in reply_problems(model, reply))
         if reply.data is not None:
             CHECKED_REPLIES.add(subject)

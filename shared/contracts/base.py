@@ -130,7 +130,22 @@ class Reply(Contract):
     ok: bool = Field(description="True when the command was carried out or the query answered.")
     id: str | None = Field(default=None, description="Id of what was created or changed.")
     errors: list[FieldError] = Field(default_factory=list, description="Why it was refused.")
-    data: dict[str, Any] | None = Field(default=None, description="Query result or extra detail.")
+    data: dict[str, Any] | None = Field(
+        default=None,
+        description="On success, the request's own reply data. On a refusal by identity or policy "
+        "(unauthenticated, forbidden, purpose_required, version_retired): a RefusalDetail.",
+    )
+
+
+class RefusalDetail(Contract):
+    """``data`` of a reply refused by identity or policy (no personal data in it)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str | None = Field(
+        default=None, description="Why, machine-readable: e.g. expired, no_relation_to_case, not_on_team, purpose_missing."
+    )
+    successor: str | None = Field(default=None, description="version_retired: the subject of the request version to use.")
 
 
 def reply_problems(request: type[Contract], reply: Reply) -> list[str]:
@@ -138,6 +153,8 @@ def reply_problems(request: type[Contract], reply: Reply) -> list[str]:
     may always be empty (a refusal, or a command with nothing to add)."""
     if reply.data is None:
         return []
+    if not reply.ok and set(reply.data) <= set(RefusalDetail.model_fields):
+        return []  # a refusal's detail (RefusalDetail), the same for every request
     model = getattr(request, "reply_data", None)
     if model is None:
         return [f"{request.__name__} declares no reply_data, but the reply has {sorted(reply.data)}"]

@@ -267,8 +267,10 @@ def errors_md() -> str:
         "`data` (the proposal id and the earliest time after the deadline).",
         "",
         "The codes of the " + ", ".join(f"**{k}**" for k in every) + " kinds can come from any request; the "
-        "table by request lists the codes of the service's own rules. The identity codes are reserved for "
-        "signed-in callers and their permissions.",
+        "table by request lists the codes of the service's own rules. The identity codes answer who is asking "
+        "and what they may do: a refusal's `data.reason` says why (e.g. `no_relation_to_case`, `not_on_team`, "
+        "`purpose_missing`), `version_retired` names the subject to use in `data.successor`. Roles, purposes and "
+        "the policy: README, 'Calling the services'.",
         "",
     ]
     for kind, what in KINDS.items():

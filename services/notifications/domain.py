@@ -118,6 +118,12 @@ RULES: tuple[Rule, ...] = (
     Rule("followup.due", "followup_due", "Responsible worker(s) and the family contacts.", ""),
     Rule("followup.overdue", "followup_overdue", "Responsible worker(s) and the case's family contacts.", ""),
     Rule(
+        "followup.rescheduled",
+        "followup_rescheduled",
+        "Responsible worker(s) and the family contacts.",
+        "The new time of the agreed next contact; the plans service moved its reminder with it.",
+    ),
+    Rule(
         "assessment.completed",
         "assessment_completed / assessment_done",
         "The referrer, always, whatever the conclusion: with the outcome category (assessment_completed) when "

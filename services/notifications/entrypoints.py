@@ -17,6 +17,7 @@ from shared.contracts.plans import (
     FollowupDue,
     FollowupOverdue,
     FollowupReminderDue,
+    FollowupRescheduled,
     PlanAgreed,
     PlanClosed,
     PlanRevised,
@@ -92,6 +93,7 @@ def register(
         (FollowupReminderDue, h.on_followup_reminder_due),
         (FollowupDue, h.on_followup_due),
         (FollowupOverdue, h.on_followup_overdue),
+        (FollowupRescheduled, h.on_followup_rescheduled),
     ):
         svc.on_event(model)(fn)
     svc.request("query.notifications.case.v2", NotificationCaseQueryV2)(handlers.case_notifications)

@@ -31,6 +31,7 @@ from shared.contracts.plans import (
     FollowupDue,
     FollowupOverdue,
     FollowupReminderDue,
+    FollowupRescheduled,
     PlanAgreed,
     PlanClosed,
     PlanRevised,
@@ -341,6 +342,11 @@ class EventHandlers:
         recipients = [Recipient(w, "responsible_worker", "staff") for w in ev.responsible_worker_ids]
         recipients += [r for r in await _family_and_workers(uow, ev.case_id) if r.kind == "family"]
         await _notify(uow, ev, "followup_overdue", recipients, {"due_at": ev.due_at.isoformat()})
+
+    async def on_followup_rescheduled(self, ev: FollowupRescheduled, uow: NotificationsUnitOfWork) -> None:
+        recipients = [Recipient(w, "responsible_worker", "staff") for w in ev.responsible_worker_ids]
+        recipients += [Recipient(c, "family", "family") for c in ev.family_contact_ids]
+        await _notify(uow, ev, "followup_rescheduled", recipients, {"due_at": ev.due_at.isoformat()})
 
 
 async def _family_and_workers(uow: NotificationsUnitOfWork, case_id: Any) -> list[Recipient]:

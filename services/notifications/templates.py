@@ -192,6 +192,14 @@ TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
             "The agreed follow-up contact ({{ due_at|dt }}) has not happened yet. The responsible worker will be in touch.",
         ),
     },
+    "followup_rescheduled": {
+        "fi": ("Sovittu yhteydenotto on siirtynyt", "Sovittu yhteydenotto on siirretty uuteen aikaan: {{ due_at|dt }}."),
+        "sv": (
+            "Den överenskomna kontakten har flyttats",
+            "Den överenskomna kontakten har flyttats till en ny tid: {{ due_at|dt }}.",
+        ),
+        "en": ("The agreed follow-up has moved", "The agreed follow-up contact has moved to {{ due_at|dt }}."),
+    },
     "assessment_completed": {
         "fi": (
             "Palvelutarpeen arviointi on valmistunut",

@@ -23,7 +23,7 @@ from shared.clock import HELSINKI
 from shared.contracts.base import FieldError, field_errors, time_ordered_id
 from shared.contracts.common import normalised_email
 from shared.contracts.referral import CHANNEL_DETAILS, ReferralSubmission
-from shared.errors import DomainError
+from shared.errors import DomainError, message
 
 from .hetu import InvalidHetu, parse_hetu
 
@@ -59,109 +59,6 @@ it is evidently unnecessary (ilmeisen tarpeeton); the child becomes a child-prot
 URGENCY_CHANNELS = {"child_protection_notification"}
 """Channels whose urgency the social worker assesses at once (LSL 26 §), besides any urgent-flagged referral."""
 
-_MESSAGES = {
-    "invalid_length": (
-        "Henkilötunnuksen pituus on väärä.",
-        "Personbeteckningen har fel längd.",
-        "Personal identity code has the wrong length.",
-    ),
-    "invalid_century_sign": (
-        "Henkilötunnuksen välimerkki on väärä.",
-        "Fel skiljetecken i personbeteckningen.",
-        "Invalid century sign in personal identity code.",
-    ),
-    "invalid_format": (
-        "Henkilötunnus on väärässä muodossa.",
-        "Personbeteckningen har fel format.",
-        "Personal identity code has the wrong format.",
-    ),
-    "invalid_date": (
-        "Henkilötunnuksen päivämäärä on mahdoton.",
-        "Datumet i personbeteckningen är omöjligt.",
-        "Personal identity code has an impossible date.",
-    ),
-    "invalid_individual_number": (
-        "Henkilötunnuksen yksilönumero on väärä.",
-        "Fel individnummer i personbeteckningen.",
-        "Invalid individual number in personal identity code.",
-    ),
-    "invalid_checksum": (
-        "Henkilötunnuksen tarkistusmerkki ei täsmää.",
-        "Kontrolltecknet i personbeteckningen stämmer inte.",
-        "Personal identity code checksum does not match.",
-    ),
-    "identity_missing": (
-        "Anna lapsen henkilötunnus tai syntymäaika.",
-        "Ange barnets personbeteckning eller födelsedatum.",
-        "Give the child's personal identity code or date of birth.",
-    ),
-    "birth_date_mismatch": (
-        "Syntymäaika ei vastaa henkilötunnusta.",
-        "Födelsedatumet stämmer inte med personbeteckningen.",
-        "Date of birth does not match the personal identity code.",
-    ),
-    "birth_date_in_future": (
-        "Syntymäaika on tulevaisuudessa.",
-        "Födelsedatumet ligger i framtiden.",
-        "Date of birth is in the future.",
-    ),
-    "not_a_child": ("Henkilö ei ole alaikäinen.", "Personen är inte minderårig.", "The person is not a child (under 18)."),
-    "duplicate_child": (
-        "Sama lapsi on annettu kahdesti.",
-        "Samma barn har angetts två gånger.",
-        "The same child is given twice.",
-    ),
-    "invalid_phone": ("Puhelinnumero on virheellinen.", "Telefonnumret är ogiltigt.", "Invalid phone number."),
-    "invalid_email": ("Sähköpostiosoite on virheellinen.", "E-postadressen är ogiltig.", "Invalid e-mail address."),
-    "contact_missing": (
-        "Huoltajalle tarvitaan puhelinnumero tai sähköposti.",
-        "Vårdnadshavaren behöver telefonnummer eller e-post.",
-        "A guardian needs a phone number or an e-mail address.",
-    ),
-    "guardian_required": (
-        "Anna vähintään yksi huoltaja.",
-        "Ange minst en vårdnadshavare.",
-        "At least one guardian is required for this channel.",
-    ),
-    "referrer_required": (
-        "Ilmoittajan tiedot puuttuvat.",
-        "Anmälarens uppgifter saknas.",
-        "The referrer is required for this channel.",
-    ),
-    "referrer_must_be_professional": (
-        "Ilmoittajan on oltava ammattilainen.",
-        "Anmälaren måste vara en yrkesperson.",
-        "The referrer must be a professional for this channel.",
-    ),
-    "referrer_not_allowed": (
-        "Perheen omassa yhteydenotossa ei ole ilmoittajaa.",
-        "Familjens egen kontakt har ingen anmälare.",
-        "The family's own contact form has no referrer.",
-    ),
-    "concern_required": ("Kuvaa huoli.", "Beskriv oron.", "Describe the concern."),
-    "channel_details_required": (
-        "Kanavan tiedot puuttuvat.",
-        "Kanalens uppgifter saknas.",
-        "The channel's details are required.",
-    ),
-    "channel_details_mismatch": (
-        "Tiedot eivät kuulu tähän kanavaan.",
-        "Uppgifterna hör inte till denna kanal.",
-        "These details belong to another channel.",
-    ),
-    "guardian_not_present": (
-        "Yhteydenotto tehdään yhdessä huoltajan kanssa.",
-        "Kontakten görs tillsammans med vårdnadshavaren.",
-        "A joint contact is made together with a guardian.",
-    ),
-    "language_unspecified": (
-        "Kerro perheen kieli tai tulkin tarve.",
-        "Ange familjens språk eller behov av tolk.",
-        "Give the family's language or the need for an interpreter.",
-    ),
-    "naive_datetime": ("Aikaleima tarvitsee aikavyöhykkeen.", "Tidsstämpeln behöver en tidszon.", "Timestamp needs a time zone."),
-}
-
 
 @dataclass(frozen=True)
 class Problem:
@@ -169,8 +66,7 @@ class Problem:
     code: str
 
     def messages(self) -> dict[str, str]:
-        fi, sv, en = _MESSAGES.get(self.code, ("Virheellinen arvo.", "Ogiltigt värde.", "Invalid value."))
-        return {"fi": fi, "sv": sv, "en": en}
+        return message(self.code)
 
     def error(self) -> FieldError:
         return FieldError(field=self.field, code=self.code, message=self.messages())
@@ -411,37 +307,13 @@ class Referral:
         """Record who assessed the urgency, when, and the outcome; and whether telling the guardians
         that a child-protection notification was received would endanger the child (with a reason)."""
         if self.urgency is not None:
-            raise DomainError(
-                "urgency_already_assessed",
-                "referral_id",
-                en="The urgency of this referral is already assessed.",
-                fi="Yhteydenoton kiireellisyys on jo arvioitu.",
-                sv="Kontaktens brådska har redan bedömts.",
-            )
+            raise DomainError("urgency_already_assessed", "referral_id")
         if at > now:
-            raise DomainError(
-                "assessed_in_future",
-                "assessed_at",
-                en="The assessment time is in the future.",
-                fi="Arvioinnin aika on tulevaisuudessa.",
-                sv="Bedömningens tid ligger i framtiden.",
-            )
+            raise DomainError("assessed_in_future", "assessed_at")
         if at < self.received_at:
-            raise DomainError(
-                "assessed_before_receipt",
-                "assessed_at",
-                en="The assessment cannot precede the receipt.",
-                fi="Arviointi ei voi edeltää vastaanottoa.",
-                sv="Bedömningen kan inte föregå mottagandet.",
-            )
+            raise DomainError("assessed_before_receipt", "assessed_at")
         if guardians_endangered and not reason.strip():
-            raise DomainError(
-                "reason_required",
-                "endangerment_reason",
-                en="Give the reason why telling the guardians would endanger the child.",
-                fi="Kerro, miksi huoltajille kertominen vaarantaisi lapsen.",
-                sv="Ange varför det skulle äventyra barnet att informera vårdnadshavarna.",
-            )
+            raise DomainError("reason_required", "endangerment_reason")
         self.urgency = {
             "by": by,
             "at": at.astimezone(UTC).isoformat(),
@@ -682,41 +554,15 @@ class Case:
         """Record the 7-working-day decision; it stops the decision clock. Returns the last day to
         complete the assessment when the outcome starts it (3 months of receipt)."""
         if self.status != "open":
-            raise DomainError(
-                "case_closed", "case_id", en="The case is closed.", fi="Asiakkuus on päättynyt.", sv="Klientskapet har avslutats."
-            )
+            raise DomainError("case_closed", "case_id")
         if self.decision is not None or self.assessment_started_on is not None:
-            raise DomainError(
-                "decision_already_recorded",
-                "case_id",
-                en="The decision is already recorded.",
-                fi="Päätös on jo kirjattu.",
-                sv="Beslutet är redan registrerat.",
-            )
+            raise DomainError("decision_already_recorded", "case_id")
         if self.decision_due_by is None:
-            raise DomainError(
-                "no_decision_pending",
-                "case_id",
-                en="No statutory referral awaits a decision in this case.",
-                fi="Asiassa ei ole päätöstä odottavaa lakisääteistä yhteydenottoa.",
-                sv="Inget lagstadgat ärende väntar på beslut.",
-            )
+            raise DomainError("no_decision_pending", "case_id")
         if self.received_at is not None and on < helsinki_date(self.received_at):
-            raise DomainError(
-                "decided_before_receipt",
-                "decided_on",
-                en="The decision cannot precede the receipt.",
-                fi="Päätös ei voi edeltää vastaanottoa.",
-                sv="Beslutet kan inte föregå mottagandet.",
-            )
+            raise DomainError("decided_before_receipt", "decided_on")
         if on > helsinki_date(at):
-            raise DomainError(
-                "decided_in_future",
-                "decided_on",
-                en="The decision date is in the future.",
-                fi="Päätöksen päivä on tulevaisuudessa.",
-                sv="Beslutsdatumet ligger i framtiden.",
-            )
+            raise DomainError("decided_in_future", "decided_on")
         self.decision = {
             "outcome": outcome,
             "decided_on": on.isoformat(),
@@ -747,25 +593,11 @@ class Case:
 
     def start_assessment(self, on: date, by: str, at: datetime) -> date:
         if self.status != "open":
-            raise DomainError(
-                "case_closed", "case_id", en="The case is closed.", fi="Asiakkuus on päättynyt.", sv="Klientskapet har avslutats."
-            )
+            raise DomainError("case_closed", "case_id")
         if self.assessment_started_on is not None:
-            raise DomainError(
-                "assessment_already_started",
-                "case_id",
-                en="The assessment has already started.",
-                fi="Arviointi on jo aloitettu.",
-                sv="Bedömningen har redan inletts.",
-            )
+            raise DomainError("assessment_already_started", "case_id")
         if self.received_at is not None and on < helsinki_date(self.received_at):
-            raise DomainError(
-                "started_before_receipt",
-                "started_on",
-                en="The assessment cannot start before the receipt.",
-                fi="Arviointi ei voi alkaa ennen vastaanottoa.",
-                sv="Bedömningen kan inte inledas före mottagandet.",
-            )
+            raise DomainError("started_before_receipt", "started_on")
         self.assessment_started_on = on
         # 3 months of receipt, not of the start (LSL 27 §); a case without a recorded receipt (none
         # after the migration) counts from the start.
@@ -776,29 +608,11 @@ class Case:
 
     def complete_assessment(self, on: date, outcome: str, by: str, at: datetime) -> None:
         if self.assessment_started_on is None:
-            raise DomainError(
-                "assessment_not_started",
-                "case_id",
-                en="The assessment has not been started.",
-                fi="Arviointia ei ole aloitettu.",
-                sv="Bedömningen har inte inletts.",
-            )
+            raise DomainError("assessment_not_started", "case_id")
         if self.assessment_completed_on is not None:
-            raise DomainError(
-                "assessment_already_completed",
-                "case_id",
-                en="The assessment is already completed.",
-                fi="Arviointi on jo valmis.",
-                sv="Bedömningen är redan klar.",
-            )
+            raise DomainError("assessment_already_completed", "case_id")
         if on < self.assessment_started_on:
-            raise DomainError(
-                "completed_before_start",
-                "completed_on",
-                en="Completion cannot precede the start.",
-                fi="Valmistuminen ei voi edeltää aloitusta.",
-                sv="Slutförandet kan inte föregå starten.",
-            )
+            raise DomainError("completed_before_start", "completed_on")
         self.assessment_completed_on = on
         self.outcome = outcome
         self.note(at, "assessment_completed", by=by, outcome=outcome)
@@ -844,33 +658,15 @@ def give_consent(
     valid_until: date | None = None,
 ) -> Consent:
     if purpose in RECIPIENT_REQUIRED and not recipient:
-        raise DomainError(
-            "recipient_required",
-            "recipient",
-            en="Name the party the plan may be shared with.",
-            fi="Nimeä, kenelle suunnitelman saa jakaa.",
-            sv="Ange vem planen får delas med.",
-        )
+        raise DomainError("recipient_required", "recipient")
     if valid_until is not None and valid_until < helsinki_date(now):
-        raise DomainError(
-            "valid_until_in_past",
-            "valid_until",
-            en="The end date is in the past.",
-            fi="Päättymispäivä on menneisyydessä.",
-            sv="Slutdatumet har passerat.",
-        )
+        raise DomainError("valid_until_in_past", "valid_until")
     return Consent(time_ordered_id(), case_id, purpose, recipient, given_by, recorded_by, now, valid_until)
 
 
 def withdraw(consent: Consent, by: str, now: datetime) -> None:
     if consent.withdrawn_at is not None:
-        raise DomainError(
-            "already_withdrawn",
-            "consent_id",
-            en="The consent is already withdrawn.",
-            fi="Suostumus on jo peruttu.",
-            sv="Samtycket har redan återkallats.",
-        )
+        raise DomainError("already_withdrawn", "consent_id")
     consent.withdrawn_at = now
     consent.withdrawn_by = by
 

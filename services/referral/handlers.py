@@ -489,13 +489,7 @@ async def unlink_referral(cmd: UnlinkReferralV2, uow: ReferralUnitOfWork) -> Rep
         raise NotFound("referral_id")
     old = await _case(uow, referral.case_id)
     if len(old.referral_ids) < 2 or old.referral_ids[0] == str(referral.referral_id):
-        raise DomainError(
-            "not_linked",
-            "referral_id",
-            en="The referral opened its case; it is not linked.",
-            fi="Yhteydenotto avasi asiakkuuden, sitä ei ole liitetty.",
-            sv="Kontakten öppnade klientskapet; den är inte kopplad.",
-        )
+        raise DomainError("not_linked", "referral_id")
     old.remove_referral(referral.referral_id, now, uow.actor)
     new = Case(case_id=uuid4(), municipality=referral.municipality, opened_at=now)
     new.team_id = uow.router.route(referral.municipality, referral.concern_category, referral.channel)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 from uuid import UUID
 
 from pydantic import Field, StringConstraints, model_validator
 
 from shared.policy import SOCIAL_WORKER, Access
 
+from .audit import AccessLogAnswer
 from .base import Contract, Event, FieldError
 from .common import ContactPoint, Id, Language, ShortText
 from .versions import successor
@@ -656,22 +657,164 @@ class AssessmentCompleted(Event):
     referrer_may_be_told: bool = Field(description="The law or the family's consent allows telling the referrer.")
 
 
+# -- replies: the ``data`` of each request's Reply -----------------------------------------------------
+
+
+class OpenDeadline(Contract):
+    deadline: DeadlineKind = Field(description="Which statutory step.")
+    due_by: date = Field(description="Last day (Helsinki date).")
+
+
+class CaseSummary(Contract):
+    """A case at the referral stage, as lists show it."""
+
+    case_id: UUID
+    municipality: str
+    team_id: str | None = Field(description="The team the case is assigned to (none before routing).")
+    status: str = Field(description="open or closed.")
+    opened_at: datetime = Field(description="When the case was opened (UTC).")
+    repeat_count: int = Field(description="How many referrals the case has.")
+    deadlines: list[OpenDeadline] = Field(description="Statutory deadlines not yet met.")
+
+
+class AssessmentView(Contract):
+    started_on: date | None = Field(description="Helsinki date the service-need assessment started.")
+    complete_by: date | None = Field(description="Last day to complete it.")
+    completed_on: date | None = Field(description="Helsinki date it was completed.")
+    outcome: str | None = Field(description="Outcome category, once completed.")
+
+
+class ConsentView(Contract):
+    consent_id: UUID
+    purpose: str = Field(description="convene_team, invite_referrer, share_plan or tell_referrer_outcome.")
+    recipient: str | None
+    given_by: str = Field(description="Contact id of the guardian (or child) who consented.")
+    given_at: datetime
+    withdrawn_at: datetime | None
+
+
+class ReferralView(Contract):
+    referral_id: UUID
+    submission_id: str
+    channel: Channel
+    municipality: str
+    received_at: datetime
+    status: str
+    urgent: bool
+    statutory: bool
+    linked: bool = Field(description="Linked to a case opened by an earlier referral.")
+    handled_at: datetime | None = Field(
+        default=None, description="When the referral service handled it (UTC); ``received_at`` is the receipt."
+    )
+    urgency: dict[str, Any] | None = Field(
+        default=None,
+        description="The urgency assessment once recorded: {by, at (UTC), urgent_protection_needed, guardians_endangered, "
+        "endangerment_reason}.",
+    )
+    details: dict[str, Any] = Field(description="The normalised submission (personal data; the fields of intake.referral.v1).")
+
+
+class CaseView(CaseSummary):
+    """``data`` of ``query.referral.case.v1``."""
+
+    received_at: datetime | None = Field(default=None, description="The case's receipt (UTC): the statutory clocks start here.")
+    decision: dict[str, Any] | None = Field(
+        default=None, description="The 7-working-day decision once recorded: {outcome, decided_on, by, at, due_by}."
+    )
+    assessment: AssessmentView
+    history: list[dict[str, Any]] = Field(description="What happened, oldest first: {at, what, ...detail}.")
+    consents: list[ConsentView]
+    referrals: list[ReferralView]
+
+
+class TeamCases(Contract):
+    """``data`` of ``query.referral.team_cases.v1``."""
+
+    team_id: str
+    cases: list[CaseSummary]
+
+
+class DeadlineDue(Contract):
+    case_id: UUID
+    team_id: str | None
+    deadline: DeadlineKind
+    due_by: date = Field(description="Last day (Helsinki date).")
+    overdue: bool = Field(description="The day has passed.")
+
+
+class DeadlinesDue(Contract):
+    """``data`` of ``query.referral.deadlines_due.v1``."""
+
+    until: date = Field(description="The horizon (Helsinki date).")
+    deadlines: list[DeadlineDue] = Field(description="Soonest first.")
+
+
+class Unlinked(Contract):
+    """``data`` of ``cmd.referral.unlink.v1`` (the reply's ``id`` is the new case)."""
+
+    previous_case_id: UUID
+
+
+class AssessmentStartedReply(Contract):
+    """``data`` of ``cmd.referral.start_assessment.v1``."""
+
+    complete_by: date = Field(description="Last day to complete the assessment (3 months of receipt).")
+
+
+class DecisionRecordedReply(Contract):
+    """``data`` of ``cmd.referral.record_decision.v1`` (the reply's ``id`` is the case)."""
+
+    within_time: bool = Field(description="Decided within the 7 working days of receipt.")
+    complete_by: date | None = Field(
+        description="Outcome start_assessment: the last day to complete the assessment (3 months of receipt); else null."
+    )
+
+
+class UrgencyAssessedReply(Contract):
+    """``data`` of ``cmd.referral.assess_urgency.v1`` (the reply's ``id`` is the referral)."""
+
+    within_time: bool | None = Field(description="Assessed by the time it was due; null when nothing was due.")
+    guardians_told: bool = Field(description="The guardians of a child-protection notification are told it was received.")
+
+
+class AssessmentCompletedReply(Contract):
+    """``data`` of ``cmd.referral.complete_assessment.v1``."""
+
+    referrer_may_be_told: bool = Field(description="The law or the family's consent allows telling the referrer the outcome.")
+
+
+# Each request's reply data (``Reply.data``).
+CaseQuery.reply_data = CaseView
+TeamCasesQuery.reply_data = TeamCases
+DeadlinesDueQuery.reply_data = DeadlinesDue
+AccessLogQuery.reply_data = AccessLogAnswer
+UnlinkReferral.reply_data = Unlinked
+RecordConsent.reply_data = None
+WithdrawConsent.reply_data = None
+StartAssessment.reply_data = AssessmentStartedReply
+CompleteAssessment.reply_data = AssessmentCompletedReply
+RecordDecision.reply_data = DecisionRecordedReply
+AssessUrgency.reply_data = UrgencyAssessedReply
+
+
+# (event, producer, consumers outside the four services); the services' own subscriptions are
+# read from their bootstraps (infra.wiring).
 EVENTS = (
-    (ReferralReceived, "referral", ("meetings", "notifications")),
+    (ReferralReceived, "referral", ()),
     (ReferralRejected, "referral", ("front door",)),
-    (ReferralUrgent, "referral", ("notifications",)),
-    (ReferralAssigned, "referral", ("notifications", "staff apps")),
-    (ReferralLinked, "referral", ("meetings", "notifications")),
-    (ReferralUnlinked, "referral", ("meetings",)),
-    (DeadlineApproaching, "referral (durable timer)", ("notifications",)),
-    (DeadlineBreached, "referral (durable timer)", ("notifications",)),
+    (ReferralUrgent, "referral", ()),
+    (ReferralAssigned, "referral", ("staff apps",)),
+    (ReferralLinked, "referral", ()),
+    (ReferralUnlinked, "referral", ()),
+    (DeadlineApproaching, "referral (durable timer)", ()),
+    (DeadlineBreached, "referral (durable timer)", ()),
     (DecisionRecorded, "referral", ("staff apps", "statistics")),
-    (UrgencyAssessed, "referral", ("notifications",)),
-    (UrgencyAssessmentOverdue, "referral (durable timer)", ("notifications",)),
-    (AssessmentStarted, "referral", ("meetings",)),
-    (AssessmentCompleted, "referral", ("notifications",)),
-    (ConsentGiven, "referral", ("meetings", "plans", "notifications")),
-    (ConsentWithdrawn, "referral", ("meetings", "plans", "notifications")),
+    (UrgencyAssessed, "referral", ()),
+    (UrgencyAssessmentOverdue, "referral (durable timer)", ()),
+    (AssessmentStarted, "referral", ()),
+    (AssessmentCompleted, "referral", ()),
+    (ConsentGiven, "referral", ()),
+    (ConsentWithdrawn, "referral", ()),
 )
 
 StartAssessment.access = CompleteAssessment.access = Access("write")

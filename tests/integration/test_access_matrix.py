@@ -59,7 +59,7 @@ ALLOWED: dict[str, set[str]] = {
     "aggregate": set(STAFF),  # statistics: counts only
     "roster": {"team_worker", "team_social_worker", "other_worker", "participant", "team_lead", "ops"},  # staff data
     "roster_admin": {"team_lead"},
-    "operate": {"ops"},  # operators' own requests (ops.<service>.…): ids, reasons, audited raw reads
+    "operate": {"ops"},  # operators' own requests (ops.<service>.…)
 }
 
 

@@ -10,8 +10,10 @@ from uuid import UUID, uuid4
 
 from shared import audit
 from shared.calendar import helsinki_date
+from shared.case_access import CaseAccess
 from shared.contracts import ConveneMeeting, MeetingCaseQuery, MeetingConvened, MeetingHeld, RecordMeetingHeld, Reply
 from shared.contracts.base import FieldError
+from shared.contracts.common import ContactPoint
 from shared.contracts.meetings import (
     AcceptProposal,
     CancelMeeting,
@@ -25,11 +27,12 @@ from shared.contracts.meetings import (
     ProposeMeeting,
     RescheduleMeeting,
     RespondToInvitation,
+    ResponsibleWorkerDeactivated,
     RosterQuery,
     UpsertProfessional,
     UpsertRoom,
 )
-from shared.contracts.plans import FollowupMeetingRequested
+from shared.contracts.plans import FollowupMeetingRequested, ResponsibleWorker
 from shared.contracts.referral import (
     AssessmentStarted,
     ConsentGiven,
@@ -104,8 +107,37 @@ async def load_roster(uow: MeetingsUnitOfWork, path: Path) -> tuple[int, int]:
 
 
 async def upsert_professional(cmd: UpsertProfessional, uow: MeetingsUnitOfWork) -> Reply:
-    data = cmd.model_dump(mode="json", exclude={"command_id", "recorded_by"})
+    """Add or change a roster entry. Deactivating a professional who is responsible for families'
+    plans hands each case over: one ``meeting.responsible_worker_deactivated`` per case, naming the
+    successor (an active roster entry) when the change gives one."""
+    data = cmd.model_dump(mode="json", exclude={"command_id", "recorded_by", "successor_id"})
+    roster = {p.professional_id: p for p in await uow.meetings.roster()}
+    before = roster.get(cmd.professional_id)
+    successor = None
+    if cmd.successor_id is not None:
+        found = roster.get(cmd.successor_id)
+        if cmd.active or found is None or not found.active or cmd.successor_id == cmd.professional_id:
+            raise DomainError("unknown_successor", "successor_id")
+        successor = ResponsibleWorker(
+            worker_id=found.professional_id,
+            organisation=found.unit,
+            public_service=True,
+            contact=ContactPoint.model_validate(
+                found.contact | {"contact_id": found.professional_id, "role": "responsible_worker"}
+            )
+            if found.contact
+            else None,
+        )
     await uow.meetings.upsert_professional(Professional.from_dict(data), "staff")
+    if before is not None and before.active and not cmd.active:
+        for case_id in await CaseAccess(uow).cases_of("responsible", cmd.professional_id):
+            uow.emit(
+                ResponsibleWorkerDeactivated,
+                case_id=UUID(case_id),
+                worker_id=cmd.professional_id,
+                successor=successor,
+                recorded_by=uow.actor,
+            )
     return Reply(ok=True, id=cmd.professional_id)
 
 

@@ -20,11 +20,15 @@ from shared.contracts.plans import (
     FollowupRescheduled,
     PlanAgreed,
     PlanClosed,
+    PlanHandedOver,
+    PlanHandoverOpened,
     PlanRevised,
     PlanShared,
+    ServiceStartOverdue,
 )
 from shared.contracts.referral import (
     AssessmentCompleted,
+    CaseTransferred,
     ConsentGiven,
     ConsentWithdrawn,
     DeadlineApproaching,
@@ -74,6 +78,7 @@ def register(
         (ReferralReceived, h.on_referral_received),
         (ReferralAssigned, h.on_referral_assigned),
         (ReferralUrgent, h.on_referral_urgent),
+        (CaseTransferred, h.on_case_transferred),
         (ReferralLinked, h.on_referral_linked),
         (DeadlineApproaching, h.on_deadline_approaching),
         (DeadlineBreached, h.on_deadline_breached),
@@ -94,6 +99,9 @@ def register(
         (FollowupDue, h.on_followup_due),
         (FollowupOverdue, h.on_followup_overdue),
         (FollowupRescheduled, h.on_followup_rescheduled),
+        (PlanHandoverOpened, h.on_handover_opened),
+        (PlanHandedOver, h.on_plan_handed_over),
+        (ServiceStartOverdue, h.on_service_start_overdue),
     ):
         svc.on_event(model)(fn)
     svc.request("query.notifications.case.v2", NotificationCaseQueryV2)(handlers.case_notifications)

@@ -34,11 +34,15 @@ from shared.contracts.plans import (
     FollowupRescheduled,
     PlanAgreed,
     PlanClosed,
+    PlanHandedOver,
+    PlanHandoverOpened,
     PlanRevised,
     PlanShared,
+    ServiceStartOverdue,
 )
 from shared.contracts.referral import (
     AssessmentCompleted,
+    CaseTransferred,
     ConsentGiven,
     ConsentWithdrawn,
     DeadlineApproaching,
@@ -154,6 +158,12 @@ class EventHandlers:
         # The recipients are the staff contacts just written from configuration.
         languages = {r.contact_id: self.staff.staff[r.contact_id].get("language") or "fi" for r in recipients}
         await _notify(uow, ev, "referral_assigned", recipients, {}, languages)
+
+    async def on_case_transferred(self, ev: CaseTransferred, uow: NotificationsUnitOfWork) -> None:
+        await uow.notifications.set_team(ev.case_id, ev.team_id, ev.municipality)
+        recipients = await self._staff(uow, ev.case_id, self.staff.team_members(ev.team_id))
+        languages = {r.contact_id: self.staff.staff[r.contact_id].get("language") or "fi" for r in recipients}
+        await _notify(uow, ev, "case_transferred", recipients, {"municipality": ev.municipality}, languages)
 
     async def on_referral_urgent(self, ev: ReferralUrgent, uow: NotificationsUnitOfWork) -> None:
         duty = self.staff.on_duty_social_worker(ev.municipality, uow.now())
@@ -342,6 +352,36 @@ class EventHandlers:
         recipients = [Recipient(w, "responsible_worker", "staff") for w in ev.responsible_worker_ids]
         recipients += [r for r in await _family_and_workers(uow, ev.case_id) if r.kind == "family"]
         await _notify(uow, ev, "followup_overdue", recipients, {"due_at": ev.due_at.isoformat()})
+
+    async def on_handover_opened(self, ev: PlanHandoverOpened, uow: NotificationsUnitOfWork) -> None:
+        if ev.successor_named:
+            return  # plan.handed_over follows at once
+        lead = self.staff.team_lead(await uow.notifications.team(ev.case_id))
+        recipients = await self._staff(uow, ev.case_id, [lead] if lead else [])
+        await _notify(uow, ev, "handover_opened", recipients, {})
+
+    async def on_plan_handed_over(self, ev: PlanHandedOver, uow: NotificationsUnitOfWork) -> None:
+        """The family hears its new contact in its language; the new worker hears of the handover."""
+        w = ev.responsible_worker
+        if w.contact is not None:
+            await uow.notifications.upsert_contact(
+                ev.case_id, w.contact.model_dump(mode="json") | {"contact_id": w.worker_id, "role": "responsible_worker"}
+            )
+        contact = w.contact
+        params = {
+            "organisation": w.organisation,
+            "phone": contact.phone if contact else None,
+            "email": str(contact.email) if contact and contact.email else None,
+        }
+        family = [Recipient(c, "family", "family") for c in ev.family_contact_ids]
+        await _notify(uow, ev, "responsible_worker_changed", family, params, dedupe=f"handover:{ev.handover_id}")
+        staff = [Recipient(w.worker_id, "responsible_worker", "staff")]
+        await _notify(uow, ev, "handover_received", staff, {}, dedupe=f"handover:{ev.handover_id}:worker")
+
+    async def on_service_start_overdue(self, ev: ServiceStartOverdue, uow: NotificationsUnitOfWork) -> None:
+        recipients = [Recipient(w, "responsible_worker", "staff") for w in ev.responsible_worker_ids]
+        recipients += [Recipient(c, "family", "family") for c in ev.family_contact_ids]
+        await _notify(uow, ev, "service_not_started", recipients, {"start_by": ev.start_by.isoformat()})
 
     async def on_followup_rescheduled(self, ev: FollowupRescheduled, uow: NotificationsUnitOfWork) -> None:
         recipients = [Recipient(w, "responsible_worker", "staff") for w in ev.responsible_worker_ids]

@@ -51,6 +51,20 @@ TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
             "A new referral was routed to your team (case {{ case_ref }}). Read it in the Koolle staff app.",
         ),
     },
+    "case_transferred": {
+        "fi": (
+            "Asia siirretty tiimillenne",
+            "Tiimillenne on siirretty asia {{ case_ref }} ({{ municipality }}). Lue tiedot Koolle-työtilasta.",
+        ),
+        "sv": (
+            "Ett ärende har överförts till ert team",
+            "Ärende {{ case_ref }} ({{ municipality }}) har överförts till ert team. Läs uppgifterna i Koolle.",
+        ),
+        "en": (
+            "A case was transferred to your team",
+            "Case {{ case_ref }} ({{ municipality }}) was transferred to your team. Read it in the Koolle staff app.",
+        ),
+    },
     "referral_urgent": {
         "fi": (
             "KIIREELLINEN yhteydenotto",
@@ -177,6 +191,74 @@ TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
         "fi": ("Sovittu yhteydenotto on nyt", "Sovitun yhteydenoton aika on {{ due_at|dt }}."),
         "sv": ("Dags för överenskommen kontakt", "Tiden för den överenskomna kontakten är {{ due_at|dt }}."),
         "en": ("The agreed follow-up is due", "The agreed follow-up contact is due {{ due_at|dt }}."),
+    },
+    "responsible_worker_changed": {
+        "fi": (
+            "Teillä on uusi vastuutyöntekijä",
+            "Vastuutyöntekijänne on vaihtunut (asia {{ case_ref }}). Uusi yhteyshenkilönne: {{ organisation }}"
+            "{% if phone %}, puh. {{ phone }}{% endif %}{% if email %}, {{ email }}{% endif %}. "
+            "Sovitut yhteydenotot pysyvät ennallaan.",
+        ),
+        "sv": (
+            "Ni har en ny ansvarig arbetstagare",
+            "Er ansvariga arbetstagare har bytts (ärende {{ case_ref }}). Er nya kontaktperson: {{ organisation }}"
+            "{% if phone %}, tfn {{ phone }}{% endif %}{% if email %}, {{ email }}{% endif %}. "
+            "De överenskomna kontakterna gäller som förut.",
+        ),
+        "en": (
+            "You have a new responsible worker",
+            "Your responsible worker has changed (case {{ case_ref }}). Your new contact: {{ organisation }}"
+            "{% if phone %}, tel. {{ phone }}{% endif %}{% if email %}, {{ email }}{% endif %}. "
+            "The follow-up you agreed stays as it was.",
+        ),
+    },
+    "handover_received": {
+        "fi": (
+            "Sinulle on siirretty vastuutyöntekijyys",
+            "Olet nyt perheen vastuutyöntekijä (asia {{ case_ref }}) edellisen työntekijän sijaan. "
+            "Suunnitelma ja sovitut yhteydenotot ovat Koolle-työtilassa.",
+        ),
+        "sv": (
+            "Du är nu ansvarig arbetstagare",
+            "Du är nu familjens ansvariga arbetstagare (ärende {{ case_ref }}) i stället för den tidigare. "
+            "Planen och de överenskomna kontakterna finns i Koolle.",
+        ),
+        "en": (
+            "You are now the responsible worker",
+            "You are now the family's responsible worker (case {{ case_ref }}) in place of the previous one. "
+            "The plan and the agreed contacts are in the Koolle staff app.",
+        ),
+    },
+    "handover_opened": {
+        "fi": (
+            "Vastuutyöntekijä puuttuu",
+            "Perheen vastuutyöntekijä on poistunut (asia {{ case_ref }}). Nimeä uusi vastuutyöntekijä Koolle-työtilassa.",
+        ),
+        "sv": (
+            "Ansvarig arbetstagare saknas",
+            "Familjens ansvariga arbetstagare har slutat (ärende {{ case_ref }}). Utse en ny ansvarig arbetstagare i Koolle.",
+        ),
+        "en": (
+            "A responsible worker is missing",
+            "The family's responsible worker has left (case {{ case_ref }}). Name a new responsible worker in the Koolle staff app.",
+        ),
+    },
+    "service_not_started": {
+        "fi": (
+            "Sovittu palvelu ei ole alkanut",
+            "Suunnitelmassa sovittu palvelu ei ole alkanut {{ start_by|d }} mennessä (asia {{ case_ref }}). "
+            "Vastuutyöntekijä selvittää tilanteen.",
+        ),
+        "sv": (
+            "Den överenskomna tjänsten har inte börjat",
+            "Tjänsten som överenskoms i planen har inte börjat senast {{ start_by|d }} (ärende {{ case_ref }}). "
+            "Den ansvariga arbetstagaren utreder saken.",
+        ),
+        "en": (
+            "The agreed service has not started",
+            "The service agreed in the plan had not started by {{ start_by|d }} (case {{ case_ref }}). "
+            "The responsible worker is looking into it.",
+        ),
     },
     "followup_overdue": {
         "fi": (

@@ -23,6 +23,7 @@ from shared.contracts.referral import (
     StartAssessment,
     TeamCasesQuery,
     TeamCasesQueryV2,
+    TransferCase,
     UnlinkReferral,
     UnlinkReferralV2,
     WithdrawConsent,
@@ -81,6 +82,7 @@ def register(svc: Service) -> None:
     # New in v1 and carrying no self-naming field: the social worker is the verified caller.
     svc.request("cmd.referral.record_decision.v1", RecordDecision)(handlers.record_decision)
     svc.request("cmd.referral.assess_urgency.v1", AssessUrgency)(handlers.assess_urgency)
+    svc.request("cmd.referral.transfer_case.v1", TransferCase)(handlers.transfer_case)
     svc.request("cmd.referral.start_assessment.v1", StartAssessment)(handlers.start_assessment)
     svc.request("cmd.referral.complete_assessment.v1", CompleteAssessment)(handlers.complete_assessment)
     # Operators only (the ops identity; infra/auth.py lets no client identity publish ops.>).

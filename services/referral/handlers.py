@@ -19,6 +19,7 @@ from shared.contracts.referral import (
     AssessmentStarted,
     AssessUrgency,
     CaseQueryV2,
+    CaseTransferred,
     CompleteAssessment,
     ConsentGiven,
     ConsentWithdrawn,
@@ -36,6 +37,7 @@ from shared.contracts.referral import (
     ReferralUrgent,
     StartAssessment,
     TeamCasesQueryV2,
+    TransferCase,
     UnlinkReferralV2,
     UrgencyAssessed,
     UrgencyAssessmentOverdue,
@@ -189,10 +191,13 @@ def _received(uow: ReferralUnitOfWork, r: Referral, case: Case, urgency_due_at: 
 # -- deadlines --------------------------------------------------------------------------------------
 
 
-def _schedule_deadline(uow: ReferralUnitOfWork, case: Case, kind: str, due: date) -> None:
-    """Two durable timers per deadline: a reminder ``lead`` working days before, and the breach."""
+def _schedule_deadline(uow: ReferralUnitOfWork, case: Case, kind: str, due: date, *, future_only: bool = False) -> None:
+    """Two durable timers per deadline: a reminder ``lead`` working days before, and the breach.
+    ``future_only``: only the timers still to fire (a transfer moves them; those that fired stay fired)."""
     approaching_at, breached_at = domain.timer_moments(due, uow.config.deadline_lead_working_days)
     for which, at, model in (("approaching", approaching_at, DeadlineApproaching), ("breached", breached_at, DeadlineBreached)):
+        if future_only and at <= uow.now():
+            continue
         event = uow.envelope(model, case_id=case.case_id, occurred_at=at, deadline=kind, due_by=due, team_id=case.team_id)
         uow.schedule(event, timer_subject=domain.timer_subject(kind, case.case_id, which), at=at, timer_id=f"timer:{uuid4()}")
 
@@ -337,6 +342,29 @@ async def assess_urgency(cmd: AssessUrgency, uow: ReferralUnitOfWork) -> Reply:
     )
     data = {"within_time": within_time, "guardians_told": referral.guardians_may_be_told}
     return Reply(ok=True, id=str(referral.referral_id), data=data)
+
+
+async def transfer_case(cmd: TransferCase, uow: ReferralUnitOfWork) -> Reply:
+    """The case goes to another team (and municipality), by the verified caller of its current team.
+    Open statutory deadlines keep their days (counted from the receipt) and now warn the new team:
+    their timers are scheduled again with the new team."""
+    if cmd.team_id not in uow.router.teams():
+        raise DomainError("unknown_team", "team_id")
+    case = await _case(uow, cmd.case_id)
+    previous_team, previous_municipality = case.transfer(cmd.team_id, cmd.municipality, uow.actor, uow.now(), cmd.reason)
+    await uow.referrals.save_case(case)
+    for kind, due in case.open_deadlines():
+        _schedule_deadline(uow, case, kind, due, future_only=True)  # the same timer subjects: replaced
+    uow.emit(
+        CaseTransferred,
+        team_id=cmd.team_id,
+        previous_team_id=previous_team,
+        municipality=case.municipality,
+        previous_municipality=previous_municipality,
+        transferred_by=uow.actor,
+    )
+    data = {"team_id": cmd.team_id, "previous_team_id": previous_team, "municipality": case.municipality}
+    return Reply(ok=True, id=str(case.case_id), data=data)
 
 
 # -- migration ----------------------------------------------------------------------------------------

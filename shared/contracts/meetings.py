@@ -13,6 +13,7 @@ from shared.policy import Access
 from .audit import CaseAccessLogQuery
 from .base import Contract, Event
 from .common import STAR_SCALE, ContactPoint, Id, Language, ShortText, StarArea
+from .plans import ResponsibleWorker
 from .versions import successor
 
 ParticipantKind = Literal["family", "professional", "referrer"]
@@ -207,6 +208,12 @@ class UpsertProfessional(Contract):
     working_hours: list[WorkingHours] = Field(default_factory=list, description="Empty: Mon-Fri 08:00-16:00.")
     contact: ContactPoint | None = None
     active: bool = True
+    successor_id: Id | None = Field(
+        default=None,
+        description="With active false: the professional (an active roster entry) who takes over the plans this one is "
+        "responsible for. Without it each handover stays open until the team names the new worker "
+        "(cmd.plans.complete_handover.v1).",
+    )
 
 
 class UpsertRoom(Contract):
@@ -502,6 +509,21 @@ MeetingStatisticsQuery.reply_data = MeetingStatistics
 
 # (event, producer, consumers outside the four services); the services' own subscriptions are
 # read from their bootstraps (infra.wiring).
+class ResponsibleWorkerDeactivated(Event):
+    """A professional responsible for this case's plan (vastuutyöntekijä) was deactivated in the roster
+    (left, moved, long leave). One event per case they are responsible for; the plans service opens a
+    handover for each of their plans."""
+
+    event_type: ClassVar[str] = "meeting.responsible_worker_deactivated"
+    stream: ClassVar[str] = "MEETINGS"
+
+    worker_id: str = Field(description="Staff id of the deactivated professional.")
+    successor: ResponsibleWorker | None = Field(
+        default=None, description="Who takes over, when the roster change named one (from the roster: unit, contact)."
+    )
+    recorded_by: str = Field(description="Staff id of the verified caller who changed the roster.")
+
+
 EVENTS = (
     (MeetingConvened, "meetings", ()),
     (MeetingResponseRecorded, "meetings", ("staff apps",)),
@@ -509,6 +531,7 @@ EVENTS = (
     (MeetingCancelled, "meetings", ()),
     (MeetingReminderDue, "meetings (durable timer)", ()),
     (MeetingHeld, "meetings", ("staff apps",)),
+    (ResponsibleWorkerDeactivated, "meetings (roster)", ()),
 )
 
 # -- version 2: the actor from the verified token, the case named, a purpose on every read ----------

@@ -467,6 +467,24 @@ class AssessUrgency(Contract):
     )
 
 
+class TransferCase(Contract):
+    """``cmd.referral.transfer_case.v1``: hand the case over to another team, in the same or another
+    municipality (asian siirto). Made by a worker, social worker or the team lead of the case's
+    current team (the verified caller). The new team is told; the old team no longer reaches the case
+    (every service replaces the case's team in its case-access read model). Open statutory deadlines
+    keep running and now warn the new team."""
+
+    access: ClassVar[Access] = Access("write", team_only=True)
+
+    command_id: UUID = Field(description="Idempotency key chosen by the staff app.")
+    case_id: UUID
+    team_id: Id = Field(description="The team that takes the case over (a team known to the routing).")
+    municipality: ShortText | None = Field(
+        default=None, description="The municipality the case moves to; the case's own municipality when empty."
+    )
+    reason: FreeText = Field(default="", description="Why the case is transferred; kept in the case history, never in an event.")
+
+
 class CompleteAssessment(Contract):
     """``cmd.referral.complete_assessment.v1``: the service-need assessment was completed (outcome category)."""
 
@@ -537,6 +555,20 @@ class ReferralUnlinked(Event):
     referral_id: UUID
     previous_case_id: UUID
     recorded_by: str
+
+
+class CaseTransferred(Event):
+    """The case was transferred to another team (asian siirto), possibly in another municipality. The
+    old team loses access to it; the new team is told."""
+
+    event_type: ClassVar[str] = "referral.case_transferred"
+    stream: ClassVar[str] = "REFERRAL"
+
+    team_id: str = Field(description="The team the case now belongs to.")
+    previous_team_id: str | None = Field(description="The team it was taken from.")
+    municipality: str = Field(description="The municipality the case now belongs to.")
+    previous_municipality: str = Field(description="The municipality it belonged to before.")
+    transferred_by: str = Field(description="Staff id of the verified caller who transferred it.")
 
 
 class DeadlineApproaching(Event):
@@ -777,6 +809,14 @@ class UrgencyAssessedReply(Contract):
     guardians_told: bool = Field(description="The guardians of a child-protection notification are told it was received.")
 
 
+class CaseTransferredReply(Contract):
+    """``data`` of ``cmd.referral.transfer_case.v1`` (the reply's ``id`` is the case)."""
+
+    team_id: str = Field(description="The team the case now belongs to.")
+    previous_team_id: str | None = Field(description="The team it was taken from.")
+    municipality: str = Field(description="The municipality the case now belongs to.")
+
+
 class AssessmentCompletedReply(Contract):
     """``data`` of ``cmd.referral.complete_assessment.v1``."""
 
@@ -795,6 +835,7 @@ StartAssessment.reply_data = AssessmentStartedReply
 CompleteAssessment.reply_data = AssessmentCompletedReply
 RecordDecision.reply_data = DecisionRecordedReply
 AssessUrgency.reply_data = UrgencyAssessedReply
+TransferCase.reply_data = CaseTransferredReply
 
 
 # (event, producer, consumers outside the four services); the services' own subscriptions are
@@ -806,6 +847,7 @@ EVENTS = (
     (ReferralAssigned, "referral", ("staff apps",)),
     (ReferralLinked, "referral", ()),
     (ReferralUnlinked, "referral", ()),
+    (CaseTransferred, "referral", ("staff apps",)),
     (DeadlineApproaching, "referral (durable timer)", ()),
     (DeadlineBreached, "referral (durable timer)", ()),
     (DecisionRecorded, "referral", ("staff apps", "statistics")),
@@ -891,6 +933,12 @@ REQUESTS = (
         AssessUrgency,
         "Record the urgency assessment of a referral: who, when, outcome; guardians told unless it endangers the child "
         "(referral.urgency_assessed); by a social worker of the case's team.",
+    ),
+    (
+        "cmd.referral.transfer_case.v1",
+        TransferCase,
+        "Transfer the case to another team or municipality (referral.case_transferred); by the case's own team. "
+        "The old team loses access; the new team is told.",
     ),
     (
         "cmd.referral.start_assessment.v1",

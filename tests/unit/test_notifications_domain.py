@@ -36,6 +36,10 @@ PARAMS = {
     "plan_version": 2,
     "due_at": "2026-12-01T10:00:00+00:00",
     "outcome": "services_started",
+    "start_by": "2026-12-15",
+    "organisation": "Perhetyö",
+    "phone": "+358401110099",
+    "email": "perhetyo@testila.example",
 }
 
 

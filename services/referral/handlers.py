@@ -36,6 +36,7 @@ from shared.contracts.referral import (
     ReferralUnlinked,
     ReferralUrgent,
     StartAssessment,
+    StatutoryStatisticsQuery,
     TeamCasesQueryV2,
     TransferCase,
     UnlinkReferralV2,
@@ -46,9 +47,10 @@ from shared.contracts.referral import (
 from shared.errors import DomainError, NotFound
 from shared.pseudonyms import person_key
 
-from . import domain
+from . import domain, statistics
 from .adapters import ReferralUnitOfWork
 from .domain import Case, Referral, open_referral, screen
+from .statistics import StatutoryStatistics
 
 SERVICE = "referral"
 INTAKE_RECORDER = "front-door"
@@ -365,6 +367,34 @@ async def transfer_case(cmd: TransferCase, uow: ReferralUnitOfWork) -> Reply:
     )
     data = {"team_id": cmd.team_id, "previous_team_id": previous_team, "municipality": case.municipality}
     return Reply(ok=True, id=str(case.case_id), data=data)
+
+
+# -- statistics ----------------------------------------------------------------------------------------
+
+
+async def on_statistics_event(ev: Any, uow: ReferralUnitOfWork) -> None:
+    """The live statutory statistics read model: the case's facts, folded exactly as a rebuild folds
+    the stream (services/referral/statistics.py)."""
+    known = await uow.referrals.statistics_facts(ev.case_id)
+    model = StatutoryStatistics({str(ev.case_id): dict(known or {})})
+    case = model.apply(ev.event_type, ev.model_dump(mode="json"))
+    if case is not None and model.facts[case] != known:
+        await uow.referrals.save_statistics_facts(case, model.facts[case], new=known is None)
+
+
+async def statutory_statistics(q: StatutoryStatisticsQuery, uow: ReferralUnitOfWork) -> Reply:
+    rows = StatutoryStatistics(await uow.referrals.all_statistics_facts()).figures(q.municipality)
+    rows = [
+        r
+        for r in rows
+        if (q.from_month is None or r["month"] >= q.from_month) and (q.to_month is None or r["month"] <= q.to_month)
+    ]
+    data: dict[str, Any] = {"rows": rows}
+    if q.format == "csv":
+        data["csv"] = statistics.to_csv(rows)
+    elif q.format == "svg":
+        data |= {"content_type": "image/svg+xml", "svg": statistics.chart(rows, q.language)}
+    return Reply(ok=True, data=data)
 
 
 # -- migration ----------------------------------------------------------------------------------------

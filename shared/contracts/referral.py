@@ -495,6 +495,27 @@ class CompleteAssessment(Contract):
     completed_on: date | None = Field(default=None, description="Helsinki date; today when empty.")
 
 
+class StatutoryStatisticsQuery(Contract):
+    """``query.referral.statistics.v1``: the figures THL publishes, per municipality and month: the
+    share of 7-working-day decisions made in time and of service-need assessments completed within 3
+    months of receipt. Aggregates only (any staff role, statisticians too). As JSON rows, CSV text or an
+    SVG chart labelled in fi, sv or en."""
+
+    access: ClassVar[Access] = Access("aggregate", personal=False, case=None)
+
+    municipality: ShortText | None = Field(default=None, description="Only this municipality.")
+    from_month: Annotated[str, StringConstraints(pattern=r"^[0-9]{4}-[0-9]{2}$")] | None = Field(
+        default=None, description="First month (YYYY-MM, Helsinki)."
+    )
+    to_month: Annotated[str, StringConstraints(pattern=r"^[0-9]{4}-[0-9]{2}$")] | None = Field(
+        default=None, description="Last month (YYYY-MM, Helsinki)."
+    )
+    format: Literal["json", "csv", "svg"] = Field(
+        default="json", description="json: rows; csv: rows and CSV text; svg: rows and a chart."
+    )
+    language: Language = Field(default="fi", description="The chart's language (fi, sv or en).")
+
+
 class ReferralUrgent(Event):
     """Immediate danger was reported at intake: the municipality's on-duty social worker is told at once."""
 
@@ -817,6 +838,26 @@ class CaseTransferredReply(Contract):
     municipality: str = Field(description="The municipality the case now belongs to.")
 
 
+class StatutoryFiguresRow(Contract):
+    municipality: str
+    month: str = Field(description="YYYY-MM (Helsinki).")
+    decisions: int = Field(description="7-working-day decisions made this month.")
+    decisions_in_time: int = Field(description="Of them, made on or before the 7th working day after the receipt.")
+    decisions_in_time_share: float | None = Field(description="decisions_in_time / decisions (null without decisions).")
+    assessments_completed: int = Field(description="Service-need assessments completed this month.")
+    assessments_in_time: int = Field(description="Of them, completed within 3 months of the receipt.")
+    assessments_in_time_share: float | None = Field(description="assessments_in_time / assessments_completed.")
+
+
+class StatutoryFigures(Contract):
+    """``data`` of ``query.referral.statistics.v1``."""
+
+    rows: list[StatutoryFiguresRow] = Field(description="One per municipality and month, oldest first.")
+    csv: str | None = Field(default=None, description="format csv: the rows as CSV (header row first).")
+    content_type: str | None = Field(default=None, description="format svg: image/svg+xml.")
+    svg: str | None = Field(default=None, description="format svg: a bar chart of the two shares.")
+
+
 class AssessmentCompletedReply(Contract):
     """``data`` of ``cmd.referral.complete_assessment.v1``."""
 
@@ -836,6 +877,7 @@ CompleteAssessment.reply_data = AssessmentCompletedReply
 RecordDecision.reply_data = DecisionRecordedReply
 AssessUrgency.reply_data = UrgencyAssessedReply
 TransferCase.reply_data = CaseTransferredReply
+StatutoryStatisticsQuery.reply_data = StatutoryFigures
 
 
 # (event, producer, consumers outside the four services); the services' own subscriptions are
@@ -933,6 +975,12 @@ REQUESTS = (
         AssessUrgency,
         "Record the urgency assessment of a referral: who, when, outcome; guardians told unless it endangers the child "
         "(referral.urgency_assessed); by a social worker of the case's team.",
+    ),
+    (
+        "query.referral.statistics.v1",
+        StatutoryStatisticsQuery,
+        "THL's statutory figures per municipality and month (decisions within 7 working days, assessments within "
+        "3 months) as JSON, CSV or an SVG chart (fi/sv/en); aggregates only.",
     ),
     (
         "cmd.referral.transfer_case.v1",

@@ -25,6 +25,7 @@ Purpose = Literal[
     "access_request",
     "supervision",
     "own_data",
+    "operations_review",
 ]
 """Why personal data is read (shared.policy.PURPOSES describes each)."""
 assert set(Purpose.__args__) == set(PURPOSES)  # type: ignore[attr-defined]

@@ -49,7 +49,7 @@ def test_a_roster_professional_is_a_worker_of_their_team_and_municipality():
     social = roster_claims("pv-sw-1")
 
     assert close is not None and close.roles == {"worker"}
-    assert close.teams == {"perhekeskus-porvoo"} and close.municipality == "Porvoo"
+    assert close.teams == {"porvoo-family-centre"} and close.municipality == "Porvoo"
     assert social is not None and social.roles == {"worker", "social_worker"}
 
 
@@ -82,7 +82,7 @@ def test_the_token_command_prints_a_staff_token_with_the_roster_claims_signed_by
         issuer=STAFF_ISSUER,
     )
     assert claims["sub"] == "staff-close-1"
-    assert claims["roles"] == ["worker"] and claims["groups"] == ["perhekeskus-porvoo"] and claims["municipality"] == "Porvoo"
+    assert claims["roles"] == ["worker"] and claims["groups"] == ["porvoo-family-centre"] and claims["municipality"] == "Porvoo"
     assert claims["exp"] - claims["iat"] == 3600
 
 
@@ -119,7 +119,7 @@ async def test_the_runner_serves_the_data_dirs_keys_and_tells_the_services_to_tr
         staff = authorization_headers("pv-sw-1", tmp_path)
         guardian = authorization_headers("010190-900P", tmp_path, kind="guardian")
 
-        assert (await verifier.verify(staff["Authorization"])).teams == {"perhekeskus-porvoo"}
+        assert (await verifier.verify(staff["Authorization"])).teams == {"porvoo-family-centre"}
         assert (await verifier.verify(guardian["Authorization"])).kind == "guardian"
     finally:
         server.stop()

@@ -57,6 +57,7 @@ ALLOWED: dict[str, set[str]] = {
     "aggregate": set(STAFF),  # statistics: counts only
     "roster": {"team_worker", "other_worker", "participant", "team_lead", "ops"},  # staff data, not a family's
     "roster_admin": {"team_lead"},
+    "operate": {"ops"},  # operators' own requests (ops.<service>.…): ids, reasons, audited raw reads
 }
 
 
@@ -143,6 +144,7 @@ def samples(case_id: str) -> dict[str, tuple[str, dict[str, Any]]]:
         "query.notifications.failed.v2": ("case", read(purpose="delivery_follow_up")),
         "query.notifications.access_log.v2": ("guardian_view", {"case_ids": [case_id], "purpose": "access_request"}),
         "cmd.notifications.set_preference.v2": ("case", cmd(contact_id="guardian-1", preferred_channel="email")),
+        "ops.referral.rejected.v1": ("operate", {"purpose": "operations_review", "limit": 5}),
     }
 
 

@@ -245,6 +245,14 @@ def test_access_log_answers_for_a_case_as_a_worker_of_its_team(seeded: System) -
     for service in ("referral", "meetings", "plans", "notifications"):
         assert (service, "staff-1", "read_access_log", "access_request") in seen, (service, seen)
 
+    # docs/operations.md: KOOLLE_TOKEN=$(.venv/bin/python -m infra.token staff staff-1) ... access-log CASE_ID
+    token = subprocess.run(
+        [sys.executable, "-m", "infra.token", "staff", "staff-1"], cwd=ROOT, env=seeded.env, capture_output=True, timeout=60
+    )
+    assert token.returncode == 0, token.stderr.decode()
+    out = ok(ops(seeded, "access-log", case_id, env={**seeded.env, "KOOLLE_TOKEN": token.stdout.decode().strip()}))
+    assert "Access log: 1 case(s)" in out and "incomplete" not in out
+
 
 def test_access_log_is_refused_to_a_worker_of_another_team_and_the_refusal_is_audited(seeded: System) -> None:
     case_id = _case_id(seeded)

@@ -180,7 +180,7 @@ class Service:
         try:
             cmd = model.model_validate_json(body)
         except ValidationError as exc:
-            return Reply(ok=False, errors=with_purpose_required(field_errors(exc)))
+            return Reply(ok=False, errors=with_purpose_required(field_errors(exc), reads=model.access.needs_purpose))
         access: Access = model.access
         case_ids = requested_cases(cmd, access)
         try:

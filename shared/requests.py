@@ -48,7 +48,9 @@ def with_purpose_required(errors: list[FieldError], reads: bool = False) -> list
     read of personal data (``reads``) so is one not in the documented list, not a ``literal_error``."""
     codes = ("missing", "literal_error") if reads else ("missing",)
     return [
-        FieldError(field="purpose", code=PURPOSE_REQUIRED, message=PURPOSE_TEXT) if e.field == "purpose" and e.code in codes else e
+        FieldError(field="purpose", code=PURPOSE_REQUIRED, message=PURPOSE_TEXT)
+        if e.field == "purpose" and e.code in codes
+        else e
         for e in errors
     ]
 

@@ -1,6 +1,9 @@
 """The demo: a front door and a staff app walk one invented family through the whole flow.
 
 Referral -> convening -> joint meeting held -> joint plan -> follow-up due, with notifications.
+Then a second, short walk, the statutory process: a child-protection notification -> its urgency
+assessed by a social worker (signed in) -> the 7-working-day decision recorded (start the assessment),
+the guardians told that the notification was received.
 Everything goes through NATS exactly as real front-door and staff systems would use it.
 """
 
@@ -8,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import uuid4
@@ -34,10 +38,13 @@ def _summary(subject: str, ev: dict[str, Any]) -> str:
         "recipient_role",
         "template",
         "channel",
+        "escalation",
+        "outcome",
+        "within_time",
         "due_at",
         "next_contact_at",
     )
-    parts = [f"{k}={str(ev[k])[:36]}" for k in keys if ev.get(k)]
+    parts = [f"{k}={str(ev[k])[:36]}" for k in keys if ev.get(k) is not None and ev.get(k) != ""]
     if "reasons" in ev:
         parts.append("reasons=" + ",".join(f"{r['field']}:{r['code']}" for r in ev["reasons"]))
     return " ".join(parts)
@@ -89,6 +96,8 @@ def say(text: str) -> None:
 
 
 CLOSE_WORKER = "staff-close-1"  # in services/meetings/roster.json: a worker of the Porvoo family centre
+SOCIAL_WORKER = "cw-sw-1"  # invented: a social worker of the child-welfare intake team (no roster lists that team)
+CHILD_WELFARE_TEAM = "child-welfare-intake"  # where services/referral/routing.json sends every notification
 GUARDIAN_HETU = make_test_hetu(date(1988, 6, 2), 934)  # invented: individual number 900-999
 
 
@@ -253,4 +262,60 @@ async def run_demo(
     due = await _wait("followup.due", lambda e: e["plan_id"] == plan_id, timeout=followup_after + 30)
     await _wait("notification.sent", lambda e: e["source_event_id"] == due["event_id"], timeout=30)
     say(f"Case {case_id}: referral -> meeting -> plan -> follow-up due, every step notified.")
-    return {"case_id": case_id, "meeting_id": str(meeting_id), "plan_id": str(plan_id)}
+    statutory = await run_statutory_demo(issuer, frontdoor, staff)
+    return {"case_id": case_id, "meeting_id": str(meeting_id), "plan_id": str(plan_id), **statutory}
+
+
+async def run_statutory_demo(issuer: LocalIssuer, frontdoor: nats.NATS, staff: nats.NATS) -> dict[str, str]:
+    """The second walk: a child-protection notification, its urgency assessed at once and the
+    7-working-day decision recorded, both by a social worker of the case's team (their token: the
+    request names nobody). A new invented child each run, so each run opens a new case."""
+    token = staff_token(
+        issuer, SOCIAL_WORKER, roles=["worker", "social_worker"], teams=[CHILD_WELFARE_TEAM], municipality="Porvoo"
+    )
+    sub_id = f"demo-cpn-{uuid4().hex[:12]}"
+    born = date(2015, 1, 1) + timedelta(days=random.randrange(5 * 365))
+    say("Front door: the police make a child-protection notification (another invented family).")
+    await submit_referral(
+        frontdoor,
+        {
+            "submission_id": sub_id,
+            "channel": "child_protection_notification",
+            "municipality": "Porvoo",
+            "submitted_at": datetime.now(UTC).isoformat(),  # the receipt: every statutory clock starts here
+            "children": [
+                {"given_name": "Demo", "family_name": "Ilmoitus", "personal_id": make_test_hetu(born, random.randint(900, 999))}
+            ],
+            "guardians": [{"name": "Demo Huoltaja", "email": "huoltaja@example.com", "language": "fi"}],
+            "language": "fi",
+            "concern": "Kotihälytys: lapsi kotona yksin yöllä.",
+            "referrer": {"organisation_type": "police", "organisation": "Demo-poliisi", "email": "poliisi@example.com"},
+        },
+    )
+    received = await _wait_any(("referral.received", "referral.linked"), lambda e: e.get("submission_id") == sub_id)
+    case_id, referral_id = received["case_id"], received["referral_id"]
+
+    say(f"Social worker ({SOCIAL_WORKER}, signed in): the urgency is assessed at once; the guardians may be told.")
+    reply = await _until_case_reached(
+        staff,
+        "cmd.referral.assess_urgency.v1",
+        {"command_id": str(uuid4()), "case_id": case_id, "referral_id": referral_id, "urgent_protection_needed": False},
+        token,
+    )
+    if not reply.ok:
+        raise RuntimeError(f"assess_urgency refused: {[e.code for e in reply.errors]}")
+    await _wait("referral.urgency_assessed", lambda e: e["referral_id"] == referral_id)
+
+    say("Social worker records the 7-working-day decision: start the service-need assessment.")
+    reply = await call(
+        staff,
+        "cmd.referral.record_decision.v1",
+        {"command_id": str(uuid4()), "case_id": case_id, "outcome": "start_assessment"},
+        token=token,
+    )
+    if not reply.ok:
+        raise RuntimeError(f"record_decision refused: {[e.code for e in reply.errors]}")
+    await _wait("referral.decision_recorded", lambda e: e["case_id"] == case_id)
+    await _wait("notification.sent", lambda e: e["case_id"] == case_id and e.get("template") == "notification_received")
+    say(f"Case {case_id}: notification -> urgency assessed -> decision recorded, the guardian told.")
+    return {"statutory_case_id": case_id}

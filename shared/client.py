@@ -12,6 +12,7 @@ import nats
 from nats.aio.client import Client as NatsClient
 
 from shared.contracts import INTAKE_SUBJECT, Contract, Reply
+from shared.internals.natspy import socket_is_tls
 from shared.settings import Settings
 
 log = logging.getLogger("koolle.client")
@@ -25,8 +26,7 @@ def uses_tls(nc: NatsClient) -> bool:
     """Whether the connection's socket is TLS now. nats-py upgrades only when the server's INFO
     asks for it, even with a TLS context or a tls:// URL, so a server without TLS (or an impostor
     that strips the flag) would otherwise get a plaintext connection."""
-    writer = getattr(getattr(nc, "_transport", None), "_io_writer", None)
-    return writer is not None and writer.get_extra_info("ssl_object") is not None
+    return socket_is_tls(nc)  # nats-py's internals, in shared/internals/natspy.py
 
 
 async def require_tls(nc: NatsClient) -> None:

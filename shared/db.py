@@ -37,8 +37,9 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.types import TypeDecorator
 
-from shared.fastsql import FastResult, FastSQL
+from shared.fastsql import FastResult, FastSQL, hot_once
 from shared.faults import crash_point
+from shared.internals.asyncpg import as_dbapi_error, in_transaction
 
 log = logging.getLogger("koolle.db")
 
@@ -222,8 +223,11 @@ class Database:
         )
         self.read_sessionmaker = async_sessionmaker(self.read_engine, expire_on_commit=False)
         # Built once: the inbox claim runs for every consumed batch.
-        upsert = dialect_insert(self.engine.dialect.name)
-        self.claim_statement = upsert(self.inbox).on_conflict_do_nothing().returning(self.inbox.c.event_id)
+        dialect = self.engine.dialect.name
+        self.claim_statement = hot_once(
+            ("inbox claim", self.inbox, dialect),
+            lambda: dialect_insert(dialect)(self.inbox).on_conflict_do_nothing().returning(self.inbox.c.event_id),
+        )
         self.outbox_written = asyncio.Event()
         # Committed outbox rows handed straight to this process's relay (no read of the table on the
         # hot path), and the seqs of rows inserted by transactions still committing: a relay scan
@@ -231,7 +235,9 @@ class Database:
         self.handoff: list[dict[str, Any]] = []
         self.inflight: set[int] = set()
         # Rows of a multi-row INSERT … RETURNING come in no promised order: matched by message id.
-        self.outbox_insert = insert(self.outbox).returning(self.outbox.c.seq, self.outbox.c.message_id)
+        self.outbox_insert = hot_once(
+            ("outbox insert", self.outbox), lambda: insert(self.outbox).returning(self.outbox.c.seq, self.outbox.c.message_id)
+        )
         # Hot statements through the driver, SQLite's or asyncpg (shared/fastsql.py).
         self.fast = FastSQL(self.engine.dialect) if url.startswith(("sqlite", "postgresql+asyncpg")) else None
         # SQLite has one writer; serialising our own writers avoids lock churn inside one process.
@@ -257,7 +263,7 @@ class Database:
             self._writer = await self.engine.connect()
             self.writer_inline = (await self._writer.get_raw_connection()).driver_connection
             # No checkpoint inside our COMMITs while the Checkpointer does them; SQLite's default else.
-            self.writer_inline._conn.execute(f"PRAGMA wal_autocheckpoint={0 if self._checkpointer is not None else 1000}")
+            self.writer_inline.sqlite.execute(f"PRAGMA wal_autocheckpoint={0 if self._checkpointer is not None else 1000}")
         return self._writer
 
     async def drop_writer(self) -> None:
@@ -335,15 +341,8 @@ class Checkpointer:
                     await asyncio.to_thread(conn.close)
 
 
-_STATEMENTS: dict[tuple[Any, ...], Any] = {}
 HANDOFF_MAX = 10_000
-
-
-def _statement(key: tuple[Any, ...], build: Callable[[], Any]) -> Any:
-    stmt = _STATEMENTS.get(key)
-    if stmt is None:
-        stmt = _STATEMENTS[key] = build()
-    return stmt
+_statement = hot_once  # the helpers' statements below: one per shape, on the fast path
 
 
 class UnitOfWork:
@@ -509,11 +508,10 @@ class UnitOfWork:
         """A statement on the session's own asyncpg connection, in its transaction (begun here
         when this is the transaction's first statement, as SQLAlchemy's own execution would)."""
         conn = await self.session.connection()
-        adapted: Any = conn.sync_connection.connection.dbapi_connection  # type: ignore[union-attr]
-        if adapted._transaction is None:
-            await adapted._start_transaction()
+        adapted = conn.sync_connection.connection.dbapi_connection  # type: ignore[union-attr]
+        driver = await in_transaction(adapted)  # SQLAlchemy's adapter internals: shared/internals/asyncpg.py
         try:
-            result: FastResult = await plan.run_pg(adapted._connection, params)
+            result: FastResult = await plan.run_pg(driver, params)
             return result
         except Exception as exc:
             raise await self._pg_error(conn, adapted, plan.sql, exc) from exc
@@ -522,10 +520,7 @@ class UnitOfWork:
         """The exception SQLAlchemy would raise (``IntegrityError`` and the rest, parameters
         hidden), and a connection lost in the middle is invalidated, as on SQLAlchemy's path."""
         dialect = self.db.engine.dialect
-        try:
-            adapted._handle_exception(exc)  # asyncpg's error as the dialect's DBAPI error
-        except Exception as translated:  # noqa: BLE001 - always raises
-            dbapi_error = translated
+        dbapi_error = as_dbapi_error(adapted, exc)  # asyncpg's error as the dialect's DBAPI error
         if not isinstance(dbapi_error, dialect.loaded_dbapi.Error):
             return dbapi_error  # not the database's (e.g. a value a bind processor refused)
         lost = dialect.is_disconnect(dbapi_error, adapted, None)
@@ -546,18 +541,18 @@ class UnitOfWork:
         # Only on SQLite, where ``session`` is the writer connection (``Database.writer``). After a
         # commit, a statement begins the next transaction.
         inline = self._inline
-        if not inline._conn.in_transaction:
+        if not inline.in_transaction:
             await inline.begin_immediate()
-        elif inline._pending is not None and not inline._pending.done():
-            await inline._idle()
-        return inline._conn
+        else:
+            await inline.ready()
+        return inline.sqlite
 
     async def _end(self, commit: bool) -> None:
         """End the transaction: through the session when it has one (PostgreSQL, or a SQLAlchemy
         statement joined SQLite's), else on SQLite's driver, where it was begun."""
         if self.session.in_transaction():
             await (self.session.commit() if commit else self.session.rollback())
-        elif self._inline is not None and self._inline._conn.in_transaction:
+        elif self._inline is not None and self._inline.in_transaction:
             await (self._inline.commit() if commit else self._inline.rollback())
 
     # -- statements built once --------------------------------------------------------------------

@@ -11,6 +11,8 @@ The rules (``../shared/domain.md``, "Who may see what"; Client Data Act 703/2023
 - statisticians get aggregates only; ops gets no personal data;
 - every read of personal data states a purpose from :data:`PURPOSES` (no default);
 - consent is recorded or withdrawn only by a worker of the case or the guardian themself;
+- a statutory act of social work (the 7-working-day decision, the urgency assessment) only by a
+  social worker (the ``social_worker`` role) on the case's team or responsible for it;
 - a guardian (signed in with strong identification) reaches only their own child's plan, meetings
   and access log, and gives or withdraws consent. Nothing else.
 """
@@ -24,8 +26,12 @@ from typing import Literal
 Action = Literal["read", "write", "aggregate", "roster_admin", "operate"]
 
 WORKER, TEAM_LEAD, STATISTICIAN, OPS, ROSTER_ADMIN = "worker", "team_lead", "statistician", "ops", "roster_admin"
+SOCIAL_WORKER = "social_worker"
 ROLES: dict[str, str] = {
     WORKER: "A social or family worker: reaches the cases of their teams and the cases they take part in.",
+    SOCIAL_WORKER: "A qualified social worker (sosiaalityöntekijä; usually with the worker role too): reaches cases as a "
+    "worker does, and alone records the statutory acts of social work on their team's cases: the 7-working-day "
+    "decision and the urgency assessment.",
     TEAM_LEAD: "A team lead: reaches their teams' cases and keeps the roster.",
     STATISTICIAN: "Statistics and management: aggregates only, never a family's data.",
     OPS: "Operations: health, ids and counts; no personal data.",
@@ -55,7 +61,9 @@ class Access:
 
     ``case``: the field naming the case (``case_id``, or ``case_ids`` for a list), None when the
     request is not about one case. ``team``: the field naming a team (team lists). ``guardian``: a
-    matched guardian may make it. ``consent``: it records or withdraws consent."""
+    matched guardian may make it. ``consent``: it records or withdraws consent. ``role``: a staff
+    role the caller must hold (a statutory act of social work: ``social_worker``); the caller must
+    then also be on the case's team or responsible for it (a meeting participant is not)."""
 
     action: Action
     personal: bool = True
@@ -63,6 +71,7 @@ class Access:
     team: str | None = None
     guardian: bool = False
     consent: bool = False
+    role: str | None = None
 
     @property
     def needs_purpose(self) -> bool:
@@ -113,7 +122,7 @@ def _no(reason: str, code: str = FORBIDDEN) -> Decision:
 
 def staff_relation(caller: Caller, rel: CaseRelation) -> str | None:
     """How a staff member is related to the case, or None."""
-    if WORKER in caller.roles:
+    if caller.roles & {WORKER, SOCIAL_WORKER}:
         if caller.teams & rel.teams:
             return "team"
         if caller.person_id in rel.participants:
@@ -154,13 +163,15 @@ def decide(
     if purpose == "operations_review":
         return _no("operations_review_is_for_ops")
     if access.action == "aggregate":
-        return ALLOW if roles & {WORKER, TEAM_LEAD, STATISTICIAN, OPS} else _no("no_role")
+        return ALLOW if roles & {WORKER, SOCIAL_WORKER, TEAM_LEAD, STATISTICIAN, OPS} else _no("no_role")
     if access.action == "roster_admin":
         return ALLOW if roles & {TEAM_LEAD, ROSTER_ADMIN} else _no("not_roster_admin")
     if not access.personal:  # staff data (the roster): any staff role but the statisticians'
-        return ALLOW if roles & {WORKER, TEAM_LEAD, OPS, ROSTER_ADMIN} else _no("aggregates_only")
-    if not roles & {WORKER, TEAM_LEAD}:
+        return ALLOW if roles & {WORKER, SOCIAL_WORKER, TEAM_LEAD, OPS, ROSTER_ADMIN} else _no("aggregates_only")
+    if not roles & {WORKER, SOCIAL_WORKER, TEAM_LEAD}:
         return _no("no_personal_data_for_role")
+    if access.role is not None and access.role not in roles:
+        return _no(f"not_{access.role}")
     if access.team is not None:
         if team is None or team not in caller.teams:
             return _no("not_on_team")
@@ -169,8 +180,10 @@ def decide(
         found = staff_relation(caller, rel)
         if found is None:
             return _no("no_relation_to_case")
-        if access.consent and found == "team_lead" and WORKER not in roles:
+        if access.consent and found == "team_lead" and not roles & {WORKER, SOCIAL_WORKER}:
             return _no("consent_by_worker_or_guardian")
+        if access.role is not None and found == "participant":
+            return _no("not_on_case_team")
         how = how or found
     if access.case is not None and not cases:
         return _no("no_case_named")

@@ -14,28 +14,14 @@ from typing import Any
 from shared.audit import REFUSED, AuditLog
 from shared.contracts.base import FieldError, Reply
 from shared.db import UnitOfWork
+from shared.errors import message
 from shared.policy import PURPOSE_REQUIRED, Access, Caller
 
-UNAUTHENTICATED_TEXT = {
-    "en": "Sign in again: the request carried no valid access token (Authorization: Bearer <token>).",
-    "fi": "Kirjaudu uudelleen: pyynnössä ei ollut voimassa olevaa tunnistetta.",
-    "sv": "Logga in igen: begäran saknade en giltig åtkomsttoken.",
-}
-FORBIDDEN_TEXT = {
-    "en": "You have no access to this with your role and relation to the case.",
-    "fi": "Sinulla ei ole tähän käyttöoikeutta roolisi ja asiakkuuteen liittyvän tehtäväsi perusteella.",
-    "sv": "Du har ingen åtkomst till detta med din roll och din relation till klientskapet.",
-}
-PURPOSE_TEXT = {
-    "en": "State why you read this data: purpose, one of the documented values.",
-    "fi": "Kerro tietojen käyttötarkoitus (purpose), jokin dokumentoiduista arvoista.",
-    "sv": "Ange varför du läser uppgifterna (purpose), ett av de dokumenterade värdena.",
-}
-RETIRED_TEXT = {
-    "en": "This version of the request is retired; send the successor subject (data.successor).",
-    "fi": "Pyynnön tämä versio on poistunut käytöstä; käytä uutta versiota (data.successor).",
-    "sv": "Den här versionen av begäran är avvecklad; använd efterföljaren (data.successor).",
-}
+# The texts are the error registry's (shared/errors.py, docs/errors.md): one voice for every code.
+UNAUTHENTICATED_TEXT = message("unauthenticated")
+FORBIDDEN_TEXT = message("forbidden")
+PURPOSE_TEXT = message(PURPOSE_REQUIRED)
+RETIRED_TEXT = message("version_retired")
 _TEXTS = {"forbidden": FORBIDDEN_TEXT, PURPOSE_REQUIRED: PURPOSE_TEXT}
 
 

@@ -98,6 +98,9 @@ class Service:
         self.tracer = trace.get_tracer(f"koolle.{name}")
         self.started = False
         self._extra_tasks: list[Callable[[], Coroutine[Any, Any, None]]] = []
+        # One-off data migrations, run at start after the tables exist and before any consumer or
+        # request handler can touch the data (each records itself and does nothing a second time).
+        self.migrations: list[Callable[[], Awaitable[Any]]] = []
         self.metrics = ServiceMetrics(name)
         self.db.on_commit = self.metrics.observe_commit
         self.metrics.on_scrape(self._refresh_metrics)
@@ -311,6 +314,8 @@ class Service:
     async def start(self) -> None:
         setup_tracing(self.name, self.settings.otel_exporter)
         await self.db.create_all()
+        for migrate in self.migrations:
+            await migrate()
         self._checkpoint_task = await self.db.start_checkpointer()
         await self.broker.connect()
         if self.settings.nats_tls_wanted() and not uses_tls(self.broker.config.connection_state.connection):

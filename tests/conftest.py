@@ -7,6 +7,7 @@ import asyncio
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import nats
 import pytest
@@ -20,6 +21,33 @@ from tests.support.identity import identity, rotating_identity  # noqa: F401 - f
 # (tests/e2e, the bench smoke run) take it from the environment.
 LINGER = 0.02
 os.environ.setdefault("KOOLLE_FETCH_LINGER_SECONDS", str(LINGER))
+
+
+@pytest.fixture(autouse=True)
+def replies_keep_their_contracts(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every reply a real handler gives in any test is checked against its request's declared
+    ``reply_data`` (the typed replies of docs/asyncapi.json): a handler that answers with a shape the
+    contract does not describe fails the test that drove it."""
+    from shared.contracts import reply_problems
+    from shared.service import Service
+
+    problems: list[str] = []
+    answer = Service._call
+
+    async def checked(self: Service, subject: str, model: Any, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        reply = await answer(self, subject, model, fn, *args, **kwargs)
+        problems.extend(f"{subject}: {p}" for p in reply_problems(model, reply))
+        if reply.data is not None:
+            CHECKED_REPLIES.add(subject)
+        return reply
+
+    monkeypatch.setattr(Service, "_call", checked)
+    yield
+    assert not problems, "replies that break their declared reply_data:\n" + "\n".join(problems)
+
+
+CHECKED_REPLIES: set[str] = set()
+"""Subjects whose replies with data were checked in this session."""
 
 
 @pytest.fixture(scope="session")

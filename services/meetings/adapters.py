@@ -114,13 +114,7 @@ def cells(starts_at: datetime, ends_at: datetime) -> list[datetime]:
 
 
 def _double_booked() -> DomainError:
-    return DomainError(
-        "double_booked",
-        "participants",
-        en="Already booked at that time.",
-        fi="Varattu jo samaan aikaan.",
-        sv="Redan bokad vid samma tid.",
-    )
+    return DomainError("double_booked", "participants")
 
 
 _convening = TypeAdapter(Convening)

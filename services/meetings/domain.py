@@ -128,22 +128,14 @@ def validate_time(now: datetime, starts_at: datetime, ends_at: datetime) -> None
             "Mötet måste börja i framtiden.",
         )
     if ends_at <= starts_at:
-        raise _err(
-            "ends_before_start",
-            "ends_at",
-            "The meeting must end after it starts.",
-            "Tapaamisen on päätyttävä alkamisen jälkeen.",
-            "Mötet måste sluta efter att det börjat.",
-        )
+        raise DomainError("ends_before_start", "ends_at")
 
 
 def check_clash(resources: Iterable[str], busy: set[str]) -> None:
     clash = sorted(set(resources) & busy)
     if clash:
         what = "room" if clash[0].startswith("room:") else "participants"
-        raise _err(
-            "double_booked", what, "Already booked at that time.", "Varattu jo samaan aikaan.", "Redan bokad vid samma tid."
-        )
+        raise DomainError("double_booked", what)
 
 
 def convene(
@@ -170,38 +162,18 @@ def convene(
     case's family contacts); contact points missing from the command are filled from it.
     """
     if convening is None:
-        raise _err("unknown_case", "case_id", "No open case with this id.", "Tapausta ei löydy.", "Ärendet finns inte.")
+        raise DomainError("unknown_case", "case_id")
     allowed = convening.statutory or (convening.consent_to_convene if consent is None else consent)
     if not allowed:
-        raise _err(
-            "consent_missing",
-            "case_id",
-            "The family has not consented to convening the team.",
-            "Perhe ei ole antanut lupaa koollekutsumiseen.",
-            "Familjen har inte gett samtycke till sammankallandet.",
-        )
+        raise DomainError("consent_missing", "case_id")
     validate_time(now, starts_at, ends_at)
     ids = [p["participant_id"] for p in participants]
     if len(set(ids)) != len(ids):
-        raise _err(
-            "duplicate_participant",
-            "participants",
-            "A participant is listed twice.",
-            "Osallistuja on listattu kahdesti.",
-            "En deltagare finns två gånger.",
-        )
+        raise DomainError("duplicate_participant", "participants")
     if not any(p["kind"] == "family" for p in participants):
-        raise _err(
-            "family_missing", "participants", "The family must be invited.", "Perhe on kutsuttava.", "Familjen måste bjudas in."
-        )
+        raise DomainError("family_missing", "participants")
     if not any(p["kind"] == "professional" for p in participants):
-        raise _err(
-            "professional_missing",
-            "participants",
-            "At least one professional is needed.",
-            "Tarvitaan vähintään yksi ammattilainen.",
-            "Minst en yrkesperson behövs.",
-        )
+        raise DomainError("professional_missing", "participants")
     participants = [dict(p) for p in participants]
     if roster is not None:
         family = {c["contact_id"]: c for c in convening.family_contacts}
@@ -240,24 +212,14 @@ def convene(
                         "Inte ärendets anmälare.",
                     )
                 if not referrer_consent:
-                    raise _err(
-                        "referrer_consent_missing",
-                        "participants",
-                        "The family has not consented to inviting the referrer.",
-                        "Perhe ei ole antanut lupaa ilmoittajan kutsumiseen.",
-                        "Familjen har inte samtyckt till att anmälaren bjuds in.",
-                    )
+                    raise DomainError("referrer_consent_missing", "participants")
                 if p.get("contact") is None:
                     p["contact"] = convening.referrer
     if check_room:
         if room_info is None or not room_info.active:
-            raise _err(
-                "unknown_room", "room", "No such room in the roster.", "Tilaa ei ole listalla.", "Rummet finns inte i listan."
-            )
+            raise DomainError("unknown_room", "room")
         if room_info.capacity < len(participants) + (1 if convening.interpreter_needed else 0):
-            raise _err(
-                "room_too_small", "room", "The room does not seat everyone.", "Tila on liian pieni.", "Rummet är för litet."
-            )
+            raise DomainError("room_too_small", "room")
     interpreter = convening.interpreter_needed or convening.language == "other"
     if roster is not None:
         interpreter = interpreter or any(
@@ -292,15 +254,9 @@ def is_first_assessment_meeting(convening: Convening, meetings: Iterable[Meeting
 
 def _open(meeting: Meeting | None, now: datetime | None = None) -> Meeting:
     if meeting is None:
-        raise _err("unknown_meeting", "meeting_id", "No such meeting.", "Tapaamista ei löydy.", "Mötet finns inte.")
+        raise DomainError("unknown_meeting", "meeting_id")
     if meeting.status != "convened":
-        raise _err(
-            "not_open",
-            "meeting_id",
-            "The meeting is already held or cancelled.",
-            "Tapaaminen on jo pidetty tai peruttu.",
-            "Mötet är redan hållet eller inställt.",
-        )
+        raise DomainError("not_open", "meeting_id")
     return meeting
 
 
@@ -348,13 +304,7 @@ def replace_participant(m: Meeting | None, *, old_id: str, new: dict[str, Any], 
             "Inte inbjuden till mötet.",
         )
     if new["participant_id"] in m.participant_ids():
-        raise _err(
-            "duplicate_participant",
-            "participants",
-            "A participant is listed twice.",
-            "Osallistuja on listattu kahdesti.",
-            "En deltagare finns två gånger.",
-        )
+        raise DomainError("duplicate_participant", "participants")
     check_clash([f"person:{new['participant_id']}"], busy)
     m.participants = [new if p["participant_id"] == old_id else p for p in m.participants]
     m.responses.pop(old_id, None)
@@ -381,25 +331,13 @@ def record_held(
     feedback: dict[str, Any] | None = None,
 ) -> Meeting:
     if meeting is None:
-        raise _err("unknown_meeting", "meeting_id", "No such meeting.", "Tapaamista ei löydy.", "Mötet finns inte.")
+        raise DomainError("unknown_meeting", "meeting_id")
     if meeting.status == "cancelled":
-        raise _err("cancelled", "meeting_id", "The meeting was cancelled.", "Tapaaminen on peruttu.", "Mötet är inställt.")
+        raise DomainError("cancelled", "meeting_id")
     if meeting.status != "convened":
-        raise _err(
-            "already_held",
-            "meeting_id",
-            "The meeting is already recorded held.",
-            "Tapaaminen on jo kirjattu pidetyksi.",
-            "Mötet är redan registrerat.",
-        )
+        raise DomainError("already_held", "meeting_id")
     if now < meeting.starts_at:
-        raise _err(
-            "not_started",
-            "meeting_id",
-            "The meeting has not started yet.",
-            "Tapaaminen ei ole vielä alkanut.",
-            "Mötet har inte börjat ännu.",
-        )
+        raise DomainError("not_started", "meeting_id")
     known = meeting.participant_ids()
     if any(a["participant_id"] not in known for a in attendance):
         raise _err(
@@ -411,22 +349,10 @@ def record_held(
         )
     professionals = {p["participant_id"] for p in meeting.participants if p["kind"] == "professional"}
     if not set(responsible_worker_ids) <= professionals:
-        raise _err(
-            "responsible_not_professional",
-            "responsible_worker_ids",
-            "The responsible worker must be one of the professionals present.",
-            "Vastuutyöntekijän on oltava tapaamisen ammattilainen.",
-            "Den ansvariga arbetaren måste vara en av yrkespersonerna.",
-        )
+        raise DomainError("responsible_not_professional", "responsible_worker_ids")
     areas = [w["area"] for w in wellbeing or []]
     if len(set(areas)) != len(areas):
-        raise _err(
-            "duplicate_area",
-            "wellbeing",
-            "A wellbeing-star area is scored twice.",
-            "Hyvinvoinnin tähden alue on arvioitu kahdesti.",
-            "Ett område i välmåendestjärnan har bedömts två gånger.",
-        )
+        raise DomainError("duplicate_area", "wellbeing")
     meeting.status = "held"
     meeting.attendance = attendance
     meeting.child_heard = child_heard

@@ -305,9 +305,7 @@ async def _propose(
 async def propose(cmd: ProposeMeeting, uow: MeetingsUnitOfWork) -> Reply:
     c = await uow.meetings.convening(cmd.case_id)
     if c is None:
-        raise DomainError(
-            "unknown_case", "case_id", en="No open case with this id.", fi="Tapausta ei löydy.", sv="Ärendet finns inte."
-        )
+        raise DomainError("unknown_case", "case_id")
     await _require_consent(uow, c)
     roster = await uow.meetings.roster()
     known = {p.professional_id for p in roster}
@@ -352,13 +350,7 @@ async def accept_proposal(cmd: AcceptProposal, uow: MeetingsUnitOfWork) -> Reply
     if row is None or str(row["case_id"]) != str(cmd.case_id):
         raise NotFound("proposal_id")
     if row["status"] != "open":
-        raise DomainError(
-            "proposal_closed",
-            "proposal_id",
-            en="The proposal is no longer open.",
-            fi="Ehdotus ei ole enää avoin.",
-            sv="Förslaget är inte längre öppet.",
-        )
+        raise DomainError("proposal_closed", "proposal_id")
     state, kind = row["state"], row["kind"]
     prop = state["proposal"]
     starts, ends = datetime.fromisoformat(prop["starts_at"]), datetime.fromisoformat(prop["ends_at"])
@@ -419,13 +411,7 @@ async def accept_proposal(cmd: AcceptProposal, uow: MeetingsUnitOfWork) -> Reply
 async def _require_consent(uow: MeetingsUnitOfWork, c: domain.Convening) -> bool:
     ok = c.statutory or domain.consent_active(await uow.meetings.consents(c.case_id), "convene_team", helsinki_date(uow.now()))
     if not ok:
-        raise DomainError(
-            "consent_missing",
-            "case_id",
-            en="The family has not consented to convening the team.",
-            fi="Perhe ei ole antanut lupaa koollekutsumiseen.",
-            sv="Familjen har inte gett samtycke till sammankallandet.",
-        )
+        raise DomainError("consent_missing", "case_id")
     return ok
 
 
@@ -540,13 +526,7 @@ async def _move(
         ]
         busy = await uow.meetings.busy_resources(resources, starts_at, ends_at)
         if room and await uow.meetings.room(room) is None:
-            raise DomainError(
-                "unknown_room",
-                "room",
-                en="No such room in the roster.",
-                fi="Tilaa ei ole listalla.",
-                sv="Rummet finns inte i listan.",
-            )
+            raise DomainError("unknown_room", "room")
     else:
         busy = set()
     m = domain.reschedule(m, now=uow.now(), starts_at=starts_at, ends_at=ends_at, room=room, busy=busy)

@@ -26,6 +26,7 @@ from typing import Any
 
 from shared.calendar import is_working_day
 from shared.clock import HELSINKI
+from shared.errors import message
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 DEFAULT_HOURS = tuple((d, "08:00", "16:00") for d in WEEKDAYS[:5])
@@ -154,34 +155,6 @@ class Proposal:
 class NoSlot(Exception):
     """No feasible slot; ``code`` and ``field`` are machine-readable, never personal data."""
 
-    MESSAGES = {
-        "unknown_role": (
-            "Nobody in the roster has a role asked for.",
-            "Kysyttyä roolia ei ole kenelläkään.",
-            "Ingen har den begärda rollen.",
-        ),
-        "unknown_participant": (
-            "A chosen professional is not in the roster.",
-            "Valittu ammattilainen ei ole listalla.",
-            "Vald yrkesperson finns inte i listan.",
-        ),
-        "no_room": (
-            "No room in the municipality seats everyone.",
-            "Kunnassa ei ole riittävän suurta tilaa.",
-            "Inget rum i kommunen rymmer alla.",
-        ),
-        "no_slot_before_deadline": (
-            "No common time before the case's deadline.",
-            "Yhteistä aikaa ei löydy ennen määräaikaa.",
-            "Ingen gemensam tid före tidsfristen.",
-        ),
-        "no_feasible_slot": (
-            "No common time within the search horizon.",
-            "Yhteistä aikaa ei löydy hakuajalta.",
-            "Ingen gemensam tid inom sökperioden.",
-        ),
-    }
-
     def __init__(self, code: str, field: str = "roles", earliest_after_deadline: Proposal | None = None) -> None:
         super().__init__(code)
         self.code = code
@@ -189,8 +162,7 @@ class NoSlot(Exception):
         self.earliest_after_deadline = earliest_after_deadline
 
     def messages(self) -> dict[str, str]:
-        en, fi, sv = self.MESSAGES[self.code]
-        return {"fi": fi, "sv": sv, "en": en}
+        return message(self.code)
 
 
 def _at(d: date, hhmm: str) -> datetime:

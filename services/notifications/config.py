@@ -102,6 +102,10 @@ class StaffDirectory:
             out.append(t["lead"])
         return list(dict.fromkeys(out))
 
+    def team_lead(self, team_id: str | None) -> str | None:
+        t = self.teams.get(team_id or "")
+        return t.get("lead") if t else None
+
     def on_duty_social_worker(self, municipality: str, at: datetime) -> str | None:
         """Office hours (Mon-Fri 8-16 Helsinki) the municipality's duty social worker; otherwise
         the emergency social services (sosiaalipäivystys)."""

@@ -66,6 +66,22 @@ RULES: tuple[Rule, ...] = (
         "Sent urgently (SMS first).",
     ),
     Rule(
+        "referral.urgency_assessment_overdue",
+        "urgency_overdue / urgency_overdue_lead",
+        "escalation on_duty: the municipality's on-duty social worker (roster by the hour); escalation team_lead: "
+        "the lead of the case's team (the on-duty worker when no lead is configured).",
+        "Paged: urgent (SMS first), no quiet hours. Skipped when the urgency was already assessed.",
+    ),
+    Rule(
+        "referral.urgency_assessed",
+        "notification_received",
+        "The guardians named in guardian_contact_ids (a child-protection notification whose guardians may be told), "
+        "each in their own language.",
+        "Nothing when the social worker recorded that telling them would endanger the child. Remembers the "
+        "assessment so a late overdue timer pages nobody.",
+    ),
+    Rule("referral.decision_recorded", "-", "Nobody is told.", "Staff read the decision in the case."),
+    Rule(
         "meeting.convened",
         "meeting_invitation",
         "Each participant: family, professionals and the referrer.",
@@ -102,10 +118,17 @@ RULES: tuple[Rule, ...] = (
     Rule("followup.due", "followup_due", "Responsible worker(s) and the family contacts.", ""),
     Rule("followup.overdue", "followup_overdue", "Responsible worker(s) and the case's family contacts.", ""),
     Rule(
+        "followup.rescheduled",
+        "followup_rescheduled",
+        "Responsible worker(s) and the family contacts.",
+        "The new time of the agreed next contact; the plans service moved its reminder with it.",
+    ),
+    Rule(
         "assessment.completed",
-        "assessment_completed",
-        "The referrer: outcome category only, only when referrer_may_be_told.",
-        "Consent purpose tell_referrer_outcome; withdrawn consent cancels it.",
+        "assessment_completed / assessment_done",
+        "The referrer, always, whatever the conclusion: with the outcome category (assessment_completed) when "
+        "referrer_may_be_told, else only that the assessment is done (assessment_done).",
+        "The outcome is consent-bound (purpose tell_referrer_outcome; withdrawn consent cancels it).",
     ),
     Rule(
         "consent.withdrawn",
@@ -116,8 +139,19 @@ RULES: tuple[Rule, ...] = (
 )
 RULE_BY_EVENT = {r.event: r for r in RULES}
 
-STAFF_ONLY = frozenset({"referral_assigned", "referral_urgent", "referral_linked", "deadline_approaching", "deadline_breached"})
-REFERRER_ONLY = frozenset({"assessment_completed"})
+STAFF_ONLY = frozenset(
+    {
+        "referral_assigned",
+        "referral_urgent",
+        "referral_linked",
+        "deadline_approaching",
+        "deadline_breached",
+        "urgency_overdue",
+        "urgency_overdue_lead",
+    }
+)
+REFERRER_ONLY = frozenset({"assessment_completed", "assessment_done"})
+FAMILY_ONLY = frozenset({"notification_received"})
 MEETING_TEMPLATES = frozenset({"meeting_invitation", "meeting_rescheduled", "meeting_cancelled", "meeting_reminder"})
 
 
@@ -130,6 +164,8 @@ def role_allows(template: str, current_role: str | None) -> bool:
         return kind == "staff"
     if template in REFERRER_ONLY:
         return kind == "referrer"
+    if template in FAMILY_ONLY:
+        return kind == "family"
     return True
 
 

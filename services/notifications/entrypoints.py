@@ -17,6 +17,7 @@ from shared.contracts.plans import (
     FollowupDue,
     FollowupOverdue,
     FollowupReminderDue,
+    FollowupRescheduled,
     PlanAgreed,
     PlanClosed,
     PlanRevised,
@@ -32,6 +33,8 @@ from shared.contracts.referral import (
     ReferralLinked,
     ReferralReceived,
     ReferralUrgent,
+    UrgencyAssessed,
+    UrgencyAssessmentOverdue,
 )
 from shared.service import Service
 
@@ -74,6 +77,8 @@ def register(
         (ReferralLinked, h.on_referral_linked),
         (DeadlineApproaching, h.on_deadline_approaching),
         (DeadlineBreached, h.on_deadline_breached),
+        (UrgencyAssessmentOverdue, h.on_urgency_assessment_overdue),
+        (UrgencyAssessed, h.on_urgency_assessed),
         (AssessmentCompleted, h.on_assessment_completed),
         (ConsentGiven, h.on_consent_given),
         (ConsentWithdrawn, h.on_consent_withdrawn),
@@ -88,6 +93,7 @@ def register(
         (FollowupReminderDue, h.on_followup_reminder_due),
         (FollowupDue, h.on_followup_due),
         (FollowupOverdue, h.on_followup_overdue),
+        (FollowupRescheduled, h.on_followup_rescheduled),
     ):
         svc.on_event(model)(fn)
     svc.request("query.notifications.case.v2", NotificationCaseQueryV2)(handlers.case_notifications)

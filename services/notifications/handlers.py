@@ -31,6 +31,7 @@ from shared.contracts.plans import (
     FollowupDue,
     FollowupOverdue,
     FollowupReminderDue,
+    FollowupRescheduled,
     PlanAgreed,
     PlanClosed,
     PlanRevised,
@@ -46,6 +47,8 @@ from shared.contracts.referral import (
     ReferralLinked,
     ReferralReceived,
     ReferralUrgent,
+    UrgencyAssessed,
+    UrgencyAssessmentOverdue,
 )
 from shared.errors import NotFound
 from shared.telemetry import extract_context, inject_context, safe_attributes, tracer
@@ -178,14 +181,43 @@ class EventHandlers:
     async def on_deadline_breached(self, ev: DeadlineBreached, uow: NotificationsUnitOfWork) -> None:
         await self._deadline(ev, uow, "deadline_breached")
 
-    async def on_assessment_completed(self, ev: AssessmentCompleted, uow: NotificationsUnitOfWork) -> None:
-        if not ev.referrer_may_be_told:
+    async def on_urgency_assessment_overdue(self, ev: UrgencyAssessmentOverdue, uow: NotificationsUnitOfWork) -> None:
+        """Page the on-duty social worker (by the hour's roster), then on escalation the team lead."""
+        duty = self.staff.on_duty_social_worker(ev.municipality, uow.now())
+        if ev.escalation == "team_lead":
+            lead = self.staff.team_lead(ev.team_id or await uow.notifications.team(ev.case_id))
+            staff_ids, template = ([lead] if lead else [duty] if duty else []), "urgency_overdue_lead"
+        else:
+            staff_ids, template = ([duty] if duty else []), "urgency_overdue"
+        recipients = await self._staff(uow, ev.case_id, [s for s in staff_ids if s])
+        if not recipients:
+            log.error("nobody to page for an unassessed urgency (case %s)", ev.case_id)
+        params = {"municipality": ev.municipality, "due_at": ev.due_at.isoformat(), "referral_id": str(ev.referral_id)}
+        await _notify(uow, ev, template, recipients, params, urgent=True)
+
+    async def on_urgency_assessed(self, ev: UrgencyAssessed, uow: NotificationsUnitOfWork) -> None:
+        """A page that fired just before the assessment and is not out yet is not sent; the guardians
+        of a child-protection notification are told it was received (unless that endangers the child:
+        then the event names none)."""
+        for n in await uow.notifications.pending_of_case(ev.case_id):
+            if n.template in URGENCY_PAGES and n.params.get("referral_id") == str(ev.referral_id):
+                await _cancel(uow, n, "urgency_assessed")
+        if not ev.guardians_may_be_told:
             return
+        recipients = [Recipient(g, "guardian", "family") for g in ev.guardian_contact_ids]
+        await _notify(uow, ev, "notification_received", recipients, {"received_at": ev.received_at.isoformat()})
+
+    async def on_assessment_completed(self, ev: AssessmentCompleted, uow: NotificationsUnitOfWork) -> None:
+        """Every referrer hears that the assessment is done, whatever its conclusion (the Porvoo rule);
+        the outcome category only where the law or the family's consent allows."""
         rows = await uow.notifications.contacts_of_case(ev.case_id)
         recipients = [Recipient(r.contact_id, r.role, "referrer") for r in rows if r.role == "referrer"]
-        await _notify(
-            uow, ev, "assessment_completed", recipients, {"outcome": ev.outcome}, consent_purpose="tell_referrer_outcome"
-        )
+        if ev.referrer_may_be_told:
+            await _notify(
+                uow, ev, "assessment_completed", recipients, {"outcome": ev.outcome}, consent_purpose="tell_referrer_outcome"
+            )
+        else:
+            await _notify(uow, ev, "assessment_done", recipients, {})
 
     async def on_consent_given(self, ev: ConsentGiven, uow: NotificationsUnitOfWork) -> None:
         await uow.notifications.clear_withdrawal(ev.case_id, ev.purpose, ev.recipient)
@@ -195,7 +227,7 @@ class EventHandlers:
         await uow.notifications.record_withdrawal(ev.case_id, ev.purpose, ev.recipient, ev.consent_id)
         for n in await uow.notifications.pending_of_case(ev.case_id):
             if _withdrawal_covers(n, ev.purpose, ev.recipient, str(ev.consent_id)):
-                await _cancel(uow, n, "consent_withdrawn")
+                await _withhold(uow, n)
 
     # meetings --------------------------------------------------------------------------------
     async def _participants(self, uow: NotificationsUnitOfWork, ev: Any, participants: list[Participant]) -> list[Recipient]:
@@ -311,6 +343,11 @@ class EventHandlers:
         recipients += [r for r in await _family_and_workers(uow, ev.case_id) if r.kind == "family"]
         await _notify(uow, ev, "followup_overdue", recipients, {"due_at": ev.due_at.isoformat()})
 
+    async def on_followup_rescheduled(self, ev: FollowupRescheduled, uow: NotificationsUnitOfWork) -> None:
+        recipients = [Recipient(w, "responsible_worker", "staff") for w in ev.responsible_worker_ids]
+        recipients += [Recipient(c, "family", "family") for c in ev.family_contact_ids]
+        await _notify(uow, ev, "followup_rescheduled", recipients, {"due_at": ev.due_at.isoformat()})
+
 
 async def _family_and_workers(uow: NotificationsUnitOfWork, case_id: Any) -> list[Recipient]:
     rows = await uow.notifications.contacts_of_case(case_id)
@@ -336,6 +373,21 @@ def _withdrawal_covers(n: Notification, purpose: str, recipient: str | None, con
         return False
     return recipient in (None, n.recipient_id) or n.consent_id == consent_id
 
+
+async def _withhold(uow: NotificationsUnitOfWork, n: Notification) -> bool:
+    """Consent withdrawn: the notification is cancelled (True). An outcome to the referrer instead
+    becomes only that the assessment is done: the referrer always hears back, the outcome needs consent."""
+    if n.template == "assessment_completed":
+        n.template = "assessment_done"
+        n.params = {k: v for k, v in n.params.items() if k != "outcome"}
+        n.consent_purpose = n.consent_id = None
+        await uow.notifications.save(n)
+        return False
+    await _cancel(uow, n, "consent_withdrawn")
+    return True
+
+
+URGENCY_PAGES = frozenset({"urgency_overdue", "urgency_overdue_lead"})
 
 # Cancellations that refuse the recipient the content (as opposed to a superseded or cancelled meeting).
 WITHHOLDING = frozenset({"consent_withdrawn", "role_not_allowed"})
@@ -578,8 +630,8 @@ async def _prepare(
     if n.consent_purpose and await uow.notifications.consent_withdrawn(
         n.case_id, n.consent_purpose, n.recipient_id, n.consent_id
     ):
-        await _cancel(uow, n, "consent_withdrawn")
-        return None
+        if await _withhold(uow, n):
+            return None
     if not role_allows(n.template, contact.role if contact else None):
         await _cancel(uow, n, "role_not_allowed")
         return None

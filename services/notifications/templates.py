@@ -192,6 +192,14 @@ TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
             "The agreed follow-up contact ({{ due_at|dt }}) has not happened yet. The responsible worker will be in touch.",
         ),
     },
+    "followup_rescheduled": {
+        "fi": ("Sovittu yhteydenotto on siirtynyt", "Sovittu yhteydenotto on siirretty uuteen aikaan: {{ due_at|dt }}."),
+        "sv": (
+            "Den överenskomna kontakten har flyttats",
+            "Den överenskomna kontakten har flyttats till en ny tid: {{ due_at|dt }}.",
+        ),
+        "en": ("The agreed follow-up has moved", "The agreed follow-up contact has moved to {{ due_at|dt }}."),
+    },
     "assessment_completed": {
         "fi": (
             "Palvelutarpeen arviointi on valmistunut",
@@ -204,6 +212,71 @@ TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
         "en": (
             "The service-need assessment is complete",
             "The assessment following your referral is complete. Outcome: {{ outcome|outcome }}.",
+        ),
+    },
+    "assessment_done": {
+        "fi": (
+            "Palvelutarpeen arviointi on valmistunut",
+            "Tekemänne yhteydenoton perusteella tehty arviointi on valmistunut (asia {{ case_ref }}). Kiitos yhteydenotosta.",
+        ),
+        "sv": (
+            "Bedömningen av servicebehovet är klar",
+            "Bedömningen som gjordes utifrån er kontakt är klar (ärende {{ case_ref }}). Tack för kontakten.",
+        ),
+        "en": (
+            "The service-need assessment is complete",
+            "The assessment following your referral is complete (case {{ case_ref }}). Thank you for the referral.",
+        ),
+    },
+    "urgency_overdue": {
+        "fi": (
+            "KIIREELLISYYS ARVIOIMATTA",
+            "Kiireellisyyttä ei ole arvioitu määräajassa ({{ due_at|dt }}), {{ municipality }} (asia {{ case_ref }}). "
+            "Arvioi heti Koolle-työtilassa.",
+        ),
+        "sv": (
+            "BRÅDSKAN INTE BEDÖMD",
+            "Brådskan har inte bedömts inom tiden ({{ due_at|dt }}), {{ municipality }} (ärende {{ case_ref }}). "
+            "Bedöm genast i Koolle.",
+        ),
+        "en": (
+            "URGENCY NOT ASSESSED",
+            "Urgency not assessed in time ({{ due_at|dt }}), {{ municipality }} (case {{ case_ref }}). "
+            "Assess at once in the Koolle staff app.",
+        ),
+    },
+    "urgency_overdue_lead": {
+        "fi": (
+            "KIIREELLISYYS YHÄ ARVIOIMATTA",
+            "Päivystävä sosiaalityöntekijä ei ole arvioinut kiireellisyyttä (määräaika {{ due_at|dt }}), "
+            "{{ municipality }} (asia {{ case_ref }}). Varmista arviointi heti.",
+        ),
+        "sv": (
+            "BRÅDSKAN FORTFARANDE INTE BEDÖMD",
+            "Jourhavande socialarbetare har inte bedömt brådskan (tidsfrist {{ due_at|dt }}), "
+            "{{ municipality }} (ärende {{ case_ref }}). Säkerställ bedömningen genast.",
+        ),
+        "en": (
+            "URGENCY STILL NOT ASSESSED",
+            "The on-duty social worker has not assessed the urgency (due {{ due_at|dt }}), "
+            "{{ municipality }} (case {{ case_ref }}). Make sure it is assessed at once.",
+        ),
+    },
+    "notification_received": {
+        "fi": (
+            "Lastensuojeluilmoitus on vastaanotettu",
+            "Lapsestanne on tehty lastensuojeluilmoitus, ja se on vastaanotettu {{ received_at|dt }}. "
+            "Sosiaalityöntekijä on teihin yhteydessä. Voitte kysyä lisää perhekeskuksesta (asia {{ case_ref }}).",
+        ),
+        "sv": (
+            "En barnskyddsanmälan har tagits emot",
+            "En barnskyddsanmälan om ert barn har tagits emot {{ received_at|dt }}. "
+            "En socialarbetare tar kontakt med er. Ni kan fråga mer vid familjecentret (ärende {{ case_ref }}).",
+        ),
+        "en": (
+            "A child welfare notification was received",
+            "A child welfare notification about your child was received on {{ received_at|dt }}. "
+            "A social worker will contact you. You can ask the family centre for more (case {{ case_ref }}).",
         ),
     },
 }

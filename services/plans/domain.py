@@ -209,37 +209,13 @@ def check_frame(
             )
         )
     elif len(responsible_workers) > 2:
-        p.append(
-            DomainError(
-                "too_many_responsible",
-                "responsible_workers",
-                en="One responsible worker or a pair.",
-                fi="Yksi vastuutyöntekijä tai työpari.",
-                sv="En ansvarig arbetare eller ett par.",
-            )
-        )
+        p.append(DomainError("too_many_responsible", "responsible_workers"))
     seen: set[str] = set()
     for i, w in enumerate(responsible_workers):
         if not w.get("public_service"):
-            p.append(
-                DomainError(
-                    "responsible_not_public",
-                    f"responsible_workers.{i}.public_service",
-                    en="The responsible worker must work in a public service.",
-                    fi="Vastuutyöntekijän on oltava julkisen palvelun työntekijä.",
-                    sv="Den ansvariga arbetaren måste arbeta inom offentlig service.",
-                )
-            )
+            p.append(DomainError("responsible_not_public", f"responsible_workers.{i}.public_service"))
         if w.get("worker_id") in seen:
-            p.append(
-                DomainError(
-                    "duplicate",
-                    f"responsible_workers.{i}.worker_id",
-                    en="Named twice.",
-                    fi="Nimetty kahdesti.",
-                    sv="Angiven två gånger.",
-                )
-            )
+            p.append(DomainError("duplicate", f"responsible_workers.{i}.worker_id"))
         seen.add(w.get("worker_id", ""))
     p.extend(check_next_contact(next_contact_at, now))
     return p
@@ -276,15 +252,7 @@ def check_next_contact(next_contact_at: datetime | None, now: datetime, field_na
             )
         ]
     if next_contact_at > now + MAX_AHEAD:
-        return [
-            DomainError(
-                "too_far",
-                field_name,
-                en="The next contact must be within a year.",
-                fi="Seuraavan yhteydenoton on oltava vuoden sisällä.",
-                sv="Nästa kontakt måste vara inom ett år.",
-            )
-        ]
+        return [DomainError("too_far", field_name)]
     return []
 
 
@@ -350,9 +318,7 @@ def agree(
 
 def _must_be_active(plan: Plan) -> None:
     if plan.status != "active":
-        raise DomainError(
-            "plan_closed", "plan_id", en="The plan is closed.", fi="Suunnitelma on suljettu.", sv="Planen är avslutad."
-        )
+        raise DomainError("plan_closed", "plan_id")
 
 
 def revise(
@@ -375,13 +341,7 @@ def revise(
     revised next contact."""
     _must_be_active(plan)
     if expected_version is not None and expected_version != plan.version:
-        raise DomainError(
-            "version_conflict",
-            "expected_version",
-            en="The plan was changed meanwhile; reload it.",
-            fi="Suunnitelmaa on muutettu välillä; lataa se uudelleen.",
-            sv="Planen har ändrats under tiden; ladda om den.",
-        )
+        raise DomainError("version_conflict", "expected_version")
     _refuse_if(
         check_frame(
             now=now,
@@ -417,7 +377,7 @@ def _open_round(plan: Plan, due: datetime | None) -> None:
 def close(plan: Plan, *, outcome: str, recorded_by: str, now: datetime) -> None:
     _must_be_active(plan)
     if outcome not in OUTCOMES:
-        raise DomainError("invalid_outcome", "outcome", en="Unknown outcome.", fi="Tuntematon lopputulos.", sv="Okänt utfall.")
+        raise DomainError("invalid_outcome", "outcome")
     plan.status = "closed"
     plan.outcome = outcome
     plan.closed_at = now
@@ -438,13 +398,7 @@ def reschedule(plan: Plan, *, next_contact_at: datetime, now: datetime) -> datet
 
 def _must_be_responsible(plan: Plan, worker_id: str) -> None:
     if worker_id not in plan.responsible_worker_ids:
-        raise DomainError(
-            "not_responsible_worker",
-            "recorded_by",
-            en="Only the plan's responsible worker records the follow-up.",
-            fi="Vain suunnitelman vastuutyöntekijä kirjaa seurannan.",
-            sv="Endast planens ansvariga arbetare registrerar uppföljningen.",
-        )
+        raise DomainError("not_responsible_worker", "recorded_by")
 
 
 def record_followup(

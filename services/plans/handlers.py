@@ -85,13 +85,7 @@ async def agree_plan(cmd: AgreePlan, uow: PlansUnitOfWork) -> Reply:
     if cmd.meeting_id is not None:
         held_for = await uow.plans.case_of_meeting(cmd.meeting_id)
         if held_for is not None and held_for != str(cmd.case_id):
-            raise DomainError(
-                "meeting_of_other_case",
-                "meeting_id",
-                en="That meeting belongs to another case.",
-                fi="Tapaaminen kuuluu toiseen asiakkuuteen.",
-                sv="Mötet hör till ett annat ärende.",
-            )
+            raise DomainError("meeting_of_other_case", "meeting_id")
     try:
         plan = domain.agree(case_id=cmd.case_id, meeting_id=cmd.meeting_id, recorded_by=uow.actor, now=uow.now(), **_frame(cmd))
     except domain.PlanIncomplete as exc:

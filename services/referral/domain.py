@@ -11,7 +11,7 @@ import json
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -23,7 +23,7 @@ from shared.clock import HELSINKI
 from shared.contracts.base import FieldError, field_errors, time_ordered_id
 from shared.contracts.common import normalised_email
 from shared.contracts.referral import CHANNEL_DETAILS, ReferralSubmission
-from shared.errors import DomainError
+from shared.errors import DomainError, message
 
 from .hetu import InvalidHetu, parse_hetu
 
@@ -52,108 +52,12 @@ PROFESSIONAL_CHANNELS = {"concern_with_family", "assessment_request", "child_pro
 DECISION_WORKING_DAYS = 7
 ASSESSMENT_MONTHS = 3
 
-_MESSAGES = {
-    "invalid_length": (
-        "Henkilötunnuksen pituus on väärä.",
-        "Personbeteckningen har fel längd.",
-        "Personal identity code has the wrong length.",
-    ),
-    "invalid_century_sign": (
-        "Henkilötunnuksen välimerkki on väärä.",
-        "Fel skiljetecken i personbeteckningen.",
-        "Invalid century sign in personal identity code.",
-    ),
-    "invalid_format": (
-        "Henkilötunnus on väärässä muodossa.",
-        "Personbeteckningen har fel format.",
-        "Personal identity code has the wrong format.",
-    ),
-    "invalid_date": (
-        "Henkilötunnuksen päivämäärä on mahdoton.",
-        "Datumet i personbeteckningen är omöjligt.",
-        "Personal identity code has an impossible date.",
-    ),
-    "invalid_individual_number": (
-        "Henkilötunnuksen yksilönumero on väärä.",
-        "Fel individnummer i personbeteckningen.",
-        "Invalid individual number in personal identity code.",
-    ),
-    "invalid_checksum": (
-        "Henkilötunnuksen tarkistusmerkki ei täsmää.",
-        "Kontrolltecknet i personbeteckningen stämmer inte.",
-        "Personal identity code checksum does not match.",
-    ),
-    "identity_missing": (
-        "Anna lapsen henkilötunnus tai syntymäaika.",
-        "Ange barnets personbeteckning eller födelsedatum.",
-        "Give the child's personal identity code or date of birth.",
-    ),
-    "birth_date_mismatch": (
-        "Syntymäaika ei vastaa henkilötunnusta.",
-        "Födelsedatumet stämmer inte med personbeteckningen.",
-        "Date of birth does not match the personal identity code.",
-    ),
-    "birth_date_in_future": (
-        "Syntymäaika on tulevaisuudessa.",
-        "Födelsedatumet ligger i framtiden.",
-        "Date of birth is in the future.",
-    ),
-    "not_a_child": ("Henkilö ei ole alaikäinen.", "Personen är inte minderårig.", "The person is not a child (under 18)."),
-    "duplicate_child": (
-        "Sama lapsi on annettu kahdesti.",
-        "Samma barn har angetts två gånger.",
-        "The same child is given twice.",
-    ),
-    "invalid_phone": ("Puhelinnumero on virheellinen.", "Telefonnumret är ogiltigt.", "Invalid phone number."),
-    "invalid_email": ("Sähköpostiosoite on virheellinen.", "E-postadressen är ogiltig.", "Invalid e-mail address."),
-    "contact_missing": (
-        "Huoltajalle tarvitaan puhelinnumero tai sähköposti.",
-        "Vårdnadshavaren behöver telefonnummer eller e-post.",
-        "A guardian needs a phone number or an e-mail address.",
-    ),
-    "guardian_required": (
-        "Anna vähintään yksi huoltaja.",
-        "Ange minst en vårdnadshavare.",
-        "At least one guardian is required for this channel.",
-    ),
-    "referrer_required": (
-        "Ilmoittajan tiedot puuttuvat.",
-        "Anmälarens uppgifter saknas.",
-        "The referrer is required for this channel.",
-    ),
-    "referrer_must_be_professional": (
-        "Ilmoittajan on oltava ammattilainen.",
-        "Anmälaren måste vara en yrkesperson.",
-        "The referrer must be a professional for this channel.",
-    ),
-    "referrer_not_allowed": (
-        "Perheen omassa yhteydenotossa ei ole ilmoittajaa.",
-        "Familjens egen kontakt har ingen anmälare.",
-        "The family's own contact form has no referrer.",
-    ),
-    "concern_required": ("Kuvaa huoli.", "Beskriv oron.", "Describe the concern."),
-    "channel_details_required": (
-        "Kanavan tiedot puuttuvat.",
-        "Kanalens uppgifter saknas.",
-        "The channel's details are required.",
-    ),
-    "channel_details_mismatch": (
-        "Tiedot eivät kuulu tähän kanavaan.",
-        "Uppgifterna hör inte till denna kanal.",
-        "These details belong to another channel.",
-    ),
-    "guardian_not_present": (
-        "Yhteydenotto tehdään yhdessä huoltajan kanssa.",
-        "Kontakten görs tillsammans med vårdnadshavaren.",
-        "A joint contact is made together with a guardian.",
-    ),
-    "language_unspecified": (
-        "Kerro perheen kieli tai tulkin tarve.",
-        "Ange familjens språk eller behov av tolk.",
-        "Give the family's language or the need for an interpreter.",
-    ),
-    "naive_datetime": ("Aikaleima tarvitsee aikavyöhykkeen.", "Tidsstämpeln behöver en tidszon.", "Timestamp needs a time zone."),
-}
+DECISION_OUTCOMES = ("start_assessment", "not_needed", "child_protection_client")
+"""The 7-working-day decision (LSL 26 §, SHL 36 §): start the service-need assessment; no assessment,
+it is evidently unnecessary (ilmeisen tarpeeton); the child becomes a child-protection client at once."""
+
+URGENCY_CHANNELS = {"child_protection_notification"}
+"""Channels whose urgency the social worker assesses at once (LSL 26 §), besides any urgent-flagged referral."""
 
 
 @dataclass(frozen=True)
@@ -162,8 +66,7 @@ class Problem:
     code: str
 
     def messages(self) -> dict[str, str]:
-        fi, sv, en = _MESSAGES.get(self.code, ("Virheellinen arvo.", "Ogiltigt värde.", "Invalid value."))
-        return {"fi": fi, "sv": sv, "en": en}
+        return message(self.code)
 
     def error(self) -> FieldError:
         return FieldError(field=self.field, code=self.code, message=self.messages())
@@ -382,10 +285,60 @@ class Referral:
     guardian_keys: list[str] = field(default_factory=list)  # keyed hashes of the guardians' henkilötunnus
     concern_category: str | None = None
     linked: bool = False
+    handled_at: datetime | None = None  # when the referral service handled it; ``received_at`` is the receipt
+    urgency: dict[str, Any] | None = None  # the urgency assessment: by, at, urgent_protection_needed
 
     @property
     def statutory(self) -> bool:
         return self.channel in STATUTORY_CHANNELS
+
+    @property
+    def needs_urgency_assessment(self) -> bool:
+        """A child-protection notification, or any referral flagged urgent, is assessed at once."""
+        return self.urgent or self.channel in URGENCY_CHANNELS
+
+    @property
+    def guardian_ids(self) -> list[str]:
+        return [c.contact_id for c in self.contacts if c.role == "guardian"]
+
+    def assess_urgency(
+        self, urgent_protection_needed: bool, by: str, at: datetime, now: datetime, guardians_endangered: bool, reason: str
+    ) -> None:
+        """Record who assessed the urgency, when, and the outcome; and whether telling the guardians
+        that a child-protection notification was received would endanger the child (with a reason)."""
+        if self.urgency is not None:
+            raise DomainError("urgency_already_assessed", "referral_id")
+        if at > now:
+            raise DomainError("assessed_in_future", "assessed_at")
+        if at < self.received_at:
+            raise DomainError("assessed_before_receipt", "assessed_at")
+        if guardians_endangered and not reason.strip():
+            raise DomainError("reason_required", "endangerment_reason")
+        self.urgency = {
+            "by": by,
+            "at": at.astimezone(UTC).isoformat(),
+            "urgent_protection_needed": urgent_protection_needed,
+            "guardians_endangered": guardians_endangered,
+            "endangerment_reason": reason.strip() if guardians_endangered else "",
+        }
+
+    @property
+    def guardians_may_be_told(self) -> bool:
+        """Guardians are told of a child-protection notification once its urgency is assessed, unless
+        the social worker recorded that telling them would endanger the child."""
+        return (
+            self.channel == "child_protection_notification"
+            and self.urgency is not None
+            and not self.urgency.get("guardians_endangered", False)
+            and bool(self.guardian_ids)
+        )
+
+
+def receipt_moment(submitted_at: datetime, handled_at: datetime) -> datetime:
+    """The receipt (vireilletulo) that starts the statutory clocks: the moment the front door recorded
+    (``submitted_at``), in UTC. It cannot be later than the moment the service handled it: a front
+    door's clock running ahead does not push the deadlines later."""
+    return min(submitted_at.astimezone(UTC), handled_at.astimezone(UTC))
 
 
 def guardian_ids(sub: Any) -> list[str]:
@@ -433,7 +386,7 @@ def open_referral(sub: Any, now: datetime) -> Referral:
         submission_id=sub.submission_id,
         channel=sub.channel,
         municipality=sub.municipality,
-        received_at=now,
+        received_at=receipt_moment(sub.submitted_at, now),
         language=sub.language,
         interpreter_needed=sub.interpreter_needed,
         urgent=sub.urgent,
@@ -444,6 +397,7 @@ def open_referral(sub: Any, now: datetime) -> Referral:
         details=details,
         child_keys=child_keys(sub),
         concern_category=sub.concern_category,
+        handled_at=now,
     )
 
 
@@ -458,17 +412,34 @@ def add_months(d: date, months: int) -> date:
 
 
 def decision_due(received_at: datetime) -> date:
-    """Decide on a service-need assessment within 7 working days; the day of receipt is not counted."""
+    """Decide on a service-need assessment within 7 working days of receipt (LSL 26 §, SHL 36 §); the
+    day of receipt is not counted. Days are Helsinki calendar days: a referral received at 23:30 UTC
+    on a Friday in winter was received on Saturday in Helsinki, and Monday is its first day."""
     return add_working_days(helsinki_date(received_at), DECISION_WORKING_DAYS)
 
 
-def completion_due(started_on: date) -> date:
-    """Complete the service-need assessment within 3 months of its start (LSL 27 §). A last day on a
-    weekend or public holiday moves to the next working day (laki säädettyjen määräaikain laskemisesta 5 §)."""
-    d = add_months(started_on, ASSESSMENT_MONTHS)
+def completion_due(received: datetime | date) -> date:
+    """Complete the service-need assessment within 3 months of receipt (asian vireilletulosta; LSL 27 §,
+    SHL 36 §), not of the assessment's start.
+
+    Month arithmetic follows the Act on the Calculation of Statutory Time Limits (laki säädettyjen
+    määräaikain laskemisesta 150/1930): the period ends on the day of the third month with the same
+    number as the day of receipt; a month without such a day ends it on its last day (30.11. ->
+    28.2., or 29.2. in a leap year). A last day on a Saturday, Sunday, public holiday, Christmas Eve
+    or Midsummer Eve moves to the next working day (5 §)."""
+    start = helsinki_date(received) if isinstance(received, datetime) else received
+    d = add_months(start, ASSESSMENT_MONTHS)
     while not is_working_day(d):
         d += timedelta(days=1)
     return d
+
+
+def urgency_timer_moments(received_at: datetime, within: timedelta, escalate_after: timedelta) -> tuple[datetime, datetime]:
+    """(due, escalation): the urgency is assessed within ``within`` of receipt, any hour of the week
+    (not working hours); past ``due`` the on-duty social worker is paged, past the escalation the
+    team lead."""
+    due = received_at + within
+    return due, due + escalate_after
 
 
 def working_days_before(d: date, n: int) -> date:
@@ -516,90 +487,132 @@ class Case:
     outcome: str | None = None
     social_worker_id: str | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
+    received_at: datetime | None = None  # vireilletulo: the receipt that starts the statutory clocks
+    decision: dict[str, Any] | None = None  # the 7-working-day decision: outcome, decided_on, by, at
 
     @property
     def repeat_count(self) -> int:
         return len(self.referral_ids)
+
+    @property
+    def decision_pending(self) -> bool:
+        """The 7-working-day clock runs: a statutory referral came, and neither a decision nor the
+        assessment's start is recorded."""
+        return self.decision_due_by is not None and self.decision is None and self.assessment_started_on is None
 
     def note(self, at: datetime, what: str, **detail: Any) -> None:
         self.history.append({"at": at.isoformat(), "what": what, **detail})
 
     def open_deadlines(self) -> list[tuple[str, date]]:
         out = []
-        if self.decision_due_by and self.assessment_started_on is None:
+        if self.decision_pending:
+            assert self.decision_due_by is not None
             out.append(("assessment_decision", self.decision_due_by))
         if self.assessment_complete_by and self.assessment_completed_on is None:
             out.append(("assessment_completion", self.assessment_complete_by))
         return out
 
     def add_referral(self, r: Referral, *, linked: bool) -> bool:
-        """Add a referral; True when it starts a new 7-working-day decision deadline."""
+        """Add a referral; True when it starts (or moves) the 7-working-day decision deadline.
+
+        The clock starts at the earliest receipt of a statutory referral not yet decided on: a
+        referral that a front door sends late, with an earlier receipt, moves the deadline earlier."""
         self.referral_ids.append(str(r.referral_id))
         self.note(
             r.received_at, "referral_linked" if linked else "referral_received", referral_id=str(r.referral_id), channel=r.channel
         )
-        if r.statutory and self.decision_due_by is None and self.assessment_started_on is None:
-            self.decision_due_by = decision_due(r.received_at)
-            return True
-        return False
+        if self.received_at is None:
+            self.received_at = r.received_at
+        if not r.statutory or self.decision is not None or self.assessment_started_on is not None:
+            return False
+        if self.decision_due_by is not None and self.received_at is not None and self.received_at <= r.received_at:
+            return False
+        self.received_at = r.received_at
+        self.decision_due_by = decision_due(r.received_at)
+        return True
+
+    def recompute_deadlines(self, referrals: list[Referral]) -> dict[str, tuple[str | None, str | None]]:
+        """The statutory clocks again from the referrals' receipts (the migration to counting from
+        receipt, and after an unlink). Returns the deadlines that changed: kind -> (old, new)."""
+        statutory = sorted(r.received_at for r in referrals if r.statutory)
+        every = sorted(r.received_at for r in referrals)
+        self.received_at = statutory[0] if statutory else (every[0] if every else self.received_at)
+        before = dict(self.open_deadlines())
+        if self.decision is None and self.assessment_started_on is None:
+            self.decision_due_by = decision_due(statutory[0]) if statutory else None
+        if self.assessment_started_on is not None and self.assessment_completed_on is None and self.received_at is not None:
+            self.assessment_complete_by = completion_due(self.received_at)
+        after = dict(self.open_deadlines())
+        changed = {}
+        for kind in sorted(set(before) | set(after)):
+            old, new = before.get(kind), after.get(kind)
+            if old != new:
+                changed[kind] = (old.isoformat() if old else None, new.isoformat() if new else None)
+        return changed
+
+    def record_decision(self, outcome: str, on: date, by: str, at: datetime, reason: str = "") -> date | None:
+        """Record the 7-working-day decision; it stops the decision clock. Returns the last day to
+        complete the assessment when the outcome starts it (3 months of receipt)."""
+        if self.status != "open":
+            raise DomainError("case_closed", "case_id")
+        if self.decision is not None or self.assessment_started_on is not None:
+            raise DomainError("decision_already_recorded", "case_id")
+        if self.decision_due_by is None:
+            raise DomainError("no_decision_pending", "case_id")
+        if self.received_at is not None and on < helsinki_date(self.received_at):
+            raise DomainError("decided_before_receipt", "decided_on")
+        if on > helsinki_date(at):
+            raise DomainError("decided_in_future", "decided_on")
+        self.decision = {
+            "outcome": outcome,
+            "decided_on": on.isoformat(),
+            "by": by,
+            "at": at.isoformat(),
+            "due_by": self.decision_due_by.isoformat(),
+        }
+        self.note(at, "decision_recorded", by=by, outcome=outcome, decided_on=on.isoformat(), reason=reason)
+        if outcome == "not_needed":
+            # Evidently unnecessary: the matter ends; a later referral about the child opens a new case.
+            self.status = "closed"
+            self.note(at, "case_closed", by=by)
+            return None
+        if outcome == "start_assessment" and self.received_at is not None:
+            self.assessment_complete_by = completion_due(self.received_at)
+            return self.assessment_complete_by
+        return None
+
+    @property
+    def decided_within_time(self) -> bool | None:
+        if self.decision is None or self.decision_due_by is None:
+            return None
+        return date.fromisoformat(self.decision["decided_on"]) <= self.decision_due_by
 
     def remove_referral(self, referral_id: UUID, at: datetime, by: str) -> None:
         self.referral_ids.remove(str(referral_id))
         self.note(at, "referral_unlinked", referral_id=str(referral_id), by=by)
 
-    def drop_decision_deadline_unless(self, remaining: list[Referral]) -> bool:
-        """After an unlink: without a statutory referral left, no decision deadline is pending. True when dropped."""
-        if self.decision_due_by is None or self.assessment_started_on is not None:
-            return False
-        if any(r.statutory for r in remaining):
-            return False
-        self.decision_due_by = None
-        return True
-
     def start_assessment(self, on: date, by: str, at: datetime) -> date:
         if self.status != "open":
-            raise DomainError(
-                "case_closed", "case_id", en="The case is closed.", fi="Asiakkuus on päättynyt.", sv="Klientskapet har avslutats."
-            )
+            raise DomainError("case_closed", "case_id")
         if self.assessment_started_on is not None:
-            raise DomainError(
-                "assessment_already_started",
-                "case_id",
-                en="The assessment has already started.",
-                fi="Arviointi on jo aloitettu.",
-                sv="Bedömningen har redan inletts.",
-            )
+            raise DomainError("assessment_already_started", "case_id")
+        if self.received_at is not None and on < helsinki_date(self.received_at):
+            raise DomainError("started_before_receipt", "started_on")
         self.assessment_started_on = on
-        self.assessment_complete_by = completion_due(on)
+        # 3 months of receipt, not of the start (LSL 27 §); a case without a recorded receipt (none
+        # after the migration) counts from the start.
+        self.assessment_complete_by = completion_due(self.received_at or on)
         self.social_worker_id = by
         self.note(at, "assessment_started", by=by, started_on=on.isoformat())
         return self.assessment_complete_by
 
     def complete_assessment(self, on: date, outcome: str, by: str, at: datetime) -> None:
         if self.assessment_started_on is None:
-            raise DomainError(
-                "assessment_not_started",
-                "case_id",
-                en="The assessment has not been started.",
-                fi="Arviointia ei ole aloitettu.",
-                sv="Bedömningen har inte inletts.",
-            )
+            raise DomainError("assessment_not_started", "case_id")
         if self.assessment_completed_on is not None:
-            raise DomainError(
-                "assessment_already_completed",
-                "case_id",
-                en="The assessment is already completed.",
-                fi="Arviointi on jo valmis.",
-                sv="Bedömningen är redan klar.",
-            )
+            raise DomainError("assessment_already_completed", "case_id")
         if on < self.assessment_started_on:
-            raise DomainError(
-                "completed_before_start",
-                "completed_on",
-                en="Completion cannot precede the start.",
-                fi="Valmistuminen ei voi edeltää aloitusta.",
-                sv="Slutförandet kan inte föregå starten.",
-            )
+            raise DomainError("completed_before_start", "completed_on")
         self.assessment_completed_on = on
         self.outcome = outcome
         self.note(at, "assessment_completed", by=by, outcome=outcome)
@@ -645,33 +658,15 @@ def give_consent(
     valid_until: date | None = None,
 ) -> Consent:
     if purpose in RECIPIENT_REQUIRED and not recipient:
-        raise DomainError(
-            "recipient_required",
-            "recipient",
-            en="Name the party the plan may be shared with.",
-            fi="Nimeä, kenelle suunnitelman saa jakaa.",
-            sv="Ange vem planen får delas med.",
-        )
+        raise DomainError("recipient_required", "recipient")
     if valid_until is not None and valid_until < helsinki_date(now):
-        raise DomainError(
-            "valid_until_in_past",
-            "valid_until",
-            en="The end date is in the past.",
-            fi="Päättymispäivä on menneisyydessä.",
-            sv="Slutdatumet har passerat.",
-        )
+        raise DomainError("valid_until_in_past", "valid_until")
     return Consent(time_ordered_id(), case_id, purpose, recipient, given_by, recorded_by, now, valid_until)
 
 
 def withdraw(consent: Consent, by: str, now: datetime) -> None:
     if consent.withdrawn_at is not None:
-        raise DomainError(
-            "already_withdrawn",
-            "consent_id",
-            en="The consent is already withdrawn.",
-            fi="Suostumus on jo peruttu.",
-            sv="Samtycket har redan återkallats.",
-        )
+        raise DomainError("already_withdrawn", "consent_id")
     consent.withdrawn_at = now
     consent.withdrawn_by = by
 

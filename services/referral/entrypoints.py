@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+
+from sqlalchemy.exc import IntegrityError
+
 from shared.contracts.ops import REJECTED_SUBJECT, RejectedSubmissionsQuery
 from shared.contracts.referral import (
     INTAKE_SUBJECT,
     AccessLogQuery,
     AccessLogQueryV2,
+    AssessUrgency,
     CaseQuery,
     CaseQueryV2,
     CompleteAssessment,
@@ -14,6 +19,7 @@ from shared.contracts.referral import (
     DeadlinesDueQueryV2,
     RecordConsent,
     RecordConsentV2,
+    RecordDecision,
     StartAssessment,
     TeamCasesQuery,
     TeamCasesQueryV2,
@@ -27,8 +33,20 @@ from shared.service import Service
 
 from . import handlers
 
+log = logging.getLogger("koolle.referral")
+
 
 def register(svc: Service) -> None:
+    async def recompute_open_cases() -> None:
+        try:
+            async with svc.uow() as uow:
+                await handlers.recompute_open_cases(uow)  # type: ignore[arg-type]
+                await uow.commit()
+        except IntegrityError:  # another replica applied it at the same moment; its commit stands
+            log.info("deadline migration applied by another replica")
+
+    svc.migrations.append(recompute_open_cases)
+
     async def on_submission(cmd: handlers.ReceiveSubmission, uow: handlers.ReferralUnitOfWork) -> None:
         await handlers.receive_submission(cmd, uow)
 
@@ -60,7 +78,10 @@ def register(svc: Service) -> None:
     svc.retired("cmd.referral.record_consent.v1", RecordConsent)
     svc.request("cmd.referral.withdraw_consent.v2", WithdrawConsentV2)(handlers.withdraw_consent)
     svc.retired("cmd.referral.withdraw_consent.v1", WithdrawConsent)
-    # Operators only (the ops identity; infra/auth.py lets no client identity publish ops.>).
-    svc.request(REJECTED_SUBJECT, RejectedSubmissionsQuery)(handlers.rejected_submissions)
+    # New in v1 and carrying no self-naming field: the social worker is the verified caller.
+    svc.request("cmd.referral.record_decision.v1", RecordDecision)(handlers.record_decision)
+    svc.request("cmd.referral.assess_urgency.v1", AssessUrgency)(handlers.assess_urgency)
     svc.request("cmd.referral.start_assessment.v1", StartAssessment)(handlers.start_assessment)
     svc.request("cmd.referral.complete_assessment.v1", CompleteAssessment)(handlers.complete_assessment)
+    # Operators only (the ops identity; infra/auth.py lets no client identity publish ops.>).
+    svc.request(REJECTED_SUBJECT, RejectedSubmissionsQuery)(handlers.rejected_submissions)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import base64
+import logging
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -16,6 +17,7 @@ from shared.contracts.referral import (
     AccessLogQueryV2,
     AssessmentCompleted,
     AssessmentStarted,
+    AssessUrgency,
     CaseQueryV2,
     CompleteAssessment,
     ConsentGiven,
@@ -23,7 +25,9 @@ from shared.contracts.referral import (
     DeadlineApproaching,
     DeadlineBreached,
     DeadlinesDueQueryV2,
+    DecisionRecorded,
     RecordConsentV2,
+    RecordDecision,
     ReferralAssigned,
     ReferralLinked,
     ReferralReceived,
@@ -33,6 +37,8 @@ from shared.contracts.referral import (
     StartAssessment,
     TeamCasesQueryV2,
     UnlinkReferralV2,
+    UrgencyAssessed,
+    UrgencyAssessmentOverdue,
     WithdrawConsentV2,
 )
 from shared.errors import DomainError, NotFound
@@ -44,6 +50,7 @@ from .domain import Case, Referral, open_referral, screen
 
 SERVICE = "referral"
 INTAKE_RECORDER = "front-door"
+log = logging.getLogger("koolle.referral")
 
 
 @dataclass(frozen=True)
@@ -113,7 +120,8 @@ async def receive_submission(cmd: ReceiveSubmission, uow: ReferralUnitOfWork) ->
         if not await uow.referrals.add(referral):
             return None  # the same submission id never opens a second referral
         await uow.referrals.add_case(case)
-        uow.emit(_received(uow, referral, case))
+        urgency_due = _urgency_moments(uow, referral)[0] if referral.needs_urgency_assessment else None
+        uow.emit(_received(uow, referral, case, urgency_due))
         uow.emit(
             ReferralAssigned,
             case_id=case.case_id,
@@ -134,6 +142,8 @@ async def receive_submission(cmd: ReceiveSubmission, uow: ReferralUnitOfWork) ->
     if new_deadline:
         assert case.decision_due_by is not None
         _schedule_deadline(uow, case, "assessment_decision", case.decision_due_by)
+    if referral.needs_urgency_assessment:
+        _schedule_urgency(uow, referral, case)
     if referral.consent_to_convene:
         # Recorded for every channel; a child-protection notification is handled without it
         # (ReferralReceived.statutory tells consumers), but what the family agreed to still counts.
@@ -151,7 +161,7 @@ def _contacts(r: Referral) -> list[ContactPoint]:
     return [ContactPoint.model_validate(c.__dict__, context=TRUSTED) for c in r.contacts]
 
 
-def _received(uow: ReferralUnitOfWork, r: Referral, case: Case) -> ReferralReceived:
+def _received(uow: ReferralUnitOfWork, r: Referral, case: Case, urgency_due_at: datetime | None = None) -> ReferralReceived:
     return uow.envelope(  # type: ignore[no-any-return]
         ReferralReceived,
         case_id=r.case_id,
@@ -171,6 +181,8 @@ def _received(uow: ReferralUnitOfWork, r: Referral, case: Case) -> ReferralRecei
         referrer_type=r.referrer_type,
         contacts=_contacts(r),
         guardian_keys=r.guardian_keys,
+        handled_at=r.handled_at,
+        urgency_due_at=urgency_due_at,
     )
 
 
@@ -190,6 +202,44 @@ def _cancel_deadline(uow: ReferralUnitOfWork, case: Case, kind: str) -> None:
         uow.cancel_timer(domain.timer_subject(kind, case.case_id, which), cancel_id=f"cancel:{uuid4()}")
 
 
+URGENCY_TIMERS = ("on_duty", "team_lead")
+
+
+def _urgency_moments(uow: ReferralUnitOfWork, r: Referral) -> tuple[datetime, datetime]:
+    return domain.urgency_timer_moments(
+        r.received_at,
+        timedelta(minutes=uow.config.urgency_assessment_minutes),
+        timedelta(minutes=uow.config.urgency_escalation_minutes),
+    )
+
+
+def _schedule_urgency(uow: ReferralUnitOfWork, r: Referral, case: Case) -> None:
+    """Two durable timers per referral to assess at once: page the on-duty social worker when the
+    assessment is overdue, then the team lead. Any hour of the week: no working-day arithmetic."""
+    due, escalate = _urgency_moments(uow, r)
+    for which, at in zip(URGENCY_TIMERS, (due, escalate), strict=True):
+        event = uow.envelope(
+            UrgencyAssessmentOverdue,
+            case_id=case.case_id,
+            occurred_at=at,
+            referral_id=r.referral_id,
+            municipality=r.municipality,
+            channel=r.channel,
+            urgent=r.urgent,
+            received_at=r.received_at,
+            due_at=due,
+            escalation=which,
+            team_id=case.team_id,
+        )
+        subject = domain.timer_subject("urgency_assessment", r.referral_id, which)
+        uow.schedule(event, timer_subject=subject, at=at, timer_id=f"timer:{uuid4()}")
+
+
+def _cancel_urgency(uow: ReferralUnitOfWork, r: Referral) -> None:
+    for which in URGENCY_TIMERS:
+        uow.cancel_timer(domain.timer_subject("urgency_assessment", r.referral_id, which), cancel_id=f"cancel:{uuid4()}")
+
+
 async def _case(uow: ReferralUnitOfWork, case_id: UUID) -> Case:
     case = await uow.referrals.get_case(case_id)
     if case is None:
@@ -201,7 +251,7 @@ async def start_assessment(cmd: StartAssessment, uow: ReferralUnitOfWork) -> Rep
     now = uow.now()
     case = await _case(uow, cmd.case_id)
     started_on = cmd.started_on or helsinki_date(now)
-    had_decision_deadline = ("assessment_decision", case.decision_due_by) in case.open_deadlines()
+    had_decision_deadline = case.decision_pending
     complete_by = case.start_assessment(started_on, cmd.social_worker_id, now)
     await uow.referrals.save_case(case)
     if had_decision_deadline:
@@ -215,6 +265,118 @@ async def start_assessment(cmd: StartAssessment, uow: ReferralUnitOfWork) -> Rep
         social_worker_id=cmd.social_worker_id,
     )
     return Reply(ok=True, id=str(case.case_id), data={"complete_by": complete_by.isoformat()})
+
+
+async def record_decision(cmd: RecordDecision, uow: ReferralUnitOfWork) -> Reply:
+    """The 7-working-day decision, by the verified social worker: recorded with its outcome, the
+    decision clock stops (its timers are cancelled), the case history holds who decided, when and
+    why (the audit trail)."""
+    case = await _case(uow, cmd.case_id)
+    decided_on = cmd.decided_on or helsinki_date(uow.now())
+    complete_by = case.record_decision(cmd.outcome, decided_on, uow.actor, uow.now(), cmd.reason)
+    await uow.referrals.save_case(case)
+    _cancel_deadline(uow, case, "assessment_decision")
+    if complete_by is not None:
+        _schedule_deadline(uow, case, "assessment_completion", complete_by)
+    assert case.decision_due_by is not None
+    within_time = bool(case.decided_within_time)
+    uow.emit(
+        DecisionRecorded,
+        outcome=cmd.outcome,
+        decided_on=decided_on,
+        social_worker_id=uow.actor,
+        received_at=case.received_at,
+        due_by=case.decision_due_by,
+        within_time=within_time,
+        complete_by=complete_by,
+        case_closed=case.status == "closed",
+    )
+    data = {"within_time": within_time, "complete_by": complete_by.isoformat() if complete_by else None}
+    return Reply(ok=True, id=str(case.case_id), data=data)
+
+
+async def assess_urgency(cmd: AssessUrgency, uow: ReferralUnitOfWork) -> Reply:
+    """Who assessed the urgency (the verified social worker), when, and the outcome; the urgency
+    timers stop. Guardians of a child-protection notification are told it was received unless that
+    would endanger the child."""
+    now = uow.now()
+    case = await _case(uow, cmd.case_id)
+    referral = await uow.referrals.get(cmd.referral_id)
+    if referral is None or referral.case_id != case.case_id:
+        raise NotFound("referral_id")
+    at = cmd.assessed_at or now
+    referral.assess_urgency(cmd.urgent_protection_needed, uow.actor, at, now, cmd.guardians_endangered, cmd.endangerment_reason)
+    case.note(
+        now,
+        "urgency_assessed",
+        referral_id=str(referral.referral_id),
+        by=uow.actor,
+        assessed_at=at.isoformat(),
+        urgent_protection_needed=cmd.urgent_protection_needed,
+        guardians_told=referral.guardians_may_be_told,
+    )
+    await uow.referrals.save_referral(referral)
+    await uow.referrals.save_case(case)
+    due = _urgency_moments(uow, referral)[0] if referral.needs_urgency_assessment else None
+    if due is not None:
+        _cancel_urgency(uow, referral)
+    within_time = (at <= due) if due is not None else None
+    uow.emit(
+        UrgencyAssessed,
+        referral_id=referral.referral_id,
+        channel=referral.channel,
+        municipality=referral.municipality,
+        assessed_by=uow.actor,
+        assessed_at=at,
+        urgent_protection_needed=cmd.urgent_protection_needed,
+        received_at=referral.received_at,
+        due_at=due,
+        within_time=within_time,
+        guardians_may_be_told=referral.guardians_may_be_told,
+        guardian_contact_ids=referral.guardian_ids if referral.guardians_may_be_told else [],
+    )
+    data = {"within_time": within_time, "guardians_told": referral.guardians_may_be_told}
+    return Reply(ok=True, id=str(referral.referral_id), data=data)
+
+
+# -- migration ----------------------------------------------------------------------------------------
+
+RECEIPT_MIGRATION = "2026-12-statutory-clocks-from-receipt"
+
+
+async def recompute_open_cases(uow: ReferralUnitOfWork) -> int:
+    """Once: the statutory clocks of every open case counted again from the recorded receipt
+    (``submitted_at``) instead of the moment the service handled the referral, and the 3-month
+    completion from receipt instead of the assessment's start. Changed timers are rescheduled; each
+    change is noted in the case history and logged with ids only. Returns the cases changed."""
+    if await uow.referrals.migration_applied(RECEIPT_MIGRATION):
+        return 0
+    now = uow.now()
+    changed_cases = 0
+    for case in await uow.referrals.open_cases():
+        referrals = await uow.referrals.by_case(case.case_id)
+        for r in referrals:
+            if r.handled_at is None:  # stored before the receipt was kept apart from the handling
+                r.handled_at = r.received_at
+                submitted = r.details.get("submitted_at")
+                if submitted:
+                    r.received_at = domain.receipt_moment(datetime.fromisoformat(submitted), r.handled_at)
+                await uow.referrals.save_referral(r)
+        changes = case.recompute_deadlines(referrals)
+        if not changes:
+            continue
+        changed_cases += 1
+        case.note(now, "deadlines_recomputed", reason=RECEIPT_MIGRATION, changes={k: list(v) for k, v in changes.items()})
+        await uow.referrals.save_case(case)
+        for kind, (_, new) in changes.items():
+            if new is None:
+                _cancel_deadline(uow, case, kind)
+            else:
+                _schedule_deadline(uow, case, kind, date.fromisoformat(new))
+        log.info("case %s: statutory deadlines recomputed from receipt (%s)", case.case_id, ", ".join(sorted(changes)))
+    await uow.referrals.mark_migration(RECEIPT_MIGRATION, now, changed_cases)
+    log.info("migration %s: %d open cases changed", RECEIPT_MIGRATION, changed_cases)
+    return changed_cases
 
 
 CLOSING_OUTCOMES = {"no_need_for_services", "referred_elsewhere"}
@@ -327,23 +489,23 @@ async def unlink_referral(cmd: UnlinkReferralV2, uow: ReferralUnitOfWork) -> Rep
         raise NotFound("referral_id")
     old = await _case(uow, referral.case_id)
     if len(old.referral_ids) < 2 or old.referral_ids[0] == str(referral.referral_id):
-        raise DomainError(
-            "not_linked",
-            "referral_id",
-            en="The referral opened its case; it is not linked.",
-            fi="Yhteydenotto avasi asiakkuuden, sitä ei ole liitetty.",
-            sv="Kontakten öppnade klientskapet; den är inte kopplad.",
-        )
+        raise DomainError("not_linked", "referral_id")
     old.remove_referral(referral.referral_id, now, uow.actor)
     new = Case(case_id=uuid4(), municipality=referral.municipality, opened_at=now)
     new.team_id = uow.router.route(referral.municipality, referral.concern_category, referral.channel)
     await uow.referrals.move(referral, new.case_id)
     remaining = await uow.referrals.by_case(old.case_id)
-    if old.drop_decision_deadline_unless(remaining):
-        # The unlinked referral was what started the old case's decision deadline.
-        _cancel_deadline(uow, old, "assessment_decision")
+    # The unlinked referral may have been what started the old case's clocks: count them again
+    # from the referrals that stay.
+    for kind, (_, due) in old.recompute_deadlines(remaining).items():
+        if due is None:
+            _cancel_deadline(uow, old, kind)
+        else:
+            _schedule_deadline(uow, old, kind, date.fromisoformat(due))
     await uow.referrals.save_case(old)
     new_deadline = new.add_referral(referral, linked=False)
+    if referral.needs_urgency_assessment and referral.urgency is None:
+        _schedule_urgency(uow, referral, new)  # the same timers (by referral id), now of the new case
     new.note(now, "unlinked_from", previous_case_id=str(old.case_id), by=uow.actor, reason=cmd.reason)
     await uow.referrals.add_case(new)
     uow.emit(
@@ -401,6 +563,8 @@ async def get_case(q: CaseQueryV2, uow: ReferralUnitOfWork) -> Reply:
         id=str(q.case_id),
         data={
             **_case_summary(case),
+            "received_at": case.received_at.isoformat() if case.received_at else None,
+            "decision": case.decision,
             "assessment": {
                 "started_on": case.assessment_started_on.isoformat() if case.assessment_started_on else None,
                 "complete_by": case.assessment_complete_by.isoformat() if case.assessment_complete_by else None,
@@ -426,6 +590,8 @@ async def get_case(q: CaseQueryV2, uow: ReferralUnitOfWork) -> Reply:
                     "channel": r.channel,
                     "municipality": r.municipality,
                     "received_at": r.received_at.isoformat(),
+                    "handled_at": r.handled_at.isoformat() if r.handled_at else None,
+                    "urgency": r.urgency,
                     "status": r.status,
                     "urgent": r.urgent,
                     "statutory": r.statutory,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .base import Contract, Event, FieldError, Reply, field_errors, parse_event
+from .base import Contract, Event, FieldError, Reply, field_errors, parse_event, reply_problems
 from .meetings import (
     ConveneMeeting,
     MeetingCaseQuery,
@@ -54,7 +54,9 @@ STREAMS: dict[str, StreamSpec] = {
 class EventSpec:
     model: type[Event]
     producer: str
-    consumers: tuple[str, ...] = field(default_factory=tuple)
+    outside: tuple[str, ...] = field(default_factory=tuple)
+    """Consumers outside the four services (front door, staff apps, client portal). Which services
+    consume an event is read from their bootstraps (``infra.wiring.consumers``), never declared."""
 
     @property
     def subject(self) -> str:
@@ -83,6 +85,12 @@ class RequestSpec:
 REQUESTS: tuple[RequestSpec, ...] = tuple(
     RequestSpec(subj, model, mod.__name__.rsplit(".", 1)[1], desc) for mod in _MODULES for (subj, model, desc) in mod.REQUESTS
 )
+
+# A request's next version answers with the same data as its predecessor, unless it declares its own.
+for _spec in REQUESTS:
+    _previous = getattr(_spec.model, "predecessor", None)
+    if _previous is not None and "reply_data" not in _spec.model.__dict__:
+        _spec.model.reply_data = getattr(_previous, "reply_data", None)
 
 
 def stream_for_subject(subject: str) -> str:
@@ -126,5 +134,6 @@ __all__ = [
     "StreamSpec",
     "field_errors",
     "parse_event",
+    "reply_problems",
     "stream_for_subject",
 ]

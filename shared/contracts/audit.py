@@ -43,3 +43,6 @@ class AccessLogAnswer(Contract):
 
     cases: list[UUID] = Field(description="The cases the answer covers.")
     entries: list[AccessLogEntry] = Field(description="Oldest first.")
+
+
+CaseAccessLogQuery.reply_data = AccessLogAnswer

@@ -17,6 +17,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from shared.errors import message
+
 STRICT = ConfigDict(extra="forbid", hide_input_in_errors=True, frozen=True)
 
 
@@ -67,6 +69,12 @@ class Contract(BaseModel):
     # personal data or not, the field naming its case); a retired version names its successor.
     access: ClassVar[Any] = None
     retired_by: ClassVar[str | None] = None
+    predecessor: ClassVar[type[Contract] | None] = None  # the request version this one succeeds
+
+    reply_data: ClassVar[type[Contract] | None]
+    """On a command or query: the model of its reply's ``data`` (None: the reply carries no data).
+    Every request declares it; the AsyncAPI document types each reply with it, and the tests check
+    every handler's real replies against it."""
 
 
 class Event(Contract):
@@ -115,20 +123,46 @@ class FieldError(Contract):
 
 
 class Reply(Contract):
-    """Typed reply of a request/reply command or query."""
+    """Typed reply of a request/reply command or query. ``data`` is the request's ``reply_data``."""
 
     model_config = ConfigDict(extra="ignore", hide_input_in_errors=True)
 
     ok: bool = Field(description="True when the command was carried out or the query answered.")
     id: str | None = Field(default=None, description="Id of what was created or changed.")
     errors: list[FieldError] = Field(default_factory=list, description="Why it was refused.")
-    data: dict[str, Any] | None = Field(default=None, description="Query result or extra detail.")
+    data: dict[str, Any] | None = Field(
+        default=None,
+        description="On success, the request's own reply data. On a refusal by identity or policy "
+        "(unauthenticated, forbidden, purpose_required, version_retired): a RefusalDetail.",
+    )
 
 
-_GENERIC_MESSAGES = {
-    "missing": {"fi": "Pakollinen tieto puuttuu.", "sv": "Obligatorisk uppgift saknas.", "en": "Required field is missing."},
-    "extra_forbidden": {"fi": "Tuntematon kenttä.", "sv": "Okänt fält.", "en": "Unknown field."},
-}
+class RefusalDetail(Contract):
+    """``data`` of a reply refused by identity or policy (no personal data in it)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str | None = Field(
+        default=None, description="Why, machine-readable: e.g. expired, no_relation_to_case, not_on_team, purpose_missing."
+    )
+    successor: str | None = Field(default=None, description="version_retired: the subject of the request version to use.")
+
+
+def reply_problems(request: type[Contract], reply: Reply) -> list[str]:
+    """Where a real reply breaks its request's declared ``reply_data`` (empty: it keeps it). ``data``
+    may always be empty (a refusal, or a command with nothing to add)."""
+    if reply.data is None:
+        return []
+    if not reply.ok and set(reply.data) <= set(RefusalDetail.model_fields):
+        return []  # a refusal's detail (RefusalDetail), the same for every request
+    model = getattr(request, "reply_data", None)
+    if model is None:
+        return [f"{request.__name__} declares no reply_data, but the reply has {sorted(reply.data)}"]
+    try:
+        model.model_validate(reply.data)
+    except ValidationError as exc:
+        return [f"{request.__name__} -> {model.__name__}: {e['type']} at {'.'.join(map(str, e['loc']))}" for e in exc.errors()]
+    return []
 
 
 def field_errors(exc: ValidationError) -> list[FieldError]:
@@ -137,10 +171,5 @@ def field_errors(exc: ValidationError) -> list[FieldError]:
     for err in exc.errors(include_input=False, include_url=False):
         loc = ".".join(str(p) for p in err["loc"]) or "$"
         code = err["type"]
-        msg = _GENERIC_MESSAGES.get(code) or {
-            "fi": "Virheellinen arvo.",
-            "sv": "Ogiltigt värde.",
-            "en": str(err.get("msg", "Invalid value."))[:200],
-        }
-        out.append(FieldError(field=loc, code=code, message=msg))
+        out.append(FieldError(field=loc, code=code, message=message(code)))
     return out

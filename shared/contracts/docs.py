@@ -1,8 +1,13 @@
-"""Generate the event catalogue (Markdown, for the README) and the AsyncAPI document from the code.
+"""Generate the event catalogue (Markdown, for the README), the AsyncAPI document and the error-code
+reference from the code.
 
 python -m shared.contracts.docs catalogue   # Markdown table
 python -m shared.contracts.docs asyncapi    # AsyncAPI 3.0 JSON (docs/asyncapi.json)
-python -m shared.contracts.docs write       # update README.md and docs/asyncapi.json in place
+python -m shared.contracts.docs errors      # docs/errors.md
+python -m shared.contracts.docs write       # update README.md, docs/asyncapi.json and docs/errors.md
+
+Which services consume an event, and which function answers a request (hence which error codes it
+can return), are read from the four services' bootstraps (``infra.wiring``), not declared here.
 """
 
 from __future__ import annotations
@@ -12,41 +17,161 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from . import EVENTS, INTAKE_SUBJECT, REQUESTS, STREAMS, ReferralSubmission, Reply
+from pydantic import Field, create_model
+
+from shared.errors import ERRORS, KINDS
+
+from . import EVENTS, INTAKE_SUBJECT, REQUESTS, STREAMS, Contract, ReferralSubmission, Reply
 
 ROOT = Path(__file__).resolve().parents[2]
 BEGIN, END = "<!-- catalogue:begin -->", "<!-- catalogue:end -->"
 ENVELOPE = {"event_id", "occurred_at", "producer", "case_id", "causation_id"}
+EMBEDDED_NATS = "127.0.0.1:4250"
+
+
+def _names(names: list[str]) -> str:
+    return ", ".join(f"`{n}`" for n in names) or "–"
 
 
 def _fields(model: Any) -> str:
-    names = [n for n in model.model_fields if n not in ENVELOPE]
-    return ", ".join(f"`{n}`" for n in names)
+    return _names([n for n in model.model_fields if n not in ENVELOPE])
+
+
+def _required(model: Any) -> list[str]:
+    return [n for n, f in model.model_fields.items() if f.is_required()]
+
+
+def _optional(model: Any) -> list[str]:
+    return [n for n, f in model.model_fields.items() if not f.is_required()]
+
+
+def _consumers(subject: str, outside: tuple[str, ...]) -> tuple[str, ...]:
+    from infra.wiring import consumers
+
+    return consumers().get(subject, ()) + outside
+
+
+def _reply_name(model: Any) -> str:
+    return f"{model.__name__}Reply"
 
 
 def catalogue() -> str:
     lines = [
         "Every event carries the envelope `event_id` (also its `Nats-Msg-Id`), `occurred_at` (UTC), "
-        "`producer`, `case_id`, `causation_id`. Subjects are `<event>.v<version>`.",
+        "`producer`, `case_id`, `causation_id`. Subjects are `<event>.v<version>`. The services among the "
+        "consumers are read from their real subscriptions (each service's `bootstrap()`).",
         "",
         "| subject | stream | producer | consumers | payload |",
         "| --- | --- | --- | --- | --- |",
-        f"| `{INTAKE_SUBJECT}` | INTAKE | front door (`Nats-Msg-Id` = submission id) | referral | {_fields(ReferralSubmission)} |",
+        f"| `{INTAKE_SUBJECT}` | INTAKE | front door (header `Nats-Msg-Id` = submission id, required) | "
+        f"{', '.join(_consumers(INTAKE_SUBJECT, ()))} | {_fields(ReferralSubmission)} |",
     ]
     for e in EVENTS:
-        lines.append(f"| `{e.subject}` | {e.model.stream} | {e.producer} | {', '.join(e.consumers)} | {_fields(e.model)} |")
+        consumers = ", ".join(_consumers(e.subject, e.outside)) or "–"
+        lines.append(f"| `{e.subject}` | {e.model.stream} | {e.producer} | {consumers} | {_fields(e.model)} |")
     lines += [
         "",
-        "Request/reply (core NATS; the reply is a `Reply`: `ok`, `id`, `errors[field, code, message{fi,sv,en}]`, `data`):",
+        "Request/reply (core NATS; the reply is a `Reply`: `ok`, `id`, `errors[field, code, message{fi,sv,en}]`, "
+        "`data`, where `data` has the request's own reply type, `<Request>Reply` in `docs/asyncapi.json`). "
+        "Every error code a request can return, with its texts: [docs/errors.md](docs/errors.md).",
         "",
     ]
-    lines += ["| subject | service | what | request fields |", "| --- | --- | --- | --- |"]
+    lines += [
+        "| subject | service | what | required fields | optional fields | reply `data` |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
     for r in REQUESTS:
-        lines.append(f"| `{r.subject}` | {r.service} | {r.description} | {_fields(r.model)} |")
+        data = r.model.reply_data
+        lines.append(
+            f"| `{r.subject}` | {r.service} | {r.description} | {_names(_required(r.model))} | "
+            f"{_names(_optional(r.model))} | {f'`{data.__name__}`' if data else 'none'} |"
+        )
     lines += ["", "Streams:", "", "| stream | subjects | owner |", "| --- | --- | --- |"]
     for s in STREAMS.values():
         lines.append(f"| {s.name} | {', '.join(f'`{x}`' for x in s.subjects)} | {s.owner} |")
     return "\n".join(lines) + "\n"
+
+
+# -- AsyncAPI -----------------------------------------------------------------------------------------
+
+TRACEPARENT = {
+    "type": "string",
+    "description": "W3C trace context (optional): the services continue the caller's trace.",
+}
+INTAKE_HEADERS = {
+    "type": "object",
+    "required": ["Nats-Msg-Id"],
+    "properties": {
+        "Nats-Msg-Id": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 100,
+            "description": "Required: the front door's submission id (the payload's submission_id). JetStream "
+            "drops a second publication with the same id within the duplicate window, so a retry never makes a "
+            "second referral.",
+        },
+        "traceparent": TRACEPARENT,
+    },
+}
+EVENT_HEADERS = {
+    "type": "object",
+    "properties": {
+        "Nats-Msg-Id": {"type": "string", "description": "The event's event_id (duplicates are dropped)."},
+        "Koolle-Event-Type": {"type": "string", "description": "The event type, e.g. referral.received."},
+        "Koolle-Case-Id": {"type": "string", "description": "The case id (empty when none)."},
+        "traceparent": TRACEPARENT,
+    },
+}
+AUTHORIZATION = {
+    "type": "string",
+    "pattern": "^Bearer .+$",
+    "description": "The caller's OpenID Connect access token (a JWT): `Bearer <token>`. Verified on every request "
+    "(signature against the identity provider's JWKS, issuer, audience, expiry); missing or invalid: error code "
+    "`unauthenticated`. Roles, purposes and who may do what: README, 'Calling the services'; docs/identity.md.",
+}
+REQUEST_HEADERS = {
+    "type": "object",
+    "required": ["Authorization"],
+    "properties": {"Authorization": AUTHORIZATION, "traceparent": TRACEPARENT},
+}
+
+SERVERS = {
+    "embedded": {
+        "host": EMBEDDED_NATS,
+        "protocol": "nats",
+        "title": "Embedded NATS (make run)",
+        "description": "The nats-server that `make run` starts. Each identity (frontdoor, staffapp, ops, one per "
+        "service) has its own user and password, generated into the data dir; TLS is off unless configured.",
+        "security": [{"$ref": "#/components/securitySchemes/natsUser"}],
+    },
+    "production": {
+        "host": "{host}",
+        "protocol": "nats",
+        "title": "Production NATS cluster (placeholder)",
+        "description": "Your county's NATS cluster. User and password per identity, as above; TLS optional "
+        "(tls:// URLs, a CA, and a client certificate for mutual TLS: docs/operations.md, 'TLS to NATS').",
+        "variables": {"host": {"default": "nats.example.org:4222", "description": "host:port of a cluster node."}},
+        "security": [{"$ref": "#/components/securitySchemes/natsUser"}],
+    },
+}
+SECURITY_SCHEMES = {
+    "natsUser": {
+        "type": "userPassword",
+        "description": "One NATS user and password per identity (frontdoor, staffapp, ops, and each service), each "
+        "allowed only the subjects its role needs and its own inbox prefix _INBOX_<identity> (infra/auth.py). "
+        "TLS is optional and, when configured, mandatory for that client.",
+    },
+}
+
+
+def reply_model(request: type[Contract]) -> type[Reply]:
+    """The ``Reply`` of one request, with ``data`` typed by its ``reply_data``."""
+    data = request.reply_data
+    if data is None:
+        field: Any = (None, Field(default=None, description="Always empty: this request's reply carries no data."))
+    else:
+        field = (data | None, Field(default=None, description=f"The result ({data.__name__}); empty when refused."))
+    return create_model(_reply_name(request), __base__=Reply, __doc__=f"Reply to {request.__name__}.", data=field)
 
 
 def asyncapi() -> dict[str, Any]:
@@ -55,32 +180,117 @@ def asyncapi() -> dict[str, Any]:
     schemas: dict[str, Any] = {}
     messages: dict[str, Any] = {}
 
-    def add(name: str, subject: str, model: Any, action: str, summary: str) -> None:
+    def schema_of(name: str, model: Any) -> None:
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
-        for k, v in schema.pop("$defs", {}).items():
+        for k, v in [*schema.pop("$defs", {}).items(), (name, schema)]:
+            assert schemas.get(k, v) == v, f"two different schemas are named {k}"
             schemas[k] = v
-        schemas[name] = schema
-        messages[name] = {"name": name, "title": name, "summary": summary, "payload": {"$ref": f"#/components/schemas/{name}"}}
-        key = subject.replace(".", "_")
-        channels[key] = {"address": subject, "messages": {name: {"$ref": f"#/components/messages/{name}"}}}
-        operations[f"{action}_{key}"] = {"action": action, "channel": {"$ref": f"#/channels/{key}"}, "summary": summary}
 
-    add("ReferralSubmission", INTAKE_SUBJECT, ReferralSubmission, "receive", "Front door submits a referral.")
+    def message(name: str, model: Any, summary: str, headers: str) -> dict[str, Any]:
+        schema_of(name, model)
+        messages[name] = {
+            "name": name,
+            "title": name,
+            "summary": summary,
+            "headers": {"$ref": f"#/components/schemas/{headers}"},
+            "payload": {"$ref": f"#/components/schemas/{name}"},
+        }
+        return {"$ref": f"#/components/messages/{name}"}
+
+    def add(name: str, subject: str, model: Any, action: str, summary: str, headers: str) -> str:
+        key = subject.replace(".", "_")
+        channels[key] = {"address": subject, "messages": {name: message(name, model, summary, headers)}}
+        operations[f"{action}_{key}"] = {
+            "action": action,
+            "channel": {"$ref": f"#/channels/{key}"},
+            "summary": summary,
+            "messages": [{"$ref": f"#/channels/{key}/messages/{name}"}],
+        }
+        return f"{action}_{key}"
+
+    add("ReferralSubmission", INTAKE_SUBJECT, ReferralSubmission, "receive", "Front door submits a referral.", "IntakeHeaders")
     for e in EVENTS:
-        add(e.model.__name__, e.subject, e.model, "send", (e.model.__doc__ or "").strip().splitlines()[0])
+        add(e.model.__name__, e.subject, e.model, "send", (e.model.__doc__ or "").strip().splitlines()[0], "EventHeaders")
     for r in REQUESTS:
-        add(r.model.__name__, r.subject, r.model, "receive", r.description)
-    schemas["Reply"] = Reply.model_json_schema(ref_template="#/components/schemas/{model}")
-    for k, v in schemas["Reply"].pop("$defs", {}).items():
-        schemas[k] = v
+        op = add(r.model.__name__, r.subject, r.model, "receive", r.description, "RequestHeaders")
+        name = _reply_name(r.model)
+        key = f"{r.subject.replace('.', '_')}_reply"
+        channels[key] = {
+            "address": None,
+            "description": "The requester's inbox: the NATS reply subject of the request.",
+            "messages": {name: message(name, reply_model(r.model), f"Reply to {r.subject}.", "RequestHeaders")},
+        }
+        operations[op]["reply"] = {
+            "channel": {"$ref": f"#/channels/{key}"},
+            "messages": [{"$ref": f"#/channels/{key}/messages/{name}"}],
+        }
+    schema_of("Reply", Reply)
+    schemas |= {"IntakeHeaders": INTAKE_HEADERS, "EventHeaders": EVENT_HEADERS, "RequestHeaders": REQUEST_HEADERS}
     return {
         "asyncapi": "3.0.0",
-        "info": {"title": "Koolle", "version": "1.0.0", "description": "Events and commands of the Koolle services."},
+        "info": {
+            "title": "Koolle",
+            "version": "1.0.0",
+            "description": "Events and commands of the Koolle services. Error codes: docs/errors.md.",
+        },
         "defaultContentType": "application/json",
+        "servers": SERVERS,
         "channels": dict(sorted(channels.items())),
         "operations": dict(sorted(operations.items())),
-        "components": {"messages": dict(sorted(messages.items())), "schemas": dict(sorted(schemas.items()))},
+        "components": {
+            "messages": dict(sorted(messages.items())),
+            "schemas": dict(sorted(schemas.items())),
+            "securitySchemes": SECURITY_SCHEMES,
+        },
     }
+
+
+# -- error codes --------------------------------------------------------------------------------------
+
+
+def errors_md() -> str:
+    from infra.error_codes import codes_of
+    from infra.wiring import request_handlers
+
+    handlers = request_handlers()
+    every = ("validation", "runtime", "identity")
+    lines = [
+        "# Error codes",
+        "",
+        "<!-- generated by `python -m shared.contracts.docs write` from shared/errors.py and the services' code; do not edit -->",
+        "",
+        "A refused command or query answers `Reply` with `ok: false` and `errors`: a list of "
+        "`{field, code, message: {fi, sv, en}}`. `field` is a dotted path into the request (`$` for the whole "
+        "request); `code` is stable and machine-readable; `message` is for people, in Finnish, Swedish and "
+        "English, and never echoes a value you sent. Codes are the contract: a refusal may carry a more specific "
+        "text than the one below for the same code. `cmd.meetings.propose.v1` may answer `ok: false` with "
+        "`data` (the proposal id and the earliest time after the deadline).",
+        "",
+        "The codes of the " + ", ".join(f"**{k}**" for k in every) + " kinds can come from any request; the "
+        "table by request lists the codes of the service's own rules. The identity codes answer who is asking "
+        "and what they may do: a refusal's `data.reason` says why (e.g. `no_relation_to_case`, `not_on_team`, "
+        "`purpose_missing`), `version_retired` names the subject to use in `data.successor`. Roles, purposes and "
+        "the policy: README, 'Calling the services'.",
+        "",
+    ]
+    for kind, what in KINDS.items():
+        lines += [f"## {kind}", "", what, "", "| code | fi | sv | en |", "| --- | --- | --- | --- |"]
+        for e in ERRORS.values():
+            if e.kind == kind:
+                lines.append(f"| `{e.code}` | {e.fi} | {e.sv} | {e.en} |")
+        lines.append("")
+    lines += [
+        "## By request",
+        "",
+        "Besides the validation, runtime and identity codes above (read from the handler and everything it calls):",
+        "",
+        "| subject | service | codes |",
+        "| --- | --- | --- |",
+    ]
+    for r in REQUESTS:
+        h = handlers[r.subject]
+        lines.append(f"| `{r.subject}` | {h.service} | {_names(codes_of(h.handler))} |")
+    return "\n".join(lines) + "\n"
 
 
 def readme_with_catalogue(readme: str) -> str:
@@ -95,11 +305,14 @@ def main(argv: list[str]) -> None:
         print(catalogue(), end="")
     elif what == "asyncapi":
         print(json.dumps(asyncapi(), indent=2, ensure_ascii=False))
+    elif what == "errors":
+        print(errors_md(), end="")
     elif what == "write":
         readme = ROOT / "README.md"
         readme.write_text(readme_with_catalogue(readme.read_text()))
         (ROOT / "docs").mkdir(exist_ok=True)
         (ROOT / "docs" / "asyncapi.json").write_text(json.dumps(asyncapi(), indent=2, ensure_ascii=False) + "\n")
+        (ROOT / "docs" / "errors.md").write_text(errors_md())
     else:
         raise SystemExit(__doc__)
 

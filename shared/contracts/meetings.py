@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, ClassVar, Literal
+from datetime import date, datetime
+from typing import Annotated, Any, ClassVar, Literal
 from uuid import UUID
 
 from pydantic import Field, StringConstraints
@@ -303,13 +303,212 @@ class MeetingsAccessLogQuery(CaseAccessLogQuery):
     """``query.meetings.access_log.v1``: who has read these cases' meetings (audit log). This read is audited too."""
 
 
+# -- replies: the ``data`` of each request's Reply -----------------------------------------------------
+
+
+class ConveneResult(Contract):
+    """``data`` of ``cmd.meetings.convene.v1``, present only when there is something to say."""
+
+    outside_working_hours: list[str] = Field(
+        description="Professionals (staff ids) invited outside their working hours: allowed, but said."
+    )
+
+
+class RescheduleResult(Contract):
+    """``data`` of ``cmd.meetings.reschedule.v1``."""
+
+    sequence: int = Field(description="Revision number of the meeting now (calendar updates).")
+
+
+class Assignment(Contract):
+    role: str
+    professional_id: str
+
+
+class ProposedSlot(Contract):
+    """A common time found: who, when and where."""
+
+    starts_at: datetime = Field(description="Start (UTC).")
+    ends_at: datetime = Field(description="End (UTC).")
+    room: str = Field(description="Room id.")
+    assignments: list[Assignment] = Field(description="Who takes each role asked for.")
+    interpreter_needed: bool
+    alternatives: dict[str, list[str]] = Field(description="Role -> other professionals free at that time.")
+
+
+class ProposalResult(Contract):
+    """``data`` of ``cmd.meetings.propose.v1``. When a time was found (``ok``) the slot's fields are
+    given; when not (``ok`` false, code e.g. ``no_slot_before_deadline``) only the proposal id and the
+    earliest time after the deadline, if any."""
+
+    proposal_id: UUID = Field(description="Accept it with cmd.meetings.accept_proposal.v1.")
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    room: str | None = None
+    assignments: list[Assignment] = Field(default_factory=list)
+    interpreter_needed: bool | None = None
+    alternatives: dict[str, list[str]] = Field(default_factory=dict)
+    earliest_after_deadline: ProposedSlot | None = Field(
+        default=None, description="No time before the deadline: the earliest one after it."
+    )
+
+
+class RsvpResult(Contract):
+    """``data`` of ``cmd.meetings.respond.v1``. A decline may come with a proposal: a substitute
+    professional (``kind`` substitute) or a new time (``kind`` reschedule, with the slot's fields, or
+    ``no_slot`` when none was found)."""
+
+    answer: RsvpAnswer
+    proposal_id: UUID | None = Field(default=None, description="Accept it with cmd.meetings.accept_proposal.v1.")
+    kind: Literal["substitute", "reschedule"] | None = None
+    substitute: str | None = Field(default=None, description="Staff id proposed in place of the one who declined.")
+    role: str | None = Field(default=None, description="The role the substitute takes.")
+    no_slot: str | None = Field(default=None, description="Why no new time was found (a NoSlot code).")
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    room: str | None = None
+    assignments: list[Assignment] = Field(default_factory=list)
+    interpreter_needed: bool | None = None
+    alternatives: dict[str, list[str]] = Field(default_factory=dict)
+
+
+class ProfessionalView(Contract):
+    professional_id: str
+    municipality: str
+    roles: list[str]
+    languages: list[str]
+    unit: str
+    team: str | None
+    working_hours: list[WorkingHours]
+    contact: dict[str, Any] | None = Field(description="Contact point (contact_id, role, language, email, phone).")
+    active: bool
+
+
+class RoomView(Contract):
+    room_id: str
+    municipality: str
+    capacity: int
+    location: str
+    active: bool
+
+
+class Roster(Contract):
+    """``data`` of ``query.meetings.roster.v1``."""
+
+    professionals: list[ProfessionalView] = Field(description="By staff id.")
+    rooms: list[RoomView]
+
+
+class ConveningView(Contract):
+    status: str
+    consent_to_convene: bool = Field(description="The family's consent to convene the team is in force.")
+    invite_referrer: bool = Field(description="The family's consent to invite the referrer is in force.")
+    statutory: bool
+    deadline: date | None = Field(description="Last day (Helsinki date) to hold the meeting by.")
+    assessment_started_on: date | None
+
+
+class ParticipantView(Contract):
+    participant_id: str
+    kind: ParticipantKind
+    role: str
+
+
+class MeetingView(Contract):
+    meeting_id: UUID
+    starts_at: datetime
+    ends_at: datetime
+    room: str
+    status: str = Field(description="convened, held or cancelled.")
+    sequence: int
+    first_assessment_meeting: bool
+    responses: dict[str, RsvpAnswer] = Field(description="Participant id -> answer.")
+    participants: list[ParticipantView]
+    wellbeing: list[dict[str, Any]] = Field(description="Wellbeing star recorded at the meeting: {area, score, note}.")
+    feedback: dict[str, Any] | None = Field(description="The family's feedback: {rating, comment}.")
+
+
+class ProposalView(Contract):
+    proposal_id: UUID
+    kind: str = Field(description="convene, substitute or reschedule.")
+    status: str
+    source: str | None = Field(description="staff, decline or followup.")
+    proposal: dict[str, Any] | None = Field(description="The slot proposed (starts_at, ends_at, room, assignments, ...).")
+    no_slot: str | None
+
+
+class CaseMeetings(Contract):
+    """``data`` of ``query.meetings.case.v1``."""
+
+    convening: ConveningView
+    meetings: list[MeetingView]
+    proposals: list[ProposalView]
+
+
+class MonthCount(Contract):
+    municipality: str
+    month: str = Field(description="YYYY-MM (Helsinki).")
+    meetings: int
+
+
+class UnitMonthCount(MonthCount):
+    unit: str
+
+
+class TeamMonthCount(MonthCount):
+    team: str
+
+
+class WaitDays(Contract):
+    cases: int
+    mean: float | None
+    median: float | None
+
+
+class DeadlineShare(Contract):
+    cases_with_deadline: int
+    in_time: int
+    share: float | None
+
+
+class MeetingStatistics(Contract):
+    """``data`` of ``query.meetings.statistics.v1``: the counts (format json), or only ``csv`` (format csv)."""
+
+    csv: str | None = Field(default=None, description="format=csv: the same figures as one CSV text.")
+    meetings_held: int | None = None
+    per_municipality_month: list[MonthCount] | None = None
+    per_unit_month: list[UnitMonthCount] | None = None
+    per_team_month: list[TeamMonthCount] | None = None
+    referral_to_first_meeting_days: WaitDays | None = None
+    held_before_deadline: DeadlineShare | None = None
+    units_per_meeting: float | None = None
+    separate_meetings_avoided: int | None = None
+
+
+# Each request's reply data (``Reply.data``).
+ConveneMeeting.reply_data = ConveneResult
+RecordMeetingHeld.reply_data = None
+MeetingCaseQuery.reply_data = CaseMeetings
+UpsertProfessional.reply_data = None
+UpsertRoom.reply_data = None
+RosterQuery.reply_data = Roster
+ProposeMeeting.reply_data = ProposalResult
+AcceptProposal.reply_data = None
+RespondToInvitation.reply_data = RsvpResult
+RescheduleMeeting.reply_data = RescheduleResult
+CancelMeeting.reply_data = None
+MeetingStatisticsQuery.reply_data = MeetingStatistics
+
+
+# (event, producer, consumers outside the four services); the services' own subscriptions are
+# read from their bootstraps (infra.wiring).
 EVENTS = (
-    (MeetingConvened, "meetings", ("notifications",)),
+    (MeetingConvened, "meetings", ()),
     (MeetingResponseRecorded, "meetings", ("staff apps",)),
-    (MeetingRescheduled, "meetings", ("notifications",)),
-    (MeetingCancelled, "meetings", ("notifications",)),
-    (MeetingReminderDue, "meetings (durable timer)", ("notifications",)),
-    (MeetingHeld, "meetings", ("plans", "staff apps")),
+    (MeetingRescheduled, "meetings", ()),
+    (MeetingCancelled, "meetings", ()),
+    (MeetingReminderDue, "meetings (durable timer)", ()),
+    (MeetingHeld, "meetings", ("staff apps",)),
 )
 
 # -- version 2: the actor from the verified token, the case named, a purpose on every read ----------

@@ -122,6 +122,56 @@ class NotificationsAccessLogQuery(CaseAccessLogQuery):
     (or not sent) a notification of them (audit log). This read is audited too."""
 
 
+# -- replies: the ``data`` of each request's Reply -----------------------------------------------------
+
+
+class NotificationView(Contract):
+    notification_id: UUID
+    recipient_id: str
+    status: str = Field(description="pending, sent, failed or cancelled.")
+    failure: str | None = Field(description="Reason code when failed or cancelled.")
+    template: str
+    source_event_type: str
+    channel: str | None = Field(description="The channel it went out on.")
+    channels_tried: list[str]
+    attempts: int
+    receipt: str | None = Field(description="Delivery receipt state from the provider, when known.")
+    not_before: datetime | None = Field(description="Held until then (quiet hours).")
+
+
+class CaseNotifications(Contract):
+    """``data`` of ``query.notifications.case.v1``."""
+
+    notifications: list[NotificationView]
+
+
+class FailedNotificationView(Contract):
+    case_id: UUID
+    notification_id: UUID
+    recipient_id: str
+    recipient_role: str
+    template: str
+    source_event_type: str
+    reason: str | None = Field(description="Machine code, as in notification.failed.")
+    channels_tried: list[str]
+    attempts: int
+    failed_at: datetime | None
+
+
+class FailedNotifications(Contract):
+    """``data`` of ``query.notifications.failed.v1``."""
+
+    failed: list[FailedNotificationView] = Field(description="Newest first.")
+
+
+# Each request's reply data (``Reply.data``).
+SetContactPreference.reply_data = None
+NotificationCaseQuery.reply_data = CaseNotifications
+FailedNotificationsQuery.reply_data = FailedNotifications
+
+
+# (event, producer, consumers outside the four services); the services' own subscriptions are
+# read from their bootstraps (infra.wiring).
 EVENTS = (
     (NotificationSent, "notifications", ("staff apps",)),
     (NotificationFailed, "notifications", ("staff apps",)),

@@ -5,6 +5,7 @@ an access token with the ``ops`` role (``Authorization: Bearer``)."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import ClassVar
 from uuid import UUID
 
@@ -31,3 +32,28 @@ class RejectedSubmissionsQuery(Contract):
     )
     limit: int = Field(default=50, ge=1, le=1000, description="At most this many rejections, newest first.")
     rejection_id: UUID | None = Field(default=None, description="One rejection, with its raw bytes (audited).")
+
+
+class RejectionReason(Contract):
+    field: str | None
+    code: str | None
+
+
+class RejectionSummary(Contract):
+    rejection_id: UUID
+    submission_id: str
+    received_at: datetime
+    stream_seq: int | None
+    reasons: list[RejectionReason]
+    raw_base64: str | None = Field(default=None, description="Only when one rejection was asked for: its raw bytes.")
+
+
+class RejectedSubmissions(Contract):
+    """``data`` of ``ops.referral.rejected.v1``: a list (``total``, ``rejections``), or one ``rejection``."""
+
+    total: int | None = None
+    rejections: list[RejectionSummary] | None = None
+    rejection: RejectionSummary | None = None
+
+
+RejectedSubmissionsQuery.reply_data = RejectedSubmissions

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 from uuid import UUID
 
 from pydantic import Field, StringConstraints
@@ -351,18 +351,172 @@ class PlansAccessLogQuery(CaseAccessLogQuery):
     was shared or withheld (audit log). This read is audited too."""
 
 
+# -- replies: the ``data`` of each request's Reply -----------------------------------------------------
+
+
+class PlanVersionReply(Contract):
+    """``data`` of ``cmd.plans.agree.v1``, ``cmd.plans.revise.v1`` and ``cmd.plans.close.v1`` (the reply's ``id`` is the plan)."""
+
+    version: int = Field(description="The plan's version now.")
+
+
+class FollowupRecordedReply(Contract):
+    """``data`` of ``cmd.plans.record_followup.v1`` (the reply's ``id`` is the follow-up record)."""
+
+    plan_id: UUID
+
+
+class PlanSummary(Contract):
+    plan_id: UUID
+    version: int
+    status: str = Field(description="active or closed.")
+    outcome: PlanOutcome | None
+    next_contact_at: datetime | None = Field(description="The agreed next contact (UTC).")
+    followup_due_fired_at: datetime | None = Field(description="When the follow-up came due (UTC), if it has.")
+    overdue: bool = Field(description="Due and not recorded within the grace period.")
+    followups_recorded: int
+    responsible_worker_ids: list[str]
+
+
+class CasePlans(Contract):
+    """``data`` of ``query.plans.case.v1``."""
+
+    plans: list[PlanSummary]
+
+
+class PlanVersionInfo(Contract):
+    version: int
+    recorded_at: datetime
+    recorded_by: str
+
+
+class ShareInfo(Contract):
+    recipient_id: str
+    recipient_role: str
+    basis: Literal["family", "responsible_worker", "consent"]
+    consent_id: UUID | None
+    language: str
+    shared_at: datetime
+
+
+class FollowupRecordView(Contract):
+    record_id: str
+    plan_version: int
+    recorded_by: str
+    recorded_at: datetime
+    what_happened: str
+    wellbeing_scores: dict[StarArea, int]
+    next_contact_at: datetime | None
+    followup_meeting: dict[str, Any] | None = Field(
+        description="The follow-up meeting asked for: roles_needed, participant_ids, not_before."
+    )
+
+
+class PlanDetail(Contract):
+    """``data`` of ``query.plans.plan.v1``."""
+
+    plan: dict[str, Any] = Field(
+        description="The version's frame as recorded: version, changes_needed, actions {home, everyday_environment, "
+        "elsewhere}, worker_contacts_family, family_contacts_worker, responsible_workers, next_contact_at, "
+        "family_contacts, other_parties, family_language, ..."
+    )
+    current_version: int
+    status: str
+    outcome: PlanOutcome | None
+    versions: list[PlanVersionInfo]
+    shared_with: list[ShareInfo] = Field(description="Who this version went to, and on what basis.")
+    withheld_for_lack_of_consent: list[str] = Field(description="Parties named in the plan without consent in force.")
+    followups: list[FollowupRecordView]
+    next_contact_at: datetime | None
+
+
+class PrintablePlan(Contract):
+    """``data`` of ``query.plans.printable.v1``."""
+
+    content_type: str = Field(description="text/html; charset=utf-8")
+    language: str
+    version: int
+    html: str
+
+
+class OverdueFollowup(Contract):
+    plan_id: UUID
+    case_id: UUID
+    plan_version: int
+    due_at: datetime
+    overdue_since: datetime
+    responsible_worker_ids: list[str]
+
+
+class OverdueFollowups(Contract):
+    """``data`` of ``query.plans.overdue.v1``."""
+
+    overdue: list[OverdueFollowup]
+    grace_seconds: float = Field(description="The grace after a due follow-up before it counts as overdue.")
+
+
+class StarPoint(Contract):
+    at: datetime
+    source: str = Field(description="meeting or followup.")
+    score: int
+
+
+class StarMeasurement(Contract):
+    at: datetime
+    source: str = Field(description="meeting or followup.")
+    scores: dict[StarArea, int]
+
+
+class AreaSeries(Contract):
+    series: list[StarPoint]
+    first: int | None
+    latest: int | None
+    change: int | None = Field(description="latest - first.")
+
+
+class Effectiveness(Contract):
+    """``data`` of ``query.plans.effectiveness.v1``."""
+
+    measurements: list[StarMeasurement] = Field(description="Oldest first.")
+    areas: dict[StarArea, AreaSeries] = Field(description="Area -> its series, first, latest and change.")
+
+
+class EffectivenessChart(Contract):
+    """``data`` of ``query.plans.effectiveness_chart.v1``."""
+
+    content_type: str = Field(description="image/svg+xml")
+    kind: Literal["radar", "lines"]
+    svg: str
+
+
+# Each request's reply data (``Reply.data``).
+AgreePlan.reply_data = PlanVersionReply
+RevisePlan.reply_data = PlanVersionReply
+ClosePlan.reply_data = PlanVersionReply
+RescheduleFollowup.reply_data = None
+RecordFollowup.reply_data = FollowupRecordedReply
+PlanCaseQuery.reply_data = CasePlans
+PlanQuery.reply_data = PlanDetail
+PrintablePlanQuery.reply_data = PrintablePlan
+OverdueQuery.reply_data = OverdueFollowups
+EffectivenessQuery.reply_data = Effectiveness
+EffectivenessChartQuery.reply_data = EffectivenessChart
+
+
+# (event, producer, consumers outside the four services); the services' own subscriptions are
+# read from their bootstraps (infra.wiring).
 EVENTS = (
-    (PlanAgreed, "plans", ("notifications",)),
-    (PlanRevised, "plans", ("notifications",)),
-    (PlanClosed, "plans", ("notifications",)),
-    (PlanShared, "plans", ("notifications",)),
-    (FollowupReminderDue, "plans (durable timer)", ("notifications",)),
+    (PlanAgreed, "plans", ()),
+    (PlanRevised, "plans", ()),
+    (PlanClosed, "plans", ()),
+    (PlanShared, "plans", ()),
+    (FollowupReminderDue, "plans (durable timer)", ()),
     (FollowupRecorded, "plans", ("staff apps",)),
-    (FollowupOverdue, "plans", ("notifications",)),
-    (FollowupDue, "plans (JetStream message schedule)", ("plans", "notifications")),
-    (FollowupMeetingRequested, "plans", ("meetings",)),
-    (FollowupRescheduled, "plans", ("notifications",)),
-    (FollowupGraceEnded, "plans (durable timer)", ("plans",)),
+    (FollowupOverdue, "plans", ()),
+    (FollowupDue, "plans (JetStream message schedule)", ()),
+    (FollowupMeetingRequested, "plans", ()),
+    (FollowupRescheduled, "plans", ()),
+    (FollowupGraceEnded, "plans (durable timer)", ()),
 )
 
 # -- version 2: the actor from the verified token, the case named, a purpose on every read ----------

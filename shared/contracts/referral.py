@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 from uuid import UUID
 
 from pydantic import Field, StringConstraints, model_validator
 
-from shared.policy import Access
+from shared.policy import SOCIAL_WORKER, Access
 
+from .audit import AccessLogAnswer
 from .base import Contract, Event, FieldError
 from .common import ContactPoint, Id, Language, ShortText
 from .versions import successor
@@ -250,7 +251,10 @@ class ReferralReceived(Event):
     submission_id: str = Field(description="The front door's submission id.")
     channel: Channel = Field(description="How the contact came in.")
     municipality: str = Field(description="Municipality of the family.")
-    received_at: datetime = Field(description="When the referral service accepted it (UTC).")
+    received_at: datetime = Field(
+        description="The receipt (vireilletulo, UTC): the front door's ``submitted_at``, never later than the moment the "
+        "referral service handled it. Every statutory clock starts here."
+    )
     language: Language = Field(description="Language of service for the family.")
     interpreter_needed: bool = Field(description="Whether an interpreter is needed.")
     urgent: bool = Field(description="Immediate danger reported at intake.")
@@ -269,6 +273,14 @@ class ReferralReceived(Event):
         default_factory=list,
         description="Keyed hashes (HMAC-SHA256) of the guardians' henkilötunnus, when the intake named them: "
         "every service matches a signed-in guardian to the case with them. Not reversible without the key.",
+    )
+    handled_at: datetime | None = Field(
+        default=None,
+        description="When the referral service handled it (UTC); later than ``received_at`` when a front door sent late.",
+    )
+    urgency_due_at: datetime | None = Field(
+        default=None,
+        description="A child-protection notification or an urgent referral: when its urgency assessment is due (UTC).",
     )
 
 
@@ -372,8 +384,14 @@ class ConsentWithdrawn(Event):
 
 
 DeadlineKind = Literal["assessment_decision", "assessment_completion"]
-"""assessment_decision: decide within 7 working days whether to start a service-need assessment
-(LSL 26 §, SHL 36 §); assessment_completion: complete it within 3 months of its start (LSL 27 §)."""
+"""assessment_decision: decide within 7 working days of receipt whether to start a service-need
+assessment (LSL 26 §, SHL 36 §); assessment_completion: complete it within 3 months of receipt
+(asian vireilletulosta, LSL 27 §, SHL 36 §)."""
+
+DecisionOutcome = Literal["start_assessment", "not_needed", "child_protection_client"]
+"""The 7-working-day decision (päätös palvelutarpeen arvioinnin aloittamisesta): start the service-need
+assessment; no assessment, it is evidently unnecessary (ilmeisen tarpeeton; the case closes); the
+child becomes a child-protection client at once (lastensuojelun asiakkuus alkaa heti)."""
 
 
 class RecordConsent(Contract):
@@ -405,6 +423,48 @@ class StartAssessment(Contract):
     case_id: UUID
     social_worker_id: Id
     started_on: date | None = Field(default=None, description="Helsinki date it started; today when empty.")
+
+
+class RecordDecision(Contract):
+    """``cmd.referral.record_decision.v1``: the social worker records the 7-working-day decision
+    (LSL 26 §, SHL 36 §) with its outcome. It stops the decision clock. Starting the assessment
+    itself stays its own step (``cmd.referral.start_assessment.v1``). Who decided is the verified
+    caller (a ``social_worker`` token on the case's team), written to the case history."""
+
+    access: ClassVar[Access] = Access("write", role=SOCIAL_WORKER)
+
+    command_id: UUID = Field(description="Idempotency key chosen by the staff app.")
+    case_id: UUID
+    outcome: DecisionOutcome = Field(description="start_assessment | not_needed | child_protection_client.")
+    decided_on: date | None = Field(
+        default=None, description="Helsinki date of the decision; today when empty. Not before the receipt, not in the future."
+    )
+    reason: FreeText = Field(default="", description="Grounds of the decision; kept in the case history, never in an event.")
+
+
+class AssessUrgency(Contract):
+    """``cmd.referral.assess_urgency.v1``: the social worker records the urgency assessment of one
+    referral (kiireellisen lastensuojelun tarpeen arviointi, LSL 26 §): who, when, the outcome. For a
+    child-protection notification it also records whether telling the guardians that it was received
+    would endanger the child; when not, the guardians are told. Who assessed it is the verified caller
+    (a ``social_worker`` token on the case's team)."""
+
+    access: ClassVar[Access] = Access("write", role=SOCIAL_WORKER)
+
+    command_id: UUID = Field(description="Idempotency key chosen by the staff app.")
+    case_id: UUID
+    referral_id: UUID = Field(description="The referral whose urgency was assessed.")
+    urgent_protection_needed: bool = Field(description="The child needs urgent protection (kiireellinen lastensuojelun tarve).")
+    assessed_at: datetime | None = Field(
+        default=None,
+        description="When it was assessed (aware datetime); now when empty. Not before the receipt, not in the future.",
+    )
+    guardians_endangered: bool = Field(
+        default=False, description="Telling the guardians that the notification was received would endanger the child."
+    )
+    endangerment_reason: FreeText = Field(
+        default="", description="Required when guardians_endangered: why. Kept in the case history, never in an event."
+    )
 
 
 class CompleteAssessment(Contract):
@@ -508,8 +568,78 @@ class AssessmentStarted(Event):
     stream: ClassVar[str] = "REFERRAL"
 
     started_on: date = Field(description="Helsinki date the assessment started.")
-    complete_by: date = Field(description="Last day to complete it (3 months).")
+    complete_by: date = Field(description="Last day to complete it (3 months of receipt).")
     social_worker_id: str
+
+
+class DecisionRecorded(Event):
+    """The 7-working-day decision was recorded (päätös palvelutarpeen arvioinnin aloittamisesta): the
+    decision clock stopped. Only the outcome category travels, never the grounds."""
+
+    event_type: ClassVar[str] = "referral.decision_recorded"
+    stream: ClassVar[str] = "REFERRAL"
+
+    outcome: DecisionOutcome = Field(description="start_assessment | not_needed | child_protection_client.")
+    decided_on: date = Field(description="Helsinki date of the decision.")
+    social_worker_id: str = Field(description="Staff id of the social worker who decided.")
+    received_at: datetime | None = Field(default=None, description="The receipt (UTC) the 7 working days counted from.")
+    due_by: date = Field(description="The last day of the 7 working days (Helsinki date).")
+    within_time: bool = Field(description="Decided on or before ``due_by`` (THL's 'decisions within 7 working days').")
+    complete_by: date | None = Field(
+        default=None, description="Outcome start_assessment: the last day to complete the assessment (3 months of receipt)."
+    )
+    case_closed: bool = Field(default=False, description="Outcome not_needed closes the case at the referral stage.")
+
+
+class UrgencyAssessed(Event):
+    """A social worker assessed whether the child needs urgent protection (LSL 26 §). Who, when and
+    the outcome; the urgency timers of the referral are cancelled."""
+
+    event_type: ClassVar[str] = "referral.urgency_assessed"
+    stream: ClassVar[str] = "REFERRAL"
+
+    referral_id: UUID
+    channel: Channel
+    municipality: str
+    assessed_by: str = Field(description="Staff id of the social worker who assessed it.")
+    assessed_at: datetime = Field(description="When it was assessed (UTC).")
+    urgent_protection_needed: bool = Field(description="The outcome: the child needs urgent protection.")
+    received_at: datetime = Field(description="The referral's receipt (UTC).")
+    due_at: datetime | None = Field(
+        default=None, description="When the assessment was due (UTC), for referrals that must be assessed at once."
+    )
+    within_time: bool | None = Field(default=None, description="Assessed by ``due_at`` (empty when nothing was due).")
+    guardians_may_be_told: bool = Field(
+        default=False,
+        description="A child-protection notification whose guardians are now told that it was received "
+        "(false when the social worker recorded that telling them would endanger the child).",
+    )
+    guardian_contact_ids: list[str] = Field(
+        default_factory=list, description="Contact ids of the guardians to tell (ids only; addresses are in the directory)."
+    )
+
+
+UrgencyEscalation = Literal["on_duty", "team_lead"]
+"""on_duty: the assessment is overdue, page the on-duty social worker; team_lead: still not assessed
+after the escalation interval, page the team lead."""
+
+
+class UrgencyAssessmentOverdue(Event):
+    """A child-protection notification or an urgent referral was not assessed for urgency in time
+    (configured, default 2 hours of receipt, any hour of the week). Fired by a durable timer, twice:
+    first to page the on-duty social worker, then (escalation) the team lead."""
+
+    event_type: ClassVar[str] = "referral.urgency_assessment_overdue"
+    stream: ClassVar[str] = "REFERRAL"
+
+    referral_id: UUID
+    municipality: str
+    channel: Channel
+    urgent: bool = Field(description="The referral was flagged urgent at intake.")
+    received_at: datetime = Field(description="The referral's receipt (UTC).")
+    due_at: datetime = Field(description="When the urgency assessment was due (UTC).")
+    escalation: UrgencyEscalation = Field(description="Who is paged now: on_duty first, then team_lead.")
+    team_id: str | None = Field(default=None, description="The case's team (whose lead is paged on escalation).")
 
 
 AssessmentOutcome = Literal["services_started", "no_need_for_services", "referred_elsewhere", "child_welfare_client", "other"]
@@ -527,19 +657,164 @@ class AssessmentCompleted(Event):
     referrer_may_be_told: bool = Field(description="The law or the family's consent allows telling the referrer.")
 
 
+# -- replies: the ``data`` of each request's Reply -----------------------------------------------------
+
+
+class OpenDeadline(Contract):
+    deadline: DeadlineKind = Field(description="Which statutory step.")
+    due_by: date = Field(description="Last day (Helsinki date).")
+
+
+class CaseSummary(Contract):
+    """A case at the referral stage, as lists show it."""
+
+    case_id: UUID
+    municipality: str
+    team_id: str | None = Field(description="The team the case is assigned to (none before routing).")
+    status: str = Field(description="open or closed.")
+    opened_at: datetime = Field(description="When the case was opened (UTC).")
+    repeat_count: int = Field(description="How many referrals the case has.")
+    deadlines: list[OpenDeadline] = Field(description="Statutory deadlines not yet met.")
+
+
+class AssessmentView(Contract):
+    started_on: date | None = Field(description="Helsinki date the service-need assessment started.")
+    complete_by: date | None = Field(description="Last day to complete it.")
+    completed_on: date | None = Field(description="Helsinki date it was completed.")
+    outcome: str | None = Field(description="Outcome category, once completed.")
+
+
+class ConsentView(Contract):
+    consent_id: UUID
+    purpose: str = Field(description="convene_team, invite_referrer, share_plan or tell_referrer_outcome.")
+    recipient: str | None
+    given_by: str = Field(description="Contact id of the guardian (or child) who consented.")
+    given_at: datetime
+    withdrawn_at: datetime | None
+
+
+class ReferralView(Contract):
+    referral_id: UUID
+    submission_id: str
+    channel: Channel
+    municipality: str
+    received_at: datetime
+    status: str
+    urgent: bool
+    statutory: bool
+    linked: bool = Field(description="Linked to a case opened by an earlier referral.")
+    handled_at: datetime | None = Field(
+        default=None, description="When the referral service handled it (UTC); ``received_at`` is the receipt."
+    )
+    urgency: dict[str, Any] | None = Field(
+        default=None,
+        description="The urgency assessment once recorded: {by, at (UTC), urgent_protection_needed, guardians_endangered, "
+        "endangerment_reason}.",
+    )
+    details: dict[str, Any] = Field(description="The normalised submission (personal data; the fields of intake.referral.v1).")
+
+
+class CaseView(CaseSummary):
+    """``data`` of ``query.referral.case.v1``."""
+
+    received_at: datetime | None = Field(default=None, description="The case's receipt (UTC): the statutory clocks start here.")
+    decision: dict[str, Any] | None = Field(
+        default=None, description="The 7-working-day decision once recorded: {outcome, decided_on, by, at, due_by}."
+    )
+    assessment: AssessmentView
+    history: list[dict[str, Any]] = Field(description="What happened, oldest first: {at, what, ...detail}.")
+    consents: list[ConsentView]
+    referrals: list[ReferralView]
+
+
+class TeamCases(Contract):
+    """``data`` of ``query.referral.team_cases.v1``."""
+
+    team_id: str
+    cases: list[CaseSummary]
+
+
+class DeadlineDue(Contract):
+    case_id: UUID
+    team_id: str | None
+    deadline: DeadlineKind
+    due_by: date = Field(description="Last day (Helsinki date).")
+    overdue: bool = Field(description="The day has passed.")
+
+
+class DeadlinesDue(Contract):
+    """``data`` of ``query.referral.deadlines_due.v1``."""
+
+    until: date = Field(description="The horizon (Helsinki date).")
+    deadlines: list[DeadlineDue] = Field(description="Soonest first.")
+
+
+class Unlinked(Contract):
+    """``data`` of ``cmd.referral.unlink.v1`` (the reply's ``id`` is the new case)."""
+
+    previous_case_id: UUID
+
+
+class AssessmentStartedReply(Contract):
+    """``data`` of ``cmd.referral.start_assessment.v1``."""
+
+    complete_by: date = Field(description="Last day to complete the assessment (3 months of receipt).")
+
+
+class DecisionRecordedReply(Contract):
+    """``data`` of ``cmd.referral.record_decision.v1`` (the reply's ``id`` is the case)."""
+
+    within_time: bool = Field(description="Decided within the 7 working days of receipt.")
+    complete_by: date | None = Field(
+        description="Outcome start_assessment: the last day to complete the assessment (3 months of receipt); else null."
+    )
+
+
+class UrgencyAssessedReply(Contract):
+    """``data`` of ``cmd.referral.assess_urgency.v1`` (the reply's ``id`` is the referral)."""
+
+    within_time: bool | None = Field(description="Assessed by the time it was due; null when nothing was due.")
+    guardians_told: bool = Field(description="The guardians of a child-protection notification are told it was received.")
+
+
+class AssessmentCompletedReply(Contract):
+    """``data`` of ``cmd.referral.complete_assessment.v1``."""
+
+    referrer_may_be_told: bool = Field(description="The law or the family's consent allows telling the referrer the outcome.")
+
+
+# Each request's reply data (``Reply.data``).
+CaseQuery.reply_data = CaseView
+TeamCasesQuery.reply_data = TeamCases
+DeadlinesDueQuery.reply_data = DeadlinesDue
+AccessLogQuery.reply_data = AccessLogAnswer
+UnlinkReferral.reply_data = Unlinked
+RecordConsent.reply_data = None
+WithdrawConsent.reply_data = None
+StartAssessment.reply_data = AssessmentStartedReply
+CompleteAssessment.reply_data = AssessmentCompletedReply
+RecordDecision.reply_data = DecisionRecordedReply
+AssessUrgency.reply_data = UrgencyAssessedReply
+
+
+# (event, producer, consumers outside the four services); the services' own subscriptions are
+# read from their bootstraps (infra.wiring).
 EVENTS = (
-    (ReferralReceived, "referral", ("meetings", "notifications")),
+    (ReferralReceived, "referral", ()),
     (ReferralRejected, "referral", ("front door",)),
-    (ReferralUrgent, "referral", ("notifications",)),
-    (ReferralAssigned, "referral", ("notifications", "staff apps")),
-    (ReferralLinked, "referral", ("meetings", "notifications")),
-    (ReferralUnlinked, "referral", ("meetings",)),
-    (DeadlineApproaching, "referral (durable timer)", ("notifications",)),
-    (DeadlineBreached, "referral (durable timer)", ("notifications",)),
-    (AssessmentStarted, "referral", ("meetings",)),
-    (AssessmentCompleted, "referral", ("notifications",)),
-    (ConsentGiven, "referral", ("meetings", "plans", "notifications")),
-    (ConsentWithdrawn, "referral", ("meetings", "plans", "notifications")),
+    (ReferralUrgent, "referral", ()),
+    (ReferralAssigned, "referral", ("staff apps",)),
+    (ReferralLinked, "referral", ()),
+    (ReferralUnlinked, "referral", ()),
+    (DeadlineApproaching, "referral (durable timer)", ()),
+    (DeadlineBreached, "referral (durable timer)", ()),
+    (DecisionRecorded, "referral", ("staff apps", "statistics")),
+    (UrgencyAssessed, "referral", ()),
+    (UrgencyAssessmentOverdue, "referral (durable timer)", ()),
+    (AssessmentStarted, "referral", ()),
+    (AssessmentCompleted, "referral", ()),
+    (ConsentGiven, "referral", ()),
+    (ConsentWithdrawn, "referral", ()),
 )
 
 StartAssessment.access = CompleteAssessment.access = Access("write")
@@ -604,6 +879,18 @@ REQUESTS = (
         "cmd.referral.withdraw_consent.v1",
         WithdrawConsent,
         "Retired: use cmd.referral.withdraw_consent.v2. Withdraw a consent (consent.withdrawn).",
+    ),
+    (
+        "cmd.referral.record_decision.v1",
+        RecordDecision,
+        "Record the 7-working-day decision: start_assessment, not_needed or child_protection_client "
+        "(referral.decision_recorded); by a social worker of the case's team.",
+    ),
+    (
+        "cmd.referral.assess_urgency.v1",
+        AssessUrgency,
+        "Record the urgency assessment of a referral: who, when, outcome; guardians told unless it endangers the child "
+        "(referral.urgency_assessed); by a social worker of the case's team.",
     ),
     (
         "cmd.referral.start_assessment.v1",

@@ -70,5 +70,6 @@ def successor(
     doc = doc or (previous.__doc__ or "").replace(".v1``", f".v{version}``")
     model = create_model(f"{previous.__name__}V{version}", __base__=Contract, __doc__=doc, **fields)
     model.access = access
+    model.predecessor = previous  # its reply_data is the predecessor's (shared/contracts/__init__.py)
     previous.retired_by = subject
     return model

@@ -36,6 +36,7 @@ PARTICIPANT = "staff-psy"  # invited to the case's meeting; on no team of the ca
 
 STAFF = {
     "team_worker": ("staff-close", {"worker"}, {TEAM}),
+    "team_social_worker": ("staff-sw", {"worker", "social_worker"}, {TEAM}),
     "other_worker": ("staff-else", {"worker"}, {"other-team"}),
     "participant": (PARTICIPANT, {"worker"}, {"other-team"}),
     "team_lead": ("lead-1", {"team_lead"}, {TEAM}),
@@ -47,17 +48,18 @@ BROKEN = ("no_token", "expired", "untrusted_key")
 CALLERS = (*STAFF, *GUARDIANS, *BROKEN)
 
 # What each kind of request allows (the domain's rules, written out per caller).
-CASE_STAFF = {"team_worker", "participant", "team_lead"}
+CASE_STAFF = {"team_worker", "team_social_worker", "participant", "team_lead"}
 ALLOWED: dict[str, set[str]] = {
     "case": CASE_STAFF,  # a family's data or a change to it
+    "social_work": {"team_social_worker"},  # the decision, the urgency assessment: a social worker of the case's team
     "guardian_view": CASE_STAFF | {"guardian"},  # the plan, the meetings, the access logs
-    "consent": {"team_worker", "participant", "guardian"},  # a worker of the case or the guardian
-    "team_list": {"team_worker", "team_lead"},  # the caller's own team
+    "consent": {"team_worker", "team_social_worker", "participant", "guardian"},  # a worker of the case or the guardian
+    "team_list": {"team_worker", "team_social_worker", "team_lead"},  # the caller's own team
     "worker_list": CASE_STAFF | {"other_worker"},  # filtered to the caller's cases
     "aggregate": set(STAFF),  # statistics: counts only
-    "roster": {"team_worker", "other_worker", "participant", "team_lead", "ops"},  # staff data, not a family's
+    "roster": {"team_worker", "team_social_worker", "other_worker", "participant", "team_lead", "ops"},  # staff data
     "roster_admin": {"team_lead"},
-    "operate": {"ops"},  # operators' own requests (ops.<service>.…): ids, reasons, audited raw reads
+    "operate": {"ops"},  # operators' own requests (ops.<service>.…)
 }
 
 
@@ -81,6 +83,10 @@ def samples(case_id: str) -> dict[str, tuple[str, dict[str, Any]]]:
         "cmd.referral.unlink.v2": ("case", cmd(referral_id=some, reason="wrong family")),
         "cmd.referral.record_consent.v2": ("consent", cmd(purpose="convene_team", given_by="guardian-1")),
         "cmd.referral.withdraw_consent.v2": ("consent", cmd(consent_id=some, withdrawn_by="guardian-1")),
+        # A decision dated in the future and a referral that does not exist: let through, then
+        # refused by the domain, so the case is not changed.
+        "cmd.referral.record_decision.v1": ("social_work", cmd(outcome="start_assessment", decided_on="2099-01-07")),
+        "cmd.referral.assess_urgency.v1": ("social_work", cmd(referral_id=some, urgent_protection_needed=False)),
         "cmd.referral.start_assessment.v1": ("case", cmd(social_worker_id="staff-1", started_on="2030-01-07")),
         "cmd.referral.complete_assessment.v1": ("case", cmd(social_worker_id="staff-1", outcome="services_started")),
         "cmd.meetings.convene.v2": (

@@ -26,6 +26,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from shared.contracts import REQUESTS, Reply
+from shared.errors import ERRORS
 from shared.messaging.consumer import EventConsumer
 from shared.settings import Settings
 from tests.support.system import BUILDERS
@@ -84,6 +85,7 @@ def well_formed_refusal(reply: Reply) -> bool:
         (not reply.ok)
         and bool(reply.errors)
         and all(e.field and e.code and {"fi", "sv", "en"} <= set(e.message) for e in reply.errors)
+        and all(e.code in ERRORS for e in reply.errors)  # every code a client can get is in docs/errors.md
     )
 
 

@@ -508,7 +508,8 @@ async def test_consent_withdrawn_cancels_pending_and_is_checked_again_at_send_ti
             assert cancelled[0]["recipient_id"] == "school-nurse" and cancelled[0]["reason"] == "consent_withdrawn"
             sms.down = False
             clock.advance(hours=2)
-            # Telling the referrer the outcome: consent withdrawn first, so the notification is cancelled at send time.
+            # Telling the referrer the outcome: consent withdrawn first, so at send time the referrer is
+            # told only that the assessment is done (the referrer always hears back).
             await publish(
                 nc,
                 ConsentWithdrawn(
@@ -529,16 +530,21 @@ async def test_consent_withdrawn_cancels_pending_and_is_checked_again_at_send_ti
                     referrer_may_be_told=True,
                 ),
             )
-            await wait_for(lambda: len(log.of("notification.cancelled")) == 2, timeout=10)
+            await wait_for(lambda: len(smtp.to("pk@example.com")) == 2, timeout=10)
             await _settle(nc, case_id)
-            assert not sms.messages
-            assert [m["Subject"] for m in smtp.to("pk@example.com")] == ["Yhteydenottonne on vastaanotettu"]
+            assert not sms.messages and len(log.of("notification.cancelled")) == 1
+            ack, done = smtp.to("pk@example.com")
+            assert (ack["Subject"], done["Subject"]) == (
+                "Yhteydenottonne on vastaanotettu",
+                "Palvelutarpeen arviointi on valmistunut",
+            )
+            assert "Lopputulos" not in done.get_body(("plain",)).get_content()
 
             # With the consent in place the referrer is told the outcome category, nothing else.
             case2 = uuid4()
             await publish(nc, received(case2, [REFERRER]))
             # In life the assessment ends weeks after the referral; here, wait until the referral is in.
-            await wait_for(lambda: len(smtp.to("pk@example.com")) == 2, timeout=10)
+            await wait_for(lambda: len(smtp.to("pk@example.com")) == 3, timeout=10)
             await publish(
                 nc,
                 AssessmentCompleted(
@@ -558,10 +564,12 @@ async def test_consent_withdrawn_cancels_pending_and_is_checked_again_at_send_ti
                     referrer_may_be_told=False,
                 ),
             )
-            await wait_for(lambda: len(smtp.to("pk@example.com")) == 3, timeout=10)
+            # Without consent the referrer still hears back, without the outcome.
+            await wait_for(lambda: len(smtp.to("pk@example.com")) == 5, timeout=10)
             await _settle(nc, case2)
-            assert "Lopputulos: palvelut on aloitettu." in smtp.to("pk@example.com")[-1].get_body(("plain",)).get_content()
-            assert len(smtp.to("pk@example.com")) == 3
+            bodies = sorted(m.get_body(("plain",)).get_content() for m in smtp.to("pk@example.com")[-2:])
+            assert "Lopputulos: palvelut on aloitettu." in bodies[1] and "Lopputulos" not in bodies[0]
+            assert len(smtp.to("pk@example.com")) == 5
 
 
 async def test_no_personal_data_in_logs_or_spans(settings, nc, clean_streams, caplog):  # type: ignore[no-untyped-def]

@@ -11,6 +11,7 @@ from uuid import uuid4
 import pytest
 from nats.js.errors import NotFoundError
 
+from shared.calendar import helsinki_date
 from shared.client import call, submit_referral
 from shared.clock import FixedClock
 from tests.conftest import wait_for
@@ -187,12 +188,18 @@ async def test_consent_ledger_records_and_withdraws_per_purpose_and_recipient(se
 
 
 async def test_deadline_timers_fire_when_the_step_is_not_recorded(settings, nc, clean_streams):  # type: ignore[no-untyped-def]
-    """Received three weeks ago (by the service clock): the decision deadline's timers are already due,
-    so JetStream fires them at once; then the assessment, started four months ago, breaches too."""
+    """Received four months ago (by the service clock and the front door's receipt): the decision
+    deadline's timers are already due, so JetStream fires them at once; then the assessment, due
+    3 months of that receipt, breaches too."""
     log = await EventLog().attach(nc, ("referral.>", "assessment.>"))
-    clock = FixedClock(datetime.now(UTC) - timedelta(days=21))
+    clock = FixedClock(datetime.now(UTC) - timedelta(days=120))
     async with running(settings, "referral", clock=clock):
-        await submit_referral(nc, submission(urgent=True, municipality="Porvoo", concern_category="violence", **CPN))
+        await submit_referral(
+            nc,
+            submission(
+                urgent=True, municipality="Porvoo", concern_category="violence", submitted_at=clock.now().isoformat(), **CPN
+            ),
+        )
         (received,) = await wait_for(lambda: log.of("referral.received"))
         case_id = received["case_id"]
         due = received["decision_due_by"]
@@ -210,7 +217,7 @@ async def test_deadline_timers_fire_when_the_step_is_not_recorded(settings, nc, 
         (assigned,) = log.of("referral.assigned")
         assert assigned["team_id"] == "child-welfare-intake"
 
-        started = (clock.now() - timedelta(days=120)).date()
+        started = helsinki_date(clock.now())
         reply = await call(
             nc,
             "cmd.referral.start_assessment.v1",

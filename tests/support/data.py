@@ -17,7 +17,7 @@ def submission(**overrides: Any) -> dict[str, Any]:
         "submission_id": f"fd-test-{n}",
         "channel": "concern_with_family",
         "municipality": "Testilä",
-        "submitted_at": datetime(2026, 11, 20, 9, 0, tzinfo=UTC).isoformat(),
+        "submitted_at": datetime.now(UTC).isoformat(),  # the receipt starts the statutory clocks
         "children": [
             {
                 "given_name": "Testi",

@@ -2,8 +2,11 @@ import json
 from datetime import UTC
 from pathlib import Path
 
-from shared.contracts import EVENTS, ReferralReceived, parse_event, stream_for_subject
-from shared.contracts.docs import asyncapi, readme_with_catalogue
+from infra.error_codes import codes_in_source, codes_of
+from infra.wiring import SERVICES, built, request_handlers
+from shared.contracts import EVENTS, REQUESTS, Contract, ReferralReceived, parse_event, stream_for_subject
+from shared.contracts.docs import BEGIN, END, asyncapi, errors_md, readme_with_catalogue
+from shared.errors import ERRORS, KINDS, DomainError
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -13,6 +16,64 @@ def test_readme_catalogue_and_asyncapi_match_the_code() -> None:
     assert readme == readme_with_catalogue(readme), "run: python -m shared.contracts.docs write"
     committed = json.loads((ROOT / "docs" / "asyncapi.json").read_text())
     assert committed == json.loads(json.dumps(asyncapi())), "run: python -m shared.contracts.docs write"
+    assert (ROOT / "docs" / "errors.md").read_text() == errors_md(), "run: python -m shared.contracts.docs write"
+
+
+def test_every_request_declares_the_model_of_its_reply_data() -> None:
+    for r in REQUESTS:
+        declared = getattr(r.model, "reply_data", "undeclared")
+        assert declared is None or (isinstance(declared, type) and issubclass(declared, Contract)), r.subject
+
+
+def test_every_request_in_the_catalogue_is_answered_by_a_service_and_every_answered_one_is_in_it() -> None:
+    answered = {k: v for k, v in request_handlers().items() if not k.startswith("ops.")}  # operators only
+    assert sorted(answered) == sorted(r.subject for r in REQUESTS)
+    for r in REQUESTS:
+        assert answered[r.subject].model is r.model and answered[r.subject].service == r.service, r.subject
+
+
+def test_the_catalogue_names_as_consumers_exactly_the_services_that_subscribe() -> None:
+    """The README's consumer column against the services' real subscriptions (their bootstraps)."""
+    readme = (ROOT / "README.md").read_text()
+    column = {}
+    for line in readme.split(BEGIN, 1)[1].split(END, 1)[0].splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if len(cells) == 5 and cells[0].startswith("`"):  # the event table: subject | stream | producer | consumers | payload
+            column[cells[0].strip("`")] = {c.strip() for c in cells[3].split(",")} & set(SERVICES)
+    subscribed: dict[str, set[str]] = {}
+    for name, svc in built().items():
+        for sub in svc.subscriptions:
+            subscribed.setdefault(sub.subject, set()).add(name)
+    assert set(subscribed) <= set(column), "a service consumes a subject the catalogue does not list"
+    assert {k: v for k, v in column.items() if v} == subscribed
+    for e in EVENTS:
+        assert not set(e.outside) & set(SERVICES), f"{e.subject}: services are read from their bootstraps, not declared"
+
+
+def test_every_error_code_raised_in_the_code_is_registered_with_fi_sv_en_texts() -> None:
+    unregistered = {code: where for code, where in codes_in_source().items() if code not in ERRORS}
+    assert not unregistered, f"register these in shared/errors.py: {unregistered}"
+    for e in ERRORS.values():
+        assert e.fi and e.sv and e.en and e.kind in KINDS, e.code
+    for reserved in ("unauthenticated", "forbidden", "purpose_required", "internal_error", "missing", "extra_forbidden"):
+        assert reserved in ERRORS
+
+
+def test_every_code_a_request_can_return_is_in_errors_md_with_its_texts() -> None:
+    doc = (ROOT / "docs" / "errors.md").read_text()
+    for code, e in ERRORS.items():
+        assert f"| `{code}` | {e.fi} | {e.sv} | {e.en} |" in doc
+    handlers = request_handlers()
+    for r in REQUESTS:
+        codes = codes_of(handlers[r.subject].handler)
+        row = next(line for line in doc.splitlines() if line.startswith(f"| `{r.subject}` |"))
+        assert all(f"`{c}`" in row for c in codes), r.subject
+
+
+def test_a_refusal_takes_its_texts_from_the_registry_unless_it_gives_more_specific_ones() -> None:
+    assert DomainError("not_linked", "referral_id").message == ERRORS["not_linked"].message()
+    specific = DomainError("in_past", "starts_at", en="The meeting must start in the future.")
+    assert specific.message["en"] == "The meeting must start in the future." and specific.message["fi"] == ERRORS["in_past"].fi
 
 
 def test_every_event_subject_lives_in_its_declared_stream() -> None:

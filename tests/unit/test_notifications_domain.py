@@ -110,7 +110,7 @@ def test_assessment_outcome_is_a_category_only() -> None:
 
 
 def test_rules_table_covers_every_template_and_is_rendered_in_the_readme() -> None:
-    assert {r.template for r in RULES} - {"-"} == set(TEMPLATES)
+    assert {t for r in RULES for t in r.template.split(" / ")} - {"-"} == set(TEMPLATES)
     readme = (Path(__file__).parents[2] / "services" / "notifications" / "README.md").read_text(encoding="utf-8")
     assert rules_markdown() in readme, "run: python -m services.notifications.docs"
 
@@ -217,3 +217,20 @@ def test_on_duty_roster_office_hours_and_after_hours() -> None:
     assert staff.on_duty_social_worker("Testilä", tuesday_noon + timedelta(hours=10)) == "emergency-itauusimaa"
     assert staff.on_duty_social_worker("Muualla", tuesday_noon) == "emergency-itauusimaa"
     assert staff.team_social_workers_and_lead("testila-family-centre") == ["sw-testila-1", "sw-testila-2", "lead-testila"]
+
+
+@pytest.mark.parametrize("template", ["urgency_overdue", "urgency_overdue_lead", "notification_received", "assessment_done"])
+@pytest.mark.parametrize("language", ["fi", "sv", "en"])
+def test_statutory_templates_render_in_finnish_swedish_and_english_without_personal_data(template: str, language: str) -> None:
+    params = {
+        "case_ref": "0a1b2c3d",
+        "municipality": "Testilä",
+        "due_at": "2026-11-28T01:30:00+00:00",
+        "received_at": "2026-11-27T21:30:00+00:00",
+        "referral_id": "r-1",
+    }
+    subject, body = render(template, language, params)
+    assert subject and "0a1b2c3d" in body and "{{" not in body
+    if "due_at" in TEMPLATES[template][language][1]:
+        assert "03.30" in body or "3.30" in body or "03:30" in body or "3:30" in body  # 01:30 UTC shown in Helsinki time
+    assert render(template, language, params) != render(template, "fi" if language != "fi" else "sv", params)

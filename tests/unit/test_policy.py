@@ -100,3 +100,40 @@ def test_the_roster_is_kept_by_team_leads_and_roster_admins() -> None:
     assert decide(staff(roles=("team_lead",)), roster).allowed
     assert decide(staff(roles=("roster_admin",)), roster).allowed
     assert not decide(staff(), roster).allowed
+
+
+SOCIAL_WORK = Access("write", role="social_worker")  # the decision, the urgency assessment
+
+
+@pytest.mark.parametrize(
+    ("caller", "reason"),
+    [
+        (staff(roles=("worker", "social_worker"), teams=("team-a",)), ""),
+        (staff(roles=("social_worker",), teams=("team-a",)), ""),  # the role alone reaches the case as a worker's
+        (staff("w-resp", roles=("worker", "social_worker")), ""),  # responsible for the case
+        (staff(roles=("team_lead", "social_worker"), teams=("team-a",)), ""),
+        (staff(teams=("team-a",)), "not_social_worker"),  # a worker of the team without the role
+        (staff(roles=("team_lead",), teams=("team-a",)), "not_social_worker"),
+        (staff(roles=("worker", "social_worker"), teams=("team-b",)), "no_relation_to_case"),
+        (staff("w-part", roles=("worker", "social_worker")), "not_on_case_team"),  # a meeting's guest
+        (staff(roles=("statistician", "social_worker")), "no_relation_to_case"),
+    ],
+)
+def test_a_statutory_act_of_social_work_is_recorded_only_by_a_social_worker_of_the_case(caller: Caller, reason: str) -> None:
+    decision = decide(caller, SOCIAL_WORK, cases=[CASE])
+    assert (decision.allowed, decision.reason) == (not reason, reason)
+    if reason:
+        assert decision.code == "forbidden"
+
+
+def test_a_guardian_never_records_a_statutory_act_of_social_work() -> None:
+    assert decide(guardian(), SOCIAL_WORK, cases=[CASE]).reason == "not_for_guardians"
+
+
+def test_the_decision_and_the_urgency_assessment_declare_the_social_worker_role() -> None:
+    from shared.contracts.referral import AssessUrgency, RecordDecision
+    from shared.contracts.versions import SELF_NAMING
+
+    for model in (RecordDecision, AssessUrgency):
+        assert model.access == SOCIAL_WORK
+        assert not set(model.model_fields) & {*SELF_NAMING, "social_worker_id", "assessed_by"}

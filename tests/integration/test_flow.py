@@ -16,6 +16,7 @@ from shared.clock import FixedClock
 from shared.contracts import ReferralReceived
 from tests.conftest import wait_for
 from tests.support.data import submission
+from tests.support.staff import relation_known
 from tests.support.system import EventLog, running
 
 pytestmark = [pytest.mark.integration]
@@ -90,6 +91,7 @@ async def test_referral_to_followup_due_across_four_services(staff_settings, nc,
         await submit_referral(nc, body)
         received = await wait_for(lambda: log.of("referral.received"))
         case_id = received[0]["case_id"]
+        await relation_known([svcs["meetings"], svcs["plans"]], case_id)  # the team, from referral.assigned
         # The meetings service opens the convening when it consumes referral.received.
         reply = await wait_for(_convene_until_open(nc, convene_cmd(case_id, clock.now() + timedelta(hours=1)), w))
         assert reply.ok, reply.errors
@@ -155,14 +157,12 @@ async def test_referral_to_followup_due_across_four_services(staff_settings, nc,
 
 
 def _convene_until_open(nc, cmd, token: str):  # type: ignore[no-untyped-def]
-    """Convene once the meetings service has the case (referral.received) and knows its team
-    (referral.assigned: until then the team's worker has no relation to the case)."""
+    """Convene once the meetings service has the case (referral.received). Wait for the case's team
+    first (``relation_known``), or the worker is refused, and the refusal audited."""
 
     async def attempt():  # type: ignore[no-untyped-def]
         reply = await call(nc, "cmd.meetings.convene.v2", cmd, token=token)
         if not reply.ok and reply.errors[0].code == "unknown_case":
-            return None
-        if not reply.ok and reply.errors[0].code == "forbidden" and (reply.data or {}).get("reason") == "no_relation_to_case":
             return None
         return reply
 

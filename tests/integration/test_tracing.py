@@ -157,15 +157,17 @@ async def test_staff_commands_are_traced_through_meetings_plans_and_notification
 
     from shared.clock import FixedClock
     from tests.integration.test_flow import convene_cmd, held_cmd, plan_cmd
+    from tests.support.staff import relation_known
 
     spans = InMemorySpanExporter()
     provider = setup_tracing("test", extra_exporter=spans)
     log = await EventLog().attach(nc)
     clock = FixedClock(datetime.now(UTC))
     w = worker_token  # the close worker, on the team the referral is routed to
-    async with running(staff_settings, clock=clock):
+    async with running(staff_settings, clock=clock) as svcs:
         await front_door_publish(nc, submission())
         case_id = (await wait_for(lambda: log.of("referral.received")))[0]["case_id"]
+        await relation_known([svcs["meetings"], svcs["plans"]], case_id)  # the team, from referral.assigned
 
         async def convene():  # type: ignore[no-untyped-def]
             cmd = convene_cmd(case_id, clock.now() + timedelta(hours=1))

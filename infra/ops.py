@@ -4,8 +4,7 @@
     python -m infra.ops deadletters [--service meetings]
     python -m infra.ops replay-deadletter SEQ
     python -m infra.ops rebuild referral-statistics
-    python -m infra.ops access-log CASE_ID --requested-by STAFF_ID   # who has seen my data
-    echo HENKILOTUNNUS | python -m infra.ops access-log - --requested-by STAFF_ID
+    KOOLLE_TOKEN=$(python -m infra.token staff STAFF_ID) python -m infra.ops access-log CASE_ID   # who has seen my data
 
 Shows ids, subjects, counts and reason codes only: never a payload (dead letters hold personal data).
 Connects with the identity and TLS in KOOLLE_NATS_* (the ``ops`` identity, infra/auth.py).
@@ -224,32 +223,28 @@ def rebuild(model: str = typer.Argument("referral-statistics"), url: str = typer
 # -- who has seen my data (Client Data Act 703/2023 s. 11) ----------------------------------------
 
 ACCESS_LOG_SERVICES = ("meetings", "plans", "notifications")
-"""Besides referral (which finds a person's cases), the services that answer query.<service>.access_log.v1."""
+"""Besides referral, the services that answer query.<service>.access_log.v2."""
 
 
 async def gather_access_log(
     nc: nats.NATS,
     *,
-    requested_by: str,
-    personal_id: str | None = None,
-    case_id: str | None = None,
-    purpose: str = "subject access request",
+    token: str | None,
+    case_id: str,
+    purpose: str = "access_request",
     timeout: float = 3.0,
 ) -> dict[str, Any]:
-    """One answer from all four services' audit logs, oldest first. Referral turns a henkilötunnus
-    into the person's cases; the others answer for those cases. Every service records this read.
-    ``services`` says which answered; an answer with a silent service is marked incomplete."""
-    who = {"requested_by": requested_by, "purpose": purpose}
+    """One answer from all four services' audit logs for one case, oldest first. ``token``: the
+    caller's access token (a worker of the case, or its guardian with purpose ``own_data``); every
+    service decides and records this read with the verified caller. ``services`` says which
+    answered; an answer with a silent or refusing service is marked incomplete."""
+    who = {"purpose": purpose}
     status: dict[str, str] = {}
     entries: list[dict[str, Any]] = []
-    cases = [str(UUID(case_id))] if case_id else []
+    cases = [str(UUID(case_id))]
     try:
         ref = await call(
-            nc,
-            "query.referral.access_log.v1",
-            {**who, **({"personal_id": personal_id} if personal_id else {"case_id": case_id})},
-            timeout=timeout,
-            attempts=1,
+            nc, "query.referral.access_log.v2", {**who, "case_id": cases[0]}, timeout=timeout, attempts=1, token=token
         )
     except TimeoutError:
         status["referral"] = "no_answer"
@@ -271,7 +266,9 @@ async def gather_access_log(
 
     async def ask(service: str) -> None:
         try:
-            r = await call(nc, f"query.{service}.access_log.v1", {**who, "case_ids": cases}, timeout=timeout, attempts=1)
+            r = await call(
+                nc, f"query.{service}.access_log.v2", {**who, "case_ids": cases}, timeout=timeout, attempts=1, token=token
+            )
         except TimeoutError:
             status[service] = "no_answer"
             return
@@ -293,30 +290,24 @@ async def gather_access_log(
     }
 
 
-def _subject_ref(ref: str) -> dict[str, str]:
-    """A case id or a henkilötunnus; '-' reads it from stdin (so a henkilötunnus stays out of shell history)."""
-    if ref == "-":
-        ref = sys.stdin.readline().strip()
-    try:
-        return {"case_id": str(UUID(ref))}
-    except ValueError:
-        return {"personal_id": ref}
-
-
 @app.command("access-log")
 def access_log(
-    ref: str = typer.Argument(..., help="Case id, or henkilötunnus; '-' reads it from stdin."),
-    requested_by: str = typer.Option(..., "--requested-by", help="Your staff id (the read is audited)."),
-    purpose: str = typer.Option("subject access request", help="Why the log is read (audited)."),
+    case_id: str = typer.Argument(..., help="The case id; '-' reads it from stdin."),
+    token: str = typer.Option(
+        None, envvar="KOOLLE_TOKEN", help="Your access token (python -m infra.token); the read is audited with you."
+    ),
+    purpose: str = typer.Option("access_request", help="Why the log is read: a documented purpose (audited)."),
     as_json: bool = typer.Option(False, "--json", help="Print the answer as JSON."),
     url: str = typer.Option(None),
 ) -> None:
-    """Who has seen one person's (or one case's) data: every service's audit records, oldest first."""
+    """Who has seen one case's data: every service's audit records, oldest first."""
+    if case_id == "-":
+        case_id = sys.stdin.readline().strip()
 
     async def run() -> dict[str, Any]:
         nc = await _connect(url)
         try:
-            return await gather_access_log(nc, requested_by=requested_by, purpose=purpose, **_subject_ref(ref))
+            return await gather_access_log(nc, token=token, case_id=case_id, purpose=purpose)
         finally:
             await nc.close()
 

@@ -17,7 +17,7 @@ from uuid import UUID, uuid4
 import pytest
 
 from services.referral.config import ReferralConfig
-from shared.case_access import CaseAccess
+from shared.case_access import CaseAccess, on_assigned
 from shared.contracts import Event
 from shared.contracts.referral import ReferralAssigned
 from shared.service import Service
@@ -62,6 +62,17 @@ async def assign(nc: Any, case_id: UUID | str, team: str = TEAM, municipality: s
     )
     await publish(nc, ev)
     return ev
+
+
+async def assign_in(svc: Service, case_id: UUID | str, team: str = TEAM, municipality: str = MUNICIPALITY) -> None:
+    """Hand a ``referral.assigned`` to one service's case-access projection alone, in one transaction
+    as its consumer would (for tests that count what the service's own handlers of it would add)."""
+    ev = ReferralAssigned(
+        producer="referral", case_id=UUID(str(case_id)), referral_id=uuid4(), team_id=team, municipality=municipality
+    )
+    async with svc.uow() as uow:
+        await on_assigned(ev, uow)
+        await uow.commit()
 
 
 async def relation_known(services: Iterable[Service], case_id: UUID | str, kind: str = "teams") -> None:

@@ -15,6 +15,7 @@ import pytest
 from infra.natsserver import EmbeddedNats, free_port
 from shared.settings import Settings
 from tests.support.identity import identity, rotating_identity  # noqa: F401 - fixtures: a real identity provider
+from tests.support.staff import staff_settings, worker_token  # noqa: F401 - fixtures: staff callers
 
 # A consumer's wait for a trickle to gather (0.2 s by default) only saves CPU; tests follow events
 # across several consumers one after the other, so they wait less. Services started as processes

@@ -498,7 +498,11 @@ async def gather_access_log(
         elif r.data and r.data.get("reason"):
             reasons[service] = str(r.data["reason"])
 
-    await asyncio.gather(*(ask(s) for s in ("referral", *ACCESS_LOG_SERVICES)))
+    # Referral first: when it refuses (or does not know the case), the others are not asked, so a
+    # refused gathering leaves one refused read on record, not four.
+    await ask("referral")
+    if status.get("referral") == "ok":
+        await asyncio.gather(*(ask(s) for s in ACCESS_LOG_SERVICES))
     entries.sort(key=lambda e: datetime.fromisoformat(e["at"]))
     ok = status.get("referral") == "ok"
     return {
@@ -514,7 +518,7 @@ async def gather_access_log(
 
 @app.command("access-log")
 def access_log(
-    case_id: str = typer.Argument(..., metavar="CASE_ID", help="The family's case id."),
+    case_id: str = typer.Argument(..., metavar="CASE_ID", help="The family's case id; '-' reads it from stdin."),
     as_staff: str = typer.Option(
         None, "--as", metavar="STAFF_ID", help="Whose staff token to mint locally (a roster person; the read is audited as them)."
     ),
@@ -524,6 +528,8 @@ def access_log(
     url: str = typer.Option(None),
 ) -> None:
     """Who has seen one case's data: every service's audit records, oldest first (Client Data Act 703/2023 s. 11)."""
+    if case_id == "-":
+        case_id = sys.stdin.readline().strip()
     try:
         case = str(UUID(case_id))
     except ValueError:

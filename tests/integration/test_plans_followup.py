@@ -265,15 +265,17 @@ async def test_a_timer_that_fires_while_the_service_is_down_is_handled_once_afte
     assert len(of_plan(log, "followup.due", reply.id)) == 1  # type: ignore[arg-type]
 
 
-async def test_followup_due_is_never_stored_before_its_due_time_and_says_when_it_fired(settings, nc, clean_streams):  # type: ignore[no-untyped-def]
+async def test_followup_due_is_never_stored_before_its_due_time_and_says_when_it_fired(  # type: ignore[no-untyped-def]
+    staff_settings, nc, clean_streams, worker_token
+):
     # A due time just short of the next whole second: a schedule's @at has whole seconds, and rounding
     # down had the event stored up to 0.9 s early.
     policy = FollowupPolicy(reminder_lead=timedelta(0), overdue_grace=timedelta(hours=1))
-    case_id = str(uuid4())
-    due_at = whole_second(2) + timedelta(milliseconds=900)
     js = nc.jetstream()
-    async with plans_service(settings, policy):
-        reply = await call(nc, "cmd.plans.agree.v1", plan_cmd(case_id, due_at))
+    async with plans_service(staff_settings, policy) as svc:
+        case_id = await new_case(nc, svc)
+        due_at = whole_second(2) + timedelta(milliseconds=900)
+        reply = await call(nc, "cmd.plans.agree.v2", plan_cmd(case_id, due_at), token=worker_token)
         assert reply.ok, reply.errors
 
         async def stored() -> Any:

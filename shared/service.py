@@ -24,6 +24,7 @@ from opentelemetry.trace import SpanKind
 from pydantic import ValidationError
 from sqlalchemy import MetaData, text
 
+from shared import pseudonyms
 from shared.client import PlaintextRefused, refuse_plaintext, uses_tls
 from shared.clock import Clock
 from shared.contracts import Contract, Event, FieldError, Reply, field_errors
@@ -53,6 +54,7 @@ class Service:
     ) -> None:
         self.name = name
         self.settings = settings
+        pseudonyms.use_key_file(pseudonyms.key_file_of(settings))
         self.clock = clock or Clock()
         self.db = Database(settings.database_url(name), metadata, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
         self.uow_class = uow_class

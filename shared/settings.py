@@ -41,6 +41,10 @@ class Settings(BaseSettings):
     meetings_database_url: str = ""
     plans_database_url: str = ""
     notifications_database_url: str = ""
+    # The secret key of the keyed pseudonyms (shared/pseudonyms.py: e.g. a child's key in the
+    # referral index). Empty: <data_dir>/pseudonym.key, created 0600 on first start. Keep it out of
+    # the database and its backups' storage; losing it orphans the pseudonyms.
+    pseudonym_key_file: Path | None = None
     # SQLite: how long a writer waits for another connection's lock before the statement fails
     # (a consumer then naks and retries; nothing is acked without its commit).
     sqlite_busy_timeout_ms: int = 30000

@@ -35,7 +35,8 @@ referrals = Table(
 referral_children = Table(
     "referral_children",
     metadata,
-    Column("child_key", String(64), primary_key=True),  # sha256 of the henkilötunnus or name + date of birth
+    # Keyed HMAC-SHA256 of the henkilötunnus, or of name + date of birth (shared.pseudonyms)
+    Column("child_key", String(64), primary_key=True),
     Column("referral_id", String(36), primary_key=True),
     Column("case_id", String(36), nullable=False, index=True),
 )

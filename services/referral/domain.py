@@ -6,10 +6,10 @@ Plain Python: no I/O, no framework. The handlers turn the results into stored ro
 from __future__ import annotations
 
 import calendar as _cal
-import hashlib
 import json
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -152,6 +152,11 @@ _MESSAGES = {
         "Ange familjens språk eller behov av tolk.",
         "Give the family's language or the need for an interpreter.",
     ),
+    "submission_id_reused": (
+        "Lähetyksen tunnus on jo käytetty toisenlaiseen lähetykseen; anna jokaiselle lähetykselle oma tunnus.",
+        "Inlämningens id har redan använts för en annan inlämning; ge varje inlämning ett eget id.",
+        "This submission id was already used for a different submission; give each submission its own id.",
+    ),
     "naive_datetime": ("Aikaleima tarvitsee aikavyöhykkeen.", "Tidsstämpeln behöver en tidszon.", "Timestamp needs a time zone."),
 }
 
@@ -285,27 +290,32 @@ class Screening:
         return self.submission is not None and not self.reasons
 
 
-def _submission_id_of(data: bytes) -> str:
-    """Best effort, for the rejection: the front door needs the id to fix and resend."""
+_ID = re.compile(r"[A-Za-z0-9._:-]{1,100}")
+
+
+def _submission_id_of(data: bytes, msg_id: str | None = None) -> str:
+    """Best effort, for the rejection: the front door needs the id to fix and resend. The body's
+    ``submission_id`` when it can be read, else the message's ``Nats-Msg-Id`` (which the contract
+    says carries the same id), else 'unknown'."""
     try:
         value = json.loads(data).get("submission_id")
     except (ValueError, AttributeError, TypeError, RecursionError):
-        return "unknown"
-    if isinstance(value, str):
-        value = value.strip()
-        if 0 < len(value) <= 100 and re.fullmatch(r"[A-Za-z0-9._:-]+", value):
-            return value
+        value = None
+    for candidate in (value, msg_id):
+        if isinstance(candidate, str) and _ID.fullmatch(candidate.strip()):
+            return candidate.strip()
     return "unknown"
 
 
-def screen(data: bytes, today: date) -> Screening:
-    """Parse and validate raw intake bytes. Never raises: any payload gives a submission or reasons."""
+def screen(data: bytes, today: date, msg_id: str | None = None) -> Screening:
+    """Parse and validate raw intake bytes. Never raises: any payload gives a submission or reasons.
+    ``msg_id`` (the message's Nats-Msg-Id) names a rejection whose body has no readable id."""
     try:
         sub = ReferralSubmission.model_validate_json(data)
     except ValidationError as exc:
-        return Screening(_submission_id_of(data), None, field_errors(exc))
+        return Screening(_submission_id_of(data, msg_id), None, field_errors(exc))
     except (ValueError, RecursionError):  # e.g. nesting too deep for the parser
-        return Screening(_submission_id_of(data), None, [Problem("$", "json_invalid").error()])
+        return Screening(_submission_id_of(data, msg_id), None, [Problem("$", "json_invalid").error()])
     try:
         problems = check_submission(sub, today)
     except Exception:  # noqa: BLE001 - a rule that trips on odd input must not kill the worker
@@ -334,15 +344,48 @@ def _child_key(child: Any) -> str | None:
     return None
 
 
-def child_keys(sub: Any) -> list[str]:
-    """Keys that identify each child across referrals, hashed so the index holds no identity codes:
-    the full 11-character henkilötunnus, or for a child without one, name and date of birth."""
+Pseudonym = Callable[[str], str]
+"""A keyed one-way function (shared.pseudonyms.pseudonym), given to the domain by the handlers."""
+
+
+def child_keys(sub: Any, pseudonym: Pseudonym) -> list[str]:
+    """Keys that identify each child across referrals, pseudonymised (a keyed HMAC) so the index
+    holds no identity codes: the full 11-character henkilötunnus, or for a child without one, name
+    and date of birth. ``pseudonym("hetu:" + code)`` is ``shared.pseudonyms.person_key(code)``."""
     keys = []
     for c in sub.children:
         k = _child_key(c)
         if k is not None:
-            keys.append(hashlib.sha256(k.encode()).hexdigest())
+            keys.append(pseudonym(k))
     return keys
+
+
+def child_keys_of_details(details: dict[str, Any], pseudonym: Pseudonym) -> list[str]:
+    """The child keys of a stored referral, recomputed from its details (the normalised submission):
+    a change of key or scheme re-keys the index from what is stored."""
+    from types import SimpleNamespace
+
+    children = []
+    for c in details.get("children", []):
+        born = c.get("date_of_birth")
+        children.append(
+            SimpleNamespace(
+                given_name=c.get("given_name"),
+                family_name=c.get("family_name"),
+                personal_id=c.get("personal_id"),
+                date_of_birth=date.fromisoformat(born) if isinstance(born, str) else born,
+            )
+        )
+    return child_keys(SimpleNamespace(children=children), pseudonym)
+
+
+def same_submission(earlier: Referral, again: Referral) -> bool:
+    """Whether a referral stored under a submission id came from the same content as a new one with
+    that id (a harmless resend) or not (the id was reused for another submission). Referrals stored
+    before fingerprints were kept are compared by their children."""
+    if earlier.fingerprint and again.fingerprint:
+        return earlier.fingerprint == again.fingerprint
+    return sorted(earlier.child_keys) == sorted(again.child_keys)
 
 
 @dataclass
@@ -376,14 +419,16 @@ class Referral:
     child_keys: list[str] = field(default_factory=list)
     concern_category: str | None = None
     linked: bool = False
+    fingerprint: str | None = None  # keyed digest of the submission's content (a reused id is told apart)
 
     @property
     def statutory(self) -> bool:
         return self.channel in STATUTORY_CHANNELS
 
 
-def open_referral(sub: Any, now: datetime) -> Referral:
-    """A referral from a valid submission, with a case id of its own (replaced when it is linked)."""
+def open_referral(sub: Any, now: datetime, pseudonym: Pseudonym) -> Referral:
+    """A referral from a valid submission, with a case id of its own (replaced when it is linked).
+    ``pseudonym`` keys the children's index entries and the content's fingerprint."""
     contacts = [
         Contact(
             contact_id=f"guardian-{i + 1}",
@@ -430,8 +475,9 @@ def open_referral(sub: Any, now: datetime) -> Referral:
         child_count=len(sub.children),
         contacts=contacts,
         details=details,
-        child_keys=child_keys(sub),
+        child_keys=child_keys(sub, pseudonym),
         concern_category=sub.concern_category,
+        fingerprint=pseudonym("submission:" + sub.model_dump_json()),
     )
 
 

@@ -32,8 +32,10 @@ def register(svc: Service) -> None:
             subject=INTAKE_SUBJECT,
             stream="INTAKE",
             handler=on_submission,  # type: ignore[arg-type]
-            parse=lambda m: handlers.ReceiveSubmission(data=m.data, stream_seq=m.metadata.sequence.stream),
-            key=lambda cmd, m: f"intake:{m.metadata.sequence.stream}",
+            parse=lambda m: handlers.ReceiveSubmission(
+                data=m.data, stream_seq=m.metadata.sequence.stream, msg_id=(m.headers or {}).get("Nats-Msg-Id")
+            ),
+            key=lambda cmd, m: cmd.inbox_key,  # the submission itself, not its place in the stream
             linger=0.0,  # the front door's latency: handled as soon as it arrives
         )
     )

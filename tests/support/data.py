@@ -7,8 +7,12 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from services.referral.hetu import make_test_hetu
+from shared.pseudonyms import keyed
 
 _counter = itertools.count(1)
+
+TEST_PSEUDONYM = keyed(b"koolle-test-pseudonym-key-32byte")
+"""A pseudonym function under a fixed test key, for domain tests (services load theirs from a file)."""
 
 
 def submission(**overrides: Any) -> dict[str, Any]:

@@ -250,8 +250,13 @@ class Database:
         return self._signals.setdefault(name, asyncio.Event())
 
     async def create_all(self) -> None:
+        """Create missing tables, then run the metadata's upgrade steps (``metadata.info["upgrades"]``:
+        idempotent functions of a sync connection, e.g. columns added to an existing table), all in
+        one transaction."""
         async with self.engine.begin() as conn:
             await conn.run_sync(self.metadata.create_all)
+            for upgrade in self.metadata.info.get("upgrades", ()):
+                await conn.run_sync(upgrade)
 
     async def writer(self) -> Any:
         """SQLite: the connection every write transaction of this process uses (under write_lock)."""

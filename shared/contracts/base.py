@@ -9,13 +9,15 @@ so an error message cannot leak personal data into a log.
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 from datetime import UTC, datetime
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar, get_args
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 
 STRICT = ConfigDict(extra="forbid", hide_input_in_errors=True, frozen=True)
 
@@ -59,10 +61,77 @@ def time_ordered_id() -> UUID:
     return UUID(int=value)
 
 
+class MultiLine:
+    """Marks a free-text field (``Annotated[str, ..., MULTILINE]``): newline, carriage return and tab
+    are allowed in it. No other control character is allowed in any text of an inbound contract."""
+
+
+MULTILINE = MultiLine()
+
+# C0 controls, DEL, C1 controls and lone surrogates. NUL cannot be stored in PostgreSQL text (the
+# statement fails), the others are never part of a name, an id or a message someone typed.
+_CONTROL_ONE_LINE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+_CONTROL_FREE_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def _marks_free_text(annotation: Any) -> bool:
+    """Whether MULTILINE appears anywhere in a field's type (``Annotated``, ``X | None``, ``list[X]``)."""
+    if isinstance(annotation, MultiLine):
+        return True
+    return any(_marks_free_text(a) for a in get_args(annotation) or getattr(annotation, "__metadata__", ()))
+
+
+_FREE_TEXT: dict[type, frozenset[str]] = {}
+
+
+def _free_text_fields(cls: type[BaseModel]) -> frozenset[str]:
+    names = _FREE_TEXT.get(cls)
+    if names is None:
+        names = _FREE_TEXT[cls] = frozenset(
+            n
+            for n, f in cls.model_fields.items()
+            if _marks_free_text(f.annotation) or any(isinstance(m, MultiLine) for m in f.metadata)
+        )
+    return names
+
+
+def _has_control(value: Any, pattern: re.Pattern[str]) -> bool:
+    if isinstance(value, str):
+        return pattern.search(value) is not None
+    if isinstance(value, list | tuple | set | frozenset):
+        return any(_has_control(v, pattern) for v in value)
+    if isinstance(value, dict):
+        return any(_has_control(k, pattern) or _has_control(v, pattern) for k, v in value.items())
+    return False  # numbers, dates, and nested contracts (they checked their own fields)
+
+
 class Contract(BaseModel):
-    """A published data shape (event payload part, command or reply)."""
+    """A published data shape (event payload part, command or reply).
+
+    Text in an inbound contract (a command, a query, the intake submission and their parts) may not
+    hold control characters: error code ``control_character`` on the field. Free-text fields
+    (marked ``MULTILINE``) allow newline, carriage return and tab. Events and replies are built by
+    the services from checked input and are not checked again (``checks_text = False``), nor is
+    anything validated with the ``TRUSTED`` context."""
 
     model_config = STRICT
+    checks_text: ClassVar[bool] = True
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_control_characters(cls, value: Any, info: ValidationInfo) -> Any:
+        if not cls.checks_text or value is None or (info.context and info.context.get("trusted")):
+            return value
+        if not isinstance(value, str | list | tuple | set | frozenset | dict):
+            return value
+        free = info.field_name in _free_text_fields(cls)
+        if _has_control(value, _CONTROL_FREE_TEXT if free else _CONTROL_ONE_LINE):
+            raise PydanticCustomError(
+                "control_character",
+                "Control characters (such as NUL) are not allowed here"
+                + ("; newline and tab are." if free else "; this is one line of text."),
+            )
+        return value
 
 
 class Event(Contract):
@@ -74,6 +143,7 @@ class Event(Contract):
     event_type: ClassVar[str]
     version: ClassVar[int] = 1
     stream: ClassVar[str]
+    checks_text: ClassVar[bool] = False
 
     event_id: UUID = Field(default_factory=time_ordered_id, description="Unique id of this event; also its Nats-Msg-Id.")
     occurred_at: datetime = Field(default_factory=_now, description="When it happened (UTC).")
@@ -105,6 +175,8 @@ def parse_event(model: type[E], data: bytes | str) -> E:
 class FieldError(Contract):
     """One machine-readable validation problem. ``field`` is a dotted path, never a value."""
 
+    checks_text: ClassVar[bool] = False
+
     field: str = Field(description="Dotted path of the offending field, e.g. 'children.0.personal_id'.")
     code: str = Field(description="Stable machine code, e.g. 'missing', 'invalid_checksum'.")
     message: dict[str, str] = Field(default_factory=dict, description="Human-readable message by language: fi, sv, en.")
@@ -114,6 +186,7 @@ class Reply(Contract):
     """Typed reply of a request/reply command or query."""
 
     model_config = ConfigDict(extra="ignore", hide_input_in_errors=True)
+    checks_text: ClassVar[bool] = False
 
     ok: bool = Field(description="True when the command was carried out or the query answered.")
     id: str | None = Field(default=None, description="Id of what was created or changed.")
@@ -124,6 +197,11 @@ class Reply(Contract):
 _GENERIC_MESSAGES = {
     "missing": {"fi": "Pakollinen tieto puuttuu.", "sv": "Obligatorisk uppgift saknas.", "en": "Required field is missing."},
     "extra_forbidden": {"fi": "Tuntematon kenttä.", "sv": "Okänt fält.", "en": "Unknown field."},
+    "control_character": {
+        "fi": "Kentässä on ohjausmerkki (esim. NUL); vapaassa tekstissä rivinvaihto ja sarkain ovat sallittuja.",
+        "sv": "Fältet innehåller ett styrtecken (t.ex. NUL); i fritext är radbyte och tabb tillåtna.",
+        "en": "The field holds a control character (e.g. NUL); free text allows newline and tab only.",
+    },
 }
 
 

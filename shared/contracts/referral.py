@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import Field, StringConstraints, model_validator
 
-from .base import Contract, Event, FieldError
+from .base import MULTILINE, Contract, Event, FieldError
 from .common import ContactPoint, Id, Language, ShortText
 
 INTAKE_SUBJECT = "intake.referral.v1"
@@ -66,7 +66,8 @@ OrganisationType = Literal[
     "other",
 ]
 
-FreeText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=4000)]
+FreeText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=4000), MULTILINE]
+"""Free text: newline and tab allowed, no other control character."""
 
 
 class ChildInfo(Contract):

@@ -152,6 +152,16 @@ _MESSAGES = {
         "Ange familjens språk eller behov av tolk.",
         "Give the family's language or the need for an interpreter.",
     ),
+    "submitted_at_in_future": (
+        "Vastaanottoaika on tulevaisuudessa.",
+        "Mottagningstiden ligger i framtiden.",
+        "submitted_at is in the future (more than the allowed clock skew ahead).",
+    ),
+    "submitted_at_too_old": (
+        "Vastaanottoaika on liian kaukana menneisyydessä.",
+        "Mottagningstiden ligger för långt tillbaka.",
+        "submitted_at is older than the intake accepts.",
+    ),
     "submission_id_reused": (
         "Lähetyksen tunnus on jo käytetty toisenlaiseen lähetykseen; anna jokaiselle lähetykselle oma tunnus.",
         "Inlämningens id har redan använts för en annan inlämning; ge varje inlämning ett eget id.",
@@ -278,6 +288,26 @@ def _channel_problems(sub: Any) -> list[Problem]:
 
 
 @dataclass(frozen=True)
+class SubmittedAtLimits:
+    """How far ``submitted_at`` may lie from the moment of receipt: ahead by the front door's clock
+    skew at most, and back by how long a front door may have been offline. The statutory clocks
+    start at ``submitted_at``, so an implausible value would move every deadline."""
+
+    max_ahead: timedelta = timedelta(minutes=5)
+    max_age: timedelta = timedelta(days=30)
+
+
+def check_submitted_at(submitted_at: datetime, now: datetime, limits: SubmittedAtLimits) -> Problem | None:
+    if submitted_at.tzinfo is None:
+        return None  # reported as naive_datetime
+    if submitted_at > now + limits.max_ahead:
+        return Problem("submitted_at", "submitted_at_in_future")
+    if submitted_at < now - limits.max_age:
+        return Problem("submitted_at", "submitted_at_too_old")
+    return None
+
+
+@dataclass(frozen=True)
 class Screening:
     """The result of screening raw intake bytes: a valid submission, or the reasons it was rejected."""
 
@@ -307,9 +337,17 @@ def _submission_id_of(data: bytes, msg_id: str | None = None) -> str:
     return "unknown"
 
 
-def screen(data: bytes, today: date, msg_id: str | None = None) -> Screening:
+def screen(
+    data: bytes,
+    today: date,
+    msg_id: str | None = None,
+    *,
+    now: datetime | None = None,
+    limits: SubmittedAtLimits | None = None,
+) -> Screening:
     """Parse and validate raw intake bytes. Never raises: any payload gives a submission or reasons.
-    ``msg_id`` (the message's Nats-Msg-Id) names a rejection whose body has no readable id."""
+    ``msg_id`` (the message's Nats-Msg-Id) names a rejection whose body has no readable id. With
+    ``now`` (the moment of receipt), ``submitted_at`` is held to ``limits``."""
     try:
         sub = ReferralSubmission.model_validate_json(data)
     except ValidationError as exc:
@@ -318,6 +356,9 @@ def screen(data: bytes, today: date, msg_id: str | None = None) -> Screening:
         return Screening(_submission_id_of(data, msg_id), None, [Problem("$", "json_invalid").error()])
     try:
         problems = check_submission(sub, today)
+        if now is not None:
+            late = check_submitted_at(sub.submitted_at, now, limits or SubmittedAtLimits())
+            problems += [late] if late else []
     except Exception:  # noqa: BLE001 - a rule that trips on odd input must not kill the worker
         problems = [Problem("$", "unprocessable")]
     if problems:

@@ -99,7 +99,7 @@ async def _seen_before(uow: ReferralUnitOfWork, cmd: ReceiveSubmission, referral
 
 async def receive_submission(cmd: ReceiveSubmission, uow: ReferralUnitOfWork) -> Referral | None:
     now = uow.now()
-    result = screen(cmd.data, helsinki_date(now), cmd.msg_id)
+    result = screen(cmd.data, helsinki_date(now), cmd.msg_id, now=now, limits=uow.config.submitted_at_limits())
     if not result.accepted:
         await _reject(uow, cmd, result.submission_id, result.reasons)
         return None

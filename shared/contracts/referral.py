@@ -192,7 +192,13 @@ class ReferralSubmission(Contract):
     submission_id: Id = Field(description="The front door's own id; also the message's Nats-Msg-Id.")
     channel: Channel = Field(description="How the contact came in.")
     municipality: ShortText = Field(description="Municipality of the family (e.g. 'Porvoo').")
-    submitted_at: datetime = Field(description="When the front door received it (aware datetime).")
+    submitted_at: datetime = Field(
+        description="When the front door received it (aware datetime); the statutory clocks start here. "
+        "Plausibility bounds, against the referral service's clock at receipt: at most 5 minutes ahead "
+        "(clock skew; KOOLLE_REFERRAL_SUBMITTED_AT_MAX_AHEAD_SECONDS) and at most 30 days old "
+        "(a front door offline that long; KOOLLE_REFERRAL_SUBMITTED_AT_MAX_AGE_DAYS). Outside them the "
+        "submission is rejected with submitted_at_in_future or submitted_at_too_old."
+    )
     children: list[ChildInfo] = Field(min_length=1, max_length=12, description="Children concerned.")
     guardians: list[GuardianInfo] = Field(default_factory=list, max_length=6, description="Guardians to contact.")
     language: Language = Field(default="fi", description="Language of service for the family.")

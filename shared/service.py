@@ -221,7 +221,9 @@ class Service:
             raise PlaintextRefused("TLS is configured but the NATS server did not use it")
         js = self.broker.config.connection_state.stream
         if self.settings.manage_streams:
-            await ensure_streams(js, self.settings.duplicate_window_seconds, self.settings.stream_replicas)
+            await ensure_streams(
+                js, self.settings.duplicate_window_seconds, self.settings.stream_replicas, self.settings.stream_max_ages()
+            )
         dead = DeadLetters(js, self.name)
         order = BatchOrder()  # this process's consumers take turns by their batches' first events
         for sub in self.subscriptions:

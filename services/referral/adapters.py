@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import fields
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
@@ -305,6 +305,11 @@ class ReferralRepository:
     # -- rejections and audit ----------------------------------------------------------------------
     async def add_rejection(self, **values: Any) -> None:
         await self.s.execute(insert(rejected_submissions).values(**values))
+
+    async def forget_rejections_before(self, moment: datetime) -> int:
+        """Delete the stored rejections received before ``moment``; how many there were."""
+        result = await self.s.execute(delete(rejected_submissions).where(rejected_submissions.c.received_at < moment))
+        return int(result.rowcount)
 
     async def audit(self, **values: Any) -> None:
         """Append one access record (who, whose data, what, purpose, result; when = now)."""

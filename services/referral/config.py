@@ -26,6 +26,11 @@ class ReferralConfig(BaseSettings):
     submitted_at_max_age_days: int = Field(
         default=30, ge=1, le=366, description="How old a submission's submitted_at may be (a front door offline that long)."
     )
+    rejection_retention_days: float = Field(
+        default=90,
+        gt=0,
+        description="How long a rejected submission's raw bytes and reasons are kept (the front door was told at once).",
+    )
     routing_file: Path = Field(default=DEFAULT_ROUTING, description="Routing rules (JSON): municipality and concern -> team.")
 
     def submitted_at_limits(self) -> SubmittedAtLimits:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+
 from shared.contracts.referral import (
     INTAKE_SUBJECT,
     AccessLogQuery,
@@ -18,6 +21,10 @@ from shared.messaging.consumer import Subscription
 from shared.service import Service
 
 from . import handlers
+
+log = logging.getLogger("koolle.referral")
+
+RETENTION_INTERVAL_SECONDS = 3600.0
 
 
 def register(svc: Service) -> None:
@@ -39,6 +46,19 @@ def register(svc: Service) -> None:
             linger=0.0,  # the front door's latency: handled as soon as it arrives
         )
     )
+
+    @svc.background
+    async def retention() -> None:
+        """Hourly: forget raw rejections at the end of their retention."""
+        while True:
+            try:
+                async with svc.uow() as uow:
+                    deleted = await handlers.forget_old_rejections(uow)  # type: ignore[arg-type]
+                if deleted:
+                    log.info("forgot %d rejected submissions past their retention", deleted)
+            except Exception as exc:  # noqa: BLE001 - the next round tries again
+                log.warning("rejection retention failed (%s)", type(exc).__name__)
+            await asyncio.sleep(RETENTION_INTERVAL_SECONDS)
 
     svc.request("query.referral.case.v1", CaseQuery)(handlers.get_case)
     svc.request("query.referral.team_cases.v1", TeamCasesQuery)(handlers.team_cases)

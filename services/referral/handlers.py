@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -206,6 +206,18 @@ def _received(r: Referral, case: Case) -> ReferralReceived:
         referrer_type=r.referrer_type,
         contacts=_contacts(r),
     )
+
+
+# -- retention ------------------------------------------------------------------------------------
+
+
+async def forget_old_rejections(uow: ReferralUnitOfWork) -> int:
+    """Delete stored rejections (raw submission and reasons) older than their retention
+    (``KOOLLE_REFERRAL_REJECTION_RETENTION_DAYS``). Returns how many were deleted."""
+    cutoff = uow.now() - timedelta(days=uow.config.rejection_retention_days)
+    deleted = await uow.referrals.forget_rejections_before(cutoff)
+    await uow.commit()
+    return deleted
 
 
 # -- deadlines --------------------------------------------------------------------------------------

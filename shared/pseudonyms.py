@@ -34,15 +34,22 @@ def key_file_of(settings: object) -> Path:
 def load_key(path: Path) -> bytes:
     """The key in ``path``, created (0600, 32 random bytes) when there is none."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        pass
-    else:
-        with os.fdopen(fd, "wb") as f:
-            f.write(secrets.token_bytes(KEY_BYTES))
-            f.flush()
-            os.fsync(f.fileno())
+    if not path.exists():
+        # Written whole under a temporary name, then linked into place: services starting together
+        # never read a half-written key, and the first one's key wins.
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(secrets.token_bytes(KEY_BYTES))
+                f.flush()
+                os.fsync(f.fileno())
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                pass
+        finally:
+            tmp.unlink(missing_ok=True)
     key = path.read_bytes()
     if len(key) < KEY_BYTES:
         raise ValueError(f"pseudonym key file {path} is shorter than {KEY_BYTES} bytes")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import secrets
 import sys
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -27,15 +28,25 @@ def inbox_prefix(identity: str) -> str:
     return f"_INBOX_{identity}"
 
 
-def _durables(service: str) -> list[tuple[str, str]]:
-    """(stream, durable) of every consumer the service declares, read from its own bootstrap."""
+@cache
+def _built(service: str) -> Any:
+    """The service as its own bootstrap builds it (nothing started), to read what it declares."""
     import importlib
 
     from shared.settings import Settings
 
     mod = importlib.import_module(f"services.{service}.bootstrap")
-    svc = mod.bootstrap(Settings(data_dir=Path("/tmp/koolle-auth-probe")))
-    return [(s.stream, s.durable) for s in svc.subscriptions]
+    return mod.bootstrap(Settings(data_dir=Path("/tmp/koolle-auth-probe")))
+
+
+def _durables(service: str) -> list[tuple[str, str]]:
+    """(stream, durable) of every consumer the service declares, read from its own bootstrap."""
+    return [(s.stream, s.durable) for s in _built(service).consumed()]
+
+
+def _ops_subjects(service: str) -> list[str]:
+    """The operator queries (``ops.<service>.…``) the service answers, read from its own bootstrap."""
+    return sorted(s for s in _built(service).handlers if s.startswith(f"ops.{service}."))
 
 
 def service_permissions(service: str) -> dict[str, Any]:
@@ -49,7 +60,7 @@ def service_permissions(service: str) -> dict[str, Any]:
             f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{durable}",
             f"$JS.ACK.{stream}.{durable}.>",
         ]
-    subscribe = [f"{inbox_prefix(service)}.>", f"ops.health.{service}"]
+    subscribe = [f"{inbox_prefix(service)}.>", f"ops.health.{service}", *_ops_subjects(service)]
     subscribe += sorted({r.subject for r in REQUESTS if r.service == service})
     return {"publish": {"allow": publish}, "subscribe": {"allow": subscribe}, "allow_responses": True}
 
@@ -91,6 +102,22 @@ def authorization_block(passwords: dict[str, str]) -> str:
         users.append({"user": ident, "password": passwords[ident], "permissions": perms})
     # NATS config accepts JSON-style values inside its own syntax.
     return "authorization {\n  users: " + json.dumps(users, indent=2).replace("\n", "\n  ") + "\n}\n"
+
+
+CREDENTIALS_FILE = Path("nats") / "credentials.json"
+"""Where ``infra.run`` keeps the generated passwords, relative to the data dir (KOOLLE_DATA_DIR)."""
+
+
+def credentials_path(data_dir: Path) -> Path:
+    return data_dir / CREDENTIALS_FILE
+
+
+def load_passwords(path: Path) -> dict[str, str] | None:
+    """The passwords ``infra.run`` generated, or None when it has not run with this data dir."""
+    if not path.exists():
+        return None
+    pw: dict[str, str] = json.loads(path.read_text())
+    return pw
 
 
 def load_or_create_passwords(path: Path) -> dict[str, str]:

@@ -85,9 +85,9 @@ _CONTENT = ("at", "actor", "case_id", "action", "purpose", "result", "scope")
 
 def _content(row: Any) -> bytes:
     """A record's canonical content: its fields in a fixed order, the time as UTC microseconds."""
-    get = row.get if isinstance(row, dict) else lambda k: getattr(row, k)
-    at: datetime = get("at")
-    values = [at.astimezone(UTC).isoformat(timespec="microseconds"), *(get(k) for k in _CONTENT[1:])]
+    values = [row[k] for k in _CONTENT] if isinstance(row, dict) else [getattr(row, k) for k in _CONTENT]
+    at: datetime = values[0]
+    values[0] = at.astimezone(UTC).isoformat(timespec="microseconds")
     return to_json(values)
 
 

@@ -24,7 +24,7 @@ def stream_config(spec: StreamSpec, duplicate_window: float, replicas: int = 1, 
         max_age=max_age or None,
         num_replicas=replicas,
         allow_msg_schedules=True if spec.schedules else None,
-        allow_rollup_hdrs=True if spec.schedules else None,  # timer cancel = rollup tombstone
+        allow_rollup_hdrs=bool(spec.schedules),  # timer cancel = rollup tombstone
         # The outbox relay publishes a scan's rows of one stream as one atomic batch: stored with one
         # write instead of one fsync'd write per event (shared/messaging/relay.py).
         allow_atomic=True,

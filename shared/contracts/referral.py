@@ -272,9 +272,16 @@ class ReferralRejected(Event):
     stream: ClassVar[str] = "REFERRAL"
 
     case_id: UUID | None = Field(default=None, description="Always empty: no case was opened.")  # type: ignore[assignment]
-    submission_id: str = Field(description="The front door's submission id ('unknown' when unreadable).")
+    submission_id: str = Field(
+        description="The front door's submission id: the body's, or for unreadable input (not JSON, invalid "
+        "UTF-8, an empty body) the message's Nats-Msg-Id; 'unknown' only when neither is a valid id."
+    )
     rejection_id: UUID = Field(description="Id of the stored rejected submission.")
-    reasons: list[FieldError] = Field(description="Machine-readable reasons (field, code, message fi/sv/en).")
+    reasons: list[FieldError] = Field(
+        description="Machine-readable reasons (field, code, message fi/sv/en). Codes include json_invalid, "
+        "control_character, submission_id_reused (the id already opened a referral with other content), "
+        "submitted_at_in_future, submitted_at_too_old; services/referral/README.md lists them all."
+    )
 
 
 class CaseQuery(Contract):

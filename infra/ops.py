@@ -8,6 +8,7 @@
     .venv/bin/python -m infra.ops rejected --raw REJECTION_ID --purpose WHY  # raw bytes, audited
     .venv/bin/python -m infra.ops access-log CASE_ID --requested-by STAFF_ID   # who has seen my data
     echo HENKILOTUNNUS | .venv/bin/python -m infra.ops access-log - --requested-by STAFF_ID
+    .venv/bin/python -m infra.ops verify-audit [SERVICE]   # the audit logs' hash chains; exit 1 on a break
 
 Shows ids, subjects, counts and reason codes only: never a payload (dead letters hold personal data),
 except one rejection's raw bytes when asked for by --raw (recorded in the access audit).
@@ -520,6 +521,51 @@ def access_log(
     if not answer["complete"]:
         missing = ", ".join(f"{s}: {v}" for s, v in answer["services"].items() if v != "ok")
         console.print(f"[yellow]incomplete: {missing}[/yellow]")
+
+
+# -- tamper evidence of the audit logs --------------------------------------------------------------
+
+
+async def verify_audit_logs(settings: Settings, services: list[str]) -> dict[str, Any]:
+    """Each service's audit chain checked in its own database (shared.audit.verify_chain)."""
+    import importlib
+
+    from shared import pseudonyms
+    from shared.audit import verify_chain
+    from shared.db import Database
+
+    pseudonyms.use_key_file(pseudonyms.key_file_of(settings))
+    reports = {}
+    for service in services:
+        metadata = importlib.import_module(f"services.{service}.adapters").metadata
+        db = Database(settings.database_url(service), metadata)
+        try:
+            reports[service] = await verify_chain(db)
+        finally:
+            await db.dispose()
+    return reports
+
+
+@app.command("verify-audit")
+def verify_audit(
+    service: str = typer.Argument(None, help="referral, meetings, plans or notifications (default: all four)."),
+) -> None:
+    """Verify the hash chain of each service's audit log in its database (KOOLLE_*_DATABASE_URL or
+    the SQLite files under KOOLLE_DATA_DIR; the key file of KOOLLE_PSEUDONYM_KEY_FILE). Reports the
+    first break and exits 1 when any chain is broken."""
+    if service is not None and service not in SERVICES:
+        raise typer.BadParameter(f"known services: {', '.join(SERVICES)}")
+    reports = asyncio.run(verify_audit_logs(Settings(), [service] if service else list(SERVICES)))
+    broken = False
+    for name, r in reports.items():
+        if r.ok:
+            console.print(f"{name}: ok, {r.records} records, head {r.head[:16]}")
+            continue
+        broken = True
+        where = f"at record {r.broken_at}" if r.broken_at is not None else f"after record {r.records}"
+        console.print(f"[red]{name}: BROKEN {where}: {r.reason}[/red] ({r.records} records verified before it)")
+    if broken:
+        raise typer.Exit(1)
 
 
 if __name__ == "__main__":

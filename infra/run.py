@@ -105,7 +105,7 @@ async def main_async(args: argparse.Namespace) -> int:
         return nats.connect(**options, max_reconnect_attempts=-1)
 
     nc = await connect("ops")
-    await ensure_streams(nc.jetstream(), settings.duplicate_window_seconds, settings.stream_replicas)
+    await ensure_streams(nc.jetstream(), settings.duplicate_window_seconds, settings.stream_replicas, settings.stream_max_ages())
     t0 = time.monotonic()
     procs = {}
     for name in SERVICES:

@@ -24,6 +24,7 @@ from opentelemetry.trace import SpanKind
 from pydantic import ValidationError
 from sqlalchemy import MetaData, text
 
+from shared import pseudonyms
 from shared.client import PlaintextRefused, refuse_plaintext, uses_tls
 from shared.clock import Clock
 from shared.contracts import STREAMS, Contract, Event, FieldError, Reply, field_errors
@@ -54,6 +55,7 @@ class Service:
     ) -> None:
         self.name = name
         self.settings = settings
+        pseudonyms.use_key_file(pseudonyms.key_file_of(settings))
         self.clock = clock or Clock()
         self.db = Database(settings.database_url(name), metadata, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
         self.uow_class = uow_class
@@ -226,7 +228,9 @@ class Service:
             raise PlaintextRefused("TLS is configured but the NATS server did not use it")
         js = self.broker.config.connection_state.stream
         if self.settings.manage_streams:
-            await ensure_streams(js, self.settings.duplicate_window_seconds, self.settings.stream_replicas)
+            await ensure_streams(
+                js, self.settings.duplicate_window_seconds, self.settings.stream_replicas, self.settings.stream_max_ages()
+            )
         dead = DeadLetters(js, self.name)
         order = BatchOrder()  # this process's consumers take turns by their batches' first events
         for sub in self.consumed():

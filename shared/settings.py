@@ -41,6 +41,10 @@ class Settings(BaseSettings):
     meetings_database_url: str = ""
     plans_database_url: str = ""
     notifications_database_url: str = ""
+    # The secret key of the keyed pseudonyms (shared/pseudonyms.py: e.g. a child's key in the
+    # referral index). Empty: <data_dir>/pseudonym.key, created 0600 on first start. Keep it out of
+    # the database and its backups' storage; losing it orphans the pseudonyms.
+    pseudonym_key_file: Path | None = None
     # SQLite: how long a writer waits for another connection's lock before the statement fails
     # (a consumer then naks and retries; nothing is acked without its commit).
     sqlite_busy_timeout_ms: int = 30000
@@ -62,6 +66,16 @@ class Settings(BaseSettings):
     # per event); false: one publish per event (e.g. a server older than 2.12).
     outbox_atomic_batches: bool = True
 
+    # Retention per kind of data (docs/operations.md, "Retention and erasure"). INTAKE holds raw
+    # submissions (henkilötunnus, concern text): the referral service stores each one (a referral or
+    # a rejection) within milliseconds, so the stream keeps them only as long as an outage of the
+    # referral service may last; a submission not handled by then is lost, so alert on the intake
+    # consumer's pending count long before. Dead letters hold failed payloads for the operators.
+    # Event streams: 0 = kept (they are the source of read-model rebuilds and statistics).
+    retention_intake_hours: float = 168.0
+    retention_deadletter_days: float = 30.0
+    retention_events_days: float = 0.0
+
     # The stream's duplicate window (seconds): how long JetStream itself drops a repeated Nats-Msg-Id.
     duplicate_window_seconds: float = 120.0
     # JetStream replicas for the streams (1 on the embedded default; 3 on a cluster).
@@ -82,6 +96,18 @@ class Settings(BaseSettings):
         path = (self.data_dir / f"{service}.db").resolve()
         path.parent.mkdir(parents=True, exist_ok=True)
         return f"sqlite+aiosqlite:///{path}"
+
+    def stream_max_ages(self) -> dict[str, float]:
+        """Each stream's maximum age in seconds (0: no maximum), from the retention settings."""
+        events = self.retention_events_days * 86400
+        return {
+            "INTAKE": self.retention_intake_hours * 3600,
+            "DEADLETTER": self.retention_deadletter_days * 86400,
+            "REFERRAL": events,
+            "MEETINGS": events,
+            "PLANS": events,
+            "NOTIFICATIONS": events,
+        }
 
     def nats_servers(self) -> list[str]:
         return [u.strip() for u in self.nats_url.split(",") if u.strip()]  # a cluster: several URLs

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import lru_cache
 
 from nats.js import JetStreamContext
@@ -11,14 +12,16 @@ from nats.js.errors import NotFoundError
 from shared.contracts import STREAMS, StreamSpec
 
 
-def stream_config(spec: StreamSpec, duplicate_window: float, replicas: int = 1) -> StreamConfig:
+def stream_config(spec: StreamSpec, duplicate_window: float, replicas: int = 1, max_age: float = 0.0) -> StreamConfig:
     return StreamConfig(
         name=spec.name,
         subjects=list(spec.subjects),
         storage=StorageType.FILE,
         retention=RetentionPolicy.LIMITS,
         discard=DiscardPolicy.OLD,
-        duplicate_window=duplicate_window,
+        duplicate_window=min(duplicate_window, max_age) if max_age else duplicate_window,  # the server requires it
+        # Retention (Settings.stream_max_ages): the server drops messages older than this; 0 keeps them.
+        max_age=max_age or None,
         num_replicas=replicas,
         allow_msg_schedules=True if spec.schedules else None,
         allow_rollup_hdrs=bool(spec.schedules),  # timer cancel = rollup tombstone
@@ -43,9 +46,17 @@ def stream_of(subject: str) -> str | None:
     return None
 
 
-async def ensure_streams(js: JetStreamContext, duplicate_window: float = 120.0, replicas: int = 1) -> None:
+async def ensure_streams(
+    js: JetStreamContext, duplicate_window: float = 120.0, replicas: int = 1, max_ages: Mapping[str, float] | None = None
+) -> None:
+    """Declare or update every stream. ``max_ages``: seconds per stream name (default: the retention
+    settings' defaults, Settings.stream_max_ages)."""
+    if max_ages is None:
+        from shared.settings import Settings
+
+        max_ages = Settings.model_construct().stream_max_ages()
     for spec in STREAMS.values():
-        cfg = stream_config(spec, duplicate_window, replicas)
+        cfg = stream_config(spec, duplicate_window, replicas, max_ages.get(spec.name, 0.0))
         try:
             await js.stream_info(spec.name)
         except NotFoundError:

@@ -192,7 +192,12 @@ async def test_deadline_timers_fire_when_the_step_is_not_recorded(settings, nc, 
     log = await EventLog().attach(nc, ("referral.>", "assessment.>"))
     clock = FixedClock(datetime.now(UTC) - timedelta(days=21))
     async with running(settings, "referral", clock=clock):
-        await submit_referral(nc, submission(urgent=True, municipality="Porvoo", concern_category="violence", **CPN))
+        await submit_referral(
+            nc,
+            submission(
+                urgent=True, municipality="Porvoo", concern_category="violence", submitted_at=clock.now().isoformat(), **CPN
+            ),
+        )
         (received,) = await wait_for(lambda: log.of("referral.received"))
         case_id = received["case_id"]
         due = received["decision_due_by"]

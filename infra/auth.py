@@ -41,7 +41,11 @@ def _durables(service: str) -> list[tuple[str, str]]:
 def service_permissions(service: str) -> dict[str, Any]:
     publish = sorted({e.subject for e in EVENTS if e.producer.split(" ")[0] == service})
     publish += [f"timers.{service}.>", f"deadletter.{service}.>"]
-    for stream, durable in _durables(service):
+    durables = _durables(service)
+    # Re-reading a dead letter's original from the service's own streams (ops.replay.<service>,
+    # shared/messaging/redelivery.py); the service checks the subject against its consumers.
+    publish += sorted({f"$JS.API.STREAM.MSG.GET.{stream}" for stream, _ in durables})
+    for stream, durable in durables:
         publish += [
             f"$JS.API.CONSUMER.INFO.{stream}.{durable}",
             f"$JS.API.CONSUMER.CREATE.{stream}.{durable}.>",
@@ -49,9 +53,40 @@ def service_permissions(service: str) -> dict[str, Any]:
             f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{durable}",
             f"$JS.ACK.{stream}.{durable}.>",
         ]
-    subscribe = [f"{inbox_prefix(service)}.>", f"ops.health.{service}"]
+    subscribe = [f"{inbox_prefix(service)}.>", f"ops.health.{service}", f"ops.replay.{service}"]
     subscribe += sorted({r.subject for r in REQUESTS if r.service == service})
     return {"publish": {"allow": publish}, "subscribe": {"allow": subscribe}, "allow_responses": True}
+
+
+def ops_permissions() -> dict[str, Any]:
+    """Ops administers the streams and asks the services; it publishes no event of anyone's, and it
+    cannot purge a stream or delete an event (the streams deny both anyway). A dead-letter replay
+    is a request to the owning service (``ops.replay.<service>``), never a publish by ops."""
+    api = "$JS.API"
+    publish = [
+        f"{api}.INFO",
+        f"{api}.STREAM.NAMES",
+        f"{api}.STREAM.LIST",
+        f"{api}.STREAM.INFO.*",
+        f"{api}.STREAM.CREATE.*",  # declares the catalogue's streams (shared/messaging/streams.py)
+        f"{api}.STREAM.UPDATE.*",
+        f"{api}.STREAM.DELETE.*",  # the audited purge procedure only (docs/operations.md)
+        f"{api}.STREAM.MSG.GET.DEADLETTER",  # lists dead letters (ids and reasons, no payloads shown)
+        f"{api}.STREAM.MSG.DELETE.DEADLETTER",  # a replayed dead letter is removed
+        f"{api}.CONSUMER.LIST.*",
+        f"{api}.CONSUMER.NAMES.*",
+        f"{api}.CONSUMER.INFO.*.*",
+        # Ephemeral read-only consumers: read-model rebuilds and the event printer of `make run`.
+        f"{api}.CONSUMER.CREATE.*",
+        f"{api}.CONSUMER.CREATE.*.>",
+        f"{api}.CONSUMER.MSG.NEXT.*.*",
+        f"{api}.CONSUMER.DELETE.*.*",
+        "$JS.FC.>",  # flow-control replies of ordered consumers
+        "ops.health.*",
+        "ops.replay.*",
+        "query.*.access_log.v1",
+    ]
+    return {"publish": {"allow": publish}, "subscribe": {"allow": [f"{inbox_prefix('ops')}.>"]}}
 
 
 def permissions(identity: str) -> dict[str, Any]:
@@ -80,7 +115,7 @@ def permissions(identity: str) -> dict[str, Any]:
             },
         }
     if identity == "ops":
-        return {"publish": {"allow": [">"]}, "subscribe": {"allow": [">"]}}
+        return ops_permissions()
     raise KeyError(identity)
 
 

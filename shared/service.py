@@ -30,6 +30,7 @@ from shared.contracts import Contract, Event, FieldError, Reply, field_errors
 from shared.db import Database, UnitOfWork
 from shared.errors import DomainError
 from shared.messaging.consumer import BatchOrder, DeadLetters, EventConsumer, Subscription
+from shared.messaging.redelivery import answer_replay, replay_subject
 from shared.messaging.relay import OutboxRelay
 from shared.messaging.streams import ensure_streams
 from shared.observability import PORT_OFFSETS, HttpEndpoint, JsonFormatter, ServiceMetrics
@@ -162,6 +163,13 @@ class Service:
             return await self.health()
 
         self.broker.subscriber(f"ops.health.{self.name}", title="health")(health)
+
+        async def replay(msg: NatsMessage) -> dict[str, Any]:
+            js = self.broker.config.connection_state.stream
+            return await answer_replay(self.consumers, js, msg.body)
+
+        # Only ops may publish here (infra/auth.py); the service still trusts nothing in the request.
+        self.broker.subscriber(replay_subject(self.name), title="dead-letter replay")(replay)
 
     async def health(self) -> dict[str, Any]:
         db_ok = True

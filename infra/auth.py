@@ -6,12 +6,16 @@ no stream creation, deletion or other admin (``$JS.API.STREAM.CREATE`` and the l
 The permissions are derived from the code (the catalogue and each service's subscriptions), so
 they cannot drift from what the services do.
 
-    python -m infra.auth > infra/nats/authorization.conf   # the block, with placeholder passwords
+    python -m infra.auth > infra/nats/authorization.conf   # the block, with placeholders for the hashes
+
+The server configuration holds bcrypt hashes of the passwords only (``nats server passwd`` makes
+one); each process is given its own password (``KOOLLE_NATS_PASSWORD``).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import sys
 from pathlib import Path
@@ -119,26 +123,55 @@ def permissions(identity: str) -> dict[str, Any]:
     raise KeyError(identity)
 
 
+# The passwords are random 192-bit tokens, not chosen by people: the hash keeps them out of the
+# configuration file, and no cost factor is needed against guessing. A low cost keeps each client
+# connection cheap (the server checks the hash on every connect).
+BCRYPT_ROUNDS = 6
+
+
+def password_hash(password: str) -> str:
+    """What the server configuration holds for a password: a bcrypt hash (nats-server compares
+    a client's password against it). Placeholders (``${VAR}``) and hashes pass through."""
+    import bcrypt
+
+    if password.startswith(("$2a$", "$2b$", "$2y$", "${")):
+        return password
+    return bcrypt.hashpw(password.encode(), bcrypt.gensalt(BCRYPT_ROUNDS)).decode()
+
+
 def authorization_block(passwords: dict[str, str]) -> str:
+    """The server's ``authorization`` block: each identity with its permissions and the bcrypt
+    hash of its password (never the password)."""
     users = []
     for ident in IDENTITIES:
         perms = permissions(ident)
-        users.append({"user": ident, "password": passwords[ident], "permissions": perms})
+        users.append({"user": ident, "password": password_hash(passwords[ident]), "permissions": perms})
     # NATS config accepts JSON-style values inside its own syntax.
     return "authorization {\n  users: " + json.dumps(users, indent=2).replace("\n", "\n  ") + "\n}\n"
 
 
-def load_or_create_passwords(path: Path) -> dict[str, str]:
-    """Random passwords per identity, created once and kept with the local data (mode 600)."""
-    if path.exists():
-        pw = json.loads(path.read_text())
-        if set(pw) >= set(IDENTITIES):
-            return pw
-    pw = {i: secrets.token_urlsafe(24) for i in IDENTITIES}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(pw))
-    path.chmod(0o600)
-    return pw
+def load_or_create_passwords(directory: Path) -> dict[str, str]:
+    """Each identity's random password, created once, in its own file ``<identity>.password``
+    (mode 600, directory 700) so that each process can be given only its own. A password file of
+    an earlier version (``credentials.json`` beside the directory, all passwords in one file) is
+    split into these files and removed."""
+    from shared.private_files import DIR_MODE, FILE_MODE
+
+    directory.mkdir(parents=True, exist_ok=True)
+    directory.chmod(DIR_MODE)
+    legacy = directory.parent / "credentials.json"
+    earlier: dict[str, str] = json.loads(legacy.read_text()) if legacy.exists() else {}
+    passwords = {}
+    for ident in IDENTITIES:
+        path = directory / f"{ident}.password"
+        if not path.exists():
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+            with os.fdopen(fd, "w") as f:
+                f.write(earlier.get(ident) or secrets.token_urlsafe(24))
+        path.chmod(FILE_MODE)
+        passwords[ident] = path.read_text().strip()
+    legacy.unlink(missing_ok=True)
+    return passwords
 
 
 if __name__ == "__main__":

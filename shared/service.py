@@ -34,6 +34,7 @@ from shared.messaging.redelivery import answer_replay, replay_subject
 from shared.messaging.relay import OutboxRelay
 from shared.messaging.streams import ensure_streams
 from shared.observability import PORT_OFFSETS, HttpEndpoint, JsonFormatter, ServiceMetrics
+from shared.private_files import owner_only
 from shared.settings import Settings
 from shared.telemetry import extract_context, setup_tracing
 
@@ -336,5 +337,6 @@ def configure_logging() -> None:
 
 
 def run_service(build: Callable[[], Service]) -> None:
+    owner_only()  # databases, spool and logs it creates: readable by the owner only
     configure_logging()
     asyncio.run(build().run())

@@ -43,6 +43,14 @@ from shared.faults import crash_point
 log = logging.getLogger("koolle.db")
 
 
+def fired_subject(timer_subject: str, event_subject: str) -> str:
+    """Where a timer on ``timers.<service>.…`` fires: its service's timers stream, under the event's
+    subject, from where the event stream takes it in as that event (shared/messaging/streams.py)."""
+    from shared.messaging.streams import fired_prefix
+
+    return f"{fired_prefix(timer_subject.split('.')[1])}.{event_subject}"
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """Stores aware datetimes as UTC and always returns them aware (SQLite keeps no zone)."""
 
@@ -428,7 +436,7 @@ class UnitOfWork:
             subject=timer_subject,
             headers={
                 "Nats-Schedule": f"@at {at_utc}",
-                "Nats-Schedule-Target": event.subject(),
+                "Nats-Schedule-Target": fired_subject(timer_subject, event.subject()),
                 "Koolle-Event-Id": str(event.event_id),
             },
         )

@@ -225,6 +225,44 @@ def replay_deadletter(seq: int, url: str = typer.Option(None)) -> None:
     console.print(f"replayed dead letter {seq}: {outcome}")
 
 
+@app.command("purge-stream")
+def purge_stream_command(
+    stream: str,
+    reason: str = typer.Option(..., help="Why (at least 10 characters; audited)."),
+    requested_by: str = typer.Option(..., "--requested-by", help="Your staff id (audited)."),
+    confirm: str = typer.Option(..., help="The stream's name again."),
+    url: str = typer.Option(None),
+) -> None:
+    """Empty a stream: audited, services stopped, sequences continue (infra/stream_purge.py)."""
+    from infra.stream_purge import PurgeRefused, purge_stream
+
+    if confirm != stream:
+        raise typer.BadParameter("--confirm must repeat the stream's name")
+    settings = Settings()
+
+    async def run() -> dict[str, Any]:
+        nc = await _connect(url)
+        try:
+            return await purge_stream(
+                nc,
+                stream,
+                reason=reason,
+                requested_by=requested_by,
+                audit_file=settings.data_dir / "audit" / "ops.jsonl",
+                duplicate_window=settings.duplicate_window_seconds,
+                replicas=settings.stream_replicas,
+            )
+        finally:
+            await nc.close()
+
+    try:
+        record = asyncio.run(run())
+    except PurgeRefused as exc:
+        console.print(f"[red]not purged: {exc.code}[/red]")
+        raise typer.Exit(1) from None
+    console.print(f"purged {stream}: {record['messages']} messages; sequences continue at {record['last_seq'] + 1}")
+
+
 @app.command()
 def rebuild(model: str = typer.Argument("referral-statistics"), url: str = typer.Option(None)) -> None:
     """Rebuild a read model from its stream, with a progress bar."""

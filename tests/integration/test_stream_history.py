@@ -100,3 +100,29 @@ async def test_a_fired_timer_reaches_its_event_stream_and_a_cancelled_one_does_n
 
 async def _count(js, stream: str) -> int:  # type: ignore[no-untyped-def]
     return int((await js.stream_info(stream)).state.messages)
+
+
+async def test_the_audited_purge_procedure_empties_a_stream_and_keeps_its_protection(secured, tmp_path):  # type: ignore[no-untyped-def]
+    import json
+
+    from infra.stream_purge import PurgeRefused, purge_stream
+
+    server, ops = secured
+    referral = await connect_as(server, "referral")
+    for _ in range(3):
+        await referral.jetstream().publish("referral.received.v1", b"{}", headers={"Nats-Msg-Id": str(uuid4())})
+    await referral.close()
+    audit = tmp_path / "audit" / "ops.jsonl"
+    with pytest.raises(PurgeRefused, match="reason_required"):
+        await purge_stream(ops, "REFERRAL", reason="because", requested_by="ops-1", audit_file=audit)
+    assert not audit.exists()
+    record = await purge_stream(
+        ops, "REFERRAL", reason="test environment reset, ticket OPS-1", requested_by="ops-1", audit_file=audit
+    )
+    assert record["messages"] == 3 and record["last_seq"] == 3
+    [line] = audit.read_text().splitlines()
+    assert json.loads(line)["reason"] == "test environment reset, ticket OPS-1"
+    assert oct(audit.stat().st_mode & 0o777) == "0o600"
+    info = await ops.jetstream().stream_info("REFERRAL")
+    assert info.state.messages == 0 and info.state.first_seq == 4, "sequences continue"
+    assert info.config.deny_purge and info.config.deny_delete and not info.config.allow_rollup_hdrs

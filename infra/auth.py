@@ -18,6 +18,7 @@ import json
 import os
 import secrets
 import sys
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -31,15 +32,25 @@ def inbox_prefix(identity: str) -> str:
     return f"_INBOX_{identity}"
 
 
-def _durables(service: str) -> list[tuple[str, str]]:
-    """(stream, durable) of every consumer the service declares, read from its own bootstrap."""
+@cache
+def _built(service: str) -> Any:
+    """The service as its own bootstrap builds it (nothing started), to read what it declares."""
     import importlib
 
     from shared.settings import Settings
 
     mod = importlib.import_module(f"services.{service}.bootstrap")
-    svc = mod.bootstrap(Settings(data_dir=Path("/tmp/koolle-auth-probe")))
-    return [(s.stream, s.durable) for s in svc.subscriptions]
+    return mod.bootstrap(Settings(data_dir=Path("/tmp/koolle-auth-probe")))
+
+
+def _durables(service: str) -> list[tuple[str, str]]:
+    """(stream, durable) of every consumer the service declares, read from its own bootstrap."""
+    return [(s.stream, s.durable) for s in _built(service).consumed()]
+
+
+def _ops_subjects(service: str) -> list[str]:
+    """The operator queries (``ops.<service>.…``) the service answers, read from its own bootstrap."""
+    return sorted(s for s in _built(service).handlers if s.startswith(f"ops.{service}."))
 
 
 def service_permissions(service: str) -> dict[str, Any]:
@@ -57,7 +68,7 @@ def service_permissions(service: str) -> dict[str, Any]:
             f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{durable}",
             f"$JS.ACK.{stream}.{durable}.>",
         ]
-    subscribe = [f"{inbox_prefix(service)}.>", f"ops.health.{service}", f"ops.replay.{service}"]
+    subscribe = [f"{inbox_prefix(service)}.>", f"ops.health.{service}", f"ops.replay.{service}", *_ops_subjects(service)]
     subscribe += sorted({r.subject for r in REQUESTS if r.service == service})
     return {"publish": {"allow": publish}, "subscribe": {"allow": subscribe}, "allow_responses": True}
 
@@ -88,6 +99,7 @@ def ops_permissions() -> dict[str, Any]:
         "$JS.FC.>",  # flow-control replies of ordered consumers
         "ops.health.*",
         "ops.replay.*",
+        *(subject for service in SERVICES for subject in _ops_subjects(service)),  # e.g. ops.referral.rejected.v1
         "query.*.access_log.v1",
     ]
     return {"publish": {"allow": publish}, "subscribe": {"allow": [f"{inbox_prefix('ops')}.>"]}}
@@ -148,6 +160,21 @@ def authorization_block(passwords: dict[str, str]) -> str:
         users.append({"user": ident, "password": password_hash(passwords[ident]), "permissions": perms})
     # NATS config accepts JSON-style values inside its own syntax.
     return "authorization {\n  users: " + json.dumps(users, indent=2).replace("\n", "\n  ") + "\n}\n"
+
+
+CREDENTIALS_DIR = Path("nats") / "identities"
+"""Where ``infra.run`` keeps the generated passwords, one file per identity, relative to the data dir."""
+
+
+def credentials_path(data_dir: Path) -> Path:
+    return data_dir / CREDENTIALS_DIR
+
+
+def load_passwords(directory: Path) -> dict[str, str] | None:
+    """The passwords ``infra.run`` generated, or None when it has not run with this data dir."""
+    if not directory.is_dir():
+        return None
+    return {p.stem: p.read_text().strip() for p in directory.glob("*.password")}
 
 
 def load_or_create_passwords(directory: Path) -> dict[str, str]:

@@ -1,21 +1,29 @@
-"""Operator CLI: streams, consumers, service health, dead letters, read-model rebuilds.
+"""Operator CLI: streams, consumers, service health, dead letters, read-model rebuilds, rejections.
 
-    python -m infra.ops status
-    python -m infra.ops deadletters [--service meetings]
-    python -m infra.ops replay-deadletter SEQ
-    python -m infra.ops rebuild referral-statistics
-    python -m infra.ops access-log CASE_ID --requested-by STAFF_ID   # who has seen my data
-    echo HENKILOTUNNUS | python -m infra.ops access-log - --requested-by STAFF_ID
+    .venv/bin/python -m infra.ops status
+    .venv/bin/python -m infra.ops deadletters [--service meetings]
+    .venv/bin/python -m infra.ops replay-deadletter SEQ
+    .venv/bin/python -m infra.ops rebuild referral-statistics
+    .venv/bin/python -m infra.ops rejected                                  # reasons only
+    .venv/bin/python -m infra.ops rejected --raw REJECTION_ID --purpose WHY  # raw bytes, audited
+    .venv/bin/python -m infra.ops access-log CASE_ID --requested-by STAFF_ID   # who has seen my data
+    echo HENKILOTUNNUS | .venv/bin/python -m infra.ops access-log - --requested-by STAFF_ID
 
-Shows ids, subjects, counts and reason codes only: never a payload (dead letters hold personal data).
-Connects with the identity and TLS in KOOLLE_NATS_* (the ``ops`` identity, infra/auth.py).
+Shows ids, subjects, counts and reason codes only: never a payload (dead letters hold personal data),
+except one rejection's raw bytes when asked for by --raw (recorded in the access audit).
+Connects as the ``ops`` identity: KOOLLE_NATS_USER/PASSWORD when set, else the password ``make up``
+generated in the data dir (KOOLLE_DATA_DIR/nats/credentials.json); TLS from KOOLLE_NATS_TLS_*.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import getpass
 import json
+import os
 import sys
+import time
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -24,27 +32,73 @@ import nats
 import typer
 from nats.js.api import StreamInfo
 from nats.js.errors import NotFoundError
+from rich import box
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from infra.auth import credentials_path, inbox_prefix, load_passwords
 from infra.run import SERVICES
 from shared.client import call, connect
-from shared.contracts import STREAMS
+from shared.clock import local
+from shared.contracts import STREAMS, Reply
+from shared.contracts.ops import REJECTED_SUBJECT
 from shared.settings import Settings
 
 app = typer.Typer(help=__doc__, no_args_is_help=True)
-console = Console()
+# Piped or captured output gets room for the tables (rich would assume 80 columns); a terminal its own width.
+console = Console(width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else 120)
+err_console = Console(stderr=True)
 
 
 def _url(url: str | None) -> str:
     return url or Settings().nats_url
 
 
-async def _connect(url: str | None) -> nats.NATS:
-    # The identity and TLS come from KOOLLE_NATS_* like a service's; --url only changes the address.
+def ops_settings(url: str | None = None) -> tuple[Settings, str]:
+    """The settings ops connects with, and where its identity came from (for error messages).
+
+    The identity and TLS come from KOOLLE_NATS_* like a service's. Without KOOLLE_NATS_USER, the
+    ``ops`` user's password is read from the data dir (KOOLLE_DATA_DIR), where ``make up`` /
+    ``infra.run`` generated it; --url only changes the address."""
     settings = Settings(nats_url=url) if url else Settings()
-    return await connect(settings, connect_timeout=3, max_reconnect_attempts=1)
+    if settings.nats_user:
+        return settings, f"user {settings.nats_user} (KOOLLE_NATS_USER)"
+    path = credentials_path(settings.data_dir)
+    try:
+        passwords = load_passwords(path)
+    except (OSError, ValueError) as exc:
+        raise OpsError(f"cannot read the ops password in {path}: {type(exc).__name__}") from None
+    if not passwords or "ops" not in passwords:
+        return settings, f"no user (no {path}: set KOOLLE_DATA_DIR to the data dir of `make up`, or KOOLLE_NATS_USER)"
+    settings = settings.model_copy(
+        update={"nats_user": "ops", "nats_password": passwords["ops"], "nats_inbox_prefix": inbox_prefix("ops")}
+    )
+    return settings, f"user ops (password from {path})"
+
+
+class OpsError(Exception):
+    """A failure the operator gets as one line (no traceback)."""
+
+
+async def _connect(url: str | None) -> nats.NATS:
+    """Connect as ops; a failure prints one line to stderr and exits 2 (no traceback)."""
+    errors: list[BaseException] = []
+
+    async def remember(exc: BaseException) -> None:  # instead of nats-py's logged traceback
+        errors.append(exc)
+
+    try:
+        settings, identity = ops_settings(url)
+        try:
+            return await connect(settings, connect_timeout=3, max_reconnect_attempts=1, allow_reconnect=False, error_cb=remember)
+        except Exception as exc:  # noqa: BLE001 - any failure to connect is reported the same way
+            cause = errors[-1] if errors else exc
+            text = str(cause).removeprefix("nats: ").strip("'") or type(cause).__name__
+            raise OpsError(f"cannot connect to NATS at {settings.nats_url} as {identity}: {text}") from None
+    except OpsError as exc:
+        err_console.print(f"error: {exc}", soft_wrap=True)
+        raise typer.Exit(2) from None
 
 
 async def status_data(nc: nats.NATS) -> dict[str, Any]:
@@ -68,25 +122,50 @@ async def status_data(nc: nats.NATS) -> dict[str, Any]:
     return {"streams": streams, "consumers": consumers, "health": health}
 
 
+def describe_consumer(c: Any, handled: dict[str, int] | None = None) -> dict[str, Any]:
+    """A consumer by what it is: the service that owns it and the subject it consumes. Durables are
+    named ``<service>-<subject with dashes>`` (shared.messaging.consumer.Subscription.durable);
+    a consumer without a durable name is an ephemeral reader (``infra.run``'s event printer, a
+    rebuild in progress, a test), whose server-given name means nothing, so it is not shown."""
+    cfg = c.config
+    subject = cfg.filter_subject or ", ".join(cfg.filter_subjects or []) or "(all)"
+    durable = cfg.durable_name or ""
+    service = durable.split("-", 1)[0] if durable.split("-", 1)[0] in SERVICES else ""
+    return {
+        "stream": c.stream_name,
+        "service": service or ("(ephemeral)" if not durable else durable),
+        "subject": subject,
+        "durable": durable,
+        "handled": (handled or {}).get(durable),
+        "pending": c.num_pending or 0,
+        "ack_pending": c.num_ack_pending or 0,
+        "redelivered": c.num_redelivered or 0,
+        "waiting": c.num_waiting or 0,
+    }
+
+
 @app.command()
 def status(url: str = typer.Option(None, help="NATS URL (default KOOLLE_NATS_URL)")) -> None:
-    """Streams, consumers (pending / ack pending / redelivered) and each service's health."""
+    """Each service's health, the streams, and every consumer by service and subject."""
 
     async def run() -> None:
         nc = await _connect(url)
         data = await status_data(nc)
         await nc.close()
-        t = Table(title="Services")
-        for col in ("service", "ready", "db", "broker", "outbox published", "handled by consumer"):
+        t = Table(title="Services", box=box.SIMPLE_HEAD, pad_edge=False)
+        for col in ("service", "ready", "db", "broker", "published", "handled", "dead-lettered"):
             t.add_column(col)
+        handled: dict[str, int] = {}
         for s, h in data["health"].items():
+            handled.update(h.get("consumers", {}))
             t.add_row(
                 s,
                 "yes" if h.get("ready") else "[red]no[/red]",
-                str(h.get("db", "-")),
-                str(h.get("broker", "-")),
+                "ok" if h.get("db") else "[red]down[/red]" if "db" in h else "-",
+                "ok" if h.get("broker") else "[red]down[/red]" if "broker" in h else "-",
                 str(h.get("outbox_published", "-")),
-                ", ".join(f"{k.split('-', 1)[1]}={v}" for k, v in h.get("consumers", {}).items()),
+                str(sum(h.get("consumers", {}).values())) if "consumers" in h else "-",
+                str(h.get("dead_letters", "-")),
             )
         console.print(t)
         t = Table(title="Streams")
@@ -98,18 +177,20 @@ def status(url: str = typer.Option(None, help="NATS URL (default KOOLLE_NATS_URL
                 si.config.name, str(st.messages), str(st.bytes), str(st.first_seq), str(st.last_seq), str(st.consumer_count)
             )
         console.print(t)
-        t = Table(title="Consumers")
-        for col in ("stream", "consumer", "pending", "ack pending", "redelivered", "waiting"):
-            t.add_column(col)
-        for c in data["consumers"]:
-            stalled = c.num_pending and not c.num_waiting
+        t = Table(title="Consumers (durable name: <service>-<subject with dashes>)", box=box.SIMPLE_HEAD, pad_edge=False)
+        for col in ("service", "consumes", "handled", "pending", "unacked", "redeliv.", "waiting"):
+            t.add_column(col, no_wrap=col != "consumes", overflow="fold")
+        rows = [describe_consumer(c, handled) for c in data["consumers"]]
+        for r in sorted(rows, key=lambda r: (r["service"] == "(ephemeral)", r["service"], r["subject"])):
+            stalled = r["pending"] and not r["waiting"] and r["durable"]
             t.add_row(
-                c.stream_name,
-                c.name,
-                f"[yellow]{c.num_pending}[/yellow]" if stalled else str(c.num_pending),
-                str(c.num_ack_pending),
-                str(c.num_redelivered),
-                str(c.num_waiting),
+                r["service"],
+                r["subject"],
+                "-" if r["handled"] is None else str(r["handled"]),
+                f"[yellow]{r['pending']}[/yellow]" if stalled else str(r["pending"]),
+                str(r["ack_pending"]),
+                str(r["redelivered"]),
+                str(r["waiting"]),
             )
         console.print(t)
 
@@ -121,6 +202,8 @@ async def list_dead_letters(nc: nats.NATS, service: str | None = None) -> list[d
     try:
         info = await js.stream_info("DEADLETTER")
     except NotFoundError:
+        return []
+    if not info.state.messages:  # an empty stream reports first_seq 0 (or past the last), which has no message
         return []
     out = []
     for seq in range(info.state.first_seq, info.state.last_seq + 1):
@@ -154,6 +237,9 @@ def deadletters(service: str = typer.Option(None), url: str = typer.Option(None)
         nc = await _connect(url)
         rows = await list_dead_letters(nc, service)
         await nc.close()
+        if not rows:
+            console.print(f"no dead letters{f' of {service}' if service else ''}: the DEADLETTER stream holds none")
+            return
         t = Table(title=f"Dead letters ({len(rows)})")
         for col in ("seq", "consumer", "reason", "detail", "subject", "deliveries", "case"):
             t.add_column(col)
@@ -273,14 +359,19 @@ def rebuild(model: str = typer.Argument("referral-statistics"), url: str = typer
         from services.referral.projections import ReferralStatistics
 
         nc = await _connect(url)
+        started = time.monotonic()
+        # The total is known once the replay has read the stream's state (None until then: "?").
         with Progress(
-            TextColumn("rebuilding"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,}"), TimeRemainingColumn()
+            TextColumn("rebuilding referral-statistics"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()
         ) as bar:
             task = bar.add_task("rebuild", total=None)
             stats = await ReferralStatistics.rebuild(
                 nc.jetstream(), progress=lambda seen, total: bar.update(task, completed=seen, total=total)
             )
+            bar.update(task, completed=stats.events + stats.unreadable, total=stats.events + stats.unreadable)
         await nc.close()
+        skipped = f"; {stats.unreadable:,} unreadable skipped (see deadletters)" if stats.unreadable else ""
+        console.print(f"rebuilt from {stats.events:,} events in {time.monotonic() - started:.1f} s{skipped}")
         t = Table(title=f"Referral statistics ({stats.events:,} events)")
         for col in ("municipality", "month", "channel", "referrals"):
             t.add_column(col)
@@ -289,6 +380,98 @@ def rebuild(model: str = typer.Argument("referral-statistics"), url: str = typer
         console.print(t)
 
     asyncio.run(run())
+
+
+# -- rejected intake submissions --------------------------------------------------------------------
+
+
+def ops_actor() -> str:
+    """Who reads, for the audit log: ``ops:<login>`` (an Id: letters, digits and ._:- only)."""
+    try:
+        login = getpass.getuser()
+    except (KeyError, OSError):  # no login name (e.g. a container without a passwd entry)
+        login = str(os.getuid())
+    return "ops:" + ("".join(ch if ch.isalnum() or ch in "._-" else "-" for ch in login) or "unknown")
+
+
+async def rejected_submissions(
+    nc: nats.NATS, *, requested_by: str, purpose: str, limit: int = 50, rejection_id: str | None = None
+) -> Reply:
+    """Ask the referral service (``ops.referral.rejected.v1``): the newest rejections with their
+    reasons, or one rejection with its raw bytes (the service audits that read)."""
+    body: dict[str, Any] = {"requested_by": requested_by, "purpose": purpose, "limit": limit}
+    if rejection_id is not None:
+        body["rejection_id"] = rejection_id
+    return await call(nc, REJECTED_SUBJECT, body, timeout=5, attempts=1)
+
+
+@app.command()
+def rejected(
+    raw: str = typer.Option(None, "--raw", metavar="REJECTION_ID", help="Write this rejection's raw bytes to stdout (audited)."),
+    purpose: str = typer.Option(None, help="Why the raw bytes are read (required with --raw; audited)."),
+    requested_by: str = typer.Option(None, "--requested-by", help="Who reads (default ops:<your login>; audited)."),
+    limit: int = typer.Option(50, min=1, max=1000, help="Newest N rejections."),
+    url: str = typer.Option(None),
+) -> None:
+    """Rejected intake submissions with their reasons (field and code; never the payload).
+
+    The raw bytes as received only with --raw REJECTION_ID --purpose WHY: they go to stdout exactly
+    as received, and the referral service records the read (who, why, which rejection) in its
+    access audit log before it answers."""
+    if raw is not None and not purpose:
+        raise typer.BadParameter("--raw needs --purpose WHY (the read is recorded in the access audit)", param_hint="--purpose")
+    try:
+        rejection_id = str(UUID(raw)) if raw is not None else None
+    except ValueError:
+        raise typer.BadParameter("not a rejection id (a UUID, as `rejected` lists them)", param_hint="--raw") from None
+    who = requested_by or ops_actor()
+
+    async def run() -> Reply:
+        nc = await _connect(url)
+        try:
+            return await rejected_submissions(
+                nc, requested_by=who, purpose=purpose or "operations review", limit=limit, rejection_id=rejection_id
+            )
+        except TimeoutError:
+            err_console.print("error: the referral service did not answer ops.referral.rejected.v1 (is it running?)")
+            raise typer.Exit(1) from None
+        finally:
+            await nc.close()
+
+    reply = asyncio.run(run())
+    if not reply.ok or reply.data is None:
+        codes = ", ".join(f"{e.code} ({e.field})" for e in reply.errors) or "refused"
+        err_console.print(f"error: {codes}")
+        raise typer.Exit(1)
+    if rejection_id is not None:
+        r = reply.data["rejection"]
+        data = base64.b64decode(r["raw_base64"])
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+        reasons = ", ".join(f"{x['field']}:{x['code']}" for x in r["reasons"])
+        err_console.print(
+            f"rejection {r['rejection_id']}: {len(data)} bytes as received ({reasons}); "
+            f"this read is recorded in referral's access audit log as {who}, purpose {purpose!r}",
+            soft_wrap=True,
+        )
+        return
+    rows = reply.data["rejections"]
+    if not rows:
+        console.print("no rejected submissions")
+        return
+    t = Table(title=f"Rejected submissions (newest {len(rows)} of {reply.data['total']})", box=box.SIMPLE_HEAD, pad_edge=False)
+    for col in ("received (Helsinki)", "rejection id", "submission id", "intake seq", "reasons (field: code)"):
+        t.add_column(col, overflow="fold")
+    for r in rows:
+        t.add_row(
+            local(datetime.fromisoformat(r["received_at"])).strftime("%Y-%m-%d %H:%M:%S"),
+            r["rejection_id"],
+            r["submission_id"],
+            str(r["stream_seq"] or "-"),
+            "\n".join(f"{x['field']}: {x['code']}" for x in r["reasons"]),
+        )
+    console.print(t)
+    console.print("raw bytes of one: rejected --raw REJECTION_ID --purpose WHY (audited)")
 
 
 # -- who has seen my data (Client Data Act 703/2023 s. 11) ----------------------------------------

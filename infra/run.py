@@ -24,7 +24,7 @@ from urllib.parse import urlparse
 
 import nats
 
-from infra.auth import authorization_block, inbox_prefix, load_or_create_passwords
+from infra.auth import authorization_block, credentials_path, inbox_prefix, load_or_create_passwords
 from infra.natsserver import EmbeddedNats
 from shared.messaging.streams import ensure_streams
 from shared.private_files import make_private, owner_only
@@ -93,7 +93,7 @@ async def main_async(args: argparse.Namespace) -> int:
         # Least privilege on the embedded default: each service, the front door, the staff app
         # and ops have their own NATS user, subjects and inbox prefix (infra/auth.py).
         port = urlparse(settings.nats_url).port or 4250
-        passwords = load_or_create_passwords(settings.data_dir / "nats" / "identities")
+        passwords = load_or_create_passwords(credentials_path(settings.data_dir))
         server = EmbeddedNats(settings.data_dir / "nats", port, extra_config=authorization_block(passwords)).start()
         print(
             f"nats-server {server.url} (JetStream on disk: {settings.data_dir / 'nats'}, sync_interval always, per-service users)"

@@ -63,7 +63,7 @@ def _append_only(table: Table) -> None:
             DDL(
                 f"CREATE TRIGGER {name}_no_{op.lower()} BEFORE {op} ON {name} "
                 f"BEGIN SELECT RAISE(ABORT, '{name} is append-only'); END"
-            ).execute_if(dialect="sqlite"),
+            ).execute_if(dialect="sqlite"),  # type: ignore[no-untyped-call]
         )
     for ddl in (
         f"CREATE OR REPLACE FUNCTION {name}_append_only() RETURNS trigger AS $$ "
@@ -71,7 +71,7 @@ def _append_only(table: Table) -> None:
         f"CREATE TRIGGER {name}_append_only BEFORE UPDATE OR DELETE ON {name} "
         f"FOR EACH STATEMENT EXECUTE FUNCTION {name}_append_only()",
     ):
-        event.listen(table, "after_create", DDL(ddl).execute_if(dialect="postgresql"))
+        event.listen(table, "after_create", DDL(ddl).execute_if(dialect="postgresql"))  # type: ignore[no-untyped-call]
 
 
 def _clip(value: str | None, size: int) -> str | None:

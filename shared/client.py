@@ -9,8 +9,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import nats
+from nats.aio.client import Client as NatsClient
 
 from shared.contracts import INTAKE_SUBJECT, Contract, Reply
+from shared.internals.natspy import socket_is_tls
 from shared.settings import Settings
 
 log = logging.getLogger("koolle.client")
@@ -20,22 +22,21 @@ class PlaintextRefused(ConnectionError):
     """TLS is configured but the server did not upgrade the connection."""
 
 
-def uses_tls(nc: nats.NATS) -> bool:
+def uses_tls(nc: NatsClient) -> bool:
     """Whether the connection's socket is TLS now. nats-py upgrades only when the server's INFO
     asks for it, even with a TLS context or a tls:// URL, so a server without TLS (or an impostor
     that strips the flag) would otherwise get a plaintext connection."""
-    writer = getattr(getattr(nc, "_transport", None), "_io_writer", None)
-    return writer is not None and writer.get_extra_info("ssl_object") is not None
+    return socket_is_tls(nc)  # nats-py's internals, in shared/internals/natspy.py
 
 
-async def require_tls(nc: nats.NATS) -> None:
+async def require_tls(nc: NatsClient) -> None:
     """Close ``nc`` and raise if it is not TLS (call after connecting when TLS is configured)."""
     if not uses_tls(nc):
         await nc.close()
         raise PlaintextRefused("TLS is configured but the NATS server did not use it; connection closed")
 
 
-def refuse_plaintext(get_connection: Callable[[], nats.NATS | None]) -> Callable[[], Awaitable[None]]:
+def refuse_plaintext(get_connection: Callable[[], NatsClient | None]) -> Callable[[], Awaitable[None]]:
     """A ``reconnected_cb`` that closes a connection which came back without TLS: fail closed (the
     service stops being ready) rather than go on in plaintext. nats-py calls it only after it has
     resent subscriptions and buffered publishes, so only handshake-first TLS (no plaintext byte at
@@ -54,11 +55,11 @@ def refuse_plaintext(get_connection: Callable[[], nats.NATS | None]) -> Callable
     return reconnected
 
 
-async def connect(settings: Settings | None = None, **options: Any) -> nats.NATS:
+async def connect(settings: Settings | None = None, **options: Any) -> NatsClient:
     """A nats-py connection with the settings' identity and TLS (``KOOLLE_NATS_*``); ``options``
     add to or override them (e.g. ``connect_timeout``). With TLS configured, plaintext is refused."""
     settings = settings or Settings()
-    holder: list[nats.NATS] = []
+    holder: list[NatsClient] = []
     kwargs = {**settings.nats_connect_options(), **options}
     if settings.nats_tls_wanted() and "reconnected_cb" not in options:
         kwargs["reconnected_cb"] = refuse_plaintext(lambda: holder[0] if holder else None)
@@ -69,16 +70,18 @@ async def connect(settings: Settings | None = None, **options: Any) -> nats.NATS
     return nc
 
 
-async def submit_referral(nc: nats.NATS, submission: dict[str, Any] | Contract, msg_id: str | None = None) -> int:
+async def submit_referral(nc: NatsClient, submission: dict[str, Any] | Contract, msg_id: str | None = None) -> int:
     """Publish to the intake subject with Nats-Msg-Id = submission id; returns the stream sequence."""
     body = submission.model_dump(mode="json") if isinstance(submission, Contract) else submission
     ack = await nc.jetstream().publish(
         INTAKE_SUBJECT, json.dumps(body).encode(), headers={"Nats-Msg-Id": msg_id or body["submission_id"]}
     )
-    return ack.seq
+    return int(ack.seq)
 
 
-async def call(nc: nats.NATS, subject: str, payload: dict[str, Any] | Contract, timeout: float = 5.0, attempts: int = 3) -> Reply:
+async def call(
+    nc: NatsClient, subject: str, payload: dict[str, Any] | Contract, timeout: float = 5.0, attempts: int = 3
+) -> Reply:
     """Request/reply with retries on timeout. Commands carry a command_id, so a retry is safe."""
     body = payload.model_dump_json().encode() if isinstance(payload, Contract) else json.dumps(payload, default=str).encode()
     last: Exception | None = None

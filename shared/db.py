@@ -37,18 +37,11 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.types import TypeDecorator
 
-from shared.fastsql import FastResult, FastSQL
+from shared.fastsql import FastResult, FastSQL, hot_once
 from shared.faults import crash_point
+from shared.internals.asyncpg import as_dbapi_error, in_transaction
 
 log = logging.getLogger("koolle.db")
-
-
-def fired_subject(timer_subject: str, event_subject: str) -> str:
-    """Where a timer on ``timers.<service>.…`` fires: its service's timers stream, under the event's
-    subject, from where the event stream takes it in as that event (shared/messaging/streams.py)."""
-    from shared.messaging.streams import fired_prefix
-
-    return f"{fired_prefix(timer_subject.split('.')[1])}.{event_subject}"
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -210,11 +203,9 @@ def _ping_when_idle(engine: AsyncEngine) -> None:
 
 def dialect_insert(dialect: str) -> Callable[[Table], Any]:
     """The dialect's INSERT, which knows ON CONFLICT (SQLite and PostgreSQL spell it alike)."""
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as upsert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as upsert
-    return upsert
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
 
 
 class Database:
@@ -232,8 +223,11 @@ class Database:
         )
         self.read_sessionmaker = async_sessionmaker(self.read_engine, expire_on_commit=False)
         # Built once: the inbox claim runs for every consumed batch.
-        upsert = dialect_insert(self.engine.dialect.name)
-        self.claim_statement = upsert(self.inbox).on_conflict_do_nothing().returning(self.inbox.c.event_id)
+        dialect = self.engine.dialect.name
+        self.claim_statement = hot_once(
+            ("inbox claim", self.inbox, dialect),
+            lambda: dialect_insert(dialect)(self.inbox).on_conflict_do_nothing().returning(self.inbox.c.event_id),
+        )
         self.outbox_written = asyncio.Event()
         # Committed outbox rows handed straight to this process's relay (no read of the table on the
         # hot path), and the seqs of rows inserted by transactions still committing: a relay scan
@@ -241,7 +235,9 @@ class Database:
         self.handoff: list[dict[str, Any]] = []
         self.inflight: set[int] = set()
         # Rows of a multi-row INSERT … RETURNING come in no promised order: matched by message id.
-        self.outbox_insert = insert(self.outbox).returning(self.outbox.c.seq, self.outbox.c.message_id)
+        self.outbox_insert = hot_once(
+            ("outbox insert", self.outbox), lambda: insert(self.outbox).returning(self.outbox.c.seq, self.outbox.c.message_id)
+        )
         # Hot statements through the driver, SQLite's or asyncpg (shared/fastsql.py).
         self.fast = FastSQL(self.engine.dialect) if url.startswith(("sqlite", "postgresql+asyncpg")) else None
         # SQLite has one writer; serialising our own writers avoids lock churn inside one process.
@@ -267,7 +263,7 @@ class Database:
             self._writer = await self.engine.connect()
             self.writer_inline = (await self._writer.get_raw_connection()).driver_connection
             # No checkpoint inside our COMMITs while the Checkpointer does them; SQLite's default else.
-            self.writer_inline._conn.execute(f"PRAGMA wal_autocheckpoint={0 if self._checkpointer is not None else 1000}")
+            self.writer_inline.sqlite.execute(f"PRAGMA wal_autocheckpoint={0 if self._checkpointer is not None else 1000}")
         return self._writer
 
     async def drop_writer(self) -> None:
@@ -307,42 +303,46 @@ class Checkpointer:
     def __init__(self, path: str) -> None:
         self.path = path
         self._stopping = asyncio.Event()
+        self._lock = asyncio.Lock()  # one round at a time on the one connection
+        self._conn: sqlite3.Connection | None = None
         self.checkpoints = 0
 
     def stop(self) -> None:
         self._stopping.set()
 
-    def _checkpoint(self, conn: sqlite3.Connection) -> None:
-        conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    def _checkpoint(self) -> None:
+        if self._conn is None:
+            self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self._conn.execute("PRAGMA synchronous=FULL")  # the database file is synced after each checkpoint
+        self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         self.checkpoints += 1
 
+    async def checkpoint_now(self) -> None:
+        """One round now, without waiting for the interval."""
+        async with self._lock:
+            try:
+                await asyncio.to_thread(self._checkpoint)
+            except sqlite3.Error as exc:  # busy or locked: the next round tries again
+                log.debug("checkpoint skipped (%s)", type(exc).__name__)
+
     async def run(self, interval: float) -> None:
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         try:
-            conn.execute("PRAGMA synchronous=FULL")  # the database file is synced after each checkpoint
             while True:
                 try:
                     await asyncio.wait_for(self._stopping.wait(), interval)
                     return
                 except TimeoutError:
                     pass
-                try:
-                    await asyncio.to_thread(self._checkpoint, conn)
-                except sqlite3.Error as exc:  # busy or locked: the next round tries again
-                    log.debug("checkpoint skipped (%s)", type(exc).__name__)
+                await self.checkpoint_now()
         finally:
-            await asyncio.to_thread(conn.close)
+            async with self._lock:
+                conn, self._conn = self._conn, None
+                if conn is not None:
+                    await asyncio.to_thread(conn.close)
 
 
-_STATEMENTS: dict[tuple[Any, ...], Any] = {}
 HANDOFF_MAX = 10_000
-
-
-def _statement(key: tuple[Any, ...], build: Callable[[], Any]) -> Any:
-    stmt = _STATEMENTS.get(key)
-    if stmt is None:
-        stmt = _STATEMENTS[key] = build()
-    return stmt
+_statement = hot_once  # the helpers' statements below: one per shape, on the fast path
 
 
 class UnitOfWork:
@@ -370,7 +370,7 @@ class UnitOfWork:
                 # SQLite: the process's one writer connection, kept open (our writers take turns on
                 # the lock anyway); a session and a pool checkout per transaction cost more than a
                 # small transaction itself (bench/). It has the AsyncSession methods used here.
-                self.session = await self.db.writer()  # type: ignore[assignment]
+                self.session = await self.db.writer()
                 # BEGIN IMMEDIATE now, on the driver: SQLAlchemy's begin (events, an execution
                 # context for the BEGIN statement) cost ≈ 0.2 ms per transaction at a trickle.
                 self._inline = self.db.writer_inline
@@ -425,21 +425,16 @@ class UnitOfWork:
         )
 
     def schedule(self, event: Any, *, timer_subject: str, at: datetime, timer_id: str) -> None:
-        """A durable timer: JetStream publishes ``event`` to its subject at ``at``.
+        """A durable timer: ``event`` is emitted once ``at`` has passed (shared/messaging/timers.py:
+        never early, stamped with the time it fired).
 
-        ``timer_subject`` is the timer's identity: scheduling it again replaces it; :meth:`cancel_timer`
-        removes it. ``timer_id`` must be unique per scheduling (it is the schedule message's id).
+        ``timer_subject`` (``timers.<service>.<name>``) is the timer's identity: scheduling it again
+        replaces it; :meth:`cancel_timer` removes it. ``timer_id`` must be unique per scheduling (it
+        is the schedule message's id).
         """
-        at_utc = at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        self.emit(
-            event,
-            subject=timer_subject,
-            headers={
-                "Nats-Schedule": f"@at {at_utc}",
-                "Nats-Schedule-Target": fired_subject(timer_subject, event.subject()),
-                "Koolle-Event-Id": str(event.event_id),
-            },
-        )
+        from shared.messaging.timers import schedule_headers
+
+        self.emit(event, subject=timer_subject, headers=schedule_headers(event, timer_subject, at))
         self._messages[-1]["message_id"] = timer_id
 
     def cancel_timer(self, timer_subject: str, cancel_id: str) -> None:
@@ -484,10 +479,10 @@ class UnitOfWork:
         when this is the transaction's first statement, as SQLAlchemy's own execution would)."""
         conn = await self.session.connection()
         adapted = conn.sync_connection.connection.dbapi_connection  # type: ignore[union-attr]
-        if adapted._transaction is None:
-            await adapted._start_transaction()
+        driver = await in_transaction(adapted)  # SQLAlchemy's adapter internals: shared/internals/asyncpg.py
         try:
-            return await plan.run_pg(adapted._connection, params)
+            result: FastResult = await plan.run_pg(driver, params)
+            return result
         except Exception as exc:
             raise await self._pg_error(conn, adapted, plan.sql, exc) from exc
 
@@ -495,10 +490,7 @@ class UnitOfWork:
         """The exception SQLAlchemy would raise (``IntegrityError`` and the rest, parameters
         hidden), and a connection lost in the middle is invalidated, as on SQLAlchemy's path."""
         dialect = self.db.engine.dialect
-        try:
-            adapted._handle_exception(exc)  # asyncpg's error as the dialect's DBAPI error
-        except Exception as translated:  # noqa: BLE001 - always raises
-            dbapi_error = translated
+        dbapi_error = as_dbapi_error(adapted, exc)  # asyncpg's error as the dialect's DBAPI error
         if not isinstance(dbapi_error, dialect.loaded_dbapi.Error):
             return dbapi_error  # not the database's (e.g. a value a bind processor refused)
         lost = dialect.is_disconnect(dbapi_error, adapted, None)
@@ -519,18 +511,18 @@ class UnitOfWork:
         # Only on SQLite, where ``session`` is the writer connection (``Database.writer``). After a
         # commit, a statement begins the next transaction.
         inline = self._inline
-        if not inline._conn.in_transaction:
+        if not inline.in_transaction:
             await inline.begin_immediate()
-        elif inline._pending is not None and not inline._pending.done():
-            await inline._idle()
-        return inline._conn
+        else:
+            await inline.ready()
+        return inline.sqlite
 
     async def _end(self, commit: bool) -> None:
         """End the transaction: through the session when it has one (PostgreSQL, or a SQLAlchemy
         statement joined SQLite's), else on SQLite's driver, where it was begun."""
         if self.session.in_transaction():
             await (self.session.commit() if commit else self.session.rollback())
-        elif self._inline is not None and self._inline._conn.in_transaction:
+        elif self._inline is not None and self._inline.in_transaction:
             await (self._inline.commit() if commit else self._inline.rollback())
 
     # -- statements built once --------------------------------------------------------------------

@@ -15,15 +15,30 @@ a driver error is raised as SQLAlchemy's (``IntegrityError`` …, parameters hid
 
 On PostgreSQL SQLAlchemy added ≈ 75 µs to asyncpg's ≈ 100 µs per statement (measured on one
 connection, bench/README.md); there the round trip itself is most of a statement's time.
+
+Only declared statements take this path: a statement object is compiled once and found again by
+its identity, so it must be built once. :func:`hot` declares one at module level (it refuses,
+loudly, to run inside a function: a statement built per call would never be found again), and
+:func:`hot_once` builds one per key the first time it is asked for (per table, per dialect).
+Any other statement runs through SQLAlchemy, the public path. A declared statement this module
+cannot run exactly is logged once with the reason and then also runs through SQLAlchemy.
+SQLAlchemy's private attributes are read in shared/internals/sqlalchemy.py only.
 """
 
 from __future__ import annotations
 
+import logging
 import re
-from collections.abc import Iterator, Sequence
-from typing import Any
+import sys
+from collections.abc import Callable, Hashable, Iterator, Sequence
+from typing import Any, TypeVar
 
 from sqlalchemy.sql.dml import Insert
+
+from shared.internals.sqlalchemy import result_columns
+
+log = logging.getLogger("koolle.fastsql")
+S = TypeVar("S")
 
 _EXPANDING = re.compile(r"\(?__\[POSTCOMPILE_(\w+)\]\)?")
 # asyncpg's placeholders as SQLAlchemy renders them: ``$1``, ``$2::VARCHAR``, ``$3::TIMESTAMP WITH TIME ZONE``
@@ -32,9 +47,63 @@ _PG_VALUES = re.compile(rf"VALUES (\((?:{_PG_PARAM}, )*{_PG_PARAM}\))")
 _PG_NUMBER = re.compile(r"\$(\d+)")
 _PG_STATUS_COUNT = re.compile(r"(\d+)$")
 _CACHE_MAX = 1024
+_KEYS_MAX = 10_000  # statement shapes (hot_once): tables × columns used, far below this
 # Rows per multi-row INSERT … RETURNING: well within SQLite's bound-variable limit (32,766) for our
 # tables; a longer list (an intake batch's outbox rows) goes in several statements.
 ROWS_PER_INSERT = 500
+
+
+class FastPathMisuse(RuntimeError):
+    """A statement was declared for the fast path in a way that would defeat it."""
+
+
+# Declared statements by id(); holding the object keeps its id from being reused by another.
+_DECLARED: dict[int, Any] = {}
+_BUILT: dict[Hashable, Any] = {}
+
+
+def hot(stmt: S) -> S:
+    """Declare ``stmt`` for the driver fast path. Call at module level only: raises
+    :class:`FastPathMisuse` inside a function, where the statement would be built per call."""
+    _at_module_level("hot")
+    _DECLARED[id(stmt)] = stmt
+    return stmt
+
+
+def hot_all(*stmts: Any) -> None:
+    """Declare several statements (or dicts of them) at module level, as :func:`hot`."""
+    _at_module_level("hot_all")
+    for stmt in stmts:
+        for s in stmt.values() if isinstance(stmt, dict) else (stmt,):
+            _DECLARED[id(s)] = s
+
+
+def _at_module_level(name: str) -> None:
+    caller = sys._getframe(2)
+    if caller.f_code.co_name != "<module>":
+        raise FastPathMisuse(
+            f"{name}() called in {caller.f_code.co_name}() at {caller.f_code.co_filename}:{caller.f_lineno}: a statement "
+            "built per call is never found again; declare it at module level, or use hot_once(key, build)"
+        )
+
+
+def hot_once(key: Hashable, build: Callable[[], S]) -> S:
+    """The statement for ``key``, built and declared the first time it is asked for (a statement
+    shape per table or dialect). Raises :class:`FastPathMisuse` past 10,000 keys: a key made per
+    call (e.g. holding a value) would grow this without end."""
+    stmt = _BUILT.get(key)
+    if stmt is None:
+        if len(_BUILT) >= _KEYS_MAX:
+            raise FastPathMisuse(
+                f"more than {_KEYS_MAX:,} fast-path statement keys: is a key built per call? (last: {key!r:.100})"
+            )
+        stmt = _BUILT[key] = build()
+        _DECLARED[id(stmt)] = stmt
+    return stmt
+
+
+def declared(stmt: Any) -> bool:
+    return _DECLARED.get(id(stmt)) is stmt
 
 
 class FastRow(tuple):  # type: ignore[type-arg]
@@ -140,16 +209,19 @@ class Plan:
             out.append(p(v) if p is not None else v)
         return tuple(out)
 
-    def runnable(self, params: Any) -> bool:
+    def refusal(self, params: Any) -> str | None:
+        """Why these parameters cannot run on this plan (then SQLAlchemy runs them), or None."""
         if isinstance(params, list):
             if self.expanding:
-                return False
+                return "executemany with an IN list"
             if self.pg:  # asyncpg's executemany reports no row count: only INSERT … RETURNING
-                return self.row_type is not None and self.values_group is not None
-            return self.row_type is None or self.values_group is not None
+                ok = self.row_type is not None and self.values_group is not None
+                return None if ok else "executemany without INSERT … RETURNING on PostgreSQL"
+            return None if self.row_type is None or self.values_group is not None else "executemany of a non-INSERT with rows"
         if self.pg:
-            return not self.expanding
-        return all(params.get(n) for n in self.expanding)  # an empty IN list: SQLAlchemy's own rendering
+            return "an IN list on PostgreSQL" if self.expanding else None
+        # an empty IN list: SQLAlchemy's own rendering
+        return None if all(params.get(n) for n in self.expanding) else "an empty IN list"
 
     def _pg_rows_sql(self, rows: int) -> str:
         sql = self._pg_multi.get(rows)
@@ -194,7 +266,7 @@ class Plan:
                 if len(params) > ROWS_PER_INSERT:  # SQLite's limit on bound variables
                     parts = [self.run(conn, params[i : i + ROWS_PER_INSERT]) for i in range(0, len(params), ROWS_PER_INSERT)]
                     return FastResult([r for part in parts for r in part.all()], sum(part.rowcount for part in parts))
-                sql = self.sql.replace("VALUES " + self.values_group, "VALUES " + ", ".join([self.values_group] * len(params)), 1)  # type: ignore[operator]
+                sql = self.sql.replace("VALUES " + self.values_group, "VALUES " + ", ".join([self.values_group] * len(params)), 1)  # type: ignore[operator, list-item]
                 args: list[Any] = []
                 for p in params:
                     args.extend(self._args(p))
@@ -231,12 +303,15 @@ class FastSQL:
         self.dialect = dialect
         self.pg = dialect.name == "postgresql"
         self._plans: dict[tuple[int, tuple[str, ...]], Plan | None] = {}
-        # Statements seen once: a statement built per call (a one-off query) is never seen twice,
-        # so it is never compiled here; SQLAlchemy's own cache serves it. Holding the object keeps
-        # its id() from being reused while it is in this map.
-        self._seen: dict[int, Any] = {}
+        self._why: dict[tuple[int, tuple[str, ...]], str] = {}  # why a plan is None
+        self._told: set[tuple[int, str]] = set()  # (statement, reason) already logged
+        self.refused = 0  # executions of declared statements that SQLAlchemy ran instead
 
     def plan(self, stmt: Any, params: Any) -> Plan | None:
+        """The plan for a declared statement (:func:`hot`, :func:`hot_once`), or None: then the
+        caller runs it through SQLAlchemy (undeclared; or, logged once, not covered here)."""
+        if _DECLARED.get(id(stmt)) is not stmt:
+            return None
         first = params[0] if isinstance(params, list) else params
         if first is None:
             first = {}
@@ -245,58 +320,69 @@ class FastSQL:
         try:
             plan = self._plans[key]
         except KeyError:
-            if self._seen.get(id(stmt)) is not stmt:
-                if len(self._seen) >= _CACHE_MAX:
-                    self._seen.clear()
-                self._seen[id(stmt)] = stmt
-                return None
             if len(self._plans) >= _CACHE_MAX:
-                return None
-            plan = self._plans[key] = self._compile(stmt, keys)
-        if plan is None or (plan.stmt is not stmt):
+                raise FastPathMisuse(f"more than {_CACHE_MAX} fast-path plans: parameter names built per call?") from None
+            plan, self._why[key] = self._compile(stmt, keys)
+            self._plans[key] = plan
+        if plan is None:
+            self._refuse(stmt, self._why[key])
             return None
-        return plan if plan.runnable(params) else None
+        reason = plan.refusal(params)
+        if reason is not None:
+            self._refuse(stmt, reason)
+            return None
+        return plan
 
-    def _compile(self, stmt: Any, keys: Sequence[str]) -> Plan | None:
+    def _refuse(self, stmt: Any, reason: str) -> None:
+        self.refused += 1
+        if (id(stmt), reason) not in self._told:
+            self._told.add((id(stmt), reason))
+            first_line = str(stmt).split("\n", 1)[0][:80]  # SQL with placeholders: no values
+            log.info("fast path: %s runs through SQLAlchemy (%s)", first_line, reason)
+
+    def _compile(self, stmt: Any, keys: Sequence[str]) -> tuple[Plan | None, str]:
         if not hasattr(stmt, "compile") or not getattr(stmt, "is_dml", False) and not getattr(stmt, "is_select", False):
-            return None
+            return None, "neither DML nor SELECT"
         try:
             compiled = stmt.compile(dialect=self.dialect, column_keys=list(keys))
-        except Exception:  # noqa: BLE001 - whatever SQLAlchemy compiles only at execution: its path
-            return None
-        if getattr(compiled, "escaped_bind_names", None) or compiled.positiontup is None:
-            return None
+        except Exception as exc:  # noqa: BLE001 - what SQLAlchemy compiles only at execution: its path
+            return None, f"compiled only at execution ({type(exc).__name__})"
+        if compiled.escaped_bind_names or compiled.positiontup is None:
+            return None, "escaped bind names"
         consts: dict[str, Any] = {}
         for col in (*compiled.insert_prefetch, *compiled.update_prefetch):
             default = col.default if col in compiled.insert_prefetch else col.onupdate
             if default is None or not default.is_scalar:
-                return None
+                return None, f"a Python-side callable default ({col.key})"
             consts[col.key] = default.arg
         for name, bind in compiled.binds.items():
             if name not in keys and name not in consts:
                 if bind.callable is not None or bind.value is None and bind.required:
-                    return None
+                    return None, f"parameter {name} missing"
                 consts[name] = bind.effective_value
         order = list(compiled.positiontup)
         if any(n not in keys and n not in consts for n in order):
-            return None
+            return None, "a parameter missing"
         if self.pg and {int(n) for n in _PG_NUMBER.findall(compiled.string)} != set(range(1, len(order) + 1)):
-            return None  # the placeholders are not $1…$n in parameter order (e.g. an IN list among them)
-        procs = {n: p for n, p in compiled._bind_processors.items() if p is not None}
-        for name in procs if not self.pg else ():  # a type's own one-step SQLite conversion, where it has one
-            fast_bind = getattr(compiled.binds[name].type, "sqlite_bind", None)
-            if fast_bind is not None:
-                procs[name] = fast_bind
+            return None, "placeholders not $1…$n in order"  # e.g. an IN list among them
+        # The bind and result processors the compiler caches, through the types' public API.
+        procs: dict[str, Any] = {}
+        for name, bind in compiled.binds.items():
+            p = bind.type.dialect_impl(self.dialect).bind_processor(self.dialect)
+            # a type's own one-step SQLite conversion, where it has one
+            fast_bind = None if self.pg else getattr(bind.type, "sqlite_bind", None)
+            if p is not None:
+                procs[name] = fast_bind or p
         row_type = result_procs = None
-        cols = compiled._result_columns
+        cols = result_columns(compiled)
         if cols:
-            names = [c.keyname for c in cols]
+            names = [k for k, _ in cols]
             if len(set(names)) != len(names):
-                return None
+                return None, "duplicate result column names"
             row_type = type("Row", (FastRow,), {"__slots__": (), "_index": {n: i for i, n in enumerate(names)}})
             result_procs = [
-                (None if self.pg else getattr(c.type, "sqlite_result", None))
-                or c.type._cached_result_processor(self.dialect, None)
-                for c in cols
+                (None if self.pg else getattr(ty, "sqlite_result", None))
+                or ty.dialect_impl(self.dialect).result_processor(self.dialect, None)
+                for _, ty in cols
             ]
-        return Plan(stmt, compiled.string, order, consts, procs, row_type, result_procs, isinstance(stmt, Insert), self.pg)
+        return Plan(stmt, compiled.string, order, consts, procs, row_type, result_procs, isinstance(stmt, Insert), self.pg), ""

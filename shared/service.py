@@ -13,7 +13,7 @@ import json
 import logging
 import os
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC
 from typing import Any, TypeVar
 
@@ -26,13 +26,14 @@ from sqlalchemy import MetaData, text
 
 from shared.client import PlaintextRefused, refuse_plaintext, uses_tls
 from shared.clock import Clock
-from shared.contracts import Contract, Event, FieldError, Reply, field_errors
+from shared.contracts import STREAMS, Contract, Event, FieldError, Reply, field_errors
 from shared.db import Database, UnitOfWork
 from shared.errors import DomainError
 from shared.messaging.consumer import BatchOrder, DeadLetters, EventConsumer, Subscription
 from shared.messaging.redelivery import answer_replay, replay_subject
 from shared.messaging.relay import OutboxRelay
 from shared.messaging.streams import ensure_streams
+from shared.messaging.timers import fired_subscription
 from shared.observability import PORT_OFFSETS, HttpEndpoint, JsonFormatter, ServiceMetrics
 from shared.private_files import owner_only
 from shared.settings import Settings
@@ -79,7 +80,7 @@ class Service:
         self._tasks: list[asyncio.Task[Any]] = []
         self.tracer = trace.get_tracer(f"koolle.{name}")
         self.started = False
-        self._extra_tasks: list[Callable[[], Awaitable[None]]] = []
+        self._extra_tasks: list[Callable[[], Coroutine[Any, Any, None]]] = []
         self.metrics = ServiceMetrics(name)
         self.db.on_commit = self.metrics.observe_commit
         self.metrics.on_scrape(self._refresh_metrics)
@@ -89,6 +90,12 @@ class Service:
     # -- composition ------------------------------------------------------------------------------
     def uow(self) -> UnitOfWork:
         return self.uow_class(self.db, self.clock.now)
+
+    def consumed(self) -> list[Subscription]:
+        """Every durable consumer the service runs: its entrypoints' subscriptions, then its own fired
+        timers where it owns a stream of durable timers (shared/messaging/timers.py)."""
+        timers = [fired_subscription(self.name, s.name) for s in STREAMS.values() if s.owner == self.name and s.schedules]
+        return self.subscriptions + timers
 
     def on_event(self, event: type[Event]) -> Callable[[Callable[[Any, Any], Awaitable[None]]], Any]:
         """Register a handler for an event: ``async def handle(event, uow) -> None``."""
@@ -231,7 +238,7 @@ class Service:
             await ensure_streams(js, self.settings.duplicate_window_seconds, self.settings.stream_replicas)
         dead = DeadLetters(js, self.name)
         order = BatchOrder()  # this process's consumers take turns by their batches' first events
-        for sub in self.subscriptions:
+        for sub in self.consumed():
             consumer = EventConsumer(
                 self.db,
                 js,
@@ -274,7 +281,7 @@ class Service:
         self.started = True
         log.info("%s started", self.name)
 
-    def background(self, fn: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
+    def background(self, fn: Callable[[], Coroutine[Any, Any, None]]) -> Callable[[], Coroutine[Any, Any, None]]:
         """Run ``fn`` as a task while the service runs (e.g. a dispatcher)."""
         self._extra_tasks.append(fn)
         return fn

@@ -130,7 +130,7 @@ class Settings(BaseSettings):
             options["tls_handshake_first"] = True
         return options
 
-    def nats_security(self):  # type: ignore[no-untyped-def]
+    def nats_security(self) -> Any:
         """FastStream security for this identity (user/password and/or TLS), or None."""
         from faststream.nats import NatsSecurity, NatsUserPassword
 

@@ -159,6 +159,15 @@ class InlineConnection:
         if self._pending is not None and not self._pending.done():
             await asyncio.shield(self._pending)
 
+    async def ready(self) -> None:
+        """Wait until no call of this connection runs in a worker thread (then it is ours to use)."""
+        await self._idle()
+
+    @property
+    def sqlite(self) -> sqlite3.Connection:
+        """The sqlite3 connection (use after :meth:`ready`; the driver fast path runs on it)."""
+        return self._conn
+
     async def _in_thread(self, fn: Callable[..., Any], *args: Any) -> Any:
         await self._idle()
         loop = asyncio.get_running_loop()

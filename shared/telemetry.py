@@ -24,6 +24,10 @@ from opentelemetry.sdk.trace.sampling import ALWAYS_ON, Decision, ParentBased, S
 log = logging.getLogger("koolle.telemetry")
 
 _provider: TracerProvider | None = None
+# The provider this module attached an exporting span processor to. Every processor is attached
+# by setup_tracing below, so this answers "is anything exported?" without the SDK's private
+# processor list (which an upgrade could change silently); as fast (bench/internals.py).
+_exported: TracerProvider | None = None
 
 
 def choose_exporter(exporter: str = "none", environ: Mapping[str, str] | None = None) -> SpanExporter | None:
@@ -58,7 +62,7 @@ class WhileExported(Sampler):
         self.provider: TracerProvider | None = None
         self._inner = ParentBased(ALWAYS_ON)
 
-    def should_sample(self, parent_context, trace_id, name, kind=None, attributes=None, links=None, trace_state=None):  # type: ignore[no-untyped-def, override]
+    def should_sample(self, parent_context, trace_id, name, kind=None, attributes=None, links=None, trace_state=None):  # type: ignore[no-untyped-def]
         if _exporting(self.provider):
             return self._inner.should_sample(parent_context, trace_id, name, kind, attributes, links, trace_state)
         parent = trace.get_current_span(parent_context).get_span_context()
@@ -70,10 +74,11 @@ class WhileExported(Sampler):
 
 def setup_tracing(service: str, exporter: str = "none", extra_exporter: SpanExporter | None = None) -> TracerProvider:
     """Install the service's tracer provider once per process."""
-    global _provider
+    global _provider, _exported
     if _provider is not None:
         if extra_exporter is not None:
             _provider.add_span_processor(BatchSpanProcessor(extra_exporter))
+            _exported = _provider
         return _provider
     sampler = WhileExported()
     provider = TracerProvider(resource=Resource.create({"service.name": f"koolle-{service}"}), sampler=sampler)
@@ -81,15 +86,17 @@ def setup_tracing(service: str, exporter: str = "none", extra_exporter: SpanExpo
     chosen = choose_exporter(exporter)
     if chosen is not None:
         provider.add_span_processor(BatchSpanProcessor(chosen))
+        _exported = provider
     if extra_exporter is not None:
         provider.add_span_processor(BatchSpanProcessor(extra_exporter))
+        _exported = provider
     trace.set_tracer_provider(provider)
     _provider = provider
     return provider
 
 
 def _exporting(provider: TracerProvider | None) -> bool:
-    return provider is not None and bool(provider._active_span_processor._span_processors)  # type: ignore[attr-defined]
+    return provider is not None and provider is _exported
 
 
 def tracing_exported() -> bool:

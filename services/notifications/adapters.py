@@ -28,6 +28,7 @@ from sqlalchemy import (
 
 from shared.audit import AuditLog, audit_table
 from shared.db import JSONText, UnitOfWork, UTCDateTime, dialect_insert, messaging_tables
+from shared.fastsql import hot_all, hot_once
 
 from .domain import Notification
 
@@ -196,16 +197,49 @@ _UPDATE_PREFERENCE = {
     )
     for with_language in (False, True)
 }
+hot_all(
+    _INSERT_NOTIFICATION,
+    _STATE_BY_ID,
+    _STATES_BY_IDS,
+    _STATUS_BY_ID,
+    _STATUSES_BY_IDS,
+    _BY_DEDUPE_KEY,
+    _DUE,
+    _PENDING,
+    _SENDING,
+    _SENDING_BEFORE,
+    _AWAITING_RECEIPT,
+    _PENDING_OF_CASE,
+    _SAVE,
+    _CLAIM_SENDING,
+    _OF_CASE,
+    _CONTACT,
+    _CONTACTS_OF_CASE,
+    _CONTACTS_OF_CASES,
+    _LANGUAGES,
+    _DELETE_WITHDRAWAL,
+    _INSERT_WITHDRAWAL,
+    _WITHDRAWALS,
+    _TEAM,
+    _MEETING,
+    _INSERT_MEETING,
+    _UPDATE_MEETING,
+    _UPDATE_PREFERENCE,
+)  # the driver fast path (shared/fastsql.py)
 
 
 class _Upserts:
     """INSERT ... ON CONFLICT statements, built once per dialect (SQLite and PostgreSQL spell them alike)."""
 
     def __init__(self, dialect: str) -> None:
-        upsert = dialect_insert(dialect)
-        c = upsert(contacts)
+        self.contact = hot_once(("notifications.contact", dialect), lambda: self._contact(dialect))
+        self.team = hot_once(("notifications.team", dialect), lambda: self._team(dialect))
+
+    @staticmethod
+    def _contact(dialect: str) -> Any:
+        c = dialect_insert(dialect)(contacts)
         # A detail missing from this event (NULL) keeps the one already known.
-        self.contact = c.on_conflict_do_update(
+        return c.on_conflict_do_update(
             index_elements=[contacts.c.case_id, contacts.c.contact_id],
             set_={
                 "role": c.excluded.role,
@@ -216,8 +250,11 @@ class _Upserts:
                 "updated_at": c.excluded.updated_at,
             },
         )
-        t = upsert(case_teams)
-        self.team = t.on_conflict_do_update(
+
+    @staticmethod
+    def _team(dialect: str) -> Any:
+        t = dialect_insert(dialect)(case_teams)
+        return t.on_conflict_do_update(
             index_elements=[case_teams.c.case_id], set_={"team_id": t.excluded.team_id, "municipality": t.excluded.municipality}
         )
 

@@ -611,13 +611,14 @@ def effectiveness(measurements: list[Measurement]) -> dict[str, Any]:
     areas: dict[str, Any] = {}
     for area in STAR_AREAS:
         series = [{"at": m.measured_at.isoformat(), "source": m.source, "score": m.scores[area]} for m in ms if area in m.scores]
-        first = series[0]["score"] if series else None
-        latest = series[-1]["score"] if series else None
+        scores = [m.scores[area] for m in ms if area in m.scores]
+        first = scores[0] if scores else None
+        latest = scores[-1] if scores else None
         areas[area] = {
             "series": series,
             "first": first,
             "latest": latest,
-            "change": (latest - first) if series else None,
+            "change": (latest - first) if latest is not None and first is not None else None,
         }
     return {
         "measurements": [{"at": m.measured_at.isoformat(), "source": m.source, "scores": dict(m.scores)} for m in ms],

@@ -7,10 +7,26 @@ from datetime import date
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Boolean, Column, Date, Integer, LargeBinary, MetaData, String, Table, bindparam, insert, select, update
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Date,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    bindparam,
+    func,
+    insert,
+    select,
+    update,
+)
 
 from shared.audit import AuditLog, audit_table
 from shared.db import Database, JSONText, UnitOfWork, UTCDateTime, messaging_tables
+from shared.fastsql import hot
 
 from .config import ReferralConfig
 from .domain import Case, Consent, Contact, Referral, Router
@@ -52,6 +68,16 @@ cases = Table(
     Column("state", JSONText, nullable=False),
 )
 
+# A team's open cases without reading its closed history: the team_id index alone grows with every
+# case the team ever had (bench/growth.py; 5,050 index entries read per query at 100,000 cases).
+Index(
+    "ix_cases_open_by_team",
+    cases.c.team_id,
+    cases.c.opened_at,
+    postgresql_where=cases.c.status == "open",
+    sqlite_where=cases.c.status == "open",
+)
+
 consents = Table(
     "consents",
     metadata,
@@ -87,11 +113,11 @@ _CASE_COLUMNS = ("case_id", "municipality", "team_id", "status", "opened_at")
 # children (few), then those cases by primary key. As one join, PostgreSQL with stale statistics
 # chose to read every open case through the status index and hash-join them: 4.6 ms per referral
 # at 7,000 open cases, and intake fell from 128 to 26 referrals/s as the table grew (bench/).
-_CASES_OF_CHILDREN = select(referral_children.c.case_id).where(
-    referral_children.c.child_key.in_(bindparam("keys", expanding=True))
+_CASES_OF_CHILDREN = hot(
+    select(referral_children.c.case_id).where(referral_children.c.child_key.in_(bindparam("keys", expanding=True)))
 )
-_CASE_STATUS = select(cases.c.case_id, cases.c.status, cases.c.opened_at).where(
-    cases.c.case_id.in_(bindparam("ids", expanding=True))
+_CASE_STATUS = hot(
+    select(cases.c.case_id, cases.c.status, cases.c.opened_at).where(cases.c.case_id.in_(bindparam("ids", expanding=True)))
 )
 
 
@@ -246,6 +272,26 @@ class ReferralRepository:
     async def add_rejection(self, **values: Any) -> None:
         await self.s.execute(insert(rejected_submissions).values(**values))
 
+    async def rejections(self, limit: int) -> tuple[int, list[dict[str, Any]]]:
+        """How many rejections are stored, and the newest ``limit`` of them without their raw bytes."""
+        t = rejected_submissions
+        total = await self.s.scalar(select(func.count()).select_from(t))
+        rows = (
+            await self.s.execute(
+                select(t.c.rejection_id, t.c.submission_id, t.c.received_at, t.c.stream_seq, t.c.reasons)
+                .order_by(t.c.received_at.desc(), t.c.stream_seq.desc())
+                .limit(limit)
+            )
+        ).all()
+        return int(total or 0), [_rejection(r) for r in rows]
+
+    async def rejection(self, rejection_id: UUID) -> dict[str, Any] | None:
+        """One rejection with its raw bytes as received."""
+        row = (
+            await self.s.execute(select(rejected_submissions).where(rejected_submissions.c.rejection_id == str(rejection_id)))
+        ).first()
+        return {**_rejection(row), "raw": bytes(row.raw)} if row else None
+
     async def audit(self, **values: Any) -> None:
         """Append one access record (who, whose data, what, purpose, result; when = now)."""
         await self.uow.audit.record(**values)
@@ -257,6 +303,16 @@ class ReferralRepository:
 
     async def access_log(self, case_ids: list[str]) -> list[dict[str, Any]]:
         return await self.uow.audit.entries(case_ids)
+
+
+def _rejection(row: Any) -> dict[str, Any]:
+    return {
+        "rejection_id": row.rejection_id,
+        "submission_id": row.submission_id,
+        "received_at": row.received_at,
+        "stream_seq": row.stream_seq,
+        "reasons": row.reasons,
+    }
 
 
 def _to_referral(row: Any) -> Referral:

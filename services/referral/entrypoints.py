@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from shared.contracts.ops import REJECTED_SUBJECT, RejectedSubmissionsQuery
 from shared.contracts.referral import (
     INTAKE_SUBJECT,
     AccessLogQuery,
@@ -42,6 +43,8 @@ def register(svc: Service) -> None:
     svc.request("query.referral.team_cases.v1", TeamCasesQuery)(handlers.team_cases)
     svc.request("query.referral.deadlines_due.v1", DeadlinesDueQuery)(handlers.deadlines_due)
     svc.request("query.referral.access_log.v1", AccessLogQuery)(handlers.access_log)
+    # Operators only (the ops identity; infra/auth.py lets no client identity publish ops.>).
+    svc.request(REJECTED_SUBJECT, RejectedSubmissionsQuery)(handlers.rejected_submissions)
     svc.request("cmd.referral.unlink.v1", UnlinkReferral)(handlers.unlink_referral)
     svc.request("cmd.referral.record_consent.v1", RecordConsent)(handlers.record_consent)
     svc.request("cmd.referral.withdraw_consent.v1", WithdrawConsent)(handlers.withdraw_consent)

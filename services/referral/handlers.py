@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 from dataclasses import dataclass
 from datetime import date
@@ -11,6 +12,7 @@ from uuid import UUID, uuid4
 from shared.calendar import add_working_days, helsinki_date
 from shared.contracts.base import TRUSTED, Reply
 from shared.contracts.common import ContactPoint
+from shared.contracts.ops import RejectedSubmissionsQuery
 from shared.contracts.referral import (
     AccessLogQuery,
     AssessmentCompleted,
@@ -508,6 +510,40 @@ async def access_log(q: AccessLogQuery, uow: ReferralUnitOfWork) -> Reply:
     if not case_ids:
         raise NotFound("personal_id" if q.personal_id else "case_id")
     return Reply(ok=True, data={"cases": case_ids, "entries": entries})
+
+
+async def rejected_submissions(q: RejectedSubmissionsQuery, uow: ReferralUnitOfWork) -> Reply:
+    """Operators' view of rejected intake submissions (``ops.referral.rejected.v1``): ids and
+    reasons only. One rejection's raw bytes may hold personal data, so that read is audited
+    (recorded and committed before the answer; a miss is recorded as not_found)."""
+    if q.rejection_id is None:
+        total, rows = await uow.referrals.rejections(q.limit)
+        return Reply(ok=True, data={"total": total, "rejections": [_rejection_summary(r) for r in rows]})
+    found = await uow.referrals.rejection(q.rejection_id)
+    await uow.referrals.audit(
+        actor=q.requested_by,
+        case_id=None,  # a rejected submission belongs to no case
+        action="read_rejected_submission",
+        purpose=q.purpose,
+        result="found" if found else "not_found",
+        scope=f"rejection:{q.rejection_id}",
+    )
+    await uow.commit()
+    if found is None:
+        raise NotFound("rejection_id")
+    return Reply(
+        ok=True, data={"rejection": {**_rejection_summary(found), "raw_base64": base64.b64encode(found["raw"]).decode()}}
+    )
+
+
+def _rejection_summary(r: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "rejection_id": r["rejection_id"],
+        "submission_id": r["submission_id"],
+        "received_at": r["received_at"].isoformat(),
+        "stream_seq": r["stream_seq"],
+        "reasons": [{"field": x.get("field"), "code": x.get("code")} for x in r["reasons"] or []],
+    }
 
 
 async def team_cases(q: TeamCasesQuery, uow: ReferralUnitOfWork) -> Reply:

@@ -41,6 +41,7 @@ class ReferralStatistics:
         self.statutory: Counter[tuple[str, str]] = Counter()
         self.urgent: Counter[tuple[str, str]] = Counter()
         self.events = 0
+        self.unreadable = 0  # stored messages that are not a readable referral.received (dead-lettered by consumers)
 
     def apply(self, ev: dict[str, Any]) -> None:
         key = (ev["municipality"], _helsinki_month(ev["received_at"]))
@@ -53,7 +54,10 @@ class ReferralStatistics:
 
     def apply_batch(self, msgs: list[Msg]) -> None:
         for m in msgs:
-            self.apply(from_json(m.data))  # pydantic-core's parser: ≈ 2× the json module's speed
+            try:
+                self.apply(from_json(m.data))  # pydantic-core's parser: ≈ 2× the json module's speed
+            except (ValueError, KeyError, TypeError):  # a payload that breaks the contract: counted, not fatal
+                self.unreadable += 1
 
     def rows(self) -> list[dict[str, Any]]:
         return [{"municipality": m, "month": mo, "channel": ch, "referrals": n} for (m, mo, ch), n in sorted(self.counts.items())]

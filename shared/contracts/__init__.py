@@ -35,17 +35,16 @@ class StreamSpec:
     owner: str
     schedules: bool = False  # holds durable timers (JetStream message schedules)
     description: str = ""
-    timers: str = ""  # the timers stream whose fired timers this event stream takes in (sourced)
 
 
-def _timers(service: str, events: str) -> StreamSpec:
+def _timers(service: str) -> StreamSpec:
     return StreamSpec(
         f"TIMERS_{service.upper()}",
         (f"timers.{service}.>",),
         service,
         schedules=True,
-        description=f"Durable timers of the {service} service (JetStream message schedules). A fired timer "
-        f"is stored here on timers.{service}.fired.<event subject> and sourced into {events} as that event.",
+        description=f"Durable timers of the {service} service (JetStream message schedules). A timer fires "
+        f"onto timers.{service}.fired here; the service then emits its event through its outbox.",
     )
 
 
@@ -53,16 +52,16 @@ STREAMS: dict[str, StreamSpec] = {
     s.name: s
     for s in (
         StreamSpec("INTAKE", ("intake.>",), "front door", description="Submissions from front-door systems."),
-        StreamSpec("REFERRAL", ("referral.>", "consent.>", "assessment.>"), "referral", timers="TIMERS_REFERRAL"),
-        StreamSpec("MEETINGS", ("meeting.>",), "meetings", timers="TIMERS_MEETINGS"),
-        StreamSpec("PLANS", ("plan.>", "followup.>"), "plans", timers="TIMERS_PLANS"),
+        StreamSpec("REFERRAL", ("referral.>", "consent.>", "assessment.>"), "referral"),
+        StreamSpec("MEETINGS", ("meeting.>",), "meetings"),
+        StreamSpec("PLANS", ("plan.>", "followup.>"), "plans"),
         StreamSpec("NOTIFICATIONS", ("notification.>",), "notifications"),
         StreamSpec("DEADLETTER", ("deadletter.>",), "operations", description="Messages that failed max deliveries."),
         # Message schedules need rollup and purge on their stream (nats-server forces both), so the
         # timers are kept apart from the event history, which refuses both.
-        _timers("referral", "REFERRAL"),
-        _timers("meetings", "MEETINGS"),
-        _timers("plans", "PLANS"),
+        _timers("referral"),
+        _timers("meetings"),
+        _timers("plans"),
     )
 }
 

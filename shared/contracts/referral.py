@@ -264,7 +264,7 @@ class ReferralRejected(Event):
     event_type: ClassVar[str] = "referral.rejected"
     stream: ClassVar[str] = "REFERRAL"
 
-    case_id: UUID | None = Field(default=None, description="Always empty: no case was opened.")
+    case_id: UUID | None = Field(default=None, description="Always empty: no case was opened.")  # type: ignore[assignment]
     submission_id: str = Field(description="The front door's submission id ('unknown' when unreadable).")
     rejection_id: UUID = Field(description="Id of the stored rejected submission.")
     reasons: list[FieldError] = Field(description="Machine-readable reasons (field, code, message fi/sv/en).")

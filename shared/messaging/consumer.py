@@ -35,6 +35,7 @@ from pydantic import ValidationError
 from shared.contracts import Event, parse_event
 from shared.db import Database, UnitOfWork
 from shared.faults import crash_point
+from shared.internals.natspy import PullInbox
 from shared.telemetry import attached, extract_context, tracing_exported
 
 log = logging.getLogger("koolle.consumer")
@@ -159,10 +160,10 @@ class StandingPull:
     """
 
     def __init__(self, psub: Any, batch: int, expires: float = 2.0) -> None:
-        self.sub = psub._sub  # the subscription on this pull consumer's deliver inbox
-        self.nc = psub._nc
-        self.nms = psub._nms  # $JS.API.CONSUMER.MSG.NEXT.<stream>.<consumer>
-        self.deliver = psub._deliver
+        self.inbox = PullInbox(psub)  # nats-py's internals, in shared/internals/natspy.py
+        self.nc = self.inbox.nc
+        self.nms = self.inbox.next_subject  # $JS.API.CONSUMER.MSG.NEXT.<stream>.<consumer>
+        self.deliver = self.inbox.deliver
         self.batch = batch
         self.expires = expires
         self.credit = 0  # messages requested and not yet delivered (nor expired)
@@ -175,8 +176,7 @@ class StandingPull:
         self.requested_at = time.monotonic()
 
     def _status(self, msg: Msg) -> str | None:
-        """Take one delivery off the subscription's books; its status code, None for a message."""
-        self.sub._pending_size -= len(msg.data)
+        """A delivery's status code, None for a message."""
         return msg.headers.get("Status") if msg.headers else None
 
     def _take(self, msg: Msg) -> bool:
@@ -192,7 +192,7 @@ class StandingPull:
 
     async def first(self, timeout: float) -> Msg:
         """The next message, waiting up to ``timeout``; keeps requests outstanding."""
-        q = self.sub._pending_queue
+        q = self.inbox
         deadline = time.monotonic() + timeout
         while True:
             if self.credit <= self.batch // 2 or time.monotonic() - self.requested_at > self.expires:
@@ -214,7 +214,7 @@ class StandingPull:
 
     def waiting(self) -> int:
         """Deliveries already in this process, not yet taken (statuses included)."""
-        return self.sub._pending_queue.qsize()
+        return self.inbox.waiting()
 
     async def more(self, limit: int) -> list[Msg]:
         """Messages already delivered and waiting, without waiting for more. The next batch is
@@ -227,7 +227,7 @@ class StandingPull:
 
     def buffered(self, limit: int) -> list[Msg]:
         """Messages already delivered to this process and not yet taken."""
-        q = self.sub._pending_queue
+        q = self.inbox
         out: list[Msg] = []
         while len(out) < limit:
             try:
@@ -259,7 +259,7 @@ class LingeringPull(StandingPull):
         want = limit - len(out)
         body = json.dumps({"batch": want, "no_wait": True}).encode()
         await self.nc.publish(self.nms, body, reply=self.deliver)
-        q = self.sub._pending_queue
+        q = self.inbox
         deadline = time.monotonic() + self.expires
         while want > 0:
             left = deadline - time.monotonic()

@@ -28,7 +28,9 @@ from nats.js import JetStreamContext
 from sqlalchemy import bindparam, select, update
 
 from shared.db import Database, UnitOfWork
+from shared.fastsql import hot_once
 from shared.faults import crash_point
+from shared.internals.natspy import core_client
 from shared.messaging.streams import stream_of
 
 log = logging.getLogger("koolle.outbox")
@@ -79,8 +81,9 @@ class OutboxRelay:
         self.mark_delay = 0.25
         self._no_atomic: set[str] = set()  # streams that refuse atomic batches (configured elsewhere)
         outbox = db.outbox
-        self._mark_statement = (
-            update(outbox).where(outbox.c.seq.in_(bindparam("seqs", expanding=True))).values(sent_at=bindparam("now"))
+        self._mark_statement = hot_once(
+            ("outbox mark", outbox),
+            lambda: update(outbox).where(outbox.c.seq.in_(bindparam("seqs", expanding=True))).values(sent_at=bindparam("now")),
         )
         self.batches = 0
 
@@ -219,7 +222,7 @@ class OutboxRelay:
                             failed.append(res)
                         else:
                             # ``ok`` is True or the exception that row met (an exception is truthy!)
-                            done += [r.seq for r, ok in zip(group, res, strict=True) if ok is True]  # type: ignore[attr-defined]
+                            done += [r.seq for r, ok in zip(group, res, strict=True) if ok is True]
                             failed += [ok for ok in res if isinstance(ok, BaseException)]
                     segment = []
                 if row is None or failed:
@@ -278,7 +281,7 @@ class OutboxRelay:
         return [True if not isinstance(r, BaseException) else r for r in results]
 
     async def _send_atomic(self, rows: list[Any]) -> None:
-        nc = self.js._nc  # type: ignore[attr-defined]
+        nc = core_client(self.js)
         batch_id = uuid.uuid4().hex
         last = len(rows)
         for i, row in enumerate(rows, 1):

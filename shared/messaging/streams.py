@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from nats.js import JetStreamContext
-from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig, StreamSource, SubjectTransform
+from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import APIError, NotFoundError
 
 from shared.contracts import STREAMS, StreamSpec
@@ -15,20 +15,6 @@ class StreamLayoutOutdated(RuntimeError):
     """An event stream was created by an earlier version with its timers inside it: nats-server
     cannot turn message schedules off on an existing stream, so rollup and purge stay allowed on it
     until it is migrated (docs/operations.md, "Streams that refuse erasure")."""
-
-
-def fired_prefix(service: str) -> str:
-    """Where a service's fired timers are stored in its timers stream, before being sourced."""
-    return f"timers.{service}.fired"
-
-
-def _timer_source(spec: StreamSpec) -> list[StreamSource] | None:
-    if not spec.timers:
-        return None
-    prefix = fired_prefix(STREAMS[spec.timers].owner)
-    # Only fired timers on this stream's own subjects come in, under the event's subject.
-    transforms = [SubjectTransform(src=f"{prefix}.{p}", dest=p) for p in spec.subjects]
-    return [StreamSource(name=spec.timers, subject_transforms=transforms)]
 
 
 def stream_config(spec: StreamSpec, duplicate_window: float, replicas: int = 1) -> StreamConfig:
@@ -48,7 +34,6 @@ def stream_config(spec: StreamSpec, duplicate_window: float, replicas: int = 1) 
         allow_rollup_hdrs=spec.schedules,  # timer cancel = rollup tombstone
         deny_purge=not spec.schedules,
         deny_delete=spec.name != "DEADLETTER",
-        sources=_timer_source(spec),
         # The outbox relay publishes a scan's rows of one stream as one atomic batch: stored with one
         # write instead of one fsync'd write per event (shared/messaging/relay.py).
         allow_atomic=True,

@@ -39,3 +39,27 @@ def test_benchmark_smoke(tmp_path: Path) -> None:
         assert measure in results, measure
     assert "100/100" in results, "every referral of the smoke run was received and notified"
     assert (tmp_path / "latency.png").stat().st_size > 1000
+
+
+@pytest.mark.postgres
+def test_benchmark_cluster_smoke(tmp_path: Path) -> None:
+    """The county's shape, briefly: PostgreSQL and a 3-node cluster with R3 streams, its raw limit
+    and raw latency measured on the same cluster, the pipeline's latency reported as a ratio."""
+    from tests.conftest import postgres_reachable
+
+    if not postgres_reachable():
+        pytest.skip("no PostgreSQL at 127.0.0.1:5432")
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.run", "--cluster-only", "--quick", "--n", "50", "--seconds", "1", "--out", str(tmp_path)],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    results = (tmp_path / "results.md").read_text()
+    for measure in ("[cluster] raw JetStream publish with ack, R3", "[cluster] raw publish → consume", "p99 ratio to raw"):
+        assert measure in results, measure
+    assert "| [cluster] pipeline: 50 referrals" in results and "50/50" in results, "every referral was received and notified"
+    assert (tmp_path / "latency.png").stat().st_size > 1000

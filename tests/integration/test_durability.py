@@ -123,7 +123,8 @@ async def test_followup_timer_survives_a_nats_restart_and_fires_once(tmp_path): 
         server.start()  # same store: the schedule is durable
         await wait_for(lambda: _jetstream_ready(js), timeout=20)
 
-        psub = await js.pull_subscribe(FollowupDue.subject(), durable="probe", stream="PLANS")
+        # The schedule fires into the plans service's private subject; the service emits followup.due from there.
+        psub = await js.pull_subscribe("timers.plans.fired", durable="probe", stream="PLANS")
         got = []
         deadline = asyncio.get_running_loop().time() + 10
         while asyncio.get_running_loop().time() < deadline:

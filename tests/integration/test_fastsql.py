@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import Boolean, Column, Integer, MetaData, String, Table, bindparam, func, insert, select, update
 
 from shared.db import Database, JSONText, UnitOfWork, UTCDateTime, messaging_tables
-from shared.fastsql import FastResult
+from shared.fastsql import FastPathMisuse, FastResult, hot, hot_all, hot_once
 from tests.support.databases import KINDS, fresh_database
 
 pytestmark = pytest.mark.integration
@@ -36,6 +36,7 @@ PENDING = (
     .limit(bindparam("limit", type_=Integer))
 )
 SET_N = update(things).where(things.c.id == bindparam("w_id")).values(n=bindparam("v_n"))
+hot_all(INSERT, BY_ID, BY_IDS, PENDING, SET_N)
 AT = datetime(2026, 3, 29, 0, 30, tzinfo=UTC)
 
 
@@ -46,20 +47,20 @@ async def db(request: pytest.FixtureRequest, tmp_path: Path):
 
 
 async def twice(uow: UnitOfWork, stmt, params):  # noqa: ANN001, ANN201
-    """The second run of a statement takes the fast path (the first is SQLAlchemy's)."""
-    await uow.execute(stmt, params)
+    """The statement through SQLAlchemy's own path, then through the unit of work (the fast path
+    for a declared statement)."""
+    await uow.session.execute(stmt, params)
     return await uow.execute(stmt, params)
 
 
 async def test_rows_and_types_match_sqlalchemy(db: Database) -> None:
     rows = [{"id": f"t{i}", "at": AT + timedelta(minutes=i), "doc": {"k": [i, "ä"]}} for i in range(5)]
     async with UnitOfWork(db) as uow:
-        await uow.insert(things, rows[:2])  # SQLAlchemy (first sighting)
+        await uow.session.execute(INSERT, rows[:2])  # SQLAlchemy
         await uow.insert(things, rows[2:])  # driver
         await uow.commit()
     async with UnitOfWork(db) as uow:
         slow = (await uow.session.execute(BY_ID, {"id": "t3"})).first()
-        await uow.execute(BY_ID, {"id": "t3"})
         fast = await uow.execute(BY_ID, {"id": "t3"})
         assert isinstance(fast, FastResult)
         row = fast.first()
@@ -107,7 +108,7 @@ async def test_outbox_seqs_follow_emit_order(db: Database) -> None:
         def to_json(self) -> bytes:
             return b"{}"
 
-    # 40 rows (SQLAlchemy, then the driver) and 1,100 (more than one multi-row INSERT holds)
+    # 40 rows, twice, and 1,100 (more than one multi-row INSERT holds)
     for round_, count in enumerate((40, 40, 1100)):
         async with UnitOfWork(db) as uow:
             for i in range(count):
@@ -180,3 +181,40 @@ async def test_errors_are_sqlalchemys_with_parameters_hidden(db: Database) -> No
         assert isinstance(caught.value.orig, db.engine.dialect.loaded_dbapi.Error)  # the dialect's DBAPI error
     async with UnitOfWork(db) as uow:
         assert sorted(await uow.scalars(select(things.c.id))) == ["other", "secret-henkilotunnus"]
+
+
+async def test_a_statement_declared_inside_a_function_is_refused_loudly() -> None:
+    """The rule "only statements built once take the fast path" is enforced: declaring one per call fails."""
+    with pytest.raises(FastPathMisuse, match="module level"):
+        hot(select(things.c.id))
+    with pytest.raises(FastPathMisuse, match="module level"):
+        hot_all(select(things.c.id))
+
+
+async def test_an_undeclared_statement_runs_through_sqlalchemy(db: Database) -> None:
+    async with UnitOfWork(db) as uow:
+        await uow.insert(things, {"id": "u1"})
+        result = await uow.execute(select(things.c.id).where(things.c.id == bindparam("id")), {"id": "u1"})
+        assert not isinstance(result, FastResult) and result.scalar() == "u1"
+
+
+async def test_a_declared_statement_the_fast_path_cannot_run_is_logged_once_and_runs_through_sqlalchemy(
+    db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    """No silent fallback: a Python-side callable default is not covered; the reason is logged once."""
+    calls = Table("calls", MetaData(), Column("id", String(36), primary_key=True), Column("n", Integer, default=lambda: 5))
+    async with db.engine.begin() as conn:
+        await conn.run_sync(calls.metadata.create_all)
+    stmt = hot_once(("test calls", calls), lambda: insert(calls))
+    assert db.fast is not None
+    before = db.fast.refused
+    with caplog.at_level("INFO", logger="koolle.fastsql"):
+        async with UnitOfWork(db) as uow:
+            for i in range(3):
+                assert not isinstance(await uow.execute(stmt, {"id": f"c{i}"}), FastResult)
+            await uow.commit()
+    told = [r.getMessage() for r in caplog.records if r.name == "koolle.fastsql"]
+    assert len(told) == 1 and "callable default (n)" in told[0]
+    assert db.fast.refused - before == 3
+    async with UnitOfWork(db) as uow:
+        assert await uow.scalars(select(calls.c.n)) == [5, 5, 5]

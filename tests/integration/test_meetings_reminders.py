@@ -1,4 +1,5 @@
-"""Reminders before the meeting are durable JetStream timers: they fire while the service is down,
+"""Reminders before the meeting are durable JetStream timers: they fire while the service is down (and
+the reminder goes out once it is back),
 move with a reschedule (the same timer subject is scheduled again) and disappear with a cancellation."""
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ pytestmark = [pytest.mark.integration]
 
 async def test_reminders_survive_restarts_follow_reschedules_and_vanish_on_cancel(settings, nc, clean_streams, monkeypatch):  # type: ignore[no-untyped-def]
     monkeypatch.setenv("KOOLLE_MEETINGS_REMINDER_LEAD_SECONDS", "3600")
-    log = await EventLog().attach(nc, ("meeting.>",))
+    log = await EventLog().attach(nc, ("meeting.>", "timers.meetings.fired"))
     lead = timedelta(hours=1)
     t0 = datetime.now(UTC).replace(microsecond=0)
     async with running(settings, "meetings"):
@@ -72,9 +73,11 @@ async def test_reminders_survive_restarts_follow_reschedules_and_vanish_on_cance
         )
         assert x.ok
         await wait_for(lambda: log.of("meeting.cancelled"))  # the outbox (timers included) is out
-    # The service is down; the reminder for meeting a fires from JetStream all the same.
-    first = await wait_for(lambda: log.of("meeting.reminder_due"), timeout=10)
-    assert [e["meeting_id"] for e in first] == [a.id]
+    # The service is down; the reminder for meeting a fires from JetStream all the same, into the
+    # service's own timers subject, and waits there for the service.
+    fired = await wait_for(lambda: log.of("timers.meetings.fired"), timeout=10)
+    assert [e["meeting_id"] for e in fired] == [a.id]
+    assert not log.of("meeting.reminder_due")
     async with running(settings, "meetings"):
         reminders = await wait_for(
             lambda: len(log.of("meeting.reminder_due")) >= 2 and log.of("meeting.reminder_due"), timeout=10

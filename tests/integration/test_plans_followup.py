@@ -5,6 +5,7 @@ them; they survive a NATS restart while the plans service runs."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -81,8 +82,10 @@ async def test_reminder_due_and_overdue_each_fire_once(settings, nc, clean_strea
         ]
 
         reminder = await wait_for(lambda: of_plan(log, "followup.reminder_due", plan_id), timeout=10)
-        assert not of_plan(log, "followup.due", plan_id), "the reminder comes before the due time"
         overdue = await wait_for(lambda: of_plan(log, "followup.overdue", plan_id), timeout=10)
+        # The reminder comes before the due time: in the stream's order, not by when this test looked.
+        fired = [s for s, e in log.events if s.startswith("followup.") and e.get("plan_id") == plan_id]
+        assert fired.index("followup.reminder_due.v1") < fired.index("followup.due.v1") < fired.index("followup.overdue.v1")
         due = of_plan(log, "followup.due", plan_id)
         assert datetime.fromisoformat(due[0]["due_at"]) == due_at
         assert datetime.fromisoformat(overdue[0]["due_at"]) == due_at and overdue[0]["responsible_worker_ids"] == ["staff-close"]
@@ -210,8 +213,19 @@ async def test_a_timer_that_fires_while_the_service_is_down_is_handled_once_afte
         reply = await call(nc, "cmd.plans.agree.v1", plan_cmd(case_id, whole_second(3)))
         assert reply.ok, reply.errors
         await wait_for(lambda: svc.relay is not None and svc.relay.published >= 3)  # plan.agreed + due + grace schedules
-    # The service is down when the follow-up falls due: JetStream still fires the schedule and keeps the event.
-    await wait_for(lambda: of_plan(log, "followup.due", reply.id), timeout=10)  # type: ignore[arg-type]
+    # The service is down when the follow-up falls due: JetStream still fires the schedule and keeps
+    # the fired timer; the service emits followup.due once it is back.
+    js = nc.jetstream()
+
+    async def timer_fired() -> bool:
+        try:
+            await js.get_last_msg("PLANS", "timers.plans.fired")
+        except nats.js.errors.NotFoundError:
+            return False
+        return True
+
+    await wait_for(timer_fired, timeout=10, interval=0.2)
+    assert not of_plan(log, "followup.due", reply.id)  # type: ignore[arg-type]
     async with plans_service(settings, policy) as svc:
 
         async def fired() -> bool:
@@ -222,3 +236,30 @@ async def test_a_timer_that_fires_while_the_service_is_down_is_handled_once_afte
         consumer = next(c for c in svc.consumers if c.sub.subject == "followup.due.v1")
         assert consumer.handled == 1 and consumer.duplicates == 0
     assert len(of_plan(log, "followup.due", reply.id)) == 1  # type: ignore[arg-type]
+
+
+async def test_followup_due_is_never_stored_before_its_due_time_and_says_when_it_fired(settings, nc, clean_streams):  # type: ignore[no-untyped-def]
+    # A due time just short of the next whole second: a schedule's @at has whole seconds, and rounding
+    # down had the event stored up to 0.9 s early.
+    policy = FollowupPolicy(reminder_lead=timedelta(0), overdue_grace=timedelta(hours=1))
+    case_id = str(uuid4())
+    due_at = whole_second(2) + timedelta(milliseconds=900)
+    js = nc.jetstream()
+    async with plans_service(settings, policy):
+        reply = await call(nc, "cmd.plans.agree.v1", plan_cmd(case_id, due_at))
+        assert reply.ok, reply.errors
+
+        async def stored() -> Any:
+            try:
+                return await js.get_last_msg("PLANS", "followup.due.v1")
+            except nats.js.errors.NotFoundError:
+                return None
+
+        await wait_for(stored, timeout=10, interval=0.1)
+        msg = await stored()
+    event = json.loads(msg.data)
+    assert event["plan_id"] == reply.id
+    occurred_at = datetime.fromisoformat(event["occurred_at"])
+    assert datetime.fromisoformat(event["due_at"]) == due_at
+    assert msg.time >= due_at, "stored before it was due"
+    assert due_at <= occurred_at <= msg.time, "occurred_at is when the timer fired"

@@ -7,6 +7,7 @@ per-service users: each service tries on its own stream what one probe publish d
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
@@ -71,10 +72,11 @@ async def test_every_event_stream_refuses_message_delete_and_purge(nc, clean_str
     assert info.config.deny_delete and info.config.deny_purge and not info.config.allow_rollup_hdrs
 
 
-async def test_a_fired_timer_reaches_its_event_stream_and_a_cancelled_one_does_not(secured):  # type: ignore[no-untyped-def]
+async def test_timers_fire_and_cancel_in_their_own_stream(secured):  # type: ignore[no-untyped-def]
     """Timers work as before from the service's side: schedule on ``timers.<service>.…``, cancel
-    by a rollup tombstone on that subject (allowed on the timers stream only)."""
-    from shared.db import fired_subject
+    by a rollup tombstone on that subject (allowed on the timers stream only); a due one fires
+    onto ``timers.<service>.fired``, from where the service emits its event."""
+    from shared.messaging.timers import fired_subject
 
     server, ops = secured
     nc = await connect_as(server, "meetings")
@@ -83,23 +85,25 @@ async def test_a_fired_timer_reaches_its_event_stream_and_a_cancelled_one_does_n
     for name in ("kept", "cancelled"):
         await js.publish(
             f"timers.meetings.reminder.{name}",
-            b'{"name": "%s"}' % name.encode(),
+            b"{}",
             headers={
                 "Nats-Schedule": f"@at {at}",
-                "Nats-Schedule-Target": fired_subject("timers.meetings.reminder.x", "meeting.reminder_due.v1"),
+                "Nats-Schedule-Target": fired_subject("meetings"),
                 "Nats-Msg-Id": str(uuid4()),
             },
         )
     await js.publish("timers.meetings.reminder.cancelled", b"", headers={"Nats-Rollup": "sub", "Nats-Msg-Id": str(uuid4())})
     await nc.close()
     ojs = ops.jetstream()
-    await wait_for(lambda: _count(ojs, "MEETINGS"), timeout=15)
-    info = await ojs.stream_info("MEETINGS", subjects_filter=">")
-    assert info.state.subjects == {"meeting.reminder_due.v1": 1}
 
+    async def fired() -> int:
+        info = await ojs.stream_info("TIMERS_MEETINGS", subjects_filter=fired_subject("meetings"))
+        return int((info.state.subjects or {}).get(fired_subject("meetings"), 0))
 
-async def _count(js, stream: str) -> int:  # type: ignore[no-untyped-def]
-    return int((await js.stream_info(stream)).state.messages)
+    await wait_for(fired, timeout=15)
+    await asyncio.sleep(1.5)
+    assert await fired() == 1, "the cancelled timer did not fire"
+    assert (await ojs.stream_info("MEETINGS")).state.messages == 0
 
 
 async def test_the_audited_purge_procedure_empties_a_stream_and_keeps_its_protection(secured, tmp_path):  # type: ignore[no-untyped-def]

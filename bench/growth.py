@@ -1,0 +1,284 @@
+"""Growth: does the referral service stay as fast when years of cases have piled up?
+
+Intake handling and the staff queries (case, team cases, deadlines due, access log) are measured
+in process, on PostgreSQL, with 0, 100,000 and 1,000,000 existing (closed) cases and ten
+audit-log rows per case (10,000,000 at a million cases). Every scale also holds today's open
+workload, 1,000 open cases (20 teams of 50, deadlines over the next 20 days), so that each query
+returns the same amount at every scale and only the history grows, as in a county where closed
+cases accumulate. The rows are bulk-loaded with ``generate_series`` (no referral goes through
+NATS), shaped like the service's own rows: one real intake gives the stored JSON states. Each operation runs ``--ops`` times; p50 and p99
+per operation and scale go to growth.md, the curve to growth.png.
+
+    python -m bench.growth                                # 0, 100k, 1M cases (loading 1M takes minutes)
+    python -m bench.growth --scales 0 10000 --ops 50      # a small check
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import asyncpg
+
+from bench.run import pct, submission
+from services.referral import handlers
+from services.referral.adapters import ReferralUnitOfWork, metadata
+from shared.contracts.referral import AccessLogQuery, CaseQuery, DeadlinesDueQuery, TeamCasesQuery
+from shared.db import Database
+
+HERE = Path(__file__).resolve().parent
+OPEN_CASES = 1000
+TEAMS = 20
+AUDIT_PER_CASE = 10
+OPERATIONS = ("intake", "case", "team cases", "deadlines due", "access log")
+
+
+def case_id_sql(expr: str) -> str:
+    return f"md5('case' || ({expr}))::uuid::text"
+
+
+async def bulk_load(raw_url: str, cases: int, audit_rows: int, progress: Callable[[str], None] = print) -> float:
+    """Add ``cases`` cases (each with one referral, one child and one consent) and ``audit_rows`` audit records,
+    shaped like the rows the service writes itself (the newest referral and case are the templates).
+    Returns seconds taken."""
+    t0 = time.perf_counter()
+    conn = await asyncpg.connect(raw_url)
+    try:
+        ref = await conn.fetchrow("SELECT channel, status, municipality, state FROM referrals ORDER BY received_at DESC LIMIT 1")
+        case = await conn.fetchrow("SELECT state FROM cases ORDER BY opened_at DESC LIMIT 1")
+        if ref is None or case is None:
+            raise RuntimeError("bulk_load needs one real intake first (the row templates)")
+        chunk = 200_000
+        for start in range(1, cases + 1, chunk):
+            end = min(cases, start + chunk - 1)
+            await conn.execute(
+                f"""INSERT INTO cases (case_id, municipality, team_id, status, opened_at, next_due, state)
+                SELECT {case_id_sql("i")}, $3, 'bench-team-' || (i % {TEAMS}),
+                       CASE WHEN i <= {OPEN_CASES} THEN 'open' ELSE 'closed' END,
+                       now() - make_interval(mins => i),
+                       CASE WHEN i <= {OPEN_CASES} THEN current_date + (i % 20) END, $4
+                FROM generate_series($1::int, $2::int) i""",
+                start,
+                end,
+                ref["municipality"],
+                case["state"],
+            )
+            await conn.execute(
+                f"""INSERT INTO referrals (referral_id, case_id, submission_id, channel, municipality, received_at, status, urgent, state)
+                SELECT md5('ref' || i)::uuid::text, {case_id_sql("i")}, 'bulk-' || i, $3, $4, now() - make_interval(mins => i), $5, false, $6
+                FROM generate_series($1::int, $2::int) i""",
+                start,
+                end,
+                ref["channel"],
+                ref["municipality"],
+                ref["status"],
+                ref["state"],
+            )
+            await conn.execute(
+                f"""INSERT INTO referral_children (child_key, referral_id, case_id)
+                SELECT md5('child' || i) || md5('kid' || i), md5('ref' || i)::uuid::text, {case_id_sql("i")}
+                FROM generate_series($1::int, $2::int) i""",
+                start,
+                end,
+            )
+            await conn.execute(
+                f"""INSERT INTO consents (consent_id, case_id, purpose, recipient, given_by, recorded_by, given_at)
+                SELECT md5('consent' || i)::uuid::text, {case_id_sql("i")}, 'convene', NULL, 'guardian', 'intake',
+                       now() - make_interval(mins => i)
+                FROM generate_series($1::int, $2::int) i""",
+                start,
+                end,
+            )
+            progress(f"    cases {end:,}/{cases:,} ({time.perf_counter() - t0:.0f}s)")
+        chunk = 1_000_000
+        for start in range(1, audit_rows + 1, chunk):
+            end = min(audit_rows, start + chunk - 1)
+            await conn.execute(
+                f"""INSERT INTO audit_log (at, actor, case_id, action, purpose, result, scope)
+                SELECT now() - make_interval(secs => i), 'staff-' || (i % 300), {case_id_sql(f"i % {max(cases, 1)} + 1")},
+                       'read_case', 'case work', 'found', 'case:' || {case_id_sql(f"i % {max(cases, 1)} + 1")}
+                FROM generate_series($1::int, $2::int) i""",
+                start,
+                end,
+            )
+            progress(f"    audit rows {end:,}/{audit_rows:,} ({time.perf_counter() - t0:.0f}s)")
+        await conn.execute("ANALYZE")
+    finally:
+        await conn.close()
+    return time.perf_counter() - t0
+
+
+class Referral:
+    """The referral service's database and use cases, in process."""
+
+    def __init__(self, url: str) -> None:
+        self.db = Database(url, metadata)
+        self.serial = 0
+
+    def uow(self) -> ReferralUnitOfWork:
+        return ReferralUnitOfWork(self.db)
+
+    async def intake(self) -> None:
+        self.serial += 1
+        async with self.uow() as uow:
+            await handlers.receive_submission(
+                handlers.ReceiveSubmission(data=submission(self.serial), stream_seq=self.serial), uow
+            )
+            await uow.commit()
+
+    async def case(self, case_id: str) -> None:
+        async with self.uow() as uow:
+            reply = await handlers.get_case(CaseQuery(case_id=uuid.UUID(case_id), requested_by="sw-bench"), uow)
+        assert reply.ok
+
+    async def team_cases(self, team: str) -> None:
+        async with self.uow() as uow:
+            await handlers.team_cases(TeamCasesQuery(team_id=team, requested_by="sw-bench"), uow)
+
+    async def deadlines_due(self, team: str) -> None:
+        async with self.uow() as uow:
+            await handlers.deadlines_due(DeadlinesDueQuery(working_days=10, team_id=team, requested_by="sw-bench"), uow)
+
+    async def access_log(self, case_id: str) -> None:
+        async with self.uow() as uow:
+            await handlers.access_log(AccessLogQuery(case_id=uuid.UUID(case_id), requested_by="sw-bench"), uow)
+
+
+async def timed(ops: int, run: Callable[[], Awaitable[None]]) -> list[float]:
+    out = []
+    for _ in range(ops):
+        t0 = time.perf_counter()
+        await run()
+        out.append((time.perf_counter() - t0) * 1000)
+    return out
+
+
+async def measure(ref: Referral, cases: int, ops: int) -> dict[str, list[float]]:
+    rnd = random.Random(cases)
+    await ref.intake()  # warm: connections, statements
+    out = {"intake": await timed(ops, ref.intake)}
+    conn = await asyncpg.connect(ref.db.url.replace("+asyncpg", ""))
+    try:  # any case, open or closed
+        picks = [
+            str(await conn.fetchval(f"SELECT {case_id_sql('$1::int')}", rnd.randint(1, OPEN_CASES + cases))) for _ in range(ops)
+        ]
+    finally:
+        await conn.close()
+    teams = [f"bench-team-{rnd.randrange(TEAMS)}" for _ in range(ops)]
+    it = iter(picks)
+    out["case"] = await timed(ops, lambda: ref.case(next(it)))
+    it_t = iter(teams)
+    out["team cases"] = await timed(ops, lambda: ref.team_cases(next(it_t)))
+    it_t = iter(teams)
+    out["deadlines due"] = await timed(ops, lambda: ref.deadlines_due(next(it_t)))
+    it = iter(picks)
+    out["access log"] = await timed(ops, lambda: ref.access_log(next(it)))
+    return out
+
+
+async def one_scale(admin_url: str, cases: int, ops: int) -> tuple[dict[str, list[float]], float]:
+    name = f"koolle_growth_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(admin_url)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    url = admin_url.rsplit("/", 1)[0] + "/" + name
+    ref = Referral(url.replace("postgresql://", "postgresql+asyncpg://", 1))
+    try:
+        await ref.db.create_all()
+        await ref.intake()  # the row templates
+        total = OPEN_CASES + cases
+        loaded = await bulk_load(url, total, total * AUDIT_PER_CASE)
+        return await measure(ref, cases, ops), loaded
+    finally:
+        await ref.db.dispose()
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+def plot(results: dict[int, dict[str, list[float]]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    scales = sorted(results)
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for op in OPERATIONS:
+        ax.plot(range(len(scales)), [pct(results[s][op], 99) for s in scales], "o-", label=f"{op} p99")
+    ax.set_xticks(range(len(scales)), [f"{s:,}" for s in scales])
+    ax.set_xlabel(f"existing closed cases (+ {OPEN_CASES:,} open; audit log: {AUDIT_PER_CASE} rows per case)")
+    ax.set_ylabel("p99 (ms)")
+    ax.set_yscale("log")
+    ax.set_title("Referral service on PostgreSQL as cases accumulate (target: p99 grows ≤ 1.5×)")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def write(results: dict[int, dict[str, list[float]]], loads: dict[int, float], args: argparse.Namespace) -> str:
+    scales = sorted(results)
+    lines = [
+        "# Growth: the referral service as cases accumulate (PostgreSQL)",
+        "",
+        f"Run `python -m bench.growth {' '.join(f'{k}' for k in args.argv)}` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
+        f"{os.cpu_count()} cores; {args.ops} operations each. {args.note}",
+        "",
+        "| operation | " + " | ".join(f"{s:,} cases p50 / p99 (ms)" for s in scales) + " | p99 growth (last ÷ first) |",
+        "| --- | " + " | ".join("---" for _ in scales) + " | --- |",
+    ]
+    for op in OPERATIONS:
+        cells = [f"{pct(results[s][op], 50):.1f} / {pct(results[s][op], 99):.1f}" for s in scales]
+        growth = pct(results[scales[-1]][op], 99) / pct(results[scales[0]][op], 99)
+        lines.append(f"| {op} | " + " | ".join(cells) + f" | {growth:.2f}× {'(met)' if growth <= 1.5 else '(NOT met)'} |")
+    lines += [
+        "",
+        f"Every scale also holds {OPEN_CASES:,} open cases ({TEAMS} teams); audit log {AUDIT_PER_CASE} rows per case.",
+        "Bulk load: " + ", ".join(f"{s:,} + {OPEN_CASES:,} cases in {loads[s]:.0f} s" for s in scales),
+        "",
+        "![growth](growth.png)",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    from tests.conftest import POSTGRES_URL
+
+    admin_url = POSTGRES_URL.replace("+asyncpg", "")
+    results: dict[int, dict[str, list[float]]] = {}
+    loads: dict[int, float] = {}
+    for cases in args.scales:
+        total = cases + OPEN_CASES
+        print(f"{cases:,} existing cases + {OPEN_CASES:,} open, {total * AUDIT_PER_CASE:,} audit rows", flush=True)
+        results[cases], loads[cases] = await one_scale(admin_url, cases, args.ops)
+        for op in OPERATIONS:
+            v = results[cases][op]
+            print(f"  {op:<16} p50 {pct(v, 50):7.1f} ms  p99 {pct(v, 99):7.1f} ms", flush=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "growth.md").write_text(write(results, loads, args))
+    plot(results, args.out / "growth.png")
+    print(f"written: {args.out / 'growth.md'}, {args.out / 'growth.png'}")
+
+
+def main() -> None:
+    import sys
+
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--scales", type=int, nargs="+", default=[0, 100_000, 1_000_000], help="existing cases per measurement")
+    p.add_argument("--ops", type=int, default=200, help="runs of each operation per scale")
+    p.add_argument("--out", type=Path, default=HERE, help="where growth.md and growth.png go")
+    p.add_argument("--note", default="", help="a remark for growth.md (e.g. that the machine was busy)")
+    args = p.parse_args()
+    args.argv = sys.argv[1:]
+    asyncio.run(main_async(args))
+
+
+if __name__ == "__main__":
+    main()

@@ -12,7 +12,7 @@
 Shows ids, subjects, counts and reason codes only: never a payload (dead letters hold personal data),
 except one rejection's raw bytes when asked for by --raw (recorded in the access audit).
 Connects as the ``ops`` identity: KOOLLE_NATS_USER/PASSWORD when set, else the password ``make up``
-generated in the data dir (KOOLLE_DATA_DIR/nats/credentials.json); TLS from KOOLLE_NATS_TLS_*.
+generated in the data dir (KOOLLE_DATA_DIR/nats/identities/ops.password); TLS from KOOLLE_NATS_TLS_*.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@
 Shows ids, subjects, counts and reason codes only: never a payload (dead letters hold personal data),
 except one rejection's raw bytes when asked for by --raw (recorded in the access audit).
 Connects as the ``ops`` identity: KOOLLE_NATS_USER/PASSWORD when set, else the password ``make up``
-generated in the data dir (KOOLLE_DATA_DIR/nats/credentials.json); TLS from KOOLLE_NATS_TLS_*.
+generated in the data dir (KOOLLE_DATA_DIR/nats/identities/ops.password); TLS from KOOLLE_NATS_TLS_*.
 """
 
 from __future__ import annotations
@@ -253,31 +253,101 @@ def deadletters(service: str = typer.Option(None), url: str = typer.Option(None)
     asyncio.run(run())
 
 
-async def replay_dead_letter(nc: nats.NATS, seq: int) -> str:
-    """Publish the dead letter's payload again to its original subject, then remove it from the
-    dead-letter stream. Consumers that already handled it skip it (inbox)."""
+class ReplayRefused(Exception):
+    """The owning service refused or failed the replay; ``code`` says why (docs/operations.md)."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+async def replay_dead_letter(nc: nats.NATS, seq: int, timeout: float = 30.0) -> str:
+    """Send a dead letter's original message back to the consumer that gave up on it, then remove
+    the dead letter. Ops publishes nothing on the message's behalf: it asks the owning service
+    (``ops.replay.<service>``, the service named by the dead letter's subject, which only that
+    service may publish to) to re-read the message from its own stream by sequence and handle it
+    through its normal consumer path (docs/operations.md). Returns ``handled`` or ``duplicate``
+    (already handled: no second effect); raises :class:`ReplayRefused` otherwise."""
+    from shared.messaging.redelivery import replay_subject
+
     js = nc.jetstream()
     m = await js.get_msg("DEADLETTER", seq)
     h = m.headers or {}
-    subject = h["Koolle-Dlq-Subject"]
-    headers = {k: v for k, v in h.items() if not k.startswith("Koolle-Dlq") and not k.startswith("Nats-")}
-    headers["Nats-Msg-Id"] = f"replay:{seq}"
-    await js.publish(subject, m.data or b"", headers=headers)
+    parts = (m.subject or "").split(".")
+    if len(parts) != 3 or parts[1] not in SERVICES:
+        raise ReplayRefused("unknown_consumer")
+    service, durable = parts[1], parts[2]  # from the subject, which only that service may publish to
+    try:
+        sequence = int(h.get("Koolle-Dlq-Stream-Seq", ""))
+    except ValueError:
+        raise ReplayRefused("bad_request") from None
+    request = {"stream": h.get("Koolle-Dlq-Stream", ""), "sequence": sequence, "durable": durable}
+    try:
+        reply = await nc.request(replay_subject(service), json.dumps(request).encode(), timeout=timeout)
+    except (nats.errors.TimeoutError, nats.errors.NoRespondersError):
+        raise ReplayRefused("no_answer") from None
+    answer = json.loads(reply.data)
+    if not answer.get("ok"):
+        raise ReplayRefused(str(answer.get("error", "refused")))
     await js.delete_msg("DEADLETTER", seq)
-    return subject
+    return str(answer["outcome"])
 
 
 @app.command("replay-deadletter")
 def replay_deadletter(seq: int, url: str = typer.Option(None)) -> None:
-    """Replay one dead letter to its original subject (after the cause is fixed)."""
+    """Send one dead letter back to the consumer that gave up on it (after the cause is fixed)."""
 
-    async def run() -> None:
+    async def run() -> str:
         nc = await _connect(url)
-        subject = await replay_dead_letter(nc, seq)
-        await nc.close()
-        console.print(f"replayed dead letter {seq} to {subject}")
+        try:
+            return await replay_dead_letter(nc, seq)
+        finally:
+            await nc.close()
 
-    asyncio.run(run())
+    try:
+        outcome = asyncio.run(run())
+    except ReplayRefused as exc:
+        console.print(f"[red]dead letter {seq} not replayed: {exc.code}[/red] (it stays listed)")
+        raise typer.Exit(1) from None
+    console.print(f"replayed dead letter {seq}: {outcome}")
+
+
+@app.command("purge-stream")
+def purge_stream_command(
+    stream: str,
+    reason: str = typer.Option(..., help="Why (at least 10 characters; audited)."),
+    requested_by: str = typer.Option(..., "--requested-by", help="Your staff id (audited)."),
+    confirm: str = typer.Option(..., help="The stream's name again."),
+    url: str = typer.Option(None),
+) -> None:
+    """Empty a stream: audited, services stopped, sequences continue (infra/stream_purge.py)."""
+    from infra.stream_purge import PurgeRefused, purge_stream
+
+    if confirm != stream:
+        raise typer.BadParameter("--confirm must repeat the stream's name")
+    settings = Settings()
+
+    async def run() -> dict[str, Any]:
+        nc = await _connect(url)
+        try:
+            return await purge_stream(
+                nc,
+                stream,
+                reason=reason,
+                requested_by=requested_by,
+                audit_file=settings.data_dir / "audit" / "ops.jsonl",
+                duplicate_window=settings.duplicate_window_seconds,
+                replicas=settings.stream_replicas,
+            )
+        finally:
+            await nc.close()
+
+    try:
+        record = asyncio.run(run())
+    except PurgeRefused as exc:
+        console.print(f"[red]not purged: {exc.code}[/red]")
+        raise typer.Exit(1) from None
+    console.print(f"purged {stream}: {record['messages']} messages; sequences continue at {record['last_seq'] + 1}")
 
 
 @app.command()

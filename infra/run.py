@@ -27,6 +27,7 @@ import nats
 from infra.auth import authorization_block, credentials_path, inbox_prefix, load_or_create_passwords
 from infra.natsserver import EmbeddedNats
 from shared.messaging.streams import ensure_streams
+from shared.private_files import make_private, owner_only
 from shared.settings import Settings
 
 SERVICES = ("referral", "meetings", "plans", "notifications")
@@ -34,8 +35,8 @@ SERVICES = ("referral", "meetings", "plans", "notifications")
 
 def start_service(name: str, settings: Settings, env: dict[str, str]) -> subprocess.Popen[bytes]:
     logs = settings.data_dir / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    with open(logs / f"{name}.log", "ab") as out:
+    logs.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with open(os.open(logs / f"{name}.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab") as out:
         return subprocess.Popen(
             [sys.executable, "-m", f"services.{name}"],
             env=env,
@@ -82,7 +83,9 @@ def stop_services(procs: dict[str, subprocess.Popen[bytes]], timeout: float = 15
 
 async def main_async(args: argparse.Namespace) -> int:
     settings = Settings()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    # Secrets and personal data: owner only (the services and nats-server inherit the umask).
+    owner_only()
+    make_private(settings.data_dir)
     env = dict(os.environ)
     server: EmbeddedNats | None = None
     passwords: dict[str, str] | None = None
@@ -144,6 +147,7 @@ async def main_async(args: argparse.Namespace) -> int:
         stop_services(procs)
         if server is not None:
             server.stop()
+    make_private(settings.data_dir)
     print("stopped cleanly; data kept in", settings.data_dir)
     return 0
 

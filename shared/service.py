@@ -31,10 +31,12 @@ from shared.contracts import STREAMS, Contract, Event, FieldError, Reply, field_
 from shared.db import Database, UnitOfWork
 from shared.errors import DomainError
 from shared.messaging.consumer import BatchOrder, DeadLetters, EventConsumer, Subscription
+from shared.messaging.redelivery import answer_replay, replay_subject
 from shared.messaging.relay import OutboxRelay
 from shared.messaging.streams import ensure_streams
 from shared.messaging.timers import fired_subscription
 from shared.observability import PORT_OFFSETS, HttpEndpoint, JsonFormatter, ServiceMetrics
+from shared.private_files import owner_only
 from shared.settings import Settings
 from shared.telemetry import extract_context, setup_tracing
 
@@ -171,6 +173,13 @@ class Service:
             return await self.health()
 
         self.broker.subscriber(f"ops.health.{self.name}", title="health")(health)
+
+        async def replay(msg: NatsMessage) -> dict[str, Any]:
+            js = self.broker.config.connection_state.stream
+            return await answer_replay(self.consumers, js, msg.body)
+
+        # Only ops may publish here (infra/auth.py); the service still trusts nothing in the request.
+        self.broker.subscriber(replay_subject(self.name), title="dead-letter replay")(replay)
 
     async def health(self) -> dict[str, Any]:
         db_ok = True
@@ -339,5 +348,6 @@ def configure_logging() -> None:
 
 
 def run_service(build: Callable[[], Service]) -> None:
+    owner_only()  # databases, spool and logs it creates: readable by the owner only
     configure_logging()
     asyncio.run(build().run())

@@ -89,6 +89,12 @@ class Settings(BaseSettings):
     # Telemetry: "none" (default), "console", or "otlp" (also chosen by OTEL_EXPORTER_OTLP_ENDPOINT).
     otel_exporter: str = "none"
 
+    def model_post_init(self, __context: Any) -> None:
+        # A NATS user's replies come to its own inbox prefix (infra/auth.py grants ``_INBOX_<user>``
+        # only): set it from the user unless KOOLLE_NATS_INBOX_PREFIX says otherwise.
+        if self.nats_user and self.nats_inbox_prefix == "_INBOX":
+            self.nats_inbox_prefix = f"_INBOX_{self.nats_user}"
+
     def database_url(self, service: str) -> str:
         url = getattr(self, f"{service}_database_url", "")
         if url:

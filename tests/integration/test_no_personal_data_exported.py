@@ -59,16 +59,23 @@ def matches(text: str) -> list[str]:
     )
 
 
-async def test_no_personal_data_in_logs_spans_subjects_or_dead_letters(settings, nc, clean_streams):  # type: ignore[no-untyped-def]
+async def test_no_personal_data_in_logs_spans_subjects_or_dead_letters(settings, nats_server, nc, clean_streams):  # type: ignore[no-untyped-def]
     spans = InMemorySpanExporter()
     provider = setup_tracing("pii-scan", extra_exporter=spans)
     buf = io.StringIO()
     handler = logging.StreamHandler(buf)
     handler.setFormatter(JsonFormatter())
     handler.setLevel(logging.DEBUG)
+    # The log file a service process writes (infra.run sends its JSON log lines to var/logs/).
+    (settings.data_dir / "logs").mkdir(exist_ok=True)
+    log_file = open(settings.data_dir / "logs" / "services.log", "w")  # noqa: SIM115 - closed below
+    file_handler = logging.StreamHandler(log_file)
+    file_handler.setFormatter(JsonFormatter())
+    file_handler.setLevel(logging.DEBUG)
     root = logging.getLogger()
     old_level = root.level
     root.addHandler(handler)
+    root.addHandler(file_handler)
     root.setLevel(logging.DEBUG)
     quiet = {n: logging.getLogger(n).level for n in QUIET_LOGGERS}
     for n in QUIET_LOGGERS:  # as configure_logging does: drivers at DEBUG would print SQL parameters
@@ -118,6 +125,8 @@ async def test_no_personal_data_in_logs_spans_subjects_or_dead_letters(settings,
     finally:
         await sub.unsubscribe()
         root.removeHandler(handler)
+        root.removeHandler(file_handler)
+        log_file.close()
         root.setLevel(old_level)
         for n, lvl in quiet.items():
             logging.getLogger(n).setLevel(lvl)
@@ -135,7 +144,8 @@ async def test_no_personal_data_in_logs_spans_subjects_or_dead_letters(settings,
         )
         for s in spans.get_finished_spans()
     ]
-    files = [p.read_text(errors="replace") for p in settings.data_dir.rglob("*.log")]
+    # Every log file in the data dir, and the nats-server's own log (connections, refusals).
+    files = [p.read_text(errors="replace") for p in [*settings.data_dir.rglob("*.log"), nats_server.data_dir / "nats-server.log"]]
     channels = {
         "logs": buf.getvalue(),
         "spans": "\n".join(exported_spans),
@@ -151,6 +161,7 @@ async def test_no_personal_data_in_logs_spans_subjects_or_dead_letters(settings,
         matches=sum(map(len, leaks.values())),
     )
     assert figures["logs"] > 10 and figures["spans"] > 10 and figures["subjects"] > 50 and dead, "the scan saw real traffic"
+    assert figures["log_files"] > 10, "the scan read real log files"
     assert leaks == {k: [] for k in channels}
 
 

@@ -7,11 +7,13 @@
     .venv/bin/python -m infra.ops rejected                                           # reasons only
     .venv/bin/python -m infra.ops rejected --raw REJECTION_ID --purpose operations_review  # raw bytes, audited
     .venv/bin/python -m infra.ops access-log CASE_ID --as STAFF_ID                   # who has seen this case's data
+    .venv/bin/python -m infra.ops verify-audit [SERVICE]   # the audit logs' hash chains; exit 1 on a break
+    .venv/bin/python -m infra.ops purge-stream NAME --reason WHY --requested-by ID --confirm NAME   # audited; services stopped
 
 Shows ids, subjects, counts and reason codes only: never a payload (dead letters hold personal data),
 except one rejection's raw bytes when asked for by --raw (recorded in the access audit).
 Connects as the ``ops`` NATS identity: KOOLLE_NATS_USER/PASSWORD when set, else the password ``make up``
-generated in the data dir (KOOLLE_DATA_DIR/nats/credentials.json); TLS from KOOLLE_NATS_TLS_*.
+generated in the data dir (KOOLLE_DATA_DIR/nats/identities/ops.password); TLS from KOOLLE_NATS_TLS_*.
 ``rejected`` and ``access-log`` are requests like a staff app's, verified by the services: they carry
 an access token, KOOLLE_TOKEN or --token when given; otherwise, on the embedded default (no
 KOOLLE_OIDC_ISSUER), one minted with the data dir's local signing key: for ``rejected`` an ops token
@@ -304,31 +306,101 @@ def deadletters(service: str = typer.Option(None), url: str = typer.Option(None)
     asyncio.run(run())
 
 
-async def replay_dead_letter(nc: nats.NATS, seq: int) -> str:
-    """Publish the dead letter's payload again to its original subject, then remove it from the
-    dead-letter stream. Consumers that already handled it skip it (inbox)."""
+class ReplayRefused(Exception):
+    """The owning service refused or failed the replay; ``code`` says why (docs/operations.md)."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+async def replay_dead_letter(nc: nats.NATS, seq: int, timeout: float = 30.0) -> str:
+    """Send a dead letter's original message back to the consumer that gave up on it, then remove
+    the dead letter. Ops publishes nothing on the message's behalf: it asks the owning service
+    (``ops.replay.<service>``, the service named by the dead letter's subject, which only that
+    service may publish to) to re-read the message from its own stream by sequence and handle it
+    through its normal consumer path (docs/operations.md). Returns ``handled`` or ``duplicate``
+    (already handled: no second effect); raises :class:`ReplayRefused` otherwise."""
+    from shared.messaging.redelivery import replay_subject
+
     js = nc.jetstream()
     m = await js.get_msg("DEADLETTER", seq)
     h = m.headers or {}
-    subject = h["Koolle-Dlq-Subject"]
-    headers = {k: v for k, v in h.items() if not k.startswith("Koolle-Dlq") and not k.startswith("Nats-")}
-    headers["Nats-Msg-Id"] = f"replay:{seq}"
-    await js.publish(subject, m.data or b"", headers=headers)
+    parts = (m.subject or "").split(".")
+    if len(parts) != 3 or parts[1] not in SERVICES:
+        raise ReplayRefused("unknown_consumer")
+    service, durable = parts[1], parts[2]  # from the subject, which only that service may publish to
+    try:
+        sequence = int(h.get("Koolle-Dlq-Stream-Seq", ""))
+    except ValueError:
+        raise ReplayRefused("bad_request") from None
+    request = {"stream": h.get("Koolle-Dlq-Stream", ""), "sequence": sequence, "durable": durable}
+    try:
+        reply = await nc.request(replay_subject(service), json.dumps(request).encode(), timeout=timeout)
+    except (nats.errors.TimeoutError, nats.errors.NoRespondersError):
+        raise ReplayRefused("no_answer") from None
+    answer = json.loads(reply.data)
+    if not answer.get("ok"):
+        raise ReplayRefused(str(answer.get("error", "refused")))
     await js.delete_msg("DEADLETTER", seq)
-    return subject
+    return str(answer["outcome"])
 
 
 @app.command("replay-deadletter")
 def replay_deadletter(seq: int, url: str = typer.Option(None)) -> None:
-    """Replay one dead letter to its original subject (after the cause is fixed)."""
+    """Send one dead letter back to the consumer that gave up on it (after the cause is fixed)."""
 
-    async def run() -> None:
+    async def run() -> str:
         nc = await _connect(url)
-        subject = await replay_dead_letter(nc, seq)
-        await nc.close()
-        console.print(f"replayed dead letter {seq} to {subject}")
+        try:
+            return await replay_dead_letter(nc, seq)
+        finally:
+            await nc.close()
 
-    asyncio.run(run())
+    try:
+        outcome = asyncio.run(run())
+    except ReplayRefused as exc:
+        console.print(f"[red]dead letter {seq} not replayed: {exc.code}[/red] (it stays listed)")
+        raise typer.Exit(1) from None
+    console.print(f"replayed dead letter {seq}: {outcome}")
+
+
+@app.command("purge-stream")
+def purge_stream_command(
+    stream: str,
+    reason: str = typer.Option(..., help="Why (at least 10 characters; audited)."),
+    requested_by: str = typer.Option(..., "--requested-by", help="Your staff id (audited)."),
+    confirm: str = typer.Option(..., help="The stream's name again."),
+    url: str = typer.Option(None),
+) -> None:
+    """Empty a stream: audited, services stopped, sequences continue (infra/stream_purge.py)."""
+    from infra.stream_purge import PurgeRefused, purge_stream
+
+    if confirm != stream:
+        raise typer.BadParameter("--confirm must repeat the stream's name")
+    settings = Settings()
+
+    async def run() -> dict[str, Any]:
+        nc = await _connect(url)
+        try:
+            return await purge_stream(
+                nc,
+                stream,
+                reason=reason,
+                requested_by=requested_by,
+                audit_file=settings.data_dir / "audit" / "ops.jsonl",
+                duplicate_window=settings.duplicate_window_seconds,
+                replicas=settings.stream_replicas,
+            )
+        finally:
+            await nc.close()
+
+    try:
+        record = asyncio.run(run())
+    except PurgeRefused as exc:
+        console.print(f"[red]not purged: {exc.code}[/red]")
+        raise typer.Exit(1) from None
+    console.print(f"purged {stream}: {record['messages']} messages; sequences continue at {record['last_seq'] + 1}")
 
 
 @app.command()
@@ -571,6 +643,51 @@ def access_log(
     if not answer["complete"]:
         missing = ", ".join(f"{s}: {v}" for s, v in answer["services"].items() if v != "ok")
         console.print(f"[yellow]incomplete: {missing}[/yellow]")
+
+
+# -- tamper evidence of the audit logs --------------------------------------------------------------
+
+
+async def verify_audit_logs(settings: Settings, services: list[str]) -> dict[str, Any]:
+    """Each service's audit chain checked in its own database (shared.audit.verify_chain)."""
+    import importlib
+
+    from shared import pseudonyms
+    from shared.audit import verify_chain
+    from shared.db import Database
+
+    pseudonyms.use_key_file(pseudonyms.key_file_of(settings))
+    reports = {}
+    for service in services:
+        metadata = importlib.import_module(f"services.{service}.adapters").metadata
+        db = Database(settings.database_url(service), metadata)
+        try:
+            reports[service] = await verify_chain(db)
+        finally:
+            await db.dispose()
+    return reports
+
+
+@app.command("verify-audit")
+def verify_audit(
+    service: str = typer.Argument(None, help="referral, meetings, plans or notifications (default: all four)."),
+) -> None:
+    """Verify the hash chain of each service's audit log in its database (KOOLLE_*_DATABASE_URL or
+    the SQLite files under KOOLLE_DATA_DIR; the key file of KOOLLE_PSEUDONYM_KEY_FILE). Reports the
+    first break and exits 1 when any chain is broken."""
+    if service is not None and service not in SERVICES:
+        raise typer.BadParameter(f"known services: {', '.join(SERVICES)}")
+    reports = asyncio.run(verify_audit_logs(Settings(), [service] if service else list(SERVICES)))
+    broken = False
+    for name, r in reports.items():
+        if r.ok:
+            console.print(f"{name}: ok, {r.records} records, head {r.head[:16]}")
+            continue
+        broken = True
+        where = f"at record {r.broken_at}" if r.broken_at is not None else f"after record {r.records}"
+        console.print(f"[red]{name}: BROKEN {where}: {r.reason}[/red] ({r.records} records verified before it)")
+    if broken:
+        raise typer.Exit(1)
 
 
 if __name__ == "__main__":

@@ -51,6 +51,14 @@ CHECKED_REPLIES: set[str] = set()
 """Subjects whose replies with data were checked in this session."""
 
 
+@pytest.fixture(scope="session", autouse=True)
+def pseudonym_key(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """A key file for code that runs without a service (a service loads its own data dir's key)."""
+    from shared import pseudonyms
+
+    pseudonyms.use_key_file(tmp_path_factory.mktemp("keys") / "pseudonym.key")
+
+
 @pytest.fixture(scope="session")
 def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedNats]:
     server = EmbeddedNats(tmp_path_factory.mktemp("nats"), free_port()).start()

@@ -108,12 +108,13 @@ async def _seed(system: System) -> dict[str, Any]:
     rejects, and one poison event (dead-lettered)."""
     good = submission(municipality="Testilä")
     bad = json.dumps({"submission_id": "fd-ops-bad", "channel": "phone"}).encode()
-    frontdoor, admin = await _as(system, "frontdoor"), await _as(system, "ops")
+    frontdoor, admin, producer = await _as(system, "frontdoor"), await _as(system, "ops"), await _as(system, "referral")
     try:
         js = frontdoor.jetstream()
         await js.publish(INTAKE_SUBJECT, json.dumps(good).encode(), headers={"Nats-Msg-Id": good["submission_id"]})
         await js.publish(INTAKE_SUBJECT, bad, headers={"Nats-Msg-Id": "fd-ops-bad"})
-        await admin.jetstream().publish("referral.received.v1", b'{"not": "an event"}', headers={"Nats-Msg-Id": "ops-poison"})
+        # A broken event from its producer's identity (ops publishes no events).
+        await producer.jetstream().publish("referral.received.v1", b'{"not": "an event"}', headers={"Nats-Msg-Id": "ops-poison"})
         loop = asyncio.get_running_loop()
         deadline = loop.time() + 60
         while True:
@@ -125,6 +126,7 @@ async def _seed(system: System) -> dict[str, Any]:
             await asyncio.sleep(0.1)
     finally:
         await frontdoor.close()
+        await producer.close()
         await admin.close()
     return {"good": good, "bad": bad}
 
@@ -186,7 +188,10 @@ def test_deadletters_lists_reasons_and_replay_sends_one_back(seeded: System) -> 
         assert "Dead letters (1)" in ok(ops(seeded, "deadletters", "--service", service))
     assert "not" not in out.split("Dead letters", 1)[1].replace("notifications", "")  # never the payload
     seq = next(line.split()[1] for line in out.splitlines() if "contract_violation" in line)
-    assert ok(ops(seeded, "replay-deadletter", seq))
+    # Sent back to its consumer, the poison still breaks the contract: refused, and it stays listed.
+    replay = ops(seeded, "replay-deadletter", seq)
+    assert replay.returncode == 1 and b"contract_violation" in replay.stdout and b"Traceback" not in replay.stderr
+    assert "Dead letters (2)" in ok(ops(seeded, "deadletters"))
 
 
 def test_rebuild_shows_its_progress(seeded: System) -> None:

@@ -64,7 +64,9 @@ def matches(text: str) -> list[str]:
     return found + [n for n in NAMES if n in text] + [i for i in ids if i in text]
 
 
-async def test_no_personal_data_in_logs_spans_subjects_or_dead_letters(staff_settings, nc, clean_streams, identity, worker_token):  # type: ignore[no-untyped-def]
+async def test_no_personal_data_in_logs_spans_subjects_or_dead_letters(
+    staff_settings, nats_server, nc, clean_streams, identity, worker_token
+):  # type: ignore[no-untyped-def]
     settings = staff_settings
     w = worker_token  # the close worker, on the case's team
     guardian = identity.guardian(FAMILY["guardians"][0]["personal_id"])  # the token's subject is the henkilötunnus
@@ -75,9 +77,16 @@ async def test_no_personal_data_in_logs_spans_subjects_or_dead_letters(staff_set
     handler = logging.StreamHandler(buf)
     handler.setFormatter(JsonFormatter())
     handler.setLevel(logging.DEBUG)
+    # The log file a service process writes (infra.run sends its JSON log lines to var/logs/).
+    (settings.data_dir / "logs").mkdir(exist_ok=True)
+    log_file = open(settings.data_dir / "logs" / "services.log", "w")  # noqa: SIM115 - closed below
+    file_handler = logging.StreamHandler(log_file)
+    file_handler.setFormatter(JsonFormatter())
+    file_handler.setLevel(logging.DEBUG)
     root = logging.getLogger()
     old_level = root.level
     root.addHandler(handler)
+    root.addHandler(file_handler)
     root.setLevel(logging.DEBUG)
     quiet = {n: logging.getLogger(n).level for n in QUIET_LOGGERS}
     for n in QUIET_LOGGERS:  # as configure_logging does: drivers at DEBUG would print SQL parameters
@@ -146,6 +155,8 @@ async def test_no_personal_data_in_logs_spans_subjects_or_dead_letters(staff_set
     finally:
         await sub.unsubscribe()
         root.removeHandler(handler)
+        root.removeHandler(file_handler)
+        log_file.close()
         root.setLevel(old_level)
         for n, lvl in quiet.items():
             logging.getLogger(n).setLevel(lvl)
@@ -163,7 +174,8 @@ async def test_no_personal_data_in_logs_spans_subjects_or_dead_letters(staff_set
         )
         for s in spans.get_finished_spans()
     ]
-    files = [p.read_text(errors="replace") for p in settings.data_dir.rglob("*.log")]
+    # Every log file in the data dir, and the nats-server's own log (connections, refusals).
+    files = [p.read_text(errors="replace") for p in [*settings.data_dir.rglob("*.log"), nats_server.data_dir / "nats-server.log"]]
     channels = {
         "logs": buf.getvalue(),
         "spans": "\n".join(exported_spans),
@@ -179,6 +191,7 @@ async def test_no_personal_data_in_logs_spans_subjects_or_dead_letters(staff_set
         matches=sum(map(len, leaks.values())),
     )
     assert figures["logs"] > 10 and figures["spans"] > 10 and figures["subjects"] > 50 and dead, "the scan saw real traffic"
+    assert figures["log_files"] > 10, "the scan read real log files"
     assert leaks == {k: [] for k in channels}
     assert not [k for k, v in channels.items() if any(t in v for t in tokens)], "no access token is exported"
 

@@ -246,7 +246,7 @@ async def test_a_timer_that_fires_while_the_service_is_down_is_handled_once_afte
 
     async def timer_fired() -> bool:
         try:
-            await js.get_last_msg("PLANS", "timers.plans.fired")
+            await js.get_last_msg("TIMERS_PLANS", "timers.plans.fired")
         except nats.js.errors.NotFoundError:
             return False
         return True

@@ -32,7 +32,7 @@ def db(settings):  # type: ignore[no-untyped-def]
 async def timer_exists(nc, subject: str) -> bool:  # type: ignore[no-untyped-def]
     """A live schedule is the last message on its subject; a cancelled one is rolled up by a tombstone."""
     try:
-        msg = await nc.jetstream().get_last_msg("REFERRAL", subject)
+        msg = await nc.jetstream().get_last_msg("TIMERS_REFERRAL", subject)
     except NotFoundError:
         return False
     return "Nats-Schedule" in (msg.headers or {})

@@ -867,9 +867,9 @@ class StatutoryFigures(Contract):
     """``data`` of ``query.referral.statistics.v1``."""
 
     rows: list[StatutoryFiguresRow] = Field(description="One per municipality and month, oldest first.")
-    csv: str | None = Field(default=None, description="format csv: the rows as CSV (header row first).")
+    csv: Annotated[str, MULTILINE] | None = Field(default=None, description="format csv: the rows as CSV (header row first).")
     content_type: str | None = Field(default=None, description="format svg: image/svg+xml.")
-    svg: str | None = Field(default=None, description="format svg: a bar chart of the two shares.")
+    svg: Annotated[str, MULTILINE] | None = Field(default=None, description="format svg: a bar chart of the two shares.")
 
 
 class AssessmentCompletedReply(Contract):

@@ -13,6 +13,7 @@ from typing import Any
 from uuid import uuid4
 
 import pytest
+from nats.js.errors import NotFoundError
 
 from services.notifications.templates import TEMPLATES
 from shared.calendar import helsinki_date
@@ -27,6 +28,7 @@ from tests.support.system import EventLog, running
 
 pytestmark = [pytest.mark.integration]
 
+TIMERS = "TIMERS_PLANS"  # the plans service's durable timers (shared/contracts: STREAMS)
 OLD_TEAM, NEW_TEAM = "testila-family-centre", "porvoo-family-centre"
 
 STAFF = {
@@ -185,7 +187,7 @@ def professional(pid: str, **kw: Any) -> dict[str, Any]:
 
 
 async def last_timer(nc: Any, subject: str) -> dict[str, Any]:
-    msg = await nc.jetstream().get_last_msg("PLANS", subject)
+    msg = await nc.jetstream().get_last_msg(TIMERS, subject)
     return json.loads(msg.data)  # type: ignore[no-any-return]
 
 
@@ -401,8 +403,8 @@ async def _overdue_marked(services: Any) -> bool:
 
 async def _timer_is_scheduled(nc: Any, subject: str) -> bool:
     try:
-        msg = await nc.jetstream().get_last_msg("PLANS", subject)
-    except Exception:  # noqa: BLE001 - not stored yet
+        msg = await nc.jetstream().get_last_msg(TIMERS, subject)
+    except NotFoundError:  # not stored yet
         return False
     return "Nats-Schedule" in (msg.headers or {})
 

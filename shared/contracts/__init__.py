@@ -42,7 +42,7 @@ STREAMS: dict[str, StreamSpec] = {
     for s in (
         StreamSpec("INTAKE", ("intake.>",), "front door", description="Submissions from front-door systems."),
         StreamSpec("REFERRAL", ("referral.>", "consent.>", "assessment.>", "timers.referral.>"), "referral", schedules=True),
-        StreamSpec("MEETINGS", ("meeting.>", "timers.meetings.>"), "meetings", schedules=True),
+        StreamSpec("MEETINGS", ("meeting.>", "roster.>", "timers.meetings.>"), "meetings", schedules=True),
         StreamSpec("PLANS", ("plan.>", "followup.>", "timers.plans.>"), "plans", schedules=True),
         StreamSpec("NOTIFICATIONS", ("notification.>",), "notifications"),
         StreamSpec("DEADLETTER", ("deadletter.>",), "operations", description="Messages that failed max deliveries."),

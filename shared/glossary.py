@@ -98,8 +98,17 @@ def problems(text: str, language: str) -> list[str]:
     return out
 
 
+def _without_role_names(text: str, language: str) -> str:
+    """The text with the glossary's role names taken out (a title such as 'school social worker' is
+    a name, not a use of the concept 'worker')."""
+    for names in sorted(_data()["roles"].values(), key=lambda n: -len(n.get(language, ""))):
+        text = re.sub(re.escape(names[language]), " ", text, flags=re.IGNORECASE)
+    return text
+
+
 def missing_terms(source_en: str, text: str, language: str) -> list[str]:
     """Concepts the English text names whose term does not appear in its translation."""
+    source_en, text = _without_role_names(source_en, "en"), _without_role_names(text, language)
     return [
         f"{t.concept}: no '{t.term[language]}'"
         for t in terms()

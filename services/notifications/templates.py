@@ -120,16 +120,12 @@ TEMPLATES: dict[str, Template] = {
     "meeting_invitation": _t(
         N_("Invitation to a joint meeting"),
         N_("You are invited to a joint meeting on %(when)s."),
-        (
-            If(
-                "first_assessment_meeting",
-                N_(
-                    "This is the first meeting of the service-need assessment: together we find out what support your family needs."
-                ),
-            ),
-            N_(
-                "In the meeting your family and the professionals look together at how everyday life is going, and agree on what would help. You can bring up anything you think matters."
-            ),
+        If(
+            "first_assessment_meeting",
+            N_("This is the first meeting of the service-need assessment: together we find out what support your family needs."),
+        ),
+        N_(
+            "In the meeting your family and the professionals look together at how everyday life is going, and agree on what would help. You can bring up anything you think matters."
         ),
         _PLACE,
         _PEOPLE,
@@ -278,7 +274,8 @@ def phone_text(phone: str | None, language: str) -> str | None:
         if language in ("fi", "sv") and number.country_code == 358
         else phonenumbers.PhoneNumberFormat.INTERNATIONAL
     )
-    return phonenumbers.format_number(number, fmt)
+    # No-break spaces: a mail program never wraps a number in the middle.
+    return phonenumbers.format_number(number, fmt).replace(" ", "\u00a0")
 
 
 def person_title(person: dict[str, Any], language: str) -> str:

@@ -100,7 +100,7 @@ async def test_the_invitation_names_the_place_its_address_and_the_convening_work
         "Testilän perhekeskus, 1. krs",
         "Testikatu 5, 00990 Testilä",
         "Sanna Lehtonen, varhaiskasvatuksen opettaja",
-        "040 1234501",
+        "040\u00a01234501",  # formatted for Finland, never wrapped
         "sanna.lehtonen@testila.example",
         "Mikael Nyström, psykologi",
         when_text(tomorrow, "fi") + "–13.30",

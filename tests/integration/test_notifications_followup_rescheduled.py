@@ -1,5 +1,5 @@
 """A moved follow-up reaches people: the real plans service moves the agreed next contact
-(``cmd.plans.reschedule_followup.v1`` -> ``followup.rescheduled.v1``), and the real notifications
+(``cmd.plans.reschedule_followup.v2`` with the close worker's token -> ``followup.rescheduled.v1``), and the real notifications
 service tells the family and the responsible worker over real SMTP, each in their own language."""
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from shared.datetext import when_text
 from shared.service import Service
 from tests.conftest import wait_for
 from tests.support.notifications_fakes import SmtpServer
+from tests.support.staff import TEAM, assign, relation_known
 from tests.support.system import EventLog
 
 pytestmark = [pytest.mark.integration]
@@ -42,21 +43,25 @@ async def started(*services: Service) -> AsyncIterator[None]:
 
 
 async def test_a_moved_followup_is_told_to_the_family_and_the_responsible_worker_in_their_languages(
-    settings: Any, nc: Any, clean_streams: Any
+    staff_settings: Any, nc: Any, clean_streams: Any, worker_token: str
 ) -> None:
+    settings = staff_settings
     clock = FixedClock(TUESDAY_NOON)
     log = await EventLog().attach(nc, ("followup.>", "notification.>"))
     first, moved = TUESDAY_NOON + timedelta(days=14), TUESDAY_NOON + timedelta(days=21)
     with SmtpServer() as smtp:
         cfg = NotificationsConfig(smtp_host="127.0.0.1", smtp_port=smtp.port, backoff_base_seconds=60, receipt_poll_seconds=0)
-        async with started(plans(settings, clock), notifications(settings, clock, config=cfg)):
+        plans_service = plans(settings, clock)
+        async with started(plans_service, notifications(settings, clock, config=cfg)):
+            case_id = str(uuid4())
+            await assign(nc, case_id, TEAM)  # the case's team, as the referral service routes it
+            await relation_known([plans_service], case_id)
             agreed = await call(
                 nc,
-                "cmd.plans.agree.v1",
+                "cmd.plans.agree.v2",
                 {
                     "command_id": str(uuid4()),
-                    "case_id": str(uuid4()),
-                    "recorded_by": "staff-close",
+                    "case_id": case_id,
                     "changes_needed": ["Mornings run smoothly"],
                     "actions_at_home": [{"what": "Picture schedule", "who": "parent"}],
                     "worker_contacts_family": "Phone call on Mondays",
@@ -67,19 +72,16 @@ async def test_a_moved_followup_is_told_to_the_family_and_the_responsible_worker
                     "next_contact_at": first.isoformat(),
                     "family_contacts": [GUARDIAN],
                 },
+                token=worker_token,
             )
             assert agreed.ok, agreed.errors
             await wait_for(lambda: len(smtp.to("g1@example.com")) == 1 and len(smtp.to("close@example.com")) == 1, timeout=15)
 
             reply = await call(
                 nc,
-                "cmd.plans.reschedule_followup.v1",
-                {
-                    "command_id": str(uuid4()),
-                    "plan_id": agreed.id,
-                    "recorded_by": "staff-close",
-                    "next_contact_at": moved.isoformat(),
-                },
+                "cmd.plans.reschedule_followup.v2",
+                {"command_id": str(uuid4()), "case_id": case_id, "plan_id": agreed.id, "next_contact_at": moved.isoformat()},
+                token=worker_token,
             )
             assert reply.ok, reply.errors
             await wait_for(lambda: len(smtp.to("g1@example.com")) == 2 and len(smtp.to("close@example.com")) == 2, timeout=15)
@@ -91,7 +93,7 @@ async def test_a_moved_followup_is_told_to_the_family_and_the_responsible_worker
             for msg, language in ((family, "sv"), (worker, "en")):
                 text = msg.get_body(("plain",)).get_content()
                 assert when_text(moved, language) in text and when_text(first, language) not in text, text
-            assert "ons 16.12.2026 kl. 12.00" in family.get_body(("plain",)).get_content()
+            assert "tis 15.12.2026 kl. 12.00" in family.get_body(("plain",)).get_content()
 
             def sent() -> list[dict[str, Any]]:
                 return [e for e in log.of("notification.sent") if e["source_event_type"] == "followup.rescheduled"]

@@ -234,15 +234,15 @@ ERRORS: dict[str, ErrorCode] = {
     "forbidden": ErrorCode(
         "forbidden",
         "identity",
-        fi="Sinulla ei ole tähän käyttöoikeutta roolisi ja asiakkuuteen liittyvän tehtäväsi perusteella.",
-        sv="Du har ingen åtkomst till detta med din roll och din relation till klientskapet.",
+        fi="Tähän ei ole käyttöoikeutta roolin ja asiakkuuteen liittyvän tehtävän perusteella.",
+        sv="Rollen och relationen till klientskapet ger ingen åtkomst till detta.",
         en="You have no access to this with your role and relation to the case.",
     ),
     "purpose_required": ErrorCode(
         "purpose_required",
         "identity",
         fi="Kerro tietojen käyttötarkoitus (purpose), jokin dokumentoiduista arvoista.",
-        sv="Ange varför du läser uppgifterna (purpose), ett av de dokumenterade värdena.",
+        sv="Ange varför uppgifterna läses (purpose), ett av de dokumenterade värdena.",
         en="State why you read this data: purpose, one of the documented values.",
     ),
     "version_retired": ErrorCode(
@@ -486,8 +486,8 @@ ERRORS: dict[str, ErrorCode] = {
     "no_feasible_slot": ErrorCode(
         "no_feasible_slot",
         "domain",
-        fi="Yhteistä aikaa ei löydy hakuajalta.",
-        sv="Ingen gemensam tid inom sökperioden.",
+        fi="Kaikille sopivaa aikaa ei löydy hakuajalta.",
+        sv="Ingen tid som passar alla inom sökperioden.",
         en="No common time within the search horizon.",
     ),
     "no_room": ErrorCode(
@@ -500,8 +500,8 @@ ERRORS: dict[str, ErrorCode] = {
     "no_slot_before_deadline": ErrorCode(
         "no_slot_before_deadline",
         "domain",
-        fi="Yhteistä aikaa ei löydy ennen määräaikaa.",
-        sv="Ingen gemensam tid före tidsfristen.",
+        fi="Kaikille sopivaa aikaa ei löydy ennen määräaikaa.",
+        sv="Ingen tid som passar alla före tidsfristen.",
         en="No common time before the case's deadline.",
     ),
     "not_linked": ErrorCode(
@@ -522,7 +522,7 @@ ERRORS: dict[str, ErrorCode] = {
         "not_responsible_worker",
         "domain",
         fi="Vain suunnitelman vastuutyöntekijä kirjaa seurannan.",
-        sv="Endast planens ansvariga arbetare registrerar uppföljningen.",
+        sv="Endast planens ansvariga arbetstagare registrerar uppföljningen.",
         en="Only the plan's responsible worker records the follow-up.",
     ),
     "not_started": ErrorCode(
@@ -574,14 +574,14 @@ ERRORS: dict[str, ErrorCode] = {
         "responsible_not_professional",
         "domain",
         fi="Vastuutyöntekijän on oltava tapaamisen ammattilainen.",
-        sv="Den ansvariga arbetaren måste vara en av yrkespersonerna.",
+        sv="Den ansvariga arbetstagaren måste vara en av yrkespersonerna.",
         en="The responsible worker must be one of the professionals present.",
     ),
     "responsible_not_public": ErrorCode(
         "responsible_not_public",
         "domain",
         fi="Vastuutyöntekijän on oltava julkisen palvelun työntekijä.",
-        sv="Den ansvariga arbetaren måste arbeta inom offentlig service.",
+        sv="Den ansvariga arbetstagaren måste arbeta inom offentlig service.",
         en="The responsible worker must work in a public service.",
     ),
     "room_too_small": ErrorCode(
@@ -598,7 +598,7 @@ ERRORS: dict[str, ErrorCode] = {
         "too_many_responsible",
         "domain",
         fi="Yksi vastuutyöntekijä tai työpari.",
-        sv="En ansvarig arbetare eller ett par.",
+        sv="En ansvarig arbetstagare eller ett par.",
         en="One responsible worker or a pair.",
     ),
     "unknown_case": ErrorCode(

@@ -28,7 +28,9 @@ from shared.contracts.meetings import (
     RescheduleMeeting,
     RespondToInvitation,
     ResponsibleWorkerDeactivated,
+    RosterProfessionalChanged,
     RosterQuery,
+    RosterRoomChanged,
     UpsertProfessional,
     UpsertRoom,
 )
@@ -98,12 +100,47 @@ def _valid(contract: type[UpsertProfessional] | type[UpsertRoom], entry: dict[st
 
 
 async def load_roster(uow: MeetingsUnitOfWork, path: Path) -> tuple[int, int]:
-    """Load the configuration file into the database. Entries changed by staff commands win."""
+    """Load the configuration file into the database. Entries changed by staff commands win. Each
+    entry that changed is announced (roster.*_changed) in the same transaction."""
     pros, rooms = read_roster_file(path)
-    n = sum([await uow.meetings.upsert_professional(p, "config", keep_staff=True) for p in pros])
-    r = sum([await uow.meetings.upsert_room(x, "config", keep_staff=True) for x in rooms])
+    n = sum([await _save_professional(uow, p, "config", keep_staff=True) for p in pros])
+    r = sum([await _save_room(uow, x, "config", keep_staff=True) for x in rooms])
     await uow.commit()
     return n, r
+
+
+async def _save_professional(uow: MeetingsUnitOfWork, p: Professional, source: str, keep_staff: bool = False) -> bool:
+    if not await uow.meetings.upsert_professional(p, source, keep_staff=keep_staff):
+        return False
+    uow.emit(
+        RosterProfessionalChanged,
+        case_id=None,
+        professional_id=p.professional_id,
+        municipality=p.municipality,
+        name=p.name,
+        title=p.title,
+        roles=list(p.roles),
+        unit=p.unit,
+        contact=p.contact,
+        active=p.active,
+    )
+    return True
+
+
+async def _save_room(uow: MeetingsUnitOfWork, r: Room, source: str, keep_staff: bool = False) -> bool:
+    if not await uow.meetings.upsert_room(r, source, keep_staff=keep_staff):
+        return False
+    uow.emit(
+        RosterRoomChanged,
+        case_id=None,
+        room_id=r.room_id,
+        municipality=r.municipality,
+        location=r.location,
+        address=r.address,
+        names=r.names,
+        active=r.active,
+    )
+    return True
 
 
 async def upsert_professional(cmd: UpsertProfessional, uow: MeetingsUnitOfWork) -> Reply:
@@ -128,7 +165,7 @@ async def upsert_professional(cmd: UpsertProfessional, uow: MeetingsUnitOfWork) 
             if found.contact
             else None,
         )
-    await uow.meetings.upsert_professional(Professional.from_dict(data), "staff")
+    await _save_professional(uow, Professional.from_dict(data), "staff")
     if before is not None and before.active and not cmd.active:
         for case_id in await CaseAccess(uow).cases_of("responsible", cmd.professional_id):
             uow.emit(
@@ -143,7 +180,7 @@ async def upsert_professional(cmd: UpsertProfessional, uow: MeetingsUnitOfWork) 
 
 async def upsert_room(cmd: UpsertRoom, uow: MeetingsUnitOfWork) -> Reply:
     data = cmd.model_dump(mode="json", exclude={"command_id", "recorded_by"})
-    await uow.meetings.upsert_room(Room.from_dict(data), "staff")
+    await _save_room(uow, Room.from_dict(data), "staff")
     return Reply(ok=True, id=cmd.room_id)
 
 

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from shared.contracts.meetings import MeetingCancelled, MeetingConvened, MeetingReminderDue, MeetingRescheduled
+from shared.contracts.meetings import (
+    MeetingCancelled,
+    MeetingConvened,
+    MeetingReminderDue,
+    MeetingRescheduled,
+    RosterProfessionalChanged,
+    RosterRoomChanged,
+)
 from shared.contracts.notifications import (
     FailedNotificationsQuery,
     FailedNotificationsQueryV2,
@@ -91,6 +98,8 @@ def register(
         (MeetingRescheduled, h.on_meeting_rescheduled),
         (MeetingCancelled, h.on_meeting_cancelled),
         (MeetingReminderDue, h.on_meeting_reminder_due),
+        (RosterProfessionalChanged, h.on_roster_professional_changed),
+        (RosterRoomChanged, h.on_roster_room_changed),
         (PlanAgreed, h.on_plan_agreed),
         (PlanRevised, h.on_plan_revised),
         (PlanShared, h.on_plan_shared),

@@ -190,7 +190,7 @@ def check_frame(
                 "worker_contacts_family",
                 "Say how the worker contacts the family.",
                 "Kirjaa miten työntekijä on yhteydessä perheeseen.",
-                "Ange hur arbetaren kontaktar familjen.",
+                "Ange hur arbetstagaren kontaktar familjen.",
             )
         )
     if not (family_contacts_worker or "").strip():
@@ -199,7 +199,7 @@ def check_frame(
                 "family_contacts_worker",
                 "Say how the family contacts the worker.",
                 "Kirjaa miten perhe on yhteydessä työntekijään.",
-                "Ange hur familjen kontaktar arbetaren.",
+                "Ange hur familjen kontaktar arbetstagaren.",
             )
         )
     if not responsible_workers:
@@ -208,7 +208,7 @@ def check_frame(
                 "responsible_workers",
                 "Name the responsible worker (or pair).",
                 "Nimeä vastuutyöntekijä (tai työpari).",
-                "Ange den ansvariga arbetaren (eller arbetsparet).",
+                "Ange den ansvariga arbetstagaren (eller arbetsparet).",
             )
         )
     elif len(responsible_workers) > 2:

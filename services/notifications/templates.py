@@ -105,6 +105,10 @@ TEMPLATES: dict[str, Template] = {
         N_("URGENT referral"),
         N_("Urgent referral, %(municipality)s (case %(case_ref)s). It is to be assessed at once in the Koolle staff app."),
     ),
+    "case_transferred": _t(
+        N_("A case was transferred to your team"),
+        N_("Case %(case_ref)s (%(municipality)s) was transferred to your team. The details are in the Koolle staff app."),
+    ),
     "referral_linked": _t(
         N_("New referral on an open case"),
         N_("Open case %(case_ref)s received another referral (no. %(repeat_count)s)."),
@@ -168,6 +172,35 @@ TEMPLATES: dict[str, Template] = {
         N_("The joint plan was closed"),
         N_("The work under the joint plan has ended. Thank you for working together."),
         _PLAN_CONTACT,
+    ),
+    "handover_opened": _t(
+        N_("A family has no responsible worker"),
+        N_(
+            "The family's responsible worker has left and no successor was named (case %(case_ref)s). A new responsible worker is to be named in the Koolle staff app."
+        ),
+    ),
+    "responsible_worker_changed": _t(
+        N_("You have a new responsible worker"),
+        N_("Your family has a new responsible worker."),
+        (
+            N_("Your new responsible worker's organisation: %(organisation)s"),
+            N_("Phone: %(phone)s"),
+            N_("E-mail: %(email)s"),
+        ),
+        N_("Your joint plan and the agreed follow-up contacts stay as they were."),
+    ),
+    "handover_received": _t(
+        N_("You are now a family's responsible worker"),
+        N_(
+            "You are now the family's responsible worker in place of the previous worker (case %(case_ref)s). The joint plan and the agreed follow-up contacts are in the Koolle staff app."
+        ),
+    ),
+    "service_not_started": _t(
+        N_("The agreed service has not started"),
+        If("to_family", N_("The service agreed in your joint plan had not started by %(start_by)s.")),
+        If("to_staff", N_("A service agreed in the family's joint plan had not started by %(start_by)s (case %(case_ref)s).")),
+        If("to_family", N_("Your responsible worker is looking into it and will be in touch.")),
+        If("to_staff", N_("The reason is to be found out with the family and the service provider.")),
     ),
     "followup_reminder": _t(
         N_("Reminder: agreed follow-up"),
@@ -305,6 +338,7 @@ def _values(template: str, language: str, params: dict[str, Any], audience: str)
     p = params
     v: dict[str, Any] = {k: p[k] for k in ("case_ref", "municipality", "repeat_count", "plan_version") if p.get(k) is not None}
     v["to_family"] = audience == "family"
+    v["to_staff"] = audience == "staff"
     moment = p.get("starts_at") or p.get("due_at")
     if moment:
         v["when"] = when_text(moment, language)
@@ -314,6 +348,14 @@ def _values(template: str, language: str, params: dict[str, Any], audience: str)
         v["received"] = when_text(p["received_at"], language)
     if p.get("due_by"):
         v["due_by"] = day_text(p["due_by"], language)
+    if p.get("start_by"):
+        v["start_by"] = day_text(p["start_by"], language)
+    # The new responsible worker's organisation and work contact (plan.handed_over).
+    for k in ("organisation", "email"):
+        if p.get(k):
+            v[k] = p[k]
+    if p.get("phone"):
+        v["phone"] = phone_text(p["phone"], language)
     if p.get("deadline"):
         v["deadline"] = gettext(language, DEADLINES.get(p["deadline"], N_("statutory deadline")))
     if "outcome" in p:

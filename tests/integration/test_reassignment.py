@@ -15,7 +15,7 @@ from uuid import uuid4
 import pytest
 from nats.js.errors import NotFoundError
 
-from services.notifications.templates import TEMPLATES
+from services.notifications.templates import LANGUAGES, TEMPLATES, gettext
 from shared.calendar import helsinki_date
 from shared.case_access import CaseAccess
 from shared.client import call, submit_referral
@@ -69,7 +69,7 @@ def delivered(settings: Any, recipient: str) -> list[dict[str, Any]]:
 
 def sent(settings: Any, recipient: str, template: str) -> list[dict[str, Any]]:
     """What the recipient got of one template (known by its subject in any language)."""
-    subjects = {subject for subject, _ in TEMPLATES[template].values()}
+    subjects = {gettext(language, TEMPLATES[template].subject) for language in LANGUAGES}
     return [m for m in delivered(settings, recipient) if m["subject"] in subjects]
 
 

@@ -61,6 +61,11 @@ CASE = {
     "plan_version": 2,
     "due_at": "2026-12-16T08:00:00+00:00",
     "outcome": "services_started",
+    "start_by": "2026-12-14",
+    # plan.handed_over: the new responsible worker's organisation and work contact
+    "organisation": "Porvoon perhetyö",
+    "phone": "+358401234567",
+    "email": "perhetyo@porvoo.example",
 }
 ROOM_IDS = [r["room_id"] for r in ROSTER["rooms"]]
 PERSON_IDS = [p["professional_id"] for p in ROSTER["professionals"]] + ["guardian-1", "referrer-1"]
@@ -142,3 +147,13 @@ def test_every_role_in_the_roster_has_a_name_in_every_language() -> None:
 
 def test_the_glossary_document_is_generated_from_the_data() -> None:
     assert glossary.DOC.read_text(encoding="utf-8") == glossary.markdown(), "run: python -m shared.glossary write"
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("template", ["service_not_started", "responsible_worker_changed"])
+def test_a_message_to_the_family_leaves_out_the_case_reference_that_a_worker_sees(template: str, language: str) -> None:
+    _, family = render(template, language, CASE, "family")
+    _, worker = render(template, language, CASE, "staff")
+    assert CASE["case_ref"] not in family, family
+    if template == "service_not_started":
+        assert CASE["case_ref"] in worker and "14.12.2026" in family.replace("14 Dec 2026", "14.12.2026"), (family, worker)

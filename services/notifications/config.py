@@ -18,6 +18,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from shared.clock import HELSINKI
 
 DEFAULT_STAFF_FILE = Path(__file__).with_name("staff.json")
+# The family-centre roster the meetings service loads (a data file, not code): the professionals'
+# work contact points, used when an event names a worker without one.
+DEFAULT_ROSTER_FILE = Path(__file__).parents[1] / "meetings" / "roster.json"
 
 
 class NotificationsConfig(BaseSettings):
@@ -53,6 +56,7 @@ class NotificationsConfig(BaseSettings):
     receipt_window_hours: float = 48.0
 
     staff_file: Path = DEFAULT_STAFF_FILE
+    roster_file: Path | None = DEFAULT_ROSTER_FILE
 
     def channels(self) -> tuple[str, ...]:
         out = []
@@ -73,15 +77,28 @@ class StaffDirectory:
     teams: dict[str, dict[str, Any]] = field(default_factory=dict)
     on_duty: dict[str, dict[str, str]] = field(default_factory=dict)
 
+    roster: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Work contact points from the family-centre roster, by professional id (``roster_file``)."""
+
     @classmethod
-    def load(cls, path: Path) -> StaffDirectory:
-        if not Path(path).exists():
-            return cls()
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-        return cls(staff=data.get("staff", {}), teams=data.get("teams", {}), on_duty=data.get("on_duty", {}))
+    def load(cls, path: Path, roster_file: Path | None = None) -> StaffDirectory:
+        data = json.loads(Path(path).read_text(encoding="utf-8")) if Path(path).exists() else {}
+        roster: dict[str, dict[str, Any]] = {}
+        if roster_file and Path(roster_file).exists():
+            for p in json.loads(Path(roster_file).read_text(encoding="utf-8")).get("professionals", []):
+                c = p.get("contact") or {}
+                if c.get("email") or c.get("phone"):
+                    roster[p["professional_id"]] = {
+                        "role": c.get("role") or (p.get("roles") or ["professional"])[0],
+                        "language": c.get("language") or (p.get("languages") or ["fi"])[0],
+                        "email": c.get("email"),
+                        "phone": c.get("phone"),
+                    }
+        return cls(staff=data.get("staff", {}), teams=data.get("teams", {}), on_duty=data.get("on_duty", {}), roster=roster)
 
     def contact(self, staff_id: str) -> dict[str, Any] | None:
-        s = self.staff.get(staff_id)
+        """A worker's contact point: the staff configuration first, then the roster."""
+        s = self.staff.get(staff_id) or self.roster.get(staff_id)
         return None if s is None else {"contact_id": staff_id, **s}
 
     def team_members(self, team_id: str | None) -> list[str]:

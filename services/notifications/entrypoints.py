@@ -69,7 +69,8 @@ def register(
     svc: Service, config: NotificationsConfig | None = None, channels: dict[str, Channel] | None = None
 ) -> handlers.Delivery:
     config = config or NotificationsConfig()
-    h = handlers.EventHandlers(StaffDirectory.load(config.staff_file))
+    staff = StaffDirectory.load(config.staff_file, config.roster_file)
+    h = handlers.EventHandlers(staff)
     for model, fn in (
         (ReferralReceived, h.on_referral_received),
         (ReferralAssigned, h.on_referral_assigned),
@@ -105,7 +106,7 @@ def register(
     svc.request("cmd.notifications.set_preference.v2", SetContactPreferenceV2)(handlers.set_preference)
     svc.retired("cmd.notifications.set_preference.v1", SetContactPreference)
 
-    delivery = handlers.Delivery(channels if channels is not None else build_channels(svc, config), config)
+    delivery = handlers.Delivery(channels if channels is not None else build_channels(svc, config), config, staff)
 
     @svc.background
     async def dispatch() -> None:

@@ -237,6 +237,8 @@ class EventHandlers:
                 await uow.notifications.upsert_contact(
                     ev.case_id, p.contact.model_dump(mode="json") | {"contact_id": p.participant_id}
                 )
+            elif p.kind == "professional":
+                await self._roster_contact(uow, ev.case_id, p.participant_id, p.role)
             out.append(Recipient(p.participant_id, p.role, {"professional": "staff"}.get(p.kind, p.kind)))
         return out
 
@@ -278,12 +280,21 @@ class EventHandlers:
         await _notify(uow, ev, "meeting_reminder", recipients, {"starts_at": ev.starts_at.isoformat()}, meeting=meeting)
 
     # plans -----------------------------------------------------------------------------------
+    async def _roster_contact(self, uow: NotificationsUnitOfWork, case_id: Any, staff_id: str, role: str) -> None:
+        """A worker the event names without a contact point: the staff configuration's or the
+        roster's work contact, copied into the case's directory (a known one is kept)."""
+        c = self.staff.contact(staff_id)
+        if c is not None:
+            await uow.notifications.upsert_contact(case_id, c | {"role": role})
+
     async def _plan_people(self, uow: NotificationsUnitOfWork, ev: PlanAgreed | PlanRevised) -> list[Recipient]:
         for w in ev.responsible_workers:
             if w.contact is not None:
                 await uow.notifications.upsert_contact(
                     ev.case_id, w.contact.model_dump(mode="json") | {"contact_id": w.worker_id, "role": "responsible_worker"}
                 )
+            else:
+                await self._roster_contact(uow, ev.case_id, w.worker_id, "responsible_worker")
         for c in ev.family_contacts:
             await uow.notifications.upsert_contact(ev.case_id, c.model_dump(mode="json"))
         recipients = [Recipient(c.contact_id, c.role, "family") for c in ev.family_contacts]
@@ -489,6 +500,7 @@ class Delivery:
 
     channels: dict[str, Channel]
     config: NotificationsConfig = field(default_factory=NotificationsConfig)
+    staff: StaffDirectory = field(default_factory=StaffDirectory)
     receipts_polled_at: datetime | None = None
     reconciled_at: datetime | None = None
 
@@ -626,6 +638,8 @@ async def _prepare(
         return None
     if contact is _UNREAD:
         contact = await uow.notifications.contact(n.case_id, n.recipient_id)
+    if n.recipient_kind == "staff" and (contact is None or not (contact.email or contact.phone)):
+        contact = _staff_contact(delivery.staff, n.recipient_id, contact)
     # Consent and role, again, at send time.
     if n.consent_purpose and await uow.notifications.consent_withdrawn(
         n.case_id, n.consent_purpose, n.recipient_id, n.consent_id
@@ -684,6 +698,26 @@ async def _prepare(
     if not await uow.notifications.claim_sending(n):
         return None
     return _Ready(n, chosen, msg, len(usable) > 1)
+
+
+@dataclass(frozen=True)
+class _WorkContact:
+    """A worker's work contact point from configuration (staff file or roster), shaped as a directory row."""
+
+    role: str
+    email: str | None
+    phone: str | None
+    preferred_channel: str | None = None
+
+
+def _staff_contact(staff: StaffDirectory, staff_id: str, row: Any) -> Any:
+    """The directory row when it has details; else the worker's configured work contact, keeping the
+    role the case gave them (a worker named without contact details still gets the message)."""
+    c = staff.contact(staff_id)
+    if c is None:
+        return row
+    role = row.role if row is not None else c.get("role") or "staff"
+    return _WorkContact(role, c.get("email"), c.get("phone"), row.preferred_channel if row is not None else None)
 
 
 def _in_trace(n: Notification) -> Any:

@@ -34,9 +34,19 @@ class NotificationsConfig(BaseSettings):
     smtp_timeout_seconds: float = 10.0
     mail_from: str = "Koolle <no-reply@koolle.example>"
 
+    # The SMS provider (sms.PROVIDERS) and its API: SMS is on when the API's base URL is set, e.g.
+    # https://api.46elks.com/a1 (HTTP Basic auth with the provider's API username and password).
+    sms_provider: str = "46elks"
     sms_gateway_url: str = ""
-    sms_api_key: str = ""
+    sms_api_username: str = ""
+    sms_api_password: str = ""
     sms_sender: str = "Koolle"
+    # Delivery reports: the public URL the provider POSTs them to (through the county's reverse
+    # proxy to this service's report port); empty: receipts are polled from the provider.
+    sms_report_url: str = ""
+    sms_report_port: int = -1  # -1: no receiver; 0: any free port
+    sms_report_host: str = "127.0.0.1"
+    sms_report_key: str = ""
     sms_max_segments: int = 3
 
     portal_enabled: bool = False

@@ -39,8 +39,9 @@ from shared.contracts.referral import (
 from shared.service import Service
 
 from . import handlers
-from .channels import Channel, EmailChannel, LogChannel, RestSmsGateway
+from .channels import Channel, EmailChannel, LogChannel
 from .config import NotificationsConfig, StaffDirectory
+from .sms import PROVIDERS, DeliveryReportReceiver
 
 
 def build_channels(svc: Service, config: NotificationsConfig) -> dict[str, Channel]:
@@ -61,7 +62,17 @@ def build_channels(svc: Service, config: NotificationsConfig) -> dict[str, Chann
             timeout=config.smtp_timeout_seconds,
         )
     if "sms" in available:
-        channels["sms"] = RestSmsGateway(config.sms_gateway_url, config.sms_api_key, config.sms_sender)
+        provider = PROVIDERS.get(config.sms_provider)
+        if provider is None:
+            raise ValueError(f"unknown SMS provider {config.sms_provider!r}; known: {sorted(PROVIDERS)}")
+        channels["sms"] = provider(
+            config.sms_gateway_url,
+            spool / f"sms-{config.sms_provider}-journal.jsonl",
+            username=config.sms_api_username,
+            password=config.sms_api_password,
+            sender=config.sms_sender,
+            delivery_report_url=config.sms_report_url,
+        )
     return channels
 
 
@@ -108,8 +119,21 @@ def register(
 
     delivery = handlers.Delivery(channels if channels is not None else build_channels(svc, config), config, staff)
 
+    sms = delivery.channels.get("sms")
+    receiver = None
+    if config.sms_report_port >= 0 and hasattr(sms, "report"):
+
+        def reported() -> None:  # a delivery report came in: record it in the next round
+            delivery.receipts_polled_at = None
+            svc.db.signal(handlers.SIGNAL).set()
+
+        receiver = DeliveryReportReceiver(sms, config.sms_report_host, config.sms_report_port, config.sms_report_key, reported)  # type: ignore[arg-type]
+        delivery.report_receiver = receiver
+
     @svc.background
     async def dispatch() -> None:
+        if receiver is not None:
+            await receiver.start()
         try:
             await handlers.dispatcher(svc.uow, delivery, svc.db.signal(handlers.SIGNAL), svc.settings.outbox_poll_seconds)
         finally:
@@ -117,5 +141,7 @@ def register(
                 close = getattr(ch, "close", None)
                 if close is not None:
                     await close()
+            if receiver is not None:
+                await receiver.stop()
 
     return delivery

@@ -501,6 +501,7 @@ class Delivery:
     channels: dict[str, Channel]
     config: NotificationsConfig = field(default_factory=NotificationsConfig)
     staff: StaffDirectory = field(default_factory=StaffDirectory)
+    report_receiver: Any = None  # the SMS provider's delivery-report webhook, when configured
     receipts_polled_at: datetime | None = None
     reconciled_at: datetime | None = None
 

@@ -99,6 +99,17 @@ meetings = Table(
     Column("cancelled", Boolean, nullable=False, default=False),
 )
 
+# The inbox of the organizer mailbox: each calendar reply (by its Message-ID digest) is recorded
+# once, in the transaction that emits its answer; ``outcome`` says what became of it (a code).
+calendar_replies = Table(
+    "calendar_replies",
+    metadata,
+    Column("message_key", String(64), primary_key=True),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("meeting_id", String(36), nullable=True),
+    Column("outcome", String(40), nullable=False),
+)
+
 _notification = TypeAdapter(Notification)
 _N = notifications.c
 
@@ -545,6 +556,17 @@ class NotificationRepository:
 
     async def meeting(self, meeting_id: str) -> Any:
         return (await self.s.execute(_MEETING, {"meeting_id": meeting_id})).first()
+
+    async def calendar_reply_seen(self, message_key: str) -> bool:
+        t = calendar_replies
+        return (await self.s.execute(select(t.c.outcome).where(t.c.message_key == message_key))).first() is not None
+
+    async def record_calendar_reply(self, message_key: str, meeting_id: str | None, outcome: str) -> bool:
+        """True when this reply was not recorded before."""
+        return await self.s.insert_new(  # type: ignore[attr-defined]
+            calendar_replies,
+            {"message_key": message_key, "received_at": self.now(), "meeting_id": meeting_id, "outcome": outcome},
+        )
 
 
 class NotificationsUnitOfWork(UnitOfWork):

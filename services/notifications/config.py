@@ -49,6 +49,13 @@ class NotificationsConfig(BaseSettings):
     sms_report_key: str = ""
     sms_max_segments: int = 3
 
+    # Calendar replies: the invitations' ORGANIZER (a mailbox this service reads) and that mailbox as
+    # a Maildir directory (delivered there by the county's mail server, e.g. fetchmail or an LMTP
+    # delivery agent); empty: replies are not read.
+    reply_address: str = ""
+    reply_maildir: Path | None = None
+    reply_poll_seconds: float = 30.0
+
     portal_enabled: bool = False
     portal_url: str = "https://koolle.example/viestit"
 

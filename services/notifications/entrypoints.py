@@ -41,6 +41,7 @@ from shared.service import Service
 from . import handlers
 from .channels import Channel, EmailChannel, LogChannel
 from .config import NotificationsConfig, StaffDirectory
+from .mailbox import ReplyMaildir
 from .sms import PROVIDERS, DeliveryReportReceiver
 
 
@@ -129,6 +130,13 @@ def register(
 
         receiver = DeliveryReportReceiver(sms, config.sms_report_host, config.sms_report_port, config.sms_report_key, reported)  # type: ignore[arg-type]
         delivery.report_receiver = receiver
+
+    if config.reply_maildir is not None:
+        box = ReplyMaildir(config.reply_maildir)
+
+        @svc.background
+        async def replies() -> None:
+            await handlers.read_replies(svc.uow, box, config.reply_poll_seconds)
 
     @svc.background
     async def dispatch() -> None:

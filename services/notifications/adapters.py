@@ -17,6 +17,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
     UniqueConstraint,
     bindparam,
     delete,
@@ -108,6 +109,20 @@ calendar_replies = Table(
     Column("received_at", UTCDateTime, nullable=False),
     Column("meeting_id", String(36), nullable=True),
     Column("outcome", String(40), nullable=False),
+)
+
+# The family's copy of a plan version (plan.copy_prepared), kept only until the plan messages are
+# out: purged ``plan_copy_retention_hours`` after it came (data minimisation).
+plan_copies = Table(
+    "plan_copies",
+    metadata,
+    Column("plan_id", String(36), primary_key=True),
+    Column("plan_version", Integer, primary_key=True),
+    Column("case_id", String(36), nullable=False),
+    Column("language", String(10), nullable=False),
+    Column("html", Text, nullable=False),
+    Column("pdf_base64", Text, nullable=False),
+    Column("received_at", UTCDateTime, nullable=False, index=True),
 )
 
 _notification = TypeAdapter(Notification)
@@ -556,6 +571,28 @@ class NotificationRepository:
 
     async def meeting(self, meeting_id: str) -> Any:
         return (await self.s.execute(_MEETING, {"meeting_id": meeting_id})).first()
+
+    async def add_plan_copy(self, case_id: UUID, plan_id: UUID, version: int, language: str, html: str, pdf_base64: str) -> None:
+        await self.s.insert_new(
+            plan_copies,
+            {
+                "plan_id": str(plan_id),
+                "plan_version": version,
+                "case_id": str(case_id),
+                "language": language,
+                "html": html,
+                "pdf_base64": pdf_base64,
+                "received_at": self.now(),
+            },
+        )
+
+    async def plan_copy(self, plan_id: str, version: int) -> Any:
+        t = plan_copies
+        q = select(t.c.language, t.c.html, t.c.pdf_base64).where(t.c.plan_id == plan_id, t.c.plan_version == version)
+        return (await self.s.execute(q)).first()
+
+    async def purge_plan_copies(self, before: datetime) -> None:
+        await self.s.execute(delete(plan_copies).where(plan_copies.c.received_at < before))
 
     async def calendar_reply_seen(self, message_key: str) -> bool:
         t = calendar_replies

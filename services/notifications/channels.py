@@ -54,6 +54,8 @@ class OutboundMessage:
     body: str
     ics: bytes | None = None
     ics_method: str = "REQUEST"
+    html: str | None = None  # an HTML alternative of the body (the plan itself)
+    attachments: tuple[tuple[str, str, bytes], ...] = ()  # (file name, MIME type, bytes)
 
 
 @dataclass(frozen=True)
@@ -198,6 +200,11 @@ class EmailChannel:
         m["Date"] = format_datetime(datetime.now(UTC))
         m["Auto-Submitted"] = "auto-generated"
         m.set_content(msg.body)
+        if msg.html is not None:
+            m.add_alternative(msg.html, subtype="html")
+        for filename, mime, data in msg.attachments:
+            maintype, subtype = mime.split("/", 1)
+            m.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
         if msg.ics is not None:
             m.add_alternative(msg.ics.decode("utf-8"), subtype="calendar", params={"method": msg.ics_method})
             m.add_attachment(msg.ics, maintype="application", subtype="ics", filename="invite.ics")

@@ -56,6 +56,13 @@ class NotificationsConfig(BaseSettings):
     reply_maildir: Path | None = None
     reply_poll_seconds: float = 30.0
 
+    # The plan in the plan message: how long a plan message waits for the family's copy
+    # (plan.copy_prepared) before it goes without it, and how long the copy is kept at all.
+    plan_copy_wait_seconds: float = 120.0
+    plan_copy_retention_hours: float = 72.0
+    # Where a guardian who can sign in (strong identification) sees the plan online; empty: not said.
+    plan_portal_url: str = ""
+
     portal_enabled: bool = False
     portal_url: str = "https://koolle.example/viestit"
 
@@ -101,7 +108,7 @@ class StaffDirectory:
     def load(cls, path: Path, roster_file: Path | None = None) -> StaffDirectory:
         data = json.loads(Path(path).read_text(encoding="utf-8")) if Path(path).exists() else {}
         roster: dict[str, dict[str, Any]] = {}
-        if roster_file and Path(roster_file).exists():
+        if roster_file and Path(roster_file).is_file():  # empty setting: no roster
             for p in json.loads(Path(roster_file).read_text(encoding="utf-8")).get("professionals", []):
                 c = p.get("contact") or {}
                 if c.get("email") or c.get("phone"):

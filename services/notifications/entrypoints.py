@@ -20,6 +20,7 @@ from shared.contracts.plans import (
     FollowupRescheduled,
     PlanAgreed,
     PlanClosed,
+    PlanCopyPrepared,
     PlanRevised,
     PlanShared,
 )
@@ -100,6 +101,7 @@ def register(
         (MeetingCancelled, h.on_meeting_cancelled),
         (MeetingReminderDue, h.on_meeting_reminder_due),
         (PlanAgreed, h.on_plan_agreed),
+        (PlanCopyPrepared, h.on_plan_copy_prepared),
         (PlanRevised, h.on_plan_revised),
         (PlanShared, h.on_plan_shared),
         (PlanClosed, h.on_plan_closed),

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from shared import audit
+from shared.case_access import CaseAccess
 from shared.contracts.base import Reply
 from shared.contracts.meetings import MeetingCancelled, MeetingConvened, MeetingReminderDue, MeetingRescheduled, Participant
 from shared.contracts.notifications import (
@@ -35,6 +36,7 @@ from shared.contracts.plans import (
     FollowupRescheduled,
     PlanAgreed,
     PlanClosed,
+    PlanCopyPrepared,
     PlanRevised,
     PlanShared,
 )
@@ -73,6 +75,7 @@ from .domain import (
 )
 from .imip import CalendarReply, Unreadable, read_reply
 from .invite import build_invite
+from .plan_copy import attachments, body_with_copy, wants_copy
 
 SERVICE = "notifications"
 SIGNAL = "notifications.pending"
@@ -304,15 +307,18 @@ class EventHandlers:
 
     async def on_plan_agreed(self, ev: PlanAgreed, uow: NotificationsUnitOfWork) -> None:
         recipients = await self._plan_people(uow, ev)
-        await _notify(
-            uow, ev, "plan_agreed", recipients, {"plan_version": ev.plan_version}, dedupe=f"plan:{ev.plan_id}:{ev.plan_version}"
-        )
+        params = await _plan_params(uow, ev)
+        await _notify(uow, ev, "plan_agreed", recipients, params, dedupe=f"plan:{ev.plan_id}:{ev.plan_version}")
 
     async def on_plan_revised(self, ev: PlanRevised, uow: NotificationsUnitOfWork) -> None:
         recipients = await self._plan_people(uow, ev)
-        await _notify(
-            uow, ev, "plan_revised", recipients, {"plan_version": ev.plan_version}, dedupe=f"plan:{ev.plan_id}:{ev.plan_version}"
-        )
+        params = await _plan_params(uow, ev)
+        await _notify(uow, ev, "plan_revised", recipients, params, dedupe=f"plan:{ev.plan_id}:{ev.plan_version}")
+
+    async def on_plan_copy_prepared(self, ev: PlanCopyPrepared, uow: NotificationsUnitOfWork) -> None:
+        """The family's copy, kept until the plan messages are out (they wait for it a while)."""
+        await uow.notifications.add_plan_copy(ev.case_id, ev.plan_id, ev.plan_version, ev.language, ev.html, ev.pdf_base64)
+        uow.after_commit(uow.db.signal(SIGNAL).set)
 
     async def on_plan_shared(self, ev: PlanShared, uow: NotificationsUnitOfWork) -> None:
         """A plan.shared event is the basis: this recipient may have this version. Someone already told
@@ -360,6 +366,17 @@ class EventHandlers:
         recipients = [Recipient(w, "responsible_worker", "staff") for w in ev.responsible_worker_ids]
         recipients += [Recipient(c, "family", "family") for c in ev.family_contact_ids]
         await _notify(uow, ev, "followup_rescheduled", recipients, {"due_at": ev.due_at.isoformat()})
+
+
+async def _plan_params(uow: NotificationsUnitOfWork, ev: PlanAgreed | PlanRevised) -> dict[str, Any]:
+    """The plan message joins the family's copy at send time (by plan id and version) and says
+    where to see the plan online when a guardian of the case can sign in (a guardian link is known)."""
+    (relation,) = await CaseAccess(uow).relations([ev.case_id])
+    return {
+        "plan_version": ev.plan_version,
+        "plan_id": str(ev.plan_id),
+        "guardian_online": bool(relation.guardians - relation.restricted_guardians),
+    }
 
 
 async def _family_and_workers(uow: NotificationsUnitOfWork, case_id: Any) -> list[Recipient]:
@@ -571,6 +588,7 @@ class Delivery:
     channels: dict[str, Channel]
     config: NotificationsConfig = field(default_factory=NotificationsConfig)
     staff: StaffDirectory = field(default_factory=StaffDirectory)
+    purged_at: datetime | None = None
     report_receiver: Any = None  # the SMS provider's delivery-report webhook, when configured
     receipts_polled_at: datetime | None = None
     reconciled_at: datetime | None = None
@@ -603,6 +621,11 @@ async def dispatch_once(uow_factory: Any, channel: Channel | Delivery, limit: in
     for n in stuck:
         await _guard(_reconcile(uow_factory, delivery, n), n, uow_factory)
     due = await _deliver_batch(uow_factory, delivery, limit)
+    if delivery.purged_at is None or now - delivery.purged_at >= timedelta(hours=1):
+        delivery.purged_at = now
+        async with uow_factory() as uow:  # the family's plan copies, once their messages are long out
+            await uow.notifications.purge_plan_copies(now - timedelta(hours=cfg.plan_copy_retention_hours))
+            await uow.commit()
     if "sms" in delivery.channels and (
         delivery.receipts_polled_at is None
         or now - delivery.receipts_polled_at >= timedelta(seconds=delivery.config.receipt_poll_seconds)
@@ -746,6 +769,14 @@ async def _prepare(
             n.not_before = until  # no SMS to a family at night: queued until morning
             await uow.notifications.save(n)
             return None
+    copy = None
+    if chosen == "email" and wants_copy(n.template, n.params):
+        copy = await uow.notifications.plan_copy(n.params["plan_id"], int(n.params["plan_version"]))
+        waited = (now - n.created_at).total_seconds() if n.created_at else cfg.plan_copy_wait_seconds
+        if copy is None and waited < cfg.plan_copy_wait_seconds:
+            n.not_before = now + timedelta(seconds=min(5.0, cfg.plan_copy_wait_seconds - waited))
+            await uow.notifications.save(n)  # the copy is on its way (plan.copy_prepared): a moment
+            return None
     if chosen not in n.channels_tried:
         n.channels_tried.append(chosen)
         n.channel_attempts = 0
@@ -756,7 +787,7 @@ async def _prepare(
             await _record_sent(uow, n, "portal")
         return None
     try:
-        msg = _message(n, chosen, address or "", cfg, delivery, now)
+        msg = _message(n, chosen, address or "", cfg, delivery, now, copy)
     except Exception as exc:  # noqa: BLE001 - a message we cannot render is failed, not retried forever
         log.error("notification %s: cannot render (%s)", n.notification_id, type(exc).__name__)
         await _fail(uow, n, "template_error")
@@ -945,11 +976,17 @@ def _best_reason(reasons: list[str]) -> str:
 
 
 def _message(
-    n: Notification, channel: str, address: str, cfg: NotificationsConfig, delivery: Delivery, now: datetime
+    n: Notification, channel: str, address: str, cfg: NotificationsConfig, delivery: Delivery, now: datetime, copy: Any = None
 ) -> OutboundMessage:
     subject, body = render(n.template, n.language, n.params)
     ics = None
     method = "REQUEST"
+    html, attached = None, ()
+    if channel == "email" and wants_copy(n.template, n.params):
+        online = cfg.plan_portal_url if n.params.get("guardian_online") and n.recipient_kind == "family" else None
+        body = body_with_copy(body, n.language, copy is not None, online)
+        if copy is not None:
+            html, attached = copy.html, attachments(copy, int(n.params["plan_version"]))
     if channel == "sms":
         body = sms_text(n, subject, body, cfg.portal_url, cfg.sms_max_segments)
     elif channel == "email" and n.meeting and n.template in ("meeting_invitation", "meeting_rescheduled", "meeting_cancelled"):
@@ -968,6 +1005,8 @@ def _message(
         body=body,
         ics=ics,
         ics_method=method,
+        html=html,
+        attachments=attached,
     )
 
 

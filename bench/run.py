@@ -37,8 +37,9 @@ from infra.natsserver import EmbeddedNats, free_port
 from infra.run import SERVICES, start_service, stop_services, wait_ready
 from services.referral.hetu import make_test_hetu
 from services.referral.projections import ReferralStatistics
-from shared.contracts import INTAKE_SUBJECT, NotificationSent, ReferralReceived
+from shared.contracts import INTAKE_SUBJECT, STREAMS, NotificationSent, ReferralReceived
 from shared.messaging.replay import replay
+from shared.messaging.streams import ensure_streams
 from shared.settings import Settings
 
 HERE = Path(__file__).resolve().parent
@@ -570,12 +571,14 @@ async def main_async(args: argparse.Namespace) -> Results:
             if postgres_reachable():
                 env = await make_pg_databases(POSTGRES_URL)
                 # fresh streams so the PostgreSQL run does not inherit the SQLite run's consumers' backlog
+                # (the streams refuse purges: deleted and declared again, with the consumers)
                 js = nc.jetstream()
-                for s in ("INTAKE", "REFERRAL", "MEETINGS", "PLANS", "NOTIFICATIONS"):
+                for s in STREAMS:
                     try:
-                        await js.purge_stream(s)
-                    except Exception:  # noqa: BLE001
+                        await js.delete_stream(s)
+                    except Exception:  # noqa: BLE001 - not there
                         pass
+                await ensure_streams(js)
                 try:
                     await run_system("postgres", nc, server.url, tmp, args, res, raw_pub, env, nats_pids)
                 finally:

@@ -6,12 +6,16 @@ no stream creation, deletion or other admin (``$JS.API.STREAM.CREATE`` and the l
 The permissions are derived from the code (the catalogue and each service's subscriptions), so
 they cannot drift from what the services do.
 
-    python -m infra.auth > infra/nats/authorization.conf   # the block, with placeholder passwords
+    python -m infra.auth > infra/nats/authorization.conf   # the block, with placeholders for the hashes
+
+The server configuration holds bcrypt hashes of the passwords only (``nats server passwd`` makes
+one); each process is given its own password (``KOOLLE_NATS_PASSWORD``).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import sys
 from functools import cache
@@ -52,7 +56,11 @@ def _ops_subjects(service: str) -> list[str]:
 def service_permissions(service: str) -> dict[str, Any]:
     publish = sorted({e.subject for e in EVENTS if e.producer.split(" ")[0] == service})
     publish += [f"timers.{service}.>", f"deadletter.{service}.>"]
-    for stream, durable in _durables(service):
+    durables = _durables(service)
+    # Re-reading a dead letter's original from the service's own streams (ops.replay.<service>,
+    # shared/messaging/redelivery.py); the service checks the subject against its consumers.
+    publish += sorted({f"$JS.API.STREAM.MSG.GET.{stream}" for stream, _ in durables})
+    for stream, durable in durables:
         publish += [
             f"$JS.API.CONSUMER.INFO.{stream}.{durable}",
             f"$JS.API.CONSUMER.CREATE.{stream}.{durable}.>",
@@ -60,9 +68,41 @@ def service_permissions(service: str) -> dict[str, Any]:
             f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{durable}",
             f"$JS.ACK.{stream}.{durable}.>",
         ]
-    subscribe = [f"{inbox_prefix(service)}.>", f"ops.health.{service}", *_ops_subjects(service)]
+    subscribe = [f"{inbox_prefix(service)}.>", f"ops.health.{service}", f"ops.replay.{service}", *_ops_subjects(service)]
     subscribe += sorted({r.subject for r in REQUESTS if r.service == service})
     return {"publish": {"allow": publish}, "subscribe": {"allow": subscribe}, "allow_responses": True}
+
+
+def ops_permissions() -> dict[str, Any]:
+    """Ops administers the streams and asks the services; it publishes no event of anyone's, and it
+    cannot purge a stream or delete an event (the streams deny both anyway). A dead-letter replay
+    is a request to the owning service (``ops.replay.<service>``), never a publish by ops."""
+    api = "$JS.API"
+    publish = [
+        f"{api}.INFO",
+        f"{api}.STREAM.NAMES",
+        f"{api}.STREAM.LIST",
+        f"{api}.STREAM.INFO.*",
+        f"{api}.STREAM.CREATE.*",  # declares the catalogue's streams (shared/messaging/streams.py)
+        f"{api}.STREAM.UPDATE.*",
+        f"{api}.STREAM.DELETE.*",  # the audited purge procedure only (docs/operations.md)
+        f"{api}.STREAM.MSG.GET.DEADLETTER",  # lists dead letters (ids and reasons, no payloads shown)
+        f"{api}.STREAM.MSG.DELETE.DEADLETTER",  # a replayed dead letter is removed
+        f"{api}.CONSUMER.LIST.*",
+        f"{api}.CONSUMER.NAMES.*",
+        f"{api}.CONSUMER.INFO.*.*",
+        # Ephemeral read-only consumers: read-model rebuilds and the event printer of `make run`.
+        f"{api}.CONSUMER.CREATE.*",
+        f"{api}.CONSUMER.CREATE.*.>",
+        f"{api}.CONSUMER.MSG.NEXT.*.*",
+        f"{api}.CONSUMER.DELETE.*.*",
+        "$JS.FC.>",  # flow-control replies of ordered consumers
+        "ops.health.*",
+        "ops.replay.*",
+        *(subject for service in SERVICES for subject in _ops_subjects(service)),  # e.g. ops.referral.rejected.v1
+        "query.*.access_log.v1",
+    ]
+    return {"publish": {"allow": publish}, "subscribe": {"allow": [f"{inbox_prefix('ops')}.>"]}}
 
 
 def permissions(identity: str) -> dict[str, Any]:
@@ -91,46 +131,74 @@ def permissions(identity: str) -> dict[str, Any]:
             },
         }
     if identity == "ops":
-        return {"publish": {"allow": [">"]}, "subscribe": {"allow": [">"]}}
+        return ops_permissions()
     raise KeyError(identity)
 
 
+# The passwords are random 192-bit tokens, not chosen by people: the hash keeps them out of the
+# configuration file, and no cost factor is needed against guessing. A low cost keeps each client
+# connection cheap (the server checks the hash on every connect).
+BCRYPT_ROUNDS = 6
+
+
+def password_hash(password: str) -> str:
+    """What the server configuration holds for a password: a bcrypt hash (nats-server compares
+    a client's password against it). Placeholders (``${VAR}``) and hashes pass through."""
+    import bcrypt
+
+    if password.startswith(("$2a$", "$2b$", "$2y$", "${")):
+        return password
+    return bcrypt.hashpw(password.encode(), bcrypt.gensalt(BCRYPT_ROUNDS)).decode()
+
+
 def authorization_block(passwords: dict[str, str]) -> str:
+    """The server's ``authorization`` block: each identity with its permissions and the bcrypt
+    hash of its password (never the password)."""
     users = []
     for ident in IDENTITIES:
         perms = permissions(ident)
-        users.append({"user": ident, "password": passwords[ident], "permissions": perms})
+        users.append({"user": ident, "password": password_hash(passwords[ident]), "permissions": perms})
     # NATS config accepts JSON-style values inside its own syntax.
     return "authorization {\n  users: " + json.dumps(users, indent=2).replace("\n", "\n  ") + "\n}\n"
 
 
-CREDENTIALS_FILE = Path("nats") / "credentials.json"
-"""Where ``infra.run`` keeps the generated passwords, relative to the data dir (KOOLLE_DATA_DIR)."""
+CREDENTIALS_DIR = Path("nats") / "identities"
+"""Where ``infra.run`` keeps the generated passwords, one file per identity, relative to the data dir."""
 
 
 def credentials_path(data_dir: Path) -> Path:
-    return data_dir / CREDENTIALS_FILE
+    return data_dir / CREDENTIALS_DIR
 
 
-def load_passwords(path: Path) -> dict[str, str] | None:
+def load_passwords(directory: Path) -> dict[str, str] | None:
     """The passwords ``infra.run`` generated, or None when it has not run with this data dir."""
-    if not path.exists():
+    if not directory.is_dir():
         return None
-    pw: dict[str, str] = json.loads(path.read_text())
-    return pw
+    return {p.stem: p.read_text().strip() for p in directory.glob("*.password")}
 
 
-def load_or_create_passwords(path: Path) -> dict[str, str]:
-    """Random passwords per identity, created once and kept with the local data (mode 600)."""
-    if path.exists():
-        pw = json.loads(path.read_text())
-        if set(pw) >= set(IDENTITIES):
-            return pw
-    pw = {i: secrets.token_urlsafe(24) for i in IDENTITIES}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(pw))
-    path.chmod(0o600)
-    return pw
+def load_or_create_passwords(directory: Path) -> dict[str, str]:
+    """Each identity's random password, created once, in its own file ``<identity>.password``
+    (mode 600, directory 700) so that each process can be given only its own. A password file of
+    an earlier version (``credentials.json`` beside the directory, all passwords in one file) is
+    split into these files and removed."""
+    from shared.private_files import DIR_MODE, FILE_MODE
+
+    directory.mkdir(parents=True, exist_ok=True)
+    directory.chmod(DIR_MODE)
+    legacy = directory.parent / "credentials.json"
+    earlier: dict[str, str] = json.loads(legacy.read_text()) if legacy.exists() else {}
+    passwords = {}
+    for ident in IDENTITIES:
+        path = directory / f"{ident}.password"
+        if not path.exists():
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+            with os.fdopen(fd, "w") as f:
+                f.write(earlier.get(ident) or secrets.token_urlsafe(24))
+        path.chmod(FILE_MODE)
+        passwords[ident] = path.read_text().strip()
+    legacy.unlink(missing_ok=True)
+    return passwords
 
 
 if __name__ == "__main__":

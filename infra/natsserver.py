@@ -101,9 +101,15 @@ class EmbeddedNats:
 
     def start(self, timeout: float = 15.0) -> EmbeddedNats:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir.chmod(0o700)
         conf = self.data_dir / "nats-server.conf"
-        conf.write_text(self.config_text())
-        log = open(self.data_dir / "nats-server.log", "ab")
+        # Owner only: the configuration holds the users (password hashes) and the log client names.
+        fd = os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(self.config_text())
+        conf.chmod(0o600)
+        log = open(os.open(self.data_dir / "nats-server.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
+        os.chmod(self.data_dir / "nats-server.log", 0o600)
         self.proc = subprocess.Popen(
             [nats_server_binary(), "-c", str(conf)],
             stdout=log,

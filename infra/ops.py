@@ -4,15 +4,20 @@
     .venv/bin/python -m infra.ops deadletters [--service meetings]
     .venv/bin/python -m infra.ops replay-deadletter SEQ
     .venv/bin/python -m infra.ops rebuild referral-statistics
-    .venv/bin/python -m infra.ops rejected                                  # reasons only
-    .venv/bin/python -m infra.ops rejected --raw REJECTION_ID --purpose WHY  # raw bytes, audited
-    .venv/bin/python -m infra.ops access-log CASE_ID --requested-by STAFF_ID   # who has seen my data
-    echo HENKILOTUNNUS | .venv/bin/python -m infra.ops access-log - --requested-by STAFF_ID
+    .venv/bin/python -m infra.ops rejected                                           # reasons only
+    .venv/bin/python -m infra.ops rejected --raw REJECTION_ID --purpose operations_review  # raw bytes, audited
+    .venv/bin/python -m infra.ops access-log CASE_ID --as STAFF_ID                   # who has seen this case's data
+    .venv/bin/python -m infra.ops verify-audit [SERVICE]   # the audit logs' hash chains; exit 1 on a break
+    .venv/bin/python -m infra.ops purge-stream NAME --reason WHY --requested-by ID --confirm NAME   # audited; services stopped
 
 Shows ids, subjects, counts and reason codes only: never a payload (dead letters hold personal data),
 except one rejection's raw bytes when asked for by --raw (recorded in the access audit).
-Connects as the ``ops`` identity: KOOLLE_NATS_USER/PASSWORD when set, else the password ``make up``
-generated in the data dir (KOOLLE_DATA_DIR/nats/credentials.json); TLS from KOOLLE_NATS_TLS_*.
+Connects as the ``ops`` NATS identity: KOOLLE_NATS_USER/PASSWORD when set, else the password ``make up``
+generated in the data dir (KOOLLE_DATA_DIR/nats/identities/ops.password); TLS from KOOLLE_NATS_TLS_*.
+``rejected`` and ``access-log`` are requests like a staff app's, verified by the services: they carry
+an access token, KOOLLE_TOKEN or --token when given; otherwise, on the embedded default (no
+KOOLLE_OIDC_ISSUER), one minted with the data dir's local signing key: for ``rejected`` an ops token
+for ``ops:<login>``, for ``access-log`` a staff token for ``--as STAFF_ID`` with the roster's claims.
 """
 
 from __future__ import annotations
@@ -38,11 +43,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from infra.auth import credentials_path, inbox_prefix, load_passwords
+from infra.identity_provider import KEY_FILE, LocalIssuer
 from infra.run import SERVICES
+from infra.token import staff_token
 from shared.client import call, connect
 from shared.clock import local
 from shared.contracts import STREAMS, Reply
 from shared.contracts.ops import REJECTED_SUBJECT
+from shared.policy import OPS, PURPOSES
 from shared.settings import Settings
 
 app = typer.Typer(help=__doc__, no_args_is_help=True)
@@ -79,6 +87,52 @@ def ops_settings(url: str | None = None) -> tuple[Settings, str]:
 
 class OpsError(Exception):
     """A failure the operator gets as one line (no traceback)."""
+
+
+TOKEN_TTL_SECONDS = 300
+"""A minted token lives as long as one command needs it."""
+
+
+def access_token(given: str | None, *, ops: bool = False, staff_id: str | None = None) -> tuple[str, str]:
+    """The access token a request carries, and where it came from (for messages).
+
+    ``given`` (--token) or KOOLLE_TOKEN when set: the token of whoever runs the command, from the
+    county's identity provider. Otherwise, on the embedded default only (no KOOLLE_OIDC_ISSUER),
+    a short-lived token signed with the data dir's local key, which the services of ``make up``
+    trust: an ops token for ``ops:<login>`` (``ops=True``), or a staff token for ``staff_id`` with
+    the roster's roles and teams (infra/token.py)."""
+    token = given or os.environ.get("KOOLLE_TOKEN")
+    if token:
+        return token.strip(), "--token" if given else "KOOLLE_TOKEN"
+    settings = Settings()
+    if settings.oidc_issuer:
+        raise OpsError("KOOLLE_OIDC_ISSUER names a real identity provider: give your access token with KOOLLE_TOKEN or --token")
+    key = settings.data_dir / KEY_FILE
+    if not key.exists():
+        raise OpsError(
+            f"no local signing key at {key}: set KOOLLE_DATA_DIR to the data dir of `make up`, or give KOOLLE_TOKEN / --token"
+        )
+    issuer = LocalIssuer.load_or_create(settings.data_dir)
+    if ops:
+        who = ops_actor()
+        return issuer.mint_staff(who, roles={OPS}, ttl_seconds=TOKEN_TTL_SECONDS), f"an ops token for {who} (key {key})"
+    if not staff_id:
+        raise OpsError("say whose token to use: --as STAFF_ID (a roster person), or give KOOLLE_TOKEN / --token")
+    try:
+        token = staff_token(issuer, staff_id, ttl_seconds=TOKEN_TTL_SECONDS)
+    except LookupError:
+        raise OpsError(
+            f"{staff_id!r} is in no roster: give a token with KOOLLE_TOKEN or --token "
+            "(e.g. from python -m infra.token staff ID --role worker --team TEAM)"
+        ) from None
+    return token, f"a staff token for {staff_id} (roster claims, key {key})"
+
+
+def refusal_text(reply: Reply) -> str:
+    """A refused reply as one line: codes, fields and the policy's reason."""
+    reason = (reply.data or {}).get("reason") or (reply.data or {}).get("successor")
+    codes = ", ".join(f"{e.code} ({e.field})" for e in reply.errors) or "refused"
+    return f"{codes}{f': {reason}' if reason else ''}"
 
 
 async def _connect(url: str | None) -> nats.NATS:
@@ -252,31 +306,101 @@ def deadletters(service: str = typer.Option(None), url: str = typer.Option(None)
     asyncio.run(run())
 
 
-async def replay_dead_letter(nc: nats.NATS, seq: int) -> str:
-    """Publish the dead letter's payload again to its original subject, then remove it from the
-    dead-letter stream. Consumers that already handled it skip it (inbox)."""
+class ReplayRefused(Exception):
+    """The owning service refused or failed the replay; ``code`` says why (docs/operations.md)."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+async def replay_dead_letter(nc: nats.NATS, seq: int, timeout: float = 30.0) -> str:
+    """Send a dead letter's original message back to the consumer that gave up on it, then remove
+    the dead letter. Ops publishes nothing on the message's behalf: it asks the owning service
+    (``ops.replay.<service>``, the service named by the dead letter's subject, which only that
+    service may publish to) to re-read the message from its own stream by sequence and handle it
+    through its normal consumer path (docs/operations.md). Returns ``handled`` or ``duplicate``
+    (already handled: no second effect); raises :class:`ReplayRefused` otherwise."""
+    from shared.messaging.redelivery import replay_subject
+
     js = nc.jetstream()
     m = await js.get_msg("DEADLETTER", seq)
     h = m.headers or {}
-    subject = h["Koolle-Dlq-Subject"]
-    headers = {k: v for k, v in h.items() if not k.startswith("Koolle-Dlq") and not k.startswith("Nats-")}
-    headers["Nats-Msg-Id"] = f"replay:{seq}"
-    await js.publish(subject, m.data or b"", headers=headers)
+    parts = (m.subject or "").split(".")
+    if len(parts) != 3 or parts[1] not in SERVICES:
+        raise ReplayRefused("unknown_consumer")
+    service, durable = parts[1], parts[2]  # from the subject, which only that service may publish to
+    try:
+        sequence = int(h.get("Koolle-Dlq-Stream-Seq", ""))
+    except ValueError:
+        raise ReplayRefused("bad_request") from None
+    request = {"stream": h.get("Koolle-Dlq-Stream", ""), "sequence": sequence, "durable": durable}
+    try:
+        reply = await nc.request(replay_subject(service), json.dumps(request).encode(), timeout=timeout)
+    except (nats.errors.TimeoutError, nats.errors.NoRespondersError):
+        raise ReplayRefused("no_answer") from None
+    answer = json.loads(reply.data)
+    if not answer.get("ok"):
+        raise ReplayRefused(str(answer.get("error", "refused")))
     await js.delete_msg("DEADLETTER", seq)
-    return subject
+    return str(answer["outcome"])
 
 
 @app.command("replay-deadletter")
 def replay_deadletter(seq: int, url: str = typer.Option(None)) -> None:
-    """Replay one dead letter to its original subject (after the cause is fixed)."""
+    """Send one dead letter back to the consumer that gave up on it (after the cause is fixed)."""
 
-    async def run() -> None:
+    async def run() -> str:
         nc = await _connect(url)
-        subject = await replay_dead_letter(nc, seq)
-        await nc.close()
-        console.print(f"replayed dead letter {seq} to {subject}")
+        try:
+            return await replay_dead_letter(nc, seq)
+        finally:
+            await nc.close()
 
-    asyncio.run(run())
+    try:
+        outcome = asyncio.run(run())
+    except ReplayRefused as exc:
+        console.print(f"[red]dead letter {seq} not replayed: {exc.code}[/red] (it stays listed)")
+        raise typer.Exit(1) from None
+    console.print(f"replayed dead letter {seq}: {outcome}")
+
+
+@app.command("purge-stream")
+def purge_stream_command(
+    stream: str,
+    reason: str = typer.Option(..., help="Why (at least 10 characters; audited)."),
+    requested_by: str = typer.Option(..., "--requested-by", help="Your staff id (audited)."),
+    confirm: str = typer.Option(..., help="The stream's name again."),
+    url: str = typer.Option(None),
+) -> None:
+    """Empty a stream: audited, services stopped, sequences continue (infra/stream_purge.py)."""
+    from infra.stream_purge import PurgeRefused, purge_stream
+
+    if confirm != stream:
+        raise typer.BadParameter("--confirm must repeat the stream's name")
+    settings = Settings()
+
+    async def run() -> dict[str, Any]:
+        nc = await _connect(url)
+        try:
+            return await purge_stream(
+                nc,
+                stream,
+                reason=reason,
+                requested_by=requested_by,
+                audit_file=settings.data_dir / "audit" / "ops.jsonl",
+                duplicate_window=settings.duplicate_window_seconds,
+                replicas=settings.stream_replicas,
+            )
+        finally:
+            await nc.close()
+
+    try:
+        record = asyncio.run(run())
+    except PurgeRefused as exc:
+        console.print(f"[red]not purged: {exc.code}[/red]")
+        raise typer.Exit(1) from None
+    console.print(f"purged {stream}: {record['messages']} messages; sequences continue at {record['last_seq'] + 1}")
 
 
 @app.command()
@@ -325,53 +449,62 @@ def ops_actor() -> str:
 
 
 async def rejected_submissions(
-    nc: nats.NATS, *, requested_by: str, purpose: str, limit: int = 50, rejection_id: str | None = None
+    nc: nats.NATS, *, token: str, purpose: str = "operations_review", limit: int = 50, rejection_id: str | None = None
 ) -> Reply:
-    """Ask the referral service (``ops.referral.rejected.v1``): the newest rejections with their
-    reasons, or one rejection with its raw bytes (the service audits that read)."""
-    body: dict[str, Any] = {"requested_by": requested_by, "purpose": purpose, "limit": limit}
+    """Ask the referral service (``ops.referral.rejected.v1``, with an ops token): the newest
+    rejections with their reasons, or one rejection with its raw bytes (the service audits that
+    read, with the token's person as the reader)."""
+    body: dict[str, Any] = {"purpose": purpose, "limit": limit}
     if rejection_id is not None:
         body["rejection_id"] = rejection_id
-    return await call(nc, REJECTED_SUBJECT, body, timeout=5, attempts=1)
+    return await call(nc, REJECTED_SUBJECT, body, timeout=5, attempts=1, token=token)
 
 
 @app.command()
 def rejected(
     raw: str = typer.Option(None, "--raw", metavar="REJECTION_ID", help="Write this rejection's raw bytes to stdout (audited)."),
-    purpose: str = typer.Option(None, help="Why the raw bytes are read (required with --raw; audited)."),
-    requested_by: str = typer.Option(None, "--requested-by", help="Who reads (default ops:<your login>; audited)."),
+    purpose: str = typer.Option(
+        None, help="Why the raw bytes are read: operations_review (required with --raw; audited). Listing: operations_review."
+    ),
+    token: str = typer.Option(None, help="An access token with the ops role (default KOOLLE_TOKEN, else minted locally)."),
     limit: int = typer.Option(50, min=1, max=1000, help="Newest N rejections."),
     url: str = typer.Option(None),
 ) -> None:
     """Rejected intake submissions with their reasons (field and code; never the payload).
 
-    The raw bytes as received only with --raw REJECTION_ID --purpose WHY: they go to stdout exactly
-    as received, and the referral service records the read (who, why, which rejection) in its
-    access audit log before it answers."""
+    The raw bytes as received only with --raw REJECTION_ID --purpose operations_review: they go to
+    stdout exactly as received, and the referral service records the read (the token's person, the
+    purpose, which rejection) in its access audit log before it answers."""
     if raw is not None and not purpose:
-        raise typer.BadParameter("--raw needs --purpose WHY (the read is recorded in the access audit)", param_hint="--purpose")
+        raise typer.BadParameter(
+            "--raw needs --purpose operations_review (the read is recorded in the access audit)", param_hint="--purpose"
+        )
     try:
         rejection_id = str(UUID(raw)) if raw is not None else None
     except ValueError:
         raise typer.BadParameter("not a rejection id (a UUID, as `rejected` lists them)", param_hint="--raw") from None
-    who = requested_by or ops_actor()
 
-    async def run() -> Reply:
+    async def run() -> tuple[Reply, str]:
+        try:
+            bearer, source = access_token(token, ops=True)
+        except OpsError as exc:
+            err_console.print(f"error: {exc}", soft_wrap=True)
+            raise typer.Exit(2) from None
         nc = await _connect(url)
         try:
-            return await rejected_submissions(
-                nc, requested_by=who, purpose=purpose or "operations review", limit=limit, rejection_id=rejection_id
+            reply = await rejected_submissions(
+                nc, token=bearer, purpose=purpose or "operations_review", limit=limit, rejection_id=rejection_id
             )
+            return reply, source
         except TimeoutError:
             err_console.print("error: the referral service did not answer ops.referral.rejected.v1 (is it running?)")
             raise typer.Exit(1) from None
         finally:
             await nc.close()
 
-    reply = asyncio.run(run())
+    reply, source = asyncio.run(run())
     if not reply.ok or reply.data is None:
-        codes = ", ".join(f"{e.code} ({e.field})" for e in reply.errors) or "refused"
-        err_console.print(f"error: {codes}")
+        err_console.print(f"error: {refusal_text(reply)} (token: {source})", soft_wrap=True)
         raise typer.Exit(1)
     if rejection_id is not None:
         r = reply.data["rejection"]
@@ -381,7 +514,7 @@ def rejected(
         reasons = ", ".join(f"{x['field']}:{x['code']}" for x in r["reasons"])
         err_console.print(
             f"rejection {r['rejection_id']}: {len(data)} bytes as received ({reasons}); "
-            f"this read is recorded in referral's access audit log as {who}, purpose {purpose!r}",
+            f"this read is recorded in referral's access audit log with the token's person ({source}), purpose {purpose}",
             soft_wrap=True,
         )
         return
@@ -401,114 +534,104 @@ def rejected(
             "\n".join(f"{x['field']}: {x['code']}" for x in r["reasons"]),
         )
     console.print(t)
-    console.print("raw bytes of one: rejected --raw REJECTION_ID --purpose WHY (audited)")
+    console.print("raw bytes of one: rejected --raw REJECTION_ID --purpose operations_review (audited)")
 
 
 # -- who has seen my data (Client Data Act 703/2023 s. 11) ----------------------------------------
 
 ACCESS_LOG_SERVICES = ("meetings", "plans", "notifications")
-"""Besides referral (which finds a person's cases), the services that answer query.<service>.access_log.v1."""
+"""Besides referral, the services that answer query.<service>.access_log.v2 for a case."""
 
 
 async def gather_access_log(
-    nc: nats.NATS,
-    *,
-    requested_by: str,
-    personal_id: str | None = None,
-    case_id: str | None = None,
-    purpose: str = "subject access request",
-    timeout: float = 3.0,
+    nc: nats.NATS, *, case_id: str, token: str, purpose: str = "access_request", timeout: float = 3.0
 ) -> dict[str, Any]:
-    """One answer from all four services' audit logs, oldest first. Referral turns a henkilötunnus
-    into the person's cases; the others answer for those cases. Every service records this read.
-    ``services`` says which answered; an answer with a silent service is marked incomplete."""
-    who = {"requested_by": requested_by, "purpose": purpose}
+    """One answer from all four services' audit logs for one case, oldest first
+    (``query.<service>.access_log.v2``, each verified and decided by the policy: the token's person
+    must reach the case, as a worker of it, its team's lead, or its guardian). Every service
+    records this read. ``services`` says how each answered; an answer with a service that did not
+    answer, or refused, is marked incomplete. ``errors``: referral's codes when it refused or did
+    not know the case; ``reason``: the policy's reason of a refusal."""
+    case = str(UUID(case_id))
     status: dict[str, str] = {}
+    reasons: dict[str, str] = {}
     entries: list[dict[str, Any]] = []
-    cases = [str(UUID(case_id))] if case_id else []
-    try:
-        ref = await call(
-            nc,
-            "query.referral.access_log.v1",
-            {**who, **({"personal_id": personal_id} if personal_id else {"case_id": case_id})},
-            timeout=timeout,
-            attempts=1,
-        )
-    except TimeoutError:
-        status["referral"] = "no_answer"
-    else:
-        if ref.ok and ref.data is not None:
-            cases, status["referral"] = ref.data["cases"], "ok"
-            entries += ref.data["entries"]
-        elif ref.errors and ref.errors[0].code == "not_found":
-            status["referral"] = "not_found"
-        else:
-            return {
-                "ok": False,
-                "errors": [e.code for e in ref.errors],
-                "cases": [],
-                "entries": [],
-                "services": status,
-                "complete": False,
-            }
 
     async def ask(service: str) -> None:
+        body = {"case_id": case, "purpose": purpose} if service == "referral" else {"case_ids": [case], "purpose": purpose}
         try:
-            r = await call(nc, f"query.{service}.access_log.v1", {**who, "case_ids": cases}, timeout=timeout, attempts=1)
+            r = await call(nc, f"query.{service}.access_log.v2", body, timeout=timeout, attempts=1, token=token)
         except TimeoutError:
             status[service] = "no_answer"
             return
         status[service] = "ok" if r.ok else (r.errors[0].code if r.errors else "refused")
         if r.ok and r.data is not None:
             entries.extend(r.data["entries"])
+        elif r.data and r.data.get("reason"):
+            reasons[service] = str(r.data["reason"])
 
-    if cases:
+    # Referral first: when it refuses (or does not know the case), the others are not asked, so a
+    # refused gathering leaves one refused read on record, not four.
+    await ask("referral")
+    if status.get("referral") == "ok":
         await asyncio.gather(*(ask(s) for s in ACCESS_LOG_SERVICES))
     entries.sort(key=lambda e: datetime.fromisoformat(e["at"]))
-    complete = bool(cases) and all(status.get(s) == "ok" for s in ("referral", *ACCESS_LOG_SERVICES))
+    ok = status.get("referral") == "ok"
     return {
-        "ok": bool(cases),
-        "errors": [] if cases else [status.get("referral", "not_found")],
-        "cases": cases,
+        "ok": ok,
+        "errors": [] if ok else [status.get("referral", "no_answer")],
+        "reason": reasons.get("referral", ""),
+        "cases": [case] if ok else [],
         "entries": entries,
         "services": status,
-        "complete": complete,
+        "complete": all(status.get(s) == "ok" for s in ("referral", *ACCESS_LOG_SERVICES)),
     }
-
-
-def _subject_ref(ref: str) -> dict[str, str]:
-    """A case id or a henkilötunnus; '-' reads it from stdin (so a henkilötunnus stays out of shell history)."""
-    if ref == "-":
-        ref = sys.stdin.readline().strip()
-    try:
-        return {"case_id": str(UUID(ref))}
-    except ValueError:
-        return {"personal_id": ref}
 
 
 @app.command("access-log")
 def access_log(
-    ref: str = typer.Argument(..., help="Case id, or henkilötunnus; '-' reads it from stdin."),
-    requested_by: str = typer.Option(..., "--requested-by", help="Your staff id (the read is audited)."),
-    purpose: str = typer.Option("subject access request", help="Why the log is read (audited)."),
+    case_id: str = typer.Argument(..., metavar="CASE_ID", help="The family's case id; '-' reads it from stdin."),
+    as_staff: str = typer.Option(
+        None, "--as", metavar="STAFF_ID", help="Whose staff token to mint locally (a roster person; the read is audited as them)."
+    ),
+    token: str = typer.Option(None, help="Your access token (default KOOLLE_TOKEN; else minted locally for --as)."),
+    purpose: str = typer.Option("access_request", help="Why the log is read, a documented purpose (audited)."),
     as_json: bool = typer.Option(False, "--json", help="Print the answer as JSON."),
     url: str = typer.Option(None),
 ) -> None:
-    """Who has seen one person's (or one case's) data: every service's audit records, oldest first."""
+    """Who has seen one case's data: every service's audit records, oldest first (Client Data Act 703/2023 s. 11)."""
+    if case_id == "-":
+        case_id = sys.stdin.readline().strip()
+    try:
+        case = str(UUID(case_id))
+    except ValueError:
+        raise typer.BadParameter(
+            "not a case id (a UUID); the access log is asked for by case, not by henkilötunnus", param_hint="CASE_ID"
+        ) from None
+    if purpose not in PURPOSES:
+        raise typer.BadParameter(f"not a documented purpose; one of: {', '.join(PURPOSES)}", param_hint="--purpose")
 
-    async def run() -> dict[str, Any]:
+    async def run() -> tuple[dict[str, Any], str]:
+        try:
+            bearer, source = access_token(token, staff_id=as_staff)
+        except OpsError as exc:
+            err_console.print(f"error: {exc}", soft_wrap=True)
+            raise typer.Exit(2) from None
         nc = await _connect(url)
         try:
-            return await gather_access_log(nc, requested_by=requested_by, purpose=purpose, **_subject_ref(ref))
+            return await gather_access_log(nc, case_id=case, token=bearer, purpose=purpose), source
         finally:
             await nc.close()
 
-    answer = asyncio.run(run())
+    answer, source = asyncio.run(run())
     if as_json:
         console.print_json(json.dumps(answer))
+        if not answer["ok"]:
+            raise typer.Exit(1)
         return
     if not answer["ok"]:
-        console.print(f"[red]no answer: {', '.join(answer['errors'])}[/red]")
+        reason = f": {answer['reason']}" if answer["reason"] else ""
+        err_console.print(f"error: referral answered {', '.join(answer['errors'])}{reason} (token: {source})", soft_wrap=True)
         raise typer.Exit(1)
     t = Table(title=f"Access log: {len(answer['cases'])} case(s), {len(answer['entries'])} record(s)")
     for col in ("when (UTC)", "service", "who", "what", "purpose", "result", "case"):
@@ -520,6 +643,51 @@ def access_log(
     if not answer["complete"]:
         missing = ", ".join(f"{s}: {v}" for s, v in answer["services"].items() if v != "ok")
         console.print(f"[yellow]incomplete: {missing}[/yellow]")
+
+
+# -- tamper evidence of the audit logs --------------------------------------------------------------
+
+
+async def verify_audit_logs(settings: Settings, services: list[str]) -> dict[str, Any]:
+    """Each service's audit chain checked in its own database (shared.audit.verify_chain)."""
+    import importlib
+
+    from shared import pseudonyms
+    from shared.audit import verify_chain
+    from shared.db import Database
+
+    pseudonyms.use_key_file(pseudonyms.key_file_of(settings))
+    reports = {}
+    for service in services:
+        metadata = importlib.import_module(f"services.{service}.adapters").metadata
+        db = Database(settings.database_url(service), metadata)
+        try:
+            reports[service] = await verify_chain(db)
+        finally:
+            await db.dispose()
+    return reports
+
+
+@app.command("verify-audit")
+def verify_audit(
+    service: str = typer.Argument(None, help="referral, meetings, plans or notifications (default: all four)."),
+) -> None:
+    """Verify the hash chain of each service's audit log in its database (KOOLLE_*_DATABASE_URL or
+    the SQLite files under KOOLLE_DATA_DIR; the key file of KOOLLE_PSEUDONYM_KEY_FILE). Reports the
+    first break and exits 1 when any chain is broken."""
+    if service is not None and service not in SERVICES:
+        raise typer.BadParameter(f"known services: {', '.join(SERVICES)}")
+    reports = asyncio.run(verify_audit_logs(Settings(), [service] if service else list(SERVICES)))
+    broken = False
+    for name, r in reports.items():
+        if r.ok:
+            console.print(f"{name}: ok, {r.records} records, head {r.head[:16]}")
+            continue
+        broken = True
+        where = f"at record {r.broken_at}" if r.broken_at is not None else f"after record {r.records}"
+        console.print(f"[red]{name}: BROKEN {where}: {r.reason}[/red] ({r.records} records verified before it)")
+    if broken:
+        raise typer.Exit(1)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ from infra.auth import authorization_block, credentials_path, inbox_prefix, load
 from infra.identity_provider import JwksServer, LocalIssuer
 from infra.natsserver import EmbeddedNats
 from shared.messaging.streams import ensure_streams
+from shared.private_files import make_private, owner_only
 from shared.settings import Settings
 
 SERVICES = ("referral", "meetings", "plans", "notifications")
@@ -35,8 +36,8 @@ SERVICES = ("referral", "meetings", "plans", "notifications")
 
 def start_service(name: str, settings: Settings, env: dict[str, str]) -> subprocess.Popen[bytes]:
     logs = settings.data_dir / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    with open(logs / f"{name}.log", "ab") as out:
+    logs.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with open(os.open(logs / f"{name}.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab") as out:
         return subprocess.Popen(
             [sys.executable, "-m", f"services.{name}"],
             env=env,
@@ -100,7 +101,9 @@ def start_identity_provider(settings: Settings, env: dict[str, str]) -> JwksServ
 
 async def main_async(args: argparse.Namespace) -> int:
     settings = Settings()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    # Secrets and personal data: owner only (the services and nats-server inherit the umask).
+    owner_only()
+    make_private(settings.data_dir)
     env = dict(os.environ)
     server: EmbeddedNats | None = None
     passwords: dict[str, str] | None = None
@@ -124,7 +127,7 @@ async def main_async(args: argparse.Namespace) -> int:
         return nats.connect(**options, max_reconnect_attempts=-1)
 
     nc = await connect("ops")
-    await ensure_streams(nc.jetstream(), settings.duplicate_window_seconds, settings.stream_replicas)
+    await ensure_streams(nc.jetstream(), settings.duplicate_window_seconds, settings.stream_replicas, settings.stream_max_ages())
     t0 = time.monotonic()
     procs = {}
     for name in SERVICES:
@@ -166,6 +169,7 @@ async def main_async(args: argparse.Namespace) -> int:
             server.stop()
         if jwks is not None:
             jwks.stop()
+    make_private(settings.data_dir)
     print("stopped cleanly; data kept in", settings.data_dir)
     return 0
 

@@ -7,6 +7,16 @@ Every service keeps its own ``audit_log`` table (:func:`audit_table`); :class:`A
 it in the caller's unit of work, so a read and its record commit together. Refused reads are
 recorded too: record, commit, then raise.
 
+Tamper evidence: the triggers stop the services and anyone else from changing or deleting a record,
+but someone with the database's own rights can drop a trigger, delete, and put it back. So each
+record also carries ``hash``: a keyed hash (HMAC-SHA256, key derived from the deployment's key
+outside the database, shared/pseudonyms.py) over its canonical content and the previous record's
+hash; the single-row ``audit_chain`` table holds the hash of the last record and the count. A record
+deleted or changed, or records missing at the end, break the chain, and :func:`verify_chain`
+(``python -m infra.ops verify-audit``) reports the first break. The chain head is read with a row
+lock and updated in the writing transaction, so concurrent writers append one after the other.
+PostgreSQL also refuses TRUNCATE of both tables.
+
 Results: ``found`` / ``empty`` (read granted; empty = nothing of a family matched), ``not_found``
 / ``refused`` (read refused; nothing disclosed), ``disclosed`` / ``withheld`` (content given to a
 recipient, or not given for lack of consent or role). :data:`GRANTED` tells them apart.
@@ -14,16 +24,25 @@ recipient, or not given for lack of consent or role). :data:`GRANTED` tells them
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DDL, Column, Integer, MetaData, String, Table, event, select
+from pydantic_core import to_json
+from sqlalchemy import Column, Connection, Integer, MetaData, String, Table, inspect, select, text
 
+from shared import pseudonyms
 from shared.contracts.base import Reply
-from shared.db import UnitOfWork, UTCDateTime
+from shared.db import Database, UnitOfWork, UTCDateTime
 
 TABLE = "audit_log"
+CHAIN = "audit_chain"
+GENESIS = "0" * 64
+"""The previous hash of the first record."""
 
 FOUND, EMPTY, NOT_FOUND, REFUSED, DISCLOSED, WITHHELD = "found", "empty", "not_found", "refused", "disclosed", "withheld"
 GRANTED = frozenset({FOUND, EMPTY, DISCLOSED})
@@ -35,7 +54,7 @@ ACTOR, ACTION, PURPOSE, RESULT, SCOPE = 100, 60, 200, 20, 120
 
 
 def audit_table(metadata: MetaData) -> Table:
-    """Add the append-only ``audit_log`` table to a service's metadata."""
+    """Add the append-only, hash-chained ``audit_log`` table (and its chain head) to a service's metadata."""
     table = Table(
         TABLE,
         metadata,
@@ -47,35 +66,154 @@ def audit_table(metadata: MetaData) -> Table:
         Column("purpose", String(PURPOSE), nullable=False),  # why
         Column("result", String(RESULT), nullable=False),  # result
         Column("scope", String(SCOPE), nullable=True),  # what was asked for, e.g. 'team:<id>' (no personal data)
+        Column("prev_hash", String(64), nullable=True),  # the hash of the record before (GENESIS for the first)
+        Column("hash", String(64), nullable=True),  # chain_hash(prev_hash, this record's content)
     )
-    _append_only(table)
+    Table(
+        CHAIN,
+        metadata,
+        Column("id", Integer, primary_key=True, autoincrement=False),  # always 1: one row
+        Column("last_hash", String(64), nullable=False),
+        Column("records", Integer, nullable=False),
+    )
+    metadata.info.setdefault("upgrades", []).append(_upgrade)
     return table
 
 
-def _append_only(table: Table) -> None:
-    """No code path updates or deletes the audit log, and the database refuses it from anywhere
-    else too (triggers on SQLite and PostgreSQL)."""
-    name = table.name
-    for op in ("UPDATE", "DELETE"):
-        event.listen(
-            table,
-            "after_create",
-            DDL(
-                f"CREATE TRIGGER {name}_no_{op.lower()} BEFORE {op} ON {name} "
-                f"BEGIN SELECT RAISE(ABORT, '{name} is append-only'); END"
-            ).execute_if(dialect="sqlite"),  # type: ignore[no-untyped-call]
+_CONTENT = ("at", "actor", "case_id", "action", "purpose", "result", "scope")
+
+
+def _content(row: Any) -> bytes:
+    """A record's canonical content: its fields in a fixed order, the time as UTC microseconds."""
+    values = [row[k] for k in _CONTENT] if isinstance(row, dict) else [getattr(row, k) for k in _CONTENT]
+    at: datetime = values[0]
+    values[0] = at.astimezone(UTC).isoformat(timespec="microseconds")
+    return to_json(values)
+
+
+def _chain_key() -> bytes:
+    return pseudonyms.digest(b"audit-chain").encode()
+
+
+def chain_hash(prev_hash: str, row: Any, key: bytes | None = None) -> str:
+    """HMAC-SHA256 over the previous record's hash and this record's canonical content."""
+    return hmac.new(key or _chain_key(), prev_hash.encode() + b"\n" + _content(row), hashlib.sha256).hexdigest()
+
+
+def _upgrade(conn: Connection) -> None:
+    """Idempotent, at every start: hash columns on a log created before the chain (its records are
+    chained in id order), the chain head, and the triggers (a dropped one is put back)."""
+    dialect = conn.dialect.name
+    columns = {c["name"] for c in inspect(conn).get_columns(TABLE)}
+    for name in ("prev_hash", "hash"):
+        if name not in columns:
+            conn.execute(text(f"ALTER TABLE {TABLE} ADD COLUMN {name} VARCHAR(64)"))
+    if conn.execute(text(f"SELECT count(*) FROM {CHAIN}")).scalar_one() == 0:
+        _drop_triggers(conn, dialect)  # chaining the records written before the chain updates them
+        prev, n, key = GENESIS, 0, _chain_key()
+        for row in conn.execute(text(f"SELECT * FROM {TABLE} ORDER BY id")).mappings().all():
+            values = dict(row)
+            at = values["at"]
+            if isinstance(at, str):
+                at = datetime.fromisoformat(at)
+            values["at"] = at if at.tzinfo else at.replace(tzinfo=UTC)
+            h = chain_hash(prev, values, key)
+            conn.execute(
+                text(f"UPDATE {TABLE} SET prev_hash = :p, hash = :h WHERE id = :id"), {"p": prev, "h": h, "id": row["id"]}
+            )
+            prev, n = h, n + 1
+        conn.execute(text(f"INSERT INTO {CHAIN} (id, last_hash, records) VALUES (1, :h, :n)"), {"h": prev, "n": n})
+    _create_triggers(conn, dialect)
+
+
+def _drop_triggers(conn: Connection, dialect: str) -> None:
+    if dialect == "sqlite":
+        for t in (TABLE, CHAIN):
+            for op in ("update", "delete"):
+                conn.execute(text(f"DROP TRIGGER IF EXISTS {t}_no_{op}"))
+    else:
+        conn.execute(text(f"DROP TRIGGER IF EXISTS {TABLE}_append_only ON {TABLE}"))
+
+
+def _create_triggers(conn: Connection, dialect: str) -> None:
+    """No code path updates or deletes an audit record, and the database refuses it from anywhere
+    else too. The chain head may only be updated (by the writers); PostgreSQL refuses TRUNCATE."""
+    if dialect == "sqlite":
+        for t, ops in ((TABLE, ("UPDATE", "DELETE")), (CHAIN, ("DELETE",))):
+            for op in ops:
+                conn.execute(
+                    text(
+                        f"CREATE TRIGGER IF NOT EXISTS {t}_no_{op.lower()} BEFORE {op} ON {t} "
+                        f"BEGIN SELECT RAISE(ABORT, '{TABLE} is append-only'); END"
+                    )
+                )
+        return
+    conn.execute(
+        text(
+            f"CREATE OR REPLACE FUNCTION {TABLE}_append_only() RETURNS trigger AS $$ "
+            f"BEGIN RAISE EXCEPTION '{TABLE} is append-only'; END $$ LANGUAGE plpgsql"
         )
-    for ddl in (
-        f"CREATE OR REPLACE FUNCTION {name}_append_only() RETURNS trigger AS $$ "
-        f"BEGIN RAISE EXCEPTION '{name} is append-only'; END $$ LANGUAGE plpgsql",
-        f"CREATE TRIGGER {name}_append_only BEFORE UPDATE OR DELETE ON {name} "
-        f"FOR EACH STATEMENT EXECUTE FUNCTION {name}_append_only()",
-    ):
-        event.listen(table, "after_create", DDL(ddl).execute_if(dialect="postgresql"))  # type: ignore[no-untyped-call]
+    )
+    for t, events in ((TABLE, "UPDATE OR DELETE OR TRUNCATE"), (CHAIN, "DELETE OR TRUNCATE")):
+        conn.execute(
+            text(
+                f"CREATE OR REPLACE TRIGGER {t}_append_only BEFORE {events} ON {t} "
+                f"FOR EACH STATEMENT EXECUTE FUNCTION {TABLE}_append_only()"
+            )
+        )
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    """The result of :func:`verify_chain`: ``broken_at`` is the id of the first record that does not
+    follow (None when the break is after the last record, or there is none)."""
+
+    ok: bool
+    records: int
+    head: str
+    broken_at: int | None = None
+    reason: str | None = None
+
+
+async def verify_chain(db: Database, batch: int = 5000) -> ChainReport:
+    """Walk the audit log in id order and check every record against the one before and the chain
+    head. Reasons: ``previous_record_missing_or_changed`` (a record before ``broken_at`` was
+    deleted, or the chain re-linked), ``record_changed`` (this record's content or hash changed),
+    ``records_missing_at_end``, ``chain_head_missing``."""
+    log, chain = db.metadata.tables[TABLE], db.metadata.tables[CHAIN]
+    key = _chain_key()
+    prev, n, last_id = GENESIS, 0, 0
+    async with db.read_sessionmaker() as s:
+        head = (await s.execute(select(chain).where(chain.c.id == 1))).first()
+        while True:
+            rows = (await s.execute(select(log).where(log.c.id > last_id).order_by(log.c.id).limit(batch))).all()
+            for r in rows:
+                if r.prev_hash != prev:
+                    return ChainReport(False, n, prev, r.id, "previous_record_missing_or_changed")
+                if r.hash != chain_hash(prev, r, key):
+                    return ChainReport(False, n, prev, r.id, "record_changed")
+                prev, n, last_id = r.hash, n + 1, r.id
+            if len(rows) < batch:
+                break
+    if head is None:
+        return ChainReport(False, n, prev, None, "chain_head_missing")
+    if head.last_hash != prev or head.records != n:
+        return ChainReport(False, n, prev, None, "records_missing_at_end")
+    return ChainReport(True, n, prev)
 
 
 def _clip(value: str | None, size: int) -> str | None:
     return None if value is None else value[:size]
+
+
+_HEADS: dict[int, Any] = {}
+
+
+def _head_statement(chain: Table) -> Any:
+    stmt = _HEADS.get(id(chain))
+    if stmt is None:
+        stmt = _HEADS[id(chain)] = select(chain.c.last_hash, chain.c.records).where(chain.c.id == 1).with_for_update()
+    return stmt
 
 
 class AuditLog:
@@ -85,6 +223,7 @@ class AuditLog:
         self.uow = uow
         self.service = service
         self.table: Table = uow.db.metadata.tables[TABLE]
+        self.chain: Table = uow.db.metadata.tables[CHAIN]
         self._collected: list[dict[str, Any]] | None = None
 
     async def record(self, *, actor: str, case_id: Any, action: str, purpose: str, result: str, scope: str | None = None) -> None:
@@ -101,7 +240,18 @@ class AuditLog:
         if self._collected is not None:
             self._collected.append(row)
         else:
-            await self.uow.insert(self.table, row)
+            await self._append([row])
+
+    async def _append(self, rows: list[dict[str, Any]]) -> None:
+        """Chain and insert records: the head is read with a row lock (PostgreSQL; SQLite's write
+        transaction holds the database lock) and moved on in this transaction."""
+        head = (await self.uow.execute(_head_statement(self.chain))).first()
+        prev, n, key = head.last_hash, head.records, _chain_key()
+        for row in rows:
+            row["prev_hash"] = prev
+            row["hash"] = prev = chain_hash(prev, row, key)
+        await self.uow.insert(self.table, rows if len(rows) > 1 else rows[0])
+        await self.uow.update(self.chain, {"id": 1}, {"last_hash": prev, "records": n + len(rows)})
 
     @asynccontextmanager
     async def together(self) -> AsyncIterator[None]:
@@ -111,7 +261,7 @@ class AuditLog:
         try:
             yield
             if self._collected:
-                await self.uow.insert(self.table, self._collected)
+                await self._append(self._collected)
         finally:
             self._collected = None
 

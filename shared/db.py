@@ -30,6 +30,7 @@ from sqlalchemy import (
     event,
     insert,
     select,
+    text,
     update,
 )
 from sqlalchemy.engine import make_url
@@ -254,8 +255,16 @@ class Database:
         return self._signals.setdefault(name, asyncio.Event())
 
     async def create_all(self) -> None:
+        """Create missing tables, then run the metadata's upgrade steps (``metadata.info["upgrades"]``:
+        idempotent functions of a sync connection, e.g. columns added to an existing table), all in
+        one transaction."""
         async with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                # Replicas of a service starting together take turns (SQLite: BEGIN IMMEDIATE does it).
+                await conn.execute(text("SELECT pg_advisory_xact_lock(7423001)"))
             await conn.run_sync(self.metadata.create_all)
+            for upgrade in self.metadata.info.get("upgrades", ()):
+                await conn.run_sync(upgrade)
 
     async def writer(self) -> Any:
         """SQLite: the connection every write transaction of this process uses (under write_lock)."""

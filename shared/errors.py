@@ -205,6 +205,13 @@ ERRORS: dict[str, ErrorCode] = {
         sv="En tidsstämpel förväntades (ISO 8601).",
         en="A timestamp is expected (ISO 8601).",
     ),
+    "control_character": ErrorCode(
+        "control_character",
+        "validation",
+        fi="Kentässä on ohjausmerkki (esim. NUL); vapaassa tekstissä rivinvaihto ja sarkain ovat sallittuja.",
+        sv="Fältet innehåller ett styrtecken (t.ex. NUL); i fritext är radbyte och tabb tillåtna.",
+        en="The field holds a control character (e.g. NUL); free text allows newline and tab only.",
+    ),
     "value_error": ErrorCode("value_error", "validation", fi="Virheellinen arvo.", sv="Ogiltigt värde.", en="Invalid value."),
     "invalid_value": ErrorCode("invalid_value", "validation", fi="Virheellinen arvo.", sv="Ogiltigt värde.", en="Invalid value."),
     # -- the runtime's own ----------------------------------------------------------------------
@@ -617,6 +624,27 @@ ERRORS: dict[str, ErrorCode] = {
         fi="Henkilötunnuksen yksilönumero on väärä.",
         sv="Fel individnummer i personbeteckningen.",
         en="Invalid individual number in personal identity code.",
+    ),
+    "submitted_at_in_future": ErrorCode(
+        "submitted_at_in_future",
+        "intake",
+        fi="Vastaanottoaika on tulevaisuudessa.",
+        sv="Mottagningstiden ligger i framtiden.",
+        en="submitted_at is in the future (more than the allowed clock skew ahead).",
+    ),
+    "submitted_at_too_old": ErrorCode(
+        "submitted_at_too_old",
+        "intake",
+        fi="Vastaanottoaika on liian kaukana menneisyydessä.",
+        sv="Mottagningstiden ligger för långt tillbaka.",
+        en="submitted_at is older than the intake accepts.",
+    ),
+    "submission_id_reused": ErrorCode(
+        "submission_id_reused",
+        "intake",
+        fi="Lähetyksen tunnus on jo käytetty toisenlaiseen lähetykseen; anna jokaiselle lähetykselle oma tunnus.",
+        sv="Inlämningens id har redan använts för en annan inlämning; ge varje inlämning ett eget id.",
+        en="This submission id was already used for a different submission; give each submission its own id.",
     ),
     "invalid_checksum": ErrorCode(
         "invalid_checksum",

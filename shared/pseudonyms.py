@@ -1,12 +1,11 @@
-"""Keyed hashes of henkilötunnus: the only form in which a person's identity code is stored or
-matched outside the intake record (e.g. a guardian's, to let a guardian signed in with strong
-identification reach their own child's case).
+"""Keyed pseudonyms of personal identifiers (HMAC-SHA256), for indexes that must find a person
+again without holding the identifier.
 
-``person_key(hetu)`` = HMAC-SHA256 of the normalised henkilötunnus under a secret key kept in a
-file outside the databases (Settings ``pseudonym_key_file``, default ``<data_dir>/pseudonym.key``,
-created with mode 0600 on first use). Without the key a stored hash cannot be turned back into a
-henkilötunnus by trying all of them (there are few enough that a plain hash could be). Every
-service of one installation reads the same key file, so their hashes match.
+A plain SHA-256 of a henkilötunnus is reversed by hashing the whole code space (a few hundred
+million codes: minutes on a laptop). With a secret key outside the database, a copy of the
+database alone reveals nothing. The key is 32 random bytes in a file (``Settings.pseudonym_key_file``,
+by default ``<data dir>/pseudonym.key``), created on first use with mode 0600. Lose the key and
+the pseudonyms cannot be recomputed: back it up with the database, but store it apart from it.
 """
 
 from __future__ import annotations
@@ -15,43 +14,83 @@ import hashlib
 import hmac
 import os
 import secrets
-import threading
+from collections.abc import Callable
 from pathlib import Path
 
-from shared.settings import Settings
+KEY_BYTES = 32
 
-_KEY_BYTES = 32
-_lock = threading.Lock()
-_keys: dict[Path, bytes] = {}
-
-
-def key_path(settings: Settings | None = None) -> Path:
-    s = settings or Settings()
-    return Path(s.pseudonym_key_file) if s.pseudonym_key_file else s.data_dir / "pseudonym.key"
+_key: bytes | None = None
+_path: Path | None = None
 
 
-def _key(path: Path) -> bytes:
-    with _lock:
-        key = _keys.get(path)
-        if key is not None:
-            return key
-        path.parent.mkdir(parents=True, exist_ok=True)
+def key_file_of(settings: object) -> Path:
+    """The key file a Settings object names (``pseudonym_key_file``, else ``<data_dir>/pseudonym.key``)."""
+    configured = getattr(settings, "pseudonym_key_file", None)
+    if configured:
+        return Path(configured)
+    return Path(getattr(settings, "data_dir", "var")) / "pseudonym.key"
+
+
+def load_key(path: Path) -> bytes:
+    """The key in ``path``, created (0600, 32 random bytes) when there is none."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        # Written whole under a temporary name, then linked into place: services starting together
+        # never read a half-written key, and the first one's key wins.
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
-            # O_EXCL: two processes starting together cannot both write a key; the loser reads.
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            key = path.read_bytes().strip()
-        else:
-            key = secrets.token_hex(_KEY_BYTES).encode()
             with os.fdopen(fd, "wb") as f:
-                f.write(key)
-        if len(key) < _KEY_BYTES:
-            raise RuntimeError("pseudonym key file is too short")
-        _keys[path] = key
-        return key
+                f.write(secrets.token_bytes(KEY_BYTES))
+                f.flush()
+                os.fsync(f.fileno())
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                pass
+        finally:
+            tmp.unlink(missing_ok=True)
+    key = path.read_bytes()
+    if len(key) < KEY_BYTES:
+        raise ValueError(f"pseudonym key file {path} is shorter than {KEY_BYTES} bytes")
+    return key
+
+
+def use_key_file(path: Path) -> None:
+    """Use the key in ``path`` from now on in this process (a service calls it at start-up)."""
+    global _key, _path
+    _key, _path = load_key(path), path
+
+
+def _current_key() -> bytes:
+    if _key is None:
+        from shared.settings import Settings
+
+        use_key_file(key_file_of(Settings()))
+    assert _key is not None
+    return _key
+
+
+def keyed(key: bytes) -> Callable[[str], str]:
+    """A pseudonym function under an explicit key (tools, tests, a key rotation)."""
+    return lambda text: hmac.new(key, text.encode(), hashlib.sha256).hexdigest()
+
+
+def pseudonym(text: str) -> str:
+    """HMAC-SHA256 of ``text`` under the deployment's key, as 64 hex characters."""
+    return hmac.new(_current_key(), text.encode(), hashlib.sha256).hexdigest()
+
+
+def digest(data: bytes) -> str:
+    """HMAC-SHA256 of raw bytes (e.g. a submission's content), as 64 hex characters."""
+    return hmac.new(_current_key(), data, hashlib.sha256).hexdigest()
+
+
+def normalise_hetu(hetu: str) -> str:
+    """The henkilötunnus as it is compared: surrounding space removed, letters upper-case."""
+    return hetu.strip().upper()
 
 
 def person_key(hetu: str) -> str:
-    """The keyed hash (hex) of a henkilötunnus; the same code always gives the same key."""
-    normalised = hetu.strip().upper()
-    return hmac.new(_key(key_path()), normalised.encode(), hashlib.sha256).hexdigest()
+    """The pseudonym of a person known by henkilötunnus (the same person gives the same key)."""
+    return pseudonym("hetu:" + normalise_hetu(hetu))

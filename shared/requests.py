@@ -29,11 +29,13 @@ def refusal(code: str, field: str = "$", data: dict[str, Any] | None = None, **m
     return Reply(ok=False, errors=[FieldError(field=field, code=code, message=message or _TEXTS.get(code, {}))], data=data)
 
 
-def with_purpose_required(errors: list[FieldError]) -> list[FieldError]:
-    """A missing purpose is its own code (``purpose_required``), not a generic ``missing``."""
+def with_purpose_required(errors: list[FieldError], reads: bool = False) -> list[FieldError]:
+    """A missing purpose is its own code (``purpose_required``), not a generic ``missing``; on a
+    read of personal data (``reads``) so is one not in the documented list, not a ``literal_error``."""
+    codes = ("missing", "literal_error") if reads else ("missing",)
     return [
         FieldError(field="purpose", code=PURPOSE_REQUIRED, message=PURPOSE_TEXT)
-        if e.field == "purpose" and e.code == "missing"
+        if e.field == "purpose" and e.code in codes
         else e
         for e in errors
     ]

@@ -25,6 +25,7 @@ from opentelemetry.trace import SpanKind
 from pydantic import ValidationError
 from sqlalchemy import MetaData, text
 
+from shared import pseudonyms
 from shared.case_access import PROJECTION, CaseAccess, case_access_table
 from shared.client import PlaintextRefused, refuse_plaintext, uses_tls
 from shared.clock import Clock
@@ -33,11 +34,13 @@ from shared.db import Database, UnitOfWork
 from shared.errors import DomainError
 from shared.identity import TokenVerifier, Unauthenticated, authorization_header, verifier_from_settings
 from shared.messaging.consumer import BatchOrder, DeadLetters, EventConsumer, Subscription
+from shared.messaging.redelivery import answer_replay, replay_subject
 from shared.messaging.relay import OutboxRelay
 from shared.messaging.streams import ensure_streams
 from shared.messaging.timers import fired_subscription
 from shared.observability import PORT_OFFSETS, HttpEndpoint, JsonFormatter, ServiceMetrics
 from shared.policy import PURPOSE_REQUIRED, RETIRED, UNAUTHENTICATED, Access, decide
+from shared.private_files import owner_only
 from shared.requests import (
     RETIRED_TEXT,
     UNAUTHENTICATED_TEXT,
@@ -69,6 +72,7 @@ class Service:
     ) -> None:
         self.name = name
         self.settings = settings
+        pseudonyms.use_key_file(pseudonyms.key_file_of(settings))
         self.clock = clock or Clock()
         case_access_table(metadata)  # every service decides requests from its own copy of the case relations
         self.db = Database(settings.database_url(name), metadata, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
@@ -183,7 +187,7 @@ class Service:
         try:
             cmd = model.model_validate_json(body)
         except ValidationError as exc:
-            return Reply(ok=False, errors=with_purpose_required(field_errors(exc)))
+            return Reply(ok=False, errors=with_purpose_required(field_errors(exc), reads=model.access.needs_purpose))
         access: Access = model.access
         case_ids = requested_cases(cmd, access)
         try:
@@ -265,6 +269,13 @@ class Service:
 
         self.broker.subscriber(f"ops.health.{self.name}", title="health")(health)
 
+        async def replay(msg: NatsMessage) -> dict[str, Any]:
+            js = self.broker.config.connection_state.stream
+            return await answer_replay(self.consumers, js, msg.body)
+
+        # Only ops may publish here (infra/auth.py); the service still trusts nothing in the request.
+        self.broker.subscriber(replay_subject(self.name), title="dead-letter replay")(replay)
+
     async def health(self) -> dict[str, Any]:
         db_ok = True
         try:
@@ -323,7 +334,9 @@ class Service:
             raise PlaintextRefused("TLS is configured but the NATS server did not use it")
         js = self.broker.config.connection_state.stream
         if self.settings.manage_streams:
-            await ensure_streams(js, self.settings.duplicate_window_seconds, self.settings.stream_replicas)
+            await ensure_streams(
+                js, self.settings.duplicate_window_seconds, self.settings.stream_replicas, self.settings.stream_max_ages()
+            )
         dead = DeadLetters(js, self.name)
         order = BatchOrder()  # this process's consumers take turns by their batches' first events
         for sub in self.consumed():
@@ -444,5 +457,6 @@ def configure_logging() -> None:
 
 
 def run_service(build: Callable[[], Service]) -> None:
+    owner_only()  # databases, spool and logs it creates: readable by the owner only
     configure_logging()
     asyncio.run(build().run())

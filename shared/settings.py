@@ -36,14 +36,15 @@ class Settings(BaseSettings):
     # (ops declares the streams then).
     manage_streams: bool = True
     data_dir: Path = Path("var")
-    # The key of the keyed hashes of henkilötunnus (shared/pseudonyms.py): a file outside the
-    # databases, created (mode 0600) on first use; empty means <data_dir>/pseudonym.key.
-    pseudonym_key_file: str = ""
     # Per-service database URL; empty means a SQLite file under data_dir.
     referral_database_url: str = ""
     meetings_database_url: str = ""
     plans_database_url: str = ""
     notifications_database_url: str = ""
+    # The secret key of the keyed pseudonyms (shared/pseudonyms.py: e.g. a child's key in the
+    # referral index). Empty: <data_dir>/pseudonym.key, created 0600 on first start. Keep it out of
+    # the database and its backups' storage; losing it orphans the pseudonyms.
+    pseudonym_key_file: Path | None = None
     # SQLite: how long a writer waits for another connection's lock before the statement fails
     # (a consumer then naks and retries; nothing is acked without its commit).
     sqlite_busy_timeout_ms: int = 30000
@@ -64,6 +65,16 @@ class Settings(BaseSettings):
     # Publish a scan's events of one stream as one JetStream atomic batch (one write instead of one
     # per event); false: one publish per event (e.g. a server older than 2.12).
     outbox_atomic_batches: bool = True
+
+    # Retention per kind of data (docs/operations.md, "Retention and erasure"). INTAKE holds raw
+    # submissions (henkilötunnus, concern text): the referral service stores each one (a referral or
+    # a rejection) within milliseconds, so the stream keeps them only as long as an outage of the
+    # referral service may last; a submission not handled by then is lost, so alert on the intake
+    # consumer's pending count long before. Dead letters hold failed payloads for the operators.
+    # Event streams: 0 = kept (they are the source of read-model rebuilds and statistics).
+    retention_intake_hours: float = 168.0
+    retention_deadletter_days: float = 30.0
+    retention_events_days: float = 0.0
 
     # The stream's duplicate window (seconds): how long JetStream itself drops a repeated Nats-Msg-Id.
     duplicate_window_seconds: float = 120.0
@@ -109,6 +120,12 @@ class Settings(BaseSettings):
     oidc_jwks_max_age_seconds: float = 3600.0
     oidc_jwks_timeout_seconds: float = 5.0
 
+    def model_post_init(self, __context: Any) -> None:
+        # A NATS user's replies come to its own inbox prefix (infra/auth.py grants ``_INBOX_<user>``
+        # only): set it from the user unless KOOLLE_NATS_INBOX_PREFIX says otherwise.
+        if self.nats_user and self.nats_inbox_prefix == "_INBOX":
+            self.nats_inbox_prefix = f"_INBOX_{self.nats_user}"
+
     def database_url(self, service: str) -> str:
         url = getattr(self, f"{service}_database_url", "")
         if url:
@@ -116,6 +133,18 @@ class Settings(BaseSettings):
         path = (self.data_dir / f"{service}.db").resolve()
         path.parent.mkdir(parents=True, exist_ok=True)
         return f"sqlite+aiosqlite:///{path}"
+
+    def stream_max_ages(self) -> dict[str, float]:
+        """Each stream's maximum age in seconds (0: no maximum), from the retention settings."""
+        events = self.retention_events_days * 86400
+        return {
+            "INTAKE": self.retention_intake_hours * 3600,
+            "DEADLETTER": self.retention_deadletter_days * 86400,
+            "REFERRAL": events,
+            "MEETINGS": events,
+            "PLANS": events,
+            "NOTIFICATIONS": events,
+        }
 
     def nats_servers(self) -> list[str]:
         return [u.strip() for u in self.nats_url.split(",") if u.strip()]  # a cluster: several URLs

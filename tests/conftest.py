@@ -15,6 +15,7 @@ import pytest
 from infra.natsserver import EmbeddedNats, free_port
 from shared.settings import Settings
 from tests.support.identity import identity, rotating_identity  # noqa: F401 - fixtures: a real identity provider
+from tests.support.staff import staff_settings, worker_token  # noqa: F401 - fixtures: staff callers
 
 # A consumer's wait for a trickle to gather (0.2 s by default) only saves CPU; tests follow events
 # across several consumers one after the other, so they wait less. Services started as processes
@@ -48,6 +49,14 @@ def replies_keep_their_contracts(monkeypatch: pytest.MonkeyPatch) -> Iterator[No
 
 CHECKED_REPLIES: set[str] = set()
 """Subjects whose replies with data were checked in this session."""
+
+
+@pytest.fixture(scope="session", autouse=True)
+def pseudonym_key(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """A key file for code that runs without a service (a service loads its own data dir's key)."""
+    from shared import pseudonyms
+
+    pseudonyms.use_key_file(tmp_path_factory.mktemp("keys") / "pseudonym.key")
 
 
 @pytest.fixture(scope="session")

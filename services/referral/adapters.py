@@ -10,6 +10,7 @@ from uuid import UUID
 from sqlalchemy import (
     Boolean,
     Column,
+    Connection,
     Date,
     Index,
     Integer,
@@ -18,18 +19,20 @@ from sqlalchemy import (
     String,
     Table,
     bindparam,
+    delete,
     func,
     insert,
     select,
     update,
 )
 
+from shared import pseudonyms
 from shared.audit import AuditLog, audit_table
 from shared.db import Database, JSONText, UnitOfWork, UTCDateTime, messaging_tables
 from shared.fastsql import hot
 
 from .config import ReferralConfig
-from .domain import Case, Consent, Contact, Referral, Router
+from .domain import Case, Consent, Contact, Referral, Router, child_keys_of_details
 
 metadata = MetaData()
 messaging_tables(metadata)
@@ -51,7 +54,8 @@ referrals = Table(
 referral_children = Table(
     "referral_children",
     metadata,
-    Column("child_key", String(64), primary_key=True),  # sha256 of the henkilötunnus or name + date of birth
+    # Keyed HMAC-SHA256 of the henkilötunnus, or of name + date of birth (shared.pseudonyms)
+    Column("child_key", String(64), primary_key=True),
     Column("referral_id", String(36), primary_key=True),
     Column("case_id", String(36), nullable=False, index=True),
 )
@@ -113,6 +117,49 @@ data_migrations = Table(
     Column("applied_at", UTCDateTime, nullable=False),
     Column("changed", Integer, nullable=False),  # how many aggregates it changed
 )
+
+pseudonym_scheme = Table(
+    "pseudonym_scheme",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),  # always 1
+    Column("key_check", String(64), nullable=False),  # pseudonym("pseudonym-key-check"): which key keyed the index
+)
+
+
+def _rekey_children(conn: Connection) -> None:
+    """At start: when the child index was keyed otherwise (the unsalted SHA-256 of earlier versions, or
+    another key file), recompute every child key from the stored referrals (their details hold the
+    henkilötunnus, or name and date of birth) under the current key, in the start-up transaction."""
+    check = pseudonyms.pseudonym("pseudonym-key-check")
+    row = conn.execute(select(pseudonym_scheme.c.key_check).where(pseudonym_scheme.c.id == 1)).first()
+    if row is not None and row.key_check == check:
+        return
+    conn.execute(delete(referral_children))
+    last = ""
+    while True:
+        page = conn.execute(
+            select(referrals.c.referral_id, referrals.c.case_id, referrals.c.state)
+            .where(referrals.c.referral_id > last)
+            .order_by(referrals.c.referral_id)
+            .limit(1000)
+        ).all()
+        rows = [
+            {"child_key": k, "referral_id": r.referral_id, "case_id": r.case_id}
+            for r in page
+            for k in dict.fromkeys(child_keys_of_details(r.state.get("details") or {}, pseudonyms.pseudonym))
+        ]
+        if rows:
+            conn.execute(insert(referral_children), rows)
+        if len(page) < 1000:
+            break
+        last = page[-1].referral_id
+    if row is None:
+        conn.execute(insert(pseudonym_scheme).values(id=1, key_check=check))
+    else:
+        conn.execute(update(pseudonym_scheme).where(pseudonym_scheme.c.id == 1).values(key_check=check))
+
+
+metadata.info.setdefault("upgrades", []).append(_rekey_children)
 
 _REFERRAL_COLUMNS = ("referral_id", "case_id", "submission_id", "channel", "municipality", "received_at", "status", "urgent")
 _CASE_COLUMNS = ("case_id", "municipality", "team_id", "status", "opened_at")
@@ -297,6 +344,11 @@ class ReferralRepository:
     # -- rejections and audit ----------------------------------------------------------------------
     async def add_rejection(self, **values: Any) -> None:
         await self.s.execute(insert(rejected_submissions).values(**values))
+
+    async def forget_rejections_before(self, moment: datetime) -> int:
+        """Delete the stored rejections received before ``moment``; how many there were."""
+        result = await self.s.execute(delete(rejected_submissions).where(rejected_submissions.c.received_at < moment))
+        return int(result.rowcount)
 
     async def rejections(self, limit: int) -> tuple[int, list[dict[str, Any]]]:
         """How many rejections are stored, and the newest ``limit`` of them without their raw bytes."""

@@ -6,10 +6,10 @@ Plain Python: no I/O, no framework. The handlers turn the results into stored ro
 from __future__ import annotations
 
 import calendar as _cal
-import hashlib
 import json
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -181,6 +181,26 @@ def _channel_problems(sub: Any) -> list[Problem]:
 
 
 @dataclass(frozen=True)
+class SubmittedAtLimits:
+    """How far ``submitted_at`` may lie from the moment of receipt: ahead by the front door's clock
+    skew at most, and back by how long a front door may have been offline. The statutory clocks
+    start at ``submitted_at``, so an implausible value would move every deadline."""
+
+    max_ahead: timedelta = timedelta(minutes=5)
+    max_age: timedelta = timedelta(days=30)
+
+
+def check_submitted_at(submitted_at: datetime, now: datetime, limits: SubmittedAtLimits) -> Problem | None:
+    if submitted_at.tzinfo is None:
+        return None  # reported as naive_datetime
+    if submitted_at > now + limits.max_ahead:
+        return Problem("submitted_at", "submitted_at_in_future")
+    if submitted_at < now - limits.max_age:
+        return Problem("submitted_at", "submitted_at_too_old")
+    return None
+
+
+@dataclass(frozen=True)
 class Screening:
     """The result of screening raw intake bytes: a valid submission, or the reasons it was rejected."""
 
@@ -193,29 +213,45 @@ class Screening:
         return self.submission is not None and not self.reasons
 
 
-def _submission_id_of(data: bytes) -> str:
-    """Best effort, for the rejection: the front door needs the id to fix and resend."""
+_ID = re.compile(r"[A-Za-z0-9._:-]{1,100}")
+
+
+def _submission_id_of(data: bytes, msg_id: str | None = None) -> str:
+    """Best effort, for the rejection: the front door needs the id to fix and resend. The body's
+    ``submission_id`` when it can be read, else the message's ``Nats-Msg-Id`` (which the contract
+    says carries the same id), else 'unknown'."""
     try:
         value = json.loads(data).get("submission_id")
     except (ValueError, AttributeError, TypeError, RecursionError):
-        return "unknown"
-    if isinstance(value, str):
-        value = value.strip()
-        if 0 < len(value) <= 100 and re.fullmatch(r"[A-Za-z0-9._:-]+", value):
-            return value
+        value = None
+    for candidate in (value, msg_id):
+        if isinstance(candidate, str) and _ID.fullmatch(candidate.strip()):
+            return candidate.strip()
     return "unknown"
 
 
-def screen(data: bytes, today: date) -> Screening:
-    """Parse and validate raw intake bytes. Never raises: any payload gives a submission or reasons."""
+def screen(
+    data: bytes,
+    today: date,
+    msg_id: str | None = None,
+    *,
+    now: datetime | None = None,
+    limits: SubmittedAtLimits | None = None,
+) -> Screening:
+    """Parse and validate raw intake bytes. Never raises: any payload gives a submission or reasons.
+    ``msg_id`` (the message's Nats-Msg-Id) names a rejection whose body has no readable id. With
+    ``now`` (the moment of receipt), ``submitted_at`` is held to ``limits``."""
     try:
         sub = ReferralSubmission.model_validate_json(data)
     except ValidationError as exc:
-        return Screening(_submission_id_of(data), None, field_errors(exc))
+        return Screening(_submission_id_of(data, msg_id), None, field_errors(exc))
     except (ValueError, RecursionError):  # e.g. nesting too deep for the parser
-        return Screening(_submission_id_of(data), None, [Problem("$", "json_invalid").error()])
+        return Screening(_submission_id_of(data, msg_id), None, [Problem("$", "json_invalid").error()])
     try:
         problems = check_submission(sub, today)
+        if now is not None:
+            late = check_submitted_at(sub.submitted_at, now, limits or SubmittedAtLimits())
+            problems += [late] if late else []
     except Exception:  # noqa: BLE001 - a rule that trips on odd input must not kill the worker
         problems = [Problem("$", "unprocessable")]
     if problems:
@@ -242,15 +278,48 @@ def _child_key(child: Any) -> str | None:
     return None
 
 
-def child_keys(sub: Any) -> list[str]:
-    """Keys that identify each child across referrals, hashed so the index holds no identity codes:
-    the full 11-character henkilötunnus, or for a child without one, name and date of birth."""
+Pseudonym = Callable[[str], str]
+"""A keyed one-way function (shared.pseudonyms.pseudonym), given to the domain by the handlers."""
+
+
+def child_keys(sub: Any, pseudonym: Pseudonym) -> list[str]:
+    """Keys that identify each child across referrals, pseudonymised (a keyed HMAC) so the index
+    holds no identity codes: the full 11-character henkilötunnus, or for a child without one, name
+    and date of birth. ``pseudonym("hetu:" + code)`` is ``shared.pseudonyms.person_key(code)``."""
     keys = []
     for c in sub.children:
         k = _child_key(c)
         if k is not None:
-            keys.append(hashlib.sha256(k.encode()).hexdigest())
+            keys.append(pseudonym(k))
     return keys
+
+
+def child_keys_of_details(details: dict[str, Any], pseudonym: Pseudonym) -> list[str]:
+    """The child keys of a stored referral, recomputed from its details (the normalised submission):
+    a change of key or scheme re-keys the index from what is stored."""
+    from types import SimpleNamespace
+
+    children = []
+    for c in details.get("children", []):
+        born = c.get("date_of_birth")
+        children.append(
+            SimpleNamespace(
+                given_name=c.get("given_name"),
+                family_name=c.get("family_name"),
+                personal_id=c.get("personal_id"),
+                date_of_birth=date.fromisoformat(born) if isinstance(born, str) else born,
+            )
+        )
+    return child_keys(SimpleNamespace(children=children), pseudonym)
+
+
+def same_submission(earlier: Referral, again: Referral) -> bool:
+    """Whether a referral stored under a submission id came from the same content as a new one with
+    that id (a harmless resend) or not (the id was reused for another submission). Referrals stored
+    before fingerprints were kept are compared by their children."""
+    if earlier.fingerprint and again.fingerprint:
+        return earlier.fingerprint == again.fingerprint
+    return sorted(earlier.child_keys) == sorted(again.child_keys)
 
 
 @dataclass
@@ -287,6 +356,7 @@ class Referral:
     linked: bool = False
     handled_at: datetime | None = None  # when the referral service handled it; ``received_at`` is the receipt
     urgency: dict[str, Any] | None = None  # the urgency assessment: by, at, urgent_protection_needed
+    fingerprint: str | None = None  # keyed digest of the submission's content (a reused id is told apart)
 
     @property
     def statutory(self) -> bool:
@@ -346,8 +416,9 @@ def guardian_ids(sub: Any) -> list[str]:
     return [parse_hetu(g.personal_id).value for g in sub.guardians if g.personal_id]
 
 
-def open_referral(sub: Any, now: datetime) -> Referral:
-    """A referral from a valid submission, with a case id of its own (replaced when it is linked)."""
+def open_referral(sub: Any, now: datetime, pseudonym: Pseudonym) -> Referral:
+    """A referral from a valid submission, with a case id of its own (replaced when it is linked).
+    ``pseudonym`` keys the children's index entries and the content's fingerprint."""
     contacts = [
         Contact(
             contact_id=f"guardian-{i + 1}",
@@ -395,9 +466,10 @@ def open_referral(sub: Any, now: datetime) -> Referral:
         child_count=len(sub.children),
         contacts=contacts,
         details=details,
-        child_keys=child_keys(sub),
+        child_keys=child_keys(sub, pseudonym),
         concern_category=sub.concern_category,
         handled_at=now,
+        fingerprint=pseudonym("submission:" + sub.model_dump_json()),
     )
 
 

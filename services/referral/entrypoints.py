@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from sqlalchemy.exc import IntegrityError
@@ -35,6 +36,8 @@ from . import handlers
 
 log = logging.getLogger("koolle.referral")
 
+RETENTION_INTERVAL_SECONDS = 3600.0
+
 
 def register(svc: Service) -> None:
     async def recompute_open_cases() -> None:
@@ -58,11 +61,26 @@ def register(svc: Service) -> None:
             subject=INTAKE_SUBJECT,
             stream="INTAKE",
             handler=on_submission,  # type: ignore[arg-type]
-            parse=lambda m: handlers.ReceiveSubmission(data=m.data, stream_seq=m.metadata.sequence.stream),
-            key=lambda cmd, m: f"intake:{m.metadata.sequence.stream}",
+            parse=lambda m: handlers.ReceiveSubmission(
+                data=m.data, stream_seq=m.metadata.sequence.stream, msg_id=(m.headers or {}).get("Nats-Msg-Id")
+            ),
+            key=lambda cmd, m: cmd.inbox_key,  # the submission itself, not its place in the stream
             linger=0.0,  # the front door's latency: handled as soon as it arrives
         )
     )
+
+    @svc.background
+    async def retention() -> None:
+        """Hourly: forget raw rejections at the end of their retention."""
+        while True:
+            try:
+                async with svc.uow() as uow:
+                    deleted = await handlers.forget_old_rejections(uow)  # type: ignore[arg-type]
+                if deleted:
+                    log.info("forgot %d rejected submissions past their retention", deleted)
+            except Exception as exc:  # noqa: BLE001 - the next round tries again
+                log.warning("rejection retention failed (%s)", type(exc).__name__)
+            await asyncio.sleep(RETENTION_INTERVAL_SECONDS)
 
     svc.request("query.referral.case.v2", CaseQueryV2)(handlers.get_case)
     svc.retired("query.referral.case.v1", CaseQuery)

@@ -9,8 +9,9 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
+from shared import pseudonyms
 from shared.calendar import add_working_days, helsinki_date
-from shared.contracts.base import TRUSTED, Reply
+from shared.contracts.base import TRUSTED, FieldError, Reply
 from shared.contracts.common import ContactPoint
 from shared.contracts.ops import RejectedSubmissionsQuery
 from shared.contracts.referral import (
@@ -59,34 +60,53 @@ class ReceiveSubmission:
 
     data: bytes
     stream_seq: int
+    msg_id: str | None = None  # the Nats-Msg-Id header (the front door's submission id)
+
+    @property
+    def inbox_key(self) -> str:
+        """The inbox's name for this submission: its message id and content, never its place in the
+        INTAKE stream (a recreated stream numbers from 1 again). A redelivery, or the same message
+        replayed from a restored stream, has the same key; a new message never has an old one's."""
+        head = (self.msg_id or "").encode()
+        return pseudonyms.digest(len(head).to_bytes(4, "big") + head + self.data)
 
 
 # -- intake -----------------------------------------------------------------------------------------
 
 
+async def _reject(uow: ReferralUnitOfWork, cmd: ReceiveSubmission, submission_id: str, reasons: list[FieldError]) -> None:
+    """Keep the raw submission with its reasons and tell the front door (referral.rejected)."""
+    now = uow.now()
+    rejection_id = uuid4()
+    await uow.referrals.add_rejection(
+        rejection_id=str(rejection_id),
+        submission_id=submission_id,
+        received_at=now,
+        stream_seq=cmd.stream_seq,
+        raw=cmd.data,
+        reasons=[r.model_dump() for r in reasons],
+    )
+    uow.emit(ReferralRejected, submission_id=submission_id, rejection_id=rejection_id, reasons=reasons)
+
+
+async def _seen_before(uow: ReferralUnitOfWork, cmd: ReceiveSubmission, referral: Referral) -> None:
+    """A referral with this submission id exists. The same content again is a resend (nothing to do,
+    even long after JetStream's duplicate window); other content under the same id is rejected."""
+    earlier = await uow.referrals.by_submission(referral.submission_id)
+    if earlier is not None and domain.same_submission(earlier, referral):
+        return
+    await _reject(uow, cmd, referral.submission_id, [domain.Problem("submission_id", "submission_id_reused").error()])
+
+
 async def receive_submission(cmd: ReceiveSubmission, uow: ReferralUnitOfWork) -> Referral | None:
     now = uow.now()
-    result = screen(cmd.data, helsinki_date(now))
+    result = screen(cmd.data, helsinki_date(now), cmd.msg_id, now=now, limits=uow.config.submitted_at_limits())
     if not result.accepted:
-        rejection_id = uuid4()
-        await uow.referrals.add_rejection(
-            rejection_id=str(rejection_id),
-            submission_id=result.submission_id,
-            received_at=now,
-            stream_seq=cmd.stream_seq,
-            raw=cmd.data,
-            reasons=[r.model_dump() for r in result.reasons],
-        )
-        uow.emit(
-            ReferralRejected,
-            submission_id=result.submission_id,
-            rejection_id=rejection_id,
-            reasons=result.reasons,
-        )
+        await _reject(uow, cmd, result.submission_id, result.reasons)
         return None
     sub = result.submission
     assert sub is not None
-    referral = open_referral(sub, now)
+    referral = open_referral(sub, now, pseudonyms.pseudonym)
     referral.guardian_keys = [person_key(h) for h in domain.guardian_ids(sub)]
     existing = await uow.referrals.open_case_for_children(referral.child_keys)
     if existing is not None:
@@ -96,7 +116,8 @@ async def receive_submission(cmd: ReceiveSubmission, uow: ReferralUnitOfWork) ->
         referral.linked = True
         new_deadline = case.add_referral(referral, linked=True)
         if not await uow.referrals.add(referral):
-            return None  # a submission id seen before (even long after JetStream's dedup window)
+            await _seen_before(uow, cmd, referral)
+            return None
         await uow.referrals.save_case(case)
         uow.emit(
             ReferralLinked,
@@ -118,7 +139,8 @@ async def receive_submission(cmd: ReceiveSubmission, uow: ReferralUnitOfWork) ->
         case.team_id = uow.router.route(referral.municipality, referral.concern_category, referral.channel)
         new_deadline = case.add_referral(referral, linked=False)
         if not await uow.referrals.add(referral):
-            return None  # the same submission id never opens a second referral
+            await _seen_before(uow, cmd, referral)  # the same submission id never opens a second referral
+            return None
         await uow.referrals.add_case(case)
         urgency_due = _urgency_moments(uow, referral)[0] if referral.needs_urgency_assessment else None
         uow.emit(_received(uow, referral, case, urgency_due))
@@ -184,6 +206,18 @@ def _received(uow: ReferralUnitOfWork, r: Referral, case: Case, urgency_due_at: 
         handled_at=r.handled_at,
         urgency_due_at=urgency_due_at,
     )
+
+
+# -- retention ------------------------------------------------------------------------------------
+
+
+async def forget_old_rejections(uow: ReferralUnitOfWork) -> int:
+    """Delete stored rejections (raw submission and reasons) older than their retention
+    (``KOOLLE_REFERRAL_REJECTION_RETENTION_DAYS``). Returns how many were deleted."""
+    cutoff = uow.now() - timedelta(days=uow.config.rejection_retention_days)
+    deleted = await uow.referrals.forget_rejections_before(cutoff)
+    await uow.commit()
+    return deleted
 
 
 # -- deadlines --------------------------------------------------------------------------------------

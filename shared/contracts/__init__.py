@@ -37,15 +37,31 @@ class StreamSpec:
     description: str = ""
 
 
+def _timers(service: str) -> StreamSpec:
+    return StreamSpec(
+        f"TIMERS_{service.upper()}",
+        (f"timers.{service}.>",),
+        service,
+        schedules=True,
+        description=f"Durable timers of the {service} service (JetStream message schedules). A timer fires "
+        f"onto timers.{service}.fired here; the service then emits its event through its outbox.",
+    )
+
+
 STREAMS: dict[str, StreamSpec] = {
     s.name: s
     for s in (
         StreamSpec("INTAKE", ("intake.>",), "front door", description="Submissions from front-door systems."),
-        StreamSpec("REFERRAL", ("referral.>", "consent.>", "assessment.>", "timers.referral.>"), "referral", schedules=True),
-        StreamSpec("MEETINGS", ("meeting.>", "timers.meetings.>"), "meetings", schedules=True),
-        StreamSpec("PLANS", ("plan.>", "followup.>", "timers.plans.>"), "plans", schedules=True),
+        StreamSpec("REFERRAL", ("referral.>", "consent.>", "assessment.>"), "referral"),
+        StreamSpec("MEETINGS", ("meeting.>",), "meetings"),
+        StreamSpec("PLANS", ("plan.>", "followup.>"), "plans"),
         StreamSpec("NOTIFICATIONS", ("notification.>",), "notifications"),
         StreamSpec("DEADLETTER", ("deadletter.>",), "operations", description="Messages that failed max deliveries."),
+        # Message schedules need rollup and purge on their stream (nats-server forces both), so the
+        # timers are kept apart from the event history, which refuses both.
+        _timers("referral"),
+        _timers("meetings"),
+        _timers("plans"),
     )
 }
 

@@ -11,7 +11,7 @@ from pydantic import Field, StringConstraints
 from shared.policy import Access
 
 from .audit import CaseAccessLogQuery
-from .base import Contract, Event
+from .base import MULTILINE, Contract, Event
 from .common import STAR_SCALE, ContactPoint, Id, Language, ShortText, StarArea
 from .versions import successor
 
@@ -54,14 +54,20 @@ class WellbeingScore(Contract):
 
     area: StarArea
     score: int = Field(ge=STAR_SCALE[0], le=STAR_SCALE[1], description="1 (serious worry) .. 10 (all is well).")
-    note: str | None = Field(default=None, max_length=2000, description="Optional note; stays in the meetings service.")
+    note: Annotated[str, MULTILINE] | None = Field(
+        default=None,
+        max_length=2000,
+        description="Optional note (free text: newline and tab allowed); stays in the meetings service.",
+    )
 
 
 class FamilyFeedback(Contract):
     """The family's feedback on the joint meeting."""
 
     rating: int = Field(ge=1, le=5, description="1 (poor) .. 5 (very good).")
-    comment: str | None = Field(default=None, max_length=2000, description="Free text; stays in the meetings service.")
+    comment: Annotated[str, MULTILINE] | None = Field(
+        default=None, max_length=2000, description="Free text (newline and tab allowed); stays in the meetings service."
+    )
 
 
 class RecordMeetingHeld(Contract):

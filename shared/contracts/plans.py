@@ -11,11 +11,11 @@ from pydantic import Field, StringConstraints
 from shared.policy import Access
 
 from .audit import CaseAccessLogQuery
-from .base import Contract, Event
+from .base import MULTILINE, Contract, Event
 from .common import ContactPoint, Id, Language, ShortText, StarArea
 from .versions import successor
 
-FrameText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
+FrameText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200), MULTILINE]
 """A part of the plan frame. May arrive blank: the plans service then refuses the plan and names every
 missing part at once (code ``plan_incomplete``), instead of stopping at the first one."""
 
@@ -301,7 +301,7 @@ class RecordFollowup(Contract):
     command_id: UUID
     plan_id: UUID
     recorded_by: Id = Field(description="Staff id: one of the plan's responsible workers.")
-    what_happened: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)] = Field(
+    what_happened: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000), MULTILINE] = Field(
         description="What happened (kept in the plans service only; never in an event)."
     )
     wellbeing_scores: WellbeingScores = Field(default_factory=dict, description="The wellbeing star looked at again.")

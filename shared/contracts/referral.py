@@ -11,7 +11,7 @@ from pydantic import Field, StringConstraints, model_validator
 from shared.policy import SOCIAL_WORKER, Access
 
 from .audit import AccessLogAnswer
-from .base import Contract, Event, FieldError
+from .base import MULTILINE, Contract, Event, FieldError
 from .common import ContactPoint, Id, Language, ShortText
 from .versions import successor
 
@@ -70,7 +70,8 @@ OrganisationType = Literal[
     "other",
 ]
 
-FreeText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=4000)]
+FreeText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=4000), MULTILINE]
+"""Free text: newline and tab allowed, no other control character."""
 
 
 class ChildInfo(Contract):
@@ -201,7 +202,13 @@ class ReferralSubmission(Contract):
     submission_id: Id = Field(description="The front door's own id; also the message's Nats-Msg-Id.")
     channel: Channel = Field(description="How the contact came in.")
     municipality: ShortText = Field(description="Municipality of the family (e.g. 'Porvoo').")
-    submitted_at: datetime = Field(description="When the front door received it (aware datetime).")
+    submitted_at: datetime = Field(
+        description="When the front door received it (aware datetime); the statutory clocks start here. "
+        "Plausibility bounds, against the referral service's clock at receipt: at most 5 minutes ahead "
+        "(clock skew; KOOLLE_REFERRAL_SUBMITTED_AT_MAX_AHEAD_SECONDS) and at most 30 days old "
+        "(a front door offline that long; KOOLLE_REFERRAL_SUBMITTED_AT_MAX_AGE_DAYS). Outside them the "
+        "submission is rejected with submitted_at_in_future or submitted_at_too_old."
+    )
     children: list[ChildInfo] = Field(min_length=1, max_length=12, description="Children concerned.")
     guardians: list[GuardianInfo] = Field(default_factory=list, max_length=6, description="Guardians to contact.")
     language: Language = Field(default="fi", description="Language of service for the family.")
@@ -291,9 +298,16 @@ class ReferralRejected(Event):
     stream: ClassVar[str] = "REFERRAL"
 
     case_id: UUID | None = Field(default=None, description="Always empty: no case was opened.")  # type: ignore[assignment]
-    submission_id: str = Field(description="The front door's submission id ('unknown' when unreadable).")
+    submission_id: str = Field(
+        description="The front door's submission id: the body's, or for unreadable input (not JSON, invalid "
+        "UTF-8, an empty body) the message's Nats-Msg-Id; 'unknown' only when neither is a valid id."
+    )
     rejection_id: UUID = Field(description="Id of the stored rejected submission.")
-    reasons: list[FieldError] = Field(description="Machine-readable reasons (field, code, message fi/sv/en).")
+    reasons: list[FieldError] = Field(
+        description="Machine-readable reasons (field, code, message fi/sv/en). Codes include json_invalid, "
+        "control_character, submission_id_reused (the id already opened a referral with other content), "
+        "submitted_at_in_future, submitted_at_too_old; services/referral/README.md lists them all."
+    )
 
 
 class CaseQuery(Contract):

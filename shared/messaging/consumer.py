@@ -104,6 +104,50 @@ class DeadLetters:
         self.count += 1
 
 
+class _Sequence:
+    def __init__(self, stream: int) -> None:
+        self.stream = stream
+        self.consumer = 0
+
+
+class _Metadata:
+    def __init__(self, stream: str, seq: int) -> None:
+        self.stream = stream
+        self.sequence = _Sequence(seq)
+        self.num_delivered = 0  # not a delivery: an operator's replay
+        self.num_pending = 0
+        self.timestamp = None
+
+
+class StoredMessage:
+    """A message read back from its stream by sequence (a dead letter's original), shaped like a
+    delivery so that it goes through the consumer's normal path. Acks are no-ops: nothing to ack."""
+
+    def __init__(self, stream: str, seq: int, subject: str, data: bytes, headers: dict[str, str] | None) -> None:
+        self.subject = subject
+        self.data = data
+        self.headers = headers
+        self.reply = ""
+        self.metadata = _Metadata(stream, seq)
+
+    async def ack(self) -> None:
+        return None
+
+    async def nak(self, delay: float | None = None) -> None:
+        return None
+
+
+def subject_matches(pattern: str, subject: str) -> bool:
+    """NATS wildcard match of ``subject`` against a filter ``pattern`` (``*`` one token, ``>`` the rest)."""
+    p, t = pattern.split("."), subject.split(".")
+    for i, tok in enumerate(p):
+        if tok == ">":
+            return len(t) > i
+        if i >= len(t) or (tok != "*" and tok != t[i]):
+            return False
+    return len(p) == len(t)
+
+
 class StandingPull:
     """A standing pull request on a durable consumer, like the newer JetStream clients' consume().
 
@@ -385,6 +429,24 @@ class EventConsumer:
                 await self._psub.unsubscribe()
             except Exception:  # noqa: BLE001 - connection already gone
                 pass
+
+    async def redeliver(self, msg: StoredMessage) -> str:
+        """Handle one message re-read from this consumer's stream (an operator's dead-letter replay)
+        through the normal path: same parse, same inbox (an event already handled has no second
+        effect), same transaction. Returns ``handled``, ``duplicate``, ``contract_violation`` or
+        ``handler_failed``; the caller keeps the dead letter unless it was handled or a duplicate."""
+        try:
+            item = (msg, self.sub.parse(msg))  # type: ignore[arg-type]
+        except ValidationError:
+            return "contract_violation"
+        async with self._busy:  # not interleaved with a batch of this consumer
+            before = self.duplicates
+            try:
+                await self._handle_batch([item])  # type: ignore[list-item]
+            except Exception as exc:  # noqa: BLE001 - reported to the operator; the dead letter stays
+                log.warning("replay on %s failed (%s)", self.sub.durable, type(exc).__name__)
+                return "handler_failed"
+        return "duplicate" if self.duplicates > before else "handled"
 
     # -- processing -------------------------------------------------------------------------------
     async def process(self, msgs: list[Msg]) -> None:

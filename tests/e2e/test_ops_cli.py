@@ -27,6 +27,7 @@ import nats
 import pytest
 
 from infra.auth import credentials_path, inbox_prefix, load_passwords
+from infra.identity_provider import LocalIssuer
 from infra.natsserver import free_port
 from shared.contracts import INTAKE_SUBJECT
 from tests.support.data import submission
@@ -103,28 +104,58 @@ async def _as(system: System, identity: str) -> nats.NATS:
 
 
 async def _seed(system: System) -> dict[str, Any]:
-    """One referral, one submission the intake rejects, and one poison event (dead-lettered)."""
-    good = submission(municipality="Opsala")
+    """One referral (routed to testila-family-centre, staff-1's team), one submission the intake
+    rejects, and one poison event (dead-lettered)."""
+    good = submission(municipality="Testilä")
     bad = json.dumps({"submission_id": "fd-ops-bad", "channel": "phone"}).encode()
-    frontdoor, admin = await _as(system, "frontdoor"), await _as(system, "ops")
+    frontdoor, admin, producer = await _as(system, "frontdoor"), await _as(system, "ops"), await _as(system, "referral")
     try:
         js = frontdoor.jetstream()
         await js.publish(INTAKE_SUBJECT, json.dumps(good).encode(), headers={"Nats-Msg-Id": good["submission_id"]})
         await js.publish(INTAKE_SUBJECT, bad, headers={"Nats-Msg-Id": "fd-ops-bad"})
-        await admin.jetstream().publish("referral.received.v1", b'{"not": "an event"}', headers={"Nats-Msg-Id": "ops-poison"})
+        # A broken event from its producer's identity (ops publishes no events).
+        await producer.jetstream().publish("referral.received.v1", b'{"not": "an event"}', headers={"Nats-Msg-Id": "ops-poison"})
         loop = asyncio.get_running_loop()
         deadline = loop.time() + 60
         while True:
             referral = json.loads((await admin.request("ops.health.referral", b"{}", timeout=5)).data)
             dead = (await admin.jetstream().stream_info("DEADLETTER")).state.messages
-            if sum(referral["consumers"].values()) >= 2 and dead >= 2:  # meetings and notifications consume it
-                break
+            if sum(referral["consumers"].values()) >= 2 and dead >= 4 and await _case_known_everywhere(system):
+                break  # all four services consume referral.received (the case-access read model): four dead letters
             assert loop.time() < deadline, (referral, dead)
             await asyncio.sleep(0.1)
     finally:
         await frontdoor.close()
+        await producer.close()
         await admin.close()
     return {"good": good, "bad": bad}
+
+
+async def _case_known_everywhere(system: System) -> bool:
+    """The case exists and every service's case-access read model knows its team (what the policy
+    decides a staff request from)."""
+    for service in ("referral", "meetings", "plans", "notifications"):
+        path = system.data_dir / f"{service}.db"
+        if not path.exists():
+            return False
+        with sqlite3.connect(path) as db:
+            try:
+                if not db.execute("SELECT 1 FROM case_access WHERE kind = 'team'").fetchall():
+                    return False
+            except sqlite3.OperationalError:  # not created yet
+                return False
+    return True
+
+
+def _case_id(system: System) -> str:
+    with sqlite3.connect(system.data_dir / "referral.db") as db:
+        (case_id,) = db.execute("SELECT DISTINCT case_id FROM case_access WHERE kind = 'team'").fetchone()
+    return str(case_id)
+
+
+def _audit(system: System, service: str) -> list[tuple[str, str, str, str, str]]:
+    with sqlite3.connect(system.data_dir / f"{service}.db") as db:
+        return db.execute("SELECT actor, action, purpose, result, scope FROM audit_log").fetchall()
 
 
 @pytest.fixture(scope="module")
@@ -152,17 +183,22 @@ def test_deadletters_on_an_empty_stream_says_so(system: System) -> None:
 
 def test_deadletters_lists_reasons_and_replay_sends_one_back(seeded: System) -> None:
     out = ok(ops(seeded, "deadletters"))
-    assert "Dead letters (2)" in out and "contract_violation" in out and "referral.received.v1" in out
+    assert "Dead letters (4)" in out and "contract_violation" in out and "referral.received.v1" in out
+    for service in ("referral", "meetings"):  # each service's own: --service
+        assert "Dead letters (1)" in ok(ops(seeded, "deadletters", "--service", service))
     assert "not" not in out.split("Dead letters", 1)[1].replace("notifications", "")  # never the payload
     seq = next(line.split()[1] for line in out.splitlines() if "contract_violation" in line)
-    assert ok(ops(seeded, "replay-deadletter", seq))
+    # Sent back to its consumer, the poison still breaks the contract: refused, and it stays listed.
+    replay = ops(seeded, "replay-deadletter", seq)
+    assert replay.returncode == 1 and b"contract_violation" in replay.stdout and b"Traceback" not in replay.stderr
+    assert "Dead letters (2)" in ok(ops(seeded, "deadletters"))
 
 
 def test_rebuild_shows_its_progress(seeded: System) -> None:
     out = ok(ops(seeded, "rebuild", "referral-statistics"))
     assert "rebuilding referral-statistics" in out  # the progress bar
     assert "rebuilt from 1 events" in out and "unreadable skipped" in out  # the poison (and its replay) do not stop it
-    assert "Opsala" in out
+    assert "Testilä" in out
 
 
 def test_rejected_lists_reasons_and_shows_raw_bytes_only_when_asked_and_audited(seeded: System) -> None:
@@ -173,28 +209,68 @@ def test_rejected_lists_reasons_and_shows_raw_bytes_only_when_asked_and_audited(
 
     refused = ops(seeded, "rejected", "--raw", rejection_id)  # no purpose given: nothing read
     assert refused.returncode == 2 and refused.stdout == b""
+    free_text = ops(seeded, "rejected", "--raw", rejection_id, "--purpose", "curiosity")  # not a documented purpose
+    assert free_text.returncode == 1 and free_text.stdout == b""
+    assert b"purpose_required" in free_text.stderr and b"purpose_unknown" in free_text.stderr
+    assert _audit(seeded, "referral") == []  # nothing was read
 
-    raw = ops(seeded, "rejected", "--raw", rejection_id, "--purpose", "fix the front door mapping")
+    raw = ops(seeded, "rejected", "--raw", rejection_id, "--purpose", "operations_review")  # as the README prints it
     assert raw.returncode == 0, raw.stderr.decode()
     assert raw.stdout == seeded.seeded["bad"]  # exactly as received
     assert b"audit" in raw.stderr
-    with sqlite3.connect(seeded.data_dir / "referral.db") as db:
-        audited = db.execute("SELECT actor, action, purpose, result, scope FROM audit_log").fetchall()
+    audited = _audit(seeded, "referral")
     assert len(audited) == 1  # the listing showed no payload and is not a read of personal data
     actor, action, purpose, result, scope = audited[0]
-    assert actor.startswith("ops:") and action == "read_rejected_submission" and result == "found"
-    assert purpose == "fix the front door mapping" and scope == f"rejection:{rejection_id}"
+    assert (
+        actor.startswith("ops:") and action == "read_rejected_submission" and result == "found"
+    )  # the minted ops token's person
+    assert purpose == "operations_review" and scope == f"rejection:{rejection_id}"
 
 
-def test_access_log_answers_for_a_person(seeded: System) -> None:
+def test_rejected_is_refused_to_a_token_without_the_ops_role(seeded: System) -> None:
+    worker = LocalIssuer.load_or_create(seeded.data_dir).mint_staff("staff-1", roles={"worker"}, teams={"testila-family-centre"})
+    refused = ops(seeded, "rejected", env={**seeded.env, "KOOLLE_TOKEN": worker})
+    assert refused.returncode == 1 and b"forbidden" in refused.stderr and b"not_ops" in refused.stderr
+    assert b"fd-ops-bad" not in refused.stdout
+    untrusted = LocalIssuer.generate().mint_staff("ops:someone", roles={"ops"})  # signed by a key the services do not trust
+    refused = ops(seeded, "rejected", "--token", untrusted)
+    assert refused.returncode == 1 and b"unauthenticated" in refused.stderr
+
+
+def test_access_log_answers_for_a_case_as_a_worker_of_its_team(seeded: System) -> None:
+    case_id = _case_id(seeded)
+    out = ok(ops(seeded, "access-log", case_id, "--as", "staff-1"))  # as the README prints it
+    assert "Access log: 1 case(s)" in out and "incomplete" not in out
     hetu = seeded.seeded["good"]["children"][0]["personal_id"]
-    out = ok(ops(seeded, "access-log", "-", "--requested-by", "staff-ops-test", stdin=hetu + "\n"))
-    assert "Access log: 1 case(s)" in out
     assert hetu not in out
-    answer = json.loads(ok(ops(seeded, "access-log", "-", "--requested-by", "staff-ops-test", "--json", stdin=hetu + "\n")))
-    case_id = answer["cases"][0]
-    out = ok(ops(seeded, "access-log", case_id, "--requested-by", "staff-ops-test"))  # as the README prints it
-    assert "Access log: 1 case(s)" in out and "read_access_log" in out
+    answer = json.loads(ok(ops(seeded, "access-log", case_id, "--as", "staff-1", "--json")))
+    assert answer["complete"] and answer["cases"] == [case_id], answer["services"]
+    # the first read is in every service's log now, with the verified reader and the purpose
+    seen = {(e["service"], e["actor"], e["action"], e["purpose"]) for e in answer["entries"]}
+    for service in ("referral", "meetings", "plans", "notifications"):
+        assert (service, "staff-1", "read_access_log", "access_request") in seen, (service, seen)
+
+    # docs/operations.md: KOOLLE_TOKEN=$(.venv/bin/python -m infra.token staff staff-1) ... access-log CASE_ID
+    token = subprocess.run(
+        [sys.executable, "-m", "infra.token", "staff", "staff-1"], cwd=ROOT, env=seeded.env, capture_output=True, timeout=60
+    )
+    assert token.returncode == 0, token.stderr.decode()
+    out = ok(ops(seeded, "access-log", case_id, env={**seeded.env, "KOOLLE_TOKEN": token.stdout.decode().strip()}))
+    assert "Access log: 1 case(s)" in out and "incomplete" not in out
+
+
+def test_access_log_is_refused_to_a_worker_of_another_team_and_the_refusal_is_audited(seeded: System) -> None:
+    case_id = _case_id(seeded)
+    refused = ops(seeded, "access-log", case_id, "--as", "pv-sw-1")  # a Porvoo social worker
+    assert refused.returncode == 1 and refused.stdout == b""
+    assert b"forbidden" in refused.stderr and b"no_relation_to_case" in refused.stderr
+    assert ("pv-sw-1", "query.referral.access_log.v2", "refused:no_relation_to_case", "refused", f"case:{case_id}") in _audit(
+        seeded, "referral"
+    )
+    nobody = ops(seeded, "access-log", case_id, "--as", "no-such-person")
+    assert nobody.returncode == 2 and b"in no roster" in nobody.stderr and b"Traceback" not in nobody.stderr
+    by_hetu = ops(seeded, "access-log", seeded.seeded["good"]["children"][0]["personal_id"], "--as", "staff-1")
+    assert by_hetu.returncode == 2 and b"not a case id" in by_hetu.stderr
 
 
 def test_a_wrong_data_dir_is_one_clear_line_and_no_traceback(system: System, tmp_path: Path) -> None:

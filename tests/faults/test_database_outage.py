@@ -19,7 +19,7 @@ import pytest
 from infra.run import wait_ready
 from shared.settings import Settings
 from tests.conftest import wait_for
-from tests.faults.test_faults import FLOW, check_outcome, steady_referrals
+from tests.faults.test_faults import FLOW, all_done, assert_nothing_lost_or_doubled, check_outcome, steady_referrals
 from tests.support.processes import Processes, report
 from tests.support.system import EventLog
 
@@ -42,10 +42,11 @@ def hold_exclusive_lock(path, seconds: float) -> None:  # type: ignore[no-untype
 LOCKED = ("referral", "notifications")  # intake and the effects at the end of the flow
 
 
-async def test_sqlite_locked_for_a_while(nats_server, clean_streams, nc, tmp_path):  # type: ignore[no-untyped-def]
+async def test_sqlite_locked_for_a_while(nats_server, clean_streams, nc, frontdoor, tmp_path):  # type: ignore[no-untyped-def]
     log = await EventLog().attach(nc)
     system = Processes(
         Settings(nats_url=nats_server.url, data_dir=tmp_path),
+        identities=True,
         KOOLLE_SQLITE_BUSY_TIMEOUT_MS="200",
         KOOLLE_MAX_DELIVER="30",  # the retry budget outlasts the outage
         KOOLLE_FETCH_BATCH="16",
@@ -56,13 +57,13 @@ async def test_sqlite_locked_for_a_while(nats_server, clean_streams, nc, tmp_pat
     try:
         system.start(*FLOW)
         await wait_ready(nc, FLOW)
-        feeder = asyncio.create_task(steady_referrals(nc, 40, rate=25))
+        feeder = asyncio.create_task(steady_referrals(frontdoor, 40, rate=25))
         await asyncio.sleep(0.5)
         loop = asyncio.get_running_loop()
         await asyncio.gather(*(asyncio.to_thread(hold_exclusive_lock, tmp_path / f"{db}.db", LOCK_SECONDS) for db in LOCKED))
         t_released = loop.time()
         bodies = await feeder
-        await wait_for(lambda: check_outcome(log, bodies, tmp_path)["notifications_sent"] >= len(bodies), timeout=60)
+        await wait_for(lambda: all_done(check_outcome(log, bodies, tmp_path)), timeout=60)
         recovered = loop.time() - t_released
         await asyncio.sleep(1.0)
         out = check_outcome(log, bodies, tmp_path)
@@ -78,8 +79,7 @@ async def test_sqlite_locked_for_a_while(nats_server, clean_streams, nc, tmp_pat
             failed_attempts_while_locked=refused_commits,
             seconds_release_to_all_notified=round(recovered, 1),
         )
-        assert out["lost"] == 0 and out["duplicated_events"] == 0 and out["duplicated_notifications"] == 0
-        assert out["stored"] == out["notifications_sent"] == out["convenings"] == len(bodies)
+        assert_nothing_lost_or_doubled(out, len(bodies))
         assert dead == 0
         assert refused_commits > 0, "the outage was felt: writes failed and were retried"
         assert all(system.alive(n) for n in FLOW)

@@ -28,7 +28,15 @@ import pytest
 from infra.run import wait_ready
 from shared.settings import Settings
 from tests.conftest import wait_for
-from tests.faults.test_faults import CONVENINGS_SQL, FLOW, NOTIFICATIONS_SENT_SQL, check_outcome, steady_referrals
+from tests.faults.test_faults import (
+    CONVENINGS_SQL,
+    FLOW,
+    NOTIFICATIONS_SENT_SQL,
+    all_done,
+    assert_nothing_lost_or_doubled,
+    check_outcome,
+    steady_referrals,
+)
 from tests.support.private_postgres import private_postgres  # noqa: F401 - the fixture
 from tests.support.processes import Processes, report
 from tests.support.system import EventLog
@@ -66,12 +74,13 @@ async def watch_readiness(nc: nats.NATS, seen: dict[str, set[bool]], stop: async
         await asyncio.sleep(0.2)
 
 
-async def test_postgres_stopped_for_a_while(private_postgres, nats_server, clean_streams, nc, tmp_path):  # type: ignore[no-untyped-def]  # noqa: F811
+async def test_postgres_stopped_for_a_while(private_postgres, nats_server, clean_streams, nc, frontdoor, tmp_path):  # type: ignore[no-untyped-def]  # noqa: F811
     pg = private_postgres
     urls = pg.fresh_databases(*FLOW)
     log = await EventLog().attach(nc)
     system = Processes(
         Settings(nats_url=nats_server.url, data_dir=tmp_path),
+        identities=True,
         **{f"KOOLLE_{s.upper()}_DATABASE_URL": url for s, url in urls.items()},
         KOOLLE_MAX_DELIVER="30",  # the retry budget outlasts the outage
         KOOLLE_FETCH_BATCH="16",
@@ -84,7 +93,7 @@ async def test_postgres_stopped_for_a_while(private_postgres, nats_server, clean
         system.start(*FLOW)
         await wait_ready(nc, FLOW)
         # Referrals before, during and after the outage.
-        feeder = asyncio.create_task(steady_referrals(nc, REFERRALS, rate=10))
+        feeder = asyncio.create_task(steady_referrals(frontdoor, REFERRALS, rate=10))
         await asyncio.sleep(1.0)
         readiness: dict[str, set[bool]] = {n: set() for n in FLOW}
         stop_watch = asyncio.Event()
@@ -124,8 +133,7 @@ async def test_postgres_stopped_for_a_while(private_postgres, nats_server, clean
             relay_retries=relay_retries,
             seconds_restart_to_all_notified=round(recovered, 1),
         )
-        assert out["lost"] == 0 and out["duplicated_events"] == 0 and out["duplicated_notifications"] == 0
-        assert out["stored"] == out["notifications_sent"] == out["convenings"] == len(bodies)
+        assert_nothing_lost_or_doubled(out, len(bodies))
         assert referral_rows[0] == referral_rows[1] == len(bodies), "each referral stored once in its database"
         assert dead == 0
         assert naks > 0, "the outage was felt: handlers failed and their messages were nakked for a retry"
@@ -136,7 +144,7 @@ async def test_postgres_stopped_for_a_while(private_postgres, nats_server, clean
 
 
 async def _all_notified(outcome, n: int) -> bool:  # type: ignore[no-untyped-def]
-    return (await outcome())["notifications_sent"] >= n
+    return all_done(await outcome())
 
 
 def failures_in_logs(data_dir) -> tuple[int, int, int]:  # type: ignore[no-untyped-def]

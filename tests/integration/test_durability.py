@@ -124,7 +124,7 @@ async def test_followup_timer_survives_a_nats_restart_and_fires_once(tmp_path): 
         await wait_for(lambda: _jetstream_ready(js), timeout=20)
 
         # The schedule fires into the plans service's private subject; the service emits followup.due from there.
-        psub = await js.pull_subscribe("timers.plans.fired", durable="probe", stream="PLANS")
+        psub = await js.pull_subscribe("timers.plans.fired", durable="probe", stream="TIMERS_PLANS")
         got = []
         deadline = asyncio.get_running_loop().time() + 10
         while asyncio.get_running_loop().time() < deadline:

@@ -1,4 +1,5 @@
-"""The whole flow in-process on a real nats-server and real SQLite files, with the clock under test control."""
+"""The whole flow in-process on a real nats-server and real SQLite files, with the clock under test control.
+Staff act with tokens: the close worker is on the team the referral service routes the case to."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from shared.clock import FixedClock
 from shared.contracts import ReferralReceived
 from tests.conftest import wait_for
 from tests.support.data import submission
+from tests.support.staff import relation_known
 from tests.support.system import EventLog, running
 
 pytestmark = [pytest.mark.integration]
@@ -24,7 +26,6 @@ def convene_cmd(case_id: str, starts: datetime, room: str = "Room 1") -> dict:
     return {
         "command_id": str(uuid4()),
         "case_id": case_id,
-        "convened_by": "staff-close",
         "starts_at": starts.isoformat(),
         "ends_at": (starts + timedelta(hours=1)).isoformat(),
         "room": room,
@@ -46,12 +47,12 @@ def convene_cmd(case_id: str, starts: datetime, room: str = "Room 1") -> dict:
     }
 
 
-def held_cmd(meeting_id: str, **extra: object) -> dict:
+def held_cmd(case_id: str, meeting_id: str, **extra: object) -> dict:
     """The close worker records the meeting as held, with the guardian present and the child heard."""
     return {
         "command_id": str(uuid4()),
+        "case_id": case_id,
         "meeting_id": meeting_id,
-        "recorded_by": "staff-close",
         "attendance": [{"participant_id": "guardian-1", "present": True}, {"participant_id": "staff-close", "present": True}],
         "child_heard": True,
         "responsible_worker_ids": ["staff-close"],
@@ -64,7 +65,6 @@ def plan_cmd(case_id: str, meeting_id: str, next_contact: datetime) -> dict:
         "command_id": str(uuid4()),
         "case_id": case_id,
         "meeting_id": meeting_id,
-        "recorded_by": "staff-close",
         "changes_needed": ["Mornings run smoothly"],
         "actions_at_home": [{"what": "Picture schedule", "who": "parent"}],
         "worker_contacts_family": "Phone call on Mondays",
@@ -82,37 +82,32 @@ def plan_cmd(case_id: str, meeting_id: str, next_contact: datetime) -> dict:
     }
 
 
-async def test_referral_to_followup_due_across_four_services(settings, nc, clean_streams):  # type: ignore[no-untyped-def]
+async def test_referral_to_followup_due_across_four_services(staff_settings, nc, clean_streams, worker_token):  # type: ignore[no-untyped-def]
     log = await EventLog().attach(nc)
     clock = FixedClock(datetime.now(UTC))
-    async with running(settings, clock=clock) as svcs:
+    w = worker_token  # the close worker, on the team the referral is routed to
+    async with running(staff_settings, clock=clock) as svcs:
         body = submission()
         await submit_referral(nc, body)
         received = await wait_for(lambda: log.of("referral.received"))
         case_id = received[0]["case_id"]
+        await relation_known([svcs["meetings"], svcs["plans"]], case_id)  # the team, from referral.assigned
         # The meetings service opens the convening when it consumes referral.received.
-        reply = await wait_for(_convene_until_open(nc, convene_cmd(case_id, clock.now() + timedelta(hours=1))))
+        reply = await wait_for(_convene_until_open(nc, convene_cmd(case_id, clock.now() + timedelta(hours=1)), w))
         assert reply.ok, reply.errors
         meeting_id = reply.id
 
         # A retried command (same command_id) gets the same reply and no second meeting.
         clock.advance(hours=1, minutes=5)
-        held = {
-            "command_id": str(uuid4()),
-            "meeting_id": meeting_id,
-            "recorded_by": "staff-close",
-            "attendance": [{"participant_id": "guardian-1", "present": True}, {"participant_id": "staff-close", "present": True}],
-            "child_heard": True,
-            "responsible_worker_ids": ["staff-close"],
-        }
-        r1 = await call(nc, "cmd.meetings.record_held.v1", held)
-        r2 = await call(nc, "cmd.meetings.record_held.v1", held)
+        held = held_cmd(case_id, meeting_id)
+        r1 = await call(nc, "cmd.meetings.record_held.v2", held, token=w)
+        r2 = await call(nc, "cmd.meetings.record_held.v2", held, token=w)
         assert r1.ok and r2 == r1
 
         # The follow-up timer is real JetStream time: due two seconds from now.
         clock.at = datetime.now(UTC)
         due_at = datetime.now(UTC) + timedelta(seconds=2)
-        reply = await call(nc, "cmd.plans.agree.v1", plan_cmd(case_id, meeting_id, due_at))
+        reply = await call(nc, "cmd.plans.agree.v2", plan_cmd(case_id, meeting_id, due_at), token=w)
         assert reply.ok, reply.errors
         plan_id = reply.id
 
@@ -150,7 +145,7 @@ async def test_referral_to_followup_due_across_four_services(settings, nc, clean
         # The meeting invitation to guardian-1 could not know their language before the plan: fi is the
         # safe default. The directory has it from referral.received (fi) and plan.agreed (sv) afterwards.
 
-        plans_reply = await call(nc, "query.plans.case.v1", {"case_id": case_id, "requested_by": "t"})
+        plans_reply = await call(nc, "query.plans.case.v2", {"case_id": case_id, "purpose": "plan_follow_up"}, token=w)
         assert plans_reply.data["plans"][0]["followup_due_fired_at"] is not None
 
         # Nothing personal in events: no names, no henkilötunnus, no free text.
@@ -161,9 +156,12 @@ async def test_referral_to_followup_due_across_four_services(settings, nc, clean
         assert svcs["notifications"].consumers
 
 
-def _convene_until_open(nc, cmd):  # type: ignore[no-untyped-def]
+def _convene_until_open(nc, cmd, token: str):  # type: ignore[no-untyped-def]
+    """Convene once the meetings service has the case (referral.received). Wait for the case's team
+    first (``relation_known``), or the worker is refused, and the refusal audited."""
+
     async def attempt():  # type: ignore[no-untyped-def]
-        reply = await call(nc, "cmd.meetings.convene.v1", cmd)
+        reply = await call(nc, "cmd.meetings.convene.v2", cmd, token=token)
         if not reply.ok and reply.errors[0].code == "unknown_case":
             return None
         return reply
@@ -195,13 +193,13 @@ async def test_redelivered_event_has_no_second_effect(settings, nc, clean_stream
         # window has passed); the inbox must turn them into one effect.
         for i in range(3):
             await js.publish(ev.subject(), ev.to_json(), headers={"Nats-Msg-Id": f"copy-{i}"})
-        consumer = next(c for c in svcs["notifications"].consumers if "referral" in c.sub.durable)
+        consumer = next(c for c in svcs["notifications"].consumers if c.sub.subject == ReferralReceived.subject())
         await wait_for(lambda: consumer.handled == 3)
         assert consumer.duplicates == 2
         async with svcs["notifications"].uow() as uow:
             count = await uow.session.scalar(select(func.count()).select_from(notifications_table))
         assert count == 1
-        m = next(c for c in svcs["meetings"].consumers)
+        m = next(c for c in svcs["meetings"].consumers if c.sub.subject == ReferralReceived.subject())
         await wait_for(lambda: m.handled == 3)
         assert m.duplicates == 2
 
@@ -235,7 +233,8 @@ async def test_poison_message_is_dead_lettered_and_consumer_goes_on(settings, nc
             consent_to_convene=True,
         )
         await js.publish(good.subject(), good.to_json(), headers={"Nats-Msg-Id": str(good.event_id)})
-        await wait_for(lambda: svcs["meetings"].consumers[0].handled == 1)
+        consumer = next(c for c in svcs["meetings"].consumers if c.sub.subject == ReferralReceived.subject())
+        await wait_for(lambda: consumer.handled == 1)
 
 
 async def test_failing_handler_is_retried_with_delay_then_dead_lettered(settings, nc, clean_streams):  # type: ignore[no-untyped-def]

@@ -1,5 +1,6 @@
 """Nothing personal leaves through the operational channels: run the whole flow (referral, meeting,
-plan, follow-up, notifications), a rejected submission, a poison message, audited staff reads; then
+plan, follow-up, notifications), a rejected submission, a poison message, audited staff reads, the
+guardian's own requests (the token's subject is their henkilötunnus) and refused ones; then
 scan everything exported to operators for henkilötunnus, phone numbers, e-mail addresses, the test
 families' names and their free text. Expected matches: 0.
 
@@ -32,6 +33,7 @@ from tests.conftest import wait_for
 from tests.integration.test_flow import _convene_until_open, convene_cmd, held_cmd, plan_cmd
 from tests.support.data import submission
 from tests.support.processes import report
+from tests.support.staff import TEAM, relation_known
 from tests.support.system import EventLog, running
 
 pytestmark = [pytest.mark.integration]
@@ -43,7 +45,13 @@ EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 FAMILY = {
     "children": [{"given_name": "Ronja", "family_name": "Vaaralainen", "personal_id": make_test_hetu(date(2018, 3, 14), 977)}],
     "guardians": [
-        {"name": "Kerttu Vaaralainen", "phone": "+358 40 765 4321", "email": "kerttu.vaaralainen@example.com", "language": "fi"}
+        {
+            "name": "Kerttu Vaaralainen",
+            "phone": "+358 40 765 4321",
+            "email": "kerttu.vaaralainen@example.com",
+            "language": "fi",
+            "personal_id": make_test_hetu(date(1986, 9, 2), 978),
+        }
     ],
     "concern": "Äidin uupumus ja Ronjan unihäiriöt.",
 }
@@ -52,23 +60,33 @@ NAMES = ("Ronja", "Vaaralainen", "Kerttu", "Lapsinen", "Maija", "Testinen", "Sec
 
 def matches(text: str) -> list[str]:
     found = [m.group(0) for rx in (HETU, PHONE, EMAIL) for m in rx.finditer(text)]
-    return (
-        found
-        + [n for n in NAMES if n in text]
-        + [FAMILY["children"][0]["personal_id"]] * (FAMILY["children"][0]["personal_id"] in text)
-    )
+    ids = (FAMILY["children"][0]["personal_id"], FAMILY["guardians"][0]["personal_id"])
+    return found + [n for n in NAMES if n in text] + [i for i in ids if i in text]
 
 
-async def test_no_personal_data_in_logs_spans_subjects_or_dead_letters(settings, nc, clean_streams):  # type: ignore[no-untyped-def]
+async def test_no_personal_data_in_logs_spans_subjects_or_dead_letters(
+    staff_settings, nats_server, nc, clean_streams, identity, worker_token
+):  # type: ignore[no-untyped-def]
+    settings = staff_settings
+    w = worker_token  # the close worker, on the case's team
+    guardian = identity.guardian(FAMILY["guardians"][0]["personal_id"])  # the token's subject is the henkilötunnus
+    tokens = [w, guardian]
     spans = InMemorySpanExporter()
     provider = setup_tracing("pii-scan", extra_exporter=spans)
     buf = io.StringIO()
     handler = logging.StreamHandler(buf)
     handler.setFormatter(JsonFormatter())
     handler.setLevel(logging.DEBUG)
+    # The log file a service process writes (infra.run sends its JSON log lines to var/logs/).
+    (settings.data_dir / "logs").mkdir(exist_ok=True)
+    log_file = open(settings.data_dir / "logs" / "services.log", "w")  # noqa: SIM115 - closed below
+    file_handler = logging.StreamHandler(log_file)
+    file_handler.setFormatter(JsonFormatter())
+    file_handler.setLevel(logging.DEBUG)
     root = logging.getLogger()
     old_level = root.level
     root.addHandler(handler)
+    root.addHandler(file_handler)
     root.setLevel(logging.DEBUG)
     quiet = {n: logging.getLogger(n).level for n in QUIET_LOGGERS}
     for n in QUIET_LOGGERS:  # as configure_logging does: drivers at DEBUG would print SQL parameters
@@ -84,7 +102,7 @@ async def test_no_personal_data_in_logs_spans_subjects_or_dead_letters(settings,
     log = await EventLog().attach(nc)
     clock = FixedClock(datetime.now(UTC))
     try:
-        async with running(settings, clock=clock):
+        async with running(settings, clock=clock) as svcs:
             body = submission(**FAMILY)
             await submit_referral(nc, body)
             await submit_referral(
@@ -100,24 +118,45 @@ async def test_no_personal_data_in_logs_spans_subjects_or_dead_letters(settings,
                 lambda: [e for e in log.of("referral.received") if e.get("submission_id") == body["submission_id"]]
             )
             case_id = received[0]["case_id"]
-            meeting = await wait_for(_convene_until_open(nc, convene_cmd(case_id, clock.now() + timedelta(hours=1))))
+            await relation_known(svcs.values(), case_id, "teams")
+            await relation_known(svcs.values(), case_id, "guardians")
+            meeting = await wait_for(_convene_until_open(nc, convene_cmd(case_id, clock.now() + timedelta(hours=1)), w))
             assert meeting.ok, meeting.errors
             clock.advance(hours=1, minutes=5)
-            held = await call(nc, "cmd.meetings.record_held.v1", held_cmd(meeting.id))
+            held = await call(nc, "cmd.meetings.record_held.v2", held_cmd(case_id, meeting.id), token=w)
             assert held.ok, held.errors
             clock.at = datetime.now(UTC)
-            plan = await call(nc, "cmd.plans.agree.v1", plan_cmd(case_id, meeting.id, datetime.now(UTC) + timedelta(days=7)))
+            plan = await call(
+                nc, "cmd.plans.agree.v2", plan_cmd(case_id, meeting.id, datetime.now(UTC) + timedelta(days=7)), token=w
+            )
             assert plan.ok, plan.errors
-            assert (await call(nc, "query.referral.case.v1", {"case_id": case_id, "requested_by": "staff-sw-1"})).ok
-            # "Who has seen my data", gathered from all four services' audit logs.
-            who = await gather_access_log(nc, personal_id=FAMILY["children"][0]["personal_id"], requested_by="staff-registry-1")
+            sw = identity.social_worker("staff-sw-1", TEAM)
+            tokens.append(sw)
+            assert (await call(nc, "query.referral.case.v2", {"case_id": case_id, "purpose": "case_work"}, token=sw)).ok
+            # "Who has seen my data", gathered from all four services' audit logs: by a worker of the
+            # case, and by the guardian themself.
+            registry = identity.worker("staff-registry-1", TEAM)
+            tokens.append(registry)
+            who = await gather_access_log(nc, token=registry, case_id=case_id)
             assert who["complete"], who["services"]
+            own = await gather_access_log(nc, token=guardian, case_id=case_id, purpose="own_data")
+            assert own["complete"], own["services"]
+            # Refused requests: another child's guardian, a worker of another team, an expired token.
+            other = identity.guardian(make_test_hetu(date(1979, 1, 30), 979))
+            expired = identity.expired("staff-sw-1")
+            tokens += [other, expired]
+            refusals = ((other, "own_data", "forbidden"), (identity.worker("staff-else", "else"), "case_work", "forbidden"))
+            for token, purpose, code in (*refusals, (expired, "case_work", "unauthenticated")):
+                r = await call(nc, "query.plans.case.v2", {"case_id": case_id, "purpose": purpose}, token=token)
+                assert not r.ok and r.errors[0].code == code
             await wait_for(lambda: any(e["template"] == "plan_agreed" for e in log.of("notification.sent")), timeout=15)
             await wait_for(lambda: log.of("deadletter."), timeout=10)
             dead = await list_dead_letters(nc)
     finally:
         await sub.unsubscribe()
         root.removeHandler(handler)
+        root.removeHandler(file_handler)
+        log_file.close()
         root.setLevel(old_level)
         for n, lvl in quiet.items():
             logging.getLogger(n).setLevel(lvl)
@@ -135,7 +174,8 @@ async def test_no_personal_data_in_logs_spans_subjects_or_dead_letters(settings,
         )
         for s in spans.get_finished_spans()
     ]
-    files = [p.read_text(errors="replace") for p in settings.data_dir.rglob("*.log")]
+    # Every log file in the data dir, and the nats-server's own log (connections, refusals).
+    files = [p.read_text(errors="replace") for p in [*settings.data_dir.rglob("*.log"), nats_server.data_dir / "nats-server.log"]]
     channels = {
         "logs": buf.getvalue(),
         "spans": "\n".join(exported_spans),
@@ -151,7 +191,9 @@ async def test_no_personal_data_in_logs_spans_subjects_or_dead_letters(settings,
         matches=sum(map(len, leaks.values())),
     )
     assert figures["logs"] > 10 and figures["spans"] > 10 and figures["subjects"] > 50 and dead, "the scan saw real traffic"
+    assert figures["log_files"] > 10, "the scan read real log files"
     assert leaks == {k: [] for k in channels}
+    assert not [k for k, v in channels.items() if any(t in v for t in tokens)], "no access token is exported"
 
 
 def test_the_scanner_finds_what_it_looks_for() -> None:

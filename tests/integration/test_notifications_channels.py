@@ -31,6 +31,7 @@ from shared.contracts.referral import (
 from shared.service import Service
 from tests.conftest import wait_for
 from tests.support.notifications_fakes import FakeSmsGateway, SmtpServer
+from tests.support.staff import assign_in
 from tests.support.system import EventLog
 
 pytestmark = [pytest.mark.integration]
@@ -54,11 +55,15 @@ def config(smtp: SmtpServer | None = None, sms: FakeSmsGateway | None = None, **
 
 @asynccontextmanager
 async def notifications(
-    settings: Any, clock: FixedClock, cfg: NotificationsConfig, channels: Any = None
+    settings: Any, clock: FixedClock, cfg: NotificationsConfig, channels: Any = None, cases: tuple[UUID, ...] = ()
 ) -> AsyncIterator[Service]:
-    svc = bootstrap(settings, clock, cfg, channels)
+    """The service, knowing ``cases`` as the close worker's team's (their referral.assigned handed to
+    the case-access projection alone: its own handler would notify the team and add to the counts)."""
+    svc = bootstrap(settings, clock, config=cfg, channels=channels)
     await svc.start()
     try:
+        for case_id in cases:
+            await assign_in(svc, case_id)
         yield svc
     finally:
         await svc.stop()
@@ -89,8 +94,9 @@ def received(case_id: UUID, contacts: list[dict[str, Any]], channel: str = "conc
     )
 
 
-async def case_notifications(nc: Any, case_id: UUID) -> list[dict[str, Any]]:
-    reply = await call(nc, "query.notifications.case.v1", {"case_id": str(case_id), "requested_by": "t"})
+async def case_notifications(nc: Any, case_id: UUID, token: str) -> list[dict[str, Any]]:
+    reply = await call(nc, "query.notifications.case.v2", {"case_id": str(case_id), "purpose": "delivery_follow_up"}, token=token)
+    assert reply.ok or reply.errors[0].code == "not_found", reply.errors  # the staff member reaches the case
     return reply.data["notifications"] if reply.ok else []
 
 
@@ -101,7 +107,7 @@ def ics_of(msg: Any) -> Calendar:
     raise AssertionError("no text/calendar part")
 
 
-async def test_right_recipients_languages_and_calendar_invitations_over_smtp(settings, nc, clean_streams):  # type: ignore[no-untyped-def]
+async def test_right_recipients_languages_and_calendar_invitations_over_smtp(staff_settings, nc, clean_streams, worker_token):  # type: ignore[no-untyped-def]
     clock = FixedClock(TUESDAY_NOON)
     case_id, meeting_id = uuid4(), uuid4()
     starts = TUESDAY_NOON + timedelta(days=7)
@@ -116,7 +122,7 @@ async def test_right_recipients_languages_and_calendar_invitations_over_smtp(set
         {"participant_id": "referrer", "kind": "referrer", "role": "referrer"},
     ]
     with SmtpServer() as smtp:
-        async with FakeSmsGateway() as sms, notifications(settings, clock, config(smtp, sms)) as svc:
+        async with FakeSmsGateway() as sms, notifications(staff_settings, clock, config(smtp, sms), cases=(case_id,)) as svc:
             await publish(
                 nc,
                 received(case_id, [G1, REFERRER]),
@@ -177,7 +183,7 @@ async def test_right_recipients_languages_and_calendar_invitations_over_smtp(set
                 ),
             )
             await wait_for(lambda: len(smtp.to("g1@example.com")) == 2, timeout=10)
-            await _settle(nc, case_id)  # (a cancellation supersedes a reschedule message still pending)
+            await _settle(nc, case_id, worker_token)  # (a cancellation supersedes a reschedule message still pending)
             await publish(
                 nc,
                 MeetingCancelled(
@@ -212,27 +218,27 @@ async def test_right_recipients_languages_and_calendar_invitations_over_smtp(set
             )
             reminders = next(c for c in svc.consumers if "reminder_due" in c.sub.durable)
             await wait_for(lambda: reminders.handled == 1)
-            await _settle(nc, case_id)
-            assert "meeting_reminder" not in {n["template"] for n in await case_notifications(nc, case_id)}
+            await _settle(nc, case_id, worker_token)
+            assert "meeting_reminder" not in {n["template"] for n in await case_notifications(nc, case_id, worker_token)}
             assert len(smtp.to("g1@example.com")) == 3
 
 
-async def _settle(nc: Any, case_id: UUID) -> None:
+async def _settle(nc: Any, case_id: UUID, token: str) -> None:
     """Wait until no notification of the case is pending or sending."""
 
     async def quiet() -> bool:
-        ns = await case_notifications(nc, case_id)
+        ns = await case_notifications(nc, case_id, token)
         return bool(ns) and all(n["status"] not in ("pending", "sending") for n in ns)
 
     await wait_for(quiet, timeout=10)
 
 
-async def test_urgent_referral_reaches_the_on_duty_social_worker_at_once_by_sms(settings, nc, clean_streams):  # type: ignore[no-untyped-def]
+async def test_urgent_referral_reaches_the_on_duty_social_worker_at_once_by_sms(staff_settings, nc, clean_streams):  # type: ignore[no-untyped-def]
     night = datetime(2026, 11, 24, 23, 30, tzinfo=HELSINKI).astimezone(UTC)  # after hours, quiet hours
     clock = FixedClock(night)
     case_id = uuid4()
     with SmtpServer() as smtp:
-        async with FakeSmsGateway() as sms, notifications(settings, clock, config(smtp, sms)):
+        async with FakeSmsGateway() as sms, notifications(staff_settings, clock, config(smtp, sms)):
             await publish(
                 nc, ReferralUrgent(producer="test", case_id=case_id, referral_id=uuid4(), municipality="Testilä", channel="phone")
             )
@@ -242,15 +248,15 @@ async def test_urgent_referral_reaches_the_on_duty_social_worker_at_once_by_sms(
             assert not smtp.messages
 
 
-async def test_quiet_hours_hold_a_family_sms_until_morning(settings, nc, clean_streams):  # type: ignore[no-untyped-def]
+async def test_quiet_hours_hold_a_family_sms_until_morning(staff_settings, nc, clean_streams, worker_token):  # type: ignore[no-untyped-def]
     log = await EventLog().attach(nc, ("notification.>",))
     evening = datetime(2026, 11, 24, 22, 30, tzinfo=HELSINKI).astimezone(UTC)
     clock = FixedClock(evening)
     case_id = uuid4()
     family = {"contact_id": "guardian-1", "role": "guardian", "language": "en", "phone": "+358401230002"}  # no e-mail
-    async with FakeSmsGateway() as sms, notifications(settings, clock, config(sms=sms)):
+    async with FakeSmsGateway() as sms, notifications(staff_settings, clock, config(sms=sms), cases=(case_id,)):
         await publish(nc, received(case_id, [family], channel="e_contact"))
-        ns = await wait_for(lambda: _with(case_notifications(nc, case_id), lambda n: n["not_before"]), timeout=10)
+        ns = await wait_for(lambda: _with(case_notifications(nc, case_id, worker_token), lambda n: n["not_before"]), timeout=10)
         assert ns[0]["status"] == "pending"
         assert datetime.fromisoformat(ns[0]["not_before"]) == datetime(2026, 11, 25, 8, 0, tzinfo=HELSINKI)
         assert sms.posts == 0
@@ -266,37 +272,37 @@ async def _with(coro: Any, pred: Any) -> Any:
     return items if items and all(pred(i) for i in items) else None
 
 
-async def test_fallback_to_sms_when_email_is_refused_and_preferred_channel_first(settings, nc, clean_streams):  # type: ignore[no-untyped-def]
+async def test_fallback_to_sms_when_email_is_refused_and_preferred_channel_first(staff_settings, nc, clean_streams, worker_token):  # type: ignore[no-untyped-def]
     clock = FixedClock(TUESDAY_NOON)
     case_id, plan_id = uuid4(), uuid4()
     g2 = {"contact_id": "guardian-2", "role": "guardian", "language": "fi", "email": "g2@example.com", "phone": "+358401230003"}
     with SmtpServer() as smtp:
         smtp.refuse.add("g1@example.com")
-        async with FakeSmsGateway() as sms, notifications(settings, clock, config(smtp, sms)):
+        async with FakeSmsGateway() as sms, notifications(staff_settings, clock, config(smtp, sms), cases=(case_id,)):
             await publish(nc, received(case_id, [G1, g2, REFERRER]))
             await wait_for(lambda: smtp.to("pk@example.com"))
             reply = await call(
                 nc,
-                "cmd.notifications.set_preference.v1",
+                "cmd.notifications.set_preference.v2",
                 {
                     "command_id": str(uuid4()),
                     "case_id": str(case_id),
                     "contact_id": "guardian-2",
                     "preferred_channel": "sms",
-                    "requested_by": "staff-close",
                 },
+                token=worker_token,
             )
             assert reply.ok, reply.errors
             bad = await call(
                 nc,
-                "cmd.notifications.set_preference.v1",
+                "cmd.notifications.set_preference.v2",
                 {
                     "command_id": str(uuid4()),
                     "case_id": str(case_id),
                     "contact_id": "nobody",
                     "preferred_channel": "sms",
-                    "requested_by": "staff-close",
                 },
+                token=worker_token,
             )
             assert not bad.ok and bad.errors[0].code == "not_found"
             await publish(
@@ -325,8 +331,8 @@ async def test_fallback_to_sms_when_email_is_refused_and_preferred_channel_first
             await wait_for(
                 lambda: sms.to("+358401230001") and sms.to("+358401230003") and smtp.to("close@example.com"), timeout=10
             )
-            await _settle(nc, case_id)
-            ns = {(n["template"], n["recipient_id"]): n for n in await case_notifications(nc, case_id)}
+            await _settle(nc, case_id, worker_token)
+            ns = {(n["template"], n["recipient_id"]): n for n in await case_notifications(nc, case_id, worker_token)}
             assert ns[("plan_agreed", "guardian-1")]["channels_tried"] == ["email", "sms"]
             assert ns[("plan_agreed", "guardian-1")]["status"] == "sent"
             assert ns[("plan_agreed", "guardian-2")]["channels_tried"] == ["sms"]
@@ -335,7 +341,9 @@ async def test_fallback_to_sms_when_email_is_refused_and_preferred_channel_first
             assert sms.to("+358401230001")[0]["text"].startswith("Du har ett nytt meddelande")
             # delivery receipt from the gateway's status query
             await wait_for(
-                lambda: _with(case_notifications(nc, case_id), lambda n: n["channel"] != "sms" or n["receipt"] == "delivered")
+                lambda: _with(
+                    case_notifications(nc, case_id, worker_token), lambda n: n["channel"] != "sms" or n["receipt"] == "delivered"
+                )
             )
 
             # plan.shared to the family after plan.agreed: not told twice; to a consented party: told once.
@@ -363,13 +371,15 @@ async def test_fallback_to_sms_when_email_is_refused_and_preferred_channel_first
                 ),
             )
             await wait_for(lambda: smtp.to("nurse@example.com"), timeout=10)
-            await _settle(nc, case_id)
-            templates = [(n["template"], n["recipient_id"]) for n in await case_notifications(nc, case_id)]
+            await _settle(nc, case_id, worker_token)
+            templates = [(n["template"], n["recipient_id"]) for n in await case_notifications(nc, case_id, worker_token)]
             assert templates.count(("plan_shared", "guardian-1")) == 0 and templates.count(("plan_agreed", "guardian-1")) == 1
             assert templates.count(("plan_shared", "school-nurse")) == 1
 
 
-async def test_temporary_failures_are_retried_with_backoff_then_failed_visible_to_staff(settings, nc, clean_streams, tmp_path):  # type: ignore[no-untyped-def]
+async def test_temporary_failures_are_retried_with_backoff_then_failed_visible_to_staff(
+    staff_settings, nc, clean_streams, identity, tmp_path
+):  # type: ignore[no-untyped-def]
     log = await EventLog().attach(nc, ("notification.>",))
     staff_file = tmp_path / "staff.json"
     staff_file.write_text(
@@ -388,7 +398,7 @@ async def test_temporary_failures_are_retried_with_backoff_then_failed_visible_t
     with SmtpServer() as smtp:
         async with (
             FakeSmsGateway(down=True) as sms,
-            notifications(settings, clock, config(smtp, sms, staff_file=staff_file, attempts_per_channel=3)),
+            notifications(staff_settings, clock, config(smtp, sms, staff_file=staff_file, attempts_per_channel=3)),
         ):
             await publish(
                 nc, ReferralAssigned(producer="test", case_id=case_id, referral_id=uuid4(), team_id="t", municipality="Testilä")
@@ -402,12 +412,17 @@ async def test_temporary_failures_are_retried_with_backoff_then_failed_visible_t
             reasons = {f["recipient_id"]: (f["reason"], f["attempts"], f["channels_tried"]) for f in failed}
             assert reasons == {"sw-1": ("invalid_email", 0, []), "lead-1": ("provider_unavailable", 3, ["sms"])}
             assert sms.posts == 3 and not smtp.messages
-            reply = await call(nc, "query.notifications.failed.v1", {"case_id": str(case_id), "requested_by": "team-lead"})
+            # The team's lead follows up the failures (the case is the team's from referral.assigned).
+            failed_q = {"case_id": str(case_id), "purpose": "delivery_follow_up"}
+            reply = await call(nc, "query.notifications.failed.v2", failed_q, token=identity.team_lead("lead-1", "t"))
+            assert reply.ok, reply.errors
             assert {(f["recipient_id"], f["reason"]) for f in reply.data["failed"]} == {
                 ("sw-1", "invalid_email"),
                 ("lead-1", "provider_unavailable"),
             }
             assert "not-an-address" not in json.dumps(reply.data) + json.dumps(log.events)
+            other_team = await call(nc, "query.notifications.failed.v2", failed_q, token=identity.team_lead("lead-2", "u"))
+            assert not other_team.ok and other_team.errors[0].code == "forbidden"
 
 
 class Crash(BaseException):
@@ -430,7 +445,9 @@ class CrashingSms:
 
 
 @pytest.mark.parametrize("after_send", [True, False], ids=["crash-after-provider-took-it", "crash-before"])
-async def test_no_duplicate_after_a_crash_between_sending_and_recording(settings, nc, clean_streams, after_send):  # type: ignore[no-untyped-def]
+async def test_no_duplicate_after_a_crash_between_sending_and_recording(
+    staff_settings, nc, clean_streams, worker_token, after_send
+):  # type: ignore[no-untyped-def]
     log = await EventLog().attach(nc, ("notification.>",))
     clock = FixedClock(TUESDAY_NOON)
     case_id = uuid4()
@@ -438,7 +455,9 @@ async def test_no_duplicate_after_a_crash_between_sending_and_recording(settings
     async with FakeSmsGateway() as sms:
         cfg = config(sms=sms)
         crashing = RestSmsGateway(sms.url)
-        async with notifications(settings, clock, cfg, channels={"sms": CrashingSms(crashing, after_send)}) as svc:
+        async with notifications(
+            staff_settings, clock, cfg, channels={"sms": CrashingSms(crashing, after_send)}, cases=(case_id,)
+        ) as svc:
             await publish(
                 nc,
                 received(case_id, [worker]),
@@ -452,7 +471,9 @@ async def test_no_duplicate_after_a_crash_between_sending_and_recording(settings
                     family_contact_ids=[],
                 ),
             )
-            ns = await wait_for(lambda: _with(case_notifications(nc, case_id), lambda n: n["status"] == "sending"), timeout=10)
+            ns = await wait_for(
+                lambda: _with(case_notifications(nc, case_id, worker_token), lambda n: n["status"] == "sending"), timeout=10
+            )
             assert len(ns) == 1
             assert sms.posts == (1 if after_send else 0)
             assert svc.db  # the dispatcher died mid-send, the row says "sending"
@@ -460,19 +481,24 @@ async def test_no_duplicate_after_a_crash_between_sending_and_recording(settings
         # A send left in "sending" is reconciled once it is older than reconcile_after_seconds (so a
         # send in flight in another replica is never taken for a crashed one).
         clock.advance(seconds=cfg.reconcile_after_seconds + 1)
-        async with notifications(settings, clock, cfg):  # restart with the real adapter
+        async with notifications(staff_settings, clock, cfg, cases=(case_id,)):  # restart with the real adapter
             await wait_for(lambda: log.of("notification.sent"), timeout=10)
-            await _settle(nc, case_id)
+            await _settle(nc, case_id, worker_token)
         assert sms.posts == 1 and len(sms.to("+358401230009")) == 1
         assert len(log.of("notification.sent")) == 1
 
 
-async def test_consent_withdrawn_cancels_pending_and_is_checked_again_at_send_time(settings, nc, clean_streams):  # type: ignore[no-untyped-def]
+async def test_consent_withdrawn_cancels_pending_and_is_checked_again_at_send_time(
+    staff_settings, nc, clean_streams, worker_token
+):  # type: ignore[no-untyped-def]
     log = await EventLog().attach(nc, ("notification.>",))
     clock = FixedClock(TUESDAY_NOON)
-    case_id, plan_id = uuid4(), uuid4()
+    case_id, plan_id, case2 = uuid4(), uuid4(), uuid4()
     with SmtpServer() as smtp:
-        async with FakeSmsGateway(down=True) as sms, notifications(settings, clock, config(smtp, sms)):
+        async with (
+            FakeSmsGateway(down=True) as sms,
+            notifications(staff_settings, clock, config(smtp, sms), cases=(case_id, case2)),
+        ):
             await publish(nc, received(case_id, [G1, REFERRER]))
             await wait_for(lambda: smtp.to("pk@example.com"))
             # A consented party reachable only by SMS; the gateway is down, so it waits for a retry.
@@ -531,7 +557,7 @@ async def test_consent_withdrawn_cancels_pending_and_is_checked_again_at_send_ti
                 ),
             )
             await wait_for(lambda: len(smtp.to("pk@example.com")) == 2, timeout=10)
-            await _settle(nc, case_id)
+            await _settle(nc, case_id, worker_token)
             assert not sms.messages and len(log.of("notification.cancelled")) == 1
             ack, done = smtp.to("pk@example.com")
             assert (ack["Subject"], done["Subject"]) == (
@@ -541,7 +567,6 @@ async def test_consent_withdrawn_cancels_pending_and_is_checked_again_at_send_ti
             assert "Lopputulos" not in done.get_body(("plain",)).get_content()
 
             # With the consent in place the referrer is told the outcome category, nothing else.
-            case2 = uuid4()
             await publish(nc, received(case2, [REFERRER]))
             # In life the assessment ends weeks after the referral; here, wait until the referral is in.
             await wait_for(lambda: len(smtp.to("pk@example.com")) == 3, timeout=10)
@@ -566,13 +591,13 @@ async def test_consent_withdrawn_cancels_pending_and_is_checked_again_at_send_ti
             )
             # Without consent the referrer still hears back, without the outcome.
             await wait_for(lambda: len(smtp.to("pk@example.com")) == 5, timeout=10)
-            await _settle(nc, case2)
+            await _settle(nc, case2, worker_token)
             bodies = sorted(m.get_body(("plain",)).get_content() for m in smtp.to("pk@example.com")[-2:])
             assert "Lopputulos: palvelut on aloitettu." in bodies[1] and "Lopputulos" not in bodies[0]
             assert len(smtp.to("pk@example.com")) == 5
 
 
-async def test_no_personal_data_in_logs_or_spans(settings, nc, clean_streams, caplog):  # type: ignore[no-untyped-def]
+async def test_no_personal_data_in_logs_or_spans(staff_settings, nc, clean_streams, worker_token, caplog):  # type: ignore[no-untyped-def]
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
     from shared.telemetry import setup_tracing
@@ -591,7 +616,7 @@ async def test_no_personal_data_in_logs_or_spans(settings, nc, clean_streams, ca
     }
     with SmtpServer() as smtp:
         smtp.refuse.add("maija.testinen@example.com")
-        async with FakeSmsGateway() as sms, notifications(settings, clock, config(smtp, sms)):
+        async with FakeSmsGateway() as sms, notifications(staff_settings, clock, config(smtp, sms), cases=(case_id,)):
             sms.invalid_numbers.add("+358401239999")
             await publish(
                 nc,
@@ -607,8 +632,8 @@ async def test_no_personal_data_in_logs_or_spans(settings, nc, clean_streams, ca
                 ),
             )
             await wait_for(lambda: smtp.to("pk@example.com"))
-            await _settle(nc, case_id)
-            ns = await case_notifications(nc, case_id)
+            await _settle(nc, case_id, worker_token)
+            ns = await case_notifications(nc, case_id, worker_token)
             assert {n["failure"] for n in ns if n["recipient_id"] == "guardian-1"} == {"invalid_phone"}
     provider.force_flush()
     # Every logger at DEBUG except the test SMTP server's own and aiosqlite's DEBUG trace of SQL
@@ -622,11 +647,11 @@ async def test_no_personal_data_in_logs_or_spans(settings, nc, clean_streams, ca
         assert value not in attrs, value
 
 
-async def test_portal_channel_publishes_messages_for_family_and_staff(settings, nc, clean_streams):  # type: ignore[no-untyped-def]
+async def test_portal_channel_publishes_messages_for_family_and_staff(staff_settings, nc, clean_streams):  # type: ignore[no-untyped-def]
     log = await EventLog().attach(nc, ("notification.>",))
     clock = FixedClock(TUESDAY_NOON)
     case_id = uuid4()
-    async with notifications(settings, clock, config(portal_enabled=True)):
+    async with notifications(staff_settings, clock, config(portal_enabled=True)):
         await publish(
             nc,
             received(case_id, [{"contact_id": "guardian-1", "role": "guardian", "language": "sv"}]),

@@ -38,7 +38,8 @@ async def test_dead_letter_is_listed_and_replayed_after_the_fix(settings, nc, cl
         consent_to_convene=True,
     )
     async with running(settings, "meetings") as svcs:
-        consumer = svcs["meetings"].consumers[0]
+        # meetings' consumer of referral.received (the case-access projection's consumers come first)
+        (consumer,) = [c for c in svcs["meetings"].consumers if c.sub.subject == ev.subject()]
         real = consumer.sub.handler
 
         async def broken(e, uow):  # type: ignore[no-untyped-def]

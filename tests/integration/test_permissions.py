@@ -15,6 +15,7 @@ from shared.client import submit_referral
 from shared.messaging.streams import ensure_streams
 from tests.conftest import wait_for
 from tests.support.data import submission
+from tests.support.staff import TEAM, relation_known
 from tests.support.system import EventLog
 
 pytestmark = [pytest.mark.integration]
@@ -120,7 +121,8 @@ async def test_each_identity_is_refused_outside_its_subjects(secured):  # type: 
         await nc.close()
 
 
-async def test_services_run_the_flow_under_their_own_identities(secured, tmp_path, settings):  # type: ignore[no-untyped-def]
+async def test_services_run_the_flow_under_their_own_identities(secured, tmp_path, staff_settings, identity):  # type: ignore[no-untyped-def]
+    settings = staff_settings
     ops = await connect(secured, "ops")
     await ensure_streams(ops.jetstream())
     log = await EventLog().attach(ops)
@@ -146,20 +148,29 @@ async def test_services_run_the_flow_under_their_own_identities(secured, tmp_pat
         await wait_for(lambda: log.of("notification.sent"), timeout=15)
         staff = await connect(secured, "staffapp")
         case_id = log.of("referral.received")[0]["case_id"]
+        await relation_known(services, case_id)
+        sw = identity.header(identity.social_worker("staff-1", TEAM))
         reply = await staff.request(
-            "query.meetings.case.v1", f'{{"case_id": "{case_id}", "requested_by": "staff-1"}}'.encode(), timeout=3
+            "query.meetings.case.v2", f'{{"case_id": "{case_id}", "purpose": "case_work"}}'.encode(), timeout=3, headers=sw
         )
         assert b'"ok":true' in reply.data
-        # "Who has seen my data": the staff app may ask every service, and ops gathers all four.
+        # "Who has seen my data": the staff app may ask every service (a worker of the case's team) ...
+        registry = identity.worker("staff-registry-1", TEAM)
         for s in SERVICES:
             body = {"case_id": case_id} if s == "referral" else {"case_ids": [case_id]}
             reply = await staff.request(
-                f"query.{s}.access_log.v1", json.dumps({**body, "requested_by": "staff-registry-1"}).encode(), timeout=3
+                f"query.{s}.access_log.v2",
+                json.dumps({**body, "purpose": "access_request"}).encode(),
+                timeout=3,
+                headers=identity.header(registry),
             )
             assert b'"ok":true' in reply.data, s
-        answer = await gather_access_log(ops, case_id=case_id, requested_by="ops-1")
+        answer = await gather_access_log(staff, token=registry, case_id=case_id)
         assert answer["complete"], answer["services"]
         assert ("staff-1", "read_meetings") in {(e["actor"], e["action"]) for e in answer["entries"]}
+        # ... while ops, on its NATS identity, reaches the services but gets no family's data.
+        refused = await gather_access_log(ops, token=identity.ops("ops-1"), case_id=case_id)
+        assert not refused["ok"] and refused["errors"] == ["forbidden"]
         await frontdoor.close()
         await staff.close()
     finally:

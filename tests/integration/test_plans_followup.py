@@ -1,6 +1,7 @@
 """Follow-up timers on a real nats-server (JetStream message schedules, a few seconds ahead):
 reminder + due + overdue fire once; rescheduling moves them; revising moves them; closing cancels
-them; they survive a NATS restart while the plans service runs."""
+them; they survive a NATS restart while the plans service runs. The close worker (on the case's
+team, from referral.assigned) calls with a token; the team lead reads the team's overdue list."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from shared.messaging.streams import ensure_streams
 from shared.service import Service
 from shared.settings import Settings
 from tests.conftest import wait_for
+from tests.support.staff import TEAM, assign, relation_known
 from tests.support.system import EventLog
 
 pytestmark = [pytest.mark.integration]
@@ -41,7 +43,6 @@ def plan_cmd(case_id: str, next_contact: datetime) -> dict[str, Any]:
     return {
         "command_id": str(uuid4()),
         "case_id": case_id,
-        "recorded_by": "staff-close",
         "changes_needed": ["Mornings run smoothly"],
         "actions_at_home": [{"what": "Picture schedule", "who": "parent"}],
         "worker_contacts_family": "Phone call on Mondays",
@@ -54,7 +55,7 @@ def plan_cmd(case_id: str, next_contact: datetime) -> dict[str, Any]:
 
 @asynccontextmanager
 async def plans_service(settings: Settings, policy: FollowupPolicy) -> AsyncIterator[Service]:
-    svc = bootstrap(settings, None, policy)
+    svc = bootstrap(settings, None, policy=policy)
     await svc.start()
     try:
         yield svc
@@ -66,12 +67,29 @@ def of_plan(log: EventLog, subject: str, plan_id: str) -> list[dict[str, Any]]:
     return [e for e in log.of(subject) if e.get("plan_id") == plan_id]
 
 
-async def test_reminder_due_and_overdue_each_fire_once(settings, nc, clean_streams):  # type: ignore[no-untyped-def]
+async def new_case(nc: Any, svc: Service) -> str:
+    """A case the referral service routed to the close worker's team, known to the plans service."""
+    case_id = str(uuid4())
+    await assign(nc, case_id, TEAM)
+    await relation_known([svc], case_id)
+    return case_id
+
+
+def case_query(case_id: str) -> dict[str, Any]:
+    return {"case_id": case_id, "purpose": "plan_follow_up"}
+
+
+OVERDUE = {"purpose": "supervision"}
+
+
+async def test_reminder_due_and_overdue_each_fire_once(staff_settings, nc, clean_streams, identity, worker_token):  # type: ignore[no-untyped-def]
     log = await EventLog().attach(nc)
+    w, lead = worker_token, identity.team_lead("lead-1", TEAM)
     policy = FollowupPolicy(reminder_lead=timedelta(seconds=2), overdue_grace=timedelta(seconds=1))
-    async with plans_service(settings, policy):
+    async with plans_service(staff_settings, policy) as svc:
+        case_id = await new_case(nc, svc)
         due_at = whole_second(4)
-        reply = await call(nc, "cmd.plans.agree.v1", plan_cmd(str(uuid4()), due_at))
+        reply = await call(nc, "cmd.plans.agree.v2", plan_cmd(case_id, due_at), token=w)
         assert reply.ok, reply.errors
         plan_id = reply.id
         assert plan_id is not None
@@ -90,9 +108,9 @@ async def test_reminder_due_and_overdue_each_fire_once(settings, nc, clean_strea
         assert datetime.fromisoformat(due[0]["due_at"]) == due_at
         assert datetime.fromisoformat(overdue[0]["due_at"]) == due_at and overdue[0]["responsible_worker_ids"] == ["staff-close"]
 
-        team = await call(nc, "query.plans.overdue.v1", {"requested_by": "team-lead"})
+        team = await call(nc, "query.plans.overdue.v2", OVERDUE, token=lead)
         assert [o["plan_id"] for o in team.data["overdue"]] == [plan_id]  # type: ignore[index]
-        case = await call(nc, "query.plans.case.v1", {"case_id": due[0]["case_id"], "requested_by": "t"})
+        case = await call(nc, "query.plans.case.v2", case_query(due[0]["case_id"]), token=w)
         assert case.data["plans"][0]["followup_due_fired_at"] and case.data["plans"][0]["overdue"]  # type: ignore[index]
 
         await asyncio.sleep(1.5)  # nothing more arrives
@@ -106,49 +124,55 @@ async def test_reminder_due_and_overdue_each_fire_once(settings, nc, clean_strea
         nxt = whole_second(60)
         rec = await call(
             nc,
-            "cmd.plans.record_followup.v1",
+            "cmd.plans.record_followup.v2",
             {
                 "command_id": str(uuid4()),
+                "case_id": case_id,
                 "plan_id": plan_id,
-                "recorded_by": "staff-close",
                 "what_happened": "Phoned.",
                 "wellbeing_scores": {"child_self_view": 6},
                 "next_contact_at": nxt.isoformat(),
             },
+            token=w,
         )
         assert rec.ok, rec.errors
         recorded = await wait_for(lambda: of_plan(log, "followup.recorded", plan_id))
         assert datetime.fromisoformat(recorded[0]["next_contact_at"]) == nxt
-        team = await call(nc, "query.plans.overdue.v1", {"requested_by": "team-lead"})
+        assert recorded[0]["recorded_by"] == "staff-close"
+        team = await call(nc, "query.plans.overdue.v2", OVERDUE, token=lead)
         assert team.data["overdue"] == []  # type: ignore[index]
 
 
-async def test_rescheduling_and_revising_move_the_timer_and_closing_cancels_it(settings, nc, clean_streams):  # type: ignore[no-untyped-def]
+async def test_rescheduling_and_revising_move_the_timer_and_closing_cancels_it(staff_settings, nc, clean_streams, worker_token):  # type: ignore[no-untyped-def]
     log = await EventLog().attach(nc)
+    w = worker_token
     policy = FollowupPolicy(reminder_lead=timedelta(0), overdue_grace=timedelta(hours=1))
-    async with plans_service(settings, policy):
+    async with plans_service(staff_settings, policy) as svc:
+        cases = [await new_case(nc, svc) for _ in range(3)]
         first = whole_second(4)
         ids = []
-        for _ in range(3):
-            r = await call(nc, "cmd.plans.agree.v1", plan_cmd(str(uuid4()), first))
+        for case_id in cases:
+            r = await call(nc, "cmd.plans.agree.v2", plan_cmd(case_id, first), token=w)
             assert r.ok, r.errors
             ids.append(r.id)
         moved, revised, closed = ids
         later = whole_second(7)
         r = await call(
             nc,
-            "cmd.plans.reschedule_followup.v1",
-            {"command_id": str(uuid4()), "plan_id": moved, "recorded_by": "staff-close", "next_contact_at": later.isoformat()},
+            "cmd.plans.reschedule_followup.v2",
+            {"command_id": str(uuid4()), "case_id": cases[0], "plan_id": moved, "next_contact_at": later.isoformat()},
+            token=w,
         )
         assert r.ok, r.errors
-        body = plan_cmd("unused", later)
-        del body["case_id"]
-        r = await call(nc, "cmd.plans.revise.v1", {**body, "plan_id": revised, "expected_version": 1})
+        r = await call(
+            nc, "cmd.plans.revise.v2", {**plan_cmd(cases[1], later), "plan_id": revised, "expected_version": 1}, token=w
+        )
         assert r.ok and r.data == {"version": 2}
         r = await call(
             nc,
-            "cmd.plans.close.v1",
-            {"command_id": str(uuid4()), "plan_id": closed, "recorded_by": "staff-close", "outcome": "family_ended"},
+            "cmd.plans.close.v2",
+            {"command_id": str(uuid4()), "case_id": cases[2], "plan_id": closed, "outcome": "family_ended"},
+            token=w,
         )
         assert r.ok, r.errors
         assert of_plan(log, "followup.rescheduled", moved) or await wait_for(lambda: of_plan(log, "followup.rescheduled", moved))
@@ -163,9 +187,9 @@ async def test_rescheduling_and_revising_move_the_timer_and_closing_cancels_it(s
         assert all(datetime.fromisoformat(e["due_at"]) == later for e in due)
 
 
-async def test_followup_timer_survives_a_nats_restart_while_the_service_runs(tmp_path):  # type: ignore[no-untyped-def]
+async def test_followup_timer_survives_a_nats_restart_while_the_service_runs(tmp_path, identity, worker_token):  # type: ignore[no-untyped-def]
     server = EmbeddedNats(tmp_path / "nats", free_port()).start()
-    settings = Settings(
+    base = Settings(
         nats_url=server.url,
         data_dir=tmp_path,
         ack_wait_seconds=2.0,
@@ -173,13 +197,14 @@ async def test_followup_timer_survives_a_nats_restart_while_the_service_runs(tmp
         max_deliver=4,
         outbox_poll_seconds=0.2,
     )
+    settings = identity.settings(base)
     nc = await nats.connect(server.url, max_reconnect_attempts=-1, reconnect_time_wait=0.2)
     js = nc.jetstream()
     await ensure_streams(js)
     try:
         async with plans_service(settings, FollowupPolicy(reminder_lead=timedelta(0), overdue_grace=timedelta(hours=1))) as svc:
-            case_id = str(uuid4())
-            reply = await call(nc, "cmd.plans.agree.v1", plan_cmd(case_id, whole_second(5)))
+            case_id = await new_case(nc, svc)
+            reply = await call(nc, "cmd.plans.agree.v2", plan_cmd(case_id, whole_second(5)), token=worker_token)
             assert reply.ok, reply.errors
             await wait_for(lambda: svc.relay is not None and svc.relay.published >= 2)  # plan.agreed + schedules stored
 
@@ -189,7 +214,7 @@ async def test_followup_timer_survives_a_nats_restart_while_the_service_runs(tmp
 
             async def fired() -> bool:
                 try:
-                    r = await call(nc, "query.plans.case.v1", {"case_id": case_id, "requested_by": "t"}, timeout=1)
+                    r = await call(nc, "query.plans.case.v2", case_query(case_id), timeout=1, token=worker_token)
                 except TimeoutError:
                     return False
                 return bool(r.ok and r.data and r.data["plans"][0]["followup_due_fired_at"])
@@ -205,12 +230,14 @@ async def test_followup_timer_survives_a_nats_restart_while_the_service_runs(tmp
         server.stop()
 
 
-async def test_a_timer_that_fires_while_the_service_is_down_is_handled_once_after_restart(settings, nc, clean_streams):  # type: ignore[no-untyped-def]
+async def test_a_timer_that_fires_while_the_service_is_down_is_handled_once_after_restart(
+    staff_settings, nc, clean_streams, worker_token
+):  # type: ignore[no-untyped-def]
     log = await EventLog().attach(nc)
     policy = FollowupPolicy(reminder_lead=timedelta(0), overdue_grace=timedelta(hours=1))
-    case_id = str(uuid4())
-    async with plans_service(settings, policy) as svc:
-        reply = await call(nc, "cmd.plans.agree.v1", plan_cmd(case_id, whole_second(3)))
+    async with plans_service(staff_settings, policy) as svc:
+        case_id = await new_case(nc, svc)
+        reply = await call(nc, "cmd.plans.agree.v2", plan_cmd(case_id, whole_second(3)), token=worker_token)
         assert reply.ok, reply.errors
         await wait_for(lambda: svc.relay is not None and svc.relay.published >= 3)  # plan.agreed + due + grace schedules
     # The service is down when the follow-up falls due: JetStream still fires the schedule and keeps
@@ -219,17 +246,17 @@ async def test_a_timer_that_fires_while_the_service_is_down_is_handled_once_afte
 
     async def timer_fired() -> bool:
         try:
-            await js.get_last_msg("PLANS", "timers.plans.fired")
+            await js.get_last_msg("TIMERS_PLANS", "timers.plans.fired")
         except nats.js.errors.NotFoundError:
             return False
         return True
 
     await wait_for(timer_fired, timeout=10, interval=0.2)
     assert not of_plan(log, "followup.due", reply.id)  # type: ignore[arg-type]
-    async with plans_service(settings, policy) as svc:
+    async with plans_service(staff_settings, policy) as svc:
 
         async def fired() -> bool:
-            r = await call(nc, "query.plans.case.v1", {"case_id": case_id, "requested_by": "t"})
+            r = await call(nc, "query.plans.case.v2", case_query(case_id), token=worker_token)
             return bool(r.ok and r.data and r.data["plans"][0]["followup_due_fired_at"])
 
         await wait_for(fired, timeout=10, interval=0.2)
@@ -238,15 +265,17 @@ async def test_a_timer_that_fires_while_the_service_is_down_is_handled_once_afte
     assert len(of_plan(log, "followup.due", reply.id)) == 1  # type: ignore[arg-type]
 
 
-async def test_followup_due_is_never_stored_before_its_due_time_and_says_when_it_fired(settings, nc, clean_streams):  # type: ignore[no-untyped-def]
+async def test_followup_due_is_never_stored_before_its_due_time_and_says_when_it_fired(  # type: ignore[no-untyped-def]
+    staff_settings, nc, clean_streams, worker_token
+):
     # A due time just short of the next whole second: a schedule's @at has whole seconds, and rounding
     # down had the event stored up to 0.9 s early.
     policy = FollowupPolicy(reminder_lead=timedelta(0), overdue_grace=timedelta(hours=1))
-    case_id = str(uuid4())
-    due_at = whole_second(2) + timedelta(milliseconds=900)
     js = nc.jetstream()
-    async with plans_service(settings, policy):
-        reply = await call(nc, "cmd.plans.agree.v1", plan_cmd(case_id, due_at))
+    async with plans_service(staff_settings, policy) as svc:
+        case_id = await new_case(nc, svc)
+        due_at = whole_second(2) + timedelta(milliseconds=900)
+        reply = await call(nc, "cmd.plans.agree.v2", plan_cmd(case_id, due_at), token=worker_token)
         assert reply.ok, reply.errors
 
         async def stored() -> Any:

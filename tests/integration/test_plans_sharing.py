@@ -1,8 +1,10 @@
 """Plans use cases on a real SQLite file (no broker needed): refusal naming every missing part,
 versions, consent-gated sharing and the race of a consent withdrawn between agreement and sharing.
 
-Commands go through the service's real request path (``Service._call``: validation, idempotency,
-DomainError -> Reply); consumed events are handed to their handlers as the consumer would."""
+Commands go through the service's real request path (``Service._call``: validation, the caller's
+token verified against a JWKS over HTTP, the policy, idempotency, DomainError -> Reply); consumed
+events are handed to their handlers as the consumer would (also ``referral.assigned``, which gives
+the case its team in the case-access read model)."""
 
 from __future__ import annotations
 
@@ -18,25 +20,15 @@ from sqlalchemy import select
 from services.plans import handlers
 from services.plans.bootstrap import bootstrap
 from services.plans.domain import FollowupPolicy
+from shared.case_access import on_assigned
 from shared.clock import FixedClock
 from shared.contracts import Reply
 from shared.contracts.meetings import MeetingHeld
-from shared.contracts.plans import (
-    AgreePlan,
-    ClosePlan,
-    EffectivenessChartQuery,
-    EffectivenessQuery,
-    OverdueQuery,
-    PlanAgreed,
-    PlanQuery,
-    PlanRevised,
-    PrintablePlanQuery,
-    RecordFollowup,
-    RevisePlan,
-)
-from shared.contracts.referral import ConsentGiven, ConsentWithdrawn
+from shared.contracts.plans import PlanAgreed, PlanRevised
+from shared.contracts.referral import ConsentGiven, ConsentWithdrawn, ReferralAssigned
 from shared.service import Service
 from shared.settings import Settings
+from tests.support.staff import MUNICIPALITY, TEAM
 
 pytestmark = [pytest.mark.integration]
 
@@ -45,13 +37,16 @@ CASE = uuid4()
 
 
 @pytest.fixture
-async def svc(tmp_path) -> AsyncIterator[Service]:  # type: ignore[no-untyped-def]
+async def svc(tmp_path, identity) -> AsyncIterator[Service]:  # type: ignore[no-untyped-def]
     s = bootstrap(
-        Settings(nats_url="nats://127.0.0.1:1", data_dir=tmp_path),
+        identity.settings(Settings(nats_url="nats://127.0.0.1:1", data_dir=tmp_path)),
         FixedClock(NOW),
-        FollowupPolicy(reminder_lead=timedelta(days=1), overdue_grace=timedelta(days=2)),
+        policy=FollowupPolicy(reminder_lead=timedelta(days=1), overdue_grace=timedelta(days=2)),
     )
     await s.db.create_all()
+    # The referral service routed the case to the team (the close worker's).
+    assigned = ReferralAssigned(producer="referral", case_id=CASE, referral_id=uuid4(), team_id=TEAM, municipality=MUNICIPALITY)
+    await deliver(s, on_assigned, assigned)
     yield s
     await s.db.dispose()
 
@@ -60,7 +55,6 @@ def plan_body(**kw: Any) -> dict[str, Any]:
     body = {
         "command_id": str(uuid4()),
         "case_id": str(CASE),
-        "recorded_by": "staff-close",
         "changes_needed": ["Mornings run smoothly"],
         "actions_at_home": [{"what": "Picture schedule", "who": "parent"}],
         "actions_in_everyday_environment": [{"what": "Quiet corner", "who": "ECEC teacher", "where": "Päiväkoti Esimerkki"}],
@@ -89,8 +83,10 @@ def plan_body(**kw: Any) -> dict[str, Any]:
     return body
 
 
-async def call(svc: Service, subject: str, model: Any, fn: Any, body: dict[str, Any]) -> Reply:
-    return await svc._call(subject, model, fn, json.dumps(body, default=str).encode())
+async def call(svc: Service, subject: str, body: dict[str, Any], token: str) -> Reply:
+    """The request as the service's subscriber runs it, with the caller's access token."""
+    model, fn = svc.handlers[subject]
+    return await svc._call(subject, model, fn, json.dumps(body, default=str).encode(), f"Bearer {token}")
 
 
 async def deliver(svc: Service, fn: Any, ev: Any) -> None:
@@ -131,8 +127,8 @@ def withdrawal(c: ConsentGiven) -> ConsentWithdrawn:
     )
 
 
-async def agree(svc: Service, **kw: Any) -> tuple[str, PlanAgreed]:
-    reply = await call(svc, "cmd.plans.agree.v1", AgreePlan, handlers.agree_plan, plan_body(**kw))
+async def agree(svc: Service, token: str, **kw: Any) -> tuple[str, PlanAgreed]:
+    reply = await call(svc, "cmd.plans.agree.v2", plan_body(**kw), token)
     assert reply.ok, reply.errors
     agreed = [e for e in await outbox(svc, "plan.agreed") if e["plan_id"] == reply.id]
     return reply.id, PlanAgreed.model_validate(agreed[-1])  # type: ignore[return-value]
@@ -145,7 +141,7 @@ async def shares(svc: Service) -> dict[str, dict[str, Any]]:
 # -- refusal and versions -------------------------------------------------------------------------
 
 
-async def test_a_plan_missing_parts_is_refused_naming_all_of_them(svc: Service) -> None:
+async def test_a_plan_missing_parts_is_refused_naming_all_of_them(svc: Service, worker_token: str) -> None:
     body = plan_body(
         changes_needed=[],
         actions_at_home=[],
@@ -155,7 +151,7 @@ async def test_a_plan_missing_parts_is_refused_naming_all_of_them(svc: Service) 
         responsible_workers=[],
     )
     del body["family_contacts_worker"], body["next_contact_at"]
-    reply = await call(svc, "cmd.plans.agree.v1", AgreePlan, handlers.agree_plan, body)
+    reply = await call(svc, "cmd.plans.agree.v2", body, worker_token)
     assert not reply.ok
     assert [(e.field, e.code) for e in reply.errors] == [
         ("changes_needed", "plan_incomplete"),
@@ -170,58 +166,62 @@ async def test_a_plan_missing_parts_is_refused_naming_all_of_them(svc: Service) 
     assert await outbox(svc, "") == [], "a refused plan leaves nothing behind"
 
 
-async def test_revisions_keep_every_version_queryable_and_close_cancels_timers(svc: Service) -> None:
-    plan_id, _ = await agree(svc)
+async def test_revisions_keep_every_version_queryable_and_close_cancels_timers(svc: Service, worker_token: str, identity) -> None:  # type: ignore[no-untyped-def]
+    w = worker_token
+    plan_id, _ = await agree(svc, w)
     revised = plan_body(changes_needed=["Evenings calmer"], next_contact_at=(NOW + timedelta(days=21)).isoformat())
-    for k in ("case_id",):
-        del revised[k]
-    reply = await call(
-        svc, "cmd.plans.revise.v1", RevisePlan, handlers.revise_plan, {**revised, "plan_id": plan_id, "expected_version": 1}
-    )
+    colleague = identity.worker("staff-colleague", TEAM)  # another worker of the case's team revises it
+    reply = await call(svc, "cmd.plans.revise.v2", {**revised, "plan_id": plan_id, "expected_version": 1}, colleague)
     assert reply.ok and reply.data == {"version": 2}
     stale = await call(
-        svc,
-        "cmd.plans.revise.v1",
-        RevisePlan,
-        handlers.revise_plan,
-        {**revised, "command_id": str(uuid4()), "plan_id": plan_id, "expected_version": 1},
+        svc, "cmd.plans.revise.v2", {**revised, "command_id": str(uuid4()), "plan_id": plan_id, "expected_version": 1}, w
     )
     assert not stale.ok and stale.errors[0].code == "version_conflict"
 
-    v1 = await call(
-        svc, "query.plans.plan.v1", PlanQuery, handlers.plan_detail, {"plan_id": plan_id, "version": 1, "requested_by": "t"}
-    )
-    v2 = await call(svc, "query.plans.plan.v1", PlanQuery, handlers.plan_detail, {"plan_id": plan_id, "requested_by": "t"})
+    read = {"case_id": str(CASE), "plan_id": plan_id, "purpose": "case_work"}
+    v1 = await call(svc, "query.plans.plan.v2", {**read, "version": 1}, w)
+    v2 = await call(svc, "query.plans.plan.v2", read, w)
     assert v1.data["plan"]["changes_needed"] == ["Mornings run smoothly"]  # type: ignore[index]
     assert v2.data["plan"]["changes_needed"] == ["Evenings calmer"] and v2.data["current_version"] == 2  # type: ignore[index]
     assert [v["version"] for v in v2.data["versions"]] == [1, 2]  # type: ignore[index]
+    # who recorded each version: the verified caller of that request
+    assert (v1.data["plan"]["recorded_by"], v2.data["plan"]["recorded_by"]) == ("staff-close", "staff-colleague")  # type: ignore[index]
     assert [e["plan_version"] for e in await outbox(svc, "plan.revised")] == [2]
+    # A plan named with another case than its own (one the worker reaches) is not found there:
+    # access was decided for the case named, and the plan is not that case's.
+    other = uuid4()
+    await deliver(
+        svc,
+        on_assigned,
+        ReferralAssigned(producer="referral", case_id=other, referral_id=uuid4(), team_id=TEAM, municipality=MUNICIPALITY),
+    )
+    elsewhere = await call(svc, "query.plans.plan.v2", {**read, "case_id": str(other)}, w)
+    assert not elsewhere.ok and elsewhere.errors[0].code == "not_found"
+    unreached = await call(svc, "query.plans.plan.v2", {**read, "case_id": str(uuid4())}, w)
+    assert not unreached.ok and unreached.errors[0].code == "forbidden"
 
     closed = await call(
         svc,
-        "cmd.plans.close.v1",
-        ClosePlan,
-        handlers.close_plan,
-        {"command_id": str(uuid4()), "plan_id": plan_id, "recorded_by": "staff-close", "outcome": "goals_met"},
+        "cmd.plans.close.v2",
+        {"command_id": str(uuid4()), "case_id": str(CASE), "plan_id": plan_id, "outcome": "goals_met"},
+        w,
     )
     assert closed.ok
     assert (await outbox(svc, "plan.closed"))[0]["outcome"] == "goals_met"
     async with svc.db.sessionmaker() as s:
         purges = (await s.execute(select(svc.db.outbox.c.subject).where(svc.db.outbox.c.op == "cancel_timer"))).scalars().all()
     assert set(purges) >= {f"timers.plans.{k}.{plan_id}" for k in ("reminder", "followup", "grace")}
-    again = await call(
-        svc, "cmd.plans.revise.v1", RevisePlan, handlers.revise_plan, {**revised, "command_id": str(uuid4()), "plan_id": plan_id}
-    )
+    again = await call(svc, "cmd.plans.revise.v2", {**revised, "command_id": str(uuid4()), "plan_id": plan_id}, w)
     assert not again.ok and again.errors[0].code == "plan_closed"
 
 
 # -- sharing --------------------------------------------------------------------------------------
 
 
-async def test_consent_withdrawn_between_agreement_and_sharing_stops_the_share(svc: Service) -> None:
+async def test_consent_withdrawn_between_agreement_and_sharing_stops_the_share(svc: Service, worker_token: str) -> None:
     given = consent("school-sw")
     await deliver(svc, handlers.on_consent_given, given)
-    plan_id, agreed = await agree(svc)  # the plan is agreed while the consent is on record ...
+    plan_id, agreed = await agree(svc, worker_token)  # the plan is agreed while the consent is on record ...
     assert await shares(svc) == {}, "sharing is a step after the agreement"
     await deliver(svc, handlers.on_consent_withdrawn, withdrawal(given))  # ... and withdrawn before the sharing step
     await deliver(svc, handlers.on_plan_agreed, agreed)
@@ -230,14 +230,16 @@ async def test_consent_withdrawn_between_agreement_and_sharing_stops_the_share(s
     assert set(got) == {"guardian-1", "staff-close"}, "neither the withdrawn nor the never-consented party gets the plan"
     assert got["guardian-1"]["basis"] == "family" and got["guardian-1"]["language"] == "sv"
     assert got["staff-close"]["basis"] == "responsible_worker"
-    detail = await call(svc, "query.plans.plan.v1", PlanQuery, handlers.plan_detail, {"plan_id": plan_id, "requested_by": "t"})
+    detail = await call(
+        svc, "query.plans.plan.v2", {"case_id": str(CASE), "plan_id": plan_id, "purpose": "case_work"}, worker_token
+    )
     assert detail.data["withheld_for_lack_of_consent"] == ["school-sw", "fam-counsel"]  # type: ignore[index]
 
 
-async def test_consent_on_record_shares_once_and_nothing_else_travels(svc: Service) -> None:
+async def test_consent_on_record_shares_once_and_nothing_else_travels(svc: Service, worker_token: str) -> None:
     given = consent("school-sw")
     await deliver(svc, handlers.on_consent_given, given)
-    _, agreed = await agree(svc)
+    _, agreed = await agree(svc, worker_token)
     await deliver(svc, handlers.on_plan_agreed, agreed)
     await deliver(svc, handlers.on_plan_agreed, agreed.model_copy(update={"event_id": uuid4()}))  # a late copy
 
@@ -251,17 +253,15 @@ async def test_consent_on_record_shares_once_and_nothing_else_travels(svc: Servi
     assert "g1@example.com" not in dumped and "Mornings" not in dumped, "only the recipient's own contact travels"
     # Withdrawing afterwards stops future shares (a revision), not the one already made.
     await deliver(svc, handlers.on_consent_withdrawn, withdrawal(given))
-    body = plan_body()
-    del body["case_id"]
-    reply = await call(svc, "cmd.plans.revise.v1", RevisePlan, handlers.revise_plan, {**body, "plan_id": agreed.plan_id})
+    reply = await call(svc, "cmd.plans.revise.v2", {**plan_body(), "plan_id": str(agreed.plan_id)}, worker_token)
     revised = PlanRevised.model_validate((await outbox(svc, "plan.revised"))[-1])
     await deliver(svc, handlers.on_plan_revised, revised)
     v2 = [e["recipient_id"] for e in await outbox(svc, "plan.shared") if e["plan_version"] == 2]
     assert reply.ok and sorted(v2) == ["guardian-1", "staff-close"]
 
 
-async def test_consent_given_after_sharing_shares_the_current_version_then(svc: Service) -> None:
-    _, agreed = await agree(svc)
+async def test_consent_given_after_sharing_shares_the_current_version_then(svc: Service, worker_token: str) -> None:
+    _, agreed = await agree(svc, worker_token)
     await deliver(svc, handlers.on_plan_agreed, agreed)
     assert "fam-counsel" not in await shares(svc)
     c = consent("fam-counsel")
@@ -271,8 +271,8 @@ async def test_consent_given_after_sharing_shares_the_current_version_then(svc: 
     assert len(got) == 1 and got[0]["recipient_role"] == "family_counselling" and got[0]["basis"] == "consent"
 
 
-async def test_a_withdrawal_that_overtakes_its_consent_still_wins(svc: Service) -> None:
-    _, agreed = await agree(svc)
+async def test_a_withdrawal_that_overtakes_its_consent_still_wins(svc: Service, worker_token: str) -> None:
+    _, agreed = await agree(svc, worker_token)
     c = consent("school-sw")
     await deliver(svc, handlers.on_consent_withdrawn, withdrawal(c))  # the two consumers run independently
     await deliver(svc, handlers.on_consent_given, c)
@@ -280,7 +280,7 @@ async def test_a_withdrawal_that_overtakes_its_consent_still_wins(svc: Service) 
     assert "school-sw" not in await shares(svc)
 
 
-async def test_expired_or_other_purpose_consent_does_not_share(svc: Service) -> None:
+async def test_expired_or_other_purpose_consent_does_not_share(svc: Service, worker_token: str) -> None:
     await deliver(svc, handlers.on_consent_given, consent("school-sw", valid_until=date(2026, 11, 1)))
     other = ConsentGiven(
         producer="referral",
@@ -292,7 +292,7 @@ async def test_expired_or_other_purpose_consent_does_not_share(svc: Service) -> 
         recorded_by="staff-close",
     )
     await deliver(svc, handlers.on_consent_given, other)
-    _, agreed = await agree(svc)
+    _, agreed = await agree(svc, worker_token)
     await deliver(svc, handlers.on_plan_agreed, agreed)
     assert set(await shares(svc)) == {"guardian-1", "staff-close"}
 
@@ -300,32 +300,21 @@ async def test_expired_or_other_purpose_consent_does_not_share(svc: Service) -> 
 # -- printable, follow-up record, overdue, effectiveness ----------------------------------------------
 
 
-async def test_printable_plan_is_the_familys_language_by_default(svc: Service) -> None:
-    plan_id, _ = await agree(svc)
-    r = await call(
-        svc, "query.plans.printable.v1", PrintablePlanQuery, handlers.printable_plan, {"plan_id": plan_id, "requested_by": "t"}
-    )
+async def test_printable_plan_is_the_familys_language_by_default(svc: Service, worker_token: str) -> None:
+    plan_id, _ = await agree(svc, worker_token)
+    read = {"case_id": str(CASE), "plan_id": plan_id, "purpose": "case_work"}
+    r = await call(svc, "query.plans.printable.v2", read, worker_token)
     assert r.ok and r.data["language"] == "sv" and "Gemensam plan" in r.data["html"]  # type: ignore[index]
-    r = await call(
-        svc,
-        "query.plans.printable.v1",
-        PrintablePlanQuery,
-        handlers.printable_plan,
-        {"plan_id": plan_id, "requested_by": "t", "language": "fi"},
-    )
+    r = await call(svc, "query.plans.printable.v2", {**read, "language": "fi"}, worker_token)
     assert "Yhteinen suunnitelma" in r.data["html"]  # type: ignore[index]
-    missing = await call(
-        svc,
-        "query.plans.printable.v1",
-        PrintablePlanQuery,
-        handlers.printable_plan,
-        {"plan_id": plan_id, "requested_by": "t", "version": 7},
-    )
+    missing = await call(svc, "query.plans.printable.v2", {**read, "version": 7}, worker_token)
     assert not missing.ok and missing.errors[0].code == "not_found"
 
 
-async def test_followup_recorded_effectiveness_and_overdue(svc: Service) -> None:
+async def test_followup_recorded_effectiveness_and_overdue(svc: Service, worker_token: str, identity) -> None:  # type: ignore[no-untyped-def]
     clock: FixedClock = svc.clock  # type: ignore[assignment]
+    w = worker_token
+    lead = identity.team_lead("lead-1", TEAM)
     areas = [
         "child_health_growth_development",
         "child_relationships_safety",
@@ -347,77 +336,57 @@ async def test_followup_recorded_effectiveness_and_overdue(svc: Service) -> None
     )
     await deliver(svc, handlers.on_meeting_held, meeting)
     await deliver(svc, handlers.on_meeting_held, meeting)  # idempotent
-    plan_id, _ = await agree(svc)
+    plan_id, _ = await agree(svc, w)
 
     # Two days and a minute after the due time nothing was recorded: overdue, visible to the team.
     clock.at = NOW + timedelta(days=16, minutes=1)
-    od = await call(svc, "query.plans.overdue.v1", OverdueQuery, handlers.overdue_followups, {"requested_by": "team-lead"})
+    od = await call(svc, "query.plans.overdue.v2", {"purpose": "supervision"}, lead)
     assert [o["plan_id"] for o in od.data["overdue"]] == [plan_id]  # type: ignore[index]
-    mine = await call(
-        svc,
-        "query.plans.overdue.v1",
-        OverdueQuery,
-        handlers.overdue_followups,
-        {"requested_by": "t", "responsible_worker_id": "someone-else"},
-    )
+    other_team = await call(svc, "query.plans.overdue.v2", {"purpose": "supervision"}, identity.team_lead("lead-2", "else"))
+    assert other_team.ok and other_team.data["overdue"] == []  # type: ignore[index]
+    mine = await call(svc, "query.plans.overdue.v2", {"purpose": "plan_follow_up", "responsible_worker_id": "someone-else"}, w)
     assert mine.data["overdue"] == []  # type: ignore[index]
 
     rec = {
         "command_id": str(uuid4()),
+        "case_id": str(CASE),
         "plan_id": plan_id,
-        "recorded_by": "staff-close",
         "what_happened": "Called; mornings better.",
         "wellbeing_scores": {**dict.fromkeys(areas, 5), "child_self_view": 8},
         "followup_meeting": {"roles_needed": ["psychologist"]},
         "next_contact_at": (clock.at + timedelta(days=14)).isoformat(),
     }
-    wrong = await call(
-        svc, "cmd.plans.record_followup.v1", RecordFollowup, handlers.record_followup, {**rec, "recorded_by": "staff-other"}
-    )
+    # Another worker of the team reaches the case but is not the plan's responsible worker.
+    wrong = await call(svc, "cmd.plans.record_followup.v2", rec, identity.worker("staff-other", TEAM))
     assert not wrong.ok and wrong.errors[0].code == "not_responsible_worker"
     bad = await call(
-        svc,
-        "cmd.plans.record_followup.v1",
-        RecordFollowup,
-        handlers.record_followup,
-        {**rec, "command_id": str(uuid4()), "wellbeing_scores": {"child_self_view": 11}},
+        svc, "cmd.plans.record_followup.v2", {**rec, "command_id": str(uuid4()), "wellbeing_scores": {"child_self_view": 11}}, w
     )
     assert not bad.ok and bad.errors[0].field == "wellbeing_scores.child_self_view"
-    ok = await call(svc, "cmd.plans.record_followup.v1", RecordFollowup, handlers.record_followup, rec)
+    ok = await call(svc, "cmd.plans.record_followup.v2", rec, w)
     assert ok.ok, ok.errors
     recorded = (await outbox(svc, "followup.recorded"))[0]
     assert recorded["followup_meeting_requested"] and recorded["wellbeing_scores"]["child_self_view"] == 8
+    assert recorded["recorded_by"] == "staff-close", "the token's worker"
     assert "what_happened" not in recorded and "mornings better" not in json.dumps(recorded)
     meeting_req = (await outbox(svc, "followup.meeting_requested"))[0]
     assert meeting_req["roles_needed"] == ["psychologist"] and set(meeting_req["participant_ids"]) == {
         "guardian-1",
         "staff-close",
     }
-    od = await call(svc, "query.plans.overdue.v1", OverdueQuery, handlers.overdue_followups, {"requested_by": "team-lead"})
+    od = await call(svc, "query.plans.overdue.v2", {"purpose": "supervision"}, lead)
     assert od.data["overdue"] == []  # type: ignore[index]
 
-    eff = await call(
-        svc,
-        "query.plans.effectiveness.v1",
-        EffectivenessQuery,
-        handlers.effectiveness,
-        {"case_id": str(CASE), "requested_by": "t"},
-    )
+    eff = await call(svc, "query.plans.effectiveness.v2", {"case_id": str(CASE), "purpose": "plan_follow_up"}, w)
     area = eff.data["areas"]["child_self_view"]  # type: ignore[index]
     assert [s["source"] for s in area["series"]] == ["meeting", "followup"] and area["change"] == 5
     chart = await call(
         svc,
-        "query.plans.effectiveness_chart.v1",
-        EffectivenessChartQuery,
-        handlers.effectiveness_chart,
-        {"case_id": str(CASE), "requested_by": "t", "kind": "lines", "language": "sv"},
+        "query.plans.effectiveness_chart.v2",
+        {"case_id": str(CASE), "purpose": "plan_follow_up", "kind": "lines", "language": "sv"},
+        w,
     )
     assert chart.data["content_type"] == "image/svg+xml" and chart.data["svg"].startswith("<svg")  # type: ignore[index]
-    none = await call(
-        svc,
-        "query.plans.effectiveness.v1",
-        EffectivenessQuery,
-        handlers.effectiveness,
-        {"case_id": str(uuid4()), "requested_by": "t"},
-    )
-    assert not none.ok and none.errors[0].code == "not_found"
+    # A case nobody routed to the worker's team: refused before anything is looked up.
+    none = await call(svc, "query.plans.effectiveness.v2", {"case_id": str(uuid4()), "purpose": "plan_follow_up"}, w)
+    assert not none.ok and none.errors[0].code == "forbidden"

@@ -9,8 +9,10 @@ import asyncpg
 import pytest
 
 from shared.client import call, submit_referral
+from shared.contracts import INTAKE_SUBJECT
 from tests.conftest import POSTGRES_URL, postgres_reachable, wait_for
 from tests.support.data import submission
+from tests.support.staff import TEAM, relation_known
 from tests.support.system import EventLog, running
 
 pytestmark = [
@@ -35,8 +37,9 @@ async def pg_databases():  # type: ignore[no-untyped-def]
     await admin.close()
 
 
-async def test_referral_and_convening_on_postgres(settings, nc, clean_streams, pg_databases):  # type: ignore[no-untyped-def]
-    pg_settings = settings.model_copy(
+async def test_referral_and_convening_on_postgres(staff_settings, nc, clean_streams, pg_databases, identity):  # type: ignore[no-untyped-def]
+    sw = identity.social_worker("staff-1", TEAM)  # a social worker of the team the referral is routed to
+    pg_settings = staff_settings.model_copy(
         update={"referral_database_url": pg_databases["referral"], "meetings_database_url": pg_databases["meetings"]}
     )
     log = await EventLog().attach(nc)
@@ -52,7 +55,6 @@ async def test_referral_and_convening_on_postgres(settings, nc, clean_streams, p
         cmd = {
             "command_id": str(uuid4()),
             "case_id": case_id,
-            "convened_by": "staff-1",
             "starts_at": starts.isoformat(),
             "ends_at": (starts + timedelta(hours=1)).isoformat(),
             "room": "Room 2",
@@ -63,21 +65,24 @@ async def test_referral_and_convening_on_postgres(settings, nc, clean_streams, p
         }
 
         async def convene():  # type: ignore[no-untyped-def]
-            r = await call(nc, "cmd.meetings.convene.v1", cmd)
+            r = await call(nc, "cmd.meetings.convene.v2", cmd, token=sw)
             return None if (not r.ok and r.errors[0].code == "unknown_case") else r
+
+        await relation_known([svcs["meetings"]], case_id)  # the case's team, from referral.assigned
 
         reply = await wait_for(convene)
         assert reply.ok, reply.errors
         clash = dict(cmd, command_id=str(uuid4()))
-        refused = await call(nc, "cmd.meetings.convene.v1", clash)
+        refused = await call(nc, "cmd.meetings.convene.v2", clash, token=sw)
         assert [e.code for e in refused.errors] == ["double_booked"]
 
-        case = await call(nc, "query.referral.case.v1", {"case_id": case_id, "requested_by": "staff-1"})
+        case = await call(nc, "query.referral.case.v2", {"case_id": case_id, "purpose": "case_work"}, token=sw)
         assert case.ok and len(case.data["referrals"]) == 1
         assert datetime.fromisoformat(case.data["referrals"][0]["received_at"]).tzinfo is not None
-        await wait_for(lambda: svcs["referral"].consumers[0].handled == 2)
+        intake = next(c for c in svcs["referral"].consumers if c.sub.subject == INTAKE_SUBJECT)
+        await wait_for(lambda: intake.handled == 2)
         assert len(log.of("referral.received")) == 1
-        read = await call(nc, "query.meetings.case.v1", {"case_id": case_id, "requested_by": "staff-1"})
+        read = await call(nc, "query.meetings.case.v2", {"case_id": case_id, "purpose": "meeting_preparation"}, token=sw)
         assert read.ok
     # The shared audit table is append-only on PostgreSQL too (meetings' own database).
     conn = await asyncpg.connect(pg_databases["meetings"].replace("+asyncpg", ""))

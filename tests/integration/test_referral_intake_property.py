@@ -1,6 +1,7 @@
-"""Property test through the real intake handler and a real (temporary) SQLite database: every
-generated payload ends as a stored referral, a stored rejection or a recognised duplicate; the
-handler never raises, so the consumer never dead-letters a front door's submission."""
+"""Property test through the real intake handler and a real (temporary) database, SQLite and
+PostgreSQL: every generated payload ends as a stored referral, a stored rejection or a recognised
+duplicate; the handler never raises, so the consumer never dead-letters a front door's submission.
+Names, the municipality and the concern carry control characters too (NUL made PostgreSQL raise)."""
 
 from __future__ import annotations
 
@@ -18,16 +19,17 @@ from services.referral.adapters import ReferralUnitOfWork, metadata, referrals, 
 from services.referral.config import ReferralConfig
 from services.referral.handlers import ReceiveSubmission, receive_submission
 from services.referral.hetu import make_test_hetu
-from shared.db import Database
+from shared import pseudonyms
 from tests.support.data import submission
+from tests.support.databases import KINDS, fresh_database
 
 pytestmark = [pytest.mark.integration]
 
-NOW = datetime(2026, 11, 23, 9, tzinfo=UTC)
+NOW = datetime.now(UTC)  # submitted_at in the test data is near the real clock
 
 hetus = st.builds(lambda d, n: make_test_hetu(d, n), st.dates(date(2009, 1, 1), date(2026, 11, 1)), st.integers(900, 999))
 child = st.fixed_dictionaries(
-    {"given_name": st.sampled_from(["Aino", "Eino", "Ella"])},
+    {"given_name": st.sampled_from(["Aino", "Eino", "Ella", "El\x00la", "Ai\x1bno"])},
     optional={
         "family_name": st.sampled_from(["Testinen", "Koe"]),
         "personal_id": hetus | st.text(max_size=11),
@@ -35,8 +37,10 @@ child = st.fixed_dictionaries(
     },
 )
 payloads = st.builds(
-    lambda sid, children, channel, phone, urgent, consent, language: submission(
+    lambda sid, children, channel, phone, urgent, consent, language, municipality, concern: submission(
         submission_id=sid,
+        municipality=municipality,
+        concern=concern,
         children=children,
         channel=channel,
         urgent=urgent,
@@ -55,17 +59,17 @@ payloads = st.builds(
     st.booleans(),
     st.booleans(),
     st.sampled_from(["fi", "sv", "other"]),
+    st.sampled_from(["Testilä", "Testi\x00lä", "Porvoo\x7f", "\x00"]),
+    st.sampled_from(["Arki on raskasta.", "Rivi\nToinen\trivi", "huoli\x00", "\x85"]),
 )
 
 
-def test_intake_handler_never_raises_and_never_loses_a_submission(tmp_path: Path) -> None:
-    async def setup() -> Database:
-        db = Database(f"sqlite+aiosqlite:///{tmp_path / 'referral.db'}", metadata)
-        await db.create_all()
-        return db
-
+@pytest.mark.parametrize("kind", KINDS)
+def test_intake_handler_never_raises_and_never_loses_a_submission(tmp_path: Path, kind: str) -> None:
+    pseudonyms.use_key_file(tmp_path / "pseudonym.key")
     loop = asyncio.new_event_loop()
-    db = loop.run_until_complete(setup())
+    database = fresh_database(kind, metadata, tmp_path, "intake")
+    db = loop.run_until_complete(database.__aenter__())
     config = ReferralConfig()
     router = config.router()
     seen = {"n": 0}
@@ -104,12 +108,23 @@ def test_intake_handler_never_raises_and_never_loses_a_submission(tmp_path: Path
     try:
         run()
         loop.run_until_complete(feed(b"\x00\xff"))
+        # The probe's cases, otherwise valid: NUL in the municipality, a name, the concern.
+        for nul in (
+            submission(municipality="Testi\x00lä"),
+            submission(concern="huoli\x00"),
+            submission(referrer=None, channel="e_contact"),
+        ):
+            if nul["channel"] == "e_contact":
+                nul["children"][0]["given_name"] = "Tes\x00ti"
+            before = outcomes["rejected"]
+            loop.run_until_complete(feed(json.dumps(nul).encode()))
+            assert outcomes["rejected"] == before + 1
         # And deterministically: a valid submission is accepted once, then recognised as a duplicate.
         valid = json.dumps(submission(submission_id="fd-known")).encode()
         loop.run_until_complete(feed(valid))
         loop.run_until_complete(feed(valid))
     finally:
-        loop.run_until_complete(db.dispose())
+        loop.run_until_complete(database.__aexit__(None, None, None))
         loop.close()
     assert seen["n"] > 50
     assert all(outcomes.values()), outcomes  # all three outcomes were exercised

@@ -135,52 +135,51 @@ def test_otlp_exporter_only_when_endpoint_is_configured(monkeypatch) -> None:  #
     assert type(choose_exporter("console")).__name__ == "ConsoleSpanExporter"
 
 
-async def staff_call(nc: Any, subject: str, payload: dict[str, Any]) -> tuple[Any, trace.SpanContext]:
-    """What a staff app does: a command inside its own span, traceparent in the request headers."""
+async def staff_call(nc: Any, subject: str, payload: dict[str, Any], token: str) -> tuple[Any, trace.SpanContext]:
+    """What a staff app does: a command inside its own span, traceparent and the access token in the
+    request headers."""
     from shared.contracts import Reply
 
     tracer = trace.get_tracer("koolle.staff-app-test")
     with tracer.start_as_current_span(f"{subject} send", kind=SpanKind.CLIENT) as span:
-        headers: dict[str, str] = {}
+        headers: dict[str, str] = {"Authorization": f"Bearer {token}"}
         inject_context(headers)
         msg = await nc.request(subject, json.dumps(payload, default=str).encode(), timeout=5, headers=headers)
         return Reply.model_validate_json(msg.data), span.get_span_context()
 
 
-async def test_staff_commands_are_traced_through_meetings_plans_and_notifications(settings, nc, clean_streams):  # type: ignore[no-untyped-def]
+async def test_staff_commands_are_traced_through_meetings_plans_and_notifications(
+    staff_settings, nc, clean_streams, worker_token
+):  # type: ignore[no-untyped-def]
     """Each outside action on a case (the submission, each staff command) is one trace through every
     service it reaches; all of a case's spans carry koolle.case_id, which groups its traces."""
     from datetime import datetime, timedelta
-    from uuid import uuid4
 
     from shared.clock import FixedClock
-    from tests.integration.test_flow import convene_cmd, plan_cmd
+    from tests.integration.test_flow import convene_cmd, held_cmd, plan_cmd
+    from tests.support.staff import relation_known
 
     spans = InMemorySpanExporter()
     provider = setup_tracing("test", extra_exporter=spans)
     log = await EventLog().attach(nc)
     clock = FixedClock(datetime.now(UTC))
-    async with running(settings, clock=clock):
+    w = worker_token  # the close worker, on the team the referral is routed to
+    async with running(staff_settings, clock=clock) as svcs:
         await front_door_publish(nc, submission())
         case_id = (await wait_for(lambda: log.of("referral.received")))[0]["case_id"]
+        await relation_known([svcs["meetings"], svcs["plans"]], case_id)  # the team, from referral.assigned
 
         async def convene():  # type: ignore[no-untyped-def]
-            reply, ctx = await staff_call(nc, "cmd.meetings.convene.v1", convene_cmd(case_id, clock.now() + timedelta(hours=1)))
+            cmd = convene_cmd(case_id, clock.now() + timedelta(hours=1))
+            reply, ctx = await staff_call(nc, "cmd.meetings.convene.v2", cmd, w)
             return (reply, ctx) if reply.ok else None
 
         reply, convene_ctx = await wait_for(convene)
         clock.advance(hours=1, minutes=5)
-        held = {
-            "command_id": str(uuid4()),
-            "meeting_id": reply.id,
-            "recorded_by": "staff-close",
-            "attendance": [{"participant_id": "guardian-1", "present": True}, {"participant_id": "staff-close", "present": True}],
-            "child_heard": True,
-            "responsible_worker_ids": ["staff-close"],
-        }
-        r2, held_ctx = await staff_call(nc, "cmd.meetings.record_held.v1", held)
+        r2, held_ctx = await staff_call(nc, "cmd.meetings.record_held.v2", held_cmd(case_id, reply.id), w)
         assert r2.ok, r2.errors
-        r3, agree_ctx = await staff_call(nc, "cmd.plans.agree.v1", plan_cmd(case_id, reply.id, clock.now() + timedelta(days=30)))
+        plan = plan_cmd(case_id, reply.id, clock.now() + timedelta(days=30))
+        r3, agree_ctx = await staff_call(nc, "cmd.plans.agree.v2", plan, w)
         assert r3.ok, r3.errors
         await wait_for(lambda: log.of("plan.agreed") and log.of("meeting.held"))
 
@@ -196,6 +195,7 @@ async def test_staff_commands_are_traced_through_meetings_plans_and_notification
         await wait_for(consumed, timeout=10)
     provider.force_flush()
     finished = spans.get_finished_spans()
+    assert not any(w in str(dict(s.attributes or {})) for s in finished), "the access token is in no span"
 
     def handle_span(subject: str, parent: trace.SpanContext) -> ReadableSpan:
         found = [
@@ -206,9 +206,9 @@ async def test_staff_commands_are_traced_through_meetings_plans_and_notification
         return found[0]
 
     for command, ctx, event, consumer_service in (
-        ("cmd.meetings.convene.v1", convene_ctx, "meeting.convened.v1", "notifications"),
-        ("cmd.meetings.record_held.v1", held_ctx, "meeting.held.v1", "plans"),
-        ("cmd.plans.agree.v1", agree_ctx, "plan.agreed.v1", "notifications"),
+        ("cmd.meetings.convene.v2", convene_ctx, "meeting.convened.v1", "notifications"),
+        ("cmd.meetings.record_held.v2", held_ctx, "meeting.held.v1", "plans"),
+        ("cmd.plans.agree.v2", agree_ctx, "plan.agreed.v1", "notifications"),
     ):
         request = handle_span(command, ctx)
         downstream = [s for s in finished if s.context.trace_id == ctx.trace_id]

@@ -7,8 +7,12 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from services.referral.hetu import make_test_hetu
+from shared.pseudonyms import keyed
 
 _counter = itertools.count(1)
+
+TEST_PSEUDONYM = keyed(b"koolle-test-pseudonym-key-32byte")
+"""A pseudonym function under a fixed test key, for domain tests (services load theirs from a file)."""
 
 
 def submission(**overrides: Any) -> dict[str, Any]:
@@ -17,7 +21,9 @@ def submission(**overrides: Any) -> dict[str, Any]:
         "submission_id": f"fd-test-{n}",
         "channel": "concern_with_family",
         "municipality": "Testilä",
-        "submitted_at": datetime.now(UTC).isoformat(),  # the receipt starts the statutory clocks
+        # Within the intake's plausibility bounds of the real clock (a test on a FixedClock in the past
+        # gives its own).
+        "submitted_at": (datetime.now(UTC) - timedelta(minutes=10)).isoformat(),
         "children": [
             {
                 "given_name": "Testi",

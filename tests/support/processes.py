@@ -18,10 +18,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 class Processes:
-    def __init__(self, settings: Settings, identity: TestIdentity | None = None, **env: str) -> None:
-        """``identity``: the identity provider the services trust (staff and guardian tokens)."""
+    def __init__(self, settings: Settings, identity: TestIdentity | None = None, identities: bool = False, **env: str) -> None:
+        """``identity``: the identity provider the services trust (staff and guardian tokens).
+        ``identities``: each service runs under its own NATS user (tests/support/identities.py)."""
         self.settings = settings
         self.identity = identity
+        self.identities = identities
         self.base_env = dict(os.environ)
         self.base_env.update(
             KOOLLE_NATS_URL=settings.nats_url,
@@ -41,8 +43,11 @@ class Processes:
         self.kills: dict[str, int] = {}
 
     def start(self, *names: str, **env: str) -> None:
+        from tests.support.identities import service_env
+
         for n in names or SERVICES:
-            self.procs[n] = start_service(n, self.settings, {**self.base_env, **env})
+            own = service_env(n) if self.identities else {}
+            self.procs[n] = start_service(n, self.settings, {**self.base_env, **own, **env})
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
         p = self.procs[name]
@@ -53,6 +58,12 @@ class Processes:
 
     def wait_exit(self, name: str, timeout: float = 60.0) -> int:
         return self.procs[name].wait(timeout=timeout)
+
+    def pause(self, name: str) -> None:
+        os.kill(self.procs[name].pid, signal.SIGSTOP)
+
+    def resume(self, name: str) -> None:
+        os.kill(self.procs[name].pid, signal.SIGCONT)
 
     def alive(self, name: str) -> bool:
         return self.procs[name].poll() is None

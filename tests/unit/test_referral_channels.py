@@ -8,7 +8,7 @@ import pytest
 from services.referral.domain import check_submission, normalise_phone, screen
 from services.referral.hetu import make_test_hetu
 from shared.contracts.referral import ORGANISATION_TYPES, OrganisationType, ReferralSubmission
-from tests.support.data import submission
+from tests.support.data import TEST_PSEUDONYM, submission
 
 TODAY = date(2026, 11, 22)
 OPERATOR = {"operator_id": "op-7", "caller_role": "guardian"}
@@ -187,6 +187,6 @@ def test_temporary_henkilotunnus_is_flagged_and_stored_normalised() -> None:
 
     code = make_test_hetu(date(2018, 3, 3), 951)
     sub = ReferralSubmission.model_validate(submission(children=[{"given_name": "Lapsi", "personal_id": code.lower()}]))
-    r = open_referral(sub, datetime(2026, 11, 23, tzinfo=UTC))
+    r = open_referral(sub, datetime(2026, 11, 23, tzinfo=UTC), TEST_PSEUDONYM)
     assert r.details["children"][0]["personal_id"] == code
     assert r.details["children"][0]["personal_id_temporary"] is True

@@ -2,7 +2,7 @@ from datetime import UTC, date, datetime
 
 from services.referral.domain import check_submission, normalise_phone, open_referral
 from shared.contracts import ReferralSubmission
-from tests.support.data import submission
+from tests.support.data import TEST_PSEUDONYM, submission
 
 TODAY = date(2026, 11, 22)
 
@@ -46,12 +46,12 @@ def test_phone_normalisation() -> None:
 
 
 def test_open_referral_builds_contacts_without_identity_codes() -> None:
-    r = open_referral(sub(), datetime(2026, 11, 22, 10, tzinfo=UTC))
+    r = open_referral(sub(), datetime(2026, 11, 22, 10, tzinfo=UTC), TEST_PSEUDONYM)
     assert [c.contact_id for c in r.contacts] == ["guardian-1", "referrer"]
     assert r.contacts[0].phone == "+358401234567"
     assert r.child_count == 1
     assert not r.statutory
-    assert open_referral(sub(channel="child_protection_notification"), datetime.now(UTC)).statutory
+    assert open_referral(sub(channel="child_protection_notification"), datetime.now(UTC), TEST_PSEUDONYM).statutory
 
 
 def test_an_address_the_contracts_would_refuse_is_refused_at_intake() -> None:
@@ -64,6 +64,8 @@ def test_an_address_the_contracts_would_refuse_is_refused_at_intake() -> None:
 
 def test_addresses_are_kept_as_the_contracts_normalise_them() -> None:
     r = open_referral(
-        sub(guardians=[{"name": "Testi Huoltaja", "email": "Testi@ESIMERKKI.fi"}]), datetime(2026, 11, 22, tzinfo=UTC)
+        sub(guardians=[{"name": "Testi Huoltaja", "email": "Testi@ESIMERKKI.fi"}]),
+        datetime(2026, 11, 22, tzinfo=UTC),
+        TEST_PSEUDONYM,
     )
     assert r.contacts[0].email == "Testi@esimerkki.fi"

@@ -11,13 +11,13 @@ from services.referral.domain import Router, child_keys, give_consent, referrer_
 from services.referral.hetu import make_test_hetu
 from shared.contracts.referral import ReferralSubmission
 from shared.errors import DomainError
-from tests.support.data import submission
+from tests.support.data import TEST_PSEUDONYM, submission
 
 NOW = datetime(2026, 11, 23, 10, tzinfo=UTC)
 
 
 def keys(*children):  # type: ignore[no-untyped-def]
-    return child_keys(ReferralSubmission.model_validate(submission(children=list(children))))
+    return child_keys(ReferralSubmission.model_validate(submission(children=list(children))), TEST_PSEUDONYM)
 
 
 def test_same_henkilotunnus_same_key_and_no_identity_in_the_key() -> None:

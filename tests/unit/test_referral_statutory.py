@@ -23,7 +23,7 @@ from services.referral.domain import (
 )
 from shared.clock import HELSINKI
 from shared.errors import DomainError
-from tests.support.data import submission
+from tests.support.data import TEST_PSEUDONYM, submission
 
 
 def hki(y: int, m: int, d: int, hh: int = 12, mm: int = 0) -> datetime:
@@ -84,7 +84,7 @@ def test_the_receipt_is_the_front_doors_submitted_at_not_the_moment_of_handling(
     result = screen(__import__("json").dumps(sub).encode(), handled.date())
     assert result.accepted, result.reasons
     assert result.submission is not None
-    r = open_referral(result.submission, handled)
+    r = open_referral(result.submission, handled, TEST_PSEUDONYM)
     assert r.received_at == datetime(2026, 12, 22, 8, 0, tzinfo=UTC) and r.handled_at == handled
     case = case_with(r)
     assert case.decision_due_by == date(2027, 1, 5)  # not 7 working days from 28.12.

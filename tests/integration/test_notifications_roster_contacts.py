@@ -77,7 +77,8 @@ async def test_a_responsible_worker_named_without_contact_gets_the_plan_message_
     """Before: the worker's plan_agreed failed with no_contact_details although the roster had the e-mail."""
     clock = FixedClock(TUESDAY_NOON)
     with SmtpServer() as smtp:
-        cfg = NotificationsConfig(smtp_host="127.0.0.1", smtp_port=smtp.port, receipt_poll_seconds=0)
+        # plan.agreed is published alone here, without the plans service's copy: no wait for it.
+        cfg = NotificationsConfig(smtp_host="127.0.0.1", smtp_port=smtp.port, receipt_poll_seconds=0, plan_copy_wait_seconds=0)
         svc = bootstrap(settings, clock, config=cfg)
         await svc.start()
         try:

@@ -90,8 +90,8 @@ async def test_the_plan_agreed_mail_carries_the_plan_as_html_and_pdf_and_says_wh
                 )
                 return reply if reply.ok else None
 
-            await wait_for(agree, timeout=10)  # once the team has reached the case
-            [mail] = await wait_for(lambda: smtp.to(GUARDIAN["email"]), timeout=15)
+            await wait_for(agree, timeout=30)  # once the team has reached the case
+            [mail] = await wait_for(lambda: smtp.to(GUARDIAN["email"]), timeout=30)
 
             text = mail.get_body(("plain",)).get_content()
             assert "bifogad (PDF och HTML)" in text and PORTAL in text
@@ -121,8 +121,8 @@ async def test_without_a_guardian_who_can_sign_in_the_mail_names_no_online_view(
                 )
                 return reply if reply.ok else None
 
-            await wait_for(agree, timeout=10)
-            [mail] = await wait_for(lambda: smtp.to(GUARDIAN["email"]), timeout=15)
+            await wait_for(agree, timeout=30)
+            [mail] = await wait_for(lambda: smtp.to(GUARDIAN["email"]), timeout=30)
             text = mail.get_body(("plain",)).get_content()
             assert "bifogad (PDF och HTML)" in text and PORTAL not in text
             assert len(list(mail.iter_attachments())) == 2

@@ -151,7 +151,6 @@ class FakeSmsGateway:
             "from": form["from"],
             "to": form["to"],
             "message": form["message"],
-            "text": form["message"],  # the name older tests read
             "direction": "outgoing",
             "created": "2026-11-24T10:00:00.000000",
             "parts": 1,
@@ -159,7 +158,7 @@ class FakeSmsGateway:
             "dontlog": form.get("dontlog"),
         }
         self.messages[pid] = m
-        answer = {k: v for k, v in m.items() if k not in ("whendelivered", "text", "dontlog")} | {
+        answer = {k: v for k, v in m.items() if k not in ("whendelivered", "dontlog")} | {
             "status": "created",
             "estimated_cost": 5200,
         }

@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 RUN_STAMP := $(VENV)/.installed-run
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: run up test lint format lock clean
+.PHONY: run up test lint format lock clean messages samples
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,18 @@ lock: $(DEV_STAMP)
 		-o requirements.lock
 	$(BIN)/uv pip compile pyproject.toml --universal --python-version 3.11 --generate-hashes --quiet \
 		--extra test --extra bench --extra lint --extra lock -o requirements-dev.lock
+
+## Translations: extract the message source texts and merge them into the fi/sv/en catalogues
+## (services/notifications/locale/*/LC_MESSAGES/messages.po); see docs/translations.md.
+LOCALE := services/notifications/locale
+messages: $(DEV_STAMP)
+	$(BIN)/pybabel extract -F babel.cfg -k N_ --add-location=file --sort-by-file --omit-header -o $(LOCALE)/messages.pot .
+	$(BIN)/pybabel update -i $(LOCALE)/messages.pot -d $(LOCALE) -D messages --no-wrap --ignore-obsolete
+	$(BIN)/python -m shared.glossary write
+
+## Pictures of the invitation e-mail in fi/sv/en (docs/messages/*.png), by headless Chromium.
+samples: $(DEV_STAMP)
+	$(BIN)/python -m services.notifications.render_samples
 
 clean:
 	rm -rf $(VENV) var

@@ -403,34 +403,50 @@ def purge_stream_command(
     console.print(f"purged {stream}: {record['messages']} messages; sequences continue at {record['last_seq'] + 1}")
 
 
+READ_MODELS = ("referral-statistics", "statutory-statistics")
+
+
 @app.command()
 def rebuild(model: str = typer.Argument("referral-statistics"), url: str = typer.Option(None)) -> None:
-    """Rebuild a read model from its stream, with a progress bar."""
-    if model != "referral-statistics":
-        raise typer.BadParameter("known read models: referral-statistics")
+    """Rebuild a read model from its stream, with a progress bar: referral-statistics (referrals per
+    municipality, month and channel) or statutory-statistics (THL's decisions within 7 working days and
+    assessments within 3 months, per municipality and month)."""
+    if model not in READ_MODELS:
+        raise typer.BadParameter(f"known read models: {', '.join(READ_MODELS)}")
 
     async def run() -> None:
-        from services.referral.projections import ReferralStatistics
+        from services.referral.projections import ReferralStatistics, StatutoryRebuild
 
         nc = await _connect(url)
         started = time.monotonic()
         # The total is known once the replay has read the stream's state (None until then: "?").
-        with Progress(
-            TextColumn("rebuilding referral-statistics"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()
-        ) as bar:
+        with Progress(TextColumn(f"rebuilding {model}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()) as bar:
             task = bar.add_task("rebuild", total=None)
-            stats = await ReferralStatistics.rebuild(
-                nc.jetstream(), progress=lambda seen, total: bar.update(task, completed=seen, total=total)
-            )
-            bar.update(task, completed=stats.events + stats.unreadable, total=stats.events + stats.unreadable)
+            built: ReferralStatistics | StatutoryRebuild
+            if model == "referral-statistics":
+                built = await ReferralStatistics.rebuild(
+                    nc.jetstream(), progress=lambda seen, total: bar.update(task, completed=seen, total=total)
+                )
+            else:
+                built = await StatutoryRebuild.rebuild(nc.jetstream())
+            bar.update(task, completed=built.events + built.unreadable, total=built.events + built.unreadable)
         await nc.close()
-        skipped = f"; {stats.unreadable:,} unreadable skipped (see deadletters)" if stats.unreadable else ""
-        console.print(f"rebuilt from {stats.events:,} events in {time.monotonic() - started:.1f} s{skipped}")
-        t = Table(title=f"Referral statistics ({stats.events:,} events)")
-        for col in ("municipality", "month", "channel", "referrals"):
-            t.add_column(col)
-        for r in stats.rows():
-            t.add_row(r["municipality"], r["month"], r["channel"], str(r["referrals"]))
+        skipped = f"; {built.unreadable:,} unreadable skipped (see deadletters)" if built.unreadable else ""
+        console.print(f"rebuilt from {built.events:,} events in {time.monotonic() - started:.1f} s{skipped}")
+        if isinstance(built, ReferralStatistics):
+            t = Table(title=f"Referral statistics ({built.events:,} events)")
+            for col in ("municipality", "month", "channel", "referrals"):
+                t.add_column(col)
+            for r in built.rows():
+                t.add_row(r["municipality"], r["month"], r["channel"], str(r["referrals"]))
+        else:
+            from services.referral.statistics import COLUMNS
+
+            t = Table(title=f"Statutory statistics ({built.events:,} events)")
+            for col in COLUMNS:
+                t.add_column(col)
+            for row in built.model.figures():
+                t.add_row(*("" if row[c] is None else str(row[c]) for c in COLUMNS))
         console.print(t)
 
     asyncio.run(run())

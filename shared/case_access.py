@@ -3,10 +3,11 @@ from events it already receives, so that each can decide a request locally (shar
 
 One table, ``case_access`` (case id, kind, value), fed by:
 - ``referral.assigned``: the case's team (a later assignment replaces it);
+- ``referral.case_transferred``: the new team replaces the old one (the old team loses access);
 - ``referral.received`` / ``referral.linked``: the keyed hashes of the guardians' henkilötunnus
   (shared/pseudonyms.py; never the henkilötunnus itself);
 - ``meeting.convened``: the professionals invited;
-- ``plan.agreed`` / ``plan.revised`` and ``meeting.held``: the responsible workers.
+- ``plan.agreed`` / ``plan.revised`` / ``plan.handed_over`` and ``meeting.held``: the responsible workers.
 Rows are only added (a person once on a case keeps reaching it), except the team, which follows
 the latest assignment. No personal data: ids and keyed hashes.
 """
@@ -19,8 +20,8 @@ from typing import Any
 from sqlalchemy import Column, MetaData, String, Table, select
 
 from shared.contracts.meetings import MeetingConvened, MeetingHeld
-from shared.contracts.plans import PlanAgreed, PlanRevised
-from shared.contracts.referral import ReferralAssigned, ReferralLinked, ReferralReceived
+from shared.contracts.plans import PlanAgreed, PlanHandedOver, PlanRevised
+from shared.contracts.referral import CaseTransferred, ReferralAssigned, ReferralLinked, ReferralReceived
 from shared.db import UnitOfWork
 from shared.policy import CaseRelation, Relations
 
@@ -58,6 +59,13 @@ class CaseAccess:
             by_case[case_id].rows.append((kind, value))
         return [by_case[c].relation() for c in ids]
 
+    async def cases_of(self, kind: str, value: str) -> list[str]:
+        """The cases where ``value`` stands in relation ``kind`` (e.g. a worker's responsible cases).
+        Rare (a roster change): no index of its own."""
+        t = self.table
+        result = await self.uow.session.execute(select(t.c.case_id).where(t.c.kind == kind, t.c.value == value))
+        return sorted(r[0] for r in result)
+
     async def add(self, case_id: Any, kind: str, values: Iterable[str]) -> None:
         for value in dict.fromkeys(v for v in values if v):
             await self.uow.insert_new(self.table, {"case_id": str(case_id), "kind": kind, "value": value[:100]})
@@ -77,6 +85,10 @@ async def on_assigned(ev: ReferralAssigned, uow: UnitOfWork) -> None:
     await CaseAccess(uow).replace(ev.case_id, "team", [ev.team_id])
 
 
+async def on_transferred(ev: CaseTransferred, uow: UnitOfWork) -> None:
+    await CaseAccess(uow).replace(ev.case_id, "team", [ev.team_id])
+
+
 async def on_guardians(ev: ReferralReceived | ReferralLinked, uow: UnitOfWork) -> None:
     await CaseAccess(uow).add(ev.case_id, "guardian", ev.guardian_keys)
 
@@ -93,13 +105,19 @@ async def on_plan(ev: PlanAgreed | PlanRevised, uow: UnitOfWork) -> None:
     await CaseAccess(uow).add(ev.case_id, "responsible", [w.worker_id for w in ev.responsible_workers])
 
 
+async def on_handed_over(ev: PlanHandedOver, uow: UnitOfWork) -> None:
+    await CaseAccess(uow).add(ev.case_id, "responsible", [ev.responsible_worker.worker_id])
+
+
 PROJECTION: tuple[tuple[type[Any], Any], ...] = (
     (ReferralAssigned, on_assigned),
+    (CaseTransferred, on_transferred),
     (ReferralReceived, on_guardians),
     (ReferralLinked, on_guardians),
     (MeetingConvened, on_convened),
     (MeetingHeld, on_held),
     (PlanAgreed, on_plan),
     (PlanRevised, on_plan),
+    (PlanHandedOver, on_handed_over),
 )
 """(event, handler) pairs every service subscribes to, before its own handlers of the same event."""

@@ -234,15 +234,15 @@ ERRORS: dict[str, ErrorCode] = {
     "forbidden": ErrorCode(
         "forbidden",
         "identity",
-        fi="Sinulla ei ole tähän käyttöoikeutta roolisi ja asiakkuuteen liittyvän tehtäväsi perusteella.",
-        sv="Du har ingen åtkomst till detta med din roll och din relation till klientskapet.",
+        fi="Tähän ei ole käyttöoikeutta roolin ja asiakkuuteen liittyvän tehtävän perusteella.",
+        sv="Rollen och relationen till klientskapet ger ingen åtkomst till detta.",
         en="You have no access to this with your role and relation to the case.",
     ),
     "purpose_required": ErrorCode(
         "purpose_required",
         "identity",
         fi="Kerro tietojen käyttötarkoitus (purpose), jokin dokumentoiduista arvoista.",
-        sv="Ange varför du läser uppgifterna (purpose), ett av de dokumenterade värdena.",
+        sv="Ange varför uppgifterna läses (purpose), ett av de dokumenterade värdena.",
         en="State why you read this data: purpose, one of the documented values.",
     ),
     "version_retired": ErrorCode(
@@ -287,6 +287,55 @@ ERRORS: dict[str, ErrorCode] = {
         fi="Arviointi ei voi alkaa ennen vastaanottoa.",
         sv="Bedömningen kan inte inledas före mottagandet.",
         en="The assessment cannot start before the receipt.",
+    ),
+    "already_on_team": ErrorCode(
+        "already_on_team",
+        "domain",
+        fi="Asia on jo tällä tiimillä.",
+        sv="Ärendet hör redan till detta team.",
+        en="The case already belongs to this team.",
+    ),
+    "handover_completed": ErrorCode(
+        "handover_completed",
+        "domain",
+        fi="Vastuun siirto on jo tehty.",
+        sv="Överlämningen är redan gjord.",
+        en="The handover is already completed.",
+    ),
+    "service_closed": ErrorCode(
+        "service_closed",
+        "domain",
+        fi="Palvelu on jo alkanut tai siitä on kieltäydytty.",
+        sv="Tjänsten har redan börjat eller avböjts.",
+        en="The service has already started or was declined.",
+    ),
+    "service_step_back": ErrorCode(
+        "service_step_back",
+        "domain",
+        fi="Palvelun tila voi edetä vain eteenpäin: lähetetty, hyväksytty, alkanut.",
+        sv="Tjänstens status kan bara gå framåt: skickad, godkänd, påbörjad.",
+        en="A service only moves forward: sent, accepted, started.",
+    ),
+    "recorded_in_future": ErrorCode(
+        "recorded_in_future",
+        "domain",
+        fi="Päivä on tulevaisuudessa.",
+        sv="Datumet ligger i framtiden.",
+        en="The date is in the future.",
+    ),
+    "unknown_successor": ErrorCode(
+        "unknown_successor",
+        "domain",
+        fi="Seuraajaksi nimetty ei ole aktiivinen työntekijä, tai työntekijää ei olla poistamassa käytöstä.",
+        sv="Efterträdaren är inte en aktiv medarbetare, eller medarbetaren avaktiveras inte.",
+        en="The successor is not an active professional, or the professional is not being deactivated.",
+    ),
+    "unknown_team": ErrorCode(
+        "unknown_team",
+        "domain",
+        fi="Tiimiä ei tunneta.",
+        sv="Teamet är okänt.",
+        en="The team is not known.",
     ),
     "decision_already_recorded": ErrorCode(
         "decision_already_recorded",
@@ -437,8 +486,8 @@ ERRORS: dict[str, ErrorCode] = {
     "no_feasible_slot": ErrorCode(
         "no_feasible_slot",
         "domain",
-        fi="Yhteistä aikaa ei löydy hakuajalta.",
-        sv="Ingen gemensam tid inom sökperioden.",
+        fi="Kaikille sopivaa aikaa ei löydy hakuajalta.",
+        sv="Ingen tid som passar alla inom sökperioden.",
         en="No common time within the search horizon.",
     ),
     "no_room": ErrorCode(
@@ -451,8 +500,8 @@ ERRORS: dict[str, ErrorCode] = {
     "no_slot_before_deadline": ErrorCode(
         "no_slot_before_deadline",
         "domain",
-        fi="Yhteistä aikaa ei löydy ennen määräaikaa.",
-        sv="Ingen gemensam tid före tidsfristen.",
+        fi="Kaikille sopivaa aikaa ei löydy ennen määräaikaa.",
+        sv="Ingen tid som passar alla före tidsfristen.",
         en="No common time before the case's deadline.",
     ),
     "not_linked": ErrorCode(
@@ -473,7 +522,7 @@ ERRORS: dict[str, ErrorCode] = {
         "not_responsible_worker",
         "domain",
         fi="Vain suunnitelman vastuutyöntekijä kirjaa seurannan.",
-        sv="Endast planens ansvariga arbetare registrerar uppföljningen.",
+        sv="Endast planens ansvariga arbetstagare registrerar uppföljningen.",
         en="Only the plan's responsible worker records the follow-up.",
     ),
     "not_started": ErrorCode(
@@ -525,14 +574,14 @@ ERRORS: dict[str, ErrorCode] = {
         "responsible_not_professional",
         "domain",
         fi="Vastuutyöntekijän on oltava tapaamisen ammattilainen.",
-        sv="Den ansvariga arbetaren måste vara en av yrkespersonerna.",
+        sv="Den ansvariga arbetstagaren måste vara en av yrkespersonerna.",
         en="The responsible worker must be one of the professionals present.",
     ),
     "responsible_not_public": ErrorCode(
         "responsible_not_public",
         "domain",
         fi="Vastuutyöntekijän on oltava julkisen palvelun työntekijä.",
-        sv="Den ansvariga arbetaren måste arbeta inom offentlig service.",
+        sv="Den ansvariga arbetstagaren måste arbeta inom offentlig service.",
         en="The responsible worker must work in a public service.",
     ),
     "room_too_small": ErrorCode(
@@ -549,7 +598,7 @@ ERRORS: dict[str, ErrorCode] = {
         "too_many_responsible",
         "domain",
         fi="Yksi vastuutyöntekijä tai työpari.",
-        sv="En ansvarig arbetare eller ett par.",
+        sv="En ansvarig arbetstagare eller ett par.",
         en="One responsible worker or a pair.",
     ),
     "unknown_case": ErrorCode(

@@ -13,6 +13,8 @@ The rules (``../shared/domain.md``, "Who may see what"; Client Data Act 703/2023
 - consent is recorded or withdrawn only by a worker of the case or the guardian themself;
 - a statutory act of social work (the 7-working-day decision, the urgency assessment) only by a
   social worker (the ``social_worker`` role) on the case's team or responsible for it;
+- a case is transferred to another team only by its own team (a worker, social worker or the team
+  lead of the case's current team); afterwards the old team no longer reaches it;
 - a guardian (signed in with strong identification) reaches only their own child's plan, meetings
   and access log, and gives or withdraws consent. Nothing else.
 """
@@ -63,7 +65,9 @@ class Access:
     request is not about one case. ``team``: the field naming a team (team lists). ``guardian``: a
     matched guardian may make it. ``consent``: it records or withdraws consent. ``role``: a staff
     role the caller must hold (a statutory act of social work: ``social_worker``); the caller must
-    then also be on the case's team or responsible for it (a meeting participant is not)."""
+    then also be on the case's team or responsible for it (a meeting participant is not).
+    ``team_only``: only the case's own team may make it (its workers and team lead; a meeting
+    participant or a responsible worker from another team may not): a transfer of the case."""
 
     action: Action
     personal: bool = True
@@ -72,6 +76,7 @@ class Access:
     guardian: bool = False
     consent: bool = False
     role: str | None = None
+    team_only: bool = False
 
     @property
     def needs_purpose(self) -> bool:
@@ -183,6 +188,8 @@ def decide(
         if access.consent and found == "team_lead" and not roles & {WORKER, SOCIAL_WORKER}:
             return _no("consent_by_worker_or_guardian")
         if access.role is not None and found == "participant":
+            return _no("not_on_case_team")
+        if access.team_only and found not in ("team", "team_lead"):
             return _no("not_on_case_team")
         how = how or found
     if access.case is not None and not cases:

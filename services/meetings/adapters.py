@@ -239,12 +239,17 @@ class MeetingRepository:
         return await self._upsert(rooms.c.room_id, r.room_id, values, keep_staff)
 
     async def _upsert(self, key: Any, key_value: str, values: dict[str, Any], keep_staff: bool) -> bool:
+        """True when the entry was written with new data (the caller then announces the change)."""
         table = key.table
-        current = await self.s.scalar(select(table.c.source).where(key == key_value))
+        current = (await self.s.execute(select(table.c.source, table.c.data).where(key == key_value))).first()
         if current is None:
             await self.s.execute(insert(table).values({key.name: key_value, **values}))
-        elif keep_staff and current == "staff":
+        elif keep_staff and current.source == "staff":
             return False
+        elif current.data == values["data"]:
+            if current.source != values["source"]:
+                await self.s.execute(update(table).where(key == key_value).values(source=values["source"]))
+            return False  # the same data again (the roster file at every start): nothing to announce
         else:
             await self.s.execute(update(table).where(key == key_value).values(**values))
         return True

@@ -11,8 +11,10 @@ from uuid import UUID, uuid4
 
 from shared import audit
 from shared.calendar import helsinki_date
+from shared.case_access import CaseAccess
 from shared.contracts import ConveneMeeting, MeetingCaseQuery, MeetingConvened, MeetingHeld, RecordMeetingHeld, Reply
 from shared.contracts.base import FieldError
+from shared.contracts.common import ContactPoint
 from shared.contracts.meetings import (
     AcceptProposal,
     CancelMeeting,
@@ -26,12 +28,15 @@ from shared.contracts.meetings import (
     ProposeMeeting,
     RescheduleMeeting,
     RespondToInvitation,
+    ResponsibleWorkerDeactivated,
+    RosterProfessionalChanged,
     RosterQuery,
+    RosterRoomChanged,
     UpsertProfessional,
     UpsertRoom,
 )
 from shared.contracts.notifications import InvitationAnswered
-from shared.contracts.plans import FollowupMeetingRequested
+from shared.contracts.plans import FollowupMeetingRequested, ResponsibleWorker
 from shared.contracts.referral import (
     AssessmentStarted,
     ConsentGiven,
@@ -99,23 +104,87 @@ def _valid(contract: type[UpsertProfessional] | type[UpsertRoom], entry: dict[st
 
 
 async def load_roster(uow: MeetingsUnitOfWork, path: Path) -> tuple[int, int]:
-    """Load the configuration file into the database. Entries changed by staff commands win."""
+    """Load the configuration file into the database. Entries changed by staff commands win. Each
+    entry that changed is announced (roster.*_changed) in the same transaction."""
     pros, rooms = read_roster_file(path)
-    n = sum([await uow.meetings.upsert_professional(p, "config", keep_staff=True) for p in pros])
-    r = sum([await uow.meetings.upsert_room(x, "config", keep_staff=True) for x in rooms])
+    n = sum([await _save_professional(uow, p, "config", keep_staff=True) for p in pros])
+    r = sum([await _save_room(uow, x, "config", keep_staff=True) for x in rooms])
     await uow.commit()
     return n, r
 
 
+async def _save_professional(uow: MeetingsUnitOfWork, p: Professional, source: str, keep_staff: bool = False) -> bool:
+    if not await uow.meetings.upsert_professional(p, source, keep_staff=keep_staff):
+        return False
+    uow.emit(
+        RosterProfessionalChanged,
+        case_id=None,
+        professional_id=p.professional_id,
+        municipality=p.municipality,
+        name=p.name,
+        title=p.title,
+        roles=list(p.roles),
+        unit=p.unit,
+        contact=p.contact,
+        active=p.active,
+    )
+    return True
+
+
+async def _save_room(uow: MeetingsUnitOfWork, r: Room, source: str, keep_staff: bool = False) -> bool:
+    if not await uow.meetings.upsert_room(r, source, keep_staff=keep_staff):
+        return False
+    uow.emit(
+        RosterRoomChanged,
+        case_id=None,
+        room_id=r.room_id,
+        municipality=r.municipality,
+        location=r.location,
+        address=r.address,
+        names=r.names,
+        active=r.active,
+    )
+    return True
+
+
 async def upsert_professional(cmd: UpsertProfessional, uow: MeetingsUnitOfWork) -> Reply:
-    data = cmd.model_dump(mode="json", exclude={"command_id", "recorded_by"})
-    await uow.meetings.upsert_professional(Professional.from_dict(data), "staff")
+    """Add or change a roster entry. Deactivating a professional who is responsible for families'
+    plans hands each case over: one ``meeting.responsible_worker_deactivated`` per case, naming the
+    successor (an active roster entry) when the change gives one."""
+    data = cmd.model_dump(mode="json", exclude={"command_id", "recorded_by", "successor_id"})
+    roster = {p.professional_id: p for p in await uow.meetings.roster()}
+    before = roster.get(cmd.professional_id)
+    successor = None
+    if cmd.successor_id is not None:
+        found = roster.get(cmd.successor_id)
+        if cmd.active or found is None or not found.active or cmd.successor_id == cmd.professional_id:
+            raise DomainError("unknown_successor", "successor_id")
+        successor = ResponsibleWorker(
+            worker_id=found.professional_id,
+            organisation=found.unit,
+            public_service=True,
+            contact=ContactPoint.model_validate(
+                found.contact | {"contact_id": found.professional_id, "role": "responsible_worker"}
+            )
+            if found.contact
+            else None,
+        )
+    await _save_professional(uow, Professional.from_dict(data), "staff")
+    if before is not None and before.active and not cmd.active:
+        for case_id in await CaseAccess(uow).cases_of("responsible", cmd.professional_id):
+            uow.emit(
+                ResponsibleWorkerDeactivated,
+                case_id=UUID(case_id),
+                worker_id=cmd.professional_id,
+                successor=successor,
+                recorded_by=uow.actor,
+            )
     return Reply(ok=True, id=cmd.professional_id)
 
 
 async def upsert_room(cmd: UpsertRoom, uow: MeetingsUnitOfWork) -> Reply:
     data = cmd.model_dump(mode="json", exclude={"command_id", "recorded_by"})
-    await uow.meetings.upsert_room(Room.from_dict(data), "staff")
+    await _save_room(uow, Room.from_dict(data), "staff")
     return Reply(ok=True, id=cmd.room_id)
 
 

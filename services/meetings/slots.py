@@ -46,6 +46,8 @@ class Professional:
     working_hours: tuple[tuple[str, str, str], ...] = DEFAULT_HOURS  # (weekday, "HH:MM", "HH:MM") local
     contact: dict[str, Any] | None = None
     active: bool = True
+    name: str | None = None  # as families see it in messages
+    title: dict[str, str] = field(default_factory=dict)  # job title by language
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Professional:
@@ -60,6 +62,8 @@ class Professional:
             working_hours=tuple((h["day"], h["start"], h["end"]) for h in hours) or DEFAULT_HOURS,
             contact=d.get("contact"),
             active=d.get("active", True),
+            name=d.get("name"),
+            title=dict(d.get("title") or {}),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -73,6 +77,8 @@ class Professional:
             "working_hours": [{"day": d, "start": s, "end": e} for d, s, e in self.working_hours],
             "contact": self.contact,
             "active": self.active,
+            "name": self.name,
+            "title": self.title,
         }
 
     def works(self, starts_at: datetime, ends_at: datetime) -> bool:
@@ -100,10 +106,20 @@ class Room:
     capacity: int
     location: str
     active: bool = True
+    address: str | None = None
+    names: dict[str, str] = field(default_factory=dict)  # the place's name in other languages
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Room:
-        return cls(d["room_id"], d["municipality"], int(d["capacity"]), d["location"], d.get("active", True))
+        return cls(
+            d["room_id"],
+            d["municipality"],
+            int(d["capacity"]),
+            d["location"],
+            d.get("active", True),
+            d.get("address"),
+            dict(d.get("names") or {}),
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -112,6 +128,8 @@ class Room:
             "capacity": self.capacity,
             "location": self.location,
             "active": self.active,
+            "address": self.address,
+            "names": self.names,
         }
 
 

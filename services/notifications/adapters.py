@@ -125,6 +125,25 @@ plan_copies = Table(
     Column("received_at", UTCDateTime, nullable=False, index=True),
 )
 
+# Organisation data from the meetings service's roster (roster.*_changed): rooms and professionals,
+# by kind ("room" | "person") and id, so that messages name places and people instead of ids.
+roster = Table(
+    "roster",
+    metadata,
+    Column("kind", String(10), primary_key=True),
+    Column("key", String(200), primary_key=True),
+    Column("occurred_at", UTCDateTime, nullable=False),
+    Column("data", JSONText, nullable=False),
+)
+
+# What a meeting's later messages (reminder, cancellation) repeat: its time, place and contact person.
+meeting_details = Table(
+    "meeting_details",
+    metadata,
+    Column("meeting_id", String(36), primary_key=True),
+    Column("data", JSONText, nullable=False),
+)
+
 _notification = TypeAdapter(Notification)
 _N = notifications.c
 
@@ -604,6 +623,35 @@ class NotificationRepository:
             calendar_replies,
             {"message_key": message_key, "received_at": self.now(), "meeting_id": meeting_id, "outcome": outcome},
         )
+
+    async def set_meeting_details(self, meeting_id: str, data: dict[str, Any]) -> None:
+        t = meeting_details
+        if (await self.s.execute(select(t.c.meeting_id).where(t.c.meeting_id == meeting_id))).first() is None:
+            await self.s.execute(insert(t).values(meeting_id=meeting_id, data=data))
+        else:
+            await self.s.execute(update(t).where(t.c.meeting_id == meeting_id).values(data=data))
+
+    async def meeting_details(self, meeting_id: str) -> dict[str, Any]:
+        t = meeting_details
+        return dict((await self.s.execute(select(t.c.data).where(t.c.meeting_id == meeting_id))).scalar() or {})
+
+    # -- the roster's rooms and people ------------------------------------------------------------
+    async def set_roster_entry(self, kind: str, key: str, occurred_at: datetime, data: dict[str, Any]) -> None:
+        """Keep the newest announcement of a room or a person (an older one arriving late is ignored)."""
+        t = roster
+        where = (t.c.kind == kind) & (t.c.key == key)
+        known = (await self.s.execute(select(t.c.occurred_at).where(where))).scalar()
+        if known is None:
+            await self.s.execute(insert(t).values(kind=kind, key=key, occurred_at=occurred_at, data=data))
+        elif known <= occurred_at:
+            await self.s.execute(update(t).where(where).values(occurred_at=occurred_at, data=data))
+
+    async def roster_entries(self, kind: str, keys: list[str]) -> dict[str, dict[str, Any]]:
+        if not keys:
+            return {}
+        t = roster
+        rows = await self.s.execute(select(t.c.key, t.c.data).where(t.c.kind == kind, t.c.key.in_(keys)))
+        return {r.key: dict(r.data) for r in rows.all()}
 
 
 class NotificationsUnitOfWork(UnitOfWork):

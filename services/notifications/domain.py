@@ -52,6 +52,12 @@ RULES: tuple[Rule, ...] = (
         "The on-duty social worker of the municipality (on-duty roster in configuration: office hours / after hours).",
         "At once: SMS first, no quiet hours, dispatched before everything else.",
     ),
+    Rule(
+        "referral.case_transferred",
+        "case_transferred",
+        "Every member of the new team (staff configuration).",
+        "The case's team is now the new one: later deadlines warn it.",
+    ),
     Rule("referral.linked", "referral_linked", "The social workers of the case's team, when the team is known.", ""),
     Rule(
         "referral.deadline_approaching",
@@ -126,6 +132,25 @@ RULES: tuple[Rule, ...] = (
     ),
     Rule("plan.revised", "plan_revised", "The family contacts and the responsible worker(s).", ""),
     Rule("plan.closed", "plan_closed", "The case's family contacts and responsible worker(s) from the directory.", ""),
+    Rule(
+        "plan.handover_opened",
+        "handover_opened",
+        "The lead of the case's team, when the roster change named no successor.",
+        "With a successor the handover completes at once (plan.handed_over).",
+    ),
+    Rule(
+        "plan.handed_over",
+        "responsible_worker_changed / handover_received",
+        "The family contacts, each in their language, with the new worker's organisation and contact "
+        "(responsible_worker_changed); the new responsible worker (handover_received).",
+        "The new worker's contact point is added to the case's directory.",
+    ),
+    Rule(
+        "plan.service_start_overdue",
+        "service_not_started",
+        "Responsible worker(s) and the family contacts.",
+        "Only the agreed day travels; the service's name stays in the plan.",
+    ),
     Rule("followup.reminder_due", "followup_reminder", "Responsible worker(s) and the family contacts.", ""),
     Rule("followup.due", "followup_due", "Responsible worker(s) and the family contacts.", ""),
     Rule("followup.overdue", "followup_overdue", "Responsible worker(s) and the case's family contacts.", ""),

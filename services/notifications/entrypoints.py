@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from shared.contracts.meetings import MeetingCancelled, MeetingConvened, MeetingReminderDue, MeetingRescheduled
+from shared.contracts.meetings import (
+    MeetingCancelled,
+    MeetingConvened,
+    MeetingReminderDue,
+    MeetingRescheduled,
+    RosterProfessionalChanged,
+    RosterRoomChanged,
+)
 from shared.contracts.notifications import (
     FailedNotificationsQuery,
     FailedNotificationsQueryV2,
@@ -21,11 +28,15 @@ from shared.contracts.plans import (
     PlanAgreed,
     PlanClosed,
     PlanCopyPrepared,
+    PlanHandedOver,
+    PlanHandoverOpened,
     PlanRevised,
     PlanShared,
+    ServiceStartOverdue,
 )
 from shared.contracts.referral import (
     AssessmentCompleted,
+    CaseTransferred,
     ConsentGiven,
     ConsentWithdrawn,
     DeadlineApproaching,
@@ -88,6 +99,7 @@ def register(
         (ReferralReceived, h.on_referral_received),
         (ReferralAssigned, h.on_referral_assigned),
         (ReferralUrgent, h.on_referral_urgent),
+        (CaseTransferred, h.on_case_transferred),
         (ReferralLinked, h.on_referral_linked),
         (DeadlineApproaching, h.on_deadline_approaching),
         (DeadlineBreached, h.on_deadline_breached),
@@ -100,6 +112,8 @@ def register(
         (MeetingRescheduled, h.on_meeting_rescheduled),
         (MeetingCancelled, h.on_meeting_cancelled),
         (MeetingReminderDue, h.on_meeting_reminder_due),
+        (RosterProfessionalChanged, h.on_roster_professional_changed),
+        (RosterRoomChanged, h.on_roster_room_changed),
         (PlanAgreed, h.on_plan_agreed),
         (PlanCopyPrepared, h.on_plan_copy_prepared),
         (PlanRevised, h.on_plan_revised),
@@ -109,6 +123,9 @@ def register(
         (FollowupDue, h.on_followup_due),
         (FollowupOverdue, h.on_followup_overdue),
         (FollowupRescheduled, h.on_followup_rescheduled),
+        (PlanHandoverOpened, h.on_handover_opened),
+        (PlanHandedOver, h.on_plan_handed_over),
+        (ServiceStartOverdue, h.on_service_start_overdue),
     ):
         svc.on_event(model)(fn)
     svc.request("query.notifications.case.v2", NotificationCaseQueryV2)(handlers.case_notifications)

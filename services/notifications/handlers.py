@@ -17,7 +17,15 @@ from typing import Any
 from shared import audit
 from shared.case_access import CaseAccess
 from shared.contracts.base import Reply
-from shared.contracts.meetings import MeetingCancelled, MeetingConvened, MeetingReminderDue, MeetingRescheduled, Participant
+from shared.contracts.meetings import (
+    MeetingCancelled,
+    MeetingConvened,
+    MeetingReminderDue,
+    MeetingRescheduled,
+    Participant,
+    RosterProfessionalChanged,
+    RosterRoomChanged,
+)
 from shared.contracts.notifications import (
     FailedNotificationsQuery,
     InvitationAnswered,
@@ -37,11 +45,15 @@ from shared.contracts.plans import (
     PlanAgreed,
     PlanClosed,
     PlanCopyPrepared,
+    PlanHandedOver,
+    PlanHandoverOpened,
     PlanRevised,
     PlanShared,
+    ServiceStartOverdue,
 )
 from shared.contracts.referral import (
     AssessmentCompleted,
+    CaseTransferred,
     ConsentGiven,
     ConsentWithdrawn,
     DeadlineApproaching,
@@ -76,6 +88,7 @@ from .domain import (
 from .imip import CalendarReply, Unreadable, read_reply
 from .invite import build_invite
 from .plan_copy import attachments, body_with_copy, wants_copy
+from .templates import place_text
 
 SERVICE = "notifications"
 SIGNAL = "notifications.pending"
@@ -159,6 +172,12 @@ class EventHandlers:
         # The recipients are the staff contacts just written from configuration.
         languages = {r.contact_id: self.staff.staff[r.contact_id].get("language") or "fi" for r in recipients}
         await _notify(uow, ev, "referral_assigned", recipients, {}, languages)
+
+    async def on_case_transferred(self, ev: CaseTransferred, uow: NotificationsUnitOfWork) -> None:
+        await uow.notifications.set_team(ev.case_id, ev.team_id, ev.municipality)
+        recipients = await self._staff(uow, ev.case_id, self.staff.team_members(ev.team_id))
+        languages = {r.contact_id: self.staff.staff[r.contact_id].get("language") or "fi" for r in recipients}
+        await _notify(uow, ev, "case_transferred", recipients, {"municipality": ev.municipality}, languages)
 
     async def on_referral_urgent(self, ev: ReferralUrgent, uow: NotificationsUnitOfWork) -> None:
         duty = self.staff.on_duty_social_worker(ev.municipality, uow.now())
@@ -256,7 +275,9 @@ class EventHandlers:
         await uow.notifications.meeting_revision(str(ev.meeting_id), ev.case_id, 0)
         meeting = _meeting(ev, 0, "REQUEST")
         recipients = await self._participants(uow, ev, ev.participants)
-        await _notify(uow, ev, "meeting_invitation", recipients, meeting, meeting=meeting)
+        flags = {"interpreter_needed": ev.interpreter_needed, "first_assessment_meeting": ev.first_assessment_meeting}
+        details = await _meeting_details(uow, str(ev.meeting_id), ev.room, ev.participants, flags)
+        await _notify(uow, ev, "meeting_invitation", recipients, meeting | details, meeting=meeting)
 
     async def on_meeting_rescheduled(self, ev: MeetingRescheduled, uow: NotificationsUnitOfWork) -> None:
         known = await uow.notifications.meeting(str(ev.meeting_id))
@@ -266,14 +287,18 @@ class EventHandlers:
         await uow.notifications.meeting_revision(str(ev.meeting_id), ev.case_id, ev.sequence)
         meeting = _meeting(ev, ev.sequence, "REQUEST")
         recipients = await self._participants(uow, ev, ev.participants)
-        await _notify(uow, ev, "meeting_rescheduled", recipients, meeting, meeting=meeting)
+        before = await uow.notifications.meeting_details(str(ev.meeting_id))
+        flags = {k: before.get(k, False) for k in ("interpreter_needed", "first_assessment_meeting")}
+        details = await _meeting_details(uow, str(ev.meeting_id), ev.room, ev.participants, flags)
+        await _notify(uow, ev, "meeting_rescheduled", recipients, meeting | details, meeting=meeting)
 
     async def on_meeting_cancelled(self, ev: MeetingCancelled, uow: NotificationsUnitOfWork) -> None:
         await self._supersede(uow, ev.case_id, str(ev.meeting_id), "meeting_cancelled")
         await uow.notifications.meeting_revision(str(ev.meeting_id), ev.case_id, ev.sequence, cancelled=True)
         meeting = {"meeting_id": str(ev.meeting_id), "sequence": ev.sequence, "method": "CANCEL"}
         recipients = await self._participants(uow, ev, ev.participants)
-        await _notify(uow, ev, "meeting_cancelled", recipients, {}, meeting=meeting)
+        details = await uow.notifications.meeting_details(str(ev.meeting_id))
+        await _notify(uow, ev, "meeting_cancelled", recipients, {"contacts": details.get("contacts", [])}, meeting=meeting)
 
     async def on_meeting_reminder_due(self, ev: MeetingReminderDue, uow: NotificationsUnitOfWork) -> None:
         known = await uow.notifications.meeting(str(ev.meeting_id))
@@ -282,7 +307,27 @@ class EventHandlers:
         rows = {r.contact_id: r for r in await uow.notifications.contacts_of_case(ev.case_id)}
         recipients = [Recipient(pid, rows[pid].role if pid in rows else "participant") for pid in ev.participant_ids]
         meeting = {"meeting_id": str(ev.meeting_id), "sequence": ev.sequence}
-        await _notify(uow, ev, "meeting_reminder", recipients, {"starts_at": ev.starts_at.isoformat()}, meeting=meeting)
+        details = await uow.notifications.meeting_details(str(ev.meeting_id))
+        params = {"starts_at": ev.starts_at.isoformat()} | {k: details[k] for k in ("place", "contacts") if k in details}
+        await _notify(uow, ev, "meeting_reminder", recipients, params, meeting=meeting)
+
+    # the roster: rooms and professionals (organisation data) -------------------------------------
+    async def on_roster_professional_changed(self, ev: RosterProfessionalChanged, uow: NotificationsUnitOfWork) -> None:
+        contact = ev.contact
+        person = {
+            "name": ev.name,
+            "title": dict(ev.title),
+            "role": _title_role(ev.roles),
+            "unit": ev.unit,
+            "email": contact.email if contact else None,
+            "phone": contact.phone if contact else None,
+            "active": ev.active,
+        }
+        await uow.notifications.set_roster_entry("person", ev.professional_id, ev.occurred_at, person)
+
+    async def on_roster_room_changed(self, ev: RosterRoomChanged, uow: NotificationsUnitOfWork) -> None:
+        place = {"name": ev.location, "names": dict(ev.names), "address": ev.address, "active": ev.active}
+        await uow.notifications.set_roster_entry("room", ev.room_id, ev.occurred_at, place)
 
     # plans -----------------------------------------------------------------------------------
     async def _roster_contact(self, uow: NotificationsUnitOfWork, case_id: Any, staff_id: str, role: str) -> None:
@@ -307,12 +352,12 @@ class EventHandlers:
 
     async def on_plan_agreed(self, ev: PlanAgreed, uow: NotificationsUnitOfWork) -> None:
         recipients = await self._plan_people(uow, ev)
-        params = await _plan_params(uow, ev)
+        params = await _plan_params(uow, ev) | {"contacts": await _workers(uow, ev.case_id, _worker_ids(ev))}
         await _notify(uow, ev, "plan_agreed", recipients, params, dedupe=f"plan:{ev.plan_id}:{ev.plan_version}")
 
     async def on_plan_revised(self, ev: PlanRevised, uow: NotificationsUnitOfWork) -> None:
         recipients = await self._plan_people(uow, ev)
-        params = await _plan_params(uow, ev)
+        params = await _plan_params(uow, ev) | {"contacts": await _workers(uow, ev.case_id, _worker_ids(ev))}
         await _notify(uow, ev, "plan_revised", recipients, params, dedupe=f"plan:{ev.plan_id}:{ev.plan_version}")
 
     async def on_plan_copy_prepared(self, ev: PlanCopyPrepared, uow: NotificationsUnitOfWork) -> None:
@@ -339,33 +384,64 @@ class EventHandlers:
             ev,
             "plan_shared",
             [recipient],
-            {"plan_version": ev.plan_version},
+            {"plan_version": ev.plan_version, "contacts": await _workers(uow, ev.case_id, await _case_workers(uow, ev.case_id))},
             dedupe=f"plan:{ev.plan_id}:{ev.plan_version}",
             **consent,
         )
 
     async def on_plan_closed(self, ev: PlanClosed, uow: NotificationsUnitOfWork) -> None:
-        await _notify(uow, ev, "plan_closed", await _family_and_workers(uow, ev.case_id), {})
+        contacts = await _workers(uow, ev.case_id, await _case_workers(uow, ev.case_id))
+        await _notify(uow, ev, "plan_closed", await _family_and_workers(uow, ev.case_id), {"contacts": contacts})
 
     async def on_followup_reminder_due(self, ev: FollowupReminderDue, uow: NotificationsUnitOfWork) -> None:
         recipients = [Recipient(w, "responsible_worker", "staff") for w in ev.responsible_worker_ids]
         recipients += [Recipient(c, "family", "family") for c in ev.family_contact_ids]
-        await _notify(uow, ev, "followup_reminder", recipients, {"due_at": ev.due_at.isoformat()})
+        await _notify(uow, ev, "followup_reminder", recipients, await _followup_params(uow, ev))
 
     async def on_followup_due(self, ev: FollowupDue, uow: NotificationsUnitOfWork) -> None:
         recipients = [Recipient(w, "responsible_worker", "staff") for w in ev.responsible_worker_ids]
         recipients += [Recipient(c, "family", "family") for c in ev.family_contact_ids]
-        await _notify(uow, ev, "followup_due", recipients, {"due_at": ev.due_at.isoformat()})
+        await _notify(uow, ev, "followup_due", recipients, await _followup_params(uow, ev))
 
     async def on_followup_overdue(self, ev: FollowupOverdue, uow: NotificationsUnitOfWork) -> None:
         recipients = [Recipient(w, "responsible_worker", "staff") for w in ev.responsible_worker_ids]
         recipients += [r for r in await _family_and_workers(uow, ev.case_id) if r.kind == "family"]
-        await _notify(uow, ev, "followup_overdue", recipients, {"due_at": ev.due_at.isoformat()})
+        await _notify(uow, ev, "followup_overdue", recipients, await _followup_params(uow, ev))
+
+    async def on_handover_opened(self, ev: PlanHandoverOpened, uow: NotificationsUnitOfWork) -> None:
+        if ev.successor_named:
+            return  # plan.handed_over follows at once
+        lead = self.staff.team_lead(await uow.notifications.team(ev.case_id))
+        recipients = await self._staff(uow, ev.case_id, [lead] if lead else [])
+        await _notify(uow, ev, "handover_opened", recipients, {})
+
+    async def on_plan_handed_over(self, ev: PlanHandedOver, uow: NotificationsUnitOfWork) -> None:
+        """The family hears its new contact in its language; the new worker hears of the handover."""
+        w = ev.responsible_worker
+        if w.contact is not None:
+            await uow.notifications.upsert_contact(
+                ev.case_id, w.contact.model_dump(mode="json") | {"contact_id": w.worker_id, "role": "responsible_worker"}
+            )
+        contact = w.contact
+        params = {
+            "organisation": w.organisation,
+            "phone": contact.phone if contact else None,
+            "email": str(contact.email) if contact and contact.email else None,
+        }
+        family = [Recipient(c, "family", "family") for c in ev.family_contact_ids]
+        await _notify(uow, ev, "responsible_worker_changed", family, params, dedupe=f"handover:{ev.handover_id}")
+        staff = [Recipient(w.worker_id, "responsible_worker", "staff")]
+        await _notify(uow, ev, "handover_received", staff, {}, dedupe=f"handover:{ev.handover_id}:worker")
+
+    async def on_service_start_overdue(self, ev: ServiceStartOverdue, uow: NotificationsUnitOfWork) -> None:
+        recipients = [Recipient(w, "responsible_worker", "staff") for w in ev.responsible_worker_ids]
+        recipients += [Recipient(c, "family", "family") for c in ev.family_contact_ids]
+        await _notify(uow, ev, "service_not_started", recipients, {"start_by": ev.start_by.isoformat()})
 
     async def on_followup_rescheduled(self, ev: FollowupRescheduled, uow: NotificationsUnitOfWork) -> None:
         recipients = [Recipient(w, "responsible_worker", "staff") for w in ev.responsible_worker_ids]
         recipients += [Recipient(c, "family", "family") for c in ev.family_contact_ids]
-        await _notify(uow, ev, "followup_rescheduled", recipients, {"due_at": ev.due_at.isoformat()})
+        await _notify(uow, ev, "followup_rescheduled", recipients, await _followup_params(uow, ev))
 
 
 async def _plan_params(uow: NotificationsUnitOfWork, ev: PlanAgreed | PlanRevised) -> dict[str, Any]:
@@ -383,6 +459,77 @@ async def _family_and_workers(uow: NotificationsUnitOfWork, case_id: Any) -> lis
     rows = await uow.notifications.contacts_of_case(case_id)
     out = [Recipient(r.contact_id, r.role, "family") for r in rows if r.role in FAMILY_ROLES]
     return out + [Recipient(r.contact_id, r.role, "staff") for r in rows if r.role == "responsible_worker"]
+
+
+# -- names and places instead of ids ----------------------------------------------------------------
+# Messages show the roster's names, titles, places and work contacts (shared with the notifications
+# service by roster.*_changed); nobody's id, a room id or a role code is ever shown to a person.
+
+_FUNCTION_ROLES = frozenset({"close_worker", "responsible_worker"})
+
+
+def _title_role(roles: list[str]) -> str:
+    """The role that names a professional's work for a family: 'psychologist' rather than the
+    function 'close_worker' they have in this case."""
+    return next((r for r in roles if r not in _FUNCTION_ROLES), roles[0] if roles else "worker")
+
+
+def _shown(entry: dict[str, Any] | None, role: str, contact: Any = None) -> dict[str, Any]:
+    """A professional as a message shows them: name, title, unit and work contact (never the id)."""
+    e = entry or {}
+    return {
+        "name": e.get("name"),
+        "title": e.get("title") or {},
+        "role": e.get("role") or role,
+        "unit": e.get("unit"),
+        "phone": e.get("phone") or getattr(contact, "phone", None),
+        "email": e.get("email") or getattr(contact, "email", None),
+    }
+
+
+async def _meeting_details(
+    uow: NotificationsUnitOfWork, meeting_id: str, room: str, participants: list[Participant], flags: dict[str, bool]
+) -> dict[str, Any]:
+    """The place (name and address from the roster), the convening worker (the close worker of the
+    meeting, else its first professional) as contact person, and the other professionals; remembered
+    for the meeting's reminder and cancellation."""
+    place = (await uow.notifications.roster_entries("room", [room])).get(room)
+    pros = [p for p in participants if p.kind == "professional"]
+    people = await uow.notifications.roster_entries("person", [p.participant_id for p in pros])
+    convener = next((p for p in pros if p.role == "close_worker"), pros[0] if pros else None)
+    shown = {p.participant_id: _shown(people.get(p.participant_id), p.role, p.contact) for p in pros}
+    details: dict[str, Any] = {
+        "place": {k: place.get(k) for k in ("name", "names", "address")} if place else None,
+        "convener": shown[convener.participant_id] if convener else None,
+        "participants": [shown[p.participant_id] for p in pros if p is not convener],
+        "contacts": [shown[convener.participant_id]] if convener else [],
+        **flags,
+    }
+    await uow.notifications.set_meeting_details(meeting_id, details)
+    return details
+
+
+def _worker_ids(ev: PlanAgreed | PlanRevised) -> list[tuple[str, Any]]:
+    return [(w.worker_id, w.contact) for w in ev.responsible_workers]
+
+
+async def _case_workers(uow: NotificationsUnitOfWork, case_id: Any) -> list[tuple[str, Any]]:
+    return [(r.contact_id, r) for r in await uow.notifications.contacts_of_case(case_id) if r.role == "responsible_worker"]
+
+
+async def _workers(uow: NotificationsUnitOfWork, case_id: Any, workers: list[tuple[str, Any]]) -> list[dict[str, Any]]:
+    """The responsible worker(s) as the family's contact people: the roster's name, title and work
+    contact, else the contact point the plan gave."""
+    people = await uow.notifications.roster_entries("person", [w for w, _ in workers])
+    return [_shown(people.get(w), "responsible_worker", contact) for w, contact in workers]
+
+
+async def _followup_params(
+    uow: NotificationsUnitOfWork, ev: FollowupReminderDue | FollowupDue | FollowupOverdue | FollowupRescheduled
+) -> dict[str, Any]:
+    rows = {r.contact_id: r for r in await uow.notifications.contacts_of_case(ev.case_id)}
+    workers = [(w, rows.get(w)) for w in ev.responsible_worker_ids]
+    return {"due_at": ev.due_at.isoformat(), "contacts": await _workers(uow, ev.case_id, workers)}
 
 
 def _meeting(ev: MeetingConvened | MeetingRescheduled, sequence: int, method: str) -> dict[str, Any]:
@@ -978,7 +1125,7 @@ def _best_reason(reasons: list[str]) -> str:
 def _message(
     n: Notification, channel: str, address: str, cfg: NotificationsConfig, delivery: Delivery, now: datetime, copy: Any = None
 ) -> OutboundMessage:
-    subject, body = render(n.template, n.language, n.params)
+    subject, body = render(n.template, n.language, n.params, n.recipient_kind)
     ics = None
     method = "REQUEST"
     html, attached = None, ()
@@ -993,9 +1140,9 @@ def _message(
         method = n.meeting.get("method", "REQUEST")
         # Replies go to the mailbox this service reads (``reply_address``), else to the sender.
         organizer = cfg.reply_address or getattr(delivery.channels.get("email"), "organizer", "no-reply@koolle.example")
-        ics = build_invite(
-            n.meeting, summary=subject, description=body, attendee_email=address, organizer_email=organizer, now=now
-        )
+        # The calendar entry's LOCATION names the place, never the room id.
+        meeting = {k: v for k, v in n.meeting.items() if k != "room"} | {"room": place_text(n.params, n.language)}
+        ics = build_invite(meeting, summary=subject, description=body, attendee_email=address, organizer_email=organizer, now=now)
     return OutboundMessage(
         notification_id=str(n.notification_id),
         recipient_id=n.recipient_id,
@@ -1021,7 +1168,7 @@ async def _record_sent(uow: NotificationsUnitOfWork, n: Notification, channel: s
     uow.emit(NotificationSent, **_sent(n, channel, now))
     if channel == "portal" or (channel == "sms" and n.recipient_kind == "family"):
         # The SMS to a family only says where to read the message: the message itself goes to the portal.
-        subject, body = render(n.template, n.language, n.params)
+        subject, body = render(n.template, n.language, n.params, n.recipient_kind)
         uow.emit(
             NotificationPortalMessage,
             case_id=n.case_id,

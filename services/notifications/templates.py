@@ -1,373 +1,393 @@
-"""Message templates in Finnish, Swedish and English (Jinja2), with Babel for dates and times shown
-in Europe/Helsinki. Plain Python: no I/O.
+"""Message texts in Finnish, Swedish and English. Plain Python: no I/O beyond reading the catalogues
+once at import.
 
-Templates carry no personal data about the family: they say that something happened, when and where
-to read more. Parameters are ids, times, rooms and category codes only.
+The texts are gettext messages. The English source is written here (``N_`` marks it for ``pybabel
+extract``); the Finnish and Swedish texts live in translation catalogues,
+``services/notifications/locale/<language>/LC_MESSAGES/messages.po``, that a translator edits without
+touching code (docs/translations.md). The catalogues are compiled in memory at import with Babel's
+API, so no compiled ``.mo`` file is committed or built at install.
+
+A message is paragraphs of lines. A line with ``%(name)s`` placeholders is left out when any of its
+values is missing, so one template serves a meeting whose place is known and one whose is not.
+Values are made from the notification's parameters in the recipient's language: Helsinki dates and
+times as people in Finland write them (shared/datetext.py), role names and terms from the glossary
+(shared/glossary.py), phone numbers formatted for Finland. No id, room id or role code is ever a value
+shown to a person; the case reference (``case_ref``) is shown to staff only.
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
-from functools import lru_cache
+import io
+import re
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
 from typing import Any
 
-from babel import Locale
-from babel.dates import format_date, format_time
-from jinja2 import Environment, StrictUndefined, Template
+import phonenumbers
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.support import NullTranslations, Translations
 
-from shared.clock import HELSINKI
+from shared.datetext import day_text, time_text, when_text
+from shared.glossary import role_name
 
 LANGUAGES = ("fi", "sv", "en")
-# Finland's own variants: Swedish as written in Finland (sv_FI), English as in Europe.
-LOCALES = {"fi": "fi_FI", "sv": "sv_FI", "en": "en_GB"}
+LOCALE_DIR = Path(__file__).with_name("locale")
+DOMAIN = "messages"
 
-# name -> language -> (subject, body)
-TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
-    "referral_ack": {
-        "fi": (
-            "Yhteydenottonne on vastaanotettu",
-            "Koolle on vastaanottanut yhteydenottonne {{ received_at|dt }}. Perhekeskus ottaa yhteyttä.",
+
+def N_(message: str) -> str:  # noqa: N802 - the gettext convention pybabel extract looks for
+    """Marks a source text for the catalogue; translated when the message is rendered."""
+    return message
+
+
+@dataclass(frozen=True)
+class Value:
+    """A line that is a value itself (e.g. the contact people, one a line): nothing to translate."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class If:
+    """A line shown only when the value ``flag`` is true."""
+
+    flag: str
+    text: str | Value
+
+
+Line = str | If | Value
+
+
+@dataclass(frozen=True)
+class Template:
+    subject: str
+    paragraphs: tuple[tuple[Line, ...], ...]
+
+
+def _t(subject: str, *paragraphs: Line | tuple[Line, ...]) -> Template:
+    return Template(subject, tuple(p if isinstance(p, tuple) else (p,) for p in paragraphs))
+
+
+# Paragraphs shared by the meeting messages: where, who, whom to ask.
+_PLACE: tuple[Line, ...] = (
+    N_("Place: %(place)s"),
+    N_("Address: %(address)s"),
+    If("no_place", N_("Place: the worker who invited you will tell you the place.")),
+)
+_PEOPLE: tuple[Line, ...] = (
+    N_("Invited by: %(convener)s"),
+    N_("Also taking part: %(participants)s"),
+    If("interpreter_needed", N_("An interpreter will be there.")),
+)
+_CONTACT: tuple[Line, ...] = (
+    If("contacts", N_("If you have questions or the time does not suit you, please contact:")),
+    Value("contacts"),
+)
+# The family's contact people; a worker reading the same message does not need them.
+_PLAN_CONTACT: tuple[Line, ...] = (
+    If("to_family", N_("Your responsible worker, whom you can contact about the plan:")),
+    If("to_family", Value("contacts")),
+)
+
+TEMPLATES: dict[str, Template] = {
+    "referral_ack": _t(
+        N_("Your referral was received"),
+        N_("The family centre received your referral on %(received)s."),
+        N_("A worker from the family centre will contact you."),
+    ),
+    "referral_assigned": _t(
+        N_("New referral for your team"),
+        N_("A new referral was routed to your team (case %(case_ref)s). The details are in the Koolle staff app."),
+    ),
+    "referral_urgent": _t(
+        N_("URGENT referral"),
+        N_("Urgent referral, %(municipality)s (case %(case_ref)s). It is to be assessed at once in the Koolle staff app."),
+    ),
+    "referral_linked": _t(
+        N_("New referral on an open case"),
+        N_("Open case %(case_ref)s received another referral (no. %(repeat_count)s)."),
+    ),
+    "deadline_approaching": _t(
+        N_("Deadline approaching"),
+        N_("Deadline approaching: %(deadline)s, by %(due_by)s (case %(case_ref)s)."),
+    ),
+    "deadline_breached": _t(
+        N_("Deadline breached"),
+        N_("Deadline breached: %(deadline)s, due by %(due_by)s (case %(case_ref)s)."),
+    ),
+    "meeting_invitation": _t(
+        N_("Invitation to a joint meeting"),
+        N_("You are invited to a joint meeting on %(when)s."),
+        If(
+            "first_assessment_meeting",
+            N_("This is the first meeting of the service-need assessment: together we find out what support your family needs."),
         ),
-        "sv": (
-            "Er kontakt har tagits emot",
-            "Koolle har tagit emot er kontakt {{ received_at|dt }}. Familjecentret tar kontakt.",
+        N_(
+            "In the meeting your family and the professionals look together at how everyday life is going, and agree on what would help. You can bring up anything you think matters."
         ),
-        "en": (
-            "Your referral was received",
-            "Koolle received your referral on {{ received_at|dt }}. The family centre will be in touch.",
+        _PLACE,
+        _PEOPLE,
+        _CONTACT,
+    ),
+    "meeting_rescheduled": _t(
+        N_("The joint meeting has moved"),
+        N_("The joint meeting has moved to a new time: %(when)s."),
+        _PLACE,
+        _PEOPLE,
+        _CONTACT,
+    ),
+    "meeting_cancelled": _t(
+        N_("The joint meeting is cancelled"),
+        N_("The joint meeting is cancelled. A new time will be agreed with you."),
+        _CONTACT,
+    ),
+    "meeting_reminder": _t(
+        N_("Reminder: joint meeting"),
+        N_("A reminder of the joint meeting on %(when)s."),
+        _PLACE,
+        _CONTACT,
+    ),
+    "plan_agreed": _t(
+        N_("The joint plan was recorded"),
+        N_("Your family's joint plan was recorded. It says what will be done, who does it and when you are next in touch."),
+        _PLAN_CONTACT,
+    ),
+    "plan_shared": _t(
+        N_("A joint plan was shared with you"),
+        N_("The family's joint plan (version %(plan_version)s) was shared with you."),
+        _PLAN_CONTACT,
+    ),
+    "plan_revised": _t(
+        N_("The joint plan was updated"),
+        N_("There is a new version (%(plan_version)s) of your family's joint plan."),
+        _PLAN_CONTACT,
+    ),
+    "plan_closed": _t(
+        N_("The joint plan was closed"),
+        N_("The work under the joint plan has ended. Thank you for working together."),
+        _PLAN_CONTACT,
+    ),
+    "followup_reminder": _t(
+        N_("Reminder: agreed follow-up"),
+        N_("The agreed follow-up contact is on %(when)s."),
+        _PLAN_CONTACT,
+    ),
+    "followup_due": _t(
+        N_("The agreed follow-up is due"),
+        N_("The agreed follow-up contact is due %(when)s."),
+        _PLAN_CONTACT,
+    ),
+    "followup_overdue": _t(
+        N_("The agreed follow-up is overdue"),
+        N_("The agreed follow-up contact (%(when)s) has not happened yet. The responsible worker will be in touch."),
+        _PLAN_CONTACT,
+    ),
+    "followup_rescheduled": _t(
+        N_("The agreed follow-up has moved"),
+        N_("The agreed follow-up contact has moved to %(when)s."),
+        _PLAN_CONTACT,
+    ),
+    "assessment_completed": _t(
+        N_("The service-need assessment is complete"),
+        N_("The assessment following your referral is complete. Outcome: %(outcome)s."),
+    ),
+    "assessment_done": _t(
+        N_("The service-need assessment is complete"),
+        N_("The assessment following your referral is complete (case %(case_ref)s). Thank you for the referral."),
+    ),
+    "urgency_overdue": _t(
+        N_("URGENCY NOT ASSESSED"),
+        N_(
+            "Urgency not assessed in time (%(when)s), %(municipality)s (case %(case_ref)s). It is to be assessed at once in the Koolle staff app."
         ),
-    },
-    "referral_assigned": {
-        "fi": (
-            "Uusi yhteydenotto tiimille",
-            "Tiimillenne on ohjattu uusi yhteydenotto (asia {{ case_ref }}). Lue tiedot Koolle-työtilasta.",
+    ),
+    "urgency_overdue_lead": _t(
+        N_("URGENCY STILL NOT ASSESSED"),
+        N_(
+            "The on-duty social worker has not assessed the urgency (due %(when)s), %(municipality)s (case %(case_ref)s). The assessment is to be secured at once."
         ),
-        "sv": (
-            "Ny kontakt till teamet",
-            "En ny kontakt har styrts till ert team (ärende {{ case_ref }}). Läs uppgifterna i Koolle.",
-        ),
-        "en": (
-            "New referral for your team",
-            "A new referral was routed to your team (case {{ case_ref }}). Read it in the Koolle staff app.",
-        ),
-    },
-    "referral_urgent": {
-        "fi": (
-            "KIIREELLINEN yhteydenotto",
-            "Kiireellinen yhteydenotto, {{ municipality }} (asia {{ case_ref }}). Arvioi välittömästi Koolle-työtilassa.",
-        ),
-        "sv": ("BRÅDSKANDE kontakt", "Brådskande kontakt, {{ municipality }} (ärende {{ case_ref }}). Bedöm genast i Koolle."),
-        "en": (
-            "URGENT referral",
-            "Urgent referral, {{ municipality }} (case {{ case_ref }}). Assess at once in the Koolle staff app.",
-        ),
-    },
-    "referral_linked": {
-        "fi": (
-            "Uusi yhteydenotto avoimeen asiaan",
-            "Avoimeen asiaan {{ case_ref }} on tullut uusi yhteydenotto ({{ repeat_count }}.).",
-        ),
-        "sv": ("Ny kontakt i öppet ärende", "Ett öppet ärende {{ case_ref }} har fått en ny kontakt (nr {{ repeat_count }})."),
-        "en": ("New referral on an open case", "Open case {{ case_ref }} received another referral (no. {{ repeat_count }})."),
-    },
-    "deadline_approaching": {
-        "fi": (
-            "Määräaika lähestyy",
-            "Määräaika lähestyy: {{ deadline|deadline }}, viimeistään {{ due_by|d }} (asia {{ case_ref }}).",
-        ),
-        "sv": (
-            "Tidsfristen närmar sig",
-            "Tidsfristen närmar sig: {{ deadline|deadline }}, senast {{ due_by|d }} (ärende {{ case_ref }}).",
-        ),
-        "en": ("Deadline approaching", "Deadline approaching: {{ deadline|deadline }}, by {{ due_by|d }} (case {{ case_ref }})."),
-    },
-    "deadline_breached": {
-        "fi": (
-            "Määräaika on ylittynyt",
-            "Määräaika on ylittynyt: {{ deadline|deadline }}, viimeistään {{ due_by|d }} (asia {{ case_ref }}).",
-        ),
-        "sv": (
-            "Tidsfristen har överskridits",
-            "Tidsfristen har överskridits: {{ deadline|deadline }}, senast {{ due_by|d }} (ärende {{ case_ref }}).",
-        ),
-        "en": ("Deadline breached", "Deadline breached: {{ deadline|deadline }}, due by {{ due_by|d }} (case {{ case_ref }})."),
-    },
-    "meeting_invitation": {
-        "fi": (
-            "Kutsu yhteiseen tapaamiseen",
-            "Teidät on kutsuttu yhteiseen tapaamiseen {{ starts_at|dt }}, {{ room }}. Tiedot: Koolle-palvelu.",
-        ),
-        "sv": (
-            "Inbjudan till gemensamt möte",
-            "Ni är inbjudna till ett gemensamt möte {{ starts_at|dt }}, {{ room }}. Detaljer: Koolle-tjänsten.",
-        ),
-        "en": (
-            "Invitation to a joint meeting",
-            "You are invited to a joint meeting on {{ starts_at|dt }}, {{ room }}. Details: the Koolle service.",
-        ),
-    },
-    "meeting_rescheduled": {
-        "fi": (
-            "Yhteisen tapaamisen aika on muuttunut",
-            "Yhteinen tapaaminen on siirretty: uusi aika {{ starts_at|dt }}, {{ room }}.",
-        ),
-        "sv": (
-            "Tiden för det gemensamma mötet har ändrats",
-            "Det gemensamma mötet har flyttats: ny tid {{ starts_at|dt }}, {{ room }}.",
-        ),
-        "en": ("The joint meeting has moved", "The joint meeting has moved: new time {{ starts_at|dt }}, {{ room }}."),
-    },
-    "meeting_cancelled": {
-        "fi": ("Yhteinen tapaaminen on peruttu", "Yhteinen tapaaminen on peruttu. Uudesta ajasta sovitaan kanssanne."),
-        "sv": ("Det gemensamma mötet är inställt", "Det gemensamma mötet är inställt. En ny tid avtalas med er."),
-        "en": ("The joint meeting is cancelled", "The joint meeting is cancelled. A new time will be agreed with you."),
-    },
-    "meeting_reminder": {
-        "fi": ("Muistutus: yhteinen tapaaminen", "Muistutus: yhteinen tapaaminen {{ starts_at|dt }}."),
-        "sv": ("Påminnelse: gemensamt möte", "Påminnelse: gemensamt möte {{ starts_at|dt }}."),
-        "en": ("Reminder: joint meeting", "Reminder: joint meeting on {{ starts_at|dt }}."),
-    },
-    "plan_agreed": {
-        "fi": ("Yhteinen suunnitelma on kirjattu", "Yhteinen suunnitelma on kirjattu. Voit lukea sen Koolle-palvelussa."),
-        "sv": (
-            "Den gemensamma planen är registrerad",
-            "Den gemensamma planen är registrerad. Du kan läsa den i Koolle-tjänsten.",
-        ),
-        "en": ("The joint plan was recorded", "The joint plan was recorded. You can read it in the Koolle service."),
-    },
-    "plan_shared": {
-        "fi": (
-            "Yhteinen suunnitelma on jaettu teille",
-            "Perheen yhteinen suunnitelma (versio {{ plan_version }}) on jaettu teille. Lue se Koolle-palvelussa.",
-        ),
-        "sv": (
-            "Den gemensamma planen har delats med er",
-            "Familjens gemensamma plan (version {{ plan_version }}) har delats med er. Läs den i Koolle-tjänsten.",
-        ),
-        "en": (
-            "A joint plan was shared with you",
-            "The family's joint plan (version {{ plan_version }}) was shared with you. Read it in the Koolle service.",
-        ),
-    },
-    "plan_revised": {
-        "fi": (
-            "Yhteistä suunnitelmaa on päivitetty",
-            "Yhteisestä suunnitelmasta on uusi versio ({{ plan_version }}). Voit lukea sen Koolle-palvelussa.",
-        ),
-        "sv": (
-            "Den gemensamma planen har uppdaterats",
-            "Det finns en ny version ({{ plan_version }}) av den gemensamma planen. Läs den i Koolle-tjänsten.",
-        ),
-        "en": (
-            "The joint plan was updated",
-            "There is a new version ({{ plan_version }}) of the joint plan. You can read it in the Koolle service.",
-        ),
-    },
-    "plan_closed": {
-        "fi": ("Yhteinen suunnitelma on päätetty", "Yhteisen suunnitelman mukainen työ on päättynyt. Kiitos yhteistyöstä."),
-        "sv": ("Den gemensamma planen har avslutats", "Arbetet enligt den gemensamma planen har avslutats. Tack för samarbetet."),
-        "en": ("The joint plan was closed", "The work under the joint plan has ended. Thank you for working together."),
-    },
-    "followup_reminder": {
-        "fi": ("Muistutus: sovittu yhteydenotto", "Sovittu yhteydenotto on {{ due_at|dt }}."),
-        "sv": ("Påminnelse: överenskommen kontakt", "Den överenskomna kontakten är {{ due_at|dt }}."),
-        "en": ("Reminder: agreed follow-up", "The agreed follow-up contact is on {{ due_at|dt }}."),
-    },
-    "followup_due": {
-        "fi": ("Sovittu yhteydenotto on nyt", "Sovitun yhteydenoton aika on {{ due_at|dt }}."),
-        "sv": ("Dags för överenskommen kontakt", "Tiden för den överenskomna kontakten är {{ due_at|dt }}."),
-        "en": ("The agreed follow-up is due", "The agreed follow-up contact is due {{ due_at|dt }}."),
-    },
-    "followup_overdue": {
-        "fi": (
-            "Sovittu yhteydenotto on myöhässä",
-            "Sovittu yhteydenotto ({{ due_at|dt }}) ei ole vielä toteutunut. Vastuutyöntekijä ottaa yhteyttä.",
-        ),
-        "sv": (
-            "Den överenskomna kontakten är försenad",
-            "Den överenskomna kontakten ({{ due_at|dt }}) har inte skett ännu. Den ansvariga arbetstagaren tar kontakt.",
-        ),
-        "en": (
-            "The agreed follow-up is overdue",
-            "The agreed follow-up contact ({{ due_at|dt }}) has not happened yet. The responsible worker will be in touch.",
-        ),
-    },
-    "followup_rescheduled": {
-        "fi": ("Sovittu yhteydenotto on siirtynyt", "Sovittu yhteydenotto on siirretty uuteen aikaan: {{ due_at|dt }}."),
-        "sv": (
-            "Den överenskomna kontakten har flyttats",
-            "Den överenskomna kontakten har flyttats till en ny tid: {{ due_at|dt }}.",
-        ),
-        "en": ("The agreed follow-up has moved", "The agreed follow-up contact has moved to {{ due_at|dt }}."),
-    },
-    "assessment_completed": {
-        "fi": (
-            "Palvelutarpeen arviointi on valmistunut",
-            "Tekemänne yhteydenoton perusteella tehty arviointi on valmistunut. Lopputulos: {{ outcome|outcome }}.",
-        ),
-        "sv": (
-            "Bedömningen av servicebehovet är klar",
-            "Bedömningen som gjordes utifrån er kontakt är klar. Resultat: {{ outcome|outcome }}.",
-        ),
-        "en": (
-            "The service-need assessment is complete",
-            "The assessment following your referral is complete. Outcome: {{ outcome|outcome }}.",
-        ),
-    },
-    "assessment_done": {
-        "fi": (
-            "Palvelutarpeen arviointi on valmistunut",
-            "Tekemänne yhteydenoton perusteella tehty arviointi on valmistunut (asia {{ case_ref }}). Kiitos yhteydenotosta.",
-        ),
-        "sv": (
-            "Bedömningen av servicebehovet är klar",
-            "Bedömningen som gjordes utifrån er kontakt är klar (ärende {{ case_ref }}). Tack för kontakten.",
-        ),
-        "en": (
-            "The service-need assessment is complete",
-            "The assessment following your referral is complete (case {{ case_ref }}). Thank you for the referral.",
-        ),
-    },
-    "urgency_overdue": {
-        "fi": (
-            "KIIREELLISYYS ARVIOIMATTA",
-            "Kiireellisyyttä ei ole arvioitu määräajassa ({{ due_at|dt }}), {{ municipality }} (asia {{ case_ref }}). "
-            "Arvioi heti Koolle-työtilassa.",
-        ),
-        "sv": (
-            "BRÅDSKAN INTE BEDÖMD",
-            "Brådskan har inte bedömts inom tiden ({{ due_at|dt }}), {{ municipality }} (ärende {{ case_ref }}). "
-            "Bedöm genast i Koolle.",
-        ),
-        "en": (
-            "URGENCY NOT ASSESSED",
-            "Urgency not assessed in time ({{ due_at|dt }}), {{ municipality }} (case {{ case_ref }}). "
-            "Assess at once in the Koolle staff app.",
-        ),
-    },
-    "urgency_overdue_lead": {
-        "fi": (
-            "KIIREELLISYYS YHÄ ARVIOIMATTA",
-            "Päivystävä sosiaalityöntekijä ei ole arvioinut kiireellisyyttä (määräaika {{ due_at|dt }}), "
-            "{{ municipality }} (asia {{ case_ref }}). Varmista arviointi heti.",
-        ),
-        "sv": (
-            "BRÅDSKAN FORTFARANDE INTE BEDÖMD",
-            "Jourhavande socialarbetare har inte bedömt brådskan (tidsfrist {{ due_at|dt }}), "
-            "{{ municipality }} (ärende {{ case_ref }}). Säkerställ bedömningen genast.",
-        ),
-        "en": (
-            "URGENCY STILL NOT ASSESSED",
-            "The on-duty social worker has not assessed the urgency (due {{ due_at|dt }}), "
-            "{{ municipality }} (case {{ case_ref }}). Make sure it is assessed at once.",
-        ),
-    },
-    "notification_received": {
-        "fi": (
-            "Lastensuojeluilmoitus on vastaanotettu",
-            "Lapsestanne on tehty lastensuojeluilmoitus, ja se on vastaanotettu {{ received_at|dt }}. "
-            "Sosiaalityöntekijä on teihin yhteydessä. Voitte kysyä lisää perhekeskuksesta (asia {{ case_ref }}).",
-        ),
-        "sv": (
-            "En barnskyddsanmälan har tagits emot",
-            "En barnskyddsanmälan om ert barn har tagits emot {{ received_at|dt }}. "
-            "En socialarbetare tar kontakt med er. Ni kan fråga mer vid familjecentret (ärende {{ case_ref }}).",
-        ),
-        "en": (
-            "A child welfare notification was received",
-            "A child welfare notification about your child was received on {{ received_at|dt }}. "
-            "A social worker will contact you. You can ask the family centre for more (case {{ case_ref }}).",
-        ),
-    },
+    ),
+    "notification_received": _t(
+        N_("A child welfare notification was received"),
+        N_("A child welfare notification about your child was received on %(received)s."),
+        N_("A social worker will contact you. You can ask the family centre for more (case %(case_ref)s)."),
+    ),
 }
 
 # An SMS to a family says only that there is a message and where to read it.
-PORTAL_NOTICE: dict[str, str] = {
-    "fi": "Sinulle on uusi viesti Koolle-palvelussa. Lue se: {{ portal_url }}",
-    "sv": "Du har ett nytt meddelande i Koolle-tjänsten. Läs det: {{ portal_url }}",
-    "en": "You have a new message in the Koolle service. Read it at {{ portal_url }}",
-}
+PORTAL_NOTICE = N_("You have a new message in the Koolle service. Read it at %(portal_url)s")
 
 DEADLINES = {
-    "assessment_decision": {
-        "fi": "päätös palvelutarpeen arvioinnin aloittamisesta",
-        "sv": "beslut om att inleda bedömning av servicebehovet",
-        "en": "decision on starting the service-need assessment",
-    },
-    "assessment_completion": {
-        "fi": "palvelutarpeen arvioinnin valmistuminen",
-        "sv": "färdigställande av bedömningen av servicebehovet",
-        "en": "completion of the service-need assessment",
-    },
+    "assessment_decision": N_("decision on starting the service-need assessment"),
+    "assessment_completion": N_("completion of the service-need assessment"),
 }
 
 OUTCOMES = {
-    "services_started": {"fi": "palvelut on aloitettu", "sv": "tjänster har inletts", "en": "services were started"},
-    "no_need_for_services": {"fi": "ei palvelujen tarvetta", "sv": "inget behov av tjänster", "en": "no need for services"},
-    "referred_elsewhere": {
-        "fi": "ohjattu toiseen palveluun",
-        "sv": "hänvisad till en annan tjänst",
-        "en": "referred to another service",
-    },
-    "child_welfare_client": {"fi": "lastensuojelun asiakkuus", "sv": "klient inom barnskyddet", "en": "child welfare client"},
-    "other": {"fi": "muu", "sv": "annat", "en": "other"},
+    "services_started": N_("services were started"),
+    "no_need_for_services": N_("no need for services"),
+    "referred_elsewhere": N_("referred to another service"),
+    "child_welfare_client": N_("child welfare client"),
+    "other": N_("other"),
 }
 
-
-def _env(language: str) -> Environment:
-    env = Environment(autoescape=False, undefined=StrictUndefined, keep_trailing_newline=False)
-    locale = Locale.parse(LOCALES[language])  # parsed once, not at every date formatted
-
-    # Formatting a date or a time with babel costs more than the rest of a render; the same days
-    # and minutes come round again and again.
-    @lru_cache(maxsize=512)
-    def full_date(day: date) -> str:
-        return format_date(day, "full", locale=locale)
-
-    @lru_cache(maxsize=1440)
-    def short_time(hour: int, minute: int) -> str:
-        return format_time(time(hour, minute), "short", locale=locale)
-
-    def dt(value: str | datetime) -> str:
-        v = datetime.fromisoformat(value) if isinstance(value, str) else value
-        local = v.astimezone(HELSINKI)
-        return f"{full_date(local.date())} {short_time(local.hour, local.minute)}"
-
-    def d(value: str | date) -> str:
-        v = date.fromisoformat(value) if isinstance(value, str) else value
-        return format_date(v, "long", locale=locale)
-
-    env.filters["dt"] = dt
-    env.filters["d"] = d
-    env.filters["deadline"] = lambda k: DEADLINES.get(k, {}).get(language, k)
-    env.filters["outcome"] = lambda k: OUTCOMES.get(k, OUTCOMES["other"])[language]
-    return env
+_PHONE_LABEL = N_("phone %(phone)s")
+_EMAIL_LABEL = N_("e-mail %(email)s")
 
 
-_ENVS = {lang: _env(lang) for lang in LANGUAGES}
-# Compiled templates by (language, source): compiling one costs far more than rendering it, and a
-# dispatcher renders the same few templates over and over.
-_COMPILED: dict[tuple[str, str], Template] = {}
+# -- catalogues --------------------------------------------------------------------------------------
+@cache
+def translations(language: str) -> NullTranslations:
+    """The language's catalogue, compiled from its .po file in memory (Babel's API). English is the
+    source language: its catalogue may override a source text, an empty entry keeps the source."""
+    po = LOCALE_DIR / language / "LC_MESSAGES" / f"{DOMAIN}.po"
+    if not po.exists():
+        return NullTranslations()
+    with po.open("rb") as f:
+        catalog = read_po(f, locale=language)
+    buf = io.BytesIO()
+    write_mo(buf, catalog)
+    buf.seek(0)
+    return Translations(buf, domain=DOMAIN)
 
 
-def _template(language: str, source: str) -> Template:
-    t = _COMPILED.get((language, source))
-    if t is None:
-        t = _COMPILED[(language, source)] = _ENVS[language].from_string(source)
-    return t
+def gettext(language: str, message: str) -> str:
+    return translations(language).gettext(message)
+
+
+# -- values shown to people --------------------------------------------------------------------------
+_PLACEHOLDER = re.compile(r"%\((\w+)\)s")
+
+
+def phone_text(phone: str | None, language: str) -> str | None:
+    """A phone number as people in Finland write it: national form for a Finnish number read in
+    Finnish or Swedish ('040 7654321'), international form otherwise ('+358 40 7654321')."""
+    if not phone:
+        return None
+    try:
+        number = phonenumbers.parse(phone, "FI")
+    except phonenumbers.NumberParseException:
+        return None
+    fmt = (
+        phonenumbers.PhoneNumberFormat.NATIONAL
+        if language in ("fi", "sv") and number.country_code == 358
+        else phonenumbers.PhoneNumberFormat.INTERNATIONAL
+    )
+    # No-break spaces: a mail program never wraps a number in the middle.
+    return phonenumbers.format_number(number, fmt).replace(" ", "\u00a0")
+
+
+def person_title(person: dict[str, Any], language: str) -> str:
+    """A professional's title in the language: the roster's title, else the glossary's name of the role."""
+    titles = person.get("title") or {}
+    return str(titles.get(language) or role_name(str(person.get("role") or ""), language))
+
+
+def person_text(person: dict[str, Any], language: str) -> str:
+    """'Anna Virtanen, lähityöntekijä, Porvoon varhaiskasvatus' (the name only when the roster has one)."""
+    parts = [person.get("name"), person_title(person, language), person.get("unit")]
+    return ", ".join(str(p) for p in parts if p)
+
+
+def contact_text(person: dict[str, Any], language: str) -> str:
+    line = person_text(person, language)
+    phone = phone_text(person.get("phone"), language)
+    reach = []
+    if phone:
+        reach.append(gettext(language, _PHONE_LABEL) % {"phone": phone})
+    if person.get("email"):
+        reach.append(gettext(language, _EMAIL_LABEL) % {"email": person["email"]})
+    return line + (", " + ", ".join(reach) if reach else "")
+
+
+def _values(template: str, language: str, params: dict[str, Any], audience: str) -> dict[str, Any]:
+    p = params
+    v: dict[str, Any] = {k: p[k] for k in ("case_ref", "municipality", "repeat_count", "plan_version") if p.get(k) is not None}
+    v["to_family"] = audience == "family"
+    moment = p.get("starts_at") or p.get("due_at")
+    if moment:
+        v["when"] = when_text(moment, language)
+    if moment and p.get("ends_at"):
+        v["when"] += "–" + time_text(p["ends_at"], language)  # ke 9.12.2026 klo 12.00–13.30
+    if p.get("received_at"):
+        v["received"] = when_text(p["received_at"], language)
+    if p.get("due_by"):
+        v["due_by"] = day_text(p["due_by"], language)
+    if p.get("deadline"):
+        v["deadline"] = gettext(language, DEADLINES.get(p["deadline"], N_("statutory deadline")))
+    if "outcome" in p:
+        v["outcome"] = gettext(language, OUTCOMES.get(p["outcome"], OUTCOMES["other"]))
+    place = p.get("place")
+    if place:
+        names = place.get("names") or {}
+        v["place"] = names.get(language) or place.get("name")
+        v["address"] = place.get("address")
+    elif template in ("meeting_invitation", "meeting_rescheduled", "meeting_reminder"):
+        v["no_place"] = True
+    if p.get("convener"):
+        v["convener"] = person_text(p["convener"], language)
+    others = [person_text(x, language) for x in p.get("participants") or []]
+    if others:
+        v["participants"] = "; ".join(others)
+    contacts = [contact_text(x, language) for x in p.get("contacts") or []]
+    if contacts:
+        v["contacts"] = "\n".join(contacts)
+    for flag in ("interpreter_needed", "first_assessment_meeting"):
+        v[flag] = bool(p.get(flag))
+    return v
+
+
+def place_text(params: dict[str, Any], language: str) -> str | None:
+    """The meeting's place and address in one line (a calendar entry's LOCATION), or None."""
+    place = params.get("place") or {}
+    name = (place.get("names") or {}).get(language) or place.get("name")
+    return ", ".join(x for x in (name, place.get("address")) if x) or None
+
+
+def _line(language: str, line: Line, values: dict[str, Any]) -> str | None:
+    if isinstance(line, If):
+        return _line(language, line.text, values) if values.get(line.flag) else None
+    if isinstance(line, Value):
+        return str(values.get(line.name) or "") or None
+    names = _PLACEHOLDER.findall(line)
+    if any(values.get(n) in (None, "") for n in names):
+        return None
+    return gettext(language, line) % {n: values[n] for n in names}
 
 
 def template_language(template: str, language: str | None) -> str:
     """The recipient's language when we have it; otherwise Finnish (an interpreter helps with 'other')."""
-    return language if language in TEMPLATES[template] else "fi"
+    return language if language in LANGUAGES else "fi"
 
 
-def render(template: str, language: str, params: dict[str, Any]) -> tuple[str, str]:
+def render(template: str, language: str, params: dict[str, Any], audience: str = "family") -> tuple[str, str]:
+    """(subject, body) of the message in the language, for a recipient of the ``audience`` (family,
+    staff or referrer: the notification's recipient_kind). Paragraphs are separated by an empty line."""
     language = template_language(template, language)
-    subject, body = TEMPLATES[template][language]
-    return _template(language, subject).render(**params), _template(language, body).render(**params)
+    t = TEMPLATES[template]
+    values = _values(template, language, params, audience)
+    paragraphs = []
+    for para in t.paragraphs:
+        lines = [s for s in (_line(language, line, values) for line in para) if s]
+        if lines:
+            paragraphs.append("\n".join(lines))
+    return gettext(language, t.subject), "\n\n".join(paragraphs)
 
 
 def render_portal_notice(language: str, portal_url: str) -> str:
-    language = language if language in PORTAL_NOTICE else "fi"
-    return _template(language, PORTAL_NOTICE[language]).render(portal_url=portal_url)
+    language = language if language in LANGUAGES else "fi"
+    return gettext(language, PORTAL_NOTICE) % {"portal_url": portal_url}
+
+
+def catalogue_texts() -> list[str]:
+    """Every source text of the messages (for the tests: each is in every catalogue)."""
+    out = [PORTAL_NOTICE, _PHONE_LABEL, _EMAIL_LABEL, N_("statutory deadline"), *DEADLINES.values(), *OUTCOMES.values()]
+    for t in TEMPLATES.values():
+        out.append(t.subject)
+        for para in t.paragraphs:
+            for line in para:
+                text = line.text if isinstance(line, If) else line
+                if isinstance(text, str):
+                    out.append(text)
+    return list(dict.fromkeys(out))

@@ -39,8 +39,8 @@ AREA_LABELS: dict[str, dict[str, str]] = {
 }
 TITLES = {"fi": "Hyvinvoinnin tähti", "sv": "Välmåendestjärnan", "en": "Wellbeing star"}
 SOURCES = {
-    "fi": {"meeting": "yhteinen aika", "followup": "seuranta"},
-    "sv": {"meeting": "gemensam tid", "followup": "uppföljning"},
+    "fi": {"meeting": "yhteinen tapaaminen", "followup": "seuranta"},
+    "sv": {"meeting": "gemensamt möte", "followup": "uppföljning"},
     "en": {"meeting": "joint meeting", "followup": "follow-up"},
 }
 COLOURS = ("#9e9e9e", "#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf")

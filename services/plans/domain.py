@@ -11,10 +11,11 @@ is a follow-up round (seuranta): due -> recorded (or overdue after a grace perio
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
+from shared.clock import HELSINKI
 from shared.errors import DomainError
 
 ACTION_KINDS = ("home", "everyday_environment", "elsewhere")
@@ -63,6 +64,8 @@ class Plan:
     outcome: str | None = None
     closed_by: str | None = None
     followups_recorded: int = 0
+    handovers: list[dict[str, Any]] = field(default_factory=list)  # a responsible worker left: who took over
+    services: list[dict[str, Any]] = field(default_factory=list)  # onward services (actions elsewhere) followed
 
     def timer_subject(self) -> str:
         """The durable timer's identity: one follow-up timer per plan; rescheduling replaces it."""
@@ -187,7 +190,7 @@ def check_frame(
                 "worker_contacts_family",
                 "Say how the worker contacts the family.",
                 "Kirjaa miten työntekijä on yhteydessä perheeseen.",
-                "Ange hur arbetaren kontaktar familjen.",
+                "Ange hur arbetstagaren kontaktar familjen.",
             )
         )
     if not (family_contacts_worker or "").strip():
@@ -196,7 +199,7 @@ def check_frame(
                 "family_contacts_worker",
                 "Say how the family contacts the worker.",
                 "Kirjaa miten perhe on yhteydessä työntekijään.",
-                "Ange hur familjen kontaktar arbetaren.",
+                "Ange hur familjen kontaktar arbetstagaren.",
             )
         )
     if not responsible_workers:
@@ -205,7 +208,7 @@ def check_frame(
                 "responsible_workers",
                 "Name the responsible worker (or pair).",
                 "Nimeä vastuutyöntekijä (tai työpari).",
-                "Ange den ansvariga arbetaren (eller arbetsparet).",
+                "Ange den ansvariga arbetstagaren (eller arbetsparet).",
             )
         )
     elif len(responsible_workers) > 2:
@@ -394,6 +397,111 @@ def reschedule(plan: Plan, *, next_contact_at: datetime, now: datetime) -> datet
     previous = plan.next_contact_at
     _open_round(plan, next_contact_at)
     return previous
+
+
+# -- handover: a responsible worker leaves ---------------------------------------------------------
+
+
+def open_handover(plan: Plan, *, from_worker_id: str, now: datetime) -> dict[str, Any] | None:
+    """A handover of the plan from a deactivated responsible worker; None when the plan is closed, the
+    worker is not responsible for it, or one is already open for them."""
+    if plan.status != "active" or from_worker_id not in plan.responsible_worker_ids:
+        return None
+    if any(h["from_worker_id"] == from_worker_id and h["status"] == "open" for h in plan.handovers):
+        return None
+    h = {"handover_id": str(uuid4()), "from_worker_id": from_worker_id, "status": "open", "opened_at": now.isoformat()}
+    plan.handovers.append(h)
+    return h
+
+
+def complete_handover(plan: Plan, handover_id: str, successor: dict[str, Any], *, by: str, now: datetime) -> dict[str, Any]:
+    """The new responsible worker takes the leaver's place (a pair keeps its other member). The
+    follow-up round stays as agreed with the family; only who follows it changes."""
+    _must_be_active(plan)
+    h = next((h for h in plan.handovers if h["handover_id"] == handover_id), None)
+    if h is None:
+        raise DomainError("not_found", "handover_id")
+    if h["status"] != "open":
+        raise DomainError("handover_completed", "handover_id")
+    if not successor.get("public_service"):
+        raise DomainError("responsible_not_public", "responsible_worker.public_service")
+    if successor["worker_id"] == h["from_worker_id"]:
+        raise DomainError("unknown_successor", "responsible_worker.worker_id")
+    kept = [w for w in plan.responsible_workers if w["worker_id"] not in (h["from_worker_id"], successor["worker_id"])]
+    plan.responsible_workers = [*kept, successor]
+    h.update(status="completed", to_worker_id=successor["worker_id"], completed_at=now.isoformat(), completed_by=by)
+    return h
+
+
+# -- onward services: each action elsewhere followed ------------------------------------------------
+
+SERVICE_STEPS = ("planned", "sent", "accepted", "started")
+SERVICE_ENDS = frozenset({"started", "declined"})
+
+
+def track_services(plan: Plan, now: datetime) -> list[dict[str, Any]]:
+    """Follow every action elsewhere not followed yet (matched by what and where); returns the new
+    ones. A revision that drops an action keeps its service's record: what happened stays known."""
+    known = {(x["what"], x["where"]) for x in plan.services}
+    new = []
+    for a in plan.actions.get("elsewhere", []):
+        key = (a.get("what", ""), a.get("where") or "")
+        if key in known:
+            continue
+        known.add(key)
+        new.append(
+            {
+                "service_id": str(uuid4()),
+                "what": key[0],
+                "where": key[1],
+                "status": "planned",
+                "start_by": a.get("start_by"),
+                "steps": [{"status": "planned", "on": now.date().isoformat()}],
+            }
+        )
+    plan.services.extend(new)
+    return new
+
+
+def service_start_overdue_at(svc: dict[str, Any]) -> datetime | None:
+    """When a service not started is overdue: the start of the day after ``start_by`` (Helsinki)."""
+    if not svc.get("start_by") or svc["status"] in SERVICE_ENDS:
+        return None
+    day = date.fromisoformat(svc["start_by"]) + timedelta(days=1)
+    return datetime.combine(day, time(0, 0), tzinfo=HELSINKI)
+
+
+def record_service_status(
+    plan: Plan, service_id: str, status: str, *, on: date, today: date, start_by: date | None, by: str
+) -> tuple[dict[str, Any], str]:
+    """Move a service on (sent → accepted → started, or declined); returns it and its previous status.
+    A step back or a step after the end is refused."""
+    svc = next((x for x in plan.services if x["service_id"] == service_id), None)
+    if svc is None:
+        raise DomainError("not_found", "service_id")
+    previous = svc["status"]
+    if previous in SERVICE_ENDS:
+        raise DomainError("service_closed", "status")
+    if status != "declined" and SERVICE_STEPS.index(status) <= SERVICE_STEPS.index(previous):
+        raise DomainError("service_step_back", "status")
+    if on > today:
+        raise DomainError("recorded_in_future", "on")
+    if start_by is not None:
+        svc["start_by"] = start_by.isoformat()
+    svc["status"] = status
+    svc["steps"].append({"status": status, "on": on.isoformat(), "by": by})
+    if status == "started" and svc.get("start_by"):
+        svc["days_late"] = max(0, (on - date.fromisoformat(svc["start_by"])).days)
+    return svc, previous
+
+
+def service_overdue(plan: Plan | None, service_id: str, start_by: date, now: datetime) -> dict[str, Any] | None:
+    """The start-by timer fired: the service, marked overdue, when it still has not started by that day."""
+    svc = next((x for x in plan.services if x["service_id"] == service_id), None) if plan else None
+    if svc is None or svc["status"] in SERVICE_ENDS or svc.get("start_by") != start_by.isoformat() or svc.get("overdue_at"):
+        return None
+    svc["overdue_at"] = now.isoformat()
+    return svc
 
 
 def _must_be_responsible(plan: Plan, worker_id: str) -> None:

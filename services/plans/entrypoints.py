@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from shared.contracts.meetings import MeetingHeld
+from shared.contracts.meetings import MeetingHeld, ResponsibleWorkerDeactivated
 from shared.contracts.plans import (
     AgreePlan,
     AgreePlanV2,
     ClosePlan,
     ClosePlanV2,
+    CompleteHandover,
     EffectivenessChartQuery,
     EffectivenessChartQueryV2,
     EffectivenessQuery,
@@ -28,10 +29,12 @@ from shared.contracts.plans import (
     PrintablePlanQueryV2,
     RecordFollowup,
     RecordFollowupV2,
+    RecordServiceStatus,
     RescheduleFollowup,
     RescheduleFollowupV2,
     RevisePlan,
     RevisePlanV2,
+    ServiceStartOverdue,
 )
 from shared.contracts.referral import ConsentGiven, ConsentWithdrawn
 from shared.service import Service
@@ -48,6 +51,8 @@ def register(svc: Service) -> None:
     svc.on_event(FollowupDue)(handlers.on_followup_due)
     svc.on_event(FollowupGraceEnded)(handlers.on_grace_ended)
     svc.on_event(MeetingHeld)(handlers.on_meeting_held)
+    svc.on_event(ResponsibleWorkerDeactivated)(handlers.on_responsible_worker_deactivated)
+    svc.on_event(ServiceStartOverdue)(handlers.on_service_start_overdue)
     # commands
     svc.request("cmd.plans.agree.v2", AgreePlanV2)(handlers.agree_plan)
     svc.retired("cmd.plans.agree.v1", AgreePlan)
@@ -59,6 +64,8 @@ def register(svc: Service) -> None:
     svc.retired("cmd.plans.reschedule_followup.v1", RescheduleFollowup)
     svc.request("cmd.plans.record_followup.v2", RecordFollowupV2)(handlers.record_followup)
     svc.retired("cmd.plans.record_followup.v1", RecordFollowup)
+    svc.request("cmd.plans.complete_handover.v1", CompleteHandover)(handlers.complete_handover)
+    svc.request("cmd.plans.record_service_status.v1", RecordServiceStatus)(handlers.record_service_status)
     # queries
     svc.request("query.plans.case.v2", PlanCaseQueryV2)(handlers.case_plans)
     svc.retired("query.plans.case.v1", PlanCaseQuery)

@@ -11,10 +11,11 @@ from shared import audit
 from shared.clock import local
 from shared.contracts import FieldError, Reply
 from shared.contracts.common import ContactPoint
-from shared.contracts.meetings import MeetingHeld
+from shared.contracts.meetings import MeetingHeld, ResponsibleWorkerDeactivated
 from shared.contracts.plans import (
     AgreePlan,
     ClosePlan,
+    CompleteHandover,
     EffectivenessChartQuery,
     EffectivenessQuery,
     FollowupDue,
@@ -29,15 +30,20 @@ from shared.contracts.plans import (
     PlanCaseQuery,
     PlanClosed,
     PlanCopyPrepared,
+    PlanHandedOver,
+    PlanHandoverOpened,
     PlanQuery,
     PlanRevised,
     PlansAccessLogQuery,
     PlanShared,
     PrintablePlanQuery,
     RecordFollowup,
+    RecordServiceStatus,
     RescheduleFollowup,
     ResponsibleWorker,
     RevisePlan,
+    ServiceStartOverdue,
+    ServiceStatusRecorded,
 )
 from shared.contracts.referral import ConsentGiven, ConsentWithdrawn
 from shared.errors import DomainError, NotFound
@@ -53,9 +59,9 @@ def _frame(cmd: AgreePlan | RevisePlan) -> dict[str, Any]:
     return {
         "changes_needed": list(cmd.changes_needed),
         "actions": {
-            "home": [a.model_dump() for a in cmd.actions_at_home],
-            "everyday_environment": [a.model_dump() for a in cmd.actions_in_everyday_environment],
-            "elsewhere": [a.model_dump() for a in cmd.actions_elsewhere],
+            "home": [a.model_dump(mode="json", exclude_none=True) for a in cmd.actions_at_home],
+            "everyday_environment": [a.model_dump(mode="json", exclude_none=True) for a in cmd.actions_in_everyday_environment],
+            "elsewhere": [a.model_dump(mode="json") for a in cmd.actions_elsewhere],
         },
         "worker_contacts_family": cmd.worker_contacts_family,
         "family_contacts_worker": cmd.family_contacts_worker,
@@ -92,6 +98,7 @@ async def agree_plan(cmd: AgreePlan, uow: PlansUnitOfWork) -> Reply:
         plan = domain.agree(case_id=cmd.case_id, meeting_id=cmd.meeting_id, recorded_by=uow.actor, now=uow.now(), **_frame(cmd))
     except domain.PlanIncomplete as exc:
         return refusal(exc)
+    new_services = domain.track_services(plan, uow.now())
     await uow.plans.add(plan)
     uow.emit(
         PlanAgreed,
@@ -106,6 +113,8 @@ async def agree_plan(cmd: AgreePlan, uow: PlansUnitOfWork) -> Reply:
     )
     _family_copy(plan, uow)
     apply_timers(plan, uow)
+    for svc in new_services:
+        schedule_service(plan, svc, uow)
     return Reply(ok=True, id=str(plan.plan_id), data={"version": plan.version})
 
 
@@ -131,6 +140,7 @@ async def revise_plan(cmd: RevisePlan, uow: PlansUnitOfWork) -> Reply:
         domain.revise(plan, recorded_by=uow.actor, now=uow.now(), expected_version=cmd.expected_version, **_frame(cmd))
     except domain.PlanIncomplete as exc:
         return refusal(exc)
+    new_services = domain.track_services(plan, uow.now())
     await uow.plans.add_version(plan)
     await uow.plans.save(plan)
     assert plan.next_contact_at is not None
@@ -145,6 +155,8 @@ async def revise_plan(cmd: RevisePlan, uow: PlansUnitOfWork) -> Reply:
     )
     _family_copy(plan, uow)
     apply_timers(plan, uow)
+    for svc in new_services:
+        schedule_service(plan, svc, uow)
     return Reply(ok=True, id=str(plan.plan_id), data={"version": plan.version})
 
 
@@ -166,10 +178,13 @@ async def close_plan(cmd: ClosePlan, uow: PlansUnitOfWork) -> Reply:
 # -- follow-up timers -----------------------------------------------------------------------------
 
 
-def apply_timers(plan: domain.Plan, uow: PlansUnitOfWork) -> None:
+def apply_timers(plan: domain.Plan, uow: PlansUnitOfWork, *, future_only: bool = False) -> None:
     """Put the open round's durable timers in place (a timer subject scheduled again replaces the
-    earlier one) and cancel the ones the round does not have (closed plan, no next contact)."""
+    earlier one) and cancel the ones the round does not have (closed plan, no next contact).
+    ``future_only``: a handover moves only the timers still to fire (those that fired stay fired)."""
     at = domain.timers(plan, uow.now(), uow.policy)
+    if future_only:
+        at = {k: None if v is None or v <= uow.now() else v for k, v in at.items()}
     due = plan.next_contact_at
     common: dict[str, Any] = {"producer": SERVICE, "case_id": plan.case_id, "plan_id": plan.plan_id, "plan_version": plan.version}
     subjects = {"reminder": plan.reminder_subject(), "due": plan.timer_subject(), "grace": plan.grace_subject()}
@@ -201,8 +216,32 @@ def apply_timers(plan: domain.Plan, uow: PlansUnitOfWork) -> None:
             ev = FollowupGraceEnded(**common, occurred_at=when, due_at=due)
         uow.schedule(ev, timer_subject=subjects[kind], at=when, timer_id=f"timer:{uuid4()}")
     for kind in ("reminder", "due", "grace"):
-        if at[kind] is None:
+        if at[kind] is None and not future_only:
             uow.cancel_timer(subjects[kind], f"cancel:{uuid4()}")
+
+
+def _service_timer(svc: dict[str, Any]) -> str:
+    return f"timers.plans.service.{svc['service_id']}"
+
+
+def schedule_service(plan: domain.Plan, svc: dict[str, Any], uow: PlansUnitOfWork) -> None:
+    """The onward service's start-by timer (durable): scheduled while it has not started by an agreed
+    day, cancelled once it started or was declined. Scheduling again replaces it."""
+    at = domain.service_start_overdue_at(svc)
+    if at is None:
+        uow.cancel_timer(_service_timer(svc), f"cancel:{uuid4()}")
+        return
+    event = uow.envelope(
+        ServiceStartOverdue,
+        case_id=plan.case_id,
+        occurred_at=at,
+        plan_id=plan.plan_id,
+        service_id=svc["service_id"],
+        start_by=svc["start_by"],
+        responsible_worker_ids=plan.responsible_worker_ids,
+        family_contact_ids=plan.family_contact_ids,
+    )
+    uow.schedule(event, timer_subject=_service_timer(svc), at=at, timer_id=f"timer:{uuid4()}")
 
 
 # Kept for callers of the skeleton's name.
@@ -302,6 +341,93 @@ async def record_followup(cmd: RecordFollowup, uow: PlansUnitOfWork) -> Reply:
         )
     apply_timers(plan, uow)
     return Reply(ok=True, id=record_id, data={"plan_id": str(plan.plan_id)})
+
+
+# -- onward services ---------------------------------------------------------------------------------
+
+
+async def record_service_status(cmd: RecordServiceStatus, uow: PlansUnitOfWork) -> Reply:
+    plan = await _plan(uow, cmd.plan_id)
+    today = local(uow.now()).date()
+    svc, previous = domain.record_service_status(
+        plan, str(cmd.service_id), cmd.status, on=cmd.on or today, today=today, start_by=cmd.start_by, by=uow.actor
+    )
+    await uow.plans.save(plan)
+    schedule_service(plan, svc, uow)
+    uow.emit(
+        ServiceStatusRecorded,
+        plan_id=plan.plan_id,
+        service_id=cmd.service_id,
+        status=cmd.status,
+        previous_status=previous,
+        on=cmd.on or today,
+        start_by=svc.get("start_by"),
+        days_late=svc.get("days_late"),
+        recorded_by=uow.actor,
+    )
+    data = {"status": svc["status"], "start_by": svc.get("start_by"), "days_late": svc.get("days_late")}
+    return Reply(ok=True, id=str(cmd.service_id), data=data)
+
+
+async def on_service_start_overdue(ev: ServiceStartOverdue, uow: PlansUnitOfWork) -> None:
+    """The start-by timer fired: the service is marked late (it counts in the statistics)."""
+    plan = await uow.plans.get(ev.plan_id)
+    if domain.service_overdue(plan, str(ev.service_id), ev.start_by, uow.now()) is not None:
+        assert plan is not None
+        await uow.plans.save(plan)
+
+
+# -- handover: a responsible worker leaves ---------------------------------------------------------
+
+
+async def on_responsible_worker_deactivated(ev: ResponsibleWorkerDeactivated, uow: PlansUnitOfWork) -> None:
+    """A handover opens for each active plan of the case the worker is responsible for; with a
+    successor named in the roster it completes at once."""
+    for plan in await uow.plans.of_case(ev.case_id):
+        h = domain.open_handover(plan, from_worker_id=ev.worker_id, now=uow.now())
+        if h is None:
+            continue
+        uow.emit(
+            PlanHandoverOpened,
+            plan_id=plan.plan_id,
+            plan_version=plan.version,
+            handover_id=h["handover_id"],
+            from_worker_id=ev.worker_id,
+            successor_named=ev.successor is not None,
+        )
+        if ev.successor is not None:
+            await _hand_over(plan, h["handover_id"], ev.successor, uow, by=ev.recorded_by)
+        await uow.plans.save(plan)
+
+
+async def complete_handover(cmd: CompleteHandover, uow: PlansUnitOfWork) -> Reply:
+    plan = await _plan(uow, cmd.plan_id)
+    await _hand_over(plan, str(cmd.handover_id), cmd.responsible_worker, uow, by=uow.actor)
+    await uow.plans.save(plan)
+    return Reply(ok=True, id=str(plan.plan_id), data={"responsible_worker_ids": plan.responsible_worker_ids})
+
+
+async def _hand_over(plan: domain.Plan, handover_id: str, successor: ResponsibleWorker, uow: PlansUnitOfWork, *, by: str) -> None:
+    """The new worker takes over: the plan's timers still to fire now name them, they get the plan,
+    and the family is told its new contact (plan.handed_over)."""
+    h = domain.complete_handover(plan, handover_id, successor.model_dump(mode="json"), by=by, now=uow.now())
+    apply_timers(plan, uow, future_only=True)
+    for svc in plan.services:
+        at = domain.service_start_overdue_at(svc)
+        if at is not None and at > uow.now():
+            schedule_service(plan, svc, uow)
+    uow.emit(
+        PlanHandedOver,
+        plan_id=plan.plan_id,
+        plan_version=plan.version,
+        handover_id=handover_id,
+        from_worker_id=h["from_worker_id"],
+        responsible_worker=successor,
+        responsible_worker_ids=plan.responsible_worker_ids,
+        family_contact_ids=plan.family_contact_ids,
+        family_language=plan.language(),
+    )
+    await share_current_version(plan, uow, only=successor.worker_id)
 
 
 # -- sharing --------------------------------------------------------------------------------------
@@ -473,6 +599,9 @@ async def plan_detail(q: PlanQuery, uow: PlansUnitOfWork) -> Reply:
             "withheld_for_lack_of_consent": withheld if content["version"] == plan.version else [],
             "followups": followups,
             "next_contact_at": _iso(plan.next_contact_at),
+            "responsible_worker_ids": plan.responsible_worker_ids,
+            "services": plan.services,
+            "handovers": plan.handovers,
         },
     )
 

@@ -131,14 +131,14 @@ LABELS: dict[str, dict[str, str]] = {
         "where": "Var",
         "none": "Inga överenskomna åtgärder.",
         "followup": "Hur uppföljningen görs",
-        "worker_contacts_family": "Arbetaren kontaktar familjen",
-        "family_contacts_worker": "Familjen kontaktar arbetaren",
-        "responsible": "Ansvarig arbetare",
+        "worker_contacts_family": "Arbetstagaren kontaktar familjen",
+        "family_contacts_worker": "Familjen kontaktar arbetstagaren",
+        "responsible": "Ansvarig arbetstagare",
         "organisation": "Organisation",
         "contact": "Kontaktuppgifter",
         "next_contact": "Nästa kontakt",
         "shared": "Med familjens samtycke ges planen också till",
-        "footer": "Planen har gjorts tillsammans med familjen. Den ges till familjen och den ansvariga arbetaren, "
+        "footer": "Planen har gjorts tillsammans med familjen. Den ges till familjen och den ansvariga arbetstagaren, "
         "och till andra endast med familjens samtycke.",
     },
     "en": {

@@ -118,6 +118,15 @@ data_migrations = Table(
     Column("changed", Integer, nullable=False),  # how many aggregates it changed
 )
 
+# The statutory statistics read model (services/referral/statistics.py): one fact record per case, no
+# personal data (municipality, dates, in time or not). Rebuilt from the REFERRAL stream by infra.ops.
+statistics_facts = Table(
+    "statistics_facts",
+    metadata,
+    Column("case_id", String(36), primary_key=True),
+    Column("facts", JSONText, nullable=False),
+)
+
 pseudonym_scheme = Table(
     "pseudonym_scheme",
     metadata,
@@ -309,6 +318,20 @@ class ReferralRepository:
 
     async def mark_migration(self, name: str, at: datetime, changed: int) -> None:
         await self.s.execute(insert(data_migrations).values(name=name, applied_at=at, changed=changed))
+
+    # -- statistics read model -------------------------------------------------------------------------
+    async def statistics_facts(self, case_id: Any) -> dict[str, Any] | None:
+        found = await self.s.scalar(select(statistics_facts.c.facts).where(statistics_facts.c.case_id == str(case_id)))
+        return dict(found) if found is not None else None
+
+    async def save_statistics_facts(self, case_id: Any, facts: dict[str, Any], *, new: bool) -> None:
+        if new:
+            await self.s.execute(insert(statistics_facts).values(case_id=str(case_id), facts=facts))
+        else:
+            await self.s.execute(update(statistics_facts).where(statistics_facts.c.case_id == str(case_id)).values(facts=facts))
+
+    async def all_statistics_facts(self) -> dict[str, dict[str, Any]]:
+        return {c: dict(f) for c, f in (await self.s.execute(select(statistics_facts.c.case_id, statistics_facts.c.facts))).all()}
 
     async def cases_due_by(self, horizon: date, team_id: str | None) -> list[Case]:
         q = select(cases).where(cases.c.next_due.is_not(None), cases.c.next_due <= horizon)

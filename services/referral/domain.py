@@ -575,6 +575,19 @@ class Case:
     def note(self, at: datetime, what: str, **detail: Any) -> None:
         self.history.append({"at": at.isoformat(), "what": what, **detail})
 
+    def transfer(self, team_id: str, municipality: str | None, by: str, now: datetime, reason: str) -> tuple[str | None, str]:
+        """Hand the case to another team (and municipality). Returns the previous team and
+        municipality. The deadlines stay: the law counts them from the receipt, not from the team."""
+        municipality = municipality or self.municipality
+        if team_id == self.team_id and municipality == self.municipality:
+            raise DomainError("already_on_team", "team_id")
+        previous = (self.team_id, self.municipality)
+        self.team_id, self.municipality = team_id, municipality
+        self.note(
+            now, "case_transferred", by=by, from_team=previous[0], to_team=team_id, to_municipality=municipality, reason=reason
+        )
+        return previous
+
     def open_deadlines(self) -> list[tuple[str, date]]:
         out = []
         if self.decision_pending:
@@ -766,6 +779,10 @@ class Router:
     def from_data(cls, data: dict[str, Any]) -> Router:
         rules = [RoutingRule(**r) for r in data.get("rules", [])]
         return cls(rules, data.get("default_team", "unassigned"), data.get("on_duty"))
+
+    def teams(self) -> set[str]:
+        """Every team the routing knows: a case may be transferred only to one of them."""
+        return {r.team_id for r in self.rules} | {self.default_team} | set(self._on_duty.values())
 
     def on_duty(self, municipality: str) -> str | None:
         """The municipality's on-duty social work (sosiaalipäivystys), told at once about an urgent referral."""

@@ -12,18 +12,25 @@ from shared.contracts.referral import (
     INTAKE_SUBJECT,
     AccessLogQuery,
     AccessLogQueryV2,
+    AssessmentCompleted,
+    AssessmentStarted,
     AssessUrgency,
     CaseQuery,
     CaseQueryV2,
+    CaseTransferred,
     CompleteAssessment,
     DeadlinesDueQuery,
     DeadlinesDueQueryV2,
+    DecisionRecorded,
     RecordConsent,
     RecordConsentV2,
     RecordDecision,
+    ReferralReceived,
     StartAssessment,
+    StatutoryStatisticsQuery,
     TeamCasesQuery,
     TeamCasesQueryV2,
+    TransferCase,
     UnlinkReferral,
     UnlinkReferralV2,
     WithdrawConsent,
@@ -99,6 +106,11 @@ def register(svc: Service) -> None:
     # New in v1 and carrying no self-naming field: the social worker is the verified caller.
     svc.request("cmd.referral.record_decision.v1", RecordDecision)(handlers.record_decision)
     svc.request("cmd.referral.assess_urgency.v1", AssessUrgency)(handlers.assess_urgency)
+    # The statutory statistics read model, kept from the service's own events (rebuilt: infra.ops).
+    for model in (ReferralReceived, CaseTransferred, DecisionRecorded, AssessmentStarted, AssessmentCompleted):
+        svc.on_event(model)(handlers.on_statistics_event)
+    svc.request("query.referral.statistics.v1", StatutoryStatisticsQuery)(handlers.statutory_statistics)
+    svc.request("cmd.referral.transfer_case.v1", TransferCase)(handlers.transfer_case)
     svc.request("cmd.referral.start_assessment.v1", StartAssessment)(handlers.start_assessment)
     svc.request("cmd.referral.complete_assessment.v1", CompleteAssessment)(handlers.complete_assessment)
     # Operators only (the ops identity; infra/auth.py lets no client identity publish ops.>).

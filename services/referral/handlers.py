@@ -20,6 +20,7 @@ from shared.contracts.referral import (
     AssessmentStarted,
     AssessUrgency,
     CaseQueryV2,
+    CaseTransferred,
     CompleteAssessment,
     ConsentGiven,
     ConsentWithdrawn,
@@ -36,7 +37,9 @@ from shared.contracts.referral import (
     ReferralUnlinked,
     ReferralUrgent,
     StartAssessment,
+    StatutoryStatisticsQuery,
     TeamCasesQueryV2,
+    TransferCase,
     UnlinkReferralV2,
     UrgencyAssessed,
     UrgencyAssessmentOverdue,
@@ -45,9 +48,10 @@ from shared.contracts.referral import (
 from shared.errors import DomainError, NotFound
 from shared.pseudonyms import person_key
 
-from . import domain
+from . import domain, statistics
 from .adapters import ReferralUnitOfWork
 from .domain import Case, Referral, open_referral, screen
+from .statistics import StatutoryStatistics
 
 SERVICE = "referral"
 INTAKE_RECORDER = "front-door"
@@ -223,10 +227,13 @@ async def forget_old_rejections(uow: ReferralUnitOfWork) -> int:
 # -- deadlines --------------------------------------------------------------------------------------
 
 
-def _schedule_deadline(uow: ReferralUnitOfWork, case: Case, kind: str, due: date) -> None:
-    """Two durable timers per deadline: a reminder ``lead`` working days before, and the breach."""
+def _schedule_deadline(uow: ReferralUnitOfWork, case: Case, kind: str, due: date, *, future_only: bool = False) -> None:
+    """Two durable timers per deadline: a reminder ``lead`` working days before, and the breach.
+    ``future_only``: only the timers still to fire (a transfer moves them; those that fired stay fired)."""
     approaching_at, breached_at = domain.timer_moments(due, uow.config.deadline_lead_working_days)
     for which, at, model in (("approaching", approaching_at, DeadlineApproaching), ("breached", breached_at, DeadlineBreached)):
+        if future_only and at <= uow.now():
+            continue
         event = uow.envelope(model, case_id=case.case_id, occurred_at=at, deadline=kind, due_by=due, team_id=case.team_id)
         uow.schedule(event, timer_subject=domain.timer_subject(kind, case.case_id, which), at=at, timer_id=f"timer:{uuid4()}")
 
@@ -371,6 +378,57 @@ async def assess_urgency(cmd: AssessUrgency, uow: ReferralUnitOfWork) -> Reply:
     )
     data = {"within_time": within_time, "guardians_told": referral.guardians_may_be_told}
     return Reply(ok=True, id=str(referral.referral_id), data=data)
+
+
+async def transfer_case(cmd: TransferCase, uow: ReferralUnitOfWork) -> Reply:
+    """The case goes to another team (and municipality), by the verified caller of its current team.
+    Open statutory deadlines keep their days (counted from the receipt) and now warn the new team:
+    their timers are scheduled again with the new team."""
+    if cmd.team_id not in uow.router.teams():
+        raise DomainError("unknown_team", "team_id")
+    case = await _case(uow, cmd.case_id)
+    previous_team, previous_municipality = case.transfer(cmd.team_id, cmd.municipality, uow.actor, uow.now(), cmd.reason)
+    await uow.referrals.save_case(case)
+    for kind, due in case.open_deadlines():
+        _schedule_deadline(uow, case, kind, due, future_only=True)  # the same timer subjects: replaced
+    uow.emit(
+        CaseTransferred,
+        team_id=cmd.team_id,
+        previous_team_id=previous_team,
+        municipality=case.municipality,
+        previous_municipality=previous_municipality,
+        transferred_by=uow.actor,
+    )
+    data = {"team_id": cmd.team_id, "previous_team_id": previous_team, "municipality": case.municipality}
+    return Reply(ok=True, id=str(case.case_id), data=data)
+
+
+# -- statistics ----------------------------------------------------------------------------------------
+
+
+async def on_statistics_event(ev: Any, uow: ReferralUnitOfWork) -> None:
+    """The live statutory statistics read model: the case's facts, folded exactly as a rebuild folds
+    the stream (services/referral/statistics.py)."""
+    known = await uow.referrals.statistics_facts(ev.case_id)
+    model = StatutoryStatistics({str(ev.case_id): dict(known or {})})
+    case = model.apply(ev.event_type, ev.model_dump(mode="json"))
+    if case is not None and model.facts[case] != known:
+        await uow.referrals.save_statistics_facts(case, model.facts[case], new=known is None)
+
+
+async def statutory_statistics(q: StatutoryStatisticsQuery, uow: ReferralUnitOfWork) -> Reply:
+    rows = StatutoryStatistics(await uow.referrals.all_statistics_facts()).figures(q.municipality)
+    rows = [
+        r
+        for r in rows
+        if (q.from_month is None or r["month"] >= q.from_month) and (q.to_month is None or r["month"] <= q.to_month)
+    ]
+    data: dict[str, Any] = {"rows": rows}
+    if q.format == "csv":
+        data["csv"] = statistics.to_csv(rows)
+    elif q.format == "svg":
+        data |= {"content_type": "image/svg+xml", "svg": statistics.chart(rows, q.language)}
+    return Reply(ok=True, data=data)
 
 
 # -- migration ----------------------------------------------------------------------------------------

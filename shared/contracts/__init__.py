@@ -53,7 +53,7 @@ STREAMS: dict[str, StreamSpec] = {
     for s in (
         StreamSpec("INTAKE", ("intake.>",), "front door", description="Submissions from front-door systems."),
         StreamSpec("REFERRAL", ("referral.>", "consent.>", "assessment.>"), "referral"),
-        StreamSpec("MEETINGS", ("meeting.>",), "meetings"),
+        StreamSpec("MEETINGS", ("meeting.>", "roster.>"), "meetings"),
         StreamSpec("PLANS", ("plan.>", "followup.>"), "plans"),
         StreamSpec("NOTIFICATIONS", ("notification.>",), "notifications"),
         StreamSpec("DEADLETTER", ("deadletter.>",), "operations", description="Messages that failed max deliveries."),

@@ -13,6 +13,7 @@ from shared.policy import Access
 from .audit import CaseAccessLogQuery
 from .base import MULTILINE, Contract, Event
 from .common import STAR_SCALE, ContactPoint, Id, Language, ShortText, StarArea
+from .plans import ResponsibleWorker
 from .versions import successor
 
 ParticipantKind = Literal["family", "professional", "referrer"]
@@ -218,6 +219,20 @@ class UpsertProfessional(Contract):
     working_hours: list[WorkingHours] = Field(default_factory=list, description="Empty: Mon-Fri 08:00-16:00.")
     contact: ContactPoint | None = None
     active: bool = True
+    successor_id: Id | None = Field(
+        default=None,
+        description="With active false: the professional (an active roster entry) who takes over the plans this one is "
+        "responsible for. Without it each handover stays open until the team names the new worker "
+        "(cmd.plans.complete_handover.v1).",
+    )
+    name: ShortText | None = Field(
+        default=None, description="Full name as families see it in messages and the plan, e.g. 'Anna Virtanen'."
+    )
+    title: dict[Language, ShortText] = Field(
+        default_factory=dict,
+        description="Job title by language, e.g. {'fi': 'varhaiskasvatuksen opettaja'}; where missing, the "
+        "glossary's name of the professional's role (docs/glossary.md).",
+    )
 
 
 class UpsertRoom(Contract):
@@ -228,8 +243,13 @@ class UpsertRoom(Contract):
     room_id: ShortText
     municipality: ShortText
     capacity: int = Field(ge=1, le=200)
-    location: ShortText
+    location: ShortText = Field(description="The place as families know it, e.g. 'Porvoon perhekeskus, 2. krs'.")
     active: bool = True
+    address: ShortText | None = Field(default=None, description="Street address, e.g. 'Piispankatu 1, 06100 Porvoo'.")
+    names: dict[Language, ShortText] = Field(
+        default_factory=dict,
+        description="The place's name in other languages, e.g. {'sv': 'Borgå familjecenter, 2 vån.'}; location where missing.",
+    )
 
 
 class RosterQuery(Contract):
@@ -393,6 +413,8 @@ class ProfessionalView(Contract):
     working_hours: list[WorkingHours]
     contact: dict[str, Any] | None = Field(description="Contact point (contact_id, role, language, email, phone).")
     active: bool
+    name: str | None = Field(default=None, description="Full name as families see it.")
+    title: dict[str, str] = Field(default_factory=dict, description="Job title by language.")
 
 
 class RoomView(Contract):
@@ -401,6 +423,8 @@ class RoomView(Contract):
     capacity: int
     location: str
     active: bool
+    address: str | None = Field(default=None, description="Street address.")
+    names: dict[str, str] = Field(default_factory=dict, description="The place's name in other languages.")
 
 
 class Roster(Contract):
@@ -511,8 +535,58 @@ CancelMeeting.reply_data = None
 MeetingStatisticsQuery.reply_data = MeetingStatistics
 
 
+class RosterProfessionalChanged(Event):
+    """A professional in the family-centre roster was added or changed (from the roster file at start,
+    or a staff command). Staff data, not family data: the notifications service keeps a directory of
+    them to name the convening and the responsible worker, with title and work contact, in messages."""
+
+    event_type: ClassVar[str] = "roster.professional_changed"
+    stream: ClassVar[str] = "MEETINGS"
+
+    case_id: UUID | None = Field(default=None, description="Always empty: the roster is not about a case.")  # type: ignore[assignment]
+    professional_id: Id = Field(description="Staff id.")
+    municipality: ShortText
+    name: ShortText | None = Field(default=None, description="Full name as families see it.")
+    title: dict[Language, ShortText] = Field(default_factory=dict, description="Job title by language.")
+    roles: list[ShortText] = Field(description="Role codes (docs/glossary.md names them in fi/sv/en).")
+    unit: ShortText = Field(description="Unit (service) the professional works in.")
+    contact: ContactPoint | None = Field(default=None, description="Work contact (e-mail, phone).")
+    active: bool = True
+
+
+class RosterRoomChanged(Event):
+    """A meeting room was added or changed: where families come, so that messages name the place and its
+    address instead of the room's id."""
+
+    event_type: ClassVar[str] = "roster.room_changed"
+    stream: ClassVar[str] = "MEETINGS"
+
+    case_id: UUID | None = Field(default=None, description="Always empty: the roster is not about a case.")  # type: ignore[assignment]
+    room_id: ShortText
+    municipality: ShortText
+    location: ShortText = Field(description="The place as families know it.")
+    address: ShortText | None = Field(default=None, description="Street address.")
+    names: dict[Language, ShortText] = Field(default_factory=dict, description="The place's name in other languages.")
+    active: bool = True
+
+
 # (event, producer, consumers outside the four services); the services' own subscriptions are
 # read from their bootstraps (infra.wiring).
+class ResponsibleWorkerDeactivated(Event):
+    """A professional responsible for this case's plan (vastuutyöntekijä) was deactivated in the roster
+    (left, moved, long leave). One event per case they are responsible for; the plans service opens a
+    handover for each of their plans."""
+
+    event_type: ClassVar[str] = "meeting.responsible_worker_deactivated"
+    stream: ClassVar[str] = "MEETINGS"
+
+    worker_id: str = Field(description="Staff id of the deactivated professional.")
+    successor: ResponsibleWorker | None = Field(
+        default=None, description="Who takes over, when the roster change named one (from the roster: unit, contact)."
+    )
+    recorded_by: str = Field(description="Staff id of the verified caller who changed the roster.")
+
+
 EVENTS = (
     (MeetingConvened, "meetings", ()),
     (MeetingResponseRecorded, "meetings", ("staff apps",)),
@@ -520,6 +594,9 @@ EVENTS = (
     (MeetingCancelled, "meetings", ()),
     (MeetingReminderDue, "meetings (durable timer)", ()),
     (MeetingHeld, "meetings", ("staff apps",)),
+    (ResponsibleWorkerDeactivated, "meetings (roster)", ()),
+    (RosterProfessionalChanged, "meetings", ()),
+    (RosterRoomChanged, "meetings", ()),
 )
 
 # -- version 2: the actor from the verified token, the case named, a purpose on every read ----------

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, ClassVar, Literal
 from uuid import UUID
 
@@ -29,6 +29,11 @@ class PlannedAction(Contract):
     where: FrameText | None = Field(
         default=None,
         description="Where: required for actions elsewhere; optional at home and in the everyday environment (which ECEC unit or school).",
+    )
+    start_by: date | None = Field(
+        default=None,
+        description="Actions elsewhere: the day (Helsinki) by which the service should have started, as agreed. "
+        "When it has not started by then, the responsible worker and the family are told (plan.service_start_overdue).",
     )
 
 
@@ -170,6 +175,76 @@ class PlanClosed(Event):
     outcome: PlanOutcome
 
 
+class PlanHandoverOpened(Event):
+    """A responsible worker of this plan was deactivated: a handover (vastuun siirto) opened. It
+    completes at once when the roster change named a successor, else when the team names one
+    (``cmd.plans.complete_handover.v1``)."""
+
+    event_type: ClassVar[str] = "plan.handover_opened"
+    stream: ClassVar[str] = "PLANS"
+
+    plan_id: UUID
+    plan_version: int
+    handover_id: UUID
+    from_worker_id: str = Field(description="Staff id of the worker who left.")
+    successor_named: bool = Field(description="The roster change named who takes over (plan.handed_over follows).")
+
+
+class PlanHandedOver(Event):
+    """The plan has a new responsible worker in place of one who left. Their follow-up timers now name
+    the new worker; the family is told its new contact in its language."""
+
+    event_type: ClassVar[str] = "plan.handed_over"
+    stream: ClassVar[str] = "PLANS"
+
+    plan_id: UUID
+    plan_version: int
+    handover_id: UUID
+    from_worker_id: str = Field(description="Staff id of the worker who left.")
+    responsible_worker: ResponsibleWorker = Field(description="The new responsible worker (with contact, for the family).")
+    responsible_worker_ids: list[str] = Field(description="The plan's responsible workers now.")
+    family_contact_ids: list[str] = Field(description="Contact ids of the family (addresses are in the directory).")
+    family_language: Language = Field(description="The family's language (fi, sv or en).")
+
+
+ServiceStatus = Literal["planned", "sent", "accepted", "started", "declined"]
+"""planned: named in the plan; sent: the referral to the service went out; accepted: the service took
+the family on; started: the service began; declined: the service (or the family) said no."""
+
+
+class ServiceStatusRecorded(Event):
+    """An onward service of the plan (an action elsewhere) moved on: sent → accepted → started, or
+    declined. The action's own words stay in the plan; the event carries ids, status and dates."""
+
+    event_type: ClassVar[str] = "plan.service_status_recorded"
+    stream: ClassVar[str] = "PLANS"
+
+    plan_id: UUID
+    service_id: UUID = Field(description="The followed service (one per action elsewhere).")
+    status: ServiceStatus
+    previous_status: ServiceStatus
+    on: date = Field(description="Helsinki date of the step.")
+    start_by: date | None = Field(description="The agreed last day for the service to start.")
+    days_late: int | None = Field(
+        default=None, description="Status started: days after start_by it started (0 when on time; none without a date)."
+    )
+    recorded_by: str = Field(description="Staff id of the verified caller.")
+
+
+class ServiceStartOverdue(Event):
+    """An onward service had not started by its agreed day (durable timer, fired the next morning,
+    Helsinki): the responsible worker(s) and the family are told."""
+
+    event_type: ClassVar[str] = "plan.service_start_overdue"
+    stream: ClassVar[str] = "PLANS"
+
+    plan_id: UUID
+    service_id: UUID
+    start_by: date = Field(description="The agreed last day (Helsinki date).")
+    responsible_worker_ids: list[str]
+    family_contact_ids: list[str]
+
+
 class PlanShared(Event):
     """The plan (this version) was shared with one recipient, on the basis named."""
 
@@ -309,6 +384,37 @@ class RecordFollowup(Contract):
     followup_meeting: FollowupMeetingRequest | None = Field(default=None, description="A follow-up meeting to convene.")
 
 
+class CompleteHandover(Contract):
+    """``cmd.plans.complete_handover.v1``: name the new responsible worker of an open handover (a worker
+    of the plan left without a successor in the roster). By a worker of the case (the verified caller)."""
+
+    access: ClassVar[Access] = Access("write")
+
+    command_id: UUID = Field(description="Idempotency key chosen by the staff app.")
+    case_id: UUID
+    plan_id: UUID
+    handover_id: UUID = Field(description="From plan.handover_opened (or the plan's handovers).")
+    responsible_worker: ResponsibleWorker = Field(description="Who takes over: a professional in a public service.")
+
+
+class RecordServiceStatus(Contract):
+    """``cmd.plans.record_service_status.v1``: an onward service of the plan (an action elsewhere) moved
+    on: sent, accepted, started, or declined. Each action elsewhere is followed from ``planned``; a step
+    back is refused. By a worker of the case (the verified caller)."""
+
+    access: ClassVar[Access] = Access("write")
+
+    command_id: UUID = Field(description="Idempotency key chosen by the staff app.")
+    case_id: UUID
+    plan_id: UUID
+    service_id: UUID = Field(description="The followed service (the plan's ``services``).")
+    status: Literal["sent", "accepted", "started", "declined"]
+    on: date | None = Field(default=None, description="Helsinki date of the step; today when empty. Not in the future.")
+    start_by: date | None = Field(
+        default=None, description="A new agreed last day for the service to start (e.g. given when it accepted)."
+    )
+
+
 class PlanQuery(Contract):
     """``query.plans.plan.v1``: one plan, a given version (default: the current one) and its version list."""
 
@@ -360,6 +466,20 @@ class PlansAccessLogQuery(CaseAccessLogQuery):
 
 
 # -- replies: the ``data`` of each request's Reply -----------------------------------------------------
+
+
+class HandoverCompletedReply(Contract):
+    """``data`` of ``cmd.plans.complete_handover.v1`` (the reply's ``id`` is the plan)."""
+
+    responsible_worker_ids: list[str] = Field(description="The plan's responsible workers now.")
+
+
+class ServiceStatusReply(Contract):
+    """``data`` of ``cmd.plans.record_service_status.v1`` (the reply's ``id`` is the service)."""
+
+    status: ServiceStatus
+    start_by: date | None = Field(description="The agreed last day for the service to start.")
+    days_late: int | None = Field(description="Status started: days after start_by (0 on time).")
 
 
 class PlanVersionReply(Contract):
@@ -436,6 +556,19 @@ class PlanDetail(Contract):
     withheld_for_lack_of_consent: list[str] = Field(description="Parties named in the plan without consent in force.")
     followups: list[FollowupRecordView]
     next_contact_at: datetime | None
+    responsible_worker_ids: list[str] = Field(
+        default_factory=list, description="The plan's responsible workers now (after any handover)."
+    )
+    services: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Onward services followed (one per action elsewhere): {service_id, what, where, status "
+        "(planned|sent|accepted|started|declined), start_by, steps [{status, on, by}], days_late, overdue_at}.",
+    )
+    handovers: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Handovers from workers who left: {handover_id, from_worker_id, status (open|completed), opened_at, "
+        "to_worker_id, completed_at, completed_by}.",
+    )
 
 
 class PrintablePlan(Contract):
@@ -502,6 +635,8 @@ AgreePlan.reply_data = PlanVersionReply
 RevisePlan.reply_data = PlanVersionReply
 ClosePlan.reply_data = PlanVersionReply
 RescheduleFollowup.reply_data = None
+CompleteHandover.reply_data = HandoverCompletedReply
+RecordServiceStatus.reply_data = ServiceStatusReply
 RecordFollowup.reply_data = FollowupRecordedReply
 PlanCaseQuery.reply_data = CasePlans
 PlanQuery.reply_data = PlanDetail
@@ -536,6 +671,10 @@ EVENTS = (
     (PlanRevised, "plans", ()),
     (PlanClosed, "plans", ()),
     (PlanShared, "plans", ()),
+    (PlanHandoverOpened, "plans", ("staff apps",)),
+    (PlanHandedOver, "plans", ()),
+    (ServiceStatusRecorded, "plans", ("staff apps", "statistics")),
+    (ServiceStartOverdue, "plans (durable timer)", ()),
     (FollowupReminderDue, "plans (durable timer)", ()),
     (FollowupRecorded, "plans", ("staff apps",)),
     (FollowupOverdue, "plans", ()),
@@ -562,6 +701,16 @@ PlansAccessLogQueryV2 = successor(
 )
 
 REQUESTS = (
+    (
+        "cmd.plans.complete_handover.v1",
+        CompleteHandover,
+        "Name the new responsible worker of an open handover (plan.handed_over; the family is told).",
+    ),
+    (
+        "cmd.plans.record_service_status.v1",
+        RecordServiceStatus,
+        "Record an onward service's step: sent, accepted, started or declined (plan.service_status_recorded).",
+    ),
     ("cmd.plans.agree.v1", AgreePlan, "Retired: use cmd.plans.agree.v2. Record the joint plan."),
     ("cmd.plans.revise.v1", RevisePlan, "Retired: use cmd.plans.revise.v2. Record a new version of a plan."),
     ("cmd.plans.close.v1", ClosePlan, "Retired: use cmd.plans.close.v2. Close a plan with an outcome."),

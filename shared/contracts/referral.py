@@ -481,6 +481,24 @@ class AssessUrgency(Contract):
     )
 
 
+class TransferCase(Contract):
+    """``cmd.referral.transfer_case.v1``: hand the case over to another team, in the same or another
+    municipality (asian siirto). Made by a worker, social worker or the team lead of the case's
+    current team (the verified caller). The new team is told; the old team no longer reaches the case
+    (every service replaces the case's team in its case-access read model). Open statutory deadlines
+    keep running and now warn the new team."""
+
+    access: ClassVar[Access] = Access("write", team_only=True)
+
+    command_id: UUID = Field(description="Idempotency key chosen by the staff app.")
+    case_id: UUID
+    team_id: Id = Field(description="The team that takes the case over (a team known to the routing).")
+    municipality: ShortText | None = Field(
+        default=None, description="The municipality the case moves to; the case's own municipality when empty."
+    )
+    reason: FreeText = Field(default="", description="Why the case is transferred; kept in the case history, never in an event.")
+
+
 class CompleteAssessment(Contract):
     """``cmd.referral.complete_assessment.v1``: the service-need assessment was completed (outcome category)."""
 
@@ -489,6 +507,27 @@ class CompleteAssessment(Contract):
     social_worker_id: Id
     outcome: AssessmentOutcome
     completed_on: date | None = Field(default=None, description="Helsinki date; today when empty.")
+
+
+class StatutoryStatisticsQuery(Contract):
+    """``query.referral.statistics.v1``: the figures THL publishes, per municipality and month: the
+    share of 7-working-day decisions made in time and of service-need assessments completed within 3
+    months of receipt. Aggregates only (any staff role, statisticians too). As JSON rows, CSV text or an
+    SVG chart labelled in fi, sv or en."""
+
+    access: ClassVar[Access] = Access("aggregate", personal=False, case=None)
+
+    municipality: ShortText | None = Field(default=None, description="Only this municipality.")
+    from_month: Annotated[str, StringConstraints(pattern=r"^[0-9]{4}-[0-9]{2}$")] | None = Field(
+        default=None, description="First month (YYYY-MM, Helsinki)."
+    )
+    to_month: Annotated[str, StringConstraints(pattern=r"^[0-9]{4}-[0-9]{2}$")] | None = Field(
+        default=None, description="Last month (YYYY-MM, Helsinki)."
+    )
+    format: Literal["json", "csv", "svg"] = Field(
+        default="json", description="json: rows; csv: rows and CSV text; svg: rows and a chart."
+    )
+    language: Language = Field(default="fi", description="The chart's language (fi, sv or en).")
 
 
 class ReferralUrgent(Event):
@@ -551,6 +590,20 @@ class ReferralUnlinked(Event):
     referral_id: UUID
     previous_case_id: UUID
     recorded_by: str
+
+
+class CaseTransferred(Event):
+    """The case was transferred to another team (asian siirto), possibly in another municipality. The
+    old team loses access to it; the new team is told."""
+
+    event_type: ClassVar[str] = "referral.case_transferred"
+    stream: ClassVar[str] = "REFERRAL"
+
+    team_id: str = Field(description="The team the case now belongs to.")
+    previous_team_id: str | None = Field(description="The team it was taken from.")
+    municipality: str = Field(description="The municipality the case now belongs to.")
+    previous_municipality: str = Field(description="The municipality it belonged to before.")
+    transferred_by: str = Field(description="Staff id of the verified caller who transferred it.")
 
 
 class DeadlineApproaching(Event):
@@ -791,6 +844,34 @@ class UrgencyAssessedReply(Contract):
     guardians_told: bool = Field(description="The guardians of a child-protection notification are told it was received.")
 
 
+class CaseTransferredReply(Contract):
+    """``data`` of ``cmd.referral.transfer_case.v1`` (the reply's ``id`` is the case)."""
+
+    team_id: str = Field(description="The team the case now belongs to.")
+    previous_team_id: str | None = Field(description="The team it was taken from.")
+    municipality: str = Field(description="The municipality the case now belongs to.")
+
+
+class StatutoryFiguresRow(Contract):
+    municipality: str
+    month: str = Field(description="YYYY-MM (Helsinki).")
+    decisions: int = Field(description="7-working-day decisions made this month.")
+    decisions_in_time: int = Field(description="Of them, made on or before the 7th working day after the receipt.")
+    decisions_in_time_share: float | None = Field(description="decisions_in_time / decisions (null without decisions).")
+    assessments_completed: int = Field(description="Service-need assessments completed this month.")
+    assessments_in_time: int = Field(description="Of them, completed within 3 months of the receipt.")
+    assessments_in_time_share: float | None = Field(description="assessments_in_time / assessments_completed.")
+
+
+class StatutoryFigures(Contract):
+    """``data`` of ``query.referral.statistics.v1``."""
+
+    rows: list[StatutoryFiguresRow] = Field(description="One per municipality and month, oldest first.")
+    csv: Annotated[str, MULTILINE] | None = Field(default=None, description="format csv: the rows as CSV (header row first).")
+    content_type: str | None = Field(default=None, description="format svg: image/svg+xml.")
+    svg: Annotated[str, MULTILINE] | None = Field(default=None, description="format svg: a bar chart of the two shares.")
+
+
 class AssessmentCompletedReply(Contract):
     """``data`` of ``cmd.referral.complete_assessment.v1``."""
 
@@ -809,6 +890,8 @@ StartAssessment.reply_data = AssessmentStartedReply
 CompleteAssessment.reply_data = AssessmentCompletedReply
 RecordDecision.reply_data = DecisionRecordedReply
 AssessUrgency.reply_data = UrgencyAssessedReply
+TransferCase.reply_data = CaseTransferredReply
+StatutoryStatisticsQuery.reply_data = StatutoryFigures
 
 
 # (event, producer, consumers outside the four services); the services' own subscriptions are
@@ -820,6 +903,7 @@ EVENTS = (
     (ReferralAssigned, "referral", ("staff apps",)),
     (ReferralLinked, "referral", ()),
     (ReferralUnlinked, "referral", ()),
+    (CaseTransferred, "referral", ("staff apps",)),
     (DeadlineApproaching, "referral (durable timer)", ()),
     (DeadlineBreached, "referral (durable timer)", ()),
     (DecisionRecorded, "referral", ("staff apps", "statistics")),
@@ -905,6 +989,18 @@ REQUESTS = (
         AssessUrgency,
         "Record the urgency assessment of a referral: who, when, outcome; guardians told unless it endangers the child "
         "(referral.urgency_assessed); by a social worker of the case's team.",
+    ),
+    (
+        "query.referral.statistics.v1",
+        StatutoryStatisticsQuery,
+        "THL's statutory figures per municipality and month (decisions within 7 working days, assessments within "
+        "3 months) as JSON, CSV or an SVG chart (fi/sv/en); aggregates only.",
+    ),
+    (
+        "cmd.referral.transfer_case.v1",
+        TransferCase,
+        "Transfer the case to another team or municipality (referral.case_transferred); by the case's own team. "
+        "The old team loses access; the new team is told.",
     ),
     (
         "cmd.referral.start_assessment.v1",

@@ -55,6 +55,7 @@ ALLOWED: dict[str, set[str]] = {
     "guardian_view": CASE_STAFF | {"guardian"},  # the plan, the meetings, the access logs
     "consent": {"team_worker", "team_social_worker", "participant", "guardian"},  # a worker of the case or the guardian
     "team_list": {"team_worker", "team_social_worker", "team_lead"},  # the caller's own team
+    "team_case": {"team_worker", "team_social_worker", "team_lead"},  # a transfer: the case's own team only
     "worker_list": CASE_STAFF | {"other_worker"},  # filtered to the caller's cases
     "aggregate": set(STAFF),  # statistics: counts only
     "roster": {"team_worker", "team_social_worker", "other_worker", "participant", "team_lead", "ops"},  # staff data
@@ -87,6 +88,9 @@ def samples(case_id: str) -> dict[str, tuple[str, dict[str, Any]]]:
         # refused by the domain, so the case is not changed.
         "cmd.referral.record_decision.v1": ("social_work", cmd(outcome="start_assessment", decided_on="2099-01-07")),
         "cmd.referral.assess_urgency.v1": ("social_work", cmd(referral_id=some, urgent_protection_needed=False)),
+        "query.referral.statistics.v1": ("aggregate", {"format": "csv"}),
+        # A team the routing does not know: let through, then refused by the domain.
+        "cmd.referral.transfer_case.v1": ("team_case", cmd(team_id="no-such-team")),
         "cmd.referral.start_assessment.v1": ("case", cmd(social_worker_id="staff-1", started_on="2030-01-07")),
         "cmd.referral.complete_assessment.v1": ("case", cmd(social_worker_id="staff-1", outcome="services_started")),
         "cmd.meetings.convene.v2": (
@@ -139,6 +143,15 @@ def samples(case_id: str) -> dict[str, tuple[str, dict[str, Any]]]:
         "cmd.plans.close.v2": ("case", cmd(plan_id=some, outcome="goals_met")),
         "cmd.plans.reschedule_followup.v2": ("case", cmd(plan_id=some, next_contact_at=start.isoformat())),
         "cmd.plans.record_followup.v2": ("case", cmd(plan_id=some, what_happened="Talked on the phone")),
+        "cmd.plans.complete_handover.v1": (
+            "case",
+            cmd(
+                plan_id=some,
+                handover_id=some,
+                responsible_worker={"worker_id": "staff-1", "organisation": "Perhetyö", "public_service": True},
+            ),
+        ),
+        "cmd.plans.record_service_status.v1": ("case", cmd(plan_id=some, service_id=some, status="sent")),
         "query.plans.case.v2": ("guardian_view", read()),
         "query.plans.plan.v2": ("guardian_view", read(plan_id=some)),
         "query.plans.printable.v2": ("guardian_view", read(plan_id=some)),

@@ -22,6 +22,7 @@ from shared.client import call
 from shared.clock import HELSINKI
 from shared.contracts.referral import ReferralAssigned, ReferralReceived
 from tests.conftest import wait_for
+from tests.integration.test_notifications_roster_contacts import roster_email
 from tests.support.imip_samples import reply_mail
 from tests.support.notifications_fakes import SmtpServer
 from tests.support.system import EventLog, running
@@ -122,8 +123,8 @@ async def test_accept_decline_and_tentative_from_three_calendars_become_the_part
                 meeting_id = convened.id
                 people = {
                     "guardian-1": GUARDIAN["email"],
-                    "staff-close": "staff-close@example.com",
-                    "staff-psy": "staff-psy@example.com",
+                    "staff-close": roster_email("staff-close"),  # reached at the roster's work address
+                    "staff-psy": roster_email("staff-psy"),
                 }
                 await wait_for(lambda: all(smtp.to(a) for a in people.values()), timeout=30)
 

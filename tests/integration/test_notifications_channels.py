@@ -20,7 +20,13 @@ from services.notifications.domain import sms_length
 from services.notifications.sms import FortySixElks
 from shared.client import call
 from shared.clock import HELSINKI, FixedClock
-from shared.contracts.meetings import MeetingCancelled, MeetingConvened, MeetingReminderDue, MeetingRescheduled
+from shared.contracts.meetings import (
+    MeetingCancelled,
+    MeetingConvened,
+    MeetingReminderDue,
+    MeetingRescheduled,
+    RosterRoomChanged,
+)
 from shared.contracts.plans import FollowupDue, PlanAgreed, PlanShared
 from shared.contracts.referral import (
     AssessmentCompleted,
@@ -168,10 +174,27 @@ async def test_right_recipients_languages_and_calendar_invitations_over_smtp(sta
             }
             invitation = smtp.to("g1@example.com")[0]
             assert invitation["Subject"] == "Inbjudan till gemensamt möte" and invitation["Content-Language"] == "sv"
-            assert "Room 1" in invitation.get_body(("plain",)).get_content()
+            # No roster announced this room (no meetings service here): the place is described, never its id.
+            text = invitation.get_body(("plain",)).get_content()
+            assert "Room 1" not in text and "Plats: arbetstagaren som bjöd in er meddelar platsen." in text
             assert smtp.to("close@example.com")[0]["Subject"] == "Invitation to a joint meeting"
             assert not sms.messages  # everyone had an e-mail address: e-mail first
 
+            # The meetings service announces the room the meeting moves to: the update names the place.
+            room2 = RosterRoomChanged(
+                producer="meetings",
+                room_id="Room 2",
+                municipality="Testilä",
+                location="Testilän perhekeskus, 2. krs",
+                address="Testikatu 5, 00990 Testilä",
+            )
+            await publish(nc, room2)
+
+            async def room_known() -> bool:
+                async with svc.uow() as uow:
+                    return bool(await uow.notifications.roster_entries("room", ["Room 2"]))
+
+            await wait_for(room_known)
             await publish(
                 nc,
                 MeetingRescheduled(
@@ -206,7 +229,7 @@ async def test_right_recipients_languages_and_calendar_invitations_over_smtp(sta
             assert [int(e["SEQUENCE"]) for e in events] == [0, 1, 2]
             assert [str(c["METHOD"]) for c in cals] == ["REQUEST", "REQUEST", "CANCEL"]
             assert events[1].decoded("DTSTART") == starts + timedelta(days=1)
-            assert str(events[1]["LOCATION"]) == "Room 2"
+            assert str(events[1]["LOCATION"]) == "Testilän perhekeskus, 2. krs, Testikatu 5, 00990 Testilä"
 
             # A reminder from the cancelled meeting's timer is not sent.
             await publish(
@@ -342,7 +365,7 @@ async def test_fallback_to_sms_when_email_is_refused_and_preferred_channel_first
             assert ns[("plan_agreed", "guardian-2")]["channels_tried"] == ["sms"]
             assert not smtp.to("g2@example.com")
             # family SMS carries no content, in the family's language
-            assert sms.to("+358401230001")[0]["message"].startswith("Du har ett nytt meddelande")
+            assert sms.to("+358401230001")[0]["message"].startswith("Ni har ett nytt meddelande")
             # delivery receipt from the gateway's status query
             await wait_for(
                 lambda: _with(

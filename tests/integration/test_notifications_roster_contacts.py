@@ -3,6 +3,7 @@ the real notifications service over real SMTP, events published straight to JetS
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,12 @@ pytestmark = [pytest.mark.integration]
 
 TUESDAY_NOON = datetime(2026, 11, 24, 12, 0, tzinfo=HELSINKI).astimezone(UTC)
 GUARDIAN = {"contact_id": "guardian-1", "role": "guardian", "language": "fi", "email": "g1@example.com"}
+
+
+def roster_email(professional_id: str) -> str:
+    """The work e-mail the meetings roster gives a professional (the data file the service reads)."""
+    roster = json.loads(DEFAULT_ROSTER_FILE.read_text(encoding="utf-8"))
+    return next(p["contact"]["email"] for p in roster["professionals"] if p["professional_id"] == professional_id)
 
 
 class Recording:
@@ -64,7 +71,7 @@ async def test_a_worker_without_a_directory_row_gets_the_message_at_the_rosters_
         staff = StaffDirectory.load(Path("/nonexistent"), DEFAULT_ROSTER_FILE)
         delivery = Delivery({"email": email}, NotificationsConfig(smtp_host="x"), staff)
         await dispatch_once(lambda: NotificationsUnitOfWork(db, clock.now), delivery)
-        assert [m.address for m in email.sent] == ["staff-psy@example.com"]
+        assert [m.address for m in email.sent] == [roster_email("staff-psy")]
         async with NotificationsUnitOfWork(db, clock.now) as uow:
             assert (await uow.notifications.get(planned[0].notification_id)).status == "sent"
     finally:
@@ -93,6 +100,6 @@ async def test_a_responsible_worker_named_without_contact_gets_the_plan_message_
                 family_contacts=[GUARDIAN],
             )
             await nc.jetstream().publish(ev.subject(), ev.to_json(), headers={"Nats-Msg-Id": str(ev.event_id)})
-            await wait_for(lambda: smtp.to("staff-fw@example.com") and smtp.to("g1@example.com"), timeout=15)
+            await wait_for(lambda: smtp.to(roster_email("staff-fw")) and smtp.to("g1@example.com"), timeout=15)
         finally:
             await svc.stop()

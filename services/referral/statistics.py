@@ -1,0 +1,176 @@
+"""The statutory figures THL publishes, per municipality and month: the share of 7-working-day
+decisions made in time and of service-need assessments completed within 3 months of receipt. Plain
+Python, no I/O.
+
+The read model is one small fact record per case, kept from the referral service's own events (the
+live model) or from the REFERRAL stream (a rebuild, ``infra.ops rebuild statutory-statistics``); both
+apply the same :meth:`StatutoryStatistics.apply`, so a rebuild matches the live model exactly. The
+figures are aggregates: no case id leaves this module.
+
+As THL counts them: a decision counts in the month it was made (Helsinki date), in time when made on
+or before the 7th working day after the receipt; an assessment counts in the month it was completed,
+in time when completed on or before 3 months of the receipt.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from html import escape
+from typing import Any
+
+EVENT_TYPES = (
+    "referral.received",
+    "referral.case_transferred",
+    "referral.decision_recorded",
+    "assessment.started",
+    "assessment.completed",
+)
+"""What the model reads (subjects ``<type>.v1`` of the REFERRAL stream)."""
+
+
+class StatutoryStatistics:
+    def __init__(self, facts: dict[str, dict[str, Any]] | None = None) -> None:
+        self.facts: dict[str, dict[str, Any]] = facts if facts is not None else {}
+
+    def apply(self, event_type: str, ev: dict[str, Any]) -> str | None:
+        """Fold one event in; returns the case whose facts changed (None: not a statistics event)."""
+        if event_type not in EVENT_TYPES:
+            return None
+        case = str(ev["case_id"])
+        f = self.facts.setdefault(case, {})
+        if event_type == "referral.received":
+            f.setdefault("municipality", ev["municipality"])
+        elif event_type == "referral.case_transferred":
+            f["municipality"] = ev["municipality"]
+        elif event_type == "referral.decision_recorded":
+            f["decided_on"], f["decided_in_time"] = str(ev["decided_on"]), bool(ev["within_time"])
+            if ev.get("complete_by"):
+                f["complete_by"] = str(ev["complete_by"])
+        elif event_type == "assessment.started":
+            f["complete_by"] = str(ev["complete_by"])
+        elif event_type == "assessment.completed":
+            f["completed_on"] = str(ev["completed_on"])
+        return case
+
+    def figures(self, municipality: str | None = None) -> list[dict[str, Any]]:
+        """One row per municipality and month, oldest first."""
+        rows: dict[tuple[str, str], dict[str, Any]] = {}
+
+        def row(muni: str, day: str) -> dict[str, Any]:
+            key = (muni, day[:7])
+            return rows.setdefault(
+                key,
+                {
+                    "municipality": key[0],
+                    "month": key[1],
+                    "decisions": 0,
+                    "decisions_in_time": 0,
+                    "assessments_completed": 0,
+                    "assessments_in_time": 0,
+                },
+            )
+
+        for f in self.facts.values():
+            muni = f.get("municipality") or ""
+            if municipality is not None and muni != municipality:
+                continue
+            if f.get("decided_on"):
+                r = row(muni, f["decided_on"])
+                r["decisions"] += 1
+                r["decisions_in_time"] += bool(f.get("decided_in_time"))
+            if f.get("completed_on"):
+                r = row(muni, f["completed_on"])
+                r["assessments_completed"] += 1
+                r["assessments_in_time"] += bool(f.get("complete_by")) and f["completed_on"] <= f["complete_by"]
+        out = [rows[k] for k in sorted(rows)]
+        for r in out:
+            r["decisions_in_time_share"] = round(r["decisions_in_time"] / r["decisions"], 3) if r["decisions"] else None
+            r["assessments_in_time_share"] = (
+                round(r["assessments_in_time"] / r["assessments_completed"], 3) if r["assessments_completed"] else None
+            )
+        return out
+
+
+COLUMNS = (
+    "municipality",
+    "month",
+    "decisions",
+    "decisions_in_time",
+    "decisions_in_time_share",
+    "assessments_completed",
+    "assessments_in_time",
+    "assessments_in_time_share",
+)
+
+
+def to_csv(rows: list[dict[str, Any]]) -> str:
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow(COLUMNS)
+    for r in rows:
+        w.writerow(["" if r[c] is None else r[c] for c in COLUMNS])
+    return out.getvalue()
+
+
+LABELS = {
+    "fi": {
+        "title": "Lakisääteiset määräajat",
+        "decisions": "Päätökset 7 arkipäivässä",
+        "assessments": "Arvioinnit 3 kuukaudessa",
+        "none": "Ei tietoja",
+    },
+    "sv": {
+        "title": "Lagstadgade tidsfrister",
+        "decisions": "Beslut inom 7 vardagar",
+        "assessments": "Bedömningar inom 3 månader",
+        "none": "Inga uppgifter",
+    },
+    "en": {
+        "title": "Statutory time limits",
+        "decisions": "Decisions within 7 working days",
+        "assessments": "Assessments within 3 months",
+        "none": "No data",
+    },
+}
+COLOURS = {"decisions": "#1f77b4", "assessments": "#2ca02c"}
+FONT = 'font-family="Helvetica,Arial,sans-serif"'
+
+
+def chart(rows: list[dict[str, Any]], language: str) -> str:
+    """A bar chart of the two shares (0–100 %) per municipality and month, labelled in fi/sv/en."""
+    t = LABELS.get(language, LABELS["fi"])
+    bar, gap, left, top, height = 14, 18, 60, 60, 220
+    width = max(420, left + len(rows) * (2 * bar + gap) + 40)
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{top + height + 90}" role="img">',
+        f"<title>{escape(t['title'])}</title>",
+        f'<text x="{left}" y="24" font-size="16" {FONT}>{escape(t["title"])}</text>',
+    ]
+    for i, key in enumerate(("decisions", "assessments")):
+        x = left + i * 220
+        parts.append(f'<rect x="{x}" y="34" width="10" height="10" fill="{COLOURS[key]}"/>')
+        parts.append(f'<text x="{x + 14}" y="43" font-size="11" {FONT}>{escape(t[key])}</text>')
+    for pct in (0, 50, 100):
+        y = top + height - height * pct / 100
+        parts.append(f'<line x1="{left}" x2="{width - 20}" y1="{y}" y2="{y}" stroke="#ddd"/>')
+        parts.append(f'<text x="{left - 8}" y="{y + 4}" font-size="10" text-anchor="end" {FONT}>{pct} %</text>')
+    if not rows:
+        parts.append(f'<text x="{left + 10}" y="{top + height / 2}" font-size="12" {FONT}>{escape(t["none"])}</text>')
+    for n, r in enumerate(rows):
+        x0 = left + 10 + n * (2 * bar + gap)
+        for i, key in enumerate(("decisions", "assessments")):
+            share = r[f"{key}_in_time_share"]
+            if share is None:
+                continue
+            h = height * share
+            parts.append(
+                f'<rect x="{x0 + i * bar}" y="{top + height - h:.1f}" width="{bar - 2}" height="{h:.1f}" fill="{COLOURS[key]}">'
+                f"<title>{escape(t[key])}: {round(share * 100)} %</title></rect>"
+            )
+        label = f"{r['municipality']} {r['month']}"
+        parts.append(
+            f'<text transform="translate({x0 + bar},{top + height + 12}) rotate(45)" font-size="10" {FONT}>{escape(label)}</text>'
+        )
+    parts.append("</svg>")
+    return "\n".join(parts)

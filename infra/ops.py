@@ -63,12 +63,13 @@ def _url(url: str | None) -> str:
     return url or Settings().nats_url
 
 
-def ops_settings(url: str | None = None) -> tuple[Settings, str]:
+def ops_settings(url: str | None = None, identity: str = "ops") -> tuple[Settings, str]:
     """The settings ops connects with, and where its identity came from (for error messages).
 
     The identity and TLS come from KOOLLE_NATS_* like a service's. Without KOOLLE_NATS_USER, the
-    ``ops`` user's password is read from the data dir (KOOLLE_DATA_DIR), where ``make up`` /
-    ``infra.run`` generated it; --url only changes the address."""
+    ``identity`` user's password (``ops``; ``staffapp`` for a staff app's query such as the access
+    log, which the ops NATS identity may not send) is read from the data dir (KOOLLE_DATA_DIR), where
+    ``make up`` / ``infra.run`` generated it; --url only changes the address."""
     settings = Settings(nats_url=url) if url else Settings()
     if settings.nats_user:
         return settings, f"user {settings.nats_user} (KOOLLE_NATS_USER)"
@@ -77,12 +78,12 @@ def ops_settings(url: str | None = None) -> tuple[Settings, str]:
         passwords = load_passwords(path)
     except (OSError, ValueError) as exc:
         raise OpsError(f"cannot read the ops password in {path}: {type(exc).__name__}") from None
-    if not passwords or "ops" not in passwords:
+    if not passwords or identity not in passwords:
         return settings, f"no user (no {path}: set KOOLLE_DATA_DIR to the data dir of `make up`, or KOOLLE_NATS_USER)"
     settings = settings.model_copy(
-        update={"nats_user": "ops", "nats_password": passwords["ops"], "nats_inbox_prefix": inbox_prefix("ops")}
+        update={"nats_user": identity, "nats_password": passwords[identity], "nats_inbox_prefix": inbox_prefix(identity)}
     )
-    return settings, f"user ops (password from {path})"
+    return settings, f"user {identity} (password from {path})"
 
 
 class OpsError(Exception):
@@ -135,21 +136,21 @@ def refusal_text(reply: Reply) -> str:
     return f"{codes}{f': {reason}' if reason else ''}"
 
 
-async def _connect(url: str | None) -> nats.NATS:
-    """Connect as ops; a failure prints one line to stderr and exits 2 (no traceback)."""
+async def _connect(url: str | None, identity: str = "ops") -> nats.NATS:
+    """Connect as ops (or the staff app); a failure prints one line to stderr and exits 2 (no traceback)."""
     errors: list[BaseException] = []
 
     async def remember(exc: BaseException) -> None:  # instead of nats-py's logged traceback
         errors.append(exc)
 
     try:
-        settings, identity = ops_settings(url)
+        settings, who = ops_settings(url, identity)
         try:
             return await connect(settings, connect_timeout=3, max_reconnect_attempts=1, allow_reconnect=False, error_cb=remember)
         except Exception as exc:  # noqa: BLE001 - any failure to connect is reported the same way
             cause = errors[-1] if errors else exc
             text = str(cause).removeprefix("nats: ").strip("'") or type(cause).__name__
-            raise OpsError(f"cannot connect to NATS at {settings.nats_url} as {identity}: {text}") from None
+            raise OpsError(f"cannot connect to NATS at {settings.nats_url} as {who}: {text}") from None
     except OpsError as exc:
         err_console.print(f"error: {exc}", soft_wrap=True)
         raise typer.Exit(2) from None
@@ -633,7 +634,7 @@ def access_log(
         except OpsError as exc:
             err_console.print(f"error: {exc}", soft_wrap=True)
             raise typer.Exit(2) from None
-        nc = await _connect(url)
+        nc = await _connect(url, "staffapp")  # a staff app's query: the staff app's NATS identity
         try:
             return await gather_access_log(nc, case_id=case, token=bearer, purpose=purpose), source
         finally:

@@ -191,7 +191,7 @@ def test_deadletters_lists_reasons_and_replay_sends_one_back(seeded: System) -> 
     # Sent back to its consumer, the poison still breaks the contract: refused, and it stays listed.
     replay = ops(seeded, "replay-deadletter", seq)
     assert replay.returncode == 1 and b"contract_violation" in replay.stdout and b"Traceback" not in replay.stderr
-    assert "Dead letters (2)" in ok(ops(seeded, "deadletters"))
+    assert "Dead letters (4)" in ok(ops(seeded, "deadletters"))
 
 
 def test_rebuild_shows_its_progress(seeded: System) -> None:

@@ -168,9 +168,10 @@ async def test_services_run_the_flow_under_their_own_identities(secured, tmp_pat
         answer = await gather_access_log(staff, token=registry, case_id=case_id)
         assert answer["complete"], answer["services"]
         assert ("staff-1", "read_meetings") in {(e["actor"], e["action"]) for e in answer["entries"]}
-        # ... while ops, on its NATS identity, reaches the services but gets no family's data.
-        refused = await gather_access_log(ops, token=identity.ops("ops-1"), case_id=case_id)
-        assert not refused["ok"] and refused["errors"] == ["forbidden"]
+        # ... while ops gets no family's data: its NATS identity may not even send a staff query (and
+        # with a staff app's connection its token would be refused, tests/integration/test_access_matrix.py).
+        refused = await gather_access_log(ops, token=identity.ops("ops-1"), case_id=case_id, timeout=0.5)
+        assert not refused["ok"] and refused["errors"] == ["no_answer"] and not refused["entries"]
         await frontdoor.close()
         await staff.close()
     finally:

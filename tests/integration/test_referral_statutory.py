@@ -97,7 +97,7 @@ def pages(settings: Any, recipient: str) -> list[dict[str, Any]]:
 
 async def timer_exists(nc: Any, subject: str) -> bool:
     try:
-        msg = await nc.jetstream().get_last_msg("REFERRAL", subject)
+        msg = await nc.jetstream().get_last_msg("TIMERS_REFERRAL", subject)
     except NotFoundError:
         return False
     return "Nats-Schedule" in (msg.headers or {})
@@ -377,6 +377,6 @@ async def test_open_cases_stored_under_the_old_rule_are_recomputed_once_at_start
     lines = [r.getMessage() for r in caplog.records if "recomputed" in r.getMessage()]
     assert lines == [f"case {case_id}: statutory deadlines recomputed from receipt (assessment_decision)"]
     # The timer now carries the recomputed last day.
-    msg = await nc.jetstream().get_last_msg("REFERRAL", f"timers.referral.assessment_decision.{case_id}.breached")
+    msg = await nc.jetstream().get_last_msg("TIMERS_REFERRAL", f"timers.referral.assessment_decision.{case_id}.breached")
     assert json.loads(msg.data)["due_by"] == new_due.isoformat()
     assert date.fromisoformat(json.loads(msg.data)["due_by"]) < old_due

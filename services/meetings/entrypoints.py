@@ -28,6 +28,7 @@ from shared.contracts.meetings import (
     UpsertRoom,
     UpsertRoomV2,
 )
+from shared.contracts.notifications import InvitationAnswered
 from shared.contracts.plans import FollowupMeetingRequested
 from shared.contracts.referral import (
     AssessmentStarted,
@@ -50,6 +51,7 @@ def register(svc: Service) -> None:
     svc.on_event(ReferralUnlinked)(handlers.on_referral_unlinked)
     svc.on_event(AssessmentStarted)(handlers.on_assessment_started)
     svc.on_event(FollowupMeetingRequested)(handlers.on_followup_meeting_requested)
+    svc.on_event(InvitationAnswered)(handlers.on_invitation_answered)
     svc.request("cmd.meetings.upsert_professional.v2", UpsertProfessionalV2)(handlers.upsert_professional)
     svc.retired("cmd.meetings.upsert_professional.v1", UpsertProfessional)
     svc.request("cmd.meetings.upsert_room.v2", UpsertRoomV2)(handlers.upsert_room)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ from shared.contracts.meetings import (
     UpsertProfessional,
     UpsertRoom,
 )
+from shared.contracts.notifications import InvitationAnswered
 from shared.contracts.plans import FollowupMeetingRequested, ResponsibleWorker
 from shared.contracts.referral import (
     AssessmentStarted,
@@ -48,6 +50,8 @@ from shared.errors import DomainError, NotFound
 from . import domain, stats
 from .adapters import MeetingsUnitOfWork
 from .slots import NoSlot, Professional, Proposal, Room, SlotRequest, find_slot, substitutes
+
+log = logging.getLogger("koolle.meetings")
 
 SERVICE = "meetings"
 ROSTER_FILE = Path(__file__).with_name("roster.json")
@@ -636,22 +640,46 @@ async def cancel(cmd: CancelMeeting, uow: MeetingsUnitOfWork) -> Reply:
 async def respond(cmd: RespondToInvitation, uow: MeetingsUnitOfWork) -> Reply:
     """RSVP. A professional's decline gets a substitute proposal (same role, free at that time),
     or else a proposal for a new slot; the family's decline gets a new-slot proposal."""
-    m, changed = domain.respond(await _meeting(uow, cmd), cmd.participant_id, cmd.answer)
-    data: dict[str, Any] = {"answer": cmd.answer}
+    m = await _meeting(uow, cmd)
+    data = await _record_answer(uow, m, cmd.participant_id, cmd.answer, cmd.command_id)
+    assert m is not None
+    return Reply(ok=True, id=str(m.meeting_id), data=data)
+
+
+async def on_invitation_answered(ev: InvitationAnswered, uow: MeetingsUnitOfWork) -> None:
+    """An answer from the participant's own calendar (an iMIP reply the notifications service read):
+    recorded as :func:`respond` records one. An answer to an older time of the meeting, to a meeting
+    no longer open, or from someone no longer invited changes nothing (a reply never fails the consumer)."""
+    m = await uow.meetings.meeting(ev.meeting_id)
+    if m is None or str(m.case_id) != str(ev.case_id) or ev.sequence < m.sequence:
+        log.info("calendar answer for meeting %s not recorded: unknown or stale", ev.meeting_id)
+        return
+    try:
+        await _record_answer(uow, m, ev.participant_id, ev.answer, ev.event_id)
+    except DomainError as exc:
+        log.info("calendar answer for meeting %s not recorded: %s", ev.meeting_id, exc.code)
+
+
+async def _record_answer(
+    uow: MeetingsUnitOfWork, m: domain.Meeting | None, participant_id: str, answer: str, causation: UUID
+) -> dict[str, Any]:
+    m, changed = domain.respond(m, participant_id, answer)
+    data: dict[str, Any] = {"answer": answer}
     if changed:
         await uow.meetings.save_meeting(m)
+    if changed and answer != "tentative":  # a maybe is kept with the meeting, not published (v1 has no such answer)
         uow.emit(
             MeetingResponseRecorded,
             case_id=m.case_id,
             meeting_id=m.meeting_id,
-            participant_id=cmd.participant_id,
-            answer=cmd.answer,
+            participant_id=participant_id,
+            answer=answer,
         )
-        who = m.participant(cmd.participant_id)
+        who = m.participant(participant_id)
         assert who is not None
-        if cmd.answer == "declined" and who["kind"] in ("professional", "family"):
-            data |= await _after_decline(uow, m, who, cmd.command_id)
-    return Reply(ok=True, id=str(m.meeting_id), data=data)
+        if answer == "declined" and who["kind"] in ("professional", "family"):
+            data |= await _after_decline(uow, m, who, causation)
+    return data
 
 
 async def _after_decline(uow: MeetingsUnitOfWork, m: domain.Meeting, who: dict[str, Any], causation: UUID) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
     UniqueConstraint,
     bindparam,
     delete,
@@ -97,6 +98,31 @@ meetings = Table(
     Column("case_id", String(36), nullable=False),
     Column("sequence", Integer, nullable=False),
     Column("cancelled", Boolean, nullable=False, default=False),
+)
+
+# The inbox of the organizer mailbox: each calendar reply (by its Message-ID digest) is recorded
+# once, in the transaction that emits its answer; ``outcome`` says what became of it (a code).
+calendar_replies = Table(
+    "calendar_replies",
+    metadata,
+    Column("message_key", String(64), primary_key=True),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("meeting_id", String(36), nullable=True),
+    Column("outcome", String(40), nullable=False),
+)
+
+# The family's copy of a plan version (plan.copy_prepared), kept only until the plan messages are
+# out: purged ``plan_copy_retention_hours`` after it came (data minimisation).
+plan_copies = Table(
+    "plan_copies",
+    metadata,
+    Column("plan_id", String(36), primary_key=True),
+    Column("plan_version", Integer, primary_key=True),
+    Column("case_id", String(36), nullable=False),
+    Column("language", String(10), nullable=False),
+    Column("html", Text, nullable=False),
+    Column("pdf_base64", Text, nullable=False),
+    Column("received_at", UTCDateTime, nullable=False, index=True),
 )
 
 # Organisation data from the meetings service's roster (roster.*_changed): rooms and professionals,
@@ -564,6 +590,39 @@ class NotificationRepository:
 
     async def meeting(self, meeting_id: str) -> Any:
         return (await self.s.execute(_MEETING, {"meeting_id": meeting_id})).first()
+
+    async def add_plan_copy(self, case_id: UUID, plan_id: UUID, version: int, language: str, html: str, pdf_base64: str) -> None:
+        await self.s.insert_new(
+            plan_copies,
+            {
+                "plan_id": str(plan_id),
+                "plan_version": version,
+                "case_id": str(case_id),
+                "language": language,
+                "html": html,
+                "pdf_base64": pdf_base64,
+                "received_at": self.now(),
+            },
+        )
+
+    async def plan_copy(self, plan_id: str, version: int) -> Any:
+        t = plan_copies
+        q = select(t.c.language, t.c.html, t.c.pdf_base64).where(t.c.plan_id == plan_id, t.c.plan_version == version)
+        return (await self.s.execute(q)).first()
+
+    async def purge_plan_copies(self, before: datetime) -> None:
+        await self.s.execute(delete(plan_copies).where(plan_copies.c.received_at < before))
+
+    async def calendar_reply_seen(self, message_key: str) -> bool:
+        t = calendar_replies
+        return (await self.s.execute(select(t.c.outcome).where(t.c.message_key == message_key))).first() is not None
+
+    async def record_calendar_reply(self, message_key: str, meeting_id: str | None, outcome: str) -> bool:
+        """True when this reply was not recorded before."""
+        return await self.s.insert_new(  # type: ignore[attr-defined]
+            calendar_replies,
+            {"message_key": message_key, "received_at": self.now(), "meeting_id": meeting_id, "outcome": outcome},
+        )
 
     async def set_meeting_details(self, meeting_id: str, data: dict[str, Any]) -> None:
         t = meeting_details

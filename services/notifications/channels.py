@@ -2,8 +2,7 @@
 
 * :class:`LogChannel` "delivers" by appending a line to a spool file (laptop default).
 * :class:`EmailChannel` sends over real SMTP (aiosmtplib), with an .ics invitation for meetings.
-* :class:`RestSmsGateway` is the vendor adapter for an HTTP SMS gateway with an idempotency key and a
-  status query (delivery receipts).
+* The SMS channel is a provider adapter in ``sms.py`` (46elks), chosen by configuration.
 * The portal channel is not an I/O adapter: the dispatcher publishes ``notification.portal_message``
   in the same transaction that records the notification as sent.
 
@@ -25,7 +24,6 @@ from pathlib import Path
 from typing import Protocol
 
 import aiosmtplib
-import httpx
 
 
 class DeliveryError(Exception):
@@ -56,6 +54,8 @@ class OutboundMessage:
     body: str
     ics: bytes | None = None
     ics_method: str = "REQUEST"
+    html: str | None = None  # an HTML alternative of the body (the plan itself)
+    attachments: tuple[tuple[str, str, bytes], ...] = ()  # (file name, MIME type, bytes)
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,7 @@ class Channel(Protocol):
     async def status(self, notification_id: str) -> ProviderStatus: ...
 
 
-class _Journal:
+class Journal:
     """Append-only, fsynced record of notification ids handed over to a provider.
 
     Group commit: lines appended while a write is in progress go out together with one fsync, and
@@ -136,7 +136,7 @@ class LogChannel:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self._journal = _Journal(self.path)
+        self._journal = Journal(self.path)
 
     async def send(self, msg: OutboundMessage) -> Receipt:
         await self._journal.append(
@@ -185,7 +185,7 @@ class EmailChannel:
         self.username, self.password = username, password
         self.start_tls = start_tls
         self.timeout = timeout
-        self._journal = _Journal(journal)
+        self._journal = Journal(journal)
 
     @property
     def organizer(self) -> str:
@@ -200,6 +200,11 @@ class EmailChannel:
         m["Date"] = format_datetime(datetime.now(UTC))
         m["Auto-Submitted"] = "auto-generated"
         m.set_content(msg.body)
+        if msg.html is not None:
+            m.add_alternative(msg.html, subtype="html")
+        for filename, mime, data in msg.attachments:
+            maintype, subtype = mime.split("/", 1)
+            m.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
         if msg.ics is not None:
             m.add_alternative(msg.ics.decode("utf-8"), subtype="calendar", params={"method": msg.ics_method})
             m.add_attachment(msg.ics, maintype="application", subtype="ics", filename="invite.ics")
@@ -236,73 +241,3 @@ class EmailChannel:
         if notification_id in self._journal.ids:
             return ProviderStatus("sent", f"<{notification_id}@koolle.example>")
         return ProviderStatus("unknown")
-
-
-class RestSmsGateway:
-    """Adapter for the SMS vendor's REST API:
-
-    * ``POST {base}/v1/messages`` JSON ``{to, from, text, encoding, reference}`` with headers
-      ``Authorization: Bearer <key>`` and ``Idempotency-Key: <notification id>``; 200/201/202
-      ``{id, status}``. 400 ``{"error": "invalid_number"}`` for a bad number.
-    * ``GET {base}/v1/messages?reference=<notification id>``: 200 ``{id, status}`` or 404.
-      ``status`` is queued | sent | delivered | undeliverable (the delivery receipt).
-    """
-
-    name = "sms"
-
-    def __init__(self, base_url: str, api_key: str = "", sender: str = "Koolle", timeout: float = 10.0) -> None:
-        self.base = base_url.rstrip("/")
-        self.sender = sender
-        self._client = httpx.AsyncClient(timeout=timeout, headers={"Authorization": f"Bearer {api_key}"} if api_key else {})
-
-    async def close(self) -> None:
-        await self._client.aclose()
-
-    async def send(self, msg: OutboundMessage) -> Receipt:
-        from .domain import sms_length
-
-        length = sms_length(msg.body)
-        try:
-            r = await self._client.post(
-                f"{self.base}/v1/messages",
-                json={
-                    "to": msg.address,
-                    "from": self.sender,
-                    "text": msg.body,
-                    "encoding": length.encoding,
-                    "reference": msg.notification_id,
-                },
-                headers={"Idempotency-Key": msg.notification_id},
-            )
-        except httpx.HTTPError:
-            raise TemporaryFailure("provider_unavailable") from None
-        if r.status_code in (200, 201, 202):
-            data = r.json()
-            return Receipt(provider_ref=str(data.get("id")), receipt=_receipt(data.get("status")))
-        if r.status_code == 429 or r.status_code >= 500:
-            raise TemporaryFailure("provider_unavailable")
-        code = _error_code(r)
-        raise PermanentFailure("invalid_phone" if code == "invalid_number" else "provider_rejected")
-
-    async def status(self, notification_id: str) -> ProviderStatus:
-        try:
-            r = await self._client.get(f"{self.base}/v1/messages", params={"reference": notification_id})
-        except httpx.HTTPError:
-            return ProviderStatus("unknown")
-        if r.status_code == 404:
-            return ProviderStatus("not_sent")
-        if r.status_code != 200:
-            return ProviderStatus("unknown")
-        data = r.json()
-        return ProviderStatus("sent", str(data.get("id")), _receipt(data.get("status")))
-
-
-def _receipt(status: object) -> str | None:
-    return {"delivered": "delivered", "undeliverable": "undeliverable", "failed": "undeliverable"}.get(str(status))
-
-
-def _error_code(r: httpx.Response) -> str:
-    try:
-        return str(r.json().get("error", ""))
-    except ValueError:
-        return ""

@@ -111,7 +111,19 @@ RULES: tuple[Rule, ...] = (
         "The participants named in the reminder.",
         "Skipped when the meeting was cancelled or the reminder is from an older revision.",
     ),
-    Rule("plan.agreed", "plan_agreed", "The family contacts of the plan and the responsible worker(s).", ""),
+    Rule(
+        "plan.agreed",
+        "plan_agreed",
+        "The family contacts of the plan and the responsible worker(s).",
+        "The e-mail carries the plan itself (plan.copy_prepared): HTML body, PDF and HTML to print; the family's "
+        "message says where to see it online when a guardian can sign in.",
+    ),
+    Rule(
+        "plan.copy_prepared",
+        "-",
+        "Nobody is told.",
+        "The family's copy of the plan version, kept for the plan e-mails (purged after plan_copy_retention_hours).",
+    ),
     Rule(
         "plan.shared",
         "plan_shared",

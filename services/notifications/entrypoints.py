@@ -27,6 +27,7 @@ from shared.contracts.plans import (
     FollowupRescheduled,
     PlanAgreed,
     PlanClosed,
+    PlanCopyPrepared,
     PlanHandedOver,
     PlanHandoverOpened,
     PlanRevised,
@@ -50,8 +51,10 @@ from shared.contracts.referral import (
 from shared.service import Service
 
 from . import handlers
-from .channels import Channel, EmailChannel, LogChannel, RestSmsGateway
+from .channels import Channel, EmailChannel, LogChannel
 from .config import NotificationsConfig, StaffDirectory
+from .mailbox import ReplyMaildir
+from .sms import PROVIDERS, DeliveryReportReceiver
 
 
 def build_channels(svc: Service, config: NotificationsConfig) -> dict[str, Channel]:
@@ -72,7 +75,17 @@ def build_channels(svc: Service, config: NotificationsConfig) -> dict[str, Chann
             timeout=config.smtp_timeout_seconds,
         )
     if "sms" in available:
-        channels["sms"] = RestSmsGateway(config.sms_gateway_url, config.sms_api_key, config.sms_sender)
+        provider = PROVIDERS.get(config.sms_provider)
+        if provider is None:
+            raise ValueError(f"unknown SMS provider {config.sms_provider!r}; known: {sorted(PROVIDERS)}")
+        channels["sms"] = provider(
+            config.sms_gateway_url,
+            spool / f"sms-{config.sms_provider}-journal.jsonl",
+            username=config.sms_api_username,
+            password=config.sms_api_password,
+            sender=config.sms_sender,
+            delivery_report_url=config.sms_report_url,
+        )
     return channels
 
 
@@ -80,7 +93,8 @@ def register(
     svc: Service, config: NotificationsConfig | None = None, channels: dict[str, Channel] | None = None
 ) -> handlers.Delivery:
     config = config or NotificationsConfig()
-    h = handlers.EventHandlers(StaffDirectory.load(config.staff_file))
+    staff = StaffDirectory.load(config.staff_file, config.roster_file)
+    h = handlers.EventHandlers(staff)
     for model, fn in (
         (ReferralReceived, h.on_referral_received),
         (ReferralAssigned, h.on_referral_assigned),
@@ -101,6 +115,7 @@ def register(
         (RosterProfessionalChanged, h.on_roster_professional_changed),
         (RosterRoomChanged, h.on_roster_room_changed),
         (PlanAgreed, h.on_plan_agreed),
+        (PlanCopyPrepared, h.on_plan_copy_prepared),
         (PlanRevised, h.on_plan_revised),
         (PlanShared, h.on_plan_shared),
         (PlanClosed, h.on_plan_closed),
@@ -122,10 +137,30 @@ def register(
     svc.request("cmd.notifications.set_preference.v2", SetContactPreferenceV2)(handlers.set_preference)
     svc.retired("cmd.notifications.set_preference.v1", SetContactPreference)
 
-    delivery = handlers.Delivery(channels if channels is not None else build_channels(svc, config), config)
+    delivery = handlers.Delivery(channels if channels is not None else build_channels(svc, config), config, staff)
+
+    sms = delivery.channels.get("sms")
+    receiver = None
+    if config.sms_report_port >= 0 and hasattr(sms, "report"):
+
+        def reported() -> None:  # a delivery report came in: record it in the next round
+            delivery.receipts_polled_at = None
+            svc.db.signal(handlers.SIGNAL).set()
+
+        receiver = DeliveryReportReceiver(sms, config.sms_report_host, config.sms_report_port, config.sms_report_key, reported)  # type: ignore[arg-type]
+        delivery.report_receiver = receiver
+
+    if config.reply_maildir is not None:
+        box = ReplyMaildir(config.reply_maildir)
+
+        @svc.background
+        async def replies() -> None:
+            await handlers.read_replies(svc.uow, box, config.reply_poll_seconds)
 
     @svc.background
     async def dispatch() -> None:
+        if receiver is not None:
+            await receiver.start()
         try:
             await handlers.dispatcher(svc.uow, delivery, svc.db.signal(handlers.SIGNAL), svc.settings.outbox_poll_seconds)
         finally:
@@ -133,5 +168,7 @@ def register(
                 close = getattr(ch, "close", None)
                 if close is not None:
                     await close()
+            if receiver is not None:
+                await receiver.stop()
 
     return delivery

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from shared import audit
+from shared.case_access import CaseAccess
 from shared.contracts.base import Reply
 from shared.contracts.meetings import (
     MeetingCancelled,
@@ -27,6 +28,7 @@ from shared.contracts.meetings import (
 )
 from shared.contracts.notifications import (
     FailedNotificationsQuery,
+    InvitationAnswered,
     NotificationCancelled,
     NotificationCaseQuery,
     NotificationFailed,
@@ -42,6 +44,7 @@ from shared.contracts.plans import (
     FollowupRescheduled,
     PlanAgreed,
     PlanClosed,
+    PlanCopyPrepared,
     PlanHandedOver,
     PlanHandoverOpened,
     PlanRevised,
@@ -82,7 +85,9 @@ from .domain import (
     role_allows,
     sms_text,
 )
+from .imip import CalendarReply, Unreadable, read_reply
 from .invite import build_invite
+from .plan_copy import attachments, body_with_copy, wants_copy
 from .templates import place_text
 
 SERVICE = "notifications"
@@ -256,6 +261,8 @@ class EventHandlers:
                 await uow.notifications.upsert_contact(
                     ev.case_id, p.contact.model_dump(mode="json") | {"contact_id": p.participant_id}
                 )
+            elif p.kind == "professional":
+                await self._roster_contact(uow, ev.case_id, p.participant_id, p.role)
             out.append(Recipient(p.participant_id, p.role, {"professional": "staff"}.get(p.kind, p.kind)))
         return out
 
@@ -323,12 +330,21 @@ class EventHandlers:
         await uow.notifications.set_roster_entry("room", ev.room_id, ev.occurred_at, place)
 
     # plans -----------------------------------------------------------------------------------
+    async def _roster_contact(self, uow: NotificationsUnitOfWork, case_id: Any, staff_id: str, role: str) -> None:
+        """A worker the event names without a contact point: the staff configuration's or the
+        roster's work contact, copied into the case's directory (a known one is kept)."""
+        c = self.staff.contact(staff_id)
+        if c is not None:
+            await uow.notifications.upsert_contact(case_id, c | {"role": role})
+
     async def _plan_people(self, uow: NotificationsUnitOfWork, ev: PlanAgreed | PlanRevised) -> list[Recipient]:
         for w in ev.responsible_workers:
             if w.contact is not None:
                 await uow.notifications.upsert_contact(
                     ev.case_id, w.contact.model_dump(mode="json") | {"contact_id": w.worker_id, "role": "responsible_worker"}
                 )
+            else:
+                await self._roster_contact(uow, ev.case_id, w.worker_id, "responsible_worker")
         for c in ev.family_contacts:
             await uow.notifications.upsert_contact(ev.case_id, c.model_dump(mode="json"))
         recipients = [Recipient(c.contact_id, c.role, "family") for c in ev.family_contacts]
@@ -336,13 +352,18 @@ class EventHandlers:
 
     async def on_plan_agreed(self, ev: PlanAgreed, uow: NotificationsUnitOfWork) -> None:
         recipients = await self._plan_people(uow, ev)
-        params = {"plan_version": ev.plan_version, "contacts": await _workers(uow, ev.case_id, _worker_ids(ev))}
+        params = await _plan_params(uow, ev) | {"contacts": await _workers(uow, ev.case_id, _worker_ids(ev))}
         await _notify(uow, ev, "plan_agreed", recipients, params, dedupe=f"plan:{ev.plan_id}:{ev.plan_version}")
 
     async def on_plan_revised(self, ev: PlanRevised, uow: NotificationsUnitOfWork) -> None:
         recipients = await self._plan_people(uow, ev)
-        params = {"plan_version": ev.plan_version, "contacts": await _workers(uow, ev.case_id, _worker_ids(ev))}
+        params = await _plan_params(uow, ev) | {"contacts": await _workers(uow, ev.case_id, _worker_ids(ev))}
         await _notify(uow, ev, "plan_revised", recipients, params, dedupe=f"plan:{ev.plan_id}:{ev.plan_version}")
+
+    async def on_plan_copy_prepared(self, ev: PlanCopyPrepared, uow: NotificationsUnitOfWork) -> None:
+        """The family's copy, kept until the plan messages are out (they wait for it a while)."""
+        await uow.notifications.add_plan_copy(ev.case_id, ev.plan_id, ev.plan_version, ev.language, ev.html, ev.pdf_base64)
+        uow.after_commit(uow.db.signal(SIGNAL).set)
 
     async def on_plan_shared(self, ev: PlanShared, uow: NotificationsUnitOfWork) -> None:
         """A plan.shared event is the basis: this recipient may have this version. Someone already told
@@ -421,6 +442,17 @@ class EventHandlers:
         recipients = [Recipient(w, "responsible_worker", "staff") for w in ev.responsible_worker_ids]
         recipients += [Recipient(c, "family", "family") for c in ev.family_contact_ids]
         await _notify(uow, ev, "followup_rescheduled", recipients, await _followup_params(uow, ev))
+
+
+async def _plan_params(uow: NotificationsUnitOfWork, ev: PlanAgreed | PlanRevised) -> dict[str, Any]:
+    """The plan message joins the family's copy at send time (by plan id and version) and says
+    where to see the plan online when a guardian of the case can sign in (a guardian link is known)."""
+    (relation,) = await CaseAccess(uow).relations([ev.case_id])
+    return {
+        "plan_version": ev.plan_version,
+        "plan_id": str(ev.plan_id),
+        "guardian_online": bool(relation.guardians - relation.restricted_guardians),
+    }
 
 
 async def _family_and_workers(uow: NotificationsUnitOfWork, case_id: Any) -> list[Recipient]:
@@ -555,6 +587,74 @@ async def _cancel(uow: NotificationsUnitOfWork, n: Notification, reason: str) ->
     )
 
 
+# -- calendar replies --------------------------------------------------------------------------
+
+
+async def record_calendar_reply(reply: CalendarReply | Unreadable, uow: NotificationsUnitOfWork) -> str:
+    """An iMIP reply from the organizer mailbox becomes the participant's answer
+    (``notification.invitation_answered``, which the meetings service records), once: the reply is
+    recorded in the same transaction as the event. Returns the outcome code (safe to log)."""
+    if await uow.notifications.calendar_reply_seen(reply.message_key):
+        return "duplicate"
+    outcome, meeting_id = await _answer(reply, uow)
+    await uow.notifications.record_calendar_reply(reply.message_key, meeting_id, outcome)
+    return outcome
+
+
+async def _answer(reply: CalendarReply | Unreadable, uow: NotificationsUnitOfWork) -> tuple[str, str | None]:
+    if isinstance(reply, Unreadable):
+        return reply.reason, None
+    known = await uow.notifications.meeting(reply.meeting_id)
+    if known is None:
+        return "unknown_meeting", reply.meeting_id
+    if known.cancelled:
+        return "meeting_cancelled", reply.meeting_id
+    if reply.sequence < known.sequence:
+        return "stale", reply.meeting_id  # an answer to a time that has since moved
+    rows = await uow.notifications.contacts_of_case(known.case_id)
+    who = [r.contact_id for r in rows if (r.email or "").lower() == reply.attendee]
+    if len(who) != 1:
+        return "unknown_attendee" if not who else "ambiguous_attendee", reply.meeting_id
+    uow.emit(
+        InvitationAnswered,
+        case_id=known.case_id,
+        meeting_id=reply.meeting_id,
+        participant_id=who[0],
+        answer=reply.answer,
+        sequence=reply.sequence,
+        answered_at=reply.answered_at or uow.now(),
+    )
+    return "recorded", reply.meeting_id
+
+
+async def read_replies(uow_factory: Any, box: Any, poll_seconds: float) -> None:
+    """Runs for the life of the service: reads the organizer mailbox (``box``: new mails as
+    (key, bytes), and ``done(key)`` once a mail is recorded). A mail is marked done only after its
+    transaction commits, so a crash in between reads it again and the inbox drops the copy."""
+    while True:
+        try:
+            await read_replies_once(uow_factory, box)
+        except Exception as exc:  # noqa: BLE001 - the mailbox is unreachable: try again next round
+            log.warning("reply mailbox read failed (%s)", type(exc).__name__)
+        await asyncio.sleep(poll_seconds)
+
+
+async def read_replies_once(uow_factory: Any, box: Any) -> int:
+    handled = 0
+    for key, raw in await asyncio.to_thread(box.new):
+        try:
+            async with uow_factory() as uow:
+                outcome = await record_calendar_reply(read_reply(raw), uow)
+                await uow.commit()
+        except Exception as exc:  # noqa: BLE001 - one bad mail never stops the others; it is tried again
+            log.warning("calendar reply not recorded (%s)", type(exc).__name__)
+            continue
+        log.info("calendar reply: %s", outcome)
+        await asyncio.to_thread(box.done, key)
+        handled += 1
+    return handled
+
+
 # -- requests ----------------------------------------------------------------------------------
 
 
@@ -634,6 +734,9 @@ class Delivery:
 
     channels: dict[str, Channel]
     config: NotificationsConfig = field(default_factory=NotificationsConfig)
+    staff: StaffDirectory = field(default_factory=StaffDirectory)
+    purged_at: datetime | None = None
+    report_receiver: Any = None  # the SMS provider's delivery-report webhook, when configured
     receipts_polled_at: datetime | None = None
     reconciled_at: datetime | None = None
 
@@ -665,6 +768,11 @@ async def dispatch_once(uow_factory: Any, channel: Channel | Delivery, limit: in
     for n in stuck:
         await _guard(_reconcile(uow_factory, delivery, n), n, uow_factory)
     due = await _deliver_batch(uow_factory, delivery, limit)
+    if delivery.purged_at is None or now - delivery.purged_at >= timedelta(hours=1):
+        delivery.purged_at = now
+        async with uow_factory() as uow:  # the family's plan copies, once their messages are long out
+            await uow.notifications.purge_plan_copies(now - timedelta(hours=cfg.plan_copy_retention_hours))
+            await uow.commit()
     if "sms" in delivery.channels and (
         delivery.receipts_polled_at is None
         or now - delivery.receipts_polled_at >= timedelta(seconds=delivery.config.receipt_poll_seconds)
@@ -771,6 +879,8 @@ async def _prepare(
         return None
     if contact is _UNREAD:
         contact = await uow.notifications.contact(n.case_id, n.recipient_id)
+    if n.recipient_kind == "staff" and (contact is None or not (contact.email or contact.phone)):
+        contact = _staff_contact(delivery.staff, n.recipient_id, contact)
     # Consent and role, again, at send time.
     if n.consent_purpose and await uow.notifications.consent_withdrawn(
         n.case_id, n.consent_purpose, n.recipient_id, n.consent_id
@@ -806,6 +916,14 @@ async def _prepare(
             n.not_before = until  # no SMS to a family at night: queued until morning
             await uow.notifications.save(n)
             return None
+    copy = None
+    if chosen == "email" and wants_copy(n.template, n.params):
+        copy = await uow.notifications.plan_copy(n.params["plan_id"], int(n.params["plan_version"]))
+        waited = (now - n.created_at).total_seconds() if n.created_at else cfg.plan_copy_wait_seconds
+        if copy is None and waited < cfg.plan_copy_wait_seconds:
+            n.not_before = now + timedelta(seconds=min(5.0, cfg.plan_copy_wait_seconds - waited))
+            await uow.notifications.save(n)  # the copy is on its way (plan.copy_prepared): a moment
+            return None
     if chosen not in n.channels_tried:
         n.channels_tried.append(chosen)
         n.channel_attempts = 0
@@ -816,7 +934,7 @@ async def _prepare(
             await _record_sent(uow, n, "portal")
         return None
     try:
-        msg = _message(n, chosen, address or "", cfg, delivery, now)
+        msg = _message(n, chosen, address or "", cfg, delivery, now, copy)
     except Exception as exc:  # noqa: BLE001 - a message we cannot render is failed, not retried forever
         log.error("notification %s: cannot render (%s)", n.notification_id, type(exc).__name__)
         await _fail(uow, n, "template_error")
@@ -829,6 +947,26 @@ async def _prepare(
     if not await uow.notifications.claim_sending(n):
         return None
     return _Ready(n, chosen, msg, len(usable) > 1)
+
+
+@dataclass(frozen=True)
+class _WorkContact:
+    """A worker's work contact point from configuration (staff file or roster), shaped as a directory row."""
+
+    role: str
+    email: str | None
+    phone: str | None
+    preferred_channel: str | None = None
+
+
+def _staff_contact(staff: StaffDirectory, staff_id: str, row: Any) -> Any:
+    """The directory row when it has details; else the worker's configured work contact, keeping the
+    role the case gave them (a worker named without contact details still gets the message)."""
+    c = staff.contact(staff_id)
+    if c is None:
+        return row
+    role = row.role if row is not None else c.get("role") or "staff"
+    return _WorkContact(role, c.get("email"), c.get("phone"), row.preferred_channel if row is not None else None)
 
 
 def _in_trace(n: Notification) -> Any:
@@ -985,16 +1123,23 @@ def _best_reason(reasons: list[str]) -> str:
 
 
 def _message(
-    n: Notification, channel: str, address: str, cfg: NotificationsConfig, delivery: Delivery, now: datetime
+    n: Notification, channel: str, address: str, cfg: NotificationsConfig, delivery: Delivery, now: datetime, copy: Any = None
 ) -> OutboundMessage:
     subject, body = render(n.template, n.language, n.params, n.recipient_kind)
     ics = None
     method = "REQUEST"
+    html, attached = None, ()
+    if channel == "email" and wants_copy(n.template, n.params):
+        online = cfg.plan_portal_url if n.params.get("guardian_online") and n.recipient_kind == "family" else None
+        body = body_with_copy(body, n.language, copy is not None, online)
+        if copy is not None:
+            html, attached = copy.html, attachments(copy, int(n.params["plan_version"]))
     if channel == "sms":
         body = sms_text(n, subject, body, cfg.portal_url, cfg.sms_max_segments)
     elif channel == "email" and n.meeting and n.template in ("meeting_invitation", "meeting_rescheduled", "meeting_cancelled"):
         method = n.meeting.get("method", "REQUEST")
-        organizer = getattr(delivery.channels.get("email"), "organizer", "no-reply@koolle.example")
+        # Replies go to the mailbox this service reads (``reply_address``), else to the sender.
+        organizer = cfg.reply_address or getattr(delivery.channels.get("email"), "organizer", "no-reply@koolle.example")
         # The calendar entry's LOCATION names the place, never the room id.
         meeting = {k: v for k, v in n.meeting.items() if k != "room"} | {"room": place_text(n.params, n.language)}
         ics = build_invite(meeting, summary=subject, description=body, attendee_email=address, organizer_email=organizer, now=now)
@@ -1007,6 +1152,8 @@ def _message(
         body=body,
         ics=ics,
         ics_method=method,
+        html=html,
+        attachments=attached,
     )
 
 

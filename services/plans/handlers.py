@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from datetime import datetime
 from typing import Any
 from uuid import uuid4
@@ -28,6 +29,7 @@ from shared.contracts.plans import (
     PlanAgreed,
     PlanCaseQuery,
     PlanClosed,
+    PlanCopyPrepared,
     PlanHandedOver,
     PlanHandoverOpened,
     PlanQuery,
@@ -47,7 +49,7 @@ from shared.contracts.referral import ConsentGiven, ConsentWithdrawn
 from shared.errors import DomainError, NotFound
 from shared.requests import reachable
 
-from . import charts, domain, printable
+from . import charts, domain, printable, printable_pdf
 from .adapters import PlansUnitOfWork
 
 SERVICE = "plans"
@@ -109,10 +111,27 @@ async def agree_plan(cmd: AgreePlan, uow: PlansUnitOfWork) -> Reply:
         next_contact_at=plan.next_contact_at,
         family_contacts=[ContactPoint.model_validate(c) for c in plan.family_contacts],
     )
+    _family_copy(plan, uow)
     apply_timers(plan, uow)
     for svc in new_services:
         schedule_service(plan, svc, uow)
     return Reply(ok=True, id=str(plan.plan_id), data={"version": plan.version})
+
+
+def _family_copy(plan: domain.Plan, uow: PlansUnitOfWork) -> None:
+    """The family's copy of this version (HTML and PDF) for the notifications service, which sends it
+    with the plan message. Shared parties are not named: a new version is not shared yet."""
+    content = plan.snapshot()
+    language = plan.language()
+    uow.emit(
+        PlanCopyPrepared,
+        case_id=plan.case_id,
+        plan_id=plan.plan_id,
+        plan_version=plan.version,
+        language=language,
+        html=printable.render(content, language),
+        pdf_base64=base64.b64encode(printable_pdf.render_pdf(content, language)).decode("ascii"),
+    )
 
 
 async def revise_plan(cmd: RevisePlan, uow: PlansUnitOfWork) -> Reply:
@@ -134,6 +153,7 @@ async def revise_plan(cmd: RevisePlan, uow: PlansUnitOfWork) -> Reply:
         next_contact_at=plan.next_contact_at,
         family_contacts=[ContactPoint.model_validate(c) for c in plan.family_contacts],
     )
+    _family_copy(plan, uow)
     apply_timers(plan, uow)
     for svc in new_services:
         schedule_service(plan, svc, uow)

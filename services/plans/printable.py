@@ -11,7 +11,86 @@ from datetime import datetime
 from html import escape
 from typing import Any
 
+import phonenumbers
+
 from shared.clock import local
+
+ROLE_NAMES: dict[str, dict[str, str]] = {
+    "fi": {
+        "close_worker": "lähityöntekijä",
+        "social_worker": "sosiaalityöntekijä",
+        "social_counsellor": "sosiaaliohjaaja",
+        "family_worker": "perhetyöntekijä",
+        "family_counsellor": "perheneuvoja",
+        "family_counselling": "perheneuvola",
+        "psychologist": "psykologi",
+        "home_help": "lapsiperheiden kotipalvelu",
+        "school_social_worker": "koulukuraattori",
+        "child_health_nurse": "neuvolan terveydenhoitaja",
+        "early_childhood_education": "varhaiskasvatus",
+        "responsible_worker": "vastuutyöntekijä",
+        "family": "perhe",
+    },
+    "sv": {
+        "close_worker": "närarbetare",
+        "social_worker": "socialarbetare",
+        "social_counsellor": "socialhandledare",
+        "family_worker": "familjearbetare",
+        "family_counsellor": "familjerådgivare",
+        "family_counselling": "familjerådgivningen",
+        "psychologist": "psykolog",
+        "home_help": "hemservice för barnfamiljer",
+        "school_social_worker": "skolkurator",
+        "child_health_nurse": "hälsovårdare vid rådgivningen",
+        "early_childhood_education": "småbarnspedagogiken",
+        "responsible_worker": "ansvarig arbetare",
+        "family": "familjen",
+    },
+    "en": {
+        "close_worker": "close worker",
+        "social_worker": "social worker",
+        "social_counsellor": "social counsellor",
+        "family_worker": "family worker",
+        "family_counsellor": "family counsellor",
+        "family_counselling": "family counselling clinic",
+        "psychologist": "psychologist",
+        "home_help": "home help for families with children",
+        "school_social_worker": "school social worker",
+        "child_health_nurse": "child health clinic nurse",
+        "early_childhood_education": "early childhood education",
+        "responsible_worker": "responsible worker",
+        "family": "the family",
+    },
+}
+"""Role codes as a family reads them; a code not listed is shown with its words, never as a code."""
+
+
+def role_name(code: str, language: str) -> str:
+    names = ROLE_NAMES.get(language, ROLE_NAMES["en"])
+    return names.get(code) or code.replace("_", " ").strip()
+
+
+def phone_for_people(number: str | None) -> str:
+    """A phone number as people in Finland write it: '040 7654321' for a Finnish number, the
+    international form ('+46 70 123 45 67') for another country's."""
+    if not number:
+        return ""
+    try:
+        parsed = phonenumbers.parse(number, "FI")
+    except phonenumbers.NumberParseException:
+        return number
+    fmt = phonenumbers.PhoneNumberFormat.NATIONAL if parsed.country_code == 358 else phonenumbers.PhoneNumberFormat.INTERNATIONAL
+    return phonenumbers.format_number(parsed, fmt)
+
+
+def worker_lines(w: dict[str, Any], language: str) -> tuple[str, str, str]:
+    """(who, organisation, how to reach) of a responsible worker: a name and title, never an id."""
+    title = w.get("title") or (role_name(w["role"], language) if w.get("role") else role_name("responsible_worker", language))
+    who = ", ".join(x for x in (w.get("name"), title) if x)
+    c = w.get("contact") or {}
+    how = ", ".join(x for x in (phone_for_people(c.get("phone")), c.get("email")) if x)
+    return who, w.get("organisation", ""), how
+
 
 LABELS: dict[str, dict[str, str]] = {
     "fi": {
@@ -182,15 +261,16 @@ def render(content: dict[str, Any], language: str, shared_roles: list[str] | Non
         f"<h2>{e(L['responsible'])}</h2><table><tr><th>{e(L['responsible'])}</th><th>{e(L['organisation'])}</th><th>{e(L['contact'])}</th></tr>"
     )
     for w in content.get("responsible_workers", []):
-        c = w.get("contact") or {}
-        how = ", ".join(x for x in (c.get("phone"), c.get("email")) if x)
-        parts.append(f"<tr><td>{e(w.get('worker_id', ''))}</td><td>{e(w.get('organisation', ''))}</td><td>{e(how)}</td></tr>")
+        who, organisation, how = worker_lines(w, lang)
+        parts.append(f"<tr><td>{e(who)}</td><td>{e(organisation)}</td><td>{e(how)}</td></tr>")
     parts.append("</table>")
 
     if content.get("next_contact_at"):
         nxt = datetime.fromisoformat(content["next_contact_at"])
         parts.append(f'<h2>{e(L["next_contact"])}</h2><p class="next">{e(format_time(nxt, lang))}</p>')
     if shared_roles:
-        parts.append(f"<h2>{e(L['shared'])}</h2><ul>" + "".join(f"<li>{e(r)}</li>" for r in shared_roles) + "</ul>")
+        parts.append(
+            f"<h2>{e(L['shared'])}</h2><ul>" + "".join(f"<li>{e(role_name(r, lang))}</li>" for r in shared_roles) + "</ul>"
+        )
     parts.append(f"<footer>{e(L['footer'])}</footer></body></html>")
     return "\n".join(parts)

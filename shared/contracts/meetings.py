@@ -133,6 +133,11 @@ class MeetingCaseQuery(Contract):
 
 RsvpAnswer = Literal["accepted", "declined"]
 
+ResponseAnswer = Literal["accepted", "declined", "tentative"]
+"""A participant's answer as the meeting keeps it: ``tentative`` (a calendar's "maybe") comes only
+from calendar replies (``notification.invitation_answered``); it is shown in the meeting's
+``responses`` and, being no final answer, published in no ``meeting.response_recorded.v1``."""
+
 
 class MeetingResponseRecorded(Event):
     """A participant accepted or declined the invitation."""
@@ -452,7 +457,7 @@ class MeetingView(Contract):
     status: str = Field(description="convened, held or cancelled.")
     sequence: int
     first_assessment_meeting: bool
-    responses: dict[str, RsvpAnswer] = Field(description="Participant id -> answer.")
+    responses: dict[str, ResponseAnswer] = Field(description="Participant id -> answer (tentative: a calendar's maybe).")
     participants: list[ParticipantView]
     wellbeing: list[dict[str, Any]] = Field(description="Wellbeing star recorded at the meeting: {area, score, note}.")
     feedback: dict[str, Any] | None = Field(description="The family's feedback: {rating, comment}.")

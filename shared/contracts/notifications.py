@@ -172,11 +172,32 @@ FailedNotificationsQuery.reply_data = FailedNotifications
 
 # (event, producer, consumers outside the four services); the services' own subscriptions are
 # read from their bootstraps (infra.wiring).
+class InvitationAnswered(Event):
+    """A participant answered a meeting's calendar invitation from their own calendar (kalenterikutsuun
+    vastattu): the notifications service read an iMIP reply (RFC 6047, METHOD:REPLY) from the
+    organizer mailbox and matched its attendee to the meeting's participant. The meetings service
+    records it as the participant's response. Carries ids only, never the address."""
+
+    event_type: ClassVar[str] = "notification.invitation_answered"
+    stream: ClassVar[str] = "NOTIFICATIONS"
+
+    meeting_id: UUID
+    participant_id: str = Field(description="The participant whose calendar answered (their id in the meeting).")
+    answer: Literal["accepted", "declined", "tentative"] = Field(
+        description="The reply's PARTSTAT: ACCEPTED, DECLINED or TENTATIVE."
+    )
+    sequence: int = Field(
+        ge=0, description="The invitation revision answered (the reply's SEQUENCE); an answer to an older time is stale."
+    )
+    answered_at: datetime = Field(description="When the participant answered (the reply's DTSTAMP, UTC).")
+
+
 EVENTS = (
     (NotificationSent, "notifications", ("staff apps",)),
     (NotificationFailed, "notifications", ("staff apps",)),
     (NotificationCancelled, "notifications", ("staff apps",)),
     (NotificationPortalMessage, "notifications", ("client portal", "staff apps")),
+    (InvitationAnswered, "notifications", ()),
 )
 
 # -- version 2: the actor from the verified token, the case named, a purpose on every read ----------

@@ -53,6 +53,14 @@ class ResponsibleWorker(Contract):
     organisation: ShortText
     public_service: bool = Field(description="Must be true: the responsible worker works in a public service.")
     contact: ContactPoint | None = None
+    name: ShortText | None = Field(default=None, description="The worker's name as the family's copy shows it.")
+    title: ShortText | None = Field(
+        default=None, description="Job title as the family's copy shows it, e.g. 'sosiaaliohjaaja' (in the family's language)."
+    )
+    role: ShortText | None = Field(
+        default=None,
+        description="Role code (e.g. social_worker); the family's copy shows its translated name when no title is given.",
+    )
 
 
 class AgreePlan(Contract):
@@ -640,8 +648,26 @@ EffectivenessChartQuery.reply_data = EffectivenessChart
 
 # (event, producer, consumers outside the four services); the services' own subscriptions are
 # read from their bootstraps (infra.wiring).
+class PlanCopyPrepared(Event):
+    """The family's copy of an agreed or revised plan version (perheen kappale suunnitelmasta), for the
+    notifications service only: it carries the plan's content, so that the plan itself reaches the
+    family with the plan-agreed message (HTML body, PDF and HTML to print). Published with
+    ``plan.agreed`` / ``plan.revised`` in the same transaction; only the notifications service
+    consumes it, and it keeps the copy only until the messages are out (data minimisation)."""
+
+    event_type: ClassVar[str] = "plan.copy_prepared"
+    stream: ClassVar[str] = "PLANS"
+
+    plan_id: UUID
+    plan_version: int
+    language: Literal["fi", "sv", "en"] = Field(description="The family's language of the copy.")
+    html: str = Field(description="The printable copy as a standalone HTML page (the same as query.plans.printable).")
+    pdf_base64: str = Field(description="The printable copy as an A4 PDF, base64-encoded.")
+
+
 EVENTS = (
     (PlanAgreed, "plans", ()),
+    (PlanCopyPrepared, "plans", ()),
     (PlanRevised, "plans", ()),
     (PlanClosed, "plans", ()),
     (PlanShared, "plans", ()),

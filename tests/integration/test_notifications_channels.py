@@ -15,8 +15,9 @@ import pytest
 from icalendar import Calendar
 
 from services.notifications.bootstrap import bootstrap
-from services.notifications.channels import RestSmsGateway
 from services.notifications.config import NotificationsConfig
+from services.notifications.domain import sms_length
+from services.notifications.sms import FortySixElks
 from shared.client import call
 from shared.clock import HELSINKI, FixedClock
 from shared.contracts.meetings import (
@@ -53,8 +54,11 @@ def config(smtp: SmtpServer | None = None, sms: FakeSmsGateway | None = None, **
         smtp_host="127.0.0.1" if smtp else "",
         smtp_port=smtp.port if smtp else 25,
         sms_gateway_url=sms.url if sms else "",
+        sms_api_username=sms.username if sms else "",
+        sms_api_password=sms.password if sms else "",
         backoff_base_seconds=60,
         receipt_poll_seconds=0,
+        plan_copy_wait_seconds=0,  # plan.agreed is published alone here, without the plans service's copy
         **kw,
     )
 
@@ -266,8 +270,8 @@ async def test_urgent_referral_reaches_the_on_duty_social_worker_at_once_by_sms(
                 nc, ReferralUrgent(producer="test", case_id=case_id, referral_id=uuid4(), municipality="Testilä", channel="phone")
             )
             msgs = await wait_for(lambda: sms.to("+358401119999"), timeout=10)  # emergency social services after hours
-            assert msgs[0]["text"].startswith("KIIREELLINEN yhteydenotto")
-            assert msgs[0]["encoding"] == "gsm7"
+            assert msgs[0]["message"].startswith("KIIREELLINEN yhteydenotto")
+            assert sms_length(msgs[0]["message"]).encoding == "gsm7"
             assert not smtp.messages
 
 
@@ -285,7 +289,7 @@ async def test_quiet_hours_hold_a_family_sms_until_morning(staff_settings, nc, c
         assert sms.posts == 0
         clock.at = datetime(2026, 11, 25, 8, 1, tzinfo=HELSINKI).astimezone(UTC)
         msgs = await wait_for(lambda: sms.to("+358401230002"), timeout=10)
-        assert msgs[0]["text"] == "You have a new message in the Koolle service. Read it at https://koolle.example/viestit"
+        assert msgs[0]["message"] == "You have a new message in the Koolle service. Read it at https://koolle.example/viestit"
         portal = await wait_for(lambda: log.of("notification.portal_message"))
         assert portal[0]["audience"] == "family" and portal[0]["title"] == "Your referral was received"
 
@@ -361,7 +365,7 @@ async def test_fallback_to_sms_when_email_is_refused_and_preferred_channel_first
             assert ns[("plan_agreed", "guardian-2")]["channels_tried"] == ["sms"]
             assert not smtp.to("g2@example.com")
             # family SMS carries no content, in the family's language
-            assert sms.to("+358401230001")[0]["text"].startswith("Ni har ett nytt meddelande")
+            assert sms.to("+358401230001")[0]["message"].startswith("Ni har ett nytt meddelande")
             # delivery receipt from the gateway's status query
             await wait_for(
                 lambda: _with(
@@ -455,7 +459,7 @@ class Crash(BaseException):
 class CrashingSms:
     name = "sms"
 
-    def __init__(self, inner: RestSmsGateway, after_send: bool) -> None:
+    def __init__(self, inner: FortySixElks, after_send: bool) -> None:
         self.inner, self.after_send = inner, after_send
 
     async def send(self, msg: Any) -> Any:
@@ -477,7 +481,9 @@ async def test_no_duplicate_after_a_crash_between_sending_and_recording(
     worker = {"contact_id": "staff-close", "role": "responsible_worker", "phone": "+358401230009"}
     async with FakeSmsGateway() as sms:
         cfg = config(sms=sms)
-        crashing = RestSmsGateway(sms.url)
+        # The adapter journals the provider's id where the service's own adapter reads it after the restart.
+        journal = staff_settings.data_dir / "notifications" / "sms-46elks-journal.jsonl"
+        crashing = FortySixElks(sms.url, journal, sms.username, sms.password)
         async with notifications(
             staff_settings, clock, cfg, channels={"sms": CrashingSms(crashing, after_send)}, cases=(case_id,)
         ) as svc:

@@ -1,5 +1,6 @@
 """The family's printable plan (fi/sv/en) and the wellbeing star pictures (SVG, pure Python)."""
 
+import re
 from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 from xml.etree import ElementTree
@@ -28,10 +29,12 @@ def content() -> dict:
         family_contacts_worker="Text message",
         responsible_workers=[
             {
-                "worker_id": "staff-1",
+                "worker_id": "staff-close-1",
                 "organisation": "City family work",
                 "public_service": True,
-                "contact": {"contact_id": "staff-1", "role": "rw", "phone": "+358401234567"},
+                "name": "Liisa Lähityöntekijä",
+                "role": "social_counsellor",
+                "contact": {"contact_id": "staff-close-1", "role": "rw", "phone": "+358401234567"},
             }
         ],
         next_contact_at=datetime(2026, 12, 7, 8, 0, tzinfo=UTC),
@@ -41,20 +44,25 @@ def content() -> dict:
 
 
 @pytest.mark.parametrize(
-    ("lang", "title", "next_label", "when"),
+    ("lang", "title", "next_label", "when", "worker", "party"),
     [
-        ("fi", "Yhteinen suunnitelma", "Seuraava yhteydenotto", "7.12.2026 klo 10.00"),
-        ("sv", "Gemensam plan", "Nästa kontakt", "7 december 2026 kl. 10.00"),
-        ("en", "Joint plan", "Next contact", "7 December 2026 at 10:00"),
+        ("fi", "Yhteinen suunnitelma", "Seuraava yhteydenotto", "7.12.2026 klo 10.00", "sosiaaliohjaaja", "koulukuraattori"),
+        ("sv", "Gemensam plan", "Nästa kontakt", "7 december 2026 kl. 10.00", "socialhandledare", "skolkurator"),
+        ("en", "Joint plan", "Next contact", "7 December 2026 at 10:00", "social counsellor", "school social worker"),
     ],
 )
-def test_printable_plan_in_the_familys_language(lang: str, title: str, next_label: str, when: str) -> None:
+def test_printable_plan_in_the_familys_language(
+    lang: str, title: str, next_label: str, when: str, worker: str, party: str
+) -> None:
     doc = printable.render(content(), lang, shared_roles=["school_social_worker"])
     assert doc.startswith("<!DOCTYPE html>") and f'<html lang="{lang}">' in doc
     assert title in doc and next_label in doc
     assert when in doc, "next contact shown in Helsinki time"
-    assert "Picture schedule" in doc and "Päiväkoti Esimerkki" in doc and "+358401234567" in doc
-    assert "school_social_worker" in doc
+    assert "Picture schedule" in doc and "Päiväkoti Esimerkki" in doc
+    # The responsible worker by name and title, the phone as written in Finland; no ids, no role codes.
+    assert f"Liisa Lähityöntekijä, {worker}" in doc and "040 1234567" in doc and party in doc
+    for internal in ("staff-close-1", "school_social_worker", "social_counsellor", "+358401234567"):
+        assert internal not in doc
     assert "&lt;without&gt;" in doc and "<without>" not in doc, "values are escaped"
     assert "@media print" in doc
 
@@ -105,3 +113,14 @@ def test_a_single_partial_measurement_still_draws() -> None:
     svg = charts.lines([Measurement(NOW, "meeting", {"child_self_view": 5})], "fi")
     assert ElementTree.fromstring(svg) is not None and ">5<" in svg
     assert ElementTree.fromstring(charts.radar([Measurement(NOW, "meeting", {"child_self_view": 5})], "fi")) is not None
+
+
+@pytest.mark.parametrize("lang", ["fi", "sv", "en"])
+def test_printable_plan_as_a_one_page_pdf_with_its_fonts_embedded(lang: str) -> None:
+    from services.plans.printable_pdf import render_pdf
+
+    pdf = render_pdf(content(), lang, shared_roles=["school_social_worker"])
+    assert pdf.startswith(b"%PDF-1.") and pdf.rstrip().endswith(b"%%EOF")
+    assert len(re.findall(rb"/Type /Page\b(?!s)", pdf)) == 1, "one A4 page"
+    assert b"/FontFile2" in pdf, "the TrueType font travels with the document: it prints the same everywhere"
+    assert len(pdf) < 200_000

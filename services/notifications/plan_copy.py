@@ -1,0 +1,48 @@
+"""The plan itself in the plan message: the lines that say it is attached and, where a guardian can
+sign in, where to see it online. Plain Python, no I/O.
+
+The family's copy (HTML and PDF) is made by the plans service and arrives in ``plan.copy_prepared``;
+the e-mail carries it as its HTML body and as attachments to print (``plan.pdf``, ``plan.html``).
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+PLAN_TEMPLATES = frozenset({"plan_agreed", "plan_revised"})
+
+ATTACHED = {
+    "fi": "Suunnitelma on tässä viestissä, ja tulostettava kappale on liitteenä (PDF ja HTML).",
+    "sv": "Planen finns i detta meddelande, och en kopia för utskrift är bifogad (PDF och HTML).",
+    "en": "The plan is in this message, and a copy to print is attached (PDF and HTML).",
+}
+ONLINE = {
+    "fi": "Suunnitelma on nähtävissä myös verkossa: {url} (kirjautuminen vahvalla tunnistautumisella).",
+    "sv": "Planen finns också på nätet: {url} (inloggning med stark autentisering).",
+    "en": "The plan can also be seen online: {url} (sign in with strong electronic identification).",
+}
+NAMES = {"fi": "yhteinen-suunnitelma", "sv": "gemensam-plan", "en": "joint-plan"}
+
+
+def wants_copy(template: str, params: dict[str, Any]) -> bool:
+    return template in PLAN_TEMPLATES and bool(params.get("plan_id"))
+
+
+def body_with_copy(body: str, language: str, attached: bool, online_url: str | None) -> str:
+    lang = language if language in ATTACHED else "fi"
+    lines = [body]
+    if attached:
+        lines.append(ATTACHED[lang])
+    if online_url:
+        lines.append(ONLINE[lang].format(url=online_url))
+    return "\n\n".join(lines)
+
+
+def attachments(copy: Any, version: int) -> tuple[tuple[str, str, bytes], ...]:
+    """(file name, MIME type, bytes) of the PDF and the HTML page."""
+    name = f"{NAMES.get(copy.language, NAMES['fi'])}-v{version}"
+    return (
+        (f"{name}.pdf", "application/pdf", base64.b64decode(copy.pdf_base64)),
+        (f"{name}.html", "text/html", copy.html.encode("utf-8")),
+    )

@@ -145,7 +145,8 @@ async def test_a_message_that_cannot_be_rendered_fails_with_a_reason_and_others_
     bad = await _one(db, clock, WORKER)
     async with NotificationsUnitOfWork(db, clock.now) as uow:
         fresh = await uow.notifications.get(bad.notification_id)
-        fresh.params = {}  # a producer bug: the due time is missing
+        # A producer bug: the due time is not a time. (A missing value only leaves its line out.)
+        fresh.params = {**fresh.params, "due_at": "not a time"}
         await uow.notifications.save(fresh)
         await uow.commit()
     good = await _one(db, clock, WORKER)

@@ -31,7 +31,7 @@ from bench.run import pct, submission
 from services.referral import handlers
 from services.referral.adapters import ReferralUnitOfWork, metadata
 from shared.contracts.referral import AccessLogQuery, CaseQuery, DeadlinesDueQuery, TeamCasesQuery
-from shared.db import Database
+from shared.storage.database import Database
 
 HERE = Path(__file__).resolve().parent
 OPEN_CASES = 1000

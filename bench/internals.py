@@ -20,9 +20,11 @@ import nats
 from sqlalchemy import Column, Integer, MetaData, String, Table, bindparam, select
 
 from infra.natsserver import EmbeddedNats, free_port
-from shared.db import Database, UnitOfWork, messaging_tables
-from shared.fastsql import hot_once
 from shared.internals.natspy import PullInbox
+from shared.storage.database import Database
+from shared.storage.fastpath.declare import hot_once
+from shared.storage.tables import messaging_tables
+from shared.storage.uow import UnitOfWork
 
 
 def row(what: str, private: float, public: float, unit: str = "µs/op") -> None:

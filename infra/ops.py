@@ -179,7 +179,7 @@ async def status_data(nc: nats.NATS) -> dict[str, Any]:
 
 def describe_consumer(c: Any, handled: dict[str, int] | None = None) -> dict[str, Any]:
     """A consumer by what it is: the service that owns it and the subject it consumes. Durables are
-    named ``<service>-<subject with dashes>`` (shared.messaging.consumer.Subscription.durable);
+    named ``<service>-<subject with dashes>`` (shared.messaging.subscription.Subscription.durable);
     a consumer without a durable name is an ephemeral reader (``infra.run``'s event printer, a
     rebuild in progress, a test), whose server-given name means nothing, so it is not shown."""
     cfg = c.config
@@ -671,7 +671,7 @@ async def verify_audit_logs(settings: Settings, services: list[str]) -> dict[str
 
     from shared import pseudonyms
     from shared.audit import verify_chain
-    from shared.db import Database
+    from shared.storage.database import Database
 
     pseudonyms.use_key_file(pseudonyms.key_file_of(settings))
     reports = {}

@@ -37,7 +37,9 @@ from sqlalchemy import Column, Connection, Integer, MetaData, String, Table, ins
 
 from shared import pseudonyms
 from shared.contracts.base import Reply
-from shared.db import Database, UnitOfWork, UTCDateTime
+from shared.storage.columns import UTCDateTime
+from shared.storage.database import Database
+from shared.storage.uow import UnitOfWork
 
 TABLE = "audit_log"
 CHAIN = "audit_chain"

@@ -22,8 +22,8 @@ from sqlalchemy import Column, MetaData, String, Table, select
 from shared.contracts.meetings import MeetingConvened, MeetingHeld
 from shared.contracts.plans import PlanAgreed, PlanHandedOver, PlanRevised
 from shared.contracts.referral import CaseTransferred, ReferralAssigned, ReferralLinked, ReferralReceived
-from shared.db import UnitOfWork
 from shared.policy import CaseRelation, Relations
+from shared.storage.uow import UnitOfWork
 
 TABLE = "case_access"
 

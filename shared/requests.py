@@ -13,9 +13,9 @@ from typing import Any
 
 from shared.audit import REFUSED, AuditLog
 from shared.contracts.base import FieldError, Reply
-from shared.db import UnitOfWork
 from shared.errors import message
 from shared.policy import PURPOSE_REQUIRED, Access, Caller
+from shared.storage.uow import UnitOfWork
 
 # The texts are the error registry's (shared/errors.py, docs/errors.md): one voice for every code.
 UNAUTHENTICATED_TEXT = message("unauthenticated")

@@ -30,13 +30,15 @@ from shared.case_access import PROJECTION, CaseAccess, case_access_table
 from shared.client import PlaintextRefused, refuse_plaintext, uses_tls
 from shared.clock import Clock
 from shared.contracts import STREAMS, Contract, Event, FieldError, Reply, field_errors
-from shared.db import Database, UnitOfWork
 from shared.errors import DomainError
 from shared.identity import TokenVerifier, Unauthenticated, authorization_header, verifier_from_settings
-from shared.messaging.consumer import BatchOrder, DeadLetters, EventConsumer, Subscription
+from shared.messaging.batches import BatchOrder
+from shared.messaging.consumer import EventConsumer
+from shared.messaging.deadletters import DeadLetters
 from shared.messaging.redelivery import answer_replay, replay_subject
 from shared.messaging.relay import OutboxRelay
 from shared.messaging.streams import ensure_streams
+from shared.messaging.subscription import Subscription
 from shared.messaging.timers import fired_subscription
 from shared.observability import PORT_OFFSETS, HttpEndpoint, JsonFormatter, ServiceMetrics
 from shared.policy import PURPOSE_REQUIRED, RETIRED, UNAUTHENTICATED, Access, decide
@@ -52,6 +54,8 @@ from shared.requests import (
     with_purpose_required,
 )
 from shared.settings import Settings
+from shared.storage.database import Database
+from shared.storage.uow import UnitOfWork
 from shared.telemetry import extract_context, setup_tracing
 
 log = logging.getLogger("koolle.service")

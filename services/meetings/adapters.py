@@ -11,8 +11,10 @@ from sqlalchemy import Boolean, Column, Date, MetaData, String, Table, delete, i
 from sqlalchemy.exc import IntegrityError
 
 from shared.audit import AuditLog, audit_table
-from shared.db import JSONText, UnitOfWork, UTCDateTime, messaging_tables
 from shared.errors import DomainError
+from shared.storage.columns import JSONText, UTCDateTime
+from shared.storage.tables import messaging_tables
+from shared.storage.uow import UnitOfWork
 
 from .domain import Convening, Meeting
 from .slots import Interval, Professional, Room
@@ -124,7 +126,7 @@ _meeting = TypeAdapter(Meeting)
 class MeetingRepository:
     def __init__(self, uow: UnitOfWork) -> None:
         self.uow = uow
-        self.s = uow  # execute/scalar(s) take the driver fast path (shared/fastsql.py)
+        self.s = uow  # execute/scalar(s) take the driver fast path (shared/storage/fastpath/)
 
     async def add_convening(self, c: Convening) -> bool:
         return await self.uow.insert_new(

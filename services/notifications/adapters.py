@@ -28,8 +28,11 @@ from sqlalchemy import (
 )
 
 from shared.audit import AuditLog, audit_table
-from shared.db import JSONText, UnitOfWork, UTCDateTime, dialect_insert, messaging_tables
-from shared.fastsql import hot_all, hot_once
+from shared.storage.columns import JSONText, UTCDateTime
+from shared.storage.engine import dialect_insert
+from shared.storage.fastpath.declare import hot_all, hot_once
+from shared.storage.tables import messaging_tables
+from shared.storage.uow import UnitOfWork
 
 from .domain import Notification
 
@@ -270,7 +273,7 @@ hot_all(
     _INSERT_MEETING,
     _UPDATE_MEETING,
     _UPDATE_PREFERENCE,
-)  # the driver fast path (shared/fastsql.py)
+)  # the driver fast path (shared/storage/fastpath/)
 
 
 class _Upserts:
@@ -328,7 +331,7 @@ class ClaimLost(Exception):
 
 class NotificationRepository:
     def __init__(self, uow: UnitOfWork) -> None:
-        self.s = uow  # its execute/scalars take the driver fast path (shared/fastsql.py)
+        self.s = uow  # its execute/scalars take the driver fast path (shared/storage/fastpath/)
         self.now = uow.now
         self._upsert = _upserts(uow.db.engine.dialect.name)
         self._saves: list[dict[str, Any]] | None = None

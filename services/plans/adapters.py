@@ -11,7 +11,9 @@ from pydantic import TypeAdapter
 from sqlalchemy import Column, Integer, MetaData, String, Table, Text, insert, select, update
 
 from shared.audit import AuditLog, audit_table
-from shared.db import JSONText, UnitOfWork, UTCDateTime, messaging_tables
+from shared.storage.columns import JSONText, UTCDateTime
+from shared.storage.tables import messaging_tables
+from shared.storage.uow import UnitOfWork
 
 from .domain import Consent, FollowupPolicy, Measurement, Plan
 
@@ -104,7 +106,7 @@ _plan = TypeAdapter(Plan)
 
 class PlanRepository:
     def __init__(self, uow: UnitOfWork) -> None:
-        self.s = uow  # execute/scalar(s) take the driver fast path (shared/fastsql.py)
+        self.s = uow  # execute/scalar(s) take the driver fast path (shared/storage/fastpath/)
 
     def _row(self, p: Plan) -> dict[str, Any]:
         return {

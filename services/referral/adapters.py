@@ -28,8 +28,11 @@ from sqlalchemy import (
 
 from shared import pseudonyms
 from shared.audit import AuditLog, audit_table
-from shared.db import Database, JSONText, UnitOfWork, UTCDateTime, messaging_tables
-from shared.fastsql import hot
+from shared.storage.columns import JSONText, UTCDateTime
+from shared.storage.database import Database
+from shared.storage.fastpath.declare import hot
+from shared.storage.tables import messaging_tables
+from shared.storage.uow import UnitOfWork
 
 from .config import ReferralConfig
 from .domain import Case, Consent, Contact, Referral, Router, child_keys_of_details
@@ -202,7 +205,7 @@ class ReferralRepository:
 
     @property
     def s(self) -> Any:
-        return self.uow  # execute/scalar(s) take the driver fast path (shared/fastsql.py)
+        return self.uow  # execute/scalar(s) take the driver fast path (shared/storage/fastpath/)
 
     # -- referrals ---------------------------------------------------------------------------------
     async def add(self, r: Referral) -> bool:

@@ -36,7 +36,7 @@ from shared.contracts.referral import (
     WithdrawConsent,
     WithdrawConsentV2,
 )
-from shared.messaging.consumer import Subscription
+from shared.messaging.subscription import Subscription
 from shared.service import Service
 
 from . import handlers

@@ -4,10 +4,10 @@ Koolle's hot path reaches into a few libraries' internals where no public API wa
 (bench/README.md gives the measurements). Those touches live here and nowhere else:
 
 - :mod:`shared.internals.natspy`: nats-py's pull subscription and connection;
-- :mod:`shared.internals.sqlalchemy`: SQLAlchemy's compiler (the driver fast path, shared/fastsql.py);
+- :mod:`shared.internals.sqlalchemy`: SQLAlchemy's compiler (the driver fast path, shared/storage/fastpath/);
 - :mod:`shared.internals.asyncpg`: SQLAlchemy's asyncpg adapter (its transaction and error mapping);
 - :mod:`shared.internals.aiosqlite`: the aiosqlite attributes SQLAlchemy's adapter reads, which
-  shared/sqlite_inline.py provides.
+  shared/storage/sqlite_inline.py provides.
 
 Each module checks its assumptions when it is imported (so at every service's start-up) and
 raises :class:`InternalsChanged`, naming the library and its installed version, when an upgrade

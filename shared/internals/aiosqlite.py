@@ -1,6 +1,6 @@
 """The aiosqlite internals SQLAlchemy's aiosqlite adapter reads (tested with SQLAlchemy 2.1, aiosqlite 0.22).
 
-Why: shared/sqlite_inline.py gives SQLAlchemy's aiosqlite dialect a connection that runs SQLite
+Why: shared/storage/sqlite_inline.py gives SQLAlchemy's aiosqlite dialect a connection that runs SQLite
 calls on the event loop's thread instead of aiosqlite's worker thread (bench/README.md). The
 adapter reads private attributes of the aiosqlite connection it wraps, so ``InlineConnection``
 provides them: ``_connection`` (open or not), ``_conn`` (the sqlite3 connection, for the isolation
@@ -44,14 +44,14 @@ def adapter_private_names() -> set[str]:
 
 
 def check() -> None:
-    from shared.sqlite_inline import InlineConnection
+    from shared.storage.sqlite_inline import InlineConnection
 
     new = adapter_private_names() - KNOWN
     if new:
         raise InternalsChanged(LIBRARY, f"the aiosqlite adapter now also reads {', '.join(sorted(new))}")
     missing = [n for n in PROVIDED if not hasattr(InlineConnection, n) and n not in code_names(InlineConnection.__init__)]
     if missing:
-        raise InternalsChanged(LIBRARY, f"shared/sqlite_inline.py's InlineConnection lacks {', '.join(missing)}")
+        raise InternalsChanged(LIBRARY, f"shared/storage/sqlite_inline.py's InlineConnection lacks {', '.join(missing)}")
 
 
 check()

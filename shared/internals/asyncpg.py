@@ -1,6 +1,6 @@
 """SQLAlchemy's asyncpg adapter internals (tested with SQLAlchemy 2.1 and asyncpg 0.32).
 
-Why: the driver fast path (shared/fastsql.py) runs a hot statement on the unit of work's own
+Why: the driver fast path (shared/storage/fastpath/) runs a hot statement on the unit of work's own
 asyncpg connection, inside the transaction SQLAlchemy manages. SQLAlchemy's adapter begins that
 transaction lazily, at the first statement, and maps asyncpg's errors to its DBAPI errors; neither
 has a public API. Read here only:

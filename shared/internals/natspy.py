@@ -1,6 +1,6 @@
 """nats-py internals (tested with nats-py 2.16).
 
-Why: the consumer loop (shared/messaging/consumer.py) keeps pull requests standing and takes
+Why: the consumers' pull mechanics (shared/messaging/pull.py) keep pull requests standing and take
 delivered messages from the pull subscription's queue without waiting, as the newer JetStream
 clients' ``consume()`` does. nats-py has no public API for that: ``fetch()`` sends a request per
 call, and ``Subscription.next_msg()`` starts a task and a timer per message even when one is

@@ -1,6 +1,6 @@
 """SQLAlchemy compiler internals (tested with SQLAlchemy 2.1).
 
-Why: the driver fast path (shared/fastsql.py) runs a statement as SQLAlchemy would send it, so it
+Why: the driver fast path (shared/storage/fastpath/) runs a statement as SQLAlchemy would send it, so it
 needs, once per statement shape, what the compiler produced. Bind and result processors come
 through public APIs (``TypeEngine.dialect_impl(dialect).bind_processor`` / ``result_processor``,
 the same functions the compiler caches). One thing has no public equivalent:
@@ -33,7 +33,7 @@ def result_columns(compiled: Any) -> list[tuple[str, Any]]:
 
 def check() -> None:
     """Compile a probe statement on both dialects and raise :class:`InternalsChanged` unless the
-    compiler still gives what shared/fastsql.py reads, in the shape it reads it."""
+    compiler still gives what shared/storage/fastpath/ reads, in the shape it reads it."""
     t = Table("probe", MetaData(), Column("id", Integer, primary_key=True), Column("name", String(10)))
     probes: list[tuple[str, Any, list[tuple[str, type]]]] = [
         ("select", select(t.c.id, t.c.name.label("n")).where(t.c.id == bindparam("k")), [("id", Integer), ("n", String)]),

@@ -12,16 +12,17 @@ Rules:
 - after ``max_deliver`` deliveries, or when the payload breaks the contract, the message goes to
   the DEADLETTER stream (with reason codes, no personal data) and is then acked;
 - a worker never dies of a payload.
+
+This module is the processing; what is consumed is a Subscription (subscription.py), the pull
+requests are pull.py's, the turns between consumers batches.py's and dead letters deadletters.py's.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 from nats.aio.msg import Msg
@@ -32,276 +33,16 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 from pydantic import ValidationError
 
-from shared.contracts import Event, parse_event
-from shared.db import Database, UnitOfWork
 from shared.faults import crash_point
-from shared.internals.natspy import PullInbox
+from shared.messaging.batches import BatchOrder
+from shared.messaging.deadletters import DeadLetters, StoredMessage
+from shared.messaging.pull import LingeringPull, StandingPull
+from shared.messaging.subscription import Subscription
+from shared.storage.database import Database
+from shared.storage.uow import UnitOfWork
 from shared.telemetry import attached, extract_context, tracing_exported
 
 log = logging.getLogger("koolle.consumer")
-
-Handler = Callable[[Any, UnitOfWork], Awaitable[None]]
-
-
-@dataclass(frozen=True)
-class Subscription:
-    """One durable consumer of one subject.
-
-    ``parse`` turns the raw message into what the handler takes (a ValidationError sends the message
-    to the dead letters); ``key`` names it for the inbox (an event's id, or the stream sequence).
-    """
-
-    service: str
-    subject: str
-    stream: str
-    handler: Handler
-    parse: Callable[[Msg], Any]
-    key: Callable[[Any, Msg], str]
-    # Seconds to wait after the first message for more to arrive, so that several are handled in
-    # one transaction (None: the service's setting). 0 for a consumer on someone's critical path.
-    linger: float | None = None
-
-    @property
-    def durable(self) -> str:
-        return f"{self.service}-{self.subject.replace('.', '-')}"
-
-    @classmethod
-    def for_event(cls, service: str, event: type[Event], handler: Handler) -> Subscription:
-        return cls(
-            service,
-            event.subject(),
-            event.stream,
-            handler,
-            parse=lambda m: parse_event(event, m.data),
-            key=lambda ev, m: str(ev.event_id),
-        )
-
-
-class DeadLetters:
-    """Publishes a failed message to ``deadletter.<service>.<durable>`` with its reason."""
-
-    def __init__(self, js: JetStreamContext, service: str) -> None:
-        self.js = js
-        self.service = service
-        self.count = 0
-
-    async def send(self, msg: Msg, durable: str, reason: str, detail: str = "") -> None:
-        md = msg.metadata
-        headers = {
-            "Nats-Msg-Id": f"dl:{md.stream}:{md.sequence.stream}:{durable}",
-            "Koolle-Dlq-Reason": reason,
-            "Koolle-Dlq-Detail": detail[:500],
-            "Koolle-Dlq-Subject": msg.subject,
-            "Koolle-Dlq-Stream": md.stream,
-            "Koolle-Dlq-Stream-Seq": str(md.sequence.stream),
-            "Koolle-Dlq-Deliveries": str(md.num_delivered),
-            "Koolle-Dlq-Consumer": durable,
-        }
-        for k, v in (msg.headers or {}).items():
-            if k.lower() == "traceparent" or k.startswith("Koolle-Event") or k == "Koolle-Case-Id":
-                headers[k] = v
-        await self.js.publish(f"deadletter.{self.service}.{durable}", msg.data, headers=headers, timeout=10)
-        self.count += 1
-
-
-class _Sequence:
-    def __init__(self, stream: int) -> None:
-        self.stream = stream
-        self.consumer = 0
-
-
-class _Metadata:
-    def __init__(self, stream: str, seq: int) -> None:
-        self.stream = stream
-        self.sequence = _Sequence(seq)
-        self.num_delivered = 0  # not a delivery: an operator's replay
-        self.num_pending = 0
-        self.timestamp = None
-
-
-class StoredMessage:
-    """A message read back from its stream by sequence (a dead letter's original), shaped like a
-    delivery so that it goes through the consumer's normal path. Acks are no-ops: nothing to ack."""
-
-    def __init__(self, stream: str, seq: int, subject: str, data: bytes, headers: dict[str, str] | None) -> None:
-        self.subject = subject
-        self.data = data
-        self.headers = headers
-        self.reply = ""
-        self.metadata = _Metadata(stream, seq)
-
-    async def ack(self) -> None:
-        return None
-
-    async def nak(self, delay: float | None = None) -> None:
-        return None
-
-
-def subject_matches(pattern: str, subject: str) -> bool:
-    """NATS wildcard match of ``subject`` against a filter ``pattern`` (``*`` one token, ``>`` the rest)."""
-    p, t = pattern.split("."), subject.split(".")
-    for i, tok in enumerate(p):
-        if tok == ">":
-            return len(t) > i
-        if i >= len(t) or (tok != "*" and tok != t[i]):
-            return False
-    return len(p) == len(t)
-
-
-class StandingPull:
-    """A standing pull request on a durable consumer, like the newer JetStream clients' consume().
-
-    nats-py's ``fetch()`` sends a request per call, and at a trickle (one event at a time) a
-    request, a "no messages" answer and a short expiring request per event cost more server and
-    client CPU than the event itself (bench/). Here requests for ``batch`` messages are kept
-    outstanding (the next batch is asked for as soon as one is taken, and again when requests
-    expire), and messages are taken from the subscription's queue as the server delivers them.
-    Acks, redelivery and the durable consumer are exactly as with ``fetch()``.
-    """
-
-    def __init__(self, psub: Any, batch: int, expires: float = 2.0) -> None:
-        self.inbox = PullInbox(psub)  # nats-py's internals, in shared/internals/natspy.py
-        self.nc = self.inbox.nc
-        self.nms = self.inbox.next_subject  # $JS.API.CONSUMER.MSG.NEXT.<stream>.<consumer>
-        self.deliver = self.inbox.deliver
-        self.batch = batch
-        self.expires = expires
-        self.credit = 0  # messages requested and not yet delivered (nor expired)
-        self.requested_at = 0.0
-
-    async def _request(self) -> None:
-        body = json.dumps({"batch": self.batch, "expires": int(self.expires * 1e9)}).encode()
-        await self.nc.publish(self.nms, body, reply=self.deliver)
-        self.credit += self.batch
-        self.requested_at = time.monotonic()
-
-    def _status(self, msg: Msg) -> str | None:
-        """A delivery's status code, None for a message."""
-        return msg.headers.get("Status") if msg.headers else None
-
-    def _take(self, msg: Msg) -> bool:
-        """Account for one delivery; True for a message to handle, False for a status."""
-        status = self._status(msg)
-        if not status:
-            self.credit = max(0, self.credit - 1)  # (a late answer to a no_wait request is not credited)
-            return True
-        if status in ("408", "409"):  # a request expired or ended: its remainder is no longer owed
-            left = msg.headers.get("Nats-Pending-Messages") if msg.headers else None
-            self.credit = max(0, self.credit - int(left)) if left and left.isdigit() else 0
-        return False
-
-    async def first(self, timeout: float) -> Msg:
-        """The next message, waiting up to ``timeout``; keeps requests outstanding."""
-        q = self.inbox
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.credit <= self.batch // 2 or time.monotonic() - self.requested_at > self.expires:
-                await self._request()
-            try:
-                msg = q.get_nowait()
-            except asyncio.QueueEmpty:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise NatsTimeoutError from None
-                try:
-                    msg = await asyncio.wait_for(q.get(), min(left, self.expires + 1.0))
-                except TimeoutError:
-                    # Nothing at all for a whole expiry (e.g. after a reconnect): ask afresh.
-                    self.credit = 0
-                    continue
-            if self._take(msg):
-                return msg
-
-    def waiting(self) -> int:
-        """Deliveries already in this process, not yet taken (statuses included)."""
-        return self.inbox.waiting()
-
-    async def more(self, limit: int) -> list[Msg]:
-        """Messages already delivered and waiting, without waiting for more. The next batch is
-        asked for now, so that the server delivers it while this one is handled (up to two
-        batches requested ahead; ``max_ack_pending`` allows four)."""
-        out = self.buffered(limit)
-        while self.credit <= self.batch:
-            await self._request()
-        return out
-
-    def buffered(self, limit: int) -> list[Msg]:
-        """Messages already delivered to this process and not yet taken."""
-        q = self.inbox
-        out: list[Msg] = []
-        while len(out) < limit:
-            try:
-                msg = q.get_nowait()
-            except asyncio.QueueEmpty:
-                break
-            if self._take(msg):
-                out.append(msg)
-        return out
-
-
-class LingeringPull(StandingPull):
-    """For a consumer that gathers a trickle (``linger``): one message is requested to wait on, and
-    the rest are asked for once the linger is over, in one ``no_wait`` request.
-
-    With requests standing, the server pushed every event the moment it was stored, and the
-    process woke up for each one (at 100 referrals/s, ≈ 0.3 ms of CPU per event in each downstream
-    service, most of it on cold caches). Here the events of a linger wait in the stream and arrive
-    together. Acks, redelivery and the durable consumer are as before.
-    """
-
-    def __init__(self, psub: Any, expires: float = 2.0) -> None:
-        super().__init__(psub, 1, expires)  # one message requested at a time: the one to wait on
-
-    async def more(self, limit: int) -> list[Msg]:
-        out = self.buffered(limit)
-        if len(out) >= limit:
-            return out
-        want = limit - len(out)
-        body = json.dumps({"batch": want, "no_wait": True}).encode()
-        await self.nc.publish(self.nms, body, reply=self.deliver)
-        q = self.inbox
-        deadline = time.monotonic() + self.expires
-        while want > 0:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break  # no end of the answer in time (connection trouble): the rest comes next round
-            try:
-                msg = await asyncio.wait_for(q.get(), left)
-            except TimeoutError:
-                break
-            status = self._status(msg)
-            if status:
-                if status in ("404", "408"):  # nothing more now: the answer is complete
-                    break
-                continue  # e.g. a late status of an earlier request
-            out.append(msg)
-            want -= 1
-        return out
-
-
-class BatchOrder:
-    """The consumers of one process handle their batches in the order the batches' first events
-    were stored, as they did when every event was pushed at once: a lingering consumer asks for the
-    rest of its batch with a round trip, and replies to two consumers can come back in either
-    order. (An event handled before an earlier one of another stream can find, e.g., a contact
-    not yet in the directory.)"""
-
-    def __init__(self) -> None:
-        self._first: dict[int, float] = {}
-        self._changed = asyncio.Condition()
-
-    def enter(self, who: object, stored_at: float) -> None:
-        self._first[id(who)] = stored_at
-
-    async def turn(self, who: object) -> None:
-        mine = self._first[id(who)]
-        async with self._changed:
-            await self._changed.wait_for(lambda: all(t >= mine for t in self._first.values()))
-
-    async def leave(self, who: object) -> None:
-        if self._first.pop(id(who), None) is not None:
-            async with self._changed:
-                self._changed.notify_all()
 
 
 class EventConsumer:

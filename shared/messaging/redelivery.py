@@ -17,7 +17,9 @@ from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from shared.messaging.consumer import EventConsumer, StoredMessage, subject_matches
+from shared.messaging.consumer import EventConsumer
+from shared.messaging.deadletters import StoredMessage
+from shared.messaging.streams import subject_matches
 
 OUTCOMES = ("handled", "duplicate", "contract_violation", "handler_failed")
 REFUSALS = ("bad_request", "unknown_consumer", "not_found", "subject_mismatch", "unavailable")

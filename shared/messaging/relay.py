@@ -27,11 +27,12 @@ from typing import Any
 from nats.js import JetStreamContext
 from sqlalchemy import bindparam, select, update
 
-from shared.db import Database, UnitOfWork
-from shared.fastsql import hot_once
 from shared.faults import crash_point
 from shared.internals.natspy import core_client
 from shared.messaging.streams import stream_of
+from shared.storage.database import Database
+from shared.storage.fastpath.declare import hot_once
+from shared.storage.uow import UnitOfWork
 
 log = logging.getLogger("koolle.outbox")
 

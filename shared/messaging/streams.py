@@ -44,16 +44,23 @@ def stream_config(spec: StreamSpec, duplicate_window: float, replicas: int = 1, 
     )
 
 
+def subject_matches(pattern: str, subject: str) -> bool:
+    """NATS wildcard match of ``subject`` against a filter ``pattern`` (``*`` one token, ``>`` the rest)."""
+    p, t = pattern.split("."), subject.split(".")
+    for i, tok in enumerate(p):
+        if tok == ">":
+            return len(t) > i
+        if i >= len(t) or (tok != "*" and tok != t[i]):
+            return False
+    return len(p) == len(t)
+
+
 @lru_cache(maxsize=4096)  # the relay asks for every row it publishes; subjects repeat
 def stream_of(subject: str) -> str | None:
     """The catalogue stream that captures ``subject`` (NATS wildcard match), or None."""
-    tokens = subject.split(".")
     for spec in STREAMS.values():
         for pattern in spec.subjects:
-            p = pattern.split(".")
-            if p[-1] == ">" and len(tokens) >= len(p) and all(a in ("*", b) for a, b in zip(p[:-1], tokens, strict=False)):
-                return spec.name
-            if len(p) == len(tokens) and all(a in ("*", b) for a, b in zip(p, tokens, strict=True)):
+            if subject_matches(pattern, subject):
                 return spec.name
     return None
 

@@ -26,7 +26,7 @@ from nats.aio.msg import Msg
 from pydantic import ValidationError
 
 from shared.contracts import EVENTS, Event, parse_event
-from shared.messaging.consumer import Subscription
+from shared.messaging.subscription import Subscription
 
 TARGET_HEADER = "Koolle-Timer-Target"
 DUE_HEADER = "Koolle-Timer-Due"

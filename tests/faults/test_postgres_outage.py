@@ -9,7 +9,7 @@ outage every connection attempt is refused.
 
 While it is down consumers nak (retry with delay) and never ack without their commit, the outbox
 relay retries, readiness reports the database as down. After the start the services recover on
-their own (dead pooled connections are replaced, ``_ping_when_idle`` in shared/db.py): nothing lost, nothing
+their own (dead pooled connections are replaced, ``_ping_when_idle`` in shared/storage/engine.py): nothing lost, nothing
 doubled, nothing dead-lettered, no process restarted.
 
 Run:  .venv/bin/python -m pytest tests/faults/test_postgres_outage.py -s

@@ -17,7 +17,8 @@ from sqlalchemy.engine import make_url
 from services.referral.adapters import metadata as referral_metadata
 from shared import pseudonyms
 from shared.audit import AuditLog, verify_chain
-from shared.db import Database, UnitOfWork
+from shared.storage.database import Database
+from shared.storage.uow import UnitOfWork
 from tests.support.databases import KINDS, fresh_database
 
 pytestmark = [pytest.mark.integration]

@@ -19,7 +19,7 @@ from services.referral.config import ReferralConfig
 from services.referral.handlers import ReceiveSubmission, receive_submission
 from services.referral.hetu import make_test_hetu
 from shared import pseudonyms
-from shared.db import Database
+from shared.storage.database import Database
 from tests.support.data import submission
 from tests.support.databases import KINDS, fresh_database
 

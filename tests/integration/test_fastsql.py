@@ -9,8 +9,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Boolean, Column, Integer, MetaData, String, Table, bindparam, func, insert, select, update
 
-from shared.db import Database, JSONText, UnitOfWork, UTCDateTime, messaging_tables
-from shared.fastsql import FastPathMisuse, FastResult, hot, hot_all, hot_once
+from shared.storage.columns import JSONText, UTCDateTime
+from shared.storage.database import Database
+from shared.storage.fastpath.declare import FastPathMisuse, hot, hot_all, hot_once
+from shared.storage.fastpath.plan import FastResult
+from shared.storage.tables import messaging_tables
+from shared.storage.uow import UnitOfWork
 from tests.support.databases import KINDS, fresh_database
 
 pytestmark = pytest.mark.integration

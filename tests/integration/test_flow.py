@@ -239,7 +239,7 @@ async def test_poison_message_is_dead_lettered_and_consumer_goes_on(settings, nc
 
 async def test_failing_handler_is_retried_with_delay_then_dead_lettered(settings, nc, clean_streams):  # type: ignore[no-untyped-def]
     from services.meetings.bootstrap import bootstrap
-    from shared.messaging.consumer import Subscription
+    from shared.messaging.subscription import Subscription
 
     log = await EventLog().attach(nc, ("deadletter.>",))
     attempts: dict[str, int] = {}

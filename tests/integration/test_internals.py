@@ -16,10 +16,11 @@ from nats.js.api import AckPolicy, ConsumerConfig, StorageType, StreamConfig
 from sqlalchemy import Column, MetaData, String, Table, insert
 from sqlalchemy.exc import IntegrityError
 
-from shared.db import UnitOfWork, messaging_tables
-from shared.fastsql import hot_once
 from shared.internals import InternalsChanged, check_all, require_attrs, require_names
 from shared.internals.natspy import PullInbox, core_client, socket_is_tls
+from shared.storage.fastpath.declare import hot_once
+from shared.storage.tables import messaging_tables
+from shared.storage.uow import UnitOfWork
 from tests.support.databases import fresh_database
 
 pytestmark = pytest.mark.integration

@@ -8,8 +8,13 @@ from typing import Any
 import pytest
 from sqlalchemy import MetaData
 
-from shared.db import Database, UnitOfWork, messaging_tables
-from shared.messaging.consumer import DeadLetters, EventConsumer, LingeringPull, Subscription
+from shared.messaging.consumer import EventConsumer
+from shared.messaging.deadletters import DeadLetters
+from shared.messaging.pull import LingeringPull
+from shared.messaging.subscription import Subscription
+from shared.storage.database import Database
+from shared.storage.tables import messaging_tables
+from shared.storage.uow import UnitOfWork
 from tests.conftest import wait_for
 
 pytestmark = [pytest.mark.integration]

@@ -14,7 +14,7 @@ from services.notifications.config import NotificationsConfig
 from services.notifications.domain import Recipient, plan_notifications
 from services.notifications.handlers import Delivery, dispatch_once
 from shared.clock import FixedClock
-from shared.db import Database
+from shared.storage.database import Database
 
 pytestmark = [pytest.mark.integration]
 

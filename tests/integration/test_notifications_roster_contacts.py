@@ -19,7 +19,7 @@ from services.notifications.domain import Recipient, plan_notifications
 from services.notifications.handlers import Delivery, dispatch_once
 from shared.clock import HELSINKI, FixedClock
 from shared.contracts.plans import PlanAgreed
-from shared.db import Database
+from shared.storage.database import Database
 from tests.conftest import wait_for
 from tests.support.notifications_fakes import SmtpServer
 

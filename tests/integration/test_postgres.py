@@ -101,9 +101,9 @@ async def test_a_pooled_connection_that_died_while_idle_is_replaced_unseen(monke
     ones there) and replaced without the caller seeing an error; one in steady use is not pinged."""
     from sqlalchemy import text
 
-    import shared.db as db
+    import shared.storage.engine as engines
 
-    engine = db.make_engine(POSTGRES_URL)
+    engine = engines.make_engine(POSTGRES_URL)
     admin = await asyncpg.connect(POSTGRES_URL.replace("+asyncpg", ""))
     try:
         async with engine.connect() as conn:
@@ -120,7 +120,7 @@ async def test_a_pooled_connection_that_died_while_idle_is_replaced_unseen(monke
         assert pings == []
 
         await admin.execute("SELECT pg_terminate_backend($1)", first_pid)
-        monkeypatch.setattr(db, "PING_AFTER_IDLE_SECONDS", 0.0)  # as if it had been idle a while
+        monkeypatch.setattr(engines, "PING_AFTER_IDLE_SECONDS", 0.0)  # as if it had been idle a while
         async with engine.connect() as conn:
             pid = (await conn.execute(text("SELECT pg_backend_pid()"))).scalar()
         assert pings and pid != first_pid  # pinged, found dead, replaced: no error reached us

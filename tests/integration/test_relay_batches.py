@@ -15,9 +15,9 @@ from sqlalchemy import select, update
 from infra.natsserver import EmbeddedNats, free_port
 from services.plans.adapters import PlansUnitOfWork, metadata
 from shared.contracts import ConsentGiven, ReferralReceived
-from shared.db import Database
 from shared.messaging.relay import OutboxRelay
 from shared.messaging.streams import ensure_streams
+from shared.storage.database import Database
 from tests.conftest import wait_for
 
 pytestmark = [pytest.mark.integration]

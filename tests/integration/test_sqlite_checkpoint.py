@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Column, MetaData, String, Table, select
 
-from shared.db import Database, UnitOfWork, messaging_tables
+from shared.storage.database import Database
+from shared.storage.tables import messaging_tables
+from shared.storage.uow import UnitOfWork
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.integration

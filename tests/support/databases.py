@@ -12,7 +12,7 @@ import asyncpg
 import pytest
 from sqlalchemy import MetaData
 
-from shared.db import Database
+from shared.storage.database import Database
 from tests.conftest import POSTGRES_URL, postgres_reachable
 
 KINDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]

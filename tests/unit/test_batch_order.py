@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from shared.messaging.consumer import BatchOrder
+from shared.messaging.batches import BatchOrder
 
 
 async def test_batches_are_handled_in_the_order_their_first_events_were_stored() -> None:

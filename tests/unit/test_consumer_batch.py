@@ -8,8 +8,11 @@ from typing import Any
 
 from sqlalchemy import MetaData, func, select
 
-from shared.db import Database, UnitOfWork, messaging_tables
-from shared.messaging.consumer import EventConsumer, Subscription
+from shared.messaging.consumer import EventConsumer
+from shared.messaging.subscription import Subscription
+from shared.storage.database import Database
+from shared.storage.tables import messaging_tables
+from shared.storage.uow import UnitOfWork
 
 
 class FakeMsg:

@@ -16,12 +16,10 @@ a driver error is raised as SQLAlchemy's (``IntegrityError`` …, parameters hid
 On PostgreSQL SQLAlchemy added ≈ 75 µs to asyncpg's ≈ 100 µs per statement (measured on one
 connection, bench/README.md); there the round trip itself is most of a statement's time.
 
-Only declared statements take this path: a statement object is compiled once and found again by
-its identity, so it must be built once. :func:`hot` declares one at module level (it refuses,
-loudly, to run inside a function: a statement built per call would never be found again), and
-:func:`hot_once` builds one per key the first time it is asked for (per table, per dialect).
-Any other statement runs through SQLAlchemy, the public path. A declared statement this module
-cannot run exactly is logged once with the reason and then also runs through SQLAlchemy.
+Only declared statements take this path (declare.py: :func:`hot` at module level,
+:func:`hot_once` per key); any other statement runs through SQLAlchemy, the public path. A
+declared statement this module cannot run exactly is logged once with the reason and then also
+runs through SQLAlchemy.
 SQLAlchemy's private attributes are read in shared/internals/sqlalchemy.py only.
 """
 
@@ -29,16 +27,15 @@ from __future__ import annotations
 
 import logging
 import re
-import sys
-from collections.abc import Callable, Hashable, Iterator, Sequence
-from typing import Any, TypeVar
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 from sqlalchemy.sql.dml import Insert
 
 from shared.internals.sqlalchemy import result_columns
+from shared.storage.fastpath.declare import FastPathMisuse, declared
 
 log = logging.getLogger("koolle.fastsql")
-S = TypeVar("S")
 
 _EXPANDING = re.compile(r"\(?__\[POSTCOMPILE_(\w+)\]\)?")
 # asyncpg's placeholders as SQLAlchemy renders them: ``$1``, ``$2::VARCHAR``, ``$3::TIMESTAMP WITH TIME ZONE``
@@ -47,63 +44,9 @@ _PG_VALUES = re.compile(rf"VALUES (\((?:{_PG_PARAM}, )*{_PG_PARAM}\))")
 _PG_NUMBER = re.compile(r"\$(\d+)")
 _PG_STATUS_COUNT = re.compile(r"(\d+)$")
 _CACHE_MAX = 1024
-_KEYS_MAX = 10_000  # statement shapes (hot_once): tables × columns used, far below this
 # Rows per multi-row INSERT … RETURNING: well within SQLite's bound-variable limit (32,766) for our
 # tables; a longer list (an intake batch's outbox rows) goes in several statements.
 ROWS_PER_INSERT = 500
-
-
-class FastPathMisuse(RuntimeError):
-    """A statement was declared for the fast path in a way that would defeat it."""
-
-
-# Declared statements by id(); holding the object keeps its id from being reused by another.
-_DECLARED: dict[int, Any] = {}
-_BUILT: dict[Hashable, Any] = {}
-
-
-def hot(stmt: S) -> S:
-    """Declare ``stmt`` for the driver fast path. Call at module level only: raises
-    :class:`FastPathMisuse` inside a function, where the statement would be built per call."""
-    _at_module_level("hot")
-    _DECLARED[id(stmt)] = stmt
-    return stmt
-
-
-def hot_all(*stmts: Any) -> None:
-    """Declare several statements (or dicts of them) at module level, as :func:`hot`."""
-    _at_module_level("hot_all")
-    for stmt in stmts:
-        for s in stmt.values() if isinstance(stmt, dict) else (stmt,):
-            _DECLARED[id(s)] = s
-
-
-def _at_module_level(name: str) -> None:
-    caller = sys._getframe(2)
-    if caller.f_code.co_name != "<module>":
-        raise FastPathMisuse(
-            f"{name}() called in {caller.f_code.co_name}() at {caller.f_code.co_filename}:{caller.f_lineno}: a statement "
-            "built per call is never found again; declare it at module level, or use hot_once(key, build)"
-        )
-
-
-def hot_once(key: Hashable, build: Callable[[], S]) -> S:
-    """The statement for ``key``, built and declared the first time it is asked for (a statement
-    shape per table or dialect). Raises :class:`FastPathMisuse` past 10,000 keys: a key made per
-    call (e.g. holding a value) would grow this without end."""
-    stmt = _BUILT.get(key)
-    if stmt is None:
-        if len(_BUILT) >= _KEYS_MAX:
-            raise FastPathMisuse(
-                f"more than {_KEYS_MAX:,} fast-path statement keys: is a key built per call? (last: {key!r:.100})"
-            )
-        stmt = _BUILT[key] = build()
-        _DECLARED[id(stmt)] = stmt
-    return stmt
-
-
-def declared(stmt: Any) -> bool:
-    return _DECLARED.get(id(stmt)) is stmt
 
 
 class FastRow(tuple):  # type: ignore[type-arg]
@@ -308,9 +251,9 @@ class FastSQL:
         self.refused = 0  # executions of declared statements that SQLAlchemy ran instead
 
     def plan(self, stmt: Any, params: Any) -> Plan | None:
-        """The plan for a declared statement (:func:`hot`, :func:`hot_once`), or None: then the
+        """The plan for a declared statement (declare.py), or None: then the
         caller runs it through SQLAlchemy (undeclared; or, logged once, not covered here)."""
-        if _DECLARED.get(id(stmt)) is not stmt:
+        if not declared(stmt):
             return None
         first = params[0] if isinstance(params, list) else params
         if first is None:

@@ -1,0 +1,48 @@
+"""What a service consumes: one durable JetStream consumer of one subject, and the handler it feeds."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from nats.aio.msg import Msg
+
+from shared.contracts import Event, parse_event
+from shared.storage.uow import UnitOfWork
+
+Handler = Callable[[Any, UnitOfWork], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """One durable consumer of one subject.
+
+    ``parse`` turns the raw message into what the handler takes (a ValidationError sends the message
+    to the dead letters); ``key`` names it for the inbox (an event's id, or the stream sequence).
+    """
+
+    service: str
+    subject: str
+    stream: str
+    handler: Handler
+    parse: Callable[[Msg], Any]
+    key: Callable[[Any, Msg], str]
+    # Seconds to wait after the first message for more to arrive, so that several are handled in
+    # one transaction (None: the service's setting). 0 for a consumer on someone's critical path.
+    linger: float | None = None
+
+    @property
+    def durable(self) -> str:
+        return f"{self.service}-{self.subject.replace('.', '-')}"
+
+    @classmethod
+    def for_event(cls, service: str, event: type[Event], handler: Handler) -> Subscription:
+        return cls(
+            service,
+            event.subject(),
+            event.stream,
+            handler,
+            parse=lambda m: parse_event(event, m.data),
+            key=lambda ev, m: str(ev.event_id),
+        )

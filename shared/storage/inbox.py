@@ -1,0 +1,52 @@
+"""The inbox: the ids of the events a consumer has handled, recorded in the transaction of their effects.
+
+A redelivered event finds its id there and has no second effect.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Column, MetaData, String, Table
+
+from shared.storage.columns import UTCDateTime
+from shared.storage.engine import dialect_insert
+from shared.storage.fastpath.declare import hot_once
+from shared.storage.fastpath.routing import FastPathRouting
+
+
+def inbox_table(metadata: MetaData) -> Table:
+    return Table(
+        "inbox",
+        metadata,
+        Column("consumer", String(128), primary_key=True),
+        Column("event_id", String(64), primary_key=True),
+        Column("processed_at", UTCDateTime, nullable=False),
+    )
+
+
+def claim_statement(inbox: Table, dialect: str) -> Any:
+    """``INSERT … ON CONFLICT DO NOTHING RETURNING event_id``, built once per table and dialect: the
+    claim runs for every consumed batch."""
+    return hot_once(
+        ("inbox claim", inbox, dialect),
+        lambda: dialect_insert(dialect)(inbox).on_conflict_do_nothing().returning(inbox.c.event_id),
+    )
+
+
+class InboxClaims(FastPathRouting):
+    """The unit of work's inbox side."""
+
+    now: Callable[[], datetime]
+
+    async def claim_many(self, consumer: str, event_ids: list[str]) -> set[str]:
+        """Record that ``consumer`` handled these event ids, in one statement; returns the ids that
+        were new (the rest are redeliveries). It commits or rolls back with the effects."""
+        if not event_ids:
+            return set()
+        now = self.now()
+        rows = [{"consumer": consumer, "event_id": k, "processed_at": now} for k in dict.fromkeys(event_ids)]
+        result = await self.execute(self.db.claim_statement, rows)
+        return {r.event_id for r in result}

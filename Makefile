@@ -34,7 +34,7 @@ up: $(RUN_STAMP)
 test: $(DEV_STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-## ruff (lint and format check) on the whole tree; mypy (strict on shared/ and every domain.py).
+## ruff (lint and format check) on the whole tree; mypy (strict on shared/ and the plain domain modules, pyproject.toml).
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

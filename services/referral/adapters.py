@@ -34,8 +34,11 @@ from shared.storage.fastpath.declare import hot
 from shared.storage.tables import messaging_tables
 from shared.storage.uow import UnitOfWork
 
+from .children import child_keys_of_details
 from .config import ReferralConfig
-from .domain import Case, Consent, Contact, Referral, Router, child_keys_of_details
+from .consent import Consent
+from .domain import Case, Contact, Referral
+from .routing import Router
 
 metadata = MetaData()
 messaging_tables(metadata)

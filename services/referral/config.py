@@ -9,7 +9,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from .domain import Router, SubmittedAtLimits
+from .routing import Router
+from .screening import SubmittedAtLimits
 
 DEFAULT_ROUTING = Path(__file__).with_name("routing.json")
 

@@ -1,56 +1,31 @@
-"""Referral domain: screening a submission, opening or linking a case, consent ledger, statutory deadlines.
+"""Referral domain: a received referral, opening or linking a case, and the case's decisions.
 
-Plain Python: no I/O, no framework. The handlers turn the results into stored rows and events.
+Plain Python: no I/O, no framework. The handlers turn the results into stored rows and events. The
+intake's rules are in screening.py, the child keys in children.py, the statutory deadlines in
+deadlines.py, the consent ledger in consent.py and routing in routing.py.
 """
 
 from __future__ import annotations
 
-import calendar as _cal
-import json
-import re
-import unicodedata
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID, uuid4
 
-import phonenumbers
-from pydantic import ValidationError
-
-from shared.calendar import add_working_days, helsinki_date, is_working_day
-from shared.clock import HELSINKI
-from shared.contracts.base import FieldError, field_errors, time_ordered_id
+from shared.calendar import helsinki_date
+from shared.contracts.base import time_ordered_id
 from shared.contracts.common import normalised_email
-from shared.contracts.referral import CHANNEL_DETAILS, ReferralSubmission
-from shared.errors import DomainError, message
+from shared.errors import DomainError
 
-from .hetu import InvalidHetu, parse_hetu
+from .children import Pseudonym, child_keys
+from .deadlines import completion_due, decision_due
+from .hetu import parse_hetu
+from .screening import normalise_phone
 
 STATUTORY_CHANNELS = {"child_protection_notification", "assessment_request", "joint_contact"}
 """Channels after which a social worker must decide on a service-need assessment within 7 working days."""
 
 VOLUNTARY_CHANNELS = {"phone", "e_contact", "guidance", "concern_with_family"}
-
-CHANNEL_DETAIL = {
-    "phone": "phone_call",
-    "e_contact": "e_contact",
-    "guidance": "guidance",
-    "concern_with_family": "concern_with_family",
-    "assessment_request": "assessment_request",
-    "child_protection_notification": "child_protection_notification",
-    "joint_contact": "joint_contact",
-}
-"""Channel -> the name of its channel-specific sub-object in the submission."""
-
-DETAIL_REQUIRED = {"phone", "guidance", "joint_contact"}
-"""Channels whose sub-object must be given (the operator, the adviser, the guardian's presence)."""
-
-PROFESSIONAL_CHANNELS = {"concern_with_family", "assessment_request", "child_protection_notification", "joint_contact"}
-"""Channels made by a professional: a referrer other than the family is required."""
-
-DECISION_WORKING_DAYS = 7
-ASSESSMENT_MONTHS = 3
 
 DECISION_OUTCOMES = ("start_assessment", "not_needed", "child_protection_client")
 """The 7-working-day decision (LSL 26 §, SHL 36 §): start the service-need assessment; no assessment,
@@ -58,259 +33,6 @@ it is evidently unnecessary (ilmeisen tarpeeton); the child becomes a child-prot
 
 URGENCY_CHANNELS = {"child_protection_notification"}
 """Channels whose urgency the social worker assesses at once (LSL 26 §), besides any urgent-flagged referral."""
-
-
-@dataclass(frozen=True)
-class Problem:
-    field: str
-    code: str
-
-    def messages(self) -> dict[str, str]:
-        return message(self.code)
-
-    def error(self) -> FieldError:
-        return FieldError(field=self.field, code=self.code, message=self.messages())
-
-
-def normalise_phone(raw: str) -> str | None:
-    """A phone number to E.164 (Finnish numbers without a country code); None when it is not a valid number."""
-    try:
-        number = phonenumbers.parse(raw, "FI")
-    except phonenumbers.NumberParseException:
-        return None
-    if not phonenumbers.is_valid_number(number):
-        return None
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-
-
-def _age_on(born: date, today: date) -> int:
-    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
-
-
-def check_submission(sub: Any, today: date) -> list[Problem]:
-    """Rules beyond the contract's shape. ``sub`` is a ReferralSubmission."""
-    problems: list[Problem] = []
-    if sub.submitted_at.tzinfo is None:
-        problems.append(Problem("submitted_at", "naive_datetime"))
-    seen: set[str] = set()
-    for i, child in enumerate(sub.children):
-        path = f"children.{i}"
-        born = child.date_of_birth
-        if child.personal_id:
-            try:
-                hetu = parse_hetu(child.personal_id)
-            except InvalidHetu as exc:
-                problems.append(Problem(f"{path}.personal_id", exc.code))
-            else:
-                if born and born != hetu.birth_date:
-                    problems.append(Problem(f"{path}.date_of_birth", "birth_date_mismatch"))
-                born = hetu.birth_date
-        elif not born:
-            problems.append(Problem(path, "identity_missing"))
-        if born and born > today:
-            problems.append(
-                Problem(f"{path}.date_of_birth" if child.date_of_birth else f"{path}.personal_id", "birth_date_in_future")
-            )
-        elif born and _age_on(born, today) >= 18:
-            problems.append(Problem(f"{path}.date_of_birth" if child.date_of_birth else f"{path}.personal_id", "not_a_child"))
-        key = _child_key(child)
-        if key is not None:
-            if key in seen:
-                problems.append(Problem(path, "duplicate_child"))
-            seen.add(key)
-    for i, g in enumerate(sub.guardians):
-        path = f"guardians.{i}"
-        if g.personal_id:
-            try:
-                parse_hetu(g.personal_id)
-            except InvalidHetu as exc:
-                problems.append(Problem(f"{path}.personal_id", exc.code))
-        if g.phone and normalise_phone(g.phone) is None:
-            problems.append(Problem(f"{path}.phone", "invalid_phone"))
-        if g.email and normalised_email(g.email) is None:
-            problems.append(Problem(f"{path}.email", "invalid_email"))
-        if not g.phone and not g.email:
-            problems.append(Problem(path, "contact_missing"))
-    if sub.referrer is not None:
-        if sub.referrer.phone and normalise_phone(sub.referrer.phone) is None:
-            problems.append(Problem("referrer.phone", "invalid_phone"))
-        if sub.referrer.email and normalised_email(sub.referrer.email) is None:
-            problems.append(Problem("referrer.email", "invalid_email"))
-    if sub.language == "other" and not sub.interpreter_needed and not sub.other_language:
-        problems.append(Problem("other_language", "language_unspecified"))
-    problems.extend(_channel_problems(sub))
-    return problems
-
-
-def _channel_problems(sub: Any) -> list[Problem]:
-    """Each channel carries its own fields: what a phone operator, the family's form, a professional gives."""
-    out: list[Problem] = []
-    mine = CHANNEL_DETAIL[sub.channel]
-    for name in CHANNEL_DETAILS:
-        if name != mine and getattr(sub, name, None) is not None:
-            out.append(Problem(name, "channel_details_mismatch"))
-    details = getattr(sub, mine, None)
-    if sub.channel in DETAIL_REQUIRED and details is None:
-        out.append(Problem(mine, "channel_details_required"))
-    if sub.channel in PROFESSIONAL_CHANNELS:
-        if sub.referrer is None:
-            out.append(Problem("referrer", "referrer_required"))
-        elif sub.referrer.organisation_type == "family":
-            out.append(Problem("referrer.organisation_type", "referrer_must_be_professional"))
-    if sub.channel == "e_contact":
-        if sub.referrer is not None and sub.referrer.organisation_type != "family":
-            out.append(Problem("referrer", "referrer_not_allowed"))
-        if not sub.guardians:
-            out.append(Problem("guardians", "guardian_required"))
-    if sub.channel in {"phone", "guidance", "joint_contact", "concern_with_family"} and not sub.guardians:
-        out.append(Problem("guardians", "guardian_required"))
-    if sub.channel in {"assessment_request", "child_protection_notification", "concern_with_family"}:
-        observed = getattr(details, "observed", "") if details is not None else ""
-        if not sub.concern and not observed:
-            out.append(Problem("concern", "concern_required"))
-    if sub.channel == "joint_contact" and details is not None and not details.guardian_present:
-        out.append(Problem("joint_contact.guardian_present", "guardian_not_present"))
-    if (
-        sub.channel == "phone"
-        and details is not None
-        and details.call_started_at is not None
-        and details.call_started_at.tzinfo is None
-    ):
-        out.append(Problem("phone_call.call_started_at", "naive_datetime"))
-    return out
-
-
-@dataclass(frozen=True)
-class SubmittedAtLimits:
-    """How far ``submitted_at`` may lie from the moment of receipt: ahead by the front door's clock
-    skew at most, and back by how long a front door may have been offline. The statutory clocks
-    start at ``submitted_at``, so an implausible value would move every deadline."""
-
-    max_ahead: timedelta = timedelta(minutes=5)
-    max_age: timedelta = timedelta(days=30)
-
-
-def check_submitted_at(submitted_at: datetime, now: datetime, limits: SubmittedAtLimits) -> Problem | None:
-    if submitted_at.tzinfo is None:
-        return None  # reported as naive_datetime
-    if submitted_at > now + limits.max_ahead:
-        return Problem("submitted_at", "submitted_at_in_future")
-    if submitted_at < now - limits.max_age:
-        return Problem("submitted_at", "submitted_at_too_old")
-    return None
-
-
-@dataclass(frozen=True)
-class Screening:
-    """The result of screening raw intake bytes: a valid submission, or the reasons it was rejected."""
-
-    submission_id: str
-    submission: ReferralSubmission | None
-    reasons: list[FieldError]
-
-    @property
-    def accepted(self) -> bool:
-        return self.submission is not None and not self.reasons
-
-
-_ID = re.compile(r"[A-Za-z0-9._:-]{1,100}")
-
-
-def _submission_id_of(data: bytes, msg_id: str | None = None) -> str:
-    """Best effort, for the rejection: the front door needs the id to fix and resend. The body's
-    ``submission_id`` when it can be read, else the message's ``Nats-Msg-Id`` (which the contract
-    says carries the same id), else 'unknown'."""
-    try:
-        value = json.loads(data).get("submission_id")
-    except (ValueError, AttributeError, TypeError, RecursionError):
-        value = None
-    for candidate in (value, msg_id):
-        if isinstance(candidate, str) and _ID.fullmatch(candidate.strip()):
-            return candidate.strip()
-    return "unknown"
-
-
-def screen(
-    data: bytes,
-    today: date,
-    msg_id: str | None = None,
-    *,
-    now: datetime | None = None,
-    limits: SubmittedAtLimits | None = None,
-) -> Screening:
-    """Parse and validate raw intake bytes. Never raises: any payload gives a submission or reasons.
-    ``msg_id`` (the message's Nats-Msg-Id) names a rejection whose body has no readable id. With
-    ``now`` (the moment of receipt), ``submitted_at`` is held to ``limits``."""
-    try:
-        sub = ReferralSubmission.model_validate_json(data)
-    except ValidationError as exc:
-        return Screening(_submission_id_of(data, msg_id), None, field_errors(exc))
-    except (ValueError, RecursionError):  # e.g. nesting too deep for the parser
-        return Screening(_submission_id_of(data, msg_id), None, [Problem("$", "json_invalid").error()])
-    try:
-        problems = check_submission(sub, today)
-        if now is not None:
-            late = check_submitted_at(sub.submitted_at, now, limits or SubmittedAtLimits())
-            problems += [late] if late else []
-    except Exception:  # noqa: BLE001 - a rule that trips on odd input must not kill the worker
-        problems = [Problem("$", "unprocessable")]
-    if problems:
-        return Screening(sub.submission_id, None, [p.error() for p in problems])
-    return Screening(sub.submission_id, sub, [])
-
-
-# -- children and linking ----------------------------------------------------------------------------
-
-
-def _fold(s: str | None) -> str:
-    s = unicodedata.normalize("NFKC", s or "").casefold()
-    return " ".join(s.split())
-
-
-def _child_key(child: Any) -> str | None:
-    if child.personal_id:
-        try:
-            return "hetu:" + parse_hetu(child.personal_id).value
-        except InvalidHetu:
-            return None
-    if child.date_of_birth and child.family_name:
-        return f"name:{_fold(child.given_name)}|{_fold(child.family_name)}|{child.date_of_birth.isoformat()}"
-    return None
-
-
-Pseudonym = Callable[[str], str]
-"""A keyed one-way function (shared.pseudonyms.pseudonym), given to the domain by the handlers."""
-
-
-def child_keys(sub: Any, pseudonym: Pseudonym) -> list[str]:
-    """Keys that identify each child across referrals, pseudonymised (a keyed HMAC) so the index
-    holds no identity codes: the full 11-character henkilötunnus, or for a child without one, name
-    and date of birth. ``pseudonym("hetu:" + code)`` is ``shared.pseudonyms.person_key(code)``."""
-    keys = []
-    for c in sub.children:
-        k = _child_key(c)
-        if k is not None:
-            keys.append(pseudonym(k))
-    return keys
-
-
-def child_keys_of_details(details: dict[str, Any], pseudonym: Pseudonym) -> list[str]:
-    """The child keys of a stored referral, recomputed from its details (the normalised submission):
-    a change of key or scheme re-keys the index from what is stored."""
-    from types import SimpleNamespace
-
-    children = []
-    for c in details.get("children", []):
-        born = c.get("date_of_birth")
-        children.append(
-            SimpleNamespace(
-                given_name=c.get("given_name"),
-                family_name=c.get("family_name"),
-                personal_id=c.get("personal_id"),
-                date_of_birth=date.fromisoformat(born) if isinstance(born, str) else born,
-            )
-        )
-    return child_keys(SimpleNamespace(children=children), pseudonym)
 
 
 def same_submission(earlier: Referral, again: Referral) -> bool:
@@ -471,72 +193,6 @@ def open_referral(sub: Any, now: datetime, pseudonym: Pseudonym) -> Referral:
         handled_at=now,
         fingerprint=pseudonym("submission:" + sub.model_dump_json()),
     )
-
-
-# -- deadlines --------------------------------------------------------------------------------------
-
-
-def add_months(d: date, months: int) -> date:
-    """The same day ``months`` later, or the month's last day when it has no such day (31.8. + 3 -> 30.11.)."""
-    m = d.month - 1 + months
-    y, m = d.year + m // 12, m % 12 + 1
-    return date(y, m, min(d.day, _cal.monthrange(y, m)[1]))
-
-
-def decision_due(received_at: datetime) -> date:
-    """Decide on a service-need assessment within 7 working days of receipt (LSL 26 §, SHL 36 §); the
-    day of receipt is not counted. Days are Helsinki calendar days: a referral received at 23:30 UTC
-    on a Friday in winter was received on Saturday in Helsinki, and Monday is its first day."""
-    return add_working_days(helsinki_date(received_at), DECISION_WORKING_DAYS)
-
-
-def completion_due(received: datetime | date) -> date:
-    """Complete the service-need assessment within 3 months of receipt (asian vireilletulosta; LSL 27 §,
-    SHL 36 §), not of the assessment's start.
-
-    Month arithmetic follows the Act on the Calculation of Statutory Time Limits (laki säädettyjen
-    määräaikain laskemisesta 150/1930): the period ends on the day of the third month with the same
-    number as the day of receipt; a month without such a day ends it on its last day (30.11. ->
-    28.2., or 29.2. in a leap year). A last day on a Saturday, Sunday, public holiday, Christmas Eve
-    or Midsummer Eve moves to the next working day (5 §)."""
-    start = helsinki_date(received) if isinstance(received, datetime) else received
-    d = add_months(start, ASSESSMENT_MONTHS)
-    while not is_working_day(d):
-        d += timedelta(days=1)
-    return d
-
-
-def urgency_timer_moments(received_at: datetime, within: timedelta, escalate_after: timedelta) -> tuple[datetime, datetime]:
-    """(due, escalation): the urgency is assessed within ``within`` of receipt, any hour of the week
-    (not working hours); past ``due`` the on-duty social worker is paged, past the escalation the
-    team lead."""
-    due = received_at + within
-    return due, due + escalate_after
-
-
-def working_days_before(d: date, n: int) -> date:
-    """The n-th working day before ``d`` (``d`` itself not counted); ``d`` when n == 0."""
-    while n > 0:
-        d -= timedelta(days=1)
-        if is_working_day(d):
-            n -= 1
-    return d
-
-
-APPROACHING_AT = time(8, 0)
-"""Local time of day at which a 'deadline approaching' reminder fires."""
-
-
-def timer_moments(due: date, lead_working_days: int) -> tuple[datetime, datetime]:
-    """(approaching, breached) as aware datetimes: the reminder at 08:00 Helsinki ``lead`` working days
-    before the last day; the breach at the start of the day after the last day."""
-    approaching = datetime.combine(working_days_before(due, lead_working_days), APPROACHING_AT, tzinfo=HELSINKI)
-    breached = datetime.combine(due + timedelta(days=1), time(0, 0), tzinfo=HELSINKI)
-    return approaching, breached
-
-
-def timer_subject(kind: str, case_id: UUID, which: str) -> str:
-    return f"timers.referral.{kind}.{case_id}.{which}"
 
 
 # -- the case ---------------------------------------------------------------------------------------
@@ -709,93 +365,3 @@ def referrer_may_be_told(referrals: list[Referral], active_purposes: set[str]) -
     if "tell_referrer_outcome" in active_purposes:
         return True
     return any(r.channel == "child_protection_notification" and r.referrer_type not in (None, "family") for r in referrals)
-
-
-# -- consent ledger ---------------------------------------------------------------------------------
-
-RECIPIENT_REQUIRED = {"share_plan"}
-
-
-@dataclass
-class Consent:
-    consent_id: UUID
-    case_id: UUID
-    purpose: str
-    recipient: str | None
-    given_by: str
-    recorded_by: str
-    given_at: datetime
-    valid_until: date | None = None
-    withdrawn_at: datetime | None = None
-    withdrawn_by: str | None = None
-
-    def active(self, today: date) -> bool:
-        return self.withdrawn_at is None and (self.valid_until is None or today <= self.valid_until)
-
-
-def give_consent(
-    case_id: UUID,
-    purpose: str,
-    recipient: str | None,
-    given_by: str,
-    recorded_by: str,
-    now: datetime,
-    valid_until: date | None = None,
-) -> Consent:
-    if purpose in RECIPIENT_REQUIRED and not recipient:
-        raise DomainError("recipient_required", "recipient")
-    if valid_until is not None and valid_until < helsinki_date(now):
-        raise DomainError("valid_until_in_past", "valid_until")
-    return Consent(time_ordered_id(), case_id, purpose, recipient, given_by, recorded_by, now, valid_until)
-
-
-def withdraw(consent: Consent, by: str, now: datetime) -> None:
-    if consent.withdrawn_at is not None:
-        raise DomainError("already_withdrawn", "consent_id")
-    consent.withdrawn_at = now
-    consent.withdrawn_by = by
-
-
-# -- routing ----------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RoutingRule:
-    team_id: str
-    municipality: str = "*"
-    concern: str = "*"
-    channel: str = "*"
-
-
-class Router:
-    """Routing as data: the first rule matching municipality, concern and channel names the team."""
-
-    def __init__(self, rules: list[RoutingRule], default_team: str, on_duty: dict[str, str] | None = None) -> None:
-        self.rules = rules
-        self.default_team = default_team
-        self._on_duty = {(_fold(k) if k != "*" else "*"): v for k, v in (on_duty or {}).items()}
-
-    @classmethod
-    def from_data(cls, data: dict[str, Any]) -> Router:
-        rules = [RoutingRule(**r) for r in data.get("rules", [])]
-        return cls(rules, data.get("default_team", "unassigned"), data.get("on_duty"))
-
-    def teams(self) -> set[str]:
-        """Every team the routing knows: a case may be transferred only to one of them."""
-        return {r.team_id for r in self.rules} | {self.default_team} | set(self._on_duty.values())
-
-    def on_duty(self, municipality: str) -> str | None:
-        """The municipality's on-duty social work (sosiaalipäivystys), told at once about an urgent referral."""
-        return self._on_duty.get(_fold(municipality)) or self._on_duty.get("*")
-
-    def route(self, municipality: str, concern: str | None, channel: str) -> str:
-        m = _fold(municipality)
-        for r in self.rules:
-            if r.municipality != "*" and _fold(r.municipality) != m:
-                continue
-            if r.concern != "*" and r.concern != concern:
-                continue
-            if r.channel != "*" and r.channel != channel:
-                continue
-            return r.team_id
-        return self.default_team

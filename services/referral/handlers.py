@@ -50,7 +50,10 @@ from shared.pseudonyms import person_key
 
 from . import domain, statistics
 from .adapters import ReferralUnitOfWork
-from .domain import Case, Referral, open_referral, screen
+from .consent import Consent, give_consent, withdraw
+from .deadlines import timer_moments, timer_subject, urgency_timer_moments
+from .domain import Case, Referral, open_referral
+from .screening import Problem, screen
 from .statistics import StatutoryStatistics
 
 SERVICE = "referral"
@@ -99,7 +102,7 @@ async def _seen_before(uow: ReferralUnitOfWork, cmd: ReceiveSubmission, referral
     earlier = await uow.referrals.by_submission(referral.submission_id)
     if earlier is not None and domain.same_submission(earlier, referral):
         return
-    await _reject(uow, cmd, referral.submission_id, [domain.Problem("submission_id", "submission_id_reused").error()])
+    await _reject(uow, cmd, referral.submission_id, [Problem("submission_id", "submission_id_reused").error()])
 
 
 async def receive_submission(cmd: ReceiveSubmission, uow: ReferralUnitOfWork) -> Referral | None:
@@ -183,7 +186,7 @@ def _consenting_guardian(r: Referral) -> str:
 
 
 def _contacts(r: Referral) -> list[ContactPoint]:
-    # The intake checked and normalised these addresses (domain.check_submission); not again.
+    # The intake checked and normalised these addresses (screening.check_submission); not again.
     return [ContactPoint.model_validate(c.__dict__, context=TRUSTED) for c in r.contacts]
 
 
@@ -230,24 +233,24 @@ async def forget_old_rejections(uow: ReferralUnitOfWork) -> int:
 def _schedule_deadline(uow: ReferralUnitOfWork, case: Case, kind: str, due: date, *, future_only: bool = False) -> None:
     """Two durable timers per deadline: a reminder ``lead`` working days before, and the breach.
     ``future_only``: only the timers still to fire (a transfer moves them; those that fired stay fired)."""
-    approaching_at, breached_at = domain.timer_moments(due, uow.config.deadline_lead_working_days)
+    approaching_at, breached_at = timer_moments(due, uow.config.deadline_lead_working_days)
     for which, at, model in (("approaching", approaching_at, DeadlineApproaching), ("breached", breached_at, DeadlineBreached)):
         if future_only and at <= uow.now():
             continue
         event = uow.envelope(model, case_id=case.case_id, occurred_at=at, deadline=kind, due_by=due, team_id=case.team_id)
-        uow.schedule(event, timer_subject=domain.timer_subject(kind, case.case_id, which), at=at, timer_id=f"timer:{uuid4()}")
+        uow.schedule(event, timer_subject=timer_subject(kind, case.case_id, which), at=at, timer_id=f"timer:{uuid4()}")
 
 
 def _cancel_deadline(uow: ReferralUnitOfWork, case: Case, kind: str) -> None:
     for which in ("approaching", "breached"):
-        uow.cancel_timer(domain.timer_subject(kind, case.case_id, which), cancel_id=f"cancel:{uuid4()}")
+        uow.cancel_timer(timer_subject(kind, case.case_id, which), cancel_id=f"cancel:{uuid4()}")
 
 
 URGENCY_TIMERS = ("on_duty", "team_lead")
 
 
 def _urgency_moments(uow: ReferralUnitOfWork, r: Referral) -> tuple[datetime, datetime]:
-    return domain.urgency_timer_moments(
+    return urgency_timer_moments(
         r.received_at,
         timedelta(minutes=uow.config.urgency_assessment_minutes),
         timedelta(minutes=uow.config.urgency_escalation_minutes),
@@ -272,13 +275,13 @@ def _schedule_urgency(uow: ReferralUnitOfWork, r: Referral, case: Case) -> None:
             escalation=which,
             team_id=case.team_id,
         )
-        subject = domain.timer_subject("urgency_assessment", r.referral_id, which)
+        subject = timer_subject("urgency_assessment", r.referral_id, which)
         uow.schedule(event, timer_subject=subject, at=at, timer_id=f"timer:{uuid4()}")
 
 
 def _cancel_urgency(uow: ReferralUnitOfWork, r: Referral) -> None:
     for which in URGENCY_TIMERS:
-        uow.cancel_timer(domain.timer_subject("urgency_assessment", r.referral_id, which), cancel_id=f"cancel:{uuid4()}")
+        uow.cancel_timer(timer_subject("urgency_assessment", r.referral_id, which), cancel_id=f"cancel:{uuid4()}")
 
 
 async def _case(uow: ReferralUnitOfWork, case_id: UUID) -> Case:
@@ -511,9 +514,9 @@ async def _give(
     recorded_by: str,
     valid_until: date | None,
     causation_id: UUID | None = None,
-) -> domain.Consent:
+) -> Consent:
     now = uow.now()
-    consent = domain.give_consent(case_id, purpose, recipient, given_by, recorded_by, now, valid_until)
+    consent = give_consent(case_id, purpose, recipient, given_by, recorded_by, now, valid_until)
     await uow.referrals.add_consent(consent)
     uow.emit(
         ConsentGiven,
@@ -554,7 +557,7 @@ async def withdraw_consent(cmd: WithdrawConsentV2, uow: ReferralUnitOfWork) -> R
     if consent is None or consent.case_id != cmd.case_id:
         raise NotFound("consent_id")
     withdrawn_by = _consenting(uow, cmd.withdrawn_by, "withdrawn_by")
-    domain.withdraw(consent, withdrawn_by, now)
+    withdraw(consent, withdrawn_by, now)
     await uow.referrals.save_consent(consent)
     case = await _case(uow, cmd.case_id)
     case.note(now, "consent_withdrawn", purpose=consent.purpose, recipient=consent.recipient, by=uow.actor)

@@ -20,7 +20,7 @@ import pytest
 from nats.js.errors import NotFoundError
 
 from services.referral.config import ReferralConfig
-from services.referral.domain import completion_due, decision_due
+from services.referral.deadlines import completion_due, decision_due
 from shared.calendar import helsinki_date
 from shared.case_access import CaseAccess
 from shared.client import call, submit_referral

@@ -11,7 +11,7 @@ from uuid import uuid4
 import pytest
 from pydantic import ValidationError
 
-from services.referral.domain import screen
+from services.referral.screening import screen
 from shared.contracts import ReferralSubmission
 from shared.contracts.meetings import FamilyFeedback
 from shared.contracts.referral import CaseQuery, RecordConsent

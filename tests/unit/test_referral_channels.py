@@ -5,8 +5,8 @@ from datetime import UTC, date
 
 import pytest
 
-from services.referral.domain import check_submission, normalise_phone, screen
 from services.referral.hetu import make_test_hetu
+from services.referral.screening import check_submission, normalise_phone, screen
 from shared.contracts.referral import ORGANISATION_TYPES, OrganisationType, ReferralSubmission
 from tests.support.data import TEST_PSEUDONYM, submission
 

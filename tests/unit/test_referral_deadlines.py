@@ -5,8 +5,7 @@ from uuid import uuid4
 
 import pytest
 
-from services.referral.domain import (
-    Case,
+from services.referral.deadlines import (
     add_months,
     completion_due,
     decision_due,
@@ -14,6 +13,7 @@ from services.referral.domain import (
     timer_subject,
     working_days_before,
 )
+from services.referral.domain import Case
 from shared.clock import HELSINKI
 from shared.errors import DomainError
 

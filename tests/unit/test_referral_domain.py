@@ -1,6 +1,7 @@
 from datetime import UTC, date, datetime
 
-from services.referral.domain import check_submission, normalise_phone, open_referral
+from services.referral.domain import open_referral
+from services.referral.screening import check_submission, normalise_phone
 from shared.contracts import ReferralSubmission
 from tests.support.data import TEST_PSEUDONYM, submission
 

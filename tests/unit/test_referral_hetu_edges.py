@@ -5,8 +5,8 @@ from datetime import date
 
 import pytest
 
-from services.referral.domain import Problem, check_submission, screen
 from services.referral.hetu import InvalidHetu, make_test_hetu, parse_hetu
+from services.referral.screening import Problem, check_submission, screen
 from shared.contracts.referral import ReferralSubmission
 from tests.support.data import submission
 

@@ -6,9 +6,12 @@ from uuid import uuid4
 
 import pytest
 
+from services.referral.children import child_keys
 from services.referral.config import ReferralConfig
-from services.referral.domain import Router, child_keys, give_consent, referrer_may_be_told, withdraw
+from services.referral.consent import give_consent, withdraw
+from services.referral.domain import referrer_may_be_told
 from services.referral.hetu import make_test_hetu
+from services.referral.routing import Router
 from shared.contracts.referral import ReferralSubmission
 from shared.errors import DomainError
 from tests.support.data import TEST_PSEUDONYM, submission

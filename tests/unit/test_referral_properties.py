@@ -6,7 +6,7 @@ from datetime import date
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.referral.domain import screen
+from services.referral.screening import screen
 from shared.contracts.base import FieldError
 from tests.support.data import submission
 

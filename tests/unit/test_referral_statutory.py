@@ -10,17 +10,9 @@ from uuid import uuid4
 
 import pytest
 
-from services.referral.domain import (
-    Case,
-    Contact,
-    Referral,
-    completion_due,
-    decision_due,
-    open_referral,
-    receipt_moment,
-    screen,
-    urgency_timer_moments,
-)
+from services.referral.deadlines import completion_due, decision_due, urgency_timer_moments
+from services.referral.domain import Case, Contact, Referral, open_referral, receipt_moment
+from services.referral.screening import screen
 from shared.clock import HELSINKI
 from shared.errors import DomainError
 from tests.support.data import TEST_PSEUDONYM, submission

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from services.referral.config import ReferralConfig
-from services.referral.domain import SubmittedAtLimits, screen
+from services.referral.screening import SubmittedAtLimits, screen
 from tests.support.data import submission
 
 NOW = datetime(2026, 11, 23, 10, tzinfo=UTC)

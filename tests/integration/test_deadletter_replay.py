@@ -8,7 +8,6 @@ Real nats-server with the per-service users of infra/auth.py."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from uuid import uuid4
 
 import pytest
@@ -19,6 +18,7 @@ from infra.ops import list_dead_letters, replay_dead_letter
 from shared.contracts import ReferralReceived
 from shared.messaging.streams import ensure_streams
 from tests.conftest import wait_for
+from tests.support.data import referral_received
 from tests.support.identities import connect_as, secured_server, service_settings
 from tests.support.system import BUILDERS, EventLog
 
@@ -26,21 +26,7 @@ pytestmark = [pytest.mark.integration]
 
 
 def forged_referral() -> ReferralReceived:
-    return ReferralReceived(
-        producer="referral",
-        case_id=uuid4(),
-        referral_id=uuid4(),
-        submission_id="forged",
-        channel="phone",
-        municipality="Testilä",
-        received_at=datetime.now(UTC),
-        language="fi",
-        interpreter_needed=False,
-        urgent=False,
-        statutory=False,
-        child_count=1,
-        consent_to_convene=True,
-    )
+    return referral_received(producer="referral", submission_id="forged")
 
 
 @pytest.fixture

@@ -17,26 +17,13 @@ from shared.messaging.relay import OutboxRelay
 from shared.messaging.streams import ensure_streams
 from shared.storage.database import Database
 from tests.conftest import wait_for
+from tests.support.data import referral_received
 
 pytestmark = [pytest.mark.integration]
 
 
 def event(case_id=None) -> ReferralReceived:  # type: ignore[no-untyped-def]
-    return ReferralReceived(
-        producer="test",
-        case_id=case_id or uuid4(),
-        referral_id=uuid4(),
-        submission_id="s",
-        channel="phone",
-        municipality="Testilä",
-        received_at=datetime.now(UTC),
-        language="fi",
-        interpreter_needed=False,
-        urgent=False,
-        statutory=False,
-        child_count=1,
-        consent_to_convene=True,
-    )
+    return referral_received(case_id=case_id or uuid4())
 
 
 async def _jetstream_ready(js) -> bool:  # type: ignore[no-untyped-def]

@@ -15,7 +15,7 @@ from shared.client import call, submit_referral
 from shared.clock import FixedClock
 from shared.contracts import ReferralReceived
 from tests.conftest import wait_for
-from tests.support.data import submission
+from tests.support.data import referral_received, submission
 from tests.support.staff import relation_known
 from tests.support.system import EventLog, running
 
@@ -170,20 +170,8 @@ def _convene_until_open(nc, cmd, token: str):  # type: ignore[no-untyped-def]
 
 
 async def test_redelivered_event_has_no_second_effect(settings, nc, clean_streams):  # type: ignore[no-untyped-def]
-    ev = ReferralReceived(
-        producer="test",
-        case_id=uuid4(),
-        referral_id=uuid4(),
+    ev = referral_received(
         submission_id="s-1",
-        channel="phone",
-        municipality="Testilä",
-        received_at=datetime.now(UTC),
-        language="fi",
-        interpreter_needed=False,
-        urgent=False,
-        statutory=False,
-        child_count=1,
-        consent_to_convene=True,
         referrer_type="police",
         contacts=[{"contact_id": "referrer", "role": "referrer", "email": "r@example.com"}],
     )
@@ -217,21 +205,7 @@ async def test_poison_message_is_dead_lettered_and_consumer_goes_on(settings, nc
         assert "Secret Person" not in h["Koolle-Dlq-Detail"]
         assert "case_id:missing" in h["Koolle-Dlq-Detail"]
         # the consumer still works
-        good = ReferralReceived(
-            producer="test",
-            case_id=uuid4(),
-            referral_id=uuid4(),
-            submission_id="s-2",
-            channel="phone",
-            municipality="Testilä",
-            received_at=datetime.now(UTC),
-            language="fi",
-            interpreter_needed=False,
-            urgent=False,
-            statutory=False,
-            child_count=1,
-            consent_to_convene=True,
-        )
+        good = referral_received(submission_id="s-2")
         await js.publish(good.subject(), good.to_json(), headers={"Nats-Msg-Id": str(good.event_id)})
         consumer = next(c for c in svcs["meetings"].consumers if c.sub.subject == ReferralReceived.subject())
         await wait_for(lambda: consumer.handled == 1)
@@ -259,21 +233,7 @@ async def test_failing_handler_is_retried_with_delay_then_dead_lettered(settings
     try:
         js = nc.jetstream()
         for sid in ("recovers", "always-fails"):
-            ev = ReferralReceived(
-                producer="test",
-                case_id=uuid4(),
-                referral_id=uuid4(),
-                submission_id=sid,
-                channel="phone",
-                municipality="Testilä",
-                received_at=datetime.now(UTC),
-                language="fi",
-                interpreter_needed=False,
-                urgent=False,
-                statutory=False,
-                child_count=1,
-                consent_to_convene=True,
-            )
+            ev = referral_received(submission_id=sid)
             await js.publish(ev.subject(), ev.to_json(), headers={"Nats-Msg-Id": str(ev.event_id)})
         dl = await wait_for(lambda: log.of("deadletter.meetings"), timeout=15)
         assert dl[0]["submission_id"] == "always-fails"

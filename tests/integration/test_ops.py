@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
-from uuid import uuid4
 
 import pytest
 
 from infra.ops import list_dead_letters, replay_dead_letter, status_data
 from services.referral.projections import ReferralStatistics
 from shared.client import submit_referral
-from shared.contracts import ReferralReceived
 from tests.conftest import wait_for
-from tests.support.data import submission
+from tests.support.data import referral_received, submission
 from tests.support.system import EventLog, running
 
 pytestmark = [pytest.mark.integration]
@@ -22,21 +19,7 @@ pytestmark = [pytest.mark.integration]
 async def test_dead_letter_is_listed_and_replayed_after_the_fix(settings, nc, clean_streams):  # type: ignore[no-untyped-def]
     log = await EventLog().attach(nc, ("deadletter.>",))
     js = nc.jetstream()
-    ev = ReferralReceived(
-        producer="test",
-        case_id=uuid4(),
-        referral_id=uuid4(),
-        submission_id="s",
-        channel="phone",
-        municipality="Testilä",
-        received_at=datetime.now(UTC),
-        language="fi",
-        interpreter_needed=False,
-        urgent=False,
-        statutory=False,
-        child_count=1,
-        consent_to_convene=True,
-    )
+    ev = referral_received()
     async with running(settings, "meetings") as svcs:
         # meetings' consumer of referral.received (the case-access projection's consumers come first)
         (consumer,) = [c for c in svcs["meetings"].consumers if c.sub.subject == ev.subject()]

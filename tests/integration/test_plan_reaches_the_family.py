@@ -11,8 +11,9 @@ from uuid import uuid4
 import pytest
 
 from shared.client import call
-from shared.contracts.referral import ReferralAssigned, ReferralReceived
+from shared.contracts.referral import ReferralAssigned
 from tests.conftest import wait_for
+from tests.support.data import referral_received
 from tests.support.notifications_fakes import SmtpServer
 from tests.support.system import running
 
@@ -26,20 +27,11 @@ WORKER_CONTACT = {"contact_id": "staff-close", "role": "responsible_worker", "la
 
 async def _case(nc: Any, svcs: dict[str, Any], guardian_keys: list[str]) -> Any:
     case_id = uuid4()
-    received = ReferralReceived(
-        producer="test",
+    received = referral_received(
         case_id=case_id,
-        referral_id=uuid4(),
         submission_id=f"s-{uuid4()}",
         channel="concern_with_family",
-        municipality="Testilä",
-        received_at=datetime.now(UTC),
         language="sv",
-        interpreter_needed=False,
-        urgent=False,
-        statutory=False,
-        child_count=1,
-        consent_to_convene=True,
         contacts=[GUARDIAN],
         guardian_keys=guardian_keys,
     )

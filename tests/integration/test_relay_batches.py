@@ -19,26 +19,13 @@ from shared.messaging.relay import OutboxRelay
 from shared.messaging.streams import ensure_streams
 from shared.storage.database import Database
 from tests.conftest import wait_for
+from tests.support.data import referral_received
 
 pytestmark = [pytest.mark.integration]
 
 
 def received() -> ReferralReceived:
-    return ReferralReceived(
-        producer="test",
-        case_id=uuid4(),
-        referral_id=uuid4(),
-        submission_id="s",
-        channel="phone",
-        municipality="Testilä",
-        received_at=datetime.now(UTC),
-        language="fi",
-        interpreter_needed=False,
-        urgent=False,
-        statutory=False,
-        child_count=1,
-        consent_to_convene=True,
-    )
+    return referral_received()
 
 
 def consent() -> ConsentGiven:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import itertools
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from uuid import uuid4
 
 from services.referral.hetu import make_test_hetu
+from shared.contracts import ReferralReceived
 from shared.pseudonyms import keyed
 
 _counter = itertools.count(1)
@@ -43,3 +45,25 @@ def submission(**overrides: Any) -> dict[str, Any]:
     }
     body.update(overrides)
     return body
+
+
+def referral_received(**overrides: Any) -> ReferralReceived:
+    """A ``referral.received`` event of a new invented case (a phone call from Testilä, one child, no
+    contacts), as the referral service emits it; ``overrides`` replace any field."""
+    fields: dict[str, Any] = {
+        "producer": "test",
+        "case_id": uuid4(),
+        "referral_id": uuid4(),
+        "submission_id": "s",
+        "channel": "phone",
+        "municipality": "Testilä",
+        "received_at": datetime.now(UTC),
+        "language": "fi",
+        "interpreter_needed": False,
+        "urgent": False,
+        "statutory": False,
+        "child_count": 1,
+        "consent_to_convene": True,
+    }
+    fields.update(overrides)
+    return ReferralReceived(**fields)

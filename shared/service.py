@@ -31,7 +31,7 @@ from shared.client import PlaintextRefused, refuse_plaintext, uses_tls
 from shared.clock import Clock
 from shared.contracts import STREAMS, Contract, Event, FieldError, Reply, field_errors
 from shared.db import Database, UnitOfWork
-from shared.errors import DomainError
+from shared.errors import DomainError, message
 from shared.identity import TokenVerifier, Unauthenticated, authorization_header, verifier_from_settings
 from shared.messaging.consumer import BatchOrder, DeadLetters, EventConsumer, Subscription
 from shared.messaging.redelivery import answer_replay, replay_subject
@@ -237,11 +237,7 @@ class Service:
                     FieldError(
                         field="$",
                         code="internal_error",
-                        message={
-                            "fi": "Sisäinen virhe, yritä uudelleen.",
-                            "sv": "Internt fel, försök igen.",
-                            "en": "Internal error, please retry.",
-                        },
+                        message=message("internal_error"),
                     )
                 ],
             )

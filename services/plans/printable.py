@@ -93,6 +93,7 @@ h1{font-size:1.6em;margin-bottom:.2em}h2{font-size:1.15em;border-bottom:1px soli
 h3{font-size:1em;margin:.8em 0 .3em}.meta{color:#444;font-size:.9em}
 table{border-collapse:collapse;width:100%}th,td{border:1px solid #bbb;padding:.3em .5em;text-align:left;vertical-align:top}
 th{background:#f0f0f0}.next{font-size:1.2em;font-weight:bold}footer{margin-top:2em;font-size:.85em;color:#444}
+dt{font-weight:bold;margin-top:.5em}dd{margin:.1em 0 .3em 1.5em}.nowrap{white-space:nowrap}
 @media print{body{margin:0;max-width:none}h2{page-break-after:avoid}table,tr{page-break-inside:avoid}}
 """
 
@@ -144,7 +145,8 @@ def render(content: dict[str, Any], language: str, shared_roles: list[str] | Non
     )
     for w in content.get("responsible_workers", []):
         who, organisation, how = worker_lines(w, lang)
-        parts.append(f"<tr><td>{e(who)}</td><td>{e(organisation)}</td><td>{e(how)}</td></tr>")
+        reach = "<br>".join(f'<span class="nowrap">{e(x)}</span>' for x in how.split(", ") if x)  # phone, e-mail
+        parts.append(f"<tr><td>{e(who)}</td><td>{e(organisation)}</td><td>{reach}</td></tr>")
     parts.append("</table>")
 
     if content.get("next_contact_at"):

@@ -127,7 +127,8 @@ class PlanIncomplete(DomainError):
 
     def __init__(self, problems: list[DomainError]) -> None:
         first = problems[0]
-        super().__init__(first.code, first.field, **first.message)
+        super().__init__(first.code, first.field)
+        self.message = first.message
         self.problems = problems
 
 

@@ -18,7 +18,7 @@ PLAN_TEMPLATES = frozenset({"plan_agreed", "plan_revised"})
 
 ATTACHED = N_("The plan is in this message, and a copy to print is attached (PDF and HTML).")
 ONLINE = N_("The plan can also be seen online: %(url)s (sign in with strong electronic identification).")
-NAMES = {"fi": "yhteinen-suunnitelma", "sv": "gemensam-plan", "en": "joint-plan"}
+FILE_NAME = N_("joint-plan")  # the attachments' name, without version and extension
 
 
 def wants_copy(template: str, params: dict[str, Any]) -> bool:
@@ -37,7 +37,8 @@ def body_with_copy(body: str, language: str, attached: bool, online_url: str | N
 
 def attachments(copy: Any, version: int) -> tuple[tuple[str, str, bytes], ...]:
     """(file name, MIME type, bytes) of the PDF and the HTML page."""
-    name = f"{NAMES.get(copy.language, NAMES['fi'])}-v{version}"
+    language = copy.language if copy.language in LANGUAGES else "fi"
+    name = f"{gettext(language, FILE_NAME)}-v{version}"
     return (
         (f"{name}.pdf", "application/pdf", base64.b64decode(copy.pdf_base64)),
         (f"{name}.html", "text/html", copy.html.encode("utf-8")),

@@ -1,4 +1,4 @@
-"""Contracts of the meetings service: convening (koollekutsuminen) and the joint meeting (yhteinen aika)."""
+"""Contracts of the meetings service: convening (koollekutsuminen) and the joint meeting (yhteinen tapaaminen; the practice model calls it yhteinen aika)."""
 
 from __future__ import annotations
 

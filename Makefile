@@ -52,17 +52,27 @@ lock: $(DEV_STAMP)
 	$(BIN)/uv pip compile pyproject.toml --universal --python-version 3.11 --generate-hashes --quiet \
 		--extra test --extra bench --extra lint --extra lock -o requirements-dev.lock
 
-## Translations: extract the message source texts and merge them into the fi/sv/en catalogues
-## (services/notifications/locale/*/LC_MESSAGES/messages.po); see docs/translations.md.
-LOCALE := services/notifications/locale
+## Translations: extract the source texts (marked N_) and merge them into each catalogue's fi/sv/en
+## .po files (shared/catalogue.py lists the catalogues; docs/translations.md).
+define catalogue
+	mkdir -p $(1)
+	$(BIN)/pybabel extract -F babel.cfg --no-default-keywords -k N_ --add-location=file --sort-by-file --omit-header \
+		-o $(1)/$(2).pot $(3)
+	for lang in fi sv en; do \
+		$(BIN)/pybabel update -i $(1)/$(2).pot -d $(1) -D $(2) -l $$lang --no-wrap --ignore-obsolete --init-missing || exit 1; \
+	done
+endef
 messages: $(DEV_STAMP)
-	$(BIN)/pybabel extract -F babel.cfg -k N_ --add-location=file --sort-by-file --omit-header -o $(LOCALE)/messages.pot .
-	$(BIN)/pybabel update -i $(LOCALE)/messages.pot -d $(LOCALE) -D messages --no-wrap --ignore-obsolete
+	$(call catalogue,services/notifications/locale,messages,services/notifications/templates.py services/notifications/plan_copy.py)
+	$(call catalogue,services/plans/locale,plans,services/plans/printable.py services/plans/charts.py)
+	$(call catalogue,services/referral/locale,referral,services/referral/statistics.py)
+	$(call catalogue,shared/locale,errors,shared/errors.py services/meetings/domain.py services/plans/domain.py services/referral/handlers.py)
 	$(BIN)/python -m shared.glossary write
 
-## Pictures of the invitation e-mail in fi/sv/en (docs/messages/*.png), by headless Chromium.
+## Pictures of the invitation e-mail and the printable plan in fi/sv/en (docs/samples/*.png), by
+## headless Chromium (apt-get install -y chromium; docs/translations.md).
 samples: $(DEV_STAMP)
-	$(BIN)/python -m services.notifications.render_samples
+	$(BIN)/python -m infra.samples
 
 clean:
 	rm -rf $(VENV) var

@@ -30,7 +30,7 @@ from shared.case_access import PROJECTION, CaseAccess, case_access_table
 from shared.client import PlaintextRefused, refuse_plaintext, uses_tls
 from shared.clock import Clock
 from shared.contracts import STREAMS, Contract, Event, FieldError, Reply, field_errors
-from shared.errors import DomainError
+from shared.errors import DomainError, message
 from shared.identity import TokenVerifier, Unauthenticated, authorization_header, verifier_from_settings
 from shared.messaging.batches import BatchOrder
 from shared.messaging.consumer import EventConsumer
@@ -241,11 +241,7 @@ class Service:
                     FieldError(
                         field="$",
                         code="internal_error",
-                        message={
-                            "fi": "Sisäinen virhe, yritä uudelleen.",
-                            "sv": "Internt fel, försök igen.",
-                            "en": "Internal error, please retry.",
-                        },
+                        message=message("internal_error"),
                     )
                 ],
             )

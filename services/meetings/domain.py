@@ -15,13 +15,14 @@ from datetime import date, datetime
 from typing import Any
 from uuid import UUID, uuid4
 
+from shared.catalogue import N_
 from shared.errors import DomainError
 
 from .slots import Professional, Room
 
 
-def _err(code: str, field: str, en: str, fi: str, sv: str) -> DomainError:
-    return DomainError(code, field, en=en, fi=fi, sv=sv)
+def _err(code: str, field: str, en: str) -> DomainError:
+    return DomainError(code, field, en=en)
 
 
 @dataclass
@@ -116,17 +117,9 @@ class Meeting:
 
 def validate_time(now: datetime, starts_at: datetime, ends_at: datetime) -> None:
     if starts_at.tzinfo is None or ends_at.tzinfo is None:
-        raise _err(
-            "naive_datetime", "starts_at", "Times need a time zone.", "Ajalle tarvitaan aikavyöhyke.", "Tiden behöver en tidszon."
-        )
+        raise _err("naive_datetime", "starts_at", N_("Times need a time zone."))
     if starts_at <= now:
-        raise _err(
-            "in_past",
-            "starts_at",
-            "The meeting must start in the future.",
-            "Tapaamisen on alettava tulevaisuudessa.",
-            "Mötet måste börja i framtiden.",
-        )
+        raise _err("in_past", "starts_at", N_("The meeting must start in the future."))
     if ends_at <= starts_at:
         raise DomainError("ends_before_start", "ends_at")
 
@@ -182,35 +175,17 @@ def convene(
             if p["kind"] == "professional":
                 pro = roster.get(pid)
                 if pro is None or not pro.active:
-                    raise _err(
-                        "unknown_participant",
-                        "participants",
-                        "A professional is not in the roster.",
-                        "Ammattilainen ei ole listalla.",
-                        "En yrkesperson finns inte i listan.",
-                    )
+                    raise _err("unknown_participant", "participants", N_("A professional is not in the roster."))
                 if p.get("contact") is None and pro.contact:
                     p["contact"] = pro.contact
             elif p["kind"] == "family":
                 if pid not in family:
-                    raise _err(
-                        "unknown_participant",
-                        "participants",
-                        "A family member is not among the case's contacts.",
-                        "Perheenjäsen ei ole asiakkuuden yhteystiedoissa.",
-                        "En familjemedlem finns inte bland ärendets kontakter.",
-                    )
+                    raise _err("unknown_participant", "participants", N_("A family member is not among the case's contacts."))
                 if p.get("contact") is None:
                     p["contact"] = family[pid]
             elif p["kind"] == "referrer":
                 if convening.referrer is None or pid != convening.referrer["contact_id"]:
-                    raise _err(
-                        "unknown_participant",
-                        "participants",
-                        "Not the case's referrer.",
-                        "Ei asiakkuuden ilmoittaja.",
-                        "Inte ärendets anmälare.",
-                    )
+                    raise _err("unknown_participant", "participants", N_("Not the case's referrer."))
                 if not referrer_consent:
                     raise DomainError("referrer_consent_missing", "participants")
                 if p.get("contact") is None:
@@ -265,13 +240,7 @@ def respond(meeting: Meeting | None, participant_id: str, answer: str) -> tuple[
     participant may change their answer while the meeting is open."""
     m = _open(meeting)
     if participant_id not in m.participant_ids():
-        raise _err(
-            "unknown_participant",
-            "participant_id",
-            "Not invited to this meeting.",
-            "Ei kutsuttu tähän tapaamiseen.",
-            "Inte inbjuden till mötet.",
-        )
+        raise _err("unknown_participant", "participant_id", N_("Not invited to this meeting."))
     if m.responses.get(participant_id) == answer:
         return m, False
     m.responses[participant_id] = answer
@@ -296,13 +265,7 @@ def reschedule(
 def replace_participant(m: Meeting | None, *, old_id: str, new: dict[str, Any], busy: set[str]) -> Meeting:
     m = _open(m)
     if old_id not in m.participant_ids():
-        raise _err(
-            "unknown_participant",
-            "participant_id",
-            "Not invited to this meeting.",
-            "Ei kutsuttu tähän tapaamiseen.",
-            "Inte inbjuden till mötet.",
-        )
+        raise _err("unknown_participant", "participant_id", N_("Not invited to this meeting."))
     if new["participant_id"] in m.participant_ids():
         raise DomainError("duplicate_participant", "participants")
     check_clash([f"person:{new['participant_id']}"], busy)
@@ -340,13 +303,7 @@ def record_held(
         raise DomainError("not_started", "meeting_id")
     known = meeting.participant_ids()
     if any(a["participant_id"] not in known for a in attendance):
-        raise _err(
-            "unknown_participant",
-            "attendance",
-            "Attendance names someone not invited.",
-            "Läsnäolossa on kutsumaton henkilö.",
-            "Närvaron anger någon som inte bjudits in.",
-        )
+        raise _err("unknown_participant", "attendance", N_("Attendance names someone not invited."))
     professionals = {p["participant_id"] for p in meeting.participants if p["kind"] == "professional"}
     if not set(responsible_worker_ids) <= professionals:
         raise DomainError("responsible_not_professional", "responsible_worker_ids")

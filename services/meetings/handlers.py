@@ -22,6 +22,7 @@ from shared.contracts.meetings import (
     MeetingReminderDue,
     MeetingRescheduled,
     MeetingResponseRecorded,
+    MeetingResponseRecordedV2,
     MeetingsAccessLogQuery,
     MeetingStatisticsQuery,
     Participant,
@@ -665,20 +666,17 @@ async def _record_answer(
 ) -> dict[str, Any]:
     m, changed = domain.respond(m, participant_id, answer)
     data: dict[str, Any] = {"answer": answer}
-    if changed:
-        await uow.meetings.save_meeting(m)
-    if changed and answer != "tentative":  # a maybe is kept with the meeting, not published (v1 has no such answer)
-        uow.emit(
-            MeetingResponseRecorded,
-            case_id=m.case_id,
-            meeting_id=m.meeting_id,
-            participant_id=participant_id,
-            answer=answer,
-        )
-        who = m.participant(participant_id)
-        assert who is not None
-        if answer == "declined" and who["kind"] in ("professional", "family"):
-            data |= await _after_decline(uow, m, who, causation)
+    if not changed:
+        return data
+    await uow.meetings.save_meeting(m)
+    answered = {"case_id": m.case_id, "meeting_id": m.meeting_id, "participant_id": participant_id, "answer": answer}
+    uow.emit(MeetingResponseRecordedV2, **answered)
+    if answer != "tentative":  # v1 readers know final answers only
+        uow.emit(MeetingResponseRecorded, **answered)
+    who = m.participant(participant_id)
+    assert who is not None
+    if answer == "declined" and who["kind"] in ("professional", "family"):
+        data |= await _after_decline(uow, m, who, causation)
     return data
 
 

@@ -10,19 +10,15 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+from shared.catalogue import N_
+
+from .templates import LANGUAGES, gettext
+
 PLAN_TEMPLATES = frozenset({"plan_agreed", "plan_revised"})
 
-ATTACHED = {
-    "fi": "Suunnitelma on tässä viestissä, ja tulostettava kappale on liitteenä (PDF ja HTML).",
-    "sv": "Planen finns i detta meddelande, och en kopia för utskrift är bifogad (PDF och HTML).",
-    "en": "The plan is in this message, and a copy to print is attached (PDF and HTML).",
-}
-ONLINE = {
-    "fi": "Suunnitelma on nähtävissä myös verkossa: {url} (kirjautuminen vahvalla tunnistautumisella).",
-    "sv": "Planen finns också på nätet: {url} (inloggning med stark autentisering).",
-    "en": "The plan can also be seen online: {url} (sign in with strong electronic identification).",
-}
-NAMES = {"fi": "yhteinen-suunnitelma", "sv": "gemensam-plan", "en": "joint-plan"}
+ATTACHED = N_("The plan is in this message, and a copy to print is attached (PDF and HTML).")
+ONLINE = N_("The plan can also be seen online: %(url)s (sign in with strong electronic identification).")
+FILE_NAME = N_("joint-plan")  # the attachments' name, without version and extension
 
 
 def wants_copy(template: str, params: dict[str, Any]) -> bool:
@@ -30,18 +26,19 @@ def wants_copy(template: str, params: dict[str, Any]) -> bool:
 
 
 def body_with_copy(body: str, language: str, attached: bool, online_url: str | None) -> str:
-    lang = language if language in ATTACHED else "fi"
+    lang = language if language in LANGUAGES else "fi"
     lines = [body]
     if attached:
-        lines.append(ATTACHED[lang])
+        lines.append(gettext(lang, ATTACHED))
     if online_url:
-        lines.append(ONLINE[lang].format(url=online_url))
+        lines.append(gettext(lang, ONLINE) % {"url": online_url})
     return "\n\n".join(lines)
 
 
 def attachments(copy: Any, version: int) -> tuple[tuple[str, str, bytes], ...]:
     """(file name, MIME type, bytes) of the PDF and the HTML page."""
-    name = f"{NAMES.get(copy.language, NAMES['fi'])}-v{version}"
+    language = copy.language if copy.language in LANGUAGES else "fi"
+    name = f"{gettext(language, FILE_NAME)}-v{version}"
     return (
         (f"{name}.pdf", "application/pdf", base64.b64decode(copy.pdf_base64)),
         (f"{name}.html", "text/html", copy.html.encode("utf-8")),

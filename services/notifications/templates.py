@@ -4,8 +4,8 @@ once at import.
 The texts are gettext messages. The English source is written here (``N_`` marks it for ``pybabel
 extract``); the Finnish and Swedish texts live in translation catalogues,
 ``services/notifications/locale/<language>/LC_MESSAGES/messages.po``, that a translator edits without
-touching code (docs/translations.md). The catalogues are compiled in memory at import with Babel's
-API, so no compiled ``.mo`` file is committed or built at install.
+touching code (docs/translations.md). The catalogues are compiled in memory (shared/catalogue.py), so
+no compiled ``.mo`` file is committed or built at install.
 
 A message is paragraphs of lines. A line with ``%(name)s`` placeholders is left out when any of its
 values is missing, so one template serves a meeting whose place is known and one whose is not.
@@ -17,29 +17,20 @@ shown to a person; the case reference (``case_ref``) is shown to staff only.
 
 from __future__ import annotations
 
-import io
 import re
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 import phonenumbers
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
-from babel.support import NullTranslations, Translations
 
+from shared.catalogue import N_, Catalogue
 from shared.datetext import day_text, time_text, when_text
 from shared.glossary import role_name
 
 LANGUAGES = ("fi", "sv", "en")
 LOCALE_DIR = Path(__file__).with_name("locale")
 DOMAIN = "messages"
-
-
-def N_(message: str) -> str:  # noqa: N802 - the gettext convention pybabel extract looks for
-    """Marks a source text for the catalogue; translated when the message is rendered."""
-    return message
 
 
 @dataclass(frozen=True)
@@ -270,23 +261,11 @@ _EMAIL_LABEL = N_("e-mail %(email)s")
 
 
 # -- catalogues --------------------------------------------------------------------------------------
-@cache
-def translations(language: str) -> NullTranslations:
-    """The language's catalogue, compiled from its .po file in memory (Babel's API). English is the
-    source language: its catalogue may override a source text, an empty entry keeps the source."""
-    po = LOCALE_DIR / language / "LC_MESSAGES" / f"{DOMAIN}.po"
-    if not po.exists():
-        return NullTranslations()
-    with po.open("rb") as f:
-        catalog = read_po(f, locale=language)
-    buf = io.BytesIO()
-    write_mo(buf, catalog)
-    buf.seek(0)
-    return Translations(buf, domain=DOMAIN)
+CATALOGUE = Catalogue(LOCALE_DIR, DOMAIN)
 
 
 def gettext(language: str, message: str) -> str:
-    return translations(language).gettext(message)
+    return CATALOGUE.gettext(language, message)
 
 
 # -- values shown to people --------------------------------------------------------------------------
@@ -424,7 +403,18 @@ def render_portal_notice(language: str, portal_url: str) -> str:
 
 def catalogue_texts() -> list[str]:
     """Every source text of the messages (for the tests: each is in every catalogue)."""
-    out = [PORTAL_NOTICE, _PHONE_LABEL, _EMAIL_LABEL, N_("statutory deadline"), *DEADLINES.values(), *OUTCOMES.values()]
+    from .plan_copy import ATTACHED, ONLINE  # the plan message's own lines (plan_copy imports this module)
+
+    out = [
+        PORTAL_NOTICE,
+        ATTACHED,
+        ONLINE,
+        _PHONE_LABEL,
+        _EMAIL_LABEL,
+        N_("statutory deadline"),
+        *DEADLINES.values(),
+        *OUTCOMES.values(),
+    ]
     for t in TEMPLATES.values():
         out.append(t.subject)
         for para in t.paragraphs:

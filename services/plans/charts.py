@@ -7,42 +7,30 @@ from __future__ import annotations
 import math
 from html import escape
 
+from shared.catalogue import N_
 from shared.clock import local
 
 from .domain import STAR_AREAS, Measurement
+from .printable import CATALOGUE, LANGUAGES
 
-AREA_LABELS: dict[str, dict[str, str]] = {
-    "fi": {
-        "child_health_growth_development": "Lapsen terveys, kasvu ja kehitys",
-        "child_relationships_safety": "Lapsen kokemus ihmissuhteista ja turvallisuudesta",
-        "child_self_view": "Lapsen käsitys itsestään",
-        "child_family_daycare_school_leisure_friends": "Lapsen kokemus perheestä, päiväkodista, koulusta, vapaa-ajasta, ystävistä",
-        "parenting_relationship_with_child": "Vanhempana toimiminen ja suhde lapseen",
-        "social_wellbeing_family_environment": "Sosiaalinen hyvinvointi: perhe ja ympäristötekijät",
-    },
-    "sv": {
-        "child_health_growth_development": "Barnets hälsa, tillväxt och utveckling",
-        "child_relationships_safety": "Barnets upplevelse av relationer och trygghet",
-        "child_self_view": "Barnets syn på sig själv",
-        "child_family_daycare_school_leisure_friends": "Barnets upplevelse av familj, daghem, skola, fritid, vänner",
-        "parenting_relationship_with_child": "Föräldraskap och relationen till barnet",
-        "social_wellbeing_family_environment": "Socialt välbefinnande: familj och omgivning",
-    },
-    "en": {
-        "child_health_growth_development": "Child's health, growth and development",
-        "child_relationships_safety": "Child's experience of relationships and safety",
-        "child_self_view": "Child's view of themself",
-        "child_family_daycare_school_leisure_friends": "Child's experience of family, day care, school, leisure, friends",
-        "parenting_relationship_with_child": "Parenting and the relationship with the child",
-        "social_wellbeing_family_environment": "Social wellbeing: family and environment",
-    },
+AREA_LABELS: dict[str, str] = {
+    "child_health_growth_development": N_("Child's health, growth and development"),
+    "child_relationships_safety": N_("Child's experience of relationships and safety"),
+    "child_self_view": N_("Child's view of themself"),
+    "child_family_daycare_school_leisure_friends": N_("Child's experience of family, day care, school, leisure, friends"),
+    "parenting_relationship_with_child": N_("Parenting and the relationship with the child"),
+    "social_wellbeing_family_environment": N_("Social wellbeing: family and environment"),
 }
-TITLES = {"fi": "Hyvinvoinnin tähti", "sv": "Välmåendestjärnan", "en": "Wellbeing star"}
-SOURCES = {
-    "fi": {"meeting": "yhteinen tapaaminen", "followup": "seuranta"},
-    "sv": {"meeting": "gemensamt möte", "followup": "uppföljning"},
-    "en": {"meeting": "joint meeting", "followup": "follow-up"},
-}
+TITLE = N_("Wellbeing star")
+SOURCES = {"meeting": N_("joint meeting"), "followup": N_("agreed follow-up contact")}
+"""The charts' texts in English; the Finnish and Swedish are in the ``plans`` catalogue, with the
+printable plan's (services/plans/locale, docs/translations.md)."""
+
+
+def translated(language: str, source: str) -> str:
+    return CATALOGUE.gettext(language if language in LANGUAGES else "en", source)
+
+
 COLOURS = ("#9e9e9e", "#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf")
 LATEST = "#d62728"
 FONT = 'font-family="Helvetica,Arial,sans-serif"'
@@ -74,14 +62,14 @@ def _legend(ms: list[Measurement], lang: str, x: float, y: float) -> list[str]:
         yy = y + i * 18
         out.append(f'<rect x="{x}" y="{yy - 10}" width="12" height="12" fill="{c}" fill-opacity="0.6" stroke="{c}"/>')
         out.append(
-            f'<text x="{x + 18}" y="{yy}" font-size="12" {FONT}>{escape(_date(m))} ({escape(SOURCES[lang].get(m.source, m.source))})</text>'
+            f'<text x="{x + 18}" y="{yy}" font-size="12" {FONT}>{escape(_date(m))} ({escape(translated(lang, SOURCES.get(m.source, m.source)))})</text>'
         )
     return out
 
 
 def radar(measurements: list[Measurement], language: str = "fi") -> str:
     """The star: six axes 1-10, one polygon per measurement (the latest in red, bold)."""
-    lang = language if language in AREA_LABELS else "en"
+    lang = language if language in LANGUAGES else "en"
     ms = sorted(measurements, key=lambda m: m.measured_at)
     w, h, cx, cy, r = 760, 620, 380, 300, 190
     n = len(STAR_AREAS)
@@ -93,9 +81,9 @@ def radar(measurements: list[Measurement], language: str = "fi") -> str:
 
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h + 18 * len(ms)}" viewBox="0 0 {w} {h + 18 * len(ms)}" role="img">',
-        f"<title>{escape(TITLES[lang])}</title>",
+        f"<title>{escape(translated(lang, TITLE))}</title>",
         '<rect width="100%" height="100%" fill="white"/>',
-        f'<text x="{cx}" y="30" text-anchor="middle" font-size="20" {FONT}>{escape(TITLES[lang])}</text>',
+        f'<text x="{cx}" y="30" text-anchor="middle" font-size="20" {FONT}>{escape(translated(lang, TITLE))}</text>',
     ]
     for ring in (2, 4, 6, 8, 10):
         pts = " ".join(f"{x:.1f},{y:.1f}" for x, y in (point(k, ring) for k in range(n)))
@@ -107,7 +95,7 @@ def radar(measurements: list[Measurement], language: str = "fi") -> str:
         out.append(f'<line x1="{cx}" y1="{cy}" x2="{x:.1f}" y2="{y:.1f}" stroke="#ccc"/>')
         lx, ly = point(k, 11.6)
         anchor = "middle" if abs(lx - cx) < 20 else ("start" if lx > cx else "end")
-        lines = _wrap(AREA_LABELS[lang][area])
+        lines = _wrap(translated(lang, AREA_LABELS[area]))
         ly -= 7 * (len(lines) - 1)
         for j, line in enumerate(lines):
             out.append(
@@ -133,21 +121,21 @@ def radar(measurements: list[Measurement], language: str = "fi") -> str:
 
 def lines(measurements: list[Measurement], language: str = "fi") -> str:
     """One small line chart per area: the score at the joint meeting and at each follow-up."""
-    lang = language if language in AREA_LABELS else "en"
+    lang = language if language in LANGUAGES else "en"
     ms = sorted(measurements, key=lambda m: m.measured_at)
     cols, pw, ph, pad = 2, 360, 170, 40
     w = cols * (pw + pad) + pad
     h = 60 + 3 * (ph + 70)
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" role="img">',
-        f"<title>{escape(TITLES[lang])}</title>",
+        f"<title>{escape(translated(lang, TITLE))}</title>",
         '<rect width="100%" height="100%" fill="white"/>',
-        f'<text x="{w / 2}" y="30" text-anchor="middle" font-size="20" {FONT}>{escape(TITLES[lang])}</text>',
+        f'<text x="{w / 2}" y="30" text-anchor="middle" font-size="20" {FONT}>{escape(translated(lang, TITLE))}</text>',
     ]
     for k, area in enumerate(STAR_AREAS):
         ox = pad + (k % cols) * (pw + pad)
         oy = 70 + (k // cols) * (ph + 70)
-        for j, line in enumerate(_wrap(AREA_LABELS[lang][area], 52)):
+        for j, line in enumerate(_wrap(translated(lang, AREA_LABELS[area]), 52)):
             out.append(f'<text x="{ox}" y="{oy + 14 * j}" font-size="12" font-weight="bold" {FONT}>{escape(line)}</text>')
         top = oy + 30
         out.append(f'<rect x="{ox}" y="{top}" width="{pw}" height="{ph - 40}" fill="none" stroke="#ccc"/>')

@@ -15,6 +15,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
+from shared.catalogue import N_
 from shared.clock import HELSINKI
 from shared.errors import DomainError
 
@@ -126,12 +127,13 @@ class PlanIncomplete(DomainError):
 
     def __init__(self, problems: list[DomainError]) -> None:
         first = problems[0]
-        super().__init__(first.code, first.field, **first.message)
+        super().__init__(first.code, first.field)
+        self.message = first.message
         self.problems = problems
 
 
-def _missing(field_name: str, en: str, fi: str, sv: str) -> DomainError:
-    return DomainError("plan_incomplete", field_name, en=en, fi=fi, sv=sv)
+def _missing(field_name: str, en: str) -> DomainError:
+    return DomainError("plan_incomplete", field_name, en=en)
 
 
 def check_frame(
@@ -148,69 +150,29 @@ def check_frame(
     """Every problem with the frame, in the frame's order (empty when the plan is complete)."""
     p: list[DomainError] = []
     if not [c for c in changes_needed if c and c.strip()]:
-        p.append(
-            _missing(
-                "changes_needed",
-                "Name at least one concrete thing in everyday life that needs change.",
-                "Kirjaa vähintään yksi arjen asia, johon tarvitaan muutosta.",
-                "Ange minst en konkret sak i vardagen som behöver förändras.",
-            )
-        )
+        p.append(_missing("changes_needed", N_("Name at least one concrete thing in everyday life that needs change.")))
     for i, c in enumerate(changes_needed):
         if not (c and c.strip()):
-            p.append(_missing(f"changes_needed.{i}", "This change is blank.", "Muutos on tyhjä.", "Förändringen är tom."))
+            p.append(_missing(f"changes_needed.{i}", N_("This change is blank.")))
     if not any(actions.get(k) for k in ACTION_KINDS):
         p.append(
-            _missing(
-                "actions",
-                "Record at least one action: at home, in the child's everyday environment or elsewhere.",
-                "Kirjaa vähintään yksi toimenpide: kotona, lapsen arjen ympäristössä tai muualla.",
-                "Ange minst en åtgärd: hemma, i barnets vardagsmiljö eller någon annanstans.",
-            )
+            _missing("actions", N_("Record at least one action: at home, in the child's everyday environment or elsewhere."))
         )
     for kind in ACTION_KINDS:
         for i, a in enumerate(actions.get(kind, [])):
             base = f"{ACTION_FIELDS[kind]}.{i}"
             if not (a.get("what") or "").strip():
-                p.append(_missing(f"{base}.what", "Say what is done.", "Kirjaa mitä tehdään.", "Ange vad som görs."))
+                p.append(_missing(f"{base}.what", N_("Say what is done.")))
             if not (a.get("who") or "").strip():
-                p.append(_missing(f"{base}.who", "Say who does it.", "Kirjaa kuka tekee.", "Ange vem som gör det."))
+                p.append(_missing(f"{base}.who", N_("Say who does it.")))
             if kind == "elsewhere" and not (a.get("where") or "").strip():
-                p.append(
-                    _missing(
-                        f"{base}.where",
-                        "Say where (which service or place).",
-                        "Kirjaa missä (mikä palvelu tai paikka).",
-                        "Ange var (vilken tjänst eller plats).",
-                    )
-                )
+                p.append(_missing(f"{base}.where", N_("Say where (which service or place).")))
     if not (worker_contacts_family or "").strip():
-        p.append(
-            _missing(
-                "worker_contacts_family",
-                "Say how the worker contacts the family.",
-                "Kirjaa miten työntekijä on yhteydessä perheeseen.",
-                "Ange hur arbetstagaren kontaktar familjen.",
-            )
-        )
+        p.append(_missing("worker_contacts_family", N_("Say how the worker contacts the family.")))
     if not (family_contacts_worker or "").strip():
-        p.append(
-            _missing(
-                "family_contacts_worker",
-                "Say how the family contacts the worker.",
-                "Kirjaa miten perhe on yhteydessä työntekijään.",
-                "Ange hur familjen kontaktar arbetstagaren.",
-            )
-        )
+        p.append(_missing("family_contacts_worker", N_("Say how the family contacts the worker.")))
     if not responsible_workers:
-        p.append(
-            _missing(
-                "responsible_workers",
-                "Name the responsible worker (or pair).",
-                "Nimeä vastuutyöntekijä (tai työpari).",
-                "Ange den ansvariga arbetstagaren (eller arbetsparet).",
-            )
-        )
+        p.append(_missing("responsible_workers", N_("Name the responsible worker (or pair).")))
     elif len(responsible_workers) > 2:
         p.append(DomainError("too_many_responsible", "responsible_workers"))
     seen: set[str] = set()
@@ -226,34 +188,11 @@ def check_frame(
 
 def check_next_contact(next_contact_at: datetime | None, now: datetime, field_name: str = "next_contact_at") -> list[DomainError]:
     if next_contact_at is None:
-        return [
-            _missing(
-                field_name,
-                "Agree the time of the next contact with the family.",
-                "Sovi perheen kanssa seuraavan yhteydenoton aika.",
-                "Kom överens med familjen om tiden för nästa kontakt.",
-            )
-        ]
+        return [_missing(field_name, N_("Agree the time of the next contact with the family."))]
     if next_contact_at.tzinfo is None:
-        return [
-            DomainError(
-                "naive_datetime",
-                field_name,
-                en="Time needs a time zone.",
-                fi="Ajalle tarvitaan aikavyöhyke.",
-                sv="Tiden behöver en tidszon.",
-            )
-        ]
+        return [DomainError("naive_datetime", field_name, en=N_("Time needs a time zone."))]
     if next_contact_at <= now:
-        return [
-            DomainError(
-                "in_past",
-                field_name,
-                en="The next contact must be in the future.",
-                fi="Seuraavan yhteydenoton on oltava tulevaisuudessa.",
-                sv="Nästa kontakt måste vara i framtiden.",
-            )
-        ]
+        return [DomainError("in_past", field_name, en=N_("The next contact must be in the future."))]
     if next_contact_at > now + MAX_AHEAD:
         return [DomainError("too_far", field_name)]
     return []
@@ -517,12 +456,7 @@ def record_followup(
     _must_be_active(plan)
     _must_be_responsible(plan, recorded_by)
     if next_contact_at is None and not meeting_requested:
-        raise _missing(
-            "next_contact_at",
-            "Agree the next contact or ask for a follow-up meeting.",
-            "Sovi seuraava yhteydenotto tai pyydä seurantapalaveri.",
-            "Kom överens om nästa kontakt eller begär ett uppföljningsmöte.",
-        )
+        raise _missing("next_contact_at", N_("Agree the next contact or ask for a follow-up meeting."))
     if next_contact_at is not None:
         problems = check_next_contact(next_contact_at, now)
         if problems:

@@ -1,4 +1,5 @@
-"""The family's printable copy of the joint plan (HTML, fi/sv/en). Plain Python, no I/O.
+"""The family's printable copy of the joint plan (HTML, fi/sv/en). Plain Python: no I/O beyond
+reading the ``plans`` catalogue once.
 
 The close worker records the plan and prints it for the family ("kirjaa ja tulostaa yhteisen
 suunnitelman perheelle"). The document holds the plan version's content only: no identity numbers,
@@ -9,65 +10,57 @@ from __future__ import annotations
 
 from datetime import datetime
 from html import escape
+from pathlib import Path
 from typing import Any
 
 import phonenumbers
 
-from shared.clock import local
+from shared import glossary
+from shared.catalogue import N_, Catalogue
+from shared.datetext import when_text
 
-ROLE_NAMES: dict[str, dict[str, str]] = {
-    "fi": {
-        "close_worker": "lähityöntekijä",
-        "social_worker": "sosiaalityöntekijä",
-        "social_counsellor": "sosiaaliohjaaja",
-        "family_worker": "perhetyöntekijä",
-        "family_counsellor": "perheneuvoja",
-        "family_counselling": "perheneuvola",
-        "psychologist": "psykologi",
-        "home_help": "lapsiperheiden kotipalvelu",
-        "school_social_worker": "koulukuraattori",
-        "child_health_nurse": "neuvolan terveydenhoitaja",
-        "early_childhood_education": "varhaiskasvatus",
-        "responsible_worker": "vastuutyöntekijä",
-        "family": "perhe",
-    },
-    "sv": {
-        "close_worker": "närarbetare",
-        "social_worker": "socialarbetare",
-        "social_counsellor": "socialhandledare",
-        "family_worker": "familjearbetare",
-        "family_counsellor": "familjerådgivare",
-        "family_counselling": "familjerådgivningen",
-        "psychologist": "psykolog",
-        "home_help": "hemservice för barnfamiljer",
-        "school_social_worker": "skolkurator",
-        "child_health_nurse": "hälsovårdare vid rådgivningen",
-        "early_childhood_education": "småbarnspedagogiken",
-        "responsible_worker": "ansvarig arbetare",
-        "family": "familjen",
-    },
-    "en": {
-        "close_worker": "close worker",
-        "social_worker": "social worker",
-        "social_counsellor": "social counsellor",
-        "family_worker": "family worker",
-        "family_counsellor": "family counsellor",
-        "family_counselling": "family counselling clinic",
-        "psychologist": "psychologist",
-        "home_help": "home help for families with children",
-        "school_social_worker": "school social worker",
-        "child_health_nurse": "child health clinic nurse",
-        "early_childhood_education": "early childhood education",
-        "responsible_worker": "responsible worker",
-        "family": "the family",
-    },
+LANGUAGES = ("fi", "sv", "en")
+CATALOGUE = Catalogue(Path(__file__).with_name("locale"), "plans")
+
+LABELS: dict[str, str] = {
+    "title": N_("Joint plan"),
+    "version": N_("Version"),
+    "recorded": N_("Recorded"),
+    "changes": N_("What in everyday life needs to change"),
+    "actions": N_("What will be done"),
+    "home": N_("At home"),
+    "everyday_environment": N_("In the child's everyday environment (early childhood education, school)"),
+    "elsewhere": N_("Elsewhere"),
+    "what": N_("What"),
+    "who": N_("Who"),
+    "where": N_("Where"),
+    "none": N_("No actions agreed."),
+    "followup": N_("How follow-up is done"),
+    "worker_contacts_family": N_("The worker contacts the family"),
+    "family_contacts_worker": N_("The family contacts the worker"),
+    "responsible": N_("Responsible worker"),
+    "organisation": N_("Organisation"),
+    "contact": N_("Contact"),
+    "next_contact": N_("Next agreed follow-up contact"),
+    "shared": N_("With the family's consent the plan also goes to"),
+    "footer": N_(
+        "The plan was made together with the family. It goes to the family and the responsible worker, "
+        "and to others only with the family's consent."
+    ),
 }
-"""Role codes as a family reads them; a code not listed is shown with its words, never as a code."""
+"""The page's texts in English; the Finnish and Swedish are in the ``plans`` catalogue
+(services/plans/locale/<language>/LC_MESSAGES/plans.po, docs/translations.md)."""
+
+
+def labels(language: str) -> dict[str, str]:
+    """The page's texts in the language (English for a language without a catalogue)."""
+    lang = language if language in LANGUAGES else "en"
+    return {key: CATALOGUE.gettext(lang, text) for key, text in LABELS.items()}
 
 
 def role_name(code: str, language: str) -> str:
-    names = ROLE_NAMES.get(language, ROLE_NAMES["en"])
-    return names.get(code) or code.replace("_", " ").strip()
+    """A role as the family reads it, from the glossary; never the code."""
+    return glossary.role_name(code, language if language in LANGUAGES else "en")
 
 
 def phone_for_people(number: str | None) -> str:
@@ -86,118 +79,13 @@ def phone_for_people(number: str | None) -> str:
 def worker_lines(w: dict[str, Any], language: str) -> tuple[str, str, str]:
     """(who, organisation, how to reach) of a responsible worker: a name and title, never an id."""
     title = w.get("title") or (role_name(w["role"], language) if w.get("role") else role_name("responsible_worker", language))
+    if isinstance(title, dict):  # the roster's title by language
+        title = title.get(language) or title.get("fi") or ""
     who = ", ".join(x for x in (w.get("name"), title) if x)
     c = w.get("contact") or {}
     how = ", ".join(x for x in (phone_for_people(c.get("phone")), c.get("email")) if x)
     return who, w.get("organisation", ""), how
 
-
-LABELS: dict[str, dict[str, str]] = {
-    "fi": {
-        "title": "Yhteinen suunnitelma",
-        "version": "Versio",
-        "recorded": "Kirjattu",
-        "changes": "Mihin arjen asioihin tarvitaan muutosta",
-        "actions": "Mitä tehdään",
-        "home": "Kotona",
-        "everyday_environment": "Lapsen arjen ympäristössä (varhaiskasvatus, koulu)",
-        "elsewhere": "Muualla",
-        "what": "Mitä",
-        "who": "Kuka",
-        "where": "Missä",
-        "none": "Ei sovittuja toimia.",
-        "followup": "Miten seuranta tehdään",
-        "worker_contacts_family": "Työntekijä on yhteydessä perheeseen",
-        "family_contacts_worker": "Perhe on yhteydessä työntekijään",
-        "responsible": "Vastuutyöntekijä",
-        "organisation": "Organisaatio",
-        "contact": "Yhteystiedot",
-        "next_contact": "Seuraava yhteydenotto",
-        "shared": "Suunnitelma annetaan perheen luvalla myös",
-        "footer": "Suunnitelma on tehty yhdessä perheen kanssa. Se annetaan perheelle ja vastuutyöntekijälle, "
-        "ja muille vain perheen luvalla.",
-    },
-    "sv": {
-        "title": "Gemensam plan",
-        "version": "Version",
-        "recorded": "Registrerad",
-        "changes": "Vad i vardagen behöver förändras",
-        "actions": "Vad som görs",
-        "home": "Hemma",
-        "everyday_environment": "I barnets vardagsmiljö (småbarnspedagogik, skola)",
-        "elsewhere": "Någon annanstans",
-        "what": "Vad",
-        "who": "Vem",
-        "where": "Var",
-        "none": "Inga överenskomna åtgärder.",
-        "followup": "Hur uppföljningen görs",
-        "worker_contacts_family": "Arbetstagaren kontaktar familjen",
-        "family_contacts_worker": "Familjen kontaktar arbetstagaren",
-        "responsible": "Ansvarig arbetstagare",
-        "organisation": "Organisation",
-        "contact": "Kontaktuppgifter",
-        "next_contact": "Nästa kontakt",
-        "shared": "Med familjens samtycke ges planen också till",
-        "footer": "Planen har gjorts tillsammans med familjen. Den ges till familjen och den ansvariga arbetstagaren, "
-        "och till andra endast med familjens samtycke.",
-    },
-    "en": {
-        "title": "Joint plan",
-        "version": "Version",
-        "recorded": "Recorded",
-        "changes": "What in everyday life needs to change",
-        "actions": "What will be done",
-        "home": "At home",
-        "everyday_environment": "In the child's everyday environment (early childhood education, school)",
-        "elsewhere": "Elsewhere",
-        "what": "What",
-        "who": "Who",
-        "where": "Where",
-        "none": "No actions agreed.",
-        "followup": "How follow-up is done",
-        "worker_contacts_family": "The worker contacts the family",
-        "family_contacts_worker": "The family contacts the worker",
-        "responsible": "Responsible worker",
-        "organisation": "Organisation",
-        "contact": "Contact",
-        "next_contact": "Next contact",
-        "shared": "With the family's consent the plan also goes to",
-        "footer": "The plan was made together with the family. It goes to the family and the responsible worker, "
-        "and to others only with the family's consent.",
-    },
-}
-
-_MONTHS = {
-    "fi": None,
-    "sv": [
-        "januari",
-        "februari",
-        "mars",
-        "april",
-        "maj",
-        "juni",
-        "juli",
-        "augusti",
-        "september",
-        "oktober",
-        "november",
-        "december",
-    ],
-    "en": [
-        "January",
-        "February",
-        "March",
-        "April",
-        "May",
-        "June",
-        "July",
-        "August",
-        "September",
-        "October",
-        "November",
-        "December",
-    ],
-}
 
 _CSS = """
 body{font-family:Georgia,'Times New Roman',serif;max-width:46em;margin:2em auto;padding:0 1em;color:#111;line-height:1.45}
@@ -205,24 +93,19 @@ h1{font-size:1.6em;margin-bottom:.2em}h2{font-size:1.15em;border-bottom:1px soli
 h3{font-size:1em;margin:.8em 0 .3em}.meta{color:#444;font-size:.9em}
 table{border-collapse:collapse;width:100%}th,td{border:1px solid #bbb;padding:.3em .5em;text-align:left;vertical-align:top}
 th{background:#f0f0f0}.next{font-size:1.2em;font-weight:bold}footer{margin-top:2em;font-size:.85em;color:#444}
+dt{font-weight:bold;margin-top:.5em}dd{margin:.1em 0 .3em 1.5em}.nowrap{white-space:nowrap}
 @media print{body{margin:0;max-width:none}h2{page-break-after:avoid}table,tr{page-break-inside:avoid}}
 """
 
 
 def format_time(dt: datetime, language: str) -> str:
-    """Europe/Helsinki time in the family's language, e.g. '5.12.2026 klo 10.00' / '5 December 2026 at 10:00'."""
-    t = local(dt)
-    if language == "fi":
-        return f"{t.day}.{t.month}.{t.year} klo {t.hour}.{t.minute:02d}"
-    months = _MONTHS[language] or []
-    if language == "sv":
-        return f"{t.day} {months[t.month - 1]} {t.year} kl. {t.hour}.{t.minute:02d}"
-    return f"{t.day} {months[t.month - 1]} {t.year} at {t.hour:02d}:{t.minute:02d}"
+    """Europe/Helsinki time as people in Finland write it: 'ke 9.12.2026 klo 12.00' (shared/datetext.py)."""
+    return when_text(dt, language if language in LANGUAGES else "en")
 
 
 def render(content: dict[str, Any], language: str, shared_roles: list[str] | None = None) -> str:
-    lang = language if language in LABELS else "en"
-    L = LABELS[lang]
+    lang = language if language in LANGUAGES else "en"
+    L = labels(lang)
     e = escape
     parts: list[str] = [
         "<!DOCTYPE html>",
@@ -262,7 +145,8 @@ def render(content: dict[str, Any], language: str, shared_roles: list[str] | Non
     )
     for w in content.get("responsible_workers", []):
         who, organisation, how = worker_lines(w, lang)
-        parts.append(f"<tr><td>{e(who)}</td><td>{e(organisation)}</td><td>{e(how)}</td></tr>")
+        reach = "<br>".join(f'<span class="nowrap">{e(x)}</span>' for x in how.split(", ") if x)  # phone, e-mail
+        parts.append(f"<tr><td>{e(who)}</td><td>{e(organisation)}</td><td>{reach}</td></tr>")
     parts.append("</table>")
 
     if content.get("next_contact_at"):

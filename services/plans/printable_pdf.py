@@ -21,7 +21,7 @@ from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
-from .printable import LABELS, format_time, role_name, worker_lines
+from .printable import LANGUAGES, format_time, labels, role_name, worker_lines
 
 _FONTS = Path(reportlab.__file__).parent / "fonts"
 
@@ -61,8 +61,8 @@ def _table(header: list[str], rows: list[list[str]], widths: list[float]) -> Tab
 
 
 def render_pdf(content: dict[str, Any], language: str, shared_roles: list[str] | None = None) -> bytes:
-    lang = language if language in LABELS else "en"
-    L, st = LABELS[lang], _styles()
+    lang = language if language in LANGUAGES else "en"
+    L, st = labels(lang), _styles()
     p = lambda text, style="body": Paragraph(escape(text), st[style])  # noqa: E731
     width = A4[0] - 40 * mm
     story: list[Any] = [p(L["title"], "h1")]

@@ -11,6 +11,7 @@ from uuid import UUID, uuid4
 
 from shared import pseudonyms
 from shared.calendar import add_working_days, helsinki_date
+from shared.catalogue import N_
 from shared.contracts.base import TRUSTED, FieldError, Reply
 from shared.contracts.common import ContactPoint
 from shared.contracts.ops import RejectedSubmissionsQuery
@@ -538,7 +539,7 @@ def _consenting(uow: ReferralUnitOfWork, named: str | None, field: str) -> str:
     if uow.principal is not None and uow.principal.kind == "guardian":
         return uow.actor
     if not named:
-        raise DomainError("missing", field, en="Name the family member.", fi="Nimeä perheenjäsen.", sv="Ange familjemedlemmen.")
+        raise DomainError("missing", field, en=N_("Name the family member."))
     return named
 
 

@@ -17,7 +17,10 @@ from __future__ import annotations
 import csv
 import io
 from html import escape
+from pathlib import Path
 from typing import Any
+
+from shared.catalogue import N_, Catalogue
 
 EVENT_TYPES = (
     "referral.received",
@@ -114,32 +117,28 @@ def to_csv(rows: list[dict[str, Any]]) -> str:
 
 
 LABELS = {
-    "fi": {
-        "title": "Lakisääteiset määräajat",
-        "decisions": "Päätökset 7 arkipäivässä",
-        "assessments": "Arvioinnit 3 kuukaudessa",
-        "none": "Ei tietoja",
-    },
-    "sv": {
-        "title": "Lagstadgade tidsfrister",
-        "decisions": "Beslut inom 7 vardagar",
-        "assessments": "Bedömningar inom 3 månader",
-        "none": "Inga uppgifter",
-    },
-    "en": {
-        "title": "Statutory time limits",
-        "decisions": "Decisions within 7 working days",
-        "assessments": "Assessments within 3 months",
-        "none": "No data",
-    },
+    "title": N_("Statutory time limits"),
+    "decisions": N_("Decisions within 7 working days"),
+    "assessments": N_("Service-need assessments within 3 months"),
+    "none": N_("No data"),
 }
+"""The chart's texts in English; the Finnish and Swedish are in the ``referral`` catalogue
+(services/referral/locale/<language>/LC_MESSAGES/referral.po, docs/translations.md)."""
+CATALOGUE = Catalogue(Path(__file__).with_name("locale"), "referral")
+
+
+def labels(language: str) -> dict[str, str]:
+    lang = language if language in ("fi", "sv", "en") else "fi"
+    return {key: CATALOGUE.gettext(lang, source) for key, source in LABELS.items()}
+
+
 COLOURS = {"decisions": "#1f77b4", "assessments": "#2ca02c"}
 FONT = 'font-family="Helvetica,Arial,sans-serif"'
 
 
 def chart(rows: list[dict[str, Any]], language: str) -> str:
     """A bar chart of the two shares (0–100 %) per municipality and month, labelled in fi/sv/en."""
-    t = LABELS.get(language, LABELS["fi"])
+    t = labels(language)
     bar, gap, left, top, height = 14, 18, 60, 60, 220
     width = max(420, left + len(rows) * (2 * bar + gap) + 40)
     parts = [

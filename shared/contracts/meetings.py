@@ -1,4 +1,4 @@
-"""Contracts of the meetings service: convening (koollekutsuminen) and the joint meeting (yhteinen aika)."""
+"""Contracts of the meetings service: convening (koollekutsuminen) and the joint meeting (yhteinen tapaaminen; the practice model calls it yhteinen aika)."""
 
 from __future__ import annotations
 
@@ -136,11 +136,12 @@ RsvpAnswer = Literal["accepted", "declined"]
 ResponseAnswer = Literal["accepted", "declined", "tentative"]
 """A participant's answer as the meeting keeps it: ``tentative`` (a calendar's "maybe") comes only
 from calendar replies (``notification.invitation_answered``); it is shown in the meeting's
-``responses`` and, being no final answer, published in no ``meeting.response_recorded.v1``."""
+``responses`` and published in ``meeting.response_recorded.v2`` (v1 has no such answer)."""
 
 
 class MeetingResponseRecorded(Event):
-    """A participant accepted or declined the invitation."""
+    """A participant accepted or declined the invitation (vastasi kutsuun). Still published for
+    accepted and declined answers; ``meeting.response_recorded.v2`` also carries tentative ones."""
 
     event_type: ClassVar[str] = "meeting.response_recorded"
     stream: ClassVar[str] = "MEETINGS"
@@ -148,6 +149,20 @@ class MeetingResponseRecorded(Event):
     meeting_id: UUID
     participant_id: str
     answer: RsvpAnswer
+
+
+class MeetingResponseRecordedV2(Event):
+    """A participant answered the invitation (vastasi kutsuun): accepted, declined or tentative (a
+    calendar's "maybe", from Outlook, Gmail or Apple Calendar). Published with every answer that
+    changed, beside v1 for accepted and declined ones; a reader moves to v2 to see tentative answers."""
+
+    event_type: ClassVar[str] = "meeting.response_recorded"
+    version: ClassVar[int] = 2
+    stream: ClassVar[str] = "MEETINGS"
+
+    meeting_id: UUID = Field(description="The meeting answered.")
+    participant_id: str = Field(description="The participant who answered (staff id or the family member's contact id).")
+    answer: ResponseAnswer = Field(description="accepted, declined or tentative (a calendar's maybe: no final answer yet).")
 
 
 class MeetingRescheduled(Event):
@@ -590,6 +605,7 @@ class ResponsibleWorkerDeactivated(Event):
 EVENTS = (
     (MeetingConvened, "meetings", ()),
     (MeetingResponseRecorded, "meetings", ("staff apps",)),
+    (MeetingResponseRecordedV2, "meetings", ("staff apps",)),
     (MeetingRescheduled, "meetings", ()),
     (MeetingCancelled, "meetings", ()),
     (MeetingReminderDue, "meetings (durable timer)", ()),

@@ -152,10 +152,16 @@ async def test_accept_decline_and_tentative_from_three_calendars_become_the_part
                 expected = {"guardian-1": "accepted", "staff-psy": "declined", "staff-close": "tentative"}
                 await wait_for(lambda: _equal(responses(), expected), timeout=30)
                 recorded = await wait_for(
-                    lambda: len(log.of("meeting.response_recorded")) == 2 and log.of("meeting.response_recorded"), timeout=30
+                    lambda: len(log.of("meeting.response_recorded.v2")) == 3 and log.of("meeting.response_recorded.v2"),
+                    timeout=30,
                 )
-                # The final answers are published; a maybe is kept with the meeting only.
+                # Every answer is published in v2, the maybe too; v1 readers get the final answers.
                 assert sorted((e["participant_id"], e["answer"]) for e in recorded) == [
+                    ("guardian-1", "accepted"),
+                    ("staff-close", "tentative"),
+                    ("staff-psy", "declined"),
+                ]
+                assert sorted((e["participant_id"], e["answer"]) for e in log.of("meeting.response_recorded.v1")) == [
                     ("guardian-1", "accepted"),
                     ("staff-psy", "declined"),
                 ]
@@ -176,6 +182,18 @@ async def test_accept_decline_and_tentative_from_three_calendars_become_the_part
 
                 await wait_for(seen, timeout=30)
                 assert len(log.of("notification.invitation_answered")) == 3
+
+                # A maybe that later becomes a yes (a new mail, its own Message-ID) is published again.
+                decided = reply_mail("outlook", uid=uid, sequence=0, attendee=people["staff-close"], organizer=ORGANIZER)
+                decided = decided.replace(b"Message-ID: <", b"Message-ID: <later-")
+                await aiosmtplib.send(
+                    decided, sender=people["staff-close"], recipients=[ORGANIZER], hostname="127.0.0.1", port=inbound.port
+                )
+                expected["staff-close"] = "accepted"
+                await wait_for(lambda: _equal(responses(), expected), timeout=30)
+                await wait_for(lambda: len(log.of("meeting.response_recorded.v2")) == 4, timeout=30)
+                assert log.of("meeting.response_recorded.v2")[-1]["answer"] == "accepted"
+                assert len(log.of("meeting.response_recorded.v1")) == 3
     finally:
         inbound.stop()
 

@@ -10,11 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from babel.messages.pofile import read_po
+from babel.messages.extract import extract
 
 from services.notifications.templates import LOCALE_DIR, TEMPLATES, catalogue_texts, render
 from services.plans import charts, printable
-from shared import glossary
+from services.referral import statistics
+from shared import errors, glossary
+from shared.catalogue import read
 from shared.errors import ERRORS
 
 ROOT = Path(__file__).parents[2]
@@ -105,26 +107,56 @@ def test_the_text_to_a_worker_leaves_out_the_familys_contact_people() -> None:
     assert "Anna Virtanen" in family and "Anna Virtanen" not in worker
 
 
-@pytest.mark.parametrize("language", ("fi", "sv", "en"))
-def test_every_catalogue_holds_every_message_and_translates_it(language: str) -> None:
-    with (LOCALE_DIR / language / "LC_MESSAGES" / "messages.po").open("rb") as f:
-        catalogue = read_po(f, locale=language)
+# Every gettext catalogue (shared/catalogue.py) and the files whose N_-marked texts it holds (Makefile: messages).
+CATALOGUES = {
+    "messages": (LOCALE_DIR, ["services/notifications/templates.py", "services/notifications/plan_copy.py"]),
+    "plans": (printable.CATALOGUE.directory, ["services/plans/printable.py", "services/plans/charts.py"]),
+    "referral": (statistics.CATALOGUE.directory, ["services/referral/statistics.py"]),
+    "errors": (
+        errors.CATALOGUE.directory,
+        ["shared/errors.py", "services/meetings/domain.py", "services/plans/domain.py", "services/referral/handlers.py"],
+    ),
+}
+
+
+def _marked(files: list[str]) -> set[str]:
+    out: set[str] = set()
+    for name in files:
+        with (ROOT / name).open("rb") as f:
+            out |= {str(m[1]) for m in extract("python", f, keywords={"N_": None})}
+    return out
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("domain", sorted(CATALOGUES))
+def test_every_catalogue_holds_every_marked_text_translated_and_in_the_glossary(domain: str, language: str) -> None:
+    directory, files = CATALOGUES[domain]
+    catalogue = read(directory, domain, language)
     ids = {m.id for m in catalogue if m.id}
-    assert ids == set(catalogue_texts()), "run: make messages (docs/translations.md)"
-    if language != "en":  # English is the source language
-        untranslated = [m.id for m in catalogue if m.id and not m.string]
-        assert untranslated == [], untranslated
-        for m in catalogue:
-            if m.id:  # the same placeholders, so no text fails at render time
-                assert sorted(re.findall(r"%\(\w+\)s", str(m.id))) == sorted(re.findall(r"%\(\w+\)s", str(m.string))), m.id
+    assert ids == _marked(files), "run: make messages (docs/translations.md)"
+    for m in catalogue:
+        if not m.id:
+            continue
+        text = str(m.string or m.id)
+        if language != "en":  # English is the source language
+            assert m.string and not m.fuzzy, m.id
+            # the same placeholders, so no text fails at render time
+            assert sorted(re.findall(r"%\(\w+\)s", str(m.id))) == sorted(re.findall(r"%\(\w+\)s", text)), m.id
+            assert glossary.missing_terms(str(m.id), text, language) == [], (m.id, text)
+        assert glossary.problems(text, language) == [], text
+
+
+def test_the_messages_catalogue_holds_what_the_templates_render() -> None:
+    assert set(catalogue_texts()) <= _marked(CATALOGUES["messages"][1])
 
 
 def _printable_texts(language: str) -> list[str]:
-    return list(printable.LABELS[language].values())
+    return list(printable.labels(language).values())
 
 
 def _chart_texts(language: str) -> list[str]:
-    return [charts.TITLES[language], *charts.SOURCES[language].values(), *charts.AREA_LABELS[language].values()]
+    plans = [charts.TITLE, *charts.SOURCES.values(), *charts.AREA_LABELS.values()]
+    return [charts.translated(language, t) for t in plans] + list(statistics.labels(language).values())
 
 
 def _error_texts(language: str) -> list[str]:
@@ -133,9 +165,60 @@ def _error_texts(language: str) -> list[str]:
 
 @pytest.mark.parametrize("language", LANGUAGES)
 @pytest.mark.parametrize("source", [_printable_texts, _chart_texts, _error_texts], ids=["printable plan", "charts", "errors"])
-def test_the_printable_plan_the_charts_and_the_error_texts_hold_the_glossary(source: Any, language: str) -> None:
-    bad = {t: glossary.problems(t, language) for t in source(language)}
+def test_the_printable_plan_the_charts_and_the_error_texts_come_from_the_catalogues_and_hold_the_glossary(
+    source: Any, language: str
+) -> None:
+    texts = source(language)
+    if language != "en":  # translated: not one English source text left
+        assert not set(texts) & set(source("en")) - {"Version", "Organisation"}, texts
+    bad = {t: glossary.problems(t, language) for t in texts}
     assert {t: p for t, p in bad.items() if p} == {}
+
+
+def _plan_content() -> dict[str, Any]:
+    """A realistic plan version: the close worker is the responsible worker, from the roster."""
+    return {
+        "version": 2,
+        "recorded_at": "2026-12-09T11:20:00+00:00",
+        "changes_needed": ["Aamut sujuvat ilman riitaa", "Eetu jaksaa koulupäivän"],
+        "actions": {
+            "home": [{"what": "Iltarutiini ja ruutuaika sovitaan yhdessä", "who": "Maija Testinen", "where": "kotona"}],
+            "everyday_environment": [{"what": "Tukijakso koulussa", "who": "Mikko Peltonen", "where": "Kevätkummun koulu"}],
+            "elsewhere": [],
+        },
+        "worker_contacts_family": "Anna Virtanen soittaa kahden viikon välein.",
+        "family_contacts_worker": "Perhe soittaa tai lähettää sähköpostia arkisin.",
+        "responsible_workers": [
+            {
+                "worker_id": "staff-close-1",
+                "name": CONVENER["name"],
+                "title": CONVENER["title"],
+                "role": "close_worker",
+                "organisation": CONVENER["unit"],
+                "contact": {"phone": CONVENER["phone"], "email": CONVENER["email"]},
+            }
+        ],
+        "next_contact_at": "2026-12-16T08:00:00+00:00",
+    }
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_the_printable_plan_names_people_and_roles_and_shows_no_internal_id(language: str) -> None:
+    page = printable.render(_plan_content(), language, shared_roles=["school_social_worker", "psychologist"])
+    text = re.sub(r"<[^>]+>", "\n", page.split("<body>", 1)[1])
+    for internal in (*ROOM_IDS, *PERSON_IDS, *ROLE_CODES):
+        assert not re.search(rf"(?<![\w-]){re.escape(internal)}(?![\w-])", text), (internal, text)
+    title = CONVENER["title"].get(language) or glossary.role_name("close_worker", language)
+    for expected in (
+        "Anna Virtanen",
+        title,
+        CONVENER["unit"],
+        "040 7654321",
+        glossary.role_name("school_social_worker", language),
+    ):
+        assert expected in text, (expected, text)
+    assert {"fi": "ke 16.12.2026 klo 10.00", "sv": "ons 16.12.2026 kl. 10.00", "en": "Wed 16 Dec 2026 at 10:00"}[language] in text
+    assert glossary.problems(text, language) == [], text
 
 
 def test_every_role_in_the_roster_has_a_name_in_every_language() -> None:

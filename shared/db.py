@@ -249,6 +249,9 @@ class Database:
         self._checkpointer: Checkpointer | None = None
         # Called with the outbox rows of every committed transaction (metrics).
         self.on_commit: Callable[[list[dict[str, Any]]], None] | None = None
+        # Seals the personal fields of emitted events (shared/sealing.py; set by the runtime): the
+        # outbox, and so every stream, holds them as ciphertext only.
+        self.sealer: Any = None
 
     def signal(self, name: str) -> asyncio.Event:
         """A named in-process wake-up, e.g. set after commit to wake a dispatcher at once."""
@@ -456,7 +459,7 @@ class UnitOfWork:
                 "message_id": str(event.event_id),
                 "op": "publish",
                 "subject": subject or event.subject(),
-                "payload": event.to_json(),
+                "payload": event.to_json() if self.db.sealer is None else self.db.sealer.payload(event),
                 "headers": hdrs,
                 "created_at": self.now(),
             }
@@ -641,6 +644,8 @@ class UnitOfWork:
     async def commit(self) -> None:
         seqs: list[int] = []
         if self._messages:
+            if self.db.sealer is not None:
+                await self.db.sealer.complete(self._messages)  # keys not yet cached: fetched now
             seq_of = {r.message_id: r.seq for r in await self.execute(self.db.outbox_insert, self._messages)}
             for message in self._messages:
                 message["seq"] = seq_of[message["message_id"]]

@@ -604,6 +604,13 @@ ERRORS: dict[str, ErrorCode] = {
     "unknown_case": ErrorCode(
         "unknown_case", "domain", fi="Tapausta ei löydy.", sv="Ärendet finns inte.", en="No open case with this id."
     ),
+    "key_store_unavailable": ErrorCode(
+        "key_store_unavailable",
+        "domain",
+        fi="Tapauksen avainvarasto ei vastannut; tietoja ei hävitetty. Yritä uudelleen.",
+        sv="Ärendets nyckellager svarade inte; uppgifterna förstördes inte. Försök igen.",
+        en="The case key store did not answer; nothing was erased. Retry the erasure.",
+    ),
     "unknown_meeting": ErrorCode(
         "unknown_meeting", "domain", fi="Tapaamista ei löydy.", sv="Mötet finns inte.", en="No such meeting."
     ),

@@ -121,14 +121,14 @@ def open_value(cipher: AESGCM | None, case_id: str, model: type[Event], name: st
 
 def stream_config() -> StreamConfig:
     """The key bucket, as nats-py's key-value API expects it, except that a message may be deleted
-    (the server's secure erase of a destroyed key); nothing may purge or roll it up from outside."""
+    (the server's secure erase of a destroyed key) and that nothing may purge or roll it up."""
     return StreamConfig(
         name=KEYS_STREAM,
         subjects=[f"$KV.{KEYS_BUCKET}.>"],
         storage=StorageType.FILE,
         max_msgs_per_subject=1,
         discard=DiscardPolicy.NEW,
-        allow_rollup_hdrs=True,
+        allow_rollup_hdrs=False,
         deny_delete=False,
         deny_purge=True,
         allow_direct=True,

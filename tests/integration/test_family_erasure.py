@@ -8,11 +8,11 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from uuid import uuid4
 
 import pytest
 from sqlalchemy import select
 
+from infra.ops import erase_family_request
 from services.referral.hetu import make_test_hetu
 from shared.client import call, submit_referral
 from shared.clock import FixedClock
@@ -142,12 +142,10 @@ async def test_an_erased_family_is_unreadable_everywhere_and_statistics_do_not_c
         held = {name: found(await database_text(svc), gone) for name, svc in svcs.items()}
         assert all(held.values()), f"every service held some of the family's data before: {held}"
 
-        reply = await call(
-            nc,
-            "ops.referral.erase_family.v1",
-            {"command_id": str(uuid4()), "case_id": erased, "purpose": "retention_ended", "reference": "retention-2037-17"},
-            token=ops,
-        )
+        # What `python -m infra.ops erase-family CASE_ID --purpose retention_ended` sends.
+        refused = await erase_family_request(nc, token=worker_token, case_id=erased, purpose="retention_ended", reference=None)
+        assert not refused.ok and refused.errors[0].code == "forbidden"
+        reply = await erase_family_request(nc, token=ops, case_id=erased, purpose="retention_ended", reference="retention-2037-17")
         assert reply.ok, reply.errors
         assert reply.data["key_destroyed"] is True
 

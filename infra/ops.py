@@ -561,7 +561,7 @@ def rejected(
 async def erase_family_request(nc: nats.NATS, *, token: str, case_id: str, purpose: str, reference: str | None) -> Reply:
     """Ask the referral service (``ops.referral.erase_family.v1``, with an ops token) to erase a case:
     it audits the order, destroys the case's data key and tells every service (``referral.case_erased.v1``)."""
-    body: dict[str, Any] = {"command_id": str(uuid4()), "case_id": case_id, "purpose": purpose}
+    body: dict[str, Any] = {"command_id": str(uuid4()), "case_id": case_id, "ground": purpose}
     if reference:
         body["reference"] = reference
     return await call(nc, ERASE_SUBJECT, body, timeout=10, attempts=1, token=token)

@@ -756,7 +756,7 @@ async def erase_family(cmd: EraseFamilyCommand, uow: ReferralUnitOfWork) -> Repl
         actor=uow.actor,
         case_id=str(cmd.case_id),
         action="erase_family",
-        purpose=cmd.purpose,
+        purpose=cmd.ground,
         result=result,
         scope=f"retention:{cmd.reference}" if cmd.reference else None,
     )

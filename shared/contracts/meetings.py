@@ -161,7 +161,7 @@ class MeetingRescheduled(Event):
     starts_at: datetime
     ends_at: datetime
     room: str
-    reason: Personal[ShortText]
+    reason: ShortText
     participants: Personal[list[Participant]]
     sequence: int = Field(description="Revision number of the meeting (0 when convened), for calendar updates.")
 
@@ -173,7 +173,7 @@ class MeetingCancelled(Event):
     stream: ClassVar[str] = "MEETINGS"
 
     meeting_id: UUID
-    reason: Personal[ShortText]
+    reason: ShortText
     participants: Personal[list[Participant]]
     sequence: int
 

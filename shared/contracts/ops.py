@@ -72,8 +72,8 @@ class EraseFamilyCommand(Contract):
 
     command_id: UUID = Field(description="Idempotency key chosen by the operator's tool.")
     case_id: UUID = Field(description="The case to erase.")
-    purpose: Literal["retention_ended"] = Field(
-        description="Why: the end of the case's statutory retention (the only ground; written to the audit log)."
+    ground: Literal["retention_ended"] = Field(
+        description="Why: the end of the case's statutory retention (the only ground; the audit log's purpose)."
     )
     reference: Id | None = Field(default=None, description="The retention decision or ticket it is based on (an id, no names).")
 

@@ -167,7 +167,7 @@ def samples(case_id: str) -> dict[str, tuple[str, dict[str, Any]]]:
         # A case no one has: the sample must not erase the case the other samples read.
         "ops.referral.erase_family.v1": (
             "operate",
-            {"command_id": str(uuid4()), "case_id": str(uuid4()), "purpose": "retention_ended"},
+            {"command_id": str(uuid4()), "case_id": str(uuid4()), "ground": "retention_ended"},
         ),
     }
 

@@ -8,13 +8,18 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import nats
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from nats.js.api import DeliverPolicy
+from pydantic import TypeAdapter
 
 from services.meetings.bootstrap import bootstrap as meetings
 from services.notifications.bootstrap import bootstrap as notifications
 from services.plans.bootstrap import bootstrap as plans
 from services.referral.bootstrap import bootstrap as referral
 from shared.clock import Clock
+from shared.contracts import EVENTS
+from shared.contracts.personal import SEALED_PREFIX
+from shared.sealing import ERASED, KEYS_BUCKET, TOMBSTONE, open_value
 from shared.service import Service
 from shared.settings import Settings
 
@@ -33,6 +38,25 @@ async def running(settings: Settings, *names: str, clock: Clock | None = None) -
     finally:
         for s in reversed(started):
             await s.stop()
+
+
+async def opened(js: Any, subject: str, body: dict[str, Any]) -> dict[str, Any]:
+    """The event with its sealed personal fields opened with the case's key from the bucket (as a
+    service's runtime opens them), so that tests read what the consumers read."""
+    sealed = [k for k, v in body.items() if isinstance(v, str) and v.startswith(SEALED_PREFIX)]
+    model = next((e.model for e in EVENTS if e.subject == subject), None)
+    if not sealed or model is None:
+        return body
+    try:
+        value = (await (await js.key_value(KEYS_BUCKET)).get(body["case_id"])).value
+    except Exception:  # noqa: BLE001 - erased or never there: left sealed
+        return body
+    cipher = AESGCM(value) if value and value != TOMBSTONE else None
+    for k in sealed:
+        v = open_value(cipher, body["case_id"], model, k, body[k])
+        if v is not ERASED:
+            body[k] = TypeAdapter(Any).dump_python(v, mode="json")
+    return body
 
 
 class EventLog:
@@ -54,7 +78,10 @@ class EventLog:
                 body = json.loads(msg.data)
             except ValueError:
                 body = {"_raw": msg.data.decode("utf-8", "replace")}
+            else:
+                body = await opened(js, msg.subject, body)
             body["_headers"] = dict(msg.headers or {})
+            body["_data"] = msg.data.decode("utf-8", "replace")  # as stored: personal fields sealed
             self.events.append((msg.subject, body))
 
         for s in subjects:

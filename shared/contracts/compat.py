@@ -77,11 +77,11 @@ def _kind(schema: dict[str, Any]) -> str:
 
 def _compare(old: dict[str, Any], new: dict[str, Any], od: dict[str, Any], nd: dict[str, Any], path: str, out: list[str]) -> None:
     o, n = _resolve(old, od), _resolve(new, nd)
-    if n.get(PERSONAL_MARK) and not o.get(PERSONAL_MARK):
+    if n.get(PERSONAL_MARK):
         # The one widening allowed within a version: a field marked personal is sealed in transit
         # (shared/contracts/personal.py). Every consumer is one of the services, whose runtime opens
         # it (check() refuses it for an event read outside them); the plain shape must still hold.
-        _compare(old, n["anyOf"][0], od, nd, path, out)
+        _compare(o["anyOf"][0] if o.get(PERSONAL_MARK) else old, n["anyOf"][0], od, nd, path, out)
         return
     if "anyOf" in o or "anyOf" in n or "oneOf" in o or "oneOf" in n:
         oa = [_resolve(a, od) for a in o.get("anyOf", o.get("oneOf", [o]))]

@@ -9,7 +9,9 @@ import json
 import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from uuid import uuid4
 
+import asyncpg
 import pytest
 from sqlalchemy import select
 
@@ -19,13 +21,34 @@ from shared.client import call, submit_referral
 from shared.clock import FixedClock
 from shared.contracts import STREAMS, ReferralReceived
 from shared.sealing import KEYS_STREAM, opened_event
-from tests.conftest import wait_for
+from tests.conftest import POSTGRES_URL, postgres_reachable, wait_for
 from tests.integration.test_flow import _convene_until_open, convene_cmd, held_cmd, plan_cmd
 from tests.support.data import submission
+from tests.support.databases import KINDS
 from tests.support.staff import relation_known
 from tests.support.system import EventLog, running
 
 pytestmark = [pytest.mark.integration]
+SERVICES = ("referral", "meetings", "plans", "notifications")
+
+
+@pytest.fixture(params=KINDS)
+async def database_urls(request):  # type: ignore[no-untyped-def]
+    """No URLs (each service's SQLite file in the data dir), or a fresh PostgreSQL database per service."""
+    if request.param == "sqlite":
+        yield {}
+        return
+    if not postgres_reachable():
+        pytest.skip("no PostgreSQL at 127.0.0.1:5432")
+    admin = await asyncpg.connect(POSTGRES_URL.replace("+asyncpg", ""))
+    names = {s: f"koolle_t_{uuid4().hex[:10]}_erase_{s}" for s in SERVICES}
+    for n in names.values():
+        await admin.execute(f'CREATE DATABASE "{n}"')
+    base = POSTGRES_URL.rsplit("/", 1)[0]
+    yield {f"{s}_database_url": f"{base}/{n}" for s, n in names.items()}
+    for n in names.values():
+        await admin.execute(f'DROP DATABASE IF EXISTS "{n}" WITH (FORCE)')
+    await admin.close()
 
 
 def family(n: int) -> dict[str, Any]:
@@ -117,17 +140,18 @@ def found(haystack: str | bytes, needles: list[str]) -> list[str]:
 
 
 async def test_an_erased_family_is_unreadable_everywhere_and_statistics_do_not_change(  # type: ignore[no-untyped-def]
-    staff_settings, nc, clean_streams, worker_token, identity, caplog
+    staff_settings, nc, clean_streams, worker_token, identity, caplog, database_urls
 ):
     caplog.set_level(logging.DEBUG)
     # Raw submissions leave INTAKE after their retention (a year later in life; two seconds here).
-    settings = staff_settings.model_copy(update={"retention_intake_hours": 2 / 3600})
+    settings = staff_settings.model_copy(update={"retention_intake_hours": 2 / 3600, **database_urls})
     log = await EventLog().attach(nc)
     clock = FixedClock(datetime.now(UTC))
     stats_token = identity.statistician(municipality=None)
     ops = identity.ops()
     js = nc.jetstream()
     async with running(settings, clock=clock) as svcs:
+        assert {s.db.engine.dialect.name for s in svcs.values()} == ({"postgresql"} if database_urls else {"sqlite"})
         erased_body, kept_body = family(1), family(2)
         erased = await walk(nc, log, svcs, clock, worker_token, erased_body, 1)
         kept = await walk(nc, log, svcs, clock, worker_token, kept_body, 2)

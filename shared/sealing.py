@@ -16,6 +16,7 @@ event :attr:`~shared.contracts.base.Event.erased`, never an exception carrying d
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import logging
@@ -250,11 +251,16 @@ class Sealer:
         return self._sealed(event, found)  # type: ignore[arg-type]
 
     async def complete(self, messages: list[dict[str, Any]]) -> None:
-        for m in messages:
-            p = m["payload"]
-            if isinstance(p, _Unsealed):
-                cipher = await self.keys.cipher(str(p.event.case_id), create=True)
-                m["payload"] = self._sealed(p.event, cipher)
+        waiting = [m for m in messages if isinstance(m["payload"], _Unsealed)]
+        if not waiting:
+            return
+        # A batch of new cases (the intake's): their keys fetched or created side by side, not one
+        # round trip after another while the transaction waits.
+        cases = sorted({str(m["payload"].event.case_id) for m in waiting})
+        ciphers = dict(zip(cases, await asyncio.gather(*(self.keys.cipher(c, create=True) for c in cases)), strict=True))
+        for m in waiting:
+            event = m["payload"].event
+            m["payload"] = self._sealed(event, ciphers[str(event.case_id)])
 
     def _sealed(self, event: Event, cipher: AESGCM | None) -> bytes:
         model = type(event)

@@ -106,7 +106,7 @@ async def erase_case_rows(uow: UnitOfWork, metadata: MetaData, case_id: str) -> 
             continue
         if how == "delete":
             result = await uow.session.execute(delete(table).where(table.c.case_id == case_id))
-            touched[table.name] = result.rowcount or 0
+            touched[table.name] = getattr(result, "rowcount", 0) or 0
             continue
         json_cols = [c for c in table.c if isinstance(c.type, JSONText)]
         text_cols = [table.c[n] for n in table.info.get("personal_text", ())]

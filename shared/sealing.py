@@ -25,7 +25,6 @@ import secrets
 from collections import OrderedDict
 from functools import cache
 from typing import Any
-from uuid import UUID
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -74,8 +73,8 @@ def personal_fields(model: type[Event]) -> tuple[str, ...]:
 
 @cache
 def _adapter(model: type[Event], name: str) -> TypeAdapter[Any]:
-    f = model.model_fields[name]
-    return TypeAdapter(f.annotation)
+    annotation: Any = model.model_fields[name].annotation
+    return TypeAdapter(annotation)
 
 
 @cache
@@ -86,7 +85,8 @@ def erased_value(model: type[Event], name: str) -> Any:
     if not f.is_required():
         return f.get_default(call_default_factory=True)
     adapter = _adapter(model, name)
-    for candidate in ([], None, "", {}):
+    candidates: tuple[Any, ...] = ([], None, "", {})
+    for candidate in candidates:
         try:
             return adapter.validate_python(candidate, context=TRUSTED)
         except ValidationError:
@@ -271,17 +271,17 @@ class Sealer:
             if value is None:
                 continue
             # An erased case: the family's data is not written again, in any form.
-            data[name] = (
-                seal_value(cipher, case_id, model, name, value) if cipher is not None else erased_value(model, name)
-            )
+            data[name] = seal_value(cipher, case_id, model, name, value) if cipher is not None else erased_value(model, name)
         return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
 
     # -- consuming --------------------------------------------------------------------------------
     async def open(self, event: Any) -> Any:
         """The event with its sealed fields opened; an erased case's fields take their erased
         values and the event is marked ``erased``."""
-        model = type(event)
-        if not isinstance(event, Event) or not personal_fields(model):
+        if not isinstance(event, Event):
+            return event
+        model: type[Event] = type(event)
+        if not personal_fields(model):
             return event
         sealed = {n: v for n in personal_fields(model) if isinstance(v := getattr(event, n), Sealed)}
         if not sealed:

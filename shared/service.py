@@ -42,7 +42,6 @@ from shared.messaging.timers import fired_subscription
 from shared.observability import PORT_OFFSETS, HttpEndpoint, JsonFormatter, ServiceMetrics
 from shared.policy import PURPOSE_REQUIRED, RETIRED, UNAUTHENTICATED, Access, decide
 from shared.private_files import owner_only
-from shared.sealing import CaseKeys, Sealer, personal_fields
 from shared.requests import (
     RETIRED_TEXT,
     UNAUTHENTICATED_TEXT,
@@ -53,6 +52,7 @@ from shared.requests import (
     requested_cases,
     with_purpose_required,
 )
+from shared.sealing import CaseKeys, Sealer, personal_fields
 from shared.settings import Settings
 from shared.telemetry import extract_context, setup_tracing
 

@@ -19,9 +19,9 @@ from .notifications import NotificationCaseQuery, NotificationSent
 from .plans import AgreePlan, FollowupDue, FollowupMeetingRequested, PlanAgreed, PlanCaseQuery
 from .referral import (
     INTAKE_SUBJECT,
+    CaseErased,
     CaseQuery,
     ConsentGiven,
-    CaseErased,
     ConsentWithdrawn,
     ReferralReceived,
     ReferralRejected,

@@ -54,10 +54,22 @@ async def database_urls(request):  # type: ignore[no-untyped-def]
 def family(n: int) -> dict[str, Any]:
     """A family with its own, easily found, names, contacts and words."""
     return submission(
-        children=[{"given_name": f"Aapeli{n}x", "family_name": f"Erasela{n}x", "personal_id": make_test_hetu(datetime(2018, 3, n).date(), 950 + n)}],
-        guardians=[{"name": f"Hilma{n}x Erasela", "phone": f"040 555 00{n}{n}", "email": f"hilma{n}x@example.com", "language": "fi"}],
+        children=[
+            {
+                "given_name": f"Aapeli{n}x",
+                "family_name": f"Erasela{n}x",
+                "personal_id": make_test_hetu(datetime(2018, 3, n).date(), 950 + n),
+            }
+        ],
+        guardians=[
+            {"name": f"Hilma{n}x Erasela", "phone": f"040 555 00{n}{n}", "email": f"hilma{n}x@example.com", "language": "fi"}
+        ],
         concern=f"Huoli{n}x: perheen arki on kuormittunut.",
-        referrer={"organisation_type": "early_childhood_education", "organisation": "Päiväkoti Esimerkki", "email": f"ope{n}x@example.com"},
+        referrer={
+            "organisation_type": "early_childhood_education",
+            "organisation": "Päiväkoti Esimerkki",
+            "email": f"ope{n}x@example.com",
+        },
     )
 
 
@@ -170,7 +182,9 @@ async def test_an_erased_family_is_unreadable_everywhere_and_statistics_do_not_c
         # What `python -m infra.ops erase-family CASE_ID --purpose retention_ended` sends.
         refused = await erase_family_request(nc, token=worker_token, case_id=erased, purpose="retention_ended", reference=None)
         assert not refused.ok and refused.errors[0].code == "forbidden"
-        reply = await erase_family_request(nc, token=ops, case_id=erased, purpose="retention_ended", reference="retention-2037-17")
+        reply = await erase_family_request(
+            nc, token=ops, case_id=erased, purpose="retention_ended", reference="retention-2037-17"
+        )
         assert reply.ok, reply.errors
         assert reply.data["key_destroyed"] is True
 
@@ -229,6 +243,8 @@ async def test_an_erased_family_is_unreadable_everywhere_and_statistics_do_not_c
         assert opened.erased and opened.contacts == []
 
         # The order is in the referral service's audit log, with ids only.
-        audit = await call(nc, "query.referral.access_log.v2", {"case_id": erased, "purpose": "access_request"}, token=worker_token)
+        audit = await call(
+            nc, "query.referral.access_log.v2", {"case_id": erased, "purpose": "access_request"}, token=worker_token
+        )
         assert audit.ok, audit.errors
         assert any(e["action"] == "erase_family" for e in audit.data["entries"])

@@ -6,9 +6,9 @@ import pytest
 
 from services.referral.bootstrap import bootstrap
 from shared.contracts import INTAKE_SUBJECT, ReferralReceived, ReferralRejected
-from tests.support.system import opened
 from tests.conftest import wait_for
 from tests.support.data import submission
+from tests.support.system import opened
 
 pytestmark = [pytest.mark.integration]
 

@@ -14,7 +14,9 @@ def test_texts_under_personal_keys_are_blanked_and_ids_codes_counts_dates_stay()
         "children": [{"given_name": "Aapeli", "personal_id": "010318A951C", "child_key": "k1"}],
         "guardians": [{"name": "Hilma", "email": "h@example.com", "language": "fi"}],
         "concern": "Huoli",
-        "participants": [{"participant_id": "guardian-1", "kind": "family", "contact": {"email": "h@example.com", "role": "guardian"}}],
+        "participants": [
+            {"participant_id": "guardian-1", "kind": "family", "contact": {"email": "h@example.com", "role": "guardian"}}
+        ],
         "attendance": [{"participant_id": "guardian-1", "present": True}],
     }
     out = scrub(state)

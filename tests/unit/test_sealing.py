@@ -137,7 +137,13 @@ def test_the_asyncapi_schema_marks_a_personal_field_and_describes_the_sealed_for
 
 def test_sealing_a_field_is_the_one_widening_a_published_version_may_take() -> None:
     old = {"type": "object", "properties": {"contacts": {"type": "array", "items": {"type": "string"}}}}
-    sealed = {"type": "object", "properties": {"contacts": {"anyOf": [old["properties"]["contacts"], {"type": "string"}], "x-koolle-personal": True}}}
+    sealed = {
+        "type": "object",
+        "properties": {"contacts": {"anyOf": [old["properties"]["contacts"], {"type": "string"}], "x-koolle-personal": True}},
+    }
     assert breaking_changes(old, sealed) == []
-    narrowed = {"type": "object", "properties": {"contacts": {"anyOf": [{"type": "integer"}, {"type": "string"}], "x-koolle-personal": True}}}
+    narrowed = {
+        "type": "object",
+        "properties": {"contacts": {"anyOf": [{"type": "integer"}, {"type": "string"}], "x-koolle-personal": True}},
+    }
     assert breaking_changes(old, narrowed)

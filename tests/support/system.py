@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -40,15 +41,21 @@ async def running(settings: Settings, *names: str, clock: Clock | None = None) -
             await s.stop()
 
 
-async def opened(js: Any, subject: str, body: dict[str, Any]) -> dict[str, Any]:
+async def opened(js: Any, subject: str, body: dict[str, Any], readable: list[bool] | None = None) -> dict[str, Any]:
     """The event with its sealed personal fields opened with the case's key from the bucket (as a
-    service's runtime opens them), so that tests read what the consumers read."""
+    service's runtime opens them), so that tests read what the consumers read. ``readable``: set to
+    [False] once the connection turns out not to be allowed to read keys (ops): left sealed then."""
     sealed = [k for k, v in body.items() if isinstance(v, str) and v.startswith(SEALED_PREFIX)]
     model = next((e.model for e in EVENTS if e.subject == subject), None)
-    if not sealed or model is None:
+    if not sealed or model is None or (readable and not readable[0]):
         return body
     try:
-        value = (await (await js.key_value(KEYS_BUCKET)).get(body["case_id"])).value
+        kv = await js.key_value(KEYS_BUCKET)
+        value = (await asyncio.wait_for(kv.get(body["case_id"]), 1.0)).value
+    except TimeoutError:  # no permission: no answer
+        if readable:
+            readable[0] = False
+        return body
     except Exception:  # noqa: BLE001 - erased or never there: left sealed
         return body
     cipher = AESGCM(value) if value and value != TOMBSTONE else None
@@ -57,6 +64,18 @@ async def opened(js: Any, subject: str, body: dict[str, Any]) -> dict[str, Any]:
         if v is not ERASED:
             body[k] = TypeAdapter(Any).dump_python(v, mode="json")
     return body
+
+
+async def keys_readable(js: Any) -> bool:
+    """Whether this connection may read the case keys (a service's or the test's own; not ops)."""
+    try:
+        kv = await js.key_value(KEYS_BUCKET)
+        await asyncio.wait_for(kv.get("probe"), 1.0)
+    except TimeoutError:
+        return False
+    except Exception:  # noqa: BLE001 - no such key (readable), or no bucket yet (nothing sealed)
+        return True
+    return True
 
 
 class EventLog:
@@ -72,6 +91,7 @@ class EventLog:
         subjects: tuple[str, ...] = ("referral.>", "meeting.>", "plan.>", "followup.>", "notification.>", "deadletter.>"),
     ) -> EventLog:
         js = nc.jetstream()
+        readable = [await keys_readable(js)]
 
         async def cb(msg: Any) -> None:
             try:
@@ -79,7 +99,7 @@ class EventLog:
             except ValueError:
                 body = {"_raw": msg.data.decode("utf-8", "replace")}
             else:
-                body = await opened(js, msg.subject, body)
+                body = await opened(js, msg.subject, body, readable)
             body["_headers"] = dict(msg.headers or {})
             body["_data"] = msg.data.decode("utf-8", "replace")  # as stored: personal fields sealed
             self.events.append((msg.subject, body))

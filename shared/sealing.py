@@ -237,6 +237,9 @@ class Sealer:
 
     def __init__(self, keys: CaseKeys) -> None:
         self.keys = keys
+        # The last event opened and its opened copy: the handlers of one event run one after the
+        # other with the same event object, and open it once.
+        self._last: tuple[Any, Any] | None = None
 
     # -- producing --------------------------------------------------------------------------------
     def payload(self, event: Event) -> bytes | _Unsealed:
@@ -283,6 +286,9 @@ class Sealer:
         model: type[Event] = type(event)
         if not personal_fields(model):
             return event
+        last = self._last
+        if last is not None and last[0] is event:
+            return last[1]
         sealed = {n: v for n in personal_fields(model) if isinstance(v := getattr(event, n), Sealed)}
         if not sealed:
             return event
@@ -299,6 +305,7 @@ class Sealer:
         result = event.model_copy(update=update)
         if erased:
             result._erased = True
+        self._last = (event, result)
         return result
 
 

@@ -147,3 +147,33 @@ def test_sealing_a_field_is_the_one_widening_a_published_version_may_take() -> N
         "properties": {"contacts": {"anyOf": [{"type": "integer"}, {"type": "string"}], "x-koolle-personal": True}},
     }
     assert breaking_changes(old, narrowed)
+
+
+class FetchedKeys:
+    """As the runtime's CaseKeys with nothing cached: every key is fetched (and counted)."""
+
+    def __init__(self, cipher: AESGCM | None) -> None:
+        self.value = cipher
+        self.fetched = 0
+
+    def cached(self, case_id: str) -> bool:
+        return False
+
+    async def cipher(self, case_id: str, *, create: bool = False) -> AESGCM | None:
+        self.fetched += 1
+        return self.value
+
+
+async def test_the_runtime_opens_an_event_once_for_all_its_handlers_and_an_erased_case_without_error() -> None:
+    cipher = key()
+    payload = Sealer(FixedKeys(cipher))._sealed(received(), cipher)  # type: ignore[arg-type]
+    keys = FetchedKeys(cipher)
+    sealer = Sealer(keys)  # type: ignore[arg-type]
+    parsed = ReferralReceived.model_validate_json(payload)
+    first = await sealer.open(parsed)
+    assert await sealer.open(parsed) is first and keys.fetched == 1  # the next handler of the same event
+    assert first.contacts[0].email == EMAIL and not first.erased
+
+    keys.value = None  # the key destroyed
+    gone = await sealer.open(ReferralReceived.model_validate_json(payload))
+    assert gone.erased and gone.contacts == [] and EMAIL not in repr(gone)

@@ -20,7 +20,7 @@ from services.referral.hetu import make_test_hetu
 from shared.client import call, submit_referral
 from shared.clock import FixedClock
 from shared.contracts import STREAMS, ReferralReceived
-from shared.sealing import KEYS_STREAM, opened_event
+from shared.sealing import KEYS_BUCKET, KEYS_STREAM, opened_event
 from tests.conftest import POSTGRES_URL, postgres_reachable, wait_for
 from tests.integration.test_flow import _convene_until_open, convene_cmd, held_cmd, plan_cmd
 from tests.support.data import submission
@@ -152,7 +152,7 @@ def found(haystack: str | bytes, needles: list[str]) -> list[str]:
 
 
 async def test_an_erased_family_is_unreadable_everywhere_and_statistics_do_not_change(  # type: ignore[no-untyped-def]
-    staff_settings, nc, clean_streams, worker_token, identity, caplog, database_urls
+    staff_settings, nc, nats_server, clean_streams, worker_token, identity, caplog, database_urls
 ):
     caplog.set_level(logging.DEBUG)
     # Raw submissions leave INTAKE after their retention (a year later in life; two seconds here).
@@ -178,6 +178,9 @@ async def test_an_erased_family_is_unreadable_everywhere_and_statistics_do_not_c
         before = await statistics(nc, stats_token)
         held = {name: found(await database_text(svc), gone) for name, svc in svcs.items()}
         assert all(held.values()), f"every service held some of the family's data before: {held}"
+
+        data_key = (await (await js.key_value(KEYS_BUCKET)).get(erased)).value
+        assert data_key is not None and len(data_key) == 32
 
         # What `python -m infra.ops erase-family CASE_ID --purpose retention_ended` sends.
         refused = await erase_family_request(nc, token=worker_token, case_id=erased, purpose="retention_ended", reference=None)
@@ -214,6 +217,11 @@ async def test_an_erased_family_is_unreadable_everywhere_and_statistics_do_not_c
         cipher = await svcs["plans"].sealer.keys.cipher(erased)
         assert cipher is None
         assert raw is not None
+
+        # The key itself is gone from the server's files (secure erase), not only from the bucket.
+        store = nats_server.data_dir / "jetstream"
+        holding = [p for p in store.rglob("*") if p.is_file() and data_key in p.read_bytes()]
+        assert not holding, holding
 
         # 2. Databases: nothing of the erased family; the other family is all there.
         for name, svc in svcs.items():

@@ -278,6 +278,20 @@ class Sealer:
         return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
 
     # -- consuming --------------------------------------------------------------------------------
+    async def prefetch(self, events: list[Any]) -> None:
+        """Fetch the keys a batch of events will need, side by side and before its transaction
+        (a new case per event, e.g. referral.received: one round trip for the batch, not one per
+        event with the transaction open). Best effort: a failure shows again when an event is
+        opened, and goes through the consumer's retries."""
+        cases = {
+            str(ev.case_id)
+            for ev in events
+            if isinstance(ev, Event) and any(isinstance(getattr(ev, n), Sealed) for n in personal_fields(type(ev)))
+        }
+        missing = [c for c in cases if self.keys.cached(c) is False]
+        if missing:
+            await asyncio.gather(*(self.keys.cipher(c) for c in missing), return_exceptions=True)
+
     async def open(self, event: Any) -> Any:
         """The event with its sealed fields opened; an erased case's fields take their erased
         values and the event is marked ``erased``."""

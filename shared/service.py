@@ -140,7 +140,10 @@ class Service:
                 if sub.subject == event.subject():
                     self.subscriptions[i] = dataclasses.replace(sub, handler=_chain(sub.handler, handler))
                     return fn
-            self.subscriptions.append(Subscription.for_event(self.name, event, handler))
+            sub = Subscription.for_event(self.name, event, handler)
+            if personal_fields(event):
+                sub = dataclasses.replace(sub, prepare=self._prefetch_keys)
+            self.subscriptions.append(sub)
             return fn
 
         return deco
@@ -153,6 +156,10 @@ class Service:
             await fn(await self.sealer.open(ev) if self.sealer is not None else ev, uow)
 
         return opened
+
+    async def _prefetch_keys(self, events: list[Any]) -> None:
+        if self.sealer is not None:
+            await self.sealer.prefetch(events)
 
     async def _erase_case(self, ev: CaseErased, uow: UnitOfWork) -> None:
         """Every service, on ``referral.case_erased``: forget the case's key, and blank or delete the

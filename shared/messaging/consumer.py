@@ -60,6 +60,9 @@ class Subscription:
     # Seconds to wait after the first message for more to arrive, so that several are handled in
     # one transaction (None: the service's setting). 0 for a consumer on someone's critical path.
     linger: float | None = None
+    # Called with a batch's parsed events before its transaction (best effort: the runtime fetches
+    # the cases' keys of sealed fields side by side, shared/sealing.py).
+    prepare: Callable[[list[Any]], Awaitable[None]] | None = None
 
     @property
     def durable(self) -> str:
@@ -462,6 +465,8 @@ class EventConsumer:
                 await self._dead_letter(m, "contract_violation", codes)
         if not parsed:
             return
+        if self.sub.prepare is not None:
+            await self.sub.prepare([ev for _, ev in parsed])
         try:
             await self._handle_batch(parsed)
         except Exception as exc:  # noqa: BLE001 - isolate the failing message(s) one by one

@@ -177,3 +177,16 @@ async def test_the_runtime_opens_an_event_once_for_all_its_handlers_and_an_erase
     keys.value = None  # the key destroyed
     gone = await sealer.open(ReferralReceived.model_validate_json(payload))
     assert gone.erased and gone.contacts == [] and EMAIL not in repr(gone)
+
+
+async def test_a_batch_fetches_each_new_case_key_once_before_its_transaction() -> None:
+    cipher = key()
+    a, b = uuid4(), uuid4()
+    sealer = Sealer(FixedKeys(cipher))  # type: ignore[arg-type]
+    batch = [ReferralReceived.model_validate_json(sealer._sealed(received(c), cipher)) for c in (a, b, a)]
+    keys = FetchedKeys(cipher)
+    await Sealer(keys).prefetch(batch)  # type: ignore[arg-type]
+    assert keys.fetched == 2
+    plain = [received()]  # nothing sealed: nothing to fetch
+    await Sealer(keys).prefetch(plain)  # type: ignore[arg-type]
+    assert keys.fetched == 2

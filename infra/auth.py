@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from shared.contracts import EVENTS, REQUESTS
+from shared.sealing import KEYS_BUCKET, KEYS_STREAM
 
 SERVICES = ("referral", "meetings", "plans", "notifications")
 IDENTITIES = (*SERVICES, "frontdoor", "staffapp", "ops")
@@ -68,6 +69,11 @@ def service_permissions(service: str) -> dict[str, Any]:
             f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{durable}",
             f"$JS.ACK.{stream}.{durable}.>",
         ]
+    # The per-case data keys (shared/sealing.py): every service reads them and creates a missing one;
+    # only the referral service, which carries out an erasure, deletes (securely erases) one.
+    publish += [f"$JS.API.STREAM.INFO.{KEYS_STREAM}", f"$JS.API.DIRECT.GET.{KEYS_STREAM}.>", f"$KV.{KEYS_BUCKET}.>"]
+    if service == "referral":
+        publish.append(f"$JS.API.STREAM.MSG.DELETE.{KEYS_STREAM}")
     subscribe = [f"{inbox_prefix(service)}.>", f"ops.health.{service}", f"ops.replay.{service}", *_ops_subjects(service)]
     subscribe += sorted({r.subject for r in REQUESTS if r.service == service})
     return {"publish": {"allow": publish}, "subscribe": {"allow": subscribe}, "allow_responses": True}

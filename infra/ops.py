@@ -9,6 +9,7 @@
     .venv/bin/python -m infra.ops access-log CASE_ID --as STAFF_ID                   # who has seen this case's data
     .venv/bin/python -m infra.ops verify-audit [SERVICE]   # the audit logs' hash chains; exit 1 on a break
     .venv/bin/python -m infra.ops purge-stream NAME --reason WHY --requested-by ID --confirm NAME   # audited; services stopped
+    .venv/bin/python -m infra.ops erase-family CASE_ID --purpose retention_ended [--reference ID]  # crypto-shredding, audited
 
 Shows ids, subjects, counts and reason codes only: never a payload (dead letters hold personal data),
 except one rejection's raw bytes when asked for by --raw (recorded in the access audit).
@@ -31,7 +32,7 @@ import sys
 import time
 from datetime import datetime
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import nats
 import typer
@@ -49,7 +50,7 @@ from infra.token import staff_token
 from shared.client import call, connect
 from shared.clock import local
 from shared.contracts import STREAMS, Reply
-from shared.contracts.ops import REJECTED_SUBJECT
+from shared.contracts.ops import ERASE_SUBJECT, REJECTED_SUBJECT
 from shared.policy import OPS, PURPOSES
 from shared.settings import Settings
 
@@ -552,6 +553,64 @@ def rejected(
         )
     console.print(t)
     console.print("raw bytes of one: rejected --raw REJECTION_ID --purpose operations_review (audited)")
+
+
+# -- erasure of one family at the end of its retention (docs/operations.md §11) ----------------------
+
+
+async def erase_family_request(nc: nats.NATS, *, token: str, case_id: str, purpose: str, reference: str | None) -> Reply:
+    """Ask the referral service (``ops.referral.erase_family.v1``, with an ops token) to erase a case:
+    it audits the order, destroys the case's data key and tells every service (``referral.case_erased.v1``)."""
+    body: dict[str, Any] = {"command_id": str(uuid4()), "case_id": case_id, "ground": purpose}
+    if reference:
+        body["reference"] = reference
+    return await call(nc, ERASE_SUBJECT, body, timeout=10, attempts=1, token=token)
+
+
+@app.command("erase-family")
+def erase_family(
+    case_id: str = typer.Argument(..., help="The case to erase (its id)."),
+    purpose: str = typer.Option(..., help="Why: retention_ended (the only ground; written to the audit log)."),
+    reference: str = typer.Option(None, help="The retention decision or ticket it rests on (an id, no names; audited)."),
+    token: str = typer.Option(None, help="An access token with the ops role (default KOOLLE_TOKEN, else minted locally)."),
+    url: str = typer.Option(None),
+) -> None:
+    """Erase one family's data at the end of its retention: the case's data key is destroyed (its
+    sealed fields in every stream, replica and backup become unreadable at once), and every service
+    blanks or deletes the family's personal data in its own database. Ids, codes, dates and counts
+    stay: statistics do not change. Audited (the token's person, the purpose, the reference)."""
+    try:
+        case = str(UUID(case_id))
+    except ValueError:
+        raise typer.BadParameter("not a case id (a UUID)", param_hint="CASE_ID") from None
+    if purpose != "retention_ended":
+        raise typer.BadParameter("the only ground is retention_ended", param_hint="--purpose")
+
+    async def run() -> tuple[Reply, str]:
+        try:
+            bearer, source = access_token(token, ops=True)
+        except OpsError as exc:
+            err_console.print(f"error: {exc}", soft_wrap=True)
+            raise typer.Exit(2) from None
+        nc = await _connect(url)
+        try:
+            return await erase_family_request(nc, token=bearer, case_id=case, purpose=purpose, reference=reference), source
+        except TimeoutError:
+            err_console.print(f"error: the referral service did not answer {ERASE_SUBJECT} (is it running?); nothing was erased")
+            raise typer.Exit(1) from None
+        finally:
+            await nc.close()
+
+    reply, source = asyncio.run(run())
+    if not reply.ok or reply.data is None:
+        err_console.print(f"error: {refusal_text(reply)} (token: {source})", soft_wrap=True)
+        raise typer.Exit(1)
+    d = reply.data
+    console.print(
+        f"case {d['case_id']} erased: data key {'destroyed' if d['key_destroyed'] else 'already gone'}; "
+        f"referral.case_erased.v1 {d['event_id']} tells every service to erase its rows "
+        f"(follow with `status`: each service's referral-case_erased consumer). Audited as the token's person ({source})."
+    )
 
 
 # -- who has seen my data (Client Data Act 703/2023 s. 11) ----------------------------------------

@@ -70,6 +70,7 @@ def audit_table(metadata: MetaData) -> Table:
         Column("scope", String(SCOPE), nullable=True),  # what was asked for, e.g. 'team:<id>' (no personal data)
         Column("prev_hash", String(64), nullable=True),  # the hash of the record before (GENESIS for the first)
         Column("hash", String(64), nullable=True),  # chain_hash(prev_hash, this record's content)
+        info={"erasure": "keep"},  # ids only, append-only: kept through a family's erasure (shared/erasure.py)
     )
     Table(
         CHAIN,

@@ -38,6 +38,7 @@ def case_access_table(metadata: MetaData) -> Table:
         Column("case_id", String(36), primary_key=True),
         Column("kind", String(24), primary_key=True),  # team, participant, responsible, guardian
         Column("value", String(100), primary_key=True),  # a team id, staff id or guardian key
+        info={"erasure": "keep"},  # ids and keyed pseudonyms: who may act on the case (shared/erasure.py)
     )
 
 

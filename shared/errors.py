@@ -196,6 +196,9 @@ ERRORS: dict[str, ErrorCode] = {
     "too_many_responsible": ErrorCode("too_many_responsible", "domain", N_("One responsible worker or a pair.")),
     "unknown_case": ErrorCode("unknown_case", "domain", N_("No open case with this id.")),
     "unknown_meeting": ErrorCode("unknown_meeting", "domain", N_("No such meeting.")),
+    "key_store_unavailable": ErrorCode(
+        "key_store_unavailable", "domain", N_("The case key store did not answer; nothing was erased. Retry the erasure.")
+    ),
     "unknown_participant": ErrorCode(
         "unknown_participant",
         "domain",

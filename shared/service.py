@@ -29,7 +29,8 @@ from shared import pseudonyms
 from shared.case_access import PROJECTION, CaseAccess, case_access_table
 from shared.client import PlaintextRefused, refuse_plaintext, uses_tls
 from shared.clock import Clock
-from shared.contracts import STREAMS, Contract, Event, FieldError, Reply, field_errors
+from shared.contracts import STREAMS, CaseErased, Contract, Event, FieldError, Reply, field_errors
+from shared.erasure import erase_case_rows
 from shared.errors import DomainError, message
 from shared.identity import TokenVerifier, Unauthenticated, authorization_header, verifier_from_settings
 from shared.messaging.batches import BatchOrder
@@ -53,6 +54,7 @@ from shared.requests import (
     requested_cases,
     with_purpose_required,
 )
+from shared.sealing import CaseKeys, Sealer, personal_fields
 from shared.settings import Settings
 from shared.storage.database import Database
 from shared.storage.uow import UnitOfWork
@@ -114,8 +116,11 @@ class Service:
         self.metrics.on_scrape(self._refresh_metrics)
         self.http: HttpEndpoint | None = None
         self._register_health()
+        # Seals personal fields at emit, opens them at consume (shared/sealing.py); set at start.
+        self.sealer: Sealer | None = None
         for event, project in PROJECTION:
             self.on_event(event)(project)
+        self.on_event(CaseErased)(self._erase_case)
 
     # -- composition ------------------------------------------------------------------------------
     def uow(self) -> UnitOfWork:
@@ -134,14 +139,39 @@ class Service:
         handlers of one event share its consumer and run in registration order, in one transaction."""
 
         def deco(fn: Callable[[Any, Any], Awaitable[None]]) -> Any:
+            handler = self._opening(fn) if personal_fields(event) else fn
             for i, sub in enumerate(self.subscriptions):
                 if sub.subject == event.subject():
-                    self.subscriptions[i] = dataclasses.replace(sub, handler=_chain(sub.handler, fn))
+                    self.subscriptions[i] = dataclasses.replace(sub, handler=_chain(sub.handler, handler))
                     return fn
-            self.subscriptions.append(Subscription.for_event(self.name, event, fn))
+            sub = Subscription.for_event(self.name, event, handler)
+            if personal_fields(event):
+                sub = dataclasses.replace(sub, prepare=self._prefetch_keys)
+            self.subscriptions.append(sub)
             return fn
 
         return deco
+
+    def _opening(self, fn: Callable[[Any, Any], Awaitable[None]]) -> Callable[[Any, Any], Awaitable[None]]:
+        """The handler, given the event with its sealed personal fields opened (or, for an erased
+        case, holding their erased values)."""
+
+        async def opened(ev: Any, uow: Any) -> None:
+            await fn(await self.sealer.open(ev) if self.sealer is not None else ev, uow)
+
+        return opened
+
+    async def _prefetch_keys(self, events: list[Any]) -> None:
+        if self.sealer is not None:
+            await self.sealer.prefetch(events)
+
+    async def _erase_case(self, ev: CaseErased, uow: UnitOfWork) -> None:
+        """Every service, on ``referral.case_erased``: forget the case's key, and blank or delete the
+        family's personal data in its own database (in this event's inbox transaction)."""
+        if self.sealer is not None:
+            self.sealer.keys.forget(str(ev.case_id))
+        touched = await erase_case_rows(uow, self.db.metadata, str(ev.case_id))
+        log.info("case %s erased in %s: %s", ev.case_id, self.name, touched)
 
     def request(self, subject: str, model: type[C]) -> Callable[[Callable[[C, Any], Awaitable[Reply]]], Any]:
         """Register a request/reply command or query: ``async def handle(cmd, uow) -> Reply``.
@@ -337,6 +367,8 @@ class Service:
             await ensure_streams(
                 js, self.settings.duplicate_window_seconds, self.settings.stream_replicas, self.settings.stream_max_ages()
             )
+        self.sealer = Sealer(CaseKeys(js))
+        self.db.sealer = self.sealer
         dead = DeadLetters(js, self.name)
         order = BatchOrder()  # this process's consumers take turns by their batches' first events
         for sub in self.consumed():

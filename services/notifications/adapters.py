@@ -51,6 +51,7 @@ contacts = Table(
     Column("phone", String(32), nullable=True),
     Column("preferred_channel", String(20), nullable=True),
     Column("updated_at", UTCDateTime, nullable=False),
+    info={"erasure": "delete"},  # the family's addresses (shared/erasure.py)
 )
 
 notifications = Table(
@@ -126,6 +127,7 @@ plan_copies = Table(
     Column("html", Text, nullable=False),
     Column("pdf_base64", Text, nullable=False),
     Column("received_at", UTCDateTime, nullable=False, index=True),
+    info={"erasure": "delete"},  # the family's copy of its plan (shared/erasure.py)
 )
 
 # Organisation data from the meetings service's roster (roster.*_changed): rooms and professionals,

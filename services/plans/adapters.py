@@ -81,6 +81,7 @@ followup_records = Table(
     Column("wellbeing_scores", JSONText, nullable=False),
     Column("next_contact_at", UTCDateTime, nullable=True),
     Column("meeting", JSONText, nullable=True),
+    info={"personal_text": ("what_happened",)},  # blanked on erasure (shared/erasure.py)
 )
 
 wellbeing = Table(

@@ -64,6 +64,7 @@ referral_children = Table(
     Column("child_key", String(64), primary_key=True),
     Column("referral_id", String(36), primary_key=True),
     Column("case_id", String(36), nullable=False, index=True),
+    info={"erasure": "delete"},  # an erased child is found by no later referral (shared/erasure.py)
 )
 
 cases = Table(
@@ -131,6 +132,7 @@ statistics_facts = Table(
     metadata,
     Column("case_id", String(36), primary_key=True),
     Column("facts", JSONText, nullable=False),
+    info={"erasure": "keep"},  # codes, dates and counts: statistics survive an erasure
 )
 
 pseudonym_scheme = Table(

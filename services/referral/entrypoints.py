@@ -7,7 +7,7 @@ import logging
 
 from sqlalchemy.exc import IntegrityError
 
-from shared.contracts.ops import REJECTED_SUBJECT, RejectedSubmissionsQuery
+from shared.contracts.ops import ERASE_SUBJECT, REJECTED_SUBJECT, EraseFamilyCommand, RejectedSubmissionsQuery
 from shared.contracts.referral import (
     INTAKE_SUBJECT,
     AccessLogQuery,
@@ -115,3 +115,4 @@ def register(svc: Service) -> None:
     svc.request("cmd.referral.complete_assessment.v1", CompleteAssessment)(handlers.complete_assessment)
     # Operators only (the ops identity; infra/auth.py lets no client identity publish ops.>).
     svc.request(REJECTED_SUBJECT, RejectedSubmissionsQuery)(handlers.rejected_submissions)
+    svc.request(ERASE_SUBJECT, EraseFamilyCommand)(handlers.erase_family)

@@ -14,12 +14,13 @@ from shared.calendar import add_working_days, helsinki_date
 from shared.catalogue import N_
 from shared.contracts.base import TRUSTED, FieldError, Reply
 from shared.contracts.common import ContactPoint
-from shared.contracts.ops import RejectedSubmissionsQuery
+from shared.contracts.ops import EraseFamilyCommand, RejectedSubmissionsQuery
 from shared.contracts.referral import (
     AccessLogQueryV2,
     AssessmentCompleted,
     AssessmentStarted,
     AssessUrgency,
+    CaseErased,
     CaseQueryV2,
     CaseTransferred,
     CompleteAssessment,
@@ -738,6 +739,40 @@ async def rejected_submissions(q: RejectedSubmissionsQuery, uow: ReferralUnitOfW
         raise NotFound("rejection_id")
     return Reply(
         ok=True, data={"rejection": {**_rejection_summary(found), "raw_base64": base64.b64encode(found["raw"]).decode()}}
+    )
+
+
+async def erase_family(cmd: EraseFamilyCommand, uow: ReferralUnitOfWork) -> Reply:
+    """An operator erases a family's case at the end of its retention (``ops.referral.erase_family.v1``):
+    the order is audited (ids only), the case's data key is destroyed (every sealed field of the
+    case, in every stream, becomes unreadable), and ``referral.case_erased`` tells every service,
+    this one included, to erase the family's data in its own database."""
+    found = await uow.referrals.get_case(cmd.case_id) is not None
+    destroyed, result = False, "erased" if found else "not_found"
+    if found and uow.db.sealer is not None:
+        try:
+            # Before the commit: a failure leaves nothing half done that a retry would not finish.
+            destroyed = await uow.db.sealer.keys.destroy(str(cmd.case_id))
+        except Exception as exc:  # noqa: BLE001 - refused with a code; the order's record says so
+            log.error("case key of %s not destroyed (%s)", cmd.case_id, type(exc).__name__)
+            result = "key_store_unavailable"
+    await uow.referrals.audit(
+        actor=uow.actor,
+        case_id=str(cmd.case_id),
+        action="erase_family",
+        purpose=cmd.ground,
+        result=result,
+        scope=f"retention:{cmd.reference}" if cmd.reference else None,
+    )
+    if not found:
+        raise NotFound("case_id")
+    if result != "erased":
+        raise DomainError("key_store_unavailable", "$")
+    event = uow.emit(CaseErased, case_id=cmd.case_id, erased_by=uow.actor, key_destroyed=destroyed)
+    return Reply(
+        ok=True,
+        id=str(cmd.case_id),
+        data={"case_id": str(cmd.case_id), "key_destroyed": destroyed, "event_id": str(event.event_id)},
     )
 
 

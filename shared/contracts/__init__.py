@@ -19,6 +19,7 @@ from .notifications import NotificationCaseQuery, NotificationSent
 from .plans import AgreePlan, FollowupDue, FollowupMeetingRequested, PlanAgreed, PlanCaseQuery
 from .referral import (
     INTAKE_SUBJECT,
+    CaseErased,
     CaseQuery,
     ConsentGiven,
     ConsentWithdrawn,
@@ -128,6 +129,7 @@ __all__ = [
     "CaseQuery",
     "Contract",
     "ConsentGiven",
+    "CaseErased",
     "ConsentWithdrawn",
     "ConveneMeeting",
     "Event",

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, Literal, Self, TypeVar, get_args, get_origin
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 from pydantic_core import PydanticCustomError
 
 from shared.errors import message
@@ -245,6 +245,15 @@ class Event(Contract):
     producer: str = Field(description="The service that produced the event.")
     case_id: UUID = Field(description="The family's case (asiakkuus) this event belongs to; the correlation id of the flow.")
     causation_id: UUID | None = Field(default=None, description="The event or command id that caused this event.")
+
+    # Set by the runtime when it opened the event's sealed personal fields and the case had been
+    # erased (its key destroyed): those fields then hold their erased values (shared/sealing.py).
+    _erased: bool = PrivateAttr(default=False)
+
+    @property
+    def erased(self) -> bool:
+        """The family's personal data in this event is gone (the case was erased)."""
+        return self._erased
 
     @classmethod
     def subject(cls) -> str:

@@ -25,6 +25,7 @@ from . import EVENTS, INTAKE_SUBJECT, ReferralSubmission
 
 ROOT = Path(__file__).resolve().parents[2]
 SNAPSHOTS = ROOT / "docs" / "contracts"
+PERSONAL_MARK = "x-koolle-personal"
 # Changing any of these on a field is a changed type for a consumer of the old version.
 SHAPE_KEYS = (
     "type",
@@ -76,6 +77,12 @@ def _kind(schema: dict[str, Any]) -> str:
 
 def _compare(old: dict[str, Any], new: dict[str, Any], od: dict[str, Any], nd: dict[str, Any], path: str, out: list[str]) -> None:
     o, n = _resolve(old, od), _resolve(new, nd)
+    if n.get(PERSONAL_MARK):
+        # The one widening allowed within a version: a field marked personal is sealed in transit
+        # (shared/contracts/personal.py). Every consumer is one of the services, whose runtime opens
+        # it (check() refuses it for an event read outside them); the plain shape must still hold.
+        _compare(o["anyOf"][0] if o.get(PERSONAL_MARK) else old, n["anyOf"][0], od, nd, path, out)
+        return
     if "anyOf" in o or "anyOf" in n or "oneOf" in o or "oneOf" in n:
         oa = [_resolve(a, od) for a in o.get("anyOf", o.get("oneOf", [o]))]
         na = [_resolve(a, nd) for a in n.get("anyOf", n.get("oneOf", [n]))]
@@ -114,6 +121,19 @@ def breaking_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     return out
 
 
+def _sealed_for_outsiders(subject: str, old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """A field newly sealed in an event that a client outside the services reads: they cannot open it."""
+    spec = next((e for e in EVENTS if e.subject == subject), None)
+    if spec is None or not spec.outside:
+        return []
+    before, after = old.get("properties", {}), new.get("properties", {})
+    return [
+        f"$.{name}: sealed, but read outside the services ({', '.join(spec.outside)}): a new version instead"
+        for name, field in after.items()
+        if field.get(PERSONAL_MARK) and not before.get(name, {}).get(PERSONAL_MARK)
+    ]
+
+
 def check(snapshots: dict[str, dict[str, Any]] | None = None) -> dict[str, list[str]]:
     """Breaking changes per published subject (a subject whose version disappeared is one too)."""
     snapshots = load_snapshots() if snapshots is None else snapshots
@@ -123,7 +143,7 @@ def check(snapshots: dict[str, dict[str, Any]] | None = None) -> dict[str, list[
         if subject not in current:
             problems[subject] = ["published event version removed (keep it until no consumer or stored event needs it)"]
             continue
-        found = breaking_changes(old, current[subject])
+        found = breaking_changes(old, current[subject]) + _sealed_for_outsiders(subject, old, current[subject])
         if found:
             problems[subject] = found
     return problems

@@ -13,6 +13,7 @@ from shared.policy import Access
 from .audit import CaseAccessLogQuery
 from .base import MULTILINE, Contract, Event
 from .common import STAR_SCALE, ContactPoint, Id, Language, ShortText, StarArea
+from .personal import Personal
 from .plans import ResponsibleWorker
 from .versions import successor
 
@@ -98,7 +99,7 @@ class MeetingConvened(Event):
     room: str = Field(description="Room booked.")
     language: Language = Field(description="Language of the meeting.")
     interpreter_needed: bool = Field(description="Whether an interpreter is booked.")
-    participants: list[Participant] = Field(description="Who is invited, with roles.")
+    participants: Personal[list[Participant]] = Field(description="Who is invited, with roles.")
     municipality: str | None = Field(default=None, description="Municipality of the case.")
     first_assessment_meeting: bool = Field(default=False, description="The first meeting of a service-need assessment.")
     proposal_id: UUID | None = Field(default=None, description="The accepted proposal, when convened from one.")
@@ -176,7 +177,7 @@ class MeetingRescheduled(Event):
     ends_at: datetime
     room: str
     reason: ShortText
-    participants: list[Participant]
+    participants: Personal[list[Participant]]
     sequence: int = Field(description="Revision number of the meeting (0 when convened), for calendar updates.")
 
 
@@ -188,7 +189,7 @@ class MeetingCancelled(Event):
 
     meeting_id: UUID
     reason: ShortText
-    participants: list[Participant]
+    participants: Personal[list[Participant]]
     sequence: int
 
 

@@ -6,7 +6,7 @@ an access token with the ``ops`` role (``Authorization: Bearer``)."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import ClassVar
+from typing import ClassVar, Literal
 from uuid import UUID
 
 from pydantic import Field
@@ -14,9 +14,10 @@ from pydantic import Field
 from shared.policy import Access
 
 from .base import Contract
-from .common import ShortText
+from .common import Id, ShortText
 
 REJECTED_SUBJECT = "ops.referral.rejected.v1"
+ERASE_SUBJECT = "ops.referral.erase_family.v1"
 
 
 class RejectedSubmissionsQuery(Contract):
@@ -57,3 +58,32 @@ class RejectedSubmissions(Contract):
 
 
 RejectedSubmissionsQuery.reply_data = RejectedSubmissions
+
+
+class EraseFamilyCommand(Contract):
+    """``ops.referral.erase_family.v1``: erase one family's case at the end of its retention
+    (docs/operations.md §11). The referral service records the order in its audit log (ids only),
+    destroys the case's data key and emits ``referral.case_erased.v1``, on which every service erases
+    the family's data in its own database. Idempotent per ``command_id``; erasing an erased case
+    again is harmless."""
+
+    # The ops role only; it reads no personal data (so no read purpose): its own purpose is fixed.
+    access: ClassVar[Access] = Access(action="operate", case=None, personal=False)
+
+    command_id: UUID = Field(description="Idempotency key chosen by the operator's tool.")
+    case_id: UUID = Field(description="The case to erase.")
+    ground: Literal["retention_ended"] = Field(
+        description="Why: the end of the case's statutory retention (the only ground; the audit log's purpose)."
+    )
+    reference: Id | None = Field(default=None, description="The retention decision or ticket it is based on (an id, no names).")
+
+
+class FamilyErased(Contract):
+    """``data`` of ``ops.referral.erase_family.v1``."""
+
+    case_id: UUID
+    key_destroyed: bool = Field(description="A data key was destroyed now (false: it was already gone).")
+    event_id: UUID = Field(description="Id of the referral.case_erased.v1 event that tells the services.")
+
+
+EraseFamilyCommand.reply_data = FamilyErased

@@ -13,6 +13,7 @@ from shared.policy import Access
 from .audit import CaseAccessLogQuery
 from .base import MULTILINE, Contract, Event
 from .common import ContactPoint, Id, Language, ShortText, StarArea
+from .personal import Personal
 from .versions import successor
 
 FrameText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200), MULTILINE]
@@ -108,7 +109,7 @@ class PlanAgreed(Event):
     meeting_id: UUID | None
     responsible_workers: list[ResponsibleWorker]
     next_contact_at: datetime = Field(description="When the follow-up is due (UTC).")
-    family_contacts: list[ContactPoint] = Field(default_factory=list)
+    family_contacts: Personal[list[ContactPoint]] = Field(default_factory=list)
 
 
 class FollowupDue(Event):
@@ -158,7 +159,7 @@ class PlanRevised(Event):
     plan_version: int
     responsible_workers: list[ResponsibleWorker]
     next_contact_at: datetime
-    family_contacts: list[ContactPoint] = Field(default_factory=list)
+    family_contacts: Personal[list[ContactPoint]] = Field(default_factory=list)
 
 
 PlanOutcome = Literal["goals_met", "family_ended", "moved_to_other_service", "other"]
@@ -257,7 +258,7 @@ class PlanShared(Event):
     recipient_role: str = Field(description="family, responsible_worker, or the consented party's role.")
     basis: Literal["family", "responsible_worker", "consent"] = Field(description="Why this recipient may have it.")
     consent_id: UUID | None = None
-    contact: ContactPoint | None = Field(default=None, description="How to reach the recipient.")
+    contact: Personal[ContactPoint | None] = Field(default=None, description="How to reach the recipient.")
     language: str = Field(default="fi", description="Language of the shared version.")
 
 
@@ -661,8 +662,8 @@ class PlanCopyPrepared(Event):
     plan_id: UUID
     plan_version: int
     language: Literal["fi", "sv", "en"] = Field(description="The family's language of the copy.")
-    html: str = Field(description="The printable copy as a standalone HTML page (the same as query.plans.printable).")
-    pdf_base64: str = Field(description="The printable copy as an A4 PDF, base64-encoded.")
+    html: Personal[str] = Field(description="The printable copy as a standalone HTML page (the same as query.plans.printable).")
+    pdf_base64: Personal[str] = Field(description="The printable copy as an A4 PDF, base64-encoded.")
 
 
 EVENTS = (

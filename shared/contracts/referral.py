@@ -13,6 +13,7 @@ from shared.policy import SOCIAL_WORKER, Access
 from .audit import AccessLogAnswer
 from .base import MULTILINE, Contract, Event, FieldError
 from .common import ContactPoint, Id, Language, ShortText
+from .personal import Personal
 from .versions import successor
 
 INTAKE_SUBJECT = "intake.referral.v1"
@@ -273,7 +274,7 @@ class ReferralReceived(Event):
         description="Statutory cases: the last day (Helsinki date) to decide on a service-need assessment (7 working days).",
     )
     referrer_type: str | None = Field(default=None, description="Organisation type of the referrer.")
-    contacts: list[ContactPoint] = Field(
+    contacts: Personal[list[ContactPoint]] = Field(
         default_factory=list, description="Guardians and referrer, for the notifications directory."
     )
     guardian_keys: list[str] = Field(
@@ -571,7 +572,7 @@ class ReferralLinked(Event):
     decision_due_by: date | None = Field(default=None, description="When it does: the last day (Helsinki date) to decide.")
     referrer_type: str | None = Field(default=None, description="Organisation type of the referrer.")
     language: Language | None = Field(default=None, description="Language of service given with this referral.")
-    contacts: list[ContactPoint] = Field(
+    contacts: Personal[list[ContactPoint]] = Field(
         default_factory=list, description="Guardians and referrer of this referral, e.g. to acknowledge it to a new referrer."
     )
     guardian_keys: list[str] = Field(
@@ -604,6 +605,19 @@ class CaseTransferred(Event):
     municipality: str = Field(description="The municipality the case now belongs to.")
     previous_municipality: str = Field(description="The municipality it belonged to before.")
     transferred_by: str = Field(description="Staff id of the verified caller who transferred it.")
+
+
+class CaseErased(Event):
+    """A family's case was erased at the end of its retention (tietojen hävittäminen): its data key
+    is destroyed, so its sealed fields in every stream are unreadable, and every service now blanks
+    or deletes the family's personal data in its own database (ids, codes, dates and counts stay, so
+    statistics do not change). Ids only."""
+
+    event_type: ClassVar[str] = "referral.case_erased"
+    stream: ClassVar[str] = "REFERRAL"
+
+    erased_by: str = Field(description="Who ordered the erasure: the verified operator (an id, e.g. ops:<login>).")
+    key_destroyed: bool = Field(description="The case had a data key and it was destroyed now (false: already gone).")
 
 
 class DeadlineApproaching(Event):
@@ -913,6 +927,7 @@ EVENTS = (
     (AssessmentCompleted, "referral", ()),
     (ConsentGiven, "referral", ()),
     (ConsentWithdrawn, "referral", ()),
+    (CaseErased, "referral", ()),
 )
 
 StartAssessment.access = CompleteAssessment.access = Access("write")

@@ -203,6 +203,8 @@ class EventConsumer:
                 await self._dead_letter(m, "contract_violation", codes)
         if not parsed:
             return
+        if self.sub.prepare is not None:
+            await self.sub.prepare([ev for _, ev in parsed])
         try:
             await self._handle_batch(parsed)
         except Exception as exc:  # noqa: BLE001 - isolate the failing message(s) one by one

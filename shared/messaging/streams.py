@@ -92,3 +92,6 @@ async def ensure_streams(
             await js.update_stream(cfg)
         except APIError as exc:
             raise RuntimeError(f"stream {spec.name} cannot take its configuration: {exc.description}") from exc
+    from shared.sealing import ensure_key_bucket  # the per-case data keys (crypto-shredding)
+
+    await ensure_key_bucket(js, replicas)

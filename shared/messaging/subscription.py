@@ -31,6 +31,9 @@ class Subscription:
     # Seconds to wait after the first message for more to arrive, so that several are handled in
     # one transaction (None: the service's setting). 0 for a consumer on someone's critical path.
     linger: float | None = None
+    # Called with a batch's parsed events before its transaction (best effort: the runtime fetches
+    # the cases' keys of sealed fields side by side, shared/sealing.py).
+    prepare: Callable[[list[Any]], Awaitable[None]] | None = None
 
     @property
     def durable(self) -> str:

@@ -53,6 +53,9 @@ class Database:
         self._checkpointer: Checkpointer | None = None
         # Called with the outbox rows of every committed transaction (metrics).
         self.on_commit: Callable[[list[dict[str, Any]]], None] | None = None
+        # Seals the personal fields of emitted events (shared/sealing.py; set by the runtime): the
+        # outbox, and so every stream, holds them as ciphertext only.
+        self.sealer: Any = None
 
     def signal(self, name: str) -> asyncio.Event:
         """A named in-process wake-up, e.g. set after commit to wake a dispatcher at once."""

@@ -49,6 +49,7 @@ class OutboxWrites:
     """The unit of work's outbox side: events queued in the transaction, written at its commit."""
 
     cause: Any
+    db: Any  # the Database (its sealer seals personal fields)
     producer: str
     now: Callable[[], datetime]
     _messages: list[dict[str, Any]]
@@ -87,7 +88,7 @@ class OutboxWrites:
                 "message_id": str(event.event_id),
                 "op": "publish",
                 "subject": subject or event.subject(),
-                "payload": event.to_json(),
+                "payload": event.to_json() if self.db.sealer is None else self.db.sealer.payload(event),
                 "headers": hdrs,
                 "created_at": self.now(),
             }

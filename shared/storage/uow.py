@@ -99,6 +99,8 @@ class UnitOfWork(OutboxWrites, InboxClaims, CommandReplies, TableStatements):
     async def commit(self) -> None:
         seqs: list[int] = []
         if self._messages:
+            if self.db.sealer is not None:
+                await self.db.sealer.complete(self._messages)  # keys not yet cached: fetched now
             seq_of = {r.message_id: r.seq for r in await self.execute(self.db.outbox_insert, self._messages)}
             for message in self._messages:
                 message["seq"] = seq_of[message["message_id"]]

@@ -279,3 +279,35 @@ def test_a_wrong_data_dir_is_one_clear_line_and_no_traceback(system: System, tmp
     err = result.stderr.decode().strip()
     assert "Traceback" not in err and len(err.splitlines()) == 1
     assert "Authorization Violation" in err and "KOOLLE_DATA_DIR" in err
+
+
+def test_erase_family_destroys_the_case_key_and_every_service_erases_the_family(seeded: System) -> None:
+    case_id = _case_id(seeded)
+    guardian = seeded.seeded["good"]["guardians"][0]
+    with sqlite3.connect(seeded.data_dir / "referral.db") as db:
+        assert guardian["name"] in str(db.execute("SELECT state FROM referrals WHERE case_id = ?", (case_id,)).fetchall())
+
+    out = ok(ops(seeded, "erase-family", case_id, "--purpose", "retention_ended", "--reference", "retention-1"))
+    assert f"case {case_id} erased: data key destroyed" in out and "referral.case_erased.v1" in out
+    erasures = [a for a in _audit(seeded, "referral") if a[1] == "erase_family"]
+    assert len(erasures) == 1 and erasures[0][0].startswith("ops:"), erasures  # the token's person, ids only
+    assert erasures[0][1:] == ("erase_family", "retention_ended", "erased", "retention:retention-1")
+
+    async def erased_everywhere() -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 30
+        while True:
+            with sqlite3.connect(seeded.data_dir / "referral.db") as db:
+                state = str(db.execute("SELECT state FROM referrals WHERE case_id = ?", (case_id,)).fetchall())
+            with sqlite3.connect(seeded.data_dir / "notifications.db") as db:
+                contacts = db.execute("SELECT count(*) FROM contacts WHERE case_id = ?", (case_id,)).fetchone()[0]
+            if guardian["name"] not in state and guardian["email"] not in state and contacts == 0:
+                return
+            assert loop.time() < deadline, "the services did not erase the family"
+            await asyncio.sleep(0.1)
+
+    asyncio.run(erased_everywhere())
+    again = ok(ops(seeded, "erase-family", case_id, "--purpose", "retention_ended"))
+    assert "data key already gone" in again
+    refused = ops(seeded, "erase-family", case_id, "--purpose", "curiosity")
+    assert refused.returncode == 2 and b"retention_ended" in refused.stderr

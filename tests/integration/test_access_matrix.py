@@ -164,6 +164,11 @@ def samples(case_id: str) -> dict[str, tuple[str, dict[str, Any]]]:
         "query.notifications.access_log.v2": ("guardian_view", {"case_ids": [case_id], "purpose": "access_request"}),
         "cmd.notifications.set_preference.v2": ("case", cmd(contact_id="guardian-1", preferred_channel="email")),
         "ops.referral.rejected.v1": ("operate", {"purpose": "operations_review", "limit": 5}),
+        # A case no one has: the sample must not erase the case the other samples read.
+        "ops.referral.erase_family.v1": (
+            "operate",
+            {"command_id": str(uuid4()), "case_id": str(uuid4()), "ground": "retention_ended"},
+        ),
     }
 
 

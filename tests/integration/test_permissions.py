@@ -13,6 +13,7 @@ from infra.natsserver import EmbeddedNats, free_port
 from infra.ops import gather_access_log
 from shared.client import submit_referral
 from shared.messaging.streams import ensure_streams
+from shared.sealing import KEYS_BUCKET, KEYS_STREAM
 from tests.conftest import wait_for
 from tests.support.data import submission
 from tests.support.staff import TEAM, relation_known
@@ -107,6 +108,19 @@ async def test_each_identity_is_refused_outside_its_subjects(secured):  # type: 
         assert not await api_allowed(nc, "ops.referral.rejected.v1"), f"{ident} must not read rejected submissions"
         await nc.close()
     await answers.unsubscribe()
+
+    # The per-case data keys: every service reads them and may create one; only referral (which
+    # carries out an erasure) may delete one; no client reads or writes them.
+    meetings = await connect(secured, "meetings")
+    key_of = f"$JS.API.DIRECT.GET.{KEYS_STREAM}.$KV.{KEYS_BUCKET}.some-case"
+    assert await api_allowed(meetings, key_of, ALLOWED)
+    assert await js_publish_allowed(meetings, f"$KV.{KEYS_BUCKET}.some-case", ALLOWED)
+    assert not await api_allowed(meetings, f"$JS.API.STREAM.MSG.DELETE.{KEYS_STREAM}")
+    assert await api_allowed(referral, f"$JS.API.STREAM.MSG.DELETE.{KEYS_STREAM}", ALLOWED)
+    for nc in (frontdoor, staff):
+        assert not await api_allowed(nc, key_of)
+        assert not await js_publish_allowed(nc, f"$KV.{KEYS_BUCKET}.some-case")
+    await meetings.close()
 
     # Subscribing to someone else's events or inbox is refused.
     errors: list[str] = []

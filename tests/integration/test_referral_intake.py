@@ -8,6 +8,7 @@ from services.referral.bootstrap import bootstrap
 from shared.contracts import INTAKE_SUBJECT, ReferralReceived, ReferralRejected
 from tests.conftest import wait_for
 from tests.support.data import submission
+from tests.support.system import opened
 
 pytestmark = [pytest.mark.integration]
 
@@ -32,7 +33,8 @@ async def test_valid_submission_opens_case_and_emits_received(settings, nc, clea
         body = submission()
         await js.publish(INTAKE_SUBJECT, json.dumps(body).encode(), headers={"Nats-Msg-Id": body["submission_id"]})
         await wait_for(lambda: received)
-        ev = received[0]
+        assert received[0]["contacts"].startswith("sealed:v1:")  # personal fields travel sealed
+        ev = await opened(js, ReferralReceived.subject(), received[0])  # as a consuming service opens it
         assert ev["submission_id"] == body["submission_id"]
         assert ev["contacts"][0]["phone"] == "+358401234567"
         assert "personal_id" not in json.dumps(ev)

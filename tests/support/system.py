@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import nats
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from nats.js.api import DeliverPolicy
+from pydantic import TypeAdapter
 
 from services.meetings.bootstrap import bootstrap as meetings
 from services.notifications.bootstrap import bootstrap as notifications
 from services.plans.bootstrap import bootstrap as plans
 from services.referral.bootstrap import bootstrap as referral
 from shared.clock import Clock
+from shared.contracts import EVENTS
+from shared.contracts.personal import SEALED_PREFIX
+from shared.sealing import ERASED, KEYS_BUCKET, TOMBSTONE, open_value
 from shared.service import Service
 from shared.settings import Settings
 
@@ -35,6 +41,43 @@ async def running(settings: Settings, *names: str, clock: Clock | None = None) -
             await s.stop()
 
 
+async def opened(js: Any, subject: str, body: dict[str, Any], readable: list[bool] | None = None) -> dict[str, Any]:
+    """The event with its sealed personal fields opened with the case's key from the bucket (as a
+    service's runtime opens them), so that tests read what the consumers read. ``readable``: set to
+    [False] once the connection turns out not to be allowed to read keys (ops): left sealed then."""
+    sealed = [k for k, v in body.items() if isinstance(v, str) and v.startswith(SEALED_PREFIX)]
+    model = next((e.model for e in EVENTS if e.subject == subject), None)
+    if not sealed or model is None or (readable and not readable[0]):
+        return body
+    try:
+        kv = await js.key_value(KEYS_BUCKET)
+        value = (await asyncio.wait_for(kv.get(body["case_id"]), 1.0)).value
+    except TimeoutError:  # no permission: no answer
+        if readable:
+            readable[0] = False
+        return body
+    except Exception:  # noqa: BLE001 - erased or never there: left sealed
+        return body
+    cipher = AESGCM(value) if value and value != TOMBSTONE else None
+    for k in sealed:
+        v = open_value(cipher, body["case_id"], model, k, body[k])
+        if v is not ERASED:
+            body[k] = TypeAdapter(Any).dump_python(v, mode="json")
+    return body
+
+
+async def keys_readable(js: Any) -> bool:
+    """Whether this connection may read the case keys (a service's or the test's own; not ops)."""
+    try:
+        kv = await js.key_value(KEYS_BUCKET)
+        await asyncio.wait_for(kv.get("probe"), 1.0)
+    except TimeoutError:
+        return False
+    except Exception:  # noqa: BLE001 - no such key (readable), or no bucket yet (nothing sealed)
+        return True
+    return True
+
+
 class EventLog:
     """Everything stored in the event streams, read with ordered JetStream consumers (this also
     sees events that JetStream itself produced, such as fired message schedules)."""
@@ -48,13 +91,17 @@ class EventLog:
         subjects: tuple[str, ...] = ("referral.>", "meeting.>", "plan.>", "followup.>", "notification.>", "deadletter.>"),
     ) -> EventLog:
         js = nc.jetstream()
+        readable = [await keys_readable(js)]
 
         async def cb(msg: Any) -> None:
             try:
                 body = json.loads(msg.data)
             except ValueError:
                 body = {"_raw": msg.data.decode("utf-8", "replace")}
+            else:
+                body = await opened(js, msg.subject, body, readable)
             body["_headers"] = dict(msg.headers or {})
+            body["_data"] = msg.data.decode("utf-8", "replace")  # as stored: personal fields sealed
             self.events.append((msg.subject, body))
 
         for s in subjects:

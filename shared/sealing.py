@@ -1,0 +1,342 @@
+"""Crypto-shredding: the personal fields of events sealed with a per-case data key.
+
+Each case has a random 256-bit data key in the JetStream key-value bucket ``CASE_KEYS`` (history 1),
+which every service reads. The first service to seal a personal field of a case (normally the
+referral service, with the case's ``referral.received``) creates it. The runtime seals every field
+marked ``Personal[...]`` (shared/contracts/personal.py) when an event is written to the outbox, so
+streams, replicas, backups and dead letters only ever hold ciphertext, and opens them before a
+handler sees the event. Keys are cached in memory (a hit costs a dict lookup and one AES-GCM call).
+
+Erasing a family destroys its key: the bucket's message holding it is deleted with the server's
+secure erase (overwritten on disk), and a tombstone (``erased``) takes its place so that no service
+creates a new key for the case. Every copy of the case's sealed fields is then unreadable; opening
+one gives the field's *erased value* (its default, an empty list or text, or none) and marks the
+event :attr:`~shared.contracts.base.Event.erased`, never an exception carrying data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+import os
+import secrets
+from collections import OrderedDict
+from functools import cache
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from nats.js import JetStreamContext
+from nats.js.api import DiscardPolicy, StorageType, StreamConfig
+from nats.js.errors import KeyWrongLastSequenceError, NotFoundError
+from pydantic import TypeAdapter, ValidationError
+
+from shared.contracts.base import TRUSTED, Event
+from shared.contracts.personal import SEALED_PREFIX, Sealed, is_personal
+
+log = logging.getLogger("koolle.sealing")
+
+KEYS_BUCKET = "CASE_KEYS"
+KEYS_STREAM = f"KV_{KEYS_BUCKET}"
+TOMBSTONE = b"erased"
+NONCE = 12
+
+
+class Erased:
+    """What opening a sealed value of an erased case gives: nothing of the value."""
+
+    _instance: Erased | None = None
+
+    def __new__(cls) -> Erased:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "ERASED"
+
+
+ERASED = Erased()
+
+
+class CaseKeyUnavailable(RuntimeError):
+    """No data key could be had for a case (the bucket unreachable). The message names no data."""
+
+
+@cache
+def personal_fields(model: type[Event]) -> tuple[str, ...]:
+    """The fields of an event marked ``Personal[...]`` (computed once per class)."""
+    return tuple(name for name, f in model.model_fields.items() if is_personal(f.metadata))
+
+
+@cache
+def _adapter(model: type[Event], name: str) -> TypeAdapter[Any]:
+    annotation: Any = model.model_fields[name].annotation
+    return TypeAdapter(annotation)
+
+
+@cache
+def erased_value(model: type[Event], name: str) -> Any:
+    """The value an erased field takes: its default, else the first of [], None, "", {} its type
+    accepts (so handlers and statistics keep working on the rest of the event)."""
+    f = model.model_fields[name]
+    if not f.is_required():
+        return f.get_default(call_default_factory=True)
+    adapter = _adapter(model, name)
+    candidates: tuple[Any, ...] = ([], None, "", {})
+    for candidate in candidates:
+        try:
+            return adapter.validate_python(candidate, context=TRUSTED)
+        except ValidationError:
+            continue
+    raise TypeError(f"{model.__name__}.{name} has no erased value: give the personal field a default")
+
+
+def _aad(case_id: str, model: type[Event], name: str) -> bytes:
+    # Binds a ciphertext to its case, event version and field: it cannot be moved elsewhere.
+    return f"{case_id}|{model.event_type}.v{model.version}|{name}".encode()
+
+
+def seal_value(cipher: AESGCM, case_id: str, model: type[Event], name: str, value: Any) -> str:
+    nonce = os.urandom(NONCE)
+    plain = json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+    sealed = cipher.encrypt(nonce, plain, _aad(case_id, model, name))
+    return SEALED_PREFIX + base64.urlsafe_b64encode(nonce + sealed).rstrip(b"=").decode()
+
+
+def open_value(cipher: AESGCM | None, case_id: str, model: type[Event], name: str, sealed: str) -> Any:
+    """The field's value, or :data:`ERASED` when the case's key is gone (``cipher`` None) or does
+    not open it (a key destroyed and the case's data sealed again is not the same key)."""
+    if cipher is None:
+        return ERASED
+    raw = sealed[len(SEALED_PREFIX) :]
+    try:
+        blob = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4))
+        plain = cipher.decrypt(blob[:NONCE], blob[NONCE:], _aad(case_id, model, name))
+    except (InvalidTag, ValueError):
+        return ERASED
+    return _adapter(model, name).validate_json(plain, context=TRUSTED)
+
+
+def stream_config() -> StreamConfig:
+    """The key bucket, as nats-py's key-value API expects it, except that a message may be deleted
+    (the server's secure erase of a destroyed key) and that nothing may purge or roll it up."""
+    return StreamConfig(
+        name=KEYS_STREAM,
+        subjects=[f"$KV.{KEYS_BUCKET}.>"],
+        storage=StorageType.FILE,
+        max_msgs_per_subject=1,
+        discard=DiscardPolicy.NEW,
+        allow_rollup_hdrs=False,
+        deny_delete=False,
+        deny_purge=True,
+        allow_direct=True,
+        num_replicas=1,
+        description="Per-case data keys of the personal fields of events (crypto-shredding, docs/operations.md §11).",
+    )
+
+
+async def ensure_key_bucket(js: JetStreamContext, replicas: int = 1) -> None:
+    cfg = stream_config()
+    cfg.num_replicas = replicas
+    try:
+        await js.stream_info(KEYS_STREAM)
+    except NotFoundError:
+        await js.add_stream(cfg)
+        return
+    await js.update_stream(cfg)
+
+
+class CaseKeys:
+    """The case keys as this process knows them: a bounded in-memory cache over the bucket.
+    A cached ``None`` means the case was erased."""
+
+    def __init__(self, js: JetStreamContext, cache_size: int = 20000) -> None:
+        self.js = js
+        self._kv: Any = None
+        self._cache: OrderedDict[str, AESGCM | None] = OrderedDict()
+        self._size = cache_size
+
+    async def _bucket(self) -> Any:
+        if self._kv is None:
+            self._kv = await self.js.key_value(KEYS_BUCKET)
+        return self._kv
+
+    def cached(self, case_id: str) -> AESGCM | None | bool:
+        """The cached cipher, None (erased), or False (not in the cache)."""
+        found = self._cache.get(case_id, False)
+        if found is not False:
+            self._cache.move_to_end(case_id)
+        return found
+
+    def _remember(self, case_id: str, cipher: AESGCM | None) -> AESGCM | None:
+        self._cache[case_id] = cipher
+        if len(self._cache) > self._size:
+            self._cache.popitem(last=False)
+        return cipher
+
+    def forget(self, case_id: str) -> None:
+        self._cache.pop(case_id, None)
+
+    async def cipher(self, case_id: str, *, create: bool = False) -> AESGCM | None:
+        """The case's cipher; None once the case is erased (or, when not ``create``, has no key)."""
+        found = self.cached(case_id)
+        if found is not False:
+            return found  # type: ignore[return-value]
+        try:
+            kv = await self._bucket()
+            try:
+                value = (await kv.get(case_id)).value
+            except NotFoundError:
+                value = None
+            if value is None and create:
+                try:
+                    fresh = secrets.token_bytes(32)
+                    await kv.create(case_id, fresh)
+                    value = fresh
+                except KeyWrongLastSequenceError:  # another service created it first
+                    value = (await kv.get(case_id)).value
+        except Exception as exc:
+            raise CaseKeyUnavailable(f"case key bucket unavailable ({type(exc).__name__})") from exc
+        if value is None and not create:
+            return None  # never created: nothing was sealed with it (e.g. a destroyed, erased key)
+        return self._remember(case_id, None if value in (None, TOMBSTONE) else AESGCM(value))
+
+    async def destroy(self, case_id: str) -> bool:
+        """Destroy the case's key (secure erase of its message) and leave the tombstone. Returns
+        whether a key was there. Idempotent."""
+        kv = await self._bucket()
+        try:
+            entry = await kv.get(case_id)
+        except NotFoundError:
+            entry = None
+        had_key = entry is not None and entry.value not in (None, TOMBSTONE)
+        if had_key:
+            # A plain delete only marks the message; the server's default (no_erase false)
+            # overwrites it on disk first.
+            await self.js.delete_msg(KEYS_STREAM, entry.revision)
+        if entry is None or entry.value != TOMBSTONE:
+            await kv.put(case_id, TOMBSTONE)
+        self._remember(case_id, None)
+        return had_key
+
+
+class _Unsealed:
+    """An outbox payload still to be sealed at commit (the case's key was not in the cache)."""
+
+    __slots__ = ("event",)
+
+    def __init__(self, event: Event) -> None:
+        self.event = event
+
+
+class Sealer:
+    """Seals at emit, opens at consume (the runtime's hooks: shared/storage/outbox.py and uow.py, shared/messaging/consumer.py, shared/service.py)."""
+
+    def __init__(self, keys: CaseKeys) -> None:
+        self.keys = keys
+        # The last event opened and its opened copy: the handlers of one event run one after the
+        # other with the same event object, and open it once.
+        self._last: tuple[Any, Any] | None = None
+
+    # -- producing --------------------------------------------------------------------------------
+    def payload(self, event: Event) -> bytes | _Unsealed:
+        """The outbox payload: the event's JSON with its personal fields sealed, or a placeholder
+        that :meth:`complete` seals at commit when the key has to be fetched first."""
+        model = type(event)
+        if not personal_fields(model):
+            return event.to_json()
+        found = self.keys.cached(str(event.case_id))
+        if found is False:
+            return _Unsealed(event)
+        return self._sealed(event, found)  # type: ignore[arg-type]
+
+    async def complete(self, messages: list[dict[str, Any]]) -> None:
+        waiting = [m for m in messages if isinstance(m["payload"], _Unsealed)]
+        if not waiting:
+            return
+        # A batch of new cases (the intake's): their keys fetched or created side by side, not one
+        # round trip after another while the transaction waits.
+        cases = sorted({str(m["payload"].event.case_id) for m in waiting})
+        ciphers = dict(zip(cases, await asyncio.gather(*(self.keys.cipher(c, create=True) for c in cases)), strict=True))
+        for m in waiting:
+            event = m["payload"].event
+            m["payload"] = self._sealed(event, ciphers[str(event.case_id)])
+
+    def _sealed(self, event: Event, cipher: AESGCM | None) -> bytes:
+        model = type(event)
+        data = event.model_dump(mode="json")
+        case_id = str(event.case_id)
+        for name in personal_fields(model):
+            value = data.get(name)
+            if value is None:
+                continue
+            # An erased case: the family's data is not written again, in any form.
+            data[name] = seal_value(cipher, case_id, model, name, value) if cipher is not None else erased_value(model, name)
+        return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+
+    # -- consuming --------------------------------------------------------------------------------
+    async def prefetch(self, events: list[Any]) -> None:
+        """Fetch the keys a batch of events will need, side by side and before its transaction
+        (a new case per event, e.g. referral.received: one round trip for the batch, not one per
+        event with the transaction open). Best effort: a failure shows again when an event is
+        opened, and goes through the consumer's retries."""
+        cases = {
+            str(ev.case_id)
+            for ev in events
+            if isinstance(ev, Event) and any(isinstance(getattr(ev, n), Sealed) for n in personal_fields(type(ev)))
+        }
+        missing = [c for c in cases if self.keys.cached(c) is False]
+        if missing:
+            await asyncio.gather(*(self.keys.cipher(c) for c in missing), return_exceptions=True)
+
+    async def open(self, event: Any) -> Any:
+        """The event with its sealed fields opened; an erased case's fields take their erased
+        values and the event is marked ``erased``."""
+        if not isinstance(event, Event):
+            return event
+        model: type[Event] = type(event)
+        if not personal_fields(model):
+            return event
+        last = self._last
+        if last is not None and last[0] is event:
+            return last[1]
+        sealed = {n: v for n in personal_fields(model) if isinstance(v := getattr(event, n), Sealed)}
+        if not sealed:
+            return event
+        case_id = str(event.case_id)
+        cipher = await self.keys.cipher(case_id)
+        update: dict[str, Any] = {}
+        erased = False
+        for name, value in sealed.items():
+            opened = open_value(cipher, case_id, model, name, value)
+            if opened is ERASED:
+                erased = True
+                opened = erased_value(model, name)
+            update[name] = opened
+        result = event.model_copy(update=update)
+        if erased:
+            result._erased = True
+        self._last = (event, result)
+        return result
+
+
+def opened_event(model: type[Event], data: bytes, cipher: AESGCM | None) -> Event:
+    """Parse and open one event with a given cipher (tools and tests; the services use :class:`Sealer`)."""
+    from shared.contracts.base import parse_event
+
+    event = parse_event(model, data)
+    update: dict[str, Any] = {}
+    erased = False
+    for name in personal_fields(model):
+        value = getattr(event, name)
+        if isinstance(value, Sealed):
+            opened = open_value(cipher, str(event.case_id), model, name, value)
+            if opened is ERASED:
+                erased, opened = True, erased_value(model, name)
+            update[name] = opened
+    result = event.model_copy(update=update)
+    result._erased = erased
+    return result

@@ -525,6 +525,13 @@ ERRORS: dict[str, ErrorCode] = {
         sv="Endast planens ansvariga arbetstagare registrerar uppföljningen.",
         en="Only the plan's responsible worker records the follow-up.",
     ),
+    "not_held": ErrorCode(
+        "not_held",
+        "domain",
+        fi="Palautetta voi antaa vasta pidetystä tapaamisesta.",
+        sv="Respons kan ges först när mötet har hållits.",
+        en="Feedback can be given only on a meeting that was held.",
+    ),
     "not_started": ErrorCode(
         "not_started",
         "domain",
@@ -620,6 +627,13 @@ ERRORS: dict[str, ErrorCode] = {
         fi="Kysyttyä roolia ei ole kenelläkään.",
         sv="Ingen har den begärda rollen.",
         en="Nobody in the roster has a role asked for.",
+    ),
+    "unknown_municipality": ErrorCode(
+        "unknown_municipality",
+        "domain",
+        fi="Kunnalla ei ole ammattilaisia listalla.",
+        sv="Kommunen har inga yrkesutbildade i listan.",
+        en="The roster has no professionals in this municipality.",
     ),
     "unknown_room": ErrorCode(
         "unknown_room", "domain", fi="Tilaa ei ole listalla.", sv="Rummet finns inte i listan.", en="No such room in the roster."

@@ -90,6 +90,26 @@ consents = Table(
     Column("valid_until", Date, nullable=True),
 )
 
+# The joint-work statistics read model (services/meetings/joint_statistics.py): small fact records
+# keyed by what they describe, no personal data. A rebuild replaces every row in one transaction.
+joint_statistics_facts = Table(
+    "joint_statistics_facts",
+    metadata,
+    Column("key", String(200), primary_key=True),
+    Column("facts", JSONText, nullable=False),
+)
+
+# Each municipality's adoption stage of the model, as last recorded (the history is in the events
+# and the audit log).
+adoption_stages = Table(
+    "adoption_stages",
+    metadata,
+    Column("municipality", String(200), primary_key=True),
+    Column("stage", String(30), nullable=False),
+    Column("recorded_at", UTCDateTime, nullable=False),
+    Column("recorded_by", String(100), nullable=False),
+)
+
 proposals = Table(
     "proposals",
     metadata,
@@ -307,6 +327,40 @@ class MeetingRepository:
             select(meetings.c.state).where(meetings.c.case_id == str(case_id)).order_by(meetings.c.starts_at)
         )
         return [_meeting.validate_python(s) for s in states]
+
+    # -- joint-work statistics read model ----------------------------------------------------------
+    async def statistics_facts(self, key: str) -> dict[str, Any] | None:
+        found = await self.s.scalar(select(joint_statistics_facts.c.facts).where(joint_statistics_facts.c.key == key))
+        return dict(found) if found is not None else None
+
+    async def save_statistics_facts(self, key: str, facts: dict[str, Any], *, new: bool) -> None:
+        if new:
+            await self.s.execute(insert(joint_statistics_facts).values(key=key, facts=facts))
+        else:
+            await self.s.execute(update(joint_statistics_facts).where(joint_statistics_facts.c.key == key).values(facts=facts))
+
+    async def all_statistics_facts(self) -> dict[str, dict[str, Any]]:
+        rows = (await self.s.execute(select(joint_statistics_facts.c.key, joint_statistics_facts.c.facts))).all()
+        return {k: dict(f) for k, f in rows}
+
+    async def replace_statistics_facts(self, facts: dict[str, dict[str, Any]]) -> None:
+        """A rebuild's result in place of the live rows, in the unit of work's one transaction."""
+        await self.s.execute(delete(joint_statistics_facts))
+        rows = [{"key": k, "facts": f} for k, f in facts.items()]
+        for i in range(0, len(rows), 500):
+            await self.uow.insert(joint_statistics_facts, rows[i : i + 500])
+
+    # -- adoption stage ----------------------------------------------------------------------------
+    async def adoption_stage(self, municipality: str) -> str | None:
+        found = await self.s.scalar(select(adoption_stages.c.stage).where(adoption_stages.c.municipality == municipality))
+        return str(found) if found is not None else None
+
+    async def save_adoption_stage(self, municipality: str, stage: str, at: datetime, by: str, *, new: bool) -> None:
+        values = {"stage": stage, "recorded_at": at, "recorded_by": by}
+        if new:
+            await self.s.execute(insert(adoption_stages).values(municipality=municipality, **values))
+        else:
+            await self.s.execute(update(adoption_stages).where(adoption_stages.c.municipality == municipality).values(**values))
 
 
 class MeetingsUnitOfWork(UnitOfWork):

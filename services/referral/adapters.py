@@ -330,6 +330,13 @@ class ReferralRepository:
         else:
             await self.s.execute(update(statistics_facts).where(statistics_facts.c.case_id == str(case_id)).values(facts=facts))
 
+    async def replace_statistics_facts(self, facts: dict[str, dict[str, Any]]) -> None:
+        """A rebuild's result in place of the live rows, in the unit of work's one transaction."""
+        await self.s.execute(delete(statistics_facts))
+        rows = [{"case_id": c, "facts": f} for c, f in facts.items()]
+        for i in range(0, len(rows), 500):
+            await self.uow.insert(statistics_facts, rows[i : i + 500])
+
     async def all_statistics_facts(self) -> dict[str, dict[str, Any]]:
         return {c: dict(f) for c, f in (await self.s.execute(select(statistics_facts.c.case_id, statistics_facts.c.facts))).all()}
 

@@ -16,6 +16,7 @@ from uuid import uuid4
 import pytest
 from sqlalchemy import select
 
+from infra.ops import rebuild_and_store
 from services.meetings.adapters import audit_log
 from services.meetings.projections import JointWorkRebuild
 from shared import pseudonyms
@@ -259,7 +260,9 @@ async def test_joint_work_figures_are_live_served_three_ways_and_a_stored_rebuil
             await uow.meetings.replace_statistics_facts({})  # type: ignore[attr-defined]
             await uow.commit()
         assert (await call(nc, "query.meetings.joint_work_statistics.v1", {}, token=stats)).data["rows"] == []
-        assert await built.store(svc) == len(live)
+        # As `python -m infra.ops rebuild joint-work-statistics` does it: rebuilt, then stored.
+        stored = await rebuild_and_store("joint-work-statistics", nc, staff_settings)
+        assert stored.model.facts == live
         served = await call(nc, "query.meetings.joint_work_statistics.v1", {}, token=stats)
         assert served.data["rows"] == rows
 

@@ -36,10 +36,11 @@ ROLES: dict[str, str] = {
     SOCIAL_WORKER: "A qualified social worker (sosiaalityöntekijä; usually with the worker role too): reaches cases as a "
     "worker does, and alone records the statutory acts of social work on their team's cases: the 7-working-day "
     "decision and the urgency assessment.",
-    TEAM_LEAD: "A team lead: reaches their teams' cases and keeps the roster.",
-    STATISTICIAN: "Statistics and management: aggregates only, never a family's data.",
+    TEAM_LEAD: "A team lead: reaches their teams' cases, keeps the roster and records the adoption stage of the model.",
+    STATISTICIAN: "Statistics and management: aggregates only, never a family's data; records a municipality's "
+    "adoption stage of the model.",
     OPS: "Operations: health, ids and counts; no personal data.",
-    ROSTER_ADMIN: "Keeps the roster of professionals and rooms (no family data).",
+    ROSTER_ADMIN: "Keeps the roster of professionals and rooms and records the adoption stage of the model (no family data).",
 }
 """Staff roles the policy knows (the token's roles claim). A guardian has no role: the token's kind says guardian."""
 

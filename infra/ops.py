@@ -404,8 +404,8 @@ def purge_stream_command(
     console.print(f"purged {stream}: {record['messages']} messages; sequences continue at {record['last_seq'] + 1}")
 
 
-READ_MODELS = ("referral-statistics", "statutory-statistics", "joint-work-statistics")
-STORED = {"statutory-statistics": "referral", "joint-work-statistics": "meetings"}
+READ_MODELS = ("referral-statistics", "statutory-statistics", "joint-work-statistics", "meeting-statistics")
+STORED = {"statutory-statistics": "referral", "joint-work-statistics": "meetings", "meeting-statistics": "meetings"}
 """Read models whose rebuild is stored in the owning service's database (and served by its query)."""
 
 
@@ -413,15 +413,19 @@ async def rebuild_and_store(model: str, nc: nats.NATS, settings: Settings | None
     """Rebuild a statistics read model from the streams and put it in place of the live rows in the
     owning service's database (one transaction), where the service's query serves it."""
     from services.meetings.bootstrap import bootstrap as meetings_bootstrap
-    from services.meetings.projections import JointWorkRebuild
+    from services.meetings.projections import JointWorkRebuild, MeetingStatisticsRebuild
     from services.referral.bootstrap import bootstrap as referral_bootstrap
     from services.referral.projections import StatutoryRebuild
 
-    built: StatutoryRebuild | JointWorkRebuild
+    built: Any
     if model == "statutory-statistics":
         built, svc = await StatutoryRebuild.rebuild(nc.jetstream(), progress=progress), referral_bootstrap(settings)
-    else:
+    elif model == "joint-work-statistics":
         built, svc = await JointWorkRebuild.rebuild(nc.jetstream(), progress=progress), meetings_bootstrap(settings)
+    elif model == "meeting-statistics":
+        built, svc = await MeetingStatisticsRebuild.rebuild(nc.jetstream(), progress=progress), meetings_bootstrap(settings)
+    else:
+        raise ValueError(f"not a stored read model: {model}")
     await svc.db.create_all()
     try:
         await built.store(svc)
@@ -437,7 +441,9 @@ def rebuild(model: str = typer.Argument("referral-statistics"), url: str = typer
     working days and assessments within 3 months, per municipality and month; stored in the referral
     database and served by query.referral.statistics.v1) or joint-work-statistics (first meeting,
     invited and attended, feedback, adoption stage and indicator, onward-service delays; stored in the
-    meetings database and served by query.meetings.joint_work_statistics.v1)."""
+    meetings database and served by query.meetings.joint_work_statistics.v1) or meeting-statistics
+    (joint meetings per municipality, unit and team; stored in the meetings database and served by
+    query.meetings.statistics.v2)."""
     if model not in READ_MODELS:
         raise typer.BadParameter(f"known read models: {', '.join(READ_MODELS)}")
 
@@ -470,10 +476,17 @@ def rebuild(model: str = typer.Argument("referral-statistics"), url: str = typer
             for r in built.rows():
                 t.add_row(r["municipality"], r["month"], r["channel"], str(r["referrals"]))
         else:
+            columns: tuple[str, ...]
             if model == "statutory-statistics":
                 from services.referral.statistics import COLUMNS
 
                 columns, rows, title = COLUMNS, built.model.figures(), "Statutory statistics"
+            elif model == "meeting-statistics":
+                from services.meetings.stats import compute
+
+                m = built.model
+                counts = compute(m.meetings(), m.convenings(), m.units())["per_municipality_month"]
+                columns, rows, title = ("municipality", "month", "meetings"), counts, "Joint-meeting statistics"
             else:
                 from services.meetings.joint_statistics import to_csv
 

@@ -99,6 +99,16 @@ joint_statistics_facts = Table(
     Column("facts", JSONText, nullable=False),
 )
 
+# The joint-meeting statistics read model (services/meetings/meeting_statistics.py), the same shape.
+meeting_statistics_facts = Table(
+    "meeting_statistics_facts",
+    metadata,
+    Column("key", String(200), primary_key=True),
+    Column("facts", JSONText, nullable=False),
+)
+FACT_TABLES = {"joint": joint_statistics_facts, "meetings": meeting_statistics_facts}
+"""The statistics read models: joint (joint-work statistics) and meetings (joint-meeting statistics)."""
+
 # Each municipality's adoption stage of the model, as last recorded (the history is in the events
 # and the audit log).
 adoption_stages = Table(
@@ -328,27 +338,30 @@ class MeetingRepository:
         )
         return [_meeting.validate_python(s) for s in states]
 
-    # -- joint-work statistics read model ----------------------------------------------------------
-    async def statistics_facts(self, key: str) -> dict[str, Any] | None:
-        found = await self.s.scalar(select(joint_statistics_facts.c.facts).where(joint_statistics_facts.c.key == key))
+    # -- statistics read models (FACT_TABLES) --------------------------------------------------------
+    async def statistics_facts(self, key: str, model: str = "joint") -> dict[str, Any] | None:
+        t = FACT_TABLES[model]
+        found = await self.s.scalar(select(t.c.facts).where(t.c.key == key))
         return dict(found) if found is not None else None
 
-    async def save_statistics_facts(self, key: str, facts: dict[str, Any], *, new: bool) -> None:
+    async def save_statistics_facts(self, key: str, facts: dict[str, Any], *, new: bool, model: str = "joint") -> None:
+        t = FACT_TABLES[model]
         if new:
-            await self.s.execute(insert(joint_statistics_facts).values(key=key, facts=facts))
+            await self.s.execute(insert(t).values(key=key, facts=facts))
         else:
-            await self.s.execute(update(joint_statistics_facts).where(joint_statistics_facts.c.key == key).values(facts=facts))
+            await self.s.execute(update(t).where(t.c.key == key).values(facts=facts))
 
-    async def all_statistics_facts(self) -> dict[str, dict[str, Any]]:
-        rows = (await self.s.execute(select(joint_statistics_facts.c.key, joint_statistics_facts.c.facts))).all()
-        return {k: dict(f) for k, f in rows}
+    async def all_statistics_facts(self, model: str = "joint") -> dict[str, dict[str, Any]]:
+        t = FACT_TABLES[model]
+        return {k: dict(f) for k, f in (await self.s.execute(select(t.c.key, t.c.facts))).all()}
 
-    async def replace_statistics_facts(self, facts: dict[str, dict[str, Any]]) -> None:
+    async def replace_statistics_facts(self, facts: dict[str, dict[str, Any]], model: str = "joint") -> None:
         """A rebuild's result in place of the live rows, in the unit of work's one transaction."""
-        await self.s.execute(delete(joint_statistics_facts))
+        t = FACT_TABLES[model]
+        await self.s.execute(delete(t))
         rows = [{"key": k, "facts": f} for k, f in facts.items()]
         for i in range(0, len(rows), 500):
-            await self.uow.insert(joint_statistics_facts, rows[i : i + 500])
+            await self.uow.insert(t, rows[i : i + 500])
 
     # -- adoption stage ----------------------------------------------------------------------------
     async def adoption_stage(self, municipality: str) -> str | None:

@@ -12,6 +12,7 @@ from shared.contracts.meetings import (
     ConveneMeetingV2,
     FeedbackRecorded,
     JointWorkStatisticsQuery,
+    MeetingCancelled,
     MeetingCaseQueryV2,
     MeetingConvened,
     MeetingHeld,
@@ -29,6 +30,7 @@ from shared.contracts.meetings import (
     RescheduleMeetingV2,
     RespondToInvitation,
     RespondToInvitationV2,
+    RosterProfessionalChanged,
     RosterQuery,
     RosterQueryV2,
     UpsertProfessional,
@@ -112,3 +114,13 @@ def register(svc: Service) -> None:
         ServiceStartOverdue,
     ):
         svc.on_event(model)(handlers.on_joint_statistics_event)
+    for stats_model in (
+        ReferralReceived,
+        AssessmentStarted,
+        MeetingConvened,
+        MeetingRescheduled,
+        MeetingCancelled,
+        MeetingHeld,
+        RosterProfessionalChanged,
+    ):
+        svc.on_event(stats_model)(handlers.on_meeting_statistics_event)

@@ -53,7 +53,7 @@ from shared.contracts.referral import (
 )
 from shared.errors import DomainError, NotFound
 
-from . import domain, joint_statistics, stats
+from . import domain, joint_statistics, meeting_statistics, stats
 from .adapters import MeetingsUnitOfWork
 from .slots import NoSlot, Professional, Proposal, Room, SlotRequest, find_slot, substitutes
 
@@ -133,6 +133,7 @@ async def _save_professional(uow: MeetingsUnitOfWork, p: Professional, source: s
         unit=p.unit,
         contact=p.contact,
         active=p.active,
+        team=p.team,
     )
     return True
 
@@ -841,12 +842,13 @@ async def access_log(q: MeetingsAccessLogQuery, uow: MeetingsUnitOfWork) -> Repl
 
 
 async def statistics(q: MeetingStatisticsQuery, uow: MeetingsUnitOfWork) -> Reply:
-    """Counts per municipality, unit and month only: no one family's data, so not audited."""
-    units = {p.professional_id: (p.unit, p.team) for p in await uow.meetings.roster()}
+    """Counts per municipality, unit and month only: no one family's data, so not audited. Computed
+    from the joint-meeting statistics read model (services/meetings/meeting_statistics.py)."""
+    model = meeting_statistics.MeetingStatisticsModel(await uow.meetings.all_statistics_facts("meetings"))
     result = stats.compute(
-        await uow.meetings.all_meetings(),
-        await uow.meetings.all_convenings(),
-        units,
+        model.meetings(),
+        model.convenings(),
+        model.units(),
         municipality=q.municipality,
         from_month=q.from_month,
         to_month=q.to_month,
@@ -854,6 +856,16 @@ async def statistics(q: MeetingStatisticsQuery, uow: MeetingsUnitOfWork) -> Repl
     if q.format == "csv":
         return Reply(ok=True, data={"csv": stats.to_csv(result)})
     return Reply(ok=True, data=result)
+
+
+async def on_meeting_statistics_event(ev: Any, uow: MeetingsUnitOfWork) -> None:
+    """The live joint-meeting statistics read model, folded exactly as a rebuild folds the streams."""
+    payload = ev.model_dump(mode="json")
+    key = meeting_statistics.MeetingStatisticsModel.key_of(ev.event_type, payload)
+    known = await uow.meetings.statistics_facts(key, "meetings")
+    model = meeting_statistics.MeetingStatisticsModel({key: copy.deepcopy(known or {})})
+    if model.apply(ev.event_type, payload) is not None and model.facts[key] != known:
+        await uow.meetings.save_statistics_facts(key, model.facts[key], new=known is None, model="meetings")
 
 
 # -- joint-work statistics (services/meetings/joint_statistics.py) --------------------------------

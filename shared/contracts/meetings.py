@@ -552,6 +552,7 @@ class RosterProfessionalChanged(Event):
     unit: ShortText = Field(description="Unit (service) the professional works in.")
     contact: ContactPoint | None = Field(default=None, description="Work contact (e-mail, phone).")
     active: bool = True
+    team: ShortText | None = Field(default=None, description="Family-centre team id (statistics count per team).")
 
 
 class RosterRoomChanged(Event):

@@ -404,8 +404,13 @@ def purge_stream_command(
     console.print(f"purged {stream}: {record['messages']} messages; sequences continue at {record['last_seq'] + 1}")
 
 
-READ_MODELS = ("referral-statistics", "statutory-statistics", "joint-work-statistics", "meeting-statistics")
-STORED = {"statutory-statistics": "referral", "joint-work-statistics": "meetings", "meeting-statistics": "meetings"}
+READ_MODELS = ("referral-statistics", "statutory-statistics", "joint-work-statistics", "meeting-statistics", "wellbeing")
+STORED = {
+    "statutory-statistics": "referral",
+    "joint-work-statistics": "meetings",
+    "meeting-statistics": "meetings",
+    "wellbeing": "plans",
+}
 """Read models whose rebuild is stored in the owning service's database (and served by its query)."""
 
 
@@ -414,6 +419,8 @@ async def rebuild_and_store(model: str, nc: nats.NATS, settings: Settings | None
     owning service's database (one transaction), where the service's query serves it."""
     from services.meetings.bootstrap import bootstrap as meetings_bootstrap
     from services.meetings.projections import JointWorkRebuild, MeetingStatisticsRebuild
+    from services.plans.bootstrap import bootstrap as plans_bootstrap
+    from services.plans.projections import WellbeingRebuild
     from services.referral.bootstrap import bootstrap as referral_bootstrap
     from services.referral.projections import StatutoryRebuild
 
@@ -424,6 +431,8 @@ async def rebuild_and_store(model: str, nc: nats.NATS, settings: Settings | None
         built, svc = await JointWorkRebuild.rebuild(nc.jetstream(), progress=progress), meetings_bootstrap(settings)
     elif model == "meeting-statistics":
         built, svc = await MeetingStatisticsRebuild.rebuild(nc.jetstream(), progress=progress), meetings_bootstrap(settings)
+    elif model == "wellbeing":
+        built, svc = await WellbeingRebuild.rebuild(nc.jetstream(), progress=progress), plans_bootstrap(settings)
     else:
         raise ValueError(f"not a stored read model: {model}")
     await svc.db.create_all()
@@ -441,9 +450,10 @@ def rebuild(model: str = typer.Argument("referral-statistics"), url: str = typer
     working days and assessments within 3 months, per municipality and month; stored in the referral
     database and served by query.referral.statistics.v1) or joint-work-statistics (first meeting,
     invited and attended, feedback, adoption stage and indicator, onward-service delays; stored in the
-    meetings database and served by query.meetings.joint_work_statistics.v1) or meeting-statistics
+    meetings database and served by query.meetings.joint_work_statistics.v1), meeting-statistics
     (joint meetings per municipality, unit and team; stored in the meetings database and served by
-    query.meetings.statistics.v2)."""
+    query.meetings.statistics.v2) or wellbeing (the wellbeing star measurements; stored in the plans
+    database and served by query.plans.effectiveness.v2 and the wellbeing chart)."""
     if model not in READ_MODELS:
         raise typer.BadParameter(f"known read models: {', '.join(READ_MODELS)}")
 
@@ -481,6 +491,12 @@ def rebuild(model: str = typer.Argument("referral-statistics"), url: str = typer
                 from services.referral.statistics import COLUMNS
 
                 columns, rows, title = COLUMNS, built.model.figures(), "Statutory statistics"
+            elif model == "wellbeing":
+                per_source: dict[str, int] = {}
+                for f in built.facts.values():
+                    per_source[f["source"]] = per_source.get(f["source"], 0) + 1
+                columns, title = ("source", "measurements"), "Wellbeing star measurements"
+                rows = [{"source": k, "measurements": v} for k, v in sorted(per_source.items())]
             elif model == "meeting-statistics":
                 from services.meetings.stats import compute
 

@@ -12,8 +12,10 @@ from typing import Any
 import pytest
 from babel.messages.pofile import read_po
 
+from services.meetings import joint_statistics
 from services.notifications.templates import LOCALE_DIR, TEMPLATES, catalogue_texts, render
 from services.plans import charts, printable
+from services.referral import statistics
 from shared import glossary
 from shared.errors import ERRORS
 
@@ -124,7 +126,14 @@ def _printable_texts(language: str) -> list[str]:
 
 
 def _chart_texts(language: str) -> list[str]:
-    return [charts.TITLES[language], *charts.SOURCES[language].values(), *charts.AREA_LABELS[language].values()]
+    return [
+        charts.TITLES[language],
+        *charts.SOURCES[language].values(),
+        *charts.AREA_LABELS[language].values(),
+        *joint_statistics.LABELS[language].values(),
+        *joint_statistics.STAGE_LABELS[language].values(),
+        *statistics.LABELS[language].values(),
+    ]
 
 
 def _error_texts(language: str) -> list[str]:

@@ -163,6 +163,7 @@ class JointWorkStatistics:
                 r["meetings_with_family"] += bool(f.get("family_present"))
                 invited: dict[str, str] = f.get("invited", {})
                 present = set(f.get("present", []))
+                r["meetings_fully_attended"] += bool(invited) and set(invited) <= present
                 for pid, who in invited.items():
                     r["invited"] += 1
                     r["invited_by_kind"][who] = r["invited_by_kind"].get(who, 0) + 1
@@ -223,6 +224,7 @@ def _empty(muni: str, month: str) -> dict[str, Any]:
         "invited_by_kind": {},
         "attended_by_kind": {},
         "meetings_with_family": 0,
+        "meetings_fully_attended": 0,
         "feedback_given": 0,
         "followups_recorded": 0,
         "followups_overdue": 0,
@@ -249,6 +251,9 @@ def _finish(r: dict[str, Any], waits: list[float], delays: list[int], stage: str
     r["contact_to_first_meeting_median_days"] = round(st.median(waits), 2) if waits else None
     r["contact_to_first_meeting_p90_days"] = round(p90(waits), 2) if waits else None
     r["attendance_share"] = _share(r["attended"], r["invited"])
+    held = r["meetings_held"]
+    r["invited_per_meeting"] = round(r["invited"] / held, 2) if held else None
+    r["attended_per_meeting"] = round(r["attended"] / held, 2) if held else None
     r["feedback_mean_rating"] = round(st.mean(ratings), 2) if ratings else None
     r["felt_heard_share"] = _share(heard, len(ratings))
     r["adoption_stage"] = stage
@@ -270,6 +275,9 @@ COLUMNS = (
     "invited",
     "attended",
     "attendance_share",
+    "invited_per_meeting",
+    "attended_per_meeting",
+    "meetings_fully_attended",
     "invited_family",
     "attended_family",
     "invited_professional",
@@ -341,6 +349,7 @@ LABELS = {
         "first": "Yhteydenotosta 1. tapaamiseen, mediaani (pv)",
         "delay": "Palvelun aloituksen viive, ka. (pv)",
         "stage": "Käyttöönoton vaihe",
+        "indicator": "Toteutuminen (0–1)",
         "none": "Ei tietoja",
     },
     "sv": {
@@ -352,6 +361,7 @@ LABELS = {
         "first": "Från kontakt till första mötet, median (d)",
         "delay": "Försenad tjänstestart, medel (d)",
         "stage": "Införandefas",
+        "indicator": "Förverkligande (0–1)",
         "none": "Inga uppgifter",
     },
     "en": {
@@ -363,6 +373,7 @@ LABELS = {
         "first": "Contact to first meeting, median (days)",
         "delay": "Service start delay, mean (days)",
         "stage": "Adoption stage",
+        "indicator": "In practice (0–1)",
         "none": "No data",
     },
 }
@@ -377,14 +388,15 @@ FONT = 'font-family="Helvetica,Arial,sans-serif"'
 
 def chart(rows: list[dict[str, Any]], language: str) -> str:
     """Bars of the four shares (0-100 %) per municipality and month; under each group the days from
-    contact to the first meeting, the service start delay and the recorded adoption stage, in fi/sv/en."""
+    contact to the first meeting, the service start delay, and the recorded adoption stage beside the
+    practice indicator, in fi/sv/en."""
     t = LABELS.get(language, LABELS["fi"])
     stages = STAGE_LABELS.get(language, STAGE_LABELS["fi"])
     bar, gap, left, top, height = 12, 30, 60, 80, 220
     group = len(SHARES) * bar + gap
     width = max(760, left + len(rows) * group + 60)
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{top + height + 200}" role="img">',
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{top + height + 220}" role="img">',
         f"<title>{escape(t['title'])}</title>",
         '<rect width="100%" height="100%" fill="white"/>',
         f'<text x="{left}" y="24" font-size="16" {FONT}>{escape(t["title"])}</text>',
@@ -420,6 +432,7 @@ def chart(rows: list[dict[str, Any]], language: str) -> str:
             ("first", lambda r: r["contact_to_first_meeting_median_days"]),
             ("delay", lambda r: r["service_start_delay_mean_days"]),
             ("stage", lambda r: stages.get(r["adoption_stage"] or "", None)),
+            ("indicator", lambda r: r["practice_indicator"]),
         )
     ):
         yy = y + 22 * k

@@ -230,6 +230,9 @@ async def test_joint_work_figures_are_live_served_three_ways_and_a_stored_rebuil
                 "invited": 4,
                 "attended": 3,
                 "attendance_share": 0.75,
+                "invited_per_meeting": 2,
+                "attended_per_meeting": 1.5,
+                "meetings_fully_attended": 1,
                 "invited_by_kind": {"family": 2, "professional": 2},
                 "attended_by_kind": {"family": 1, "professional": 2},
                 "meetings_with_family": 1,
@@ -278,10 +281,12 @@ async def test_joint_work_figures_are_live_served_three_ways_and_a_stored_rebuil
         )
         titles = {"fi": "Yhteinen työ perheiden kanssa", "sv": "Gemensamt arbete med familjer", "en": "Joint work with families"}
         stage_names = {"fi": "kokeilu käynnissä", "sv": "försök pågår", "en": "trial running"}
+        indicator = {"fi": "Toteutuminen (0–1)", "sv": "Förverkligande (0–1)", "en": "In practice (0–1)"}
         for lang, title in titles.items():
             chart = await call(nc, "query.meetings.joint_work_statistics.v1", {"format": "svg", "language": lang}, token=stats)
             assert chart.data["content_type"] == "image/svg+xml" and chart.data["svg"].startswith("<svg")
             assert f"<title>{title}</title>" in chart.data["svg"] and stage_names[lang] in chart.data["svg"]
+            assert indicator[lang] in chart.data["svg"]  # the recorded stage beside what actually happens
         # Aggregates only: no case, meeting or person id in any answer.
         answers = str(as_csv.data) + chart.data["svg"] + str(served.data)
         assert not any(x in answers for x in (str(a.case_id), str(b.case_id), meeting_a, meeting_b, "guardian-1", "staff-psy"))

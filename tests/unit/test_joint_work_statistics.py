@@ -115,6 +115,7 @@ def test_figures_per_municipality_and_month_follow_the_events() -> None:
         {"family": 1, "professional": 1},
         {"family": 1},
     )
+    assert (feb["invited_per_meeting"], feb["attended_per_meeting"], feb["meetings_fully_attended"]) == (2, 1, 0)
     assert (feb["feedback_given"], feb["feedback_mean_rating"], feb["felt_heard_share"]) == (1, 4, 1.0)
     assert (feb["adoption_stage"], feb["family_present_share"], feb["followups_on_time_share"]) == ("planning", 1.0, 0.5)
     assert feb["practice_indicator"] == 0.75

@@ -341,7 +341,9 @@ class MeetingRepository:
     # -- statistics read models (FACT_TABLES) --------------------------------------------------------
     async def statistics_facts(self, key: str, model: str = "joint") -> dict[str, Any] | None:
         t = FACT_TABLES[model]
-        found = await self.s.scalar(select(t.c.facts).where(t.c.key == key))
+        # Locked until commit (PostgreSQL): two events of one key handled at once by two consumers
+        # would otherwise each write its own fold over the other's (SQLite writers take turns anyway).
+        found = await self.s.scalar(select(t.c.facts).where(t.c.key == key).with_for_update())
         return dict(found) if found is not None else None
 
     async def save_statistics_facts(self, key: str, facts: dict[str, Any], *, new: bool, model: str = "joint") -> None:

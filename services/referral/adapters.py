@@ -321,7 +321,11 @@ class ReferralRepository:
 
     # -- statistics read model -------------------------------------------------------------------------
     async def statistics_facts(self, case_id: Any) -> dict[str, Any] | None:
-        found = await self.s.scalar(select(statistics_facts.c.facts).where(statistics_facts.c.case_id == str(case_id)))
+        # Locked until commit (PostgreSQL): events of one case handled at once by two consumers would
+        # otherwise each write its own fold over the other's (SQLite writers take turns anyway).
+        found = await self.s.scalar(
+            select(statistics_facts.c.facts).where(statistics_facts.c.case_id == str(case_id)).with_for_update()
+        )
         return dict(found) if found is not None else None
 
     async def save_statistics_facts(self, case_id: Any, facts: dict[str, Any], *, new: bool) -> None:

@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import uuid4
 
+import asyncpg
 import pytest
 from sqlalchemy import select
 
@@ -24,7 +25,7 @@ from shared.client import call
 from shared.clock import HELSINKI, FixedClock
 from shared.contracts.plans import FollowupOverdue, FollowupRecorded, ServiceStartOverdue, ServiceStatusRecorded
 from shared.contracts.referral import ReferralReceived
-from tests.conftest import wait_for
+from tests.conftest import POSTGRES_URL, postgres_reachable, wait_for
 from tests.support.identity import GUARDIAN_HETU, OTHER_GUARDIAN_HETU
 from tests.support.staff import TEAM, assign, publish, relation_known
 from tests.support.system import EventLog, running
@@ -78,13 +79,31 @@ def codes(reply: Any) -> list[str]:
     return [e.code for e in reply.errors]
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+async def database(request, staff_settings):  # type: ignore[no-untyped-def]
+    """The meetings service on a SQLite file, or on its own PostgreSQL database."""
+    if request.param == "sqlite":
+        yield staff_settings
+        return
+    if not postgres_reachable():
+        pytest.skip("no PostgreSQL at 127.0.0.1:5432")
+    admin = await asyncpg.connect(POSTGRES_URL.replace("+asyncpg", ""))
+    name = f"koolle_t_{uuid4().hex[:10]}_meetings"
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield staff_settings.model_copy(update={"meetings_database_url": f"{POSTGRES_URL.rsplit('/', 1)[0]}/{name}"})
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
 async def test_joint_work_figures_are_live_served_three_ways_and_a_stored_rebuild_matches_them_exactly(  # type: ignore[no-untyped-def]
-    staff_settings, nc, clean_streams, identity, worker_token
+    database, nc, clean_streams, identity, worker_token
 ):
     log = await EventLog().attach(nc, ("meeting.>",))
     w = worker_token
     clock = FixedClock(NOW)
-    async with running(staff_settings, "meetings", clock=clock) as svcs:
+    async with running(database, "meetings", clock=clock) as svcs:
         svc = svcs["meetings"]
         a = received(NOW - timedelta(days=1), GUARDIAN_HETU)  # contact Thu; first meeting Mon: 3.875 days
         b = received(NOW - timedelta(days=3), OTHER_GUARDIAN_HETU)  # contact Tue; first meeting next Tue: 6.875 days
@@ -264,7 +283,7 @@ async def test_joint_work_figures_are_live_served_three_ways_and_a_stored_rebuil
             await uow.commit()
         assert (await call(nc, "query.meetings.joint_work_statistics.v1", {}, token=stats)).data["rows"] == []
         # As `python -m infra.ops rebuild joint-work-statistics` does it: rebuilt, then stored.
-        stored = await rebuild_and_store("joint-work-statistics", nc, staff_settings)
+        stored = await rebuild_and_store("joint-work-statistics", nc, database)
         assert stored.model.facts == live
         served = await call(nc, "query.meetings.joint_work_statistics.v1", {}, token=stats)
         assert served.data["rows"] == rows

@@ -84,7 +84,7 @@ followup_records = Table(
 wellbeing = Table(
     "wellbeing_measurements",
     metadata,
-    Column("measurement_id", String(36), primary_key=True),
+    Column("measurement_id", String(64), primary_key=True),  # meeting:<uuid> or followup:<event uuid>
     Column("case_id", String(36), nullable=False, index=True),
     Column("source", String(20), nullable=False),  # meeting | followup
     Column("measured_at", UTCDateTime, nullable=False),

@@ -1,9 +1,14 @@
 """The demo: a front door and a staff app walk one invented family through the whole flow.
 
 Referral -> convening -> joint meeting held -> joint plan -> follow-up due, with notifications.
-Then a second, short walk, the statutory process: a child-protection notification -> its urgency
-assessed by a social worker (signed in) -> the 7-working-day decision recorded (start the assessment),
-the guardians told that the notification was received.
+The family gives feedback on the meeting, a team lead records Porvoo's adoption stage of the model,
+and a statistician reads the joint-work statistics. Then a second walk, the statutory process: a
+child-protection notification -> its urgency assessed by a social worker (signed in) -> the
+7-working-day decision recorded (start the assessment), the guardians told that the notification was
+received -> the assessment started and completed (the referrer told) -> a plan with an onward
+service whose agreed start day has passed -> the late-start alert to the responsible worker and the
+family -> the responsible worker leaves the roster and hands over to a colleague, the family told its
+new contact.
 Everything goes through NATS exactly as real front-door and staff systems would use it.
 """
 
@@ -13,6 +18,7 @@ import asyncio
 import json
 import random
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
@@ -25,7 +31,7 @@ from services.referral.hetu import make_test_hetu
 from shared.client import call, submit_referral
 from shared.clock import local
 
-WATCHED = ("referral.>", "meeting.>", "plan.>", "followup.>", "notification.>", "deadletter.>")
+WATCHED = ("referral.>", "assessment.>", "meeting.>", "plan.>", "followup.>", "notification.>", "deadletter.>")
 _seen: dict[str, list[dict[str, Any]]] = {}
 
 
@@ -99,6 +105,10 @@ CLOSE_WORKER = "staff-close-1"  # in services/meetings/roster.json: a worker of 
 SOCIAL_WORKER = "cw-sw-1"  # invented: a social worker of the child-welfare intake team (no roster lists that team)
 CHILD_WELFARE_TEAM = "child-welfare-intake"  # where services/referral/routing.json sends every notification
 GUARDIAN_HETU = make_test_hetu(date(1988, 6, 2), 934)  # invented: individual number 900-999
+TEAM_LEAD = "demo-lead-1"  # invented: the lead of the Porvoo family centre (keeps the roster)
+FAMILY_CENTRE = "porvoo-family-centre"
+LEAVING, TAKING_OVER = "pv-fw-2", "pv-fw-1"  # family workers in services/meetings/roster.json
+ROSTER = Path(__file__).resolve().parents[1] / "services" / "meetings" / "roster.json"
 
 
 async def _until_case_reached(staff: nats.NATS, subject: str, payload: dict[str, Any], token: str) -> Any:
@@ -262,6 +272,7 @@ async def run_demo(
     due = await _wait("followup.due", lambda e: e["plan_id"] == plan_id, timeout=followup_after + 30)
     await _wait("notification.sent", lambda e: e["source_event_id"] == due["event_id"], timeout=30)
     say(f"Case {case_id}: referral -> meeting -> plan -> follow-up due, every step notified.")
+    await joint_work_statistics_demo(issuer, staff, case_id, str(meeting_id), guardian)
     statutory = await run_statutory_demo(issuer, frontdoor, staff)
     return {"case_id": case_id, "meeting_id": str(meeting_id), "plan_id": str(plan_id), **statutory}
 
@@ -318,4 +329,124 @@ async def run_statutory_demo(issuer: LocalIssuer, frontdoor: nats.NATS, staff: n
     await _wait("referral.decision_recorded", lambda e: e["case_id"] == case_id)
     await _wait("notification.sent", lambda e: e["case_id"] == case_id and e.get("template") == "notification_received")
     say(f"Case {case_id}: notification -> urgency assessed -> decision recorded, the guardian told.")
-    return {"statutory_case_id": case_id}
+
+    say("Social worker starts the service-need assessment, and completes it: the referrer is told.")
+    for subject, extra in (
+        ("cmd.referral.start_assessment.v1", {}),
+        ("cmd.referral.complete_assessment.v1", {"outcome": "services_started"}),
+    ):
+        body = {"command_id": str(uuid4()), "case_id": case_id, "social_worker_id": SOCIAL_WORKER, **extra}
+        reply = await call(staff, subject, body, token=token)
+        if not reply.ok:
+            raise RuntimeError(f"{subject} refused: {[e.code for e in reply.errors]}")
+    await _wait("assessment.completed", lambda e: e["case_id"] == case_id)
+    handover = await onward_service_and_handover_demo(issuer, staff, token, case_id, "huoltaja@example.com")
+    return {"statutory_case_id": case_id, **handover}
+
+
+async def joint_work_statistics_demo(issuer: LocalIssuer, staff: nats.NATS, case_id: str, meeting_id: str, guardian: str) -> None:
+    """The family's feedback on the meeting, the municipality's adoption stage, and the figures."""
+    say("The guardian gives feedback on the joint meeting: 5 of 5, and the family felt heard.")
+    feedback = {"command_id": str(uuid4()), "case_id": case_id, "meeting_id": meeting_id, "rating": 5, "felt_heard": True}
+    reply = await call(staff, "cmd.meetings.record_feedback.v1", feedback, token=guardian)
+    if not reply.ok:
+        raise RuntimeError(f"record_feedback refused: {[e.code for e in reply.errors]}")
+    await _wait("meeting.feedback_recorded", lambda e: e["meeting_id"] == meeting_id)
+    lead = staff_token(issuer, TEAM_LEAD, roles=["team_lead"], teams=[FAMILY_CENTRE], municipality="Porvoo")
+    say(f"Team lead ({TEAM_LEAD}): Porvoo's adoption stage of the model is recorded: a trial is running.")
+    stage = {"command_id": str(uuid4()), "municipality": "Porvoo", "stage": "trial"}
+    reply = await call(staff, "cmd.meetings.record_adoption_stage.v1", stage, token=lead)
+    if not reply.ok:
+        raise RuntimeError(f"record_adoption_stage refused: {[e.code for e in reply.errors]}")
+    await _wait("meeting.adoption_stage_recorded", lambda e: e["municipality"] == "Porvoo")
+    stats = staff_token(issuer, "demo-stats-1", roles=["statistician"], teams=[], municipality="Porvoo")
+    for _ in range(50):  # the read model follows the events a moment later
+        reply = await call(staff, "query.meetings.joint_work_statistics.v1", {"municipality": "Porvoo"}, token=stats)
+        rows = (reply.data or {}).get("rows", []) if reply.ok else []
+        if any(r["feedback_given"] and r["adoption_stage"] for r in rows):
+            break
+        await asyncio.sleep(0.1)
+    for r in rows[-1:]:
+        print(
+            f"  Porvoo {r['month']}: {r['meetings_held']} meeting(s) held, attended {r['attended']}/{r['invited']},"
+            f" contact to first meeting median {r['contact_to_first_meeting_median_days']} d,"
+            f" feedback {r['feedback_mean_rating']}/5, adoption stage {r['adoption_stage']},"
+            f" practice indicator {r['practice_indicator']}"
+        )
+
+
+def _roster_entry(professional_id: str) -> dict[str, Any]:
+    entry = next(p for p in json.loads(ROSTER.read_text())["professionals"] if p["professional_id"] == professional_id)
+    return dict(entry)
+
+
+async def onward_service_and_handover_demo(
+    issuer: LocalIssuer, staff: nats.NATS, token: str, case_id: str, guardian_email: str
+) -> dict[str, str]:
+    """A plan with an onward service whose agreed start day has passed (the late-start alert fires at
+    once), then the responsible worker leaves the roster naming a successor (the handover)."""
+    say(
+        f"Social worker records the plan: intensified family work elsewhere, agreed to start by yesterday; {LEAVING} responsible."
+    )
+    yesterday = local(datetime.now(UTC)).date() - timedelta(days=1)
+    worker = _roster_entry(LEAVING)
+    family = {"contact_id": "guardian-1", "role": "guardian", "language": "fi", "email": guardian_email}
+    reply = await _until_case_reached(
+        staff,
+        "cmd.plans.agree.v2",
+        {
+            "command_id": str(uuid4()),
+            "case_id": case_id,
+            "changes_needed": ["Lapsi ei ole öisin yksin kotona"],
+            "actions_at_home": [{"what": "Iltojen hoitovuorot sovitaan", "who": "huoltaja"}],
+            "actions_elsewhere": [
+                {"what": "Tehostettu perhetyö", "who": "perhetyö", "where": "Porvoon perhetyö", "start_by": yesterday.isoformat()}
+            ],
+            "worker_contacts_family": "Puhelu tiistaisin",
+            "family_contacts_worker": "Puhelu arkisin",
+            "responsible_workers": [
+                {
+                    "worker_id": LEAVING,
+                    "organisation": worker["unit"],
+                    "public_service": True,
+                    "contact": worker["contact"] | {"role": "responsible_worker"},
+                }
+            ],
+            "next_contact_at": (datetime.now(UTC) + timedelta(days=7)).isoformat(),
+            "family_contacts": [family],
+        },
+        token,
+    )
+    if not reply.ok:
+        raise RuntimeError(f"agree plan refused: {[e.code for e in reply.errors]}")
+    plan_id = reply.id
+    overdue = await _wait("plan.service_start_overdue", lambda e: e["plan_id"] == plan_id)
+    await _wait("notification.sent", lambda e: e["source_event_id"] == overdue["event_id"])
+    say("The late-start alert: the service had not started by its day; the responsible worker and the family were told.")
+
+    lead = staff_token(issuer, TEAM_LEAD, roles=["team_lead"], teams=[FAMILY_CENTRE], municipality="Porvoo")
+    say(f"Team lead: {LEAVING} leaves the roster; {TAKING_OVER} takes over their plans (a handover).")
+
+    async def upsert(active: bool) -> None:
+        body = {k: v for k, v in worker.items() if k != "team" or v}
+        body |= {"command_id": str(uuid4()), "active": active}
+        if not active:
+            body["successor_id"] = TAKING_OVER
+        reply = await call(staff, "cmd.meetings.upsert_professional.v2", body, token=lead)
+        if not reply.ok:
+            raise RuntimeError(f"upsert_professional refused: {[e.code for e in reply.errors]}")
+
+    handed: dict[str, Any] | None = None
+    for _ in range(10):  # the meetings service learns who is responsible from plan.agreed, a moment later
+        await upsert(False)
+        try:
+            handed = await _wait("plan.handed_over", lambda e: e["plan_id"] == plan_id, timeout=3)
+            break
+        except TimeoutError:
+            await upsert(True)
+    if handed is None:
+        raise RuntimeError("no handover")
+    await _wait("notification.sent", lambda e: e["source_event_id"] == handed["event_id"])
+    await upsert(True)  # the demo worker comes back, so that the next run finds the roster as it was
+    say(f"Plan {plan_id}: onward service late -> alert; handover to {TAKING_OVER}, the family told its new contact.")
+    return {"statutory_plan_id": str(plan_id)}

@@ -405,36 +405,81 @@ def purge_stream_command(
     console.print(f"purged {stream}: {record['messages']} messages; sequences continue at {record['last_seq'] + 1}")
 
 
-READ_MODELS = ("referral-statistics", "statutory-statistics")
+READ_MODELS = ("referral-statistics", "statutory-statistics", "joint-work-statistics", "meeting-statistics", "wellbeing")
+STORED = {
+    "statutory-statistics": "referral",
+    "joint-work-statistics": "meetings",
+    "meeting-statistics": "meetings",
+    "wellbeing": "plans",
+}
+"""Read models whose rebuild is stored in the owning service's database (and served by its query)."""
+
+
+async def rebuild_and_store(model: str, nc: nats.NATS, settings: Settings | None = None, progress: Any = None) -> Any:
+    """Rebuild a statistics read model from the streams and put it in place of the live rows in the
+    owning service's database (one transaction), where the service's query serves it."""
+    from services.meetings.bootstrap import bootstrap as meetings_bootstrap
+    from services.meetings.projections import JointWorkRebuild, MeetingStatisticsRebuild
+    from services.plans.bootstrap import bootstrap as plans_bootstrap
+    from services.plans.projections import WellbeingRebuild
+    from services.referral.bootstrap import bootstrap as referral_bootstrap
+    from services.referral.projections import StatutoryRebuild
+
+    built: Any
+    if model == "statutory-statistics":
+        built, svc = await StatutoryRebuild.rebuild(nc.jetstream(), progress=progress), referral_bootstrap(settings)
+    elif model == "joint-work-statistics":
+        built, svc = await JointWorkRebuild.rebuild(nc.jetstream(), progress=progress), meetings_bootstrap(settings)
+    elif model == "meeting-statistics":
+        built, svc = await MeetingStatisticsRebuild.rebuild(nc.jetstream(), progress=progress), meetings_bootstrap(settings)
+    elif model == "wellbeing":
+        built, svc = await WellbeingRebuild.rebuild(nc.jetstream(), progress=progress), plans_bootstrap(settings)
+    else:
+        raise ValueError(f"not a stored read model: {model}")
+    await svc.db.create_all()
+    try:
+        await built.store(svc)
+    finally:
+        await svc.db.dispose()
+    return built
 
 
 @app.command()
 def rebuild(model: str = typer.Argument("referral-statistics"), url: str = typer.Option(None)) -> None:
-    """Rebuild a read model from its stream, with a progress bar: referral-statistics (referrals per
-    municipality, month and channel) or statutory-statistics (THL's decisions within 7 working days and
-    assessments within 3 months, per municipality and month)."""
+    """Rebuild a read model from its streams, with a progress bar: referral-statistics (referrals per
+    municipality, month and channel; shown only), statutory-statistics (THL's decisions within 7
+    working days and assessments within 3 months, per municipality and month; stored in the referral
+    database and served by query.referral.statistics.v1) or joint-work-statistics (first meeting,
+    invited and attended, feedback, adoption stage and indicator, onward-service delays; stored in the
+    meetings database and served by query.meetings.joint_work_statistics.v1), meeting-statistics
+    (joint meetings per municipality, unit and team; stored in the meetings database and served by
+    query.meetings.statistics.v2) or wellbeing (the wellbeing star measurements; stored in the plans
+    database and served by query.plans.effectiveness.v2 and the wellbeing chart)."""
     if model not in READ_MODELS:
         raise typer.BadParameter(f"known read models: {', '.join(READ_MODELS)}")
 
     async def run() -> None:
-        from services.referral.projections import ReferralStatistics, StatutoryRebuild
+        from services.referral.projections import ReferralStatistics
 
         nc = await _connect(url)
         started = time.monotonic()
         # The total is known once the replay has read the stream's state (None until then: "?").
         with Progress(TextColumn(f"rebuilding {model}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()) as bar:
             task = bar.add_task("rebuild", total=None)
-            built: ReferralStatistics | StatutoryRebuild
+
+            def progress(seen: int, total: int) -> None:
+                bar.update(task, completed=seen, total=total)
+
+            built: Any
             if model == "referral-statistics":
-                built = await ReferralStatistics.rebuild(
-                    nc.jetstream(), progress=lambda seen, total: bar.update(task, completed=seen, total=total)
-                )
+                built = await ReferralStatistics.rebuild(nc.jetstream(), progress=progress)
             else:
-                built = await StatutoryRebuild.rebuild(nc.jetstream())
+                built = await rebuild_and_store(model, nc, progress=progress)
             bar.update(task, completed=built.events + built.unreadable, total=built.events + built.unreadable)
         await nc.close()
         skipped = f"; {built.unreadable:,} unreadable skipped (see deadletters)" if built.unreadable else ""
-        console.print(f"rebuilt from {built.events:,} events in {time.monotonic() - started:.1f} s{skipped}")
+        stored = f"; stored in the {STORED[model]} database" if model in STORED else ""
+        console.print(f"rebuilt from {built.events:,} events in {time.monotonic() - started:.1f} s{skipped}{stored}")
         if isinstance(built, ReferralStatistics):
             t = Table(title=f"Referral statistics ({built.events:,} events)")
             for col in ("municipality", "month", "channel", "referrals"):
@@ -442,13 +487,35 @@ def rebuild(model: str = typer.Argument("referral-statistics"), url: str = typer
             for r in built.rows():
                 t.add_row(r["municipality"], r["month"], r["channel"], str(r["referrals"]))
         else:
-            from services.referral.statistics import COLUMNS
+            columns: tuple[str, ...]
+            if model == "statutory-statistics":
+                from services.referral.statistics import COLUMNS
 
-            t = Table(title=f"Statutory statistics ({built.events:,} events)")
-            for col in COLUMNS:
+                columns, rows, title = COLUMNS, built.model.figures(), "Statutory statistics"
+            elif model == "wellbeing":
+                per_source: dict[str, int] = {}
+                for f in built.facts.values():
+                    per_source[f["source"]] = per_source.get(f["source"], 0) + 1
+                columns, title = ("source", "measurements"), "Wellbeing star measurements"
+                rows = [{"source": k, "measurements": v} for k, v in sorted(per_source.items())]
+            elif model == "meeting-statistics":
+                from services.meetings.stats import compute
+
+                m = built.model
+                counts = compute(m.meetings(), m.convenings(), m.units())["per_municipality_month"]
+                columns, rows, title = ("municipality", "month", "meetings"), counts, "Joint-meeting statistics"
+            else:
+                from services.meetings.joint_statistics import to_csv
+
+                text = to_csv(built.model.figures()).splitlines()
+                columns = tuple(text[0].split(","))[:12]  # the first columns fit a terminal; the query has all
+                rows = [dict(zip(text[0].split(","), line.split(","), strict=True)) for line in text[1:]]
+                title = "Joint-work statistics"
+            t = Table(title=f"{title} ({built.events:,} events)")
+            for col in columns:
                 t.add_column(col)
-            for row in built.model.figures():
-                t.add_row(*("" if row[c] is None else str(row[c]) for c in COLUMNS))
+            for row in rows:
+                t.add_row(*("" if row[c] is None else str(row[c]) for c in columns))
         console.print(t)
 
     asyncio.run(run())

@@ -176,6 +176,7 @@ ERRORS: dict[str, ErrorCode] = {
     "not_responsible_worker": ErrorCode(
         "not_responsible_worker", "domain", N_("Only the plan's responsible worker records the follow-up.")
     ),
+    "not_held": ErrorCode("not_held", "domain", N_("Feedback can be given only on a meeting that was held.")),
     "not_started": ErrorCode("not_started", "domain", N_("The meeting has not started yet.")),
     "plan_closed": ErrorCode("plan_closed", "domain", N_("The plan is closed.")),
     "plan_incomplete": ErrorCode("plan_incomplete", "domain", N_("A part of the plan frame is missing.")),
@@ -205,6 +206,9 @@ ERRORS: dict[str, ErrorCode] = {
         N_("Someone named is not in the roster, among the case's contacts or invited to the meeting."),
     ),
     "unknown_role": ErrorCode("unknown_role", "domain", N_("Nobody in the roster has a role asked for.")),
+    "unknown_municipality": ErrorCode(
+        "unknown_municipality", "domain", N_("The roster has no professionals in this municipality.")
+    ),
     "unknown_room": ErrorCode("unknown_room", "domain", N_("No such room in the roster.")),
     "valid_until_in_past": ErrorCode("valid_until_in_past", "domain", N_("The end date is in the past.")),
     "version_conflict": ErrorCode("version_conflict", "domain", N_("The plan was changed meanwhile; reload it.")),

@@ -15,6 +15,8 @@ The rules (``../shared/domain.md``, "Who may see what"; Client Data Act 703/2023
   social worker (the ``social_worker`` role) on the case's team or responsible for it;
 - a case is transferred to another team only by its own team (a worker, social worker or the team
   lead of the case's current team); afterwards the old team no longer reaches it;
+- a municipality's adoption stage of the model (no family data) is recorded by a statistician, a team
+  lead or a roster admin;
 - a guardian (signed in with strong identification) reaches only their own child's plan, meetings
   and access log, and gives or withdraws consent. Nothing else.
 """
@@ -25,7 +27,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
-Action = Literal["read", "write", "aggregate", "roster_admin", "operate"]
+Action = Literal["read", "write", "aggregate", "roster_admin", "operate", "record_statistics"]
 
 WORKER, TEAM_LEAD, STATISTICIAN, OPS, ROSTER_ADMIN = "worker", "team_lead", "statistician", "ops", "roster_admin"
 SOCIAL_WORKER = "social_worker"
@@ -34,10 +36,11 @@ ROLES: dict[str, str] = {
     SOCIAL_WORKER: "A qualified social worker (sosiaalityöntekijä; usually with the worker role too): reaches cases as a "
     "worker does, and alone records the statutory acts of social work on their team's cases: the 7-working-day "
     "decision and the urgency assessment.",
-    TEAM_LEAD: "A team lead: reaches their teams' cases and keeps the roster.",
-    STATISTICIAN: "Statistics and management: aggregates only, never a family's data.",
+    TEAM_LEAD: "A team lead: reaches their teams' cases, keeps the roster and records the adoption stage of the model.",
+    STATISTICIAN: "Statistics and management: aggregates only, never a family's data; records a municipality's "
+    "adoption stage of the model.",
     OPS: "Operations: health, ids and counts; no personal data.",
-    ROSTER_ADMIN: "Keeps the roster of professionals and rooms (no family data).",
+    ROSTER_ADMIN: "Keeps the roster of professionals and rooms and records the adoption stage of the model (no family data).",
 }
 """Staff roles the policy knows (the token's roles claim). A guardian has no role: the token's kind says guardian."""
 
@@ -171,6 +174,8 @@ def decide(
         return ALLOW if roles & {WORKER, SOCIAL_WORKER, TEAM_LEAD, STATISTICIAN, OPS} else _no("no_role")
     if access.action == "roster_admin":
         return ALLOW if roles & {TEAM_LEAD, ROSTER_ADMIN} else _no("not_roster_admin")
+    if access.action == "record_statistics":
+        return ALLOW if roles & {STATISTICIAN, TEAM_LEAD, ROSTER_ADMIN} else _no("not_statistics_recorder")
     if not access.personal:  # staff data (the roster): any staff role but the statisticians'
         return ALLOW if roles & {WORKER, SOCIAL_WORKER, TEAM_LEAD, OPS, ROSTER_ADMIN} else _no("aggregates_only")
     if not roles & {WORKER, SOCIAL_WORKER, TEAM_LEAD}:

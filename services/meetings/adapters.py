@@ -92,6 +92,36 @@ consents = Table(
     Column("valid_until", Date, nullable=True),
 )
 
+# The joint-work statistics read model (services/meetings/joint_statistics.py): small fact records
+# keyed by what they describe, no personal data. A rebuild replaces every row in one transaction.
+joint_statistics_facts = Table(
+    "joint_statistics_facts",
+    metadata,
+    Column("key", String(200), primary_key=True),
+    Column("facts", JSONText, nullable=False),
+)
+
+# The joint-meeting statistics read model (services/meetings/meeting_statistics.py), the same shape.
+meeting_statistics_facts = Table(
+    "meeting_statistics_facts",
+    metadata,
+    Column("key", String(200), primary_key=True),
+    Column("facts", JSONText, nullable=False),
+)
+FACT_TABLES = {"joint": joint_statistics_facts, "meetings": meeting_statistics_facts}
+"""The statistics read models: joint (joint-work statistics) and meetings (joint-meeting statistics)."""
+
+# Each municipality's adoption stage of the model, as last recorded (the history is in the events
+# and the audit log).
+adoption_stages = Table(
+    "adoption_stages",
+    metadata,
+    Column("municipality", String(200), primary_key=True),
+    Column("stage", String(30), nullable=False),
+    Column("recorded_at", UTCDateTime, nullable=False),
+    Column("recorded_by", String(100), nullable=False),
+)
+
 proposals = Table(
     "proposals",
     metadata,
@@ -309,6 +339,45 @@ class MeetingRepository:
             select(meetings.c.state).where(meetings.c.case_id == str(case_id)).order_by(meetings.c.starts_at)
         )
         return [_meeting.validate_python(s) for s in states]
+
+    # -- statistics read models (FACT_TABLES) --------------------------------------------------------
+    async def statistics_facts(self, key: str, model: str = "joint") -> dict[str, Any] | None:
+        t = FACT_TABLES[model]
+        # Locked until commit (PostgreSQL): two events of one key handled at once by two consumers
+        # would otherwise each write its own fold over the other's (SQLite writers take turns anyway).
+        found = await self.s.scalar(select(t.c.facts).where(t.c.key == key).with_for_update())
+        return dict(found) if found is not None else None
+
+    async def save_statistics_facts(self, key: str, facts: dict[str, Any], *, new: bool, model: str = "joint") -> None:
+        t = FACT_TABLES[model]
+        if new:
+            await self.s.execute(insert(t).values(key=key, facts=facts))
+        else:
+            await self.s.execute(update(t).where(t.c.key == key).values(facts=facts))
+
+    async def all_statistics_facts(self, model: str = "joint") -> dict[str, dict[str, Any]]:
+        t = FACT_TABLES[model]
+        return {k: dict(f) for k, f in (await self.s.execute(select(t.c.key, t.c.facts))).all()}
+
+    async def replace_statistics_facts(self, facts: dict[str, dict[str, Any]], model: str = "joint") -> None:
+        """A rebuild's result in place of the live rows, in the unit of work's one transaction."""
+        t = FACT_TABLES[model]
+        await self.s.execute(delete(t))
+        rows = [{"key": k, "facts": f} for k, f in facts.items()]
+        for i in range(0, len(rows), 500):
+            await self.uow.insert(t, rows[i : i + 500])
+
+    # -- adoption stage ----------------------------------------------------------------------------
+    async def adoption_stage(self, municipality: str) -> str | None:
+        found = await self.s.scalar(select(adoption_stages.c.stage).where(adoption_stages.c.municipality == municipality))
+        return str(found) if found is not None else None
+
+    async def save_adoption_stage(self, municipality: str, stage: str, at: datetime, by: str, *, new: bool) -> None:
+        values = {"stage": stage, "recorded_at": at, "recorded_by": by}
+        if new:
+            await self.s.execute(insert(adoption_stages).values(municipality=municipality, **values))
+        else:
+            await self.s.execute(update(adoption_stages).where(adoption_stages.c.municipality == municipality).values(**values))
 
 
 class MeetingsUnitOfWork(UnitOfWork):

@@ -98,6 +98,9 @@ class Meeting:
     wellbeing: list[dict[str, Any]] = field(default_factory=list)  # area, score, note (notes stay here)
     feedback: dict[str, Any] | None = None
     proposal_id: UUID | None = None
+    # Feedback after the meeting (cmd.meetings.record_feedback.v1): giver (family | worker) ->
+    # {rating, felt_heard}; the latest answer of each giver counts.
+    feedback_after: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def resources(self) -> list[str]:
         """What the meeting books: the room and every professional (family members are not booked)."""
@@ -318,3 +321,16 @@ def record_held(
     meeting.wellbeing = list(wellbeing or [])
     meeting.feedback = feedback
     return meeting
+
+
+def record_feedback(meeting: Meeting | None, *, given_by: str, rating: int, felt_heard: bool) -> Meeting:
+    """Feedback on a meeting that was held; the same giver answering again replaces its answer."""
+    if meeting is None:
+        raise DomainError("unknown_meeting", "meeting_id")
+    if meeting.status != "held":
+        raise DomainError("not_held", "meeting_id")
+    meeting.feedback_after[given_by] = {"rating": rating, "felt_heard": felt_heard}
+    return meeting
+
+
+ADOPTION_STAGES = ("not_discussed", "goal_not_planned", "planning", "trial", "rooted")

@@ -6,21 +6,31 @@ from shared.contracts import ConveneMeeting, MeetingCaseQuery, RecordMeetingHeld
 from shared.contracts.meetings import (
     AcceptProposal,
     AcceptProposalV2,
+    AdoptionStageRecorded,
     CancelMeeting,
     CancelMeetingV2,
     ConveneMeetingV2,
+    FeedbackRecorded,
+    JointWorkStatisticsQuery,
+    MeetingCancelled,
     MeetingCaseQueryV2,
+    MeetingConvened,
+    MeetingHeld,
+    MeetingRescheduled,
     MeetingsAccessLogQuery,
     MeetingsAccessLogQueryV2,
     MeetingStatisticsQuery,
     MeetingStatisticsQueryV2,
     ProposeMeeting,
     ProposeMeetingV2,
+    RecordAdoptionStage,
+    RecordFeedback,
     RecordMeetingHeldV2,
     RescheduleMeeting,
     RescheduleMeetingV2,
     RespondToInvitation,
     RespondToInvitationV2,
+    RosterProfessionalChanged,
     RosterQuery,
     RosterQueryV2,
     UpsertProfessional,
@@ -29,9 +39,16 @@ from shared.contracts.meetings import (
     UpsertRoomV2,
 )
 from shared.contracts.notifications import InvitationAnswered
-from shared.contracts.plans import FollowupMeetingRequested
+from shared.contracts.plans import (
+    FollowupMeetingRequested,
+    FollowupOverdue,
+    FollowupRecorded,
+    ServiceStartOverdue,
+    ServiceStatusRecorded,
+)
 from shared.contracts.referral import (
     AssessmentStarted,
+    CaseTransferred,
     ConsentGiven,
     ConsentWithdrawn,
     ReferralLinked,
@@ -78,3 +95,32 @@ def register(svc: Service) -> None:
     svc.retired("query.meetings.access_log.v1", MeetingsAccessLogQuery)
     svc.request("query.meetings.statistics.v2", MeetingStatisticsQueryV2)(handlers.statistics)
     svc.retired("query.meetings.statistics.v1", MeetingStatisticsQuery)
+    svc.request("cmd.meetings.record_feedback.v1", RecordFeedback)(handlers.record_feedback)
+    svc.request("cmd.meetings.record_adoption_stage.v1", RecordAdoptionStage)(handlers.record_adoption_stage)
+    svc.request("query.meetings.joint_work_statistics.v1", JointWorkStatisticsQuery)(handlers.joint_work_statistics)
+    # The joint-work statistics read model, kept from the events it reads (rebuilt: infra.ops). Last,
+    # so that it chains after the use cases already consuming an event.
+    for model in (
+        ReferralReceived,
+        CaseTransferred,
+        MeetingConvened,
+        MeetingRescheduled,
+        MeetingHeld,
+        FeedbackRecorded,
+        AdoptionStageRecorded,
+        FollowupRecorded,
+        FollowupOverdue,
+        ServiceStatusRecorded,
+        ServiceStartOverdue,
+    ):
+        svc.on_event(model)(handlers.on_joint_statistics_event)
+    for stats_model in (
+        ReferralReceived,
+        AssessmentStarted,
+        MeetingConvened,
+        MeetingRescheduled,
+        MeetingCancelled,
+        MeetingHeld,
+        RosterProfessionalChanged,
+    ):
+        svc.on_event(stats_model)(handlers.on_meeting_statistics_event)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 from datetime import datetime, timedelta
@@ -17,7 +18,10 @@ from shared.contracts.base import FieldError
 from shared.contracts.common import ContactPoint
 from shared.contracts.meetings import (
     AcceptProposal,
+    AdoptionStageRecorded,
     CancelMeeting,
+    FeedbackRecorded,
+    JointWorkStatisticsQuery,
     MeetingCancelled,
     MeetingReminderDue,
     MeetingRescheduled,
@@ -27,6 +31,8 @@ from shared.contracts.meetings import (
     MeetingStatisticsQuery,
     Participant,
     ProposeMeeting,
+    RecordAdoptionStage,
+    RecordFeedback,
     RescheduleMeeting,
     RespondToInvitation,
     ResponsibleWorkerDeactivated,
@@ -48,7 +54,7 @@ from shared.contracts.referral import (
 )
 from shared.errors import DomainError, NotFound
 
-from . import domain, stats
+from . import domain, joint_statistics, meeting_statistics, stats
 from .adapters import MeetingsUnitOfWork
 from .slots import NoSlot, Professional, Proposal, Room, SlotRequest, find_slot, substitutes
 
@@ -128,6 +134,7 @@ async def _save_professional(uow: MeetingsUnitOfWork, p: Professional, source: s
         unit=p.unit,
         contact=p.contact,
         active=p.active,
+        team=p.team,
     )
     return True
 
@@ -833,12 +840,13 @@ async def access_log(q: MeetingsAccessLogQuery, uow: MeetingsUnitOfWork) -> Repl
 
 
 async def statistics(q: MeetingStatisticsQuery, uow: MeetingsUnitOfWork) -> Reply:
-    """Counts per municipality, unit and month only: no one family's data, so not audited."""
-    units = {p.professional_id: (p.unit, p.team) for p in await uow.meetings.roster()}
+    """Counts per municipality, unit and month only: no one family's data, so not audited. Computed
+    from the joint-meeting statistics read model (services/meetings/meeting_statistics.py)."""
+    model = meeting_statistics.MeetingStatisticsModel(await uow.meetings.all_statistics_facts("meetings"))
     result = stats.compute(
-        await uow.meetings.all_meetings(),
-        await uow.meetings.all_convenings(),
-        units,
+        model.meetings(),
+        model.convenings(),
+        model.units(),
         municipality=q.municipality,
         from_month=q.from_month,
         to_month=q.to_month,
@@ -846,3 +854,82 @@ async def statistics(q: MeetingStatisticsQuery, uow: MeetingsUnitOfWork) -> Repl
     if q.format == "csv":
         return Reply(ok=True, data={"csv": stats.to_csv(result)})
     return Reply(ok=True, data=result)
+
+
+async def on_meeting_statistics_event(ev: Any, uow: MeetingsUnitOfWork) -> None:
+    """The live joint-meeting statistics read model, folded exactly as a rebuild folds the streams."""
+    payload = ev.model_dump(mode="json")
+    key = meeting_statistics.MeetingStatisticsModel.key_of(ev.event_type, payload)
+    known = await uow.meetings.statistics_facts(key, "meetings")
+    model = meeting_statistics.MeetingStatisticsModel({key: copy.deepcopy(known or {})})
+    if model.apply(ev.event_type, payload) is not None and model.facts[key] != known:
+        await uow.meetings.save_statistics_facts(key, model.facts[key], new=known is None, model="meetings")
+
+
+# -- joint-work statistics (services/meetings/joint_statistics.py) --------------------------------
+async def record_feedback(cmd: RecordFeedback, uow: MeetingsUnitOfWork) -> Reply:
+    """The family's own answer (a guardian's token) or a worker's record of it (a staff token)."""
+    given_by = "family" if getattr(uow.principal, "kind", "staff") == "guardian" else "worker"
+    meeting = domain.record_feedback(await _meeting(uow, cmd), given_by=given_by, rating=cmd.rating, felt_heard=cmd.felt_heard)
+    await uow.meetings.save_meeting(meeting)
+    uow.emit(
+        FeedbackRecorded,
+        case_id=meeting.case_id,
+        meeting_id=meeting.meeting_id,
+        given_by=given_by,
+        rating=cmd.rating,
+        felt_heard=cmd.felt_heard,
+        municipality=meeting.municipality,
+    )
+    return Reply(ok=True, id=str(meeting.meeting_id))
+
+
+async def record_adoption_stage(cmd: RecordAdoptionStage, uow: MeetingsUnitOfWork) -> Reply:
+    """Audited: the record and the event commit with the change. The municipality must have
+    professionals in the roster (a typo would start a municipality of its own in the statistics)."""
+    if not any(p.municipality == cmd.municipality for p in await uow.meetings.roster()):
+        raise DomainError("unknown_municipality", "municipality")
+    previous = await uow.meetings.adoption_stage(cmd.municipality)
+    await uow.meetings.save_adoption_stage(cmd.municipality, cmd.stage, uow.now(), uow.actor, new=previous is None)
+    await uow.audit.record(
+        actor=uow.actor,
+        case_id=None,
+        action="record_adoption_stage",
+        purpose=f"{previous or 'none'} -> {cmd.stage}",
+        result=audit.FOUND,
+        scope=f"municipality:{cmd.municipality}",
+    )
+    uow.emit(
+        AdoptionStageRecorded,
+        case_id=None,
+        municipality=cmd.municipality,
+        stage=cmd.stage,
+        previous_stage=previous,
+        recorded_by=uow.actor,
+    )
+    return Reply(ok=True, data={"municipality": cmd.municipality, "stage": cmd.stage, "previous_stage": previous})
+
+
+async def on_joint_statistics_event(ev: Any, uow: MeetingsUnitOfWork) -> None:
+    """The live joint-work statistics read model, folded exactly as a rebuild folds the streams."""
+    payload = ev.model_dump(mode="json")
+    key = joint_statistics.JointWorkStatistics.key_of(ev.event_type, payload)
+    known = await uow.meetings.statistics_facts(key)
+    model = joint_statistics.JointWorkStatistics({key: copy.deepcopy(known or {})})  # nested: compared after
+    if model.apply(ev.event_type, payload) is not None and model.facts[key] != known:
+        await uow.meetings.save_statistics_facts(key, model.facts[key], new=known is None)
+
+
+async def joint_work_statistics(q: JointWorkStatisticsQuery, uow: MeetingsUnitOfWork) -> Reply:
+    """Aggregates per municipality and month only: not audited (no one family's data)."""
+    rows = [
+        r
+        for r in joint_statistics.JointWorkStatistics(await uow.meetings.all_statistics_facts()).figures(q.municipality)
+        if (q.from_month is None or r["month"] >= q.from_month) and (q.to_month is None or r["month"] <= q.to_month)
+    ]
+    data: dict[str, Any] = {"rows": rows}
+    if q.format == "csv":
+        data["csv"] = joint_statistics.to_csv(rows)
+    elif q.format == "svg":
+        data |= {"content_type": "image/svg+xml", "svg": joint_statistics.chart(rows, q.language)}
+    return Reply(ok=True, data=data)

@@ -8,7 +8,7 @@ from typing import Any
 from uuid import UUID
 
 from pydantic import TypeAdapter
-from sqlalchemy import Column, Integer, MetaData, String, Table, Text, insert, select, update
+from sqlalchemy import Column, Integer, MetaData, String, Table, Text, delete, insert, select, update
 
 from shared.audit import AuditLog, audit_table
 from shared.storage.columns import JSONText, UTCDateTime
@@ -87,7 +87,7 @@ followup_records = Table(
 wellbeing = Table(
     "wellbeing_measurements",
     metadata,
-    Column("measurement_id", String(36), primary_key=True),
+    Column("measurement_id", String(64), primary_key=True),  # meeting:<uuid> or followup:<event uuid>
     Column("case_id", String(36), nullable=False, index=True),
     Column("source", String(20), nullable=False),  # meeting | followup
     Column("measured_at", UTCDateTime, nullable=False),
@@ -282,6 +282,35 @@ class PlanRepository:
                     measurement_id=measurement_id, case_id=str(case_id), source=source, measured_at=at, scores=scores
                 )
             )
+
+    async def all_measurements(self) -> dict[str, dict[str, Any]]:
+        """The wellbeing read model as a rebuild builds it (services/plans/projections.py)."""
+        rows = await self.s.execute(select(wellbeing))
+        return {
+            r.measurement_id: {
+                "case_id": r.case_id,
+                "source": r.source,
+                "measured_at": r.measured_at.isoformat(),
+                "scores": dict(r.scores),
+            }
+            for r in rows
+        }
+
+    async def replace_measurements(self, facts: dict[str, dict[str, Any]]) -> None:
+        """A rebuild's result in place of the live rows, in the unit of work's one transaction."""
+        await self.s.execute(delete(wellbeing))
+        rows = [
+            {
+                "measurement_id": k,
+                "case_id": f["case_id"],
+                "source": f["source"],
+                "measured_at": datetime.fromisoformat(f["measured_at"]),
+                "scores": f["scores"],
+            }
+            for k, f in facts.items()
+        ]
+        for i in range(0, len(rows), 500):
+            await self.s.insert(wellbeing, rows[i : i + 500])
 
     async def measurements(self, case_id: UUID) -> list[Measurement]:
         rows = await self.s.execute(

@@ -315,9 +315,7 @@ async def record_followup(cmd: RecordFollowup, uow: PlansUnitOfWork) -> Reply:
         next_contact_at=cmd.next_contact_at,
         meeting=cmd.followup_meeting.model_dump(mode="json") if cmd.followup_meeting else None,
     )
-    if scores:
-        await uow.plans.add_measurement(f"followup:{record_id}", plan.case_id, "followup", now, scores)
-    uow.emit(
+    recorded = uow.emit(
         FollowupRecorded,
         case_id=plan.case_id,
         plan_id=plan.plan_id,
@@ -327,6 +325,8 @@ async def record_followup(cmd: RecordFollowup, uow: PlansUnitOfWork) -> Reply:
         next_contact_at=cmd.next_contact_at,
         followup_meeting_requested=cmd.followup_meeting is not None,
     )
+    if scores:  # keyed by the event, so that a rebuild from the PLANS stream finds the same measurement
+        await uow.plans.add_measurement(f"followup:{recorded.event_id}", plan.case_id, "followup", now, scores)
     if cmd.followup_meeting is not None:
         m = cmd.followup_meeting
         uow.emit(

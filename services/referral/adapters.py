@@ -329,7 +329,11 @@ class ReferralRepository:
 
     # -- statistics read model -------------------------------------------------------------------------
     async def statistics_facts(self, case_id: Any) -> dict[str, Any] | None:
-        found = await self.s.scalar(select(statistics_facts.c.facts).where(statistics_facts.c.case_id == str(case_id)))
+        # Locked until commit (PostgreSQL): events of one case handled at once by two consumers would
+        # otherwise each write its own fold over the other's (SQLite writers take turns anyway).
+        found = await self.s.scalar(
+            select(statistics_facts.c.facts).where(statistics_facts.c.case_id == str(case_id)).with_for_update()
+        )
         return dict(found) if found is not None else None
 
     async def save_statistics_facts(self, case_id: Any, facts: dict[str, Any], *, new: bool) -> None:
@@ -337,6 +341,13 @@ class ReferralRepository:
             await self.s.execute(insert(statistics_facts).values(case_id=str(case_id), facts=facts))
         else:
             await self.s.execute(update(statistics_facts).where(statistics_facts.c.case_id == str(case_id)).values(facts=facts))
+
+    async def replace_statistics_facts(self, facts: dict[str, dict[str, Any]]) -> None:
+        """A rebuild's result in place of the live rows, in the unit of work's one transaction."""
+        await self.s.execute(delete(statistics_facts))
+        rows = [{"case_id": c, "facts": f} for c, f in facts.items()]
+        for i in range(0, len(rows), 500):
+            await self.uow.insert(statistics_facts, rows[i : i + 500])
 
     async def all_statistics_facts(self) -> dict[str, dict[str, Any]]:
         return {c: dict(f) for c, f in (await self.s.execute(select(statistics_facts.c.case_id, statistics_facts.c.facts))).all()}

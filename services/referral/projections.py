@@ -1,7 +1,9 @@
 """Read models rebuilt from the REFERRAL stream.
 
 ``StatutoryRebuild``: the statutory statistics (services/referral/statistics.py) folded from the
-stream with the same ``apply`` as the live read model, so the two match exactly.
+stream with the same ``apply`` as the live read model, so the two match exactly; ``store`` puts the
+result in place of the live rows (one transaction of the referral database), where
+``query.referral.statistics.v1`` serves it.
 
 ``ReferralStatistics``: referrals per municipality, month (Helsinki) and channel, and how many were
 statutory or urgent. It reads only the fields it needs (consumers are tolerant), so a rebuild from
@@ -105,3 +107,10 @@ class StatutoryRebuild:
                 if event_type.startswith(prefix):
                     await replay(js, stream, f"{event_type}.v1", built.apply_batch, progress=progress)
         return built
+
+    async def store(self, svc: Any) -> int:
+        """Replace the live rows with the rebuilt ones (one transaction); returns how many rows."""
+        async with svc.uow() as uow:
+            await uow.referrals.replace_statistics_facts(self.model.facts)
+            await uow.commit()
+        return len(self.model.facts)

@@ -568,6 +568,7 @@ class RosterProfessionalChanged(Event):
     unit: ShortText = Field(description="Unit (service) the professional works in.")
     contact: ContactPoint | None = Field(default=None, description="Work contact (e-mail, phone).")
     active: bool = True
+    team: ShortText | None = Field(default=None, description="Family-centre team id (statistics count per team).")
 
 
 class RosterRoomChanged(Event):
@@ -584,6 +585,162 @@ class RosterRoomChanged(Event):
     address: ShortText | None = Field(default=None, description="Street address.")
     names: dict[Language, ShortText] = Field(default_factory=dict, description="The place's name in other languages.")
     active: bool = True
+
+
+# -- joint-work statistics (issue 20): feedback after a meeting, the model's adoption stage ----------
+AdoptionStage = Literal["not_discussed", "goal_not_planned", "planning", "trial", "rooted"]
+"""The five stages of adopting the multi-agency model in a municipality (käyttöönoton tilanne):
+not_discussed: the model is not planned nor discussed (malli ei ole suunnitteilla eikä siitä ole
+käyty keskustelua); goal_not_planned: adoption is a goal, planning has not begun (tavoitteena, mutta
+suunnittelu ei ole alkanut); planning: adoption or a trial is being planned (suunnitellaan); trial:
+a trial is running (kokeilu on käynnissä); rooted: the model is taking root or rooted in everyday
+work (juurtumassa / juurtunut osaksi perustoimintaa)."""
+
+FeedbackGiver = Literal["family", "worker"]
+
+
+class RecordFeedback(Contract):
+    """``cmd.meetings.record_feedback.v1``: feedback on a joint meeting that was held (palaute), given
+    by the family (a guardian of the case, signed in) or recorded by a worker of the case on the
+    family's behalf. A score and whether the family felt heard; no free text (statistics only). Who
+    gave it is the verified caller: a guardian's token records ``family``, a staff token ``worker``.
+    Recording again for the same meeting and giver replaces the earlier feedback."""
+
+    access: ClassVar[Access] = Access("write", guardian=True)
+
+    command_id: UUID = Field(description="Idempotency key chosen by the app.")
+    case_id: UUID = Field(description="The family's case the meeting belongs to (access is decided from it).")
+    meeting_id: UUID = Field(description="The meeting held.")
+    rating: int = Field(ge=1, le=5, description="1 (poor) .. 5 (very good).")
+    felt_heard: bool = Field(description="Whether the family felt heard (kohdatuksi ja kuulluksi tuleminen).")
+
+
+class FeedbackRecorded(Event):
+    """Feedback on a held joint meeting was recorded (palaute): score and whether the family felt heard.
+    No free text and no person: for statistics."""
+
+    event_type: ClassVar[str] = "meeting.feedback_recorded"
+    stream: ClassVar[str] = "MEETINGS"
+
+    meeting_id: UUID = Field(description="The meeting held.")
+    given_by: FeedbackGiver = Field(description="family (a guardian's own answer) or worker (recorded on the family's behalf).")
+    rating: int = Field(ge=1, le=5, description="1 (poor) .. 5 (very good).")
+    felt_heard: bool = Field(description="Whether the family felt heard.")
+    municipality: str | None = Field(default=None, description="Municipality of the case, for statistics.")
+
+
+class RecordAdoptionStage(Contract):
+    """``cmd.meetings.record_adoption_stage.v1``: a statistician, team lead or roster admin records
+    where a municipality stands in adopting the multi-agency model (one of the five stages). Who
+    recorded it is the verified caller, in the event and the service's audit log."""
+
+    access: ClassVar[Access] = Access("record_statistics", personal=False, case=None)
+
+    command_id: UUID = Field(description="Idempotency key chosen by the app.")
+    municipality: ShortText = Field(description="The municipality.")
+    stage: AdoptionStage = Field(description="not_discussed | goal_not_planned | planning | trial | rooted.")
+
+
+class AdoptionStageRecorded(Event):
+    """A municipality's adoption stage of the multi-agency model was recorded (käyttöönoton tilanne)."""
+
+    event_type: ClassVar[str] = "meeting.adoption_stage_recorded"
+    stream: ClassVar[str] = "MEETINGS"
+
+    case_id: UUID | None = Field(default=None, description="Always empty: the stage is not about a case.")  # type: ignore[assignment]
+    municipality: str = Field(description="The municipality.")
+    stage: AdoptionStage = Field(description="The stage recorded.")
+    previous_stage: AdoptionStage | None = Field(description="The stage recorded before (none the first time).")
+    recorded_by: str = Field(description="Staff id of the verified caller.")
+
+
+class JointWorkStatisticsQuery(Contract):
+    """``query.meetings.joint_work_statistics.v1``: per municipality and month (Helsinki), the figures
+    people ask of the family-centre model: time from contact (the receipt) to the first joint meeting
+    (median and 90th percentile, days), invited against attended, families' feedback, the recorded
+    adoption stage beside an indicator of what actually happens (meetings held with the family present,
+    follow-ups on time), and how late onward services start. Aggregates only (any staff role,
+    statisticians too). As JSON rows, CSV text or an SVG chart labelled in fi, sv or en."""
+
+    access: ClassVar[Access] = Access("aggregate", personal=False, case=None)
+
+    municipality: ShortText | None = Field(default=None, description="Only this municipality.")
+    from_month: Annotated[str, StringConstraints(pattern=r"^[0-9]{4}-[0-9]{2}$")] | None = Field(
+        default=None, description="First month (YYYY-MM, Helsinki)."
+    )
+    to_month: Annotated[str, StringConstraints(pattern=r"^[0-9]{4}-[0-9]{2}$")] | None = Field(
+        default=None, description="Last month (YYYY-MM, Helsinki)."
+    )
+    format: Literal["json", "csv", "svg"] = Field(
+        default="json", description="json: rows; csv: rows and CSV text; svg: rows and a chart."
+    )
+    language: Language = Field(default="fi", description="The chart's language (fi, sv or en).")
+
+
+class JointWorkRow(Contract):
+    municipality: str
+    month: str = Field(description="YYYY-MM (Helsinki).")
+    first_meetings: int = Field(description="Cases whose first joint meeting (the first held) was this month.")
+    contact_to_first_meeting_median_days: float | None = Field(
+        description="Median days from the contact (the receipt the front door recorded) to the first meeting's start."
+    )
+    contact_to_first_meeting_p90_days: float | None = Field(
+        description="90th percentile of the same days (linear interpolation between closest ranks, inclusive)."
+    )
+    meetings_held: int = Field(description="Joint meetings held this month (by their start, Helsinki).")
+    invited: int = Field(description="People invited to those meetings (the tracking form's 'kutsuttu').")
+    attended: int = Field(description="Of them, recorded present ('osallistui').")
+    attendance_share: float | None = Field(description="attended / invited.")
+    invited_per_meeting: float | None = Field(description="Mean people invited per meeting held.")
+    attended_per_meeting: float | None = Field(description="Mean people present per meeting held.")
+    meetings_fully_attended: int = Field(description="Meetings held where everyone invited was present.")
+    invited_by_kind: dict[str, int] = Field(description="Invited per kind: family, professional, referrer.")
+    attended_by_kind: dict[str, int] = Field(description="Attended per kind: family, professional, referrer.")
+    meetings_with_family: int = Field(description="Meetings held with a family member present.")
+    feedback_given: int = Field(description="Feedback answers on meetings held this month (family's and workers').")
+    feedback_mean_rating: float | None = Field(description="Mean score 1-5.")
+    felt_heard_share: float | None = Field(description="Share of answers where the family felt heard.")
+    adoption_stage: AdoptionStage | None = Field(
+        description="The adoption stage recorded for the municipality, in force at the month's end (null: none recorded)."
+    )
+    family_present_share: float | None = Field(description="meetings_with_family / meetings_held.")
+    followups_recorded: int = Field(description="Follow-ups recorded this month (followup.recorded).")
+    followups_overdue: int = Field(description="Follow-ups due this month not recorded within the grace (followup.overdue).")
+    followups_on_time_share: float | None = Field(description="followups_recorded / (followups_recorded + followups_overdue).")
+    practice_indicator: float | None = Field(
+        description="What actually happens, 0-1: the mean of family_present_share and followups_on_time_share (those known)."
+    )
+    services_started: int = Field(description="Onward services started this month.")
+    services_started_late: int = Field(description="Of them, started after their agreed day.")
+    service_start_delay_mean_days: float | None = Field(
+        description="Mean days after the agreed day the services with one started (0 when on time)."
+    )
+    service_start_delay_max_days: int | None = Field(description="The longest of those delays.")
+    services_start_overdue: int = Field(
+        description="Onward services whose agreed start day fell this month and passed without a start (the late-start alert)."
+    )
+
+
+class JointWorkStatistics(Contract):
+    """``data`` of ``query.meetings.joint_work_statistics.v1``."""
+
+    rows: list[JointWorkRow] = Field(description="One per municipality and month, oldest first.")
+    csv: Annotated[str, MULTILINE] | None = Field(default=None, description="format csv: the rows as CSV (header row first).")
+    content_type: str | None = Field(default=None, description="format svg: image/svg+xml.")
+    svg: Annotated[str, MULTILINE] | None = Field(default=None, description="format svg: a chart of the shares per month.")
+
+
+class AdoptionStageReply(Contract):
+    """``data`` of ``cmd.meetings.record_adoption_stage.v1``."""
+
+    municipality: str
+    stage: AdoptionStage
+    previous_stage: AdoptionStage | None
+
+
+RecordFeedback.reply_data = None
+RecordAdoptionStage.reply_data = AdoptionStageReply
+JointWorkStatisticsQuery.reply_data = JointWorkStatistics
 
 
 # (event, producer, consumers outside the four services); the services' own subscriptions are
@@ -614,6 +771,8 @@ EVENTS = (
     (ResponsibleWorkerDeactivated, "meetings (roster)", ()),
     (RosterProfessionalChanged, "meetings", ()),
     (RosterRoomChanged, "meetings", ()),
+    (FeedbackRecorded, "meetings", ("statistics",)),
+    (AdoptionStageRecorded, "meetings", ("statistics",)),
 )
 
 # -- version 2: the actor from the verified token, the case named, a purpose on every read ----------
@@ -688,4 +847,15 @@ REQUESTS = (
     ("cmd.meetings.reschedule.v2", RescheduleMeetingV2, "Move a meeting."),
     ("cmd.meetings.cancel.v2", CancelMeetingV2, "Cancel a meeting."),
     ("query.meetings.statistics.v2", MeetingStatisticsQueryV2, "Joint-meeting statistics (JSON or CSV)."),
+    ("cmd.meetings.record_feedback.v1", RecordFeedback, "Record feedback on a held joint meeting (score, felt heard)."),
+    (
+        "cmd.meetings.record_adoption_stage.v1",
+        RecordAdoptionStage,
+        "Record a municipality's adoption stage of the model (audited).",
+    ),
+    (
+        "query.meetings.joint_work_statistics.v1",
+        JointWorkStatisticsQuery,
+        "Joint-work statistics per municipality and month (JSON, CSV or SVG chart).",
+    ),
 )

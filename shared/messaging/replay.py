@@ -1,7 +1,10 @@
 """Replay a stream from the beginning, e.g. to rebuild a read model.
 
 An ephemeral pull consumer with no acks (a read model rebuild acknowledges nothing: it reads),
-fetched in large batches, up to the last sequence that existed when the replay started.
+fetched in large batches, up to the last sequence that existed when the replay started. Sealed
+personal fields (shared/sealing.py) are opened before ``handle`` sees a message, as a consuming
+service sees them, so a rebuild folds the same values as the live read model (an erased case's
+fields come back as their erased values).
 """
 
 from __future__ import annotations
@@ -12,6 +15,33 @@ from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+from shared.contracts import EVENTS
+from shared.contracts.base import parse_event
+from shared.contracts.personal import SEALED_PREFIX
+from shared.sealing import CaseKeys, Sealer
+
+_SEALED = b'"' + SEALED_PREFIX.encode()
+
+
+class _Opener:
+    """Opens the sealed fields of replayed events with the case keys (created on first need)."""
+
+    def __init__(self, js: JetStreamContext) -> None:
+        self.js = js
+        self.sealer: Sealer | None = None
+        self.models = {spec.subject: spec.model for spec in EVENTS}
+
+    async def open(self, msgs: list[Msg]) -> None:
+        for m in msgs:
+            if _SEALED not in m.data:
+                continue
+            model = self.models.get(m.subject)
+            if model is None:
+                continue
+            if self.sealer is None:
+                self.sealer = Sealer(CaseKeys(self.js))
+            m.data = (await self.sealer.open(parse_event(model, m.data))).to_json()
 
 
 async def replay(
@@ -40,12 +70,14 @@ async def replay(
         ),
     )
     seen = 0
+    opener = _Opener(js)
     try:
         while True:
             try:
                 msgs = await psub.fetch(batch, timeout=2.0)
             except (TimeoutError, NatsTimeoutError):  # nats-py raises either when nothing came
                 break
+            await opener.open(msgs)
             result = handle(msgs)
             if result is not None:
                 await result

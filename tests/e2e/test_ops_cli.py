@@ -201,6 +201,17 @@ def test_rebuild_shows_its_progress(seeded: System) -> None:
     assert "Testilä" in out
 
 
+def test_stored_rebuilds_say_where_they_wrote_their_result(seeded: System) -> None:
+    for model, owner in (
+        ("statutory-statistics", "referral"),
+        ("joint-work-statistics", "meetings"),
+        ("meeting-statistics", "meetings"),
+        ("wellbeing", "plans"),
+    ):
+        out = ok(ops(seeded, "rebuild", model))
+        assert f"stored in the {owner} database" in out, out
+
+
 def test_rejected_lists_reasons_and_shows_raw_bytes_only_when_asked_and_audited(seeded: System) -> None:
     out = ok(ops(seeded, "rejected"))
     assert "fd-ops-bad" in out and "municipality: missing" in out and "children: missing" in out

@@ -38,7 +38,7 @@ async def test_demo_flow_across_processes(processes, nc):  # type: ignore[no-unt
     await print_events(nc)
     assert processes.identity is not None
     ids = await asyncio.wait_for(run_demo(nc, processes.identity.issuer, followup_after=2.0), timeout=60)
-    assert set(ids) == {"case_id", "meeting_id", "plan_id", "statutory_case_id"}
+    assert set(ids) == {"case_id", "meeting_id", "plan_id", "statutory_case_id", "statutory_plan_id"}
     assert sys.executable
 
 

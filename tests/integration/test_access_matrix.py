@@ -60,6 +60,8 @@ ALLOWED: dict[str, set[str]] = {
     "aggregate": set(STAFF),  # statistics: counts only
     "roster": {"team_worker", "team_social_worker", "other_worker", "participant", "team_lead", "ops"},  # staff data
     "roster_admin": {"team_lead"},
+    "feedback": CASE_STAFF | {"guardian"},  # feedback on a meeting: a worker of the case or the family itself
+    "record_statistics": {"team_lead", "statistician"},  # the adoption stage (and roster admins)
     "operate": {"ops"},  # operators' own requests (ops.<service>.…)
 }
 
@@ -138,6 +140,13 @@ def samples(case_id: str) -> dict[str, tuple[str, dict[str, Any]]]:
         ),
         "cmd.meetings.cancel.v2": ("case", cmd(meeting_id=some, reason="ill")),
         "query.meetings.statistics.v2": ("aggregate", {}),
+        "cmd.meetings.record_feedback.v1": ("feedback", cmd(meeting_id=some, rating=4, felt_heard=True)),
+        # A municipality the roster does not know: let through, then refused by the domain.
+        "cmd.meetings.record_adoption_stage.v1": (
+            "record_statistics",
+            {"command_id": str(uuid4()), "municipality": "Ei-kuntaa", "stage": "trial"},
+        ),
+        "query.meetings.joint_work_statistics.v1": ("aggregate", {"format": "csv"}),
         "cmd.plans.agree.v2": ("case", cmd()),
         "cmd.plans.revise.v2": ("case", cmd(plan_id=some)),
         "cmd.plans.close.v2": ("case", cmd(plan_id=some, outcome="goals_met")),

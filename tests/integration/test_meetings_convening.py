@@ -12,6 +12,8 @@ from uuid import uuid4
 import asyncpg
 import pytest
 
+from infra.ops import rebuild_and_store
+from services.meetings.projections import MeetingStatisticsRebuild
 from shared.client import call
 from shared.clock import HELSINKI, FixedClock
 from shared.contracts.plans import FollowupMeetingRequested
@@ -338,8 +340,13 @@ async def test_propose_accept_rsvp_substitute_held_and_statistics(staff_settings
         assert ev_held["municipality"] == "Testilä" and "Lapsi kertoi" not in str(log.events)
 
         stats = identity.statistician()  # aggregates: the statistician's own role
-        st = await call(nc, "query.meetings.statistics.v2", {"municipality": "Testilä"}, token=stats)
-        assert st.ok and st.data["meetings_held"] == 1
+
+        async def counted():  # type: ignore[no-untyped-def]
+            # The statistics read model follows the events a moment later.
+            r = await call(nc, "query.meetings.statistics.v2", {"municipality": "Testilä"}, token=stats)
+            return r if r.ok and r.data["meetings_held"] == 1 else None
+
+        st = await wait_for(counted)
         assert {r["unit"] for r in st.data["per_unit_month"]} == {
             "Testilän varhaiskasvatus",
             "Testilän perheneuvola",
@@ -348,6 +355,21 @@ async def test_propose_accept_rsvp_substitute_held_and_statistics(staff_settings
         assert st.data["separate_meetings_avoided"] == 2
         csv = await call(nc, "query.meetings.statistics.v2", {"format": "csv"}, token=stats)
         assert "unit_meetings,Testilä,2026-11,Testilän perhetyö,1" in csv.data["csv"]
+        # Rebuilt from the streams, the read model equals the live one; stored in the meetings
+        # database in place of the live rows (as `infra.ops rebuild meeting-statistics` does), the
+        # same query answers the same.
+        async with svcs["meetings"].uow() as uow:
+            live = await uow.meetings.all_statistics_facts("meetings")  # type: ignore[attr-defined]
+        built = await MeetingStatisticsRebuild.rebuild(nc.jetstream())
+        assert built.model.facts == live and built.unreadable == 0
+        async with svcs["meetings"].uow() as uow:
+            await uow.meetings.replace_statistics_facts({}, "meetings")  # type: ignore[attr-defined]
+            await uow.commit()
+        empty = await call(nc, "query.meetings.statistics.v2", {"municipality": "Testilä"}, token=stats)
+        assert empty.data["meetings_held"] == 0
+        assert (await rebuild_and_store("meeting-statistics", nc, staff_settings)).model.facts == live
+        again = await call(nc, "query.meetings.statistics.v2", {"municipality": "Testilä"}, token=stats)
+        assert again.data == st.data
 
         # a follow-up meeting asked from a plan opens a proposal the staff can accept
         await publish(

@@ -20,6 +20,7 @@ from sqlalchemy import select
 from services.plans import handlers
 from services.plans.bootstrap import bootstrap
 from services.plans.domain import FollowupPolicy
+from services.plans.projections import WellbeingRebuild
 from shared.case_access import on_assigned
 from shared.clock import FixedClock
 from shared.contracts import Reply
@@ -387,6 +388,22 @@ async def test_followup_recorded_effectiveness_and_overdue(svc: Service, worker_
         w,
     )
     assert chart.data["content_type"] == "image/svg+xml" and chart.data["svg"].startswith("<svg")  # type: ignore[index]
+    # The wellbeing read model rebuilt from the events as published (meeting.held, followup.recorded)
+    # equals the live one; stored in place of the live rows, the same queries answer the same.
+    built = WellbeingRebuild()
+    built.apply("meeting.held.v1", json.loads(meeting.to_json()))
+    built.apply("followup.recorded.v1", recorded)
+    async with svc.uow() as uow:
+        live = await uow.plans.all_measurements()  # type: ignore[attr-defined]
+    assert built.facts == live and len(live) == 2
+    async with svc.uow() as uow:
+        await uow.plans.replace_measurements({})  # type: ignore[attr-defined]
+        await uow.commit()
+    gone = await call(svc, "query.plans.effectiveness.v2", {"case_id": str(CASE), "purpose": "plan_follow_up"}, w)
+    assert not gone.ok
+    assert await built.store(svc) == 2
+    again = await call(svc, "query.plans.effectiveness.v2", {"case_id": str(CASE), "purpose": "plan_follow_up"}, w)
+    assert again.data == eff.data
     # A case nobody routed to the worker's team: refused before anything is looked up.
     none = await call(svc, "query.plans.effectiveness.v2", {"case_id": str(uuid4()), "purpose": "plan_follow_up"}, w)
     assert not none.ok and none.errors[0].code == "forbidden"

@@ -12,6 +12,7 @@ from uuid import uuid4
 
 import pytest
 
+from infra.ops import rebuild_and_store
 from services.referral.config import ReferralConfig
 from services.referral.projections import StatutoryRebuild
 from shared.calendar import helsinki_date
@@ -124,6 +125,14 @@ async def test_the_statutory_figures_are_live_and_a_rebuild_from_the_stream_matc
         built = await StatutoryRebuild.rebuild(nc.jetstream())
         assert built.model.facts == live and built.unreadable == 0
         assert built.model.figures() == rows
+        # Stored in the referral database in place of the live rows, the same query serves it.
+        async with svc.uow() as uow:
+            await uow.referrals.replace_statistics_facts({})  # type: ignore[attr-defined]
+            await uow.commit()
+        assert (await call(nc, "query.referral.statistics.v1", {}, token=stats)).data["rows"] == []
+        stored = await rebuild_and_store("statutory-statistics", nc, settings)  # as `infra.ops rebuild` does
+        assert stored.model.facts == live
+        assert (await call(nc, "query.referral.statistics.v1", {}, token=stats)).data["rows"] == rows
 
         as_csv = await call(nc, "query.referral.statistics.v1", {"format": "csv", "municipality": "Testilä"}, token=stats)
         parsed = list(csv.DictReader(io.StringIO(as_csv.data["csv"])))

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from babel.messages.extract import extract
 
+from services.meetings import joint_statistics
 from services.notifications.templates import LOCALE_DIR, TEMPLATES, catalogue_texts, render
 from services.plans import charts, printable
 from services.referral import statistics
@@ -156,7 +157,12 @@ def _printable_texts(language: str) -> list[str]:
 
 def _chart_texts(language: str) -> list[str]:
     plans = [charts.TITLE, *charts.SOURCES.values(), *charts.AREA_LABELS.values()]
-    return [charts.translated(language, t) for t in plans] + list(statistics.labels(language).values())
+    return (
+        [charts.translated(language, t) for t in plans]
+        + list(statistics.labels(language).values())
+        + list(joint_statistics.LABELS[language].values())
+        + list(joint_statistics.STAGE_LABELS[language].values())
+    )
 
 
 def _error_texts(language: str) -> list[str]:

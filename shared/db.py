@@ -447,20 +447,24 @@ class UnitOfWork:
         if isinstance(event, type):
             event = self.envelope(event, **payload)
 
-        hdrs = {"Koolle-Event-Type": event.event_type, "Koolle-Case-Id": str(event.case_id or "")}
-        inject_context(hdrs)
-        if headers:
-            hdrs.update(headers)
-        self._messages.append(
-            {
-                "message_id": str(event.event_id),
-                "op": "publish",
-                "subject": subject or event.subject(),
-                "payload": event.to_json(),
-                "headers": hdrs,
-                "created_at": self.now(),
-            }
-        )
+        # A version with contact details goes out as its public successor and the notifications
+        # service's private copy, in this same transaction (shared/contracts/directory.py).
+        forms = [(str(event.event_id), event)] if subject or not hasattr(event, "published") else event.published()
+        for message_id, form in forms:
+            hdrs = {"Koolle-Event-Type": form.event_type, "Koolle-Case-Id": str(form.case_id or "")}
+            inject_context(hdrs)
+            if headers:
+                hdrs.update(headers)
+            self._messages.append(
+                {
+                    "message_id": message_id,
+                    "op": "publish",
+                    "subject": subject or form.subject(),
+                    "payload": form.to_json(),
+                    "headers": hdrs,
+                    "created_at": self.now(),
+                }
+            )
         return event
 
     def schedule(self, event: Any, *, timer_subject: str, at: datetime, timer_id: str) -> None:

@@ -29,6 +29,7 @@ from shared import pseudonyms
 from shared.case_access import PROJECTION, CaseAccess, case_access_table
 from shared.client import PlaintextRefused, refuse_plaintext, uses_tls
 from shared.clock import Clock
+from shared.contracts.directory import DIRECTORY_READERS
 from shared.contracts import STREAMS, Contract, Event, FieldError, Reply, field_errors
 from shared.db import Database, UnitOfWork
 from shared.errors import DomainError
@@ -128,6 +129,11 @@ class Service:
     def on_event(self, event: type[Event]) -> Callable[[Callable[[Any, Any], Awaitable[None]]], Any]:
         """Register a handler for an event: ``async def handle(event, uow) -> None``. Several
         handlers of one event share its consumer and run in registration order, in one transaction."""
+
+        # A retired version with contact details: the notifications service reads its private
+        # directory copy, every other service its public successor (shared/contracts/directory.py).
+        form = event.directory_form if self.name in DIRECTORY_READERS else event.public_form
+        event = form or event
 
         def deco(fn: Callable[[Any, Any], Awaitable[None]]) -> Any:
             for i, sub in enumerate(self.subscriptions):

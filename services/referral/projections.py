@@ -20,8 +20,15 @@ from nats.js import JetStreamContext
 from pydantic_core import from_json
 
 from shared.clock import local
-from shared.contracts import ReferralReceived
+from shared.contracts import EVENTS, ReferralReceived
+
 from shared.messaging.replay import replay
+
+
+def published_subject(event_type: str) -> str:
+    """The subject an event type is published on now (a version with contact details was retired
+    for its successor, shared/contracts/directory.py)."""
+    return next(e.subject for e in EVENTS if e.model.event_type == event_type)
 
 
 def _helsinki_month(received_at: str) -> str:
@@ -70,7 +77,7 @@ class ReferralStatistics:
         cls, js: JetStreamContext, progress: Any = None, subject: str | None = None, stream: str = "REFERRAL"
     ) -> ReferralStatistics:
         stats = cls()
-        await replay(js, stream, subject or ReferralReceived.subject(), stats.apply_batch, progress=progress)
+        await replay(js, stream, subject or published_subject(ReferralReceived.event_type), stats.apply_batch, progress=progress)
         return stats
 
 
@@ -103,5 +110,5 @@ class StatutoryRebuild:
         for prefix in ("referral.", "assessment."):
             for event_type in EVENT_TYPES:
                 if event_type.startswith(prefix):
-                    await replay(js, stream, f"{event_type}.v1", built.apply_batch, progress=progress)
+                    await replay(js, stream, published_subject(event_type), built.apply_batch, progress=progress)
         return built

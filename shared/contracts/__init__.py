@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .directory import DIRECTORY_PREFIX, DIRECTORY_STREAM, holds_contacts, split
 from .base import Contract, Event, FieldError, Reply, field_errors, parse_event, reply_problems
 from .meetings import (
     ConveneMeeting,
@@ -56,6 +57,13 @@ STREAMS: dict[str, StreamSpec] = {
         StreamSpec("MEETINGS", ("meeting.>", "roster.>"), "meetings"),
         StreamSpec("PLANS", ("plan.>", "followup.>"), "plans"),
         StreamSpec("NOTIFICATIONS", ("notification.>",), "notifications"),
+        StreamSpec(
+            DIRECTORY_STREAM,
+            (f"{DIRECTORY_PREFIX}>",),
+            "notifications",
+            description="Private copies of events with contact details, for the notifications service's contact "
+            "directory only (shared/contracts/directory.py). No staff or front-door identity may read it.",
+        ),
         StreamSpec("DEADLETTER", ("deadletter.>",), "operations", description="Messages that failed max deliveries."),
         # Message schedules need rollup and purge on their stream (nats-server forces both), so the
         # timers are kept apart from the event history, which refuses both.
@@ -86,8 +94,21 @@ from . import referral as _referral
 
 _MODULES = (_referral, _meetings, _plans, _notifications)
 
+
+
+def _published(model: type[Event], producer: str, outside: tuple[str, ...]) -> tuple[EventSpec, ...]:
+    """A version with contact details is retired: its public successor and its private directory
+    copy are published instead (shared/contracts/directory.py)."""
+    if not holds_contacts(model):
+        return (EventSpec(model, producer, outside),)
+    public, private = split(model)
+    return EventSpec(public, producer, outside), EventSpec(private, producer, ())
+
+
 # Each service's contract module lists its own events and requests; the catalogue joins them.
-EVENTS: tuple[EventSpec, ...] = tuple(EventSpec(m, p, c) for mod in _MODULES for (m, p, c) in mod.EVENTS)
+EVENTS: tuple[EventSpec, ...] = tuple(spec for mod in _MODULES for (m, p, c) in mod.EVENTS for spec in _published(m, p, c))
+RETIRED_EVENTS: tuple[type[Event], ...] = tuple(m for mod in _MODULES for (m, _, _) in mod.EVENTS if m.public_form is not None)
+"""Event versions no longer published because they carried contact details (docs/operations.md)."""
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from shared.contracts import EVENTS, REQUESTS
+from shared.contracts import EVENTS, REQUESTS, stream_for_subject
 
 SERVICES = ("referral", "meetings", "plans", "notifications")
 IDENTITIES = (*SERVICES, "frontdoor", "staffapp", "ops")
@@ -105,30 +105,55 @@ def ops_permissions() -> dict[str, Any]:
     return {"publish": {"allow": publish}, "subscribe": {"allow": [f"{inbox_prefix('ops')}.>"]}}
 
 
+# Outside clients: what each publishes, and the subject families it reads (live and catch-up).
+CLIENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "frontdoor": (("intake.referral.v1",), ("referral.rejected.",)),
+    "staffapp": (
+        ("cmd.>", "query.>"),
+        (
+            "meeting.",
+            "plan.",
+            "followup.",
+            "notification.",
+            "assessment.",
+            "referral.assigned.",
+            "referral.deadline_approaching.",
+            "referral.deadline_breached.",
+        ),
+    ),
+}
+
+
+def readable_subjects(identity: str) -> list[str]:
+    """The published event subjects (never a retired version's, never ``directory.>``) an outside
+    client may read: live (subscribe) and missed (its durable consumers)."""
+    families = CLIENTS[identity][1]
+    return sorted(e.subject for e in EVENTS if e.subject.startswith(families))
+
+
+def catch_up_durable(identity: str, subject: str) -> str:
+    """The only consumer name an outside client may use for ``subject``: ``<identity>-<subject with
+    dashes>``, e.g. ``staffapp-plan-agreed-v2`` (a name cannot hold dots)."""
+    return f"{identity}-{subject.replace('.', '-')}"
+
+
 def permissions(identity: str) -> dict[str, Any]:
     if identity in SERVICES:
         return service_permissions(identity)
-    if identity == "frontdoor":
+    if identity in CLIENTS:
+        subjects = readable_subjects(identity)
+        publish = list(CLIENTS[identity][0])
+        for subject in subjects:
+            stream, durable = stream_for_subject(subject), catch_up_durable(identity, subject)
+            publish += [
+                f"$JS.API.CONSUMER.CREATE.{stream}.{durable}.{subject}",  # the filter is part of the subject
+                f"$JS.API.CONSUMER.INFO.{stream}.{durable}",
+                f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{durable}",
+                f"$JS.ACK.{stream}.{durable}.>",
+            ]
         return {
-            "publish": {"allow": ["intake.referral.v1"]},
-            "subscribe": {"allow": [f"{inbox_prefix(identity)}.>", "referral.rejected.v1"]},
-        }
-    if identity == "staffapp":
-        return {
-            "publish": {"allow": ["cmd.>", "query.>"]},
-            "subscribe": {
-                "allow": [
-                    f"{inbox_prefix(identity)}.>",
-                    "meeting.>",
-                    "plan.>",
-                    "followup.>",
-                    "notification.>",
-                    "assessment.>",
-                    "referral.assigned.>",
-                    "referral.deadline_approaching.>",
-                    "referral.deadline_breached.>",
-                ]
-            },
+            "publish": {"allow": publish},
+            "subscribe": {"allow": [f"{inbox_prefix(identity)}.>", *subjects]},
         }
     if identity == "ops":
         return ops_permissions()

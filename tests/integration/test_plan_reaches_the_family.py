@@ -14,6 +14,7 @@ from shared.client import call
 from shared.contracts.referral import ReferralAssigned, ReferralReceived
 from tests.conftest import wait_for
 from tests.support.notifications_fakes import SmtpServer
+from tests.support.staff import publish_js
 from tests.support.system import running
 
 pytestmark = [pytest.mark.integration]
@@ -47,7 +48,7 @@ async def _case(nc: Any, svcs: dict[str, Any], guardian_keys: list[str]) -> Any:
         producer="test", case_id=case_id, referral_id=received.referral_id, team_id=TEAM, municipality="Testilä"
     )
     for ev in (received, assigned):
-        await nc.jetstream().publish(ev.subject(), ev.to_json(), headers={"Nats-Msg-Id": str(ev.event_id)})
+        await publish_js(nc.jetstream(), ev)
     return case_id
 
 

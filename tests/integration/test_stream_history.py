@@ -23,9 +23,9 @@ pytestmark = [pytest.mark.integration]
 
 EVENT_STREAMS = {"REFERRAL": "referral", "MEETINGS": "meetings", "PLANS": "plans", "NOTIFICATIONS": "notifications"}
 OWN_EVENT = {
-    "referral": "referral.received.v1",
-    "meetings": "meeting.convened.v1",
-    "plans": "plan.agreed.v1",
+    "referral": "referral.received.v2",
+    "meetings": "meeting.convened.v2",
+    "plans": "plan.agreed.v2",
     "notifications": "notification.sent.v1",
 }
 

@@ -51,7 +51,14 @@ def worker_token(identity: TestIdentity) -> str:
 
 async def publish(nc: Any, ev: Event) -> None:
     """Publish an event into its stream as its producer would (Nats-Msg-Id = event id)."""
-    await nc.jetstream().publish(ev.subject(), ev.to_json(), headers={"Nats-Msg-Id": str(ev.event_id)})
+    await publish_js(nc.jetstream(), ev)
+
+
+async def publish_js(js: Any, ev: Event) -> None:
+    """Publish what the producer's outbox publishes for ``ev``: the event, or for a retired version
+    with contact details its public successor and the notifications service's private copy."""
+    for message_id, form in ev.published():
+        await js.publish(form.subject(), form.to_json(), headers={"Nats-Msg-Id": message_id})
 
 
 async def assign(nc: Any, case_id: UUID | str, team: str = TEAM, municipality: str = MUNICIPALITY) -> ReferralAssigned:

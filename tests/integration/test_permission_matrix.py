@@ -1,0 +1,165 @@
+"""The permission matrix of issue 19 on a real nats-server: each identity x each subject family x
+publish, subscribe and consumer create. Every cell is checked against its expected answer, so each
+identity is shown both allowed where it should be and refused everywhere else. The expectations
+for the outside clients are written out here (not read from infra/auth.py); the services' consumer
+rights are the durables their own bootstraps declare."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from functools import cache
+
+import nats
+import pytest
+
+from infra.auth import SERVICES, catch_up_durable
+from shared.contracts import stream_for_subject
+from shared.messaging.streams import ensure_streams
+from tests.support.identities import PASSWORDS, connect_as, secured_server
+
+pytestmark = [pytest.mark.integration]
+
+FAMILIES = (
+    "intake.referral.v1",
+    "referral.rejected.v1",
+    "referral.received.v1",  # retired: carried contact details
+    "referral.received.v2",
+    "referral.assigned.v1",
+    "directory.referral.received.v1",
+    "meeting.convened.v2",
+    "directory.meeting.convened.v1",
+    "plan.agreed.v2",
+    "directory.plan.agreed.v1",
+    "followup.recorded.v1",
+    "notification.failed.v1",
+)
+STAFF_READS = {
+    "referral.assigned.v1",
+    "meeting.convened.v2",
+    "plan.agreed.v2",
+    "followup.recorded.v1",
+    "notification.failed.v1",
+}
+PUBLISH = {
+    "frontdoor": {"intake.referral.v1"},
+    "staffapp": set(),
+    "referral": {"referral.rejected.v1", "referral.received.v2", "referral.assigned.v1", "directory.referral.received.v1"},
+    "meetings": {"meeting.convened.v2", "directory.meeting.convened.v1"},
+    "plans": {"plan.agreed.v2", "directory.plan.agreed.v1", "followup.recorded.v1"},
+    "notifications": {"notification.failed.v1"},
+}
+SUBSCRIBE = {
+    "frontdoor": {"referral.rejected.v1"},
+    "staffapp": STAFF_READS,
+    **{s: set() for s in SERVICES},  # services read through their durable consumers only
+}
+
+
+@cache
+def service_durables(service: str) -> dict[str, str]:
+    from infra.auth import _built
+
+    return {s.subject: s.durable for s in _built(service).consumed()}
+
+
+def consumer_name(identity: str, subject: str) -> str:
+    if identity in SERVICES:
+        return service_durables(identity).get(subject, f"{identity}-{subject.replace('.', '-')}")
+    return catch_up_durable(identity, subject)
+
+
+def may_consume(identity: str, subject: str) -> bool:
+    if identity == "frontdoor":
+        return subject == "referral.rejected.v1"
+    if identity == "staffapp":
+        return subject in STAFF_READS
+    return subject in service_durables(identity)
+
+
+@pytest.fixture
+async def server(tmp_path):  # type: ignore[no-untyped-def]
+    server = secured_server(tmp_path / "nats")
+    ops = await connect_as(server, "ops")
+    await ensure_streams(ops.jetstream())
+    await ops.close()
+    yield server
+    server.stop()
+
+
+async def can_publish(nc: nats.NATS, subject: str) -> bool:
+    try:
+        await nc.jetstream().publish(subject, b"{}", timeout=1.5)
+        return True
+    except (nats.errors.TimeoutError, nats.errors.NoRespondersError):
+        return False
+
+
+async def can_create_consumer(nc: nats.NATS, subject: str, name: str) -> bool:
+    stream = stream_for_subject(subject)
+    body = {
+        "stream_name": stream,
+        "config": {"durable_name": name, "filter_subject": subject, "ack_policy": "explicit", "deliver_policy": "all"},
+    }
+    try:
+        reply = await nc.request(f"$JS.API.CONSUMER.CREATE.{stream}.{name}.{subject}", json.dumps(body).encode(), timeout=1.5)
+    except (nats.errors.TimeoutError, nats.errors.NoRespondersError):
+        return False
+    answer = json.loads(reply.data)
+    assert "error" not in answer, answer
+    return True
+
+
+@pytest.mark.parametrize("identity", ["frontdoor", "staffapp", *SERVICES])
+async def test_each_identity_may_publish_subscribe_and_create_consumers_exactly_where_its_role_needs(server, identity):  # type: ignore[no-untyped-def]
+    errors: list[str] = []
+
+    async def on_error(e: Exception) -> None:
+        errors.append(str(e).lower())
+
+    nc = await connect_as(server, identity, error_cb=on_error)
+    try:
+        published = dict(zip(FAMILIES, await asyncio.gather(*(can_publish(nc, s) for s in FAMILIES)), strict=True))
+        for subject in FAMILIES:
+            await nc.subscribe(subject)
+        await nc.flush()
+        await asyncio.sleep(0.5)  # a refused subscription is reported asynchronously
+        subscribed = {s: not any(f'subscription to "{s}"' in e for e in errors) for s in FAMILIES}
+        consumers = dict(
+            zip(
+                FAMILIES,
+                await asyncio.gather(*(can_create_consumer(nc, s, consumer_name(identity, s)) for s in FAMILIES)),
+                strict=True,
+            )
+        )
+    finally:
+        await nc.close()
+    assert published == {s: s in PUBLISH[identity] for s in FAMILIES}
+    assert subscribed == {s: s in SUBSCRIBE[identity] for s in FAMILIES}
+    assert consumers == {s: may_consume(identity, s) for s in FAMILIES}
+    assert not any(consumers[s] or subscribed[s] for s in FAMILIES if s.startswith("directory.")) or identity == "notifications"
+    assert not (published["referral.received.v1"] or subscribed["referral.received.v1"] or consumers["referral.received.v1"])
+
+
+@pytest.mark.parametrize("identity", ["frontdoor", "staffapp"])
+async def test_an_outside_client_cannot_administer_streams_or_take_over_another_consumer(server, identity):  # type: ignore[no-untyped-def]
+    nc = await connect_as(server, identity)
+    subject = "referral.rejected.v1" if identity == "frontdoor" else "plan.agreed.v2"
+    stream = stream_for_subject(subject)
+    try:
+        assert await can_create_consumer(nc, subject, catch_up_durable(identity, subject))
+        # Another name (a service's durable), another filter on its own name, or a wildcard filter.
+        assert not await can_create_consumer(nc, subject, "notifications-plan-agreed-v2")
+        assert not await can_create_consumer(nc, "referral.assigned.v1", catch_up_durable(identity, subject))
+        for api in (
+            f"$JS.API.STREAM.CREATE.{stream}",
+            f"$JS.API.STREAM.DELETE.{stream}",
+            f"$JS.API.STREAM.PURGE.{stream}",
+            f"$JS.API.CONSUMER.DELETE.{stream}.{catch_up_durable(identity, subject)}",
+            f"$JS.API.STREAM.MSG.GET.{stream}",
+        ):
+            with pytest.raises((nats.errors.TimeoutError, nats.errors.NoRespondersError)):
+                await nc.request(api, b"{}", timeout=1.0)
+    finally:
+        await nc.close()
+    assert PASSWORDS[identity]

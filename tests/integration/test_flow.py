@@ -259,7 +259,7 @@ async def test_failing_handler_is_retried_with_delay_then_dead_lettered(settings
             raise RuntimeError("downstream unavailable")
 
     svc = bootstrap(settings)
-    svc.subscriptions = [Subscription.for_event("meetings", ReferralReceived, flaky)]
+    svc.subscriptions = [Subscription.for_event("meetings", PUBLIC, flaky)]
     await svc.start()
     try:
         js = nc.jetstream()

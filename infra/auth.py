@@ -1,4 +1,4 @@
-"""Least-privilege NATS identities: one user per service, the front door, the staff app and ops.
+"""Least-privilege NATS identities: one user per service, the front door, each staff app and ops.
 
 Each identity may publish and subscribe only where its role needs, uses its own inbox prefix
 (``_INBOX_<identity>``), and reaches only the JetStream API subjects of its own durable consumers:
@@ -22,10 +22,13 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from infra.staffapps import routes_of, staff_apps
 from shared.contracts import EVENTS, REQUESTS, stream_for_subject
+from shared.contracts.routes import STAFF_FACING
 
 SERVICES = ("referral", "meetings", "plans", "notifications")
-IDENTITIES = (*SERVICES, "frontdoor", "staffapp", "ops")
+STAFF_APPS = tuple(app.name for app in staff_apps())
+IDENTITIES = (*SERVICES, "frontdoor", *STAFF_APPS, "ops")
 
 
 def inbox_prefix(identity: str) -> str:
@@ -54,7 +57,7 @@ def _ops_subjects(service: str) -> list[str]:
 
 
 def service_permissions(service: str) -> dict[str, Any]:
-    publish = sorted({e.subject for e in EVENTS if e.producer.split(" ")[0] == service})
+    publish = sorted({e.filter_subject for e in EVENTS if e.producer.split(" ")[0] == service})
     publish += [f"timers.{service}.>", f"deadletter.{service}.>"]
     durables = _durables(service)
     # Re-reading a dead letter's original from the service's own streams (ops.replay.<service>,
@@ -105,44 +108,40 @@ def ops_permissions() -> dict[str, Any]:
     return {"publish": {"allow": publish}, "subscribe": {"allow": [f"{inbox_prefix('ops')}.>"]}}
 
 
-# Outside clients: what each publishes, and the subject families it reads (live and catch-up).
-CLIENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "frontdoor": (("intake.referral.v1",), ("referral.rejected.",)),
-    "staffapp": (
-        ("cmd.>", "query.>"),
-        (
-            "meeting.",
-            "plan.",
-            "followup.",
-            "notification.",
-            "assessment.",
-            "referral.assigned.",
-            "referral.deadline_approaching.",
-            "referral.deadline_breached.",
-        ),
-    ),
-}
+FRONTDOOR_READS = ("referral.rejected.v1",)
+
+
+def client_publish(identity: str) -> list[str]:
+    """What an outside client publishes: the front door submissions, a staff app commands and queries."""
+    return ["intake.referral.v1"] if identity == "frontdoor" else ["cmd.>", "query.>"]
 
 
 def readable_subjects(identity: str) -> list[str]:
-    """The published event subjects (never a retired version's, never ``directory.>``) an outside
-    client may read: live (subscribe) and missed (its durable consumers)."""
-    families = CLIENTS[identity][1]
-    return sorted(e.subject for e in EVENTS if e.subject.startswith(families))
+    """The subjects an outside client may read, live (subscribe) and missed (its durable
+    consumers): the front door its rejections; a staff app every staff-facing event of its routes
+    (``<event>.v<N>.<municipality>.<team>``, ``*`` where its route says every one). Never a retired
+    version's subject, never ``directory.>``."""
+    if identity == "frontdoor":
+        return list(FRONTDOOR_READS)
+    routes = routes_of(identity)
+    return sorted(
+        f"{e.subject}.{r}" for e in EVENTS if e.model.routed and f"{e.model.event_type}.".startswith(STAFF_FACING) for r in routes
+    )
 
 
 def catch_up_durable(identity: str, subject: str) -> str:
-    """The only consumer name an outside client may use for ``subject``: ``<identity>-<subject with
-    dashes>``, e.g. ``staffapp-plan-agreed-v2`` (a name cannot hold dots)."""
-    return f"{identity}-{subject.replace('.', '-')}"
+    """The only consumer name an outside client may use for ``subject``: ``<identity>-<subject>``
+    with dashes for dots and ``all`` for ``*`` (a name holds neither), e.g.
+    ``staffapp-testila-plan-agreed-v2-testila-testila-family-centre``."""
+    return f"{identity}-{subject.replace('*', 'all').replace('.', '-')}"
 
 
 def permissions(identity: str) -> dict[str, Any]:
     if identity in SERVICES:
         return service_permissions(identity)
-    if identity in CLIENTS:
+    if identity == "frontdoor" or identity in STAFF_APPS:
         subjects = readable_subjects(identity)
-        publish = list(CLIENTS[identity][0])
+        publish = client_publish(identity)
         for subject in subjects:
             stream, durable = stream_for_subject(subject), catch_up_durable(identity, subject)
             publish += [

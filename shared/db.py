@@ -373,6 +373,7 @@ class UnitOfWork:
         self.principal: Any = None
         self.actor = ""  # who acted, as records name them: a staff id or a guardian's pseudonym
         self._messages: list[dict[str, Any]] = []
+        self._routed: list[tuple[dict[str, Any], Any]] = []  # staff-facing events: subject set at commit
         self._locked = False
         self._inline: Any = None  # SQLite: the writer's InlineConnection (fast path, BEGIN, COMMIT)
 
@@ -400,6 +401,7 @@ class UnitOfWork:
             self.session = self.db.sessionmaker()
             await self.session.begin()
         self._messages = []
+        self._routed = []
         self._after_commit: list[Callable[[], None]] = []
         self._attach(self.session)
         return self
@@ -455,16 +457,17 @@ class UnitOfWork:
             inject_context(hdrs)
             if headers:
                 hdrs.update(headers)
-            self._messages.append(
-                {
-                    "message_id": message_id,
-                    "op": "publish",
-                    "subject": subject or form.subject(),
-                    "payload": form.to_json(),
-                    "headers": hdrs,
-                    "created_at": self.now(),
-                }
-            )
+            row = {
+                "message_id": message_id,
+                "op": "publish",
+                "subject": subject or form.subject(),
+                "payload": form.to_json(),
+                "headers": hdrs,
+                "created_at": self.now(),
+            }
+            self._messages.append(row)
+            if subject is None and getattr(form, "routed", False):
+                self._routed.append((row, form))
         return event
 
     def schedule(self, event: Any, *, timer_subject: str, at: datetime, timer_id: str) -> None:
@@ -644,6 +647,11 @@ class UnitOfWork:
 
     async def commit(self) -> None:
         seqs: list[int] = []
+        if self._routed:  # the case's municipality and team go into the subject (shared/messaging/routing.py)
+            from shared.messaging.routing import route
+
+            await route(self, self._routed)
+            self._routed = []
         if self._messages:
             seq_of = {r.message_id: r.seq for r in await self.execute(self.db.outbox_insert, self._messages)}
             for message in self._messages:
@@ -675,5 +683,6 @@ class UnitOfWork:
 
     async def rollback(self) -> None:
         self._messages = []
+        self._routed = []
         self._after_commit = []
         await self._end(commit=False)

@@ -132,12 +132,12 @@ class Service:
 
         # A retired version with contact details: the notifications service reads its private
         # directory copy, every other service its public successor (shared/contracts/directory.py).
-        form = event.directory_form if self.name in DIRECTORY_READERS else event.public_form
-        event = form or event
+        private = event.directory_form if self.name in DIRECTORY_READERS else None
+        event = private or event.public_form or event
 
         def deco(fn: Callable[[Any, Any], Awaitable[None]]) -> Any:
             for i, sub in enumerate(self.subscriptions):
-                if sub.subject == event.subject():
+                if sub.subject == event.filter_subject():
                     self.subscriptions[i] = dataclasses.replace(sub, handler=_chain(sub.handler, fn))
                     return fn
             self.subscriptions.append(Subscription.for_event(self.name, event, fn))

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .directory import DIRECTORY_PREFIX, DIRECTORY_STREAM, holds_contacts, split
+from .directory import DIRECTORY_PREFIX, DIRECTORY_STREAM, holds_contacts, route, split
+from .routes import STAFF_FACING
 from .base import Contract, Event, FieldError, Reply, field_errors, parse_event, reply_problems
 from .meetings import (
     ConveneMeeting,
@@ -86,6 +87,11 @@ class EventSpec:
     def subject(self) -> str:
         return self.model.subject()
 
+    @property
+    def filter_subject(self) -> str:
+        """Every subject it is published on (a routed event: all its routes)."""
+        return self.model.filter_subject()
+
 
 from . import meetings as _meetings
 from . import notifications as _notifications
@@ -98,11 +104,15 @@ _MODULES = (_referral, _meetings, _plans, _notifications)
 
 def _published(model: type[Event], producer: str, outside: tuple[str, ...]) -> tuple[EventSpec, ...]:
     """A version with contact details is retired: its public successor and its private directory
-    copy are published instead (shared/contracts/directory.py)."""
-    if not holds_contacts(model):
-        return (EventSpec(model, producer, outside),)
-    public, private = split(model)
-    return EventSpec(public, producer, outside), EventSpec(private, producer, ())
+    copy are published instead (shared/contracts/directory.py). A staff-facing event is published
+    on routed subjects, from its next version on (shared/contracts/routes.py)."""
+    staff_facing = f"{model.event_type}.".startswith(STAFF_FACING)
+    if holds_contacts(model):
+        public, private = split(model, routed=staff_facing)
+        return EventSpec(public, producer, outside), EventSpec(private, producer, ())
+    if staff_facing:
+        return (EventSpec(route(model), producer, outside),)
+    return (EventSpec(model, producer, outside),)
 
 
 # Each service's contract module lists its own events and requests; the catalogue joins them.

@@ -249,9 +249,17 @@ class Event(Contract):
     case_id: UUID = Field(description="The family's case (asiakkuus) this event belongs to; the correlation id of the flow.")
     causation_id: UUID | None = Field(default=None, description="The event or command id that caused this event.")
 
+    # Staff-facing: published on ``<subject>.<municipality>.<team>`` (shared/contracts/routes.py).
+    routed: ClassVar[bool] = False
+
     @classmethod
     def subject(cls) -> str:
         return f"{cls.event_type}.v{cls.version}"
+
+    @classmethod
+    def filter_subject(cls) -> str:
+        """What a consumer of every copy of this event filters on: the subject, or all its routes."""
+        return f"{cls.event_type}.v{cls.version}.>" if cls.routed else cls.subject()
 
     def to_json(self) -> bytes:
         return self.model_dump_json().encode()

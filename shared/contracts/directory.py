@@ -91,17 +91,45 @@ def holds_contacts(model: type[Event]) -> bool:
     return any(_holds_contact(f.annotation) for f in model.model_fields.values())
 
 
-def split(model: type[Event]) -> tuple[type[Event], type[Event]]:
-    """Retire ``model`` (a version with contact details): its public successor and its private
-    directory copy, registered on it (``public_form``, ``directory_form``)."""
+_ROUTED_TEXT = (
+    "Published on ``{subject}.<municipality>.<team>`` (the case's routing ids), so that a staff app may read "
+    "its own teams' events only."
+)
+
+
+def route(model: type[Event]) -> type[Event]:
+    """Retire ``model`` (a staff-facing version on one subject for all teams): its successor, the
+    same fields on routed subjects (shared/contracts/routes.py), registered as ``public_form``."""
+    version = model.version + 1
+    subject = f"{model.event_type}.v{version}"
+    routed: type[Event] = create_model(  # type: ignore[call-overload]
+        f"{model.__name__}V{version}",
+        __base__=model,
+        __doc__=f"{(model.__doc__ or '').strip()}\n\n{_ROUTED_TEXT.format(subject=subject)} "
+        f"Successor of ``{model.subject()}``, which is retired.",
+    )
+    routed.version = version
+    routed.routed = True
+    routed.public_form = routed.directory_form = None
+    model.public_form = routed
+    return routed
+
+
+def split(model: type[Event], routed: bool = False) -> tuple[type[Event], type[Event]]:
+    """Retire ``model`` (a version with contact details): its public successor (on routed subjects
+    when staff-facing) and its private directory copy, registered on it (``public_form``,
+    ``directory_form``)."""
     doc = (model.__doc__ or "").strip()
+    version = model.version + 1
+    routing = " " + _ROUTED_TEXT.format(subject=f"{model.event_type}.v{version}") if routed else ""
     public: type[Event] = _minimised_model(
         model,
-        f"{model.__name__}V{model.version + 1}",
+        f"{model.__name__}V{version}",
         f"{doc}\n\nNo contact details: people appear as contact ids and roles (the notifications service "
-        f"keeps the addresses). Successor of ``{model.subject()}``, which is retired.",
+        f"keeps the addresses).{routing} Successor of ``{model.subject()}``, which is retired.",
     )
-    public.version = model.version + 1
+    public.version = version
+    public.routed = routed
     directory: type[Event] = create_model(  # type: ignore[call-overload]
         f"{model.__name__}Directory",
         __base__=model,
@@ -119,13 +147,13 @@ def split(model: type[Event]) -> tuple[type[Event], type[Event]]:
 
 
 def published_forms(event: Event) -> list[tuple[str, Event]]:
-    """(message id, event) the outbox publishes for ``event``: itself, or for a retired version
-    with contact details its public successor and its private directory copy."""
+    """(message id, event) the outbox publishes for ``event``: itself, or for a retired version its
+    public successor (and, when it carried contact details, its private directory copy)."""
     public, directory = type(event).public_form, type(event).directory_form
-    if public is None or directory is None:
+    if public is None:
         return [(str(event.event_id), event)]
     data = event.model_dump()
-    return [
-        (str(event.event_id), public.model_validate(data, context=TRUSTED)),
-        (f"directory:{event.event_id}", directory.model_validate(data, context=TRUSTED)),
-    ]
+    forms: list[tuple[str, Event]] = [(str(event.event_id), public.model_validate(data, context=TRUSTED))]
+    if directory is not None:
+        forms.append((f"directory:{event.event_id}", directory.model_validate(data, context=TRUSTED)))
+    return forms

@@ -21,14 +21,15 @@ from pydantic_core import from_json
 
 from shared.clock import local
 from shared.contracts import EVENTS, ReferralReceived
+from shared.contracts.routes import event_type_of
 
 from shared.messaging.replay import replay
 
 
 def published_subject(event_type: str) -> str:
-    """The subject an event type is published on now (a version with contact details was retired
-    for its successor, shared/contracts/directory.py)."""
-    return next(e.subject for e in EVENTS if e.model.event_type == event_type)
+    """The subject(s) an event type is published on now: a retired version's successor (contact
+    details, shared/contracts/directory.py), every route of a routed one (shared/contracts/routes.py)."""
+    return next(e.filter_subject for e in EVENTS if e.model.event_type == event_type)
 
 
 def _helsinki_month(received_at: str) -> str:
@@ -93,7 +94,7 @@ class StatutoryRebuild:
 
     def apply_batch(self, msgs: list[Msg]) -> None:
         for m in msgs:
-            event_type = m.subject.rsplit(".v", 1)[0]
+            event_type = event_type_of(m.subject)
             try:
                 if self.model.apply(event_type, from_json(m.data)) is not None:
                     self.events += 1

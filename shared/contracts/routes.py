@@ -42,3 +42,11 @@ def route_token(value: str | None) -> str:
 def routed_subject(family: str, municipality: str | None, team: str | None) -> str:
     """``family`` (``plan.agreed.v2``) with the route of the case."""
     return f"{family}.{route_token(municipality)}.{route_token(team)}"
+
+
+_VERSION_AND_ROUTE = re.compile(r"\.v[0-9]+(\..*)?$")
+
+
+def event_type_of(subject: str) -> str:
+    """``plan.agreed.v2.testila.testila-family-centre`` → ``plan.agreed`` (also an unrouted subject)."""
+    return _VERSION_AND_ROUTE.sub("", subject)

@@ -26,7 +26,8 @@ async def replay(
     """Feed every stored message on ``subject`` to ``handle`` in batches; returns how many."""
     info = await js.stream_info(stream, subjects_filter=subject)
     last = info.state.last_seq
-    total = (info.state.subjects or {}).get(subject, info.state.messages) if info.state.subjects else info.state.messages
+    # Per subject matching the filter (several for a routed event's ``….>``).
+    total = sum(info.state.subjects.values()) if info.state.subjects else info.state.messages
     if total == 0:
         return 0
     psub = await js.pull_subscribe(

@@ -428,6 +428,9 @@ class EventHandlers:
             known = await uow.notifications.roster_entries("person", [w.worker_id])
             person = known.get(w.worker_id) or self.staff.contact(w.worker_id) or {}
             email, phone = person.get("email"), person.get("phone")
+            if email or phone:
+                row = {"contact_id": w.worker_id, "role": "responsible_worker", "email": email, "phone": phone}
+                await uow.notifications.upsert_contact(ev.case_id, row)
         params = {"organisation": w.organisation, "phone": phone, "email": email}
         family = [Recipient(c, "family", "family") for c in ev.family_contact_ids]
         await _notify(uow, ev, "responsible_worker_changed", family, params, dedupe=f"handover:{ev.handover_id}")

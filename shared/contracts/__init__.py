@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .directory import DIRECTORY_PREFIX, DIRECTORY_STREAM, holds_contacts, route, split
+from .directory import DIRECTORY_PREFIX, DIRECTORY_STREAM, holds_contacts, privatise, route, split
 from .routes import STAFF_FACING
 from .base import Contract, Event, FieldError, Reply, field_errors, parse_event, reply_problems
 from .meetings import (
@@ -107,6 +107,8 @@ def _published(model: type[Event], producer: str, outside: tuple[str, ...]) -> t
     copy are published instead (shared/contracts/directory.py). A staff-facing event is published
     on routed subjects, from its next version on (shared/contracts/routes.py)."""
     staff_facing = f"{model.event_type}.".startswith(STAFF_FACING)
+    if model.private:
+        return (EventSpec(privatise(model), producer, ()),)
     if holds_contacts(model):
         public, private = split(model, routed=staff_facing)
         return EventSpec(public, producer, outside), EventSpec(private, producer, ())
@@ -117,7 +119,9 @@ def _published(model: type[Event], producer: str, outside: tuple[str, ...]) -> t
 
 # Each service's contract module lists its own events and requests; the catalogue joins them.
 EVENTS: tuple[EventSpec, ...] = tuple(spec for mod in _MODULES for (m, p, c) in mod.EVENTS for spec in _published(m, p, c))
-RETIRED_EVENTS: tuple[type[Event], ...] = tuple(m for mod in _MODULES for (m, _, _) in mod.EVENTS if m.public_form is not None)
+RETIRED_EVENTS: tuple[type[Event], ...] = tuple(
+    m for mod in _MODULES for (m, _, _) in mod.EVENTS if m.public_form is not None or m.directory_form is not None
+)
 """Event versions no longer published because they carried contact details (docs/operations.md)."""
 
 

@@ -251,6 +251,8 @@ class Event(Contract):
 
     # Staff-facing: published on ``<subject>.<municipality>.<team>`` (shared/contracts/routes.py).
     routed: ClassVar[bool] = False
+    # For the notifications service only: published as ``directory.<event>`` alone (directory.py).
+    private: ClassVar[bool] = False
 
     @classmethod
     def subject(cls) -> str:

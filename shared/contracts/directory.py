@@ -146,14 +146,33 @@ def split(model: type[Event], routed: bool = False) -> tuple[type[Event], type[E
     return public, directory
 
 
+def privatise(model: type[Event]) -> type[Event]:
+    """Retire ``model`` (meant for the notifications service only, e.g. the family's copy of a plan):
+    it is published as its private directory copy alone."""
+    directory: type[Event] = create_model(  # type: ignore[call-overload]
+        f"{model.__name__}Directory",
+        __base__=model,
+        __doc__=f"{(model.__doc__ or '').strip()}\n\nOn the DIRECTORY stream: no identity but the notifications "
+        f"service may read it. Successor of ``{model.subject()}``, which is retired.",
+    )
+    directory.event_type = DIRECTORY_PREFIX + model.event_type
+    directory.stream = DIRECTORY_STREAM
+    directory.public_form = directory.directory_form = None
+    model.directory_form = directory
+    return directory
+
+
 def published_forms(event: Event) -> list[tuple[str, Event]]:
     """(message id, event) the outbox publishes for ``event``: itself, or for a retired version its
     public successor (and, when it carried contact details, its private directory copy)."""
     public, directory = type(event).public_form, type(event).directory_form
-    if public is None:
+    if public is None and directory is None:
         return [(str(event.event_id), event)]
     data = event.model_dump()
-    forms: list[tuple[str, Event]] = [(str(event.event_id), public.model_validate(data, context=TRUSTED))]
+    forms: list[tuple[str, Event]] = []
+    if public is not None:
+        forms.append((str(event.event_id), public.model_validate(data, context=TRUSTED)))
     if directory is not None:
-        forms.append((f"directory:{event.event_id}", directory.model_validate(data, context=TRUSTED)))
+        message_id = f"directory:{event.event_id}" if forms else str(event.event_id)
+        forms.append((message_id, directory.model_validate(data, context=TRUSTED)))
     return forms

@@ -29,8 +29,8 @@ from shared import pseudonyms
 from shared.case_access import PROJECTION, CaseAccess, case_access_table
 from shared.client import PlaintextRefused, refuse_plaintext, uses_tls
 from shared.clock import Clock
-from shared.contracts.directory import DIRECTORY_READERS
 from shared.contracts import STREAMS, Contract, Event, FieldError, Reply, field_errors
+from shared.contracts.directory import DIRECTORY_READERS
 from shared.db import Database, UnitOfWork
 from shared.errors import DomainError
 from shared.identity import TokenVerifier, Unauthenticated, authorization_header, verifier_from_settings

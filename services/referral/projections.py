@@ -22,7 +22,6 @@ from pydantic_core import from_json
 from shared.clock import local
 from shared.contracts import EVENTS, ReferralReceived
 from shared.contracts.routes import event_type_of
-
 from shared.messaging.replay import replay
 
 

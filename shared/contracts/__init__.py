@@ -7,9 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .directory import DIRECTORY_PREFIX, DIRECTORY_STREAM, holds_contacts, privatise, route, split
-from .routes import STAFF_FACING
 from .base import Contract, Event, FieldError, Reply, field_errors, parse_event, reply_problems
+from .directory import DIRECTORY_PREFIX, DIRECTORY_STREAM, holds_contacts, privatise, route, split
 from .meetings import (
     ConveneMeeting,
     MeetingCaseQuery,
@@ -28,6 +27,7 @@ from .referral import (
     ReferralRejected,
     ReferralSubmission,
 )
+from .routes import STAFF_FACING
 
 
 @dataclass(frozen=True)
@@ -99,7 +99,6 @@ from . import plans as _plans
 from . import referral as _referral
 
 _MODULES = (_referral, _meetings, _plans, _notifications)
-
 
 
 def _published(model: type[Event], producer: str, outside: tuple[str, ...]) -> tuple[EventSpec, ...]:

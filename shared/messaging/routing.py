@@ -20,7 +20,7 @@ KINDS = ("team", "municipality")
 
 async def route(uow: Any, pending: list[tuple[dict[str, Any], Any]]) -> None:
     """Set the subject of each (outbox row, event) in ``pending``."""
-    known: dict[str, dict[str, str]] = {}
+    known: dict[str, dict[str, Any]] = {}
     for _, form in pending:  # an assignment or transfer in this same transaction
         own = {"municipality": getattr(form, "municipality", None), "team": getattr(form, "team_id", None)}
         if own["municipality"] and own["team"] and form.case_id is not None:
@@ -29,7 +29,9 @@ async def route(uow: Any, pending: list[tuple[dict[str, Any], Any]]) -> None:
     table = uow.db.metadata.tables.get("case_access")
     if missing and table is not None:
         rows = await uow.execute(
-            select(table.c.case_id, table.c.kind, table.c.value).where(table.c.case_id.in_(sorted(missing)), table.c.kind.in_(KINDS))
+            select(table.c.case_id, table.c.kind, table.c.value).where(
+                table.c.case_id.in_(sorted(missing)), table.c.kind.in_(KINDS)
+            )
         )
         for case_id, kind, value in rows:
             known.setdefault(case_id, {})[kind] = value

@@ -52,12 +52,18 @@ NEED_NODE = pytest.mark.skipif(not (shutil.which("node") and shutil.which("npm")
 def _client() -> Path:
     """The Node client with its pinned ``nats`` package, installed once per lock file version."""
     lock = (CLIENT / "package-lock.json").read_bytes()
-    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "koolle" / f"node-{hashlib.sha256(lock).hexdigest()[:12]}"
+    cache = (
+        Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+        / "koolle"
+        / f"node-{hashlib.sha256(lock).hexdigest()[:12]}"
+    )
     if not (cache / "node_modules" / "nats").is_dir():
         cache.mkdir(parents=True, exist_ok=True)
         for name in ("package.json", "package-lock.json"):
             shutil.copy(CLIENT / name, cache / name)
-        subprocess.run(["npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"], cwd=cache, check=True, timeout=600)
+        subprocess.run(
+            ["npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"], cwd=cache, check=True, timeout=600
+        )
     shutil.copy(CLIENT / "catch_up.mjs", cache / "catch_up.mjs")
     return cache
 
@@ -66,7 +72,10 @@ async def node_catch_up(client: Path, url: str) -> list[dict[str, str]]:
     consumers = [
         {"stream": stream_for_subject(s), "subject": s, "durable": catch_up_durable(APP, s)} for s in readable_subjects(APP)
     ]
-    env = {**os.environ, "KOOLLE_CATCH_UP": json.dumps({"url": url, "user": APP, "password": PASSWORDS[APP], "consumers": consumers})}
+    env = {
+        **os.environ,
+        "KOOLLE_CATCH_UP": json.dumps({"url": url, "user": APP, "password": PASSWORDS[APP], "consumers": consumers}),
+    }
     proc = await asyncio.create_subprocess_exec(
         "node", str(client / "catch_up.mjs"), cwd=client, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from services.referral.bootstrap import bootstrap
-from shared.contracts import INTAKE_SUBJECT, ReferralReceived, ReferralRejected
+from shared.contracts import INTAKE_SUBJECT, ReferralRejected
 from tests.conftest import wait_for
 from tests.support.data import submission
 
@@ -24,7 +24,7 @@ async def collect(nc, subject):  # type: ignore[no-untyped-def]
 
 
 async def test_valid_submission_opens_case_and_emits_received(settings, nc, clean_streams):  # type: ignore[no-untyped-def]
-    received = await collect(nc, ReferralReceived.subject())
+    received = await collect(nc, "referral.received.v2")
     svc = bootstrap(settings)
     await svc.start()
     try:

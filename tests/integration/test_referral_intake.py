@@ -25,6 +25,7 @@ async def collect(nc, subject):  # type: ignore[no-untyped-def]
 
 async def test_valid_submission_opens_case_and_emits_received(settings, nc, clean_streams):  # type: ignore[no-untyped-def]
     received = await collect(nc, "referral.received.v2")
+    private = await collect(nc, "directory.referral.received.v1")
     svc = bootstrap(settings)
     await svc.start()
     try:
@@ -34,8 +35,12 @@ async def test_valid_submission_opens_case_and_emits_received(settings, nc, clea
         await wait_for(lambda: received)
         ev = received[0]
         assert ev["submission_id"] == body["submission_id"]
-        assert ev["contacts"][0]["phone"] == "+358401234567"
-        assert "personal_id" not in json.dumps(ev)
+        # The public event names the guardian by id and role; the number is in the private copy only.
+        assert "phone" not in ev["contacts"][0] and ev["contacts"][0]["role"] == "guardian"
+        await wait_for(lambda: private)
+        assert private[0]["event_id"] == ev["event_id"]
+        assert private[0]["contacts"][0]["phone"] == "+358401234567"
+        assert "personal_id" not in json.dumps(ev) and "personal_id" not in json.dumps(private[0])
     finally:
         await svc.stop()
 

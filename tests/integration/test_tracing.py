@@ -206,9 +206,9 @@ async def test_staff_commands_are_traced_through_meetings_plans_and_notification
         return found[0]
 
     for command, ctx, event, consumer_service in (
-        ("cmd.meetings.convene.v2", convene_ctx, "meeting.convened.v1", "notifications"),
-        ("cmd.meetings.record_held.v2", held_ctx, "meeting.held.v1", "plans"),
-        ("cmd.plans.agree.v2", agree_ctx, "plan.agreed.v1", "notifications"),
+        ("cmd.meetings.convene.v2", convene_ctx, "directory.meeting.convened.v1", "notifications"),
+        ("cmd.meetings.record_held.v2", held_ctx, "meeting.held.v2.>", "plans"),
+        ("cmd.plans.agree.v2", agree_ctx, "directory.plan.agreed.v1", "notifications"),
     ):
         request = handle_span(command, ctx)
         downstream = [s for s in finished if s.context.trace_id == ctx.trace_id]

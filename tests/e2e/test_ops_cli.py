@@ -115,13 +115,16 @@ async def _seed(system: System) -> dict[str, Any]:
         await js.publish(INTAKE_SUBJECT, bad, headers={"Nats-Msg-Id": "fd-ops-bad"})
         # A broken event from its producer's identity (ops publishes no events).
         await producer.jetstream().publish("referral.received.v2", b'{"not": "an event"}', headers={"Nats-Msg-Id": "ops-poison"})
+        # ... and its private copy, which the notifications service reads instead (directory.>)
+        poison = b'{"not": "an event"}'
+        await producer.jetstream().publish("directory.referral.received.v1", poison, headers={"Nats-Msg-Id": "ops-poison-copy"})
         loop = asyncio.get_running_loop()
         deadline = loop.time() + 60
         while True:
             referral = json.loads((await admin.request("ops.health.referral", b"{}", timeout=5)).data)
             dead = (await admin.jetstream().stream_info("DEADLETTER")).state.messages
             if sum(referral["consumers"].values()) >= 2 and dead >= 4 and await _case_known_everywhere(system):
-                break  # all four services consume referral.received (the case-access read model): four dead letters
+                break  # three services consume referral.received.v2, notifications its copy: four dead letters
             assert loop.time() < deadline, (referral, dead)
             await asyncio.sleep(0.1)
     finally:

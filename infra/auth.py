@@ -1,4 +1,4 @@
-"""Least-privilege NATS identities: one user per service, the front door, the staff app and ops.
+"""Least-privilege NATS identities: one user per service, the front door, each staff app and ops.
 
 Each identity may publish and subscribe only where its role needs, uses its own inbox prefix
 (``_INBOX_<identity>``), and reaches only the JetStream API subjects of its own durable consumers:
@@ -22,11 +22,14 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from shared.contracts import EVENTS, REQUESTS
+from infra.staffapps import routes_of, staff_apps
+from shared.contracts import EVENTS, REQUESTS, stream_for_subject
+from shared.contracts.routes import STAFF_FACING
 from shared.sealing import KEYS_BUCKET, KEYS_STREAM
 
 SERVICES = ("referral", "meetings", "plans", "notifications")
-IDENTITIES = (*SERVICES, "frontdoor", "staffapp", "ops")
+STAFF_APPS = tuple(app.name for app in staff_apps())
+IDENTITIES = (*SERVICES, "frontdoor", *STAFF_APPS, "ops")
 
 
 def inbox_prefix(identity: str) -> str:
@@ -55,7 +58,7 @@ def _ops_subjects(service: str) -> list[str]:
 
 
 def service_permissions(service: str) -> dict[str, Any]:
-    publish = sorted({e.subject for e in EVENTS if e.producer.split(" ")[0] == service})
+    publish = sorted({e.filter_subject for e in EVENTS if e.producer.split(" ")[0] == service})
     publish += [f"timers.{service}.>", f"deadletter.{service}.>"]
     durables = _durables(service)
     # Re-reading a dead letter's original from the service's own streams (ops.replay.<service>,
@@ -111,30 +114,51 @@ def ops_permissions() -> dict[str, Any]:
     return {"publish": {"allow": publish}, "subscribe": {"allow": [f"{inbox_prefix('ops')}.>"]}}
 
 
+FRONTDOOR_READS = ("referral.rejected.v1",)
+
+
+def client_publish(identity: str) -> list[str]:
+    """What an outside client publishes: the front door submissions, a staff app commands and queries."""
+    return ["intake.referral.v1"] if identity == "frontdoor" else ["cmd.>", "query.>"]
+
+
+def readable_subjects(identity: str) -> list[str]:
+    """The subjects an outside client may read, live (subscribe) and missed (its durable
+    consumers): the front door its rejections; a staff app every staff-facing event of its routes
+    (``<event>.v<N>.<municipality>.<team>``, ``*`` where its route says every one). Never a retired
+    version's subject, never ``directory.>``."""
+    if identity == "frontdoor":
+        return list(FRONTDOOR_READS)
+    routes = routes_of(identity)
+    return sorted(
+        f"{e.subject}.{r}" for e in EVENTS if e.model.routed and f"{e.model.event_type}.".startswith(STAFF_FACING) for r in routes
+    )
+
+
+def catch_up_durable(identity: str, subject: str) -> str:
+    """The only consumer name an outside client may use for ``subject``: ``<identity>-<subject>``
+    with dashes for dots and ``all`` for ``*`` (a name holds neither), e.g.
+    ``staffapp-testila-plan-agreed-v2-testila-testila-family-centre``."""
+    return f"{identity}-{subject.replace('*', 'all').replace('.', '-')}"
+
+
 def permissions(identity: str) -> dict[str, Any]:
     if identity in SERVICES:
         return service_permissions(identity)
-    if identity == "frontdoor":
+    if identity == "frontdoor" or identity in STAFF_APPS:
+        subjects = readable_subjects(identity)
+        publish = client_publish(identity)
+        for subject in subjects:
+            stream, durable = stream_for_subject(subject), catch_up_durable(identity, subject)
+            publish += [
+                f"$JS.API.CONSUMER.CREATE.{stream}.{durable}.{subject}",  # the filter is part of the subject
+                f"$JS.API.CONSUMER.INFO.{stream}.{durable}",
+                f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{durable}",
+                f"$JS.ACK.{stream}.{durable}.>",
+            ]
         return {
-            "publish": {"allow": ["intake.referral.v1"]},
-            "subscribe": {"allow": [f"{inbox_prefix(identity)}.>", "referral.rejected.v1"]},
-        }
-    if identity == "staffapp":
-        return {
-            "publish": {"allow": ["cmd.>", "query.>"]},
-            "subscribe": {
-                "allow": [
-                    f"{inbox_prefix(identity)}.>",
-                    "meeting.>",
-                    "plan.>",
-                    "followup.>",
-                    "notification.>",
-                    "assessment.>",
-                    "referral.assigned.>",
-                    "referral.deadline_approaching.>",
-                    "referral.deadline_breached.>",
-                ]
-            },
+            "publish": {"allow": publish},
+            "subscribe": {"allow": [f"{inbox_prefix(identity)}.>", *subjects]},
         }
     if identity == "ops":
         return ops_permissions()

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import re
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -65,7 +66,7 @@ async def print_events(nc: nats.NATS) -> None:
             ev = json.loads(msg.data)
         except ValueError:
             ev = {}
-        stem = msg.subject.rsplit(".", 1)[0]
+        stem = re.sub(r"\.v[0-9]+(\..*)?$", "", msg.subject)  # the event type, without version and route
         _seen.setdefault(stem, []).append(ev)
         now = local(datetime.now(UTC)).strftime("%H:%M:%S")
         print(f"  {now}  {msg.subject:<28} {_summary(msg.subject, ev)}", flush=True)

@@ -415,9 +415,14 @@ STORED = {
 """Read models whose rebuild is stored in the owning service's database (and served by its query)."""
 
 
-async def rebuild_and_store(model: str, nc: nats.NATS, settings: Settings | None = None, progress: Any = None) -> Any:
+async def rebuild_and_store(
+    model: str, nc: nats.NATS, settings: Settings | None = None, progress: Any = None, keys: nats.NATS | None = None
+) -> Any:
     """Rebuild a statistics read model from the streams and put it in place of the live rows in the
-    owning service's database (one transaction), where the service's query serves it."""
+    owning service's database (one transaction), where the service's query serves it. ``keys``: a
+    connection as the owning service, which may read the case keys to open sealed fields as the
+    live read model does (ops may not)."""
+    kjs = keys.jetstream() if keys is not None else None
     from services.meetings.bootstrap import bootstrap as meetings_bootstrap
     from services.meetings.projections import JointWorkRebuild, MeetingStatisticsRebuild
     from services.plans.bootstrap import bootstrap as plans_bootstrap
@@ -427,13 +432,16 @@ async def rebuild_and_store(model: str, nc: nats.NATS, settings: Settings | None
 
     built: Any
     if model == "statutory-statistics":
-        built, svc = await StatutoryRebuild.rebuild(nc.jetstream(), progress=progress), referral_bootstrap(settings)
+        built, svc = await StatutoryRebuild.rebuild(nc.jetstream(), progress=progress, keys=kjs), referral_bootstrap(settings)
     elif model == "joint-work-statistics":
-        built, svc = await JointWorkRebuild.rebuild(nc.jetstream(), progress=progress), meetings_bootstrap(settings)
+        built, svc = await JointWorkRebuild.rebuild(nc.jetstream(), progress=progress, keys=kjs), meetings_bootstrap(settings)
     elif model == "meeting-statistics":
-        built, svc = await MeetingStatisticsRebuild.rebuild(nc.jetstream(), progress=progress), meetings_bootstrap(settings)
+        built, svc = (
+            await MeetingStatisticsRebuild.rebuild(nc.jetstream(), progress=progress, keys=kjs),
+            meetings_bootstrap(settings),
+        )
     elif model == "wellbeing":
-        built, svc = await WellbeingRebuild.rebuild(nc.jetstream(), progress=progress), plans_bootstrap(settings)
+        built, svc = await WellbeingRebuild.rebuild(nc.jetstream(), progress=progress, keys=kjs), plans_bootstrap(settings)
     else:
         raise ValueError(f"not a stored read model: {model}")
     await svc.db.create_all()
@@ -471,10 +479,15 @@ def rebuild(model: str = typer.Argument("referral-statistics"), url: str = typer
                 bar.update(task, completed=seen, total=total)
 
             built: Any
-            if model == "referral-statistics":
-                built = await ReferralStatistics.rebuild(nc.jetstream(), progress=progress)
-            else:
-                built = await rebuild_and_store(model, nc, progress=progress)
+            # The sealed fields are opened with the owning service's right to read the case keys.
+            keys = await _connect(url, identity=STORED.get(model, "referral"))
+            try:
+                if model == "referral-statistics":
+                    built = await ReferralStatistics.rebuild(nc.jetstream(), progress=progress, keys=keys.jetstream())
+                else:
+                    built = await rebuild_and_store(model, nc, progress=progress, keys=keys)
+            finally:
+                await keys.close()
             bar.update(task, completed=built.events + built.unreadable, total=built.events + built.unreadable)
         await nc.close()
         skipped = f"; {built.unreadable:,} unreadable skipped (see deadletters)" if built.unreadable else ""

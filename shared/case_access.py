@@ -2,8 +2,9 @@
 from events it already receives, so that each can decide a request locally (shared/policy.py).
 
 One table, ``case_access`` (case id, kind, value), fed by:
-- ``referral.assigned``: the case's team (a later assignment replaces it);
-- ``referral.case_transferred``: the new team replaces the old one (the old team loses access);
+- ``referral.assigned``: the case's team and municipality (a later assignment replaces them; they
+  also route the service's staff-facing events, shared/messaging/routing.py);
+- ``referral.case_transferred``: the new team and municipality replace the old (the old team loses access);
 - ``referral.received`` / ``referral.linked``: the keyed hashes of the guardians' henkilötunnus
   (shared/pseudonyms.py; never the henkilötunnus itself);
 - ``meeting.convened``: the professionals invited;
@@ -84,10 +85,12 @@ class CaseAccess:
 
 async def on_assigned(ev: ReferralAssigned, uow: UnitOfWork) -> None:
     await CaseAccess(uow).replace(ev.case_id, "team", [ev.team_id])
+    await CaseAccess(uow).replace(ev.case_id, "municipality", [ev.municipality])  # the route of its events
 
 
 async def on_transferred(ev: CaseTransferred, uow: UnitOfWork) -> None:
     await CaseAccess(uow).replace(ev.case_id, "team", [ev.team_id])
+    await CaseAccess(uow).replace(ev.case_id, "municipality", [ev.municipality])
 
 
 async def on_guardians(ev: ReferralReceived | ReferralLinked, uow: UnitOfWork) -> None:

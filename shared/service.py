@@ -30,6 +30,7 @@ from shared.case_access import PROJECTION, CaseAccess, case_access_table
 from shared.client import PlaintextRefused, refuse_plaintext, uses_tls
 from shared.clock import Clock
 from shared.contracts import STREAMS, CaseErased, Contract, Event, FieldError, Reply, field_errors
+from shared.contracts.directory import DIRECTORY_READERS
 from shared.erasure import erase_case_rows
 from shared.errors import DomainError, message
 from shared.identity import TokenVerifier, Unauthenticated, authorization_header, verifier_from_settings
@@ -138,10 +139,15 @@ class Service:
         """Register a handler for an event: ``async def handle(event, uow) -> None``. Several
         handlers of one event share its consumer and run in registration order, in one transaction."""
 
+        # A retired version with contact details: the notifications service reads its private
+        # directory copy, every other service its public successor (shared/contracts/directory.py).
+        private = event.directory_form if self.name in DIRECTORY_READERS else None
+        event = private or event.public_form or event
+
         def deco(fn: Callable[[Any, Any], Awaitable[None]]) -> Any:
             handler = self._opening(fn) if personal_fields(event) else fn
             for i, sub in enumerate(self.subscriptions):
-                if sub.subject == event.subject():
+                if sub.subject == event.filter_subject():
                     self.subscriptions[i] = dataclasses.replace(sub, handler=_chain(sub.handler, handler))
                     return fn
             sub = Subscription.for_event(self.name, event, handler)

@@ -25,7 +25,6 @@ from shared.contracts.meetings import (
     MeetingCancelled,
     MeetingReminderDue,
     MeetingRescheduled,
-    MeetingResponseRecorded,
     MeetingResponseRecordedV2,
     MeetingsAccessLogQuery,
     MeetingStatisticsQuery,
@@ -678,8 +677,6 @@ async def _record_answer(
     await uow.meetings.save_meeting(m)
     answered = {"case_id": m.case_id, "meeting_id": m.meeting_id, "participant_id": participant_id, "answer": answer}
     uow.emit(MeetingResponseRecordedV2, **answered)
-    if answer != "tentative":  # v1 readers know final answers only
-        uow.emit(MeetingResponseRecorded, **answered)
     who = m.participant(participant_id)
     assert who is not None
     if answer == "declined" and who["kind"] in ("professional", "family"):

@@ -16,6 +16,8 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from pydantic_core import from_json
 
+from shared.contracts import published_subject
+from shared.contracts.routes import event_type_of
 from shared.messaging.replay import replay
 
 from . import joint_statistics, meeting_statistics
@@ -36,7 +38,7 @@ class FactsRebuild:
 
     def apply_batch(self, msgs: list[Msg]) -> None:
         for m in msgs:
-            event_type = m.subject.rsplit(".v", 1)[0]
+            event_type = event_type_of(m.subject)
             try:
                 if self.model.apply(event_type, from_json(m.data)) is not None:
                     self.events += 1
@@ -44,13 +46,13 @@ class FactsRebuild:
                 self.unreadable += 1
 
     @classmethod
-    async def rebuild(cls, js: JetStreamContext, progress: Any = None) -> Any:
+    async def rebuild(cls, js: JetStreamContext, progress: Any = None, keys: JetStreamContext | None = None) -> Any:
         """Each subject in turn: the facts do not depend on the order (each event sets its own fields;
         a replacing one wins by its sequence or time)."""
         built = cls()
         for event_type in cls.event_types:
             stream = cls.stream_of[event_type.split(".", 1)[0]]
-            await replay(js, stream, f"{event_type}.v1", built.apply_batch, progress=progress)
+            await replay(js, stream, published_subject(event_type), built.apply_batch, progress=progress, keys=keys)
         return built
 
     async def store(self, svc: Any) -> int:

@@ -423,11 +423,15 @@ class EventHandlers:
                 ev.case_id, w.contact.model_dump(mode="json") | {"contact_id": w.worker_id, "role": "responsible_worker"}
             )
         contact = w.contact
-        params = {
-            "organisation": w.organisation,
-            "phone": contact.phone if contact else None,
-            "email": str(contact.email) if contact and contact.email else None,
-        }
+        email, phone = (str(contact.email) if contact.email else None, contact.phone) if contact else (None, None)
+        if not (email or phone):  # a successor named by the roster travels without contact: its work contact
+            known = await uow.notifications.roster_entries("person", [w.worker_id])
+            person = known.get(w.worker_id) or self.staff.contact(w.worker_id) or {}
+            email, phone = person.get("email"), person.get("phone")
+            if email or phone:
+                row = {"contact_id": w.worker_id, "role": "responsible_worker", "email": email, "phone": phone}
+                await uow.notifications.upsert_contact(ev.case_id, row)
+        params = {"organisation": w.organisation, "phone": phone, "email": email}
         family = [Recipient(c, "family", "family") for c in ev.family_contact_ids]
         await _notify(uow, ev, "responsible_worker_changed", family, params, dedupe=f"handover:{ev.handover_id}")
         staff = [Recipient(w.worker_id, "responsible_worker", "staff")]

@@ -16,9 +16,10 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from pydantic_core import from_json
 
+from shared.contracts import published_subject
 from shared.messaging.replay import replay
 
-SOURCES = (("MEETINGS", "meeting.held.v1"), ("PLANS", "followup.recorded.v1"))
+SOURCES = (("MEETINGS", "meeting.held"), ("PLANS", "followup.recorded"))
 
 
 def _utc(value: str) -> str:
@@ -51,10 +52,10 @@ class WellbeingRebuild:
                 self.unreadable += 1
 
     @classmethod
-    async def rebuild(cls, js: JetStreamContext, progress: Any = None) -> WellbeingRebuild:
+    async def rebuild(cls, js: JetStreamContext, progress: Any = None, keys: JetStreamContext | None = None) -> WellbeingRebuild:
         built = cls()
         for stream, subject in SOURCES:
-            await replay(js, stream, subject, built.apply_batch, progress=progress)
+            await replay(js, stream, published_subject(subject), built.apply_batch, progress=progress, keys=keys)
         return built
 
     async def store(self, svc: Any) -> int:

@@ -22,7 +22,8 @@ from nats.js import JetStreamContext
 from pydantic_core import from_json
 
 from shared.clock import local
-from shared.contracts import ReferralReceived
+from shared.contracts import ReferralReceived, published_subject
+from shared.contracts.routes import event_type_of
 from shared.messaging.replay import replay
 
 
@@ -69,10 +70,17 @@ class ReferralStatistics:
 
     @classmethod
     async def rebuild(
-        cls, js: JetStreamContext, progress: Any = None, subject: str | None = None, stream: str = "REFERRAL"
+        cls,
+        js: JetStreamContext,
+        progress: Any = None,
+        subject: str | None = None,
+        stream: str = "REFERRAL",
+        keys: JetStreamContext | None = None,
     ) -> ReferralStatistics:
         stats = cls()
-        await replay(js, stream, subject or ReferralReceived.subject(), stats.apply_batch, progress=progress)
+        await replay(
+            js, stream, subject or published_subject(ReferralReceived.event_type), stats.apply_batch, progress=progress, keys=keys
+        )
         return stats
 
 
@@ -88,7 +96,7 @@ class StatutoryRebuild:
 
     def apply_batch(self, msgs: list[Msg]) -> None:
         for m in msgs:
-            event_type = m.subject.rsplit(".v", 1)[0]
+            event_type = event_type_of(m.subject)
             try:
                 if self.model.apply(event_type, from_json(m.data)) is not None:
                     self.events += 1
@@ -96,7 +104,9 @@ class StatutoryRebuild:
                 self.unreadable += 1
 
     @classmethod
-    async def rebuild(cls, js: JetStreamContext, progress: Any = None, stream: str = "REFERRAL") -> StatutoryRebuild:
+    async def rebuild(
+        cls, js: JetStreamContext, progress: Any = None, stream: str = "REFERRAL", keys: JetStreamContext | None = None
+    ) -> StatutoryRebuild:
         """Referral events first, then the assessments': a case's facts do not depend on the order
         between the two (each event sets its own fields)."""
         from .statistics import EVENT_TYPES
@@ -105,7 +115,7 @@ class StatutoryRebuild:
         for prefix in ("referral.", "assessment."):
             for event_type in EVENT_TYPES:
                 if event_type.startswith(prefix):
-                    await replay(js, stream, f"{event_type}.v1", built.apply_batch, progress=progress)
+                    await replay(js, stream, published_subject(event_type), built.apply_batch, progress=progress, keys=keys)
         return built
 
     async def store(self, svc: Any) -> int:

@@ -29,7 +29,7 @@ EVENT_TYPES = (
     "assessment.started",
     "assessment.completed",
 )
-"""What the model reads (subjects ``<type>.v1`` of the REFERRAL stream)."""
+"""What the model reads (the subjects these types are published on now, of the REFERRAL stream: ``referral.received.v2``, ``referral.linked.v2``, the others ``.v1``)."""
 
 
 class StatutoryStatistics:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .base import Contract, Event, FieldError, Reply, field_errors, parse_event, reply_problems
+from .directory import DIRECTORY_PREFIX, DIRECTORY_STREAM, holds_contacts, privatise, route, split
 from .meetings import (
     ConveneMeeting,
     MeetingCaseQuery,
@@ -27,6 +28,7 @@ from .referral import (
     ReferralRejected,
     ReferralSubmission,
 )
+from .routes import STAFF_FACING
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,13 @@ STREAMS: dict[str, StreamSpec] = {
         StreamSpec("MEETINGS", ("meeting.>", "roster.>"), "meetings"),
         StreamSpec("PLANS", ("plan.>", "followup.>"), "plans"),
         StreamSpec("NOTIFICATIONS", ("notification.>",), "notifications"),
+        StreamSpec(
+            DIRECTORY_STREAM,
+            (f"{DIRECTORY_PREFIX}>",),
+            "notifications",
+            description="Private copies of events with contact details, for the notifications service's contact "
+            "directory only (shared/contracts/directory.py). No staff or front-door identity may read it.",
+        ),
         StreamSpec("DEADLETTER", ("deadletter.>",), "operations", description="Messages that failed max deliveries."),
         # Message schedules need rollup and purge on their stream (nats-server forces both), so the
         # timers are kept apart from the event history, which refuses both.
@@ -79,6 +88,11 @@ class EventSpec:
     def subject(self) -> str:
         return self.model.subject()
 
+    @property
+    def filter_subject(self) -> str:
+        """Every subject it is published on (a routed event: all its routes)."""
+        return self.model.filter_subject()
+
 
 from . import meetings as _meetings
 from . import notifications as _notifications
@@ -87,8 +101,39 @@ from . import referral as _referral
 
 _MODULES = (_referral, _meetings, _plans, _notifications)
 
+
+def _published(model: type[Event], producer: str, outside: tuple[str, ...]) -> tuple[EventSpec, ...]:
+    """A version with contact details is retired: its public successor and its private directory
+    copy are published instead (shared/contracts/directory.py). A staff-facing event is published
+    on routed subjects, from its next version on (shared/contracts/routes.py)."""
+    staff_facing = f"{model.event_type}.".startswith(STAFF_FACING)
+    if model.public_form is not None and model.directory_form is None and not holds_contacts(model):
+        return ()  # retired by hand: its successor is declared next to it
+    if model.routed:  # declared routed: published as it is
+        return (EventSpec(model, producer, outside),)
+    if model.private:
+        return (EventSpec(privatise(model), producer, ()),)
+    if holds_contacts(model):
+        public, private = split(model, routed=staff_facing)
+        return EventSpec(public, producer, outside), EventSpec(private, producer, ())
+    if staff_facing:
+        return (EventSpec(route(model), producer, outside),)
+    return (EventSpec(model, producer, outside),)
+
+
 # Each service's contract module lists its own events and requests; the catalogue joins them.
-EVENTS: tuple[EventSpec, ...] = tuple(EventSpec(m, p, c) for mod in _MODULES for (m, p, c) in mod.EVENTS)
+EVENTS: tuple[EventSpec, ...] = tuple(spec for mod in _MODULES for (m, p, c) in mod.EVENTS for spec in _published(m, p, c))
+RETIRED_EVENTS: tuple[type[Event], ...] = tuple(
+    m for mod in _MODULES for (m, _, _) in mod.EVENTS if m.public_form is not None or m.directory_form is not None
+)
+"""Event versions no longer published because they carried contact details (docs/operations.md)."""
+
+
+def published_subject(event_type: str) -> str:
+    """The subject filter an event type is published on now: a retired version's successor (contact
+    details, shared/contracts/directory.py), every route of a routed one (shared/contracts/routes.py).
+    Read-model rebuilds replay it."""
+    return next(e.filter_subject for e in EVENTS if e.model.event_type == event_type)
 
 
 @dataclass(frozen=True)

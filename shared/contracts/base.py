@@ -239,6 +239,9 @@ class Event(Contract):
     version: ClassVar[int] = 1
     stream: ClassVar[str]
     checks_text: ClassVar[bool] = False
+    # A version that carried contact details: what the outbox publishes instead (directory.py).
+    public_form: ClassVar[type[Event] | None] = None
+    directory_form: ClassVar[type[Event] | None] = None
 
     event_id: UUID = Field(default_factory=time_ordered_id, description="Unique id of this event; also its Nats-Msg-Id.")
     occurred_at: datetime = Field(default_factory=_now, description="When it happened (UTC).")
@@ -255,12 +258,28 @@ class Event(Contract):
         """The family's personal data in this event is gone (the case was erased)."""
         return self._erased
 
+    # Staff-facing: published on ``<subject>.<municipality>.<team>`` (shared/contracts/routes.py).
+    routed: ClassVar[bool] = False
+    # For the notifications service only: published as ``directory.<event>`` alone (directory.py).
+    private: ClassVar[bool] = False
+
     @classmethod
     def subject(cls) -> str:
         return f"{cls.event_type}.v{cls.version}"
 
+    @classmethod
+    def filter_subject(cls) -> str:
+        """What a consumer of every copy of this event filters on: the subject, or all its routes."""
+        return f"{cls.event_type}.v{cls.version}.>" if cls.routed else cls.subject()
+
     def to_json(self) -> bytes:
         return self.model_dump_json().encode()
+
+    def published(self) -> list[tuple[str, Event]]:
+        """(message id, event) the outbox publishes for this event (see shared/contracts/directory.py)."""
+        from .directory import published_forms
+
+        return published_forms(self)
 
 
 E = TypeVar("E", bound=Event)

@@ -51,6 +51,20 @@ def _consumers(subject: str, outside: tuple[str, ...]) -> tuple[str, ...]:
     return consumers().get(subject, ()) + outside
 
 
+def shown_subject(model: Any) -> str:
+    """The subject as documented: a routed event's with its route, ``<municipality>.<team>``."""
+    return f"{model.subject()}.<municipality>.<team>" if model.routed else str(model.subject())
+
+
+ROUTE_PARAMETERS = {
+    "municipality": {
+        "description": "The case's municipality as a routing id: lower case, accents dropped, no dots "
+        "(e.g. 'Testilä' -> testila; 'unrouted' when the case has none yet)."
+    },
+    "team": {"description": "The case's team id (e.g. testila-family-centre; 'unrouted' when none is assigned yet)."},
+}
+
+
 def _reply_name(model: Any) -> str:
     return f"{model.__name__}Reply"
 
@@ -67,8 +81,8 @@ def catalogue() -> str:
         f"{', '.join(_consumers(INTAKE_SUBJECT, ()))} | {_fields(ReferralSubmission)} |",
     ]
     for e in EVENTS:
-        consumers = ", ".join(_consumers(e.subject, e.outside)) or "–"
-        lines.append(f"| `{e.subject}` | {e.model.stream} | {e.producer} | {consumers} | {_fields(e.model)} |")
+        consumers = ", ".join(_consumers(e.filter_subject, e.outside)) or "–"
+        lines.append(f"| `{shown_subject(e.model)}` | {e.model.stream} | {e.producer} | {consumers} | {_fields(e.model)} |")
     lines += [
         "",
         "Request/reply (core NATS; the reply is a `Reply`: `ok`, `id`, `errors[field, code, message{fi,sv,en}]`, "
@@ -198,7 +212,7 @@ def asyncapi() -> dict[str, Any]:
         return {"$ref": f"#/components/messages/{name}"}
 
     def add(name: str, subject: str, model: Any, action: str, summary: str, headers: str) -> str:
-        key = subject.replace(".", "_")
+        key = subject.replace("{", "").replace("}", "").replace(".", "_")  # a routed address's parameters
         channels[key] = {"address": subject, "messages": {name: message(name, model, summary, headers)}}
         operations[f"{action}_{key}"] = {
             "action": action,
@@ -210,7 +224,10 @@ def asyncapi() -> dict[str, Any]:
 
     add("ReferralSubmission", INTAKE_SUBJECT, ReferralSubmission, "receive", "Front door submits a referral.", "IntakeHeaders")
     for e in EVENTS:
-        add(e.model.__name__, e.subject, e.model, "send", (e.model.__doc__ or "").strip().splitlines()[0], "EventHeaders")
+        address = f"{e.subject}.{{municipality}}.{{team}}" if e.model.routed else e.subject
+        add(e.model.__name__, address, e.model, "send", (e.model.__doc__ or "").strip().splitlines()[0], "EventHeaders")
+        if e.model.routed:
+            channels[address.replace("{", "").replace("}", "").replace(".", "_")]["parameters"] = ROUTE_PARAMETERS
     for r in REQUESTS:
         op = add(r.model.__name__, r.subject, r.model, "receive", r.description, "RequestHeaders")
         name = _reply_name(r.model)
@@ -231,7 +248,14 @@ def asyncapi() -> dict[str, Any]:
         "info": {
             "title": "Koolle",
             "version": "1.0.0",
-            "description": "Events and commands of the Koolle services. Error codes: docs/errors.md.",
+            "description": "Events and commands of the Koolle services. Error codes: docs/errors.md. Staff-facing "
+            "events are published on routed subjects <event>.v<N>.<municipality>.<team> (channel parameters); a staff "
+            "app may read those of its configured routes only (infra/staff_apps.json), live or through its own durable "
+            "consumers named <identity>-<filter subject with '-' for '.' and 'all' for '*'>, created with "
+            "$JS.API.CONSUMER.CREATE.<stream>.<name>.<filter> and read with $JS.API.CONSUMER.MSG.NEXT.<stream>.<name> "
+            "and $JS.ACK.<stream>.<name>.> (README, 'Reading events'). Events carry contact ids and roles, never "
+            "e-mail addresses or phone numbers: those travel only on directory.> (the DIRECTORY stream), which the "
+            "notifications service alone may read.",
         },
         "defaultContentType": "application/json",
         "servers": SERVERS,

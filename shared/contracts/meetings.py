@@ -137,12 +137,12 @@ RsvpAnswer = Literal["accepted", "declined"]
 ResponseAnswer = Literal["accepted", "declined", "tentative"]
 """A participant's answer as the meeting keeps it: ``tentative`` (a calendar's "maybe") comes only
 from calendar replies (``notification.invitation_answered``); it is shown in the meeting's
-``responses`` and published in ``meeting.response_recorded.v2`` (v1 has no such answer)."""
+``responses`` and published in ``meeting.response_recorded.v2`` (the retired v1 had no such answer)."""
 
 
 class MeetingResponseRecorded(Event):
-    """A participant accepted or declined the invitation (vastasi kutsuun). Still published for
-    accepted and declined answers; ``meeting.response_recorded.v2`` also carries tentative ones."""
+    """A participant accepted or declined the invitation (vastasi kutsuun). Retired: its successor
+    ``meeting.response_recorded.v2`` is published on routed subjects and also carries tentative answers."""
 
     event_type: ClassVar[str] = "meeting.response_recorded"
     stream: ClassVar[str] = "MEETINGS"
@@ -155,15 +155,20 @@ class MeetingResponseRecorded(Event):
 class MeetingResponseRecordedV2(Event):
     """A participant answered the invitation (vastasi kutsuun): accepted, declined or tentative (a
     calendar's "maybe", from Outlook, Gmail or Apple Calendar). Published with every answer that
-    changed, beside v1 for accepted and declined ones; a reader moves to v2 to see tentative answers."""
+    changed, on the routed subjects ``meeting.response_recorded.v2.<municipality>.<team>``; it
+    replaces v1, which had accepted and declined answers only and one subject for all teams."""
 
     event_type: ClassVar[str] = "meeting.response_recorded"
     version: ClassVar[int] = 2
     stream: ClassVar[str] = "MEETINGS"
+    routed: ClassVar[bool] = True
 
     meeting_id: UUID = Field(description="The meeting answered.")
     participant_id: str = Field(description="The participant who answered (staff id or the family member's contact id).")
     answer: ResponseAnswer = Field(description="accepted, declined or tentative (a calendar's maybe: no final answer yet).")
+
+
+MeetingResponseRecorded.public_form = MeetingResponseRecordedV2  # retired by hand: v2 is routed and has tentative
 
 
 class MeetingRescheduled(Event):
@@ -621,6 +626,7 @@ class FeedbackRecorded(Event):
 
     event_type: ClassVar[str] = "meeting.feedback_recorded"
     stream: ClassVar[str] = "MEETINGS"
+    routed: ClassVar[bool] = True  # new in the routed era: its first version is routed
 
     meeting_id: UUID = Field(description="The meeting held.")
     given_by: FeedbackGiver = Field(description="family (a guardian's own answer) or worker (recorded on the family's behalf).")
@@ -646,6 +652,7 @@ class AdoptionStageRecorded(Event):
 
     event_type: ClassVar[str] = "meeting.adoption_stage_recorded"
     stream: ClassVar[str] = "MEETINGS"
+    routed: ClassVar[bool] = True  # about a municipality, not a team: <municipality>.unrouted
 
     case_id: UUID | None = Field(default=None, description="Always empty: the stage is not about a case.")  # type: ignore[assignment]
     municipality: str = Field(description="The municipality.")

@@ -658,6 +658,7 @@ class PlanCopyPrepared(Event):
 
     event_type: ClassVar[str] = "plan.copy_prepared"
     stream: ClassVar[str] = "PLANS"
+    private: ClassVar[bool] = True  # published as directory.plan.copy_prepared.v1 only
 
     plan_id: UUID
     plan_version: int

@@ -19,6 +19,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from shared.contracts import EVENTS
 from shared.contracts.base import parse_event
 from shared.contracts.personal import SEALED_PREFIX
+from shared.contracts.routes import without_route
 from shared.sealing import CaseKeys, Sealer
 
 _SEALED = b'"' + SEALED_PREFIX.encode()
@@ -36,7 +37,7 @@ class _Opener:
         for m in msgs:
             if _SEALED not in m.data:
                 continue
-            model = self.models.get(m.subject)
+            model = self.models.get(without_route(m.subject))
             if model is None:
                 continue
             if self.sealer is None:
@@ -52,11 +53,13 @@ async def replay(
     *,
     batch: int = 2000,
     progress: Callable[[int, int], None] | None = None,
+    keys: JetStreamContext | None = None,
 ) -> int:
     """Feed every stored message on ``subject`` to ``handle`` in batches; returns how many."""
     info = await js.stream_info(stream, subjects_filter=subject)
     last = info.state.last_seq
-    total = (info.state.subjects or {}).get(subject, info.state.messages) if info.state.subjects else info.state.messages
+    # Per subject matching the filter (several for a routed event's ``….>``).
+    total = sum(info.state.subjects.values()) if info.state.subjects else info.state.messages
     if total == 0:
         return 0
     psub = await js.pull_subscribe(
@@ -70,7 +73,7 @@ async def replay(
         ),
     )
     seen = 0
-    opener = _Opener(js)
+    opener = _Opener(keys or js)  # keys: a connection allowed to read the case keys, when js is not
     try:
         while True:
             try:

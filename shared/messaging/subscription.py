@@ -37,13 +37,13 @@ class Subscription:
 
     @property
     def durable(self) -> str:
-        return f"{self.service}-{self.subject.replace('.', '-')}"
+        return f"{self.service}-{self.subject.removesuffix('.>').replace('.', '-')}"  # a routed event: all routes
 
     @classmethod
     def for_event(cls, service: str, event: type[Event], handler: Handler) -> Subscription:
         return cls(
             service,
-            event.subject(),
+            event.filter_subject(),
             event.stream,
             handler,
             parse=lambda m: parse_event(event, m.data),

@@ -25,7 +25,7 @@ from typing import Any
 from nats.aio.msg import Msg
 from pydantic import ValidationError
 
-from shared.contracts import EVENTS, Event, parse_event
+from shared.contracts import EVENTS, RETIRED_EVENTS, Event, parse_event
 from shared.messaging.subscription import Subscription
 
 TARGET_HEADER = "Koolle-Timer-Target"
@@ -68,7 +68,8 @@ class FiredTimer:
     due: datetime
 
 
-_MODELS: dict[str, type[Event]] = {e.subject: e.model for e in EVENTS}
+# A timer scheduled with a retired version's subject fires as that version; the outbox publishes its successor.
+_MODELS: dict[str, type[Event]] = {**{m.subject(): m for m in RETIRED_EVENTS}, **{e.subject: e.model for e in EVENTS}}
 
 
 def _due(value: str) -> datetime | None:

@@ -53,6 +53,7 @@ class OutboxWrites:
     producer: str
     now: Callable[[], datetime]
     _messages: list[dict[str, Any]]
+    _routed: list[tuple[dict[str, Any], Any]]  # staff-facing events: their subject is routed at commit
 
     def envelope(self, model: Any, **payload: Any) -> Any:
         """The event ``model`` with ``payload`` and the envelope filled in: producer (this service),
@@ -79,20 +80,26 @@ class OutboxWrites:
         if isinstance(event, type):
             event = self.envelope(event, **payload)
 
-        hdrs = {"Koolle-Event-Type": event.event_type, "Koolle-Case-Id": str(event.case_id or "")}
-        inject_context(hdrs)
-        if headers:
-            hdrs.update(headers)
-        self._messages.append(
-            {
-                "message_id": str(event.event_id),
+        # A version with contact details goes out as its public successor and the notifications
+        # service's private copy, in this same transaction (shared/contracts/directory.py).
+        forms = [(str(event.event_id), event)] if subject or not hasattr(event, "published") else event.published()
+        sealer = self.db.sealer
+        for message_id, form in forms:
+            hdrs = {"Koolle-Event-Type": form.event_type, "Koolle-Case-Id": str(form.case_id or "")}
+            inject_context(hdrs)
+            if headers:
+                hdrs.update(headers)
+            row = {
+                "message_id": message_id,
                 "op": "publish",
-                "subject": subject or event.subject(),
-                "payload": event.to_json() if self.db.sealer is None else self.db.sealer.payload(event),
+                "subject": subject or form.subject(),
+                "payload": form.to_json() if sealer is None else sealer.payload(form),
                 "headers": hdrs,
                 "created_at": self.now(),
             }
-        )
+            self._messages.append(row)
+            if subject is None and getattr(form, "routed", False):
+                self._routed.append((row, form))
         return event
 
     def schedule(self, event: Any, *, timer_subject: str, at: datetime, timer_id: str) -> None:

@@ -40,6 +40,7 @@ class UnitOfWork(OutboxWrites, InboxClaims, CommandReplies, TableStatements):
         self.principal: Any = None
         self.actor = ""  # who acted, as records name them: a staff id or a guardian's pseudonym
         self._messages: list[dict[str, Any]] = []
+        self._routed: list[tuple[dict[str, Any], Any]] = []
         self._locked = False
         self._inline: Any = None  # SQLite: the writer's InlineConnection (fast path, BEGIN, COMMIT)
 
@@ -67,6 +68,7 @@ class UnitOfWork(OutboxWrites, InboxClaims, CommandReplies, TableStatements):
             self.session = self.db.sessionmaker()
             await self.session.begin()
         self._messages = []
+        self._routed = []
         self._after_commit: list[Callable[[], None]] = []
         self._attach(self.session)
         return self
@@ -98,6 +100,11 @@ class UnitOfWork(OutboxWrites, InboxClaims, CommandReplies, TableStatements):
 
     async def commit(self) -> None:
         seqs: list[int] = []
+        if self._routed:  # the case's municipality and team go into the subject (shared/messaging/routing.py)
+            from shared.messaging.routing import route
+
+            await route(self, self._routed)
+            self._routed = []
         if self._messages:
             if self.db.sealer is not None:
                 await self.db.sealer.complete(self._messages)  # keys not yet cached: fetched now
@@ -123,5 +130,6 @@ class UnitOfWork(OutboxWrites, InboxClaims, CommandReplies, TableStatements):
 
     async def rollback(self) -> None:
         self._messages = []
+        self._routed = []
         self._after_commit = []
         await self._end(commit=False)

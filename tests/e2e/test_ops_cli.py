@@ -114,14 +114,17 @@ async def _seed(system: System) -> dict[str, Any]:
         await js.publish(INTAKE_SUBJECT, json.dumps(good).encode(), headers={"Nats-Msg-Id": good["submission_id"]})
         await js.publish(INTAKE_SUBJECT, bad, headers={"Nats-Msg-Id": "fd-ops-bad"})
         # A broken event from its producer's identity (ops publishes no events).
-        await producer.jetstream().publish("referral.received.v1", b'{"not": "an event"}', headers={"Nats-Msg-Id": "ops-poison"})
+        await producer.jetstream().publish("referral.received.v2", b'{"not": "an event"}', headers={"Nats-Msg-Id": "ops-poison"})
+        # ... and its private copy, which the notifications service reads instead (directory.>)
+        poison = b'{"not": "an event"}'
+        await producer.jetstream().publish("directory.referral.received.v1", poison, headers={"Nats-Msg-Id": "ops-poison-copy"})
         loop = asyncio.get_running_loop()
         deadline = loop.time() + 60
         while True:
             referral = json.loads((await admin.request("ops.health.referral", b"{}", timeout=5)).data)
             dead = (await admin.jetstream().stream_info("DEADLETTER")).state.messages
             if sum(referral["consumers"].values()) >= 2 and dead >= 4 and await _case_known_everywhere(system):
-                break  # all four services consume referral.received (the case-access read model): four dead letters
+                break  # three services consume referral.received.v2, notifications its copy: four dead letters
             assert loop.time() < deadline, (referral, dead)
             await asyncio.sleep(0.1)
     finally:
@@ -169,7 +172,7 @@ def test_status_names_every_consumer_by_service_and_subject(system: System) -> N
     out = ok(ops(system, "status"))
     for service in ("referral", "meetings", "plans", "notifications"):
         assert service in out
-    assert "intake.referral.v1" in out and "referral.received.v1" in out
+    assert "intake.referral.v1" in out and "referral.received.v2" in out
     table = out.split("Consumers", 1)[1]
     rows = [line.split() for line in table.splitlines() if line.strip() and not line.strip().startswith(("─", "service"))]
     rows = [r for r in rows if len(r) == 7]  # service, consumes and five counts
@@ -183,7 +186,7 @@ def test_deadletters_on_an_empty_stream_says_so(system: System) -> None:
 
 def test_deadletters_lists_reasons_and_replay_sends_one_back(seeded: System) -> None:
     out = ok(ops(seeded, "deadletters"))
-    assert "Dead letters (4)" in out and "contract_violation" in out and "referral.received.v1" in out
+    assert "Dead letters (4)" in out and "contract_violation" in out and "referral.received.v2" in out
     for service in ("referral", "meetings"):  # each service's own: --service
         assert "Dead letters (1)" in ok(ops(seeded, "deadletters", "--service", service))
     assert "not" not in out.split("Dead letters", 1)[1].replace("notifications", "")  # never the payload

@@ -25,8 +25,13 @@ def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedNa
 @pytest.fixture
 async def nc(nats_server: EmbeddedNats) -> AsyncIterator[nats.NATS]:
     client = await connect_as(nats_server, "ops", max_reconnect_attempts=-1, reconnect_time_wait=0.2)
+    # ops may not read the case keys: the event log opens sealed fields as a service would
+    # (tests/support/system.EventLog), over a connection as the referral service.
+    keys = await connect_as(nats_server, "referral", max_reconnect_attempts=-1, reconnect_time_wait=0.2)
+    client.koolle_keys = keys  # type: ignore[attr-defined]
     yield client
     await client.drain()
+    await keys.drain()
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from shared.messaging.streams import ensure_streams
 from tests.conftest import wait_for
 from tests.support.data import referral_received
 from tests.support.identities import connect_as, secured_server, service_settings
+from tests.support.staff import publish_js
 from tests.support.system import BUILDERS, EventLog
 
 pytestmark = [pytest.mark.integration]
@@ -70,10 +71,10 @@ async def test_a_planted_dead_letter_cannot_replay_a_forged_event(secured, meeti
     await plant(
         server,
         "notifications",
-        "notifications-referral-received-v1",
-        "referral.received.v1",
+        "notifications-directory-referral-received-v1",
+        "directory.referral.received.v1",
         ev.to_json(),
-        **{"Koolle-Dlq-Stream": "REFERRAL", "Koolle-Dlq-Stream-Seq": "1"},
+        **{"Koolle-Dlq-Stream": "DIRECTORY", "Koolle-Dlq-Stream-Seq": "1"},
     )
     [row] = await list_dead_letters(ops, "notifications")
     with pytest.raises(Exception):  # noqa: B017 - refused, whatever the reason given
@@ -91,7 +92,7 @@ async def test_a_planted_dead_letter_cannot_call_the_jetstream_api(secured, meet
     await plant(
         server,
         "meetings",
-        "meetings-referral-received-v1",
+        "meetings-referral-received-v2",
         "$JS.API.STREAM.CREATE.EVIL",
         json.dumps(config).encode(),
         **{"Koolle-Dlq-Stream": "EVIL", "Koolle-Dlq-Stream-Seq": "1"},
@@ -109,7 +110,7 @@ async def test_a_real_dead_letter_goes_back_to_its_consumer_under_per_service_us
     server, ops = secured
     log = await EventLog().attach(ops, ("deadletter.>", "meeting.>"))
     meetings = meetings_and_notifications["meetings"]
-    consumer = next(c for c in meetings.consumers if c.sub.durable == "meetings-referral-received-v1")
+    consumer = next(c for c in meetings.consumers if c.sub.durable == "meetings-referral-received-v2")
     real = consumer.sub.handler
 
     async def broken(e, uow):  # type: ignore[no-untyped-def]
@@ -118,7 +119,7 @@ async def test_a_real_dead_letter_goes_back_to_its_consumer_under_per_service_us
     object.__setattr__(consumer.sub, "handler", broken)
     referral = await connect_as(server, "referral")
     ev = forged_referral()  # here published by its real producer
-    await referral.jetstream().publish(ev.subject(), ev.to_json(), headers={"Nats-Msg-Id": str(ev.event_id)})
+    await publish_js(referral.jetstream(), ev)
     await referral.close()
     await wait_for(lambda: log.of("deadletter.meetings"), timeout=20)
     object.__setattr__(consumer.sub, "handler", real)  # the fix is deployed
@@ -133,8 +134,8 @@ async def test_a_real_dead_letter_goes_back_to_its_consumer_under_per_service_us
     await plant(
         server,
         "meetings",
-        "meetings-referral-received-v1",
-        "referral.received.v1",
+        "meetings-referral-received-v2",
+        "referral.received.v2",
         b"{}",
         **{"Koolle-Dlq-Stream": "REFERRAL", "Koolle-Dlq-Stream-Seq": row["original_seq"]},
     )
@@ -149,7 +150,7 @@ async def test_ops_cannot_publish_events_or_erase_streams(secured):  # type: ign
     import nats
 
     _, ops = secured
-    for subject in ("referral.received.v1", "meeting.convened.v1", "intake.referral.v1", "deadletter.meetings.x"):
+    for subject in ("referral.received.v2", "meeting.convened.v2", "intake.referral.v1", "deadletter.meetings.x"):
         with pytest.raises((nats.errors.TimeoutError, nats.errors.NoRespondersError, nats.js.errors.APIError)):
             await ops.jetstream().publish(subject, b"{}", timeout=0.5)
     for api in ("$JS.API.STREAM.PURGE.REFERRAL", "$JS.API.STREAM.MSG.DELETE.REFERRAL", "$JS.API.STREAM.MSG.GET.REFERRAL"):

@@ -58,11 +58,14 @@ async def test_outbox_rows_wait_out_an_outage_and_are_published_once(tmp_path): 
         await asyncio.sleep(0.5)  # the relay tries and fails while the server is down
         async with db.sessionmaker() as s:
             unsent = await s.scalar(select(func.count()).select_from(db.outbox).where(db.outbox.c.sent_at.is_(None)))
-        assert unsent == 5, "nothing is marked sent without a PubAck"
+        # Each event is two rows: the public referral.received.v2 and the notifications service's
+        # private copy (directory.referral.received.v1).
+        assert unsent == 10, "nothing is marked sent without a PubAck"
 
         server.start()
-        await wait_for(lambda: relay.published == 5, timeout=40)  # relay backoff reaches 10 s steps
+        await wait_for(lambda: relay.published == 10, timeout=40)  # relay backoff reaches 10 s steps
         assert await stream_count(js, "REFERRAL") == 5
+        assert await stream_count(js, "DIRECTORY") == 5
 
         # A crash after publishing but before marking sent: the rows go out again with the same
         # Nats-Msg-Id and JetStream drops the copies.
@@ -70,6 +73,7 @@ async def test_outbox_rows_wait_out_an_outage_and_are_published_once(tmp_path): 
             await s.execute(db.outbox.update().values(sent_at=None))
         await relay.flush_once()
         assert await stream_count(js, "REFERRAL") == 5
+        assert await stream_count(js, "DIRECTORY") == 5
     finally:
         relay.stop()
         await asyncio.gather(task, return_exceptions=True)

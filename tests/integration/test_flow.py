@@ -16,7 +16,7 @@ from shared.clock import FixedClock
 from shared.contracts import ReferralReceived
 from tests.conftest import wait_for
 from tests.support.data import referral_received, submission
-from tests.support.staff import relation_known
+from tests.support.staff import publish_js, relation_known
 from tests.support.system import EventLog, running
 
 pytestmark = [pytest.mark.integration]
@@ -169,6 +169,10 @@ def _convene_until_open(nc, cmd, token: str):  # type: ignore[no-untyped-def]
     return attempt
 
 
+PUBLIC, PRIVATE = ReferralReceived.public_form, ReferralReceived.directory_form
+assert PUBLIC and PRIVATE
+
+
 async def test_redelivered_event_has_no_second_effect(settings, nc, clean_streams):  # type: ignore[no-untyped-def]
     ev = referral_received(
         submission_id="s-1",
@@ -180,14 +184,15 @@ async def test_redelivered_event_has_no_second_effect(settings, nc, clean_stream
         # Three copies with different Nats-Msg-Ids: JetStream stores all three (as after the dedup
         # window has passed); the inbox must turn them into one effect.
         for i in range(3):
-            await js.publish(ev.subject(), ev.to_json(), headers={"Nats-Msg-Id": f"copy-{i}"})
-        consumer = next(c for c in svcs["notifications"].consumers if c.sub.subject == ReferralReceived.subject())
+            for _, form in ev.published():  # the public v2 (meetings) and the private copy (notifications)
+                await js.publish(form.subject(), form.to_json(), headers={"Nats-Msg-Id": f"copy-{i}"})
+        consumer = next(c for c in svcs["notifications"].consumers if c.sub.subject == PRIVATE.subject())
         await wait_for(lambda: consumer.handled == 3)
         assert consumer.duplicates == 2
         async with svcs["notifications"].uow() as uow:
             count = await uow.session.scalar(select(func.count()).select_from(notifications_table))
         assert count == 1
-        m = next(c for c in svcs["meetings"].consumers if c.sub.subject == ReferralReceived.subject())
+        m = next(c for c in svcs["meetings"].consumers if c.sub.subject == PUBLIC.subject())
         await wait_for(lambda: m.handled == 3)
         assert m.duplicates == 2
 
@@ -197,7 +202,7 @@ async def test_poison_message_is_dead_lettered_and_consumer_goes_on(settings, nc
     js = nc.jetstream()
     async with running(settings, "meetings") as svcs:
         await js.publish(
-            "referral.received.v1", b'{"not": "an event", "name": "Secret Person"}', headers={"Nats-Msg-Id": "poison-1"}
+            "referral.received.v2", b'{"not": "an event", "name": "Secret Person"}', headers={"Nats-Msg-Id": "poison-1"}
         )
         dl = await wait_for(lambda: log.of("deadletter.meetings"))
         h = dl[0]["_headers"]
@@ -206,8 +211,8 @@ async def test_poison_message_is_dead_lettered_and_consumer_goes_on(settings, nc
         assert "case_id:missing" in h["Koolle-Dlq-Detail"]
         # the consumer still works
         good = referral_received(submission_id="s-2")
-        await js.publish(good.subject(), good.to_json(), headers={"Nats-Msg-Id": str(good.event_id)})
-        consumer = next(c for c in svcs["meetings"].consumers if c.sub.subject == ReferralReceived.subject())
+        await publish_js(js, good)
+        consumer = next(c for c in svcs["meetings"].consumers if c.sub.subject == PUBLIC.subject())
         await wait_for(lambda: consumer.handled == 1)
 
 
@@ -228,13 +233,13 @@ async def test_failing_handler_is_retried_with_delay_then_dead_lettered(settings
             raise RuntimeError("downstream unavailable")
 
     svc = bootstrap(settings)
-    svc.subscriptions = [Subscription.for_event("meetings", ReferralReceived, flaky)]
+    svc.subscriptions = [Subscription.for_event("meetings", PUBLIC, flaky)]
     await svc.start()
     try:
         js = nc.jetstream()
         for sid in ("recovers", "always-fails"):
             ev = referral_received(submission_id=sid)
-            await js.publish(ev.subject(), ev.to_json(), headers={"Nats-Msg-Id": str(ev.event_id)})
+            await publish_js(js, ev)
         dl = await wait_for(lambda: log.of("deadletter.meetings"), timeout=15)
         assert dl[0]["submission_id"] == "always-fails"
         assert dl[0]["_headers"]["Koolle-Dlq-Reason"] == "handler_failed"

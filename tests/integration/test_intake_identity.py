@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from services.referral.adapters import referrals, rejected_submissions
 from services.referral.bootstrap import bootstrap
-from shared.contracts import INTAKE_SUBJECT, ReferralReceived, ReferralRejected
+from shared.contracts import INTAKE_SUBJECT, ReferralRejected
 from shared.messaging.streams import ensure_streams
 from tests.conftest import wait_for
 from tests.integration.test_referral_intake import collect
@@ -31,7 +31,7 @@ async def _count(svc, table) -> int:  # type: ignore[no-untyped-def]
 
 
 async def test_submissions_after_the_intake_stream_is_recreated_open_referrals(settings, nc, clean_streams):  # type: ignore[no-untyped-def]
-    received = await collect(nc, ReferralReceived.subject())
+    received = await collect(nc, "referral.received.v2")
     js = nc.jetstream()
     svc = bootstrap(settings)
     await svc.start()
@@ -59,7 +59,7 @@ async def test_submissions_after_the_intake_stream_is_recreated_open_referrals(s
 
 
 async def test_a_reused_submission_id_with_other_children_is_rejected_and_kept(settings, nc, clean_streams):  # type: ignore[no-untyped-def]
-    received = await collect(nc, ReferralReceived.subject())
+    received = await collect(nc, "referral.received.v2")
     rejected = await collect(nc, ReferralRejected.subject())
     js = nc.jetstream()
     svc = bootstrap(settings)
@@ -81,7 +81,7 @@ async def test_a_reused_submission_id_with_other_children_is_rejected_and_kept(s
 
 
 async def test_the_same_submission_sent_again_under_another_message_id_is_a_silent_duplicate(settings, nc, clean_streams):  # type: ignore[no-untyped-def]
-    received = await collect(nc, ReferralReceived.subject())
+    received = await collect(nc, "referral.received.v2")
     rejected = await collect(nc, ReferralRejected.subject())
     js = nc.jetstream()
     svc = bootstrap(settings)

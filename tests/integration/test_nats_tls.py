@@ -27,7 +27,6 @@ from infra.auth import IDENTITIES, authorization_block, inbox_prefix
 from infra.natsserver import EmbeddedNats, free_port, nats_server_binary
 from services.referral.bootstrap import bootstrap
 from shared.client import PlaintextRefused, connect, submit_referral
-from shared.contracts import ReferralReceived
 from shared.messaging.streams import ensure_streams
 from shared.settings import Settings
 from tests.conftest import wait_for
@@ -123,7 +122,7 @@ async def test_referral_service_runs_over_tls_from_settings_only(request, settin
         received.append(json.loads(msg.data))
 
     # Read from the stream (ops may not subscribe to events on the bus, only to its own inbox).
-    await ops.jetstream().subscribe(ReferralReceived.subject(), cb=on_received, ordered_consumer=True)
+    await ops.jetstream().subscribe("referral.received.v2", cb=on_received, ordered_consumer=True)
     svc = bootstrap(
         tls_settings(settings, server, pki, mutual, identity("referral")).model_copy(update={"manage_streams": False})
     )

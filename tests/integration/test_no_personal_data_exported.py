@@ -110,7 +110,7 @@ async def test_no_personal_data_in_logs_spans_subjects_or_dead_letters(
             )  # rejected
             await submit_referral(nc, {"submission_id": "fd-bad", "children": "Ronja Vaaralainen 040 765 4321"})  # rejected
             await nc.jetstream().publish(
-                "referral.received.v1",
+                "referral.received.v2",
                 json.dumps({"name": "Secret Person", "email": "secret@example.com"}).encode(),
                 headers={"Nats-Msg-Id": f"poison-{uuid4()}"},
             )

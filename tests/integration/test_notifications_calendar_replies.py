@@ -25,6 +25,7 @@ from tests.conftest import wait_for
 from tests.integration.test_notifications_roster_contacts import roster_email
 from tests.support.imip_samples import reply_mail
 from tests.support.notifications_fakes import SmtpServer
+from tests.support.staff import publish_js
 from tests.support.system import EventLog, running
 
 pytestmark = [pytest.mark.integration]
@@ -89,7 +90,7 @@ async def test_accept_decline_and_tentative_from_three_calendars_become_the_part
                     producer="test", case_id=case_id, referral_id=received.referral_id, team_id=TEAM, municipality="Testilä"
                 )
                 for ev in (received, assigned):
-                    await nc.jetstream().publish(ev.subject(), ev.to_json(), headers={"Nats-Msg-Id": str(ev.event_id)})
+                    await publish_js(nc.jetstream(), ev)
 
                 async def on_team() -> bool:
                     async with svcs["meetings"].uow() as uow:

@@ -38,7 +38,7 @@ from shared.contracts.referral import (
 from shared.service import Service
 from tests.conftest import wait_for
 from tests.support.notifications_fakes import FakeSmsGateway, SmtpServer
-from tests.support.staff import assign_in
+from tests.support.staff import assign_in, publish_js
 from tests.support.system import EventLog
 
 pytestmark = [pytest.mark.integration]
@@ -82,7 +82,7 @@ async def notifications(
 async def publish(nc: Any, *events: Any) -> None:
     js = nc.jetstream()
     for ev in events:
-        await js.publish(ev.subject(), ev.to_json(), headers={"Nats-Msg-Id": str(ev.event_id)})
+        await publish_js(js, ev)
 
 
 def received(case_id: UUID, contacts: list[dict[str, Any]], channel: str = "concern_with_family") -> ReferralReceived:

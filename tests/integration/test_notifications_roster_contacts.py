@@ -22,6 +22,7 @@ from shared.contracts.plans import PlanAgreed
 from shared.storage.database import Database
 from tests.conftest import wait_for
 from tests.support.notifications_fakes import SmtpServer
+from tests.support.staff import publish_js
 
 pytestmark = [pytest.mark.integration]
 
@@ -99,7 +100,7 @@ async def test_a_responsible_worker_named_without_contact_gets_the_plan_message_
                 next_contact_at=TUESDAY_NOON + timedelta(days=14),
                 family_contacts=[GUARDIAN],
             )
-            await nc.jetstream().publish(ev.subject(), ev.to_json(), headers={"Nats-Msg-Id": str(ev.event_id)})
+            await publish_js(nc.jetstream(), ev)
             await wait_for(lambda: smtp.to(roster_email("staff-fw")) and smtp.to("g1@example.com"), timeout=15)
         finally:
             await svc.stop()

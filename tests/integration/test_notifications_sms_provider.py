@@ -20,6 +20,7 @@ from shared.clock import HELSINKI, FixedClock
 from shared.contracts.referral import ReferralUrgent
 from tests.conftest import wait_for
 from tests.support.notifications_fakes import FakeSmsGateway
+from tests.support.staff import publish_js
 
 pytestmark = [pytest.mark.integration]
 
@@ -118,7 +119,7 @@ async def test_an_urgent_page_goes_by_sms_and_its_delivery_report_is_recorded(se
             svc.delivery.channels["sms"].delivery_report_url = f"http://127.0.0.1:{receiver.port}/dlr?key=k1"  # type: ignore[attr-defined]
             case_id = uuid4()
             ev = ReferralUrgent(producer="test", case_id=case_id, referral_id=uuid4(), municipality="Testilä", channel="phone")
-            await nc.jetstream().publish(ev.subject(), ev.to_json(), headers={"Nats-Msg-Id": str(ev.event_id)})
+            await publish_js(nc.jetstream(), ev)
             [sent] = await wait_for(lambda: api.to("+358401119999"), timeout=10)  # emergency social services at night
             assert sent["message"].startswith("KIIREELLINEN")
 

@@ -43,7 +43,7 @@ async def test_probes_and_metrics(settings, nc, clean_streams):  # type: ignore[
         assert "koolle_outbox_backlog" in metrics and "koolle_consumer_ack_pending" in metrics
         assert "@" not in metrics, "no e-mail addresses (or any personal data) in metrics"
         _, m2 = await http_get(svcs["meetings"].http.port, "/metrics")
-        assert 'koolle_consumer_pending{consumer="meetings-referral-received-v1"} 0.0' in m2
+        assert 'koolle_consumer_pending{consumer="meetings-referral-received-v2"} 0.0' in m2
 
 
 def test_json_logs_carry_trace_ids() -> None:

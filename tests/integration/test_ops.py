@@ -11,6 +11,7 @@ from services.referral.projections import ReferralStatistics
 from shared.client import submit_referral
 from tests.conftest import wait_for
 from tests.support.data import referral_received, submission
+from tests.support.staff import publish_js
 from tests.support.system import EventLog, running
 
 pytestmark = [pytest.mark.integration]
@@ -22,17 +23,17 @@ async def test_dead_letter_is_listed_and_replayed_after_the_fix(settings, nc, cl
     ev = referral_received()
     async with running(settings, "meetings") as svcs:
         # meetings' consumer of referral.received (the case-access projection's consumers come first)
-        (consumer,) = [c for c in svcs["meetings"].consumers if c.sub.subject == ev.subject()]
+        (consumer,) = [c for c in svcs["meetings"].consumers if c.sub.subject == ev.published()[0][1].subject()]
         real = consumer.sub.handler
 
         async def broken(e, uow):  # type: ignore[no-untyped-def]
             raise RuntimeError("bug")
 
         object.__setattr__(consumer.sub, "handler", broken)
-        await js.publish(ev.subject(), ev.to_json(), headers={"Nats-Msg-Id": str(ev.event_id)})
+        await publish_js(js, ev)
         await wait_for(lambda: log.of("deadletter.meetings"), timeout=15)
         rows = await list_dead_letters(nc, "meetings")
-        assert [(r["reason"], r["subject"]) for r in rows] == [("handler_failed", "referral.received.v1")]
+        assert [(r["reason"], r["subject"]) for r in rows] == [("handler_failed", "referral.received.v2")]
         assert "Testilä" not in json.dumps(rows)
 
         object.__setattr__(consumer.sub, "handler", real)  # the fix is deployed
@@ -42,7 +43,7 @@ async def test_dead_letter_is_listed_and_replayed_after_the_fix(settings, nc, cl
         assert await list_dead_letters(nc, "meetings") == []
         data = await status_data(nc)
         assert data["health"]["meetings"]["ready"] is True
-        assert any(c.name == "meetings-referral-received-v1" for c in data["consumers"])
+        assert any(c.name == "meetings-referral-received-v2" for c in data["consumers"])
 
 
 async def test_rebuild_statistics_from_the_stream(settings, nc, clean_streams):  # type: ignore[no-untyped-def]

@@ -72,16 +72,17 @@ async def test_each_identity_is_refused_outside_its_subjects(secured):  # type: 
     await ensure_streams(ops.jetstream())
 
     referral = await connect(secured, "referral")
-    assert await js_publish_allowed(referral, "referral.received.v1", ALLOWED)
-    assert not await js_publish_allowed(referral, "meeting.convened.v1")
+    assert await js_publish_allowed(referral, "referral.received.v2", ALLOWED)
+    assert not await js_publish_allowed(referral, "referral.received.v1")  # retired: it carried contact details
+    assert not await js_publish_allowed(referral, "meeting.convened.v2")
     assert not await js_publish_allowed(referral, "intake.referral.v1")
 
     frontdoor = await connect(secured, "frontdoor")
     assert await js_publish_allowed(frontdoor, "intake.referral.v1", ALLOWED)
-    assert not await js_publish_allowed(frontdoor, "referral.received.v1")
+    assert not await js_publish_allowed(frontdoor, "referral.received.v2")
 
     staff = await connect(secured, "staffapp")
-    assert not await js_publish_allowed(staff, "plan.agreed.v1")
+    assert not await js_publish_allowed(staff, "plan.agreed.v2")
 
     # No identity but ops may administer JetStream.
     for ident in (*SERVICES, "frontdoor", "staffapp"):
@@ -125,7 +126,7 @@ async def test_each_identity_is_refused_outside_its_subjects(secured):  # type: 
     # Subscribing to someone else's events or inbox is refused.
     errors: list[str] = []
     nosy = await connect(secured, "frontdoor", errors)
-    await nosy.subscribe("referral.received.v1")
+    await nosy.subscribe("referral.received.v2")
     await nosy.subscribe("_INBOX_referral.>")
     await nosy.flush()
     # The server's refusals arrive asynchronously: wait for both rather than for a fixed time.

@@ -15,6 +15,7 @@ from shared.contracts.referral import ReferralAssigned
 from tests.conftest import wait_for
 from tests.support.data import referral_received
 from tests.support.notifications_fakes import SmtpServer
+from tests.support.staff import publish_js
 from tests.support.system import running
 
 pytestmark = [pytest.mark.integration]
@@ -39,7 +40,7 @@ async def _case(nc: Any, svcs: dict[str, Any], guardian_keys: list[str]) -> Any:
         producer="test", case_id=case_id, referral_id=received.referral_id, team_id=TEAM, municipality="Testilä"
     )
     for ev in (received, assigned):
-        await nc.jetstream().publish(ev.subject(), ev.to_json(), headers={"Nats-Msg-Id": str(ev.event_id)})
+        await publish_js(nc.jetstream(), ev)
     return case_id
 
 

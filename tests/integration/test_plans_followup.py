@@ -20,11 +20,12 @@ from infra.natsserver import EmbeddedNats, free_port
 from services.plans.bootstrap import bootstrap
 from services.plans.domain import FollowupPolicy
 from shared.client import call
+from shared.contracts.routes import event_type_of, routed_subject
 from shared.messaging.streams import ensure_streams
 from shared.service import Service
 from shared.settings import Settings
 from tests.conftest import wait_for
-from tests.support.staff import TEAM, assign, relation_known
+from tests.support.staff import MUNICIPALITY, TEAM, assign, relation_known
 from tests.support.system import EventLog
 
 pytestmark = [pytest.mark.integration]
@@ -75,6 +76,9 @@ async def new_case(nc: Any, svc: Service) -> str:
     return case_id
 
 
+DUE = routed_subject("followup.due.v2", MUNICIPALITY, TEAM)  # the case's route (assign)
+
+
 def case_query(case_id: str) -> dict[str, Any]:
     return {"case_id": case_id, "purpose": "plan_follow_up"}
 
@@ -102,8 +106,8 @@ async def test_reminder_due_and_overdue_each_fire_once(staff_settings, nc, clean
         reminder = await wait_for(lambda: of_plan(log, "followup.reminder_due", plan_id), timeout=10)
         overdue = await wait_for(lambda: of_plan(log, "followup.overdue", plan_id), timeout=10)
         # The reminder comes before the due time: in the stream's order, not by when this test looked.
-        fired = [s for s, e in log.events if s.startswith("followup.") and e.get("plan_id") == plan_id]
-        assert fired.index("followup.reminder_due.v1") < fired.index("followup.due.v1") < fired.index("followup.overdue.v1")
+        fired = [event_type_of(s) for s, e in log.events if s.startswith("followup.") and e.get("plan_id") == plan_id]
+        assert fired.index("followup.reminder_due") < fired.index("followup.due") < fired.index("followup.overdue")
         due = of_plan(log, "followup.due", plan_id)
         assert datetime.fromisoformat(due[0]["due_at"]) == due_at
         assert datetime.fromisoformat(overdue[0]["due_at"]) == due_at and overdue[0]["responsible_worker_ids"] == ["staff-close"]
@@ -221,9 +225,9 @@ async def test_followup_timer_survives_a_nats_restart_while_the_service_runs(tmp
 
             await wait_for(fired, timeout=20, interval=0.3)
             await asyncio.sleep(1.5)
-            info = await js.stream_info("PLANS", subjects_filter="followup.due.v1")
-            assert info.state.subjects == {"followup.due.v1": 1}, "fired exactly once"
-            consumer = next(c for c in svc.consumers if c.sub.subject == "followup.due.v1")
+            info = await js.stream_info("PLANS", subjects_filter="followup.due.v2.>")
+            assert info.state.subjects == {DUE: 1}, "fired exactly once"
+            consumer = next(c for c in svc.consumers if c.sub.subject == "followup.due.v2.>")
             assert consumer.handled == 1
     finally:
         await nc.close()
@@ -260,7 +264,7 @@ async def test_a_timer_that_fires_while_the_service_is_down_is_handled_once_afte
             return bool(r.ok and r.data and r.data["plans"][0]["followup_due_fired_at"])
 
         await wait_for(fired, timeout=10, interval=0.2)
-        consumer = next(c for c in svc.consumers if c.sub.subject == "followup.due.v1")
+        consumer = next(c for c in svc.consumers if c.sub.subject == "followup.due.v2.>")
         assert consumer.handled == 1 and consumer.duplicates == 0
     assert len(of_plan(log, "followup.due", reply.id)) == 1  # type: ignore[arg-type]
 
@@ -280,7 +284,7 @@ async def test_followup_due_is_never_stored_before_its_due_time_and_says_when_it
 
         async def stored() -> Any:
             try:
-                return await js.get_last_msg("PLANS", "followup.due.v1")
+                return await js.get_last_msg("PLANS", DUE)
             except nats.js.errors.NotFoundError:
                 return None
 

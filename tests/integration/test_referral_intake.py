@@ -5,7 +5,7 @@ import json
 import pytest
 
 from services.referral.bootstrap import bootstrap
-from shared.contracts import INTAKE_SUBJECT, ReferralReceived, ReferralRejected
+from shared.contracts import INTAKE_SUBJECT, ReferralRejected
 from tests.conftest import wait_for
 from tests.support.data import submission
 from tests.support.system import opened
@@ -25,7 +25,8 @@ async def collect(nc, subject):  # type: ignore[no-untyped-def]
 
 
 async def test_valid_submission_opens_case_and_emits_received(settings, nc, clean_streams):  # type: ignore[no-untyped-def]
-    received = await collect(nc, ReferralReceived.subject())
+    received = await collect(nc, "referral.received.v2")
+    private = await collect(nc, "directory.referral.received.v1")
     svc = bootstrap(settings)
     await svc.start()
     try:
@@ -34,10 +35,16 @@ async def test_valid_submission_opens_case_and_emits_received(settings, nc, clea
         await js.publish(INTAKE_SUBJECT, json.dumps(body).encode(), headers={"Nats-Msg-Id": body["submission_id"]})
         await wait_for(lambda: received)
         assert received[0]["contacts"].startswith("sealed:v1:")  # personal fields travel sealed
-        ev = await opened(js, ReferralReceived.subject(), received[0])  # as a consuming service opens it
+        ev = await opened(js, "referral.received.v2", received[0])  # as a consuming service opens it
         assert ev["submission_id"] == body["submission_id"]
-        assert ev["contacts"][0]["phone"] == "+358401234567"
-        assert "personal_id" not in json.dumps(ev)
+        # The public event names the guardian by id and role; the number is in the private copy only.
+        assert "phone" not in ev["contacts"][0] and ev["contacts"][0]["role"] == "guardian"
+        await wait_for(lambda: private)
+        assert private[0]["contacts"].startswith("sealed:v1:")
+        copy = await opened(js, "directory.referral.received.v1", private[0])
+        assert copy["event_id"] == ev["event_id"]
+        assert copy["contacts"][0]["phone"] == "+358401234567"
+        assert "personal_id" not in json.dumps(ev) and "personal_id" not in json.dumps(copy)
     finally:
         await svc.stop()
 

@@ -40,6 +40,7 @@ async def timer_exists(nc, subject: str) -> bool:  # type: ignore[no-untyped-def
 
 async def test_rejected_submission_is_kept_and_a_corrected_resend_is_accepted(settings, nc, clean_streams):  # type: ignore[no-untyped-def]
     log = await EventLog().attach(nc, ("referral.>",))
+    directory = await EventLog().attach(nc, ("directory.>",))
     async with running(settings, "referral"):
         body = submission(guardians=[{"name": "Testi Huoltaja", "phone": "12"}])
         await submit_referral(nc, body)
@@ -52,7 +53,10 @@ async def test_rejected_submission_is_kept_and_a_corrected_resend_is_accepted(se
         await submit_referral(nc, body, msg_id=f"{body['submission_id']}:r2")
         (received,) = await wait_for(lambda: log.of("referral.received"))
         assert received["submission_id"] == body["submission_id"]
-        assert received["contacts"][0]["phone"] == "+358407654321"
+        # The public event names the guardian; the number travels only in the directory copy.
+        assert "phone" not in received["contacts"][0]
+        (private,) = await wait_for(lambda: directory.of("directory.referral.received"))
+        assert private["contacts"][0]["phone"] == "+358407654321"
     with db(settings) as conn:
         rows = conn.execute("select submission_id, reasons from rejected_submissions").fetchall()
     assert rows[0][0] == body["submission_id"] and json.loads(rows[0][1])[0]["code"] == "invalid_phone"

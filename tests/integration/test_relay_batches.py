@@ -66,13 +66,14 @@ async def emit(db: Database, n: int) -> None:
 async def test_a_scan_goes_out_as_one_atomic_batch_per_stream_and_a_republish_stores_nothing_twice(setup):  # type: ignore[no-untyped-def]
     _, db, _, js = setup
     await ensure_streams(js)
-    await emit(db, 120)
+    await emit(db, 120)  # 60 received (each also a private directory copy) and 60 consents: 180 rows
     relay = OutboxRelay(db, js)
-    assert len(db.handoff) == 120  # the commit handed its rows to the relay ...
+    assert len(db.handoff) == 180  # the commit handed its rows to the relay ...
     assert await relay._scan() == 0  # ... so a scan leaves them alone
-    assert await relay.flush_handoff() == 120
-    assert relay.batches == 1  # 120 events of the REFERRAL stream, one write
+    assert await relay.flush_handoff() == 180
+    assert relay.batches == 2  # 120 events of the REFERRAL stream in one write, 60 of DIRECTORY in another
     assert await stream_count(js, "REFERRAL") == 120
+    assert await stream_count(js, "DIRECTORY") == 60
     assert await relay.flush_once() == 0  # published, not yet marked: not again
 
     # A crash after the PubAck but before the rows were marked: the next relay publishes them again.
@@ -80,9 +81,10 @@ async def test_a_scan_goes_out_as_one_atomic_batch_per_stream_and_a_republish_st
     async with db.sessionmaker() as s, s.begin():
         await s.execute(update(db.outbox).values(sent_at=None))
     again = OutboxRelay(db, js)  # a new process: nothing handed off, the scan finds the rows
-    assert await again.flush_once() == 120  # the batch is refused as a duplicate, then sent one by one
+    assert await again.flush_once() == 180  # each batch is refused as a duplicate, then sent one by one
     assert again.batches == 0
     assert await stream_count(js, "REFERRAL") == 120  # JetStream dropped every copy
+    assert await stream_count(js, "DIRECTORY") == 60
     await again._mark_pending()
     assert await again.flush_once() == 0
 
@@ -131,8 +133,9 @@ async def test_a_few_events_go_out_one_by_one(setup):  # type: ignore[no-untyped
     # A batch is staged by the server in a store of its own: for a trickle, one by one is cheaper.
     _, db, _, js = setup
     await ensure_streams(js)
-    await emit(db, 3)
+    await emit(db, 3)  # consent, received (and its directory copy), consent: 4 rows
     relay = OutboxRelay(db, js)
-    assert await relay.flush_handoff() == 3
-    assert relay.batches == 0 and relay.published == 3
+    assert await relay.flush_handoff() == 4
+    assert relay.batches == 0 and relay.published == 4
     assert await stream_count(js, "REFERRAL") == 3
+    assert await stream_count(js, "DIRECTORY") == 1

@@ -39,7 +39,7 @@ async def test_intake_and_dead_letters_have_a_maximum_age_and_events_are_kept_by
 
 
 async def test_a_handled_submission_leaves_intake_after_its_retention_and_stays_in_the_database(settings, nc, clean_streams):  # type: ignore[no-untyped-def]
-    received = await collect(nc, ReferralReceived.subject())
+    received = await collect(nc, ReferralReceived.public_form.subject())  # type: ignore[union-attr]
     settings = settings.model_copy(update={"retention_intake_hours": 1.5 / 3600})
     svc = bootstrap(settings)
     await svc.start()  # declares the streams with this retention

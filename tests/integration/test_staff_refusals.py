@@ -93,7 +93,7 @@ async def audit_rows(svc, case_id: str) -> set[tuple[str, str, str, str]]:  # ty
 async def assign(svc, ev: ReferralAssigned) -> None:  # type: ignore[no-untyped-def]
     """What the service's consumer of referral.assigned does: its handlers (the case-access read
     model first) in one transaction."""
-    (sub,) = [s for s in svc.subscriptions if s.subject == ev.subject()]
+    (sub,) = [s for s in svc.subscriptions if s.subject == (ev.public_form or ev).filter_subject()]
     async with svc.uow() as uow:
         await sub.handler(ev, uow)
         await uow.commit()

@@ -23,10 +23,10 @@ pytestmark = [pytest.mark.integration]
 
 EVENT_STREAMS = {"REFERRAL": "referral", "MEETINGS": "meetings", "PLANS": "plans", "NOTIFICATIONS": "notifications"}
 OWN_EVENT = {
-    "referral": "referral.received.v1",
-    "meetings": "meeting.convened.v1",
-    "plans": "plan.agreed.v1",
-    "notifications": "notification.sent.v1",
+    "referral": "referral.received.v2",
+    "meetings": "meeting.convened.v2.testila.testila-family-centre",
+    "plans": "plan.agreed.v2.testila.testila-family-centre",
+    "notifications": "notification.sent.v2.testila.testila-family-centre",
 }
 
 
@@ -114,7 +114,7 @@ async def test_the_audited_purge_procedure_empties_a_stream_and_keeps_its_protec
     server, ops = secured
     referral = await connect_as(server, "referral")
     for _ in range(3):
-        await referral.jetstream().publish("referral.received.v1", b"{}", headers={"Nats-Msg-Id": str(uuid4())})
+        await referral.jetstream().publish("referral.received.v2", b"{}", headers={"Nats-Msg-Id": str(uuid4())})
     await referral.close()
     audit = tmp_path / "audit" / "ops.jsonl"
     with pytest.raises(PurgeRefused, match="reason_required"):

@@ -67,18 +67,18 @@ async def test_one_trace_from_front_door_through_referral_meetings_and_notificat
     _, tid, parent_span, _ = traceparent.split("-")
     assert int(tid, 16) == trace_id and int(parent_span, 16) == intake.context.span_id
 
-    # referral.received -> meetings and notifications consumers, children of the intake span
-    for service in ("meetings", "notifications"):
-        span = consumer_span(ours, "referral.received.v1", service)
+    # referral.received -> meetings (public v2) and notifications (its private copy), children of the intake span
+    read_as = {"meetings": "referral.received.v2", "notifications": "directory.referral.received.v1"}
+    for service, subject in read_as.items():
+        span = consumer_span(ours, subject, service)
         assert span.parent is not None and span.parent.span_id == intake.context.span_id, service
         assert span.attributes["koolle.case_id"] == received[0]["case_id"]
         assert span.attributes["messaging.message.id"]
 
     # everything above is one trace; the chain's spans carry ids and subjects only
-    assert {
-        s.context.trace_id
-        for s in (intake, *[consumer_span(ours, "referral.received.v1", n) for n in ("meetings", "notifications")])
-    } == {trace_id}
+    assert {s.context.trace_id for s in (intake, *[consumer_span(ours, subject, n) for n, subject in read_as.items()])} == {
+        trace_id
+    }
     attrs = json.dumps([dict(s.attributes or {}) for s in ours])
     for personal in ("Maija", "Testinen", "maija@example.com", "040 123 4567", "Lapsinen"):
         assert personal not in attrs
@@ -187,9 +187,9 @@ async def test_staff_commands_are_traced_through_meetings_plans_and_notification
             provider.force_flush()
             seen = {(s.name, str(s.attributes.get("koolle.consumer", "")).split("-")[0]) for s in spans.get_finished_spans()}
             return {
-                ("meeting.convened.v1 process", "notifications"),
-                ("meeting.held.v1 process", "plans"),
-                ("plan.agreed.v1 process", "notifications"),
+                ("directory.meeting.convened.v1 process", "notifications"),
+                ("meeting.held.v2.> process", "plans"),
+                ("directory.plan.agreed.v1 process", "notifications"),
             } <= seen
 
         await wait_for(consumed, timeout=10)
@@ -206,9 +206,9 @@ async def test_staff_commands_are_traced_through_meetings_plans_and_notification
         return found[0]
 
     for command, ctx, event, consumer_service in (
-        ("cmd.meetings.convene.v2", convene_ctx, "meeting.convened.v1", "notifications"),
-        ("cmd.meetings.record_held.v2", held_ctx, "meeting.held.v1", "plans"),
-        ("cmd.plans.agree.v2", agree_ctx, "plan.agreed.v1", "notifications"),
+        ("cmd.meetings.convene.v2", convene_ctx, "directory.meeting.convened.v1", "notifications"),
+        ("cmd.meetings.record_held.v2", held_ctx, "meeting.held.v2.>", "plans"),
+        ("cmd.plans.agree.v2", agree_ctx, "directory.plan.agreed.v1", "notifications"),
     ):
         request = handle_span(command, ctx)
         downstream = [s for s in finished if s.context.trace_id == ctx.trace_id]

@@ -20,6 +20,7 @@ from services.referral.config import ReferralConfig
 from shared.case_access import CaseAccess, on_assigned
 from shared.contracts import Event
 from shared.contracts.referral import ReferralAssigned
+from shared.contracts.routes import routed_subject
 from shared.service import Service
 from shared.settings import Settings
 from tests.support.identity import TestIdentity
@@ -51,7 +52,17 @@ def worker_token(identity: TestIdentity) -> str:
 
 async def publish(nc: Any, ev: Event) -> None:
     """Publish an event into its stream as its producer would (Nats-Msg-Id = event id)."""
-    await nc.jetstream().publish(ev.subject(), ev.to_json(), headers={"Nats-Msg-Id": str(ev.event_id)})
+    await publish_js(nc.jetstream(), ev)
+
+
+async def publish_js(js: Any, ev: Event) -> None:
+    """Publish what the producer's outbox publishes for ``ev``: the event, or for a retired version
+    with contact details its public successor and the notifications service's private copy."""
+    for message_id, form in ev.published():
+        subject = form.subject()
+        if form.routed:  # as the outbox routes it, from the event's own fields (else "unrouted")
+            subject = routed_subject(subject, getattr(form, "municipality", None), getattr(form, "team_id", None))
+        await js.publish(subject, form.to_json(), headers={"Nats-Msg-Id": message_id})
 
 
 async def assign(nc: Any, case_id: UUID | str, team: str = TEAM, municipality: str = MUNICIPALITY) -> ReferralAssigned:

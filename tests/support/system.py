@@ -20,6 +20,7 @@ from services.referral.bootstrap import bootstrap as referral
 from shared.clock import Clock
 from shared.contracts import EVENTS
 from shared.contracts.personal import SEALED_PREFIX
+from shared.contracts.routes import without_route
 from shared.sealing import ERASED, KEYS_BUCKET, TOMBSTONE, open_value
 from shared.service import Service
 from shared.settings import Settings
@@ -46,7 +47,7 @@ async def opened(js: Any, subject: str, body: dict[str, Any], readable: list[boo
     service's runtime opens them), so that tests read what the consumers read. ``readable``: set to
     [False] once the connection turns out not to be allowed to read keys (ops): left sealed then."""
     sealed = [k for k, v in body.items() if isinstance(v, str) and v.startswith(SEALED_PREFIX)]
-    model = next((e.model for e in EVENTS if e.subject == subject), None)
+    model = next((e.model for e in EVENTS if e.subject == without_route(subject)), None)
     if not sealed or model is None or (readable and not readable[0]):
         return body
     try:
@@ -91,7 +92,10 @@ class EventLog:
         subjects: tuple[str, ...] = ("referral.>", "meeting.>", "plan.>", "followup.>", "notification.>", "deadletter.>"),
     ) -> EventLog:
         js = nc.jetstream()
-        readable = [await keys_readable(js)]
+        # Sealed fields are opened with the keys this connection may read, or those of the connection
+        # the fixture attached as ``koolle_keys`` (an ops observer: ops may not read keys).
+        kjs = getattr(nc, "koolle_keys", nc).jetstream()
+        readable = [await keys_readable(kjs)]
 
         async def cb(msg: Any) -> None:
             try:
@@ -99,7 +103,7 @@ class EventLog:
             except ValueError:
                 body = {"_raw": msg.data.decode("utf-8", "replace")}
             else:
-                body = await opened(js, msg.subject, body, readable)
+                body = await opened(kjs, msg.subject, body, readable)
             body["_headers"] = dict(msg.headers or {})
             body["_data"] = msg.data.decode("utf-8", "replace")  # as stored: personal fields sealed
             self.events.append((msg.subject, body))

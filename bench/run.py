@@ -37,7 +37,7 @@ from infra.natsserver import EmbeddedNats, free_port
 from infra.run import SERVICES, start_service, stop_services, wait_ready
 from services.referral.hetu import make_test_hetu
 from services.referral.projections import ReferralStatistics
-from shared.contracts import INTAKE_SUBJECT, STREAMS, NotificationSent, ReferralReceived
+from shared.contracts import INTAKE_SUBJECT, STREAMS, NotificationSent, ReferralReceived, published_subject
 from shared.messaging.replay import replay
 from shared.messaging.streams import ensure_streams
 from shared.settings import Settings
@@ -245,14 +245,16 @@ class Watch:
         async def on_sent(msg: Any) -> None:
             now = time.perf_counter()
             ev = json.loads(msg.data)
-            if ev.get("source_event_type") != "referral.received":
+            # the notifications service reads the referral from its private directory copy
+            if ev.get("source_event_type") not in ("referral.received", "directory.referral.received"):
                 return
             sid = self.event_to_submission.get(ev["source_event_id"])
             if sid:
                 self.notified.setdefault(sid, now)
 
-        await nc.subscribe(ReferralReceived.subject(), cb=on_received)
-        await nc.subscribe(NotificationSent.subject(), cb=on_sent)
+        # as published now: referral.received.v2, notification.sent on every route (routes.py)
+        await nc.subscribe(published_subject(ReferralReceived.event_type), cb=on_received)
+        await nc.subscribe(published_subject(NotificationSent.event_type), cb=on_sent)
 
 
 async def pipeline(nc: nats.NATS, system: System, n: int, res: Results, raw_pub: float, label: str) -> None:

@@ -246,6 +246,8 @@ async def test_nats_restart_under_load(stop, tmp_path):  # type: ignore[no-untyp
     server = secured_server(tmp_path / "nats")
     nc = await connect_as(server, "ops", max_reconnect_attempts=-1, reconnect_time_wait=0.2)
     frontdoor = await connect_as(server, "frontdoor", max_reconnect_attempts=-1, reconnect_time_wait=0.2)
+    keys = await connect_as(server, "referral", max_reconnect_attempts=-1, reconnect_time_wait=0.2)
+    nc.koolle_keys = keys  # type: ignore[attr-defined]  # the event log opens sealed fields with it (conftest.nc)
     await ensure_streams(nc.jetstream())
     log = await EventLog().attach(nc)
     system = Processes(Settings(nats_url=server.url, data_dir=tmp_path), identities=True)
@@ -268,5 +270,6 @@ async def test_nats_restart_under_load(stop, tmp_path):  # type: ignore[no-untyp
     finally:
         system.stop()
         await frontdoor.close()
+        await keys.close()
         await nc.close()
         server.stop()

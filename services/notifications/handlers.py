@@ -117,6 +117,10 @@ class EventHandlers:
         await uow.notifications.upsert_contacts(case_id, known)
         return out
 
+    def _staff_languages(self, recipients: list[Recipient]) -> dict[str, str]:
+        """The languages of staff recipients just written from configuration (no need to read them back)."""
+        return {r.contact_id: self.staff.staff[r.contact_id].get("language") or "fi" for r in recipients}
+
     # referral --------------------------------------------------------------------------------
     async def on_referral_received(self, ev: ReferralReceived, uow: NotificationsUnitOfWork) -> None:
         await uow.notifications.upsert_contacts(ev.case_id, [c.model_dump(mode="json") for c in ev.contacts])
@@ -131,13 +135,13 @@ class EventHandlers:
         await uow.notifications.set_team(ev.case_id, ev.team_id, ev.municipality)
         recipients = await self._staff(uow, ev.case_id, self.staff.team_members(ev.team_id))
         # The recipients are the staff contacts just written from configuration.
-        languages = {r.contact_id: self.staff.staff[r.contact_id].get("language") or "fi" for r in recipients}
+        languages = self._staff_languages(recipients)
         await _notify(uow, ev, "referral_assigned", recipients, {}, languages)
 
     async def on_case_transferred(self, ev: CaseTransferred, uow: NotificationsUnitOfWork) -> None:
         await uow.notifications.set_team(ev.case_id, ev.team_id, ev.municipality)
         recipients = await self._staff(uow, ev.case_id, self.staff.team_members(ev.team_id))
-        languages = {r.contact_id: self.staff.staff[r.contact_id].get("language") or "fi" for r in recipients}
+        languages = self._staff_languages(recipients)
         await _notify(uow, ev, "case_transferred", recipients, {"municipality": ev.municipality}, languages)
 
     async def on_referral_urgent(self, ev: ReferralUrgent, uow: NotificationsUnitOfWork) -> None:
@@ -312,14 +316,15 @@ class EventHandlers:
         return recipients + [Recipient(w.worker_id, "responsible_worker", "staff") for w in ev.responsible_workers]
 
     async def on_plan_agreed(self, ev: PlanAgreed, uow: NotificationsUnitOfWork) -> None:
-        recipients = await self._plan_people(uow, ev)
-        params = await _plan_params(uow, ev) | {"contacts": await _workers(uow, ev.case_id, _worker_ids(ev))}
-        await _notify(uow, ev, "plan_agreed", recipients, params, dedupe=f"plan:{ev.plan_id}:{ev.plan_version}")
+        await self._plan_message(uow, ev, "plan_agreed")
 
     async def on_plan_revised(self, ev: PlanRevised, uow: NotificationsUnitOfWork) -> None:
+        await self._plan_message(uow, ev, "plan_revised")
+
+    async def _plan_message(self, uow: NotificationsUnitOfWork, ev: PlanAgreed | PlanRevised, template: str) -> None:
         recipients = await self._plan_people(uow, ev)
         params = await _plan_params(uow, ev) | {"contacts": await _workers(uow, ev.case_id, _worker_ids(ev))}
-        await _notify(uow, ev, "plan_revised", recipients, params, dedupe=f"plan:{ev.plan_id}:{ev.plan_version}")
+        await _notify(uow, ev, template, recipients, params, dedupe=f"plan:{ev.plan_id}:{ev.plan_version}")
 
     async def on_plan_copy_prepared(self, ev: PlanCopyPrepared, uow: NotificationsUnitOfWork) -> None:
         """The family's copy, kept until the plan messages are out (they wait for it a while)."""
@@ -355,13 +360,11 @@ class EventHandlers:
         await _notify(uow, ev, "plan_closed", await _family_and_workers(uow, ev.case_id), {"contacts": contacts})
 
     async def on_followup_reminder_due(self, ev: FollowupReminderDue, uow: NotificationsUnitOfWork) -> None:
-        recipients = [Recipient(w, "responsible_worker", "staff") for w in ev.responsible_worker_ids]
-        recipients += [Recipient(c, "family", "family") for c in ev.family_contact_ids]
+        recipients = _workers_and_family(ev)
         await _notify(uow, ev, "followup_reminder", recipients, await _followup_params(uow, ev))
 
     async def on_followup_due(self, ev: FollowupDue, uow: NotificationsUnitOfWork) -> None:
-        recipients = [Recipient(w, "responsible_worker", "staff") for w in ev.responsible_worker_ids]
-        recipients += [Recipient(c, "family", "family") for c in ev.family_contact_ids]
+        recipients = _workers_and_family(ev)
         await _notify(uow, ev, "followup_due", recipients, await _followup_params(uow, ev))
 
     async def on_followup_overdue(self, ev: FollowupOverdue, uow: NotificationsUnitOfWork) -> None:
@@ -399,13 +402,11 @@ class EventHandlers:
         await _notify(uow, ev, "handover_received", staff, {}, dedupe=f"handover:{ev.handover_id}:worker")
 
     async def on_service_start_overdue(self, ev: ServiceStartOverdue, uow: NotificationsUnitOfWork) -> None:
-        recipients = [Recipient(w, "responsible_worker", "staff") for w in ev.responsible_worker_ids]
-        recipients += [Recipient(c, "family", "family") for c in ev.family_contact_ids]
+        recipients = _workers_and_family(ev)
         await _notify(uow, ev, "service_not_started", recipients, {"start_by": ev.start_by.isoformat()})
 
     async def on_followup_rescheduled(self, ev: FollowupRescheduled, uow: NotificationsUnitOfWork) -> None:
-        recipients = [Recipient(w, "responsible_worker", "staff") for w in ev.responsible_worker_ids]
-        recipients += [Recipient(c, "family", "family") for c in ev.family_contact_ids]
+        recipients = _workers_and_family(ev)
         await _notify(uow, ev, "followup_rescheduled", recipients, await _followup_params(uow, ev))
 
 
@@ -418,6 +419,12 @@ async def _plan_params(uow: NotificationsUnitOfWork, ev: PlanAgreed | PlanRevise
         "plan_id": str(ev.plan_id),
         "guardian_online": bool(relation.guardians - relation.restricted_guardians),
     }
+
+
+def _workers_and_family(ev: FollowupReminderDue | FollowupDue | FollowupRescheduled | ServiceStartOverdue) -> list[Recipient]:
+    """The responsible workers and the family contacts the event names."""
+    recipients = [Recipient(w, "responsible_worker", "staff") for w in ev.responsible_worker_ids]
+    return recipients + [Recipient(c, "family", "family") for c in ev.family_contact_ids]
 
 
 async def _family_and_workers(uow: NotificationsUnitOfWork, case_id: Any) -> list[Recipient]:

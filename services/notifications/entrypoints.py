@@ -50,10 +50,12 @@ from shared.contracts.referral import (
 )
 from shared.service import Service
 
-from . import handlers
+from . import handlers, queries
 from .channels import Channel, EmailChannel, LogChannel
 from .config import NotificationsConfig, StaffDirectory
+from .delivery import Delivery, dispatcher
 from .mailbox import ReplyMaildir
+from .replies import read_replies
 from .sms import PROVIDERS, DeliveryReportReceiver
 
 
@@ -89,9 +91,7 @@ def build_channels(svc: Service, config: NotificationsConfig) -> dict[str, Chann
     return channels
 
 
-def register(
-    svc: Service, config: NotificationsConfig | None = None, channels: dict[str, Channel] | None = None
-) -> handlers.Delivery:
+def register(svc: Service, config: NotificationsConfig | None = None, channels: dict[str, Channel] | None = None) -> Delivery:
     config = config or NotificationsConfig()
     staff = StaffDirectory.load(config.staff_file, config.roster_file)
     h = handlers.EventHandlers(staff)
@@ -128,16 +128,16 @@ def register(
         (ServiceStartOverdue, h.on_service_start_overdue),
     ):
         svc.on_event(model)(fn)
-    svc.request("query.notifications.case.v2", NotificationCaseQueryV2)(handlers.case_notifications)
+    svc.request("query.notifications.case.v2", NotificationCaseQueryV2)(queries.case_notifications)
     svc.retired("query.notifications.case.v1", NotificationCaseQuery)
-    svc.request("query.notifications.failed.v2", FailedNotificationsQueryV2)(handlers.failed_notifications)
+    svc.request("query.notifications.failed.v2", FailedNotificationsQueryV2)(queries.failed_notifications)
     svc.retired("query.notifications.failed.v1", FailedNotificationsQuery)
-    svc.request("query.notifications.access_log.v2", NotificationsAccessLogQueryV2)(handlers.access_log)
+    svc.request("query.notifications.access_log.v2", NotificationsAccessLogQueryV2)(queries.access_log)
     svc.retired("query.notifications.access_log.v1", NotificationsAccessLogQuery)
-    svc.request("cmd.notifications.set_preference.v2", SetContactPreferenceV2)(handlers.set_preference)
+    svc.request("cmd.notifications.set_preference.v2", SetContactPreferenceV2)(queries.set_preference)
     svc.retired("cmd.notifications.set_preference.v1", SetContactPreference)
 
-    delivery = handlers.Delivery(channels if channels is not None else build_channels(svc, config), config, staff)
+    delivery = Delivery(channels if channels is not None else build_channels(svc, config), config, staff)
 
     sms = delivery.channels.get("sms")
     receiver = None
@@ -155,14 +155,14 @@ def register(
 
         @svc.background
         async def replies() -> None:
-            await handlers.read_replies(svc.uow, box, config.reply_poll_seconds)
+            await read_replies(svc.uow, box, config.reply_poll_seconds)
 
     @svc.background
     async def dispatch() -> None:
         if receiver is not None:
             await receiver.start()
         try:
-            await handlers.dispatcher(svc.uow, delivery, svc.db.signal(handlers.SIGNAL), svc.settings.outbox_poll_seconds)
+            await dispatcher(svc.uow, delivery, svc.db.signal(handlers.SIGNAL), svc.settings.outbox_poll_seconds)
         finally:
             for ch in delivery.channels.values():
                 close = getattr(ch, "close", None)

@@ -11,8 +11,8 @@ import pytest
 from services.notifications.adapters import NotificationsUnitOfWork, metadata
 from services.notifications.channels import OutboundMessage, ProviderStatus, Receipt, TemporaryFailure
 from services.notifications.config import NotificationsConfig
+from services.notifications.delivery import Delivery, dispatch_once
 from services.notifications.domain import Recipient, plan_notifications
-from services.notifications.handlers import Delivery, dispatch_once
 from shared.clock import FixedClock
 from shared.storage.database import Database
 

@@ -15,8 +15,8 @@ from services.notifications.adapters import NotificationsUnitOfWork, metadata
 from services.notifications.bootstrap import bootstrap
 from services.notifications.channels import OutboundMessage, ProviderStatus, Receipt
 from services.notifications.config import DEFAULT_ROSTER_FILE, NotificationsConfig, StaffDirectory
+from services.notifications.delivery import Delivery, dispatch_once
 from services.notifications.domain import Recipient, plan_notifications
-from services.notifications.handlers import Delivery, dispatch_once
 from shared.clock import HELSINKI, FixedClock
 from shared.contracts.plans import PlanAgreed
 from shared.storage.database import Database

@@ -1053,8 +1053,7 @@ REQUESTS = (
     (
         "query.referral.channel_statistics.v1",
         ReferralChannelStatisticsQuery,
-        "Referrals per municipality, month and channel, with the statutory and urgent ones, as JSON or CSV; "
-        "aggregates only.",
+        "Referrals per municipality, month and channel, with the statutory and urgent ones, as JSON or CSV; aggregates only.",
     ),
     (
         "cmd.referral.transfer_case.v1",

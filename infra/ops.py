@@ -407,6 +407,7 @@ def purge_stream_command(
 
 READ_MODELS = ("referral-statistics", "statutory-statistics", "joint-work-statistics", "meeting-statistics", "wellbeing")
 STORED = {
+    "referral-statistics": "referral",
     "statutory-statistics": "referral",
     "joint-work-statistics": "meetings",
     "meeting-statistics": "meetings",
@@ -428,10 +429,12 @@ async def rebuild_and_store(
     from services.plans.bootstrap import bootstrap as plans_bootstrap
     from services.plans.projections import WellbeingRebuild
     from services.referral.bootstrap import bootstrap as referral_bootstrap
-    from services.referral.projections import StatutoryRebuild
+    from services.referral.projections import ReferralStatistics, StatutoryRebuild
 
     built: Any
-    if model == "statutory-statistics":
+    if model == "referral-statistics":
+        built, svc = await ReferralStatistics.rebuild(nc.jetstream(), progress=progress, keys=kjs), referral_bootstrap(settings)
+    elif model == "statutory-statistics":
         built, svc = await StatutoryRebuild.rebuild(nc.jetstream(), progress=progress, keys=kjs), referral_bootstrap(settings)
     elif model == "joint-work-statistics":
         built, svc = await JointWorkRebuild.rebuild(nc.jetstream(), progress=progress, keys=kjs), meetings_bootstrap(settings)
@@ -455,7 +458,8 @@ async def rebuild_and_store(
 @app.command()
 def rebuild(model: str = typer.Argument("referral-statistics"), url: str = typer.Option(None)) -> None:
     """Rebuild a read model from its streams, with a progress bar: referral-statistics (referrals per
-    municipality, month and channel; shown only), statutory-statistics (THL's decisions within 7
+    municipality, month and channel, statutory and urgent ones; stored in the referral database and
+    served by query.referral.channel_statistics.v1), statutory-statistics (THL's decisions within 7
     working days and assessments within 3 months, per municipality and month; stored in the referral
     database and served by query.referral.statistics.v1) or joint-work-statistics (first meeting,
     invited and attended, feedback, adoption stage and indicator, onward-service delays; stored in the
@@ -482,10 +486,7 @@ def rebuild(model: str = typer.Argument("referral-statistics"), url: str = typer
             # The sealed fields are opened with the owning service's right to read the case keys.
             keys = await _connect(url, identity=STORED.get(model, "referral"))
             try:
-                if model == "referral-statistics":
-                    built = await ReferralStatistics.rebuild(nc.jetstream(), progress=progress, keys=keys.jetstream())
-                else:
-                    built = await rebuild_and_store(model, nc, progress=progress, keys=keys)
+                built = await rebuild_and_store(model, nc, progress=progress, keys=keys)
             finally:
                 await keys.close()
             bar.update(task, completed=built.events + built.unreadable, total=built.events + built.unreadable)
@@ -495,10 +496,10 @@ def rebuild(model: str = typer.Argument("referral-statistics"), url: str = typer
         console.print(f"rebuilt from {built.events:,} events in {time.monotonic() - started:.1f} s{skipped}{stored}")
         if isinstance(built, ReferralStatistics):
             t = Table(title=f"Referral statistics ({built.events:,} events)")
-            for col in ("municipality", "month", "channel", "referrals"):
+            for col in ("municipality", "month", "channel", "referrals", "statutory", "urgent"):
                 t.add_column(col)
             for r in built.rows():
-                t.add_row(r["municipality"], r["month"], r["channel"], str(r["referrals"]))
+                t.add_row(*(str(r[c]) for c in ("municipality", "month", "channel", "referrals", "statutory", "urgent")))
         else:
             columns: tuple[str, ...]
             if model == "statutory-statistics":

@@ -30,7 +30,8 @@ from shared import pseudonyms
 from shared.audit import AuditLog, audit_table
 from shared.storage.columns import JSONText, UTCDateTime
 from shared.storage.database import Database
-from shared.storage.fastpath.declare import hot
+from shared.storage.engine import dialect_insert
+from shared.storage.fastpath.declare import hot, hot_once
 from shared.storage.tables import messaging_tables
 from shared.storage.uow import UnitOfWork
 
@@ -135,6 +136,22 @@ statistics_facts = Table(
     info={"erasure": "keep"},  # codes, dates and counts: statistics survive an erasure
 )
 
+# The channel statistics read model (services/referral/channel_statistics.py): one counter row per
+# municipality, Helsinki month and channel, no personal data. Kept by an upsert that adds to the row in
+# the database (two consumers counting into one row at once both count, on PostgreSQL too); rebuilt
+# from the REFERRAL stream by infra.ops.
+referral_channel_counts = Table(
+    "referral_channel_counts",
+    metadata,
+    Column("municipality", String(200), primary_key=True),
+    Column("month", String(7), primary_key=True),  # YYYY-MM, Helsinki
+    Column("channel", String(40), primary_key=True),
+    Column("referrals", Integer, nullable=False),
+    Column("statutory", Integer, nullable=False),
+    Column("urgent", Integer, nullable=False),
+    info={"erasure": "keep"},  # codes and counts: statistics survive an erasure
+)
+
 pseudonym_scheme = Table(
     "pseudonym_scheme",
     metadata,
@@ -191,6 +208,19 @@ _CASES_OF_CHILDREN = hot(
 _CASE_STATUS = hot(
     select(cases.c.case_id, cases.c.status, cases.c.opened_at).where(cases.c.case_id.in_(bindparam("ids", expanding=True)))
 )
+
+
+def _count_referral(dialect: str) -> Any:
+    t = referral_channel_counts
+    stmt = dialect_insert(dialect)(t)
+    return stmt.on_conflict_do_update(
+        index_elements=[t.c.municipality, t.c.month, t.c.channel],
+        set_={
+            "referrals": t.c.referrals + stmt.excluded.referrals,
+            "statutory": t.c.statutory + stmt.excluded.statutory,
+            "urgent": t.c.urgent + stmt.excluded.urgent,
+        },
+    )
 
 
 def _state(obj: Any, skip: tuple[str, ...]) -> dict[str, Any]:
@@ -351,6 +381,33 @@ class ReferralRepository:
 
     async def all_statistics_facts(self) -> dict[str, dict[str, Any]]:
         return {c: dict(f) for c, f in (await self.s.execute(select(statistics_facts.c.case_id, statistics_facts.c.facts))).all()}
+
+    async def count_referral(self, key: tuple[str, str, str], statutory: int, urgent: int) -> None:
+        """Add one referral to its counter row, in the database: INSERT … ON CONFLICT DO UPDATE adds to
+        the row as it is at commit time (PostgreSQL waits for a concurrent writer of the same row
+        instead of reading a stale count), so no separate lock is needed."""
+        municipality, month, channel = key
+        dialect = self.uow.db.engine.dialect.name
+        values = {"municipality": municipality, "month": month, "channel": channel, "referrals": 1}
+        await self.s.execute(
+            hot_once(("referral.count_referral", dialect), lambda: _count_referral(dialect)),
+            values | {"statutory": statutory, "urgent": urgent},
+        )
+
+    async def replace_channel_counts(self, counts: dict[tuple[str, str, str], list[int]]) -> None:
+        """A rebuild's result in place of the live counter rows, in the unit of work's one transaction."""
+        await self.s.execute(delete(referral_channel_counts))
+        rows = [
+            {"municipality": m, "month": mo, "channel": ch, "referrals": n, "statutory": st, "urgent": u}
+            for (m, mo, ch), (n, st, u) in counts.items()
+        ]
+        for i in range(0, len(rows), 500):
+            await self.uow.insert(referral_channel_counts, rows[i : i + 500])
+
+    async def channel_counts(self) -> dict[tuple[str, str, str], list[int]]:
+        t = referral_channel_counts
+        found = await self.s.execute(select(t.c.municipality, t.c.month, t.c.channel, t.c.referrals, t.c.statutory, t.c.urgent))
+        return {(r[0], r[1], r[2]): [r[3], r[4], r[5]] for r in found.all()}
 
     async def cases_due_by(self, horizon: date, team_id: str | None) -> list[Case]:
         q = select(cases).where(cases.c.next_due.is_not(None), cases.c.next_due <= horizon)

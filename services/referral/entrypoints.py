@@ -25,6 +25,7 @@ from shared.contracts.referral import (
     RecordConsent,
     RecordConsentV2,
     RecordDecision,
+    ReferralChannelStatisticsQuery,
     ReferralReceived,
     StartAssessment,
     StatutoryStatisticsQuery,
@@ -106,10 +107,11 @@ def register(svc: Service) -> None:
     # New in v1 and carrying no self-naming field: the social worker is the verified caller.
     svc.request("cmd.referral.record_decision.v1", RecordDecision)(handlers.record_decision)
     svc.request("cmd.referral.assess_urgency.v1", AssessUrgency)(handlers.assess_urgency)
-    # The statutory statistics read model, kept from the service's own events (rebuilt: infra.ops).
+    # The statutory and channel statistics read models, kept from the service's own events (rebuilt: infra.ops).
     for model in (ReferralReceived, CaseTransferred, DecisionRecorded, AssessmentStarted, AssessmentCompleted):
         svc.on_event(model)(handlers.on_statistics_event)
     svc.request("query.referral.statistics.v1", StatutoryStatisticsQuery)(handlers.statutory_statistics)
+    svc.request("query.referral.channel_statistics.v1", ReferralChannelStatisticsQuery)(handlers.channel_statistics_query)
     svc.request("cmd.referral.transfer_case.v1", TransferCase)(handlers.transfer_case)
     svc.request("cmd.referral.start_assessment.v1", StartAssessment)(handlers.start_assessment)
     svc.request("cmd.referral.complete_assessment.v1", CompleteAssessment)(handlers.complete_assessment)

@@ -33,6 +33,7 @@ from shared.contracts.referral import (
     RecordConsentV2,
     RecordDecision,
     ReferralAssigned,
+    ReferralChannelStatisticsQuery,
     ReferralLinked,
     ReferralReceived,
     ReferralRejected,
@@ -50,7 +51,7 @@ from shared.contracts.referral import (
 from shared.errors import DomainError, NotFound
 from shared.pseudonyms import person_key
 
-from . import domain, statistics
+from . import channel_statistics, domain, statistics
 from .adapters import ReferralUnitOfWork
 from .consent import Consent, give_consent, withdraw
 from .deadlines import timer_moments, timer_subject, urgency_timer_moments
@@ -412,11 +413,15 @@ async def transfer_case(cmd: TransferCase, uow: ReferralUnitOfWork) -> Reply:
 
 
 async def on_statistics_event(ev: Any, uow: ReferralUnitOfWork) -> None:
-    """The live statutory statistics read model: the case's facts, folded exactly as a rebuild folds
-    the stream (services/referral/statistics.py)."""
+    """The live statistics read models: the case's statutory facts, folded exactly as a rebuild folds
+    the stream (services/referral/statistics.py), and for ``referral.received`` the channel counts."""
+    data = ev.model_dump(mode="json")
+    if ev.event_type == ReferralReceived.event_type:
+        # The channel statistics: counted as a rebuild counts the stream (channel_statistics.py).
+        await uow.referrals.count_referral(*channel_statistics.increments(data))
     known = await uow.referrals.statistics_facts(ev.case_id)
     model = StatutoryStatistics({str(ev.case_id): dict(known or {})})
-    case = model.apply(ev.event_type, ev.model_dump(mode="json"))
+    case = model.apply(ev.event_type, data)
     if case is not None and model.facts[case] != known:
         await uow.referrals.save_statistics_facts(case, model.facts[case], new=known is None)
 
@@ -433,6 +438,16 @@ async def statutory_statistics(q: StatutoryStatisticsQuery, uow: ReferralUnitOfW
         data["csv"] = statistics.to_csv(rows)
     elif q.format == "svg":
         data |= {"content_type": "image/svg+xml", "svg": statistics.chart(rows, q.language)}
+    return Reply(ok=True, data=data)
+
+
+async def channel_statistics_query(q: ReferralChannelStatisticsQuery, uow: ReferralUnitOfWork) -> Reply:
+    rows = channel_statistics.ChannelStatistics(await uow.referrals.channel_counts()).rows(
+        q.municipality, q.from_month, q.to_month
+    )
+    data: dict[str, Any] = {"rows": rows}
+    if q.format == "csv":
+        data["csv"] = channel_statistics.to_csv(rows)
     return Reply(ok=True, data=data)
 
 

@@ -6,67 +6,51 @@ result in place of the live rows (one transaction of the referral database), whe
 ``query.referral.statistics.v1`` serves it.
 
 ``ReferralStatistics``: referrals per municipality, month (Helsinki) and channel, and how many were
-statutory or urgent. It reads only the fields it needs (consumers are tolerant), so a rebuild from
-a long stream runs near the raw drain rate.
+statutory or urgent (services/referral/channel_statistics.py), folded with the same counting as the
+live read model; ``store`` puts the result in place of the live counter rows, where
+``query.referral.channel_statistics.v1`` serves it. It reads only the fields it needs (consumers are
+tolerant), so a rebuild from a long stream runs near the raw drain rate.
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from datetime import datetime
-from functools import lru_cache
 from typing import Any
 
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from pydantic_core import from_json
 
-from shared.clock import local
 from shared.contracts import ReferralReceived, published_subject
 from shared.contracts.routes import event_type_of
 from shared.messaging.replay import replay
 
-
-def _helsinki_month(received_at: str) -> str:
-    """The Helsinki month of a UTC time as events carry it (``…Z`` or ``…+00:00``): Helsinki is a
-    whole number of hours from UTC, so the month follows from the hour, looked up once per hour
-    instead of parsing and converting every event's time (a rebuild reads millions)."""
-    if received_at.endswith(("Z", "+00:00")) and len(received_at) >= 13:
-        return _month_of_utc_hour(received_at[:13])
-    return local(datetime.fromisoformat(received_at)).strftime("%Y-%m")
-
-
-@lru_cache(maxsize=4096)
-def _month_of_utc_hour(hour: str) -> str:
-    return local(datetime.fromisoformat(hour + ":00+00:00")).strftime("%Y-%m")
+from .channel_statistics import ChannelStatistics
 
 
 class ReferralStatistics:
+    """The channel statistics read model, rebuilt from every stored ``referral.received``."""
+
     def __init__(self) -> None:
-        self.counts: Counter[tuple[str, str, str]] = Counter()
-        self.statutory: Counter[tuple[str, str]] = Counter()
-        self.urgent: Counter[tuple[str, str]] = Counter()
+        self.model = ChannelStatistics()
         self.events = 0
         self.unreadable = 0  # stored messages that are not a readable referral.received (dead-lettered by consumers)
 
     def apply(self, ev: dict[str, Any]) -> None:
-        key = (ev["municipality"], _helsinki_month(ev["received_at"]))
-        self.counts[(*key, ev["channel"])] += 1
-        if ev.get("statutory"):
-            self.statutory[key] += 1
-        if ev.get("urgent"):
-            self.urgent[key] += 1
+        self.model.apply(ev)
         self.events += 1
 
     def apply_batch(self, msgs: list[Msg]) -> None:
+        apply = self.model.apply
         for m in msgs:
             try:
-                self.apply(from_json(m.data))  # pydantic-core's parser: ≈ 2× the json module's speed
+                apply(from_json(m.data))  # pydantic-core's parser: ≈ 2× the json module's speed
             except (ValueError, KeyError, TypeError):  # a payload that breaks the contract: counted, not fatal
                 self.unreadable += 1
+            else:
+                self.events += 1
 
     def rows(self) -> list[dict[str, Any]]:
-        return [{"municipality": m, "month": mo, "channel": ch, "referrals": n} for (m, mo, ch), n in sorted(self.counts.items())]
+        return self.model.rows()
 
     @classmethod
     async def rebuild(
@@ -82,6 +66,13 @@ class ReferralStatistics:
             js, stream, subject or published_subject(ReferralReceived.event_type), stats.apply_batch, progress=progress, keys=keys
         )
         return stats
+
+    async def store(self, svc: Any) -> int:
+        """Replace the live counter rows with the rebuilt ones (one transaction); returns how many rows."""
+        async with svc.uow() as uow:
+            await uow.referrals.replace_channel_counts(self.model.counts)
+            await uow.commit()
+        return len(self.model.counts)
 
 
 class StatutoryRebuild:

@@ -531,6 +531,23 @@ class StatutoryStatisticsQuery(Contract):
     language: Language = Field(default="fi", description="The chart's language (fi, sv or en).")
 
 
+class ReferralChannelStatisticsQuery(Contract):
+    """``query.referral.channel_statistics.v1``: referrals per municipality, month (Helsinki) and channel,
+    and how many of them were statutory or urgent (yhteydenotot kanavittain). Aggregates only (any
+    staff role, statisticians too). As JSON rows or CSV text."""
+
+    access: ClassVar[Access] = Access("aggregate", personal=False, case=None)
+
+    municipality: ShortText | None = Field(default=None, description="Only this municipality.")
+    from_month: Annotated[str, StringConstraints(pattern=r"^[0-9]{4}-[0-9]{2}$")] | None = Field(
+        default=None, description="First month (YYYY-MM, Helsinki)."
+    )
+    to_month: Annotated[str, StringConstraints(pattern=r"^[0-9]{4}-[0-9]{2}$")] | None = Field(
+        default=None, description="Last month (YYYY-MM, Helsinki)."
+    )
+    format: Literal["json", "csv"] = Field(default="json", description="json: rows; csv: rows and CSV text.")
+
+
 class ReferralUrgent(Event):
     """Immediate danger was reported at intake: the municipality's on-duty social worker is told at once."""
 
@@ -886,6 +903,27 @@ class StatutoryFigures(Contract):
     svg: Annotated[str, MULTILINE] | None = Field(default=None, description="format svg: a bar chart of the two shares.")
 
 
+class ReferralChannelRow(Contract):
+    municipality: str = Field(description="Municipality of the family.")
+    month: str = Field(description="YYYY-MM (Helsinki) of the receipt (``received_at``).")
+    channel: Channel = Field(description="How the contacts came in.")
+    referrals: int = Field(description="Referrals received (each ``referral.received``, linked ones too).")
+    statutory: int = Field(description="Of them, statutory (the 7-working-day decision applies).")
+    urgent: int = Field(description="Of them, with immediate danger reported at intake.")
+
+
+class ReferralChannelFigures(Contract):
+    """``data`` of ``query.referral.channel_statistics.v1``."""
+
+    rows: list[ReferralChannelRow] = Field(
+        description="One per municipality, month and channel that had referrals; by municipality, month, channel."
+    )
+    csv: Annotated[str, MULTILINE] | None = Field(
+        default=None,
+        description="format csv: the rows as CSV (header row first: municipality,month,channel,referrals,statutory,urgent).",
+    )
+
+
 class AssessmentCompletedReply(Contract):
     """``data`` of ``cmd.referral.complete_assessment.v1``."""
 
@@ -906,6 +944,7 @@ RecordDecision.reply_data = DecisionRecordedReply
 AssessUrgency.reply_data = UrgencyAssessedReply
 TransferCase.reply_data = CaseTransferredReply
 StatutoryStatisticsQuery.reply_data = StatutoryFigures
+ReferralChannelStatisticsQuery.reply_data = ReferralChannelFigures
 
 
 # (event, producer, consumers outside the four services); the services' own subscriptions are
@@ -1010,6 +1049,11 @@ REQUESTS = (
         StatutoryStatisticsQuery,
         "THL's statutory figures per municipality and month (decisions within 7 working days, assessments within "
         "3 months) as JSON, CSV or an SVG chart (fi/sv/en); aggregates only.",
+    ),
+    (
+        "query.referral.channel_statistics.v1",
+        ReferralChannelStatisticsQuery,
+        "Referrals per municipality, month and channel, with the statutory and urgent ones, as JSON or CSV; aggregates only.",
     ),
     (
         "cmd.referral.transfer_case.v1",

@@ -206,6 +206,7 @@ def test_rebuild_shows_its_progress(seeded: System) -> None:
 
 def test_stored_rebuilds_say_where_they_wrote_their_result(seeded: System) -> None:
     for model, owner in (
+        ("referral-statistics", "referral"),
         ("statutory-statistics", "referral"),
         ("joint-work-statistics", "meetings"),
         ("meeting-statistics", "meetings"),

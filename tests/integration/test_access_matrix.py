@@ -91,6 +91,7 @@ def samples(case_id: str) -> dict[str, tuple[str, dict[str, Any]]]:
         "cmd.referral.record_decision.v1": ("social_work", cmd(outcome="start_assessment", decided_on="2099-01-07")),
         "cmd.referral.assess_urgency.v1": ("social_work", cmd(referral_id=some, urgent_protection_needed=False)),
         "query.referral.statistics.v1": ("aggregate", {"format": "csv"}),
+        "query.referral.channel_statistics.v1": ("aggregate", {"format": "csv"}),
         # A team the routing does not know: let through, then refused by the domain.
         "cmd.referral.transfer_case.v1": ("team_case", cmd(team_id="no-such-team")),
         "cmd.referral.start_assessment.v1": ("case", cmd(social_worker_id="staff-1", started_on="2030-01-07")),

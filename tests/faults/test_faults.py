@@ -125,6 +125,7 @@ def all_done(out: dict) -> bool:
         and out["notifications_owed"] == n * RECIPIENTS_PER_REFERRAL
         and out["lost_notifications"] == 0
         and out.get("plans_handled", n) >= n
+        and out["convenings"] >= n  # meetings too (it fetches each new case's key first)
     )
 
 

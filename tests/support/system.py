@@ -42,23 +42,30 @@ async def running(settings: Settings, *names: str, clock: Clock | None = None) -
             await s.stop()
 
 
+KEY_READ_PATIENCE = 30.0
+
+
 async def opened(js: Any, subject: str, body: dict[str, Any], readable: list[bool] | None = None) -> dict[str, Any]:
     """The event with its sealed personal fields opened with the case's key from the bucket (as a
-    service's runtime opens them), so that tests read what the consumers read. ``readable``: set to
-    [False] once the connection turns out not to be allowed to read keys (ops): left sealed then."""
+    service's runtime opens them), so that tests read what the consumers read. ``readable``: whether
+    the connection may read keys at all (probed once, :func:`keys_readable`): left sealed if not.
+    Without ``readable`` (one event, no probe) a read that times out means no permission. With it,
+    a read that fails while the server restarts or a cluster elects a leader is retried (fault
+    tests), for up to ``KEY_READ_PATIENCE`` seconds."""
     sealed = [k for k, v in body.items() if isinstance(v, str) and v.startswith(SEALED_PREFIX)]
     model = next((e.model for e in EVENTS if e.subject == without_route(subject)), None)
     if not sealed or model is None or (readable and not readable[0]):
         return body
-    try:
-        kv = await js.key_value(KEYS_BUCKET)
-        value = (await asyncio.wait_for(kv.get(body["case_id"]), 1.0)).value
-    except TimeoutError:  # no permission: no answer
-        if readable:
-            readable[0] = False
-        return body
-    except Exception:  # noqa: BLE001 - erased or never there: left sealed
-        return body
+    deadline = asyncio.get_running_loop().time() + (KEY_READ_PATIENCE if readable else 0)
+    while True:
+        try:
+            kv = await js.key_value(KEYS_BUCKET)
+            value = (await asyncio.wait_for(kv.get(body["case_id"]), 1.0)).value
+            break
+        except Exception:  # noqa: BLE001 - no permission (no answer), or never there: left sealed
+            if asyncio.get_running_loop().time() >= deadline:
+                return body
+            await asyncio.sleep(0.2)
     cipher = AESGCM(value) if value and value != TOMBSTONE else None
     for k in sealed:
         v = open_value(cipher, body["case_id"], model, k, body[k])

@@ -113,6 +113,7 @@ CATALOGUES = {
     "messages": (LOCALE_DIR, ["services/notifications/templates.py", "services/notifications/plan_copy.py"]),
     "plans": (printable.CATALOGUE.directory, ["services/plans/printable.py", "services/plans/charts.py"]),
     "referral": (statistics.CATALOGUE.directory, ["services/referral/statistics.py"]),
+    "meetings": (joint_statistics.CATALOGUE.directory, ["services/meetings/joint_statistics.py"]),
     "errors": (
         errors.CATALOGUE.directory,
         ["shared/errors.py", "services/meetings/domain.py", "services/plans/domain.py", "services/referral/handlers.py"],
@@ -160,8 +161,8 @@ def _chart_texts(language: str) -> list[str]:
     return (
         [charts.translated(language, t) for t in plans]
         + list(statistics.labels(language).values())
-        + list(joint_statistics.LABELS[language].values())
-        + list(joint_statistics.STAGE_LABELS[language].values())
+        + list(joint_statistics.labels(language).values())
+        + list(joint_statistics.stage_labels(language).values())
     )
 
 

@@ -235,6 +235,15 @@ def test_every_role_in_the_roster_has_a_name_in_every_language() -> None:
             assert set(names[role]) == set(LANGUAGES), role
 
 
+def test_an_unknown_role_is_named_by_the_glossarys_word_for_a_worker_never_by_its_code() -> None:
+    assert [glossary.role_name("no_such_role", lang) for lang in (*LANGUAGES, "de")] == [
+        "työntekijä",
+        "arbetstagare",
+        "worker",
+        "työntekijä",
+    ]
+
+
 def test_the_glossary_document_is_generated_from_the_data() -> None:
     assert glossary.DOC.read_text(encoding="utf-8") == glossary.markdown(), "run: python -m shared.glossary write"
 

@@ -66,6 +66,7 @@ messages: $(DEV_STAMP)
 	$(call catalogue,services/notifications/locale,messages,services/notifications/templates.py services/notifications/plan_copy.py)
 	$(call catalogue,services/plans/locale,plans,services/plans/printable.py services/plans/charts.py)
 	$(call catalogue,services/referral/locale,referral,services/referral/statistics.py)
+	$(call catalogue,services/meetings/locale,meetings,services/meetings/joint_statistics.py)
 	$(call catalogue,shared/locale,errors,shared/errors.py services/meetings/domain.py services/plans/domain.py services/referral/handlers.py)
 	$(BIN)/python -m shared.glossary write
 

@@ -10,6 +10,7 @@ Catalogues in the project (docs/translations.md):
 * ``messages``: services/notifications/locale (the messages to families and workers);
 * ``plans``: services/plans/locale (the printable plan and the wellbeing-star charts);
 * ``referral``: services/referral/locale (the statutory-deadline chart);
+* ``meetings``: services/meetings/locale (the joint-work statistics chart);
 * ``errors``: shared/locale (the error registry and the refusals' specific texts).
 """
 

@@ -71,7 +71,7 @@ def role_name(code: str, language: str) -> str:
     a role code is an internal id and does not appear in a text meant for a person."""
     names = _data()["roles"].get(code)
     if names is None:
-        return {"fi": "työntekijä", "sv": "arbetstagare", "en": "worker"}.get(language, "työntekijä")
+        return term("worker", language if language in ("fi", "sv", "en") else "fi")
     return str(names.get(language) or names["fi"])
 
 

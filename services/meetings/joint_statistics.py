@@ -25,8 +25,10 @@ import io
 import statistics as st
 from datetime import UTC, datetime
 from html import escape
+from pathlib import Path
 from typing import Any
 
+from shared.catalogue import LANGUAGES, N_, Catalogue
 from shared.clock import local
 
 EVENT_TYPES = (
@@ -317,66 +319,45 @@ def to_csv(rows: list[dict[str, Any]]) -> str:
 
 # -- the chart -------------------------------------------------------------------------------------
 STAGE_LABELS = {
-    "fi": {
-        "not_discussed": "ei keskusteltu",
-        "goal_not_planned": "tavoitteena",
-        "planning": "suunnitellaan",
-        "trial": "kokeilu käynnissä",
-        "rooted": "juurtunut",
-    },
-    "sv": {
-        "not_discussed": "inte diskuterad",
-        "goal_not_planned": "ett mål",
-        "planning": "planeras",
-        "trial": "försök pågår",
-        "rooted": "rotad",
-    },
-    "en": {
-        "not_discussed": "not discussed",
-        "goal_not_planned": "a goal",
-        "planning": "being planned",
-        "trial": "trial running",
-        "rooted": "rooted",
-    },
+    "not_discussed": N_("not discussed"),
+    "goal_not_planned": N_("a goal"),
+    "planning": N_("being planned"),
+    "trial": N_("trial running"),
+    "rooted": N_("rooted"),
 }
 LABELS = {
-    "fi": {
-        "title": "Yhteinen työ perheiden kanssa",
-        "attendance": "Osallistuneet / kutsutut",
-        "family": "Tapaamiset perheen läsnä ollessa",
-        "followups": "Seurannat ajallaan",
-        "heard": "Perhe koki tulleensa kuulluksi",
-        "first": "Yhteydenotosta 1. tapaamiseen, mediaani (pv)",
-        "delay": "Palvelun aloituksen viive, ka. (pv)",
-        "stage": "Käyttöönoton vaihe",
-        "indicator": "Toteutuminen (0–1)",
-        "none": "Ei tietoja",
-    },
-    "sv": {
-        "title": "Gemensamt arbete med familjer",
-        "attendance": "Deltagit / inbjudna",
-        "family": "Möten med familjen närvarande",
-        "followups": "Uppföljningar i tid",
-        "heard": "Familjen kände sig hörd",
-        "first": "Från kontakt till första mötet, median (d)",
-        "delay": "Försenad tjänstestart, medel (d)",
-        "stage": "Införandefas",
-        "indicator": "Förverkligande (0–1)",
-        "none": "Inga uppgifter",
-    },
-    "en": {
-        "title": "Joint work with families",
-        "attendance": "Attended / invited",
-        "family": "Meetings with the family present",
-        "followups": "Follow-ups on time",
-        "heard": "Family felt heard",
-        "first": "Contact to first meeting, median (days)",
-        "delay": "Service start delay, mean (days)",
-        "stage": "Adoption stage",
-        "indicator": "In practice (0–1)",
-        "none": "No data",
-    },
+    "title": N_("Joint work with families"),
+    "attendance": N_("Attended / invited"),
+    "family": N_("Meetings with the family present"),
+    "followups": N_("Follow-ups on time"),
+    "heard": N_("Family felt heard"),
+    "first": N_("Contact to first meeting, median (days)"),
+    "delay": N_("Service start delay, mean (days)"),
+    "stage": N_("Adoption stage"),
+    "indicator": N_("In practice (0–1)"),
+    "none": N_("No data"),
 }
+"""The chart's texts in English; the Finnish and Swedish are in the ``meetings`` catalogue
+(services/meetings/locale/<language>/LC_MESSAGES/meetings.po, docs/translations.md)."""
+CATALOGUE = Catalogue(Path(__file__).with_name("locale"), "meetings")
+
+
+def _language(language: str) -> str:
+    return language if language in LANGUAGES else "fi"
+
+
+def labels(language: str) -> dict[str, str]:
+    """The chart's texts in the language (Finnish for an unknown one)."""
+    lang = _language(language)
+    return {key: CATALOGUE.gettext(lang, source) for key, source in LABELS.items()}
+
+
+def stage_labels(language: str) -> dict[str, str]:
+    """Adoption stage -> its name in the language (Finnish for an unknown one)."""
+    lang = _language(language)
+    return {stage: CATALOGUE.gettext(lang, source) for stage, source in STAGE_LABELS.items()}
+
+
 SHARES = (
     ("attendance", "attendance_share", "#1f77b4"),
     ("family", "family_present_share", "#2ca02c"),
@@ -390,8 +371,8 @@ def chart(rows: list[dict[str, Any]], language: str) -> str:
     """Bars of the four shares (0-100 %) per municipality and month; under each group the days from
     contact to the first meeting, the service start delay, and the recorded adoption stage beside the
     practice indicator, in fi/sv/en."""
-    t = LABELS.get(language, LABELS["fi"])
-    stages = STAGE_LABELS.get(language, STAGE_LABELS["fi"])
+    t = labels(language)
+    stages = stage_labels(language)
     bar, gap, left, top, height = 12, 30, 60, 80, 220
     group = len(SHARES) * bar + gap
     width = max(760, left + len(rows) * group + 60)

@@ -113,6 +113,7 @@ CATALOGUES = {
     "messages": (LOCALE_DIR, ["services/notifications/templates.py", "services/notifications/plan_copy.py"]),
     "plans": (printable.CATALOGUE.directory, ["services/plans/printable.py", "services/plans/charts.py"]),
     "referral": (statistics.CATALOGUE.directory, ["services/referral/statistics.py"]),
+    "meetings": (joint_statistics.CATALOGUE.directory, ["services/meetings/joint_statistics.py"]),
     "errors": (
         errors.CATALOGUE.directory,
         ["shared/errors.py", "services/meetings/domain.py", "services/plans/domain.py", "services/referral/handlers.py"],
@@ -160,8 +161,8 @@ def _chart_texts(language: str) -> list[str]:
     return (
         [charts.translated(language, t) for t in plans]
         + list(statistics.labels(language).values())
-        + list(joint_statistics.LABELS[language].values())
-        + list(joint_statistics.STAGE_LABELS[language].values())
+        + list(joint_statistics.labels(language).values())
+        + list(joint_statistics.stage_labels(language).values())
     )
 
 
@@ -232,6 +233,15 @@ def test_every_role_in_the_roster_has_a_name_in_every_language() -> None:
     for p in ROSTER["professionals"]:
         for role in p["roles"]:
             assert set(names[role]) == set(LANGUAGES), role
+
+
+def test_an_unknown_role_is_named_by_the_glossarys_word_for_a_worker_never_by_its_code() -> None:
+    assert [glossary.role_name("no_such_role", lang) for lang in (*LANGUAGES, "de")] == [
+        "työntekijä",
+        "arbetstagare",
+        "worker",
+        "työntekijä",
+    ]
 
 
 def test_the_glossary_document_is_generated_from_the_data() -> None:

@@ -152,6 +152,7 @@ def test_csv_and_chart_carry_no_ids_and_label_in_three_languages() -> None:
         for secret in ("c1", "m1", "g-1", "s-2", "v1"):
             assert f">{secret}<" not in svg and secret not in text.split("\n", 1)[1].split(",")
     assert "<title>" in chart([], "sv") and "Inga uppgifter" in chart([], "sv")
+    assert "Yhteinen työ perheiden kanssa" in chart(rows, "de")  # an unknown language reads Finnish
 
 
 def test_only_statisticians_team_leads_and_roster_admins_record_the_adoption_stage() -> None:

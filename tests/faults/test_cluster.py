@@ -28,10 +28,10 @@ async def fresh_event_log(nc: nats.NATS, attempts: int = 40) -> EventLog:
     """Attach a reader; creating its consumers may time out while the cluster elects leaders."""
     for _ in range(attempts - 1):
         try:
-            return await EventLog().attach(nc)
+            return await EventLog().attach(nc, keys=True)
         except (TimeoutError, nats.errors.TimeoutError):
             await asyncio.sleep(0.5)
-    return await EventLog().attach(nc)
+    return await EventLog().attach(nc, keys=True)
 
 
 async def stream_info(nc: nats.NATS, name: str, timeout: float = 30.0) -> Any:
@@ -55,7 +55,7 @@ async def test_kill_one_cluster_node_under_load(tmp_path):  # type: ignore[no-un
     system = Processes(Settings(nats_url=urls, data_dir=tmp_path), KOOLLE_STREAM_REPLICAS="3")
     try:
         await ensure_replicated_streams(nc)
-        log = await EventLog().attach(nc)
+        log = await EventLog().attach(nc, keys=True)
         system.start(*FLOW)
         t0 = asyncio.get_running_loop().time()
         await wait_ready(nc, FLOW, timeout=60)

@@ -97,12 +97,16 @@ class EventLog:
         self,
         nc: nats.NATS,
         subjects: tuple[str, ...] = ("referral.>", "meeting.>", "plan.>", "followup.>", "notification.>", "deadletter.>"),
+        keys: bool | None = None,
     ) -> EventLog:
+        """``keys``: whether the connection may read the case keys, when the caller knows. Unknown
+        (None), it is probed once; a probe can time out while a cluster elects the key bucket's
+        leader after a node was killed, so readers attached then say ``keys=True``."""
         js = nc.jetstream()
         # Sealed fields are opened with the keys this connection may read, or those of the connection
         # the fixture attached as ``koolle_keys`` (an ops observer: ops may not read keys).
         kjs = getattr(nc, "koolle_keys", nc).jetstream()
-        readable = [await keys_readable(kjs)]
+        readable = [keys if keys is not None else await keys_readable(kjs)]
 
         async def cb(msg: Any) -> None:
             try:

@@ -73,10 +73,7 @@ class CaseAccess:
             await self.uow.insert_new(self.table, {"case_id": str(case_id), "kind": kind, "value": value[:100]})
 
     async def replace(self, case_id: Any, kind: str, values: Iterable[str]) -> None:
-        from sqlalchemy import delete
-
-        t = self.table
-        await self.uow.session.execute(delete(t).where(t.c.case_id == str(case_id), t.c.kind == kind))
+        await self.uow.delete(self.table, case_id=str(case_id), kind=kind)
         await self.add(case_id, kind, values)
 
 

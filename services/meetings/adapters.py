@@ -345,15 +345,15 @@ class MeetingRepository:
         t = FACT_TABLES[model]
         # Locked until commit (PostgreSQL): two events of one key handled at once by two consumers
         # would otherwise each write its own fold over the other's (SQLite writers take turns anyway).
-        found = await self.s.scalar(select(t.c.facts).where(t.c.key == key).with_for_update())
-        return dict(found) if found is not None else None
+        found = await self.uow.row(t, for_update=True, key=key)
+        return dict(found.facts) if found is not None else None
 
     async def save_statistics_facts(self, key: str, facts: dict[str, Any], *, new: bool, model: str = "joint") -> None:
         t = FACT_TABLES[model]
         if new:
-            await self.s.execute(insert(t).values(key=key, facts=facts))
+            await self.uow.insert(t, {"key": key, "facts": facts})
         else:
-            await self.s.execute(update(t).where(t.c.key == key).values(facts=facts))
+            await self.uow.update(t, {"key": key}, {"facts": facts})
 
     async def all_statistics_facts(self, model: str = "joint") -> dict[str, dict[str, Any]]:
         t = FACT_TABLES[model]

@@ -361,16 +361,14 @@ class ReferralRepository:
     async def statistics_facts(self, case_id: Any) -> dict[str, Any] | None:
         # Locked until commit (PostgreSQL): events of one case handled at once by two consumers would
         # otherwise each write its own fold over the other's (SQLite writers take turns anyway).
-        found = await self.s.scalar(
-            select(statistics_facts.c.facts).where(statistics_facts.c.case_id == str(case_id)).with_for_update()
-        )
-        return dict(found) if found is not None else None
+        found = await self.uow.row(statistics_facts, for_update=True, case_id=str(case_id))
+        return dict(found.facts) if found is not None else None
 
     async def save_statistics_facts(self, case_id: Any, facts: dict[str, Any], *, new: bool) -> None:
         if new:
-            await self.s.execute(insert(statistics_facts).values(case_id=str(case_id), facts=facts))
+            await self.uow.insert(statistics_facts, {"case_id": str(case_id), "facts": facts})
         else:
-            await self.s.execute(update(statistics_facts).where(statistics_facts.c.case_id == str(case_id)).values(facts=facts))
+            await self.uow.update(statistics_facts, {"case_id": str(case_id)}, {"facts": facts})
 
     async def replace_statistics_facts(self, facts: dict[str, dict[str, Any]]) -> None:
         """A rebuild's result in place of the live rows, in the unit of work's one transaction."""

@@ -62,7 +62,7 @@ class EventConsumer:
         linger: float = 0.0,
         order: BatchOrder | None = None,
     ) -> None:
-        self.order = order or BatchOrder()
+        self.order = (order or BatchOrder()) if sub.takes_turns else BatchOrder()  # its own: no turns
         self.metrics = metrics
         self.linger = sub.linger if sub.linger is not None else linger
         self.db = db

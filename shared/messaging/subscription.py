@@ -31,6 +31,10 @@ class Subscription:
     # Seconds to wait after the first message for more to arrive, so that several are handled in
     # one transaction (None: the service's setting). 0 for a consumer on someone's critical path.
     linger: float | None = None
+    # Whether its batches wait their turn behind earlier-stored batches of the process's other
+    # consumers (batches.py). The intake depends on no other stream's events: a front door's
+    # submission must not wait out a lingering consumer's gathering (p50 +100 ms at a trickle).
+    takes_turns: bool = True
     # Called with a batch's parsed events before its transaction (best effort: the runtime fetches
     # the cases' keys of sealed fields side by side, shared/sealing.py).
     prepare: Callable[[list[Any]], Awaitable[None]] | None = None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Table, bindparam, delete, insert, select, update
 
 from shared.storage.engine import dialect_insert
 from shared.storage.fastpath.declare import hot_once
@@ -43,11 +43,25 @@ class TableStatements(FastPathRouting):
         stmt = _statement(("rows", table, keys, order_by), build)
         return list((await self.execute(stmt, {f"w_{k}": equals[k] for k in keys})).all())
 
-    async def row(self, table: Table, **equals: Any) -> Any:
-        """The row where every given column equals its value, or None."""
+    async def row(self, table: Table, *, for_update: bool = False, **equals: Any) -> Any:
+        """The row where every given column equals its value, or None. ``for_update``: locked until
+        commit on PostgreSQL (SQLite's writers take turns anyway)."""
         keys = tuple(sorted(equals))
-        stmt = _statement(("row", table, keys), lambda: select(table).where(*(table.c[k] == bindparam(f"w_{k}") for k in keys)))
+
+        def build() -> Any:
+            q = select(table).where(*(table.c[k] == bindparam(f"w_{k}") for k in keys))
+            return q.with_for_update() if for_update else q
+
+        stmt = _statement(("row", table, keys, for_update), build)
         return (await self.execute(stmt, {f"w_{k}": equals[k] for k in keys})).first()
+
+    async def delete(self, table: Table, **equals: Any) -> int:
+        """Delete the rows where every given column equals its value; returns how many."""
+        keys = tuple(sorted(equals))
+        stmt = _statement(
+            ("delete", table, keys), lambda: delete(table).where(*(table.c[k] == bindparam(f"w_{k}") for k in keys))
+        )
+        return int((await self.execute(stmt, {f"w_{k}": equals[k] for k in keys})).rowcount)
 
     async def update(self, table: Table, where: dict[str, Any], values: dict[str, Any]) -> int:
         """Update the rows matching ``where`` (column equality); returns the number of rows changed."""

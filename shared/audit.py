@@ -39,6 +39,7 @@ from shared import pseudonyms
 from shared.contracts.base import Reply
 from shared.storage.columns import UTCDateTime
 from shared.storage.database import Database
+from shared.storage.fastpath.declare import hot_once
 from shared.storage.uow import UnitOfWork
 
 TABLE = "audit_log"
@@ -209,14 +210,11 @@ def _clip(value: str | None, size: int) -> str | None:
     return None if value is None else value[:size]
 
 
-_HEADS: dict[int, Any] = {}
-
-
 def _head_statement(chain: Table) -> Any:
-    stmt = _HEADS.get(id(chain))
-    if stmt is None:
-        stmt = _HEADS[id(chain)] = select(chain.c.last_hash, chain.c.records).where(chain.c.id == 1).with_for_update()
-    return stmt
+    # Built once per table and declared, so it takes the driver fast path (shared/storage/fastpath/).
+    return hot_once(
+        ("audit.head", chain), lambda: select(chain.c.last_hash, chain.c.records).where(chain.c.id == 1).with_for_update()
+    )
 
 
 class AuditLog:
@@ -260,6 +258,9 @@ class AuditLog:
     async def together(self) -> AsyncIterator[None]:
         """Records made within this block are appended in one statement at its end, in the same
         transaction and order (a batch that records many: one write instead of one each)."""
+        if self._collected is not None:  # already within a block: its end appends these too
+            yield
+            return
         self._collected = []
         try:
             yield
@@ -276,10 +277,11 @@ class AuditLog:
     async def read_cases(self, q: Any, action: str, case_ids: Iterable[Any], scope: str, empty_case: Any = None) -> None:
         """A list query: one ``found`` record per case it showed, or one ``empty`` record."""
         seen = list(dict.fromkeys(str(c) for c in case_ids))
-        for case_id in seen:
-            await self.read(q, action, case_id, FOUND, scope)
-        if not seen:
-            await self.read(q, action, empty_case, EMPTY, scope)
+        async with self.together():  # one chained write for the whole list
+            for case_id in seen:
+                await self.read(q, action, case_id, FOUND, scope)
+            if not seen:
+                await self.read(q, action, empty_case, EMPTY, scope)
 
     async def entries(self, case_ids: list[str]) -> list[dict[str, Any]]:
         """Every record about these cases, oldest first (the "who has seen my data" answer)."""

@@ -20,8 +20,6 @@ or person id leaves :meth:`JointWorkStatistics.figures`.
 
 from __future__ import annotations
 
-import csv
-import io
 import statistics as st
 from datetime import UTC, datetime
 from html import escape
@@ -30,6 +28,7 @@ from typing import Any
 
 from shared.catalogue import LANGUAGES, N_, Catalogue
 from shared.clock import local
+from shared.csvtext import csv_text
 
 EVENT_TYPES = (
     "referral.received",
@@ -305,16 +304,15 @@ COLUMNS = (
 
 
 def to_csv(rows: list[dict[str, Any]]) -> str:
-    out = io.StringIO()
-    w = csv.writer(out, lineterminator="\n")
-    w.writerow(COLUMNS)
-    for r in rows:
-        flat = dict(r)
-        for kind in ("family", "professional", "referrer"):
-            flat[f"invited_{kind}"] = r["invited_by_kind"].get(kind, 0)
-            flat[f"attended_{kind}"] = r["attended_by_kind"].get(kind, 0)
-        w.writerow(["" if flat[c] is None else flat[c] for c in COLUMNS])
-    return out.getvalue()
+    def flat(r: dict[str, Any]) -> dict[str, Any]:
+        kinds = ("family", "professional", "referrer")
+        return (
+            r
+            | {f"invited_{k}": r["invited_by_kind"].get(k, 0) for k in kinds}
+            | {f"attended_{k}": r["attended_by_kind"].get(k, 0) for k in kinds}
+        )
+
+    return csv_text(COLUMNS, (flat(r) for r in rows))
 
 
 # -- the chart -------------------------------------------------------------------------------------

@@ -12,38 +12,24 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from pydantic_core import from_json
 
 from shared.contracts import published_subject
-from shared.contracts.routes import event_type_of
-from shared.messaging.replay import replay
+from shared.messaging.replay import ModelFold, replay
 
 from . import joint_statistics, meeting_statistics
 
 
-class FactsRebuild:
+class FactsRebuild(ModelFold):
     table: ClassVar[str]  # adapters.FACT_TABLES
     event_types: ClassVar[tuple[str, ...]]
     stream_of: ClassVar[dict[str, str]]
 
     def __init__(self) -> None:
-        self.model: Any = self.new_model()
-        self.events = 0
-        self.unreadable = 0
+        super().__init__(self.new_model())
 
     def new_model(self) -> Any:  # pragma: no cover - overridden
         raise NotImplementedError
-
-    def apply_batch(self, msgs: list[Msg]) -> None:
-        for m in msgs:
-            event_type = event_type_of(m.subject)
-            try:
-                if self.model.apply(event_type, from_json(m.data)) is not None:
-                    self.events += 1
-            except (ValueError, KeyError, TypeError):  # a payload that breaks the contract: counted, not fatal
-                self.unreadable += 1
 
     @classmethod
     async def rebuild(cls, js: JetStreamContext, progress: Any = None, keys: JetStreamContext | None = None) -> Any:

@@ -10,13 +10,12 @@ referral id is kept.
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
 from shared.clock import local
+from shared.csvtext import csv_text
 
 Key = tuple[str, str, str]
 """(municipality, month YYYY-MM in Helsinki, channel)."""
@@ -75,9 +74,4 @@ class ChannelStatistics:
 
 
 def to_csv(rows: list[dict[str, Any]]) -> str:
-    out = io.StringIO()
-    w = csv.writer(out, lineterminator="\n")
-    w.writerow(COLUMNS)
-    for r in rows:
-        w.writerow([r[c] for c in COLUMNS])
-    return out.getvalue()
+    return csv_text(COLUMNS, rows)

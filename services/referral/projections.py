@@ -21,8 +21,7 @@ from nats.js import JetStreamContext
 from pydantic_core import from_json
 
 from shared.contracts import ReferralReceived, published_subject
-from shared.contracts.routes import event_type_of
-from shared.messaging.replay import replay
+from shared.messaging.replay import ModelFold, replay
 
 from .channel_statistics import ChannelStatistics
 
@@ -75,24 +74,13 @@ class ReferralStatistics:
         return len(self.model.counts)
 
 
-class StatutoryRebuild:
+class StatutoryRebuild(ModelFold):
     """The statutory statistics read model, rebuilt from every stored event it reads."""
 
     def __init__(self) -> None:
         from .statistics import StatutoryStatistics
 
-        self.model = StatutoryStatistics()
-        self.events = 0
-        self.unreadable = 0
-
-    def apply_batch(self, msgs: list[Msg]) -> None:
-        for m in msgs:
-            event_type = event_type_of(m.subject)
-            try:
-                if self.model.apply(event_type, from_json(m.data)) is not None:
-                    self.events += 1
-            except (ValueError, KeyError, TypeError):  # a payload that breaks the contract: counted, not fatal
-                self.unreadable += 1
+        super().__init__(StatutoryStatistics())
 
     @classmethod
     async def rebuild(

@@ -14,13 +14,12 @@ in time when completed on or before 3 months of the receipt.
 
 from __future__ import annotations
 
-import csv
-import io
 from html import escape
 from pathlib import Path
 from typing import Any
 
 from shared.catalogue import N_, Catalogue
+from shared.csvtext import csv_text
 
 EVENT_TYPES = (
     "referral.received",
@@ -108,12 +107,7 @@ COLUMNS = (
 
 
 def to_csv(rows: list[dict[str, Any]]) -> str:
-    out = io.StringIO()
-    w = csv.writer(out, lineterminator="\n")
-    w.writerow(COLUMNS)
-    for r in rows:
-        w.writerow(["" if r[c] is None else r[c] for c in COLUMNS])
-    return out.getvalue()
+    return csv_text(COLUMNS, rows)
 
 
 LABELS = {

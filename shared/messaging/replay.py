@@ -10,16 +10,18 @@ fields come back as their erased values).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from pydantic_core import from_json
 
 from shared.contracts import EVENTS
 from shared.contracts.base import parse_event
 from shared.contracts.personal import SEALED_PREFIX
-from shared.contracts.routes import without_route
+from shared.contracts.routes import event_type_of, without_route
 from shared.sealing import CaseKeys, Sealer
 
 _SEALED = b'"' + SEALED_PREFIX.encode()
@@ -92,3 +94,23 @@ async def replay(
     finally:
         await psub.unsubscribe()
     return seen
+
+
+class ModelFold:
+    """A read model's ``apply(event_type, data)`` over replayed batches: counts the events it took,
+    and the payloads that break their contract (counted, not fatal: one bad event must not stop a
+    rebuild)."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+        self.events = 0
+        self.unreadable = 0
+
+    def apply_batch(self, msgs: list[Msg]) -> None:
+        for m in msgs:
+            event_type = event_type_of(m.subject)
+            try:
+                if self.model.apply(event_type, from_json(m.data)) is not None:
+                    self.events += 1
+            except (ValueError, KeyError, TypeError):
+                self.unreadable += 1

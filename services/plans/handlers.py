@@ -49,7 +49,7 @@ from shared.contracts.referral import ConsentGiven, ConsentWithdrawn
 from shared.errors import DomainError, NotFound
 from shared.requests import reachable
 
-from . import charts, domain, printable, printable_pdf
+from . import charts, domain, printable
 from .adapters import PlansUnitOfWork
 
 SERVICE = "plans"
@@ -121,6 +121,9 @@ async def agree_plan(cmd: AgreePlan, uow: PlansUnitOfWork) -> Reply:
 def _family_copy(plan: domain.Plan, uow: PlansUnitOfWork) -> None:
     """The family's copy of this version (HTML and PDF) for the notifications service, which sends it
     with the plan message. Shared parties are not named: a new version is not shared yet."""
+    # ReportLab (≈ 15 MB resident) is loaded when the first plan is agreed, not at start.
+    from . import printable_pdf
+
     content = plan.snapshot()
     language = plan.language()
     uow.emit(

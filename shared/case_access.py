@@ -18,12 +18,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Column, MetaData, String, Table, select
+from sqlalchemy import Column, MetaData, String, Table, bindparam, delete, or_, select
 
 from shared.contracts.meetings import MeetingConvened, MeetingHeld
 from shared.contracts.plans import PlanAgreed, PlanHandedOver, PlanRevised
 from shared.contracts.referral import CaseTransferred, ReferralAssigned, ReferralLinked, ReferralReceived
 from shared.policy import CaseRelation, Relations
+from shared.storage.fastpath.declare import hot_once
 from shared.storage.uow import UnitOfWork
 
 TABLE = "case_access"
@@ -72,22 +73,33 @@ class CaseAccess:
         for value in dict.fromkeys(v for v in values if v):
             await self.uow.insert_new(self.table, {"case_id": str(case_id), "kind": kind, "value": value[:100]})
 
-    async def replace(self, case_id: Any, kind: str, values: Iterable[str]) -> None:
-        await self.uow.delete(self.table, case_id=str(case_id), kind=kind)
-        await self.add(case_id, kind, values)
+    async def route(self, case_id: Any, team_id: str, municipality: str) -> None:
+        """The case's team and municipality (one value each) in place of the old ones: two
+        statements instead of four (a round trip each on PostgreSQL, in every service)."""
+        t = self.table
+        stmt = hot_once(
+            ("case_access.unroute", t),
+            lambda: delete(t).where(t.c.case_id == bindparam("case_id"), or_(t.c.kind == "team", t.c.kind == "municipality")),
+        )
+        await self.uow.execute(stmt, {"case_id": str(case_id)})
+        rows = [
+            {"case_id": str(case_id), "kind": k, "value": v[:100]}
+            for k, v in (("team", team_id), ("municipality", municipality))
+            if v
+        ]
+        if rows:
+            await self.uow.insert(t, rows)
 
 
 # -- the projection: one function per event, registered by the runtime on every service ---------------
 
 
 async def on_assigned(ev: ReferralAssigned, uow: UnitOfWork) -> None:
-    await CaseAccess(uow).replace(ev.case_id, "team", [ev.team_id])
-    await CaseAccess(uow).replace(ev.case_id, "municipality", [ev.municipality])  # the route of its events
+    await CaseAccess(uow).route(ev.case_id, ev.team_id, ev.municipality)  # the municipality: the route of its events
 
 
 async def on_transferred(ev: CaseTransferred, uow: UnitOfWork) -> None:
-    await CaseAccess(uow).replace(ev.case_id, "team", [ev.team_id])
-    await CaseAccess(uow).replace(ev.case_id, "municipality", [ev.municipality])
+    await CaseAccess(uow).route(ev.case_id, ev.team_id, ev.municipality)
 
 
 async def on_guardians(ev: ReferralReceived | ReferralLinked, uow: UnitOfWork) -> None:

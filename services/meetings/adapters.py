@@ -254,8 +254,8 @@ class MeetingRepository:
         )
 
     async def release_bookings(self, meeting_id: UUID) -> None:
-        await self.s.execute(delete(bookings).where(bookings.c.meeting_id == str(meeting_id)))
-        await self.s.execute(delete(booking_cells).where(booking_cells.c.meeting_id == str(meeting_id)))
+        await self.uow.delete(bookings, meeting_id=str(meeting_id))
+        await self.uow.delete(booking_cells, meeting_id=str(meeting_id))
 
     async def all_meetings(self) -> list[Meeting]:
         return [_meeting.validate_python(s) for s in await self.s.scalars(select(meetings.c.state))]

@@ -803,25 +803,7 @@ def _rejection_summary(r: dict[str, Any]) -> dict[str, Any]:
 
 async def team_cases(q: TeamCasesQueryV2, uow: ReferralUnitOfWork) -> Reply:
     found = await uow.referrals.open_cases_of_team(q.team_id)
-    async with uow.audit.together():  # one chained write for the whole list
-        for c in found:
-            await uow.referrals.audit(
-                actor=uow.actor,
-                case_id=str(c.case_id),
-                action="list_team_cases",
-                purpose=q.purpose,
-                result="found",
-                scope=f"team:{q.team_id}",
-            )
-    if not found:
-        await uow.referrals.audit(
-            actor=uow.actor,
-            case_id=None,
-            action="list_team_cases",
-            purpose=q.purpose,
-            result="empty",
-            scope=f"team:{q.team_id}",
-        )
+    await uow.audit.read_cases(q, "list_team_cases", [c.case_id for c in found], scope=f"team:{q.team_id}")
     return Reply(ok=True, id=q.team_id, data={"team_id": q.team_id, "cases": [_case_summary(c) for c in found]})
 
 
@@ -829,36 +811,13 @@ async def deadlines_due(q: DeadlinesDueQueryV2, uow: ReferralUnitOfWork) -> Repl
     today = helsinki_date(uow.now())
     horizon = add_working_days(today, q.working_days)
     found = await uow.referrals.cases_due_by(horizon, q.team_id)
-    rows = []
-    async with uow.audit.together():  # one chained write for the whole list
-        for c in found:
-            for kind, due in c.open_deadlines():
-                if due <= horizon:
-                    rows.append(
-                        {
-                            "case_id": str(c.case_id),
-                            "team_id": c.team_id,
-                            "deadline": kind,
-                            "due_by": due.isoformat(),
-                            "overdue": due < today,
-                        }
-                    )
-            await uow.referrals.audit(
-                actor=uow.actor,
-                case_id=str(c.case_id),
-                action="list_deadlines",
-                purpose=q.purpose,
-                result="found",
-                scope=f"team:{q.team_id}" if q.team_id else "all",
-            )
-    if not found:
-        await uow.referrals.audit(
-            actor=uow.actor,
-            case_id=None,
-            action="list_deadlines",
-            purpose=q.purpose,
-            result="empty",
-            scope=f"team:{q.team_id}" if q.team_id else "all",
-        )
+    rows = [
+        {"case_id": str(c.case_id), "team_id": c.team_id, "deadline": kind, "due_by": due.isoformat(), "overdue": due < today}
+        for c in found
+        for kind, due in c.open_deadlines()
+        if due <= horizon
+    ]
+    scope = f"team:{q.team_id}" if q.team_id else "all"
+    await uow.audit.read_cases(q, "list_deadlines", [c.case_id for c in found], scope=scope)
     rows.sort(key=lambda r: r["due_by"])
     return Reply(ok=True, data={"until": horizon.isoformat(), "deadlines": rows})

@@ -47,6 +47,9 @@ class _Opener:
             m.data = (await self.sealer.open(parse_event(model, m.data))).to_json()
 
 
+SUBJECTS_PER_INFO = 100_000  # nats-server's JSMaxSubjectDetails: more come in pages
+
+
 async def replay(
     js: JetStreamContext,
     stream: str,
@@ -60,9 +63,13 @@ async def replay(
     """Feed every stored message on ``subject`` to ``handle`` in batches; returns how many."""
     info = await js.stream_info(stream, subjects_filter=subject)
     last = info.state.last_seq
-    # Per subject matching the filter (several for a routed event's ``….>``).
-    total = sum(info.state.subjects.values()) if info.state.subjects else info.state.messages
-    if total == 0:
+    # Per subject matching the filter (several for a routed event's ``….>``); none listed: none
+    # match. The server lists at most 100,000 subjects in one answer: past that, the count is not
+    # trusted and the replay reads on until the stream's last sequence.
+    subjects = info.state.subjects or {}
+    counted = len(subjects) < SUBJECTS_PER_INFO
+    total = sum(subjects.values()) if counted else info.state.messages
+    if total == 0 and counted:
         return 0
     psub = await js.pull_subscribe(
         subject,
@@ -89,7 +96,9 @@ async def replay(
             seen += len(msgs)
             if progress:
                 progress(seen, total)
-            if msgs[-1].metadata.sequence.stream >= last:
+            # Done at the last matching message counted at the start (the stream's own last
+            # sequence is often another subject's: waiting for it cost a fetch timeout per subject).
+            if (counted and seen >= total) or msgs[-1].metadata.sequence.stream >= last:
                 break
     finally:
         await psub.unsubscribe()

@@ -51,6 +51,7 @@ from .adapters import NotificationsUnitOfWork
 from .cancellation import cancel, withhold
 from .config import StaffDirectory
 from .domain import FAMILY_ROLES, MEETING_TEMPLATES, Notification, Recipient, plan_notifications
+from .plan_copy import wants_copy
 
 SIGNAL = "notifications.pending"  # set after a commit that added notifications: wakes the dispatcher
 log = logging.getLogger("koolle.notifications")
@@ -329,6 +330,13 @@ class EventHandlers:
     async def on_plan_copy_prepared(self, ev: PlanCopyPrepared, uow: NotificationsUnitOfWork) -> None:
         """The family's copy, kept until the plan messages are out (they wait for it a while)."""
         await uow.notifications.add_plan_copy(ev.case_id, ev.plan_id, ev.plan_version, ev.language, ev.html, ev.pdf_base64)
+        # A plan message that came first and was put off to wait for this copy goes now, not when
+        # its short wait is over.
+        for n in await uow.notifications.pending_of_case(ev.case_id):
+            waiting = n.not_before is not None and n.attempts == 0 and wants_copy(n.template, n.params)
+            if waiting and n.params["plan_id"] == str(ev.plan_id) and int(n.params["plan_version"]) == ev.plan_version:
+                n.not_before = None
+                await uow.notifications.save(n)
         uow.after_commit(uow.db.signal(SIGNAL).set)
 
     async def on_plan_shared(self, ev: PlanShared, uow: NotificationsUnitOfWork) -> None:

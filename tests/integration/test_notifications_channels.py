@@ -3,6 +3,7 @@ published straight to JetStream and the clock under test control."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -27,7 +28,7 @@ from shared.contracts.meetings import (
     MeetingRescheduled,
     RosterRoomChanged,
 )
-from shared.contracts.plans import FollowupDue, PlanAgreed, PlanShared
+from shared.contracts.plans import FollowupDue, PlanAgreed, PlanCopyPrepared, PlanShared
 from shared.contracts.referral import (
     AssessmentCompleted,
     ConsentWithdrawn,
@@ -58,8 +59,8 @@ def config(smtp: SmtpServer | None = None, sms: FakeSmsGateway | None = None, **
         sms_api_password=sms.password if sms else "",
         backoff_base_seconds=60,
         receipt_poll_seconds=0,
-        plan_copy_wait_seconds=0,  # plan.agreed is published alone here, without the plans service's copy
-        **kw,
+        # plan.agreed is published alone here, without the plans service's copy
+        **({"plan_copy_wait_seconds": 0} | kw),
     )
 
 
@@ -723,3 +724,53 @@ async def test_email_channel_remembers_what_the_server_accepted(tmp_path):  # ty
     with pytest.raises(TemporaryFailure) as down:
         await EmailChannel("127.0.0.1", smtp.port, journal, timeout=1).send(msg)
     assert down.value.code == "provider_unavailable"
+
+
+async def test_a_plan_message_put_off_for_the_familys_copy_goes_as_soon_as_the_copy_arrives(  # type: ignore[no-untyped-def]
+    staff_settings, nc, clean_streams, worker_token
+):
+    """plan.agreed is handled and its e-mail is due before plan.copy_prepared is stored (two
+    consumers): the e-mail waits for the copy, and goes when the copy comes, without waiting out
+    its short wait (the clock does not move here at all)."""
+    clock = FixedClock(TUESDAY_NOON)
+    case_id, plan_id = uuid4(), uuid4()
+    family = {"contact_id": "guardian-1", "role": "guardian", "language": "fi", "email": "g1@example.com"}
+    with SmtpServer() as smtp:
+        cfg = config(smtp, plan_copy_wait_seconds=120)
+        async with notifications(staff_settings, clock, cfg, cases=(case_id,)):
+            await publish(
+                nc,
+                PlanAgreed(
+                    producer="test",
+                    case_id=case_id,
+                    plan_id=plan_id,
+                    plan_version=1,
+                    meeting_id=None,
+                    responsible_workers=[{"worker_id": "staff-close", "organisation": "City", "public_service": True}],
+                    next_contact_at=TUESDAY_NOON + timedelta(days=30),
+                    family_contacts=[family],
+                ),
+            )
+
+            async def put_off() -> bool:
+                ns = await case_notifications(nc, case_id, worker_token)
+                return any(n["template"] == "plan_agreed" and n["recipient_id"] == "guardian-1" for n in ns)
+
+            await wait_for(put_off, timeout=10)
+            await asyncio.sleep(0.5)  # a dispatch round has seen it without the copy
+            assert not smtp.to("g1@example.com"), "sent before the family's copy came"
+            await publish(
+                nc,
+                PlanCopyPrepared(
+                    producer="test",
+                    case_id=case_id,
+                    plan_id=plan_id,
+                    plan_version=1,
+                    language="fi",
+                    html="<html><body>Suunnitelma</body></html>",
+                    pdf_base64="JVBERi0xLjQK",
+                ),
+            )
+            await wait_for(lambda: smtp.to("g1@example.com"), timeout=10)
+            names = [p.get_filename() for p in smtp.to("g1@example.com")[0].walk() if p.get_filename()]
+            assert any(n and n.endswith(".pdf") for n in names), names

@@ -119,8 +119,8 @@ class Service:
         self._register_health()
         # Seals personal fields at emit, opens them at consume (shared/sealing.py); set at start.
         self.sealer: Sealer | None = None
-        for event, project in PROJECTION:
-            self.on_event(event)(project)
+        for event, apply in PROJECTION:
+            self.project(event)(apply)
         self.on_event(CaseErased)(self._erase_case)
 
     # -- composition ------------------------------------------------------------------------------
@@ -154,6 +154,22 @@ class Service:
             if personal_fields(event):
                 sub = dataclasses.replace(sub, prepare=self._prefetch_keys)
             self.subscriptions.append(sub)
+            return fn
+
+        return deco
+
+    def project(self, event: type[Event]) -> Callable[[Callable[[Any, Any], Awaitable[None]]], Any]:
+        """Register a read model's handler of an event: ``async def apply(event, uow) -> None``, which
+        only writes the service's own read-model rows and emits nothing. Of an event another service
+        produces it is consumed like :meth:`on_event`; of one this service produces it runs in the
+        transaction that emits the event, before commit, on the event as published (personal fields
+        plain): the service does not consume its own stream back, and the model is never behind."""
+
+        def deco(fn: Callable[[Any, Any], Awaitable[None]]) -> Any:
+            published = event.public_form or event
+            if STREAMS[published.stream].owner != self.name:
+                return self.on_event(event)(fn)
+            self.db.own_projections.setdefault(published, []).append(fn)
             return fn
 
         return deco
@@ -219,8 +235,8 @@ class Service:
     async def _call(
         self, subject: str, model: type[C], fn: Callable[[C, Any], Awaitable[Reply]], body: bytes, authorization: str | None
     ) -> Reply:
-        """validate → authenticate → authorize → an earlier reply to this command id → handle →
-        store the reply → commit → reply."""
+        """validate → authenticate → the caller's own earlier reply to this command id → authorize →
+        another caller's earlier reply → handle → store the reply → commit → reply."""
         successor = getattr(model, "retired_by", None)
         if successor:
             return refusal(RETIRED, "$", {"successor": successor}, **RETIRED_TEXT)
@@ -239,6 +255,10 @@ class Service:
         try:
             async with self.uow() as uow:
                 uow.cause, uow.principal, uow.actor = cmd, principal, audit_actor(principal)
+                earlier = await uow.recall_reply(str(command_id)) if command_id is not None else None
+                if earlier is not None and earlier[1] == uow.actor:
+                    # the caller's own retry: the first reply, even if the command took their access away
+                    return Reply.model_validate(earlier[0])
                 relations = await CaseAccess(uow).relations(case_ids)
                 decision = decide(
                     caller_of(principal),
@@ -253,10 +273,8 @@ class Service:
                     return refusal(
                         decision.code, "purpose" if decision.code == PURPOSE_REQUIRED else "$", {"reason": decision.reason}
                     )
-                if command_id is not None:
-                    earlier = await uow.recall_reply(str(command_id))
-                    if earlier is not None:
-                        return Reply.model_validate(earlier)
+                if earlier is not None:  # given by another caller who may act on the same cases
+                    return Reply.model_validate(earlier[0])
                 try:
                     reply = await fn(cmd, uow)
                 except DomainError:
@@ -264,7 +282,7 @@ class Service:
                         await uow.commit()  # a refused read is audited: its record stays
                     raise
                 if command_id is not None and reply.ok:
-                    await uow.remember_reply(str(command_id), subject, reply.model_dump(mode="json"))
+                    await uow.remember_reply(str(command_id), subject, reply.model_dump(mode="json"), uow.actor)
                 await uow.commit()
                 return reply
         except DomainError as exc:

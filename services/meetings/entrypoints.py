@@ -113,7 +113,7 @@ def register(svc: Service) -> None:
         ServiceStatusRecorded,
         ServiceStartOverdue,
     ):
-        svc.on_event(model)(handlers.on_joint_statistics_event)
+        svc.project(model)(handlers.on_joint_statistics_event)
     for stats_model in (
         ReferralReceived,
         AssessmentStarted,
@@ -123,4 +123,4 @@ def register(svc: Service) -> None:
         MeetingHeld,
         RosterProfessionalChanged,
     ):
-        svc.on_event(stats_model)(handlers.on_meeting_statistics_event)
+        svc.project(stats_model)(handlers.on_meeting_statistics_event)

@@ -110,7 +110,7 @@ def register(svc: Service) -> None:
     svc.request("cmd.referral.assess_urgency.v1", AssessUrgency)(handlers.assess_urgency)
     # The statutory and channel statistics read models, kept from the service's own events (rebuilt: infra.ops).
     for model in (ReferralReceived, CaseTransferred, DecisionRecorded, AssessmentStarted, AssessmentCompleted):
-        svc.on_event(model)(handlers.on_statistics_event)
+        svc.project(model)(handlers.on_statistics_event)
     svc.request("query.referral.statistics.v1", StatutoryStatisticsQuery)(handlers.statutory_statistics)
     svc.request("query.referral.channel_statistics.v1", ReferralChannelStatisticsQuery)(handlers.channel_statistics_query)
     svc.request("cmd.referral.transfer_case.v1", TransferCase)(handlers.transfer_case)

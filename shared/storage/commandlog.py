@@ -6,7 +6,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Column, MetaData, String, Table, insert, select
+from sqlalchemy import Column, MetaData, String, Table, insert, inspect, select, text
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.storage.columns import JSONText, UTCDateTime
@@ -16,14 +17,25 @@ if TYPE_CHECKING:
 
 
 def command_log_table(metadata: MetaData) -> Table:
-    return Table(
+    table = Table(
         "command_log",
         metadata,
         Column("command_id", String(64), primary_key=True),
         Column("subject", String(255), nullable=False),
         Column("reply", JSONText, nullable=False),
         Column("recorded_at", UTCDateTime, nullable=False),
+        # who gave the command (as audit records name them): their own retry gets the first reply
+        # even when the command took their access away (a transfer to another team)
+        Column("actor", String(100), nullable=True),
     )
+    metadata.info.setdefault("upgrades", []).append(_add_actor)
+    return table
+
+
+def _add_actor(conn: Connection) -> None:
+    """Idempotent, at every start: the actor column on a log created before it (its rows have none)."""
+    if "actor" not in {c["name"] for c in inspect(conn).get_columns("command_log")}:
+        conn.execute(text("ALTER TABLE command_log ADD COLUMN actor VARCHAR(100)"))
 
 
 class CommandReplies:
@@ -33,13 +45,15 @@ class CommandReplies:
     session: AsyncSession
     now: Callable[[], datetime]
 
-    async def recall_reply(self, command_id: str) -> Any:
-        """The reply already given to this command id, if the staff app is retrying."""
+    async def recall_reply(self, command_id: str) -> tuple[Any, str | None] | None:
+        """The reply already given to this command id and who gave the command, if the staff app is
+        retrying."""
         log = self.db.metadata.tables["command_log"]
-        return await self.session.scalar(select(log.c.reply).where(log.c.command_id == command_id))
+        row = (await self.session.execute(select(log.c.reply, log.c.actor).where(log.c.command_id == command_id))).first()
+        return None if row is None else (row[0], row[1])
 
-    async def remember_reply(self, command_id: str, subject: str, reply: Any) -> None:
+    async def remember_reply(self, command_id: str, subject: str, reply: Any, actor: str | None = None) -> None:
         log = self.db.metadata.tables["command_log"]
         await self.session.execute(
-            insert(log).values(command_id=command_id, subject=subject, reply=reply, recorded_at=self.now())
+            insert(log).values(command_id=command_id, subject=subject, reply=reply, recorded_at=self.now(), actor=actor)
         )

@@ -54,6 +54,7 @@ class OutboxWrites:
     now: Callable[[], datetime]
     _messages: list[dict[str, Any]]
     _routed: list[tuple[dict[str, Any], Any]]  # staff-facing events: their subject is routed at commit
+    _projecting: list[tuple[Any, Any]]  # (handler, published form): the service's own projections, run at commit
 
     def envelope(self, model: Any, **payload: Any) -> Any:
         """The event ``model`` with ``payload`` and the envelope filled in: producer (this service),
@@ -100,6 +101,8 @@ class OutboxWrites:
             self._messages.append(row)
             if subject is None and getattr(form, "routed", False):
                 self._routed.append((row, form))
+            if subject is None:
+                self._projecting.extend((handler, form) for handler in self.db.own_projections.get(type(form), ()))
         return event
 
     def schedule(self, event: Any, *, timer_subject: str, at: datetime, timer_id: str) -> None:

@@ -41,6 +41,7 @@ class UnitOfWork(OutboxWrites, InboxClaims, CommandReplies, TableStatements):
         self.actor = ""  # who acted, as records name them: a staff id or a guardian's pseudonym
         self._messages: list[dict[str, Any]] = []
         self._routed: list[tuple[dict[str, Any], Any]] = []
+        self._projecting: list[tuple[Any, Any]] = []
         self._locked = False
         self._inline: Any = None  # SQLite: the writer's InlineConnection (fast path, BEGIN, COMMIT)
 
@@ -69,6 +70,7 @@ class UnitOfWork(OutboxWrites, InboxClaims, CommandReplies, TableStatements):
             await self.session.begin()
         self._messages = []
         self._routed = []
+        self._projecting = []
         self._after_commit: list[Callable[[], None]] = []
         self._attach(self.session)
         return self
@@ -100,6 +102,11 @@ class UnitOfWork(OutboxWrites, InboxClaims, CommandReplies, TableStatements):
 
     async def commit(self) -> None:
         seqs: list[int] = []
+        # The service's projections of the events it emitted, in this transaction and in emit order
+        # (one may emit again: run until none is left).
+        while self._projecting:
+            handler, form = self._projecting.pop(0)
+            await handler(form, self)
         if self._routed:  # the case's municipality and team go into the subject (shared/messaging/routing.py)
             from shared.messaging.routing import route
 
@@ -131,5 +138,6 @@ class UnitOfWork(OutboxWrites, InboxClaims, CommandReplies, TableStatements):
     async def rollback(self) -> None:
         self._messages = []
         self._routed = []
+        self._projecting = []
         self._after_commit = []
         await self._end(commit=False)

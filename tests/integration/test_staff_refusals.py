@@ -91,11 +91,14 @@ async def audit_rows(svc, case_id: str) -> set[tuple[str, str, str, str]]:  # ty
 
 
 async def assign(svc, ev: ReferralAssigned) -> None:  # type: ignore[no-untyped-def]
-    """What the service's consumer of referral.assigned does: its handlers (the case-access read
-    model first) in one transaction."""
-    (sub,) = [s for s in svc.subscriptions if s.subject == (ev.public_form or ev).filter_subject()]
+    """What a service does with a referral.assigned: the referral service applies its own event in
+    the emitting transaction (its projections), every other service consumes it (its handlers, the
+    case-access read model first); either way in one transaction."""
+    form = ev.published()[0][1]  # its public form
+    subs = [s.handler for s in svc.subscriptions if s.subject == form.filter_subject()]
     async with svc.uow() as uow:
-        await sub.handler(ev, uow)
+        for apply in subs or svc.db.own_projections[type(form)]:
+            await apply(form, uow)
         await uow.commit()
 
 

@@ -187,17 +187,21 @@ class CaseKeys:
             return found  # type: ignore[return-value]
         try:
             kv = await self._bucket()
-            try:
-                value = (await kv.get(case_id)).value
-            except NotFoundError:
-                value = None
-            if value is None and create:
+            value = None
+            if create:
+                # Asked to create: mostly a new case (the intake's), so the create goes first and
+                # a key that is already there (or a tombstone) is read only then: one round trip.
                 try:
                     fresh = secrets.token_bytes(32)
                     await kv.create(case_id, fresh)
                     value = fresh
-                except KeyWrongLastSequenceError:  # another service created it first
+                except KeyWrongLastSequenceError:  # there already: another service's, or erased
                     value = (await kv.get(case_id)).value
+            else:
+                try:
+                    value = (await kv.get(case_id)).value
+                except NotFoundError:
+                    value = None
         except Exception as exc:
             raise CaseKeyUnavailable(f"case key bucket unavailable ({type(exc).__name__})") from exc
         if value is None and not create:

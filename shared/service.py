@@ -29,7 +29,18 @@ from shared import pseudonyms
 from shared.case_access import PROJECTION, CaseAccess, case_access_table
 from shared.client import PlaintextRefused, refuse_plaintext, uses_tls
 from shared.clock import Clock
-from shared.contracts import STREAMS, CaseErased, Contract, Event, FieldError, Reply, field_errors
+from shared.contracts import (
+    STREAMS,
+    CaseErased,
+    Contract,
+    Event,
+    FieldError,
+    RefusalDetail,
+    Reply,
+    build,
+    field_errors,
+    produced_by,
+)
 from shared.contracts.directory import DIRECTORY_READERS
 from shared.erasure import erase_case_rows
 from shared.errors import DomainError, message
@@ -103,6 +114,7 @@ class Service:
         # subject -> (model, handler) of every request/reply command and query (fuzzing, docs)
         self.handlers: dict[str, tuple[type[Contract], Callable[[Any, Any], Awaitable[Reply]]]] = {}
         self.consumers: list[EventConsumer] = []
+        self.consumed_events: list[type[Event]] = []  # the models its consumers parse
         self.relay: OutboxRelay | None = None
         self._checkpoint_task: asyncio.Task[None] | None = None
         self._tasks: list[asyncio.Task[Any]] = []
@@ -143,6 +155,7 @@ class Service:
         # directory copy, every other service its public successor (shared/contracts/directory.py).
         private = event.directory_form if self.name in DIRECTORY_READERS else None
         event = private or event.public_form or event
+        self.consumed_events.append(event)
 
         def deco(fn: Callable[[Any, Any], Awaitable[None]]) -> Any:
             handler = self._opening(fn) if personal_fields(event) else fn
@@ -376,7 +389,16 @@ class Service:
         self.metrics.ready.set(1 if (await self.health())["ready"] else 0)
 
     # -- lifecycle --------------------------------------------------------------------------------
+    def contracts(self) -> list[type[Contract]]:
+        """The contracts this service parses and builds: what it consumes, answers and emits."""
+        requests = [m for m, _ in self.handlers.values()]
+        replies = [r for r in (getattr(m, "reply_data", None) for m in requests) if r is not None]
+        return [Reply, FieldError, RefusalDetail, *self.consumed_events, *requests, *replies, *produced_by(self.name)]
+
     async def start(self) -> None:
+        # The catalogue's validators are built at first use (shared/contracts/base.py); this
+        # service's own before any request or event arrives.
+        build(self.contracts())
         setup_tracing(self.name, self.settings.otel_exporter)
         await self.db.create_all()
         for migrate in self.migrations:

@@ -12,7 +12,6 @@ from sqlalchemy import (
     Column,
     Connection,
     Date,
-    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -32,6 +31,7 @@ from shared.storage.columns import JSONText, UTCDateTime
 from shared.storage.database import Database
 from shared.storage.engine import dialect_insert
 from shared.storage.fastpath.declare import hot, hot_once
+from shared.storage.indexes import partial_index
 from shared.storage.tables import messaging_tables
 from shared.storage.uow import UnitOfWork
 
@@ -82,13 +82,7 @@ cases = Table(
 
 # A team's open cases without reading its closed history: the team_id index alone grows with every
 # case the team ever had (bench/growth.py; 5,050 index entries read per query at 100,000 cases).
-Index(
-    "ix_cases_open_by_team",
-    cases.c.team_id,
-    cases.c.opened_at,
-    postgresql_where=cases.c.status == "open",
-    sqlite_where=cases.c.status == "open",
-)
+partial_index("ix_cases_open_by_team", cases.c.team_id, cases.c.opened_at, where=cases.c.status == "open")
 
 consents = Table(
     "consents",

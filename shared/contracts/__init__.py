@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .base import Contract, Event, FieldError, Reply, field_errors, parse_event, reply_problems
+from .base import Contract, Event, FieldError, RefusalDetail, Reply, build, field_errors, parse_event, reply_problems
 from .directory import DIRECTORY_PREFIX, DIRECTORY_STREAM, holds_contacts, privatise, route, split
 from .meetings import (
     ConveneMeeting,
@@ -129,6 +129,12 @@ RETIRED_EVENTS: tuple[type[Event], ...] = tuple(
 """Event versions no longer published because they carried contact details (docs/operations.md)."""
 
 
+def produced_by(service: str) -> tuple[type[Event], ...]:
+    """Every event model a service builds: its events as declared, and the forms they are published in."""
+    declared = tuple(m for mod in _MODULES for (m, p, _) in mod.EVENTS if p == service)
+    return declared + tuple(e.model for e in EVENTS if e.producer == service)
+
+
 def published_subject(event_type: str) -> str:
     """The subject filter an event type is published on now: a retired version's successor (contact
     details, shared/contracts/directory.py), every route of a routed one (shared/contracts/routes.py).
@@ -193,10 +199,13 @@ __all__ = [
     "ReferralReceived",
     "ReferralRejected",
     "ReferralSubmission",
+    "RefusalDetail",
     "Reply",
     "StreamSpec",
+    "build",
     "field_errors",
     "parse_event",
+    "produced_by",
     "reply_problems",
     "stream_for_subject",
 ]

@@ -9,7 +9,8 @@ Koolle's hot path reaches into a few libraries' internals where no public API wa
 - :mod:`shared.internals.aiosqlite`: the aiosqlite attributes SQLAlchemy's adapter reads, which
   shared/storage/sqlite_inline.py provides.
 
-Each module checks its assumptions when it is imported (so at every service's start-up) and
+Each module checks its assumptions when it is imported (so at every service's start-up; the
+asyncpg module only where the database is PostgreSQL, when the fast path is built for it) and
 raises :class:`InternalsChanged`, naming the library and its installed version, when an upgrade
 broke one. There is no silent fallback: a mismatch stops the process at start-up, and
 tests/unit/test_internals.py fails in CI. pyproject.toml caps each library at the tested minor.

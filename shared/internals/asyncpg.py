@@ -9,7 +9,9 @@ has a public API. Read here only:
   transaction as the adapter's own cursor does before its first statement;
 - ``._handle_exception(exc)``: asyncpg's error as the dialect's DBAPI error (``IntegrityError`` …).
 
-The asyncpg connection itself comes through the public ``driver_connection``.
+The asyncpg connection itself comes through the public ``driver_connection``. The check also runs
+:mod:`shared.internals.sqlalchemy`'s compiler probes on the PostgreSQL dialect: only a service on
+PostgreSQL imports this module (the fast path, when its database is opened at start-up).
 """
 
 from __future__ import annotations
@@ -17,15 +19,18 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_connection, AsyncAdapt_asyncpg_cursor
+from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_connection, AsyncAdapt_asyncpg_cursor, PGDialect_asyncpg
 
 from shared.internals import InternalsChanged, require_attrs, require_names
+from shared.internals.sqlalchemy import check_compiler
 
 LIBRARY = "sqlalchemy"
 
 
 def check() -> None:
-    """Raise :class:`InternalsChanged` unless the adapter still has what this module uses."""
+    """Raise :class:`InternalsChanged` unless the adapter and the dialect's compiler still have what
+    the fast path uses."""
+    check_compiler(PGDialect_asyncpg())  # type: ignore[no-untyped-call]
     require_attrs(
         LIBRARY,
         AsyncAdapt_asyncpg_connection,

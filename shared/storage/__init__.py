@@ -1,6 +1,6 @@
 """Storage: every service's database plumbing, by job.
 
-- columns.py: column types (aware UTC datetimes, JSON text);
+- columns.py: column types (aware UTC datetimes, JSON text); indexes.py: partial indexes;
 - engine.py: engines (SQLite on the loop's thread, PostgreSQL pooled); sqlite_inline.py: the
   SQLite connection behind it; checkpointer.py: WAL checkpoints off the loop;
 - database.py: a service's database (engines, sessions, the SQLite writer);

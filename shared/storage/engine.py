@@ -85,6 +85,11 @@ def _ping_when_idle(engine: AsyncEngine) -> None:
 
 def dialect_insert(dialect: str) -> Callable[[Table], Any]:
     """The dialect's INSERT, which knows ON CONFLICT (SQLite and PostgreSQL spell it alike)."""
-    from sqlalchemy.dialects import postgresql, sqlite
+    # Only the dialect in use: a SQLite service need not load PostgreSQL's (bench/README.md).
+    if dialect == "postgresql":
+        from sqlalchemy.dialects import postgresql
 
-    return postgresql.insert if dialect == "postgresql" else sqlite.insert
+        return postgresql.insert
+    from sqlalchemy.dialects import sqlite
+
+    return sqlite.insert

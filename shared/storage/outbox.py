@@ -10,10 +10,11 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, Index, Integer, LargeBinary, MetaData, String, Table, insert
+from sqlalchemy import Column, Integer, LargeBinary, MetaData, String, Table, insert
 
 from shared.storage.columns import JSONText, UTCDateTime
 from shared.storage.fastpath.declare import hot_once
+from shared.storage.indexes import partial_index
 
 
 def outbox_table(metadata: MetaData) -> Table:
@@ -30,12 +31,7 @@ def outbox_table(metadata: MetaData) -> Table:
         Column("sent_at", UTCDateTime, nullable=True),
         Column("attempts", Integer, nullable=False, default=0),
     )
-    Index(
-        "ix_outbox_unsent",
-        outbox.c.seq,
-        sqlite_where=outbox.c.sent_at.is_(None),
-        postgresql_where=outbox.c.sent_at.is_(None),
-    )
+    partial_index("ix_outbox_unsent", outbox.c.seq, where=outbox.c.sent_at.is_(None))
     return outbox
 
 

@@ -25,6 +25,7 @@ SQLAlchemy's private attributes are read in shared/internals/sqlalchemy.py only.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import re
 from collections.abc import Iterator, Sequence
@@ -245,6 +246,9 @@ class FastSQL:
     def __init__(self, dialect: Any) -> None:
         self.dialect = dialect
         self.pg = dialect.name == "postgresql"
+        # SQLAlchemy's asyncpg adapter internals (checked on import): loaded only for a database on
+        # PostgreSQL, so a SQLite service carries neither that dialect nor its checks (≈ 3 MB, bench/).
+        self.pg_adapter: Any = importlib.import_module("shared.internals.asyncpg") if self.pg else None
         self._plans: dict[tuple[int, tuple[str, ...]], Plan | None] = {}
         self._why: dict[tuple[int, tuple[str, ...]], str] = {}  # why a plan is None
         self._told: set[tuple[int, str]] = set()  # (statement, reason) already logged

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.internals.asyncpg import as_dbapi_error, in_transaction
 from shared.storage.fastpath.plan import FastResult
 
 if TYPE_CHECKING:
@@ -51,7 +50,8 @@ class FastPathRouting:
         when this is the transaction's first statement, as SQLAlchemy's own execution would)."""
         conn = await self.session.connection()
         adapted = conn.sync_connection.connection.dbapi_connection  # type: ignore[union-attr]
-        driver = await in_transaction(adapted)  # SQLAlchemy's adapter internals: shared/internals/asyncpg.py
+        # SQLAlchemy's adapter internals (shared/internals/asyncpg.py), loaded by the fast path on PostgreSQL
+        driver = await self.db.fast.pg_adapter.in_transaction(adapted)  # type: ignore[union-attr]
         try:
             result: FastResult = await plan.run_pg(driver, params)
             return result
@@ -62,7 +62,8 @@ class FastPathRouting:
         """The exception SQLAlchemy would raise (``IntegrityError`` and the rest, parameters
         hidden), and a connection lost in the middle is invalidated, as on SQLAlchemy's path."""
         dialect = self.db.engine.dialect
-        dbapi_error = as_dbapi_error(adapted, exc)  # asyncpg's error as the dialect's DBAPI error
+        # asyncpg's error as the dialect's DBAPI error (SQLAlchemy's internals: shared/internals/asyncpg.py)
+        dbapi_error: Exception = self.db.fast.pg_adapter.as_dbapi_error(adapted, exc)  # type: ignore[union-attr]
         if not isinstance(dbapi_error, dialect.loaded_dbapi.Error):
             return dbapi_error  # not the database's (e.g. a value a bind processor refused)
         lost = dialect.is_disconnect(dbapi_error, adapted, None)

@@ -231,6 +231,10 @@ def _state(obj: Any, skip: tuple[str, ...]) -> dict[str, Any]:
 class ReferralRepository:
     def __init__(self, uow: ReferralUnitOfWork) -> None:
         self.uow = uow
+        # Cases opened in this transaction, and statistics facts written in it: a new case has no
+        # facts to read, and no other transaction can see it yet (one statement less per referral).
+        self._new_cases: set[str] = set()
+        self._facts_written: dict[str, dict[str, Any]] = {}
 
     @property
     def s(self) -> Any:
@@ -309,6 +313,7 @@ class ReferralRepository:
     # -- cases -------------------------------------------------------------------------------------
     async def add_case(self, c: Case) -> None:
         await self.uow.insert(cases, self._case_values(c))
+        self._new_cases.add(str(c.case_id))
 
     async def save_case(self, c: Case) -> None:
         values = self._case_values(c)
@@ -355,10 +360,16 @@ class ReferralRepository:
     async def statistics_facts(self, case_id: Any) -> dict[str, Any] | None:
         # Locked until commit (PostgreSQL): events of one case handled at once by two consumers would
         # otherwise each write its own fold over the other's (SQLite writers take turns anyway).
-        found = await self.uow.row(statistics_facts, for_update=True, case_id=str(case_id))
+        key = str(case_id)
+        if key in self._facts_written:
+            return dict(self._facts_written[key])
+        if key in self._new_cases:
+            return None
+        found = await self.uow.row(statistics_facts, for_update=True, case_id=key)
         return dict(found.facts) if found is not None else None
 
     async def save_statistics_facts(self, case_id: Any, facts: dict[str, Any], *, new: bool) -> None:
+        self._facts_written[str(case_id)] = dict(facts)
         if new:
             await self.uow.insert(statistics_facts, {"case_id": str(case_id), "facts": facts})
         else:

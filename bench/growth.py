@@ -40,8 +40,16 @@ AUDIT_PER_CASE = 10
 OPERATIONS = ("intake", "case", "team cases", "deadlines due", "access log")
 
 
+# Case ids are time-ordered like the service's own (version 7, services/referral/domain.py): case i
+# was opened i minutes before this instant, so the open cases (1 … OPEN_CASES) are the newest ids,
+# as they are in a service; the random bits come from md5(i), so every id is a function of i alone.
+BULK_EPOCH_MS = 1_764_547_200_000  # 2025-12-01 00:00 UTC: older than any case the service opens now
+
+
 def case_id_sql(expr: str) -> str:
-    return f"md5('case' || ({expr}))::uuid::text"
+    rand = f"md5('case' || ({expr}))"
+    millis = f"lpad(to_hex({BULK_EPOCH_MS}::bigint - ({expr})::bigint * 60000), 12, '0')"
+    return f"({millis} || '7' || substr({rand}, 1, 3) || '8' || substr({rand}, 4, 15))::uuid::text"
 
 
 async def bulk_load(raw_url: str, cases: int, audit_rows: int, progress: Callable[[str], None] = print) -> float:

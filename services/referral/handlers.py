@@ -12,7 +12,7 @@ from uuid import UUID, uuid4
 from shared import pseudonyms
 from shared.calendar import add_working_days, helsinki_date
 from shared.catalogue import N_
-from shared.contracts.base import TRUSTED, FieldError, Reply
+from shared.contracts.base import TRUSTED, FieldError, Reply, time_ordered_id
 from shared.contracts.common import ContactPoint
 from shared.contracts.ops import EraseFamilyCommand, RejectedSubmissionsQuery
 from shared.contracts.referral import (
@@ -603,7 +603,7 @@ async def unlink_referral(cmd: UnlinkReferralV2, uow: ReferralUnitOfWork) -> Rep
     if len(old.referral_ids) < 2 or old.referral_ids[0] == str(referral.referral_id):
         raise DomainError("not_linked", "referral_id")
     old.remove_referral(referral.referral_id, now, uow.actor)
-    new = Case(case_id=uuid4(), municipality=referral.municipality, opened_at=now)
+    new = Case(case_id=time_ordered_id(), municipality=referral.municipality, opened_at=now)
     new.team_id = uow.router.route(referral.municipality, referral.concern_category, referral.channel)
     await uow.referrals.move(referral, new.case_id)
     remaining = await uow.referrals.by_case(old.case_id)

@@ -70,3 +70,12 @@ def test_addresses_are_kept_as_the_contracts_normalise_them() -> None:
         TEST_PSEUDONYM,
     )
     assert r.contacts[0].email == "Testi@esimerkki.fi"
+
+
+def test_a_new_case_id_is_time_ordered() -> None:
+    """Case ids key the access records, consents and referrals of every service: version 7 ids of
+    the cases opened lately sort together (their index pages stay hot), as referral ids do."""
+    first = open_referral(sub(), datetime(2026, 11, 22, 10, tzinfo=UTC), TEST_PSEUDONYM)
+    later = open_referral(sub(), datetime(2026, 11, 22, 10, tzinfo=UTC), TEST_PSEUDONYM)
+    assert first.case_id.version == 7 and later.case_id.version == 7
+    assert (first.case_id.int >> 80) <= (later.case_id.int >> 80)  # milliseconds since 1970

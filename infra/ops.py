@@ -367,6 +367,60 @@ def replay_deadletter(seq: int, url: str = typer.Option(None)) -> None:
     console.print(f"replayed dead letter {seq}: {outcome}")
 
 
+async def unused_consumers(nc: nats.NATS, delete: bool = False) -> list[dict[str, Any]]:
+    """Durable consumers named for a service (``<service>-…``) on Koolle's streams that no service
+    runs any more (infra/wiring.py: e.g. a service's own events, which it now applies in the
+    emitting transaction, or a retired event version). They hold nothing, but their pending count
+    grows in ``status``. With ``delete``, each is deleted (ops may: ``$JS.API.CONSUMER.DELETE``)."""
+    from infra.wiring import durables
+
+    wired = durables()
+    js = nc.jetstream()
+    out = []
+    for name in STREAMS:
+        try:
+            infos = await js.consumers_info(name)
+        except NotFoundError:
+            continue
+        for c in infos:
+            durable = c.config.durable_name or ""
+            if durable.split("-", 1)[0] not in SERVICES or (name, durable) in wired:
+                continue
+            row = describe_consumer(c)
+            if delete:
+                await js.delete_consumer(name, durable)
+            out.append(row)
+    return out
+
+
+@app.command("unused-consumers")
+def unused_consumers_command(
+    delete: bool = typer.Option(False, "--delete", help="delete them (after every replica runs this version)"),
+    url: str = typer.Option(None),
+) -> None:
+    """List the durable consumers no service runs any more (and, with --delete, delete them)."""
+
+    async def run() -> list[dict[str, Any]]:
+        nc = await _connect(url)
+        try:
+            return await unused_consumers(nc, delete)
+        finally:
+            await nc.close()
+
+    rows = asyncio.run(run())
+    if not rows:
+        console.print("no unused consumers: every durable consumer on the streams is one a service runs")
+        return
+    t = Table(title=f"Unused consumers ({len(rows)}){': deleted' if delete else ''}")
+    for col in ("stream", "durable", "subject", "pending"):
+        t.add_column(col)
+    for r in rows:
+        t.add_row(r["stream"], r["durable"], r["subject"], str(r["pending"]))
+    console.print(t)
+    if not delete:
+        console.print("delete them with: python -m infra.ops unused-consumers --delete")
+
+
 @app.command("purge-stream")
 def purge_stream_command(
     stream: str,

@@ -48,6 +48,11 @@ def consumers() -> dict[str, tuple[str, ...]]:
     return {k: tuple(v) for k, v in out.items()}
 
 
+def durables() -> set[tuple[str, str]]:
+    """(stream, durable name) of every durable consumer the four services run now."""
+    return {(sub.stream, sub.durable) for svc in built().values() for sub in svc.consumed()}
+
+
 def request_handlers() -> dict[str, RequestHandler]:
     """Subject -> the registered command or query handler."""
     out = {}

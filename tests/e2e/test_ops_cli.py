@@ -180,6 +180,10 @@ def test_status_names_every_consumer_by_service_and_subject(system: System) -> N
     assert {"yes"} == {line.split()[1] for line in out.split("Streams")[0].splitlines() if line.split()[:1] == ["plans"]}
 
 
+def test_unused_consumers_on_a_fresh_system_says_there_are_none(system: System) -> None:
+    assert "no unused consumers" in ok(ops(system, "unused-consumers"))  # as the README prints it
+
+
 def test_deadletters_on_an_empty_stream_says_so(system: System) -> None:
     assert "no dead letters" in ok(ops(system, "deadletters"))
 

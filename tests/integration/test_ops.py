@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from nats.js.api import AckPolicy, ConsumerConfig
 
-from infra.ops import list_dead_letters, replay_dead_letter, status_data
+from infra.ops import list_dead_letters, replay_dead_letter, status_data, unused_consumers
 from services.referral.projections import ReferralStatistics
 from shared.client import submit_referral
 from tests.conftest import wait_for
@@ -56,3 +57,20 @@ async def test_rebuild_statistics_from_the_stream(settings, nc, clean_streams): 
     stats = await ReferralStatistics.rebuild(nc.jetstream(), progress=lambda s, t: seen.append(s))
     assert stats.events == 3 and seen[-1] == 3
     assert sorted((r["municipality"], r["referrals"]) for r in stats.rows()) == [("Loviisa", 1), ("Porvoo", 2)]
+
+
+async def test_a_consumer_no_service_runs_any_more_is_listed_and_deleted_and_a_wired_one_is_kept(nc, clean_streams):  # type: ignore[no-untyped-def]
+    js = nc.jetstream()
+    # the referral service's consumer of its own referral.received, as versions before
+    # in-transaction projections had it; and the meetings service's, which still runs
+    for durable in ("referral-referral-received-v2", "meetings-referral-received-v2"):
+        await js.add_consumer(
+            "REFERRAL",
+            ConsumerConfig(durable_name=durable, filter_subject="referral.received.v2", ack_policy=AckPolicy.EXPLICIT),
+        )
+    listed = await unused_consumers(nc)
+    assert [(r["stream"], r["durable"]) for r in listed] == [("REFERRAL", "referral-referral-received-v2")]
+    assert [r["durable"] for r in await unused_consumers(nc, delete=True)] == ["referral-referral-received-v2"]
+    left = {c.config.durable_name for c in await js.consumers_info("REFERRAL")}
+    assert "referral-referral-received-v2" not in left and "meetings-referral-received-v2" in left
+    assert await unused_consumers(nc) == []

@@ -22,13 +22,13 @@ from __future__ import annotations
 
 import statistics as st
 from datetime import UTC, datetime
-from html import escape
 from pathlib import Path
 from typing import Any
 
 from shared.catalogue import LANGUAGES, N_, Catalogue
 from shared.clock import local
 from shared.csvtext import csv_text
+from shared.svgchart import Layout, Row, Series, bar_chart
 
 EVENT_TYPES = (
     "referral.received",
@@ -362,7 +362,7 @@ SHARES = (
     ("followups", "followups_on_time_share", "#9467bd"),
     ("heard", "felt_heard_share", "#ff7f0e"),
 )
-FONT = 'font-family="Helvetica,Arial,sans-serif"'
+LAYOUT = Layout(bar=12, gap=30, top=80, legend_y=38, legend_step=175, min_width=760, right=60, below=220, background=True)
 
 
 def chart(rows: list[dict[str, Any]], language: str) -> str:
@@ -371,54 +371,12 @@ def chart(rows: list[dict[str, Any]], language: str) -> str:
     practice indicator, in fi/sv/en."""
     t = labels(language)
     stages = stage_labels(language)
-    bar, gap, left, top, height = 12, 30, 60, 80, 220
-    group = len(SHARES) * bar + gap
-    width = max(760, left + len(rows) * group + 60)
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{top + height + 220}" role="img">',
-        f"<title>{escape(t['title'])}</title>",
-        '<rect width="100%" height="100%" fill="white"/>',
-        f'<text x="{left}" y="24" font-size="16" {FONT}>{escape(t["title"])}</text>',
+    series = [Series(t[key], colour, [r[field] for r in rows]) for key, field, colour in SHARES]
+    groups = [f"{r['municipality']} {r['month']}" for r in rows]
+    table = [
+        Row(t["first"], [r["contact_to_first_meeting_median_days"] for r in rows]),
+        Row(t["delay"], [r["service_start_delay_mean_days"] for r in rows]),
+        Row(t["stage"], [stages.get(r["adoption_stage"] or "", None) for r in rows]),
+        Row(t["indicator"], [r["practice_indicator"] for r in rows]),
     ]
-    for i, (key, _field, colour) in enumerate(SHARES):
-        x = left + i * 175
-        parts.append(f'<rect x="{x}" y="38" width="10" height="10" fill="{colour}"/>')
-        parts.append(f'<text x="{x + 14}" y="47" font-size="11" {FONT}>{escape(t[key])}</text>')
-    for pct in (0, 50, 100):
-        y = top + height - height * pct / 100
-        parts.append(f'<line x1="{left}" x2="{width - 20}" y1="{y}" y2="{y}" stroke="#ddd"/>')
-        parts.append(f'<text x="{left - 8}" y="{y + 4}" font-size="10" text-anchor="end" {FONT}>{pct} %</text>')
-    if not rows:
-        parts.append(f'<text x="{left + 10}" y="{top + height / 2}" font-size="12" {FONT}>{escape(t["none"])}</text>')
-    for n, r in enumerate(rows):
-        x0 = left + 10 + n * group
-        for i, (key, field, colour) in enumerate(SHARES):
-            share = r[field]
-            if share is None:
-                continue
-            h = height * share
-            parts.append(
-                f'<rect x="{x0 + i * bar}" y="{top + height - h:.1f}" width="{bar - 2}" height="{h:.1f}" fill="{colour}">'
-                f"<title>{escape(t[key])}: {round(share * 100)} %</title></rect>"
-            )
-        label = f"{r['municipality']} {r['month']}"
-        parts.append(
-            f'<text transform="translate({x0 + bar},{top + height + 12}) rotate(45)" font-size="10" {FONT}>{escape(label)}</text>'
-        )
-    y = top + height + 110
-    for k, (key, value) in enumerate(
-        (
-            ("first", lambda r: r["contact_to_first_meeting_median_days"]),
-            ("delay", lambda r: r["service_start_delay_mean_days"]),
-            ("stage", lambda r: stages.get(r["adoption_stage"] or "", None)),
-            ("indicator", lambda r: r["practice_indicator"]),
-        )
-    ):
-        yy = y + 22 * k
-        parts.append(f'<text x="{left - 50}" y="{yy}" font-size="10" font-weight="bold" {FONT}>{escape(t[key])}</text>')
-        for n, r in enumerate(rows):
-            v = value(r)
-            if v is not None:
-                parts.append(f'<text x="{left + 10 + n * group}" y="{yy + 11}" font-size="10" {FONT}>{escape(str(v))}</text>')
-    parts.append("</svg>")
-    return "\n".join(parts)
+    return bar_chart(t["title"], series, groups, t["none"], LAYOUT, table)

@@ -14,12 +14,12 @@ in time when completed on or before 3 months of the receipt.
 
 from __future__ import annotations
 
-from html import escape
 from pathlib import Path
 from typing import Any
 
 from shared.catalogue import N_, Catalogue
 from shared.csvtext import csv_text
+from shared.svgchart import Layout, Series, bar_chart
 
 EVENT_TYPES = (
     "referral.received",
@@ -127,43 +127,12 @@ def labels(language: str) -> dict[str, str]:
 
 
 COLOURS = {"decisions": "#1f77b4", "assessments": "#2ca02c"}
-FONT = 'font-family="Helvetica,Arial,sans-serif"'
+LAYOUT = Layout(bar=14, gap=18, top=60, legend_y=34, legend_step=220, min_width=420, right=40, below=90)
 
 
 def chart(rows: list[dict[str, Any]], language: str) -> str:
     """A bar chart of the two shares (0–100 %) per municipality and month, labelled in fi/sv/en."""
     t = labels(language)
-    bar, gap, left, top, height = 14, 18, 60, 60, 220
-    width = max(420, left + len(rows) * (2 * bar + gap) + 40)
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{top + height + 90}" role="img">',
-        f"<title>{escape(t['title'])}</title>",
-        f'<text x="{left}" y="24" font-size="16" {FONT}>{escape(t["title"])}</text>',
-    ]
-    for i, key in enumerate(("decisions", "assessments")):
-        x = left + i * 220
-        parts.append(f'<rect x="{x}" y="34" width="10" height="10" fill="{COLOURS[key]}"/>')
-        parts.append(f'<text x="{x + 14}" y="43" font-size="11" {FONT}>{escape(t[key])}</text>')
-    for pct in (0, 50, 100):
-        y = top + height - height * pct / 100
-        parts.append(f'<line x1="{left}" x2="{width - 20}" y1="{y}" y2="{y}" stroke="#ddd"/>')
-        parts.append(f'<text x="{left - 8}" y="{y + 4}" font-size="10" text-anchor="end" {FONT}>{pct} %</text>')
-    if not rows:
-        parts.append(f'<text x="{left + 10}" y="{top + height / 2}" font-size="12" {FONT}>{escape(t["none"])}</text>')
-    for n, r in enumerate(rows):
-        x0 = left + 10 + n * (2 * bar + gap)
-        for i, key in enumerate(("decisions", "assessments")):
-            share = r[f"{key}_in_time_share"]
-            if share is None:
-                continue
-            h = height * share
-            parts.append(
-                f'<rect x="{x0 + i * bar}" y="{top + height - h:.1f}" width="{bar - 2}" height="{h:.1f}" fill="{COLOURS[key]}">'
-                f"<title>{escape(t[key])}: {round(share * 100)} %</title></rect>"
-            )
-        label = f"{r['municipality']} {r['month']}"
-        parts.append(
-            f'<text transform="translate({x0 + bar},{top + height + 12}) rotate(45)" font-size="10" {FONT}>{escape(label)}</text>'
-        )
-    parts.append("</svg>")
-    return "\n".join(parts)
+    series = [Series(t[key], COLOURS[key], [r[f"{key}_in_time_share"] for r in rows]) for key in ("decisions", "assessments")]
+    groups = [f"{r['municipality']} {r['month']}" for r in rows]
+    return bar_chart(t["title"], series, groups, t["none"], LAYOUT)

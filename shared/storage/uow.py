@@ -104,9 +104,12 @@ class UnitOfWork(OutboxWrites, InboxClaims, CommandReplies, TableStatements):
         seqs: list[int] = []
         # The service's projections of the events it emitted, in this transaction and in emit order
         # (one may emit again: run until none is left).
-        while self._projecting:
-            handler, form = self._projecting.pop(0)
+        done = 0
+        while done < len(self._projecting):
+            handler, form = self._projecting[done]
+            done += 1
             await handler(form, self)
+        self._projecting = []
         if self._routed:  # the case's municipality and team go into the subject (shared/messaging/routing.py)
             from shared.messaging.routing import route
 

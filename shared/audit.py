@@ -288,7 +288,7 @@ class AuditLog:
         if not case_ids:
             return []
         t = self.table
-        rows = await self.uow.session.execute(select(t).where(t.c.case_id.in_(case_ids)).order_by(t.c.id))
+        rows = await self.uow.execute(select(t).where(t.c.case_id.in_(case_ids)).order_by(t.c.id))
         return [
             {
                 "at": r.at.isoformat(),

@@ -56,7 +56,7 @@ class CaseAccess:
         if not ids:
             return []
         t = self.table
-        result = await self.uow.session.execute(select(t.c.case_id, t.c.kind, t.c.value).where(t.c.case_id.in_(ids)))
+        result = await self.uow.execute(select(t.c.case_id, t.c.kind, t.c.value).where(t.c.case_id.in_(ids)))
         by_case = {c: Relations(c) for c in ids}
         for case_id, kind, value in result:
             by_case[case_id].rows.append((kind, value))
@@ -66,29 +66,29 @@ class CaseAccess:
         """The cases where ``value`` stands in relation ``kind`` (e.g. a worker's responsible cases).
         Rare (a roster change): no index of its own."""
         t = self.table
-        result = await self.uow.session.execute(select(t.c.case_id).where(t.c.kind == kind, t.c.value == value))
+        result = await self.uow.execute(select(t.c.case_id).where(t.c.kind == kind, t.c.value == value))
         return sorted(r[0] for r in result)
 
     async def add(self, case_id: Any, kind: str, values: Iterable[str]) -> None:
         for value in dict.fromkeys(v for v in values if v):
-            await self.uow.insert_new(self.table, {"case_id": str(case_id), "kind": kind, "value": value[:100]})
+            self.uow.insert_new_later(self.table, {"case_id": str(case_id), "kind": kind, "value": value[:100]})
 
     async def route(self, case_id: Any, team_id: str, municipality: str) -> None:
-        """The case's team and municipality (one value each) in place of the old ones: two
-        statements instead of four (a round trip each on PostgreSQL, in every service)."""
+        """The case's team and municipality (one value each) in place of the old ones. Held
+        (shared/storage/deferred.py): a batch's routes go as one DELETE and one INSERT."""
         t = self.table
         stmt = hot_once(
             ("case_access.unroute", t),
             lambda: delete(t).where(t.c.case_id == bindparam("case_id"), or_(t.c.kind == "team", t.c.kind == "municipality")),
         )
-        await self.uow.execute(stmt, {"case_id": str(case_id)})
+        self.uow.later(stmt, {"case_id": str(case_id)}, scope={"case_id": str(case_id)})
         rows = [
             {"case_id": str(case_id), "kind": k, "value": v[:100]}
             for k, v in (("team", team_id), ("municipality", municipality))
             if v
         ]
         if rows:
-            await self.uow.insert(t, rows)
+            self.uow.insert_later(t, rows)
 
 
 # -- the projection: one function per event, registered by the runtime on every service ---------------

@@ -106,7 +106,7 @@ async def erase_case_rows(uow: UnitOfWork, metadata: MetaData, case_id: str) -> 
         if how == "keep":
             continue
         if how == "delete":
-            result = await uow.session.execute(delete(table).where(table.c.case_id == case_id))
+            result = await uow.execute(delete(table).where(table.c.case_id == case_id))
             touched[table.name] = getattr(result, "rowcount", 0) or 0
             continue
         json_cols = [c for c in table.c if isinstance(c.type, JSONText)]
@@ -114,7 +114,7 @@ async def erase_case_rows(uow: UnitOfWork, metadata: MetaData, case_id: str) -> 
         if not json_cols and not text_cols:
             continue
         pk = list(table.primary_key.columns)
-        rows = (await uow.session.execute(select(*pk, *json_cols, *text_cols).where(table.c.case_id == case_id))).all()
+        rows = (await uow.execute(select(*pk, *json_cols, *text_cols).where(table.c.case_id == case_id))).all()
         n = 0
         for row in rows:
             values: dict[str, Any] = {}
@@ -127,7 +127,7 @@ async def erase_case_rows(uow: UnitOfWork, metadata: MetaData, case_id: str) -> 
                 if getattr(row, c.name):
                     values[c.name] = ERASED_TEXT
             if values:
-                await uow.session.execute(update(table).where(_pk_where(table, row)).values(**values))
+                await uow.execute(update(table).where(_pk_where(table, row)).values(**values))
                 n += 1
         touched[table.name] = n
     return touched

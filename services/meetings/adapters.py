@@ -304,7 +304,10 @@ class MeetingRepository:
         self, case_id: UUID, consent_id: str, purpose: str, *, withdrawn: bool, valid_until: Any = None
     ) -> None:
         key = {"case_id": str(case_id), "consent_id": consent_id, "purpose": purpose}
-        if not await self.uow.insert_new(consents, key | {"withdrawn": withdrawn, "valid_until": valid_until}) and withdrawn:
+        row = key | {"withdrawn": withdrawn, "valid_until": valid_until}
+        if not withdrawn:  # held: nothing waits for whether it was new
+            self.uow.insert_new_later(consents, row)
+        elif not await self.uow.insert_new(consents, row):
             await self.uow.update(consents, key, {"withdrawn": True})
         # a withdrawal is final: a late "given" for the same entry does not undo it
 
@@ -351,9 +354,9 @@ class MeetingRepository:
     async def save_statistics_facts(self, key: str, facts: dict[str, Any], *, new: bool, model: str = "joint") -> None:
         t = FACT_TABLES[model]
         if new:
-            await self.uow.insert(t, {"key": key, "facts": facts})
+            self.uow.insert_later(t, {"key": key, "facts": facts})
         else:
-            await self.uow.update(t, {"key": key}, {"facts": facts})
+            self.uow.update_later(t, {"key": key}, {"facts": facts})
 
     async def all_statistics_facts(self, model: str = "joint") -> dict[str, dict[str, Any]]:
         t = FACT_TABLES[model]

@@ -360,12 +360,8 @@ class NotificationRepository:
             }
             for c in cs
         ]
-        if len({r["contact_id"] for r in rows}) == len(rows):
-            if rows:
-                await self.s.execute(self._upsert.contact, rows)
-        else:  # the same person twice: one after the other, as the event lists them
-            for r in rows:
-                await self.s.execute(self._upsert.contact, r)
+        for r in rows:  # held; sent one after the other, as the event lists them (deferred.py)
+            self.s.later(self._upsert.contact, r)
 
     async def set_preference(self, case_id: UUID, contact_id: str, channel: str, language: str | None) -> bool:
         params: dict[str, Any] = {
@@ -431,8 +427,8 @@ class NotificationRepository:
                     "state": _dump(n),
                 }
             )
-        if rows:
-            await self.s.execute(_INSERT_NOTIFICATION, rows)
+        for row in rows:
+            self.s.later(_INSERT_NOTIFICATION, row)  # held: sent with the batch's others (deferred.py)
         return len(rows)
 
     async def get(self, notification_id: UUID) -> Notification | None:
@@ -565,18 +561,19 @@ class NotificationRepository:
     # -- consent, team, meetings -------------------------------------------------------------------
     async def record_withdrawal(self, case_id: UUID, purpose: str, recipient: str | None, consent_id: UUID) -> None:
         key = {"case_id": str(case_id), "purpose": purpose, "recipient": recipient or ""}
-        await self.s.execute(_DELETE_WITHDRAWAL, key)
-        await self.s.execute(_INSERT_WITHDRAWAL, key | {"consent_id": str(consent_id), "withdrawn_at": self.now()})
+        self.s.later(_DELETE_WITHDRAWAL, key, scope=key)
+        self.s.later(_INSERT_WITHDRAWAL, key | {"consent_id": str(consent_id), "withdrawn_at": self.now()})
 
     async def clear_withdrawal(self, case_id: UUID, purpose: str, recipient: str | None) -> None:
-        await self.s.execute(_DELETE_WITHDRAWAL, {"case_id": str(case_id), "purpose": purpose, "recipient": recipient or ""})
+        key = {"case_id": str(case_id), "purpose": purpose, "recipient": recipient or ""}
+        self.s.later(_DELETE_WITHDRAWAL, key, scope=key)
 
     async def consent_withdrawn(self, case_id: UUID, purpose: str, recipient: str, consent_id: str | None) -> bool:
         rows = (await self.s.execute(_WITHDRAWALS, {"case_id": str(case_id), "purpose": purpose})).all()
         return any(r.recipient in ("", recipient) or (consent_id and r.consent_id == consent_id) for r in rows)
 
     async def set_team(self, case_id: UUID, team_id: str, municipality: str | None) -> None:
-        await self.s.execute(self._upsert.team, {"case_id": str(case_id), "team_id": team_id, "municipality": municipality})
+        self.s.later(self._upsert.team, {"case_id": str(case_id), "team_id": team_id, "municipality": municipality})
 
     async def team(self, case_id: UUID) -> str | None:
         return (await self.s.execute(_TEAM, {"case_id": str(case_id)})).scalar()

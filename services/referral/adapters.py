@@ -264,7 +264,7 @@ class ReferralRepository:
             for key in dict.fromkeys(r.child_keys)
         ]
         if children:
-            await self.uow.insert(referral_children, children)
+            self.uow.insert_later(referral_children, children)
         return True
 
     async def save_referral(self, r: Referral) -> None:
@@ -312,7 +312,7 @@ class ReferralRepository:
 
     # -- cases -------------------------------------------------------------------------------------
     async def add_case(self, c: Case) -> None:
-        await self.uow.insert(cases, self._case_values(c))
+        self.uow.insert_later(cases, self._case_values(c))
         self._new_cases.add(str(c.case_id))
 
     async def save_case(self, c: Case) -> None:
@@ -371,9 +371,9 @@ class ReferralRepository:
     async def save_statistics_facts(self, case_id: Any, facts: dict[str, Any], *, new: bool) -> None:
         self._facts_written[str(case_id)] = dict(facts)
         if new:
-            await self.uow.insert(statistics_facts, {"case_id": str(case_id), "facts": facts})
+            self.uow.insert_later(statistics_facts, {"case_id": str(case_id), "facts": facts})
         else:
-            await self.uow.update(statistics_facts, {"case_id": str(case_id)}, {"facts": facts})
+            self.uow.update_later(statistics_facts, {"case_id": str(case_id)}, {"facts": facts})
 
     async def replace_statistics_facts(self, facts: dict[str, dict[str, Any]]) -> None:
         """A rebuild's result in place of the live rows, in the unit of work's one transaction."""
@@ -392,7 +392,7 @@ class ReferralRepository:
         municipality, month, channel = key
         dialect = self.uow.db.engine.dialect.name
         values = {"municipality": municipality, "month": month, "channel": channel, "referrals": 1}
-        await self.s.execute(
+        self.uow.later(
             hot_once(("referral.count_referral", dialect), lambda: _count_referral(dialect)),
             values | {"statutory": statutory, "urgent": urgent},
         )
@@ -424,7 +424,7 @@ class ReferralRepository:
         values = _state(c, ())
         values["consent_id"] = str(c.consent_id)
         values["case_id"] = str(c.case_id)
-        await self.uow.insert(consents, values)
+        self.uow.insert_later(consents, values)
 
     async def get_consent(self, consent_id: UUID) -> Consent | None:
         row = (await self.s.execute(select(consents).where(consents.c.consent_id == str(consent_id)))).first()

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.storage.commandlog import CommandReplies
 from shared.storage.database import Database
+from shared.storage.deferred import Held
 from shared.storage.handoff import hand_off
 from shared.storage.inbox import InboxClaims
 from shared.storage.outbox import OutboxWrites
@@ -42,6 +43,7 @@ class UnitOfWork(OutboxWrites, InboxClaims, CommandReplies, TableStatements):
         self._messages: list[dict[str, Any]] = []
         self._routed: list[tuple[dict[str, Any], Any]] = []
         self._projecting: list[tuple[Any, Any]] = []
+        self._held = Held()
         self._locked = False
         self._inline: Any = None  # SQLite: the writer's InlineConnection (fast path, BEGIN, COMMIT)
 
@@ -71,6 +73,7 @@ class UnitOfWork(OutboxWrites, InboxClaims, CommandReplies, TableStatements):
         self._messages = []
         self._routed = []
         self._projecting = []
+        self._held = Held()
         self._after_commit: list[Callable[[], None]] = []
         self._attach(self.session)
         return self
@@ -115,6 +118,8 @@ class UnitOfWork(OutboxWrites, InboxClaims, CommandReplies, TableStatements):
 
             await route(self, self._routed)
             self._routed = []
+        if self._held:  # writes held for grouping (deferred.py), before the events and the commit
+            await self.send_held()
         if self._messages:
             if self.db.sealer is not None:
                 await self.db.sealer.complete(self._messages)  # keys not yet cached: fetched now
@@ -142,5 +147,6 @@ class UnitOfWork(OutboxWrites, InboxClaims, CommandReplies, TableStatements):
         self._messages = []
         self._routed = []
         self._projecting = []
+        self._held.clear()
         self._after_commit = []
         await self._end(commit=False)

@@ -196,6 +196,31 @@ class Plan:
             records = await conn.fetch(self.sql, *self._args(params))
         return FastResult(self._rows(records), len(records))
 
+    async def run_many_pg(self, conn: Any, params: list[dict[str, Any]]) -> None:
+        """Held writes (shared/storage/deferred.py), no result: plain inserts as multi-row INSERTs,
+        the rest (deletes, updates, upserts that update) as asyncpg's pipelined ``executemany``.
+        A multi-row upsert that updates would fail on a key given twice ("cannot affect row a
+        second time"); executemany runs the rows one after the other."""
+        if self.values_group is not None and self.row_type is None and not self.updates_on_conflict:
+            for i in range(0, len(params), ROWS_PER_INSERT):
+                chunk = params[i : i + ROWS_PER_INSERT]
+                args: list[Any] = []
+                for p in chunk:
+                    args.extend(self._args(p))
+                await conn.execute(self._pg_rows_sql(len(chunk)), *args)
+        elif len(params) == 1:
+            await conn.execute(self.sql, *self._args(params[0]))
+        else:
+            await conn.executemany(self.sql, [self._args(p) for p in params])
+
+    def run_many(self, conn: Any, params: list[dict[str, Any]]) -> None:
+        """Held writes on SQLite: one ``executemany`` (no result)."""
+        conn.executemany(self.sql, [self._args(p) for p in params])
+
+    @property
+    def updates_on_conflict(self) -> bool:
+        return "ON CONFLICT" in self.sql and "DO UPDATE" in self.sql
+
     def _rows(self, raw: list[Any]) -> list[Any]:
         """The driver's rows (tuples, asyncpg records) as result rows, through the result processors."""
         rp, rt = self.result_procs, self.row_type

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.storage.deferred import Held, tables_of
 from shared.storage.fastpath.plan import FastResult
 
 if TYPE_CHECKING:
@@ -20,10 +21,15 @@ class FastPathRouting:
     db: Database
     session: AsyncSession
     _inline: Any  # SQLite: the writer's InlineConnection
+    _held: Held  # writes sent later, in groups (shared/storage/deferred.py)
 
-    async def execute(self, stmt: Any, params: Any = None) -> Any:
+    async def execute(self, stmt: Any, params: Any = None, *, send_held: bool = True) -> Any:
         """``session.execute`` in this transaction; through the driver when the statement allows
-        (shared/storage/fastpath/), with the same SQL, parameters and result values."""
+        (shared/storage/fastpath/), with the same SQL, parameters and result values. Held writes
+        of the tables it names are sent first (``send_held=False``: the caller knows that none of
+        them can change its result)."""
+        if send_held and self._held:
+            await self.send_held(tables_of(stmt))
         fast = self.db.fast
         if fast is not None:
             plan = fast.plan(stmt, params)
@@ -36,6 +42,32 @@ class FastPathRouting:
                 except self.db.engine.dialect.loaded_dbapi.Error as exc:
                     raise self._dbapi_error(plan.sql, exc) from exc
         return await self.session.execute(stmt, params)
+
+    async def send_held(self, tables: frozenset[str] | None = None) -> None:
+        """Send the held writes of these tables (all when None), each group as one statement."""
+        for writes in self._held.take(tables):
+            for stmt, params in writes.groups():
+                await self._run_many(stmt, params)
+
+    async def _run_many(self, stmt: Any, params: list[dict[str, Any]]) -> None:
+        fast = self.db.fast
+        plan = fast.plan(stmt, params[0]) if fast is not None else None
+        if plan is None:
+            await self.session.execute(stmt, params)
+        elif plan.pg:
+            conn = await self.session.connection()
+            adapted = conn.sync_connection.connection.dbapi_connection  # type: ignore[union-attr]
+            driver = await fast.pg_adapter.in_transaction(adapted)  # type: ignore[union-attr]
+            try:
+                await plan.run_many_pg(driver, params)
+            except Exception as exc:
+                raise await self._pg_error(conn, adapted, plan.sql, exc) from exc
+        else:
+            conn = await self._connection()
+            try:
+                plan.run_many(conn, params)
+            except self.db.engine.dialect.loaded_dbapi.Error as exc:
+                raise self._dbapi_error(plan.sql, exc) from exc
 
     def _dbapi_error(self, sql: str, exc: Exception, invalidated: bool = False) -> Exception:
         """What SQLAlchemy's own path raises for a driver error (``IntegrityError`` and the rest),

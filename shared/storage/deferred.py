@@ -1,0 +1,181 @@
+"""Writes whose result nobody reads, held until the transaction needs them, then sent in groups.
+
+Why: on PostgreSQL every statement is a round trip to the server, and a consumer's batch runs its
+handlers one after the other in one transaction. An intake batch of 200 referrals made about nine
+round trips per referral, most of them inserts into the same few tables (bench/README.md). Held
+here, the inserts of one table go as one multi-row INSERT (deletes and upserts as one pipelined
+``executemany``) when the transaction next reads that table, and at commit.
+
+What stays exact:
+
+- a statement that reads or writes a table first sends what is held for that table, so a
+  transaction always sees its own writes (:func:`tables_of`: the tables a statement names; a
+  statement not declared for the fast path sends everything held);
+- the held writes of one table are regrouped only where the order cannot matter: inserts of
+  different keys, two deletes, or writes to different cases (:meth:`TableWrites.groups`);
+  everything else keeps its order;
+- they are sent before the outbox rows and the commit, so the state change and its events still
+  commit together. An error (a duplicate key …) then fails the transaction as it would have
+  failed at the statement itself: a consumer's batch is retried one event at a time.
+
+This module plans; the unit of work sends (shared/storage/fastpath/routing.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Table
+from sqlalchemy.sql import visitors
+
+from shared.storage.fastpath.declare import declared
+
+INSERT, DELETE, UPDATE = "insert", "delete", "update"
+
+# The column that tells two writes apart for certain: writes of different cases never touch the
+# same row. A table without it is partitioned by the first column of its primary key.
+PARTITION_COLUMN = "case_id"
+
+
+@dataclass(slots=True)
+class HeldWrite:
+    stmt: Any
+    params: dict[str, Any]
+    kind: str  # insert: params are the row; delete/update: ``scope`` names the rows touched
+    scope: dict[str, Any]  # column -> value: the rows a delete or update may touch (equality)
+    group: int = -1
+
+
+@dataclass
+class TableWrites:
+    """The held writes of one table, in the order they were made."""
+
+    partition: str | None
+    key: tuple[str, ...]  # the primary key's columns
+    writes: list[HeldWrite] = field(default_factory=list)
+
+    def add(self, write: HeldWrite) -> None:
+        self.writes.append(write)
+
+    def groups(self) -> list[tuple[Any, list[dict[str, Any]]]]:
+        """The writes as (statement, parameter list) groups, to be sent in this order.
+
+        A write joins the earliest group of its own statement that comes after every group holding
+        a write it must follow (``_ordered``); otherwise it opens a new group. Writes are compared
+        only within their partition (one case), so a batch of hundreds stays linear."""
+        out: list[tuple[Any, list[dict[str, Any]]]] = []
+        of_stmt: dict[int, list[int]] = {}  # id(stmt) -> its groups' indexes, ascending
+        by_part: dict[Any, list[HeldWrite]] = {}
+        unpartitioned: list[HeldWrite] = []
+        everything: list[HeldWrite] = []
+        for w in self.writes:
+            p = self._partition_of(w)
+            if p is None:
+                before = everything  # no case to tell it apart: compared with every write
+            else:
+                before = by_part.get(p, [])
+                before = before + unpartitioned if unpartitioned else before
+            floor = max((o.group for o in before if _ordered(o, w, self.key)), default=-1)
+            slots = of_stmt.setdefault(id(w.stmt), [])
+            g = next((i for i in slots if i > floor), None)
+            if g is None:
+                g = len(out)
+                out.append((w.stmt, []))
+                slots.append(g)
+            out[g][1].append(w.params)
+            w.group = g
+            everything.append(w)
+            if p is None:
+                unpartitioned.append(w)
+            else:
+                by_part.setdefault(p, []).append(w)
+        return out
+
+    def _partition_of(self, w: HeldWrite) -> Any:
+        if self.partition is None:
+            return None
+        values = w.params if w.kind == INSERT else w.scope
+        return values.get(self.partition)
+
+
+def _ordered(a: HeldWrite, b: HeldWrite, key: tuple[str, ...]) -> bool:
+    """Must ``b`` (made later) be sent after ``a``? Only when swapping them could change a row."""
+    if a.kind == INSERT and b.kind == INSERT:
+        # Two inserts of one key (an upsert's, or "insert unless it exists"): the order decides
+        # which row stands. Without the whole key in both, only the same statement is known safe.
+        if all(k in a.params and k in b.params for k in key):
+            return all(a.params[k] == b.params[k] for k in key)
+        return a.stmt is not b.stmt
+    if a.kind == DELETE and b.kind == DELETE:
+        return False
+    if a.kind == INSERT:
+        return _matches(a.params, b.scope)
+    if b.kind == INSERT:
+        return _matches(b.params, a.scope)
+    return _overlap(a.scope, b.scope)
+
+
+def _matches(row: dict[str, Any], scope: dict[str, Any]) -> bool:
+    """Could the scope's statement touch this row? (A column the row does not name: maybe.)"""
+    return all(k not in row or row[k] == v for k, v in scope.items())
+
+
+def _overlap(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    return all(a[k] == b[k] for k in a.keys() & b.keys())
+
+
+class Held:
+    """A unit of work's held writes, by table name."""
+
+    def __init__(self) -> None:
+        self.tables: dict[str, TableWrites] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self.tables)
+
+    def add(self, table: Table, stmt: Any, params: dict[str, Any], kind: str, scope: dict[str, Any] | None = None) -> None:
+        t = self.tables.get(table.name)
+        if t is None:
+            t = self.tables[table.name] = TableWrites(_partition_column(table), tuple(c.name for c in table.primary_key.columns))
+        t.add(HeldWrite(stmt, params, kind, scope or {}))
+
+    def affects(self, table: str, equals: dict[str, Any]) -> bool:
+        """Could a held write change what a read of ``table`` where these columns equal these values
+        returns? (Then the read sends the table's held writes first.)"""
+        t = self.tables.get(table)
+        if t is None:
+            return False
+        return any(_matches(w.params, equals) if w.kind == INSERT else _overlap(w.scope, equals) for w in t.writes)
+
+    def take(self, names: frozenset[str] | None) -> list[TableWrites]:
+        """The held writes of these tables (all when None), no longer held."""
+        if names is None:
+            out, self.tables = list(self.tables.values()), {}
+            return out
+        return [self.tables.pop(n) for n in [n for n in self.tables if n in names]]
+
+    def clear(self) -> None:
+        self.tables = {}
+
+
+def _partition_column(table: Table) -> str | None:
+    if PARTITION_COLUMN in table.c:
+        return PARTITION_COLUMN
+    pk = list(table.primary_key.columns)
+    return pk[0].name if pk else None
+
+
+_TABLES: dict[int, tuple[Any, frozenset[str]]] = {}
+
+
+def tables_of(stmt: Any) -> frozenset[str] | None:
+    """The names of the tables a declared statement reads or writes (found once per statement), or
+    None for any other statement: then everything held is sent first."""
+    if not declared(stmt):
+        return None
+    found = _TABLES.get(id(stmt))
+    if found is None or found[0] is not stmt:
+        names = frozenset(e.name for e in visitors.iterate(stmt) if isinstance(e, Table))
+        found = _TABLES[id(stmt)] = (stmt, names)
+    return found[1]

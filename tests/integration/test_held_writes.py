@@ -1,0 +1,135 @@
+"""Held writes on real databases: a transaction reads its own held writes, commits them with its
+events, drops them on rollback, and on PostgreSQL sends a batch's writes of one table as one
+statement (shared/storage/deferred.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from sqlalchemy import Column, Integer, MetaData, String, Table, bindparam, delete, func, select
+from sqlalchemy.exc import IntegrityError
+
+from shared.storage.database import Database
+from shared.storage.fastpath.declare import hot
+from shared.storage.tables import messaging_tables
+from shared.storage.uow import UnitOfWork
+from tests.support.databases import KINDS, fresh_database
+
+pytestmark = pytest.mark.integration
+
+md = MetaData()
+messaging_tables(md)
+access = Table(
+    "held_access",
+    md,
+    Column("case_id", String(36), primary_key=True),
+    Column("kind", String(20), primary_key=True),
+    Column("value", String(100), primary_key=True),
+)
+counters = Table("held_counters", md, Column("name", String(20), primary_key=True), Column("n", Integer, nullable=False))
+UNROUTE = hot(delete(access).where(access.c.case_id == bindparam("case_id"), access.c.kind == "team"))
+VALUES_OF = hot(select(access.c.value).where(access.c.case_id == bindparam("case_id")).order_by(access.c.value))
+
+
+@pytest.fixture(params=KINDS)
+async def db(request: pytest.FixtureRequest, tmp_path: Path):
+    async with fresh_database(request.param, md, tmp_path, "held") as d:
+        yield d
+
+
+@pytest.fixture
+def sent() -> Iterator[list[str]]:
+    """The statements asyncpg sends to the server (round trips), as their first words."""
+    log: list[str] = []
+    c = asyncpg.connection.Connection
+    originals = {name: getattr(c, name) for name in ("execute", "executemany", "_execute")}
+
+    async def execute(self: Any, query: str, *args: Any, **kw: Any) -> Any:
+        if not args:  # with arguments it goes through _execute, counted there
+            log.append(" ".join(query.split()[:3]))
+        return await originals["execute"](self, query, *args, **kw)
+
+    async def executemany(self: Any, command: str, args: Any, **kw: Any) -> Any:
+        log.append(" ".join(command.split()[:3]))
+        return await originals["executemany"](self, command, args, **kw)
+
+    async def _execute(self: Any, query: str, *args: Any, **kw: Any) -> Any:
+        log.append(" ".join(query.split()[:3]))
+        return await originals["_execute"](self, query, *args, **kw)
+
+    for name, fn in (("execute", execute), ("executemany", executemany), ("_execute", _execute)):
+        setattr(c, name, fn)
+    try:
+        yield log
+    finally:
+        for name, fn in originals.items():
+            setattr(c, name, fn)
+
+
+async def test_a_transaction_reads_its_held_writes_and_commits_them(db: Database) -> None:
+    async with UnitOfWork(db) as uow:
+        uow.insert_later(
+            access, [{"case_id": "c1", "kind": "team", "value": "t1"}, {"case_id": "c1", "kind": "guardian", "value": "g"}]
+        )
+        uow.later(UNROUTE, {"case_id": "c1"}, scope={"case_id": "c1"})
+        uow.insert_later(access, {"case_id": "c1", "kind": "team", "value": "t2"})
+        uow.insert_new_later(access, {"case_id": "c1", "kind": "guardian", "value": "g"})  # already there: kept once
+        assert await uow.scalars(VALUES_OF, {"case_id": "c1"}) == ["g", "t2"]  # declared: sends its table's writes
+        uow.insert_later(access, {"case_id": "c2", "kind": "team", "value": "t3"})
+        uow.insert_later(counters, {"name": "a", "n": 1})
+        uow.update_later(counters, {"name": "a"}, {"n": 2})
+        assert (await uow.row(counters, name="a")).n == 2
+        # A statement not declared for the fast path sends everything held first.
+        assert await uow.scalar(select(func.count()).select_from(access)) == 3
+        await uow.commit()
+    async with UnitOfWork(db) as uow:
+        assert await uow.scalars(VALUES_OF, {"case_id": "c2"}) == ["t3"]
+
+
+async def test_held_writes_are_dropped_on_rollback(db: Database) -> None:
+    async with UnitOfWork(db) as uow:
+        uow.insert_later(access, {"case_id": "c1", "kind": "team", "value": "t1"})
+        await uow.rollback()
+    async with UnitOfWork(db) as uow:
+        uow.insert_later(access, {"case_id": "c1", "kind": "team", "value": "t1"})
+    # Left without commit: nothing was sent, nothing stored.
+    async with UnitOfWork(db) as uow:
+        assert await uow.scalars(VALUES_OF, {"case_id": "c1"}) == []
+
+
+async def test_a_held_duplicate_fails_the_commit_and_stores_nothing(db: Database) -> None:
+    async with UnitOfWork(db) as uow:
+        uow.insert_later(access, {"case_id": "c1", "kind": "team", "value": "t1"})
+        await uow.commit()
+    with pytest.raises(IntegrityError):
+        async with UnitOfWork(db) as uow:
+            uow.insert_later(access, {"case_id": "c9", "kind": "team", "value": "t9"})
+            uow.insert_later(access, {"case_id": "c1", "kind": "team", "value": "t1"})
+            await uow.commit()
+    async with UnitOfWork(db) as uow:
+        assert await uow.scalars(VALUES_OF, {"case_id": "c9"}) == []
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("db", [KINDS[1]], indirect=True)
+async def test_routing_a_batch_of_cases_costs_two_statements_on_postgresql(db: Database, sent: list[str]) -> None:
+    async with UnitOfWork(db) as uow:
+        await uow.row(counters, name="warm")  # the transaction has begun
+        sent.clear()
+        for i in range(50):
+            case = f"c{i}"
+            uow.later(UNROUTE, {"case_id": case}, scope={"case_id": case})
+            uow.insert_later(
+                access, [{"case_id": case, "kind": "team", "value": "t"}, {"case_id": case, "kind": "municipality", "value": "m"}]
+            )
+        assert await uow.row(counters, name="other") is None  # another table: sends nothing held
+        assert sent == ["SELECT held_counters.name, held_counters.n"]
+        await uow.send_held()
+        assert sent[1:] == ["DELETE FROM held_access", "INSERT INTO held_access"]
+        await uow.commit()
+    async with UnitOfWork(db) as uow:
+        assert await uow.scalar(select(func.count()).select_from(access)) == 100

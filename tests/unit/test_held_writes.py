@@ -1,0 +1,108 @@
+"""Held writes (shared/storage/deferred.py): grouped into as few statements as the order allows."""
+
+from __future__ import annotations
+
+from sqlalchemy import Column, Integer, MetaData, String, Table, bindparam, delete, insert, select, update
+
+from shared.storage.deferred import DELETE, INSERT, UPDATE, Held, tables_of
+from shared.storage.fastpath.declare import hot, hot_once
+
+md = MetaData()
+access = Table(
+    "access",
+    md,
+    Column("case_id", String, primary_key=True),
+    Column("kind", String, primary_key=True),
+    Column("value", String, primary_key=True),
+)
+counts = Table("counts", md, Column("month", String, primary_key=True), Column("n", Integer))
+other = Table("other", md, Column("id", String, primary_key=True))
+
+INS = insert(access)
+INS_NEW = insert(access).prefix_with("OR IGNORE")
+DEL = delete(access).where(access.c.case_id == bindparam("case_id"))
+UPD = update(counts).where(counts.c.month == bindparam("w_month")).values(n=bindparam("v_n"))
+JOINED = hot(select(access.c.value).join_from(access, other, access.c.value == other.c.id))
+
+
+def groups(held: Held, table: str = "access") -> list[tuple[object, list[dict[str, object]]]]:
+    (writes,) = held.take(frozenset({table}))
+    return writes.groups()
+
+
+def row(case: str, value: str, kind: str = "team") -> dict[str, str]:
+    return {"case_id": case, "kind": kind, "value": value}
+
+
+def test_replacing_the_access_of_many_cases_takes_one_delete_and_one_insert() -> None:
+    held = Held()
+    for case in ("c1", "c2", "c3"):
+        held.add(access, DEL, {"case_id": case}, DELETE, {"case_id": case})
+        held.add(access, INS, row(case, "t1"), INSERT)
+        held.add(access, INS, row(case, "m1", "municipality"), INSERT)
+    out = groups(held)
+    assert [stmt for stmt, _ in out] == [DEL, INS]
+    assert [p["case_id"] for p in out[0][1]] == ["c1", "c2", "c3"]
+    assert [(p["case_id"], p["value"]) for p in out[1][1]] == [
+        ("c1", "t1"),
+        ("c1", "m1"),
+        ("c2", "t1"),
+        ("c2", "m1"),
+        ("c3", "t1"),
+        ("c3", "m1"),
+    ]
+
+
+def test_a_delete_after_an_insert_of_its_rows_is_sent_after_it() -> None:
+    held = Held()
+    held.add(access, INS, row("c1", "t1"), INSERT)
+    held.add(access, DEL, {"case_id": "c1"}, DELETE, {"case_id": "c1"})
+    held.add(access, INS, row("c1", "t2"), INSERT)
+    out = groups(held)
+    assert [(stmt, [p.get("value") for p in ps]) for stmt, ps in out] == [(INS, ["t1"]), (DEL, [None]), (INS, ["t2"])]
+
+
+def test_two_inserts_of_one_key_keep_their_order_and_other_keys_share_a_statement() -> None:
+    held = Held()
+    held.add(access, INS_NEW, row("c1", "g1"), INSERT)
+    held.add(access, INS, row("c1", "g1"), INSERT)  # same key, other statement: after the first
+    held.add(access, INS_NEW, row("c1", "g2"), INSERT)  # other key: joins the first group
+    out = groups(held)
+    assert [(stmt, [p["value"] for p in ps]) for stmt, ps in out] == [(INS_NEW, ["g1", "g2"]), (INS, ["g1"])]
+
+
+def test_updates_of_one_row_keep_their_order_and_a_table_without_case_id_is_split_by_its_key() -> None:
+    held = Held()
+    held.add(counts, UPD, {"w_month": "2026-12", "v_n": 1}, UPDATE, {"month": "2026-12"})
+    held.add(counts, UPD, {"w_month": "2026-11", "v_n": 5}, UPDATE, {"month": "2026-11"})
+    held.add(counts, UPD, {"w_month": "2026-12", "v_n": 2}, UPDATE, {"month": "2026-12"})
+    out = groups(held, "counts")
+    assert [[p["v_n"] for p in ps] for _, ps in out] == [[1, 5], [2]]
+
+
+def test_a_read_is_affected_only_by_held_writes_of_the_rows_it_reads() -> None:
+    held = Held()
+    held.add(access, INS, row("c1", "t1"), INSERT)
+    held.add(counts, UPD, {"w_month": "2026-12", "v_n": 1}, UPDATE, {"month": "2026-12"})
+    assert held.affects("access", {"case_id": "c1"})
+    assert not held.affects("access", {"case_id": "c2"})
+    assert held.affects("counts", {"month": "2026-12"})
+    assert not held.affects("counts", {"month": "2026-10"})
+    assert not held.affects("other", {"id": "x"})
+
+
+def test_taking_some_tables_leaves_the_others_held() -> None:
+    held = Held()
+    held.add(access, INS, row("c1", "t1"), INSERT)
+    held.add(counts, UPD, {"w_month": "2026-12", "v_n": 1}, UPDATE, {"month": "2026-12"})
+    assert [w.writes[0].params for w in held.take(frozenset({"counts", "nothing"}))] == [{"w_month": "2026-12", "v_n": 1}]
+    assert held
+    assert len(held.take(None)) == 1
+    assert not held
+
+
+def test_a_statement_names_every_table_it_reads_and_an_undeclared_one_names_none() -> None:
+    assert tables_of(JOINED) == frozenset({"access", "other"})
+    declared = hot_once(("test_held_writes.delete", access), lambda: delete(access).where(access.c.case_id == bindparam("c")))
+    assert tables_of(declared) == frozenset({"access"})
+    assert tables_of(select(access)) is None  # not declared: everything held is sent first

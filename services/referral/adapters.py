@@ -304,10 +304,13 @@ class ReferralRepository:
         """The most recently opened open case of any of these children."""
         if not keys:
             return None
-        ids = {r.case_id for r in await self.s.execute(_CASES_OF_CHILDREN, {"keys": list(keys)})}
+        # The batch's held rows of other children and cases cannot change the answer: not sent first.
+        send = any(self.uow.holds(referral_children, child_key=k) for k in keys)
+        ids = {r.case_id for r in await self.s.execute(_CASES_OF_CHILDREN, {"keys": list(keys)}, send_held=send)}
         if not ids:
             return None
-        open_ = [r for r in await self.s.execute(_CASE_STATUS, {"ids": sorted(ids)}) if r.status == "open"]
+        send = any(self.uow.holds(cases, case_id=i) for i in ids)
+        open_ = [r for r in await self.s.execute(_CASE_STATUS, {"ids": sorted(ids)}, send_held=send) if r.status == "open"]
         return UUID(max(open_, key=lambda r: r.opened_at).case_id) if open_ else None
 
     # -- cases -------------------------------------------------------------------------------------

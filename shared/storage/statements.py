@@ -41,6 +41,11 @@ class TableStatements(FastPathRouting):
         """Update the rows matching ``where`` (column equality), sent later."""
         self._held.add(table, self._update_stmt(table, where, values), _where_params(where, values), UPDATE, where)
 
+    def holds(self, table: Table, **equals: Any) -> bool:
+        """Is a held write waiting that could change the rows where these columns equal these
+        values? A read of other rows need not send the table's held writes first."""
+        return self._held.affects(table.name, equals)
+
     def later(self, stmt: Any, params: dict[str, Any], scope: dict[str, Any] | None = None) -> None:
         """A declared INSERT, DELETE or UPDATE (``hot``/``hot_once``) sent later. ``scope``: column
         values every row it may touch has (a DELETE's or UPDATE's ``WHERE``, or a superset of its

@@ -82,3 +82,20 @@ async def test_an_index_of_an_earlier_version_is_rekeyed_at_start_and_links_agai
         assert second.linked and second.case_id == first.case_id  # type: ignore[attr-defined]
     finally:
         await again.dispose()
+
+
+async def test_a_second_referral_of_a_child_in_the_same_batch_joins_the_case_the_first_opened(db: Database) -> None:
+    """The intake's batch holds its inserts (shared/storage/deferred.py); the child's lookup of the
+    second referral still sees the first referral's child and case, held in the same transaction."""
+    config = ReferralConfig()
+    first_body, second_body = submission(), submission()
+    second_body["children"] = first_body["children"]
+    other = submission()  # another child in between: its held rows are not in the way
+    async with ReferralUnitOfWork(db, lambda: datetime.now(UTC), config=config, router=config.router()) as uow:
+        first = await receive_submission(ReceiveSubmission(data=json.dumps(first_body).encode(), stream_seq=1), uow)
+        unrelated = await receive_submission(ReceiveSubmission(data=json.dumps(other).encode(), stream_seq=2), uow)
+        second = await receive_submission(ReceiveSubmission(data=json.dumps(second_body).encode(), stream_seq=3), uow)
+        await uow.commit()
+    assert first is not None and second is not None and unrelated is not None
+    assert second.case_id == first.case_id and second.linked
+    assert unrelated.case_id != first.case_id

@@ -54,9 +54,41 @@ class TableWrites:
     partition: str | None
     key: tuple[str, ...]  # the primary key's columns
     writes: list[HeldWrite] = field(default_factory=list)
+    # For reads by equality (``affects``) without a scan of a batch's hundreds of rows: the held
+    # inserts by each (column, value) they write, and the deletes and updates (few) apart.
+    _inserts_by_value: dict[tuple[str, Any], list[HeldWrite]] = field(default_factory=dict)
+    _scoped: list[HeldWrite] = field(default_factory=list)
+    _unindexed: list[HeldWrite] = field(default_factory=list)  # a value that is no dict key (JSON)
+    _columns: frozenset[str] | None = None  # the columns every held insert names
 
     def add(self, write: HeldWrite) -> None:
         self.writes.append(write)
+        if write.kind != INSERT:
+            self._scoped.append(write)
+            return
+        names = frozenset(write.params)
+        self._columns = names if self._columns is None else self._columns & names
+        try:
+            for item in write.params.items():
+                self._inserts_by_value.setdefault(item, []).append(write)
+        except TypeError:
+            self._unindexed.append(write)
+
+    def affects(self, equals: dict[str, Any]) -> bool:
+        """Could a held write change the rows where these columns equal these values?"""
+        if any(_overlap(w.scope, equals) for w in self._scoped):
+            return True
+        if any(_matches(w.params, equals) for w in self._unindexed):
+            return True
+        # An insert that names the column is found by its value; one that does not might match.
+        column = next((c for c in equals if self._columns is not None and c in self._columns), None)
+        if column is None:
+            return any(_matches(w.params, equals) for w in self.writes if w.kind == INSERT)
+        try:
+            found = self._inserts_by_value.get((column, equals[column]), ())
+        except TypeError:
+            return any(_matches(w.params, equals) for w in self.writes if w.kind == INSERT)
+        return any(_matches(w.params, equals) for w in found)
 
     def groups(self) -> list[tuple[Any, list[dict[str, Any]]]]:
         """The writes as (statement, parameter list) groups, to be sent in this order.
@@ -146,7 +178,7 @@ class Held:
         t = self.tables.get(table)
         if t is None:
             return False
-        return any(_matches(w.params, equals) if w.kind == INSERT else _overlap(w.scope, equals) for w in t.writes)
+        return t.affects(equals)
 
     def take(self, names: frozenset[str] | None) -> list[TableWrites]:
         """The held writes of these tables (all when None), no longer held."""

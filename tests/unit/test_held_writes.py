@@ -106,3 +106,20 @@ def test_a_statement_names_every_table_it_reads_and_an_undeclared_one_names_none
     declared = hot_once(("test_held_writes.delete", access), lambda: delete(access).where(access.c.case_id == bindparam("c")))
     assert tables_of(declared) == frozenset({"access"})
     assert tables_of(select(access)) is None  # not declared: everything held is sent first
+
+
+def test_a_read_by_a_column_some_held_inserts_leave_out_is_still_told_it_may_be_affected() -> None:
+    held = Held()
+    held.add(access, INS, {"case_id": "c1", "kind": "team"}, INSERT)  # value left to a default
+    held.add(access, INS, row("c2", "v2"), INSERT)
+    assert held.affects("access", {"value": "anything"})
+    assert held.affects("access", {"case_id": "c1", "value": "x"})
+    assert not held.affects("access", {"case_id": "c3"})
+
+
+def test_a_read_by_a_json_value_compares_without_an_index() -> None:
+    held = Held()
+    held.add(other, insert(other), {"id": "x", "doc": {"a": 1}}, INSERT)
+    assert held.affects("other", {"doc": {"a": 1}})
+    assert not held.affects("other", {"doc": {"a": 2}})
+    assert held.affects("other", {"id": "x"})

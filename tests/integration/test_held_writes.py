@@ -133,3 +133,38 @@ async def test_routing_a_batch_of_cases_costs_two_statements_on_postgresql(db: D
         await uow.commit()
     async with UnitOfWork(db) as uow:
         assert await uow.scalar(select(func.count()).select_from(access)) == 100
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("db", [KINDS[1]], indirect=True)
+async def test_held_writes_of_several_tables_go_in_one_statement_on_postgresql(db: Database, sent: list[str]) -> None:
+    async with UnitOfWork(db) as uow:
+        await uow.row(counters, name="warm")
+        uow.insert_later(counters, {"name": "a", "n": 1})
+        uow.later(UNROUTE, {"case_id": "c1"}, scope={"case_id": "c1"})
+        uow.insert_later(access, {"case_id": "c1", "kind": "team", "value": "t1"})
+        uow.update_later(counters, {"name": "a"}, {"n": 2})
+        sent.clear()
+        await uow.send_held()
+        # Round one: the counter's insert and the access rows' delete, together; round two: the
+        # counter's update and the access rows' insert, which each follow their table's first.
+        assert sent == ["WITH w0 AS", "WITH w0 AS"]
+        await uow.commit()
+    async with UnitOfWork(db) as uow:
+        assert (await uow.row(counters, name="a")).n == 2
+        assert await uow.scalars(VALUES_OF, {"case_id": "c1"}) == ["t1"]
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("db", [KINDS[1]], indirect=True)
+async def test_a_duplicate_among_writes_sent_together_fails_as_an_integrity_error(db: Database) -> None:
+    async with UnitOfWork(db) as uow:
+        uow.insert_later(counters, {"name": "a", "n": 1})
+        await uow.commit()
+    with pytest.raises(IntegrityError):
+        async with UnitOfWork(db) as uow:
+            uow.insert_later(access, {"case_id": "c1", "kind": "team", "value": "t1"})
+            uow.insert_later(counters, {"name": "a", "n": 1})
+            await uow.commit()
+    async with UnitOfWork(db) as uow:
+        assert await uow.scalars(VALUES_OF, {"case_id": "c1"}) == []

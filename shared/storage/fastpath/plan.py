@@ -213,6 +213,26 @@ class Plan:
         else:
             await conn.executemany(self.sql, [self._args(p) for p in params])
 
+    def pg_part(self, params: list[dict[str, Any]], offset: int) -> tuple[str, list[Any]] | None:
+        """Held writes as one statement whose placeholders start after ``offset`` (to be sent with
+        other tables' in one round trip, routing.py), or None when they take an ``executemany``."""
+        if len(params) == 1:
+            sql, args = self.sql, list(self._args(params[0]))
+        elif (
+            self.values_group is not None
+            and self.row_type is None
+            and not self.updates_on_conflict
+            and len(params) <= ROWS_PER_INSERT
+        ):
+            sql, args = self._pg_rows_sql(len(params)), []
+            for p in params:
+                args.extend(self._args(p))
+        else:
+            return None
+        if offset:
+            sql = _PG_NUMBER.sub(lambda m: f"${int(m.group(1)) + offset}", sql)
+        return sql, args
+
     def run_many(self, conn: Any, params: list[dict[str, Any]]) -> None:
         """Held writes on SQLite: one ``executemany`` (no result)."""
         conn.executemany(self.sql, [self._args(p) for p in params])

@@ -11,6 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared.storage.deferred import Held, tables_of
 from shared.storage.fastpath.plan import FastResult
 
+# PostgreSQL takes at most 32,767 parameters in one statement; held writes sent together stay below.
+PG_ARGS_PER_STATEMENT = 30_000
+
 if TYPE_CHECKING:
     from shared.storage.database import Database
 
@@ -44,10 +47,57 @@ class FastPathRouting:
         return await self.session.execute(stmt, params)
 
     async def send_held(self, tables: frozenset[str] | None = None) -> None:
-        """Send the held writes of these tables (all when None), each group as one statement."""
-        for writes in self._held.take(tables):
-            for stmt, params in writes.groups():
+        """Send the held writes of these tables (all when None), each group as one statement. On
+        PostgreSQL the groups of different tables go together, as one statement (``_send_together``)."""
+        taken = [writes.groups() for writes in self._held.take(tables)]
+        fast = self.db.fast
+        if len(taken) > 1 and fast is not None and fast.pg_adapter is not None:
+            await self._send_together(taken)
+            return
+        for groups in taken:
+            for stmt, params in groups:
                 await self._run_many(stmt, params)
+
+    async def _send_together(self, tables: list[list[tuple[Any, list[dict[str, Any]]]]]) -> None:
+        """Each table's k-th group after its (k-1)-th; the k-th groups of different tables as one
+        statement of data-modifying CTEs (``WITH w1 AS (INSERT …), w2 AS (DELETE …) INSERT …``):
+        one round trip instead of one per table. Each sub-statement writes its own table, so none
+        sees or depends on another's rows. A group that needs an ``executemany`` goes alone."""
+        fast = self.db.fast
+        assert fast is not None
+        for k in range(max(len(groups) for groups in tables)):
+            parts: list[tuple[str, list[Any]]] = []
+            width = 0
+            for groups in tables:
+                if k >= len(groups):
+                    continue
+                stmt, params = groups[k]
+                plan = fast.plan(stmt, params[0])
+                part = plan.pg_part(params, width) if plan is not None and plan.pg else None
+                if part is None:
+                    await self._run_many(stmt, params)
+                    continue
+                if width + len(part[1]) > PG_ARGS_PER_STATEMENT and parts:
+                    await self._run_together(parts)
+                    parts, width = [], 0
+                    part = plan.pg_part(params, 0)  # type: ignore[union-attr]
+                    assert part is not None
+                parts.append(part)
+                width += len(part[1])
+            if parts:
+                await self._run_together(parts)
+
+    async def _run_together(self, parts: list[tuple[str, list[Any]]]) -> None:
+        *ctes, (last, _) = parts
+        sql = "WITH " + ", ".join(f"w{i} AS ({s})" for i, (s, _) in enumerate(ctes)) + " " + last if ctes else last
+        args = [a for _, part_args in parts for a in part_args]
+        conn = await self.session.connection()
+        adapted = conn.sync_connection.connection.dbapi_connection  # type: ignore[union-attr]
+        driver = await self.db.fast.pg_adapter.in_transaction(adapted)  # type: ignore[union-attr]
+        try:
+            await driver.execute(sql, *args)
+        except Exception as exc:
+            raise await self._pg_error(conn, adapted, sql, exc) from exc
 
     async def _run_many(self, stmt: Any, params: list[dict[str, Any]]) -> None:
         fast = self.db.fast

@@ -159,11 +159,13 @@ class Service:
 
         def deco(fn: Callable[[Any, Any], Awaitable[None]]) -> Any:
             handler = self._opening(fn) if personal_fields(event) else fn
+            preload = getattr(fn, "preload", None)  # a batch's read (Subscription.preload; fields still sealed)
             for i, sub in enumerate(self.subscriptions):
                 if sub.subject == event.filter_subject():
-                    self.subscriptions[i] = dataclasses.replace(sub, handler=_chain(sub.handler, handler))
+                    both = _chain(sub.preload, preload) if sub.preload and preload else sub.preload or preload
+                    self.subscriptions[i] = dataclasses.replace(sub, handler=_chain(sub.handler, handler), preload=both)
                     return fn
-            sub = Subscription.for_event(self.name, event, handler)
+            sub = dataclasses.replace(Subscription.for_event(self.name, event, handler), preload=preload)
             if personal_fields(event):
                 sub = dataclasses.replace(sub, prepare=self._prefetch_keys)
             self.subscriptions.append(sub)

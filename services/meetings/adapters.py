@@ -157,6 +157,8 @@ class MeetingRepository:
     def __init__(self, uow: UnitOfWork) -> None:
         self.uow = uow
         self.s = uow  # execute/scalar(s) take the driver fast path (shared/storage/fastpath/)
+        # Statistics facts read for this transaction's batch (None: no row yet), and as written since.
+        self._facts: dict[tuple[str, str], dict[str, Any] | None] = {}
 
     async def add_convening(self, c: Convening) -> bool:
         return await self.uow.insert_new(
@@ -345,14 +347,31 @@ class MeetingRepository:
 
     # -- statistics read models (FACT_TABLES) --------------------------------------------------------
     async def statistics_facts(self, key: str, model: str = "joint") -> dict[str, Any] | None:
+        if (model, key) in self._facts:
+            known = self._facts[(model, key)]
+            return dict(known) if known is not None else None
         t = FACT_TABLES[model]
         # Locked until commit (PostgreSQL): two events of one key handled at once by two consumers
         # would otherwise each write its own fold over the other's (SQLite writers take turns anyway).
         found = await self.uow.row(t, for_update=True, key=key)
         return dict(found.facts) if found is not None else None
 
+    async def preload_statistics_facts(self, keys: set[str], model: str = "joint") -> None:
+        """The facts of a batch's keys in one statement, locked as :meth:`statistics_facts` locks them."""
+        wanted = sorted(k for k in keys if (model, k) not in self._facts)
+        if not wanted:
+            return
+        t = FACT_TABLES[model]
+        if any(self.uow.holds(t, key=k) for k in wanted):
+            await self.uow.send_held(frozenset({t.name}))
+        rows = await self.s.execute(select(t.c.key, t.c.facts).where(t.c.key.in_(wanted)).with_for_update(), send_held=False)
+        found = {r.key: dict(r.facts) for r in rows}
+        for k in wanted:
+            self._facts[(model, k)] = found.get(k)
+
     async def save_statistics_facts(self, key: str, facts: dict[str, Any], *, new: bool, model: str = "joint") -> None:
         t = FACT_TABLES[model]
+        self._facts[(model, key)] = dict(facts)
         if new:
             self.uow.insert_later(t, {"key": key, "facts": facts})
         else:
@@ -365,6 +384,7 @@ class MeetingRepository:
     async def replace_statistics_facts(self, facts: dict[str, dict[str, Any]], model: str = "joint") -> None:
         """A rebuild's result in place of the live rows, in the unit of work's one transaction."""
         t = FACT_TABLES[model]
+        self._facts = {k: v for k, v in self._facts.items() if k[0] != model}
         await self.s.execute(delete(t))
         rows = [{"key": k, "facts": f} for k, f in facts.items()]
         for i in range(0, len(rows), 500):

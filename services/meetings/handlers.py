@@ -853,6 +853,11 @@ async def statistics(q: MeetingStatisticsQuery, uow: MeetingsUnitOfWork) -> Repl
     return Reply(ok=True, data=result)
 
 
+async def _preload_meeting_statistics(events: list[Any], uow: MeetingsUnitOfWork) -> None:
+    keys = {meeting_statistics.MeetingStatisticsModel.key_of(ev.event_type, ev.model_dump(mode="json")) for ev in events}
+    await uow.meetings.preload_statistics_facts(keys, "meetings")
+
+
 async def on_meeting_statistics_event(ev: Any, uow: MeetingsUnitOfWork) -> None:
     """The live joint-meeting statistics read model, folded exactly as a rebuild folds the streams."""
     payload = ev.model_dump(mode="json")
@@ -907,6 +912,11 @@ async def record_adoption_stage(cmd: RecordAdoptionStage, uow: MeetingsUnitOfWor
     return Reply(ok=True, data={"municipality": cmd.municipality, "stage": cmd.stage, "previous_stage": previous})
 
 
+async def _preload_joint_statistics(events: list[Any], uow: MeetingsUnitOfWork) -> None:
+    keys = {joint_statistics.JointWorkStatistics.key_of(ev.event_type, ev.model_dump(mode="json")) for ev in events}
+    await uow.meetings.preload_statistics_facts(keys)
+
+
 async def on_joint_statistics_event(ev: Any, uow: MeetingsUnitOfWork) -> None:
     """The live joint-work statistics read model, folded exactly as a rebuild folds the streams."""
     payload = ev.model_dump(mode="json")
@@ -930,3 +940,8 @@ async def joint_work_statistics(q: JointWorkStatisticsQuery, uow: MeetingsUnitOf
     elif q.format == "svg":
         data |= {"content_type": "image/svg+xml", "svg": joint_statistics.chart(rows, q.language)}
     return Reply(ok=True, data=data)
+
+
+# A consumed batch reads the facts of all its events' keys at once (Subscription.preload).
+on_meeting_statistics_event.preload = _preload_meeting_statistics  # type: ignore[attr-defined]
+on_joint_statistics_event.preload = _preload_joint_statistics  # type: ignore[attr-defined]

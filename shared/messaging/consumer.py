@@ -224,6 +224,8 @@ class EventConsumer:
         async with self.uow_factory() as uow:
             # One inbox statement for the batch; a key seen twice in one batch is handled once.
             new = await uow.claim_many(self.sub.durable, keys)
+            if self.sub.preload is not None and new:
+                await self.sub.preload([ev for (_, ev), key in zip(items, keys, strict=True) if key in new], uow)
             recording = tracing_exported()
             for (m, ev), key in zip(items, keys, strict=True):
                 ctx = extract_context(m.headers)

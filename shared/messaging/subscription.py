@@ -38,6 +38,10 @@ class Subscription:
     # Called with a batch's parsed events before its transaction (best effort: the runtime fetches
     # the cases' keys of sealed fields side by side, shared/sealing.py).
     prepare: Callable[[list[Any]], Awaitable[None]] | None = None
+    # Called in the batch's transaction with its events not handled before (inbox), before their
+    # handlers: a read model reads the rows the batch will fold its events into in one statement
+    # instead of one per event (a round trip each on PostgreSQL). Set from a handler's ``preload``.
+    preload: Callable[[list[Any], UnitOfWork], Awaitable[None]] | None = None
 
     @property
     def durable(self) -> str:

@@ -53,3 +53,30 @@ async def test_a_batch_is_claimed_at_once_and_each_event_takes_effect_once(tmp_p
     async with db.sessionmaker() as s:
         assert await s.scalar(select(func.count()).select_from(db.inbox)) == 5
     await db.dispose()
+
+
+async def test_a_batch_preloads_once_with_the_events_not_handled_before_and_before_their_handlers(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    md = MetaData()
+    messaging_tables(md)
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'p.db'}", md)
+    await db.create_all()
+    calls: list[Any] = []
+
+    async def handler(ev: Any, uow: UnitOfWork) -> None:
+        calls.append(ev)
+
+    async def preload(events: list[Any], uow: UnitOfWork) -> None:
+        calls.append(("preload", sorted(set(events))))
+
+    sub = Subscription(
+        "svc", "test.subject", "TEST", handler, parse=lambda m: m.data.decode(), key=lambda ev, m: ev, preload=preload
+    )
+    consumer = EventConsumer(db, None, sub, lambda: UnitOfWork(db), None)  # type: ignore[arg-type]
+    await consumer._handle_batch([(m, sub.parse(m)) for m in [FakeMsg("a", 1)]])
+    calls.clear()
+    await consumer._handle_batch([(m, sub.parse(m)) for m in [FakeMsg(k, 10 + i) for i, k in enumerate("abc")]])
+    assert calls == [("preload", ["b", "c"]), "b", "c"]
+    calls.clear()
+    await consumer._handle_batch([(m, sub.parse(m)) for m in [FakeMsg("a", 20)]])  # nothing new: no preload
+    assert calls == []
+    await db.dispose()

@@ -222,3 +222,28 @@ async def test_a_declared_statement_the_fast_path_cannot_run_is_logged_once_and_
     assert db.fast.refused - before == 3
     async with UnitOfWork(db) as uow:
         assert await uow.scalars(select(calls.c.n)) == [5, 5, 5]
+
+
+NOT_IN = (
+    select(things.c.id)
+    .where(things.c.id.not_in(bindparam("ids", expanding=True)), things.c.n == bindparam("n"))
+    .order_by(things.c.id)
+)
+hot_all(NOT_IN)
+
+
+async def test_in_lists_take_the_fast_path_with_the_rows_sqlalchemy_gives(db: Database) -> None:
+    async with UnitOfWork(db) as uow:
+        await uow.insert(things, [{"id": f"t{i}"} for i in range(4)])
+        for ids in (["t3", "t1", "nope"], ["t2"]):
+            slow = (await uow.session.execute(BY_IDS, {"ids": ids})).all()
+            fast = await uow.execute(BY_IDS, {"ids": ids})
+            assert isinstance(fast, FastResult)  # on PostgreSQL too: one array parameter
+            assert [tuple(r) for r in fast] == [tuple(r) for r in slow]
+            assert await uow.scalars(NOT_IN, {"ids": ids, "n": 7}) == list(
+                await uow.session.scalars(NOT_IN, {"ids": ids, "n": 7})
+            )
+        assert (await uow.execute(BY_IDS, {"ids": []})).all() == []
+        assert await uow.scalars(NOT_IN, {"ids": [], "n": 7}) == ["t0", "t1", "t2", "t3"]
+        if db.fast is not None and db.fast.pg:
+            assert "= ANY($1::VARCHAR(36)[])" in db.fast.plan(BY_IDS, {"ids": ["x"]}).sql

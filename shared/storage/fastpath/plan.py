@@ -8,8 +8,9 @@ part of a service's CPU per referral (bench/README.md).
 A :class:`Plan` is what SQLAlchemy would send: the SQL its compiler renders for the dialect, with
 its own bind processors (UTC datetimes, JSON text) applied to the parameters and its own result
 processors applied to the rows. Only what this covers exactly takes this path; anything else
-(Python-side callable defaults, escaped bind names, an empty ``IN`` list; on PostgreSQL also
-``IN`` lists and ``executemany`` without RETURNING) goes through SQLAlchemy as before. Statements
+(Python-side callable defaults, escaped bind names, an empty ``IN`` list on SQLite; on PostgreSQL
+``executemany`` without RETURNING) goes through SQLAlchemy as before. On PostgreSQL an ``IN`` list
+is sent as one array parameter (``= ANY($n)``). Statements
 run inside the unit of work's transaction, on the same connection, so atomicity is unchanged, and
 a driver error is raised as SQLAlchemy's (``IntegrityError`` …, parameters hidden).
 
@@ -111,6 +112,7 @@ class Plan:
         "plain",
         "pg",
         "_pg_multi",
+        "arrays",
     )
 
     def __init__(
@@ -124,6 +126,7 @@ class Plan:
         result_procs: list[Any] | None,
         is_insert: bool,
         pg: bool = False,
+        arrays: frozenset[str] = frozenset(),
     ) -> None:
         self.stmt = stmt  # kept alive so its id() is never reused by another statement
         self.sql = sql
@@ -135,6 +138,7 @@ class Plan:
         self.result_procs = result_procs
         self.plain = result_procs is not None and all(p is None for p in result_procs)  # rows as SQLite gives them
         self.pg = pg
+        self.arrays = arrays  # PostgreSQL: IN lists sent as one array parameter (``= ANY($n)``)
         self._pg_multi: dict[int, str] = {}  # rows -> the multi-row INSERT's SQL
         m = (_PG_VALUES if pg else re.compile(r"VALUES (\((?:\?, )*\?\))")).search(sql) if is_insert else None
         self.values_group = m.group(1) if m else None
@@ -150,7 +154,10 @@ class Plan:
         for name in self.order:
             v = params[name] if name in params else self.consts[name]
             p = procs.get(name)
-            out.append(p(v) if p is not None else v)
+            if name in self.arrays:
+                out.append([p(x) for x in v] if p is not None else list(v))
+            else:
+                out.append(p(v) if p is not None else v)
         return tuple(out)
 
     def refusal(self, params: Any) -> str | None:
@@ -163,7 +170,7 @@ class Plan:
                 return None if ok else "executemany without INSERT … RETURNING on PostgreSQL"
             return None if self.row_type is None or self.values_group is not None else "executemany of a non-INSERT with rows"
         if self.pg:
-            return "an IN list on PostgreSQL" if self.expanding else None
+            return None
         # an empty IN list: SQLAlchemy's own rendering
         return None if all(params.get(n) for n in self.expanding) else "an empty IN list"
 
@@ -285,6 +292,31 @@ class Plan:
         return sql, args
 
 
+_PG_PLACEHOLDER_OR_IN = re.compile(r"\$(\d+)|(NOT )?IN \(__\[POSTCOMPILE_(\w+)\]\)")
+
+
+def _pg_in_as_any(sql: str, order: list[str], binds: dict[str, Any], dialect: Any) -> tuple[str, frozenset[str]]:
+    """PostgreSQL: ``x IN (…list…)`` as ``x = ANY($n::TYPE[])`` (and ``NOT IN`` as ``<> ALL``), the list
+    one array parameter, so that the statement has one shape whatever the list's length (SQLAlchemy
+    renders a placeholder per element). Placeholders are numbered again in ``order``, which is
+    their order in the text; an empty list means what SQLAlchemy's rendering of it means (no
+    row matches ``= ANY('{}')``, every row ``<> ALL('{}')``)."""
+    numbers = iter(range(1, len(order) + 1))
+    arrays: set[str] = set()
+
+    def renumber(m: re.Match[str]) -> str:
+        n = next(numbers)
+        if m.group(1) is not None:
+            return f"${n}"
+        name = m.group(3)
+        arrays.add(name)
+        element = binds[name].type.compile(dialect=dialect)
+        return f"{'<> ALL' if m.group(2) else '= ANY'}(${n}::{element}[])"
+
+    # The casts SQLAlchemy adds to other placeholders ($1::VARCHAR) stay where they are.
+    return _PG_PLACEHOLDER_OR_IN.sub(renumber, sql), frozenset(arrays)
+
+
 class FastSQL:
     """The per-database cache of plans; ``plan()`` returns None for what must go through SQLAlchemy."""
 
@@ -355,8 +387,11 @@ class FastSQL:
         order = list(compiled.positiontup)
         if any(n not in keys and n not in consts for n in order):
             return None, "a parameter missing"
-        if self.pg and {int(n) for n in _PG_NUMBER.findall(compiled.string)} != set(range(1, len(order) + 1)):
-            return None, "placeholders not $1…$n in order"  # e.g. an IN list among them
+        sql, arrays = compiled.string, frozenset[str]()
+        if self.pg and _EXPANDING.search(sql):
+            sql, arrays = _pg_in_as_any(sql, order, compiled.binds, self.dialect)
+        if self.pg and {int(n) for n in _PG_NUMBER.findall(sql)} != set(range(1, len(order) + 1)):
+            return None, "placeholders not $1…$n in order"
         # The bind and result processors the compiler caches, through the types' public API.
         procs: dict[str, Any] = {}
         for name, bind in compiled.binds.items():
@@ -377,4 +412,4 @@ class FastSQL:
                 or ty.dialect_impl(self.dialect).result_processor(self.dialect, None)
                 for _, ty in cols
             ]
-        return Plan(stmt, compiled.string, order, consts, procs, row_type, result_procs, isinstance(stmt, Insert), self.pg), ""
+        return Plan(stmt, sql, order, consts, procs, row_type, result_procs, isinstance(stmt, Insert), self.pg, arrays), ""

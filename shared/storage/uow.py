@@ -7,6 +7,7 @@ Its parts, by job: outbox.py (``emit``, ``schedule``), inbox.py (``claim_many``)
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -118,11 +119,19 @@ class UnitOfWork(OutboxWrites, InboxClaims, CommandReplies, TableStatements):
 
             await route(self, self._routed)
             self._routed = []
-        if self._held:  # writes held for grouping (deferred.py), before the events and the commit
+        sealing = self.db.sealer.complete(self._messages) if self._messages and self.db.sealer is not None else None
+        if self._held and sealing is not None:
+            # The held writes (deferred.py) go to the database while the keys not yet cached (a new
+            # case's: a JetStream write) are fetched or created: neither waits for the other.
+            results = await asyncio.gather(self.send_held(), sealing, return_exceptions=True)
+            for r in results:
+                if isinstance(r, BaseException):
+                    raise r
+        elif self._held:
             await self.send_held()
+        elif sealing is not None:
+            await sealing
         if self._messages:
-            if self.db.sealer is not None:
-                await self.db.sealer.complete(self._messages)  # keys not yet cached: fetched now
             seq_of = {r.message_id: r.seq for r in await self.execute(self.db.outbox_insert, self._messages)}
             for message in self._messages:
                 message["seq"] = seq_of[message["message_id"]]

@@ -1,8 +1,10 @@
 """Where the unit of work's statements run: declared ones on the driver (plan.py), the rest through
-SQLAlchemy, with the same SQL, parameters, result values and errors either way."""
+SQLAlchemy, with the same SQL, parameters, result values and errors either way; held writes
+(shared/storage/deferred.py) in their groups, on PostgreSQL several tables' in one statement."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import DBAPIError
@@ -91,13 +93,7 @@ class FastPathRouting:
         *ctes, (last, _) = parts
         sql = "WITH " + ", ".join(f"w{i} AS ({s})" for i, (s, _) in enumerate(ctes)) + " " + last if ctes else last
         args = [a for _, part_args in parts for a in part_args]
-        conn = await self.session.connection()
-        adapted = conn.sync_connection.connection.dbapi_connection  # type: ignore[union-attr]
-        driver = await self.db.fast.pg_adapter.in_transaction(adapted)  # type: ignore[union-attr]
-        try:
-            await driver.execute(sql, *args)
-        except Exception as exc:
-            raise await self._pg_error(conn, adapted, sql, exc) from exc
+        await self._on_pg(sql, lambda driver: driver.execute(sql, *args))
 
     async def _run_many(self, stmt: Any, params: list[dict[str, Any]]) -> None:
         fast = self.db.fast
@@ -105,13 +101,7 @@ class FastPathRouting:
         if plan is None:
             await self.session.execute(stmt, params)
         elif plan.pg:
-            conn = await self.session.connection()
-            adapted = conn.sync_connection.connection.dbapi_connection  # type: ignore[union-attr]
-            driver = await fast.pg_adapter.in_transaction(adapted)  # type: ignore[union-attr]
-            try:
-                await plan.run_many_pg(driver, params)
-            except Exception as exc:
-                raise await self._pg_error(conn, adapted, plan.sql, exc) from exc
+            await self._on_pg(plan.sql, lambda driver: plan.run_many_pg(driver, params))
         else:
             conn = await self._connection()
             try:
@@ -128,17 +118,21 @@ class FastPathRouting:
         )
 
     async def _run_pg(self, plan: Any, params: Any) -> FastResult:
-        """A statement on the session's own asyncpg connection, in its transaction (begun here
-        when this is the transaction's first statement, as SQLAlchemy's own execution would)."""
+        result: FastResult = await self._on_pg(plan.sql, lambda driver: plan.run_pg(driver, params))
+        return result
+
+    async def _on_pg(self, sql: str, run: Callable[[Any], Awaitable[Any]]) -> Any:
+        """``run(driver)`` on the session's own asyncpg connection, in its transaction (begun here
+        when this is the transaction's first statement, as SQLAlchemy's own execution would); a
+        driver error raised as SQLAlchemy would raise it."""
         conn = await self.session.connection()
         adapted = conn.sync_connection.connection.dbapi_connection  # type: ignore[union-attr]
         # SQLAlchemy's adapter internals (shared/internals/asyncpg.py), loaded by the fast path on PostgreSQL
         driver = await self.db.fast.pg_adapter.in_transaction(adapted)  # type: ignore[union-attr]
         try:
-            result: FastResult = await plan.run_pg(driver, params)
-            return result
+            return await run(driver)
         except Exception as exc:
-            raise await self._pg_error(conn, adapted, plan.sql, exc) from exc
+            raise await self._pg_error(conn, adapted, sql, exc) from exc
 
     async def _pg_error(self, conn: Any, adapted: Any, sql: str, exc: Exception) -> Exception:
         """The exception SQLAlchemy would raise (``IntegrityError`` and the rest, parameters

@@ -7,12 +7,13 @@ from typing import Any
 from uuid import UUID
 
 from pydantic import TypeAdapter
-from sqlalchemy import Boolean, Column, Date, MetaData, String, Table, delete, insert, select, update
+from sqlalchemy import Boolean, Column, Date, MetaData, String, Table, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from shared.audit import AuditLog, audit_table
 from shared.errors import DomainError
 from shared.storage.columns import JSONText, UTCDateTime
+from shared.storage.fastpath.declare import hot
 from shared.storage.tables import messaging_tables
 from shared.storage.uow import UnitOfWork
 
@@ -31,6 +32,7 @@ convenings = Table(
     Column("opened_at", UTCDateTime, nullable=False),
     Column("state", JSONText, nullable=False),
 )
+_CONVENINGS_OF = hot(select(convenings.c.case_id).where(convenings.c.case_id.in_(bindparam("ids", expanding=True))))
 
 meetings = Table(
     "meetings",
@@ -159,17 +161,35 @@ class MeetingRepository:
         self.s = uow  # execute/scalar(s) take the driver fast path (shared/storage/fastpath/)
         # Statistics facts read for this transaction's batch (None: no row yet), and as written since.
         self._facts: dict[tuple[str, str], dict[str, Any] | None] = {}
+        # Whether a case has a convening, read for this transaction's batch and as added since.
+        self._convening_known: dict[str, bool] = {}
+
+    async def preload_convenings(self, case_ids: set[str]) -> None:
+        """Which of a batch's cases have a convening, in one statement."""
+        wanted = sorted(c for c in case_ids if c not in self._convening_known)
+        if not wanted:
+            return
+        found = set(await self.uow.scalars(_CONVENINGS_OF, {"ids": wanted}))
+        for c in wanted:
+            self._convening_known[c] = c in found
 
     async def add_convening(self, c: Convening) -> bool:
-        return await self.uow.insert_new(
-            convenings,
-            {
-                "case_id": str(c.case_id),
-                "municipality": c.municipality,
-                "opened_at": c.opened_at,
-                "state": _convening.dump_python(c, mode="json"),
-            },
-        )
+        """Open the case's convening unless it has one; True if opened. Held (one statement for the
+        batch) when the batch's preload told that the case has none."""
+        row = {
+            "case_id": str(c.case_id),
+            "municipality": c.municipality,
+            "opened_at": c.opened_at,
+            "state": _convening.dump_python(c, mode="json"),
+        }
+        known = self._convening_known.get(row["case_id"])
+        if known is None:
+            return await self.uow.insert_new(convenings, row)
+        if known:
+            return False
+        self._convening_known[row["case_id"]] = True
+        self.uow.insert_new_later(convenings, row)
+        return True
 
     async def convening(self, case_id: UUID) -> Convening | None:
         row = await self.uow.row(convenings, case_id=str(case_id))

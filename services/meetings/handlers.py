@@ -204,6 +204,10 @@ async def roster_query(q: RosterQuery, uow: MeetingsUnitOfWork) -> Reply:
 
 
 # -- consumed events -----------------------------------------------------------------------------------
+async def _preload_convenings(events: list[Any], uow: MeetingsUnitOfWork) -> None:
+    await uow.meetings.preload_convenings({str(ev.case_id) for ev in events})
+
+
 async def open_convening(ev: ReferralReceived, uow: MeetingsUnitOfWork) -> None:
     """Every received referral opens a convening for its case; the intake consent is its first
     ledger entry."""
@@ -942,6 +946,7 @@ async def joint_work_statistics(q: JointWorkStatisticsQuery, uow: MeetingsUnitOf
     return Reply(ok=True, data=data)
 
 
-# A consumed batch reads the facts of all its events' keys at once (Subscription.preload).
+# A consumed batch reads at once what its events' handlers would read one by one (Subscription.preload).
+open_convening.preload = _preload_convenings  # type: ignore[attr-defined]
 on_meeting_statistics_event.preload = _preload_meeting_statistics  # type: ignore[attr-defined]
 on_joint_statistics_event.preload = _preload_joint_statistics  # type: ignore[attr-defined]

@@ -41,3 +41,36 @@ async def test_preloaded_facts_are_read_once_and_follow_the_batchs_own_writes(db
     async with MeetingsUnitOfWork(db) as uow:
         assert await uow.meetings.statistics_facts("case:old") == {"n": 2}
         assert await uow.meetings.statistics_facts("case:new") == {"n": 1}
+
+
+async def test_a_batch_opens_the_convenings_of_new_cases_once_and_knows_the_existing_ones(db: Any) -> None:
+    from datetime import UTC, datetime
+    from uuid import uuid4
+
+    from services.meetings.domain import Convening
+
+    old, new = uuid4(), uuid4()
+
+    def convening(case: Any) -> Convening:
+        return Convening(
+            case_id=case,
+            municipality="Testilä",
+            language="fi",
+            interpreter_needed=False,
+            consent_to_convene=True,
+            statutory=False,
+            opened_at=datetime.now(UTC),
+        )
+
+    async with MeetingsUnitOfWork(db) as uow:
+        assert await uow.meetings.add_convening(convening(old))  # not preloaded: inserted at once
+        await uow.commit()
+    async with MeetingsUnitOfWork(db) as uow:
+        await uow.meetings.preload_convenings({str(old), str(new)})
+        assert not await uow.meetings.add_convening(convening(old))
+        assert await uow.meetings.add_convening(convening(new))  # held
+        assert not await uow.meetings.add_convening(convening(new))  # the batch's own: known now
+        assert (await uow.meetings.convening(new)) is not None  # read back before commit
+        await uow.commit()
+    async with MeetingsUnitOfWork(db) as uow:
+        assert (await uow.meetings.convening(new)).case_id == new

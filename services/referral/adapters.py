@@ -202,6 +202,12 @@ _CASES_OF_CHILDREN = hot(
 _CASE_STATUS = hot(
     select(cases.c.case_id, cases.c.status, cases.c.opened_at).where(cases.c.case_id.in_(bindparam("ids", expanding=True)))
 )
+_CHILDREN_CASES = hot(
+    select(referral_children.c.child_key, referral_children.c.case_id).where(
+        referral_children.c.child_key.in_(bindparam("keys", expanding=True))
+    )
+)
+_KNOWN_SUBMISSIONS = hot(select(referrals.c.submission_id).where(referrals.c.submission_id.in_(bindparam("ids", expanding=True))))
 
 
 def _count_referral(dialect: str) -> Any:
@@ -235,6 +241,28 @@ class ReferralRepository:
         # facts to read, and no other transaction can see it yet (one statement less per referral).
         self._new_cases: set[str] = set()
         self._facts_written: dict[str, dict[str, Any]] = {}
+        # An intake batch's reads made at once (preload_intake), kept up to date by its own writes:
+        # the cases of its children, those cases' status and opening, and whether a submission id is known.
+        self._cases_of_child: dict[str, set[str]] = {}
+        self._case_status: dict[str, tuple[str, datetime]] = {}
+        self._submission_known: dict[str, bool] = {}
+
+    async def preload_intake(self, child_keys: set[str], submission_ids: set[str]) -> None:
+        keys = sorted(k for k in child_keys if k not in self._cases_of_child)
+        if keys:
+            for k in keys:
+                self._cases_of_child[k] = set()
+            for r in await self.s.execute(_CHILDREN_CASES, {"keys": keys}):
+                self._cases_of_child[r.child_key].add(r.case_id)
+            ids = sorted({c for k in keys for c in self._cases_of_child[k]} - self._case_status.keys())
+            if ids:
+                for r in await self.s.execute(_CASE_STATUS, {"ids": ids}):
+                    self._case_status[r.case_id] = (r.status, r.opened_at)
+        wanted = sorted(i for i in submission_ids if i not in self._submission_known)
+        if wanted:
+            known = set(await self.s.scalars(_KNOWN_SUBMISSIONS, {"ids": wanted}))
+            for i in wanted:
+                self._submission_known[i] = i in known
 
     @property
     def s(self) -> Any:
@@ -243,28 +271,38 @@ class ReferralRepository:
     # -- referrals ---------------------------------------------------------------------------------
     async def add(self, r: Referral) -> bool:
         """Store a new referral; False (and nothing stored) when its submission id is already known."""
-        added = await self.uow.insert_new(
-            referrals,
-            {
-                "referral_id": str(r.referral_id),
-                "case_id": str(r.case_id),
-                "submission_id": r.submission_id,
-                "channel": r.channel,
-                "municipality": r.municipality,
-                "received_at": r.received_at,
-                "status": r.status,
-                "urgent": r.urgent,
-                "state": _state(r, _REFERRAL_COLUMNS),
-            },
-        )
-        if not added:
+        row = {
+            "referral_id": str(r.referral_id),
+            "case_id": str(r.case_id),
+            "submission_id": r.submission_id,
+            "channel": r.channel,
+            "municipality": r.municipality,
+            "received_at": r.received_at,
+            "status": r.status,
+            "urgent": r.urgent,
+            "state": _state(r, _REFERRAL_COLUMNS),
+        }
+        known = self._submission_known.get(r.submission_id)
+        if known is None:
+            if not await self.uow.insert_new(referrals, row):
+                return False
+        elif known:
             return False
+        else:
+            # Preloaded as unknown: held. Should another replica store the same id meanwhile, the
+            # unique submission id fails this batch's commit and the consumer retries its events one
+            # by one, which then find it.
+            self._submission_known[r.submission_id] = True
+            self.uow.insert_later(referrals, row)
         children = [
             {"child_key": key, "referral_id": str(r.referral_id), "case_id": str(r.case_id)}
             for key in dict.fromkeys(r.child_keys)
         ]
         if children:
             self.uow.insert_later(referral_children, children)
+            for c in children:
+                if c["child_key"] in self._cases_of_child:
+                    self._cases_of_child[c["child_key"]].add(c["case_id"])
         return True
 
     async def save_referral(self, r: Referral) -> None:
@@ -278,6 +316,7 @@ class ReferralRepository:
         """Move a referral (and its children's index rows) to another case."""
         r.case_id = case_id
         r.linked = False
+        self._cases_of_child.clear()  # what a batch read of its children's cases no longer holds
         state = _state(r, _REFERRAL_COLUMNS)
         await self.s.execute(
             update(referrals).where(referrals.c.referral_id == str(r.referral_id)).values(case_id=str(case_id), state=state)
@@ -304,6 +343,12 @@ class ReferralRepository:
         """The most recently opened open case of any of these children."""
         if not keys:
             return None
+        if all(k in self._cases_of_child for k in keys):  # preloaded for the batch, and kept since
+            ids = {c for k in keys for c in self._cases_of_child[k]}
+            if ids <= self._case_status.keys():
+                known = [(c, *self._case_status[c]) for c in ids]
+                open_ = [(opened, c) for c, status, opened in known if status == "open"]
+                return UUID(max(open_)[1]) if open_ else None
         # The batch's held rows of other children and cases cannot change the answer: not sent first.
         send = any(self.uow.holds(referral_children, child_key=k) for k in keys)
         ids = {r.case_id for r in await self.s.execute(_CASES_OF_CHILDREN, {"keys": list(keys)}, send_held=send)}
@@ -317,9 +362,12 @@ class ReferralRepository:
     async def add_case(self, c: Case) -> None:
         self.uow.insert_later(cases, self._case_values(c))
         self._new_cases.add(str(c.case_id))
+        self._case_status[str(c.case_id)] = (c.status, c.opened_at)
 
     async def save_case(self, c: Case) -> None:
         values = self._case_values(c)
+        if str(c.case_id) in self._case_status:
+            self._case_status[str(c.case_id)] = (c.status, c.opened_at)
         await self.s.execute(update(cases).where(cases.c.case_id == str(c.case_id)).values(**values))
 
     @staticmethod
@@ -568,3 +616,4 @@ class ReferralUnitOfWork(UnitOfWork):
     def _attach(self, session: Any) -> None:
         self.referrals = ReferralRepository(self)
         self.audit = AuditLog(self, "referral")
+        self.screenings: dict[str, Any] = {}  # submissions screened in this transaction, by inbox key

@@ -75,6 +75,7 @@ def register(svc: Service) -> None:
             key=lambda cmd, m: cmd.inbox_key,  # the submission itself, not its place in the stream
             linger=0.0,  # the front door's latency: handled as soon as it arrives
             takes_turns=False,
+            preload=handlers.preload_submissions,  # type: ignore[arg-type]
         )
     )
 

@@ -99,3 +99,35 @@ async def test_a_second_referral_of_a_child_in_the_same_batch_joins_the_case_the
     assert first is not None and second is not None and unrelated is not None
     assert second.case_id == first.case_id and second.linked
     assert unrelated.case_id != first.case_id
+
+
+async def test_a_preloaded_intake_batch_links_siblings_and_knows_its_resends(db: Database) -> None:
+    """The intake batch reads its children's cases and its submission ids at once
+    (handlers.preload_submissions); what its own referrals add in the transaction counts too."""
+    from services.referral.handlers import preload_submissions
+
+    config = ReferralConfig()
+    earlier = submission()
+    first = await _receive(db, earlier)  # an open case of this child, from an earlier batch
+    sibling, resend, fresh = submission(), dict(earlier), submission()
+    sibling["children"] = earlier["children"]
+    sibling["submission_id"] = "fd-preload-sibling"
+    twin = submission()
+    twin["children"] = fresh["children"]  # the batch's own new case, found by its second referral
+    cmds = [
+        ReceiveSubmission(data=json.dumps(body).encode(), stream_seq=10 + i)
+        for i, body in enumerate((sibling, resend, fresh, twin))
+    ]
+    async with ReferralUnitOfWork(db, lambda: datetime.now(UTC), config=config, router=config.router()) as uow:
+        await preload_submissions(cmds, uow)
+        got = [await receive_submission(cmd, uow) for cmd in cmds]
+        await uow.commit()
+    assert first is not None
+    linked, again, opened, joined = got
+    assert linked is not None and linked.case_id == first.case_id and linked.linked
+    assert again is None  # the same submission again: nothing new
+    assert opened is not None and opened.case_id != first.case_id
+    assert joined is not None and joined.case_id == opened.case_id and joined.linked
+    async with db.read_sessionmaker() as s:
+        ids = (await s.execute(text("SELECT submission_id FROM referrals ORDER BY submission_id"))).scalars().all()
+    assert sorted(ids) == sorted({earlier["submission_id"], sibling["submission_id"], fresh["submission_id"], twin["submission_id"]})

@@ -130,4 +130,6 @@ async def test_a_preloaded_intake_batch_links_siblings_and_knows_its_resends(db:
     assert joined is not None and joined.case_id == opened.case_id and joined.linked
     async with db.read_sessionmaker() as s:
         ids = (await s.execute(text("SELECT submission_id FROM referrals ORDER BY submission_id"))).scalars().all()
-    assert sorted(ids) == sorted({earlier["submission_id"], sibling["submission_id"], fresh["submission_id"], twin["submission_id"]})
+    assert sorted(ids) == sorted(
+        {earlier["submission_id"], sibling["submission_id"], fresh["submission_id"], twin["submission_id"]}
+    )

@@ -49,7 +49,13 @@ def _built(service: str) -> Any:
 
 def _durables(service: str) -> list[tuple[str, str]]:
     """(stream, durable) of every consumer the service declares, read from its own bootstrap."""
-    return [(s.stream, s.durable) for s in _built(service).consumed()]
+    return [(c.stream, c.durable) for c in _built(service).durable_consumers()]
+
+
+def _replaced(service: str) -> list[tuple[str, str]]:
+    """(stream, durable) of the one-subject consumers a consumer of several subjects took over from:
+    read once, at its creation (shared/messaging/durables.py)."""
+    return [(c.stream, s.durable) for c in _built(service).durable_consumers() if len(c.subs) > 1 for s in c.subs]
 
 
 def _ops_subjects(service: str) -> list[str]:
@@ -67,11 +73,16 @@ def service_permissions(service: str) -> dict[str, Any]:
     for stream, durable in durables:
         publish += [
             f"$JS.API.CONSUMER.INFO.{stream}.{durable}",
+            f"$JS.API.CONSUMER.CREATE.{stream}.{durable}",  # several filters: none in the subject
             f"$JS.API.CONSUMER.CREATE.{stream}.{durable}.>",
             f"$JS.API.CONSUMER.DURABLE.CREATE.{stream}.{durable}",
             f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{durable}",
             f"$JS.ACK.{stream}.{durable}.>",
         ]
+    # Where the consumers a consumer of several subjects replaced had got to, when it is created.
+    replaced = _replaced(service)
+    publish += sorted({f"$JS.API.STREAM.INFO.{stream}" for stream, _ in replaced})
+    publish += [f"$JS.API.CONSUMER.INFO.{stream}.{durable}" for stream, durable in replaced]
     # The per-case data keys (shared/sealing.py): every service reads them and creates a missing one;
     # only the referral service, which carries out an erasure, deletes (securely erases) one.
     publish += [f"$JS.API.STREAM.INFO.{KEYS_STREAM}", f"$JS.API.DIRECT.GET.{KEYS_STREAM}.>", f"$KV.{KEYS_BUCKET}.>"]

@@ -179,8 +179,9 @@ async def status_data(nc: nats.NATS) -> dict[str, Any]:
 
 
 def describe_consumer(c: Any, handled: dict[str, int] | None = None) -> dict[str, Any]:
-    """A consumer by what it is: the service that owns it and the subject it consumes. Durables are
-    named ``<service>-<subject with dashes>`` (shared.messaging.subscription.Subscription.durable);
+    """A consumer by what it is: the service that owns it and the subjects it consumes. Durables are
+    named ``<service>-from-<stream>`` for a service's subjects on one stream, or
+    ``<service>-<subject with dashes>`` for a lone one (shared.messaging.subscription.Consumed);
     a consumer without a durable name is an ephemeral reader (``infra.run``'s event printer, a
     rebuild in progress, a test), whose server-given name means nothing, so it is not shown."""
     cfg = c.config

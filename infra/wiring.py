@@ -50,7 +50,7 @@ def consumers() -> dict[str, tuple[str, ...]]:
 
 def durables() -> set[tuple[str, str]]:
     """(stream, durable name) of every durable consumer the four services run now."""
-    return {(sub.stream, sub.durable) for svc in built().values() for sub in svc.consumed()}
+    return {(c.stream, c.durable) for svc in built().values() for c in svc.durable_consumers()}
 
 
 def request_handlers() -> dict[str, RequestHandler]:

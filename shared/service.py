@@ -51,7 +51,7 @@ from shared.messaging.deadletters import DeadLetters
 from shared.messaging.redelivery import answer_replay, replay_subject
 from shared.messaging.relay import OutboxRelay
 from shared.messaging.streams import ensure_streams
-from shared.messaging.subscription import Subscription
+from shared.messaging.subscription import Consumed, Subscription, consumed_by_stream
 from shared.messaging.timers import fired_subscription
 from shared.observability import PORT_OFFSETS, HttpEndpoint, JsonFormatter, ServiceMetrics
 from shared.policy import PURPOSE_REQUIRED, RETIRED, UNAUTHENTICATED, Access, decide
@@ -146,6 +146,10 @@ class Service:
         timers where it owns a stream of durable timers (shared/messaging/timers.py)."""
         timers = [fired_subscription(self.name, s.name) for s in STREAMS.values() if s.owner == self.name and s.schedules]
         return self.subscriptions + timers
+
+    def durable_consumers(self) -> list[Consumed]:
+        """The JetStream durable consumers it runs: its subscriptions, one consumer per stream."""
+        return consumed_by_stream(self.name, self.consumed())
 
     def on_event(self, event: type[Event]) -> Callable[[Callable[[Any, Any], Awaitable[None]]], Any]:
         """Register a handler for an event: ``async def handle(event, uow) -> None``. Several
@@ -362,7 +366,7 @@ class Service:
             "ready": self.started and db_ok and broker_ok and consumers_ok,
             "db": db_ok,
             "broker": broker_ok,
-            "consumers": {c.sub.durable: c.handled for c in self.consumers},
+            "consumers": {c.durable: c.handled for c in self.consumers},
             "dead_letters": sum(c.dead_letters.count for c in self.consumers[:1]),
             "outbox_published": self.relay.published if self.relay else 0,
         }
@@ -383,11 +387,11 @@ class Service:
         js = self.broker.config.connection_state.stream
         for c in self.consumers:
             try:
-                info = await js.consumer_info(c.sub.stream, c.sub.durable)
+                info = await js.consumer_info(c.stream, c.durable)
             except Exception:  # noqa: BLE001 - NATS unreachable: leave the last values
                 continue
-            self.metrics.consumer_pending.labels(c.sub.durable).set(info.num_pending or 0)
-            self.metrics.consumer_ack_pending.labels(c.sub.durable).set(info.num_ack_pending or 0)
+            self.metrics.consumer_pending.labels(c.durable).set(info.num_pending or 0)
+            self.metrics.consumer_ack_pending.labels(c.durable).set(info.num_ack_pending or 0)
         self.metrics.ready.set(1 if (await self.health())["ready"] else 0)
 
     # -- lifecycle --------------------------------------------------------------------------------
@@ -419,11 +423,11 @@ class Service:
         self.db.sealer = self.sealer
         dead = DeadLetters(js, self.name)
         order = BatchOrder()  # this process's consumers take turns by their batches' first events
-        for sub in self.consumed():
+        for consumed in self.durable_consumers():
             consumer = EventConsumer(
                 self.db,
                 js,
-                sub,
+                consumed,
                 self.uow,
                 dead,
                 batch=self.settings.fetch_batch,

@@ -13,8 +13,10 @@ Rules:
   the DEADLETTER stream (with reason codes, no personal data) and is then acked;
 - a worker never dies of a payload.
 
-This module is the processing; what is consumed is a Subscription (subscription.py), the pull
-requests are pull.py's, the turns between consumers batches.py's and dead letters deadletters.py's.
+This module is the processing; what is consumed is a service's subscriptions on one stream
+(``Consumed``, subscription.py), each message handled by the subscription its subject matches. The
+pull requests are pull.py's, the consumer's creation durables.py's, the turns between consumers
+batches.py's and dead letters deadletters.py's.
 """
 
 from __future__ import annotations
@@ -36,8 +38,9 @@ from pydantic import ValidationError
 from shared.faults import crash_point
 from shared.messaging.batches import BatchOrder
 from shared.messaging.deadletters import DeadLetters, StoredMessage
+from shared.messaging.durables import ensure_consumer
 from shared.messaging.pull import LingeringPull, StandingPull
-from shared.messaging.subscription import Subscription
+from shared.messaging.subscription import Consumed, Subscription
 from shared.storage.database import Database
 from shared.storage.uow import UnitOfWork
 from shared.telemetry import attached, extract_context, tracing_exported
@@ -45,12 +48,15 @@ from shared.telemetry import attached, extract_context, tracing_exported
 log = logging.getLogger("koolle.consumer")
 
 
+Item = tuple[Msg, Subscription, Any]  # a message, the subscription it is for, its parsed event
+
+
 class EventConsumer:
     def __init__(
         self,
         db: Database,
         js: JetStreamContext,
-        sub: Subscription,
+        consumed: Consumed | Subscription,
         uow_factory: Callable[[], UnitOfWork],
         dead_letters: DeadLetters,
         *,
@@ -62,31 +68,50 @@ class EventConsumer:
         linger: float = 0.0,
         order: BatchOrder | None = None,
     ) -> None:
-        self.order = (order or BatchOrder()) if sub.takes_turns else BatchOrder()  # its own: no turns
+        if isinstance(consumed, Subscription):
+            consumed = Consumed(consumed.service, consumed.stream, (consumed,))
+        self.consumed = consumed
+        self.subs = consumed.subs
+        self.durable = consumed.durable  # the JetStream consumer's name
+        self.stream = consumed.stream
+        self.order = (order or BatchOrder()) if consumed.takes_turns else BatchOrder()  # its own: no turns
         self.metrics = metrics
-        self.linger = sub.linger if sub.linger is not None else linger
+        self.linger = consumed.linger(linger)
         self.db = db
         self.js = js
-        self.sub = sub
         self.uow_factory = uow_factory
         self.dead_letters = dead_letters
         self.batch = batch
         self.ack_wait = ack_wait
         self.max_deliver = max_deliver
         self.retry_delays = retry_delays
-        self.tracer = trace.get_tracer(f"koolle.{sub.service}")
+        self.tracer = trace.get_tracer(f"koolle.{consumed.service}")
         self._running = True
         self._busy = asyncio.Lock()
         self.handled = 0
         self.duplicates = 0
+        # The same, per subscription (by its name)
+        self.handled_by: dict[str, int] = {sub.durable: 0 for sub in self.subs}
+        self.duplicates_by: dict[str, int] = {sub.durable: 0 for sub in self.subs}
         self.failures = 0
         self.bound = False
         self._psub: Any = None
         self._task: asyncio.Task[None] | None = None
 
+    @property
+    def sub(self) -> Subscription:
+        """The subscription of a consumer that feeds only one."""
+        (only,) = self.subs
+        return only
+
+    def subscription(self, durable: str) -> Subscription | None:
+        """Its subscription named ``durable`` (a dead letter names the subscription)."""
+        return next((s for s in self.subs if s.durable == durable), None)
+
     def consumer_config(self) -> ConsumerConfig:
+        subjects = self.consumed.subjects
         return ConsumerConfig(
-            durable_name=self.sub.durable,
+            durable_name=self.durable,
             ack_policy=AckPolicy.EXPLICIT,
             deliver_policy=DeliverPolicy.ALL,
             ack_wait=self.ack_wait,
@@ -94,16 +119,17 @@ class EventConsumer:
             # nothing is dropped silently even if a process dies on every delivery.
             max_deliver=-1,
             max_ack_pending=max(1000, self.batch * 4),
-            filter_subject=self.sub.subject,
+            filter_subject=subjects[0] if len(subjects) == 1 else None,
+            filter_subjects=subjects if len(subjects) > 1 else None,
         )
 
     async def bind(self) -> None:
-        self._psub = await self.js.pull_subscribe(
-            self.sub.subject,
-            durable=self.sub.durable,
-            stream=self.sub.stream,
-            config=self.consumer_config(),
-        )
+        config = self.consumer_config()
+        if len(self.subs) == 1:
+            self._psub = await self.js.pull_subscribe(self.sub.subject, durable=self.durable, stream=self.stream, config=config)
+        else:
+            await ensure_consumer(self.js, self.stream, config, previous=[s.durable for s in self.subs])
+            self._psub = await self.js.pull_subscribe_bind(durable=self.durable, stream=self.stream)
         self._pull = LingeringPull(self._psub) if self.linger > 0 and self.batch > 1 else StandingPull(self._psub, self.batch)
         self.bound = True
 
@@ -120,7 +146,7 @@ class EventConsumer:
                     raise
                 except Exception as exc:  # noqa: BLE001 - connection trouble: wait and fetch again
                     await self.order.leave(self)  # the other consumers do not wait for this one
-                    log.warning("fetch failed on %s (%s)", self.sub.durable, type(exc).__name__)
+                    log.warning("fetch failed on %s (%s)", self.durable, type(exc).__name__)
                     await asyncio.sleep(1.0)
                     continue
                 await self.order.turn(self)
@@ -131,7 +157,7 @@ class EventConsumer:
                 await self.order.leave(self)
 
     def start(self) -> asyncio.Task[None]:
-        self._task = asyncio.create_task(self.run(), name=self.sub.durable)
+        self._task = asyncio.create_task(self.run(), name=self.durable)
         return self._task
 
     async def _next_batch(self) -> list[Msg]:
@@ -171,13 +197,13 @@ class EventConsumer:
             except Exception:  # noqa: BLE001 - connection already gone
                 pass
 
-    async def redeliver(self, msg: StoredMessage) -> str:
+    async def redeliver(self, msg: StoredMessage, sub: Subscription) -> str:
         """Handle one message re-read from this consumer's stream (an operator's dead-letter replay)
-        through the normal path: same parse, same inbox (an event already handled has no second
+        through ``sub``'s normal path: same parse, same inbox (an event already handled has no second
         effect), same transaction. Returns ``handled``, ``duplicate``, ``contract_violation`` or
         ``handler_failed``; the caller keeps the dead letter unless it was handled or a duplicate."""
         try:
-            item = (msg, self.sub.parse(msg))  # type: ignore[arg-type]
+            item = (msg, sub, sub.parse(msg))  # type: ignore[arg-type]
         except ValidationError:
             return "contract_violation"
         async with self._busy:  # not interleaved with a batch of this consumer
@@ -185,63 +211,71 @@ class EventConsumer:
             try:
                 await self._handle_batch([item])  # type: ignore[list-item]
             except Exception as exc:  # noqa: BLE001 - reported to the operator; the dead letter stays
-                log.warning("replay on %s failed (%s)", self.sub.durable, type(exc).__name__)
+                log.warning("replay on %s failed (%s)", sub.durable, type(exc).__name__)
                 return "handler_failed"
         return "duplicate" if self.duplicates > before else "handled"
 
     # -- processing -------------------------------------------------------------------------------
     async def process(self, msgs: list[Msg]) -> None:
-        parsed: list[tuple[Msg, Any]] = []
+        parsed: list[Item] = []
         for m in msgs:
+            sub = self.consumed.route(m.subject)
+            if sub is None:  # not on any filter (a filter narrowed while it was delivered): nobody's
+                await self._dead_letter(m, self.durable, "unknown_subject", "no subscription of this consumer matches")
+                continue
             if m.metadata.num_delivered > self.max_deliver:
-                await self._dead_letter(m, "max_deliveries", "delivered more times than allowed")
+                await self._dead_letter(m, sub.durable, "max_deliveries", "delivered more times than allowed")
                 continue
             try:
-                parsed.append((m, self.sub.parse(m)))
+                parsed.append((m, sub, sub.parse(m)))
             except ValidationError as exc:
                 codes = ",".join(sorted({f"{'.'.join(map(str, e['loc']))}:{e['type']}" for e in exc.errors(include_input=False)}))
-                await self._dead_letter(m, "contract_violation", codes)
+                await self._dead_letter(m, sub.durable, "contract_violation", codes)
         if not parsed:
             return
-        if self.sub.prepare is not None:
-            await self.sub.prepare([ev for _, ev in parsed])
+        prepares: dict[Any, list[Any]] = {}  # one call per preparation, with all its events
+        for _, sub, ev in parsed:
+            if sub.prepare is not None:
+                prepares.setdefault(sub.prepare, []).append(ev)
+        for prepare, events in prepares.items():
+            await prepare(events)
         try:
             await self._handle_batch(parsed)
         except Exception as exc:  # noqa: BLE001 - isolate the failing message(s) one by one
             if len(parsed) == 1:
-                await self._failed(parsed[0][0], type(exc).__name__)
+                await self._failed(parsed[0][0], parsed[0][1], type(exc).__name__)
                 return
             for item in parsed:
                 try:
                     await self._handle_batch([item])
                 except Exception as exc1:  # noqa: BLE001
-                    await self._failed(item[0], type(exc1).__name__)
+                    await self._failed(item[0], item[1], type(exc1).__name__)
 
-    async def _handle_batch(self, items: list[tuple[Msg, Any]]) -> None:
+    async def _handle_batch(self, items: list[Item]) -> None:
         started = time.perf_counter()
-        duplicates = 0
-        keys = [self.sub.key(ev, m) for m, ev in items]
+        duplicates: dict[str, int] = {}  # per subscription
+        claims = [(sub.durable, sub.key(ev, m)) for m, sub, ev in items]
         async with self.uow_factory() as uow:
             # One inbox statement for the batch; a key seen twice in one batch is handled once.
-            new = await uow.claim_many(self.sub.durable, keys)
-            if self.sub.preload is not None and new:
-                await self.sub.preload([ev for (_, ev), key in zip(items, keys, strict=True) if key in new], uow)
+            new = await uow.claim_each(claims)
+            if new:
+                await self._preload(items, claims, new, uow)
             recording = tracing_exported()
-            for (m, ev), key in zip(items, keys, strict=True):
+            for (m, sub, ev), claim in zip(items, claims, strict=True):
                 ctx = extract_context(m.headers)
                 # Without an exporter no span is built (bench/): the event's own trace context is
                 # made current instead, so what the handler emits still carries its traceparent.
                 scope = (
                     self.tracer.start_as_current_span(
-                        f"{self.sub.subject} process",
+                        f"{sub.subject} process",
                         context=ctx,
                         kind=SpanKind.CONSUMER,
                         attributes={
                             "messaging.system": "nats",
                             "messaging.operation": "process",
                             "messaging.destination.name": m.subject,
-                            "messaging.message.id": key,
-                            "koolle.consumer": self.sub.durable,
+                            "messaging.message.id": claim[1],
+                            "koolle.consumer": sub.durable,
                             "koolle.delivery": m.metadata.num_delivered,
                             "koolle.case_id": str(getattr(ev, "case_id", "") or ""),
                         },
@@ -250,47 +284,66 @@ class EventConsumer:
                     else attached(ctx)
                 )
                 with scope:
-                    fresh = key in new
-                    new.discard(key)
+                    fresh = claim in new
+                    new.discard(claim)
                     if fresh:
                         uow.cause = ev  # what the handler emits names this event as its cause
-                        await self.sub.handler(ev, uow)
+                        await sub.handler(ev, uow)
                     else:
-                        duplicates += 1
+                        duplicates[sub.durable] = duplicates.get(sub.durable, 0) + 1
             await uow.commit()
         crash_point("consumer.after_commit_before_ack")
         # Only after the commit: ack. A lost ack means a redelivery, which the inbox absorbs.
-        for m, _ in items:
+        for m, _, _ in items:
             await m.ack()
+        handled: dict[str, int] = {}
+        for _, sub, _ in items:
+            handled[sub.durable] = handled.get(sub.durable, 0) + 1
         self.handled += len(items)
-        self.duplicates += duplicates
+        self.duplicates += sum(duplicates.values())
+        for durable, n in handled.items():
+            self.handled_by[durable] += n
+        for durable, n in duplicates.items():
+            self.duplicates_by[durable] += n
         if self.metrics is not None:
-            d = self.sub.durable
-            self.metrics.handled.labels(d).inc(len(items))
-            if duplicates:
-                self.metrics.duplicates.labels(d).inc(duplicates)
-            self.metrics.handler_seconds.labels(d).observe(time.perf_counter() - started)
+            elapsed = time.perf_counter() - started
+            for durable, n in handled.items():
+                self.metrics.handled.labels(durable).inc(n)
+                self.metrics.handler_seconds.labels(durable).observe(elapsed)
+            for durable, n in duplicates.items():
+                self.metrics.duplicates.labels(durable).inc(n)
 
-    async def _failed(self, m: Msg, error: str) -> None:
+    @staticmethod
+    async def _preload(items: list[Item], claims: list[tuple[str, str]], new: set[tuple[str, str]], uow: UnitOfWork) -> None:
+        """Each subscription's preload, once, with its events not handled before (in stream order)."""
+        wanted: dict[Any, list[Any]] = {}
+        for (_, sub, ev), claim in zip(items, claims, strict=True):
+            if sub.preload is not None and claim in new:
+                wanted.setdefault(sub.preload, []).append(ev)
+        for preload, events in wanted.items():
+            await preload(events, uow)
+
+    async def _failed(self, m: Msg, sub: Subscription, error: str) -> None:
         self.failures += 1
         if self.metrics is not None:
-            self.metrics.failed.labels(self.sub.durable).inc()
+            self.metrics.failed.labels(sub.durable).inc()
         n = m.metadata.num_delivered
         if n >= self.max_deliver:
-            await self._dead_letter(m, "handler_failed", error)
+            await self._dead_letter(m, sub.durable, "handler_failed", error)
             return
         delay = self.retry_delays[min(n - 1, len(self.retry_delays) - 1)]
-        log.warning("handler failed on %s delivery %d (%s); retry in %.0fs", self.sub.durable, n, error, delay)
+        log.warning("handler failed on %s delivery %d (%s); retry in %.0fs", sub.durable, n, error, delay)
         await m.nak(delay=delay)
 
-    async def _dead_letter(self, m: Msg, reason: str, detail: str) -> None:
-        log.error("dead-lettering message from %s (%s)", self.sub.durable, reason)
+    async def _dead_letter(self, m: Msg, durable: str, reason: str, detail: str) -> None:
+        """To the dead letters under ``durable``, the subscription that gave up on it (replay finds it)."""
+        log.error("dead-lettering message from %s (%s)", durable, reason)
         try:
-            await self.dead_letters.send(m, self.sub.durable, reason, detail)
+            await self.dead_letters.send(m, durable, reason, detail)
         except Exception as exc:  # noqa: BLE001 - not stored in DLQ: leave it for redelivery
             log.warning("dead-letter publish failed (%s); message will be redelivered", type(exc).__name__)
             await m.nak(delay=5.0)
             return
         await m.ack()
         if self.metrics is not None:
-            self.metrics.dead_letters.labels(self.sub.durable, reason).inc()
+            self.metrics.dead_letters.labels(durable, reason).inc()

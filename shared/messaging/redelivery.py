@@ -1,9 +1,10 @@
 """An operator's dead-letter replay, answered by the service that owns the consumer.
 
-Ops asks ``ops.replay.<service>`` with the stream, stream sequence and durable of a dead letter.
-The service trusts none of it: the durable must be one of its own consumers, the stream that
-consumer's stream, and the message, re-read by the service from that stream by sequence, must be
-on the consumer's filter subject. The message then goes through the consumer's normal path (inbox
+Ops asks ``ops.replay.<service>`` with the stream, stream sequence and durable of a dead letter
+(the name of the subscription that gave up on it). The service trusts none of it: the durable must
+name one of its own subscriptions, the stream that subscription's stream, and the message, re-read
+by the service from that stream by sequence, must be on the subscription's filter subject. The
+message then goes through that subscription's normal path (inbox
 dedup applies: an event already handled has no second effect). Nothing is published on anyone's
 behalf, so a planted dead letter can at most make a service handle again a message it consumes.
 """
@@ -44,19 +45,21 @@ async def answer_replay(consumers: Sequence[EventConsumer], js: JetStreamContext
         req = ReplayRequest.model_validate_json(body)
     except ValidationError:
         return {"ok": False, "error": "bad_request"}
-    consumer = next((c for c in consumers if c.sub.durable == req.durable and c.sub.stream == req.stream), None)
-    if consumer is None:
+    # A dead letter names the subscription that gave up on it (a durable consumer feeds several).
+    found = next(((c, s) for c in consumers if c.stream == req.stream for s in c.subs if s.durable == req.durable), None)
+    if found is None:
         return {"ok": False, "error": "unknown_consumer"}
+    consumer, sub = found
     try:
         raw = await js.get_msg(req.stream, req.sequence)
     except NotFoundError:
         return {"ok": False, "error": "not_found"}
     except Exception:  # noqa: BLE001 - NATS trouble: the operator retries
         return {"ok": False, "error": "unavailable"}
-    if not raw.subject or not subject_matches(consumer.sub.subject, raw.subject):
+    if not raw.subject or not subject_matches(sub.subject, raw.subject):
         return {"ok": False, "error": "subject_mismatch"}
     msg = StoredMessage(req.stream, req.sequence, raw.subject, raw.data or b"", dict(raw.headers or {}))
-    outcome = await consumer.redeliver(msg)
+    outcome = await consumer.redeliver(msg, sub)
     if outcome in ("handled", "duplicate"):
         return {"ok": True, "outcome": outcome}
     return {"ok": False, "error": outcome}

@@ -1,4 +1,5 @@
-"""What a service consumes: one durable JetStream consumer of one subject, and the handler it feeds."""
+"""What a service consumes: a subscription is one subject and the handler it feeds; a service's
+subscriptions on one stream share one durable JetStream consumer (``Consumed``)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 from nats.aio.msg import Msg
 
 from shared.contracts import Event, parse_event
+from shared.messaging.streams import subject_matches
 from shared.storage.uow import UnitOfWork
 
 Handler = Callable[[Any, UnitOfWork], Awaitable[None]]
@@ -16,7 +18,7 @@ Handler = Callable[[Any, UnitOfWork], Awaitable[None]]
 
 @dataclass(frozen=True)
 class Subscription:
-    """One durable consumer of one subject.
+    """One subject and its handler (with the other subscriptions on its stream, one durable consumer).
 
     ``parse`` turns the raw message into what the handler takes (a ValidationError sends the message
     to the dead letters); ``key`` names it for the inbox (an event's id, or the stream sequence).
@@ -57,3 +59,76 @@ class Subscription:
             parse=lambda m: parse_event(event, m.data),
             key=lambda ev, m: str(ev.event_id),
         )
+
+
+@dataclass(frozen=True)
+class Consumed:
+    """What one durable JetStream consumer feeds: a service's subscriptions on one stream.
+
+    A referral's ``referral.received``, ``referral.assigned`` and ``consent.given`` are stored
+    together; with one consumer per subject each took its own pull, transaction and fsync in every
+    service that reads all three. One consumer with the three filters takes them as one batch and
+    handles them in one transaction, in stream order (bench/README.md). Each subscription keeps its
+    own name (``Subscription.durable``) for the inbox, dead letters, replay and metrics.
+    """
+
+    service: str
+    stream: str
+    subs: tuple[Subscription, ...]
+
+    @property
+    def durable(self) -> str:
+        """The JetStream consumer's name: a lone subscription's own, else ``<service>-from-<stream>``
+        (no subject starts with ``from``, so it names no subscription)."""
+        if len(self.subs) == 1:
+            return self.subs[0].durable
+        return f"{self.service}-from-{self.stream.lower().replace('_', '-')}"
+
+    @property
+    def subjects(self) -> list[str]:
+        return [s.subject for s in self.subs]
+
+    def route(self, subject: str) -> Subscription | None:
+        """The subscription whose filter ``subject`` matches (the filters do not overlap); a lone one's
+        messages are the server's filter's."""
+        if len(self.subs) == 1:
+            return self.subs[0]
+        return next((s for s in self.subs if subject_matches(s.subject, subject)), None)
+
+    def linger(self, default: float) -> float:
+        """The shortest of its subscriptions' lingers: one on someone's critical path is not held up."""
+        return min(s.linger if s.linger is not None else default for s in self.subs)
+
+    @property
+    def takes_turns(self) -> bool:
+        return all(s.takes_turns for s in self.subs)
+
+
+def _overlap(a: str, b: str) -> bool:
+    """Whether some subject matches both filters (JetStream refuses overlapping filters on one consumer)."""
+    p, q = a.split("."), b.split(".")
+    for i in range(max(len(p), len(q))):
+        x = p[i] if i < len(p) else None
+        y = q[i] if i < len(q) else None
+        if x == ">" or y == ">":
+            return x is not None and y is not None
+        if x is None or y is None:
+            return False
+        if x != y and "*" not in (x, y):
+            return False
+    return True
+
+
+def consumed_by_stream(service: str, subs: list[Subscription]) -> list[Consumed]:
+    """The service's subscriptions as durable consumers: one per stream, in order of first
+    subscription; a subscription whose filter overlaps another's on that stream gets its own."""
+    groups: list[list[Subscription]] = []
+    for sub in subs:
+        home = next(
+            (g for g in groups if g[0].stream == sub.stream and not any(_overlap(s.subject, sub.subject) for s in g)), None
+        )
+        if home is None:
+            groups.append([sub])
+        else:
+            home.append(sub)
+    return [Consumed(service, g[0].stream, tuple(g)) for g in groups]

@@ -28,11 +28,11 @@ def inbox_table(metadata: MetaData) -> Table:
 
 
 def claim_statement(inbox: Table, dialect: str) -> Any:
-    """``INSERT … ON CONFLICT DO NOTHING RETURNING event_id``, built once per table and dialect: the
-    claim runs for every consumed batch."""
+    """``INSERT … ON CONFLICT DO NOTHING RETURNING consumer, event_id``, built once per table and
+    dialect: the claim runs for every consumed batch."""
     return hot_once(
         ("inbox claim", inbox, dialect),
-        lambda: dialect_insert(dialect)(inbox).on_conflict_do_nothing().returning(inbox.c.event_id),
+        lambda: dialect_insert(dialect)(inbox).on_conflict_do_nothing().returning(inbox.c.consumer, inbox.c.event_id),
     )
 
 
@@ -44,9 +44,14 @@ class InboxClaims(FastPathRouting):
     async def claim_many(self, consumer: str, event_ids: list[str]) -> set[str]:
         """Record that ``consumer`` handled these event ids, in one statement; returns the ids that
         were new (the rest are redeliveries). It commits or rolls back with the effects."""
-        if not event_ids:
+        return {k for _, k in await self.claim_each([(consumer, k) for k in event_ids])}
+
+    async def claim_each(self, claims: list[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Record ``(consumer, event id)`` pairs, in one statement whatever the consumers (a batch of
+        one durable consumer feeds several subscriptions); returns the pairs that were new."""
+        if not claims:
             return set()
         now = self.now()
-        rows = [{"consumer": consumer, "event_id": k, "processed_at": now} for k in dict.fromkeys(event_ids)]
+        rows = [{"consumer": c, "event_id": k, "processed_at": now} for c, k in dict.fromkeys(claims)]
         result = await self.execute(self.db.claim_statement, rows)
-        return {r.event_id for r in result}
+        return {(r.consumer, r.event_id) for r in result}

@@ -21,7 +21,7 @@ from tests.conftest import wait_for
 from tests.support.data import referral_received
 from tests.support.identities import connect_as, secured_server, service_settings
 from tests.support.staff import publish_js
-from tests.support.system import BUILDERS, EventLog
+from tests.support.system import BUILDERS, EventLog, fed
 
 pytestmark = [pytest.mark.integration]
 
@@ -110,19 +110,19 @@ async def test_a_real_dead_letter_goes_back_to_its_consumer_under_per_service_us
     server, ops = secured
     log = await EventLog().attach(ops, ("deadletter.>", "meeting.>"))
     meetings = meetings_and_notifications["meetings"]
-    consumer = next(c for c in meetings.consumers if c.sub.durable == "meetings-referral-received-v2")
+    consumer = fed(meetings, named="meetings-referral-received-v2")
     real = consumer.sub.handler
 
     async def broken(e, uow):  # type: ignore[no-untyped-def]
         raise RuntimeError("bug")
 
-    object.__setattr__(consumer.sub, "handler", broken)
+    consumer.set_handler(broken)
     referral = await connect_as(server, "referral")
     ev = forged_referral()  # here published by its real producer
     await publish_js(referral.jetstream(), ev)
     await referral.close()
     await wait_for(lambda: log.of("deadletter.meetings"), timeout=20)
-    object.__setattr__(consumer.sub, "handler", real)  # the fix is deployed
+    consumer.set_handler(real)  # the fix is deployed
 
     [row] = await list_dead_letters(ops, "meetings")
     assert await replay_dead_letter(ops, row["seq"]) == "handled"

@@ -26,7 +26,7 @@ from tests.integration.test_flow import _convene_until_open, convene_cmd, held_c
 from tests.support.data import submission
 from tests.support.databases import KINDS
 from tests.support.staff import relation_known
-from tests.support.system import EventLog, running
+from tests.support.system import EventLog, fed, running
 
 pytestmark = [pytest.mark.integration]
 SERVICES = ("referral", "meetings", "plans", "notifications")
@@ -193,7 +193,7 @@ async def test_an_erased_family_is_unreadable_everywhere_and_statistics_do_not_c
 
         async def erased_everywhere() -> bool:
             for svc in svcs.values():
-                consumer = next(c for c in svc.consumers if c.sub.subject == "referral.case_erased.v1")
+                consumer = fed(svc, subject="referral.case_erased.v1")
                 if consumer.handled < 1:
                     return False
             return True

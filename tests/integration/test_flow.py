@@ -17,7 +17,7 @@ from shared.contracts import ReferralReceived
 from tests.conftest import wait_for
 from tests.support.data import referral_received, submission
 from tests.support.staff import publish_js, relation_known
-from tests.support.system import EventLog, running
+from tests.support.system import EventLog, fed, running
 
 pytestmark = [pytest.mark.integration]
 
@@ -186,13 +186,13 @@ async def test_redelivered_event_has_no_second_effect(settings, nc, clean_stream
         for i in range(3):
             for _, form in ev.published():  # the public v2 (meetings) and the private copy (notifications)
                 await js.publish(form.subject(), form.to_json(), headers={"Nats-Msg-Id": f"copy-{i}"})
-        consumer = next(c for c in svcs["notifications"].consumers if c.sub.subject == PRIVATE.subject())
+        consumer = fed(svcs["notifications"], subject=PRIVATE.subject())
         await wait_for(lambda: consumer.handled == 3)
         assert consumer.duplicates == 2
         async with svcs["notifications"].uow() as uow:
             count = await uow.session.scalar(select(func.count()).select_from(notifications_table))
         assert count == 1
-        m = next(c for c in svcs["meetings"].consumers if c.sub.subject == PUBLIC.subject())
+        m = fed(svcs["meetings"], subject=PUBLIC.subject())
         await wait_for(lambda: m.handled == 3)
         assert m.duplicates == 2
 
@@ -212,7 +212,7 @@ async def test_poison_message_is_dead_lettered_and_consumer_goes_on(settings, nc
         # the consumer still works
         good = referral_received(submission_id="s-2")
         await publish_js(js, good)
-        consumer = next(c for c in svcs["meetings"].consumers if c.sub.subject == PUBLIC.subject())
+        consumer = fed(svcs["meetings"], subject=PUBLIC.subject())
         await wait_for(lambda: consumer.handled == 1)
 
 

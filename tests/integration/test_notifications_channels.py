@@ -40,7 +40,7 @@ from shared.service import Service
 from tests.conftest import wait_for
 from tests.support.notifications_fakes import FakeSmsGateway, SmtpServer
 from tests.support.staff import assign_in, publish_js
-from tests.support.system import EventLog
+from tests.support.system import EventLog, fed
 
 pytestmark = [pytest.mark.integration]
 
@@ -244,7 +244,7 @@ async def test_right_recipients_languages_and_calendar_invitations_over_smtp(sta
                     sequence=1,
                 ),
             )
-            reminders = next(c for c in svc.consumers if "reminder_due" in c.sub.durable)
+            reminders = fed(svc, named="reminder_due")
             await wait_for(lambda: reminders.handled == 1)
             await _settle(nc, case_id, worker_token)
             assert "meeting_reminder" not in {n["template"] for n in await case_notifications(nc, case_id, worker_token)}

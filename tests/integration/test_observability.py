@@ -12,7 +12,7 @@ from shared.client import submit_referral
 from shared.observability import JsonFormatter
 from tests.conftest import wait_for
 from tests.support.data import submission
-from tests.support.system import EventLog, running
+from tests.support.system import EventLog, fed, running
 
 pytestmark = [pytest.mark.integration]
 
@@ -36,14 +36,17 @@ async def test_probes_and_metrics(settings, nc, clean_streams):  # type: ignore[
         assert status == 200 and json.loads(body)["ready"] is True
         await submit_referral(nc, submission())
         await wait_for(lambda: log.of("referral.received"))
-        await wait_for(lambda: svcs["meetings"].consumers[0].handled == 1)
+        received = fed(svcs["meetings"], subject="referral.received.v2")
+        await wait_for(lambda: received.handled == 1)
         _, metrics = await http_get(port, "/metrics")
         assert 'koolle_events_handled_total{consumer="referral-intake-referral-v1"} 1.0' in metrics
         assert 'koolle_events_emitted_total{event_type="referral.received"} 1.0' in metrics
         assert "koolle_outbox_backlog" in metrics and "koolle_consumer_ack_pending" in metrics
         assert "@" not in metrics, "no e-mail addresses (or any personal data) in metrics"
         _, m2 = await http_get(svcs["meetings"].http.port, "/metrics")
-        assert 'koolle_consumer_pending{consumer="meetings-referral-received-v2"} 0.0' in m2
+        # handled per subscription; pending per durable consumer (one per service and stream)
+        assert 'koolle_events_handled_total{consumer="meetings-referral-received-v2"} 1.0' in m2
+        assert 'koolle_consumer_pending{consumer="meetings-from-referral"} 0.0' in m2
 
 
 def test_json_logs_carry_trace_ids() -> None:

@@ -105,7 +105,7 @@ def nats_match(pattern: str, subject: str) -> bool:
 def service_durables(service: str) -> dict[str, str]:
     from infra.auth import _built
 
-    return {s.subject: s.durable for s in _built(service).consumed()}
+    return {s.subject: c.durable for c in _built(service).durable_consumers() for s in c.subs}
 
 
 @pytest.fixture

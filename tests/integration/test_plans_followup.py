@@ -26,7 +26,7 @@ from shared.service import Service
 from shared.settings import Settings
 from tests.conftest import wait_for
 from tests.support.staff import MUNICIPALITY, TEAM, assign, relation_known
-from tests.support.system import EventLog
+from tests.support.system import EventLog, fed
 
 pytestmark = [pytest.mark.integration]
 
@@ -227,7 +227,7 @@ async def test_followup_timer_survives_a_nats_restart_while_the_service_runs(tmp
             await asyncio.sleep(1.5)
             info = await js.stream_info("PLANS", subjects_filter="followup.due.v2.>")
             assert info.state.subjects == {DUE: 1}, "fired exactly once"
-            consumer = next(c for c in svc.consumers if c.sub.subject == "followup.due.v2.>")
+            consumer = fed(svc, subject="followup.due.v2.>")
             assert consumer.handled == 1
     finally:
         await nc.close()
@@ -264,7 +264,7 @@ async def test_a_timer_that_fires_while_the_service_is_down_is_handled_once_afte
             return bool(r.ok and r.data and r.data["plans"][0]["followup_due_fired_at"])
 
         await wait_for(fired, timeout=10, interval=0.2)
-        consumer = next(c for c in svc.consumers if c.sub.subject == "followup.due.v2.>")
+        consumer = fed(svc, subject="followup.due.v2.>")
         assert consumer.handled == 1 and consumer.duplicates == 0
     assert len(of_plan(log, "followup.due", reply.id)) == 1  # type: ignore[arg-type]
 

@@ -13,7 +13,7 @@ from shared.contracts import INTAKE_SUBJECT
 from tests.conftest import POSTGRES_URL, postgres_reachable, wait_for
 from tests.support.data import submission
 from tests.support.staff import TEAM, relation_known
-from tests.support.system import EventLog, running
+from tests.support.system import EventLog, fed, running
 
 pytestmark = [
     pytest.mark.integration,
@@ -79,7 +79,7 @@ async def test_referral_and_convening_on_postgres(staff_settings, nc, clean_stre
         case = await call(nc, "query.referral.case.v2", {"case_id": case_id, "purpose": "case_work"}, token=sw)
         assert case.ok and len(case.data["referrals"]) == 1
         assert datetime.fromisoformat(case.data["referrals"][0]["received_at"]).tzinfo is not None
-        intake = next(c for c in svcs["referral"].consumers if c.sub.subject == INTAKE_SUBJECT)
+        intake = fed(svcs["referral"], subject=INTAKE_SUBJECT)
         await wait_for(lambda: intake.handled == 2)
         assert len(log.of("referral.received")) == 1
         read = await call(nc, "query.meetings.case.v2", {"case_id": case_id, "purpose": "meeting_preparation"}, token=sw)

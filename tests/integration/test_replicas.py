@@ -47,7 +47,7 @@ async def replica_settings(request, settings):  # type: ignore[no-untyped-def]
 
 
 def intake(svc: Service):  # type: ignore[no-untyped-def]
-    return next(c for c in svc.consumers if c.sub.durable == INTAKE_DURABLE)
+    return next(c for c in svc.consumers if c.durable == INTAKE_DURABLE)
 
 
 async def test_two_replicas_share_the_work_with_no_double_effect(replica_settings, nc, clean_streams):  # type: ignore[no-untyped-def]

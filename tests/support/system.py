@@ -45,6 +45,34 @@ async def running(settings: Settings, *names: str, clock: Clock | None = None) -
 KEY_READ_PATIENCE = 30.0
 
 
+class Fed:
+    """One subscription of a running service and the durable consumer that feeds it, with its counts."""
+
+    def __init__(self, consumer: Any, sub: Any) -> None:
+        self.consumer, self.sub = consumer, sub
+
+    @property
+    def handled(self) -> int:
+        return int(self.consumer.handled_by[self.sub.durable])
+
+    @property
+    def duplicates(self) -> int:
+        return int(self.consumer.duplicates_by[self.sub.durable])
+
+    def set_handler(self, handler: Any) -> None:
+        """Swap the subscription's handler in place (a fault, then the fix deployed)."""
+        object.__setattr__(self.sub, "handler", handler)
+
+
+def fed(svc: Service, *, subject: str | None = None, named: str | None = None) -> Fed:
+    """The subscription of ``svc`` on ``subject``, or whose name contains ``named``."""
+    for c in svc.consumers:
+        for s in c.subs:
+            if s.subject == subject or (named is not None and named in s.durable):
+                return Fed(c, s)
+    raise LookupError(subject or named)
+
+
 async def opened(js: Any, subject: str, body: dict[str, Any], readable: list[bool] | None = None) -> dict[str, Any]:
     """The event with its sealed personal fields opened with the case's key from the bucket (as a
     service's runtime opens them), so that tests read what the consumers read. ``readable``: whether

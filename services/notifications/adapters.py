@@ -208,6 +208,19 @@ _CLAIM_SENDING = (
         state=bindparam("state"),
     )
 )
+# A batch's claims: the status change of them all in one statement, which returns the ones that
+# were still pending; their states are then written as held writes, under the row locks it took.
+_CLAIM_ALL_SENDING = (
+    update(notifications)
+    .where(_N.notification_id.in_(bindparam("ids", expanding=True)), _N.status == "pending")
+    .values(status="sending", updated_at=bindparam("updated_at"))
+    .returning(_N.notification_id)
+)
+_CLAIMED_STATE = (
+    update(notifications)
+    .where(_N.notification_id == bindparam("id"))
+    .values(channel=bindparam("channel"), attempts=bindparam("attempts"), state=bindparam("state"))
+)
 _OF_CASE = (
     select(_N.notification_id, _N.recipient_id, _N.status, _N.failure, _N.state)
     .where(_N.case_id == bindparam("case_id"))
@@ -262,6 +275,8 @@ hot_all(
     _PENDING_OF_CASE,
     _SAVE,
     _CLAIM_SENDING,
+    _CLAIM_ALL_SENDING,
+    _CLAIMED_STATE,
     _OF_CASE,
     _CONTACT,
     _CONTACTS_OF_CASE,
@@ -520,23 +535,23 @@ class NotificationRepository:
 
     @asynccontextmanager
     async def claims_together(self) -> AsyncIterator[None]:
-        """Within this block, :meth:`claim_sending` only collects; the claims are made in one
-        statement at its end. If any notification was no longer pending there (another replica
-        took it), :class:`ClaimLost` is raised: the caller rolls back and goes one by one.
-
-        SQLite only: there the batch's statement reports how many rows it changed; asyncpg's
-        executemany does not, so on PostgreSQL each claim stays a statement of its own."""
-        if self.s.db.engine.dialect.name != "sqlite":
-            yield
-            return
+        """Within this block, :meth:`claim_sending` only collects; at its end the claims are made
+        with one statement that returns the notifications still pending (and locks them), then
+        their states are written in one more (one round trip each on PostgreSQL, whatever the batch
+        size). If any was no longer pending (another replica took it), :class:`ClaimLost` is
+        raised: the caller rolls back and goes one by one."""
         self._claims = []
         try:
             yield
             claims = self._claims
             if claims:
-                result = await self.s.execute(_CLAIM_SENDING, claims)
-                if result.rowcount != len(claims):  # type: ignore[attr-defined]
-                    raise ClaimLost(len(claims) - result.rowcount)  # type: ignore[attr-defined]
+                ids = [c["id"] for c in claims]
+                claimed = set(await self.s.scalars(_CLAIM_ALL_SENDING, {"ids": ids, "updated_at": self.now()}))
+                if len(claimed) != len(set(ids)):
+                    raise ClaimLost(len(set(ids)) - len(claimed))
+                for c in claims:
+                    params = {k: c[k] for k in ("id", "channel", "attempts", "state")}
+                    self.s.later(_CLAIMED_STATE, params, scope={"notification_id": c["id"]})
         finally:
             self._claims = None
 

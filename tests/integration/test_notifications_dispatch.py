@@ -15,6 +15,7 @@ from services.notifications.delivery import Delivery, dispatch_once
 from services.notifications.domain import Recipient, plan_notifications
 from shared.clock import FixedClock
 from shared.storage.database import Database
+from tests.support.databases import KINDS, fresh_database
 
 pytestmark = [pytest.mark.integration]
 
@@ -36,12 +37,10 @@ class Scripted:
         return ProviderStatus(self._status)
 
 
-@pytest.fixture
-async def db(tmp_path: Any) -> Any:
-    d = Database(f"sqlite+aiosqlite:///{tmp_path / 'n.db'}", metadata)
-    await d.create_all()
-    yield d
-    await d.dispose()
+@pytest.fixture(params=KINDS)
+async def db(request: Any, tmp_path: Any) -> Any:
+    async with fresh_database(request.param, metadata, tmp_path, "n") as d:
+        yield d
 
 
 async def _one(db: Database, clock: FixedClock, contact: dict[str, Any], status: str = "pending", channel: str = "email") -> Any:

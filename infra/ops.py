@@ -234,7 +234,11 @@ def status(url: str = typer.Option(None, help="NATS URL (default KOOLLE_NATS_URL
                 si.config.name, str(st.messages), str(st.bytes), str(st.first_seq), str(st.last_seq), str(st.consumer_count)
             )
         console.print(t)
-        t = Table(title="Consumers (durable name: <service>-<subject with dashes>)", box=box.SIMPLE_HEAD, pad_edge=False)
+        t = Table(
+            title="Consumers (durable name: <service>-from-<stream>, or <service>-<subject with dashes> for a lone subject)",
+            box=box.SIMPLE_HEAD,
+            pad_edge=False,
+        )
         for col in ("service", "consumes", "handled", "pending", "unacked", "redeliv.", "waiting"):
             t.add_column(col, no_wrap=col != "consumes", overflow="fold")
         rows = [describe_consumer(c, handled) for c in data["consumers"]]
@@ -745,7 +749,7 @@ def erase_family(
     console.print(
         f"case {d['case_id']} erased: data key {'destroyed' if d['key_destroyed'] else 'already gone'}; "
         f"referral.case_erased.v1 {d['event_id']} tells every service to erase its rows "
-        f"(follow with `status`: each service's referral-case_erased consumer). Audited as the token's person ({source})."
+        f"(follow with `status`: the consumers of referral.case_erased.v1 in each service). Audited as the token's person ({source})."
     )
 
 

@@ -545,10 +545,10 @@ class NotificationRepository:
             yield
             claims = self._claims
             if claims:
-                ids = [c["id"] for c in claims]
-                claimed = set(await self.s.scalars(_CLAIM_ALL_SENDING, {"ids": ids, "updated_at": self.now()}))
-                if len(claimed) != len(set(ids)):
-                    raise ClaimLost(len(set(ids)) - len(claimed))
+                ids = {c["id"] for c in claims}
+                claimed = set(await self.s.scalars(_CLAIM_ALL_SENDING, {"ids": sorted(ids), "updated_at": self.now()}))
+                if claimed != ids:
+                    raise ClaimLost(len(ids - claimed))
                 for c in claims:
                     params = {k: c[k] for k in ("id", "channel", "attempts", "state")}
                     self.s.later(_CLAIMED_STATE, params, scope={"notification_id": c["id"]})

@@ -88,15 +88,21 @@ class EventConsumer:
         self.tracer = trace.get_tracer(f"koolle.{consumed.service}")
         self._running = True
         self._busy = asyncio.Lock()
-        self.handled = 0
-        self.duplicates = 0
-        # The same, per subscription (by its name)
+        # Per subscription (by its name); the consumer's totals are their sums.
         self.handled_by: dict[str, int] = {sub.durable: 0 for sub in self.subs}
         self.duplicates_by: dict[str, int] = {sub.durable: 0 for sub in self.subs}
         self.failures = 0
         self.bound = False
         self._psub: Any = None
         self._task: asyncio.Task[None] | None = None
+
+    @property
+    def handled(self) -> int:
+        return sum(self.handled_by.values())
+
+    @property
+    def duplicates(self) -> int:
+        return sum(self.duplicates_by.values())
 
     @property
     def sub(self) -> Subscription:
@@ -299,8 +305,6 @@ class EventConsumer:
         handled: dict[str, int] = {}
         for _, sub, _ in items:
             handled[sub.durable] = handled.get(sub.durable, 0) + 1
-        self.handled += len(items)
-        self.duplicates += sum(duplicates.values())
         for durable, n in handled.items():
             self.handled_by[durable] += n
         for durable, n in duplicates.items():

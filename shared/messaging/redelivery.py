@@ -46,7 +46,7 @@ async def answer_replay(consumers: Sequence[EventConsumer], js: JetStreamContext
     except ValidationError:
         return {"ok": False, "error": "bad_request"}
     # A dead letter names the subscription that gave up on it (a durable consumer feeds several).
-    found = next(((c, s) for c in consumers if c.stream == req.stream for s in c.subs if s.durable == req.durable), None)
+    found = next(((c, s) for c in consumers if c.stream == req.stream and (s := c.subscription(req.durable))), None)
     if found is None:
         return {"ok": False, "error": "unknown_consumer"}
     consumer, sub = found

@@ -251,8 +251,10 @@ class AuditLog:
         for row in rows:
             row["prev_hash"] = prev
             row["hash"] = prev = chain_hash(prev, row, key)
-        await self.uow.insert(self.table, rows if len(rows) > 1 else rows[0])
-        await self.uow.update(self.chain, {"id": 1}, {"last_hash": prev, "records": n + len(rows)})
+        # Held writes (shared/storage/deferred.py): sent with the transaction's other writes and its
+        # outbox rows (one statement on PostgreSQL); the next head read sends the chain's first.
+        self.uow.insert_later(self.table, rows)
+        self.uow.update_later(self.chain, {"id": 1}, {"last_hash": prev, "records": n + len(rows)})
 
     @asynccontextmanager
     async def together(self) -> AsyncIterator[None]:

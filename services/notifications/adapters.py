@@ -490,13 +490,14 @@ class NotificationRepository:
 
     @asynccontextmanager
     async def saves_together(self) -> AsyncIterator[None]:
-        """Within this block, :meth:`save` only collects; the rows are written in one statement at
-        its end. For a block that does not read back what it saves."""
+        """Within this block, :meth:`save` only collects; at its end the rows are held writes
+        (shared/storage/deferred.py): sent with the transaction's other writes and its outbox rows
+        at commit (one statement on PostgreSQL), or before a read of the table."""
         self._saves = []
         try:
             yield
-            if self._saves:
-                await self.s.execute(_SAVE, self._saves)
+            for params in self._saves:
+                self.s.later(_SAVE, params, scope={"notification_id": params["id"]})
         finally:
             self._saves = None
 

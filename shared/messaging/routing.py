@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, select
 
 from shared.contracts.routes import routed_subject
+from shared.storage.fastpath.declare import hot_once
 
 KINDS = ("team", "municipality")
 
@@ -28,11 +29,7 @@ async def route(uow: Any, pending: list[tuple[dict[str, Any], Any]]) -> None:
     missing = {str(f.case_id) for _, f in pending if f.case_id is not None and str(f.case_id) not in known}
     table = uow.db.metadata.tables.get("case_access")
     if missing and table is not None:
-        rows = await uow.execute(
-            select(table.c.case_id, table.c.kind, table.c.value).where(
-                table.c.case_id.in_(sorted(missing)), table.c.kind.in_(KINDS)
-            )
-        )
+        rows = await uow.execute(_routes_statement(table), {"ids": sorted(missing)})
         for case_id, kind, value in rows:
             known.setdefault(case_id, {})[kind] = value
     for row, form in pending:
@@ -40,3 +37,14 @@ async def route(uow: Any, pending: list[tuple[dict[str, Any], Any]]) -> None:
         municipality = getattr(form, "municipality", None) or case.get("municipality")
         team = getattr(form, "team_id", None) or case.get("team")
         row["subject"] = routed_subject(form.subject(), municipality, team)
+
+
+def _routes_statement(table: Table) -> Any:
+    """Declared once per table: it takes the fast path, and a read of ``case_access`` sends only
+    that table's held writes first, not the transaction's others (shared/storage/deferred.py)."""
+    return hot_once(
+        ("route.case_access", table),
+        lambda: select(table.c.case_id, table.c.kind, table.c.value).where(
+            table.c.case_id.in_(bindparam("ids", expanding=True)), table.c.kind.in_(KINDS)
+        ),
+    )

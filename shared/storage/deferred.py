@@ -14,8 +14,8 @@ What stays exact:
 - the held writes of one table are regrouped only where the order cannot matter: inserts of
   different keys, two deletes, or writes to different cases (:meth:`TableWrites.groups`);
   everything else keeps its order;
-- they are sent before the outbox rows and the commit, so the state change and its events still
-  commit together. An error (a duplicate key …) then fails the transaction as it would have
+- they are sent before the commit, the last round together with the outbox rows (on PostgreSQL
+  in the same statement, routing.py), so the state change and its events still commit together. An error (a duplicate key …) then fails the transaction as it would have
   failed at the statement itself: a consumer's batch is retried one event at a time.
 
 This module plans; the unit of work sends (shared/storage/fastpath/routing.py).

@@ -7,7 +7,6 @@ Its parts, by job: outbox.py (``emit``, ``schedule``), inbox.py (``claim_many``)
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -120,23 +119,17 @@ class UnitOfWork(OutboxWrites, InboxClaims, CommandReplies, TableStatements):
             await route(self, self._routed)
             self._routed = []
         sealing = self.db.sealer.complete(self._messages) if self._messages and self.db.sealer is not None else None
-        if self._held and sealing is not None:
-            # The held writes (deferred.py) go to the database while the keys not yet cached (a new
-            # case's: a JetStream write) are fetched or created: neither waits for the other.
-            results = await asyncio.gather(self.send_held(), sealing, return_exceptions=True)
-            for r in results:
-                if isinstance(r, BaseException):
-                    raise r
-        elif self._held:
-            await self.send_held()
-        elif sealing is not None:
-            await sealing
         if self._messages:
-            seq_of = {r.message_id: r.seq for r in await self.execute(self.db.outbox_insert, self._messages)}
+            # The held writes (deferred.py) go while the keys not yet cached (a new case's: a
+            # JetStream write) are fetched or created; the outbox rows go with their last round.
+            inserted = await self.send_held_and_insert(self.db.outbox_insert, self._messages, sealing)
+            seq_of = {r.message_id: r.seq for r in inserted}
             for message in self._messages:
                 message["seq"] = seq_of[message["message_id"]]
             seqs = list(seq_of.values())
             self.db.inflight.update(seqs)
+        elif self._held:
+            await self.send_held()
         try:
             await self._end(commit=True)
         finally:

@@ -1,18 +1,21 @@
 """Held writes on real databases: a transaction reads its own held writes, commits them with its
 events, drops them on rollback, and on PostgreSQL sends a batch's writes of one table as one
-statement (shared/storage/deferred.py)."""
+statement, with the outbox rows in the last one (shared/storage/deferred.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 import asyncpg
 import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, bindparam, delete, func, select
 from sqlalchemy.exc import IntegrityError
 
+from shared.contracts import ConsentGiven
 from shared.storage.database import Database
 from shared.storage.fastpath.declare import hot
 from shared.storage.tables import messaging_tables
@@ -168,3 +171,67 @@ async def test_a_duplicate_among_writes_sent_together_fails_as_an_integrity_erro
             await uow.commit()
     async with UnitOfWork(db) as uow:
         assert await uow.scalars(VALUES_OF, {"case_id": "c1"}) == []
+
+
+def _consent() -> ConsentGiven:
+    return ConsentGiven(
+        producer="test",
+        case_id=uuid4(),
+        occurred_at=datetime.now(UTC),
+        consent_id=uuid4(),
+        purpose="convene_team",
+        given_by="guardian-1",
+        recorded_by="front-door",
+    )
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("db", [KINDS[1]], indirect=True)
+async def test_the_outbox_rows_go_in_the_statement_of_the_last_round_of_held_writes_on_postgresql(
+    db: Database, sent: list[str]
+) -> None:
+    async with UnitOfWork(db) as uow:
+        await uow.row(counters, name="warm")
+        uow.insert_later(counters, {"name": "a", "n": 1})
+        uow.later(UNROUTE, {"case_id": "c1"}, scope={"case_id": "c1"})
+        uow.insert_later(access, {"case_id": "c1", "kind": "team", "value": "t1"})
+        uow.emit(_consent())
+        uow.emit(_consent())
+        sent.clear()
+        await uow.commit()
+        # Round one: the counter's insert and the access rows' delete; round two: the access rows'
+        # insert with the two outbox rows (INSERT … RETURNING their seqs), then the commit.
+        assert sent == ["WITH w0 AS", "WITH w0 AS", "COMMIT;"]
+    async with UnitOfWork(db) as uow:
+        assert await uow.scalars(VALUES_OF, {"case_id": "c1"}) == ["t1"]
+        assert (await uow.row(counters, name="a")).n == 1
+        assert await uow.scalar(select(func.count()).select_from(db.outbox)) == 2
+
+
+async def test_a_commit_hands_its_outbox_rows_to_the_relay_with_their_seqs(db: Database) -> None:
+    async with UnitOfWork(db) as uow:
+        uow.insert_later(counters, {"name": "a", "n": 1})
+        events = [uow.emit(_consent()) for _ in range(3)]
+        await uow.commit()
+    stored = {r.message_id: r.seq for r in await _outbox_rows(db)}
+    assert {m["message_id"]: m["seq"] for m in db.handoff} == stored
+    assert set(stored) == {str(e.event_id) for e in events}
+
+
+async def _outbox_rows(db: Database) -> list[Any]:
+    async with UnitOfWork(db) as uow:
+        return list(await uow.execute(select(db.outbox.c.message_id, db.outbox.c.seq)))
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("db", [KINDS[1]], indirect=True)
+async def test_a_duplicate_sent_with_the_outbox_rows_stores_neither(db: Database) -> None:
+    async with UnitOfWork(db) as uow:
+        uow.insert_later(counters, {"name": "a", "n": 1})
+        await uow.commit()
+    with pytest.raises(IntegrityError):
+        async with UnitOfWork(db) as uow:
+            uow.insert_later(counters, {"name": "a", "n": 1})
+            uow.emit(_consent())
+            await uow.commit()
+    assert await _outbox_rows(db) == []

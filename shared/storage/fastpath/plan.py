@@ -240,6 +240,23 @@ class Plan:
             sql = _PG_NUMBER.sub(lambda m: f"${int(m.group(1)) + offset}", sql)
         return sql, args
 
+    def pg_returning_part(self, params: list[dict[str, Any]], offset: int) -> tuple[str, list[Any]] | None:
+        """An INSERT … RETURNING of these rows as the main statement after held writes sent
+        together (routing.py), placeholders after ``offset``; None when it needs several statements."""
+        if self.values_group is None or self.row_type is None or not params or len(params) > ROWS_PER_INSERT:
+            return None
+        args: list[Any] = []
+        for p in params:
+            args.extend(self._args(p))
+        sql = self._pg_rows_sql(len(params))
+        if offset:
+            sql = _PG_NUMBER.sub(lambda m: f"${int(m.group(1)) + offset}", sql)
+        return sql, args
+
+    def result(self, records: list[Any]) -> FastResult:
+        """asyncpg's records of this statement as its result."""
+        return FastResult(self._rows(records), len(records))
+
     def run_many(self, conn: Any, params: list[dict[str, Any]]) -> None:
         """Held writes on SQLite: one ``executemany`` (no result)."""
         conn.executemany(self.sql, [self._args(p) for p in params])

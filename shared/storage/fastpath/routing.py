@@ -4,6 +4,7 @@ SQLAlchemy, with the same SQL, parameters, result values and errors either way; 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +19,19 @@ PG_ARGS_PER_STATEMENT = 30_000
 
 if TYPE_CHECKING:
     from shared.storage.database import Database
+
+
+def _rounds(tables: list[list[tuple[Any, list[dict[str, Any]]]]]) -> list[list[tuple[Any, list[dict[str, Any]]]]]:
+    """Each table's k-th group after its (k-1)-th: round k holds every table's k-th group."""
+    return [[groups[k] for groups in tables if k < len(groups)] for k in range(max(len(groups) for groups in tables))]
+
+
+async def _together(*steps: Awaitable[None] | None) -> None:
+    """Run these side by side; the first error is raised once all have ended (none left running)."""
+    results = await asyncio.gather(*(s for s in steps if s is not None), return_exceptions=True)
+    for r in results:
+        if isinstance(r, BaseException):
+            raise r
 
 
 class FastPathRouting:
@@ -50,50 +64,85 @@ class FastPathRouting:
 
     async def send_held(self, tables: frozenset[str] | None = None) -> None:
         """Send the held writes of these tables (all when None), each group as one statement. On
-        PostgreSQL the groups of different tables go together, as one statement (``_send_together``)."""
+        PostgreSQL the groups of different tables go together, as one statement (``_send_round``)."""
         taken = [writes.groups() for writes in self._held.take(tables)]
         fast = self.db.fast
         if len(taken) > 1 and fast is not None and fast.pg_adapter is not None:
-            await self._send_together(taken)
+            for groups in _rounds(taken):
+                await self._send_round(groups)
             return
         for groups in taken:
             for stmt, params in groups:
                 await self._run_many(stmt, params)
 
-    async def _send_together(self, tables: list[list[tuple[Any, list[dict[str, Any]]]]]) -> None:
-        """Each table's k-th group after its (k-1)-th; the k-th groups of different tables as one
-        statement of data-modifying CTEs (``WITH w1 AS (INSERT …), w2 AS (DELETE …) INSERT …``):
-        one round trip instead of one per table. Each sub-statement writes its own table, so none
-        sees or depends on another's rows. A group that needs an ``executemany`` goes alone."""
+    async def send_held_and_insert(self, insert: Any, rows: list[dict[str, Any]], ready: Awaitable[None] | None) -> Any:
+        """At commit: every held write, then ``insert`` (an INSERT … RETURNING: the outbox's) of
+        ``rows`` once ``ready`` (their payloads' sealing, or None) is done. Returns its result.
+
+        On PostgreSQL the insert is the main statement of the held writes' last round (``WITH w0 AS
+        (INSERT …), w1 AS (DELETE …) INSERT INTO outbox … RETURNING …``): one round trip fewer per
+        transaction. The earlier rounds go while ``ready`` runs (a new case's key is a JetStream
+        write). The outbox is no held table, so no sub-statement sees or depends on its rows."""
+        fast = self.db.fast
+        plan = fast.plan(insert, rows[0]) if fast is not None and fast.pg_adapter is not None and self._held else None
+        if plan is None or not plan.pg or "outbox" in self._held.tables:
+            await _together(self.send_held() if self._held else None, ready)
+            return await self.execute(insert, rows, send_held=False)
+        *early, last = _rounds([writes.groups() for writes in self._held.take(None)])
+
+        async def early_rounds() -> None:
+            for groups in early:
+                await self._send_round(groups)
+
+        await _together(early_rounds() if early else None, ready)
+        return await self._send_round(last, (plan, rows))
+
+    async def _send_round(
+        self, groups: list[tuple[Any, list[dict[str, Any]]]], returning: tuple[Any, list[Any]] | None = None
+    ) -> Any:
+        """One round of held writes (each table's k-th group) as one statement of data-modifying
+        CTEs: one round trip instead of one per table. Each sub-statement writes its own table, so
+        none sees or depends on another's rows. A group that needs an ``executemany`` goes alone.
+        ``returning``: (plan, rows) of an INSERT … RETURNING that goes last, as the main
+        statement; its result is returned."""
         fast = self.db.fast
         assert fast is not None
-        for k in range(max(len(groups) for groups in tables)):
-            parts: list[tuple[str, list[Any]]] = []
-            width = 0
-            for groups in tables:
-                if k >= len(groups):
-                    continue
-                stmt, params = groups[k]
-                plan = fast.plan(stmt, params[0])
-                part = plan.pg_part(params, width) if plan is not None and plan.pg else None
-                if part is None:
-                    await self._run_many(stmt, params)
-                    continue
-                if width + len(part[1]) > PG_ARGS_PER_STATEMENT and parts:
-                    await self._run_together(parts)
-                    parts, width = [], 0
-                    part = plan.pg_part(params, 0)  # type: ignore[union-attr]
-                    assert part is not None
-                parts.append(part)
-                width += len(part[1])
+        parts: list[tuple[str, list[Any]]] = []
+        width = 0
+        for stmt, params in groups:
+            plan = fast.plan(stmt, params[0])
+            part = plan.pg_part(params, width) if plan is not None and plan.pg else None
+            if part is None:
+                await self._run_many(stmt, params)
+                continue
+            if width + len(part[1]) > PG_ARGS_PER_STATEMENT and parts:
+                await self._run_together(parts)
+                parts, width = [], 0
+                part = plan.pg_part(params, 0)  # type: ignore[union-attr]
+                assert part is not None
+            parts.append(part)
+            width += len(part[1])
+        if returning is None:
             if parts:
                 await self._run_together(parts)
+            return None
+        plan, rows = returning
+        last = plan.pg_returning_part(rows, width)
+        if last is None or width + len(last[1]) > PG_ARGS_PER_STATEMENT:  # too many rows for one statement
+            if parts:
+                await self._run_together(parts)
+            return await self._run_pg(plan, rows)
+        parts.append(last)
+        records = await self._run_together(parts, fetch=True)
+        return plan.result(records)
 
-    async def _run_together(self, parts: list[tuple[str, list[Any]]]) -> None:
+    async def _run_together(self, parts: list[tuple[str, list[Any]]], fetch: bool = False) -> Any:
         *ctes, (last, _) = parts
         sql = "WITH " + ", ".join(f"w{i} AS ({s})" for i, (s, _) in enumerate(ctes)) + " " + last if ctes else last
         args = [a for _, part_args in parts for a in part_args]
-        await self._on_pg(sql, lambda driver: driver.execute(sql, *args))
+        if fetch:
+            return await self._on_pg(sql, lambda driver: driver.fetch(sql, *args))
+        return await self._on_pg(sql, lambda driver: driver.execute(sql, *args))
 
     async def _run_many(self, stmt: Any, params: list[dict[str, Any]]) -> None:
         fast = self.db.fast

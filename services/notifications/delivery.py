@@ -391,7 +391,21 @@ async def _deliver_batch(uow_factory: Any, delivery: Delivery, limit: int = 100)
         async with gates[r.chosen]:
             return await _send(delivery, r)
 
-    results = await asyncio.gather(*(send(r) for r in ready))
+    # One person's messages one after the other, in the order they fell due (the acknowledgement
+    # of a contact before the invitation that follows it); different people's at once.
+    of_person: dict[tuple[str, str], list[_Ready]] = {}
+    for r in ready:
+        of_person.setdefault((str(r.n.case_id), r.n.recipient_id), []).append(r)
+
+    async def send_in_order(rs: list[_Ready]) -> list[tuple[Any, DeliveryError | None]]:
+        return [await send(r) for r in rs]
+
+    sent: dict[int, tuple[Any, DeliveryError | None]] = {}
+    for rs, outcomes in zip(
+        of_person.values(), await asyncio.gather(*(send_in_order(rs) for rs in of_person.values())), strict=True
+    ):
+        sent.update((id(r), o) for r, o in zip(rs, outcomes, strict=True))
+    results = [sent[id(r)] for r in ready]
     try:
         fall_back = []
         async with uow_factory() as uow:

@@ -257,7 +257,7 @@ def write(results: dict[int, dict[str, list[float]]], loads: dict[int, float], a
 
 
 async def main_async(args: argparse.Namespace) -> None:
-    from tests.conftest import POSTGRES_URL
+    from bench.postgres import POSTGRES_URL
 
     admin_url = POSTGRES_URL.replace("+asyncpg", "")
     results: dict[int, dict[str, list[float]]] = {}

@@ -74,7 +74,7 @@ def report(label: str, rounds: int, table: dict[str, dict[str, float]]) -> None:
 async def main_async(args: argparse.Namespace) -> None:
     report("SQLite", args.rounds, await measure("sqlite", args.rounds, args.settle, None))
     if args.postgres:
-        from tests.conftest import POSTGRES_URL, postgres_reachable
+        from bench.postgres import POSTGRES_URL, postgres_reachable
 
         if not postgres_reachable():
             print("\nPostgreSQL: skipped, no server at 127.0.0.1:5432")

@@ -131,7 +131,7 @@ async def main_async(args: argparse.Namespace) -> None:
     if args.postgres:
         import asyncpg
 
-        from tests.conftest import POSTGRES_URL
+        from bench.postgres import POSTGRES_URL
 
         name = f"koolle_mb_{uuid.uuid4().hex[:8]}"
         admin = await asyncpg.connect(POSTGRES_URL.replace("+asyncpg", ""))

@@ -539,7 +539,7 @@ async def run_system(
 async def run_cluster(args: argparse.Namespace, res: Results, tmp: Path) -> None:
     """What a county runs: PostgreSQL databases and a 3-node nats-server cluster on loopback with R3
     streams. The raw limit and the raw latency are measured on the same cluster in the same run."""
-    from tests.conftest import POSTGRES_URL, postgres_reachable
+    from bench.postgres import POSTGRES_URL, postgres_reachable
 
     if not postgres_reachable():
         res.add("[cluster] skipped", "no PostgreSQL at 127.0.0.1:5432")
@@ -584,7 +584,7 @@ async def main_async(args: argparse.Namespace) -> Results:
         nats_pids = [server.proc.pid] if server.proc else []
         await run_system("sqlite", nc, server.url, tmp, args, res, raw_pub, nats_pids=nats_pids)
         if args.postgres:
-            from tests.conftest import POSTGRES_URL, postgres_reachable
+            from bench.postgres import POSTGRES_URL, postgres_reachable
 
             if postgres_reachable():
                 env = await make_pg_databases(POSTGRES_URL)

@@ -12,6 +12,7 @@ from typing import Any
 import nats
 import pytest
 
+from bench.postgres import POSTGRES_URL, postgres_reachable  # noqa: F401 - the tests' PostgreSQL
 from infra.natsserver import EmbeddedNats, free_port
 from shared.settings import Settings
 from tests.support.identity import identity, rotating_identity  # noqa: F401 - fixtures: a real identity provider
@@ -100,19 +101,6 @@ async def clean_streams(nc: nats.NATS) -> None:
         except Exception:  # noqa: BLE001 - not there yet
             pass
     await ensure_streams(js)
-
-
-POSTGRES_URL = os.environ.get("KOOLLE_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
-
-
-def postgres_reachable() -> bool:
-    import socket
-
-    try:
-        with socket.create_connection(("127.0.0.1", 5432), timeout=0.5):
-            return True
-    except OSError:
-        return False
 
 
 async def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05):  # type: ignore[no-untyped-def]

@@ -84,7 +84,7 @@ class FastPathRouting:
         transaction. The earlier rounds go while ``ready`` runs (a new case's key is a JetStream
         write). The outbox is no held table, so no sub-statement sees or depends on its rows."""
         fast = self.db.fast
-        plan = fast.plan(insert, rows[0]) if fast is not None and fast.pg_adapter is not None and self._held else None
+        plan = fast.plan(insert, rows) if fast is not None and fast.pg_adapter is not None and self._held else None
         if plan is None or not plan.pg or "outbox" in self._held.tables:
             await _together(self.send_held() if self._held else None, ready)
             return await self.execute(insert, rows, send_held=False)

@@ -5,21 +5,19 @@ statement, with the outbox rows in the last one (shared/storage/deferred.py)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from uuid import uuid4
 
 import asyncpg
 import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, bindparam, delete, func, select
 from sqlalchemy.exc import IntegrityError
 
-from shared.contracts import ConsentGiven
 from shared.storage.database import Database
 from shared.storage.fastpath.declare import hot
 from shared.storage.tables import messaging_tables
 from shared.storage.uow import UnitOfWork
+from tests.support.data import consent_given
 from tests.support.databases import KINDS, fresh_database
 
 pytestmark = pytest.mark.integration
@@ -173,18 +171,6 @@ async def test_a_duplicate_among_writes_sent_together_fails_as_an_integrity_erro
         assert await uow.scalars(VALUES_OF, {"case_id": "c1"}) == []
 
 
-def _consent() -> ConsentGiven:
-    return ConsentGiven(
-        producer="test",
-        case_id=uuid4(),
-        occurred_at=datetime.now(UTC),
-        consent_id=uuid4(),
-        purpose="convene_team",
-        given_by="guardian-1",
-        recorded_by="front-door",
-    )
-
-
 @pytest.mark.postgres
 @pytest.mark.parametrize("db", [KINDS[1]], indirect=True)
 async def test_the_outbox_rows_go_in_the_statement_of_the_last_round_of_held_writes_on_postgresql(
@@ -195,8 +181,8 @@ async def test_the_outbox_rows_go_in_the_statement_of_the_last_round_of_held_wri
         uow.insert_later(counters, {"name": "a", "n": 1})
         uow.later(UNROUTE, {"case_id": "c1"}, scope={"case_id": "c1"})
         uow.insert_later(access, {"case_id": "c1", "kind": "team", "value": "t1"})
-        uow.emit(_consent())
-        uow.emit(_consent())
+        uow.emit(consent_given())
+        uow.emit(consent_given())
         sent.clear()
         await uow.commit()
         # Round one: the counter's insert and the access rows' delete; round two: the access rows'
@@ -211,7 +197,7 @@ async def test_the_outbox_rows_go_in_the_statement_of_the_last_round_of_held_wri
 async def test_a_commit_hands_its_outbox_rows_to_the_relay_with_their_seqs(db: Database) -> None:
     async with UnitOfWork(db) as uow:
         uow.insert_later(counters, {"name": "a", "n": 1})
-        events = [uow.emit(_consent()) for _ in range(3)]
+        events = [uow.emit(consent_given()) for _ in range(3)]
         await uow.commit()
     stored = {r.message_id: r.seq for r in await _outbox_rows(db)}
     assert {m["message_id"]: m["seq"] for m in db.handoff} == stored
@@ -232,6 +218,6 @@ async def test_a_duplicate_sent_with_the_outbox_rows_stores_neither(db: Database
     with pytest.raises(IntegrityError):
         async with UnitOfWork(db) as uow:
             uow.insert_later(counters, {"name": "a", "n": 1})
-            uow.emit(_consent())
+            uow.emit(consent_given())
             await uow.commit()
     assert await _outbox_rows(db) == []

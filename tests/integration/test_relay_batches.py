@@ -4,8 +4,6 @@ published again after a crash (published, not yet marked) or when a stream refus
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
-from uuid import uuid4
 
 import nats
 import pytest
@@ -14,30 +12,18 @@ from sqlalchemy import select, update
 
 from infra.natsserver import EmbeddedNats, free_port
 from services.plans.adapters import PlansUnitOfWork, metadata
-from shared.contracts import ConsentGiven, ReferralReceived
+from shared.contracts import ReferralReceived
 from shared.messaging.relay import OutboxRelay
 from shared.messaging.streams import ensure_streams
 from shared.storage.database import Database
 from tests.conftest import wait_for
-from tests.support.data import referral_received
+from tests.support.data import consent_given, referral_received
 
 pytestmark = [pytest.mark.integration]
 
 
 def received() -> ReferralReceived:
     return referral_received()
-
-
-def consent() -> ConsentGiven:
-    return ConsentGiven(
-        producer="test",
-        case_id=uuid4(),
-        occurred_at=datetime.now(UTC),
-        consent_id=uuid4(),
-        purpose="convene_team",
-        given_by="guardian-1",
-        recorded_by="front-door",
-    )
 
 
 async def stream_count(js, stream: str) -> int:  # type: ignore[no-untyped-def]
@@ -59,7 +45,7 @@ async def setup(tmp_path):  # type: ignore[no-untyped-def]
 async def emit(db: Database, n: int) -> None:
     async with PlansUnitOfWork(db) as uow:
         for i in range(n):
-            uow.emit(received() if i % 2 else consent())
+            uow.emit(received() if i % 2 else consent_given())
         await uow.commit()
 
 
@@ -114,7 +100,7 @@ async def test_a_row_whose_publish_fails_is_not_marked_sent_and_goes_out_later(s
     async with PlansUnitOfWork(db) as uow:
         uow.emit(received())
         uow.emit(received(), subject="nostream.test.v1")  # no stream captures it: the publish fails
-        uow.emit(consent())
+        uow.emit(consent_given())
         await uow.commit()
     relay = OutboxRelay(db, js)
     with pytest.raises(Exception):  # noqa: B017 - whatever nats-py raises for "no stream"

@@ -8,7 +8,7 @@ from typing import Any
 from uuid import uuid4
 
 from services.referral.hetu import make_test_hetu
-from shared.contracts import ReferralReceived
+from shared.contracts import ConsentGiven, ReferralReceived
 from shared.pseudonyms import keyed
 
 _counter = itertools.count(1)
@@ -67,3 +67,16 @@ def referral_received(**overrides: Any) -> ReferralReceived:
     }
     fields.update(overrides)
     return ReferralReceived(**fields)
+
+
+def consent_given() -> ConsentGiven:
+    """A guardian's consent to convene, for a new case."""
+    return ConsentGiven(
+        producer="test",
+        case_id=uuid4(),
+        occurred_at=datetime.now(UTC),
+        consent_id=uuid4(),
+        purpose="convene_team",
+        given_by="guardian-1",
+        recorded_by="front-door",
+    )

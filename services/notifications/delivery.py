@@ -393,19 +393,16 @@ async def _deliver_batch(uow_factory: Any, delivery: Delivery, limit: int = 100)
 
     # One person's messages one after the other, in the order they fell due (the acknowledgement
     # of a contact before the invitation that follows it); different people's at once.
-    of_person: dict[tuple[str, str], list[_Ready]] = {}
-    for r in ready:
-        of_person.setdefault((str(r.n.case_id), r.n.recipient_id), []).append(r)
+    of_person: dict[tuple[str, str], list[int]] = {}
+    for i, r in enumerate(ready):
+        of_person.setdefault((str(r.n.case_id), r.n.recipient_id), []).append(i)
+    results: list[tuple[Any, DeliveryError | None]] = [(None, None)] * len(ready)
 
-    async def send_in_order(rs: list[_Ready]) -> list[tuple[Any, DeliveryError | None]]:
-        return [await send(r) for r in rs]
+    async def send_in_order(indexes: list[int]) -> None:
+        for i in indexes:
+            results[i] = await send(ready[i])
 
-    sent: dict[int, tuple[Any, DeliveryError | None]] = {}
-    for rs, outcomes in zip(
-        of_person.values(), await asyncio.gather(*(send_in_order(rs) for rs in of_person.values())), strict=True
-    ):
-        sent.update((id(r), o) for r, o in zip(rs, outcomes, strict=True))
-    results = [sent[id(r)] for r in ready]
+    await asyncio.gather(*(send_in_order(indexes) for indexes in of_person.values()))
     try:
         fall_back = []
         async with uow_factory() as uow:

@@ -223,32 +223,22 @@ class Plan:
     def pg_part(self, params: list[dict[str, Any]], offset: int) -> tuple[str, list[Any]] | None:
         """Held writes as one statement whose placeholders start after ``offset`` (to be sent with
         other tables' in one round trip, routing.py), or None when they take an ``executemany``."""
-        if len(params) == 1:
-            sql, args = self.sql, list(self._args(params[0]))
-        elif (
-            self.values_group is not None
-            and self.row_type is None
-            and not self.updates_on_conflict
-            and len(params) <= ROWS_PER_INSERT
-        ):
-            sql, args = self._pg_rows_sql(len(params)), []
-            for p in params:
-                args.extend(self._args(p))
-        else:
+        several = self.values_group is not None and self.row_type is None and not self.updates_on_conflict
+        if len(params) != 1 and not (several and len(params) <= ROWS_PER_INSERT):
             return None
-        if offset:
-            sql = _PG_NUMBER.sub(lambda m: f"${int(m.group(1)) + offset}", sql)
-        return sql, args
+        return self._numbered(params, offset)
 
     def pg_returning_part(self, params: list[dict[str, Any]], offset: int) -> tuple[str, list[Any]] | None:
         """An INSERT … RETURNING of these rows as the main statement after held writes sent
         together (routing.py), placeholders after ``offset``; None when it needs several statements."""
         if self.values_group is None or self.row_type is None or not params or len(params) > ROWS_PER_INSERT:
             return None
-        args: list[Any] = []
-        for p in params:
-            args.extend(self._args(p))
-        sql = self._pg_rows_sql(len(params))
+        return self._numbered(params, offset)
+
+    def _numbered(self, params: list[dict[str, Any]], offset: int) -> tuple[str, list[Any]]:
+        """These rows as one statement (a multi-row VALUES for several), placeholders after ``offset``."""
+        sql = self.sql if len(params) == 1 else self._pg_rows_sql(len(params))
+        args = [a for p in params for a in self._args(p)]
         if offset:
             sql = _PG_NUMBER.sub(lambda m: f"${int(m.group(1)) + offset}", sql)
         return sql, args

@@ -35,6 +35,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from shared.contracts.base import TRUSTED, Event
 from shared.contracts.personal import SEALED_PREFIX, Sealed, is_personal
+from shared.outage import DependencyUnavailable
 
 log = logging.getLogger("koolle.sealing")
 
@@ -61,7 +62,7 @@ class Erased:
 ERASED = Erased()
 
 
-class CaseKeyUnavailable(RuntimeError):
+class CaseKeyUnavailable(DependencyUnavailable):
     """No data key could be had for a case (the bucket unreachable). The message names no data."""
 
 

@@ -9,6 +9,8 @@ terminates failing messages. So the loop is ours, on the broker's own JetStream 
 Rules:
 - an effect and its inbox row commit together; the ack follows the commit (never before);
 - a handler that raises is retried with a growing delay (nak with delay), never terminated;
+- a handler that cannot reach a dependency (``DependencyUnavailable``) is not failing: its batch
+  is held and tried again until the dependency answers, spending none of its deliveries;
 - after ``max_deliver`` deliveries, or when the payload breaks the contract, the message goes to
   the DEADLETTER stream (with reason codes, no personal data) and is then acked;
 - a worker never dies of a payload.
@@ -22,6 +24,7 @@ batches.py's and dead letters deadletters.py's.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -41,6 +44,7 @@ from shared.messaging.deadletters import DeadLetters, StoredMessage
 from shared.messaging.durables import ensure_consumer
 from shared.messaging.pull import LingeringPull, StandingPull
 from shared.messaging.subscription import Consumed, Subscription
+from shared.outage import DependencyUnavailable
 from shared.storage.database import Database
 from shared.storage.uow import UnitOfWork
 from shared.telemetry import attached, extract_context, tracing_exported
@@ -92,6 +96,7 @@ class EventConsumer:
         self.handled_by: dict[str, int] = {sub.durable: 0 for sub in self.subs}
         self.duplicates_by: dict[str, int] = {sub.durable: 0 for sub in self.subs}
         self.failures = 0
+        self.outage_waits = 0  # times a batch was held because a dependency did not answer
         self.bound = False
         self._psub: Any = None
         self._task: asyncio.Task[None] | None = None
@@ -246,16 +251,50 @@ class EventConsumer:
         for prepare, events in prepares.items():
             await prepare(events)
         try:
-            await self._handle_batch(parsed)
+            await self._outlasting(parsed)
+        except DependencyUnavailable:
+            await self._hand_back(parsed)
         except Exception as exc:  # noqa: BLE001 - isolate the failing message(s) one by one
             if len(parsed) == 1:
                 await self._failed(parsed[0][0], parsed[0][1], type(exc).__name__)
                 return
             for item in parsed:
                 try:
-                    await self._handle_batch([item])
+                    await self._outlasting([item])
+                except DependencyUnavailable:
+                    await self._hand_back([item])
                 except Exception as exc1:  # noqa: BLE001
                     await self._failed(item[0], item[1], type(exc1).__name__)
+
+    async def _outlasting(self, items: list[Item]) -> None:
+        """Handle ``items``; while a dependency is down, hold them and try again, telling JetStream
+        they are in progress so that they are not redelivered meanwhile. An outage (a key bucket's
+        leader elected again after a node was lost) is nobody's payload: it spends none of the
+        messages' deliveries, so it sends nothing to the dead letters. Only a stop ends the wait
+        (the caller hands the messages back)."""
+        pause = 0.1
+        while True:
+            try:
+                await self._handle_batch(items)
+                return
+            except DependencyUnavailable as exc:
+                if not self._running:
+                    raise
+                self.outage_waits += 1
+                log.warning(
+                    "%s on %s: %d message(s) held, tried again in %.1fs", type(exc).__name__, self.durable, len(items), pause
+                )
+                for m, _, _ in items:
+                    with contextlib.suppress(Exception):  # NATS itself down: redelivered after ack_wait then
+                        await m.in_progress()
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, self.ack_wait / 4, 5.0)
+
+    async def _hand_back(self, items: list[Item]) -> None:
+        """Stopped during an outage: the messages go back at once for the next run, not failed."""
+        for m, _, _ in items:
+            with contextlib.suppress(Exception):  # connection gone: redelivered after ack_wait
+                await m.nak()
 
     async def _handle_batch(self, items: list[Item]) -> None:
         started = time.perf_counter()

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Column, MetaData, String, Table, bindparam, delete, or_, select
+from sqlalchemy import Column, MetaData, String, Table, and_, bindparam, delete, or_, select
 
 from shared.contracts.meetings import MeetingConvened, MeetingHeld
 from shared.contracts.plans import PlanAgreed, PlanHandedOver, PlanRevised
@@ -75,20 +75,26 @@ class CaseAccess:
 
     async def route(self, case_id: Any, team_id: str, municipality: str) -> None:
         """The case's team and municipality (one value each) in place of the old ones. Held
-        (shared/storage/deferred.py): a batch's routes go as one DELETE and one INSERT."""
+        (shared/storage/deferred.py): the delete removes only values other than the new ones, and
+        the new ones are inserted unless there, so the two touch different rows and go in one
+        round (one statement on PostgreSQL); a batch's routes as one DELETE and one INSERT."""
         t = self.table
         stmt = hot_once(
             ("case_access.unroute", t),
-            lambda: delete(t).where(t.c.case_id == bindparam("case_id"), or_(t.c.kind == "team", t.c.kind == "municipality")),
+            lambda: delete(t).where(
+                t.c.case_id == bindparam("case_id"),
+                or_(
+                    and_(t.c.kind == "team", t.c.value != bindparam("team")),
+                    and_(t.c.kind == "municipality", t.c.value != bindparam("municipality")),
+                ),
+            ),
         )
-        self.uow.later(stmt, {"case_id": str(case_id)}, scope={"case_id": str(case_id)})
-        rows = [
-            {"case_id": str(case_id), "kind": k, "value": v[:100]}
-            for k, v in (("team", team_id), ("municipality", municipality))
-            if v
-        ]
-        if rows:
-            self.uow.insert_later(t, rows)
+        case, team, place = str(case_id), (team_id or "")[:100], (municipality or "")[:100]
+        # An empty value stands for none: no row has it, so the delete removes every team (municipality).
+        new = tuple({"kind": k, "value": v} for k, v in (("team", team), ("municipality", place)) if v)
+        self.uow.later(stmt, {"case_id": case, "team": team, "municipality": place}, scope={"case_id": case}, spares=new)
+        for row in new:
+            self.uow.insert_new_later(t, {"case_id": case, **row})
 
 
 # -- the projection: one function per event, registered by the runtime on every service ---------------

@@ -44,7 +44,10 @@ class HeldWrite:
     params: dict[str, Any]
     kind: str  # insert: params are the row; delete/update: ``scope`` names the rows touched
     scope: dict[str, Any]  # column -> value: the rows a delete or update may touch (equality)
-    group: int = -1
+    # Rows a delete leaves for certain (every column named equal): the route's delete keeps a case's
+    # current team, so the insert of that team need not wait for it (case_access.py).
+    spares: tuple[dict[str, Any], ...] = ()
+    level: int = -1  # the round its group is sent in
 
 
 @dataclass
@@ -90,13 +93,17 @@ class TableWrites:
             return any(_matches(w.params, equals) for w in self.writes if w.kind == INSERT)
         return any(_matches(w.params, equals) for w in found)
 
-    def groups(self) -> list[tuple[Any, list[dict[str, Any]]]]:
-        """The writes as (statement, parameter list) groups, to be sent in this order.
+    def groups(self) -> list[list[tuple[Any, list[dict[str, Any]]]]]:
+        """The writes as (statement, parameter list) groups, by round: the groups of one round touch
+        rows no other group of it touches, so they may go in any order or together; each round goes
+        after the one before.
 
-        A write joins the earliest group of its own statement that comes after every group holding
-        a write it must follow (``_ordered``); otherwise it opens a new group. Writes are compared
-        only within their partition (one case), so a batch of hundreds stays linear."""
+        A write joins the earliest group of its own statement whose round comes after that of
+        every group holding a write it must follow (``_ordered``); otherwise it opens a new group in
+        the round after those. Writes are compared only within their partition (one case), so a
+        batch of hundreds stays linear."""
         out: list[tuple[Any, list[dict[str, Any]]]] = []
+        levels: list[int] = []  # each group's round
         of_stmt: dict[int, list[int]] = {}  # id(stmt) -> its groups' indexes, ascending
         by_part: dict[Any, list[HeldWrite]] = {}
         unpartitioned: list[HeldWrite] = []
@@ -108,21 +115,25 @@ class TableWrites:
             else:
                 before = by_part.get(p, [])
                 before = before + unpartitioned if unpartitioned else before
-            floor = max((o.group for o in before if _ordered(o, w, self.key)), default=-1)
+            floor = max((o.level for o in before if _ordered(o, w, self.key)), default=-1)
             slots = of_stmt.setdefault(id(w.stmt), [])
-            g = next((i for i in slots if i > floor), None)
+            g = next((i for i in slots if levels[i] > floor), None)
             if g is None:
                 g = len(out)
                 out.append((w.stmt, []))
+                levels.append(floor + 1)
                 slots.append(g)
             out[g][1].append(w.params)
-            w.group = g
+            w.level = levels[g]
             everything.append(w)
             if p is None:
                 unpartitioned.append(w)
             else:
                 by_part.setdefault(p, []).append(w)
-        return out
+        rounds: list[list[tuple[Any, list[dict[str, Any]]]]] = [[] for _ in range(max(levels, default=-1) + 1)]
+        for g, level in enumerate(levels):
+            rounds[level].append(out[g])
+        return rounds
 
     def _partition_of(self, w: HeldWrite) -> Any:
         if self.partition is None:
@@ -142,10 +153,15 @@ def _ordered(a: HeldWrite, b: HeldWrite, key: tuple[str, ...]) -> bool:
     if a.kind == DELETE and b.kind == DELETE:
         return False
     if a.kind == INSERT:
-        return _matches(a.params, b.scope)
+        return _matches(a.params, b.scope) and not _spared(a.params, b.spares)
     if b.kind == INSERT:
-        return _matches(b.params, a.scope)
+        return _matches(b.params, a.scope) and not _spared(b.params, a.spares)
     return _overlap(a.scope, b.scope)
+
+
+def _spared(row: dict[str, Any], spares: tuple[dict[str, Any], ...]) -> bool:
+    """Does the delete leave this row for certain? (Every column a spare names is in the row, equal.)"""
+    return any(all(k in row and row[k] == v for k, v in spare.items()) for spare in spares)
 
 
 def _matches(row: dict[str, Any], scope: dict[str, Any]) -> bool:
@@ -166,11 +182,21 @@ class Held:
     def __bool__(self) -> bool:
         return bool(self.tables)
 
-    def add(self, table: Table, stmt: Any, params: dict[str, Any], kind: str, scope: dict[str, Any] | None = None) -> None:
+    def add(
+        self,
+        table: Table,
+        stmt: Any,
+        params: dict[str, Any],
+        kind: str,
+        scope: dict[str, Any] | None = None,
+        spares: tuple[dict[str, Any], ...] = (),
+    ) -> None:
+        if spares and kind != DELETE:
+            raise ValueError("only a delete spares rows")
         t = self.tables.get(table.name)
         if t is None:
             t = self.tables[table.name] = TableWrites(_partition_column(table), tuple(c.name for c in table.primary_key.columns))
-        t.add(HeldWrite(stmt, params, kind, scope or {}))
+        t.add(HeldWrite(stmt, params, kind, scope or {}, spares))
 
     def affects(self, table: str, equals: dict[str, Any]) -> bool:
         """Could a held write change what a read of ``table`` where these columns equal these values

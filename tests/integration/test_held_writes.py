@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, bindparam, delete, func, select
 from sqlalchemy.exc import IntegrityError
 
+from shared.case_access import CaseAccess, case_access_table
 from shared.storage.database import Database
 from shared.storage.fastpath.declare import hot
 from shared.storage.tables import messaging_tables
@@ -31,6 +32,7 @@ access = Table(
     Column("kind", String(20), primary_key=True),
     Column("value", String(100), primary_key=True),
 )
+case_access = case_access_table(md)
 counters = Table("held_counters", md, Column("name", String(20), primary_key=True), Column("n", Integer, nullable=False))
 UNROUTE = hot(delete(access).where(access.c.case_id == bindparam("case_id"), access.c.kind == "team"))
 VALUES_OF = hot(select(access.c.value).where(access.c.case_id == bindparam("case_id")).order_by(access.c.value))
@@ -134,6 +136,35 @@ async def test_routing_a_batch_of_cases_costs_two_statements_on_postgresql(db: D
         await uow.commit()
     async with UnitOfWork(db) as uow:
         assert await uow.scalar(select(func.count()).select_from(access)) == 100
+
+
+async def test_a_route_replaces_the_old_team_and_keeps_an_unchanged_municipality_in_one_statement(
+    db: Database, sent: list[str]
+) -> None:
+    async with UnitOfWork(db) as uow:
+        await CaseAccess(uow).route("c1", "t1", "m1")
+        await CaseAccess(uow).route("c2", "t1", "m1")
+        await uow.commit()
+    async with UnitOfWork(db) as uow:
+        await uow.row(counters, name="warm")  # the transaction has begun
+        sent.clear()
+        await CaseAccess(uow).route("c1", "t2", "m1")
+        await uow.send_held()
+        if db.engine.dialect.name == "postgresql":
+            # The delete of the old team and the insert of the new one touch different rows: one round.
+            assert sent == ["WITH w0 AS"]
+        await CaseAccess(uow).route("c2", "t1", "")  # no municipality any more
+        await CaseAccess(uow).route("c2", "t3", "m3")
+        await CaseAccess(uow).route("c2", "t3", "m3")
+        await uow.commit()
+    async with UnitOfWork(db) as uow:
+        rows = (await uow.execute(select(case_access.c.case_id, case_access.c.kind, case_access.c.value))).all()
+    assert sorted(tuple(r) for r in rows) == [
+        ("c1", "municipality", "m1"),
+        ("c1", "team", "t2"),
+        ("c2", "municipality", "m3"),
+        ("c2", "team", "t3"),
+    ]
 
 
 @pytest.mark.postgres

@@ -25,9 +25,14 @@ UPD = update(counts).where(counts.c.month == bindparam("w_month")).values(n=bind
 JOINED = hot(select(access.c.value).join_from(access, other, access.c.value == other.c.id))
 
 
-def groups(held: Held, table: str = "access") -> list[tuple[object, list[dict[str, object]]]]:
+def rounds(held: Held, table: str = "access") -> list[list[tuple[object, list[dict[str, object]]]]]:
     (writes,) = held.take(frozenset({table}))
     return writes.groups()
+
+
+def groups(held: Held, table: str = "access") -> list[tuple[object, list[dict[str, object]]]]:
+    """The groups in the order they are sent (round by round)."""
+    return [g for r in rounds(held, table) for g in r]
 
 
 def row(case: str, value: str, kind: str = "team") -> dict[str, str]:
@@ -60,6 +65,69 @@ def test_a_delete_after_an_insert_of_its_rows_is_sent_after_it() -> None:
     held.add(access, INS, row("c1", "t2"), INSERT)
     out = groups(held)
     assert [(stmt, [p.get("value") for p in ps]) for stmt, ps in out] == [(INS, ["t1"]), (DEL, [None]), (INS, ["t2"])]
+
+
+UNROUTE = delete(access).where(access.c.case_id == bindparam("case_id"), access.c.value != bindparam("keep"))
+
+
+def route(held: Held, case: str, team: str) -> None:
+    """As shared/case_access.py routes a case: delete its other teams, insert this one unless there."""
+    held.add(access, UNROUTE, {"case_id": case, "keep": team}, DELETE, {"case_id": case}, ({"kind": "team", "value": team},))
+    held.add(access, INS_NEW, row(case, team), INSERT)
+
+
+def applied(table: set[tuple[str, str, str]], out: list[list[tuple[object, list[dict[str, object]]]]], reverse: bool) -> set:
+    """The rows after sending the rounds, each round's groups in the given or the reversed order."""
+    rows = set(table)
+    for groups_of_round in out:
+        for stmt, params in reversed(groups_of_round) if reverse else groups_of_round:
+            for p in params:
+                key = (p["case_id"], p.get("kind", "team"), p.get("value"))
+                if stmt is INS_NEW:
+                    rows.add(key)  # type: ignore[arg-type]
+                elif stmt is UNROUTE:
+                    rows = {r for r in rows if not (r[0] == p["case_id"] and r[2] != p["keep"])}
+                else:
+                    raise AssertionError(stmt)
+    return rows
+
+
+def test_a_route_that_spares_the_new_team_goes_with_its_insert_in_one_round() -> None:
+    held = Held()
+    for case in ("c1", "c2"):
+        route(held, case, "t1")
+    out = rounds(held)
+    assert [[stmt for stmt, _ in r] for r in out] == [[UNROUTE, INS_NEW]]
+    assert applied({("c1", "team", "t0"), ("c2", "team", "t1")}, out, reverse=False) == {
+        ("c1", "team", "t1"),
+        ("c2", "team", "t1"),
+    }
+
+
+def test_an_insert_the_delete_does_not_spare_waits_for_it() -> None:
+    held = Held()
+    held.add(access, UNROUTE, {"case_id": "c1", "keep": "t1"}, DELETE, {"case_id": "c1"}, ({"kind": "team", "value": "t1"},))
+    held.add(access, INS_NEW, row("c1", "t2"), INSERT)
+    assert [[stmt for stmt, _ in r] for r in rounds(held)] == [[UNROUTE], [INS_NEW]]
+
+
+def test_routes_of_one_case_in_one_batch_leave_its_latest_team_in_any_order_within_a_round() -> None:
+    for teams in (["t1", "t2"], ["t1", "t2", "t1"], ["t1", "t1"], ["t2", "t1", "t3", "t3"]):
+        held = Held()
+        for team in teams:
+            route(held, "c1", team)
+        route(held, "c2", "t9")
+        out = rounds(held)
+        for start in (set(), {("c1", "team", "t1")}, {("c1", "team", "t0"), ("c1", "team", "t2")}):
+            for reverse in (False, True):
+                assert applied(start, out, reverse) == {("c1", "team", teams[-1]), ("c2", "team", "t9")}, (teams, start)
+
+
+def test_only_a_delete_spares_rows() -> None:
+    import pytest
+
+    with pytest.raises(ValueError):
+        Held().add(access, INS, row("c1", "t1"), INSERT, None, ({"value": "t1"},))
 
 
 def test_two_inserts_of_one_key_keep_their_order_and_other_keys_share_a_statement() -> None:

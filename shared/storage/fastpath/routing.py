@@ -21,9 +21,9 @@ if TYPE_CHECKING:
     from shared.storage.database import Database
 
 
-def _rounds(tables: list[list[tuple[Any, list[dict[str, Any]]]]]) -> list[list[tuple[Any, list[dict[str, Any]]]]]:
-    """Each table's k-th group after its (k-1)-th: round k holds every table's k-th group."""
-    return [[groups[k] for groups in tables if k < len(groups)] for k in range(max(len(groups) for groups in tables))]
+def _rounds(tables: list[list[list[tuple[Any, list[dict[str, Any]]]]]]) -> list[list[tuple[Any, list[dict[str, Any]]]]]:
+    """Round k holds every table's groups of its round k (``TableWrites.groups``)."""
+    return [[g for rounds in tables if k < len(rounds) for g in rounds[k]] for k in range(max(len(rounds) for rounds in tables))]
 
 
 async def _together(*steps: Awaitable[None] | None) -> None:
@@ -67,13 +67,14 @@ class FastPathRouting:
         PostgreSQL the groups of different tables go together, as one statement (``_send_round``)."""
         taken = [writes.groups() for writes in self._held.take(tables)]
         fast = self.db.fast
-        if len(taken) > 1 and fast is not None and fast.pg_adapter is not None:
+        if fast is not None and fast.pg_adapter is not None and (len(taken) > 1 or any(len(r) > 1 for t in taken for r in t)):
             for groups in _rounds(taken):
                 await self._send_round(groups)
             return
-        for groups in taken:
-            for stmt, params in groups:
-                await self._run_many(stmt, params)
+        for rounds in taken:
+            for groups in rounds:
+                for stmt, params in groups:
+                    await self._run_many(stmt, params)
 
     async def send_held_and_insert(self, insert: Any, rows: list[dict[str, Any]], ready: Awaitable[None] | None) -> Any:
         """At commit: every held write, then ``insert`` (an INSERT … RETURNING: the outbox's) of
@@ -100,9 +101,10 @@ class FastPathRouting:
     async def _send_round(
         self, groups: list[tuple[Any, list[dict[str, Any]]]], returning: tuple[Any, list[Any]] | None = None
     ) -> Any:
-        """One round of held writes (each table's k-th group) as one statement of data-modifying
-        CTEs: one round trip instead of one per table. Each sub-statement writes its own table, so
-        none sees or depends on another's rows. A group that needs an ``executemany`` goes alone.
+        """One round of held writes as one statement of data-modifying CTEs: one round trip instead
+        of one per group. The groups of a round touch rows no other group of it touches (two of one
+        table too, e.g. a route's delete of a case's old team and insert of its new one), so none
+        sees or depends on another's rows. A group that needs an ``executemany`` goes alone.
         ``returning``: (plan, rows) of an INSERT … RETURNING that goes last, as the main
         statement; its result is returned."""
         fast = self.db.fast

@@ -12,8 +12,9 @@ What stays exact:
   transaction always sees its own writes (:func:`tables_of`: the tables a statement names; a
   statement not declared for the fast path sends everything held);
 - the held writes of one table are regrouped only where the order cannot matter: inserts of
-  different keys, two deletes, or writes to different cases (:meth:`TableWrites.groups`);
-  everything else keeps its order;
+  different keys, two deletes, writes to different cases, or a delete and the rows it spares
+  (:meth:`TableWrites.groups`); everything else keeps its order. Groups that touch different
+  rows share a round, and a round goes as one statement on PostgreSQL;
 - they are sent before the commit, the last round together with the outbox rows (on PostgreSQL
   in the same statement, routing.py), so the state change and its events still commit together. An error (a duplicate key …) then fails the transaction as it would have
   failed at the statement itself: a consumer's batch is retried one event at a time.

@@ -39,6 +39,12 @@ class ServiceMetrics:
         self.dead_letters = Counter(
             "koolle_dead_letters", "Messages sent to the dead-letter stream", ["consumer", "reason"], registry=r
         )
+        self.outage_waits = Counter(
+            "koolle_consumer_outage_waits",
+            "Times a batch was held because a dependency did not answer (tried again, no delivery spent)",
+            ["consumer", "dependency"],
+            registry=r,
+        )
         self.handler_seconds = Histogram(
             "koolle_handler_seconds",
             "Time to handle a batch (effects + commit)",

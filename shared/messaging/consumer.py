@@ -281,6 +281,8 @@ class EventConsumer:
                 if not self._running:
                     raise
                 self.outage_waits += 1
+                if self.metrics is not None:
+                    self.metrics.outage_waits.labels(self.durable, type(exc).__name__).inc()
                 log.warning(
                     "%s on %s: %d message(s) held, tried again in %.1fs", type(exc).__name__, self.durable, len(items), pause
                 )

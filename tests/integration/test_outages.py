@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from prometheus_client import generate_latest
 from sqlalchemy import select
 
 from shared.contracts import ReferralReceived
@@ -52,6 +53,11 @@ async def test_an_outage_longer_than_every_retry_sends_nothing_to_the_dead_lette
         await wait_for(lambda: consumer.handled == 1, timeout=20)
         assert consumer.consumer.outage_waits == times
         assert consumer.consumer.failures == 0
+        # What an operator alerts on: the durable and the dependency, no data.
+        scraped = generate_latest(svc.metrics.registry).decode()
+        held = f'koolle_consumer_outage_waits_total{{consumer="{consumer.consumer.durable}",dependency="CaseKeyUnavailable"}}'
+        assert f"{held} {float(times)}" in scraped
+        assert 'koolle_events_failed_total{consumer="meetings-referral-received-v2"}' not in scraped
         # Held in progress, not redelivered: a redelivery would now be an inbox duplicate.
         await asyncio.sleep(settings.ack_wait_seconds + 0.5)
         assert consumer.duplicates == 0

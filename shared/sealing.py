@@ -204,6 +204,9 @@ class CaseKeys:
                 except NotFoundError:
                     value = None
         except Exception as exc:
+            # The bucket's trouble, never the payload's (the key is the case's UUID): a timeout while
+            # a cluster elects the bucket's leader, or a bucket missing or forbidden by configuration,
+            # which every message would meet alike. A consumer waits for it (shared/outage.py).
             raise CaseKeyUnavailable(f"case key bucket unavailable ({type(exc).__name__})") from exc
         if value is None and not create:
             return None  # never created: nothing was sealed with it (e.g. a destroyed, erased key)

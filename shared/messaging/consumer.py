@@ -283,8 +283,14 @@ class EventConsumer:
                 self.outage_waits += 1
                 if self.metrics is not None:
                     self.metrics.outage_waits.labels(self.durable, type(exc).__name__).inc()
+                cause = f" ({type(exc.__cause__).__name__})" if exc.__cause__ is not None else ""
                 log.warning(
-                    "%s on %s: %d message(s) held, tried again in %.1fs", type(exc).__name__, self.durable, len(items), pause
+                    "%s%s on %s: %d message(s) held, tried again in %.1fs",
+                    type(exc).__name__,
+                    cause,
+                    self.durable,
+                    len(items),
+                    pause,
                 )
                 for m, _, _ in items:
                     with contextlib.suppress(Exception):  # NATS itself down: redelivered after ack_wait then

@@ -103,6 +103,11 @@ ERRORS: dict[str, ErrorCode] = {
     "invalid_value": ErrorCode("invalid_value", "validation", N_("Invalid value.")),
     # -- the runtime's own ----------------------------------------------------------------------
     "internal_error": ErrorCode("internal_error", "runtime", N_("Internal error, please retry.")),
+    "temporarily_unavailable": ErrorCode(
+        "temporarily_unavailable",
+        "runtime",
+        N_("A service this request needs did not answer; nothing was changed. Retry in a moment."),
+    ),
     "not_found": ErrorCode("not_found", "runtime", N_("Unknown id.")),
     # -- identity and permissions: every request (shared/service.py, shared/policy.py) -----------
     "unauthenticated": ErrorCode(

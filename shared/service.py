@@ -54,6 +54,7 @@ from shared.messaging.streams import ensure_streams
 from shared.messaging.subscription import Consumed, Subscription, consumed_by_stream
 from shared.messaging.timers import fired_subscription
 from shared.observability import PORT_OFFSETS, HttpEndpoint, JsonFormatter, ServiceMetrics
+from shared.outage import DependencyUnavailable
 from shared.policy import PURPOSE_REQUIRED, RETIRED, UNAUTHENTICATED, Access, decide
 from shared.private_files import owner_only
 from shared.requests import (
@@ -306,6 +307,10 @@ class Service:
                 return reply
         except DomainError as exc:
             return Reply(ok=False, errors=[FieldError(field=exc.field, code=exc.code, message=exc.message)])
+        except DependencyUnavailable as exc:  # e.g. the case key bucket while a cluster elects its leader
+            log.warning("request %s: %s, nothing changed", subject, type(exc).__name__)
+            code = "temporarily_unavailable"
+            return Reply(ok=False, errors=[FieldError(field="$", code=code, message=message(code))])
         except Exception as exc:  # noqa: BLE001 - the caller gets an answer, the process lives on
             log.error("request %s failed (%s)", subject, type(exc).__name__)
             return Reply(

@@ -5,7 +5,9 @@ nats-server and SQLite. Nothing goes to the dead letters, nothing is redelivered
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 
+import nats.errors
 import pytest
 from prometheus_client import generate_latest
 from sqlalchemy import select
@@ -95,3 +97,49 @@ async def test_a_service_stopped_during_an_outage_hands_its_messages_to_the_next
             assert len((await uow.session.execute(select(convenings.c.case_id))).all()) == 1
     finally:
         await second.stop()
+
+
+class _SilentBucket:
+    """A key bucket that does not answer, as while a cluster elects its leader."""
+
+    async def get(self, key: str):  # type: ignore[no-untyped-def]
+        raise nats.errors.TimeoutError
+
+    async def create(self, key: str, value: bytes):  # type: ignore[no-untyped-def]
+        raise nats.errors.TimeoutError
+
+
+async def test_a_command_during_an_outage_is_refused_as_temporarily_unavailable_and_its_retry_works(  # type: ignore[no-untyped-def]
+    staff_settings, nc, clean_streams, worker_token
+):
+    from services.meetings.adapters import convenings
+    from shared.client import call, submit_referral
+    from tests.integration.test_flow import convene_cmd
+    from tests.support.data import submission
+    from tests.support.staff import relation_known
+    from tests.support.system import running
+
+    log = await EventLog().attach(nc, ("referral.received.>",))
+    async with running(staff_settings, "referral", "meetings") as svcs:
+        meetings = svcs["meetings"]
+        await submit_referral(nc, submission())
+        case_id = (await wait_for(lambda: log.of("referral.received")))[0]["case_id"]
+        await relation_known([meetings], case_id)
+
+        async def opened() -> bool:
+            async with meetings.uow() as uow:
+                return bool((await uow.session.execute(select(convenings.c.case_id))).all())
+
+        await wait_for(opened)
+        keys = meetings.db.sealer.keys
+        keys._cache.clear()  # the next seal must ask the bucket
+        keys._kv = _SilentBucket()
+        cmd = convene_cmd(case_id, datetime.now(UTC) + timedelta(days=1))
+        refused = await call(nc, "cmd.meetings.convene.v2", cmd, token=worker_token)
+        assert not refused.ok and [e.code for e in refused.errors] == ["temporarily_unavailable"]
+        assert "did not answer" in refused.errors[0].message["en"]
+
+        keys._kv = None  # the bucket answers again
+        again = await call(nc, "cmd.meetings.convene.v2", cmd, token=worker_token)
+        assert again.ok, again.errors
+        assert await call(nc, "cmd.meetings.convene.v2", cmd, token=worker_token) == again  # one meeting

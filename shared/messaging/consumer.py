@@ -252,8 +252,6 @@ class EventConsumer:
             await prepare(events)
         try:
             await self._outlasting(parsed)
-        except DependencyUnavailable:
-            await self._hand_back(parsed)
         except Exception as exc:  # noqa: BLE001 - isolate the failing message(s) one by one
             if len(parsed) == 1:
                 await self._failed(parsed[0][0], parsed[0][1], type(exc).__name__)
@@ -261,8 +259,6 @@ class EventConsumer:
             for item in parsed:
                 try:
                     await self._outlasting([item])
-                except DependencyUnavailable:
-                    await self._hand_back([item])
                 except Exception as exc1:  # noqa: BLE001
                     await self._failed(item[0], item[1], type(exc1).__name__)
 
@@ -270,8 +266,8 @@ class EventConsumer:
         """Handle ``items``; while a dependency is down, hold them and try again, telling JetStream
         they are in progress so that they are not redelivered meanwhile. An outage (a key bucket's
         leader elected again after a node was lost) is nobody's payload: it spends none of the
-        messages' deliveries, so it sends nothing to the dead letters. Only a stop ends the wait
-        (the caller hands the messages back)."""
+        messages' deliveries, so it sends nothing to the dead letters. Only a stop ends the wait:
+        the messages then go back at once for the next run, not failed."""
         pause = 0.1
         while True:
             try:
@@ -279,7 +275,10 @@ class EventConsumer:
                 return
             except DependencyUnavailable as exc:
                 if not self._running:
-                    raise
+                    for m, _, _ in items:
+                        with contextlib.suppress(Exception):  # connection gone: redelivered after ack_wait
+                            await m.nak()
+                    return
                 self.outage_waits += 1
                 if self.metrics is not None:
                     self.metrics.outage_waits.labels(self.durable, type(exc).__name__).inc()
@@ -297,12 +296,6 @@ class EventConsumer:
                         await m.in_progress()
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, self.ack_wait / 4, 5.0)
-
-    async def _hand_back(self, items: list[Item]) -> None:
-        """Stopped during an outage: the messages go back at once for the next run, not failed."""
-        for m, _, _ in items:
-            with contextlib.suppress(Exception):  # connection gone: redelivered after ack_wait
-                await m.nak()
 
     async def _handle_batch(self, items: list[Item]) -> None:
         started = time.perf_counter()

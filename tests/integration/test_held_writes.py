@@ -190,9 +190,7 @@ async def test_held_writes_of_several_tables_go_in_one_statement_on_postgresql(d
 @pytest.mark.postgres
 @pytest.mark.parametrize("db", [KINDS[1]], indirect=True)
 async def test_a_duplicate_among_writes_sent_together_fails_as_an_integrity_error(db: Database) -> None:
-    async with UnitOfWork(db) as uow:
-        uow.insert_later(counters, {"name": "a", "n": 1})
-        await uow.commit()
+    await _counter_stored(db, "a")
     with pytest.raises(IntegrityError):
         async with UnitOfWork(db) as uow:
             uow.insert_later(access, {"case_id": "c1", "kind": "team", "value": "t1"})
@@ -235,6 +233,13 @@ async def test_a_commit_hands_its_outbox_rows_to_the_relay_with_their_seqs(db: D
     assert set(stored) == {str(e.event_id) for e in events}
 
 
+async def _counter_stored(db: Database, name: str) -> None:
+    """A committed counter row, for a later transaction's duplicate of it."""
+    async with UnitOfWork(db) as uow:
+        uow.insert_later(counters, {"name": name, "n": 1})
+        await uow.commit()
+
+
 async def _outbox_rows(db: Database) -> list[Any]:
     async with UnitOfWork(db) as uow:
         return list(await uow.execute(select(db.outbox.c.message_id, db.outbox.c.seq)))
@@ -243,9 +248,7 @@ async def _outbox_rows(db: Database) -> list[Any]:
 @pytest.mark.postgres
 @pytest.mark.parametrize("db", [KINDS[1]], indirect=True)
 async def test_a_duplicate_sent_with_the_outbox_rows_stores_neither(db: Database) -> None:
-    async with UnitOfWork(db) as uow:
-        uow.insert_later(counters, {"name": "a", "n": 1})
-        await uow.commit()
+    await _counter_stored(db, "a")
     with pytest.raises(IntegrityError):
         async with UnitOfWork(db) as uow:
             uow.insert_later(counters, {"name": "a", "n": 1})

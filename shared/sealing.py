@@ -160,7 +160,7 @@ class CaseKeys:
         self._cache: OrderedDict[str, AESGCM | None] = OrderedDict()
         self._size = cache_size
 
-    async def _bucket(self) -> Any:
+    async def bucket(self) -> Any:
         if self._kv is None:
             self._kv = await self.js.key_value(KEYS_BUCKET)
         return self._kv
@@ -172,7 +172,7 @@ class CaseKeys:
             self._cache.move_to_end(case_id)
         return found
 
-    def _remember(self, case_id: str, cipher: AESGCM | None) -> AESGCM | None:
+    def remember(self, case_id: str, cipher: AESGCM | None) -> AESGCM | None:
         self._cache[case_id] = cipher
         if len(self._cache) > self._size:
             self._cache.popitem(last=False)
@@ -187,7 +187,7 @@ class CaseKeys:
         if found is not False:
             return found  # type: ignore[return-value]
         try:
-            kv = await self._bucket()
+            kv = await self.bucket()
             value = None
             if create:
                 # Asked to create: mostly a new case (the intake's), so the create goes first and
@@ -210,12 +210,12 @@ class CaseKeys:
             raise CaseKeyUnavailable(f"case key bucket unavailable ({type(exc).__name__})") from exc
         if value is None and not create:
             return None  # never created: nothing was sealed with it (e.g. a destroyed, erased key)
-        return self._remember(case_id, None if value in (None, TOMBSTONE) else AESGCM(value))
+        return self.remember(case_id, None if value in (None, TOMBSTONE) else AESGCM(value))
 
     async def destroy(self, case_id: str) -> bool:
         """Destroy the case's key (secure erase of its message) and leave the tombstone. Returns
         whether a key was there. Idempotent."""
-        kv = await self._bucket()
+        kv = await self.bucket()
         try:
             entry = await kv.get(case_id)
         except NotFoundError:
@@ -227,7 +227,7 @@ class CaseKeys:
             await self.js.delete_msg(KEYS_STREAM, entry.revision)
         if entry is None or entry.value != TOMBSTONE:
             await kv.put(case_id, TOMBSTONE)
-        self._remember(case_id, None)
+        self.remember(case_id, None)
         return had_key
 
 

@@ -45,6 +45,7 @@ from shared.contracts.directory import DIRECTORY_READERS
 from shared.erasure import erase_case_rows
 from shared.errors import DomainError, message
 from shared.identity import TokenVerifier, Unauthenticated, authorization_header, verifier_from_settings
+from shared.key_reserve import KeyReserve
 from shared.messaging.batches import BatchOrder
 from shared.messaging.consumer import EventConsumer
 from shared.messaging.deadletters import DeadLetters
@@ -132,6 +133,9 @@ class Service:
         self._register_health()
         # Seals personal fields at emit, opens them at consume (shared/sealing.py); set at start.
         self.sealer: Sealer | None = None
+        # How many case ids with keys made ahead a service that opens cases keeps (shared/key_reserve.py).
+        self.case_key_reserve = 0
+        self.key_reserve: KeyReserve | None = None
         for event, apply in PROJECTION:
             self.project(event)(apply)
         self.on_event(CaseErased)(self._erase_case)
@@ -424,8 +428,12 @@ class Service:
             await ensure_streams(
                 js, self.settings.duplicate_window_seconds, self.settings.stream_replicas, self.settings.stream_max_ages()
             )
-        self.sealer = Sealer(CaseKeys(js))
+        keys = CaseKeys(js)
+        self.sealer = Sealer(keys)
         self.db.sealer = self.sealer
+        if self.case_key_reserve > 0:
+            self.key_reserve = KeyReserve(keys, self.case_key_reserve)
+            self.db.key_reserve = self.key_reserve
         dead = DeadLetters(js, self.name)
         order = BatchOrder()  # this process's consumers take turns by their batches' first events
         for consumed in self.durable_consumers():
@@ -455,6 +463,8 @@ class Service:
         )
         await self.broker.start()
         self._relay_task = asyncio.create_task(self.relay.run(), name=f"{self.name}-relay")
+        if self.key_reserve is not None:
+            self.key_reserve.top_up()
         for c in self.consumers:
             c.start()
         self._tasks = []
@@ -486,6 +496,8 @@ class Service:
         for t in self._tasks:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.key_reserve is not None:
+            await self.key_reserve.close()
         if self.relay is not None:
             self.relay.stop()
             try:

@@ -21,5 +21,7 @@ def bootstrap(settings: Settings | None = None, clock: Clock | None = None, **ov
     router = config.router()  # read once at start-up; a broken routing file stops the start, not a worker
     uow_factory = partial(ReferralUnitOfWork, config=config, router=router)
     svc = Service("referral", settings or Settings(), metadata, uow_factory, clock, verifier=overrides.get("verifier"))  # type: ignore[arg-type]
+    # This service opens the cases: it keeps case ids whose keys are made ahead (shared/key_reserve.py).
+    svc.case_key_reserve = 32
     entrypoints.register(svc)
     return svc

@@ -12,7 +12,7 @@ from uuid import UUID, uuid4
 from shared import pseudonyms
 from shared.calendar import add_working_days, helsinki_date
 from shared.catalogue import N_
-from shared.contracts.base import TRUSTED, FieldError, Reply, time_ordered_id
+from shared.contracts.base import TRUSTED, FieldError, Reply
 from shared.contracts.common import ContactPoint
 from shared.contracts.ops import EraseFamilyCommand, RejectedSubmissionsQuery
 from shared.contracts.referral import (
@@ -164,10 +164,12 @@ async def receive_submission(cmd: ReceiveSubmission, uow: ReferralUnitOfWork) ->
             guardian_keys=referral.guardian_keys,
         )
     else:
+        referral.case_id = uow.new_case_id()  # its key made ahead: the commit waits for no key-bucket write
         case = Case(case_id=referral.case_id, municipality=referral.municipality, opened_at=now)
         case.team_id = uow.router.route(referral.municipality, referral.concern_category, referral.channel)
         new_deadline = case.add_referral(referral, linked=False)
         if not await uow.referrals.add(referral):
+            uow.case_id_unused(case.case_id)
             await _seen_before(uow, cmd, referral)  # the same submission id never opens a second referral
             return None
         await uow.referrals.add_case(case)
@@ -622,7 +624,7 @@ async def unlink_referral(cmd: UnlinkReferralV2, uow: ReferralUnitOfWork) -> Rep
     if len(old.referral_ids) < 2 or old.referral_ids[0] == str(referral.referral_id):
         raise DomainError("not_linked", "referral_id")
     old.remove_referral(referral.referral_id, now, uow.actor)
-    new = Case(case_id=time_ordered_id(), municipality=referral.municipality, opened_at=now)
+    new = Case(case_id=uow.new_case_id(), municipality=referral.municipality, opened_at=now)
     new.team_id = uow.router.route(referral.municipality, referral.concern_category, referral.channel)
     await uow.referrals.move(referral, new.case_id)
     remaining = await uow.referrals.by_case(old.case_id)

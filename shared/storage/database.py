@@ -56,6 +56,8 @@ class Database:
         # Seals the personal fields of emitted events (shared/sealing.py; set by the runtime): the
         # outbox, and so every stream, holds them as ciphertext only.
         self.sealer: Any = None
+        # Case ids whose keys are made ahead (shared/key_reserve.py; set by a service that opens cases).
+        self.key_reserve: Any = None
         # The service's handlers of events it produces itself, by published form: applied in the
         # emitting transaction (uow.commit), not consumed back from its own stream (shared/service.py).
         self.own_projections: dict[type, list[Callable[[Any, Any], Any]]] = {}

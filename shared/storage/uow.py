@@ -10,9 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
+from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.contracts.base import time_ordered_id
 from shared.storage.commandlog import CommandReplies
 from shared.storage.database import Database
 from shared.storage.deferred import Held
@@ -140,6 +142,17 @@ class UnitOfWork(OutboxWrites, InboxClaims, CommandReplies, TableStatements):
         callbacks, self._after_commit = self._after_commit, []
         for cb in callbacks:
             cb()
+
+    def new_case_id(self) -> UUID:
+        """The id of a case this transaction opens: one whose key is made already where the service
+        keeps a reserve (shared/key_reserve.py), so that the commit waits for no key-bucket write."""
+        reserve = self.db.key_reserve
+        return reserve.new_case_id() if reserve is not None else time_ordered_id()
+
+    def case_id_unused(self, case_id: UUID) -> None:
+        """``case_id`` (from :meth:`new_case_id`) opened nothing: nothing was stored under it."""
+        if self.db.key_reserve is not None:
+            self.db.key_reserve.give_back(case_id)
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` once this transaction has committed (e.g. wake a dispatcher)."""

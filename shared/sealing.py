@@ -2,7 +2,8 @@
 
 Each case has a random 256-bit data key in the JetStream key-value bucket ``CASE_KEYS`` (history 1),
 which every service reads. The first service to seal a personal field of a case (normally the
-referral service, with the case's ``referral.received``) creates it. The runtime seals every field
+referral service, with the case's ``referral.received``) creates it; the referral service makes
+keys ahead for the cases it will open (shared/key_reserve.py). The runtime seals every field
 marked ``Personal[...]`` (shared/contracts/personal.py) when an event is written to the outbox, so
 streams, replicas, backups and dead letters only ever hold ciphertext, and opens them before a
 handler sees the event. Keys are cached in memory (a hit costs a dict lookup and one AES-GCM call).

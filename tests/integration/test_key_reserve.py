@@ -4,6 +4,9 @@ the intake's transaction waits for no key-bucket write. On a real nats-server an
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
 
 import pytest
 from nats.js.errors import NotFoundError
@@ -30,54 +33,56 @@ async def _received(nc):  # type: ignore[no-untyped-def]
     return got
 
 
-async def test_a_new_referral_opens_its_case_with_a_key_made_before_its_transaction(settings, nc, clean_streams):  # type: ignore[no-untyped-def]
-    received = await _received(nc)
+@asynccontextmanager
+async def _referral_service(settings: Any) -> AsyncIterator[tuple[Any, KeyReserve]]:
+    """The referral service, once its reserve is full."""
     svc = bootstrap(settings)
     await svc.start()
     try:
         reserve = svc.key_reserve
         assert reserve is not None
         await wait_for(lambda: reserve.ready() == svc.case_key_reserve)
+        yield svc, reserve
+    finally:
+        await svc.stop()
+
+
+async def _submit(js: Any, body: dict[str, Any], msg_id: str | None = None) -> None:
+    await js.publish(INTAKE_SUBJECT, json.dumps(body).encode(), headers={"Nats-Msg-Id": msg_id or body["submission_id"]})
+
+
+async def test_a_new_referral_opens_its_case_with_a_key_made_before_its_transaction(settings, nc, clean_streams):  # type: ignore[no-untyped-def]
+    received = await _received(nc)
+    async with _referral_service(settings) as (_, reserve):
         made_ahead = {case_id for case_id, _, _ in reserve._ready}
         js = nc.jetstream()
         body = submission()
-        await js.publish(INTAKE_SUBJECT, json.dumps(body).encode(), headers={"Nats-Msg-Id": body["submission_id"]})
+        await _submit(js, body)
         await wait_for(lambda: received)
         assert received[0]["case_id"] in made_ahead
         assert (reserve.taken, reserve.fresh) == (1, 0)
         # Its fields are sealed with that key, which every service reads from the bucket.
         ev = await opened(js, "referral.received.v2", received[0])
         assert ev["submission_id"] == body["submission_id"]
-    finally:
-        await svc.stop()
 
 
 async def test_a_reused_submission_id_opens_no_case_and_the_next_case_takes_the_id_it_was_given(settings, nc, clean_streams):  # type: ignore[no-untyped-def]
     received = await _received(nc)
-    svc = bootstrap(settings)
-    await svc.start()
-    try:
-        reserve = svc.key_reserve
-        assert reserve is not None
-        await wait_for(lambda: reserve.ready() == svc.case_key_reserve)
+    async with _referral_service(settings) as (svc, reserve):
         js = nc.jetstream()
         first = submission()
-        await js.publish(INTAKE_SUBJECT, json.dumps(first).encode(), headers={"Nats-Msg-Id": first["submission_id"]})
+        await _submit(js, first)
         await wait_for(lambda: received)
         # Its submission id again, about another child (after JetStream's duplicate window: another
         # message id): rejected, no case opened, and the id it was given goes back to the reserve.
-        reused = submission(submission_id=first["submission_id"])
-        await js.publish(INTAKE_SUBJECT, json.dumps(reused).encode(), headers={"Nats-Msg-Id": "reused-later"})
+        await _submit(js, submission(submission_id=first["submission_id"]), "reused-later")
         intake = next(c for c in svc.consumers if "intake" in c.durable)
         await wait_for(lambda: intake.handled == 2)
         head = reserve._ready[0][0]
-        second = submission()  # another child
-        await js.publish(INTAKE_SUBJECT, json.dumps(second).encode(), headers={"Nats-Msg-Id": second["submission_id"]})
+        await _submit(js, submission())  # another child
         await wait_for(lambda: len(received) == 2)
         assert received[1]["case_id"] == head
         assert reserve.taken == 3  # the first case's, the reused id's (given back) and the second case's
-    finally:
-        await svc.stop()
 
 
 async def test_a_clean_stop_deletes_the_keys_no_case_took(settings, nc, clean_streams):  # type: ignore[no-untyped-def]

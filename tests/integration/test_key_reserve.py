@@ -73,15 +73,15 @@ async def test_a_reused_submission_id_opens_no_case_and_the_next_case_takes_the_
         first = submission()
         await _submit(js, first)
         await wait_for(lambda: received)
+        given = reserve._ready[0][0]  # the id the next new case is given
         # Its submission id again, about another child (after JetStream's duplicate window: another
         # message id): rejected, no case opened, and the id it was given goes back to the reserve.
         await _submit(js, submission(submission_id=first["submission_id"]), "reused-later")
         intake = next(c for c in svc.consumers if "intake" in c.durable)
         await wait_for(lambda: intake.handled == 2)
-        head = reserve._ready[0][0]
         await _submit(js, submission())  # another child
         await wait_for(lambda: len(received) == 2)
-        assert received[1]["case_id"] == head
+        assert received[1]["case_id"] == given
         assert reserve.taken == 3  # the first case's, the reused id's (given back) and the second case's
 
 

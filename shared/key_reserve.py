@@ -10,7 +10,7 @@ case takes one of them; the reserve is topped up in the background.
 - An id taken is a fresh time-ordered id like any other, only minted a little earlier.
 - With the reserve empty (a burst, the bucket not answering), a new case gets a fresh id and its
   key is made at the commit, as before: nothing waits for the reserve.
-- An id given back (its case was not opened after all: a resent submission) serves the next case.
+- An id given back (its case was not opened after all: a submission id used again) serves the next case.
   An id is given back only when nothing was stored under it.
 - A clean stop deletes the keys no case took; after a crash they stay in the bucket, unused (each a
   few dozen bytes; no data was ever sealed with them).
@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 from collections import OrderedDict, deque
 from uuid import UUID
 
@@ -78,18 +77,10 @@ class KeyReserve:
 
     async def _make(self) -> None:
         want = self.size - len(self._ready)
-        if want <= 0:
-            return
-        try:
-            kv = await self.keys.bucket()
-        except Exception as exc:  # noqa: BLE001 - the bucket's trouble: new cases make their keys at commit
-            log.info("case key reserve not topped up (%s)", type(exc).__name__)
-            return
 
         async def one() -> tuple[str, int, AESGCM]:
             case_id = str(time_ordered_id())
-            key = secrets.token_bytes(32)
-            revision = await kv.create(case_id, key)
+            revision, key = await self.keys.make(case_id)
             return case_id, revision, AESGCM(key)
 
         made = await asyncio.gather(*(one() for _ in range(want)), return_exceptions=True)

@@ -161,7 +161,7 @@ class CaseKeys:
         self._cache: OrderedDict[str, AESGCM | None] = OrderedDict()
         self._size = cache_size
 
-    async def bucket(self) -> Any:
+    async def _bucket(self) -> Any:
         if self._kv is None:
             self._kv = await self.js.key_value(KEYS_BUCKET)
         return self._kv
@@ -182,21 +182,25 @@ class CaseKeys:
     def forget(self, case_id: str) -> None:
         self._cache.pop(case_id, None)
 
+    async def make(self, case_id: str) -> tuple[int, bytes]:
+        """A new random key for ``case_id`` in the bucket, not cached: its message's revision and the
+        key. ``KeyWrongLastSequenceError`` when the case has a key (or a tombstone) already."""
+        key = secrets.token_bytes(32)
+        return await (await self._bucket()).create(case_id, key), key
+
     async def cipher(self, case_id: str, *, create: bool = False) -> AESGCM | None:
         """The case's cipher; None once the case is erased (or, when not ``create``, has no key)."""
         found = self.cached(case_id)
         if found is not False:
             return found  # type: ignore[return-value]
         try:
-            kv = await self.bucket()
+            kv = await self._bucket()
             value = None
             if create:
                 # Asked to create: mostly a new case (the intake's), so the create goes first and
                 # a key that is already there (or a tombstone) is read only then: one round trip.
                 try:
-                    fresh = secrets.token_bytes(32)
-                    await kv.create(case_id, fresh)
-                    value = fresh
+                    _, value = await self.make(case_id)
                 except KeyWrongLastSequenceError:  # there already: another service's, or erased
                     value = (await kv.get(case_id)).value
             else:
@@ -216,7 +220,7 @@ class CaseKeys:
     async def destroy(self, case_id: str) -> bool:
         """Destroy the case's key (secure erase of its message) and leave the tombstone. Returns
         whether a key was there. Idempotent."""
-        kv = await self.bucket()
+        kv = await self._bucket()
         try:
             entry = await kv.get(case_id)
         except NotFoundError:

@@ -23,8 +23,6 @@ import logging
 from collections import OrderedDict, deque
 from uuid import UUID
 
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
 from shared.contracts.base import time_ordered_id
 from shared.sealing import KEYS_STREAM, CaseKeys
 
@@ -37,8 +35,8 @@ class KeyReserve:
     def __init__(self, keys: CaseKeys, size: int) -> None:
         self.keys = keys
         self.size = size
-        self._ready: deque[tuple[str, int, AESGCM]] = deque()  # case id, its key's message, its cipher
-        self._taken: OrderedDict[str, tuple[int, AESGCM]] = OrderedDict()  # the last ids taken, for give_back
+        self._ready: deque[tuple[str, int, bytes]] = deque()  # case id, its key's message, the key
+        self._taken: OrderedDict[str, tuple[int, bytes]] = OrderedDict()  # the last ids taken, for give_back
         self._topping: asyncio.Task[None] | None = None
         self.taken = 0  # new cases given a reserved id
         self.fresh = 0  # new cases given a fresh id (reserve empty): their keys made at the commit
@@ -50,9 +48,9 @@ class KeyReserve:
         """An id for a case about to be opened: a reserved one (its key made and cached), or a fresh
         one when none is ready."""
         if self._ready:
-            case_id, revision, cipher = self._ready.popleft()
-            self.keys.remember(case_id, cipher)  # evicted meanwhile or not: cached for the commit
-            self._taken[case_id] = (revision, cipher)
+            case_id, revision, key = self._ready.popleft()
+            self.keys.remember(case_id, key)  # cached for the commit, so the event is sealed at emit
+            self._taken[case_id] = (revision, key)
             if len(self._taken) > TAKEN_KEPT:
                 self._taken.popitem(last=False)
             self.taken += 1
@@ -78,10 +76,10 @@ class KeyReserve:
     async def _make(self) -> None:
         want = self.size - len(self._ready)
 
-        async def one() -> tuple[str, int, AESGCM]:
+        async def one() -> tuple[str, int, bytes]:
             case_id = str(time_ordered_id())
             revision, key = await self.keys.make(case_id)
-            return case_id, revision, AESGCM(key)
+            return case_id, revision, key
 
         made = await asyncio.gather(*(one() for _ in range(want)), return_exceptions=True)
         failed = [m for m in made if isinstance(m, BaseException)]

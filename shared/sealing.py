@@ -153,12 +153,15 @@ async def ensure_key_bucket(js: JetStreamContext, replicas: int = 1) -> None:
 
 class CaseKeys:
     """The case keys as this process knows them: a bounded in-memory cache over the bucket.
-    A cached ``None`` means the case was erased."""
+    A cached ``None`` means the case was erased.
+
+    The cache holds the keys, not ciphers: an ``AESGCM`` holds OpenSSL contexts of about 2.5 KB,
+    so 20,000 cached ciphers held 50 MB in every service, against 1.3 µs to build one when asked."""
 
     def __init__(self, js: JetStreamContext, cache_size: int = 20000) -> None:
         self.js = js
         self._kv: Any = None
-        self._cache: OrderedDict[str, AESGCM | None] = OrderedDict()
+        self._cache: OrderedDict[str, bytes | None] = OrderedDict()
         self._size = cache_size
 
     async def _bucket(self) -> Any:
@@ -166,18 +169,24 @@ class CaseKeys:
             self._kv = await self.js.key_value(KEYS_BUCKET)
         return self._kv
 
-    def cached(self, case_id: str) -> AESGCM | None | bool:
-        """The cached cipher, None (erased), or False (not in the cache)."""
-        found = self._cache.get(case_id, False)
-        if found is not False:
-            self._cache.move_to_end(case_id)
-        return found
+    def known(self, case_id: str) -> bool:
+        """Whether the case's key (or its erasure) is in the cache."""
+        return case_id in self._cache
 
-    def remember(self, case_id: str, cipher: AESGCM | None) -> AESGCM | None:
-        self._cache[case_id] = cipher
+    def cached(self, case_id: str) -> AESGCM | None | bool:
+        """The cached key's cipher, None (erased), or False (not in the cache)."""
+        found = self._cache.get(case_id, False)
+        if found is False:
+            return False
+        self._cache.move_to_end(case_id)
+        return None if found is None else AESGCM(found)
+
+    def remember(self, case_id: str, key: bytes | None) -> AESGCM | None:
+        """Cache the case's key (None: erased); returns its cipher."""
+        self._cache[case_id] = key
         if len(self._cache) > self._size:
             self._cache.popitem(last=False)
-        return cipher
+        return None if key is None else AESGCM(key)
 
     def forget(self, case_id: str) -> None:
         self._cache.pop(case_id, None)
@@ -215,7 +224,7 @@ class CaseKeys:
             raise CaseKeyUnavailable(f"case key bucket unavailable ({type(exc).__name__})") from exc
         if value is None and not create:
             return None  # never created: nothing was sealed with it (e.g. a destroyed, erased key)
-        return self.remember(case_id, None if value in (None, TOMBSTONE) else AESGCM(value))
+        return self.remember(case_id, None if value in (None, TOMBSTONE) else value)
 
     async def destroy(self, case_id: str) -> bool:
         """Destroy the case's key (secure erase of its message) and leave the tombstone. Returns
@@ -301,7 +310,7 @@ class Sealer:
             for ev in events
             if isinstance(ev, Event) and any(isinstance(getattr(ev, n), Sealed) for n in personal_fields(type(ev)))
         }
-        missing = [c for c in cases if self.keys.cached(c) is False]
+        missing = [c for c in cases if not self.keys.known(c)]
         if missing:
             await asyncio.gather(*(self.keys.cipher(c) for c in missing), return_exceptions=True)
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 from datetime import UTC, datetime
 from typing import Any
 from uuid import uuid4
 
+import psutil
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from shared.contracts import ReferralReceived
@@ -15,7 +17,7 @@ from shared.contracts.compat import breaking_changes
 from shared.contracts.meetings import MeetingCancelled
 from shared.contracts.personal import SEALED_PREFIX, Sealed
 from shared.contracts.plans import PlanShared
-from shared.sealing import ERASED, Sealer, erased_value, open_value, opened_event, personal_fields, seal_value
+from shared.sealing import ERASED, CaseKeys, Sealer, erased_value, open_value, opened_event, personal_fields, seal_value
 
 EMAIL = "maija.sealed@example.com"
 
@@ -156,6 +158,9 @@ class FetchedKeys:
         self.value = cipher
         self.fetched = 0
 
+    def known(self, case_id: str) -> bool:
+        return False
+
     def cached(self, case_id: str) -> bool:
         return False
 
@@ -190,3 +195,40 @@ async def test_a_batch_fetches_each_new_case_key_once_before_its_transaction() -
     plain = [received()]  # nothing sealed: nothing to fetch
     await Sealer(keys).prefetch(plain)  # type: ignore[arg-type]
     assert keys.fetched == 2
+
+
+class BucketOfKeys:
+    """A key bucket's reads, as nats-py's KeyValue answers them (the bucket itself: test_key_reserve)."""
+
+    def __init__(self, keys: dict[str, bytes]) -> None:
+        self.keys = keys
+
+    async def key_value(self, bucket: str) -> BucketOfKeys:
+        return self
+
+    async def get(self, case_id: str) -> Any:
+        return type("Entry", (), {"value": self.keys[case_id]})()
+
+
+async def test_a_full_key_cache_holds_its_keys_in_a_few_megabytes_not_a_cipher_per_case() -> None:
+    # An AESGCM holds about 2.5 KB of OpenSSL contexts: 20,000 cached ciphers were 50 MB in every
+    # service. Memory the allocator keeps after the test does not shrink RSS, so this only grows.
+    made = {str(uuid4()): secrets.token_bytes(32) for _ in range(20000)}
+    keys = CaseKeys(BucketOfKeys(made), cache_size=20000)  # type: ignore[arg-type]
+    before = psutil.Process().memory_info().rss
+    for case_id in made:
+        await keys.cipher(case_id)
+    grown_mb = (psutil.Process().memory_info().rss - before) / 1e6
+    assert grown_mb < 15, f"20,000 cached case keys took {grown_mb:.1f} MB"
+    case_id, key = next(iter(made.items()))
+    cipher = keys.cached(case_id)
+    assert isinstance(cipher, AESGCM)
+    sealed = AESGCM(key).encrypt(b"n" * 12, b"plain", None)
+    assert cipher.decrypt(b"n" * 12, sealed, None) == b"plain"
+
+
+def test_an_erased_case_is_cached_as_no_cipher() -> None:
+    keys = CaseKeys(js=None)  # type: ignore[arg-type]
+    assert keys.remember("case", None) is None
+    assert keys.cached("case") is None and keys.known("case")
+    assert keys.cached("other") is False and not keys.known("other")

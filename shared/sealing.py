@@ -175,11 +175,11 @@ class CaseKeys:
 
     def cached(self, case_id: str) -> AESGCM | None | bool:
         """The cached key's cipher, None (erased), or False (not in the cache)."""
-        found = self._cache.get(case_id, False)
-        if found is False:
+        if case_id not in self._cache:
             return False
         self._cache.move_to_end(case_id)
-        return None if found is None else AESGCM(found)
+        key = self._cache[case_id]
+        return None if key is None else AESGCM(key)
 
     def remember(self, case_id: str, key: bytes | None) -> AESGCM | None:
         """Cache the case's key (None: erased); returns its cipher."""

@@ -75,8 +75,12 @@ ERRORS: dict[str, ErrorCode] = {
     "int_type": ErrorCode("int_type", "validation", N_("An integer is expected.")),
     "int_parsing": ErrorCode("int_parsing", "validation", N_("An integer is expected.")),
     "int_from_float": ErrorCode("int_from_float", "validation", N_("An integer is expected.")),
+    # a number beyond 64 bits (e.g. 1e19): pydantic cannot read it as an integer at all
+    "int_parsing_size": ErrorCode("int_parsing_size", "validation", N_("The value is too large.")),
     "float_type": ErrorCode("float_type", "validation", N_("A number is expected.")),
     "float_parsing": ErrorCode("float_parsing", "validation", N_("A number is expected.")),
+    # a number JSON can write but no float holds (1e999 reads as infinity)
+    "finite_number": ErrorCode("finite_number", "validation", N_("A number is expected.")),
     "bool_type": ErrorCode("bool_type", "validation", N_("A boolean is expected.")),
     "bool_parsing": ErrorCode("bool_parsing", "validation", N_("A boolean is expected.")),
     "greater_than_equal": ErrorCode("greater_than_equal", "validation", N_("The value is too small.")),

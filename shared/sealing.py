@@ -151,6 +151,10 @@ async def ensure_key_bucket(js: JetStreamContext, replicas: int = 1) -> None:
     await js.update_stream(cfg)
 
 
+def _cipher_of(key: bytes | None) -> AESGCM | None:
+    return None if key is None else AESGCM(key)
+
+
 class CaseKeys:
     """The case keys as this process knows them: a bounded in-memory cache over the bucket.
     A cached ``None`` means the case was erased.
@@ -178,15 +182,13 @@ class CaseKeys:
         if case_id not in self._cache:
             return False
         self._cache.move_to_end(case_id)
-        key = self._cache[case_id]
-        return None if key is None else AESGCM(key)
+        return _cipher_of(self._cache[case_id])
 
-    def remember(self, case_id: str, key: bytes | None) -> AESGCM | None:
-        """Cache the case's key (None: erased); returns its cipher."""
+    def remember(self, case_id: str, key: bytes | None) -> None:
+        """Cache the case's key (None: erased)."""
         self._cache[case_id] = key
         if len(self._cache) > self._size:
             self._cache.popitem(last=False)
-        return None if key is None else AESGCM(key)
 
     def forget(self, case_id: str) -> None:
         self._cache.pop(case_id, None)
@@ -224,7 +226,9 @@ class CaseKeys:
             raise CaseKeyUnavailable(f"case key bucket unavailable ({type(exc).__name__})") from exc
         if value is None and not create:
             return None  # never created: nothing was sealed with it (e.g. a destroyed, erased key)
-        return self.remember(case_id, None if value in (None, TOMBSTONE) else value)
+        key = None if value in (None, TOMBSTONE) else value
+        self.remember(case_id, key)
+        return _cipher_of(key)
 
     async def destroy(self, case_id: str) -> bool:
         """Destroy the case's key (secure erase of its message) and leave the tombstone. Returns

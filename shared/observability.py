@@ -39,6 +39,12 @@ class ServiceMetrics:
         self.dead_letters = Counter(
             "koolle_dead_letters", "Messages sent to the dead-letter stream", ["consumer", "reason"], registry=r
         )
+        self.claimed_again = Counter(
+            "koolle_inbox_claimed_again",
+            "Batches of first deliveries handled again with their inbox rows claimed first (an event stored twice)",
+            ["consumer"],
+            registry=r,
+        )
         self.outage_waits = Counter(
             "koolle_consumer_outage_waits",
             "Times a batch was held because a dependency did not answer (tried again, no delivery spent)",

@@ -3,6 +3,10 @@
 While a transaction commits, the seqs of the rows it inserted are ``Database.inflight``; once
 committed, the rows are in ``Database.handoff``. The relay's scan (shared/messaging/relay.py), the
 safety net, leaves both to the hand-off, or a row could go out twice.
+
+On PostgreSQL a transaction that is one statement commits when that statement ends
+(fastpath/routing.py), before its seqs are known here; a scan that reads its rows in that moment
+publishes them, and the hand-off then skips them as published (the relay's ``_published``).
 """
 
 from __future__ import annotations

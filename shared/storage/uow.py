@@ -131,7 +131,7 @@ class UnitOfWork(OutboxWrites, InboxClaims, CommandReplies, TableStatements):
             seqs = list(seq_of.values())
             self.db.inflight.update(seqs)
         elif self._held:
-            await self.send_held()
+            await self.send_held(last=True)
         try:
             await self._end(commit=True)
         finally:

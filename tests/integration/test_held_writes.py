@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, bindparam, delete, func, select
 from sqlalchemy.exc import IntegrityError
@@ -19,7 +18,7 @@ from shared.storage.fastpath.declare import hot
 from shared.storage.tables import messaging_tables
 from shared.storage.uow import UnitOfWork
 from tests.support.data import consent_given
-from tests.support.databases import KINDS, fresh_database
+from tests.support.databases import KINDS, fresh_database, statements_sent
 
 pytestmark = pytest.mark.integration
 
@@ -46,31 +45,8 @@ async def db(request: pytest.FixtureRequest, tmp_path: Path):
 
 @pytest.fixture
 def sent() -> Iterator[list[str]]:
-    """The statements asyncpg sends to the server (round trips), as their first words."""
-    log: list[str] = []
-    c = asyncpg.connection.Connection
-    originals = {name: getattr(c, name) for name in ("execute", "executemany", "_execute")}
-
-    async def execute(self: Any, query: str, *args: Any, **kw: Any) -> Any:
-        if not args:  # with arguments it goes through _execute, counted there
-            log.append(" ".join(query.split()[:3]))
-        return await originals["execute"](self, query, *args, **kw)
-
-    async def executemany(self: Any, command: str, args: Any, **kw: Any) -> Any:
-        log.append(" ".join(command.split()[:3]))
-        return await originals["executemany"](self, command, args, **kw)
-
-    async def _execute(self: Any, query: str, *args: Any, **kw: Any) -> Any:
-        log.append(" ".join(query.split()[:3]))
-        return await originals["_execute"](self, query, *args, **kw)
-
-    for name, fn in (("execute", execute), ("executemany", executemany), ("_execute", _execute)):
-        setattr(c, name, fn)
-    try:
+    with statements_sent() as log:
         yield log
-    finally:
-        for name, fn in originals.items():
-            setattr(c, name, fn)
 
 
 async def test_a_transaction_reads_its_held_writes_and_commits_them(db: Database) -> None:
@@ -121,7 +97,7 @@ async def test_a_held_duplicate_fails_the_commit_and_stores_nothing(db: Database
 @pytest.mark.parametrize("db", [KINDS[1]], indirect=True)
 async def test_routing_a_batch_of_cases_costs_two_statements_on_postgresql(db: Database, sent: list[str]) -> None:
     async with UnitOfWork(db) as uow:
-        await uow.row(counters, name="warm")  # the transaction has begun
+        await uow.row(counters, name="warm")  # a plain read: no transaction begun for it
         sent.clear()
         for i in range(50):
             case = f"c{i}"
@@ -131,8 +107,8 @@ async def test_routing_a_batch_of_cases_costs_two_statements_on_postgresql(db: D
             )
         assert await uow.row(counters, name="other") is None  # another table: sends nothing held
         assert sent == ["SELECT held_counters.name, held_counters.n"]
-        await uow.send_held()
-        assert sent[1:] == ["DELETE FROM held_access", "INSERT INTO held_access"]
+        await uow.send_held()  # writes, and more to come: the transaction begins
+        assert sent[1:] == ["BEGIN;", "DELETE FROM held_access", "INSERT INTO held_access"]
         await uow.commit()
     async with UnitOfWork(db) as uow:
         assert await uow.scalar(select(func.count()).select_from(access)) == 100
@@ -146,13 +122,13 @@ async def test_a_route_replaces_the_old_team_and_keeps_an_unchanged_municipality
         await CaseAccess(uow).route("c2", "t1", "m1")
         await uow.commit()
     async with UnitOfWork(db) as uow:
-        await uow.row(counters, name="warm")  # the transaction has begun
+        await uow.row(counters, name="warm")  # a plain read: no transaction begun for it
         sent.clear()
         await CaseAccess(uow).route("c1", "t2", "m1")
         await uow.send_held()
         if db.engine.dialect.name == "postgresql":
             # The delete of the old team and the insert of the new one touch different rows: one round.
-            assert sent == ["WITH w0 AS"]
+            assert sent == ["BEGIN;", "WITH w0 AS"]
         await CaseAccess(uow).route("c2", "t1", "")  # no municipality any more
         await CaseAccess(uow).route("c2", "t3", "m3")
         await CaseAccess(uow).route("c2", "t3", "m3")
@@ -180,7 +156,8 @@ async def test_held_writes_of_several_tables_go_in_one_statement_on_postgresql(d
         await uow.send_held()
         # Round one: the counter's insert and the access rows' delete, together; round two: the
         # counter's update and the access rows' insert, which each follow their table's first.
-        assert sent == ["WITH w0 AS", "WITH w0 AS"]
+        # The first write begins the transaction (the read before it needed none).
+        assert sent == ["BEGIN;", "WITH w0 AS", "WITH w0 AS"]
         await uow.commit()
     async with UnitOfWork(db) as uow:
         assert (await uow.row(counters, name="a")).n == 2
@@ -215,12 +192,37 @@ async def test_the_outbox_rows_go_in_the_statement_of_the_last_round_of_held_wri
         sent.clear()
         await uow.commit()
         # Round one: the counter's insert and the access rows' delete; round two: the access rows'
-        # insert with the two outbox rows (INSERT … RETURNING their seqs), then the commit.
-        assert sent == ["WITH w0 AS", "WITH w0 AS", "COMMIT;"]
+        # insert with the two outbox rows (INSERT … RETURNING their seqs), then the commit. Two
+        # statements of writes need a transaction: the first begins it.
+        assert sent == ["BEGIN;", "WITH w0 AS", "WITH w0 AS", "COMMIT;"]
     async with UnitOfWork(db) as uow:
         assert await uow.scalars(VALUES_OF, {"case_id": "c1"}) == ["t1"]
         assert (await uow.row(counters, name="a")).n == 1
         assert await uow.scalar(select(func.count()).select_from(db.outbox)) == 2
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("db", [KINDS[1]], indirect=True)
+async def test_a_commit_of_one_round_after_plain_reads_is_one_statement_without_begin_on_postgresql(
+    db: Database, sent: list[str]
+) -> None:
+    async with UnitOfWork(db) as uow:
+        await uow.row(counters, name="warm")
+        uow.insert_later(counters, {"name": "a", "n": 1})
+        uow.insert_later(access, {"case_id": "c1", "kind": "team", "value": "t1"})
+        uow.emit(consent_given())
+        sent.clear()
+        await uow.commit()
+        assert sent == ["WITH w0 AS"]  # the writes and the outbox row: one statement, its own transaction
+    async with UnitOfWork(db) as uow:
+        await uow.row(counters, name="a", for_update=True)  # a locking read begins the transaction
+        uow.update_later(counters, {"name": "a"}, {"n": 2})
+        sent.clear()
+        await uow.commit()
+        assert sent == ["UPDATE held_counters SET", "COMMIT;"]
+    async with UnitOfWork(db) as uow:
+        assert (await uow.row(counters, name="a")).n == 2
+        assert await uow.scalar(select(func.count()).select_from(db.outbox)) == 1
 
 
 async def test_a_commit_hands_its_outbox_rows_to_the_relay_with_their_seqs(db: Database) -> None:

@@ -3,9 +3,10 @@ server (skipped where none is reachable), dropped afterwards."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
+from typing import Any
 from uuid import uuid4
 
 import asyncpg
@@ -40,3 +41,32 @@ async def fresh_database(kind: str, metadata: MetaData, tmp_path: Path, label: s
         if admin is not None:
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             await admin.close()
+
+
+@contextmanager
+def statements_sent() -> Iterator[list[str]]:
+    """The statements asyncpg sends to the server (each a round trip), as their first three words."""
+    log: list[str] = []
+    c = asyncpg.connection.Connection
+    originals = {name: getattr(c, name) for name in ("execute", "executemany", "_execute")}
+
+    async def execute(self: Any, query: str, *args: Any, **kw: Any) -> Any:
+        if not args:  # with arguments it goes through _execute, counted there
+            log.append(" ".join(query.split()[:3]))
+        return await originals["execute"](self, query, *args, **kw)
+
+    async def executemany(self: Any, command: str, args: Any, **kw: Any) -> Any:
+        log.append(" ".join(command.split()[:3]))
+        return await originals["executemany"](self, command, args, **kw)
+
+    async def _execute(self: Any, query: str, *args: Any, **kw: Any) -> Any:
+        log.append(" ".join(query.split()[:3]))
+        return await originals["_execute"](self, query, *args, **kw)
+
+    for name, fn in (("execute", execute), ("executemany", executemany), ("_execute", _execute)):
+        setattr(c, name, fn)
+    try:
+        yield log
+    finally:
+        for name, fn in originals.items():
+            setattr(c, name, fn)

@@ -1,5 +1,7 @@
-"""A pulled batch is claimed in the inbox with one statement: new keys are handled once, keys already
-handled (redeliveries) and keys repeated inside the batch are not; nothing is acked before the commit."""
+"""A pulled batch is claimed in the inbox with one statement: new keys take effect once, keys already
+handled (redeliveries) and keys repeated inside the batch do not; nothing is acked before the commit.
+A batch of first deliveries records its claims with its other writes, and is handled again claims
+first when one of them had been handled after all."""
 
 from __future__ import annotations
 
@@ -16,11 +18,13 @@ from shared.storage.uow import UnitOfWork
 
 
 class FakeMsg:
-    def __init__(self, key: str, seq: int) -> None:
+    def __init__(self, key: str, seq: int, delivered: int = 1) -> None:
         self.data = key.encode()
         self.headers: dict[str, str] = {}
         self.subject = "test.subject"
-        self.metadata = SimpleNamespace(sequence=SimpleNamespace(stream=seq), num_delivered=1, stream="TEST", num_pending=0)
+        self.metadata = SimpleNamespace(
+            sequence=SimpleNamespace(stream=seq), num_delivered=delivered, stream="TEST", num_pending=0
+        )
         self.acked = False
 
     async def ack(self) -> None:
@@ -32,23 +36,24 @@ async def test_a_batch_is_claimed_at_once_and_each_event_takes_effect_once(tmp_p
     messaging_tables(md)
     db = Database(f"sqlite+aiosqlite:///{tmp_path / 'c.db'}", md)
     await db.create_all()
-    handled: list[str] = []
-    committed: list[list[str]] = []
+    handled: list[str] = []  # the handlers' runs that committed
 
     async def handler(ev: Any, uow: UnitOfWork) -> None:
-        handled.append(ev)
-        uow.after_commit(lambda: committed.append(list(handled)))
+        uow.after_commit(lambda: handled.append(ev))
 
     sub = Subscription("svc", "test.subject", "TEST", handler, parse=lambda m: m.data.decode(), key=lambda ev, m: ev)
     consumer = EventConsumer(db, None, sub, lambda: UnitOfWork(db), None)  # type: ignore[arg-type]
 
     first = [FakeMsg(k, i) for i, k in enumerate(["a", "b", "c"])]
     await consumer._handle_batch([(m, sub, sub.parse(m)) for m in first])
+    assert consumer.careful_retries == 0  # first deliveries, all new: claimed with the effects
+    # Stored again after the dedup window: first deliveries of events handled before.
     again = [FakeMsg(k, 10 + i) for i, k in enumerate(["b", "d", "d", "a", "e"])]
     await consumer._handle_batch([(m, sub, sub.parse(m)) for m in again])
 
     assert handled == ["a", "b", "c", "d", "e"]
     assert consumer.handled == 8 and consumer.duplicates == 3  # b, a (earlier batch) and the second d
+    assert consumer.careful_retries == 1  # the commit with b's and a's claims failed; claimed first then
     assert all(m.acked for m in first + again)
     async with db.sessionmaker() as s:
         assert await s.scalar(select(func.count()).select_from(db.inbox)) == 5
@@ -74,11 +79,14 @@ async def test_a_batch_preloads_once_with_the_events_not_handled_before_and_befo
     consumer = EventConsumer(db, None, sub, lambda: UnitOfWork(db), None)  # type: ignore[arg-type]
     await consumer._handle_batch([(m, sub, sub.parse(m)) for m in [FakeMsg("a", 1)]])
     calls.clear()
-    await consumer._handle_batch([(m, sub, sub.parse(m)) for m in [FakeMsg(k, 10 + i) for i, k in enumerate("abc")]])
+    # A redelivery (a's ack was lost) in the batch: claimed first, so only b and c are preloaded.
+    batch = [FakeMsg("a", 1, delivered=2), FakeMsg("b", 11), FakeMsg("c", 12)]
+    await consumer._handle_batch([(m, sub, sub.parse(m)) for m in batch])
     assert calls == [("preload", ["b", "c"]), "b", "c"]
     calls.clear()
-    await consumer._handle_batch([(m, sub, sub.parse(m)) for m in [FakeMsg("a", 20)]])  # nothing new: no preload
+    await consumer._handle_batch([(m, sub, sub.parse(m)) for m in [FakeMsg("a", 1, delivered=3)]])  # nothing new: no preload
     assert calls == []
+    assert consumer.careful_retries == 0
     await db.dispose()
 
 
@@ -108,8 +116,8 @@ async def test_one_consumer_of_two_subjects_handles_a_mixed_batch_in_one_transac
     consumer = EventConsumer(db, None, consumed, lambda: UnitOfWork(db), None)  # type: ignore[arg-type]
     assert consumer.durable == "svc-from-test" and consumer.consumer_config().filter_subjects == ["test.a", "test.b"]
 
-    def msg(subject: str, key: str, seq: int) -> FakeMsg:
-        m = FakeMsg(key, seq)
+    def msg(subject: str, key: str, seq: int, delivered: int = 1) -> FakeMsg:
+        m = FakeMsg(key, seq, delivered)
         m.subject = subject
         return m
 
@@ -122,7 +130,7 @@ async def test_one_consumer_of_two_subjects_handles_a_mixed_batch_in_one_transac
     assert consumer.handled_by == {"svc-test-a": 2, "svc-test-b": 2}
 
     calls.clear()
-    await consumer.process([msg("test.b", "1", 5), msg("test.a", "4", 6)])  # type: ignore[arg-type]
+    await consumer.process([msg("test.b", "1", 2, delivered=2), msg("test.a", "4", 6)])  # type: ignore[arg-type]
     assert calls == [("preload a", ["4"]), ("a", "4")]
     assert consumer.duplicates_by == {"svc-test-a": 0, "svc-test-b": 1}
     async with db.sessionmaker() as s:

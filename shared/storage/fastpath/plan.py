@@ -51,6 +51,12 @@ _CACHE_MAX = 1024
 ROWS_PER_INSERT = 500
 
 
+_READS = re.compile(r"\s*\(*\s*SELECT\b", re.IGNORECASE)
+_NEEDS_TRANSACTION = re.compile(
+    r"\bFOR\s+(?:NO\s+KEY\s+UPDATE|UPDATE|KEY\s+SHARE|SHARE)\b|\bpg_advisory|\b(?:nextval|setval)\s*\(", re.IGNORECASE
+)
+
+
 class FastRow(tuple):  # type: ignore[type-arg]
     """A result row: by position, by attribute (``row.state``) and as ``row._mapping``."""
 
@@ -113,6 +119,7 @@ class Plan:
         "pg",
         "_pg_multi",
         "arrays",
+        "reads_only",
     )
 
     def __init__(
@@ -139,6 +146,9 @@ class Plan:
         self.plain = result_procs is not None and all(p is None for p in result_procs)  # rows as SQLite gives them
         self.pg = pg
         self.arrays = arrays  # PostgreSQL: IN lists sent as one array parameter (``= ANY($n)``)
+        # PostgreSQL: a plain read (no row lock, no function with an effect) needs no transaction
+        # begun before it: under READ COMMITTED each statement takes its own snapshot anyway (routing.py).
+        self.reads_only = pg and bool(_READS.match(sql)) and not _NEEDS_TRANSACTION.search(sql)
         self._pg_multi: dict[int, str] = {}  # rows -> the multi-row INSERT's SQL
         m = (_PG_VALUES if pg else re.compile(r"VALUES (\((?:\?, )*\?\))")).search(sql) if is_insert else None
         self.values_group = m.group(1) if m else None

@@ -62,14 +62,22 @@ class FastPathRouting:
                     raise self._dbapi_error(plan.sql, exc) from exc
         return await self.session.execute(stmt, params)
 
-    async def send_held(self, tables: frozenset[str] | None = None) -> None:
+    async def send_held(self, tables: frozenset[str] | None = None, *, last: bool = False) -> None:
         """Send the held writes of these tables (all when None), each group as one statement. On
-        PostgreSQL the groups of different tables go together, as one statement (``_send_round``)."""
+        PostgreSQL the groups of different tables go together, as one statement (``_send_round``).
+        ``last``: nothing follows but the commit (see ``_send_round``)."""
         taken = [writes.groups() for writes in self._held.take(tables)]
+        if not taken:
+            return
         fast = self.db.fast
-        if fast is not None and fast.pg_adapter is not None and (len(taken) > 1 or any(len(r) > 1 for t in taken for r in t)):
-            for groups in _rounds(taken):
-                await self._send_round(groups)
+        if (
+            fast is not None
+            and fast.pg_adapter is not None
+            and (last or len(taken) > 1 or any(len(r) > 1 for t in taken for r in t))
+        ):
+            rounds = _rounds(taken)
+            for i, groups in enumerate(rounds):
+                await self._send_round(groups, final=last and i == len(rounds) - 1)
             return
         for rounds in taken:
             for groups in rounds:
@@ -96,17 +104,23 @@ class FastPathRouting:
                 await self._send_round(groups)
 
         await _together(early_rounds() if early else None, ready)
-        return await self._send_round(last, (plan, rows))
+        return await self._send_round(last, (plan, rows), final=True)
 
     async def _send_round(
-        self, groups: list[tuple[Any, list[dict[str, Any]]]], returning: tuple[Any, list[Any]] | None = None
+        self, groups: list[tuple[Any, list[dict[str, Any]]]], returning: tuple[Any, list[Any]] | None = None, final: bool = False
     ) -> Any:
         """One round of held writes as one statement of data-modifying CTEs: one round trip instead
         of one per group. The groups of a round touch rows no other group of it touches (two of one
         table too, e.g. a route's delete of a case's old team and insert of its new one), so none
         sees or depends on another's rows. A group that needs an ``executemany`` goes alone.
         ``returning``: (plan, rows) of an INSERT … RETURNING that goes last, as the main
-        statement; its result is returned."""
+        statement; its result is returned.
+
+        ``final``: this round's statement is the transaction's last before the commit. When
+        nothing has begun a transaction before it (only plain reads came first, ``_on_pg``), it
+        is sent without BEGIN and COMMIT: one statement is a transaction of its own in
+        PostgreSQL, so every write in it, the events' outbox rows and the inbox rows with them,
+        commits or fails as one. Two round trips fewer (bench/README.md)."""
         fast = self.db.fast
         assert fast is not None
         parts: list[tuple[str, list[Any]]] = []
@@ -126,7 +140,7 @@ class FastPathRouting:
             width += len(part[1])
         if returning is None:
             if parts:
-                await self._run_together(parts)
+                await self._run_together(parts, begin=not final)
             return None
         plan, rows = returning
         last = plan.pg_returning_part(rows, width)
@@ -135,16 +149,16 @@ class FastPathRouting:
                 await self._run_together(parts)
             return await self._run_pg(plan, rows)
         parts.append(last)
-        records = await self._run_together(parts, fetch=True)
+        records = await self._run_together(parts, fetch=True, begin=not final)
         return plan.result(records)
 
-    async def _run_together(self, parts: list[tuple[str, list[Any]]], fetch: bool = False) -> Any:
+    async def _run_together(self, parts: list[tuple[str, list[Any]]], fetch: bool = False, begin: bool = True) -> Any:
         *ctes, (last, _) = parts
         sql = "WITH " + ", ".join(f"w{i} AS ({s})" for i, (s, _) in enumerate(ctes)) + " " + last if ctes else last
         args = [a for _, part_args in parts for a in part_args]
         if fetch:
-            return await self._on_pg(sql, lambda driver: driver.fetch(sql, *args))
-        return await self._on_pg(sql, lambda driver: driver.execute(sql, *args))
+            return await self._on_pg(sql, lambda driver: driver.fetch(sql, *args), begin=begin)
+        return await self._on_pg(sql, lambda driver: driver.execute(sql, *args), begin=begin)
 
     async def _run_many(self, stmt: Any, params: list[dict[str, Any]]) -> None:
         fast = self.db.fast
@@ -169,17 +183,24 @@ class FastPathRouting:
         )
 
     async def _run_pg(self, plan: Any, params: Any) -> FastResult:
-        result: FastResult = await self._on_pg(plan.sql, lambda driver: plan.run_pg(driver, params))
+        result: FastResult = await self._on_pg(plan.sql, lambda driver: plan.run_pg(driver, params), begin=not plan.reads_only)
         return result
 
-    async def _on_pg(self, sql: str, run: Callable[[Any], Awaitable[Any]]) -> Any:
+    async def _on_pg(self, sql: str, run: Callable[[Any], Awaitable[Any]], begin: bool = True) -> Any:
         """``run(driver)`` on the session's own asyncpg connection, in its transaction (begun here
-        when this is the transaction's first statement, as SQLAlchemy's own execution would); a
-        driver error raised as SQLAlchemy would raise it."""
+        when this is the transaction's first write, as SQLAlchemy's own execution would); a
+        driver error raised as SQLAlchemy would raise it.
+
+        ``begin=False``: a plain read, or the transaction's last statement (``_send_round``). Before
+        the first write no transaction is begun for it: under READ COMMITTED (PostgreSQL's default,
+        and the services') a read sees what is committed when it starts, inside a transaction or
+        not, and holds no lock a later statement would need. Once a transaction is begun, it runs
+        in it."""
         conn = await self.session.connection()
         adapted = conn.sync_connection.connection.dbapi_connection  # type: ignore[union-attr]
         # SQLAlchemy's adapter internals (shared/internals/asyncpg.py), loaded by the fast path on PostgreSQL
-        driver = await self.db.fast.pg_adapter.in_transaction(adapted)  # type: ignore[union-attr]
+        pg = self.db.fast.pg_adapter  # type: ignore[union-attr]
+        driver = await pg.in_transaction(adapted) if begin else adapted.driver_connection  # type: ignore[union-attr]
         try:
             return await run(driver)
         except Exception as exc:

@@ -64,9 +64,14 @@ class TableWrites:
     _scoped: list[HeldWrite] = field(default_factory=list)
     _unindexed: list[HeldWrite] = field(default_factory=list)  # a value that is no dict key (JSON)
     _columns: frozenset[str] | None = None  # the columns every held insert names
+    # While every write is an insert of one statement with a key of its own (a batch's inbox rows,
+    # hundreds of one consumer): they need no order among them, so ``groups`` makes them one group
+    # without comparing each with those before it.
+    _distinct_keys: set[tuple[Any, ...]] | None = field(default_factory=set)
 
     def add(self, write: HeldWrite) -> None:
         self.writes.append(write)
+        self._track_keys(write)
         if write.kind != INSERT:
             self._scoped.append(write)
             return
@@ -77,6 +82,22 @@ class TableWrites:
                 self._inserts_by_value.setdefault(item, []).append(write)
         except TypeError:
             self._unindexed.append(write)
+
+    def _track_keys(self, write: HeldWrite) -> None:
+        keys = self._distinct_keys
+        if keys is None:
+            return
+        if write.kind != INSERT or not self.key or write.stmt is not self.writes[0].stmt:
+            self._distinct_keys = None
+            return
+        try:
+            key = tuple(write.params[k] for k in self.key)
+            if key in keys:
+                self._distinct_keys = None
+            else:
+                keys.add(key)
+        except (KeyError, TypeError):  # a key column not given, or a value that is no dict key
+            self._distinct_keys = None
 
     def affects(self, equals: dict[str, Any]) -> bool:
         """Could a held write change the rows where these columns equal these values?"""
@@ -102,7 +123,12 @@ class TableWrites:
         A write joins the earliest group of its own statement whose round comes after that of
         every group holding a write it must follow (``_ordered``); otherwise it opens a new group in
         the round after those. Writes are compared only within their partition (one case), so a
-        batch of hundreds stays linear."""
+        batch of hundreds stays linear; inserts of one statement, each of its own key, are one group
+        at once (``_distinct_keys``)."""
+        if self._distinct_keys is not None and self.writes:
+            for w in self.writes:
+                w.level = 0
+            return [[(self.writes[0].stmt, [w.params for w in self.writes])]]
         out: list[tuple[Any, list[dict[str, Any]]]] = []
         levels: list[int] = []  # each group's round
         of_stmt: dict[int, list[int]] = {}  # id(stmt) -> its groups' indexes, ascending

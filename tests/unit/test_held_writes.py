@@ -191,3 +191,26 @@ def test_a_read_by_a_json_value_compares_without_an_index() -> None:
     assert held.affects("other", {"doc": {"a": 1}})
     assert not held.affects("other", {"doc": {"a": 2}})
     assert held.affects("other", {"id": "x"})
+
+
+def test_inserts_of_one_statement_each_of_its_own_key_are_one_group_without_comparing_them(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # A batch's inbox rows: hundreds of one consumer, a table without case_id (one partition).
+    import shared.storage.deferred as deferred
+
+    compared = []
+    real = deferred._ordered
+    monkeypatch.setattr(deferred, "_ordered", lambda a, b, key: compared.append(1) or real(a, b, key))
+    inbox = Table(
+        "claims", MetaData(), Column("consumer", String, primary_key=True), Column("event_id", String, primary_key=True)
+    )
+    claim = insert(inbox)
+    held = Held()
+    for i in range(2000):
+        held.add(inbox, claim, {"consumer": "c", "event_id": f"e{i}"}, INSERT)
+    out = rounds(held, "claims")
+    assert [[(stmt, len(ps)) for stmt, ps in r] for r in out] == [[(claim, 2000)]]
+    assert compared == []  # the general planner compared each row with every one before it: 2 million calls
+    # A key given twice (or another statement) takes the general planner, which keeps their order.
+    held.add(inbox, claim, {"consumer": "c", "event_id": "e1"}, INSERT)
+    held.add(inbox, claim, {"consumer": "c", "event_id": "e1"}, INSERT)
+    assert [len(ps) for _, ps in groups(held, "claims")] == [1, 1]

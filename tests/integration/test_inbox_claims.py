@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import Column, MetaData, String, Table, select
@@ -17,28 +16,13 @@ from shared.storage.database import Database
 from shared.storage.tables import messaging_tables
 from shared.storage.uow import UnitOfWork
 from tests.support.databases import KINDS, fresh_database, statements_sent
+from tests.support.delivered import Delivered
 
 pytestmark = pytest.mark.integration
 
 md = MetaData()
 messaging_tables(md)
 effects = Table("inbox_effects", md, Column("event_id", String(36), primary_key=True), Column("note", String(20)))
-
-
-class Delivered:
-    """A pulled JetStream message as the consumer reads it (the broker's part is tested elsewhere)."""
-
-    def __init__(self, key: str, seq: int, delivered: int = 1) -> None:
-        self.data = key.encode()
-        self.headers: dict[str, str] = {}
-        self.subject = "test.subject"
-        self.metadata = SimpleNamespace(
-            sequence=SimpleNamespace(stream=seq), num_delivered=delivered, stream="TEST", num_pending=0
-        )
-        self.acked = False
-
-    async def ack(self) -> None:
-        self.acked = True
 
 
 @pytest.fixture(params=KINDS)

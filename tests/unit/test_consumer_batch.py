@@ -5,7 +5,6 @@ first when one of them had been handled after all."""
 
 from __future__ import annotations
 
-from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import MetaData, func, select
@@ -15,20 +14,7 @@ from shared.messaging.subscription import Subscription, consumed_by_stream
 from shared.storage.database import Database
 from shared.storage.tables import messaging_tables
 from shared.storage.uow import UnitOfWork
-
-
-class FakeMsg:
-    def __init__(self, key: str, seq: int, delivered: int = 1) -> None:
-        self.data = key.encode()
-        self.headers: dict[str, str] = {}
-        self.subject = "test.subject"
-        self.metadata = SimpleNamespace(
-            sequence=SimpleNamespace(stream=seq), num_delivered=delivered, stream="TEST", num_pending=0
-        )
-        self.acked = False
-
-    async def ack(self) -> None:
-        self.acked = True
+from tests.support.delivered import Delivered
 
 
 async def test_a_batch_is_claimed_at_once_and_each_event_takes_effect_once(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -44,11 +30,11 @@ async def test_a_batch_is_claimed_at_once_and_each_event_takes_effect_once(tmp_p
     sub = Subscription("svc", "test.subject", "TEST", handler, parse=lambda m: m.data.decode(), key=lambda ev, m: ev)
     consumer = EventConsumer(db, None, sub, lambda: UnitOfWork(db), None)  # type: ignore[arg-type]
 
-    first = [FakeMsg(k, i) for i, k in enumerate(["a", "b", "c"])]
+    first = [Delivered(k, i) for i, k in enumerate(["a", "b", "c"])]
     await consumer._handle_batch([(m, sub, sub.parse(m)) for m in first])
     assert consumer.careful_retries == 0  # first deliveries, all new: claimed with the effects
     # Stored again after the dedup window: first deliveries of events handled before.
-    again = [FakeMsg(k, 10 + i) for i, k in enumerate(["b", "d", "d", "a", "e"])]
+    again = [Delivered(k, 10 + i) for i, k in enumerate(["b", "d", "d", "a", "e"])]
     await consumer._handle_batch([(m, sub, sub.parse(m)) for m in again])
 
     assert handled == ["a", "b", "c", "d", "e"]
@@ -77,14 +63,14 @@ async def test_a_batch_preloads_once_with_the_events_not_handled_before_and_befo
         "svc", "test.subject", "TEST", handler, parse=lambda m: m.data.decode(), key=lambda ev, m: ev, preload=preload
     )
     consumer = EventConsumer(db, None, sub, lambda: UnitOfWork(db), None)  # type: ignore[arg-type]
-    await consumer._handle_batch([(m, sub, sub.parse(m)) for m in [FakeMsg("a", 1)]])
+    await consumer._handle_batch([(m, sub, sub.parse(m)) for m in [Delivered("a", 1)]])
     calls.clear()
     # A redelivery (a's ack was lost) in the batch: claimed first, so only b and c are preloaded.
-    batch = [FakeMsg("a", 1, delivered=2), FakeMsg("b", 11), FakeMsg("c", 12)]
+    batch = [Delivered("a", 1, delivered=2), Delivered("b", 11), Delivered("c", 12)]
     await consumer._handle_batch([(m, sub, sub.parse(m)) for m in batch])
     assert calls == [("preload", ["b", "c"]), "b", "c"]
     calls.clear()
-    await consumer._handle_batch([(m, sub, sub.parse(m)) for m in [FakeMsg("a", 1, delivered=3)]])  # nothing new: no preload
+    await consumer._handle_batch([(m, sub, sub.parse(m)) for m in [Delivered("a", 1, delivered=3)]])  # nothing new: no preload
     assert calls == []
     assert consumer.careful_retries == 0
     await db.dispose()
@@ -116,8 +102,8 @@ async def test_one_consumer_of_two_subjects_handles_a_mixed_batch_in_one_transac
     consumer = EventConsumer(db, None, consumed, lambda: UnitOfWork(db), None)  # type: ignore[arg-type]
     assert consumer.durable == "svc-from-test" and consumer.consumer_config().filter_subjects == ["test.a", "test.b"]
 
-    def msg(subject: str, key: str, seq: int, delivered: int = 1) -> FakeMsg:
-        m = FakeMsg(key, seq, delivered)
+    def msg(subject: str, key: str, seq: int, delivered: int = 1) -> Delivered:
+        m = Delivered(key, seq, delivered)
         m.subject = subject
         return m
 

@@ -45,7 +45,8 @@ async def fresh_database(kind: str, metadata: MetaData, tmp_path: Path, label: s
 
 @contextmanager
 def statements_sent() -> Iterator[list[str]]:
-    """The statements asyncpg sends to the server (each a round trip), as their first three words."""
+    """The statements asyncpg sends to the server (each a round trip), as their first three words;
+    an ``executemany`` (pipelined: one round trip, the statement once per row) says so first."""
     log: list[str] = []
     c = asyncpg.connection.Connection
     originals = {name: getattr(c, name) for name in ("execute", "executemany", "_execute")}
@@ -56,7 +57,7 @@ def statements_sent() -> Iterator[list[str]]:
         return await originals["execute"](self, query, *args, **kw)
 
     async def executemany(self: Any, command: str, args: Any, **kw: Any) -> Any:
-        log.append(" ".join(command.split()[:3]))
+        log.append("executemany " + " ".join(command.split()[:3]))  # one round trip, a statement per row
         return await originals["executemany"](self, command, args, **kw)
 
     async def _execute(self: Any, query: str, *args: Any, **kw: Any) -> Any:

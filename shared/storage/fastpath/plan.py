@@ -57,6 +57,20 @@ _NEEDS_TRANSACTION = re.compile(
 )
 
 
+_CONFLICT_ON = re.compile(r"ON CONFLICT \(([^)]*)\) DO UPDATE")
+
+
+def _upsert_key(stmt: Any, sql: str) -> tuple[str, ...] | None:
+    """The primary key's columns of an ``INSERT … ON CONFLICT (its primary key) DO UPDATE``, else None."""
+    m = _CONFLICT_ON.search(sql)
+    table = getattr(stmt, "table", None)
+    if m is None or table is None:
+        return None
+    target = {c.strip().strip('"') for c in m.group(1).split(",")}
+    key = tuple(c.name for c in table.primary_key.columns)
+    return key if key and target == set(key) else None
+
+
 class FastRow(tuple):  # type: ignore[type-arg]
     """A result row: by position, by attribute (``row.state``) and as ``row._mapping``."""
 
@@ -120,6 +134,7 @@ class Plan:
         "_pg_multi",
         "arrays",
         "reads_only",
+        "upsert_key",
     )
 
     def __init__(
@@ -150,6 +165,9 @@ class Plan:
         # begun before it: under READ COMMITTED each statement takes its own snapshot anyway (routing.py).
         self.reads_only = pg and bool(_READS.match(sql)) and not _NEEDS_TRANSACTION.search(sql)
         self._pg_multi: dict[int, str] = {}  # rows -> the multi-row INSERT's SQL
+        # An upsert that updates on its table's primary key: rows of distinct keys may go as one
+        # multi-row statement (``_several``).
+        self.upsert_key = _upsert_key(stmt, sql) if pg and is_insert else None
         m = (_PG_VALUES if pg else re.compile(r"VALUES (\((?:\?, )*\?\))")).search(sql) if is_insert else None
         self.values_group = m.group(1) if m else None
         if pg and self.values_group is not None:
@@ -218,7 +236,7 @@ class Plan:
         the rest (deletes, updates, upserts that update) as asyncpg's pipelined ``executemany``.
         A multi-row upsert that updates would fail on a key given twice ("cannot affect row a
         second time"); executemany runs the rows one after the other."""
-        if self.values_group is not None and self.row_type is None and not self.updates_on_conflict:
+        if self._several(params):
             for i in range(0, len(params), ROWS_PER_INSERT):
                 chunk = params[i : i + ROWS_PER_INSERT]
                 args: list[Any] = []
@@ -233,8 +251,7 @@ class Plan:
     def pg_part(self, params: list[dict[str, Any]], offset: int) -> tuple[str, list[Any]] | None:
         """Held writes as one statement whose placeholders start after ``offset`` (to be sent with
         other tables' in one round trip, routing.py), or None when they take an ``executemany``."""
-        several = self.values_group is not None and self.row_type is None and not self.updates_on_conflict
-        if len(params) != 1 and not (several and len(params) <= ROWS_PER_INSERT):
+        if len(params) != 1 and not (len(params) <= ROWS_PER_INSERT and self._several(params)):
             return None
         return self._numbered(params, offset)
 
@@ -260,6 +277,22 @@ class Plan:
     def run_many(self, conn: Any, params: list[dict[str, Any]]) -> None:
         """Held writes on SQLite: one ``executemany`` (no result)."""
         conn.executemany(self.sql, [self._args(p) for p in params])
+
+    def _several(self, params: list[dict[str, Any]]) -> bool:
+        """Can these rows go as multi-row INSERTs? Plain inserts can. An upsert that updates only on
+        its table's primary key, and only when no key is given twice: PostgreSQL refuses to affect
+        a row twice in one statement ("cannot affect row a second time"); rows of distinct keys each
+        meet their own conflict, as one after the other would."""
+        if self.values_group is None or self.row_type is not None:
+            return False
+        if not self.updates_on_conflict:
+            return True
+        if self.upsert_key is None:
+            return False
+        try:
+            return len({tuple(p[k] for k in self.upsert_key) for p in params}) == len(params)
+        except (KeyError, TypeError):
+            return False
 
     @property
     def updates_on_conflict(self) -> bool:

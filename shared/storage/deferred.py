@@ -122,9 +122,11 @@ class TableWrites:
 
         A write joins the earliest group of its own statement whose round comes after that of
         every group holding a write it must follow (``_ordered``); otherwise it opens a new group in
-        the round after those. Writes are compared only within their partition (one case), so a
-        batch of hundreds stays linear; inserts of one statement, each of its own key, are one group
-        at once (``_distinct_keys``)."""
+        the round after those. A write that names its row's whole key is compared only with the
+        writes of that key and those that name none; another only within its partition (one case).
+        So a batch of hundreds stays linear (a dispatcher's updates by notification id had been
+        compared each with every one before it); inserts of one statement, each of its own key, are
+        one group at once (``_distinct_keys``)."""
         if self._distinct_keys is not None and self.writes:
             for w in self.writes:
                 w.level = 0
@@ -135,9 +137,25 @@ class TableWrites:
         by_part: dict[Any, list[HeldWrite]] = {}
         unpartitioned: list[HeldWrite] = []
         everything: list[HeldWrite] = []
+        # Writes that each name a whole key touch that row alone: two of different keys are never
+        # ordered (what ``_ordered`` finds when it compares them), so they need not be compared.
+        by_key: dict[tuple[Any, ...], list[HeldWrite]] = {}
+        keyless: list[HeldWrite] = []
+        keyless_by_part: dict[Any, list[HeldWrite]] = {}
+        keyless_unpartitioned: list[HeldWrite] = []
         for w in self.writes:
             p = self._partition_of(w)
-            if p is None:
+            k = self._key_of(w)
+            before: list[HeldWrite]
+            if k is not None:
+                if p is None:
+                    before = keyless
+                else:
+                    before = keyless_by_part.get(p, [])
+                    before = before + keyless_unpartitioned if keyless_unpartitioned else before
+                same = by_key.get(k)
+                before = before + same if same else before
+            elif p is None:
                 before = everything  # no case to tell it apart: compared with every write
             else:
                 before = by_part.get(p, [])
@@ -157,10 +175,31 @@ class TableWrites:
                 unpartitioned.append(w)
             else:
                 by_part.setdefault(p, []).append(w)
+            if k is not None:
+                by_key.setdefault(k, []).append(w)
+            else:
+                keyless.append(w)
+                if p is None:
+                    keyless_unpartitioned.append(w)
+                else:
+                    keyless_by_part.setdefault(p, []).append(w)
         rounds: list[list[tuple[Any, list[dict[str, Any]]]]] = [[] for _ in range(max(levels, default=-1) + 1)]
         for g, level in enumerate(levels):
             rounds[level].append(out[g])
         return rounds
+
+    def _key_of(self, w: HeldWrite) -> tuple[Any, ...] | None:
+        """The whole primary key the write names (an insert's row, an update's or delete's scope), or
+        None when it leaves a key column out or a value is no dict key."""
+        if not self.key:
+            return None
+        values = w.params if w.kind == INSERT else w.scope
+        try:
+            key = tuple(values[c] for c in self.key)
+            hash(key)
+        except (KeyError, TypeError):
+            return None
+        return key
 
     def _partition_of(self, w: HeldWrite) -> Any:
         if self.partition is None:

@@ -222,6 +222,9 @@ _INTAKE_PRELOAD = hot(
 )
 
 
+_COUNTED = ("referrals", "statutory", "urgent")  # what _count_referral adds to its row
+
+
 def _count_referral(dialect: str) -> Any:
     t = referral_channel_counts
     stmt = dialect_insert(dialect)(t)
@@ -461,6 +464,7 @@ class ReferralRepository:
         self.uow.later(
             hot_once(("referral.count_referral", dialect), lambda: _count_referral(dialect)),
             values | {"statutory": statutory, "urgent": urgent},
+            adds=_COUNTED,  # a batch's referrals of one row: one upsert of their sums
         )
 
     async def replace_channel_counts(self, counts: dict[tuple[str, str, str], list[int]]) -> None:

@@ -48,6 +48,9 @@ class HeldWrite:
     # Rows a delete leaves for certain (every column named equal): the route's delete keeps a case's
     # current team, so the insert of that team need not wait for it (case_access.py).
     spares: tuple[dict[str, Any], ...] = ()
+    # Columns an upsert adds to its row (``SET c = c + excluded.c``, a counter): a later write of the
+    # same statement and key adds its values to this one's while it is held (TableWrites.add).
+    adds: tuple[str, ...] = ()
     level: int = -1  # the round its group is sent in
 
 
@@ -68,10 +71,34 @@ class TableWrites:
     # hundreds of one consumer): they need no order among them, so ``groups`` makes them one group
     # without comparing each with those before it.
     _distinct_keys: set[tuple[Any, ...]] | None = field(default_factory=set)
+    # The held counter upserts (``adds``) that a later one of the same key may still add to: none
+    # written since to their key, and nothing written since that names no key.
+    _adding: dict[tuple[Any, ...], HeldWrite] = field(default_factory=dict)
 
     def add(self, write: HeldWrite) -> None:
+        key = self._key_of(write)
+        if write.adds and key is not None:
+            into = self._adding.get(key)
+            if into is not None and into.stmt is write.stmt:
+                # One row per key and statement: a batch's referrals of one municipality and month
+                # had gone as that many statements, each in a round of its own (ordered by key).
+                for c in write.adds:
+                    into.params[c] += write.params[c]
+                return
+            write.params = dict(write.params)  # it may absorb later ones: the caller's dict stays
+            self._adding[key] = write
+        elif key is not None:
+            self._adding.pop(key, None)
+        else:
+            self._adding.clear()
         self.writes.append(write)
         self._track_keys(write)
+        if write.adds and key is not None:
+            # Its other columns change as later ones are added, and the row it leaves is the stored
+            # one plus these: a read is told only by its key (``affects``, as for an update).
+            write.scope = dict(zip(self.key, key, strict=True))
+            self._scoped.append(write)
+            return
         if write.kind != INSERT:
             self._scoped.append(write)
             return
@@ -256,13 +283,16 @@ class Held:
         kind: str,
         scope: dict[str, Any] | None = None,
         spares: tuple[dict[str, Any], ...] = (),
+        adds: tuple[str, ...] = (),
     ) -> None:
         if spares and kind != DELETE:
             raise ValueError("only a delete spares rows")
+        if adds and kind != INSERT:
+            raise ValueError("only an upsert adds to its row")
         t = self.tables.get(table.name)
         if t is None:
             t = self.tables[table.name] = TableWrites(_partition_column(table), tuple(c.name for c in table.primary_key.columns))
-        t.add(HeldWrite(stmt, params, kind, scope or {}, spares))
+        t.add(HeldWrite(stmt, params, kind, scope or {}, spares, adds))
 
     def affects(self, table: str, equals: dict[str, Any]) -> bool:
         """Could a held write change what a read of ``table`` where these columns equal these values

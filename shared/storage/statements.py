@@ -47,16 +47,23 @@ class TableStatements(FastPathRouting):
         return self._held.affects(table.name, equals)
 
     def later(
-        self, stmt: Any, params: dict[str, Any], scope: dict[str, Any] | None = None, spares: tuple[dict[str, Any], ...] = ()
+        self,
+        stmt: Any,
+        params: dict[str, Any],
+        scope: dict[str, Any] | None = None,
+        spares: tuple[dict[str, Any], ...] = (),
+        adds: tuple[str, ...] = (),
     ) -> None:
         """A declared INSERT, DELETE or UPDATE (``hot``/``hot_once``) sent later. ``scope``: column
         values every row it may touch has (a DELETE's or UPDATE's ``WHERE``, or a superset of its
         rows); an INSERT's row is its parameters. ``spares``: rows a DELETE never touches (column
-        values; its ``WHERE`` must exclude them), so that writes of those rows need not wait for it."""
+        values; its ``WHERE`` must exclude them), so that writes of those rows need not wait for it.
+        ``adds``: the columns an upsert on the primary key adds to the row it finds (``SET c = c +
+        excluded.c``, a counter); held writes of one key are then sent as one, their values summed."""
         kind = INSERT if isinstance(stmt, Insert) else DELETE if isinstance(stmt, Delete) else UPDATE
         if kind != INSERT and not scope:
             raise ValueError("a held DELETE or UPDATE names the rows it may touch (scope)")
-        self._held.add(stmt.table, stmt, params, kind, scope, spares)
+        self._held.add(stmt.table, stmt, params, kind, scope, spares, adds)
 
     async def insert(self, table: Table, values: dict[str, Any] | list[dict[str, Any]]) -> None:
         """Insert one row, or many in one executemany."""

@@ -15,7 +15,8 @@ from sqlalchemy.exc import IntegrityError
 
 from shared.case_access import CaseAccess, case_access_table
 from shared.storage.database import Database
-from shared.storage.fastpath.declare import hot
+from shared.storage.engine import dialect_insert
+from shared.storage.fastpath.declare import hot, hot_once
 from shared.storage.tables import messaging_tables
 from shared.storage.uow import UnitOfWork
 from tests.support.data import consent_given
@@ -252,6 +253,28 @@ async def test_upserts_on_the_primary_key_of_distinct_keys_go_as_one_statement_o
     plan = db.fast.plan(RAISE_COUNTER, {"name": "x", "n": 1})  # type: ignore[union-attr]
     assert plan is not None and plan.upsert_key == ("name",)
     assert plan.pg_part([{"name": "x", "n": 1}, {"name": "x", "n": 2}], 0) is None  # one key twice: one by one
+
+
+def _adding_counter(dialect: str) -> Any:
+    stmt = dialect_insert(dialect)(counters)
+    return stmt.on_conflict_do_update(index_elements=[counters.c.name], set_={"n": counters.c.n + stmt.excluded.n})
+
+
+async def test_counter_upserts_of_one_row_in_a_transaction_are_sent_as_one_with_their_sum(db: Database, sent: list[str]) -> None:
+    # As the referral service counts a batch's referrals per municipality, month and channel: each
+    # had been a statement of its own, and on PostgreSQL a round trip of its own.
+    dialect = db.engine.dialect.name
+    add = hot_once(("test_held_writes.adding_counter", dialect), lambda: _adding_counter(dialect))
+    await _counter_stored(db, "a")  # n = 1
+    async with UnitOfWork(db) as uow:
+        for name in ("a", "b", "a", "a", "b", "c"):
+            uow.later(add, {"name": name, "n": 1}, adds=("n",))
+        sent.clear()
+        await uow.commit()
+        if dialect == "postgresql":
+            assert sent == ["INSERT INTO held_counters"]  # one statement, three rows, its own transaction
+    async with UnitOfWork(db) as uow:
+        assert {r.name: r.n for r in await uow.execute(select(counters))} == {"a": 4, "b": 2, "c": 1}
 
 
 async def test_a_commit_hands_its_outbox_rows_to_the_relay_with_their_seqs(db: Database) -> None:

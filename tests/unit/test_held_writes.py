@@ -310,3 +310,37 @@ def test_any_mix_of_keyed_and_unkeyed_writes_ends_as_made_whatever_the_order_wit
                 keys = [p.get("id", p.get("w_id")) for p in ps if "w_case" not in p]
                 assert len(keys) == len(set(keys))
         held = Held()
+
+
+ADD = insert(counts)  # as an upsert that adds ``n`` to the row it finds (SET n = n + excluded.n)
+
+
+def test_counter_upserts_of_one_key_are_held_as_one_row_with_their_sum() -> None:
+    held = Held()
+    first = {"month": "2026-12", "n": 1}
+    held.add(counts, ADD, first, INSERT, adds=("n",))
+    for month in ("2026-11", "2026-12", "2026-12"):
+        held.add(counts, ADD, {"month": month, "n": 1}, INSERT, adds=("n",))
+    assert first == {"month": "2026-12", "n": 1}  # the caller's values are not changed
+    assert held.affects("counts", {"month": "2026-12"}) and not held.affects("counts", {"month": "2026-10"})
+    assert held.affects("counts", {"n": 3})  # what the row holds after it is not known here
+    assert [(stmt, ps) for stmt, ps in groups(held, "counts")] == [
+        (ADD, [{"month": "2026-12", "n": 3}, {"month": "2026-11", "n": 1}])
+    ]
+
+
+def test_a_counter_upsert_after_another_write_of_its_row_is_held_after_that_write() -> None:
+    held = Held()
+    held.add(counts, ADD, {"month": "2026-12", "n": 1}, INSERT, adds=("n",))
+    held.add(counts, UPD, {"w_month": "2026-12", "v_n": 0}, UPDATE, {"month": "2026-12"})  # a reset between
+    held.add(counts, ADD, {"month": "2026-12", "n": 1}, INSERT, adds=("n",))
+    held.add(counts, ADD, {"month": "2026-12", "n": 1}, INSERT, adds=("n",))
+    assert [(stmt, [p.get("n", p.get("v_n")) for p in ps]) for stmt, ps in groups(held, "counts")] == [
+        (ADD, [1]),
+        (UPD, [0]),
+        (ADD, [2]),
+    ]
+    import pytest
+
+    with pytest.raises(ValueError):
+        held.add(counts, UPD, {"w_month": "2026-12", "v_n": 0}, UPDATE, {"month": "2026-12"}, adds=("n",))

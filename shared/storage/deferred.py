@@ -52,6 +52,7 @@ class HeldWrite:
     # same statement and key adds its values to this one's while it is held (TableWrites.add).
     adds: tuple[str, ...] = ()
     level: int = -1  # the round its group is sent in
+    key: tuple[Any, ...] | None = None  # the whole primary key it names, if it names one (TableWrites.add)
 
 
 @dataclass
@@ -76,7 +77,7 @@ class TableWrites:
     _adding: dict[tuple[Any, ...], HeldWrite] = field(default_factory=dict)
 
     def add(self, write: HeldWrite) -> None:
-        key = self._key_of(write)
+        key = write.key = self._key_of(write)
         if write.adds and key is not None:
             into = self._adding.get(key)
             if into is not None and into.stmt is write.stmt:
@@ -87,10 +88,11 @@ class TableWrites:
                 return
             write.params = dict(write.params)  # it may absorb later ones: the caller's dict stays
             self._adding[key] = write
-        elif key is not None:
-            self._adding.pop(key, None)
-        else:
-            self._adding.clear()
+        elif self._adding:
+            if key is not None:
+                self._adding.pop(key, None)
+            else:
+                self._adding.clear()
         self.writes.append(write)
         self._track_keys(write)
         if write.adds and key is not None:
@@ -114,17 +116,10 @@ class TableWrites:
         keys = self._distinct_keys
         if keys is None:
             return
-        if write.kind != INSERT or not self.key or write.stmt is not self.writes[0].stmt:
+        if write.kind != INSERT or write.key is None or write.stmt is not self.writes[0].stmt or write.key in keys:
             self._distinct_keys = None
-            return
-        try:
-            key = tuple(write.params[k] for k in self.key)
-            if key in keys:
-                self._distinct_keys = None
-            else:
-                keys.add(key)
-        except (KeyError, TypeError):  # a key column not given, or a value that is no dict key
-            self._distinct_keys = None
+        else:
+            keys.add(write.key)
 
     def affects(self, equals: dict[str, Any]) -> bool:
         """Could a held write change the rows where these columns equal these values?"""
@@ -172,7 +167,7 @@ class TableWrites:
         keyless_unpartitioned: list[HeldWrite] = []
         for w in self.writes:
             p = self._partition_of(w)
-            k = self._key_of(w)
+            k = w.key
             before: list[HeldWrite]
             if k is not None:
                 if p is None:
@@ -222,7 +217,7 @@ class TableWrites:
             return None
         values = w.params if w.kind == INSERT else w.scope
         try:
-            key = tuple(values[c] for c in self.key)
+            key = tuple([values[c] for c in self.key])
             hash(key)
         except (KeyError, TypeError):
             return None

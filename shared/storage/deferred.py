@@ -3,18 +3,20 @@
 Why: on PostgreSQL every statement is a round trip to the server, and a consumer's batch runs its
 handlers one after the other in one transaction. An intake batch of 200 referrals made about nine
 round trips per referral, most of them inserts into the same few tables (bench/README.md). Held
-here, the inserts of one table go as one multi-row INSERT (deletes and upserts as one pipelined
-``executemany``) when the transaction next reads that table, and at commit.
+here, the inserts of one table go as one multi-row INSERT (an upsert of distinct keys too; deletes
+and updates as one pipelined ``executemany``) when the transaction next reads that table, and at commit.
 
 What stays exact:
 
 - a statement that reads or writes a table first sends what is held for that table, so a
   transaction always sees its own writes (:func:`tables_of`: the tables a statement names; a
   statement not declared for the fast path sends everything held);
-- the held writes of one table are regrouped only where the order cannot matter: inserts of
-  different keys, two deletes, writes to different cases, or a delete and the rows it spares
+- the held writes of one table are regrouped only where the order cannot matter: writes that
+  name different whole keys, two deletes, writes to different cases, or a delete and the rows it spares
   (:meth:`TableWrites.groups`); everything else keeps its order. Groups that touch different
   rows share a round, and a round goes as one statement on PostgreSQL;
+- counter upserts that add to the row they find (``adds``) of one key become one write with their
+  sums while nothing else is written to that row: adding is done in any order;
 - they are sent before the commit, the last round together with the outbox rows (on PostgreSQL
   in the same statement, routing.py), so the state change and its events still commit together. An error (a duplicate key …) then fails the transaction as it would have
   failed at the statement itself: a consumer's batch is retried one event at a time.

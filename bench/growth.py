@@ -26,6 +26,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 import asyncpg
@@ -167,16 +168,15 @@ class Referral:
 WARM = 20  # unmeasured operations of each kind first, on every scale
 
 
-async def interleaved(
-    ops: int, runs: dict[int, Callable[[int], Awaitable[None]]], warm: dict[int, Callable[[], Awaitable[None]]]
-) -> dict[int, list[float]]:
+async def interleaved(ops: int, runs: dict[int, Callable[[int], Awaitable[None]]]) -> dict[int, list[float]]:
     """``ops`` timed runs (ms) of one operation on every scale, taken in turns (the i-th run of each
-    scale, their order rotated each turn), after ``WARM`` untimed ones on each. Taken one scale after
-    the other, minutes apart, the scales had measured the machine's phase as much as the data: the
-    same code gave a p99 growth of 0.54× in one run and 1.70× in the next."""
-    for scale in runs:
+    scale, their order rotated each turn), after ``WARM`` untimed runs of index ``ops`` (a draw of
+    its own) on each. Taken one scale after the other, minutes apart, the scales had measured the
+    machine's phase as much as the data: the same code gave a p99 growth of 0.54× in one run and
+    1.70× in the next."""
+    for run in runs.values():
         for _ in range(WARM):
-            await warm[scale]()
+            await run(ops)
     out: dict[int, list[float]] = {scale: [] for scale in runs}
     scales = list(runs)
     for i in range(ops):
@@ -189,48 +189,30 @@ async def interleaved(
 
 
 async def measure(refs: dict[int, Referral], ops: int) -> dict[int, dict[str, list[float]]]:
-    """Every operation on every scale, in turns (:func:`interleaved`)."""
+    """Every operation on every scale, in turns (:func:`interleaved`). Each draw list has one entry
+    more than is timed: the warm-up's, so that it does not bring the measured cases' rows into the
+    cache."""
     picks: dict[int, list[str]] = {}
     for cases, ref in refs.items():
         rnd = random.Random(cases)
         conn = await asyncpg.connect(ref.db.url.replace("+asyncpg", ""))
-        try:  # any case, open or closed; one more than timed, to warm on
+        try:  # any case, open or closed
             picks[cases] = [
                 str(await conn.fetchval(f"SELECT {case_id_sql('$1::int')}", rnd.randint(1, OPEN_CASES + cases)))
                 for _ in range(ops + 1)
             ]
         finally:
             await conn.close()
-    # the warm-up has a case of its own: it must not bring the measured cases' rows into the cache
-    spare = {cases: p.pop() for cases, p in picks.items()}
     rnd = random.Random(0)
-    teams = [f"bench-team-{rnd.randrange(TEAMS)}" for _ in range(ops)]
-    by_op: dict[str, dict[int, list[float]]] = {}
-
-    def each(make: Callable[[Referral, int], Callable[[int], Awaitable[None]]]) -> dict[int, Callable[[int], Awaitable[None]]]:
-        return {cases: make(ref, cases) for cases, ref in refs.items()}
-
-    by_op["intake"] = await interleaved(ops, each(lambda ref, c: lambda i: ref.intake()), {c: r.intake for c, r in refs.items()})
-    by_op["case"] = await interleaved(
-        ops,
-        each(lambda ref, c: lambda i: ref.case(picks[c][i])),
-        {c: (lambda r=r, c=c: r.case(spare[c])) for c, r in refs.items()},
-    )
-    by_op["team cases"] = await interleaved(
-        ops,
-        each(lambda ref, c: lambda i: ref.team_cases(teams[i])),
-        {c: (lambda r=r: r.team_cases(teams[-1])) for c, r in refs.items()},
-    )
-    by_op["deadlines due"] = await interleaved(
-        ops,
-        each(lambda ref, c: lambda i: ref.deadlines_due(teams[i])),
-        {c: (lambda r=r: r.deadlines_due(teams[-1])) for c, r in refs.items()},
-    )
-    by_op["access log"] = await interleaved(
-        ops,
-        each(lambda ref, c: lambda i: ref.access_log(picks[c][i])),
-        {c: (lambda r=r, c=c: r.access_log(spare[c])) for c, r in refs.items()},
-    )
+    teams = [f"bench-team-{rnd.randrange(TEAMS)}" for _ in range(ops + 1)]
+    operations: dict[str, Callable[[Referral, int, int], Awaitable[None]]] = {
+        "intake": lambda ref, cases, i: ref.intake(),
+        "case": lambda ref, cases, i: ref.case(picks[cases][i]),
+        "team cases": lambda ref, cases, i: ref.team_cases(teams[i]),
+        "deadlines due": lambda ref, cases, i: ref.deadlines_due(teams[i]),
+        "access log": lambda ref, cases, i: ref.access_log(picks[cases][i]),
+    }
+    by_op = {op: await interleaved(ops, {c: partial(operations[op], ref, c) for c, ref in refs.items()}) for op in OPERATIONS}
     return {cases: {op: by_op[op][cases] for op in OPERATIONS} for cases in refs}
 
 

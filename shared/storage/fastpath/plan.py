@@ -10,7 +10,8 @@ its own bind processors (UTC datetimes, JSON text) applied to the parameters and
 processors applied to the rows. Only what this covers exactly takes this path; anything else
 (Python-side callable defaults, escaped bind names, an empty ``IN`` list on SQLite; on PostgreSQL
 ``executemany`` without RETURNING) goes through SQLAlchemy as before. On PostgreSQL an ``IN`` list
-is sent as one array parameter (``= ANY($n)``). Statements
+is sent as one array parameter (``= ANY($n)``), and an INSERT's rows as one array per column
+(``SELECT * FROM unnest(…)``), so that its text does not change with the number of rows. Statements
 run inside the unit of work's transaction, on the same connection, so atomicity is unchanged, and
 a driver error is raised as SQLAlchemy's (``IntegrityError`` …, parameters hidden).
 
@@ -132,6 +133,8 @@ class Plan:
         "plain",
         "pg",
         "_pg_multi",
+        "_pg_unnest",
+        "_pg_unnest_at",
         "arrays",
         "reads_only",
         "upsert_key",
@@ -175,6 +178,19 @@ class Plan:
             numbers = [int(n) for n in _PG_NUMBER.findall(sql)]
             if sorted(numbers) != list(range(1, len(order) + 1)) or len(_PG_NUMBER.findall(self.values_group)) != len(order):
                 self.values_group = None
+        # PostgreSQL: rows sent as one array per column (``SELECT * FROM unnest($1::VARCHAR[], …)``),
+        # so the statement's text is the same for any number of rows. A multi-row VALUES was a new
+        # text for every row count and every mix of a round: asyncpg prepared each again (a round
+        # trip of its own, and never cached past 15 KB) and the server parsed and planned
+        # thousands of placeholders each time (bench/README.md). Every placeholder needs its
+        # type for the array; SQLAlchemy renders one for each of our column types.
+        self._pg_unnest: str | None = None
+        self._pg_unnest_at: dict[int, str] = {}  # placeholder offset -> the statement's SQL
+        if pg and self.values_group is not None:
+            placeholders = re.findall(_PG_PARAM, self.values_group)
+            if all("::" in ph for ph in placeholders):
+                columns = ", ".join(f"{ph}[]" for ph in placeholders)
+                self._pg_unnest = sql.replace("VALUES " + self.values_group, f"SELECT * FROM unnest({columns})", 1)
 
     def _args(self, params: dict[str, Any]) -> tuple[Any, ...]:
         out = []
@@ -202,6 +218,21 @@ class Plan:
         # an empty IN list: SQLAlchemy's own rendering
         return None if all(params.get(n) for n in self.expanding) else "an empty IN list"
 
+    def _pg_rows(self, params: list[dict[str, Any]], offset: int = 0) -> tuple[str, list[Any]]:
+        """These rows as one INSERT (arrays per column where every placeholder is typed, else a
+        multi-row VALUES), placeholders after ``offset``."""
+        if self._pg_unnest is None:
+            sql = self._pg_rows_sql(len(params))
+            if offset:
+                sql = _PG_NUMBER.sub(lambda m: f"${int(m.group(1)) + offset}", sql)
+            return sql, [a for p in params for a in self._args(p)]
+        unnest = self._pg_unnest_at.get(offset)
+        if unnest is None:
+            unnest = _PG_NUMBER.sub(lambda m: f"${int(m.group(1)) + offset}", self._pg_unnest) if offset else self._pg_unnest
+            if len(self._pg_unnest_at) < 64:  # offsets depend only on a round's mix of statements
+                self._pg_unnest_at[offset] = unnest
+        return unnest, [list(column) for column in zip(*(self._args(p) for p in params), strict=True)]
+
     def _pg_rows_sql(self, rows: int) -> str:
         sql = self._pg_multi.get(rows)
         if sql is None:
@@ -215,14 +246,12 @@ class Plan:
 
     async def run_pg(self, conn: Any, params: Any) -> FastResult:
         """The same on an asyncpg connection (inside the unit of work's transaction)."""
-        if isinstance(params, list):  # INSERT … RETURNING for several rows: multi-row VALUES
+        if isinstance(params, list):  # INSERT … RETURNING for several rows: one statement
             if len(params) > ROWS_PER_INSERT:
                 parts = [await self.run_pg(conn, params[i : i + ROWS_PER_INSERT]) for i in range(0, len(params), ROWS_PER_INSERT)]
                 return FastResult([r for part in parts for r in part.all()], sum(part.rowcount for part in parts))
-            args: list[Any] = []
-            for p in params:
-                args.extend(self._args(p))
-            records = await conn.fetch(self._pg_rows_sql(len(params)), *args)
+            sql, args = self._pg_rows(params)
+            records = await conn.fetch(sql, *args)
         elif self.row_type is None:
             status = await conn.execute(self.sql, *self._args(params))
             m = _PG_STATUS_COUNT.search(status or "")
@@ -238,11 +267,8 @@ class Plan:
         second time"); executemany runs the rows one after the other."""
         if self._several(params):
             for i in range(0, len(params), ROWS_PER_INSERT):
-                chunk = params[i : i + ROWS_PER_INSERT]
-                args: list[Any] = []
-                for p in chunk:
-                    args.extend(self._args(p))
-                await conn.execute(self._pg_rows_sql(len(chunk)), *args)
+                sql, args = self._pg_rows(params[i : i + ROWS_PER_INSERT])
+                await conn.execute(sql, *args)
         elif len(params) == 1:
             await conn.execute(self.sql, *self._args(params[0]))
         else:
@@ -263,9 +289,12 @@ class Plan:
         return self._numbered(params, offset)
 
     def _numbered(self, params: list[dict[str, Any]], offset: int) -> tuple[str, list[Any]]:
-        """These rows as one statement (a multi-row VALUES for several), placeholders after ``offset``."""
-        sql = self.sql if len(params) == 1 else self._pg_rows_sql(len(params))
-        args = [a for p in params for a in self._args(p)]
+        """These rows as one statement, placeholders after ``offset``. An INSERT goes as arrays
+        (``_pg_rows``) for one row too, so that a round's statement is the same text whatever
+        its row counts."""
+        if self._pg_unnest is not None or len(params) > 1:
+            return self._pg_rows(params, offset)
+        sql, args = self.sql, list(self._args(params[0]))
         if offset:
             sql = _PG_NUMBER.sub(lambda m: f"${int(m.group(1)) + offset}", sql)
         return sql, args

@@ -530,6 +530,8 @@ async def run_system(
         await pipeline(nc, system, args.n, res, raw_pub, label)
         settled = await settle(nc)
         print(f"    (system settled {settled:.1f}s after the throughput run)", flush=True)
+        if system.postgres:
+            await analyze_pg_databases(extra_env or {})
         raw = await raw_latency(nc, rate, args.seconds, replicas)
         await latency(nc, rate, args.seconds, res, label, raw)
     finally:
@@ -624,6 +626,24 @@ async def make_pg_databases(url: str) -> dict[str, str]:
         env[f"KOOLLE_{s.upper()}_DATABASE_URL"] = url.rsplit("/", 1)[0] + "/" + name
     await admin.close()
     return env
+
+
+async def analyze_pg_databases(env: dict[str, str]) -> None:
+    """Fresh statistics for the latency run, as autovacuum gathers them within a minute or so.
+    The throughput run has just grown empty tables to tens of thousands of rows; until they are
+    analysed, PostgreSQL plans for the empty tables (a sequential scan of a table it takes to be
+    small), and a connection that served the burst's large batches keeps its generic plans. A
+    county's tables hold years of cases, whose statistics one morning's burst does not change
+    (bench/README.md, twelfth session: without this the latency run measured that transient)."""
+    import asyncpg
+
+    for key, db_url in env.items():
+        if key.endswith("_DATABASE_URL"):
+            conn = await asyncpg.connect(db_url.replace("+asyncpg", ""))
+            try:
+                await conn.execute("ANALYZE")
+            finally:
+                await conn.close()
 
 
 async def drop_pg_databases(url: str, env: dict[str, str]) -> None:

@@ -629,12 +629,12 @@ async def make_pg_databases(url: str) -> dict[str, str]:
 
 
 async def analyze_pg_databases(env: dict[str, str]) -> None:
-    """Fresh statistics for the latency run, as autovacuum gathers them within a minute or so.
-    The throughput run has just grown empty tables to tens of thousands of rows; until they are
-    analysed, PostgreSQL plans for the empty tables (a sequential scan of a table it takes to be
-    small), and a connection that served the burst's large batches keeps its generic plans. A
-    county's tables hold years of cases, whose statistics one morning's burst does not change
-    (bench/README.md, twelfth session: without this the latency run measured that transient)."""
+    """Fresh statistics for the latency run, as autovacuum gathers them within a minute (this
+    machine's server runs with autovacuum off). The throughput run has just grown empty tables to
+    tens of thousands of rows; until they are analysed, PostgreSQL plans for the empty tables (a
+    sequential scan of a table it takes to be small), and a connection that served the burst's
+    large batches keeps its generic plans. A county's tables hold years of cases, whose statistics
+    one morning's burst does not change (bench/README.md, twelfth session)."""
     import asyncpg
 
     for key, db_url in env.items():

@@ -1,0 +1,49 @@
+"""The shapes of the statements the fast path sends to PostgreSQL, from SQLAlchemy's compiler alone
+(no server): an INSERT's rows as arrays per column, so its text does not change with their number."""
+
+from __future__ import annotations
+
+from sqlalchemy import Column, Integer, MetaData, String, Table, insert
+from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
+from sqlalchemy.types import NullType
+
+from shared.storage.fastpath.declare import hot
+from shared.storage.fastpath.plan import FastSQL
+
+md = MetaData()
+typed = Table("shapes_typed", md, Column("id", String(36), primary_key=True), Column("n", Integer, nullable=False))
+# NullType renders no cast: PostgreSQL could not type an array of it
+untyped = Table("shapes_untyped", md, Column("id", String(36), primary_key=True), Column("x", NullType))
+TYPED = hot(insert(typed))
+UNTYPED = hot(insert(untyped))
+
+
+def _plan(stmt: object, row: dict[str, object]):  # noqa: ANN202
+    plan = FastSQL(asyncpg_dialect()).plan(stmt, row)
+    assert plan is not None
+    return plan
+
+
+def test_rows_of_an_insert_go_as_one_array_per_column_whatever_their_number() -> None:
+    plan = _plan(TYPED, {"id": "a", "n": 1})
+    one = plan.pg_part([{"id": "a", "n": 1}], 0)
+    three = plan.pg_part([{"id": f"r{i}", "n": i} for i in range(3)], 0)
+    assert one is not None and three is not None
+    assert one[0] == three[0] == "INSERT INTO shapes_typed (id, n) SELECT * FROM unnest($1::VARCHAR[], $2::INTEGER[])"
+    assert three[1] == [["r0", "r1", "r2"], [0, 1, 2]]
+
+
+def test_placeholders_after_an_offset_keep_the_same_text_for_any_number_of_rows() -> None:
+    plan = _plan(TYPED, {"id": "a", "n": 1})
+    two = plan.pg_part([{"id": "a", "n": 1}, {"id": "b", "n": 2}], 5)
+    forty = plan.pg_part([{"id": f"r{i}", "n": i} for i in range(40)], 5)
+    assert two is not None and forty is not None
+    assert two[0] == forty[0] and "$6::VARCHAR[], $7::INTEGER[]" in two[0]
+
+
+def test_an_insert_with_an_untyped_placeholder_keeps_a_multi_row_values() -> None:
+    plan = _plan(UNTYPED, {"id": "a", "x": None})
+    part = plan.pg_part([{"id": "a", "x": None}, {"id": "b", "x": None}], 0)
+    assert part is not None
+    assert part[0] == "INSERT INTO shapes_untyped (id, x) VALUES ($1::VARCHAR, $2), ($3::VARCHAR, $4)"
+    assert part[1] == ["a", None, "b", None]

@@ -52,6 +52,11 @@ _CACHE_MAX = 1024
 ROWS_PER_INSERT = 500
 
 
+def _shifted(sql: str, offset: int) -> str:
+    """``sql`` with its placeholders ``$n`` numbered after ``offset``."""
+    return _PG_NUMBER.sub(lambda m: f"${int(m.group(1)) + offset}", sql) if offset else sql
+
+
 _READS = re.compile(r"\s*\(*\s*SELECT\b", re.IGNORECASE)
 _NEEDS_TRANSACTION = re.compile(
     r"\bFOR\s+(?:NO\s+KEY\s+UPDATE|UPDATE|KEY\s+SHARE|SHARE)\b|\bpg_advisory|\b(?:nextval|setval)\s*\(", re.IGNORECASE
@@ -222,13 +227,10 @@ class Plan:
         """These rows as one INSERT (arrays per column where every placeholder is typed, else a
         multi-row VALUES), placeholders after ``offset``."""
         if self._pg_unnest is None:
-            sql = self._pg_rows_sql(len(params))
-            if offset:
-                sql = _PG_NUMBER.sub(lambda m: f"${int(m.group(1)) + offset}", sql)
-            return sql, [a for p in params for a in self._args(p)]
+            return _shifted(self._pg_rows_sql(len(params)), offset), [a for p in params for a in self._args(p)]
         unnest = self._pg_unnest_at.get(offset)
         if unnest is None:
-            unnest = _PG_NUMBER.sub(lambda m: f"${int(m.group(1)) + offset}", self._pg_unnest) if offset else self._pg_unnest
+            unnest = _shifted(self._pg_unnest, offset)
             if len(self._pg_unnest_at) < 64:  # offsets depend only on a round's mix of statements
                 self._pg_unnest_at[offset] = unnest
         return unnest, [list(column) for column in zip(*(self._args(p) for p in params), strict=True)]
@@ -238,7 +240,7 @@ class Plan:
         if sql is None:
             group, width = self.values_group, len(self.order)
             assert group is not None
-            groups = [_PG_NUMBER.sub(lambda m, k=k: f"${int(m.group(1)) + k * width}", group) for k in range(rows)]
+            groups = [_shifted(group, k * width) for k in range(rows)]
             sql = self.sql.replace("VALUES " + group, "VALUES " + ", ".join(groups), 1)
             if len(self._pg_multi) < 64:  # a handful of batch sizes recur; the rest are built again
                 self._pg_multi[rows] = sql
@@ -294,10 +296,7 @@ class Plan:
         its row counts."""
         if self._pg_unnest is not None or len(params) > 1:
             return self._pg_rows(params, offset)
-        sql, args = self.sql, list(self._args(params[0]))
-        if offset:
-            sql = _PG_NUMBER.sub(lambda m: f"${int(m.group(1)) + offset}", sql)
-        return sql, args
+        return _shifted(self.sql, offset), list(self._args(params[0]))
 
     def result(self, records: list[Any]) -> FastResult:
         """asyncpg's records of this statement as its result."""

@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, bindparam, delete, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -175,28 +174,19 @@ async def test_held_writes_of_several_tables_go_in_one_statement_on_postgresql(d
 
 @pytest.mark.postgres
 @pytest.mark.parametrize("db", [KINDS[1]], indirect=True)
-async def test_a_round_of_inserts_is_the_same_statement_whatever_its_row_counts_on_postgresql(
-    db: Database, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_a_round_of_inserts_is_the_same_statement_whatever_its_row_counts_on_postgresql(db: Database) -> None:
     # Rows go as one array per column: asyncpg prepares the round's statement once and keeps it,
     # where a multi-row VALUES was a new statement (a prepare and a plan) for every row count.
-    texts: list[str] = []
-    original = asyncpg.connection.Connection._execute
-
-    async def _execute(self: Any, query: str, *args: Any, **kw: Any) -> Any:
-        texts.append(query)
-        return await original(self, query, *args, **kw)
-
-    monkeypatch.setattr(asyncpg.connection.Connection, "_execute", _execute)
     rounds = []
-    for batch, rows in enumerate((1, 3, 40)):
-        async with UnitOfWork(db) as uow:
-            for i in range(rows):
-                uow.insert_later(counters, {"name": f"b{batch}-{i}", "n": i})
-                uow.insert_later(access, {"case_id": f"c{batch}", "kind": "team", "value": f"t{i}"})
-            texts.clear()
-            await uow.commit()
-        rounds.append([t for t in texts if "held_" in t])
+    with statements_sent(words=None) as texts:
+        for batch, rows in enumerate((1, 3, 40)):
+            async with UnitOfWork(db) as uow:
+                for i in range(rows):
+                    uow.insert_later(counters, {"name": f"b{batch}-{i}", "n": i})
+                    uow.insert_later(access, {"case_id": f"c{batch}", "kind": "team", "value": f"t{i}"})
+                texts.clear()
+                await uow.commit()
+            rounds.append([t for t in texts if "held_" in t])
     assert rounds[0] == rounds[1] == rounds[2] and len(rounds[0]) == 1
     assert "unnest(" in rounds[0][0] and "VALUES" not in rounds[0][0]
     async with UnitOfWork(db) as uow:

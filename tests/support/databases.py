@@ -44,24 +44,29 @@ async def fresh_database(kind: str, metadata: MetaData, tmp_path: Path, label: s
 
 
 @contextmanager
-def statements_sent() -> Iterator[list[str]]:
-    """The statements asyncpg sends to the server (each a round trip), as their first three words;
-    an ``executemany`` (pipelined: one round trip, the statement once per row) says so first."""
+def statements_sent(words: int | None = 3) -> Iterator[list[str]]:
+    """The statements asyncpg sends to the server (each a round trip), as their first ``words``
+    words (None: whole); an ``executemany`` (pipelined: one round trip, the statement once per
+    row) says so first."""
     log: list[str] = []
+
+    def shown(query: str) -> str:
+        return " ".join(query.split()[:words])
+
     c = asyncpg.connection.Connection
     originals = {name: getattr(c, name) for name in ("execute", "executemany", "_execute")}
 
     async def execute(self: Any, query: str, *args: Any, **kw: Any) -> Any:
         if not args:  # with arguments it goes through _execute, counted there
-            log.append(" ".join(query.split()[:3]))
+            log.append(shown(query))
         return await originals["execute"](self, query, *args, **kw)
 
     async def executemany(self: Any, command: str, args: Any, **kw: Any) -> Any:
-        log.append("executemany " + " ".join(command.split()[:3]))  # one round trip, a statement per row
+        log.append("executemany " + shown(command))  # one round trip, a statement per row
         return await originals["executemany"](self, command, args, **kw)
 
     async def _execute(self: Any, query: str, *args: Any, **kw: Any) -> Any:
-        log.append(" ".join(query.split()[:3]))
+        log.append(shown(query))
         return await originals["_execute"](self, query, *args, **kw)
 
     for name, fn in (("execute", execute), ("executemany", executemany), ("_execute", _execute)):

@@ -2,15 +2,20 @@
 from events it already receives, so that each can decide a request locally (shared/policy.py).
 
 One table, ``case_access`` (case id, kind, value), fed by:
-- ``referral.assigned``: the case's team and municipality (a later assignment replaces them; they
-  also route the service's staff-facing events, shared/messaging/routing.py);
+- ``referral.received``: a new case's team and municipality (they also route the service's
+  staff-facing events, shared/messaging/routing.py), and the keyed hashes of the guardians'
+  henkilötunnus (shared/pseudonyms.py; never the henkilötunnus itself);
+- ``referral.unlinked``: the team and municipality of the case an unlinked referral now has;
 - ``referral.case_transferred``: the new team and municipality replace the old (the old team loses access);
-- ``referral.received`` / ``referral.linked``: the keyed hashes of the guardians' henkilötunnus
-  (shared/pseudonyms.py; never the henkilötunnus itself);
+- ``referral.linked``: the guardians' keyed hashes;
 - ``meeting.convened``: the professionals invited;
 - ``plan.agreed`` / ``plan.revised`` / ``plan.handed_over`` and ``meeting.held``: the responsible workers.
 Rows are only added (a person once on a case keeps reaching it), except the team, which follows
 the latest assignment. No personal data: ids and keyed hashes.
+
+``referral.assigned`` says the same team as the ``referral.received`` or ``referral.unlinked``
+published with it; it is for staff apps' team feeds, and no service consumes it (a delivery per
+referral less in each of three services, bench/README.md, thirteenth session).
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from sqlalchemy import Column, MetaData, String, Table, and_, bindparam, delete,
 
 from shared.contracts.meetings import MeetingConvened, MeetingHeld
 from shared.contracts.plans import PlanAgreed, PlanHandedOver, PlanRevised
-from shared.contracts.referral import CaseTransferred, ReferralAssigned, ReferralLinked, ReferralReceived
+from shared.contracts.referral import CaseTransferred, ReferralLinked, ReferralReceived, ReferralUnlinked
 from shared.policy import CaseRelation, Relations
 from shared.storage.fastpath.declare import hot_once
 from shared.storage.uow import UnitOfWork
@@ -100,15 +105,23 @@ class CaseAccess:
 # -- the projection: one function per event, registered by the runtime on every service ---------------
 
 
-async def on_assigned(ev: ReferralAssigned, uow: UnitOfWork) -> None:
-    await CaseAccess(uow).route(ev.case_id, ev.team_id, ev.municipality)  # the municipality: the route of its events
+async def on_received(ev: ReferralReceived, uow: UnitOfWork) -> None:
+    access = CaseAccess(uow)
+    if ev.team_id:  # empty only in an event published before the field was added
+        await access.route(ev.case_id, ev.team_id, ev.municipality)  # the municipality: the route of its events
+    await access.add(ev.case_id, "guardian", ev.guardian_keys)
+
+
+async def on_unlinked(ev: ReferralUnlinked, uow: UnitOfWork) -> None:
+    if ev.team_id:
+        await CaseAccess(uow).route(ev.case_id, ev.team_id, ev.municipality or "")
 
 
 async def on_transferred(ev: CaseTransferred, uow: UnitOfWork) -> None:
     await CaseAccess(uow).route(ev.case_id, ev.team_id, ev.municipality)
 
 
-async def on_guardians(ev: ReferralReceived | ReferralLinked, uow: UnitOfWork) -> None:
+async def on_linked(ev: ReferralLinked, uow: UnitOfWork) -> None:
     await CaseAccess(uow).add(ev.case_id, "guardian", ev.guardian_keys)
 
 
@@ -129,10 +142,10 @@ async def on_handed_over(ev: PlanHandedOver, uow: UnitOfWork) -> None:
 
 
 PROJECTION: tuple[tuple[type[Any], Any], ...] = (
-    (ReferralAssigned, on_assigned),
+    (ReferralReceived, on_received),
+    (ReferralUnlinked, on_unlinked),
     (CaseTransferred, on_transferred),
-    (ReferralReceived, on_guardians),
-    (ReferralLinked, on_guardians),
+    (ReferralLinked, on_linked),
     (MeetingConvened, on_convened),
     (MeetingHeld, on_held),
     (PlanAgreed, on_plan),

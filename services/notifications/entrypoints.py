@@ -41,9 +41,9 @@ from shared.contracts.referral import (
     ConsentWithdrawn,
     DeadlineApproaching,
     DeadlineBreached,
-    ReferralAssigned,
     ReferralLinked,
     ReferralReceived,
+    ReferralUnlinked,
     ReferralUrgent,
     UrgencyAssessed,
     UrgencyAssessmentOverdue,
@@ -97,7 +97,7 @@ def register(svc: Service, config: NotificationsConfig | None = None, channels: 
     h = handlers.EventHandlers(staff)
     for model, fn in (
         (ReferralReceived, h.on_referral_received),
-        (ReferralAssigned, h.on_referral_assigned),
+        (ReferralUnlinked, h.on_referral_unlinked),
         (ReferralUrgent, h.on_referral_urgent),
         (CaseTransferred, h.on_case_transferred),
         (ReferralLinked, h.on_referral_linked),

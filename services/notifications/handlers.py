@@ -38,9 +38,9 @@ from shared.contracts.referral import (
     ConsentWithdrawn,
     DeadlineApproaching,
     DeadlineBreached,
-    ReferralAssigned,
     ReferralLinked,
     ReferralReceived,
+    ReferralUnlinked,
     ReferralUrgent,
     UrgencyAssessed,
     UrgencyAssessmentOverdue,
@@ -131,10 +131,17 @@ class EventHandlers:
         # Every recipient is one of the contacts just written: their languages are the event's.
         languages = {c.contact_id: c.language or "fi" for c in ev.contacts}
         await _notify(uow, ev, "referral_ack", recipients, {"received_at": ev.received_at.isoformat()}, languages)
+        if ev.team_id:  # the new case's team, as in the referral.assigned published with it
+            await self._assigned(ev, ev.team_id, ev.municipality, uow)
 
-    async def on_referral_assigned(self, ev: ReferralAssigned, uow: NotificationsUnitOfWork) -> None:
-        await uow.notifications.set_team(ev.case_id, ev.team_id, ev.municipality)
-        recipients = await self._staff(uow, ev.case_id, self.staff.team_members(ev.team_id))
+    async def on_referral_unlinked(self, ev: ReferralUnlinked, uow: NotificationsUnitOfWork) -> None:
+        """The unlinked referral's new case is its team's, as a new referral's would be."""
+        if ev.team_id:
+            await self._assigned(ev, ev.team_id, ev.municipality or "", uow)
+
+    async def _assigned(self, ev: Any, team_id: str, municipality: str, uow: NotificationsUnitOfWork) -> None:
+        await uow.notifications.set_team(ev.case_id, team_id, municipality)
+        recipients = await self._staff(uow, ev.case_id, self.staff.team_members(team_id))
         # The recipients are the staff contacts just written from configuration.
         languages = self._staff_languages(recipients)
         await _notify(uow, ev, "referral_assigned", recipients, {}, languages)

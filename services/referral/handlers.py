@@ -236,6 +236,7 @@ def _received(uow: ReferralUnitOfWork, r: Referral, case: Case, urgency_due_at: 
         guardian_keys=r.guardian_keys,
         handled_at=r.handled_at,
         urgency_due_at=urgency_due_at,
+        team_id=case.team_id,
     )
 
 
@@ -647,6 +648,8 @@ async def unlink_referral(cmd: UnlinkReferralV2, uow: ReferralUnitOfWork) -> Rep
         referral_id=referral.referral_id,
         previous_case_id=old.case_id,
         recorded_by=uow.actor,
+        team_id=new.team_id,
+        municipality=new.municipality,
     )
     uow.emit(
         ReferralAssigned,

@@ -290,6 +290,12 @@ class ReferralReceived(Event):
         default=None,
         description="A child-protection notification or an urgent referral: when its urgency assessment is due (UTC).",
     )
+    team_id: str | None = Field(
+        default=None,
+        description="The team the routing assigned the new case to: the same team as the ``referral.assigned`` published "
+        "with this event. The services take a new case's team from here (one event per referral less to consume); "
+        "``referral.assigned`` remains the event of a team's feed. Empty only in events published before it was added.",
+    )
 
 
 class ReferralRejected(Event):
@@ -608,6 +614,12 @@ class ReferralUnlinked(Event):
     referral_id: UUID
     previous_case_id: UUID
     recorded_by: str
+    team_id: str | None = Field(
+        default=None,
+        description="The team the routing assigned the new case (``case_id``) to, as in the ``referral.assigned`` "
+        "published with this event. Empty only in events published before it was added.",
+    )
+    municipality: str | None = Field(default=None, description="The new case's municipality.")
 
 
 class CaseTransferred(Event):

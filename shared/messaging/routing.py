@@ -4,7 +4,7 @@ at commit (``<event>.v<N>.<municipality>.<team>``, shared/contracts/routes.py).
 The event's own ``municipality`` and ``team_id`` win (an assignment or a transfer names the new
 ones); then an assignment or transfer emitted in the same transaction; then the service's
 case-access read model (shared/case_access.py: every service keeps each case's team and
-municipality from ``referral.assigned`` and ``referral.case_transferred``).
+municipality from ``referral.received``, ``referral.unlinked`` and ``referral.case_transferred``).
 """
 
 from __future__ import annotations

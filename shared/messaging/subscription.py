@@ -65,9 +65,9 @@ class Subscription:
 class Consumed:
     """What one durable JetStream consumer feeds: a service's subscriptions on one stream.
 
-    A referral's ``referral.received``, ``referral.assigned`` and ``consent.given`` are stored
-    together; with one consumer per subject each took its own pull, transaction and fsync in every
-    service that reads all three. One consumer with the three filters takes them as one batch and
+    A referral's ``referral.received`` and ``consent.given`` are stored together; with one consumer
+    per subject each took its own pull, transaction and fsync in every service that reads both. One
+    consumer with their filters takes them as one batch and
     handles them in one transaction, in stream order (bench/README.md). Each subscription keeps its
     own name (``Subscription.durable``) for the inbox, dead letters, replay and metrics.
     """

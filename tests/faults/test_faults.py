@@ -66,21 +66,11 @@ def sqlite_effects(data_dir: Path) -> tuple[tuple[int, int], int]:
 def expected_recipients(log: EventLog, received_ids: set[str]) -> set[tuple[str, str]]:
     """(source event, recipient) of every notification the flow owes, worked out from the events
     and the staff configuration, not from what the notifications service did: the referrer's
-    acknowledgement of each referral.received, and each member of the team of each referral.assigned."""
-    cases = {e["case_id"] for e in log.of("referral.received") if e["event_id"] in received_ids}
-    owed = {
-        (e["event_id"], c["contact_id"])
-        for e in log.of("referral.received")
-        if e["event_id"] in received_ids
-        for c in e["contacts"]
-        if c["role"] == "referrer"
-    }
-    owed |= {
-        (a["event_id"], staff_id)
-        for a in log.of("referral.assigned")
-        if a["case_id"] in cases
-        for staff_id in STAFF.team_members(a["team_id"])
-    }
+    acknowledgement of each referral.received, and each member of the team it names (the team of the
+    referral.assigned published with it)."""
+    received = [e for e in log.of("referral.received") if e["event_id"] in received_ids]
+    owed = {(e["event_id"], c["contact_id"]) for e in received for c in e["contacts"] if c["role"] == "referrer"}
+    owed |= {(e["event_id"], staff_id) for e in received for staff_id in STAFF.team_members(e["team_id"])}
     return owed
 
 

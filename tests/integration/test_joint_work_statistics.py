@@ -27,7 +27,7 @@ from shared.contracts.plans import FollowupOverdue, FollowupRecorded, ServiceSta
 from shared.contracts.referral import ReferralReceived
 from tests.conftest import POSTGRES_URL, postgres_reachable, wait_for
 from tests.support.identity import GUARDIAN_HETU, OTHER_GUARDIAN_HETU
-from tests.support.staff import TEAM, assign, publish, relation_known
+from tests.support.staff import TEAM, publish, relation_known
 from tests.support.system import EventLog, running
 
 pytestmark = [pytest.mark.integration]
@@ -55,6 +55,7 @@ def received(received_at: datetime, hetu: str) -> ReferralReceived:
         referrer_type="early_childhood_education",
         contacts=[{"contact_id": "guardian-1", "role": "guardian", "email": "g1@example.com"}],
         guardian_keys=[pseudonyms.person_key(hetu)],
+        team_id=TEAM,  # the routing's team, as the referral service publishes it
     )
 
 
@@ -109,7 +110,6 @@ async def test_joint_work_figures_are_live_served_three_ways_and_a_stored_rebuil
         b = received(NOW - timedelta(days=3), OTHER_GUARDIAN_HETU)  # contact Tue; first meeting next Tue: 6.875 days
         for ev in (a, b):
             await publish(nc, ev)
-            await assign(nc, ev.case_id, TEAM)
         await relation_known([svc], a.case_id, "guardians")
 
         async def convened(case_id: Any, starts: datetime) -> str:

@@ -19,7 +19,7 @@ from shared.clock import HELSINKI, FixedClock
 from shared.contracts.plans import FollowupMeetingRequested
 from shared.contracts.referral import AssessmentStarted, ConsentGiven, ConsentWithdrawn, ReferralReceived
 from tests.conftest import POSTGRES_URL, postgres_reachable, wait_for
-from tests.support.staff import CHILD_WELFARE_TEAM, assign, publish, relation_known, team_of
+from tests.support.staff import CHILD_WELFARE_TEAM, publish, relation_known, team_of
 from tests.support.system import EventLog, running
 
 pytestmark = [pytest.mark.integration]
@@ -54,9 +54,8 @@ def received(statutory: bool = False, consent: bool = False, **kw) -> ReferralRe
 
 
 async def publish_case(nc, ev: ReferralReceived) -> None:  # type: ignore[no-untyped-def]
-    """The referral service's events of a new case: received, and assigned to the routing's team."""
-    await publish(nc, ev)
-    await assign(nc, ev.case_id, team_of(ev.municipality, ev.channel))
+    """The referral service's event of a new case: received, with the routing's team in it."""
+    await publish(nc, ev.model_copy(update={"team_id": ev.team_id or team_of(ev.municipality, ev.channel)}))
 
 
 def convene_cmd(case_id, starts: datetime, pros=(("staff-psy", "psychologist"),), room="Room 1") -> dict:  # type: ignore[no-untyped-def]

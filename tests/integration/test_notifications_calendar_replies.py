@@ -85,6 +85,7 @@ async def test_accept_decline_and_tentative_from_three_calendars_become_the_part
                     child_count=1,
                     consent_to_convene=True,
                     contacts=[GUARDIAN],
+                    team_id=TEAM,  # the routing's team (the services take it from here)
                 )
                 assigned = ReferralAssigned(
                     producer="test", case_id=case_id, referral_id=received.referral_id, team_id=TEAM, municipality="Testilä"

@@ -32,7 +32,6 @@ from shared.contracts.plans import FollowupDue, PlanAgreed, PlanCopyPrepared, Pl
 from shared.contracts.referral import (
     AssessmentCompleted,
     ConsentWithdrawn,
-    ReferralAssigned,
     ReferralReceived,
     ReferralUrgent,
 )
@@ -68,8 +67,8 @@ def config(smtp: SmtpServer | None = None, sms: FakeSmsGateway | None = None, **
 async def notifications(
     settings: Any, clock: FixedClock, cfg: NotificationsConfig, channels: Any = None, cases: tuple[UUID, ...] = ()
 ) -> AsyncIterator[Service]:
-    """The service, knowing ``cases`` as the close worker's team's (their referral.assigned handed to
-    the case-access projection alone: its own handler would notify the team and add to the counts)."""
+    """The service, knowing ``cases`` as the close worker's team's (their team written to the
+    case-access read model alone: its own handler of the routing would notify the team and add to the counts)."""
     svc = bootstrap(settings, clock, config=cfg, channels=channels)
     await svc.start()
     try:
@@ -86,7 +85,9 @@ async def publish(nc: Any, *events: Any) -> None:
         await publish_js(js, ev)
 
 
-def received(case_id: UUID, contacts: list[dict[str, Any]], channel: str = "concern_with_family") -> ReferralReceived:
+def received(
+    case_id: UUID, contacts: list[dict[str, Any]], channel: str = "concern_with_family", team_id: str | None = None
+) -> ReferralReceived:
     return ReferralReceived(
         producer="test",
         case_id=case_id,
@@ -102,6 +103,7 @@ def received(case_id: UUID, contacts: list[dict[str, Any]], channel: str = "conc
         child_count=1,
         consent_to_convene=True,
         contacts=contacts,
+        team_id=team_id,
     )
 
 
@@ -136,10 +138,7 @@ async def test_right_recipients_languages_and_calendar_invitations_over_smtp(sta
         async with FakeSmsGateway() as sms, notifications(staff_settings, clock, config(smtp, sms), cases=(case_id,)) as svc:
             await publish(
                 nc,
-                received(case_id, [G1, REFERRER]),
-                ReferralAssigned(
-                    producer="test", case_id=case_id, referral_id=uuid4(), team_id="testila-family-centre", municipality="Testilä"
-                ),
+                received(case_id, [G1, REFERRER], team_id="testila-family-centre"),  # the routing's team
                 MeetingConvened(
                     producer="test",
                     case_id=case_id,
@@ -428,9 +427,7 @@ async def test_temporary_failures_are_retried_with_backoff_then_failed_visible_t
             FakeSmsGateway(down=True) as sms,
             notifications(staff_settings, clock, config(smtp, sms, staff_file=staff_file, attempts_per_channel=3)),
         ):
-            await publish(
-                nc, ReferralAssigned(producer="test", case_id=case_id, referral_id=uuid4(), team_id="t", municipality="Testilä")
-            )
+            await publish(nc, received(case_id, [], team_id="t"))  # no contacts: only the team is told
 
             async def failed_after_retries() -> Any:
                 clock.advance(minutes=5)  # past every backoff
@@ -440,7 +437,7 @@ async def test_temporary_failures_are_retried_with_backoff_then_failed_visible_t
             reasons = {f["recipient_id"]: (f["reason"], f["attempts"], f["channels_tried"]) for f in failed}
             assert reasons == {"sw-1": ("invalid_email", 0, []), "lead-1": ("provider_unavailable", 3, ["sms"])}
             assert sms.posts == 3 and not smtp.messages
-            # The team's lead follows up the failures (the case is the team's from referral.assigned).
+            # The team's lead follows up the failures (the case is the team's from referral.received).
             failed_q = {"case_id": str(case_id), "purpose": "delivery_follow_up"}
             reply = await call(nc, "query.notifications.failed.v2", failed_q, token=identity.team_lead("lead-1", "t"))
             assert reply.ok, reply.errors

@@ -35,6 +35,7 @@ async def _case(nc: Any, svcs: dict[str, Any], guardian_keys: list[str]) -> Any:
         language="sv",
         contacts=[GUARDIAN],
         guardian_keys=guardian_keys,
+        team_id=TEAM,  # the routing's team (the services take it from here)
     )
     assigned = ReferralAssigned(
         producer="test", case_id=case_id, referral_id=received.referral_id, team_id=TEAM, municipality="Testilä"

@@ -21,15 +21,14 @@ from services.plans import handlers
 from services.plans.bootstrap import bootstrap
 from services.plans.domain import FollowupPolicy
 from services.plans.projections import WellbeingRebuild
-from shared.case_access import on_assigned
 from shared.clock import FixedClock
 from shared.contracts import Reply
 from shared.contracts.meetings import MeetingHeld
 from shared.contracts.plans import PlanAgreed, PlanRevised
-from shared.contracts.referral import ConsentGiven, ConsentWithdrawn, ReferralAssigned
+from shared.contracts.referral import ConsentGiven, ConsentWithdrawn
 from shared.service import Service
 from shared.settings import Settings
-from tests.support.staff import MUNICIPALITY, TEAM
+from tests.support.staff import TEAM, assign_in
 
 pytestmark = [pytest.mark.integration]
 
@@ -46,8 +45,7 @@ async def svc(tmp_path, identity) -> AsyncIterator[Service]:  # type: ignore[no-
     )
     await s.db.create_all()
     # The referral service routed the case to the team (the close worker's).
-    assigned = ReferralAssigned(producer="referral", case_id=CASE, referral_id=uuid4(), team_id=TEAM, municipality=MUNICIPALITY)
-    await deliver(s, on_assigned, assigned)
+    await assign_in(s, CASE)
     yield s
     await s.db.dispose()
 
@@ -191,11 +189,7 @@ async def test_revisions_keep_every_version_queryable_and_close_cancels_timers(s
     # A plan named with another case than its own (one the worker reaches) is not found there:
     # access was decided for the case named, and the plan is not that case's.
     other = uuid4()
-    await deliver(
-        svc,
-        on_assigned,
-        ReferralAssigned(producer="referral", case_id=other, referral_id=uuid4(), team_id=TEAM, municipality=MUNICIPALITY),
-    )
+    await assign_in(svc, other)  # the team's case too
     elsewhere = await call(svc, "query.plans.plan.v2", {**read, "case_id": str(other)}, w)
     assert not elsewhere.ok and elsewhere.errors[0].code == "not_found"
     unreached = await call(svc, "query.plans.plan.v2", {**read, "case_id": str(uuid4())}, w)

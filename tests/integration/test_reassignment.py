@@ -148,6 +148,38 @@ async def test_a_case_transferred_to_another_team_leaves_the_old_team_without_ac
         assert not again.ok and again.errors[0].code == "already_on_team"
 
 
+async def test_the_services_take_a_new_cases_team_from_referral_received_and_an_unlinked_referrals_from_referral_unlinked(  # type: ignore[no-untyped-def]
+    settings, nc, clean_streams, staff_file, identity
+):
+    """``referral.assigned`` is published for staff apps' team feeds; no service reads it any more."""
+    log = await EventLog().attach(nc, ("referral.>",))
+    sw = identity.social_worker("sw-old", OLD_TEAM)
+    async with running(settings, "referral", "meetings", "plans", "notifications") as svcs:
+        for name, svc in svcs.items():
+            for consumer in svc.durable_consumers():
+                assert not [s for s in consumer.subjects if s.startswith("referral.assigned")], (name, consumer.subjects)
+        first = submission()
+        await submit_referral(nc, first)
+        (received,) = await wait_for(lambda: log.of("referral.received"))
+        case_id = received["case_id"]
+        (assigned,) = await wait_for(lambda: log.of("referral.assigned"))
+        assert received["team_id"] == assigned["team_id"] == OLD_TEAM  # the same team, in both
+        await wait_for(lambda: teams_everywhere(svcs, case_id, {OLD_TEAM}))
+        await wait_for(lambda: len(sent(settings, "w-old", "referral_assigned")) == 1)  # the team is told once
+
+        await submit_referral(nc, submission(children=first["children"]))  # the same child: linked
+        (linked,) = await wait_for(lambda: log.of("referral.linked"))
+        body = cmd(case_id=case_id, referral_id=linked["referral_id"], reason="eri lapsi")
+        undo = await call(nc, "cmd.referral.unlink.v2", body, token=sw)
+        assert undo.ok, undo.errors
+        (unlinked,) = await wait_for(lambda: log.of("referral.unlinked"))
+        assert (unlinked["case_id"], unlinked["team_id"], unlinked["municipality"]) == (undo.id, OLD_TEAM, "Testilä")
+        await wait_for(lambda: teams_everywhere(svcs, undo.id, {OLD_TEAM}))
+        await wait_for(lambda: len(sent(settings, "w-old", "referral_assigned")) == 2)  # and told of the new case
+        plans = await call(nc, "query.plans.case.v2", {"case_id": undo.id, "purpose": "case_work"}, token=sw)
+        assert plans.ok or plans.errors[0].code == "not_found", plans.errors  # reached: the team's case there too
+
+
 def plan_body(
     case_id: str, worker: str, *, family_language: str, elsewhere: list[dict[str, Any]] | None = None
 ) -> dict[str, Any]:

@@ -30,7 +30,7 @@ from shared.audit import TABLE as AUDIT
 from shared.contracts import Reply
 from shared.contracts.base import parse_event
 from shared.contracts.meetings import MeetingHeld
-from shared.contracts.referral import ReferralAssigned
+from shared.contracts.referral import ReferralReceived
 from shared.settings import Settings
 from tests.support.data import submission
 from tests.support.identity import TestIdentity
@@ -90,11 +90,11 @@ async def audit_rows(svc, case_id: str) -> set[tuple[str, str, str, str]]:  # ty
     return {tuple(r) for r in rows}  # type: ignore[misc]
 
 
-async def assign(svc, ev: ReferralAssigned) -> None:  # type: ignore[no-untyped-def]
-    """What a service does with a referral.assigned: the referral service applies its own event in
-    the emitting transaction (its projections), every other service consumes it (its handlers, the
-    case-access read model first); either way in one transaction."""
-    form = ev.published()[0][1]  # its public form
+async def assign(svc, form: Any) -> None:  # type: ignore[no-untyped-def]
+    """What a service does with a published ``referral.received`` (it names the case's team): the
+    referral service applies its own event in the emitting transaction (its projections), every
+    other service consumes it (its handlers, the case-access read model first); either way in one
+    transaction."""
     subs = [s.handler for s in svc.subscriptions if s.subject == form.filter_subject()]
     async with svc.uow() as uow:
         for apply in subs or svc.db.own_projections[type(form)]:
@@ -102,15 +102,16 @@ async def assign(svc, ev: ReferralAssigned) -> None:  # type: ignore[no-untyped-
         await uow.commit()
 
 
-async def new_case(ref, seq: int, *others: Any) -> tuple[str, ReferralAssigned]:  # type: ignore[no-untyped-def]
+async def new_case(ref, seq: int, *others: Any) -> tuple[str, Any]:  # type: ignore[no-untyped-def]
     """A referral received by the referral service, its case assigned to TEAM in the referral
     service and in ``others`` (as their consumers would)."""
     async with ref.uow() as uow:
         await receive_submission(ReceiveSubmission(data=json.dumps(submission()).encode(), stream_seq=seq), uow)
         await uow.commit()
+    public = ReferralReceived.public_form
     async with ref.db.engine.connect() as c:
-        rows = (await c.execute(select(ref.db.outbox.c.payload).where(ref.db.outbox.c.subject.like("referral.assigned%")))).all()
-    ev = parse_event(ReferralAssigned, rows[-1].payload)
+        rows = (await c.execute(select(ref.db.outbox.c.payload).where(ref.db.outbox.c.subject == public.subject()))).all()
+    ev = parse_event(public, rows[-1].payload)
     assert ev.team_id == TEAM
     for svc in (ref, *others):
         await assign(svc, ev)

@@ -1,6 +1,6 @@
 """Staff callers for integration tests: services that trust the test identity provider, the team the
 referral routing puts a case on, tokens of that team's workers, and the case's team made known to
-services that run without the referral service (as ``referral.assigned`` would).
+services that run without the referral service (as its routing of a case would).
 
 Fixtures (registered in tests/conftest.py):
 
@@ -17,9 +17,9 @@ from uuid import UUID, uuid4
 import pytest
 
 from services.referral.config import ReferralConfig
-from shared.case_access import CaseAccess, on_assigned
+from shared.case_access import CaseAccess
 from shared.contracts import Event
-from shared.contracts.referral import ReferralAssigned
+from shared.contracts.referral import ReferralUnlinked
 from shared.contracts.routes import routed_subject
 from shared.service import Service
 from shared.settings import Settings
@@ -65,24 +65,29 @@ async def publish_js(js: Any, ev: Event) -> None:
         await js.publish(subject, form.to_json(), headers={"Nats-Msg-Id": message_id})
 
 
-async def assign(nc: Any, case_id: UUID | str, team: str = TEAM, municipality: str = MUNICIPALITY) -> ReferralAssigned:
-    """Tell the services the case's team, as the referral service does when it routes a referral
-    (for tests that run a service without the referral service)."""
-    ev = ReferralAssigned(
-        producer="referral", case_id=UUID(str(case_id)), referral_id=uuid4(), team_id=team, municipality=municipality
+async def assign(nc: Any, case_id: UUID | str, team: str = TEAM, municipality: str = MUNICIPALITY) -> ReferralUnlinked:
+    """Tell the services the case's team, for tests that run a service without the referral service
+    and publish no ``referral.received`` of the case: as the referral service does for a case that
+    has none, the new case of an unlinked referral (``referral.unlinked`` with its team)."""
+    ev = ReferralUnlinked(
+        producer="referral",
+        case_id=UUID(str(case_id)),
+        referral_id=uuid4(),
+        previous_case_id=uuid4(),
+        recorded_by="staff-test",
+        team_id=team,
+        municipality=municipality,
     )
     await publish(nc, ev)
     return ev
 
 
 async def assign_in(svc: Service, case_id: UUID | str, team: str = TEAM, municipality: str = MUNICIPALITY) -> None:
-    """Hand a ``referral.assigned`` to one service's case-access projection alone, in one transaction
-    as its consumer would (for tests that count what the service's own handlers of it would add)."""
-    ev = ReferralAssigned(
-        producer="referral", case_id=UUID(str(case_id)), referral_id=uuid4(), team_id=team, municipality=municipality
-    )
+    """Write the case's team into one service's case-access read model alone, in one transaction
+    as its consumer of the case's routing would (for tests that count what the service's own
+    handlers would add)."""
     async with svc.uow() as uow:
-        await on_assigned(ev, uow)
+        await CaseAccess(uow).route(case_id, team, municipality)
         await uow.commit()
 
 

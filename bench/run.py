@@ -11,6 +11,11 @@ Absolute numbers vary between machines; the ratios are what count, so every run 
 raw limit on the same nats-server (JetStream on disk, ``sync_interval: always``), or on the same
 cluster with R3 streams: publish rate, pull-consume rate, and publish → consume latency at the
 offered load the latency run uses (3% of that raw publish rate unless ``--rate`` is given).
+
+Each system first handles a warm-up of referrals (``--warmup``, 3,000), and on PostgreSQL its
+tables are analysed, so that the throughput run starts from tables that hold cases and have
+statistics, as a county's do; the latency run follows the throughput run, on the tables it grew
+(analysed again on PostgreSQL).
 """
 
 from __future__ import annotations
@@ -250,6 +255,7 @@ class Watch:
         self.received: dict[str, float] = {}  # submission_id -> time seen
         self.event_to_submission: dict[str, str] = {}
         self.notified: dict[str, float] = {}  # submission_id -> time seen
+        self.subs: list[Any] = []
 
     async def attach(self, nc: nats.NATS) -> None:
         async def on_received(msg: Any) -> None:
@@ -269,8 +275,14 @@ class Watch:
                 self.notified.setdefault(sid, now)
 
         # as published now: referral.received.v2, notification.sent on every route (routes.py)
-        await nc.subscribe(published_subject(ReferralReceived.event_type), cb=on_received)
-        await nc.subscribe(published_subject(NotificationSent.event_type), cb=on_sent)
+        self.subs = [
+            await nc.subscribe(published_subject(ReferralReceived.event_type), cb=on_received),
+            await nc.subscribe(published_subject(NotificationSent.event_type), cb=on_sent),
+        ]
+
+    async def detach(self) -> None:
+        for sub in self.subs:
+            await sub.unsubscribe()
 
 
 async def pipeline(nc: nats.NATS, system: System, n: int, res: Results, raw_pub: float, label: str) -> None:
@@ -334,6 +346,26 @@ async def pipeline(nc: nats.NATS, system: System, n: int, res: Results, raw_pub:
         f"[{label}]   peak RSS under load (max of services)",
         f"{max(peak.values()):.0f} MB",
         ", ".join(f"{k} {v:.0f}" for k, v in peak.items()),
+    )
+    await watch.detach()
+
+
+async def warm_up(nc: nats.NATS, system: System, n: int, res: Results, raw_pub: float, label: str, env: dict[str, str]) -> None:
+    """Before the throughput run, ``n`` referrals through the whole system and, on PostgreSQL,
+    ``ANALYZE``: the run then starts from tables that hold cases and have statistics, as a county's
+    do (its server's autovacuum analyses a table within a minute of its growing; this machine's
+    runs with autovacuum off). From empty, unanalysed tables PostgreSQL plans every statement for
+    empty tables (sequential scans) while the run grows them to tens of thousands of rows:
+    bench/README.md, thirteenth session."""
+    t0 = time.perf_counter()
+    await pipeline(nc, system, n, Results(), raw_pub, f"{label} warm-up")
+    await settle(nc)
+    if system.postgres:
+        await analyze_pg_databases(env)
+    res.add(
+        f"[{label}]   warm-up before the throughput run",
+        f"{n:,} referrals",
+        f"{time.perf_counter() - t0:.0f} s" + (", then ANALYZE" if system.postgres else ""),
     )
 
 
@@ -527,6 +559,8 @@ async def run_system(
             "target ≤80 MB · " + ", ".join(f"{k} {v:.0f}" for k, v in idle.items()),
             max(idle.values()) <= 80,
         )
+        if args.warmup:
+            await warm_up(nc, system, args.warmup, res, raw_pub, label, extra_env or {})
         await pipeline(nc, system, args.n, res, raw_pub, label)
         settled = await settle(nc)
         print(f"    (system settled {settled:.1f}s after the throughput run)", flush=True)
@@ -678,6 +712,11 @@ def write_results(res: Results, args: argparse.Namespace, path: Path) -> None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--n", type=int, help="referrals in the throughput run (20000; quick 300)")
+    p.add_argument(
+        "--warmup",
+        type=int,
+        help="referrals through the system before the throughput run, then ANALYZE on PostgreSQL (3000; quick 100; 0: none)",
+    )
     p.add_argument("--raw", type=int, help="messages in the raw limit run (20000; quick 1000)")
     p.add_argument(
         "--rate", type=float, help="offered load for the latency run (referrals/s; default 3%% of the raw publish rate)"
@@ -691,9 +730,9 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=HERE, help="where results.md and latency.png go")
     args = p.parse_args()
     defaults = (
-        {"n": 300, "raw": 1000, "seconds": 3.0, "replay": 5000}
+        {"n": 300, "warmup": 100, "raw": 1000, "seconds": 3.0, "replay": 5000}
         if args.quick
-        else {"n": 20000, "raw": 20000, "seconds": 30.0, "replay": 1_000_000}
+        else {"n": 20000, "warmup": 3000, "raw": 20000, "seconds": 30.0, "replay": 1_000_000}
     )
     for k, v in defaults.items():
         if getattr(args, k) is None:

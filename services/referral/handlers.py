@@ -174,7 +174,8 @@ async def receive_submission(cmd: ReceiveSubmission, uow: ReferralUnitOfWork) ->
             return None
         await uow.referrals.add_case(case)
         urgency_due = _urgency_moments(uow, referral)[0] if referral.needs_urgency_assessment else None
-        uow.emit(_received(uow, referral, case, urgency_due))
+        consent = await _intake_consent(uow, referral, case, announced=False) if referral.consent_to_convene else None
+        uow.emit(_received(uow, referral, case, urgency_due, consent))
         uow.emit(
             ReferralAssigned,
             case_id=case.case_id,
@@ -197,11 +198,19 @@ async def receive_submission(cmd: ReceiveSubmission, uow: ReferralUnitOfWork) ->
         _schedule_deadline(uow, case, "assessment_decision", case.decision_due_by)
     if referral.needs_urgency_assessment:
         _schedule_urgency(uow, referral, case)
-    if referral.consent_to_convene:
-        # Recorded for every channel; a child-protection notification is handled without it
-        # (ReferralReceived.statutory tells consumers), but what the family agreed to still counts.
-        await _give(uow, case.case_id, "convene_team", None, _consenting_guardian(referral), INTAKE_RECORDER, None)
+    if referral.consent_to_convene and referral.linked:  # a new case's is in its referral.received
+        await _intake_consent(uow, referral, case, announced=True)
     return referral
+
+
+async def _intake_consent(uow: ReferralUnitOfWork, referral: Referral, case: Case, *, announced: bool) -> Consent:
+    """The consent to convene given at intake, in the ledger. Recorded for every channel; a
+    child-protection notification is handled without it (ReferralReceived.statutory tells
+    consumers), but what the family agreed to still counts. ``announced``: with a consent.given of
+    its own (a linked referral: the case's readers may hold an earlier withdrawal to clear), else
+    in the new case's referral.received (its readers learn nothing more from a consent.given)."""
+    guardian = _consenting_guardian(referral)
+    return await _give(uow, case.case_id, "convene_team", None, guardian, INTAKE_RECORDER, None, announced=announced)
 
 
 def _consenting_guardian(r: Referral) -> str:
@@ -214,7 +223,9 @@ def _contacts(r: Referral) -> list[ContactPoint]:
     return [ContactPoint.model_validate(c.__dict__, context=TRUSTED) for c in r.contacts]
 
 
-def _received(uow: ReferralUnitOfWork, r: Referral, case: Case, urgency_due_at: datetime | None = None) -> ReferralReceived:
+def _received(
+    uow: ReferralUnitOfWork, r: Referral, case: Case, urgency_due_at: datetime | None = None, consent: Consent | None = None
+) -> ReferralReceived:
     return uow.envelope(  # type: ignore[no-any-return]
         ReferralReceived,
         case_id=r.case_id,
@@ -237,6 +248,7 @@ def _received(uow: ReferralUnitOfWork, r: Referral, case: Case, urgency_due_at: 
         handled_at=r.handled_at,
         urgency_due_at=urgency_due_at,
         team_id=case.team_id,
+        intake_consent_id=consent.consent_id if consent is not None else None,
     )
 
 
@@ -553,10 +565,14 @@ async def _give(
     recorded_by: str,
     valid_until: date | None,
     causation_id: UUID | None = None,
+    *,
+    announced: bool = True,
 ) -> Consent:
     now = uow.now()
     consent = give_consent(case_id, purpose, recipient, given_by, recorded_by, now, valid_until)
     await uow.referrals.add_consent(consent)
+    if not announced:
+        return consent
     uow.emit(
         ConsentGiven,
         case_id=case_id,

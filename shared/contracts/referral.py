@@ -296,6 +296,13 @@ class ReferralReceived(Event):
         "with this event. The services take a new case's team from here (one event per referral less to consume); "
         "``referral.assigned`` remains the event of a team's feed. Empty only in events published before it was added.",
     )
+    intake_consent_id: UUID | None = Field(
+        default=None,
+        description="When ``consent_to_convene``: the consent ledger entry of that consent (purpose ``convene_team``, "
+        "recorded by ``front-door``, given by the first guardian named). A new case's intake consent is announced here "
+        "and has no ``consent.given`` of its own; one given with a linked referral, and every later one, has. Empty in "
+        "events published before it was added (their consent has its ``consent.given``).",
+    )
 
 
 class ReferralRejected(Event):
@@ -376,7 +383,9 @@ meeting, sharing the joint plan with a named party, telling the referrer the out
 
 
 class ConsentGiven(Event):
-    """The family gave consent for one purpose (and recipient), recorded in the consent ledger."""
+    """The family gave consent for one purpose (and recipient), recorded in the consent ledger. The
+    consent to convene given at the intake of a new case is announced by its ``referral.received``
+    instead (``consent_to_convene``, ``intake_consent_id``)."""
 
     event_type: ClassVar[str] = "consent.given"
     stream: ClassVar[str] = "REFERRAL"

@@ -5,7 +5,7 @@ Run just these:  .venv/bin/python -m pytest -m faults -s
 
 The nats-server has the per-service users (tests/faults/conftest.py); notifications are counted
 per recipient (every (event, recipient) the flow owes), and the plans service is in the flow
-(it records each referral's consent to convene).
+(its case-access read model takes each referral's referral.received).
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ NOTIFICATIONS_SENT_SQL = (
     "select count(*), count(distinct source_event_id || '/' || recipient_id) from notifications where status='sent'"
 )
 CONVENINGS_SQL = "select count(*) from convenings"
-PLANS_HANDLED_SQL = "select count(*) from inbox where consumer = 'plans-consent-given-v1'"
+PLANS_HANDLED_SQL = "select count(*) from inbox where consumer = 'plans-referral-received-v2'"
 
 
 def sqlite_effects(data_dir: Path) -> tuple[tuple[int, int], int]:
@@ -108,7 +108,7 @@ def check_outcome(log: EventLog, bodies: list[dict], data_dir: Path, effects: tu
 
 
 def all_done(out: dict) -> bool:
-    """Every referral stored and assigned, every owed notification sent (plans: consent recorded)."""
+    """Every referral stored and assigned, every owed notification sent (plans: every referral.received handled)."""
     n = out["published"]
     return (
         out["stored"] == out["assigned"] == n

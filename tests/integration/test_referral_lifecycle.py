@@ -154,14 +154,20 @@ async def test_consent_ledger_records_and_withdraws_per_purpose_and_recipient(
         await submit_referral(nc, submission(consent_to_convene=False, **CPN))
         await wait_for(lambda: len(log.of("referral.received")) == 2)
         voluntary, statutory = log.of("referral.received")
-        (intake_consent,) = await wait_for(lambda: log.of("consent.given"))
-        assert intake_consent["case_id"] == voluntary["case_id"]
-        assert (intake_consent["purpose"], intake_consent["given_by"]) == ("convene_team", "guardian-1")
+        # A new case's intake consent is in the ledger and announced by its referral.received, not
+        # by a consent.given of its own.
+        assert voluntary["consent_to_convene"] is True and voluntary["intake_consent_id"] is not None
         # The child-protection notification is handled without consent: no consent, statutory flag set.
         assert statutory["statutory"] is True and statutory["consent_to_convene"] is False
+        assert statutory["intake_consent_id"] is None
 
         case_id = voluntary["case_id"]
         await relation_known([svcs["referral"]], case_id)
+        case = await call(nc, "query.referral.case.v2", {"case_id": case_id, "purpose": "case_work"}, token=w)
+        assert case.data is not None
+        (intake_consent,) = case.data["consents"]
+        assert intake_consent["consent_id"] == voluntary["intake_consent_id"]
+        assert (intake_consent["purpose"], intake_consent["given_by"]) == ("convene_team", "guardian-1")
         share = {
             "command_id": str(uuid4()),
             "case_id": case_id,
@@ -181,9 +187,9 @@ async def test_consent_ledger_records_and_withdraws_per_purpose_and_recipient(
             "recipient",
             "recipient_required",
         )
-        await wait_for(lambda: len(log.of("consent.given")) == 2)
-        assert log.of("consent.given")[1]["recipient"] == "org:school-1"
-        assert log.of("consent.given")[1]["recorded_by"] == "staff-close", "recorded by the token's worker"
+        (shared,) = await wait_for(lambda: log.of("consent.given"))
+        assert (shared["consent_id"], shared["recipient"]) == (given.id, "org:school-1")
+        assert shared["recorded_by"] == "staff-close", "recorded by the token's worker"
 
         withdraw = {
             "command_id": str(uuid4()),

@@ -21,11 +21,17 @@ def flow(body: dict, told: int) -> EventLog:
     log.events.append(
         (
             "referral.received.v1",
-            {"event_id": received, "case_id": case, "submission_id": body["submission_id"], "contacts": [referrer]},
+            {
+                "event_id": received,
+                "case_id": case,
+                "submission_id": body["submission_id"],
+                "contacts": [referrer],
+                "team_id": TEAM,
+            },
         )
     )
     log.events.append(("referral.assigned.v1", {"event_id": assigned, "case_id": case, "team_id": TEAM}))
-    owed = [(received, "c-ref")] + [(assigned, s) for s in STAFF.team_members(TEAM)]
+    owed = [(received, "c-ref")] + [(received, s) for s in STAFF.team_members(TEAM)]  # the team told of referral.received
     for source, recipient in owed[:told]:
         log.events.append(("notification.sent.v1", {"source_event_id": source, "recipient_id": recipient}))
     return log

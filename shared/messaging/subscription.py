@@ -65,11 +65,12 @@ class Subscription:
 class Consumed:
     """What one durable JetStream consumer feeds: a service's subscriptions on one stream.
 
-    A referral's ``referral.received`` and ``consent.given`` are stored together; with one consumer
-    per subject each took its own pull, transaction and fsync in every service that reads both. One
-    consumer with their filters takes them as one batch and
-    handles them in one transaction, in stream order (bench/README.md). Each subscription keeps its
-    own name (``Subscription.durable``) for the inbox, dead letters, replay and metrics.
+    Events a service reads are often stored together (a linked referral's ``referral.linked`` and
+    its ``consent.given``, one transaction's events); with one consumer per subject each took its
+    own pull, transaction and fsync. One consumer with the
+    stream's filters takes them as one batch and handles them in one transaction, in stream order
+    (bench/README.md). Each subscription keeps its own name (``Subscription.durable``) for the
+    inbox, dead letters, replay and metrics.
     """
 
     service: str

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import fields
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID
 
@@ -44,6 +44,7 @@ from .config import ReferralConfig
 from .consent import Consent
 from .domain import Case, Contact, Referral
 from .routing import Router
+from .statistics import COUNTERS, add_counts, contributions
 
 metadata = MetaData()
 messaging_tables(metadata)
@@ -150,6 +151,22 @@ referral_channel_counts = Table(
     info={"erasure": "keep"},  # codes and counts: statistics survive an erasure
 )
 
+# The statutory figures' counters (services/referral/statistics.py): one row per municipality and
+# Helsinki month, kept with the facts above as they change (an upsert that adds a case's change to
+# the row in the database, as the channel counts are kept). ``query.referral.statistics.v1`` reads
+# these, not every case's facts: its cost does not grow with the years of cases. No personal data.
+statutory_counts = Table(
+    "statutory_counts",
+    metadata,
+    Column("municipality", String(200), primary_key=True),
+    Column("month", String(7), primary_key=True),  # YYYY-MM, Helsinki
+    Column("decisions", Integer, nullable=False),
+    Column("decisions_in_time", Integer, nullable=False),
+    Column("assessments_completed", Integer, nullable=False),
+    Column("assessments_in_time", Integer, nullable=False),
+    info={"erasure": "keep"},  # counts: statistics survive an erasure
+)
+
 pseudonym_scheme = Table(
     "pseudonym_scheme",
     metadata,
@@ -236,6 +253,53 @@ def _count_referral(dialect: str) -> Any:
             "urgent": t.c.urgent + stmt.excluded.urgent,
         },
     )
+
+
+def _count_statutory(dialect: str) -> Any:
+    t = statutory_counts
+    stmt = dialect_insert(dialect)(t)
+    return stmt.on_conflict_do_update(
+        index_elements=[t.c.municipality, t.c.month],
+        set_={c: t.c[c] + stmt.excluded[c] for c in COUNTERS},
+    )
+
+
+STATUTORY_COUNTS_MIGRATION = "2026-12-statutory-counts-from-facts"
+
+
+def _fill_statutory_counts(conn: Connection) -> None:
+    """Once, at the first start with the counters: count them from the facts a database already holds
+    (a page of cases at a time), in the start-up transaction. A new database has no facts: nothing
+    to count."""
+    done = conn.execute(select(data_migrations.c.name).where(data_migrations.c.name == STATUTORY_COUNTS_MIGRATION)).first()
+    if done is not None:
+        return
+    counts: dict[tuple[str, str], list[int]] = {}
+    last, facts = "", 0
+    while True:
+        page = conn.execute(
+            select(statistics_facts.c.case_id, statistics_facts.c.facts)
+            .where(statistics_facts.c.case_id > last)
+            .order_by(statistics_facts.c.case_id)
+            .limit(5000)
+        ).all()
+        add_counts(counts, *(contributions(r.facts) for r in page))
+        facts += len(page)
+        if len(page) < 5000:
+            break
+        last = page[-1].case_id
+    conn.execute(delete(statutory_counts))
+    rows = _count_rows(counts)
+    for i in range(0, len(rows), 500):
+        conn.execute(insert(statutory_counts), rows[i : i + 500])
+    conn.execute(insert(data_migrations).values(name=STATUTORY_COUNTS_MIGRATION, applied_at=datetime.now(UTC), changed=facts))
+
+
+metadata.info.setdefault("upgrades", []).append(_fill_statutory_counts)
+
+
+def _count_rows(counts: dict[tuple[str, str], list[int]]) -> list[dict[str, Any]]:
+    return [{"municipality": m, "month": mo, **dict(zip(COUNTERS, v, strict=True))} for (m, mo), v in counts.items() if any(v)]
 
 
 def _state(obj: Any, skip: tuple[str, ...]) -> dict[str, Any]:
@@ -444,14 +508,35 @@ class ReferralRepository:
         else:
             self.uow.update_later(statistics_facts, {"case_id": str(case_id)}, {"facts": facts})
 
+    async def count_statutory(self, change: dict[tuple[str, str], list[int]]) -> None:
+        """Add a case's change (:func:`statistics.change`) to the counter rows it touches, in the
+        database (INSERT … ON CONFLICT DO UPDATE adds to the row as it is at commit time)."""
+        dialect = self.uow.db.engine.dialect.name
+        stmt = hot_once(("referral.count_statutory", dialect), lambda: _count_statutory(dialect))
+        for row in _count_rows(change):
+            self.uow.later(stmt, row, adds=COUNTERS)  # a batch's changes of one row: one upsert of their sums
+
+    async def statutory_counts(self) -> dict[tuple[str, str], list[int]]:
+        """The counter rows: one per municipality and month."""
+        t = statutory_counts
+        found = await self.s.execute(select(t.c.municipality, t.c.month, *(t.c[c] for c in COUNTERS)))
+        return {(r[0], r[1]): list(r[2:]) for r in found.all()}
+
     async def replace_statistics_facts(self, facts: dict[str, dict[str, Any]]) -> None:
-        """A rebuild's result in place of the live rows, in the unit of work's one transaction."""
+        """A rebuild's result in place of the live rows, facts and counters, in the unit of work's one
+        transaction."""
+        self._facts_written.clear()
         await self.s.execute(delete(statistics_facts))
+        await self.s.execute(delete(statutory_counts))
         rows = [{"case_id": c, "facts": f} for c, f in facts.items()]
         for i in range(0, len(rows), 500):
             await self.uow.insert(statistics_facts, rows[i : i + 500])
+        counted = _count_rows(add_counts({}, *(contributions(f) for f in facts.values())))
+        for i in range(0, len(counted), 500):
+            await self.uow.insert(statutory_counts, counted[i : i + 500])
 
     async def all_statistics_facts(self) -> dict[str, dict[str, Any]]:
+        """Every case's facts (tests and checks; the query reads :meth:`statutory_counts`)."""
         return {c: dict(f) for c, f in (await self.s.execute(select(statistics_facts.c.case_id, statistics_facts.c.facts))).all()}
 
     async def count_referral(self, key: tuple[str, str, str], statutory: int, urgent: int) -> None:

@@ -458,10 +458,11 @@ async def on_statistics_event(ev: Any, uow: ReferralUnitOfWork) -> None:
     case = model.apply(ev.event_type, data)
     if case is not None and model.facts[case] != known:
         await uow.referrals.save_statistics_facts(case, model.facts[case], new=known is None)
+        await uow.referrals.count_statutory(statistics.change(known, model.facts[case]))
 
 
 async def statutory_statistics(q: StatutoryStatisticsQuery, uow: ReferralUnitOfWork) -> Reply:
-    rows = StatutoryStatistics(await uow.referrals.all_statistics_facts()).figures(q.municipality)
+    rows = statistics.figures(await uow.referrals.statutory_counts(), q.municipality)
     rows = [
         r
         for r in rows

@@ -5,7 +5,10 @@ Python, no I/O.
 The read model is one small fact record per case, kept from the referral service's own events (the
 live model) or from the REFERRAL stream (a rebuild, ``infra.ops rebuild statutory-statistics``); both
 apply the same :meth:`StatutoryStatistics.apply`, so a rebuild matches the live model exactly. The
-figures are aggregates: no case id leaves this module.
+figures are served from counters per municipality and month (:func:`contributions` of every case's
+facts, kept by :func:`change` as facts change), so a query reads as many rows as there are
+municipalities and months, however many cases the years have piled up. The figures are aggregates:
+no case id leaves this module.
 
 As THL counts them: a decision counts in the month it was made (Helsinki date), in time when made on
 or before the 7th working day after the receipt; an assessment counts in the month it was completed,
@@ -55,43 +58,71 @@ class StatutoryStatistics:
             f["completed_on"] = str(ev["completed_on"])
         return case
 
+    def counts(self) -> dict[tuple[str, str], list[int]]:
+        """The figures' counters per municipality and month, summed over every case's facts."""
+        return add_counts({}, *(contributions(f) for f in self.facts.values()))
+
     def figures(self, municipality: str | None = None) -> list[dict[str, Any]]:
         """One row per municipality and month, oldest first."""
-        rows: dict[tuple[str, str], dict[str, Any]] = {}
+        return figures(self.counts(), municipality)
 
-        def row(muni: str, day: str) -> dict[str, Any]:
-            key = (muni, day[:7])
-            return rows.setdefault(
-                key,
-                {
-                    "municipality": key[0],
-                    "month": key[1],
-                    "decisions": 0,
-                    "decisions_in_time": 0,
-                    "assessments_completed": 0,
-                    "assessments_in_time": 0,
-                },
-            )
 
-        for f in self.facts.values():
-            muni = f.get("municipality") or ""
-            if municipality is not None and muni != municipality:
-                continue
-            if f.get("decided_on"):
-                r = row(muni, f["decided_on"])
-                r["decisions"] += 1
-                r["decisions_in_time"] += bool(f.get("decided_in_time"))
-            if f.get("completed_on"):
-                r = row(muni, f["completed_on"])
-                r["assessments_completed"] += 1
-                r["assessments_in_time"] += bool(f.get("complete_by")) and f["completed_on"] <= f["complete_by"]
-        out = [rows[k] for k in sorted(rows)]
-        for r in out:
-            r["decisions_in_time_share"] = round(r["decisions_in_time"] / r["decisions"], 3) if r["decisions"] else None
-            r["assessments_in_time_share"] = (
-                round(r["assessments_in_time"] / r["assessments_completed"], 3) if r["assessments_completed"] else None
-            )
-        return out
+COUNTERS = ("decisions", "decisions_in_time", "assessments_completed", "assessments_in_time")
+"""A municipality's and month's counters, in this order in :func:`contributions` and the counts."""
+
+
+def contributions(f: dict[str, Any]) -> dict[tuple[str, str], list[int]]:
+    """What one case's facts add to the counters of their municipality and months: its decision in
+    the month it was made, its completed assessment in the month it was completed."""
+    out: dict[tuple[str, str], list[int]] = {}
+    muni = f.get("municipality") or ""
+    if f.get("decided_on"):
+        c = out.setdefault((muni, f["decided_on"][:7]), [0, 0, 0, 0])
+        c[0] += 1
+        c[1] += bool(f.get("decided_in_time"))
+    if f.get("completed_on"):
+        c = out.setdefault((muni, f["completed_on"][:7]), [0, 0, 0, 0])
+        c[2] += 1
+        c[3] += bool(f.get("complete_by")) and f["completed_on"] <= f["complete_by"]
+    return out
+
+
+def change(before: dict[str, Any] | None, after: dict[str, Any]) -> dict[tuple[str, str], list[int]]:
+    """The counters' change when a case's facts go from ``before`` to ``after`` (a transfer moves
+    them to another municipality); rows that do not change are left out."""
+    delta = add_counts({}, contributions(after))
+    for key, values in contributions(before or {}).items():
+        row = delta.setdefault(key, [0, 0, 0, 0])
+        for i, v in enumerate(values):
+            row[i] -= v
+    return {k: v for k, v in delta.items() if any(v)}
+
+
+def add_counts(
+    into: dict[tuple[str, str], list[int]], *parts: dict[tuple[str, str], list[int]]
+) -> dict[tuple[str, str], list[int]]:
+    for part in parts:
+        for key, values in part.items():
+            row = into.setdefault(key, [0, 0, 0, 0])
+            for i, v in enumerate(values):
+                row[i] += v
+    return into
+
+
+def figures(counts: dict[tuple[str, str], list[int]], municipality: str | None = None) -> list[dict[str, Any]]:
+    """The published rows of the counters: one per municipality and month that counts anything,
+    oldest first, with the two shares."""
+    out = []
+    for (muni, month), values in sorted(counts.items()):
+        if (municipality is not None and muni != municipality) or not any(values):
+            continue
+        r: dict[str, Any] = {"municipality": muni, "month": month, **dict(zip(COUNTERS, values, strict=True))}
+        r["decisions_in_time_share"] = round(r["decisions_in_time"] / r["decisions"], 3) if r["decisions"] else None
+        r["assessments_in_time_share"] = (
+            round(r["assessments_in_time"] / r["assessments_completed"], 3) if r["assessments_completed"] else None
+        )
+        out.append(r)
+    return out
 
 
 COLUMNS = (

@@ -11,16 +11,23 @@ from typing import Any
 from uuid import uuid4
 
 import pytest
+from sqlalchemy import delete, insert, text
 
 from infra.ops import rebuild_and_store
+from services.referral import handlers
+from services.referral.adapters import ReferralUnitOfWork, data_migrations, metadata, statistics_facts
 from services.referral.config import ReferralConfig
 from services.referral.projections import StatutoryRebuild
+from services.referral.statistics import StatutoryStatistics
 from shared.calendar import helsinki_date
 from shared.case_access import CaseAccess
 from shared.client import call, submit_referral
+from shared.contracts.referral import DecisionRecorded, StatutoryStatisticsQuery
 from shared.settings import Settings
+from shared.storage.database import Database
 from tests.conftest import wait_for
-from tests.support.data import submission
+from tests.support.data import referral_received, submission
+from tests.support.databases import KINDS, fresh_database
 from tests.support.identity import TestIdentity
 from tests.support.system import EventLog, running
 
@@ -144,3 +151,64 @@ async def test_the_statutory_figures_are_live_and_a_rebuild_from_the_stream_matc
             assert f"<title>{title}</title>" in chart.data["svg"] and "Porvoo" in chart.data["svg"]
         # Aggregates only: no case id in any answer.
         assert not any(cid in str(as_csv.data) + chart.data["svg"] for cid in ids)
+
+
+@pytest.fixture(params=KINDS)
+async def referral_db(request, tmp_path):  # type: ignore[no-untyped-def]
+    async with fresh_database(request.param, metadata, tmp_path, "referral") as d:
+        yield d
+
+
+async def test_the_counters_are_kept_with_the_facts_in_one_upsert_per_row_and_serve_the_query(referral_db) -> None:  # type: ignore[no-untyped-def]
+    """Two cases' events in one transaction and a third in another: the counters add up on both
+    databases (the upsert adds to the row as it is at commit), and the query reads only them."""
+    cases = [str(uuid4()) for _ in range(3)]
+    decided = {
+        "producer": "test",
+        "outcome": "start_assessment",
+        "decided_on": "2026-12-01",
+        "social_worker_id": "sw-fi",
+        "due_by": "2026-12-03",
+        "within_time": True,
+        "complete_by": "2027-03-01",
+    }
+    for batch in (cases[:2], cases[2:]):
+        async with ReferralUnitOfWork(referral_db) as uow:
+            for c in batch:
+                await handlers.on_statistics_event(referral_received(case_id=c), uow)
+                await handlers.on_statistics_event(DecisionRecorded(case_id=c, **decided), uow)
+            await uow.commit()
+    async with ReferralUnitOfWork(referral_db) as uow:
+        assert await uow.referrals.statutory_counts() == {("Testilä", "2026-12"): [3, 3, 0, 0]}
+        reply = await handlers.statutory_statistics(StatutoryStatisticsQuery(), uow)
+    assert [(r["municipality"], r["decisions"], r["decisions_in_time_share"]) for r in reply.data["rows"]] == [
+        ("Testilä", 3, 1.0)
+    ]
+
+
+async def test_a_database_from_before_the_counters_gets_them_counted_from_its_facts_once_at_start(referral_db) -> None:  # type: ignore[no-untyped-def]
+    facts = {
+        str(uuid4()): {"municipality": "Testilä", "decided_on": "2026-11-30", "decided_in_time": True},
+        str(uuid4()): {"municipality": "Porvoo", "decided_on": "2026-12-02", "decided_in_time": False},
+        str(uuid4()): {"municipality": "Porvoo", "completed_on": "2026-12-03", "complete_by": "2027-01-01"},
+    }
+    # What the previous version left: the facts, no counters table, no record of counting them.
+    async with referral_db.engine.begin() as conn:
+        await conn.execute(insert(statistics_facts), [{"case_id": c, "facts": f} for c, f in facts.items()])
+        await conn.execute(text("DROP TABLE statutory_counts"))
+        await conn.execute(delete(data_migrations))
+    again = Database(referral_db.url, metadata)
+    try:
+        await again.create_all()
+        async with ReferralUnitOfWork(again) as uow:
+            counted = await uow.referrals.statutory_counts()
+        assert counted == StatutoryStatistics(facts).counts()
+        assert counted == {("Testilä", "2026-11"): [1, 1, 0, 0], ("Porvoo", "2026-12"): [1, 0, 1, 1]}
+        # Counted once: a later start leaves the live counters as they are.
+        async with again.engine.begin() as conn:
+            await conn.execute(text("UPDATE statutory_counts SET decisions = 7 WHERE municipality = 'Testilä'"))
+        await again.create_all()
+        async with ReferralUnitOfWork(again) as uow:
+            assert (await uow.referrals.statutory_counts())[("Testilä", "2026-11")] == [7, 1, 0, 0]
+    finally:
+        await again.dispose()

@@ -1,7 +1,7 @@
 """Growth: does the referral service stay as fast when years of cases have piled up?
 
-Intake handling and the staff queries (case, team cases, deadlines due, access log) are measured
-in process, on PostgreSQL, with 0, 100,000 and 1,000,000 existing (closed) cases and ten
+Intake handling and the staff queries (case, team cases, deadlines due, access log, statutory
+statistics) are measured in process, on PostgreSQL, with 0, 100,000 and 1,000,000 existing (closed) cases and ten
 audit-log rows per case (10,000,000 at a million cases). Every scale also holds today's open
 workload, 1,000 open cases (20 teams of 50, deadlines over the next 20 days), so that each query
 returns the same amount at every scale and only the history grows, as in a county where closed
@@ -34,14 +34,14 @@ import asyncpg
 from bench.run import pct, submission
 from services.referral import handlers
 from services.referral.adapters import ReferralUnitOfWork, metadata
-from shared.contracts.referral import AccessLogQuery, CaseQuery, DeadlinesDueQuery, TeamCasesQuery
+from shared.contracts.referral import AccessLogQuery, CaseQuery, DeadlinesDueQuery, StatutoryStatisticsQuery, TeamCasesQuery
 from shared.storage.database import Database
 
 HERE = Path(__file__).resolve().parent
 OPEN_CASES = 1000
 TEAMS = 20
 AUDIT_PER_CASE = 10
-OPERATIONS = ("intake", "case", "team cases", "deadlines due", "access log")
+OPERATIONS = ("intake", "case", "team cases", "deadlines due", "access log", "statistics")
 
 
 # Case ids are time-ordered like the service's own (version 7, services/referral/domain.py): case i
@@ -54,6 +54,21 @@ def case_id_sql(expr: str) -> str:
     rand = f"md5('case' || ({expr}))"
     millis = f"lpad(to_hex({BULK_EPOCH_MS}::bigint - ({expr})::bigint * 60000), 12, '0')"
     return f"({millis} || '7' || substr({rand}, 1, 3) || '8' || substr({rand}, 4, 15))::uuid::text"
+
+
+STATUTORY_COUNTS_SQL = """
+INSERT INTO statutory_counts (municipality, month, decisions, decisions_in_time, assessments_completed, assessments_in_time)
+SELECT m, mo, sum(d), sum(dit), sum(a), sum(ait) FROM (
+    SELECT f->>'municipality' AS m, substr(f->>'decided_on', 1, 7) AS mo, 1 AS d, (f->>'decided_in_time')::bool::int AS dit, 0 AS a, 0 AS ait
+    FROM (SELECT facts::json f FROM statistics_facts) x WHERE f->>'decided_on' IS NOT NULL
+    UNION ALL
+    SELECT f->>'municipality', substr(f->>'completed_on', 1, 7), 0, 0, 1, (f->>'completed_on' <= f->>'complete_by')::int
+    FROM (SELECT facts::json f FROM statistics_facts) x WHERE f->>'completed_on' IS NOT NULL
+) c GROUP BY m, mo
+ON CONFLICT (municipality, month) DO UPDATE SET
+    decisions = excluded.decisions, decisions_in_time = excluded.decisions_in_time,
+    assessments_completed = excluded.assessments_completed, assessments_in_time = excluded.assessments_in_time
+"""
 
 
 async def bulk_load(raw_url: str, cases: int, audit_rows: int, progress: Callable[[str], None] = print) -> float:
@@ -108,7 +123,26 @@ async def bulk_load(raw_url: str, cases: int, audit_rows: int, progress: Callabl
                 start,
                 end,
             )
+            # The statutory statistics' facts of each case (services/referral/statistics.py): decided
+            # three days after opening, four in five in time; every third assessed within 60 days.
+            await conn.execute(
+                f"""INSERT INTO statistics_facts (case_id, facts)
+                SELECT {case_id_sql("i")}, json_build_object(
+                    'municipality', $3::text,
+                    'decided_on', to_char(now() - make_interval(mins => i) + interval '3 days', 'YYYY-MM-DD'),
+                    'decided_in_time', i % 5 <> 0,
+                    'complete_by', to_char(now() - make_interval(mins => i) + interval '90 days', 'YYYY-MM-DD'),
+                    'completed_on', CASE WHEN i % 3 = 0
+                        THEN to_char(now() - make_interval(mins => i) + interval '60 days', 'YYYY-MM-DD') END
+                )::text
+                FROM generate_series($1::int, $2::int) i""",
+                start,
+                end,
+                ref["municipality"],
+            )
             progress(f"    cases {end:,}/{cases:,} ({time.perf_counter() - t0:.0f}s)")
+        # Their counters, as the service keeps them (one row per municipality and month).
+        await conn.execute(STATUTORY_COUNTS_SQL)
         chunk = 1_000_000
         for start in range(1, audit_rows + 1, chunk):
             end = min(audit_rows, start + chunk - 1)
@@ -164,6 +198,12 @@ class Referral:
         async with self.uow() as uow:
             await handlers.access_log(AccessLogQuery(case_id=uuid.UUID(case_id), requested_by="sw-bench"), uow)
 
+    async def statistics(self) -> None:
+        """THL's statutory figures, every municipality and month (a statistician's query)."""
+        async with self.uow() as uow:
+            reply = await handlers.statutory_statistics(StatutoryStatisticsQuery(), uow)
+        assert reply.ok and reply.data["rows"] is not None
+
 
 WARM = 20  # unmeasured operations of each kind first, on every scale
 
@@ -211,6 +251,7 @@ async def measure(refs: dict[int, Referral], ops: int) -> dict[int, dict[str, li
         "team cases": lambda ref, cases, i: ref.team_cases(teams[i]),
         "deadlines due": lambda ref, cases, i: ref.deadlines_due(teams[i]),
         "access log": lambda ref, cases, i: ref.access_log(picks[cases][i]),
+        "statistics": lambda ref, cases, i: ref.statistics(),
     }
     by_op = {op: await interleaved(ops, {c: partial(operations[op], ref, c) for c, ref in refs.items()}) for op in OPERATIONS}
     return {cases: {op: by_op[op][cases] for op in OPERATIONS} for cases in refs}

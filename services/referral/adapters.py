@@ -109,7 +109,8 @@ rejected_submissions = Table(
     metadata,
     Column("rejection_id", String(36), primary_key=True),
     Column("submission_id", String(100), nullable=False, index=True),
-    Column("received_at", UTCDateTime, nullable=False),
+    # the newest first for operators (ops.referral.rejected.v1), the oldest out at the end of retention
+    Column("received_at", UTCDateTime, nullable=False, index=True),
     Column("stream_seq", Integer, nullable=True),
     Column("raw", LargeBinary, nullable=False),  # kept as received: nothing is lost; access-controlled
     Column("reasons", JSONText, nullable=False),
@@ -296,6 +297,15 @@ def _fill_statutory_counts(conn: Connection) -> None:
 
 
 metadata.info.setdefault("upgrades", []).append(_fill_statutory_counts)
+
+
+def _index_rejections_by_receipt(conn: Connection) -> None:
+    """Idempotent, at every start: the receipt index on a rejections table created before it."""
+    (index,) = (i for i in rejected_submissions.indexes if i.name == "ix_rejected_submissions_received_at")
+    index.create(conn, checkfirst=True)
+
+
+metadata.info.setdefault("upgrades", []).append(_index_rejections_by_receipt)
 
 
 def _count_rows(counts: dict[tuple[str, str], list[int]]) -> list[dict[str, Any]]:

@@ -11,7 +11,7 @@ from typing import Any
 from uuid import uuid4
 
 import pytest
-from sqlalchemy import delete, insert, text
+from sqlalchemy import delete, insert, inspect, text
 
 from infra.ops import rebuild_and_store
 from services.referral import handlers
@@ -187,6 +187,8 @@ async def test_the_counters_are_kept_with_the_facts_in_one_upsert_per_row_and_se
 
 
 async def test_a_database_from_before_the_counters_gets_them_counted_from_its_facts_once_at_start(referral_db) -> None:  # type: ignore[no-untyped-def]
+    """And the receipt index of its rejections table (the operators' newest-first list, the purge at
+    the end of retention) is added at the same start."""
     facts = {
         str(uuid4()): {"municipality": "Testilä", "decided_on": "2026-11-30", "decided_in_time": True},
         str(uuid4()): {"municipality": "Porvoo", "decided_on": "2026-12-02", "decided_in_time": False},
@@ -196,10 +198,14 @@ async def test_a_database_from_before_the_counters_gets_them_counted_from_its_fa
     async with referral_db.engine.begin() as conn:
         await conn.execute(insert(statistics_facts), [{"case_id": c, "facts": f} for c, f in facts.items()])
         await conn.execute(text("DROP TABLE statutory_counts"))
+        await conn.execute(text("DROP INDEX ix_rejected_submissions_received_at"))
         await conn.execute(delete(data_migrations))
     again = Database(referral_db.url, metadata)
     try:
         await again.create_all()
+        async with again.engine.connect() as conn:
+            indexes = await conn.run_sync(lambda c: {i["name"] for i in inspect(c).get_indexes("rejected_submissions")})
+        assert "ix_rejected_submissions_received_at" in indexes
         async with ReferralUnitOfWork(again) as uow:
             counted = await uow.referrals.statutory_counts()
         assert counted == StatutoryStatistics(facts).counts()

@@ -523,7 +523,9 @@ class ReferralRepository:
         database (INSERT … ON CONFLICT DO UPDATE adds to the row as it is at commit time)."""
         dialect = self.uow.db.engine.dialect.name
         stmt = hot_once(("referral.count_statutory", dialect), lambda: _count_statutory(dialect))
-        for row in _count_rows(change):
+        # In one order everywhere (municipality, month): two transactions that each change two rows
+        # (transfers of two cases on two replicas) wait for each other instead of deadlocking.
+        for row in sorted(_count_rows(change), key=lambda r: (r["municipality"], r["month"])):
             self.uow.later(stmt, row, adds=COUNTERS)  # a batch's changes of one row: one upsert of their sums
 
     async def statutory_counts(self) -> dict[tuple[str, str], list[int]]:

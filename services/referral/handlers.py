@@ -458,7 +458,8 @@ async def on_statistics_event(ev: Any, uow: ReferralUnitOfWork) -> None:
     case = model.apply(ev.event_type, data)
     if case is not None and model.facts[case] != known:
         await uow.referrals.save_statistics_facts(case, model.facts[case], new=known is None)
-        await uow.referrals.count_statutory(statistics.change(known, model.facts[case]))
+        if changed := statistics.change(known, model.facts[case]):  # (a new case counts nothing yet)
+            await uow.referrals.count_statutory(changed)
 
 
 async def statutory_statistics(q: StatutoryStatisticsQuery, uow: ReferralUnitOfWork) -> Reply:

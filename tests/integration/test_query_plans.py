@@ -120,7 +120,7 @@ async def test_every_statement_of_the_four_services_in_a_whole_flow_can_use_an_i
     staff_settings, nc, clean_streams, worker_token, identity
 ):
     """The whole flow on PostgreSQL (intake, convening, the meeting held, the plan, its follow-up,
-    notifications) and every staff, statistics and operator query, each statement captured in all
+    notifications) and 19 staff, statistics and operator queries, each statement captured in all
     four services and EXPLAINed with sequential scans priced out (``enable_seqscan = off``): a
     sequential scan left in a plan means no index serves it, however large the table grows."""
     raw = POSTGRES_URL.replace("+asyncpg", "")

@@ -33,7 +33,7 @@ import asyncpg
 
 from bench.run import pct, submission
 from services.referral import handlers
-from services.referral.adapters import ReferralUnitOfWork, metadata
+from services.referral.adapters import STATUTORY_COUNTS_MIGRATION, ReferralUnitOfWork, metadata
 from shared.contracts.referral import AccessLogQuery, CaseQuery, DeadlinesDueQuery, StatutoryStatisticsQuery, TeamCasesQuery
 from shared.storage.database import Database
 
@@ -56,23 +56,8 @@ def case_id_sql(expr: str) -> str:
     return f"({millis} || '7' || substr({rand}, 1, 3) || '8' || substr({rand}, 4, 15))::uuid::text"
 
 
-STATUTORY_COUNTS_SQL = """
-INSERT INTO statutory_counts (municipality, month, decisions, decisions_in_time, assessments_completed, assessments_in_time)
-SELECT m, mo, sum(d), sum(dit), sum(a), sum(ait) FROM (
-    SELECT f->>'municipality' AS m, substr(f->>'decided_on', 1, 7) AS mo, 1 AS d, (f->>'decided_in_time')::bool::int AS dit, 0 AS a, 0 AS ait
-    FROM (SELECT facts::json f FROM statistics_facts) x WHERE f->>'decided_on' IS NOT NULL
-    UNION ALL
-    SELECT f->>'municipality', substr(f->>'completed_on', 1, 7), 0, 0, 1, (f->>'completed_on' <= f->>'complete_by')::int
-    FROM (SELECT facts::json f FROM statistics_facts) x WHERE f->>'completed_on' IS NOT NULL
-) c GROUP BY m, mo
-ON CONFLICT (municipality, month) DO UPDATE SET
-    decisions = excluded.decisions, decisions_in_time = excluded.decisions_in_time,
-    assessments_completed = excluded.assessments_completed, assessments_in_time = excluded.assessments_in_time
-"""
-
-
 async def bulk_load(raw_url: str, cases: int, audit_rows: int, progress: Callable[[str], None] = print) -> float:
-    """Add ``cases`` cases (each with one referral, one child and one consent) and ``audit_rows`` audit records,
+    """Add ``cases`` cases (each with one referral, one child, one consent and statistics facts) and ``audit_rows`` audit records,
     shaped like the rows the service writes itself (the newest referral and case are the templates).
     Returns seconds taken."""
     t0 = time.perf_counter()
@@ -141,8 +126,13 @@ async def bulk_load(raw_url: str, cases: int, audit_rows: int, progress: Callabl
                 ref["municipality"],
             )
             progress(f"    cases {end:,}/{cases:,} ({time.perf_counter() - t0:.0f}s)")
-        # Their counters, as the service keeps them (one row per municipality and month).
-        await conn.execute(STATUTORY_COUNTS_SQL)
+        # Their counters, counted by the service's own start-up step (as in an upgraded database).
+        await conn.execute("DELETE FROM data_migrations WHERE name = $1", STATUTORY_COUNTS_MIGRATION)
+        counting = Database(raw_url.replace("postgresql://", "postgresql+asyncpg://", 1), metadata)
+        try:
+            await counting.create_all()
+        finally:
+            await counting.dispose()
         chunk = 1_000_000
         for start in range(1, audit_rows + 1, chunk):
             end = min(audit_rows, start + chunk - 1)

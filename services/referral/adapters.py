@@ -44,7 +44,7 @@ from .config import ReferralConfig
 from .consent import Consent
 from .domain import Case, Contact, Referral
 from .routing import Router
-from .statistics import COUNTERS, add_counts, contributions
+from .statistics import COUNTERS, StatutoryStatistics, add_counts, contributions
 
 metadata = MetaData()
 messaging_tables(metadata)
@@ -543,7 +543,7 @@ class ReferralRepository:
         rows = [{"case_id": c, "facts": f} for c, f in facts.items()]
         for i in range(0, len(rows), 500):
             await self.uow.insert(statistics_facts, rows[i : i + 500])
-        counted = _count_rows(add_counts({}, *(contributions(f) for f in facts.values())))
+        counted = _count_rows(StatutoryStatistics(facts).counts())
         for i in range(0, len(counted), 500):
             await self.uow.insert(statutory_counts, counted[i : i + 500])
 

@@ -2,12 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 from pydantic import TypeAdapter
-from sqlalchemy import Boolean, Column, Date, MetaData, String, Table, bindparam, delete, insert, select, update
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Date,
+    Index,
+    MetaData,
+    String,
+    Table,
+    bindparam,
+    delete,
+    insert,
+    inspect,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from shared.audit import AuditLog, audit_table
@@ -18,6 +35,8 @@ from shared.storage.tables import messaging_tables
 from shared.storage.uow import UnitOfWork
 
 from .domain import Convening, Meeting
+from .joint_statistics import JointWorkStatistics
+from .meeting_statistics import MeetingStatisticsModel
 from .slots import Interval, Professional, Room
 
 metadata = MetaData()
@@ -94,24 +113,36 @@ consents = Table(
     Column("valid_until", Date, nullable=True),
 )
 
-# The joint-work statistics read model (services/meetings/joint_statistics.py): small fact records
-# keyed by what they describe, no personal data. A rebuild replaces every row in one transaction.
-joint_statistics_facts = Table(
-    "joint_statistics_facts",
-    metadata,
-    Column("key", String(200), primary_key=True),
-    Column("facts", JSONText, nullable=False),
-)
 
-# The joint-meeting statistics read model (services/meetings/meeting_statistics.py), the same shape.
-meeting_statistics_facts = Table(
-    "meeting_statistics_facts",
-    metadata,
-    Column("key", String(200), primary_key=True),
-    Column("facts", JSONText, nullable=False),
-)
+# The statistics read models: small fact records keyed by what they describe, no personal data; a
+# rebuild replaces every row in one transaction. Beside each record, what it is found by
+# (``index_of`` of its model): its kind, the Helsinki months it counts in and its case, so that a
+# query for some months reads those months' records, not the whole history.
+def _facts_table(name: str) -> Table:
+    return Table(
+        name,
+        metadata,
+        Column("key", String(200), primary_key=True),
+        Column("facts", JSONText, nullable=False),
+        Column("kind", String(20), nullable=True),
+        Column("month", String(7), nullable=True),
+        Column("last_month", String(7), nullable=True),  # a second month it counts in (joint: a service)
+        Column("case_id", String(36), nullable=True),
+        Index(f"ix_{name}_kind_month", "kind", "month"),
+        Index(f"ix_{name}_kind_last_month", "kind", "last_month"),
+        Index(f"ix_{name}_case_id", "case_id"),
+    )
+
+
+joint_statistics_facts = _facts_table("joint_statistics_facts")  # services/meetings/joint_statistics.py
+meeting_statistics_facts = _facts_table("meeting_statistics_facts")  # services/meetings/meeting_statistics.py
 FACT_TABLES = {"joint": joint_statistics_facts, "meetings": meeting_statistics_facts}
 """The statistics read models: joint (joint-work statistics) and meetings (joint-meeting statistics)."""
+INDEX_OF: dict[str, Callable[[str, dict[str, Any]], dict[str, Any]]] = {
+    "joint": JointWorkStatistics.index_of,
+    "meetings": MeetingStatisticsModel.index_of,
+}
+INDEX_COLUMNS = ("kind", "month", "last_month", "case_id")
 
 
 def _facts_of(t: Table) -> Any:
@@ -120,6 +151,22 @@ def _facts_of(t: Table) -> Any:
 
 # A batch's facts in one statement, locked until commit (PostgreSQL), declared for the fast path.
 _FACTS_OF = {"joint": hot(_facts_of(joint_statistics_facts)), "meetings": hot(_facts_of(meeting_statistics_facts))}
+
+
+def _index_statistics_facts(conn: Connection) -> None:
+    """Idempotent, at every start: a facts table created before its index columns gets them (empty:
+    adding a nullable column rewrites nothing) and their indexes. Its records get their values after
+    the start, a page at a time (:meth:`MeetingRepository.index_statistics_facts`); until then the
+    queries read the table whole, as before."""
+    for t in FACT_TABLES.values():
+        if "kind" not in {c["name"] for c in inspect(conn).get_columns(t.name)}:
+            for name in INDEX_COLUMNS:
+                conn.execute(text(f"ALTER TABLE {t.name} ADD COLUMN {name} VARCHAR({t.c[name].type.length})"))
+        for index in t.indexes:
+            index.create(conn, checkfirst=True)
+
+
+metadata.info.setdefault("upgrades", []).append(_index_statistics_facts)
 
 # Each municipality's adoption stage of the model, as last recorded (the history is in the events
 # and the audit log).
@@ -401,20 +448,67 @@ class MeetingRepository:
         t = FACT_TABLES[model]
         self._facts[(model, key)] = dict(facts)
         if new:
-            self.uow.insert_later(t, {"key": key, "facts": facts})
+            self.uow.insert_later(t, {"key": key, "facts": facts} | INDEX_OF[model](key, facts))
         else:
-            self.uow.update_later(t, {"key": key}, {"facts": facts})
+            self.uow.update_later(t, {"key": key}, {"facts": facts} | INDEX_OF[model](key, facts))
 
     async def all_statistics_facts(self, model: str = "joint") -> dict[str, dict[str, Any]]:
         t = FACT_TABLES[model]
         return {k: dict(f) for k, f in (await self.s.execute(select(t.c.key, t.c.facts))).all()}
+
+    async def statistics_facts_of_kind(
+        self, model: str, kinds: tuple[str, ...], months: tuple[str, str] | None = None, on: str = "month"
+    ) -> dict[str, dict[str, Any]]:
+        """The fact records of these kinds; with ``months`` (first, last: YYYY-MM), only those whose
+        ``on`` column (``month`` or ``last_month``) falls between them."""
+        t = FACT_TABLES[model]
+        q = select(t.c.key, t.c.facts).where(t.c.kind.in_(kinds))
+        if months is not None:
+            q = q.where(t.c[on] >= months[0], t.c[on] <= months[1])
+        return {k: dict(f) for k, f in (await self.s.execute(q)).all()}
+
+    async def statistics_facts_of_cases(self, model: str, kind: str, case_ids: set[str]) -> dict[str, dict[str, Any]]:
+        """The fact records of this kind that belong to these cases."""
+        t = FACT_TABLES[model]
+        return await self._facts_in(model, t.c.case_id, sorted(case_ids), t.c.kind == kind)
+
+    async def statistics_facts_by_key(self, model: str, keys: set[str]) -> dict[str, dict[str, Any]]:
+        t = FACT_TABLES[model]
+        return await self._facts_in(model, t.c.key, sorted(keys))
+
+    async def statistics_facts_indexed(self, model: str) -> bool:
+        """Has every fact record its index columns? (Not yet, for a while after the upgrade that
+        added them: :meth:`index_statistics_facts`.)"""
+        t = FACT_TABLES[model]
+        return (await self.s.execute(select(t.c.key).where(t.c.kind.is_(None)).limit(1))).first() is None
+
+    async def index_statistics_facts(self, model: str, limit: int = 1000) -> int:
+        """Give up to ``limit`` records without index columns their values; returns how many. A record
+        a consumer rewrote meanwhile has its values from that write and is left as it is."""
+        t = FACT_TABLES[model]
+        page = (await self.s.execute(select(t.c.key, t.c.facts).where(t.c.kind.is_(None)).limit(limit))).all()
+        if page:
+            await self.s.execute(
+                update(t).where(t.c.key == bindparam("k"), t.c.kind.is_(None)).values({c: bindparam(c) for c in INDEX_COLUMNS}),
+                [{"k": r.key, **INDEX_OF[model](r.key, r.facts)} for r in page],
+            )
+        return len(page)
+
+    async def _facts_in(self, model: str, column: Any, values: list[str], *also: Any) -> dict[str, dict[str, Any]]:
+        # In pages: a statement's parameters are bounded (asyncpg: 32,767; SQLite: 32,766).
+        t = FACT_TABLES[model]
+        out: dict[str, dict[str, Any]] = {}
+        for i in range(0, len(values), 5000):
+            q = select(t.c.key, t.c.facts).where(column.in_(values[i : i + 5000]), *also)
+            out |= {k: dict(f) for k, f in (await self.s.execute(q)).all()}
+        return out
 
     async def replace_statistics_facts(self, facts: dict[str, dict[str, Any]], model: str = "joint") -> None:
         """A rebuild's result in place of the live rows, in the unit of work's one transaction."""
         t = FACT_TABLES[model]
         self._facts = {k: v for k, v in self._facts.items() if k[0] != model}
         await self.s.execute(delete(t))
-        rows = [{"key": k, "facts": f} for k, f in facts.items()]
+        rows = [{"key": k, "facts": f} | INDEX_OF[model](k, f) for k, f in facts.items()]
         for i in range(0, len(rows), 500):
             await self.uow.insert(t, rows[i : i + 500])
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+
 from shared.contracts import ConveneMeeting, MeetingCaseQuery, RecordMeetingHeld
 from shared.contracts.meetings import (
     AcceptProposal,
@@ -58,6 +61,9 @@ from shared.contracts.referral import (
 from shared.service import Service
 
 from . import handlers
+
+log = logging.getLogger("koolle.meetings")
+INDEX_INTERVAL_SECONDS = 3600
 
 
 def register(svc: Service) -> None:
@@ -124,3 +130,21 @@ def register(svc: Service) -> None:
         RosterProfessionalChanged,
     ):
         svc.project(stats_model)(handlers.on_meeting_statistics_event)
+
+    @svc.background
+    async def index_statistics() -> None:
+        """After an upgrade, the statistics facts written before their index columns get them, a
+        page at a time (so a start does not wait for a whole history); then, hourly, any a replica
+        of the previous version wrote meanwhile."""
+        while True:
+            try:
+                indexed, done = 0, 1
+                while done:
+                    async with svc.uow() as uow:
+                        done = await handlers.index_statistics_facts(uow)  # type: ignore[arg-type]
+                    indexed += done
+                if indexed:
+                    log.info("statistics facts indexed (%d records)", indexed)
+            except Exception as exc:  # noqa: BLE001 - the next round goes on from where this one stopped
+                log.warning("statistics facts indexing failed (%s)", type(exc).__name__)
+            await asyncio.sleep(INDEX_INTERVAL_SECONDS)

@@ -843,7 +843,7 @@ async def access_log(q: MeetingsAccessLogQuery, uow: MeetingsUnitOfWork) -> Repl
 async def statistics(q: MeetingStatisticsQuery, uow: MeetingsUnitOfWork) -> Reply:
     """Counts per municipality, unit and month only: no one family's data, so not audited. Computed
     from the joint-meeting statistics read model (services/meetings/meeting_statistics.py)."""
-    model = meeting_statistics.MeetingStatisticsModel(await uow.meetings.all_statistics_facts("meetings"))
+    model = meeting_statistics.MeetingStatisticsModel(await _meeting_statistics_facts(uow, _months(q.from_month, q.to_month)))
     result = stats.compute(
         model.meetings(),
         model.convenings(),
@@ -855,6 +855,25 @@ async def statistics(q: MeetingStatisticsQuery, uow: MeetingsUnitOfWork) -> Repl
     if q.format == "csv":
         return Reply(ok=True, data={"csv": stats.to_csv(result)})
     return Reply(ok=True, data=result)
+
+
+EVERY_MONTH = ("0000-00", "9999-99")
+
+
+def _months(first: str | None, last: str | None) -> tuple[str, str]:
+    return first or EVERY_MONTH[0], last or EVERY_MONTH[1]
+
+
+async def _meeting_statistics_facts(uow: MeetingsUnitOfWork, months: tuple[str, str]) -> dict[str, dict[str, Any]]:
+    """What ``stats.compute`` needs for these months: the meetings held in them, their cases (the
+    referral and the deadline) and the roster (units and teams, as they are now)."""
+    if not await uow.meetings.statistics_facts_indexed("meetings"):  # just upgraded: not yet
+        return await uow.meetings.all_statistics_facts("meetings")
+    facts = await uow.meetings.statistics_facts_of_kind("meetings", ("meeting",), months)
+    if months == EVERY_MONTH:  # every case may be one of them: read them all at once
+        return facts | await uow.meetings.statistics_facts_of_kind("meetings", ("case", "pro"))
+    facts |= await uow.meetings.statistics_facts_by_key("meetings", {f"case:{f['case']}" for f in facts.values()})
+    return facts | await uow.meetings.statistics_facts_of_kind("meetings", ("pro",))
 
 
 async def _preload_meeting_statistics(events: list[Any], uow: MeetingsUnitOfWork) -> None:
@@ -931,12 +950,40 @@ async def on_joint_statistics_event(ev: Any, uow: MeetingsUnitOfWork) -> None:
         await uow.meetings.save_statistics_facts(key, model.facts[key], new=known is None)
 
 
+async def _joint_statistics_facts(uow: MeetingsUnitOfWork, months: tuple[str, str]) -> dict[str, dict[str, Any]]:
+    """What ``figures`` needs for these months' rows: what counts in them (meetings held, follow-ups,
+    services), every held meeting of their cases (which one was a case's first), those cases (the
+    contact and the municipality) and the adoption stages."""
+    m = uow.meetings
+    if not await m.statistics_facts_indexed("joint"):  # just upgraded: not yet
+        return await m.all_statistics_facts("joint")
+    if months == EVERY_MONTH:  # every record may count: read them all at once
+        return await m.statistics_facts_of_kind("joint", ("case", "meeting", "followup", "overdue", "service", "stage"))
+    facts = await m.statistics_facts_of_kind("joint", ("meeting", "followup", "overdue", "service"), months)
+    facts |= await m.statistics_facts_of_kind("joint", ("service",), months, on="last_month")
+    cases = {f["case"] for f in facts.values() if f.get("case")}
+    facts |= await m.statistics_facts_of_cases("joint", "meeting", cases)
+    facts |= await m.statistics_facts_by_key("joint", {f"case:{c}" for c in cases})
+    return facts | await m.statistics_facts_of_kind("joint", ("stage",))
+
+
+async def index_statistics_facts(uow: MeetingsUnitOfWork) -> int:
+    """One page of each read model's records that have no index columns yet (a database from before
+    them) gets their values; returns how many did. Run by the service after its start until none are
+    left (services/meetings/entrypoints.py)."""
+    done = 0
+    for model in ("meetings", "joint"):
+        done += await uow.meetings.index_statistics_facts(model)
+    await uow.commit()
+    return done
+
+
 async def joint_work_statistics(q: JointWorkStatisticsQuery, uow: MeetingsUnitOfWork) -> Reply:
     """Aggregates per municipality and month only: not audited (no one family's data)."""
+    months = _months(q.from_month, q.to_month)
+    facts = await _joint_statistics_facts(uow, months)
     rows = [
-        r
-        for r in joint_statistics.JointWorkStatistics(await uow.meetings.all_statistics_facts()).figures(q.municipality)
-        if (q.from_month is None or r["month"] >= q.from_month) and (q.to_month is None or r["month"] <= q.to_month)
+        r for r in joint_statistics.JointWorkStatistics(facts).figures(q.municipality) if months[0] <= r["month"] <= months[1]
     ]
     data: dict[str, Any] = {"rows": rows}
     if q.format == "csv":

@@ -120,6 +120,30 @@ class JointWorkStatistics:
         return key
 
     @staticmethod
+    def index_of(key: str, f: dict[str, Any]) -> dict[str, Any]:
+        """What a fact record is found by (stored beside it): its kind, the months (Helsinki) it
+        counts in as :meth:`figures` counts it (a service in at most two: the month it started and
+        the month its start fell overdue), and its case. A query for some months then reads only
+        what counts in them, the other held meetings of their cases (is a meeting the case's first?),
+        those cases and the adoption stages, not the whole history."""
+        kind = key.split(":", 1)[0]
+        months: list[str] = []
+        if kind == "meeting" and f.get("held_at"):
+            months = [_month(f.get("starts_at") or f["held_at"])]
+        elif kind in ("followup", "overdue") and f.get("month"):
+            months = [f["month"]]
+        elif kind == "service":
+            months = sorted(
+                {m for m in (f.get("started_on", "")[:7], f.get("start_by", "")[:7] if f.get("overdue") else "") if m}
+            )
+        return {
+            "kind": kind,
+            "month": months[0] if months else None,
+            "last_month": months[1] if len(months) > 1 else None,
+            "case_id": f.get("case") if kind in ("meeting", "followup", "overdue", "service") else None,
+        }
+
+    @staticmethod
     def key_of(event_type: str, ev: dict[str, Any]) -> str:
         if event_type.startswith("referral."):
             return f"case:{ev['case_id']}"

@@ -16,6 +16,8 @@ from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID
 
+from shared.clock import local
+
 from .domain import Convening, Meeting
 
 EVENT_TYPES = (
@@ -53,6 +55,21 @@ class MeetingStatisticsModel:
         if event_type.startswith("meeting."):
             return f"meeting:{ev['meeting_id']}"
         return f"case:{ev['case_id']}"
+
+    @staticmethod
+    def index_of(key: str, f: dict[str, Any]) -> dict[str, Any]:
+        """What a fact record is found by (stored beside it): its kind, the Helsinki month a held
+        meeting counts in (``stats.compute`` counts a held meeting in the month it started), and the
+        case a meeting belongs to. A query for some months then reads only those months' meetings,
+        their cases and the roster, not the whole history."""
+        kind = key.split(":", 1)[0]
+        held = kind == "meeting" and bool(f.get("held")) and "starts_at" in f
+        return {
+            "kind": kind,
+            "month": local(datetime.fromisoformat(f["starts_at"])).strftime("%Y-%m") if held else None,
+            "last_month": None,
+            "case_id": f.get("case") if kind == "meeting" else None,
+        }
 
     def apply(self, event_type: str, ev: dict[str, Any]) -> str | None:
         """Fold one event in; returns the key whose facts it touched (None: not one it reads)."""

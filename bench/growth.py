@@ -198,14 +198,14 @@ class Referral:
 WARM = 20  # unmeasured operations of each kind first, on every scale
 
 
-async def interleaved(ops: int, runs: dict[int, Callable[[int], Awaitable[None]]]) -> dict[int, list[float]]:
+async def interleaved(ops: int, runs: dict[int, Callable[[int], Awaitable[None]]], warm: int = WARM) -> dict[int, list[float]]:
     """``ops`` timed runs (ms) of one operation on every scale, taken in turns (the i-th run of each
-    scale, their order rotated each turn), after ``WARM`` untimed runs of index ``ops`` (a draw of
+    scale, their order rotated each turn), after ``warm`` untimed runs of index ``ops`` (a draw of
     its own) on each. Taken one scale after the other, minutes apart, the scales had measured the
     machine's phase as much as the data: the same code gave a p99 growth of 0.54× in one run and
     1.70× in the next."""
     for run in runs.values():
-        for _ in range(WARM):
+        for _ in range(warm):
             await run(ops)
     out: dict[int, list[float]] = {scale: [] for scale in runs}
     scales = list(runs)

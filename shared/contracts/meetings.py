@@ -341,13 +341,24 @@ class CancelMeeting(Contract):
     reason: ShortText
 
 
+MONTHS_READ = (
+    "The answer reads what counts in the months asked (and those meetings' cases), so a month or a year"
+    " is answered in about the same time however long the history is; without from_month and to_month"
+    " the whole history is read (seconds at 100,000 meetings)."
+)
+
+
 class MeetingStatisticsQuery(Contract):
     """``query.meetings.statistics.v1``: joint-meeting statistics (JSON, or CSV text with format=csv)."""
 
     requested_by: Id
     municipality: ShortText | None = None
-    from_month: Annotated[str, StringConstraints(pattern=r"^[0-9]{4}-[0-9]{2}$")] | None = None
-    to_month: Annotated[str, StringConstraints(pattern=r"^[0-9]{4}-[0-9]{2}$")] | None = None
+    from_month: Annotated[str, StringConstraints(pattern=r"^[0-9]{4}-[0-9]{2}$")] | None = Field(
+        default=None, description=f"First month (YYYY-MM, Helsinki) of the meetings held. {MONTHS_READ}"
+    )
+    to_month: Annotated[str, StringConstraints(pattern=r"^[0-9]{4}-[0-9]{2}$")] | None = Field(
+        default=None, description="Last month (YYYY-MM, Helsinki) of the meetings held."
+    )
     format: Literal["json", "csv"] = "json"
 
 
@@ -673,7 +684,7 @@ class JointWorkStatisticsQuery(Contract):
 
     municipality: ShortText | None = Field(default=None, description="Only this municipality.")
     from_month: Annotated[str, StringConstraints(pattern=r"^[0-9]{4}-[0-9]{2}$")] | None = Field(
-        default=None, description="First month (YYYY-MM, Helsinki)."
+        default=None, description=f"First month (YYYY-MM, Helsinki). {MONTHS_READ}"
     )
     to_month: Annotated[str, StringConstraints(pattern=r"^[0-9]{4}-[0-9]{2}$")] | None = Field(
         default=None, description="Last month (YYYY-MM, Helsinki)."

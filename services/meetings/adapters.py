@@ -30,7 +30,7 @@ from sqlalchemy.exc import IntegrityError
 from shared.audit import AuditLog, audit_table
 from shared.errors import DomainError
 from shared.storage.columns import JSONText, UTCDateTime
-from shared.storage.fastpath.declare import hot
+from shared.storage.fastpath.declare import hot, hot_all
 from shared.storage.tables import messaging_tables
 from shared.storage.uow import UnitOfWork
 
@@ -151,6 +151,27 @@ def _facts_of(t: Table) -> Any:
 
 # A batch's facts in one statement, locked until commit (PostgreSQL), declared for the fast path.
 _FACTS_OF = {"joint": hot(_facts_of(joint_statistics_facts)), "meetings": hot(_facts_of(meeting_statistics_facts))}
+
+
+def _facts_where(t: Table, *where: Any) -> Any:
+    return select(t.c.key, t.c.facts).where(*where)
+
+
+# What the statistics queries read, declared for the fast path (an IN list goes to PostgreSQL as one
+# array parameter): by kind, by kind in months (of ``month`` or ``last_month``), by case, by key.
+_KINDS = bindparam("kinds", expanding=True)
+_OF_KIND = {m: _facts_where(t, t.c.kind.in_(_KINDS)) for m, t in FACT_TABLES.items()}
+_IN_MONTHS = {
+    (m, on): _facts_where(t, t.c.kind.in_(_KINDS), t.c[on] >= bindparam("first"), t.c[on] <= bindparam("last"))
+    for m, t in FACT_TABLES.items()
+    for on in ("month", "last_month")
+}
+_OF_CASES = {
+    m: _facts_where(t, t.c.kind == bindparam("kind"), t.c.case_id.in_(bindparam("values", expanding=True)))
+    for m, t in FACT_TABLES.items()
+}
+_BY_KEY = {m: _facts_where(t, t.c.key.in_(bindparam("values", expanding=True))) for m, t in FACT_TABLES.items()}
+hot_all(_OF_KIND, _IN_MONTHS, _OF_CASES, _BY_KEY)
 
 
 def _index_statistics_facts(conn: Connection) -> None:
@@ -461,20 +482,26 @@ class MeetingRepository:
     ) -> dict[str, dict[str, Any]]:
         """The fact records of these kinds; with ``months`` (first, last: YYYY-MM), only those whose
         ``on`` column (``month`` or ``last_month``) falls between them."""
-        t = FACT_TABLES[model]
-        q = select(t.c.key, t.c.facts).where(t.c.kind.in_(kinds))
-        if months is not None:
-            q = q.where(t.c[on] >= months[0], t.c[on] <= months[1])
-        return {k: dict(f) for k, f in (await self.s.execute(q)).all()}
+        if months is None:
+            rows = await self.s.execute(_OF_KIND[model], {"kinds": list(kinds)})
+        else:
+            rows = await self.s.execute(_IN_MONTHS[(model, on)], {"kinds": list(kinds), "first": months[0], "last": months[1]})
+        return dict(rows.all())  # each record fresh from its JSON: nothing to copy
 
     async def statistics_facts_of_cases(self, model: str, kind: str, case_ids: set[str]) -> dict[str, dict[str, Any]]:
         """The fact records of this kind that belong to these cases."""
-        t = FACT_TABLES[model]
-        return await self._facts_in(model, t.c.case_id, sorted(case_ids), t.c.kind == kind)
+        return await self._facts_in(_OF_CASES[model], sorted(case_ids), kind=kind)
 
     async def statistics_facts_by_key(self, model: str, keys: set[str]) -> dict[str, dict[str, Any]]:
-        t = FACT_TABLES[model]
-        return await self._facts_in(model, t.c.key, sorted(keys))
+        return await self._facts_in(_BY_KEY[model], sorted(keys))
+
+    async def _facts_in(self, stmt: Any, values: list[str], **params: Any) -> dict[str, dict[str, Any]]:
+        # PostgreSQL takes the list as one array; SQLite binds each value, and bounds their number.
+        step = len(values) if self.uow.db.engine.dialect.name == "postgresql" else 5000
+        out: dict[str, dict[str, Any]] = {}
+        for i in range(0, len(values), step or 1):
+            out |= dict((await self.s.execute(stmt, {"values": values[i : i + step], **params})).all())
+        return out
 
     async def statistics_facts_indexed(self, model: str) -> bool:
         """Has every fact record its index columns? (Not yet, for a while after the upgrade that
@@ -493,15 +520,6 @@ class MeetingRepository:
                 [{"k": r.key, **INDEX_OF[model](r.key, r.facts)} for r in page],
             )
         return len(page)
-
-    async def _facts_in(self, model: str, column: Any, values: list[str], *also: Any) -> dict[str, dict[str, Any]]:
-        # In pages: a statement's parameters are bounded (asyncpg: 32,767; SQLite: 32,766).
-        t = FACT_TABLES[model]
-        out: dict[str, dict[str, Any]] = {}
-        for i in range(0, len(values), 5000):
-            q = select(t.c.key, t.c.facts).where(column.in_(values[i : i + 5000]), *also)
-            out |= {k: dict(f) for k, f in (await self.s.execute(q)).all()}
-        return out
 
     async def replace_statistics_facts(self, facts: dict[str, dict[str, Any]], model: str = "joint") -> None:
         """A rebuild's result in place of the live rows, in the unit of work's one transaction."""

@@ -171,7 +171,10 @@ class JointWorkStatistics:
         def row(muni: str, month: str) -> dict[str, Any] | None:
             if municipality is not None and muni != municipality:
                 return None
-            return rows.setdefault((muni, month), _empty(muni, month))
+            r = rows.get((muni, month))
+            if r is None:  # built only when new: most calls find their row
+                r = rows[(muni, month)] = _empty(muni, month)
+            return r
 
         first: dict[str, tuple[str, dict[str, Any]]] = {}
         for key, f in sorted(self.facts.items()):

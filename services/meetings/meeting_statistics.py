@@ -116,10 +116,10 @@ class MeetingStatisticsModel:
                     room="",
                     language="",
                     interpreter_needed=False,
-                    participants=[dict(p) for p in f["participants"]],
+                    participants=f["participants"],  # read only (stats.compute): not copied
                     convened_by="",
                     status="held" if f.get("held") else "cancelled" if f.get("cancelled") else "convened",
-                    attendance=[dict(a) for a in f.get("attendance", [])],
+                    attendance=f.get("attendance", []),
                     municipality=f.get("municipality"),
                 )
             )

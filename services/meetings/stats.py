@@ -45,20 +45,18 @@ def compute(
     from_month: str | None = None,
     to_month: str | None = None,
 ) -> dict[str, Any]:
-    held = [
-        m
-        for m in meetings
-        if m.status == "held"
-        and (municipality is None or m.municipality == municipality)
-        and (from_month is None or _month(m) >= from_month)
-        and (to_month is None or _month(m) <= to_month)
-    ]
+    held: list[tuple[Meeting, str]] = []  # with its month, worked out once
+    for m in meetings:
+        if m.status == "held" and (municipality is None or m.municipality == municipality):
+            month = _month(m)
+            if (from_month is None or month >= from_month) and (to_month is None or month <= to_month):
+                held.append((m, month))
     per_municipality: Counter[tuple[str, str]] = Counter()
     per_unit: Counter[tuple[str, str, str]] = Counter()
     per_team: Counter[tuple[str, str, str]] = Counter()
     units_per_meeting = []
-    for m in held:
-        muni, month = m.municipality or "", _month(m)
+    for m, month in held:
+        muni = m.municipality or ""
         per_municipality[(muni, month)] += 1
         u, t = units_of(m, units)
         for x in u:
@@ -68,7 +66,7 @@ def compute(
         units_per_meeting.append(len(u))
 
     first: dict[str, Meeting] = {}
-    for m in sorted(held, key=lambda m: m.starts_at):
+    for m, _ in sorted(held, key=lambda held_one: held_one[0].starts_at):
         first.setdefault(str(m.case_id), m)
     waits, with_deadline, in_time = [], 0, 0
     for case_id, m in first.items():

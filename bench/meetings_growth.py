@@ -227,7 +227,7 @@ async def main_async(args: argparse.Namespace) -> None:
         f"{args.ops} runs of each query for some months, {max(1, args.ops // 10)} for every month.",
         "",
         "| query | "
-        + " | ".join(f"{y} years ({y * 12 * args.per_month:,} meetings) p50 / p99 (ms)" for y in scales)
+        + " | ".join(f"{y} year{'s' if y != 1 else ''} ({y * 12 * args.per_month:,} meetings) p50 / p99 (ms)" for y in scales)
         + " | p99 growth |",
         "| --- | " + " | ".join("---" for _ in scales) + " | --- |",
     ]

@@ -247,14 +247,28 @@ async def measure(refs: dict[int, Referral], ops: int) -> dict[int, dict[str, li
     return {cases: {op: by_op[op][cases] for op in OPERATIONS} for cases in refs}
 
 
-async def load_scale(admin_url: str, cases: int, name: str) -> tuple[Referral, float]:
-    """A database of its own with ``cases`` closed cases, the open workload and their audit rows."""
+async def create_database(admin_url: str, name: str) -> str:
+    """A new database on the server of ``admin_url``; returns its URL."""
     admin = await asyncpg.connect(admin_url)
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
     finally:
         await admin.close()
-    url = admin_url.rsplit("/", 1)[0] + "/" + name
+    return admin_url.rsplit("/", 1)[0] + "/" + name
+
+
+async def drop_databases(admin_url: str, names: list[str]) -> None:
+    admin = await asyncpg.connect(admin_url)
+    try:
+        for name in names:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+async def load_scale(admin_url: str, cases: int, name: str) -> tuple[Referral, float]:
+    """A database of its own with ``cases`` closed cases, the open workload and their audit rows."""
+    url = await create_database(admin_url, name)
     ref = Referral(url.replace("postgresql://", "postgresql+asyncpg://", 1))
     await ref.db.create_all()
     await ref.intake()  # the row templates
@@ -331,12 +345,7 @@ async def main_async(args: argparse.Namespace) -> None:
     finally:
         for ref in refs.values():
             await ref.db.dispose()
-        admin = await asyncpg.connect(admin_url)
-        try:
-            for name in names:
-                await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
+        await drop_databases(admin_url, names)
     for cases in args.scales:
         print(f"{cases:,} cases", flush=True)
         for op in OPERATIONS:

@@ -30,7 +30,7 @@ from typing import Any
 
 import asyncpg
 
-from bench.growth import interleaved
+from bench.growth import create_database, drop_databases, interleaved
 from bench.run import pct
 from services.meetings import handlers
 from services.meetings.adapters import MeetingsUnitOfWork, metadata
@@ -144,12 +144,7 @@ def folded(evs: list[tuple[str, dict[str, Any]]]) -> dict[str, dict[str, dict[st
 
 
 async def load_scale(admin_url: str, name: str, meetings: int, years: int) -> Database:
-    admin = await asyncpg.connect(admin_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    url = admin_url.rsplit("/", 1)[0] + "/" + name
+    url = await create_database(admin_url, name)
     db = Database(url.replace("postgresql://", "postgresql+asyncpg://", 1), metadata)
     await db.create_all()
     facts = folded(events(meetings, years))
@@ -212,12 +207,7 @@ async def main_async(args: argparse.Namespace) -> None:
     finally:
         for db in dbs.values():
             await db.dispose()
-        admin = await asyncpg.connect(admin_url)
-        try:
-            for name in names:
-                await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
+        await drop_databases(admin_url, names)
     scales = sorted(dbs)
     lines = [
         "# Growth: the meetings statistics as years of meetings accumulate (PostgreSQL)",

@@ -63,3 +63,21 @@ def test_benchmark_cluster_smoke(tmp_path: Path) -> None:
         assert measure in results, measure
     assert "| [cluster] pipeline: 50 referrals" in results and "50/50" in results, "every referral was received and notified"
     assert (tmp_path / "latency.png").stat().st_size > 1000
+
+
+@pytest.mark.postgres
+def test_the_meetings_statistics_growth_run_reports_every_query_on_every_scale(tmp_path: Path) -> None:
+    from tests.conftest import postgres_reachable
+
+    if not postgres_reachable():
+        pytest.skip("no PostgreSQL at 127.0.0.1:5432")
+    root = Path(__file__).resolve().parents[2]
+    argv = ["--years", "1", "2", "--per-month", "20", "--ops", "2", "--out", str(tmp_path)]
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.meetings_growth", *argv], cwd=root, capture_output=True, text=True, timeout=240
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    table = (tmp_path / "meetings_growth.md").read_text()
+    for query in ("statistics.v2, last month", "joint work, last 12 months", "joint work, every month"):
+        assert query in table, query
+    assert "1 year (240 meetings)" in table and "2 years (480 meetings)" in table

@@ -47,6 +47,14 @@ PROFESSIONALS = 200
 MUNICIPALITIES = ("Porvoo", "Loviisa", "Sipoo")
 
 
+def at(t: datetime) -> str:
+    return t.isoformat().replace("+00:00", "Z")
+
+
+def on(t: datetime) -> str:
+    return t.date().isoformat()
+
+
 def events(meetings: int, years: int, seed: int = 1) -> list[tuple[str, dict[str, Any]]]:
     """``meetings`` cases over ``years`` years before END, each referred, assessed, met once (held, with
     the family's feedback), followed up and given an onward service that started a few days late."""
@@ -74,7 +82,6 @@ def events(meetings: int, years: int, seed: int = 1) -> list[tuple[str, dict[str
         parts = [{"participant_id": "g-1", "kind": "family"}] + [
             {"participant_id": p, "kind": "professional"} for p in rnd.sample(pros, 3)
         ]
-        at, on = (lambda t: t.isoformat().replace("+00:00", "Z")), (lambda t: t.date().isoformat())
         out += [
             (
                 "referral.received",

@@ -90,12 +90,8 @@ def contributions(f: dict[str, Any]) -> dict[tuple[str, str], list[int]]:
 def change(before: dict[str, Any] | None, after: dict[str, Any]) -> dict[tuple[str, str], list[int]]:
     """The counters' change when a case's facts go from ``before`` to ``after`` (a transfer moves
     them to another municipality); rows that do not change are left out."""
-    delta = add_counts({}, contributions(after))
-    for key, values in contributions(before or {}).items():
-        row = delta.setdefault(key, [0, 0, 0, 0])
-        for i, v in enumerate(values):
-            row[i] -= v
-    return {k: v for k, v in delta.items() if any(v)}
+    taken = {key: [-v for v in values] for key, values in contributions(before or {}).items()}
+    return {k: v for k, v in add_counts({}, contributions(after), taken).items() if any(v)}
 
 
 def add_counts(

@@ -158,7 +158,7 @@ def _facts_where(t: Table, *where: Any) -> Any:
 
 
 # What the statistics queries read, declared for the fast path (an IN list goes to PostgreSQL as one
-# array parameter): by kind, by kind in months (of ``month`` or ``last_month``), by case, by key.
+# array parameter): by kind, by kind in months (of ``month`` or ``last_month``), by case before a month, by key.
 _KINDS = bindparam("kinds", expanding=True)
 _OF_KIND = {m: _facts_where(t, t.c.kind.in_(_KINDS)) for m, t in FACT_TABLES.items()}
 _IN_MONTHS = {
@@ -166,12 +166,14 @@ _IN_MONTHS = {
     for m, t in FACT_TABLES.items()
     for on in ("month", "last_month")
 }
-_OF_CASES = {
-    m: _facts_where(t, t.c.kind == bindparam("kind"), t.c.case_id.in_(bindparam("values", expanding=True)))
+_OF_CASES_BEFORE = {  # a case's records that count in a month before some month
+    m: _facts_where(
+        t, t.c.kind == bindparam("kind"), t.c.case_id.in_(bindparam("values", expanding=True)), t.c.month < bindparam("month")
+    )
     for m, t in FACT_TABLES.items()
 }
 _BY_KEY = {m: _facts_where(t, t.c.key.in_(bindparam("values", expanding=True))) for m, t in FACT_TABLES.items()}
-hot_all(_OF_KIND, _IN_MONTHS, _OF_CASES, _BY_KEY)
+hot_all(_OF_KIND, _IN_MONTHS, _OF_CASES_BEFORE, _BY_KEY)
 
 
 def _index_statistics_facts(conn: Connection) -> None:
@@ -488,9 +490,12 @@ class MeetingRepository:
             rows = await self.s.execute(_IN_MONTHS[(model, on)], {"kinds": list(kinds), "first": months[0], "last": months[1]})
         return dict(rows.all())  # each record fresh from its JSON: nothing to copy
 
-    async def statistics_facts_of_cases(self, model: str, kind: str, case_ids: set[str]) -> dict[str, dict[str, Any]]:
-        """The fact records of this kind that belong to these cases."""
-        return await self._facts_in(_OF_CASES[model], sorted(case_ids), kind=kind)
+    async def statistics_facts_of_cases(
+        self, model: str, kind: str, case_ids: set[str], before: str
+    ) -> dict[str, dict[str, Any]]:
+        """The fact records of this kind that belong to these cases and count in a month (``month``)
+        before ``before`` (YYYY-MM)."""
+        return await self._facts_in(_OF_CASES_BEFORE[model], sorted(case_ids), kind=kind, month=before)
 
     async def statistics_facts_by_key(self, model: str, keys: set[str]) -> dict[str, dict[str, Any]]:
         return await self._facts_in(_BY_KEY[model], sorted(keys))

@@ -52,6 +52,7 @@ from shared.contracts.referral import (
     ReferralUnlinked,
 )
 from shared.errors import DomainError, NotFound
+from shared.gc_pause import collections_paused
 
 from . import domain, joint_statistics, meeting_statistics, stats
 from .adapters import MeetingsUnitOfWork
@@ -844,14 +845,15 @@ async def statistics(q: MeetingStatisticsQuery, uow: MeetingsUnitOfWork) -> Repl
     """Counts per municipality, unit and month only: no one family's data, so not audited. Computed
     from the joint-meeting statistics read model (services/meetings/meeting_statistics.py)."""
     model = meeting_statistics.MeetingStatisticsModel(await _meeting_statistics_facts(uow, _months(q.from_month, q.to_month)))
-    result = stats.compute(
-        model.meetings(),
-        model.convenings(),
-        model.units(),
-        municipality=q.municipality,
-        from_month=q.from_month,
-        to_month=q.to_month,
-    )
+    with collections_paused():  # no await inside: only this query's own records are built meanwhile
+        result = stats.compute(
+            model.meetings(),
+            model.convenings(),
+            model.units(),
+            municipality=q.municipality,
+            from_month=q.from_month,
+            to_month=q.to_month,
+        )
     if q.format == "csv":
         return Reply(ok=True, data={"csv": stats.to_csv(result)})
     return Reply(ok=True, data=result)
@@ -962,7 +964,9 @@ async def _joint_statistics_facts(uow: MeetingsUnitOfWork, months: tuple[str, st
     facts = await m.statistics_facts_of_kind("joint", ("meeting", "followup", "overdue", "service"), months)
     facts |= await m.statistics_facts_of_kind("joint", ("service",), months, on="last_month")
     cases = {f["case"] for f in facts.values() if f.get("case")}
-    facts |= await m.statistics_facts_of_cases("joint", "meeting", cases)
+    # Is a meeting in the months its case's first? Its case's meetings held before them tell (the
+    # months' own were read above; a later one is never a case's first).
+    facts |= await m.statistics_facts_of_cases("joint", "meeting", cases, before=months[0])
     facts |= await m.statistics_facts_by_key("joint", {f"case:{c}" for c in cases})
     return facts | await m.statistics_facts_of_kind("joint", ("stage",))
 
@@ -982,9 +986,10 @@ async def joint_work_statistics(q: JointWorkStatisticsQuery, uow: MeetingsUnitOf
     """Aggregates per municipality and month only: not audited (no one family's data)."""
     months = _months(q.from_month, q.to_month)
     facts = await _joint_statistics_facts(uow, months)
-    rows = [
-        r for r in joint_statistics.JointWorkStatistics(facts).figures(q.municipality) if months[0] <= r["month"] <= months[1]
-    ]
+    with collections_paused():  # no await inside: only this query's own records are built meanwhile
+        rows = [
+            r for r in joint_statistics.JointWorkStatistics(facts).figures(q.municipality) if months[0] <= r["month"] <= months[1]
+        ]
     data: dict[str, Any] = {"rows": rows}
     if q.format == "csv":
         data["csv"] = joint_statistics.to_csv(rows)

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from shared.catalogue import LANGUAGES, N_, Catalogue
-from shared.clock import local
+from shared.clock import local_month
 from shared.csvtext import csv_text
 from shared.svgchart import Layout, Row, Series, bar_chart
 
@@ -59,7 +59,7 @@ def _utc(value: str) -> str:
 
 
 def _month(value: str) -> str:
-    return local(_dt(value)).strftime("%Y-%m")
+    return local_month(_dt(value))
 
 
 def p90(values: list[float]) -> float:
@@ -176,15 +176,17 @@ class JointWorkStatistics:
                 r = rows[(muni, month)] = _empty(muni, month)
             return r
 
-        first: dict[str, tuple[str, dict[str, Any]]] = {}
-        for key, f in sorted(self.facts.items()):
+        # A case's first meeting: the earliest start, and of two at once the smaller key (the facts
+        # are read in no particular order; sorting them all cost more than the rest of the walk).
+        first: dict[str, tuple[str, str, dict[str, Any]]] = {}
+        for key, f in self.facts.items():
             kind = key.split(":", 1)[0]
             if kind == "meeting" and f.get("held_at"):
                 start = f.get("starts_at") or f["held_at"]
                 r = row(muni_of(f), _month(start))
                 case = f.get("case", "")
-                if case and (case not in first or start < first[case][0]):
-                    first[case] = (start, f)
+                if case and (case not in first or (start, key) < first[case][:2]):
+                    first[case] = (start, key, f)
                 if r is None:
                     continue
                 r["meetings_held"] += 1
@@ -219,7 +221,7 @@ class JointWorkStatistics:
                     r = row(muni, f["start_by"][:7])
                     if r is not None:
                         r["services_start_overdue"] += 1
-        for case, (start, f) in first.items():
+        for case, (start, _, f) in first.items():
             contact = cases.get(case, {}).get("contact_at")
             if contact is None:
                 continue
@@ -276,6 +278,8 @@ def _stage_at_month_end(history: dict[str, str], month: str) -> str | None:
 
 def _finish(r: dict[str, Any], waits: list[float], delays: list[int], stage: str | None) -> None:
     ratings, heard = r.pop("_ratings"), r.pop("_heard")
+    for by_kind in ("invited_by_kind", "attended_by_kind"):  # in one order, whatever order the facts came in
+        r[by_kind] = dict(sorted(r[by_kind].items()))
     r["contact_to_first_meeting_median_days"] = round(st.median(waits), 2) if waits else None
     r["contact_to_first_meeting_p90_days"] = round(p90(waits), 2) if waits else None
     r["attendance_share"] = _share(r["attended"], r["invited"])

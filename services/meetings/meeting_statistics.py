@@ -13,12 +13,9 @@ events arrive in does not matter.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Any
-from uuid import UUID
+from typing import Any, NamedTuple
 
-from shared.clock import local
-
-from .domain import Convening, Meeting
+from shared.clock import local_month
 
 EVENT_TYPES = (
     "referral.received",
@@ -66,7 +63,7 @@ class MeetingStatisticsModel:
         held = kind == "meeting" and bool(f.get("held")) and "starts_at" in f
         return {
             "kind": kind,
-            "month": local(datetime.fromisoformat(f["starts_at"])).strftime("%Y-%m") if held else None,
+            "month": local_month(datetime.fromisoformat(f["starts_at"])) if held else None,
             "last_month": None,
             "case_id": f.get("case") if kind == "meeting" else None,
         }
@@ -101,47 +98,51 @@ class MeetingStatisticsModel:
         return key
 
     # -- what stats.compute reads --------------------------------------------------------------------
-    def meetings(self) -> list[Meeting]:
+    # Light records, not the domain's Meeting and Convening: a year's statistics read tens of
+    # thousands of them, and building those (UUIDs, a dozen fields) cost as much as the figures.
+    def meetings(self) -> list[MeetingRecord]:
         out = []
         for key, f in self.facts.items():
             if not key.startswith("meeting:") or "starts_at" not in f:
                 continue
-            starts = datetime.fromisoformat(f["starts_at"])
             out.append(
-                Meeting(
-                    meeting_id=UUID(key[8:]),
-                    case_id=UUID(f["case"]),
-                    starts_at=starts,
-                    ends_at=starts,
-                    room="",
-                    language="",
-                    interpreter_needed=False,
-                    participants=f["participants"],  # read only (stats.compute): not copied
-                    convened_by="",
-                    status="held" if f.get("held") else "cancelled" if f.get("cancelled") else "convened",
-                    attendance=f.get("attendance", []),
-                    municipality=f.get("municipality"),
+                MeetingRecord(
+                    f["case"],
+                    datetime.fromisoformat(f["starts_at"]),
+                    "held" if f.get("held") else "cancelled" if f.get("cancelled") else "convened",
+                    f.get("municipality"),
+                    f["participants"],  # read only (stats.compute): not copied
+                    f.get("attendance", []),
                 )
             )
         return out
 
-    def convenings(self) -> dict[str, Convening]:
+    def convenings(self) -> dict[str, CaseRecord]:
         out = {}
         for key, f in self.facts.items():
             if not key.startswith("case:") or "opened_at" not in f:
                 continue
             deadline = f.get("complete_by") or f.get("decision_due_by")
-            out[key[5:]] = Convening(
-                case_id=UUID(key[5:]),
-                municipality="",
-                language="",
-                interpreter_needed=False,
-                consent_to_convene=False,
-                statutory=False,
-                opened_at=datetime.fromisoformat(f["opened_at"]),
-                deadline=date.fromisoformat(deadline) if deadline else None,
-            )
+            out[key[5:]] = CaseRecord(datetime.fromisoformat(f["opened_at"]), date.fromisoformat(deadline) if deadline else None)
         return out
 
     def units(self) -> dict[str, tuple[str, str | None]]:
         return {k[4:]: (f["unit"], f.get("team")) for k, f in self.facts.items() if k.startswith("pro:") and "unit" in f}
+
+
+class MeetingRecord(NamedTuple):
+    """A meeting as the figures read it (:class:`services.meetings.stats.MeetingFacts`)."""
+
+    case_id: str
+    starts_at: datetime
+    status: str  # convened | held | cancelled
+    municipality: str | None
+    participants: list[dict[str, Any]]
+    attendance: list[dict[str, Any]]
+
+
+class CaseRecord(NamedTuple):
+    """A case as the figures read it: its receipt and the day to meet by (:class:`services.meetings.stats.CaseFacts`)."""
+
+    opened_at: datetime
+    deadline: date | None

@@ -13,19 +13,46 @@ import csv
 import io
 import statistics as st
 from collections import Counter
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime
+from typing import Any, Protocol
 
-from shared.clock import local
-
-from .domain import Convening, Meeting
-
-
-def _month(m: Meeting) -> str:
-    return local(m.starts_at).strftime("%Y-%m")
+from shared.clock import local, local_month
 
 
-def units_of(m: Meeting, units: dict[str, tuple[str, str | None]]) -> tuple[set[str], set[str]]:
+class MeetingFacts(Protocol):
+    """What the figures read of a meeting: a :class:`~services.meetings.domain.Meeting`, or the read
+    model's lighter record of one (services/meetings/meeting_statistics.py)."""
+
+    @property
+    def case_id(self) -> object: ...
+    @property
+    def starts_at(self) -> datetime: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def municipality(self) -> str | None: ...
+    @property
+    def participants(self) -> list[dict[str, Any]]: ...
+    @property
+    def attendance(self) -> list[dict[str, Any]]: ...
+
+
+class CaseFacts(Protocol):
+    """What the figures read of a case: a :class:`~services.meetings.domain.Convening` or the read
+    model's record of one."""
+
+    @property
+    def opened_at(self) -> datetime: ...
+    @property
+    def deadline(self) -> date | None: ...
+
+
+def _month(m: MeetingFacts) -> str:
+    return local_month(m.starts_at)
+
+
+def units_of(m: MeetingFacts, units: Mapping[str, tuple[str, str | None]]) -> tuple[set[str], set[str]]:
     """Units and teams that took part: the professionals recorded present (all invited
     professionals when attendance names none of them)."""
     pros = [p["participant_id"] for p in m.participants if p["kind"] == "professional"]
@@ -37,15 +64,15 @@ def units_of(m: Meeting, units: dict[str, tuple[str, str | None]]) -> tuple[set[
 
 
 def compute(
-    meetings: Iterable[Meeting],
-    convenings: dict[str, Convening],
-    units: dict[str, tuple[str, str | None]],
+    meetings: Iterable[MeetingFacts],
+    convenings: Mapping[str, CaseFacts],
+    units: Mapping[str, tuple[str, str | None]],
     *,
     municipality: str | None = None,
     from_month: str | None = None,
     to_month: str | None = None,
 ) -> dict[str, Any]:
-    held: list[tuple[Meeting, str]] = []  # with its month, worked out once
+    held: list[tuple[MeetingFacts, str]] = []  # with its month, worked out once
     for m in meetings:
         if m.status == "held" and (municipality is None or m.municipality == municipality):
             month = _month(m)
@@ -65,7 +92,7 @@ def compute(
             per_team[(muni, month, x)] += 1
         units_per_meeting.append(len(u))
 
-    first: dict[str, Meeting] = {}
+    first: dict[str, MeetingFacts] = {}
     for m, _ in sorted(held, key=lambda held_one: held_one[0].starts_at):
         first.setdefault(str(m.case_id), m)
     waits, with_deadline, in_time = [], 0, 0

@@ -35,6 +35,7 @@ from typing import Any
 
 from sqlalchemy.sql.dml import Insert
 
+from shared.gc_pause import collections_paused
 from shared.internals.sqlalchemy import result_columns
 from shared.storage.fastpath.declare import FastPathMisuse, declared
 
@@ -50,6 +51,8 @@ _CACHE_MAX = 1024
 # Rows per multi-row INSERT … RETURNING: well within SQLite's bound-variable limit (32,766) for our
 # tables; a longer list (an intake batch's outbox rows) goes in several statements.
 ROWS_PER_INSERT = 500
+# A result this long (a statistics query's history) is decoded with the garbage collector paused.
+LARGE_RESULT = 1000
 
 
 def _shifted(sql: str, offset: int) -> str:
@@ -332,7 +335,10 @@ class Plan:
         assert rp is not None and rt is not None
         if self.plain:
             return [rt(r) for r in raw]
-        return [rt([p(v) if p is not None else v for p, v in zip(rp, r, strict=True)]) for r in raw]
+        if len(raw) < LARGE_RESULT:
+            return [rt([p(v) if p is not None else v for p, v in zip(rp, r, strict=True)]) for r in raw]
+        with collections_paused():  # shared/gc_pause.py: thousands of decoded values, no cycles among them
+            return [rt([p(v) if p is not None else v for p, v in zip(rp, r, strict=True)]) for r in raw]
 
     def run(self, conn: Any, params: Any) -> FastResult:
         if isinstance(params, list):

@@ -54,7 +54,12 @@ def local_month(dt: datetime) -> str:
 
 @lru_cache(maxsize=8192)  # ≈ 22 years of days
 def _local_months_of_utc_day(year: int, month: int, day: int) -> tuple[str, str]:
-    """The local months of a UTC day's first and last hour."""
-    return tuple(  # type: ignore[return-value]
-        datetime(year, month, day, hour, tzinfo=UTC).astimezone(HELSINKI).strftime("%Y-%m") for hour in (0, 23)
-    )
+    """The local months of a UTC day's first and last hour ("" for an hour past the calendar's end,
+    on 9999-12-31: then each time of that day is converted as it is)."""
+    months = []
+    for hour in (0, 23):
+        try:
+            months.append(datetime(year, month, day, hour, tzinfo=UTC).astimezone(HELSINKI).strftime("%Y-%m"))
+        except OverflowError:
+            months.append("")
+    return months[0], months[1]

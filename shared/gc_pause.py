@@ -14,9 +14,11 @@ last one ends, and only if it was running when the first began.
 from __future__ import annotations
 
 import gc
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+_lock = threading.Lock()  # the collector is the process's: a worker thread may pause it too
 _paused = 0
 _was_enabled = False
 
@@ -24,13 +26,15 @@ _was_enabled = False
 @contextmanager
 def collections_paused() -> Iterator[None]:
     global _paused, _was_enabled
-    if _paused == 0:
-        _was_enabled = gc.isenabled()
-        gc.disable()
-    _paused += 1
+    with _lock:
+        if _paused == 0:
+            _was_enabled = gc.isenabled()
+            gc.disable()
+        _paused += 1
     try:
         yield
     finally:
-        _paused -= 1
-        if _paused == 0 and _was_enabled:
-            gc.enable()
+        with _lock:
+            _paused -= 1
+            if _paused == 0 and _was_enabled:
+                gc.enable()

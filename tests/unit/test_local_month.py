@@ -25,6 +25,7 @@ def test_every_eleven_minutes_of_three_years_falls_in_the_month_the_conversion_g
         (datetime(2026, 6, 30, 21, 0, tzinfo=UTC), "2026-07"),  # midnight EEST
         (datetime(2026, 3, 29, 0, 59, tzinfo=UTC), "2026-03"),  # the hour before summer time
         (datetime(2026, 12, 31, 23, 30, tzinfo=timezone(timedelta(hours=2))), "2026-12"),  # an offset other than UTC
+        (datetime(9999, 12, 31, 10, tzinfo=UTC), "9999-12"),  # the calendar's last day: no hour past its end is needed
     ],
 )
 def test_a_month_changes_at_helsinki_midnight_in_summer_and_winter(at: datetime, month: str) -> None:

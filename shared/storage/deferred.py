@@ -4,7 +4,9 @@ Why: on PostgreSQL every statement is a round trip to the server, and a consumer
 handlers one after the other in one transaction. An intake batch of 200 referrals made about nine
 round trips per referral, most of them inserts into the same few tables (bench/README.md). Held
 here, the inserts of one table go as one multi-row INSERT (an upsert of distinct keys too; deletes
-and updates as one pipelined ``executemany``) when the transaction next reads that table, and at commit.
+and updates as one pipelined ``executemany``, except that on PostgreSQL a round's deletes go as one
+statement of arrays, ``DELETE … USING unnest(…)``) when the transaction next reads that table, and
+at commit.
 
 What stays exact:
 

@@ -122,6 +122,32 @@ async def test_routing_a_batch_of_cases_costs_two_statements_on_postgresql(db: D
         assert await uow.scalar(select(func.count()).select_from(access)) == 100
 
 
+@pytest.mark.postgres
+@pytest.mark.parametrize("db", [KINDS[1]], indirect=True)
+async def test_a_batch_of_routes_commits_its_deletes_as_one_statement_with_the_rest_on_postgresql(
+    db: Database, sent: list[str]
+) -> None:
+    async with UnitOfWork(db) as uow:
+        for i in range(20):
+            await CaseAccess(uow).route(f"c{i}", "t-old", "m1")
+        await uow.commit()
+    async with UnitOfWork(db) as uow:
+        await uow.row(counters, name="warm")  # a plain read: no transaction begun for it
+        sent.clear()
+        for i in range(20):  # half move team, half stay; every municipality stays
+            await CaseAccess(uow).route(f"c{i}", "t-new" if i % 2 else "t-old", "m1")
+        await uow.commit()
+    # The 20 deletes (each sparing its case's new team and municipality) and the inserts unless
+    # there: one statement, no executemany of a DELETE per case.
+    assert sent == ["WITH w0 AS"]
+    async with UnitOfWork(db) as uow:
+        rows = (await uow.execute(select(case_access.c.case_id, case_access.c.kind, case_access.c.value))).all()
+    assert sorted(tuple(r) for r in rows) == sorted(
+        [(f"c{i}", "team", "t-new" if i % 2 else "t-old") for i in range(20)]
+        + [(f"c{i}", "municipality", "m1") for i in range(20)]
+    )
+
+
 async def test_a_route_replaces_the_old_team_and_keeps_an_unchanged_municipality_in_one_statement(
     db: Database, sent: list[str]
 ) -> None:

@@ -1,9 +1,10 @@
 """The shapes of the statements the fast path sends to PostgreSQL, from SQLAlchemy's compiler alone
-(no server): an INSERT's rows as arrays per column, so its text does not change with their number."""
+(no server): an INSERT's rows as arrays per column, so its text does not change with their number,
+and several deletes as one statement of arrays."""
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Integer, MetaData, String, Table, insert
+from sqlalchemy import Column, Integer, MetaData, String, Table, bindparam, delete, insert
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.types import NullType
 
@@ -47,3 +48,31 @@ def test_an_insert_with_an_untyped_placeholder_keeps_a_multi_row_values() -> Non
     assert part is not None
     assert part[0] == "INSERT INTO shapes_untyped (id, x) VALUES ($1::VARCHAR, $2), ($3::VARCHAR, $4)"
     assert part[1] == ["a", None, "b", None]
+
+
+DELETE_BY_KEY = hot(delete(typed).where(typed.c.id == bindparam("id"), typed.c.n != bindparam("n")))
+DELETE_IN_LIST = hot(delete(typed).where(typed.c.id.in_(bindparam("ids", expanding=True))))
+
+
+def test_several_deletes_go_as_one_statement_with_an_array_per_parameter() -> None:
+    plan = _plan(DELETE_BY_KEY, {"id": "a", "n": 1})
+    three = plan.pg_part([{"id": f"r{i}", "n": i} for i in range(3)], 2)
+    assert three is not None
+    assert three[0] == (
+        "DELETE FROM shapes_typed USING unnest($3::VARCHAR[], $4::INTEGER[]) AS _held(p1, p2) "
+        "WHERE shapes_typed.id = _held.p1 AND shapes_typed.n != _held.p2"
+    )
+    assert three[1] == [["r0", "r1", "r2"], [0, 1, 2]]
+
+
+def test_one_delete_keeps_its_own_text() -> None:
+    plan = _plan(DELETE_BY_KEY, {"id": "a", "n": 1})
+    assert plan.pg_part([{"id": "a", "n": 1}], 0) == (
+        "DELETE FROM shapes_typed WHERE shapes_typed.id = $1::VARCHAR AND shapes_typed.n != $2::INTEGER",
+        ["a", 1],
+    )
+
+
+def test_a_delete_with_an_in_list_is_not_made_one_statement() -> None:
+    plan = _plan(DELETE_IN_LIST, {"ids": ["a"]})
+    assert plan.pg_part([{"ids": ["a"]}, {"ids": ["b"]}], 0) is None

@@ -46,6 +46,9 @@ _EXPANDING = re.compile(r"\(?__\[POSTCOMPILE_(\w+)\]\)?")
 _PG_PARAM = r"\$\d+(?:::[A-Z][A-Z ]*[A-Z](?:\(\d+\))?)?"
 _PG_VALUES = re.compile(rf"VALUES (\((?:{_PG_PARAM}, )*{_PG_PARAM}\))")
 _PG_NUMBER = re.compile(r"\$(\d+)")
+# A placeholder with its cast in a WHERE clause (where ``_PG_PARAM``'s type could run on into ``AND``).
+_PG_TYPED = re.compile(r"\$(\d+)::(TIMESTAMP WITH(?:OUT)? TIME ZONE|[A-Z]+(?:\(\d+\))?)")
+_PG_DELETE = re.compile(r"DELETE FROM (\w+) WHERE (.+)", re.DOTALL)
 _PG_STATUS_COUNT = re.compile(r"(\d+)$")
 _CACHE_MAX = 1024
 # Rows per multi-row INSERT … RETURNING: well within SQLite's bound-variable limit (32,766) for our
@@ -53,6 +56,25 @@ _CACHE_MAX = 1024
 ROWS_PER_INSERT = 500
 # A result this long (a statistics query's history) is decoded with the garbage collector paused.
 LARGE_RESULT = 1000
+
+
+def _pg_delete_many(sql: str, params: int) -> str | None:
+    """A DELETE whose every placeholder is typed and used once, for rows of parameters given as one
+    array each: ``DELETE FROM t USING unnest($1::T[], …) AS _held(p1, …) WHERE <its condition on
+    _held.p1 …>``. It deletes what the rows' deletes one after another would: a row goes when some
+    parameter row's condition holds for it (deletes do not depend on each other's order). None for
+    any other statement."""
+    m = _PG_DELETE.fullmatch(sql)
+    if m is None or "RETURNING" in sql:
+        return None
+    found = _PG_TYPED.findall(m.group(2))
+    typed = {int(n): t for n, t in found}
+    if len(found) != params or sorted(typed) != list(range(1, params + 1)) or len(_PG_NUMBER.findall(sql)) != params:
+        return None  # a placeholder used twice, or one without its cast
+    arrays = ", ".join(f"${n}::{typed[n]}[]" for n in range(1, params + 1))
+    names = ", ".join(f"p{n}" for n in range(1, params + 1))
+    where = _PG_TYPED.sub(lambda p: f"_held.p{p.group(1)}", m.group(2))
+    return f"DELETE FROM {m.group(1)} USING unnest({arrays}) AS _held({names}) WHERE {where}"
 
 
 def _shifted(sql: str, offset: int) -> str:
@@ -143,6 +165,7 @@ class Plan:
         "_pg_multi",
         "_pg_unnest",
         "_pg_unnest_at",
+        "_pg_delete_many",
         "arrays",
         "reads_only",
         "upsert_key",
@@ -199,6 +222,10 @@ class Plan:
             if all("::" in ph for ph in placeholders):
                 columns = ", ".join(f"{ph}[]" for ph in placeholders)
                 self._pg_unnest = sql.replace("VALUES " + self.values_group, f"SELECT * FROM unnest({columns})", 1)
+        # PostgreSQL: several held deletes of this shape as one statement, their parameters as arrays
+        # (``_pg_delete_many``), instead of an executemany that went to the server apart from the
+        # round's other writes (routing.py).
+        self._pg_delete_many = _pg_delete_many(sql, len(order)) if pg and not is_insert and not arrays else None
 
     def _args(self, params: dict[str, Any]) -> tuple[Any, ...]:
         out = []
@@ -282,6 +309,8 @@ class Plan:
     def pg_part(self, params: list[dict[str, Any]], offset: int) -> tuple[str, list[Any]] | None:
         """Held writes as one statement whose placeholders start after ``offset`` (to be sent with
         other tables' in one round trip, routing.py), or None when they take an ``executemany``."""
+        if len(params) > 1 and self._pg_delete_many is not None:
+            return _shifted(self._pg_delete_many, offset), [list(column) for column in zip(*map(self._args, params), strict=True)]
         if len(params) != 1 and not (len(params) <= ROWS_PER_INSERT and self._several(params)):
             return None
         return self._numbered(params, offset)

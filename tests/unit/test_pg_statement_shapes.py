@@ -4,12 +4,13 @@ and several deletes as one statement of arrays."""
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, bindparam, delete, insert
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.types import NullType
 
 from shared.storage.fastpath.declare import hot
-from shared.storage.fastpath.plan import FastSQL
+from shared.storage.fastpath.plan import FastSQL, _pg_delete_many
 
 md = MetaData()
 typed = Table("shapes_typed", md, Column("id", String(36), primary_key=True), Column("n", Integer, nullable=False))
@@ -76,3 +77,17 @@ def test_one_delete_keeps_its_own_text() -> None:
 def test_a_delete_with_an_in_list_is_not_made_one_statement() -> None:
     plan = _plan(DELETE_IN_LIST, {"ids": ["a"]})
     assert plan.pg_part([{"ids": ["a"]}, {"ids": ["b"]}], 0) is None
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "DELETE FROM t WHERE t.a = ANY($1::VARCHAR[])",  # an array parameter
+        "DELETE FROM t WHERE t.a = $1",  # a placeholder without its cast
+        "DELETE FROM t WHERE t.a = $1::VARCHAR OR t.b = $1::VARCHAR",  # one placeholder used twice
+        "DELETE FROM t WHERE t.a = $1::NUMERIC(10, 2)",  # a cast the pattern does not know
+        "DELETE FROM t WHERE t.a = $1::VARCHAR RETURNING t.a",
+    ],
+)
+def test_a_delete_the_array_form_cannot_express_exactly_keeps_its_executemany(sql: str) -> None:
+    assert _pg_delete_many(sql, 1) is None

@@ -47,7 +47,7 @@ _PG_PARAM = r"\$\d+(?:::[A-Z][A-Z ]*[A-Z](?:\(\d+\))?)?"
 _PG_VALUES = re.compile(rf"VALUES (\((?:{_PG_PARAM}, )*{_PG_PARAM}\))")
 _PG_NUMBER = re.compile(r"\$(\d+)")
 # A placeholder with its cast in a WHERE clause (where ``_PG_PARAM``'s type could run on into ``AND``).
-_PG_TYPED = re.compile(r"\$(\d+)::(TIMESTAMP WITH(?:OUT)? TIME ZONE|[A-Z]+(?:\(\d+\))?)")
+_PG_TYPED = re.compile(r"\$(\d+)::(TIMESTAMP WITH(?:OUT)? TIME ZONE|[A-Z]+(?:\(\d+\))?)(?![\[\w(])")
 _PG_DELETE = re.compile(r"DELETE FROM (\w+) WHERE (.+)", re.DOTALL)
 _PG_STATUS_COUNT = re.compile(r"(\d+)$")
 _CACHE_MAX = 1024

@@ -31,6 +31,7 @@ import importlib
 import logging
 import re
 from collections.abc import Iterator, Sequence
+from contextlib import nullcontext
 from typing import Any
 
 from sqlalchemy.sql.dml import Insert
@@ -263,7 +264,11 @@ class Plan:
             unnest = _shifted(self._pg_unnest, offset)
             if len(self._pg_unnest_at) < 64:  # offsets depend only on a round's mix of statements
                 self._pg_unnest_at[offset] = unnest
-        return unnest, [list(column) for column in zip(*(self._args(p) for p in params), strict=True)]
+        return unnest, self._columns(params)
+
+    def _columns(self, params: list[dict[str, Any]]) -> list[list[Any]]:
+        """The rows' parameters as one list per placeholder (the arrays ``unnest`` takes)."""
+        return [list(column) for column in zip(*map(self._args, params), strict=True)]
 
     def _pg_rows_sql(self, rows: int) -> str:
         sql = self._pg_multi.get(rows)
@@ -310,7 +315,7 @@ class Plan:
         """Held writes as one statement whose placeholders start after ``offset`` (to be sent with
         other tables' in one round trip, routing.py), or None when they take an ``executemany``."""
         if len(params) > 1 and self._pg_delete_many is not None:
-            return _shifted(self._pg_delete_many, offset), [list(column) for column in zip(*map(self._args, params), strict=True)]
+            return _shifted(self._pg_delete_many, offset), self._columns(params)
         if len(params) != 1 and not (len(params) <= ROWS_PER_INSERT and self._several(params)):
             return None
         return self._numbered(params, offset)
@@ -364,9 +369,8 @@ class Plan:
         assert rp is not None and rt is not None
         if self.plain:
             return [rt(r) for r in raw]
-        if len(raw) < LARGE_RESULT:
-            return [rt([p(v) if p is not None else v for p, v in zip(rp, r, strict=True)]) for r in raw]
-        with collections_paused():  # shared/gc_pause.py: thousands of decoded values, no cycles among them
+        # shared/gc_pause.py: thousands of decoded values, no cycles among them
+        with collections_paused() if len(raw) >= LARGE_RESULT else nullcontext():
             return [rt([p(v) if p is not None else v for p, v in zip(rp, r, strict=True)]) for r in raw]
 
     def run(self, conn: Any, params: Any) -> FastResult:

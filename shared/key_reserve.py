@@ -75,15 +75,23 @@ class KeyReserve:
 
     async def _make(self) -> None:
         want = self.size - len(self._ready)
+        ids = [str(time_ordered_id()) for _ in range(want)]
+        if self.keys.batched(want):
+            try:
+                made = await self.keys.make_many(ids)  # one write for all (shared/sealing.py)
+            except Exception as exc:  # noqa: BLE001 - made one by one below instead
+                log.info("case key reserve: a batch of %d keys not made (%s); one by one", want, type(exc).__name__)
+            else:
+                self._ready.extend((case_id, revision, key) for case_id, (revision, key) in zip(ids, made, strict=True))
+                return
 
-        async def one() -> tuple[str, int, bytes]:
-            case_id = str(time_ordered_id())
+        async def one(case_id: str) -> tuple[str, int, bytes]:
             revision, key = await self.keys.make(case_id)
             return case_id, revision, key
 
-        made = await asyncio.gather(*(one() for _ in range(want)), return_exceptions=True)
-        failed = [m for m in made if isinstance(m, BaseException)]
-        self._ready.extend(m for m in made if not isinstance(m, BaseException))
+        made_one = await asyncio.gather(*(one(case_id) for case_id in ids), return_exceptions=True)
+        failed = [m for m in made_one if isinstance(m, BaseException)]
+        self._ready.extend(m for m in made_one if not isinstance(m, BaseException))
         if failed:
             log.info("case key reserve: %d of %d keys not made (%s)", len(failed), want, type(failed[0]).__name__)
 
@@ -94,10 +102,16 @@ class KeyReserve:
             await asyncio.gather(self._topping, return_exceptions=True)
         unused, self._ready = list(self._ready), deque()
         left: list[BaseException] = []
-        for case_id, revision, _ in unused:
+        for case_id, revision, key in unused:
             self.keys.forget(case_id)
             try:
-                await self.keys.js.delete_msg(KEYS_STREAM, revision)
+                # A revision is deleted only while it holds the key made for this id: a deletion
+                # cannot be undone, so a miscounted revision must never reach another case's key.
+                entry = await self.keys.entry(case_id)
+                if entry is not None and entry.revision == revision and entry.value == key:
+                    await self.keys.js.delete_msg(KEYS_STREAM, revision)
+                else:
+                    log.error("case key reserve: revision %d does not hold the key made for its case; kept", revision)
             except Exception as exc:  # noqa: BLE001 - connection gone: the key stays, unused and harmless
                 left.append(exc)
         if left:

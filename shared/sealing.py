@@ -36,6 +36,8 @@ from pydantic import TypeAdapter, ValidationError
 
 from shared.contracts.base import TRUSTED, Event
 from shared.contracts.personal import SEALED_PREFIX, Sealed, is_personal
+from shared.internals.natspy import core_client
+from shared.messaging.atomic import ATOMIC_BATCH_MAX, ATOMIC_BATCH_MIN, publish_atomic
 from shared.outage import DependencyUnavailable
 
 log = logging.getLogger("koolle.sealing")
@@ -135,6 +137,8 @@ def stream_config() -> StreamConfig:
         deny_delete=False,
         deny_purge=True,
         allow_direct=True,
+        # The keys of many new cases are made as one atomic batch (CaseKeys.make_many).
+        allow_atomic=True,
         num_replicas=1,
         description="Per-case data keys of the personal fields of events (crypto-shredding, docs/operations.md §11).",
     )
@@ -162,8 +166,9 @@ class CaseKeys:
     The cache holds the keys, not ciphers: an ``AESGCM`` holds OpenSSL contexts of about 2.5 KB,
     so 20,000 cached ciphers held 50 MB in every service, against 1.3 µs to build one when asked."""
 
-    def __init__(self, js: JetStreamContext, cache_size: int = 20000) -> None:
+    def __init__(self, js: JetStreamContext, cache_size: int = 20000, *, atomic: bool = True) -> None:
         self.js = js
+        self.atomic = atomic  # KOOLLE_OUTBOX_ATOMIC_BATCHES: false for a server older than 2.12
         self._kv: Any = None
         self._cache: OrderedDict[str, bytes | None] = OrderedDict()
         self._size = cache_size
@@ -198,6 +203,55 @@ class CaseKeys:
         key. ``KeyWrongLastSequenceError`` when the case has a key (or a tombstone) already."""
         key = secrets.token_bytes(32)
         return await (await self._bucket()).create(case_id, key), key
+
+    async def entry(self, case_id: str) -> Any:
+        """The bucket's entry for ``case_id`` (revision and value), not cached; None when it has none."""
+        try:
+            return await (await self._bucket()).get(case_id)
+        except NotFoundError:
+            return None
+
+    def batched(self, count: int) -> bool:
+        """Whether ``count`` new keys are made as atomic batches (:meth:`make_many`) rather than one by
+        one: one fsync'd write and one reply per batch instead of per key. Measured with 250 keys: 10
+        against 40 µs of this process's CPU and 16 against 91 µs of nats-server's per key, and 7
+        against 62 ms until all were stored (bench/README.md). A few keys are cheaper one by one."""
+        return self.atomic and count >= ATOMIC_BATCH_MIN
+
+    async def make_many(self, case_ids: list[str]) -> list[tuple[int, bytes]]:
+        """New random keys for ``case_ids`` in the bucket, not cached, in atomic batches of up to
+        ``ATOMIC_BATCH_MAX``: each key's message revision and the key, in order. Each message expects
+        its subject to be empty, as :meth:`make` does, so a batch holding a case that has a key (or
+        a tombstone) already is refused whole: ``BatchRefused`` (shared/messaging/atomic.py), and
+        none of that batch's keys is stored. Batches stored before it stay (keys nothing uses yet)."""
+        made: list[tuple[int, bytes]] = []
+        nc = core_client(self.js)
+        for start in range(0, len(case_ids), ATOMIC_BATCH_MAX):
+            chunk = case_ids[start : start + ATOMIC_BATCH_MAX]
+            keys = [secrets.token_bytes(32) for _ in chunk]
+            messages = [
+                (f"$KV.{KEYS_BUCKET}.{c}", k, {"Nats-Expected-Last-Subject-Sequence": "0"})
+                for c, k in zip(chunk, keys, strict=True)
+            ]
+            last = await publish_atomic(nc, messages)
+            first = last - len(chunk) + 1
+            made += [(first + i, k) for i, k in enumerate(keys)]
+        return made
+
+    async def ciphers_created(self, case_ids: list[str]) -> list[AESGCM | None]:
+        """The ciphers of ``case_ids``, their keys created where missing, as :meth:`cipher` with
+        ``create``. Many new cases (the intake's batch under load) get their keys as atomic batches;
+        should a batch be refused (a case had a key already) or fail, every case is asked alone."""
+        if self.batched(len(case_ids)) and not any(self.known(c) for c in case_ids):
+            try:
+                made = await self.make_many(case_ids)
+            except Exception as exc:  # noqa: BLE001 - the one-by-one path below decides, per case
+                log.info("case keys: a batch of %d not made (%s); one by one", len(case_ids), type(exc).__name__)
+            else:
+                for case_id, (_, key) in zip(case_ids, made, strict=True):
+                    self.remember(case_id, key)
+                return [_cipher_of(key) for _, key in made]
+        return list(await asyncio.gather(*(self.cipher(c, create=True) for c in case_ids)))
 
     async def cipher(self, case_id: str, *, create: bool = False) -> AESGCM | None:
         """The case's cipher; None once the case is erased (or, when not ``create``, has no key)."""
@@ -286,7 +340,7 @@ class Sealer:
         # A batch of new cases (the intake's): their keys fetched or created side by side, not one
         # round trip after another while the transaction waits.
         cases = sorted({str(m["payload"].event.case_id) for m in waiting})
-        ciphers = dict(zip(cases, await asyncio.gather(*(self.keys.cipher(c, create=True) for c in cases)), strict=True))
+        ciphers = dict(zip(cases, await self.keys.ciphers_created(cases), strict=True))
         for m in waiting:
             event = m["payload"].event
             m["payload"] = self._sealed(event, ciphers[str(event.case_id)])

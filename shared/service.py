@@ -428,7 +428,7 @@ class Service:
             await ensure_streams(
                 js, self.settings.duplicate_window_seconds, self.settings.stream_replicas, self.settings.stream_max_ages()
             )
-        keys = CaseKeys(js)
+        keys = CaseKeys(js, atomic=self.settings.outbox_atomic_batches)
         self.sealer = Sealer(keys)
         self.db.sealer = self.sealer
         if self.case_key_reserve > 0:

@@ -63,7 +63,8 @@ class Settings(BaseSettings):
     outbox_batch: int = 500
     outbox_poll_seconds: float = 1.0
     # Publish a scan's events of one stream as one JetStream atomic batch (one write instead of one
-    # per event); false: one publish per event (e.g. a server older than 2.12).
+    # per event), and make many new cases' data keys likewise; false: one publish per event and per
+    # key (e.g. a server older than 2.12).
     outbox_atomic_batches: bool = True
 
     # Retention per kind of data (docs/operations.md, "Retention and erasure"). INTAKE holds raw

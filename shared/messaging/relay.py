@@ -17,9 +17,7 @@ Timers (schedules, rollup tombstones) are always published one by one.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import uuid
 from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
@@ -29,6 +27,7 @@ from sqlalchemy import bindparam, select, update
 
 from shared.faults import crash_point
 from shared.internals.natspy import core_client
+from shared.messaging.atomic import ATOMIC_BATCH_MAX, ATOMIC_BATCH_MIN, ATOMIC_DISABLED, BatchRefused, publish_atomic
 from shared.messaging.streams import stream_of
 from shared.storage.database import Database
 from shared.storage.fastpath.declare import hot_once
@@ -36,21 +35,8 @@ from shared.storage.uow import UnitOfWork
 
 log = logging.getLogger("koolle.outbox")
 
-ATOMIC_BATCH_MAX = 500  # the server accepts up to 1000 messages in one atomic batch
-# The server stages an atomic batch in a store of its own (directories and files created, synced and
-# removed), ≈ 3 ms of server CPU per batch however small. Measured on this 2-core machine: 3 events
-# as a batch cost 2.9 ms of server CPU and 4.2 ms until acked, one by one (pipelined) 0.9 ms and
-# 1.7 ms; the two break even near 20 events. Smaller groups therefore go out one by one.
-ATOMIC_BATCH_MIN = 16
 # How many batches' worth of handed-over rows one relay round publishes at once.
 ROUND_BATCHES = 8
-_ATOMIC_DISABLED = 10174  # JSAtomicPublishDisabledErr: the stream was not created with allow_atomic
-
-
-class BatchRefused(Exception):
-    def __init__(self, code: int) -> None:
-        super().__init__(f"atomic batch refused (err_code {code})")
-        self.code = code
 
 
 class OutboxRelay:
@@ -273,7 +259,7 @@ class OutboxRelay:
                 self.batches += 1
                 return [True] * len(rows)
             except BatchRefused as exc:
-                if exc.code == _ATOMIC_DISABLED:
+                if exc.code == ATOMIC_DISABLED:
                     self._no_atomic.add(stream_of(rows[0].subject) or "")
                 log.info("outbox batch refused (err_code %d); publishing its %d rows one by one", exc.code, len(rows))
             except Exception as exc:  # noqa: BLE001 - e.g. a timeout: the one-by-one path decides
@@ -282,24 +268,9 @@ class OutboxRelay:
         return [True if not isinstance(r, BaseException) else r for r in results]
 
     async def _send_atomic(self, rows: list[Any]) -> None:
-        nc = core_client(self.js)
-        batch_id = uuid.uuid4().hex
-        last = len(rows)
-        for i, row in enumerate(rows, 1):
-            headers = dict(row.headers)
-            headers["Nats-Msg-Id"] = row.message_id
-            headers["Nats-Batch-Id"] = batch_id
-            headers["Nats-Batch-Sequence"] = str(i)
-            if i < last:
-                await nc.publish(row.subject, row.payload, headers=headers)
-            else:
-                headers["Nats-Batch-Commit"] = "1"
-                reply = await nc.request(row.subject, row.payload, headers=headers, timeout=10)
-        ack = json.loads(reply.data)
-        if "error" in ack:
-            raise BatchRefused(int(ack["error"].get("err_code", 0)))
-        if ack.get("count") != last:
-            raise BatchRefused(0)
+        await publish_atomic(
+            core_client(self.js), [(row.subject, row.payload, {**row.headers, "Nats-Msg-Id": row.message_id}) for row in rows]
+        )
 
     async def _send(self, row: object) -> None:
         headers = dict(row.headers)  # type: ignore[attr-defined]

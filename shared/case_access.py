@@ -29,6 +29,7 @@ from shared.contracts.meetings import MeetingConvened, MeetingHeld
 from shared.contracts.plans import PlanAgreed, PlanHandedOver, PlanRevised
 from shared.contracts.referral import CaseTransferred, ReferralLinked, ReferralReceived, ReferralUnlinked
 from shared.policy import CaseRelation, Relations
+from shared.sealing import leaves_sealed
 from shared.storage.fastpath.declare import hot_once
 from shared.storage.uow import UnitOfWork
 
@@ -105,6 +106,7 @@ class CaseAccess:
 # -- the projection: one function per event, registered by the runtime on every service ---------------
 
 
+@leaves_sealed
 async def on_received(ev: ReferralReceived, uow: UnitOfWork) -> None:
     access = CaseAccess(uow)
     if ev.team_id:  # empty only in an event published before the field was added
@@ -112,15 +114,18 @@ async def on_received(ev: ReferralReceived, uow: UnitOfWork) -> None:
     await access.add(ev.case_id, "guardian", ev.guardian_keys)
 
 
+@leaves_sealed
 async def on_unlinked(ev: ReferralUnlinked, uow: UnitOfWork) -> None:
     if ev.team_id:
         await CaseAccess(uow).route(ev.case_id, ev.team_id, ev.municipality or "")
 
 
+@leaves_sealed
 async def on_transferred(ev: CaseTransferred, uow: UnitOfWork) -> None:
     await CaseAccess(uow).route(ev.case_id, ev.team_id, ev.municipality)
 
 
+@leaves_sealed
 async def on_linked(ev: ReferralLinked, uow: UnitOfWork) -> None:
     await CaseAccess(uow).add(ev.case_id, "guardian", ev.guardian_keys)
 
@@ -129,14 +134,17 @@ async def on_convened(ev: MeetingConvened, uow: UnitOfWork) -> None:
     await CaseAccess(uow).add(ev.case_id, "participant", [p.participant_id for p in ev.participants if p.kind == "professional"])
 
 
+@leaves_sealed
 async def on_held(ev: MeetingHeld, uow: UnitOfWork) -> None:
     await CaseAccess(uow).add(ev.case_id, "responsible", ev.responsible_worker_ids)
 
 
+@leaves_sealed
 async def on_plan(ev: PlanAgreed | PlanRevised, uow: UnitOfWork) -> None:
     await CaseAccess(uow).add(ev.case_id, "responsible", [w.worker_id for w in ev.responsible_workers])
 
 
+@leaves_sealed
 async def on_handed_over(ev: PlanHandedOver, uow: UnitOfWork) -> None:
     await CaseAccess(uow).add(ev.case_id, "responsible", [ev.responsible_worker.worker_id])
 

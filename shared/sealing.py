@@ -159,6 +159,18 @@ def _cipher_of(key: bytes | None) -> AESGCM | None:
     return None if key is None else AESGCM(key)
 
 
+def leaves_sealed(handler: Any) -> Any:
+    """Mark an event handler that reads none of its event's personal fields: the runtime gives it the
+    event as it travelled, those fields still sealed, and fetches no case key for it (a service whose
+    handlers of an event are all so marked never opens the family's data in it, shared/service.py)."""
+    handler.opens_personal_data = False
+    return handler
+
+
+def opens_personal_data(handler: Any) -> bool:
+    return getattr(handler, "opens_personal_data", True)
+
+
 class CaseKeys:
     """The case keys as this process knows them: a bounded in-memory cache over the bucket.
     A cached ``None`` means the case was erased.

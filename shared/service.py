@@ -68,7 +68,7 @@ from shared.requests import (
     requested_cases,
     with_purpose_required,
 )
-from shared.sealing import CaseKeys, Sealer, personal_fields
+from shared.sealing import CaseKeys, Sealer, opens_personal_data, personal_fields
 from shared.settings import Settings
 from shared.storage.database import Database
 from shared.storage.uow import UnitOfWork
@@ -167,16 +167,19 @@ class Service:
         self.consumed_events.append(event)
 
         def deco(fn: Callable[[Any, Any], Awaitable[None]]) -> Any:
-            handler = self._opening(fn) if personal_fields(event) else fn
+            # Its keys fetched ahead and its fields opened only for a handler that reads them.
+            opens = bool(personal_fields(event)) and opens_personal_data(fn)
+            handler = self._opening(fn) if opens else fn
+            prepare = self._prefetch_keys if opens else None
             preload = getattr(fn, "preload", None)  # a batch's read (Subscription.preload; fields still sealed)
             for i, sub in enumerate(self.subscriptions):
                 if sub.subject == event.filter_subject():
                     both = _chain(sub.preload, preload) if sub.preload and preload else sub.preload or preload
-                    self.subscriptions[i] = dataclasses.replace(sub, handler=_chain(sub.handler, handler), preload=both)
+                    self.subscriptions[i] = dataclasses.replace(
+                        sub, handler=_chain(sub.handler, handler), preload=both, prepare=sub.prepare or prepare
+                    )
                     return fn
-            sub = dataclasses.replace(Subscription.for_event(self.name, event, handler), preload=preload)
-            if personal_fields(event):
-                sub = dataclasses.replace(sub, prepare=self._prefetch_keys)
+            sub = dataclasses.replace(Subscription.for_event(self.name, event, handler), preload=preload, prepare=prepare)
             self.subscriptions.append(sub)
             return fn
 

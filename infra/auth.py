@@ -85,7 +85,13 @@ def service_permissions(service: str) -> dict[str, Any]:
     publish += [f"$JS.API.CONSUMER.INFO.{stream}.{durable}" for stream, durable in replaced]
     # The per-case data keys (shared/sealing.py): every service reads them and creates a missing one;
     # only the referral service, which carries out an erasure, deletes (securely erases) one.
-    publish += [f"$JS.API.STREAM.INFO.{KEYS_STREAM}", f"$JS.API.DIRECT.GET.{KEYS_STREAM}.>", f"$KV.{KEYS_BUCKET}.>"]
+    # (Many keys with one request: a batched direct get names its subjects in the body.)
+    publish += [
+        f"$JS.API.STREAM.INFO.{KEYS_STREAM}",
+        f"$JS.API.DIRECT.GET.{KEYS_STREAM}",
+        f"$JS.API.DIRECT.GET.{KEYS_STREAM}.>",
+        f"$KV.{KEYS_BUCKET}.>",
+    ]
     if service == "referral":
         publish.append(f"$JS.API.STREAM.MSG.DELETE.{KEYS_STREAM}")
     subscribe = [f"{inbox_prefix(service)}.>", f"ops.health.{service}", f"ops.replay.{service}", *_ops_subjects(service)]

@@ -120,3 +120,43 @@ async def test_a_reserve_of_many_keys_is_made_in_one_batch_and_a_clean_stop_dele
     for case_id in taken:
         assert (await kv.get(case_id)).value is not None
     await asyncio.sleep(0)
+
+
+async def test_a_batch_of_keys_is_read_with_one_request_an_erased_case_as_none_and_a_case_without_a_key_left_out(nc):  # type: ignore[no-untyped-def]
+    js = nc.jetstream()
+    await ensure_key_bucket(js)
+    maker = CaseKeys(js)
+    cases = _ids(30)
+    made = dict(zip(cases, await maker.make_many(cases), strict=True))
+    erased, never = cases[3], str(uuid.uuid4())
+    await maker.destroy(erased)
+    reader = CaseKeys(js)
+    sent: list[str] = []
+    real_publish = nc.publish
+
+    async def counting(subject, *args, **kwargs):  # type: ignore[no-untyped-def]
+        sent.append(subject)
+        return await real_publish(subject, *args, **kwargs)
+
+    nc.publish = counting
+    try:
+        await reader.fetch_many([*cases, never])
+    finally:
+        nc.publish = real_publish
+    assert sent == [f"$JS.API.DIRECT.GET.{KEYS_STREAM}"]  # one request for all 31
+    assert reader.cached(erased) is None  # erased: no cipher, and known as such
+    assert reader.cached(never) is False and not reader.known(never)  # as cipher() leaves it
+    for case_id in cases:
+        if case_id != erased:
+            assert reader._cache[case_id] == made[case_id][1]
+
+
+async def test_without_batches_the_keys_are_read_one_request_each(nc):  # type: ignore[no-untyped-def]
+    js = nc.jetstream()
+    await ensure_key_bucket(js)
+    cases = _ids(3)
+    for case_id in cases:
+        await CaseKeys(js).make(case_id)
+    reader = CaseKeys(js, atomic=False)
+    await reader.fetch_many(cases)
+    assert all(reader.cached(c) not in (False, None) for c in cases)

@@ -124,12 +124,15 @@ async def test_each_identity_is_refused_outside_its_subjects(secured):  # type: 
     # carries out an erasure) may delete one; no client reads or writes them.
     meetings = await connect(secured, "meetings")
     key_of = f"$JS.API.DIRECT.GET.{KEYS_STREAM}.$KV.{KEYS_BUCKET}.some-case"
+    many_keys = f"$JS.API.DIRECT.GET.{KEYS_STREAM}"  # a batched direct get: the subjects in the body
     assert await api_allowed(meetings, key_of, ALLOWED)
+    assert await api_allowed(meetings, many_keys, ALLOWED)
     assert await js_publish_allowed(meetings, f"$KV.{KEYS_BUCKET}.some-case", ALLOWED)
     assert not await api_allowed(meetings, f"$JS.API.STREAM.MSG.DELETE.{KEYS_STREAM}")
     assert await api_allowed(referral, f"$JS.API.STREAM.MSG.DELETE.{KEYS_STREAM}", ALLOWED)
     for nc in (frontdoor, staff):
         assert not await api_allowed(nc, key_of)
+        assert not await api_allowed(nc, many_keys)
         assert not await js_publish_allowed(nc, f"$KV.{KEYS_BUCKET}.some-case")
     await meetings.close()
 

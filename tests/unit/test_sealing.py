@@ -168,6 +168,9 @@ class FetchedKeys:
         self.fetched += 1
         return self.value
 
+    async def fetch_many(self, case_ids: list[str]) -> None:
+        self.fetched += len(case_ids)
+
 
 async def test_the_runtime_opens_an_event_once_for_all_its_handlers_and_an_erased_case_without_error() -> None:
     cipher = key()

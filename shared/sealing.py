@@ -106,12 +106,8 @@ def _aad(case_id: str, model: type[Event], name: str) -> bytes:
 
 
 def seal_value(cipher: AESGCM, case_id: str, model: type[Event], name: str, value: Any) -> str:
-    return seal_plain(cipher, case_id, model, name, json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
-
-
-def seal_plain(cipher: AESGCM, case_id: str, model: type[Event], name: str, plain: bytes) -> str:
-    """The sealed form of a field whose value's JSON is ``plain``."""
     nonce = os.urandom(NONCE)
+    plain = json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
     sealed = cipher.encrypt(nonce, plain, _aad(case_id, model, name))
     return SEALED_PREFIX + base64.urlsafe_b64encode(nonce + sealed).rstrip(b"=").decode()
 
@@ -383,28 +379,6 @@ class Sealer:
             m["payload"] = self._sealed(event, ciphers[str(event.case_id)])
 
     def _sealed(self, event: Event, cipher: AESGCM | None) -> bytes:
-        model = type(event)
-        names = personal_fields(model)
-        values = [getattr(event, name) for name in names]
-        if any(isinstance(v, Sealed) for v in values):
-            return self._sealed_again(event, cipher)
-        # The rest of the event serialised by pydantic at once, each personal field on its own and
-        # appended sealed: half the time of a dict dumped again with json (bench/README.md).
-        rest = event.model_dump_json(exclude=set(names)).encode()
-        case_id = str(event.case_id)
-        fields = []
-        for name, value in zip(names, values, strict=True):
-            if value is None:
-                sealed: Any = None
-            elif cipher is None:  # an erased case: the family's data is not written again, in any form
-                sealed = erased_value(model, name)
-            else:
-                sealed = seal_plain(cipher, case_id, model, name, _adapter(model, name).dump_json(value))
-            fields.append(b'"%s":%s' % (name.encode(), json.dumps(sealed, ensure_ascii=False).encode()))
-        return rest[:-1] + (b"," if len(rest) > 2 else b"") + b",".join(fields) + b"}"
-
-    def _sealed_again(self, event: Event, cipher: AESGCM | None) -> bytes:
-        """An event holding a value still sealed (as it was consumed): each field as its JSON says."""
         model = type(event)
         data = event.model_dump(mode="json")
         case_id = str(event.case_id)

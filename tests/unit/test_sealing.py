@@ -235,23 +235,3 @@ def test_an_erased_case_is_cached_as_no_cipher() -> None:
     assert keys.remember("case", None) is None
     assert keys.cached("case") is None and keys.known("case")
     assert keys.cached("other") is False and not keys.known("other")
-
-
-def test_a_sealed_event_opens_as_the_event_written_with_no_personal_value_as_null_and_an_erased_one_blank() -> None:
-    cipher = key()
-    sealer = Sealer(FixedKeys(cipher))  # type: ignore[arg-type]
-    ev = received()
-    payload = json.loads(sealer._sealed(ev, cipher))
-    fields = list(ReferralReceived.model_fields)
-    assert list(payload) == [n for n in fields if n != "contacts"] + ["contacts"]
-    assert payload["contacts"].startswith(SEALED_PREFIX)
-    base = {"producer": "plans", "case_id": uuid4(), "plan_id": uuid4(), "plan_version": 1, "recipient_id": "x"}
-    nobody = PlanShared(**base, recipient_role="family", basis="family")  # type: ignore[arg-type]
-    assert json.loads(sealer._sealed(nobody, cipher))["contact"] is None
-    assert opened_event(PlanShared, sealer._sealed(nobody, cipher), cipher) == nobody
-    # A value still sealed (an event as consumed, written again) is sealed as its JSON says, as before.
-    consumed = ReferralReceived.model_validate_json(sealer._sealed(ev, cipher))
-    assert isinstance(consumed.contacts, Sealed)
-    assert json.loads(sealer._sealed(consumed, cipher))["contacts"].startswith(SEALED_PREFIX)
-    erased = json.loads(sealer._sealed(ev, None))
-    assert erased["contacts"] == [] and erased["case_id"] == str(ev.case_id)

@@ -46,6 +46,13 @@ log = logging.getLogger("koolle.sealing")
 
 KEYS_BUCKET = "CASE_KEYS"
 KEYS_STREAM = f"KV_{KEYS_BUCKET}"
+
+
+def key_subject(case_id: str) -> str:
+    """The subject of a case's key in the bucket (as nats-py's key-value API writes it)."""
+    return f"$KV.{KEYS_BUCKET}.{case_id}"
+
+
 TOMBSTONE = b"erased"
 NONCE = 12
 
@@ -232,15 +239,15 @@ class CaseKeys:
         batch fail, each case is asked alone."""
         if self.atomic and len(case_ids) > 1:
             try:
-                found = await last_of_subjects(core_client(self.js), KEYS_STREAM, [f"$KV.{KEYS_BUCKET}.{c}" for c in case_ids])
+                found = await last_of_subjects(core_client(self.js), KEYS_STREAM, [key_subject(c) for c in case_ids])
             except Exception as exc:  # noqa: BLE001 - the one-by-one path below decides, per case
                 log.info("case keys: a batch of %d not read (%s); one by one", len(case_ids), type(exc).__name__)
             else:
                 for case_id in case_ids:
-                    got = found.get(f"$KV.{KEYS_BUCKET}.{case_id}")
-                    if got is None or got[2].get(KV_OP) in (KV_DEL, KV_PURGE) or KV_MARKER_REASON in got[2]:
+                    got = found.get(key_subject(case_id))
+                    if got is None or got.headers.get(KV_OP) in (KV_DEL, KV_PURGE) or KV_MARKER_REASON in got.headers:
                         continue  # none (never made, or a delete marker): not cached, as cipher() leaves it
-                    self.remember(case_id, None if got[1] == TOMBSTONE else got[1])
+                    self.remember(case_id, None if got.data == TOMBSTONE else got.data)
                 return
         await asyncio.gather(*(self.cipher(c) for c in case_ids), return_exceptions=True)
 
@@ -263,8 +270,7 @@ class CaseKeys:
             chunk = case_ids[start : start + ATOMIC_BATCH_MAX]
             keys = [secrets.token_bytes(32) for _ in chunk]
             messages = [
-                (f"$KV.{KEYS_BUCKET}.{c}", k, {"Nats-Expected-Last-Subject-Sequence": "0"})
-                for c, k in zip(chunk, keys, strict=True)
+                (key_subject(c), k, {"Nats-Expected-Last-Subject-Sequence": "0"}) for c, k in zip(chunk, keys, strict=True)
             ]
             last = await publish_atomic(nc, messages)
             first = last - len(chunk) + 1

@@ -14,33 +14,37 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from nats.aio.client import Client
 
 DIRECT_GET_MAX = 256  # subjects per request, well below the server's limit of a batch
 
 
+class Stored(NamedTuple):
+    """A subject's last message as the server sent it."""
+
+    sequence: int
+    data: bytes
+    headers: dict[str, str]
+
+
 class DirectGetFailed(Exception):
     """The server ended the batch with an error status (not 204/404), or did not answer in time."""
 
 
-async def last_of_subjects(
-    nc: Client, stream: str, subjects: Sequence[str], timeout: float = 5.0
-) -> dict[str, tuple[int, bytes, dict[str, str]]]:
-    """The last message (stream sequence, data, headers) of each of ``subjects`` that has one in
+async def last_of_subjects(nc: Client, stream: str, subjects: Sequence[str], timeout: float = 5.0) -> dict[str, Stored]:
+    """The last message (:class:`Stored`) of each of ``subjects`` that has one in
     ``stream``; a subject with none is left out. Raises :class:`DirectGetFailed` when the server
     answers with an error or not at all."""
-    found: dict[str, tuple[int, bytes, dict[str, str]]] = {}
+    found: dict[str, Stored] = {}
     for start in range(0, len(subjects), DIRECT_GET_MAX):
         found.update(await _one_request(nc, stream, subjects[start : start + DIRECT_GET_MAX], timeout))
     return found
 
 
-async def _one_request(
-    nc: Client, stream: str, subjects: Sequence[str], timeout: float
-) -> dict[str, tuple[int, bytes, dict[str, str]]]:
-    found: dict[str, tuple[int, bytes, dict[str, str]]] = {}
+async def _one_request(nc: Client, stream: str, subjects: Sequence[str], timeout: float) -> dict[str, Stored]:
+    found: dict[str, Stored] = {}
     ended: asyncio.Future[str] = asyncio.get_running_loop().create_future()
 
     async def on_reply(msg: Any) -> None:
@@ -52,7 +56,7 @@ async def _one_request(
             return
         subject = headers.get("Nats-Subject")
         if subject is not None:
-            found[subject] = (int(headers.get("Nats-Sequence", "0")), msg.data, headers)
+            found[subject] = Stored(int(headers.get("Nats-Sequence", "0")), msg.data, headers)
 
     inbox = nc.new_inbox()
     sub = await nc.subscribe(inbox, cb=on_reply)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import gc
 import json
 import logging
 import os
@@ -44,6 +43,7 @@ from shared.contracts import (
 from shared.contracts.directory import DIRECTORY_READERS
 from shared.erasure import erase_case_rows
 from shared.errors import DomainError, message
+from shared.gc_pause import collector_after_start_up
 from shared.identity import TokenVerifier, Unauthenticated, authorization_header, verifier_from_settings
 from shared.key_reserve import KeyReserve
 from shared.messaging.batches import BatchOrder
@@ -528,11 +528,7 @@ class Service:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         await self.start()
-        # What start-up built (modules, schemas, compiled statements, templates) lives as long as the
-        # process: moved out of the collector's sight, each collection has far less to walk
-        # (bench/: ≈ 5–10 % of a service's CPU per referral).
-        gc.collect()
-        gc.freeze()
+        collector_after_start_up()
         print(json.dumps({"service": self.name, "ready": True}), flush=True)
         await stop.wait()
         await self.stop()

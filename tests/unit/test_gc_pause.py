@@ -1,4 +1,5 @@
-"""``collections_paused``: the collector is off inside, back on after the last of overlapping pauses."""
+"""``collections_paused``: the collector is off inside, back on after the last of overlapping pauses.
+``collector_after_start_up``: start-up's objects frozen, the youngest generation collected less often."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import gc
 
 import pytest
 
-from shared.gc_pause import collections_paused
+from shared.gc_pause import YOUNG_COLLECTION_THRESHOLD, collections_paused, collector_after_start_up
 
 
 def test_the_collector_is_paused_inside_and_running_again_after() -> None:
@@ -40,3 +41,14 @@ def test_a_collector_that_was_off_stays_off() -> None:
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_after_start_up_the_collector_ignores_start_up_objects_and_waits_for_more_new_ones() -> None:
+    thresholds = gc.get_threshold()
+    try:
+        collector_after_start_up()
+        assert gc.get_freeze_count() > 0
+        assert gc.get_threshold() == (YOUNG_COLLECTION_THRESHOLD, *thresholds[1:])
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*thresholds)

@@ -216,3 +216,18 @@ async def test_staff_commands_are_traced_through_meetings_plans_and_notification
         assert consumer.parent is not None and consumer.parent.span_id == request.context.span_id, (command, event)
         assert consumer.attributes["koolle.case_id"] == case_id
     assert len({convene_ctx.trace_id, held_ctx.trace_id, agree_ctx.trace_id}) == 3
+
+
+def test_without_an_exporter_a_notification_continues_its_cause_trace_and_builds_no_span(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from types import SimpleNamespace
+
+    from services.notifications import delivery
+
+    monkeypatch.setattr(delivery, "tracing_exported", lambda: False)
+    cause = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    n = SimpleNamespace(trace={"traceparent": cause}, notification_id="n-1")
+    with delivery._in_trace(n):
+        headers: dict[str, str] = {}
+        inject_context(headers)  # what notification.sent carries
+        assert not trace.get_current_span().is_recording()
+    assert headers["traceparent"] == cause  # the cause's trace and span: no span of its own between

@@ -239,12 +239,13 @@ class CaseKeys:
         batch fail, each case is asked alone."""
         if self.atomic and len(case_ids) > 1:
             try:
-                found = await last_of_subjects(core_client(self.js), KEYS_STREAM, [key_subject(c) for c in case_ids])
+                subjects = {case_id: key_subject(case_id) for case_id in case_ids}
+                found = await last_of_subjects(core_client(self.js), KEYS_STREAM, list(subjects.values()))
             except Exception as exc:  # noqa: BLE001 - the one-by-one path below decides, per case
                 log.info("case keys: a batch of %d not read (%s); one by one", len(case_ids), type(exc).__name__)
             else:
-                for case_id in case_ids:
-                    got = found.get(key_subject(case_id))
+                for case_id, subject in subjects.items():
+                    got = found.get(subject)
                     if got is None or got.headers.get(KV_OP) in (KV_DEL, KV_PURGE) or KV_MARKER_REASON in got.headers:
                         continue  # none (never made, or a delete marker): not cached, as cipher() leaves it
                     self.remember(case_id, None if got.data == TOMBSTONE else got.data)

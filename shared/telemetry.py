@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator, Mapping, MutableMapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -112,6 +112,22 @@ def attached(ctx: otel_context.Context) -> Iterator[None]:
         yield
     finally:
         otel_context.detach(token)
+
+
+def continued(
+    tracer: trace.Tracer,
+    name: str,
+    ctx: otel_context.Context,
+    attributes: Callable[[], Mapping[str, Any]] | None = None,
+    kind: trace.SpanKind = trace.SpanKind.INTERNAL,
+) -> AbstractContextManager[Any]:
+    """Continue the trace in ``ctx`` for a block: a span ``name`` while spans are exported; without
+    an exporter only ``ctx`` made current, so that what the block emits still carries the trace and
+    no span is built (≈ 10 µs each; 3–15 % of a consumer's CPU, bench/). ``attributes`` is called
+    only when a span is built."""
+    if not tracing_exported():
+        return attached(ctx)
+    return tracer.start_as_current_span(name, context=ctx, kind=kind, attributes=attributes() if attributes else None)
 
 
 def tracer(service: str) -> trace.Tracer:

@@ -14,7 +14,7 @@ from opentelemetry import trace
 
 from shared import audit
 from shared.contracts.notifications import NotificationFailed, NotificationPortalMessage, NotificationSent
-from shared.telemetry import attached, extract_context, safe_attributes, tracer, tracing_exported
+from shared.telemetry import continued, extract_context, safe_attributes, tracer
 
 from .adapters import NotificationsUnitOfWork
 from .cancellation import audit_disclosure, cancel, withhold
@@ -273,34 +273,25 @@ def _staff_contact(staff: StaffDirectory, staff_id: str, row: Any) -> Any:
 
 
 def _in_trace(n: Notification) -> Any:
-    """Continue the trace of the event that caused the notification: a span while spans are
-    exported; else only that trace made current, as the consumers do (what is emitted still carries
-    it, and no span is built: ≈ 10 µs each, bench/README.md, nineteenth session)."""
-    ctx = extract_context(n.trace)
-    if not tracing_exported():
-        return attached(ctx)
-    return _tracer.start_as_current_span(
-        "notification record", context=ctx, attributes={"messaging.message.id": str(n.notification_id)}
+    """Continue the trace of the event that caused the notification (a span only while exported)."""
+    return continued(
+        _tracer, "notification record", extract_context(n.trace), lambda: {"messaging.message.id": str(n.notification_id)}
     )
 
 
 async def _send(delivery: Delivery, r: _Ready) -> tuple[Any, DeliveryError | None]:
     n, chosen = r.n, r.chosen
-    ctx = extract_context(n.trace)
-    scope = (
-        _tracer.start_as_current_span(
-            f"notification send {chosen}",
-            context=ctx,
-            attributes=safe_attributes(
-                **{
-                    "koolle.case_id": str(n.case_id),
-                    "koolle.event_type": n.source_event_type,
-                    "messaging.message.id": str(n.notification_id),
-                }
-            ),
-        )
-        if tracing_exported()
-        else attached(ctx)  # as _in_trace: no span without an exporter
+    scope = continued(
+        _tracer,
+        f"notification send {chosen}",
+        extract_context(n.trace),
+        lambda: safe_attributes(
+            **{
+                "koolle.case_id": str(n.case_id),
+                "koolle.event_type": n.source_event_type,
+                "messaging.message.id": str(n.notification_id),
+            }
+        ),
     )
     with scope:
         try:

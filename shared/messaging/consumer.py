@@ -28,6 +28,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from nats.aio.msg import Msg
@@ -48,12 +49,25 @@ from shared.messaging.subscription import Consumed, Subscription
 from shared.outage import DependencyUnavailable
 from shared.storage.database import Database
 from shared.storage.uow import UnitOfWork
-from shared.telemetry import attached, extract_context, tracing_exported
+from shared.telemetry import continued, extract_context
 
 log = logging.getLogger("koolle.consumer")
 
 
 Item = tuple[Msg, Subscription, Any]  # a message, the subscription it is for, its parsed event
+
+
+def _process_attributes(m: Msg, sub: Subscription, ev: Any, message_id: str) -> dict[str, Any]:
+    """A consumed event's span attributes: ids and subjects only, never personal data."""
+    return {
+        "messaging.system": "nats",
+        "messaging.operation": "process",
+        "messaging.destination.name": m.subject,
+        "messaging.message.id": message_id,
+        "koolle.consumer": sub.durable,
+        "koolle.delivery": m.metadata.num_delivered,
+        "koolle.case_id": str(getattr(ev, "case_id", "") or ""),
+    }
 
 
 class EventConsumer:
@@ -329,28 +343,15 @@ class EventConsumer:
                 new = set(claims)
             if new:
                 await self._preload(items, claims, new, uow)
-            recording = tracing_exported()
             for (m, sub, ev), claim in zip(items, claims, strict=True):
-                ctx = extract_context(m.headers)
                 # Without an exporter no span is built (bench/): the event's own trace context is
                 # made current instead, so what the handler emits still carries its traceparent.
-                scope = (
-                    self.tracer.start_as_current_span(
-                        f"{sub.subject} process",
-                        context=ctx,
-                        kind=SpanKind.CONSUMER,
-                        attributes={
-                            "messaging.system": "nats",
-                            "messaging.operation": "process",
-                            "messaging.destination.name": m.subject,
-                            "messaging.message.id": claim[1],
-                            "koolle.consumer": sub.durable,
-                            "koolle.delivery": m.metadata.num_delivered,
-                            "koolle.case_id": str(getattr(ev, "case_id", "") or ""),
-                        },
-                    )
-                    if recording
-                    else attached(ctx)
+                scope = continued(
+                    self.tracer,
+                    f"{sub.subject} process",
+                    extract_context(m.headers),
+                    partial(_process_attributes, m, sub, ev, claim[1]),
+                    kind=SpanKind.CONSUMER,
                 )
                 with scope:
                     fresh = claim in new

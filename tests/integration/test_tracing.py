@@ -222,8 +222,9 @@ def test_without_an_exporter_a_notification_continues_its_cause_trace_and_builds
     from types import SimpleNamespace
 
     from services.notifications import delivery
+    from shared import telemetry
 
-    monkeypatch.setattr(delivery, "tracing_exported", lambda: False)
+    monkeypatch.setattr(telemetry, "tracing_exported", lambda: False)
     cause = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
     n = SimpleNamespace(trace={"traceparent": cause}, notification_id="n-1")
     with delivery._in_trace(n):

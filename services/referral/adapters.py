@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import fields
 from datetime import UTC, date, datetime
 from typing import Any
@@ -312,12 +313,18 @@ def _count_rows(counts: dict[tuple[str, str], list[int]]) -> list[dict[str, Any]
     return [{"municipality": m, "month": mo, **dict(zip(COUNTERS, v, strict=True))} for (m, mo), v in counts.items() if any(v)]
 
 
+@functools.cache
+def _state_names(cls: type, skip: tuple[str, ...]) -> tuple[str, ...]:
+    """The dataclass's field names outside ``skip``, found once per class (three times per referral)."""
+    return tuple(f.name for f in fields(cls) if f.name not in skip)
+
+
 def _state(obj: Any, skip: tuple[str, ...]) -> dict[str, Any]:
     """The aggregate's fields not kept in their own columns, for the JSON ``state`` column.
 
     Shallow (it is serialised at once), unlike dataclasses.asdict, which deep-copies every nested
     value of the submission."""
-    state = {f.name: getattr(obj, f.name) for f in fields(obj) if f.name not in skip}
+    state = {name: getattr(obj, name) for name in _state_names(type(obj), skip)}
     if "contacts" in state:
         state["contacts"] = [dict(c.__dict__) for c in state["contacts"]]
     return state

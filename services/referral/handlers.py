@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import logging
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -73,7 +74,7 @@ class ReceiveSubmission:
     stream_seq: int
     msg_id: str | None = None  # the Nats-Msg-Id header (the front door's submission id)
 
-    @property
+    @functools.cached_property  # four reads per referral, each a keyed digest of the whole submission
     def inbox_key(self) -> str:
         """The inbox's name for this submission: its message id and content, never its place in the
         INTAKE stream (a recreated stream numbers from 1 again). A redelivery, or the same message

@@ -72,6 +72,7 @@ class TableWrites:
     _scoped: list[HeldWrite] = field(default_factory=list)
     _unindexed: list[HeldWrite] = field(default_factory=list)  # a value that is no dict key (JSON)
     _columns: frozenset[str] | None = None  # the columns every held insert names
+    _unread: list[HeldWrite] = field(default_factory=list)  # inserts not yet indexed (``_index``)
     # While every write is an insert of one statement with a key of its own (a batch's inbox rows,
     # hundreds of one consumer): they need no order among them, so ``groups`` makes them one group
     # without comparing each with those before it.
@@ -108,13 +109,20 @@ class TableWrites:
         if write.kind != INSERT:
             self._scoped.append(write)
             return
-        names = frozenset(write.params)
-        self._columns = names if self._columns is None else self._columns & names
-        try:
-            for item in write.params.items():
-                self._inserts_by_value.setdefault(item, []).append(write)
-        except TypeError:
-            self._unindexed.append(write)
+        self._unread.append(write)
+
+    def _index(self) -> None:
+        """Index the inserts held since the last read: only a read needs the index, and most
+        tables are not read again in the transaction that writes them (an intake batch's)."""
+        for write in self._unread:
+            names = frozenset(write.params)
+            self._columns = names if self._columns is None else self._columns & names
+            try:
+                for item in write.params.items():
+                    self._inserts_by_value.setdefault(item, []).append(write)
+            except TypeError:
+                self._unindexed.append(write)
+        self._unread.clear()
 
     def _track_keys(self, write: HeldWrite) -> None:
         keys = self._distinct_keys
@@ -127,6 +135,8 @@ class TableWrites:
 
     def affects(self, equals: dict[str, Any]) -> bool:
         """Could a held write change the rows where these columns equal these values?"""
+        if self._unread:
+            self._index()
         if any(_overlap(w.scope, equals) for w in self._scoped):
             return True
         if any(_matches(w.params, equals) for w in self._unindexed):
@@ -290,7 +300,7 @@ class Held:
             raise ValueError("only an upsert adds to its row")
         t = self.tables.get(table.name)
         if t is None:
-            t = self.tables[table.name] = TableWrites(_partition_column(table), tuple(c.name for c in table.primary_key.columns))
+            t = self.tables[table.name] = TableWrites(*_shape(table))
         t.add(HeldWrite(stmt, params, kind, scope or {}, spares, adds))
 
     def affects(self, table: str, equals: dict[str, Any]) -> bool:
@@ -310,6 +320,18 @@ class Held:
 
     def clear(self) -> None:
         self.tables = {}
+
+
+_SHAPES: dict[int, tuple[Table, str | None, tuple[str, ...]]] = {}
+
+
+def _shape(table: Table) -> tuple[str | None, tuple[str, ...]]:
+    """A table's partition column and primary key's columns, found once per table (a unit of work
+    holds writes of several tables in every transaction)."""
+    found = _SHAPES.get(id(table))
+    if found is None or found[0] is not table:
+        found = _SHAPES[id(table)] = (table, _partition_column(table), tuple(c.name for c in table.primary_key.columns))
+    return found[1], found[2]
 
 
 def _partition_column(table: Table) -> str | None:

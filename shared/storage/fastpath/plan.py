@@ -170,6 +170,7 @@ class Plan:
         "arrays",
         "reads_only",
         "upsert_key",
+        "_argspec",
     )
 
     def __init__(
@@ -196,6 +197,7 @@ class Plan:
         self.plain = result_procs is not None and all(p is None for p in result_procs)  # rows as SQLite gives them
         self.pg = pg
         self.arrays = arrays  # PostgreSQL: IN lists sent as one array parameter (``= ANY($n)``)
+        self._argspec = tuple((name, procs.get(name), name in arrays) for name in order)
         # PostgreSQL: a plain read (no row lock, no function with an effect) needs no transaction
         # begun before it: under READ COMMITTED each statement takes its own snapshot anyway (routing.py).
         self.reads_only = pg and bool(_READS.match(sql)) and not _NEEDS_TRANSACTION.search(sql)
@@ -230,14 +232,17 @@ class Plan:
 
     def _args(self, params: dict[str, Any]) -> tuple[Any, ...]:
         out = []
-        procs = self.procs
-        for name in self.order:
-            v = params[name] if name in params else self.consts[name]
-            p = procs.get(name)
-            if name in self.arrays:
+        consts = self.consts
+        # Each placeholder's name, bind processor and whether it is an array, found once per plan:
+        # this runs for every row of every hot statement.
+        for name, p, array in self._argspec:
+            v = params[name] if name in params else consts[name]
+            if array:
                 out.append([p(x) for x in v] if p is not None else list(v))
+            elif p is not None:
+                out.append(p(v))
             else:
-                out.append(p(v) if p is not None else v)
+                out.append(v)
         return tuple(out)
 
     def refusal(self, params: Any) -> str | None:

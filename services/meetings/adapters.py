@@ -557,3 +557,6 @@ class MeetingsUnitOfWork(UnitOfWork):
     def _attach(self, session: Any) -> None:
         self.meetings = MeetingRepository(self)
         self.audit = AuditLog(self, "meetings")
+        # An event's JSON form, by the event's id() (the event kept with it): two read models and
+        # their preloads read each referral.received, and one dump serves all four (read only).
+        self.payloads: dict[int, tuple[Any, dict[str, Any]]] = {}

@@ -878,14 +878,22 @@ async def _meeting_statistics_facts(uow: MeetingsUnitOfWork, months: tuple[str, 
     return facts | await uow.meetings.statistics_facts_of_kind("meetings", ("pro",))
 
 
+def _payload(ev: Any, uow: MeetingsUnitOfWork) -> dict[str, Any]:
+    """The event's JSON form, dumped once per transaction (the read models only read it)."""
+    found = uow.payloads.get(id(ev))
+    if found is None or found[0] is not ev:
+        found = uow.payloads[id(ev)] = (ev, ev.model_dump(mode="json"))
+    return found[1]
+
+
 async def _preload_meeting_statistics(events: list[Any], uow: MeetingsUnitOfWork) -> None:
-    keys = {meeting_statistics.MeetingStatisticsModel.key_of(ev.event_type, ev.model_dump(mode="json")) for ev in events}
+    keys = {meeting_statistics.MeetingStatisticsModel.key_of(ev.event_type, _payload(ev, uow)) for ev in events}
     await uow.meetings.preload_statistics_facts(keys, "meetings")
 
 
 async def on_meeting_statistics_event(ev: Any, uow: MeetingsUnitOfWork) -> None:
     """The live joint-meeting statistics read model, folded exactly as a rebuild folds the streams."""
-    payload = ev.model_dump(mode="json")
+    payload = _payload(ev, uow)
     key = meeting_statistics.MeetingStatisticsModel.key_of(ev.event_type, payload)
     known = await uow.meetings.statistics_facts(key, "meetings")
     model = meeting_statistics.MeetingStatisticsModel({key: copy.deepcopy(known or {})})
@@ -938,13 +946,13 @@ async def record_adoption_stage(cmd: RecordAdoptionStage, uow: MeetingsUnitOfWor
 
 
 async def _preload_joint_statistics(events: list[Any], uow: MeetingsUnitOfWork) -> None:
-    keys = {joint_statistics.JointWorkStatistics.key_of(ev.event_type, ev.model_dump(mode="json")) for ev in events}
+    keys = {joint_statistics.JointWorkStatistics.key_of(ev.event_type, _payload(ev, uow)) for ev in events}
     await uow.meetings.preload_statistics_facts(keys)
 
 
 async def on_joint_statistics_event(ev: Any, uow: MeetingsUnitOfWork) -> None:
     """The live joint-work statistics read model, folded exactly as a rebuild folds the streams."""
-    payload = ev.model_dump(mode="json")
+    payload = _payload(ev, uow)
     key = joint_statistics.JointWorkStatistics.key_of(ev.event_type, payload)
     known = await uow.meetings.statistics_facts(key)
     model = joint_statistics.JointWorkStatistics({key: copy.deepcopy(known or {})})  # nested: compared after

@@ -361,10 +361,10 @@ class NotificationRepository:
 
     async def upsert_contacts(self, case_id: UUID, cs: list[dict[str, Any]]) -> None:
         """:meth:`upsert_contact` for several people, in one statement when each appears once."""
-        now = self.now()
+        now, case = self.now(), str(case_id)
         rows = [
             {
-                "case_id": str(case_id),
+                "case_id": case,
                 "contact_id": c["contact_id"],
                 "role": c["role"],
                 "language": c.get("language") or "fi",

@@ -297,6 +297,19 @@ E = TypeVar("E", bound=Event)
 
 
 TRUSTED = {"trusted": True}
+
+_ABSENT = object()
+
+
+def field_or_none(obj: Any, name: str) -> Any:
+    """``getattr(obj, name, None)`` without the AttributeError that pydantic raises and formats for a
+    name the model does not have (≈ 2.2 µs against 0.1 µs): the outbox and the router ask for fields
+    that only some events have, several times per event. A model's fields are in its ``__dict__``;
+    anything else the class defines (a property) is read as before."""
+    value = vars(obj).get(name, _ABSENT) if hasattr(obj, "__dict__") else _ABSENT
+    if value is _ABSENT:
+        return getattr(obj, name, None) if hasattr(type(obj), name) else None
+    return value
 """Validation context for data already checked where it entered the system: an event read by a
 consumer, or an event built from a checked submission (see ``common.Email``)."""
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import Table, bindparam, select
 
+from shared.contracts.base import field_or_none
 from shared.contracts.routes import routed_subject
 from shared.storage.fastpath.declare import hot_once
 
@@ -23,7 +24,7 @@ async def route(uow: Any, pending: list[tuple[dict[str, Any], Any]]) -> None:
     """Set the subject of each (outbox row, event) in ``pending``."""
     known: dict[str, dict[str, Any]] = {}
     for _, form in pending:  # an assignment or transfer in this same transaction
-        own = {"municipality": getattr(form, "municipality", None), "team": getattr(form, "team_id", None)}
+        own = {"municipality": field_or_none(form, "municipality"), "team": field_or_none(form, "team_id")}
         if own["municipality"] and own["team"] and form.case_id is not None:
             known[str(form.case_id)] = own
     missing = {str(f.case_id) for _, f in pending if f.case_id is not None and str(f.case_id) not in known}
@@ -34,8 +35,8 @@ async def route(uow: Any, pending: list[tuple[dict[str, Any], Any]]) -> None:
             known.setdefault(case_id, {})[kind] = value
     for row, form in pending:
         case = known.get(str(form.case_id), {})
-        municipality = getattr(form, "municipality", None) or case.get("municipality")
-        team = getattr(form, "team_id", None) or case.get("team")
+        municipality = field_or_none(form, "municipality") or case.get("municipality")
+        team = field_or_none(form, "team_id") or case.get("team")
         row["subject"] = routed_subject(form.subject(), municipality, team)
 
 

@@ -56,14 +56,15 @@ class OutboxWrites:
         """The event ``model`` with ``payload`` and the envelope filled in: producer (this service),
         case and causation (the request or event being handled), occurred_at (the clock). A field
         given in ``payload`` wins (e.g. a timer's own moment, or the case a new referral opened)."""
+        from shared.contracts.base import TRUSTED, field_or_none
+
         cause = self.cause
         if "case_id" not in payload:
-            payload["case_id"] = getattr(cause, "case_id", None)
+            payload["case_id"] = field_or_none(cause, "case_id")
         if "causation_id" not in payload:
-            payload["causation_id"] = getattr(cause, "command_id", None) or getattr(cause, "event_id", None)
+            payload["causation_id"] = field_or_none(cause, "command_id") or field_or_none(cause, "event_id")
         payload.setdefault("occurred_at", self.now())
         payload.setdefault("producer", self.producer)
-        from shared.contracts.base import TRUSTED
 
         return model.model_validate(payload, context=TRUSTED)
 

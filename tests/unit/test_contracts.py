@@ -8,7 +8,7 @@ from pydantic import ValidationError
 from infra.error_codes import codes_in_source, codes_of
 from infra.wiring import SERVICES, built, request_handlers
 from shared.contracts import EVENTS, REQUESTS, Contract, ReferralReceived, parse_event, stream_for_subject
-from shared.contracts.base import field_errors
+from shared.contracts.base import field_errors, field_or_none
 from shared.contracts.docs import BEGIN, END, asyncapi, errors_md, readme_with_catalogue
 from shared.errors import ERRORS, KINDS, DomainError
 
@@ -186,3 +186,26 @@ def test_a_number_no_integer_field_can_hold_is_refused_with_documented_codes() -
                     assert codes <= set(ERRORS), (r.subject, name, value, codes)
                     checked += bool(codes)
     assert checked > 20
+
+
+def test_a_field_an_event_does_not_have_reads_as_none_and_its_own_fields_and_properties_as_they_are():
+    from dataclasses import dataclass
+
+    from tests.support.data import referral_received
+
+    ev = referral_received()
+    assert field_or_none(ev, "case_id") == ev.case_id
+    assert field_or_none(ev, "command_id") is None  # pydantic would raise and format an AttributeError
+    assert field_or_none(ev, "municipality") == ev.municipality
+
+    @dataclass(frozen=True)
+    class Cause:
+        data: bytes
+
+        @property
+        def case_id(self) -> str:
+            return "from-a-property"
+
+    assert field_or_none(Cause(b""), "case_id") == "from-a-property"
+    assert field_or_none(Cause(b""), "event_id") is None
+    assert field_or_none(None, "case_id") is None

@@ -297,6 +297,8 @@ E = TypeVar("E", bound=Event)
 
 
 TRUSTED = {"trusted": True}
+"""Validation context for data already checked where it entered the system: an event read by a
+consumer, or an event built from a checked submission (see ``common.Email``)."""
 
 _ABSENT = object()
 
@@ -310,8 +312,6 @@ def field_or_none(obj: Any, name: str) -> Any:
     if value is _ABSENT:
         return getattr(obj, name, None) if hasattr(type(obj), name) else None
     return value
-"""Validation context for data already checked where it entered the system: an event read by a
-consumer, or an event built from a checked submission (see ``common.Email``)."""
 
 
 def parse_event(model: type[E], data: bytes | str) -> E:

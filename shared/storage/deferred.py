@@ -28,6 +28,7 @@ This module plans; the unit of work sends (shared/storage/fastpath/routing.py).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -322,16 +323,11 @@ class Held:
         self.tables = {}
 
 
-_SHAPES: dict[int, tuple[Table, str | None, tuple[str, ...]]] = {}
-
-
+@functools.cache
 def _shape(table: Table) -> tuple[str | None, tuple[str, ...]]:
     """A table's partition column and primary key's columns, found once per table (a unit of work
     holds writes of several tables in every transaction)."""
-    found = _SHAPES.get(id(table))
-    if found is None or found[0] is not table:
-        found = _SHAPES[id(table)] = (table, _partition_column(table), tuple(c.name for c in table.primary_key.columns))
-    return found[1], found[2]
+    return _partition_column(table), tuple(c.name for c in table.primary_key.columns)
 
 
 def _partition_column(table: Table) -> str | None:

@@ -17,7 +17,7 @@ ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1
 Id = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._:-]+$")]
 
 
-@lru_cache(maxsize=64)  # the intake checks an address, then keeps its normalised form: one check
+@lru_cache(maxsize=2048)  # screening checks a batch's addresses before the intake keeps their normalised forms: one check each
 def normalised_email(value: str) -> str | None:
     """The address as the contracts keep it (domain lower-cased), or None when it is not a valid
     address. The full check (email-validator), the same one ``Email`` makes."""

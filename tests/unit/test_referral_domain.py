@@ -72,6 +72,35 @@ def test_addresses_are_kept_as_the_contracts_normalise_them() -> None:
     assert r.contacts[0].email == "Testi@esimerkki.fi"
 
 
+def test_a_full_intake_batch_checks_each_new_address_once(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The intake screens a whole batch (its preload) before it opens any referral, and both need
+    each address checked: the check's cache holds a full batch's addresses, so each new address is
+    checked once, not again when its referral is opened (≈ 20 µs of the intake's CPU per address)."""
+    import uuid
+
+    import shared.contracts.common as common
+    from shared.settings import Settings
+
+    checked: list[str] = []
+    real = common.validate_email
+    monkeypatch.setattr(common, "validate_email", lambda value: checked.append(value) or real(value))
+    common.normalised_email.cache_clear()
+    tag = uuid.uuid4().hex[:8]
+    guardians = [
+        [
+            {"name": "Testi Huoltaja", "email": f"g{i}a-{tag}@example.com"},
+            {"name": "Toinen Huoltaja", "email": f"g{i}b-{tag}@example.com"},
+        ]
+        for i in range(Settings().fetch_batch)
+    ]
+    batch = [sub(guardians=g) for g in guardians]
+    assert all(check_submission(s, TODAY) == [] for s in batch)
+    opened = [open_referral(s, datetime(2026, 11, 22, 10, tzinfo=UTC), TEST_PSEUDONYM) for s in batch]
+    addresses = [g["email"] for pair in guardians for g in pair] + ["pk@example.com"]  # and the referrer's
+    assert sorted(checked) == sorted(addresses)
+    assert [c.email for c in opened[-1].contacts[:2]] == [g["email"] for g in guardians[-1]]
+
+
 def test_a_new_case_id_is_time_ordered() -> None:
     """Case ids key the access records, consents and referrals of every service: version 7 ids of
     the cases opened lately sort together (their index pages stay hot), as referral ids do."""

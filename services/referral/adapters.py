@@ -740,3 +740,4 @@ class ReferralUnitOfWork(UnitOfWork):
         self.referrals = ReferralRepository(self)
         self.audit = AuditLog(self, "referral")
         self.screenings: dict[str, Any] = {}  # submissions screened in this transaction, by inbox key
+        self.addresses: dict[str, str | None] = {}  # e-mail addresses checked in it (normalised_email)

@@ -138,15 +138,16 @@ def guardian_ids(sub: Any) -> list[str]:
     return [parse_hetu(g.personal_id).value for g in sub.guardians if g.personal_id]
 
 
-def open_referral(sub: Any, now: datetime, pseudonym: Pseudonym) -> Referral:
+def open_referral(sub: Any, now: datetime, pseudonym: Pseudonym, checked: dict[str, str | None] | None = None) -> Referral:
     """A referral from a valid submission, with a case id of its own (replaced when it is linked).
-    ``pseudonym`` keys the children's index entries and the content's fingerprint."""
+    ``pseudonym`` keys the children's index entries and the content's fingerprint; ``checked`` holds
+    the addresses its screening checked (:func:`normalised_email`)."""
     contacts = [
         Contact(
             contact_id=f"guardian-{i + 1}",
             role="guardian",
             language=g.language,
-            email=normalised_email(g.email) if g.email else None,
+            email=normalised_email(g.email, checked) if g.email else None,
             phone=normalise_phone(g.phone) if g.phone else None,
         )
         for i, g in enumerate(sub.guardians)
@@ -157,7 +158,7 @@ def open_referral(sub: Any, now: datetime, pseudonym: Pseudonym) -> Referral:
                 contact_id="referrer",
                 role="referrer",
                 language="fi",
-                email=normalised_email(sub.referrer.email) if sub.referrer.email else None,
+                email=normalised_email(sub.referrer.email, checked) if sub.referrer.email else None,
                 phone=normalise_phone(sub.referrer.phone) if sub.referrer.phone else None,
             )
         )

@@ -115,7 +115,9 @@ def _screened(cmd: ReceiveSubmission, uow: ReferralUnitOfWork) -> Any:
     found = uow.screenings.get(cmd.inbox_key)
     if found is None:
         now = uow.now()
-        found = screen(cmd.data, helsinki_date(now), cmd.msg_id, now=now, limits=uow.config.submitted_at_limits())
+        found = screen(
+            cmd.data, helsinki_date(now), cmd.msg_id, now=now, limits=uow.config.submitted_at_limits(), checked=uow.addresses
+        )
         uow.screenings[cmd.inbox_key] = found
     return found
 
@@ -136,7 +138,7 @@ async def receive_submission(cmd: ReceiveSubmission, uow: ReferralUnitOfWork) ->
         return None
     sub = result.submission
     assert sub is not None
-    referral = open_referral(sub, now, pseudonyms.pseudonym)
+    referral = open_referral(sub, now, pseudonyms.pseudonym, uow.addresses)
     referral.guardian_keys = [person_key(h) for h in domain.guardian_ids(sub)]
     existing = await uow.referrals.open_case_for_children(referral.child_keys)
     if existing is not None:

@@ -68,7 +68,7 @@ def _age_on(born: date, today: date) -> int:
     return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
 
 
-def check_submission(sub: Any, today: date) -> list[Problem]:
+def check_submission(sub: Any, today: date, checked: dict[str, str | None] | None = None) -> list[Problem]:
     """Rules beyond the contract's shape. ``sub`` is a ReferralSubmission."""
     problems: list[Problem] = []
     if sub.submitted_at.tzinfo is None:
@@ -108,14 +108,14 @@ def check_submission(sub: Any, today: date) -> list[Problem]:
                 problems.append(Problem(f"{path}.personal_id", exc.code))
         if g.phone and normalise_phone(g.phone) is None:
             problems.append(Problem(f"{path}.phone", "invalid_phone"))
-        if g.email and normalised_email(g.email) is None:
+        if g.email and normalised_email(g.email, checked) is None:
             problems.append(Problem(f"{path}.email", "invalid_email"))
         if not g.phone and not g.email:
             problems.append(Problem(path, "contact_missing"))
     if sub.referrer is not None:
         if sub.referrer.phone and normalise_phone(sub.referrer.phone) is None:
             problems.append(Problem("referrer.phone", "invalid_phone"))
-        if sub.referrer.email and normalised_email(sub.referrer.email) is None:
+        if sub.referrer.email and normalised_email(sub.referrer.email, checked) is None:
             problems.append(Problem("referrer.email", "invalid_email"))
     if sub.language == "other" and not sub.interpreter_needed and not sub.other_language:
         problems.append(Problem("other_language", "language_unspecified"))
@@ -218,10 +218,12 @@ def screen(
     *,
     now: datetime | None = None,
     limits: SubmittedAtLimits | None = None,
+    checked: dict[str, str | None] | None = None,
 ) -> Screening:
     """Parse and validate raw intake bytes. Never raises: any payload gives a submission or reasons.
     ``msg_id`` (the message's Nats-Msg-Id) names a rejection whose body has no readable id. With
-    ``now`` (the moment of receipt), ``submitted_at`` is held to ``limits``."""
+    ``now`` (the moment of receipt), ``submitted_at`` is held to ``limits``. ``checked``: the
+    addresses checked so far in the transaction (:func:`normalised_email`)."""
     try:
         sub = ReferralSubmission.model_validate_json(data)
     except ValidationError as exc:
@@ -229,7 +231,7 @@ def screen(
     except (ValueError, RecursionError):  # e.g. nesting too deep for the parser
         return Screening(_submission_id_of(data, msg_id), None, [Problem("$", "json_invalid").error()])
     try:
-        problems = check_submission(sub, today)
+        problems = check_submission(sub, today, checked)
         if now is not None:
             late = check_submitted_at(sub.submitted_at, now, limits or SubmittedAtLimits())
             problems += [late] if late else []

@@ -107,6 +107,26 @@ class Results:
         print(f"  {what:<58} {value:>16}  {target:<22} {verdict}", flush=True)
 
 
+def fsync_ms(directory: Path, writes: int = 300) -> tuple[float, float]:
+    """p50 and p99 of one ``PAYLOAD``-byte append and its ``fsync`` in ``directory`` (ms). With
+    ``sync_interval: always`` nats-server syncs every stored write, so the raw publish limit follows
+    the disk's sync time, while the pipeline's rate follows the CPU: the same code's ratio moves
+    between machines with it (bench/README.md, twenty-second session)."""
+    path = directory / "fsync.probe"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    times = []
+    try:
+        for _ in range(writes):
+            t0 = time.perf_counter()
+            os.write(fd, b"x" * PAYLOAD)
+            os.fsync(fd)
+            times.append((time.perf_counter() - t0) * 1000)
+    finally:
+        os.close(fd)
+        path.unlink()
+    return pct(times, 50), pct(times, 99)
+
+
 # -- 1. the raw limit --------------------------------------------------------------------------------
 async def raw_limit(nc: nats.NATS, n: int, window: int = 1000, replicas: int = 1) -> tuple[float, float]:
     js = nc.jetstream(timeout=10)
@@ -305,7 +325,8 @@ async def pipeline(nc: nats.NATS, system: System, n: int, res: Results, raw_pub:
             await asyncio.sleep(0.5)
 
     sampler = asyncio.create_task(sample())
-    cpu0, srv0 = system.cpu_seconds(), system.server_cpu_seconds()
+    me = psutil.Process()
+    cpu0, srv0, gen0, machine0 = system.cpu_seconds(), system.server_cpu_seconds(), me.cpu_times(), psutil.cpu_times()
     t0 = time.perf_counter()
     await asyncio.gather(*(pub(i) for i in range(n)))
     t_pub = time.perf_counter() - t0
@@ -314,7 +335,7 @@ async def pipeline(nc: nats.NATS, system: System, n: int, res: Results, raw_pub:
         await asyncio.sleep(0.05)
     elapsed = (max(watch.notified.values()) if watch.notified else time.perf_counter()) - t0
     sampler.cancel()
-    cpu1, srv1 = system.cpu_seconds(), system.server_cpu_seconds()
+    cpu1, srv1, gen1, machine1 = system.cpu_seconds(), system.server_cpu_seconds(), me.cpu_times(), psutil.cpu_times()
     done = len(watch.notified)
     rate = done / elapsed
     target = 0.25 if label == "sqlite" else 0.20
@@ -342,6 +363,20 @@ async def pipeline(nc: nats.NATS, system: System, n: int, res: Results, raw_pub:
             f"{(sum(srv1.values()) - sum(srv0.values())) / max(done, 1) * 1000:.2f} ms",
             ", ".join(f"{k} {(srv1[k] - srv0[k]) / max(done, 1) * 1000:.2f}" for k in srv0),
         )
+    # What the cores allow at this run's CPU per referral: the pipeline's ceiling when it is CPU-bound
+    # (the machine busy nearly all the time), whatever the raw limit. The load generator (this
+    # process: publishing, and watching the events) shares the cores too.
+    gen = (gen1.user + gen1.system - gen0.user - gen0.system) / max(done, 1) * 1000
+    total = sum(per.values()) + (sum(srv1.values()) - sum(srv0.values())) / max(done, 1) * 1000 + gen
+    spent = sum(machine1) - sum(machine0)
+    busy = 1 - (machine1.idle - machine0.idle) / spent if spent > 0 else float("nan")
+    cores = os.cpu_count() or 1
+    ceiling = cores * 1000 / total if total > 0 else float("nan")
+    res.add(
+        f"[{label}]   what {cores} cores allow at this CPU per referral",
+        f"{ceiling:,.0f}/s",
+        f"ratio {ceiling / raw_pub:.2f} · {total:.2f} ms per referral with the load generator's {gen:.2f} · machine busy {busy:.0%}",
+    )
     res.add(
         f"[{label}]   peak RSS under load (max of services)",
         f"{max(peak.values()):.0f} MB",
@@ -612,6 +647,8 @@ async def main_async(args: argparse.Namespace) -> Results:
     nc = await nats.connect(server.url)
     try:
         print(f"Koolle benchmark · {os.cpu_count()} cores · nats-server {server.url} (sync_interval: always)\n", flush=True)
+        sync50, sync99 = fsync_ms(tmp)
+        res.add("disk: a 600-byte append and its fsync, where nats-server stores", f"p50 {sync50:.2f} ms", f"p99 {sync99:.2f} ms")
         raw_pub, raw_drain = await raw_limit(nc, args.raw)
         res.add(
             f"raw JetStream publish with ack, pipelined ({args.raw:,} msgs, Nats-Msg-Id)", f"{raw_pub:,.0f}/s", "the limit (1.00)"

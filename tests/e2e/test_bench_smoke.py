@@ -35,7 +35,7 @@ def test_benchmark_smoke(tmp_path: Path) -> None:
     )
     assert out.returncode == 0, out.stderr[-2000:]
     results = (tmp_path / "results.md").read_text()
-    for measure in ("raw JetStream publish", "pipeline", "latency", "replay", "idle RSS", "ready"):
+    for measure in ("fsync", "raw JetStream publish", "pipeline", "cores allow", "latency", "replay", "idle RSS", "ready"):
         assert measure in results, measure
     assert "100/100" in results, "every referral of the smoke run was received and notified"
     assert (tmp_path / "latency.png").stat().st_size > 1000

@@ -35,7 +35,7 @@ from nats.js.kv import KV_DEL, KV_MARKER_REASON, KV_OP, KV_PURGE
 from pydantic import TypeAdapter, ValidationError
 from pydantic_core import to_json
 
-from shared.contracts.base import TRUSTED, Event
+from shared.contracts.base import TRUSTED, Event, mark_erased
 from shared.contracts.personal import SEALED_PREFIX, Sealed, is_personal
 from shared.internals.natspy import core_client
 from shared.messaging.atomic import ATOMIC_BATCH_MAX, ATOMIC_BATCH_MIN, publish_atomic
@@ -438,7 +438,7 @@ class Sealer:
             update[name] = opened
         result = event.model_copy(update=update)
         if erased:
-            result._erased = True
+            mark_erased(result)
         self._last = (event, result)
         return result
 
@@ -458,5 +458,6 @@ def opened_event(model: type[Event], data: bytes, cipher: AESGCM | None) -> Even
                 erased, opened = True, erased_value(model, name)
             update[name] = opened
     result = event.model_copy(update=update)
-    result._erased = erased
+    if erased:
+        mark_erased(result)
     return result

@@ -235,3 +235,18 @@ def test_an_erased_case_is_cached_as_no_cipher() -> None:
     assert keys.remember("case", None) is None
     assert keys.cached("case") is None and keys.known("case")
     assert keys.cached("other") is False and not keys.known("other")
+
+
+def test_an_erased_mark_leaves_with_its_event_and_never_reaches_another() -> None:
+    import gc
+
+    from shared.contracts.base import _ERASED
+
+    payload = Sealer(FixedKeys(key()))._sealed(received(), key())
+    for _ in range(200):  # ids are reused once an event is gone: a later event at the same address
+        opened = opened_event(ReferralReceived, payload, None)
+        assert opened.erased
+        del opened
+        gc.collect()
+        assert not received().erased
+    assert _ERASED == set()

@@ -125,3 +125,104 @@ async def test_a_few_events_go_out_one_by_one(setup):  # type: ignore[no-untyped
     assert relay.batches == 0 and relay.published == 4
     assert await stream_count(js, "REFERRAL") == 3
     assert await stream_count(js, "DIRECTORY") == 1
+
+
+class HeldAcks:
+    """The relay's JetStream context, whose publishes to ``held`` subjects wait for ``release``
+    before they go to the real server: a round whose PubAcks are slow to come."""
+
+    def __init__(self, js, held: str) -> None:  # type: ignore[no-untyped-def]
+        self._js, self.held, self.release = js, held, asyncio.Event()
+
+    async def publish(self, subject: str, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if subject.startswith(self.held):
+            await self.release.wait()
+        return await self._js.publish(subject, *args, **kwargs)
+
+    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+        return getattr(self._js, name)
+
+
+async def unsent(db: Database) -> list[str]:
+    async with db.sessionmaker() as s:
+        return list((await s.execute(select(db.outbox.c.subject).where(db.outbox.c.sent_at.is_(None)))).scalars().all())
+
+
+async def test_a_round_goes_out_while_the_round_before_it_waits_for_its_acknowledgement(setup):  # type: ignore[no-untyped-def]
+    _, db, _, js = setup
+    await ensure_streams(js)
+    slow = HeldAcks(js, "consent.")
+    relay = OutboxRelay(db, slow, poll_seconds=0.05)  # type: ignore[arg-type]
+    relay.mark_delay = 0.0
+    task = asyncio.create_task(relay.run())
+    try:
+        async with PlansUnitOfWork(db) as uow:
+            uow.emit(consent_given())  # its acknowledgement is held
+            await uow.commit()
+        await wait_for(lambda: relay._rounds)
+        async with PlansUnitOfWork(db) as uow:
+            uow.emit(received())  # and its private directory copy
+            await uow.commit()
+        await wait_for(lambda: relay.published == 2)  # published without waiting for the first round
+        assert await stream_count(js, "DIRECTORY") == 1
+        slow.release.set()
+        await wait_for(lambda: relay.published == 3)
+        assert await stream_count(js, "REFERRAL") == 2
+    finally:
+        slow.release.set()
+        relay.stop()
+        await task
+    assert await unsent(db) == []  # every row marked sent once its acknowledgement came
+
+
+async def test_a_round_holding_a_timer_waits_for_every_round_before_it(setup):  # type: ignore[no-untyped-def]
+    from datetime import UTC, datetime, timedelta
+
+    _, db, _, js = setup
+    await ensure_streams(js)
+    slow = HeldAcks(js, "consent.")
+    relay = OutboxRelay(db, slow, poll_seconds=0.05)  # type: ignore[arg-type]
+    task = asyncio.create_task(relay.run())
+    try:
+        async with PlansUnitOfWork(db) as uow:
+            uow.emit(consent_given())  # its acknowledgement is held
+            await uow.commit()
+        await wait_for(lambda: relay._rounds)
+        async with PlansUnitOfWork(db) as uow:
+            when = datetime.now(UTC) + timedelta(days=3)
+            uow.schedule(received(), timer_subject="timers.plans.test.one", at=when, timer_id="timer:test-one")
+            await uow.commit()
+        await asyncio.sleep(0.3)
+        # A failure of the held round, published again later, could otherwise land after this
+        # timer's messages: the timer waits.
+        assert relay.published == 0 and await stream_count(js, "TIMERS_PLANS") == 0
+        slow.release.set()
+        await wait_for(lambda: relay.published == 2)
+        assert await stream_count(js, "TIMERS_PLANS") == 1 and await stream_count(js, "REFERRAL") == 1
+    finally:
+        slow.release.set()
+        relay.stop()
+        await task
+
+
+async def test_a_round_that_fails_goes_out_later_through_the_scan_and_the_relay_runs_on(setup):  # type: ignore[no-untyped-def]
+    _, db, _, js = setup
+    await ensure_streams(js)
+    relay = OutboxRelay(db, js, poll_seconds=0.05)
+    task = asyncio.create_task(relay.run())
+    try:
+        async with PlansUnitOfWork(db) as uow:
+            uow.emit(received(), subject="nostream.test.v1")  # no stream captures it: the publish fails
+            await uow.commit()
+        await wait_for(lambda: relay._round_failed is None and not relay._rounds and relay.published == 0)
+        async with PlansUnitOfWork(db) as uow:
+            uow.emit(consent_given())
+            await uow.commit()
+        await wait_for(lambda: relay.published == 1)
+        await js.add_stream(StreamConfig(name="LATE", subjects=["nostream.>"], storage=StorageType.FILE))
+        await wait_for(lambda: relay.published == 2, timeout=15)  # the scan after the failure, retried
+        assert await stream_count(js, "LATE") == 1 and await stream_count(js, "REFERRAL") == 1
+    finally:
+        relay.stop()
+        await task
+    assert await unsent(db) == []

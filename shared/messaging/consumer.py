@@ -180,6 +180,10 @@ class EventConsumer:
                 # Shutdown waits for this lock, so a batch in hand is finished and acked, not cut.
                 async with self._busy:
                     await self.process(msgs)
+                # The next batch may be waiting already, and a batch on SQLite need never yield:
+                # the loop's other tasks first (the relay publishes what this batch committed,
+                # the client writes its acks and reads), not after the next batch too.
+                await asyncio.sleep(0)
             finally:
                 await self.order.leave(self)
 

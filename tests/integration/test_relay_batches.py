@@ -148,61 +148,54 @@ async def unsent(db: Database) -> list[str]:
         return list((await s.execute(select(db.outbox.c.subject).where(db.outbox.c.sent_at.is_(None)))).scalars().all())
 
 
-async def test_a_round_goes_out_while_the_round_before_it_waits_for_its_acknowledgement(setup):  # type: ignore[no-untyped-def]
+@pytest.fixture
+async def held(setup):  # type: ignore[no-untyped-def]
+    """A running relay whose first round (one consent) waits for its PubAck until ``slow.release``."""
     _, db, _, js = setup
     await ensure_streams(js)
     slow = HeldAcks(js, "consent.")
     relay = OutboxRelay(db, slow, poll_seconds=0.05)  # type: ignore[arg-type]
-    relay.mark_delay = 0.0
     task = asyncio.create_task(relay.run())
-    try:
-        async with PlansUnitOfWork(db) as uow:
-            uow.emit(consent_given())  # its acknowledgement is held
-            await uow.commit()
-        await wait_for(lambda: relay._rounds)
-        async with PlansUnitOfWork(db) as uow:
-            uow.emit(received())  # and its private directory copy
-            await uow.commit()
-        await wait_for(lambda: relay.published == 2)  # published without waiting for the first round
-        assert await stream_count(js, "DIRECTORY") == 1
-        slow.release.set()
-        await wait_for(lambda: relay.published == 3)
-        assert await stream_count(js, "REFERRAL") == 2
-    finally:
-        slow.release.set()
-        relay.stop()
-        await task
+    async with PlansUnitOfWork(db) as uow:
+        uow.emit(consent_given())
+        await uow.commit()
+    await wait_for(lambda: relay._rounds)
+    yield db, js, slow, relay, task
+    slow.release.set()
+    relay.stop()
+    await task
+
+
+async def test_a_round_goes_out_while_the_round_before_it_waits_for_its_acknowledgement(held):  # type: ignore[no-untyped-def]
+    db, js, slow, relay, task = held
+    async with PlansUnitOfWork(db) as uow:
+        uow.emit(received())  # and its private directory copy
+        await uow.commit()
+    await wait_for(lambda: relay.published == 2)  # published without waiting for the first round
+    assert await stream_count(js, "DIRECTORY") == 1
+    slow.release.set()
+    await wait_for(lambda: relay.published == 3)
+    assert await stream_count(js, "REFERRAL") == 2
+    relay.stop()
+    await task
     assert await unsent(db) == []  # every row marked sent once its acknowledgement came
 
 
-async def test_a_round_holding_a_timer_waits_for_every_round_before_it(setup):  # type: ignore[no-untyped-def]
+async def test_a_round_holding_a_timer_waits_for_every_round_before_it(held):  # type: ignore[no-untyped-def]
     from datetime import UTC, datetime, timedelta
 
-    _, db, _, js = setup
-    await ensure_streams(js)
-    slow = HeldAcks(js, "consent.")
-    relay = OutboxRelay(db, slow, poll_seconds=0.05)  # type: ignore[arg-type]
-    task = asyncio.create_task(relay.run())
-    try:
-        async with PlansUnitOfWork(db) as uow:
-            uow.emit(consent_given())  # its acknowledgement is held
-            await uow.commit()
-        await wait_for(lambda: relay._rounds)
-        async with PlansUnitOfWork(db) as uow:
-            when = datetime.now(UTC) + timedelta(days=3)
-            uow.schedule(received(), timer_subject="timers.plans.test.one", at=when, timer_id="timer:test-one")
-            await uow.commit()
-        await asyncio.sleep(0.3)
-        # A failure of the held round, published again later, could otherwise land after this
-        # timer's messages: the timer waits.
-        assert relay.published == 0 and await stream_count(js, "TIMERS_PLANS") == 0
-        slow.release.set()
-        await wait_for(lambda: relay.published == 2)
-        assert await stream_count(js, "TIMERS_PLANS") == 1 and await stream_count(js, "REFERRAL") == 1
-    finally:
-        slow.release.set()
-        relay.stop()
-        await task
+    db, js, slow, relay, _ = held
+    async with PlansUnitOfWork(db) as uow:
+        when = datetime.now(UTC) + timedelta(days=3)
+        uow.schedule(received(), timer_subject="timers.plans.test.one", at=when, timer_id="timer:test-one")
+        await uow.commit()
+    await asyncio.sleep(0.3)
+    # A failure of the held round, published again later, could otherwise land after this
+    # timer's messages: the timer waits.
+    assert relay.published == 0 and await stream_count(js, "TIMERS_PLANS") == 0
+    slow.release.set()
+    await wait_for(lambda: relay.published == 2)
+    assert await stream_count(js, "TIMERS_PLANS") == 1 and await stream_count(js, "REFERRAL") == 1
 
 
 async def test_a_round_that_fails_goes_out_later_through_the_scan_and_the_relay_runs_on(setup):  # type: ignore[no-untyped-def]

@@ -176,19 +176,19 @@ class OutboxRelay:
         Everything handed over so far goes in one round (several atomic batches at once): while a
         busy consumer holds the event loop, a round lasts as long as that consumer's batch, so a
         round of only ``batch`` rows let the relay fall behind the commits (bench/)."""
+        rows = self._take_handoff()
+        return await self._publish(rows) if rows else 0
+
+    def _take_handoff(self) -> list[Any]:
+        """The next round's rows, taken from the hand-off: those not published already."""
         taken = self.db.handoff[: self.batch * ROUND_BATCHES]
         del self.db.handoff[: len(taken)]
-        rows = [SimpleNamespace(**m) for m in taken if m["seq"] not in self._published and m["seq"] not in self._sending]
-        if not rows:
-            return 0
-        return await self._publish(rows)
+        return [SimpleNamespace(**m) for m in taken if m["seq"] not in self._published and m["seq"] not in self._sending]
 
     async def _start_round(self) -> int:
         """Publish the rows handed off so far, as :meth:`flush_handoff` does, without waiting for
         their PubAcks (module docstring). Their marks, or their failure, follow when those come."""
-        taken = self.db.handoff[: self.batch * ROUND_BATCHES]
-        del self.db.handoff[: len(taken)]
-        rows = [SimpleNamespace(**m) for m in taken if m["seq"] not in self._published and m["seq"] not in self._sending]
+        rows = self._take_handoff()
         if not rows:
             return 0
         if any(r.op == "cancel_timer" or "Nats-Schedule" in r.headers for r in rows):

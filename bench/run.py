@@ -357,17 +357,18 @@ async def pipeline(nc: nats.NATS, system: System, n: int, res: Results, raw_pub:
         f"{sum(per.values()):.2f} ms",
         ", ".join(f"{k} {v:.2f}" for k, v in per.items()),
     )
-    if srv0:
+    servers = {k: (srv1[k] - srv0[k]) / max(done, 1) * 1000 for k in srv0}
+    if servers:
         res.add(
             f"[{label}]   CPU per referral, servers on the same cores",
-            f"{(sum(srv1.values()) - sum(srv0.values())) / max(done, 1) * 1000:.2f} ms",
-            ", ".join(f"{k} {(srv1[k] - srv0[k]) / max(done, 1) * 1000:.2f}" for k in srv0),
+            f"{sum(servers.values()):.2f} ms",
+            ", ".join(f"{k} {v:.2f}" for k, v in servers.items()),
         )
     # What the cores allow at this run's CPU per referral: the pipeline's ceiling when it is CPU-bound
     # (the machine busy nearly all the time), whatever the raw limit. The load generator (this
     # process: publishing, and watching the events) shares the cores too.
     gen = (gen1.user + gen1.system - gen0.user - gen0.system) / max(done, 1) * 1000
-    total = sum(per.values()) + (sum(srv1.values()) - sum(srv0.values())) / max(done, 1) * 1000 + gen
+    total = sum(per.values()) + sum(servers.values()) + gen
     spent = sum(machine1) - sum(machine0)
     busy = 1 - (machine1.idle - machine0.idle) / spent if spent > 0 else float("nan")
     cores = os.cpu_count() or 1

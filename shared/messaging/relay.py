@@ -50,6 +50,11 @@ ROUND_BATCHES = 8
 ROUNDS_IN_FLIGHT = 8
 
 
+def _schedules(row: Any) -> bool:
+    """Whether an outbox row schedules a durable timer (shared/messaging/timers.py)."""
+    return "Nats-Schedule" in row.headers
+
+
 class OutboxRelay:
     def __init__(
         self,
@@ -138,9 +143,7 @@ class OutboxRelay:
             if loop.time() - last_scan >= self.poll_seconds:
                 scan_due = True
             try:
-                if self._round_failed is not None:  # a round's publish failed: as if it failed here
-                    failure, self._round_failed = self._round_failed, None
-                    raise failure
+                self._raise_round_failure()  # a round's publish failed: as if it failed here
                 if self.db.handoff:
                     n = await self._start_round()
                 elif scan_due:
@@ -183,7 +186,7 @@ class OutboxRelay:
         """The next round's rows, taken from the hand-off: those not published already."""
         taken = self.db.handoff[: self.batch * ROUND_BATCHES]
         del self.db.handoff[: len(taken)]
-        return [SimpleNamespace(**m) for m in taken if m["seq"] not in self._published and m["seq"] not in self._sending]
+        return [SimpleNamespace(**m) for m in taken if m["seq"] not in self._published]
 
     async def _start_round(self) -> int:
         """Publish the rows handed off so far, as :meth:`flush_handoff` does, without waiting for
@@ -191,7 +194,7 @@ class OutboxRelay:
         rows = self._take_handoff()
         if not rows:
             return 0
-        if any(r.op == "cancel_timer" or "Nats-Schedule" in r.headers for r in rows):
+        if any(r.op == "cancel_timer" or _schedules(r) for r in rows):
             # Raises when an earlier round failed: these rows stay unsent, and the scan that the
             # failure brings publishes them after that round's, in commit order.
             await self._settle_rounds(raise_failure=True)
@@ -215,7 +218,12 @@ class OutboxRelay:
         """Wait until every round in flight has its PubAcks (or has failed)."""
         while self._rounds:
             await asyncio.gather(*self._rounds, return_exceptions=True)
-        if raise_failure and self._round_failed is not None:
+        if raise_failure:
+            self._raise_round_failure()
+
+    def _raise_round_failure(self) -> None:
+        """Raise (once) the first failure of a round since the last time."""
+        if self._round_failed is not None:
             failure, self._round_failed = self._round_failed, None
             raise failure
 
@@ -296,7 +304,7 @@ class OutboxRelay:
         by_stream: dict[str, list[Any]] = {}
         groups: list[list[Any]] = []
         for row in rows:
-            stream = stream_of(row.subject) if row.op == "publish" and "Nats-Schedule" not in row.headers else None
+            stream = stream_of(row.subject) if row.op == "publish" and not _schedules(row) else None
             if stream is None or not self.atomic or stream in self._no_atomic:
                 groups.append([row])
             else:

@@ -14,7 +14,7 @@ import logging
 import os
 import signal
 from collections.abc import Awaitable, Callable, Coroutine
-from datetime import UTC
+from datetime import UTC, timedelta
 from typing import Any, TypeVar
 
 from faststream.nats import NatsBroker
@@ -463,6 +463,8 @@ class Service:
             poll_seconds=self.settings.outbox_poll_seconds,
             metrics=self.metrics,
             atomic=self.settings.outbox_atomic_batches,
+            keep=timedelta(hours=self.settings.outbox_retention_hours) if self.settings.outbox_retention_hours > 0 else None,
+            now=self.clock.now,
         )
         await self.broker.start()
         self._relay_task = asyncio.create_task(self.relay.run(), name=f"{self.name}-relay")

@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     # per event), and make many new cases' data keys likewise; false: one publish per event and per
     # key (e.g. a server older than 2.12).
     outbox_atomic_batches: bool = True
+    # Published outbox rows are deleted this many hours after their PubAck (hourly; 0 = kept): the
+    # stream holds the event, and the table needs only what is not yet published.
+    outbox_retention_hours: float = 168.0
 
     # Retention per kind of data (docs/operations.md, "Retention and erasure"). INTAKE holds raw
     # submissions (henkilötunnus, concern text): the referral service stores each one (a referral or

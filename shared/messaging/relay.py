@@ -21,18 +21,23 @@ twenty-second session). Publishes stay in commit order on the connection, as tho
 always were; only a failed publish, published again later, can land after rows committed after
 it, as within a round. A round holding a timer (a schedule or a cancel) waits for every earlier
 round to be acknowledged first, so a timer's messages are never reordered by a failure.
+
+Published rows are kept for a while (``keep``, ``KOOLLE_OUTBOX_RETENTION_HOURS``) and then deleted,
+hourly, oldest first: the stream holds the events, so the table stays as large as a week of events
+instead of growing with every event the service has ever emitted.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
 from nats.js import JetStreamContext
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, delete, select, update
 
 from shared.faults import crash_point
 from shared.internals.natspy import core_client
@@ -48,6 +53,10 @@ log = logging.getLogger("koolle.outbox")
 ROUND_BATCHES = 8
 # Hand-off rounds published and waiting for their PubAcks at once; the next waits for the oldest.
 ROUNDS_IN_FLIGHT = 8
+# How often published rows past their retention are deleted, and at most how many per transaction
+# (SQLite's writer is shared with the service's own transactions, which go between the rounds).
+PURGE_INTERVAL_SECONDS = 3600.0
+PURGE_BATCH = 1000
 
 
 def _schedules(row: Any) -> bool:
@@ -65,8 +74,12 @@ class OutboxRelay:
         poll_seconds: float = 1.0,
         metrics: object = None,
         atomic: bool = True,
+        keep: timedelta | None = None,
+        now: Callable[[], datetime] | None = None,
     ) -> None:
         self.atomic = atomic
+        self.keep = keep  # how long a published row stays in the table; None: for ever
+        self.now = now or (lambda: datetime.now(UTC))
         self.metrics = metrics
         self.db = db
         self.js = js
@@ -93,6 +106,9 @@ class OutboxRelay:
             ("outbox mark", outbox),
             lambda: update(outbox).where(outbox.c.seq.in_(bindparam("seqs", expanding=True))).values(sent_at=bindparam("now")),
         )
+        # Oldest first along the primary key, so that no index on sent_at is kept up at every mark.
+        oldest_published = select(outbox.c.seq).where(outbox.c.sent_at < bindparam("before")).order_by(outbox.c.seq)
+        self._purge_statement = delete(outbox).where(outbox.c.seq.in_(oldest_published.limit(bindparam("n"))))
         self.batches = 0
 
     def stop(self) -> None:
@@ -100,14 +116,41 @@ class OutboxRelay:
         self.db.outbox_written.set()
 
     async def run(self) -> None:
-        marker = asyncio.create_task(self._marker())
+        helpers = [asyncio.create_task(self._marker())]
+        if self.keep is not None:
+            helpers.append(asyncio.create_task(self._purger()))
         try:
             await self._run()
         finally:
             await self._settle_rounds()
             await self._mark_pending()
-            marker.cancel()
-            await asyncio.gather(marker, return_exceptions=True)
+            for task in helpers:
+                task.cancel()
+            await asyncio.gather(*helpers, return_exceptions=True)
+
+    async def _purger(self) -> None:
+        assert self.keep is not None
+        while True:
+            try:
+                deleted = await self.purge_published(self.now() - self.keep)
+                if deleted:
+                    log.info("deleted %d published outbox rows past their retention", deleted)
+            except Exception as exc:  # noqa: BLE001 - the next round tries again; nothing unsent is touched
+                log.warning("outbox purge failed (%s)", type(exc).__name__)
+            await asyncio.sleep(PURGE_INTERVAL_SECONDS)
+
+    async def purge_published(self, before: datetime, batch: int = PURGE_BATCH) -> int:
+        """Delete the rows marked sent before ``before``, oldest first, ``batch`` per transaction.
+        A row not yet published is never deleted, however old. Returns how many were deleted."""
+        deleted = 0
+        while True:
+            async with UnitOfWork(self.db) as uow:
+                result = await uow.execute(self._purge_statement, {"before": before, "n": batch})
+                await uow.commit()
+            n = int(result.rowcount)
+            deleted += n
+            if n < batch:
+                return deleted
 
     async def _marker(self) -> None:
         while True:
@@ -349,5 +392,5 @@ class OutboxRelay:
     async def _mark_sent(self, seqs: list[int]) -> None:
         # In a unit of work: on SQLite the process's writer connection and the driver fast path.
         async with UnitOfWork(self.db) as uow:
-            await uow.execute(self._mark_statement, {"seqs": seqs, "now": datetime.now(UTC)})
+            await uow.execute(self._mark_statement, {"seqs": seqs, "now": self.now()})
             await uow.commit()

@@ -1,0 +1,136 @@
+"""Published outbox rows leave the table after their retention (``KOOLLE_OUTBOX_RETENTION_HOURS``);
+a row not yet published stays, however old. On a real nats-server, with SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from uuid import uuid4
+
+import asyncpg
+import nats
+import pytest
+from sqlalchemy import func, select
+
+from infra.natsserver import EmbeddedNats, free_port
+from services.plans.adapters import PlansUnitOfWork, metadata
+from shared.clock import FixedClock
+from shared.messaging.relay import OutboxRelay
+from shared.messaging.streams import ensure_streams
+from shared.storage.database import Database
+from tests.conftest import POSTGRES_URL, postgres_reachable, wait_for
+from tests.support.data import consent_given, referral_received
+
+pytestmark = [pytest.mark.integration]
+
+WEEK = timedelta(days=7)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
+    if request.param == "sqlite":
+        database = Database(f"sqlite+aiosqlite:///{tmp_path / 'plans.db'}", metadata)
+        await database.create_all()
+        yield database
+        await database.dispose()
+        return
+    if not postgres_reachable():
+        pytest.skip("no PostgreSQL at 127.0.0.1:5432")
+    admin = await asyncpg.connect(POSTGRES_URL.replace("+asyncpg", ""))
+    name = f"koolle_t_{uuid4().hex[:10]}_plans"
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    database = Database(f"{POSTGRES_URL.rsplit('/', 1)[0]}/{name}", metadata)
+    try:
+        await database.create_all()
+        yield database
+    finally:
+        await database.dispose()
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+@pytest.fixture
+async def js(tmp_path: Path) -> AsyncIterator[nats.js.JetStreamContext]:
+    server = EmbeddedNats(tmp_path / "nats", free_port()).start()
+    nc = await nats.connect(server.url)
+    await ensure_streams(nc.jetstream())
+    yield nc.jetstream()
+    await nc.close()
+    server.stop()
+
+
+async def emit(db: Database, n: int, *, unpublishable: bool = False) -> None:
+    async with PlansUnitOfWork(db) as uow:
+        for i in range(n):
+            uow.emit(referral_received() if i % 2 else consent_given())
+        if unpublishable:
+            uow.emit(referral_received(), subject="nostream.test.v1")  # no stream takes it: never published
+        await uow.commit()
+
+
+async def publish(relay: OutboxRelay) -> None:
+    try:
+        await relay.flush_once()
+    except Exception:  # noqa: BLE001, S110 - the unpublishable row; the others went out
+        pass
+    await relay._mark_pending()
+
+
+async def rows(db: Database) -> tuple[int, int]:
+    """(published rows, unpublished rows) in the outbox."""
+    async with db.sessionmaker() as s:
+        sent = await s.scalar(select(func.count()).select_from(db.outbox).where(db.outbox.c.sent_at.is_not(None)))
+        unsent = await s.scalar(select(func.count()).select_from(db.outbox).where(db.outbox.c.sent_at.is_(None)))
+    return int(sent or 0), int(unsent or 0)
+
+
+async def test_published_rows_past_their_retention_are_deleted_oldest_first_and_unpublished_ones_stay(db, js):  # type: ignore[no-untyped-def]
+    clock = FixedClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
+    relay = OutboxRelay(db, js, keep=WEEK, now=clock.now)
+    await emit(db, 30, unpublishable=True)  # 30 events, 15 with a private directory copy, and one stuck row
+    db.handoff.clear()  # published by the scan, as after a restart
+    await publish(relay)
+    assert await rows(db) == (45, 1)
+
+    clock.advance(days=5)
+    await emit(db, 10)
+    db.handoff.clear()
+    await publish(relay)
+    assert await rows(db) == (60, 1)
+
+    # Two days later the first rows are a week old; the later ones are not. Rounds of 7 rows.
+    clock.advance(days=2, seconds=1)
+    assert await relay.purge_published(clock.now() - WEEK, batch=7) == 45
+    assert await rows(db) == (15, 1)  # the stuck row is older than a week, and still there
+
+    clock.advance(days=5)
+    assert await relay.purge_published(clock.now() - WEEK) == 15
+    assert await rows(db) == (0, 1)
+    assert await relay.purge_published(clock.now() - WEEK) == 0
+
+
+async def test_a_running_relay_deletes_what_is_past_retention_when_it_starts(db, js):  # type: ignore[no-untyped-def]
+    clock = FixedClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
+    await emit(db, 20)
+    db.handoff.clear()
+    await publish(OutboxRelay(db, js, now=clock.now))  # an earlier run, which kept everything
+    assert await rows(db) == (30, 0)
+
+    clock.advance(days=8)
+    relay = OutboxRelay(db, js, keep=WEEK, now=clock.now, poll_seconds=0.05)
+
+    async def emptied() -> bool:
+        return await rows(db) == (0, 0)
+
+    task = asyncio.create_task(relay.run())
+    try:
+        await wait_for(emptied)
+        await emit(db, 4)  # new rows go out and stay, marked with the relay's clock
+        await wait_for(lambda: relay.published == 6)
+        await relay._mark_pending()
+        assert await rows(db) == (6, 0)
+    finally:
+        relay.stop()
+        await task

@@ -37,7 +37,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from nats.js import JetStreamContext
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 
 from shared.faults import crash_point
 from shared.internals.natspy import core_client
@@ -53,10 +53,11 @@ log = logging.getLogger("koolle.outbox")
 ROUND_BATCHES = 8
 # Hand-off rounds published and waiting for their PubAcks at once; the next waits for the oldest.
 ROUNDS_IN_FLIGHT = 8
-# How often published rows past their retention are deleted, and at most how many per transaction
-# (SQLite's writer is shared with the service's own transactions, which go between the rounds).
+# How often published rows past their retention are deleted, and at most how many per transaction:
+# SQLite's writer is shared with the service's own transactions, which go between the rounds
+# (200 rows held it ≈ 2.7 ms at p50, 1,000 rows ≈ 26 ms; bench/README.md, twenty-third session).
 PURGE_INTERVAL_SECONDS = 3600.0
-PURGE_BATCH = 1000
+PURGE_BATCH = 200
 
 
 def _schedules(row: Any) -> bool:
@@ -106,9 +107,12 @@ class OutboxRelay:
             ("outbox mark", outbox),
             lambda: update(outbox).where(outbox.c.seq.in_(bindparam("seqs", expanding=True))).values(sent_at=bindparam("now")),
         )
-        # Oldest first along the primary key, so that no index on sent_at is kept up at every mark.
-        oldest_published = select(outbox.c.seq).where(outbox.c.sent_at < bindparam("before")).order_by(outbox.c.seq)
-        self._purge_statement = delete(outbox).where(outbox.c.seq.in_(oldest_published.limit(bindparam("n"))))
+        # Oldest first along the primary key, so that no index on sent_at is kept up at every mark:
+        # a read finds how far the next round reaches (past the recent rows, at the end, without
+        # the writer), and the delete takes that range of the key.
+        oldest = select(outbox.c.seq).where(outbox.c.sent_at < bindparam("before")).order_by(outbox.c.seq).limit(bindparam("n"))
+        self._purge_reach = select(func.max(oldest.subquery().c.seq))
+        self._purge_statement = delete(outbox).where(outbox.c.seq <= bindparam("upto"), outbox.c.sent_at < bindparam("before"))
         self.batches = 0
 
     def stop(self) -> None:
@@ -144,13 +148,14 @@ class OutboxRelay:
         A row not yet published is never deleted, however old. Returns how many were deleted."""
         deleted = 0
         while True:
-            async with UnitOfWork(self.db) as uow:
-                result = await uow.execute(self._purge_statement, {"before": before, "n": batch})
-                await uow.commit()
-            n = int(result.rowcount)
-            deleted += n
-            if n < batch:
+            async with self.db.read_sessionmaker() as session:
+                upto = await session.scalar(self._purge_reach, {"before": before, "n": batch})
+            if upto is None:
                 return deleted
+            async with UnitOfWork(self.db) as uow:
+                result = await uow.execute(self._purge_statement, {"before": before, "upto": upto})
+                await uow.commit()
+            deleted += int(result.rowcount)
 
     async def _marker(self) -> None:
         while True:

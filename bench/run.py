@@ -264,6 +264,31 @@ class System:
             out["postgres"] = sum(cpu(p) for p in psutil.process_iter(["name"]) if (p.info["name"] or "").startswith("postgres"))
         return out
 
+    async def backend_cpu_seconds(self) -> dict[int, tuple[str, float]]:
+        """Per PostgreSQL backend connected to a service's database now: the service and its CPU."""
+        import asyncpg
+
+        from bench.postgres import POSTGRES_URL
+
+        databases = {
+            url.rsplit("/", 1)[1]: k.removeprefix("KOOLLE_").removesuffix("_DATABASE_URL").lower()
+            for k, url in self.env.items()
+            if k.endswith("_DATABASE_URL") and url
+        }
+        conn = await asyncpg.connect(POSTGRES_URL.replace("+asyncpg", ""))
+        try:
+            rows = await conn.fetch("SELECT pid, datname FROM pg_stat_activity WHERE datname = any($1::text[])", list(databases))
+        finally:
+            await conn.close()
+        out = {}
+        for r in rows:
+            try:
+                t = psutil.Process(r["pid"]).cpu_times()
+            except psutil.Error:
+                continue
+            out[r["pid"]] = (databases[r["datname"]], t.user + t.system)
+        return out
+
     def stop(self) -> None:
         stop_services(self.procs)
 
@@ -326,6 +351,7 @@ async def pipeline(nc: nats.NATS, system: System, n: int, res: Results, raw_pub:
 
     sampler = asyncio.create_task(sample())
     me = psutil.Process()
+    backends0 = await system.backend_cpu_seconds() if system.postgres else {}
     cpu0, srv0, gen0, machine0 = system.cpu_seconds(), system.server_cpu_seconds(), me.cpu_times(), psutil.cpu_times()
     t0 = time.perf_counter()
     await asyncio.gather(*(pub(i) for i in range(n)))
@@ -336,6 +362,7 @@ async def pipeline(nc: nats.NATS, system: System, n: int, res: Results, raw_pub:
     elapsed = (max(watch.notified.values()) if watch.notified else time.perf_counter()) - t0
     sampler.cancel()
     cpu1, srv1, gen1, machine1 = system.cpu_seconds(), system.server_cpu_seconds(), me.cpu_times(), psutil.cpu_times()
+    backends1 = await system.backend_cpu_seconds() if system.postgres else {}
     done = len(watch.notified)
     rate = done / elapsed
     target = 0.25 if label == "sqlite" else 0.20
@@ -363,6 +390,17 @@ async def pipeline(nc: nats.NATS, system: System, n: int, res: Results, raw_pub:
             f"[{label}]   CPU per referral, servers on the same cores",
             f"{sum(servers.values()):.2f} ms",
             ", ".join(f"{k} {v:.2f}" for k, v in servers.items()),
+        )
+    if backends1:
+        # PostgreSQL's share by the service whose database it serves: the backends connected at the
+        # end, less what each had spent at the start (one that closed meanwhile is not counted).
+        by_service = dict.fromkeys(system.procs, 0.0)
+        for pid, (service, spent_s) in backends1.items():
+            by_service[service] += (spent_s - backends0.get(pid, (service, 0.0))[1]) / max(done, 1) * 1000
+        res.add(
+            f"[{label}]     PostgreSQL by the service it serves",
+            f"{sum(by_service.values()):.2f} ms",
+            ", ".join(f"{k} {v:.2f}" for k, v in by_service.items()),
         )
     # What the cores allow at this run's CPU per referral: the pipeline's ceiling when it is CPU-bound
     # (the machine busy nearly all the time), whatever the raw limit. The load generator (this

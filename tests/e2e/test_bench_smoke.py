@@ -61,6 +61,8 @@ def test_benchmark_cluster_smoke(tmp_path: Path) -> None:
     results = (tmp_path / "results.md").read_text()
     for measure in ("[cluster] raw JetStream publish with ack, R3", "[cluster] raw publish → consume", "p99 ratio to raw"):
         assert measure in results, measure
+    by_service = next(line for line in results.splitlines() if "PostgreSQL by the service it serves" in line)
+    assert all(f"{s} " in by_service for s in ("referral", "meetings", "plans", "notifications")), by_service
     assert "| [cluster] pipeline: 50 referrals" in results and "50/50" in results, "every referral was received and notified"
     assert (tmp_path / "latency.png").stat().st_size > 1000
 

@@ -7,9 +7,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from uuid import uuid4
 
-import asyncpg
 import nats
 import pytest
 from sqlalchemy import func, select
@@ -20,35 +18,19 @@ from shared.clock import FixedClock
 from shared.messaging.relay import OutboxRelay
 from shared.messaging.streams import ensure_streams
 from shared.storage.database import Database
-from tests.conftest import POSTGRES_URL, postgres_reachable, wait_for
+from tests.conftest import wait_for
 from tests.support.data import consent_given, referral_received
+from tests.support.databases import KINDS, fresh_database
 
 pytestmark = [pytest.mark.integration]
 
 WEEK = timedelta(days=7)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(params=KINDS)
 async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
-    if request.param == "sqlite":
-        database = Database(f"sqlite+aiosqlite:///{tmp_path / 'plans.db'}", metadata)
-        await database.create_all()
+    async with fresh_database(request.param, metadata, tmp_path, "plans") as database:
         yield database
-        await database.dispose()
-        return
-    if not postgres_reachable():
-        pytest.skip("no PostgreSQL at 127.0.0.1:5432")
-    admin = await asyncpg.connect(POSTGRES_URL.replace("+asyncpg", ""))
-    name = f"koolle_t_{uuid4().hex[:10]}_plans"
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    database = Database(f"{POSTGRES_URL.rsplit('/', 1)[0]}/{name}", metadata)
-    try:
-        await database.create_all()
-        yield database
-    finally:
-        await database.dispose()
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 @pytest.fixture

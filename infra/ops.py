@@ -850,11 +850,12 @@ def access_log(
         err_console.print(f"error: referral answered {', '.join(answer['errors'])}{reason} (token: {source})", soft_wrap=True)
         raise typer.Exit(1)
     t = Table(title=f"Access log: {len(answer['cases'])} case(s), {len(answer['entries'])} record(s)")
-    for col in ("when (UTC)", "service", "who", "what", "purpose", "result", "case"):
+    for col in ("when (Helsinki)", "service", "who", "what", "purpose", "result", "case"):
         t.add_column(col)
     for e in answer["entries"]:
         result = e["result"] if e["granted"] else f"[yellow]{e['result']}[/yellow]"
-        t.add_row(e["at"][:19], e["service"], e["actor"], e["action"], e["purpose"], result, (e["case_id"] or "-")[:8])
+        when = local(datetime.fromisoformat(e["at"])).strftime("%Y-%m-%d %H:%M:%S")  # stored in UTC (--json: as stored)
+        t.add_row(when, e["service"], e["actor"], e["action"], e["purpose"], result, (e["case_id"] or "-")[:8])
     console.print(t)
     if not answer["complete"]:
         missing = ", ".join(f"{s}: {v}" for s, v in answer["services"].items() if v != "ok")

@@ -261,6 +261,7 @@ def test_access_log_answers_for_a_case_as_a_worker_of_its_team(seeded: System) -
     case_id = _case_id(seeded)
     out = ok(ops(seeded, "access-log", case_id, "--as", "staff-1"))  # as the README prints it
     assert "Access log: 1 case(s)" in out and "incomplete" not in out
+    assert "when (Helsinki)" in out  # stored in UTC, shown in Helsinki time as the rejections are
     hetu = seeded.seeded["good"]["children"][0]["personal_id"]
     assert hetu not in out
     answer = json.loads(ok(ops(seeded, "access-log", case_id, "--as", "staff-1", "--json")))

@@ -62,6 +62,7 @@ class ServiceMetrics:
         self.timers = Counter("koolle_timers_scheduled", "Durable timers scheduled, by event type", ["event_type"], registry=r)
         self.timers_cancelled = Counter("koolle_timers_cancelled", "Durable timers cancelled", registry=r)
         self.published = Counter("koolle_outbox_published", "Outbox rows published (PubAck received)", registry=r)
+        self.purged = Counter("koolle_outbox_purged", "Published outbox rows deleted after their retention", registry=r)
         self.requests = Counter("koolle_requests", "Request/reply commands and queries", ["subject", "outcome"], registry=r)
         self.outbox_backlog = Gauge("koolle_outbox_backlog", "Outbox rows not yet published", registry=r)
         self.outbox_oldest_age = Gauge("koolle_outbox_oldest_unsent_seconds", "Age of the oldest unsent outbox row", registry=r)

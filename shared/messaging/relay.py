@@ -139,6 +139,8 @@ class OutboxRelay:
                 deleted = await self.purge_published(self.now() - self.keep)
                 if deleted:
                     log.info("deleted %d published outbox rows past their retention", deleted)
+                    if self.metrics is not None:
+                        self.metrics.purged.inc(deleted)  # type: ignore[attr-defined]
             except Exception as exc:  # noqa: BLE001 - the next round tries again; nothing unsent is touched
                 log.warning("outbox purge failed (%s)", type(exc).__name__)
             await asyncio.sleep(PURGE_INTERVAL_SECONDS)

@@ -17,6 +17,7 @@ from services.plans.adapters import PlansUnitOfWork, metadata
 from shared.clock import FixedClock
 from shared.messaging.relay import OutboxRelay
 from shared.messaging.streams import ensure_streams
+from shared.observability import ServiceMetrics
 from shared.storage.database import Database
 from tests.conftest import wait_for
 from tests.support.data import consent_given, referral_received
@@ -93,7 +94,7 @@ async def test_published_rows_past_their_retention_are_deleted_oldest_first_and_
     assert await relay.purge_published(clock.now() - WEEK) == 0
 
 
-async def test_a_running_relay_deletes_what_is_past_retention_when_it_starts(db, js):  # type: ignore[no-untyped-def]
+async def test_a_running_relay_deletes_what_is_past_retention_when_it_starts_and_counts_it(db, js):  # type: ignore[no-untyped-def]
     clock = FixedClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
     await emit(db, 20)
     db.handoff.clear()
@@ -101,14 +102,19 @@ async def test_a_running_relay_deletes_what_is_past_retention_when_it_starts(db,
     assert await rows(db) == (30, 0)
 
     clock.advance(days=8)
-    relay = OutboxRelay(db, js, keep=WEEK, now=clock.now, poll_seconds=0.05)
+    metrics = ServiceMetrics("plans")
+    relay = OutboxRelay(db, js, keep=WEEK, now=clock.now, poll_seconds=0.05, metrics=metrics)
 
     async def emptied() -> bool:
         return await rows(db) == (0, 0)
 
+    async def counted() -> bool:  # what operators scrape, once the purge's last round is done
+        return b"koolle_outbox_purged_total 30.0" in await metrics.render()
+
     task = asyncio.create_task(relay.run())
     try:
         await wait_for(emptied)
+        await wait_for(counted)
         await emit(db, 4)  # new rows go out and stay, marked with the relay's clock
         await wait_for(lambda: relay.published == 6)
         await relay._mark_pending()

@@ -850,7 +850,8 @@ def access_log(
         err_console.print(f"error: referral answered {', '.join(answer['errors'])}{reason} (token: {source})", soft_wrap=True)
         raise typer.Exit(1)
     t = Table(title=f"Access log: {len(answer['cases'])} case(s), {len(answer['entries'])} record(s)")
-    for col in ("when (Helsinki)", "service", "who", "what", "purpose", "result", "case"):
+    t.add_column("when (Helsinki)", no_wrap=True, min_width=19)  # whole, on one line
+    for col in ("service", "who", "what", "purpose", "result", "case"):
         t.add_column(col)
     for e in answer["entries"]:
         result = e["result"] if e["granted"] else f"[yellow]{e['result']}[/yellow]"

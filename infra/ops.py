@@ -130,6 +130,11 @@ def access_token(given: str | None, *, ops: bool = False, staff_id: str | None =
     return token, f"a staff token for {staff_id} (roster claims, key {key})"
 
 
+def _helsinki(stored: str) -> str:
+    """A time the services gave as stored (ISO, UTC), as the operator reads it: Helsinki time."""
+    return local(datetime.fromisoformat(stored)).strftime("%Y-%m-%d %H:%M:%S")
+
+
 def refusal_text(reply: Reply) -> str:
     """A refused reply as one line: codes, fields and the policy's reason."""
     reason = (reply.data or {}).get("reason") or (reply.data or {}).get("successor")
@@ -685,7 +690,7 @@ def rejected(
         t.add_column(col, overflow="fold")
     for r in rows:
         t.add_row(
-            local(datetime.fromisoformat(r["received_at"])).strftime("%Y-%m-%d %H:%M:%S"),
+            _helsinki(r["received_at"]),
             r["rejection_id"],
             r["submission_id"],
             str(r["stream_seq"] or "-"),
@@ -855,8 +860,7 @@ def access_log(
         t.add_column(col)
     for e in answer["entries"]:
         result = e["result"] if e["granted"] else f"[yellow]{e['result']}[/yellow]"
-        when = local(datetime.fromisoformat(e["at"])).strftime("%Y-%m-%d %H:%M:%S")  # stored in UTC (--json: as stored)
-        t.add_row(when, e["service"], e["actor"], e["action"], e["purpose"], result, (e["case_id"] or "-")[:8])
+        t.add_row(_helsinki(e["at"]), e["service"], e["actor"], e["action"], e["purpose"], result, (e["case_id"] or "-")[:8])
     console.print(t)
     if not answer["complete"]:
         missing = ", ".join(f"{s}: {v}" for s, v in answer["services"].items() if v != "ok")

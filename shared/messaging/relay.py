@@ -32,13 +32,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
 from nats.js import JetStreamContext
 from sqlalchemy import bindparam, delete, func, select, update
 
+from shared.clock import Clock
 from shared.faults import crash_point
 from shared.internals.natspy import core_client
 from shared.messaging.atomic import ATOMIC_BATCH_MAX, ATOMIC_BATCH_MIN, ATOMIC_DISABLED, BatchRefused, publish_atomic
@@ -80,7 +81,7 @@ class OutboxRelay:
     ) -> None:
         self.atomic = atomic
         self.keep = keep  # how long a published row stays in the table; None: for ever
-        self.now = now or (lambda: datetime.now(UTC))
+        self.now = now or Clock().now
         self.metrics = metrics
         self.db = db
         self.js = js

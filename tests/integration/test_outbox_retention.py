@@ -12,11 +12,9 @@ import nats
 import pytest
 from sqlalchemy import func, select
 
-from infra.natsserver import EmbeddedNats, free_port
 from services.plans.adapters import PlansUnitOfWork, metadata
 from shared.clock import FixedClock
 from shared.messaging.relay import OutboxRelay
-from shared.messaging.streams import ensure_streams
 from shared.observability import ServiceMetrics
 from shared.storage.database import Database
 from tests.conftest import wait_for
@@ -35,13 +33,9 @@ async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Da
 
 
 @pytest.fixture
-async def js(tmp_path: Path) -> AsyncIterator[nats.js.JetStreamContext]:
-    server = EmbeddedNats(tmp_path / "nats", free_port()).start()
-    nc = await nats.connect(server.url)
-    await ensure_streams(nc.jetstream())
-    yield nc.jetstream()
-    await nc.close()
-    server.stop()
+def js(nc: nats.NATS, clean_streams: None) -> nats.js.JetStreamContext:
+    """The session's nats-server (conftest), its streams empty."""
+    return nc.jetstream()
 
 
 async def emit(db: Database, n: int, *, unpublishable: bool = False) -> None:

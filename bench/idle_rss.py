@@ -69,8 +69,17 @@ def _imported(modules: list[str]) -> dict[str, float]:
 
 
 def _third_party_of(service: str) -> list[str]:
-    """Every module outside the project that importing the service's bootstrap loads, in import order."""
-    code = f"import json, sys; import services.{service}.bootstrap; print(json.dumps(list(sys.modules)))"
+    """Every module outside the project that importing the service's bootstrap loads, in import order.
+
+    Only modules importable under the name they are listed by: an extension also registers names no
+    finder knows (cryptography's ``_openssl``, Cython's ``cython_runtime``) and aliases (``typing.io``).
+    Importing their owner registers them again, so the fresh interpreter ends with the same modules.
+    """
+    code = (
+        f"import json, sys; import services.{service}.bootstrap; "
+        "print(json.dumps([n for n, m in sys.modules.items() "
+        "if getattr(getattr(m, '__spec__', None), 'name', None) == n]))"
+    )
     names = json.loads(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout)
     return [n for n in names if n.split(".")[0] not in OWN and not n.startswith("__")]
 

@@ -83,3 +83,27 @@ def test_the_meetings_statistics_growth_run_reports_every_query_on_every_scale(t
     for query in ("statistics.v2, last month", "joint work, last 12 months", "joint work, every month"):
         assert query in table, query
     assert "1 year (240 meetings)" in table and "2 years (480 meetings)" in table
+
+
+def test_the_memory_floor_reads_every_service_s_imports_in_a_fresh_interpreter() -> None:
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.idle_rss", "--floor"], cwd=root, capture_output=True, text=True, timeout=180
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    rows = {line[:70].strip(): line[70:].split() for line in out.stdout.splitlines()[1:] if line.strip()}
+    rss = {what: float(cells[0]) for what, cells in rows.items()}
+    python = rss["Python alone"]
+    for name in ("referral", "meetings", "plans", "notifications"):
+        libraries = rss[f"{name}: its third-party imports, none of its own"]
+        whole = rss[f"{name}: with its own modules (services.{name}.bootstrap)"]
+        assert python < rss["the design card packages (SQLite)"] < libraries < whole, (name, rss)
+        module_count = subprocess.run(
+            [sys.executable, "-c", f"import sys, services.{name}.bootstrap; print(len(sys.modules))"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        # The fresh interpreter holds what a service imports, no more and no less.
+        assert rows[f"{name}: with its own modules (services.{name}.bootstrap)"][1] == module_count.strip()

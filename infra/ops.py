@@ -455,8 +455,6 @@ def purge_stream_command(
                 reason=reason,
                 requested_by=requested_by,
                 audit_file=settings.data_dir / "audit" / "ops.jsonl",
-                duplicate_window=settings.duplicate_window_seconds,
-                replicas=settings.stream_replicas,
             )
         finally:
             await nc.close()

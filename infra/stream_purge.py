@@ -3,8 +3,9 @@
 The event streams refuse purges and message deletes for good (nats-server cannot lift
 ``deny_purge`` / ``deny_delete`` once set), so a legitimate purge (e.g. a test environment, or
 data that must go after a legal decision) deletes the stream and creates it again, empty, with
-the same configuration and its sequence numbers continuing where they were (nothing keyed by a
-stream sequence is reused). The durable consumers go with the stream: the services recreate them
+the configuration the server held for it (replicas, retention, duplicate window and protections:
+the operator's shell need not know the services' settings) and its sequence numbers continuing
+where they were (nothing keyed by a stream sequence is reused). The durable consumers go with the stream: the services recreate them
 at start. Before anything is removed, an audit record (who, why, when, what: counts and sequences
 only) is appended to ``<data dir>/audit/ops.jsonl`` (owner only) and logged.
 """
@@ -22,7 +23,6 @@ import nats
 from nats.js.errors import NotFoundError
 
 from shared.contracts import STREAMS
-from shared.messaging.streams import stream_config
 
 log = logging.getLogger("koolle.ops")
 
@@ -64,8 +64,6 @@ async def purge_stream(
     reason: str,
     requested_by: str,
     audit_file: Path,
-    duplicate_window: float = 120.0,
-    replicas: int = 1,
 ) -> dict[str, Any]:
     """Empty ``stream`` as the module docstring says; returns the audit record."""
     if stream not in STREAMS:
@@ -95,8 +93,10 @@ async def purge_stream(
     }
     audit(audit_file, record)  # before anything is removed
     log.warning("purging stream %s (%d messages) requested by %s", stream, info.state.messages, requested_by)
-    cfg = stream_config(STREAMS[stream], duplicate_window, replicas)
+    cfg = info.config
     cfg.first_seq = info.state.last_seq + 1
+    # The server writes its own metadata (API level, version) on create; a copy of the old is refused.
+    cfg.metadata = {k: v for k, v in (cfg.metadata or {}).items() if not k.startswith("_nats.")} or None
     await js.delete_stream(stream)
     await js.add_stream(cfg)
     return record

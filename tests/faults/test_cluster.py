@@ -107,3 +107,34 @@ async def test_kill_one_cluster_node_under_load(tmp_path):  # type: ignore[no-un
         await nc.close()
         for n in nodes:
             n.stop()
+
+
+async def test_the_audited_purge_keeps_a_replicated_stream_s_replicas_retention_and_protections(tmp_path):  # type: ignore[no-untyped-def]
+    from uuid import uuid4
+
+    from infra.stream_purge import purge_stream
+    from shared.messaging.streams import ensure_streams
+
+    nodes = start_cluster(tmp_path / "cluster")
+    nc = await nats.connect(servers=[n.url for n in nodes])
+    try:
+        await ensure_replicated_streams(nc)
+        month = 30 * 24 * 3600.0
+        # A deployment's own retention and duplicate window, which the operator's shell does not know.
+        await ensure_streams(nc.jetstream(timeout=5), duplicate_window=300.0, replicas=3, max_ages={"MEETINGS": month})
+        js = nc.jetstream(timeout=5)
+        for _ in range(3):
+            await js.publish("meeting.convened.v2.testila.testila-family-centre", b"{}", headers={"Nats-Msg-Id": str(uuid4())})
+        record = await purge_stream(
+            nc, "MEETINGS", reason="test environment reset, ticket OPS-2", requested_by="ops-1", audit_file=tmp_path / "ops.jsonl"
+        )
+        assert record["messages"] == 3
+        info = await stream_info(nc, "MEETINGS")
+        assert info.state.messages == 0 and info.state.first_seq == 4, "sequences continue"
+        assert info.config.num_replicas == 3, "a purge must not leave a county's stream on one node"
+        assert info.config.max_age == month and info.config.duplicate_window == 300.0
+        assert info.config.deny_purge and info.config.deny_delete and info.config.allow_atomic
+    finally:
+        await nc.close()
+        for n in nodes:
+            n.stop()

@@ -167,7 +167,10 @@ def decide(
         return _no("own_data_is_for_guardians")
     roles = caller.roles
     if access.action == "operate":  # operators' own requests (ops.<service>.…): the ops role only
-        return ALLOW if OPS in roles else _no("not_ops")
+        if OPS not in roles:
+            return _no("not_ops")
+        # An operator reads personal data (a rejected submission's bytes) to review operations only.
+        return ALLOW if purpose in (None, "operations_review") else _no("operators_read_for_operations_review_only")
     if purpose == "operations_review":
         return _no("operations_review_is_for_ops")
     if access.action == "aggregate":

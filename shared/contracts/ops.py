@@ -29,7 +29,7 @@ class RejectedSubmissionsQuery(Contract):
     access: ClassVar[Access] = Access(action="operate", case=None)
 
     purpose: ShortText = Field(
-        description="Why (one of the documented purposes, normally operations_review); written to the audit log for a raw read."
+        description="Why: operations_review, the only purpose the policy allows an operator (another documented one is refused forbidden); written to the audit log for a raw read."
     )
     limit: int = Field(default=50, ge=1, le=1000, description="At most this many rejections, newest first.")
     rejection_id: UUID | None = Field(default=None, description="One rejection, with its raw bytes (audited).")

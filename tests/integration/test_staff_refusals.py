@@ -179,6 +179,13 @@ async def test_the_policy_refuses_by_role_relation_and_purpose_and_audits_the_ve
         (worker, "query.referral.case.v2", {**read, "purpose": "own_data"}, "forbidden", "own_data_is_for_guardians"),
         (identity.ops(), "ops.referral.rejected.v1", {"purpose": "curiosity"}, "purpose_required", "purpose_unknown"),
         (
+            identity.ops(),
+            "ops.referral.rejected.v1",
+            {"purpose": "case_work"},
+            "forbidden",
+            "operators_read_for_operations_review_only",
+        ),
+        (
             worker,
             "query.referral.team_cases.v2",
             {"team_id": "porvoo-family-centre", "purpose": "case_work"},

@@ -137,3 +137,15 @@ def test_the_decision_and_the_urgency_assessment_declare_the_social_worker_role(
     for model in (RecordDecision, AssessUrgency):
         assert model.access == SOCIAL_WORK
         assert not set(model.model_fields) & {*SELF_NAMING, "social_worker_id", "assessed_by"}
+
+
+def test_an_operator_reads_personal_data_only_to_review_operations() -> None:
+    raw_read = Access("operate", case=None)  # a rejected submission's bytes (ops.referral.rejected.v1)
+    erase = Access("operate", personal=False)  # an erasure order reads nothing: no read purpose
+    ops = staff("ops-1", roles=("ops",))
+    assert decide(ops, raw_read, purpose="operations_review").allowed
+    for purpose in ("case_work", "supervision", "access_request"):
+        decision = decide(ops, raw_read, purpose=purpose)
+        assert (decision.code, decision.reason) == ("forbidden", "operators_read_for_operations_review_only"), purpose
+    assert decide(ops, erase, cases=[CASE], purpose="retention_ended").allowed
+    assert decide(staff(roles=("worker",), teams=("team-a",)), raw_read, purpose="operations_review").reason == "not_ops"

@@ -121,8 +121,10 @@ INTAKE_HEADERS = {
             "minLength": 1,
             "maxLength": 100,
             "description": "Required: the front door's submission id (the payload's submission_id). JetStream "
-            "drops a second publication with the same id within the duplicate window, so a retry never makes a "
-            "second referral.",
+            "drops a second publication with the same id within the duplicate window (120 s; its publish "
+            "acknowledgement then says duplicate: true), so a retry never makes a second referral. A corrected "
+            "resend of a submission the referral service rejected (referral.rejected.v1) keeps its submission_id "
+            "and takes a new message id, e.g. <submission_id>:r2, or JetStream drops it as a retry.",
         },
         "traceparent": TRACEPARENT,
     },

@@ -21,7 +21,7 @@ from pydantic import Field, create_model
 
 from shared.errors import ERRORS, KINDS
 
-from . import EVENTS, INTAKE_SUBJECT, REQUESTS, STREAMS, Contract, ReferralSubmission, Reply
+from . import EVENTS, INTAKE_SUBJECT, REQUESTS, STREAMS, Contract, ReferralSubmission, RefusalDetail, Reply
 
 ROOT = Path(__file__).resolve().parents[2]
 BEGIN, END = "<!-- catalogue:begin -->", "<!-- catalogue:end -->"
@@ -183,10 +183,23 @@ SECURITY_SCHEMES = {
 def reply_model(request: type[Contract]) -> type[Reply]:
     """The ``Reply`` of one request, with ``data`` typed by its ``reply_data``."""
     data = request.reply_data
+    refused = (
+        "On a refusal by identity or policy (unauthenticated, forbidden, purpose_required, version_retired) a "
+        "RefusalDetail: reason, or successor."
+    )
     if data is None:
-        field: Any = (None, Field(default=None, description="Always empty: this request's reply carries no data."))
+        field: Any = (
+            RefusalDetail | None,
+            Field(default=None, description=f"Empty when carried out: this request's reply carries no data. {refused}"),
+        )
     else:
-        field = (data | None, Field(default=None, description=f"The result ({data.__name__}); empty when refused."))
+        field = (
+            data | RefusalDetail | None,
+            Field(
+                default=None,
+                description=f"The result ({data.__name__}). {refused} On other refusals empty, or the result where the request says so.",
+            ),
+        )
     return create_model(_reply_name(request), __base__=Reply, __doc__=f"Reply to {request.__name__}.", data=field)
 
 

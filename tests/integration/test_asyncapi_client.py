@@ -64,16 +64,18 @@ def test_a_client_generated_from_the_asyncapi_document_has_typed_replies() -> No
     assert result["intakeHeaders"] == ["Nats-Msg-Id"], f"{INTAKE_SUBJECT} requires its Nats-Msg-Id header"
 
     types = result["types"]
+    assert {"reason", "successor"} <= set(types["RefusalDetail"])
     for r in REQUESTS:
         op = f"receive_{r.subject.replace('.', '_')}"
         reply = f"{r.model.__name__}Reply"
         assert result["replies"][op] == {"request": [r.model.__name__], "reply": [reply]}, r.subject
         assert {"ok", "id", "errors", "data"} <= set(types[reply]), reply
+        # A refusal by identity or policy carries a RefusalDetail in data, whatever was asked.
         if r.model.reply_data is None:
-            assert types[reply]["data"] == ["any"], reply  # always null
+            assert types[reply]["data"] == ["RefusalDetail"], (reply, types[reply]["data"])
         else:
             data = r.model.reply_data.__name__
-            assert types[reply]["data"] == [data], (reply, types[reply]["data"])
+            assert types[reply]["data"] == [data, "RefusalDetail"], (reply, types[reply]["data"])
             generated = set(types[data])  # Modelina prefixes names reserved in TypeScript classes ("reservedStatus")
             for field in r.model.reply_data.model_fields:
                 assert {_camel(field), "reserved" + _camel(field)[0].upper() + _camel(field)[1:]} & generated, (data, field)

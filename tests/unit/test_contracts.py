@@ -29,6 +29,23 @@ def test_every_request_declares_the_model_of_its_reply_data() -> None:
         assert declared is None or (isinstance(declared, type) and issubclass(declared, Contract)), r.subject
 
 
+def test_every_request_s_documented_reply_types_the_data_of_a_refusal_by_identity_or_policy() -> None:
+    from shared.contracts.docs import reply_model
+    from shared.requests import refusal
+
+    refusals = [
+        refusal("unauthenticated", "Authorization", {"reason": "expired"}),
+        refusal("forbidden", "$", {"reason": "no_relation_to_case"}),
+        refusal("purpose_required", "purpose", {"reason": "purpose_missing"}),
+        refusal("version_retired", "$", {"successor": "query.referral.case.v2"}),
+    ]
+    for r in REQUESTS:
+        documented = reply_model(r.model)  # what docs/asyncapi.json gives a generated client
+        for reply in refusals:
+            parsed = documented.model_validate_json(reply.model_dump_json())
+            assert parsed.data is not None and parsed.data.model_dump(exclude_none=True) == reply.data, (r.subject, reply.data)
+
+
 def test_every_request_in_the_catalogue_is_answered_by_a_service_and_every_answered_one_is_in_it() -> None:
     answered = {k: v for k, v in request_handlers().items() if not k.startswith("ops.")}  # operators only
     assert sorted(answered) == sorted(r.subject for r in REQUESTS)

@@ -41,6 +41,17 @@ def with_purpose_required(errors: list[FieldError], reads: bool = False) -> list
     ]
 
 
+def invalid_request(errors: list[FieldError], reads: bool = False) -> Reply:
+    """The reply to a request that failed validation. A purpose refused here says why in
+    ``data.reason`` as the policy would (``purpose_missing``, ``purpose_unknown``). Nothing was read
+    and the caller is not yet verified, so nothing goes to the access log."""
+    reasons = {"missing": "purpose_missing", "literal_error": "purpose_unknown"}
+    reason = next((reasons[e.code] for e in errors if e.field == "purpose" and e.code in reasons), None)
+    fixed = with_purpose_required(errors, reads)
+    refused_purpose = reason is not None and any(e.code == PURPOSE_REQUIRED for e in fixed)
+    return Reply(ok=False, errors=fixed, data={"reason": reason} if refused_purpose else None)
+
+
 def requested_cases(request: Any, access: Access) -> list[str]:
     """The case ids a request names (its ``access.case`` field: one id or a list)."""
     if access.case is None:

@@ -63,10 +63,10 @@ from shared.requests import (
     UNAUTHENTICATED_TEXT,
     audit_actor,
     caller_of,
+    invalid_request,
     record_refusal,
     refusal,
     requested_cases,
-    with_purpose_required,
 )
 from shared.sealing import CaseKeys, Sealer, opens_personal_data, personal_fields
 from shared.settings import Settings
@@ -270,7 +270,7 @@ class Service:
         try:
             cmd = model.model_validate_json(body)
         except ValidationError as exc:
-            return Reply(ok=False, errors=with_purpose_required(field_errors(exc), reads=model.access.needs_purpose))
+            return invalid_request(field_errors(exc), reads=model.access.needs_purpose)
         access: Access = model.access
         case_ids = requested_cases(cmd, access)
         try:

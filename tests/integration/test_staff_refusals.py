@@ -210,9 +210,10 @@ async def test_the_policy_refuses_by_role_relation_and_purpose_and_audits_the_ve
     for token, subject, body, code, reason in cases:
         reply = await ask(ref, subject, body, token)
         assert refused(reply, code, reason=reason), (subject, reason, reply.errors, reply.data)
-    for body in ({"case_id": case_id}, {**read, "purpose": "curiosity"}):  # no purpose (no default), or not a documented one
+    # no purpose (no default), or not a documented one: refused before the policy, with the policy's reasons
+    for body, reason in (({"case_id": case_id}, "purpose_missing"), ({**read, "purpose": "curiosity"}, "purpose_unknown")):
         reply = await ask(ref, "query.referral.case.v2", body, worker)
-        assert refused(reply, "purpose_required") and reply.errors[0].field == "purpose", reply.errors
+        assert refused(reply, "purpose_required", reason=reason) and reply.errors[0].field == "purpose", reply
 
     allowed = await ask(ref, "query.referral.case.v2", read, worker)  # the team's own worker, with a purpose
     assert allowed.ok, allowed.errors

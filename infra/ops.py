@@ -336,7 +336,10 @@ async def replay_dead_letter(nc: nats.NATS, seq: int, timeout: float = 30.0) -> 
     from shared.messaging.redelivery import replay_subject
 
     js = nc.jetstream()
-    m = await js.get_msg("DEADLETTER", seq)
+    try:
+        m = await js.get_msg("DEADLETTER", seq)
+    except NotFoundError:  # never there, or already replayed and removed
+        raise ReplayRefused("no_such_dead_letter") from None
     h = m.headers or {}
     parts = (m.subject or "").split(".")
     if len(parts) != 3 or parts[1] not in SERVICES:

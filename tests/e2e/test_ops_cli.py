@@ -200,6 +200,9 @@ def test_deadletters_lists_reasons_and_replay_sends_one_back(seeded: System) -> 
     replay = ops(seeded, "replay-deadletter", seq)
     assert replay.returncode == 1 and b"contract_violation" in replay.stdout and b"Traceback" not in replay.stderr
     assert "Dead letters (3)" in ok(ops(seeded, "deadletters"))
+    # A sequence that holds no dead letter (never there, or replayed already): one line, exit 1.
+    missing = ops(seeded, "replay-deadletter", "999999")
+    assert missing.returncode == 1 and b"no_such_dead_letter" in missing.stdout and b"Traceback" not in missing.stderr
 
 
 def test_rebuild_shows_its_progress(seeded: System) -> None:

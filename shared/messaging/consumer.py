@@ -409,13 +409,16 @@ class EventConsumer:
 
     async def _dead_letter(self, m: Msg, durable: str, reason: str, detail: str) -> None:
         """To the dead letters under ``durable``, the subscription that gave up on it (replay finds it)."""
-        log.error("dead-lettering message from %s (%s)", durable, reason)
         try:
-            await self.dead_letters.send(m, durable, reason, detail)
+            stored = await self.dead_letters.send(m, durable, reason, detail)
         except Exception as exc:  # noqa: BLE001 - not stored in DLQ: leave it for redelivery
             log.warning("dead-letter publish failed (%s); message will be redelivered", type(exc).__name__)
             await m.nak(delay=5.0)
             return
         await m.ack()
+        if not stored:
+            log.warning("message from %s was dead-lettered already (%s this time)", durable, reason)
+            return
+        log.error("dead-lettered message from %s (%s)", durable, reason)
         if self.metrics is not None:
             self.metrics.dead_letters.labels(durable, reason).inc()

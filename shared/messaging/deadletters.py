@@ -15,7 +15,10 @@ class DeadLetters:
         self.service = service
         self.count = 0
 
-    async def send(self, msg: Msg, durable: str, reason: str, detail: str = "") -> None:
+    async def send(self, msg: Msg, durable: str, reason: str, detail: str = "") -> bool:
+        """True when stored; False when this delivery of the message was dead-lettered already. Two
+        deliveries of one message can both give up on it (a handler blocked past the ack wait, then
+        redelivered): the message id makes JetStream keep the first, and only that one is counted."""
         md = msg.metadata
         headers = {
             "Nats-Msg-Id": f"dl:{md.stream}:{md.sequence.stream}:{durable}",
@@ -30,8 +33,11 @@ class DeadLetters:
         for k, v in (msg.headers or {}).items():
             if k.lower() == "traceparent" or k.startswith("Koolle-Event") or k == "Koolle-Case-Id":
                 headers[k] = v
-        await self.js.publish(f"deadletter.{self.service}.{durable}", msg.data, headers=headers, timeout=10)
+        ack = await self.js.publish(f"deadletter.{self.service}.{durable}", msg.data, headers=headers, timeout=10)
+        if ack.duplicate:
+            return False
         self.count += 1
+        return True
 
 
 class _Sequence:

@@ -163,9 +163,10 @@ class FakeDeadLetters:
         self.sent: list[tuple[str, str, str]] = []
         self.count = 0
 
-    async def send(self, msg: Any, durable: str, reason: str, detail: str = "") -> None:
+    async def send(self, msg: Any, durable: str, reason: str, detail: str = "") -> bool:
         self.sent.append((durable, reason, detail))
         self.count += 1
+        return True
 
 
 @pytest.mark.parametrize("service", sorted(BUILDERS))

@@ -434,6 +434,40 @@ def unused_consumers_command(
         console.print("delete them with: python -m infra.ops unused-consumers --delete")
 
 
+@app.command("declare-streams")
+def declare_streams(url: str = typer.Option(None)) -> None:
+    """Create the catalogue's streams and the case-key bucket, or bring them to this configuration.
+
+    What a service with KOOLLE_MANAGE_STREAMS=true does at start, for a deployment whose services run
+    least-privileged (KOOLLE_MANAGE_STREAMS=false): run it as ops before their first start, after an
+    upgrade, and with the deployment's KOOLLE_STREAM_REPLICAS and retention settings."""
+    from shared.messaging.streams import StreamLayoutOutdated, ensure_streams
+
+    settings = Settings()
+
+    async def run() -> list[StreamInfo]:
+        nc = await _connect(url)
+        try:
+            js = nc.jetstream(timeout=10)
+            await ensure_streams(js, settings.duplicate_window_seconds, settings.stream_replicas, settings.stream_max_ages())
+            return [await js.stream_info(name) for name in STREAMS]
+        finally:
+            await nc.close()
+
+    try:
+        infos = asyncio.run(run())
+    except (StreamLayoutOutdated, RuntimeError) as exc:
+        err_console.print(f"error: {exc}", soft_wrap=True)
+        raise typer.Exit(1) from None
+    t = Table(title="Streams declared", box=box.SIMPLE)
+    for col in ("stream", "replicas", "max age (days)", "messages"):
+        t.add_column(col)
+    for i in infos:
+        age = f"{i.config.max_age / 86400:g}" if i.config.max_age else "kept"
+        t.add_row(i.config.name or "", str(i.config.num_replicas), age, str(i.state.messages))
+    console.print(t)
+
+
 @app.command("purge-stream")
 def purge_stream_command(
     stream: str,

@@ -29,7 +29,7 @@ import pytest
 from infra.auth import credentials_path, inbox_prefix, load_passwords
 from infra.identity_provider import LocalIssuer
 from infra.natsserver import free_port
-from shared.contracts import INTAKE_SUBJECT
+from shared.contracts import INTAKE_SUBJECT, STREAMS
 from tests.support.data import submission
 from tests.support.processes import ROOT
 
@@ -167,6 +167,13 @@ def seeded(system: System) -> System:
     if not system.seeded:
         system.seeded.update(asyncio.run(_seed(system)))
     return system
+
+
+def test_declare_streams_brings_every_stream_to_the_settings_and_lists_them(system: System) -> None:
+    out = ok(ops(system, "declare-streams"))  # the running system's streams: declared again, unchanged
+    rows = {line.split()[0]: line.split()[1:] for line in out.splitlines() if line.strip() and line.split()[0].isupper()}
+    assert set(STREAMS) <= set(rows), out
+    assert rows["INTAKE"][:2] == ["1", "7"] and rows["DEADLETTER"][:2] == ["1", "30"] and rows["REFERRAL"][:2] == ["1", "kept"]
 
 
 def test_status_names_every_consumer_by_service_and_subject(system: System) -> None:

@@ -333,10 +333,10 @@ async def run_statutory_demo(issuer: LocalIssuer, frontdoor: nats.NATS, staff: n
 
     say("Social worker starts the service-need assessment, and completes it: the referrer is told.")
     for subject, extra in (
-        ("cmd.referral.start_assessment.v1", {}),
-        ("cmd.referral.complete_assessment.v1", {"outcome": "services_started"}),
+        ("cmd.referral.start_assessment.v2", {}),
+        ("cmd.referral.complete_assessment.v2", {"outcome": "services_started"}),
     ):
-        body = {"command_id": str(uuid4()), "case_id": case_id, "social_worker_id": SOCIAL_WORKER, **extra}
+        body = {"command_id": str(uuid4()), "case_id": case_id, **extra}
         reply = await call(staff, subject, body, token=token)
         if not reply.ok:
             raise RuntimeError(f"{subject} refused: {[e.code for e in reply.errors]}")

@@ -19,6 +19,7 @@ from shared.contracts.referral import (
     CaseQueryV2,
     CaseTransferred,
     CompleteAssessment,
+    CompleteAssessmentV2,
     DeadlinesDueQuery,
     DeadlinesDueQueryV2,
     DecisionRecorded,
@@ -28,6 +29,7 @@ from shared.contracts.referral import (
     ReferralChannelStatisticsQuery,
     ReferralReceived,
     StartAssessment,
+    StartAssessmentV2,
     StatutoryStatisticsQuery,
     TeamCasesQuery,
     TeamCasesQueryV2,
@@ -115,8 +117,10 @@ def register(svc: Service) -> None:
     svc.request("query.referral.statistics.v1", StatutoryStatisticsQuery)(handlers.statutory_statistics)
     svc.request("query.referral.channel_statistics.v1", ReferralChannelStatisticsQuery)(handlers.channel_statistics_query)
     svc.request("cmd.referral.transfer_case.v1", TransferCase)(handlers.transfer_case)
-    svc.request("cmd.referral.start_assessment.v1", StartAssessment)(handlers.start_assessment)
-    svc.request("cmd.referral.complete_assessment.v1", CompleteAssessment)(handlers.complete_assessment)
+    svc.retired("cmd.referral.start_assessment.v1", StartAssessment)
+    svc.request("cmd.referral.start_assessment.v2", StartAssessmentV2)(handlers.start_assessment)
+    svc.retired("cmd.referral.complete_assessment.v1", CompleteAssessment)
+    svc.request("cmd.referral.complete_assessment.v2", CompleteAssessmentV2)(handlers.complete_assessment)
     # Operators only (the ops identity; infra/auth.py lets no client identity publish ops.>).
     svc.request(REJECTED_SUBJECT, RejectedSubmissionsQuery)(handlers.rejected_submissions)
     svc.request(ERASE_SUBJECT, EraseFamilyCommand)(handlers.erase_family)

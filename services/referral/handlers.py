@@ -24,7 +24,7 @@ from shared.contracts.referral import (
     CaseErased,
     CaseQueryV2,
     CaseTransferred,
-    CompleteAssessment,
+    CompleteAssessmentV2,
     ConsentGiven,
     ConsentWithdrawn,
     DeadlineApproaching,
@@ -40,7 +40,7 @@ from shared.contracts.referral import (
     ReferralRejected,
     ReferralUnlinked,
     ReferralUrgent,
-    StartAssessment,
+    StartAssessmentV2,
     StatutoryStatisticsQuery,
     TeamCasesQueryV2,
     TransferCase,
@@ -331,12 +331,12 @@ async def _case(uow: ReferralUnitOfWork, case_id: UUID) -> Case:
     return case
 
 
-async def start_assessment(cmd: StartAssessment, uow: ReferralUnitOfWork) -> Reply:
+async def start_assessment(cmd: StartAssessmentV2, uow: ReferralUnitOfWork) -> Reply:
     now = uow.now()
     case = await _case(uow, cmd.case_id)
     started_on = cmd.started_on or helsinki_date(now)
     had_decision_deadline = case.decision_pending
-    complete_by = case.start_assessment(started_on, cmd.social_worker_id, now)
+    complete_by = case.start_assessment(started_on, uow.actor, now)
     await uow.referrals.save_case(case)
     if had_decision_deadline:
         _cancel_deadline(uow, case, "assessment_decision")
@@ -346,7 +346,7 @@ async def start_assessment(cmd: StartAssessment, uow: ReferralUnitOfWork) -> Rep
         case_id=case.case_id,
         started_on=started_on,
         complete_by=complete_by,
-        social_worker_id=cmd.social_worker_id,
+        social_worker_id=uow.actor,
     )
     return Reply(ok=True, id=str(case.case_id), data={"complete_by": complete_by.isoformat()})
 
@@ -534,14 +534,14 @@ CLOSING_OUTCOMES = {"no_need_for_services", "referred_elsewhere"}
 """Outcomes after which the case at the referral stage is closed (a later referral opens a new case)."""
 
 
-async def complete_assessment(cmd: CompleteAssessment, uow: ReferralUnitOfWork) -> Reply:
+async def complete_assessment(cmd: CompleteAssessmentV2, uow: ReferralUnitOfWork) -> Reply:
     now = uow.now()
     case = await _case(uow, cmd.case_id)
     completed_on = cmd.completed_on or helsinki_date(now)
-    case.complete_assessment(completed_on, cmd.outcome, cmd.social_worker_id, now)
+    case.complete_assessment(completed_on, cmd.outcome, uow.actor, now)
     if cmd.outcome in CLOSING_OUTCOMES:
         case.status = "closed"
-        case.note(now, "case_closed", by=cmd.social_worker_id)
+        case.note(now, "case_closed", by=uow.actor)
     await uow.referrals.save_case(case)
     _cancel_deadline(uow, case, "assessment_completion")
     today = helsinki_date(now)
@@ -552,7 +552,7 @@ async def complete_assessment(cmd: CompleteAssessment, uow: ReferralUnitOfWork) 
         case_id=case.case_id,
         completed_on=completed_on,
         outcome=cmd.outcome,
-        social_worker_id=cmd.social_worker_id,
+        social_worker_id=uow.actor,
         referrer_may_be_told=may_tell,
     )
     return Reply(ok=True, id=str(case.case_id), data={"referrer_may_be_told": may_tell})

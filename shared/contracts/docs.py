@@ -300,10 +300,12 @@ def errors_md() -> str:
         "",
         "A refused command or query answers `Reply` with `ok: false` and `errors`: a list of "
         "`{field, code, message: {fi, sv, en}}`. `field` is a dotted path into the request (`$` for the whole "
-        "request); `code` is stable and machine-readable; `message` is for people, in Finnish, Swedish and "
+        "request, `Authorization` for the token's header); `code` is stable and machine-readable; `message` is for people, in Finnish, Swedish and "
         "English, and never echoes a value you sent. Codes are the contract: a refusal may carry a more specific "
-        "text than the one below for the same code. `cmd.meetings.propose.v1` may answer `ok: false` with "
-        "`data` (the proposal id and the earliest time after the deadline).",
+        "text than the one below for the same code. `cmd.meetings.propose.v2` may answer `ok: false` with "
+        "`data` (the proposal id and the earliest time after the deadline). `cmd.meetings.respond.v2` answers a "
+        "decline with `ok: true`; when no substitute or new time is found, `data.no_slot` holds one of the "
+        "proposal codes its row lists (`no_feasible_slot`, `no_room`, `no_slot_before_deadline`, `unknown_role`).",
         "",
         "The codes of the " + ", ".join(f"**{k}**" for k in every) + " kinds can come from any request; the "
         "table by request lists the codes of the service's own rules. The identity codes answer who is asking "

@@ -400,11 +400,11 @@ class ProposedSlot(Contract):
 
 
 class ProposalResult(Contract):
-    """``data`` of ``cmd.meetings.propose.v1``. When a time was found (``ok``) the slot's fields are
+    """``data`` of ``cmd.meetings.propose.v2``. When a time was found (``ok``) the slot's fields are
     given; when not (``ok`` false, code e.g. ``no_slot_before_deadline``) only the proposal id and the
     earliest time after the deadline, if any."""
 
-    proposal_id: UUID = Field(description="Accept it with cmd.meetings.accept_proposal.v1.")
+    proposal_id: UUID = Field(description="Accept it with cmd.meetings.accept_proposal.v2.")
     starts_at: datetime | None = None
     ends_at: datetime | None = None
     room: str | None = None
@@ -422,7 +422,7 @@ class RsvpResult(Contract):
     ``no_slot`` when none was found)."""
 
     answer: RsvpAnswer
-    proposal_id: UUID | None = Field(default=None, description="Accept it with cmd.meetings.accept_proposal.v1.")
+    proposal_id: UUID | None = Field(default=None, description="Accept it with cmd.meetings.accept_proposal.v2.")
     kind: Literal["substitute", "reschedule"] | None = None
     substitute: str | None = Field(default=None, description="Staff id proposed in place of the one who declined.")
     role: str | None = Field(default=None, description="The role the substitute takes.")

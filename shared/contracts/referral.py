@@ -1016,6 +1016,25 @@ RecordConsentV2 = successor(
 WithdrawConsentV2 = successor(
     WithdrawConsent, "cmd.referral.withdraw_consent.v2", Access("write", guardian=True, consent=True), optional=("withdrawn_by",)
 )
+CompleteAssessment.model_rebuild()  # its outcome type is defined below the class; its successor copies the field
+# The assessment is a statutory act of social work (SHL 36 §): by a social worker of the case, who is
+# the verified caller, not a field the caller fills in.
+StartAssessmentV2 = successor(
+    StartAssessment,
+    "cmd.referral.start_assessment.v2",
+    Access("write", role=SOCIAL_WORKER),
+    drop=("social_worker_id",),
+    doc="``cmd.referral.start_assessment.v2``: a social worker of the case starts the service-need assessment "
+    "(palvelutarpeen arviointi, SHL 36 §). Who started it is the verified caller (a ``social_worker`` token).",
+)
+CompleteAssessmentV2 = successor(
+    CompleteAssessment,
+    "cmd.referral.complete_assessment.v2",
+    Access("write", role=SOCIAL_WORKER),
+    drop=("social_worker_id",),
+    doc="``cmd.referral.complete_assessment.v2``: a social worker of the case records the completed service-need "
+    "assessment and its outcome. Who completed it is the verified caller (a ``social_worker`` token).",
+)
 
 REQUESTS = (
     (
@@ -1085,12 +1104,25 @@ REQUESTS = (
     (
         "cmd.referral.start_assessment.v1",
         StartAssessment,
-        "Record the start of the service-need assessment (assessment.started).",
+        "Retired: use cmd.referral.start_assessment.v2. Record the start of the service-need assessment (assessment.started).",
     ),
     (
         "cmd.referral.complete_assessment.v1",
         CompleteAssessment,
-        "Record the completed assessment and its outcome (assessment.completed).",
+        "Retired: use cmd.referral.complete_assessment.v2. Record the completed assessment and its outcome "
+        "(assessment.completed).",
+    ),
+    (
+        "cmd.referral.start_assessment.v2",
+        StartAssessmentV2,
+        "Record the start of the service-need assessment (assessment.started); by a social worker of the case, "
+        "who is the verified caller.",
+    ),
+    (
+        "cmd.referral.complete_assessment.v2",
+        CompleteAssessmentV2,
+        "Record the completed assessment and its outcome (assessment.completed); by a social worker of the case, "
+        "who is the verified caller.",
     ),
     ("query.referral.case.v2", CaseQueryV2, "One case with its referrals, consents, deadlines and history (audited)."),
     ("query.referral.team_cases.v2", TeamCasesQueryV2, "Open cases of a team the caller is on (audited)."),
@@ -1116,5 +1148,3 @@ REQUESTS = (
         "Withdraw a consent (consent.withdrawn); by a worker of the case or the guardian.",
     ),
 )
-
-CompleteAssessment.model_rebuild()

@@ -94,8 +94,8 @@ def samples(case_id: str) -> dict[str, tuple[str, dict[str, Any]]]:
         "query.referral.channel_statistics.v1": ("aggregate", {"format": "csv"}),
         # A team the routing does not know: let through, then refused by the domain.
         "cmd.referral.transfer_case.v1": ("team_case", cmd(team_id="no-such-team")),
-        "cmd.referral.start_assessment.v1": ("case", cmd(social_worker_id="staff-1", started_on="2030-01-07")),
-        "cmd.referral.complete_assessment.v1": ("case", cmd(social_worker_id="staff-1", outcome="services_started")),
+        "cmd.referral.start_assessment.v2": ("social_work", cmd(started_on="2030-01-07")),
+        "cmd.referral.complete_assessment.v2": ("social_work", cmd(outcome="services_started")),
         "cmd.meetings.convene.v2": (
             "case",
             cmd(

@@ -247,8 +247,8 @@ async def test_deadline_timers_fire_when_the_step_is_not_recorded(staff_settings
         await relation_known([svcs["referral"]], case_id)
         reply = await call(
             nc,
-            "cmd.referral.start_assessment.v1",
-            {"command_id": str(uuid4()), "case_id": case_id, "social_worker_id": "sw-1", "started_on": started.isoformat()},
+            "cmd.referral.start_assessment.v2",
+            {"command_id": str(uuid4()), "case_id": case_id, "started_on": started.isoformat()},
             token=sw,
         )
         assert reply.ok, reply.errors
@@ -285,8 +285,8 @@ async def test_recording_the_step_cancels_its_timers(staff_settings, nc, clean_s
         assert not elsewhere.ok and (elsewhere.errors[0].code, elsewhere.data) == ("forbidden", {"reason": "not_on_team"})
 
         await relation_known([svcs["referral"]], case_id)
-        start = {"command_id": str(uuid4()), "case_id": case_id, "social_worker_id": "sw-1"}
-        assert (await call(nc, "cmd.referral.start_assessment.v1", start, token=sw)).ok
+        start = {"command_id": str(uuid4()), "case_id": case_id}
+        assert (await call(nc, "cmd.referral.start_assessment.v2", start, token=sw)).ok
         for subject in decision:
             await wait_for(lambda s=subject: _not(timer_exists(nc, s)))
         for subject in completion:
@@ -296,8 +296,8 @@ async def test_recording_the_step_cancels_its_timers(staff_settings, nc, clean_s
 
         done = await call(
             nc,
-            "cmd.referral.complete_assessment.v1",
-            {"command_id": str(uuid4()), "case_id": case_id, "social_worker_id": "sw-1", "outcome": "no_need_for_services"},
+            "cmd.referral.complete_assessment.v2",
+            {"command_id": str(uuid4()), "case_id": case_id, "outcome": "no_need_for_services"},
             token=sw,
         )
         assert done.ok, done.errors
@@ -307,7 +307,7 @@ async def test_recording_the_step_cancels_its_timers(staff_settings, nc, clean_s
         # A professional's child-protection notification: the notifier may be told the outcome category.
         assert completed["outcome"] == "no_need_for_services" and completed["referrer_may_be_told"] is True
         again = await call(
-            nc, "cmd.referral.complete_assessment.v1", {**start, "command_id": str(uuid4()), "outcome": "other"}, token=sw
+            nc, "cmd.referral.complete_assessment.v2", {**start, "command_id": str(uuid4()), "outcome": "other"}, token=sw
         )
         assert not again.ok and again.errors[0].code == "assessment_already_completed"
         # The case is closed now: a new referral about the same child opens a new case.

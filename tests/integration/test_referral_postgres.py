@@ -50,8 +50,8 @@ async def test_link_consent_assessment_and_queries_on_postgres(staff_settings, n
         await relation_known([svcs["referral"]], case_id)
         started = await call(
             nc,
-            "cmd.referral.start_assessment.v1",
-            {"command_id": str(uuid4()), "case_id": case_id, "social_worker_id": "sw-1"},
+            "cmd.referral.start_assessment.v2",
+            {"command_id": str(uuid4()), "case_id": case_id},
             token=sw,
         )
         assert started.ok, started.errors

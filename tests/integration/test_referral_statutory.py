@@ -175,9 +175,16 @@ async def test_recording_the_decision_stops_its_clock_is_audited_and_starts_the_
         assert case.data["deadlines"] == [{"deadline": "assessment_completion", "due_by": complete_by}]
         (entry,) = [h for h in case.data["history"] if h["what"] == "decision_recorded"]
         assert (entry["by"], entry["reason"]) == ("sw-fi", "huoli lapsen turvallisuudesta")
-        # Starting the assessment is still its own step; the last day stays 3 months of receipt.
-        started = await call(nc, "cmd.referral.start_assessment.v1", cmd(case_id=case_id, social_worker_id="sw-fi"), token=sw)
+        # Starting the assessment is still its own step, by a social worker of the case (a worker of
+        # the team without the role may not); the last day stays 3 months of receipt.
+        by_worker = await call(
+            nc, "cmd.referral.start_assessment.v2", cmd(case_id=case_id), token=identity.worker("w-fi", CHILD_WELFARE)
+        )
+        assert not by_worker.ok and by_worker.data == {"reason": "not_social_worker"}
+        started = await call(nc, "cmd.referral.start_assessment.v2", cmd(case_id=case_id), token=sw)
         assert started.ok and started.data == {"complete_by": complete_by}
+        (started_ev,) = await wait_for(lambda: log.of("assessment.started"))
+        assert started_ev["social_worker_id"] == "sw-fi", "who started it is the token's person, never a field"
 
         # The other case: evidently unnecessary, the case closes.
         other = second["case_id"]
@@ -325,12 +332,12 @@ async def test_the_referrer_always_hears_back_and_the_outcome_only_with_consent(
         await team_known(svcs["referral"], case_id)
         decided = await call(nc, "cmd.referral.record_decision.v1", cmd(case_id=case_id, outcome="start_assessment"), token=sw)
         assert decided.ok, decided.errors
-        started = await call(nc, "cmd.referral.start_assessment.v1", cmd(case_id=case_id, social_worker_id="sw-fi"), token=sw)
+        started = await call(nc, "cmd.referral.start_assessment.v2", cmd(case_id=case_id), token=sw)
         assert started.ok, started.errors
         done = await call(
             nc,
-            "cmd.referral.complete_assessment.v1",
-            cmd(case_id=case_id, social_worker_id="sw-fi", outcome="child_welfare_client"),
+            "cmd.referral.complete_assessment.v2",
+            cmd(case_id=case_id, outcome="child_welfare_client"),
             token=sw,
         )
         assert done.ok and done.data == {"referrer_may_be_told": False}

@@ -279,7 +279,7 @@ async def test_referral_refuses_another_cases_consent_and_unknown_ids_to_the_cas
     # A case nobody is related to is not "not found" to a staff app: it is not theirs to ask about.
     for subject, body in [
         ("cmd.referral.record_consent.v2", {"case_id": str(uuid4()), "purpose": "convene_team"}),
-        ("cmd.referral.start_assessment.v1", {"case_id": str(uuid4()), "social_worker_id": "sw-1"}),
+        ("cmd.referral.unlink.v2", {"case_id": str(uuid4()), "referral_id": str(uuid4())}),
         ("query.referral.case.v2", {"case_id": str(uuid4()), "purpose": "case_work"}),
     ]:
         reply = await ask(ref, subject, body, worker)

@@ -72,12 +72,12 @@ async def test_the_statutory_figures_are_live_and_a_rebuild_from_the_stream_matc
             assert reply.ok, reply.errors
         decided = await wait_for(lambda: d if len(d := log.of("referral.decision_recorded")) == 3 else None)
         assert [d["within_time"] for d in decided] == [True, True, False]
-        started = await call(nc, "cmd.referral.start_assessment.v1", cmd(case_id=ids[0], social_worker_id="sw-fi"), token=sw)
+        started = await call(nc, "cmd.referral.start_assessment.v2", cmd(case_id=ids[0]), token=sw)
         assert started.ok, started.errors
         done = await call(
             nc,
-            "cmd.referral.complete_assessment.v1",
-            cmd(case_id=ids[0], social_worker_id="sw-fi", outcome="services_started"),
+            "cmd.referral.complete_assessment.v2",
+            cmd(case_id=ids[0], outcome="services_started"),
             token=sw,
         )
         assert done.ok, done.errors

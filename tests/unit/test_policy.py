@@ -149,3 +149,13 @@ def test_an_operator_reads_personal_data_only_to_review_operations() -> None:
         assert (decision.code, decision.reason) == ("forbidden", "operators_read_for_operations_review_only"), purpose
     assert decide(ops, erase, cases=[CASE], purpose="retention_ended").allowed
     assert decide(staff(roles=("worker",), teams=("team-a",)), raw_read, purpose="operations_review").reason == "not_ops"
+
+
+def test_the_readme_describes_every_role_as_the_policy_does() -> None:
+    from pathlib import Path
+
+    from shared.policy import ROLES
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    for role, text in ROLES.items():
+        assert f"| `{role}` | {text} |" in readme, role

@@ -95,7 +95,7 @@ def start_identity_provider(settings: Settings, env: dict[str, str]) -> JwksServ
     except OSError:
         server = JwksServer(issuer, "127.0.0.1", 0).start()
     env.update(issuer.settings_env(server.url))
-    print(f"identity provider (local): JWKS at {server.url}; tokens: python -m infra.token staff|guardian ...")
+    print(f"identity provider (local): JWKS at {server.url}; tokens: {_python()} -m infra.token staff|guardian ...")
     return server
 
 
@@ -172,6 +172,14 @@ async def main_async(args: argparse.Namespace) -> int:
     make_private(settings.data_dir)
     print("stopped cleanly; data kept in", settings.data_dir)
     return 0
+
+
+def _python() -> str:
+    """The interpreter as an operator would type it from the checkout (``.venv/bin/python``)."""
+    try:
+        return os.path.relpath(sys.executable)
+    except ValueError:
+        return sys.executable
 
 
 def main() -> None:

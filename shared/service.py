@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 from faststream.nats import NatsBroker
 from faststream.nats.annotations import NatsMessage
+from nats.js.errors import NotFoundError
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 from pydantic import ValidationError
@@ -51,7 +52,7 @@ from shared.messaging.consumer import EventConsumer
 from shared.messaging.deadletters import DeadLetters
 from shared.messaging.redelivery import answer_replay, replay_subject
 from shared.messaging.relay import OutboxRelay
-from shared.messaging.streams import ensure_streams
+from shared.messaging.streams import STREAM_NOT_FOUND, StreamsNotDeclared, ensure_streams
 from shared.messaging.subscription import Consumed, Subscription, consumed_by_stream
 from shared.messaging.timers import fired_subscription
 from shared.observability import PORT_OFFSETS, HttpEndpoint, JsonFormatter, ServiceMetrics
@@ -454,7 +455,15 @@ class Service:
                 linger=self.settings.fetch_linger_seconds,
                 order=order,
             )
-            await consumer.bind()
+            try:
+                await consumer.bind()
+            except NotFoundError as exc:
+                if exc.err_code != STREAM_NOT_FOUND or self.settings.manage_streams:
+                    raise
+                raise StreamsNotDeclared(
+                    f"stream {consumed.stream} does not exist and this service does not declare streams "
+                    "(KOOLLE_MANAGE_STREAMS=false): declare them first, python -m infra.ops declare-streams"
+                ) from None
             self.consumers.append(consumer)
         self.relay = OutboxRelay(
             self.db,
@@ -561,4 +570,8 @@ def configure_logging() -> None:
 def run_service(build: Callable[[], Service]) -> None:
     owner_only()  # databases, spool and logs it creates: readable by the owner only
     configure_logging()
-    asyncio.run(build().run())
+    try:
+        asyncio.run(build().run())
+    except (StreamsNotDeclared, PlaintextRefused) as exc:  # the deployment's to fix: one line, no traceback
+        logging.getLogger("koolle.service").error("not started: %s", exc)
+        raise SystemExit(2) from None

@@ -11,6 +11,13 @@ from nats.js.errors import APIError, NotFoundError
 
 from shared.contracts import STREAMS, StreamSpec
 
+STREAM_NOT_FOUND = 10059  # JetStream's error code for a stream that does not exist
+
+
+class StreamsNotDeclared(RuntimeError):
+    """A service that does not declare the streams (``KOOLLE_MANAGE_STREAMS=false``) started before
+    they were declared: ops declares them (``python -m infra.ops declare-streams``)."""
+
 
 class StreamLayoutOutdated(RuntimeError):
     """An event stream was created by an earlier version with its timers inside it: nats-server

@@ -206,3 +206,24 @@ async def test_services_run_the_flow_under_their_own_identities(secured, tmp_pat
         for svc in services:
             await svc.stop()
         await ops.close()
+
+
+async def test_a_least_privileged_service_started_before_the_streams_are_declared_says_what_to_run(  # type: ignore[no-untyped-def]
+    secured, staff_settings
+):
+    from shared.messaging.streams import StreamsNotDeclared
+    from tests.support.system import BUILDERS
+
+    settings = staff_settings.model_copy(
+        update={
+            "nats_url": secured.url,
+            "nats_user": "meetings",
+            "nats_password": PASSWORDS["meetings"],
+            "nats_inbox_prefix": inbox_prefix("meetings"),
+            "manage_streams": False,
+        }
+    )
+    svc = BUILDERS["meetings"](settings)
+    with pytest.raises(StreamsNotDeclared, match="python -m infra.ops declare-streams"):
+        await svc.start()
+    await svc.stop()

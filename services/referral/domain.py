@@ -345,6 +345,8 @@ class Case:
             raise DomainError("assessment_already_started", "case_id")
         if self.received_at is not None and on < helsinki_date(self.received_at):
             raise DomainError("started_before_receipt", "started_on")
+        if on > helsinki_date(at):  # a statutory date is recorded when it happened, not ahead of it
+            raise DomainError("started_in_future", "started_on")
         self.assessment_started_on = on
         # 3 months of receipt, not of the start (LSL 27 §); a case without a recorded receipt (none
         # after the migration) counts from the start.
@@ -360,6 +362,8 @@ class Case:
             raise DomainError("assessment_already_completed", "case_id")
         if on < self.assessment_started_on:
             raise DomainError("completed_before_start", "completed_on")
+        if on > helsinki_date(at):
+            raise DomainError("completed_in_future", "completed_on")
         self.assessment_completed_on = on
         self.outcome = outcome
         self.note(at, "assessment_completed", by=by, outcome=outcome)

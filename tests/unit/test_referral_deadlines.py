@@ -100,16 +100,16 @@ def test_case_deadlines_follow_the_steps() -> None:
     r2 = Referral(uuid4(), case.case_id, "s2", "assessment_request", "Testilä", now, "fi", False, False, False, "police", 1)
     assert not case.add_referral(r2, linked=True)
     assert case.repeat_count == 2
-    complete_by = case.start_assessment(date(2026, 11, 30), "sw-1", now)
+    complete_by = case.start_assessment(date(2026, 11, 30), "sw-1", hki(2026, 11, 30))
     assert complete_by == date(2027, 2, 23)  # 3 months of receipt (23.11.), not of the start (30.11.)
     assert case.open_deadlines() == [("assessment_completion", date(2027, 2, 23))]
     with pytest.raises(DomainError) as e:
-        case.start_assessment(date(2026, 11, 30), "sw-1", now)
+        case.start_assessment(date(2026, 11, 30), "sw-1", hki(2026, 11, 30))
     assert e.value.code == "assessment_already_started"
     with pytest.raises(DomainError) as e:
-        case.complete_assessment(date(2026, 11, 1), "other", "sw-1", now)
+        case.complete_assessment(date(2026, 11, 1), "other", "sw-1", hki(2026, 12, 1))
     assert e.value.code == "completed_before_start"
-    case.complete_assessment(date(2027, 1, 15), "services_started", "sw-1", now)
+    case.complete_assessment(date(2027, 1, 15), "services_started", "sw-1", hki(2027, 1, 15))
     assert case.open_deadlines() == []
     assert [h["what"] for h in case.history] == [
         "referral_received",

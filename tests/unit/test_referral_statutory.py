@@ -145,6 +145,19 @@ def test_an_assessment_cannot_start_before_the_receipt() -> None:
     assert (e.value.code, e.value.field) == ("started_before_receipt", "started_on")
 
 
+def test_an_assessment_is_not_started_or_completed_ahead_of_today_in_helsinki() -> None:
+    case = case_with(referral(hki(2026, 11, 30)))
+    late_evening = datetime(2026, 12, 8, 22, 30, tzinfo=UTC)  # already 9 December in Helsinki
+    with pytest.raises(DomainError) as e:
+        case.start_assessment(date(2026, 12, 10), "sw-1", late_evening)
+    assert (e.value.code, e.value.field) == ("started_in_future", "started_on")
+    case.start_assessment(date(2026, 12, 9), "sw-1", late_evening)
+    with pytest.raises(DomainError) as e:
+        case.complete_assessment(date(2026, 12, 10), "services_started", "sw-1", late_evening)
+    assert (e.value.code, e.value.field) == ("completed_in_future", "completed_on")
+    case.complete_assessment(date(2026, 12, 9), "services_started", "sw-1", late_evening)
+
+
 # -- the decision as an action -------------------------------------------------------------------------
 
 
@@ -276,7 +289,7 @@ def _old_rule_case(received: datetime, handled: datetime, start: date | None = N
     r = referral(handled)
     case = case_with(r)
     if start is not None:
-        case.start_assessment(start, "sw-1", handled)
+        case.start_assessment(start, "sw-1", datetime.combine(start, datetime.min.time(), HELSINKI) + timedelta(hours=12))
         case.assessment_complete_by = completion_due(start)  # the old rule: 3 months of the start
     r.received_at = received  # what the migration reads from the stored submitted_at
     return case, [r]

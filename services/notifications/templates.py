@@ -378,8 +378,10 @@ def _line(language: str, line: Line, values: dict[str, Any]) -> str | None:
 
 
 def template_language(template: str, language: str | None) -> str:
-    """The recipient's language when we have it; otherwise Finnish (an interpreter helps with 'other')."""
-    return language if language in LANGUAGES else "fi"
+    """The recipient's language when we have it. A person served in another language ('other') gets
+    English, as the family's plan copy does (families with integration challenges need English, the
+    domain says); an interpreter helps in the meeting. Unknown: Finnish."""
+    return language if language in LANGUAGES else "en" if language == "other" else "fi"
 
 
 def render(template: str, language: str, params: dict[str, Any], audience: str = "family") -> tuple[str, str]:
@@ -397,7 +399,7 @@ def render(template: str, language: str, params: dict[str, Any], audience: str =
 
 
 def render_portal_notice(language: str, portal_url: str) -> str:
-    language = language if language in LANGUAGES else "fi"
+    language = template_language("portal_notice", language)
     return gettext(language, PORTAL_NOTICE) % {"portal_url": portal_url}
 
 

@@ -78,7 +78,7 @@ def test_one_notification_per_recipient_in_their_language() -> None:
     assert [(x.recipient_id, x.language, x.recipient_kind) for x in ns] == [
         ("guardian-1", "sv", "family"),
         ("w", "fi", "staff"),
-        ("g2", "fi", "family"),
+        ("g2", "en", "family"),  # another language: English, as the plan copy
     ]
 
 

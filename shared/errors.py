@@ -113,6 +113,11 @@ ERRORS: dict[str, ErrorCode] = {
         N_("A service this request needs did not answer; nothing was changed. Retry in a moment."),
     ),
     "not_found": ErrorCode("not_found", "runtime", N_("Unknown id.")),
+    "command_id_reused": ErrorCode(
+        "command_id_reused",
+        "runtime",
+        N_("This command id was used for another command; nothing was changed. Use a new id for a new command."),
+    ),
     # -- identity and permissions: every request (shared/service.py, shared/policy.py) -----------
     "unauthenticated": ErrorCode(
         "unauthenticated",

@@ -71,6 +71,7 @@ from shared.requests import (
 )
 from shared.sealing import CaseKeys, Sealer, opens_personal_data, personal_fields
 from shared.settings import Settings
+from shared.storage.commandlog import request_digest
 from shared.storage.database import Database
 from shared.storage.uow import UnitOfWork
 from shared.telemetry import extract_context, setup_tracing
@@ -284,6 +285,11 @@ class Service:
             async with self.uow() as uow:
                 uow.cause, uow.principal, uow.actor = cmd, principal, audit_actor(principal)
                 earlier = await uow.recall_reply(str(command_id)) if command_id is not None else None
+                digest = request_digest(subject, cmd.model_dump_json()) if command_id is not None else None
+                if earlier is not None and earlier[2] is not None and earlier[2] != digest:
+                    # the same id with other content: refused, so no caller takes it for carried out
+                    code = "command_id_reused"
+                    return Reply(ok=False, errors=[FieldError(field="command_id", code=code, message=message(code))])
                 if earlier is not None and earlier[1] == uow.actor:
                     # the caller's own retry: the first reply, even if the command took their access away
                     return Reply.model_validate(earlier[0])
@@ -310,7 +316,7 @@ class Service:
                         await uow.commit()  # a refused read is audited: its record stays
                     raise
                 if command_id is not None and reply.ok:
-                    await uow.remember_reply(str(command_id), subject, reply.model_dump(mode="json"), uow.actor)
+                    await uow.remember_reply(str(command_id), subject, reply.model_dump(mode="json"), uow.actor, digest)
                 await uow.commit()
                 return reply
         except DomainError as exc:

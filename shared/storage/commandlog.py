@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -27,8 +28,11 @@ def command_log_table(metadata: MetaData) -> Table:
         # who gave the command (as audit records name them): their own retry gets the first reply
         # even when the command took their access away (a transfer to another team)
         Column("actor", String(100), nullable=True),
+        # what was asked (SHA-256 of the subject and the validated command): the same id with other
+        # content is refused, never answered with the first reply as if it had been carried out
+        Column("request_digest", String(64), nullable=True),
     )
-    metadata.info.setdefault("upgrades", []).append(_add_actor)
+    metadata.info.setdefault("upgrades", []).extend([_add_actor, _add_request_digest])
     return table
 
 
@@ -38,6 +42,17 @@ def _add_actor(conn: Connection) -> None:
         conn.execute(text("ALTER TABLE command_log ADD COLUMN actor VARCHAR(100)"))
 
 
+def _add_request_digest(conn: Connection) -> None:
+    """Idempotent, at every start: the digest column on a log created before it (its rows have none,
+    and a retry of such a command still gets its first reply)."""
+    if "request_digest" not in {c["name"] for c in inspect(conn).get_columns("command_log")}:
+        conn.execute(text("ALTER TABLE command_log ADD COLUMN request_digest VARCHAR(64)"))
+
+
+def request_digest(subject: str, command_json: str) -> str:
+    return hashlib.sha256(f"{subject}\n{command_json}".encode()).hexdigest()
+
+
 class CommandReplies:
     """The unit of work's command-log side (idempotent commands)."""
 
@@ -45,15 +60,20 @@ class CommandReplies:
     session: AsyncSession
     now: Callable[[], datetime]
 
-    async def recall_reply(self, command_id: str) -> tuple[Any, str | None] | None:
-        """The reply already given to this command id and who gave the command, if the staff app is
-        retrying."""
+    async def recall_reply(self, command_id: str) -> tuple[Any, str | None, str | None] | None:
+        """The reply already given to this command id, who gave the command and the digest of what
+        they asked, if the staff app is retrying."""
         log = self.db.metadata.tables["command_log"]
-        row = (await self.session.execute(select(log.c.reply, log.c.actor).where(log.c.command_id == command_id))).first()
-        return None if row is None else (row[0], row[1])
+        query = select(log.c.reply, log.c.actor, log.c.request_digest).where(log.c.command_id == command_id)
+        row = (await self.session.execute(query)).first()
+        return None if row is None else (row[0], row[1], row[2])
 
-    async def remember_reply(self, command_id: str, subject: str, reply: Any, actor: str | None = None) -> None:
+    async def remember_reply(
+        self, command_id: str, subject: str, reply: Any, actor: str | None = None, digest: str | None = None
+    ) -> None:
         log = self.db.metadata.tables["command_log"]
         await self.session.execute(
-            insert(log).values(command_id=command_id, subject=subject, reply=reply, recorded_at=self.now(), actor=actor)
+            insert(log).values(
+                command_id=command_id, subject=subject, reply=reply, recorded_at=self.now(), actor=actor, request_digest=digest
+            )
         )

@@ -103,6 +103,14 @@ async def test_referral_to_followup_due_across_four_services(staff_settings, nc,
         r1 = await call(nc, "cmd.meetings.record_held.v2", held, token=w)
         r2 = await call(nc, "cmd.meetings.record_held.v2", held, token=w)
         assert r1.ok and r2 == r1
+        # The same id with other content is refused, never answered as if carried out.
+        other = await call(nc, "cmd.meetings.record_held.v2", {**held, "child_heard": False}, token=w)
+        assert not other.ok and (other.errors[0].field, other.errors[0].code) == ("command_id", "command_id_reused")
+        assert {"fi", "sv", "en"} <= set(other.errors[0].message)
+        # ... and so is the id sent again on another subject.
+        moved = {"command_id": held["command_id"], "case_id": case_id, "meeting_id": meeting_id, "reason": "x"}
+        elsewhere = await call(nc, "cmd.meetings.cancel.v2", moved, token=w)
+        assert not elsewhere.ok and elsewhere.errors[0].code == "command_id_reused", elsewhere.errors
 
         # The follow-up timer is real JetStream time: due two seconds from now.
         clock.at = datetime.now(UTC)

@@ -150,6 +150,14 @@ REQUEST_HEADERS = {
     "required": ["Authorization"],
     "properties": {"Authorization": AUTHORIZATION, "traceparent": TRACEPARENT},
 }
+REPLY_HEADERS = {
+    "type": "object",
+    "description": "Set by the service's runtime (FastStream); a client needs none of them: the reply's body says everything.",
+    "properties": {
+        "content-type": {"type": "string", "description": "application/json."},
+        "correlation_id": {"type": "string", "description": "The runtime's id of this request/reply exchange."},
+    },
+}
 
 SERVERS = {
     "embedded": {
@@ -250,14 +258,19 @@ def asyncapi() -> dict[str, Any]:
         channels[key] = {
             "address": None,
             "description": "The requester's inbox: the NATS reply subject of the request.",
-            "messages": {name: message(name, reply_model(r.model), f"Reply to {r.subject}.", "RequestHeaders")},
+            "messages": {name: message(name, reply_model(r.model), f"Reply to {r.subject}.", "ReplyHeaders")},
         }
         operations[op]["reply"] = {
             "channel": {"$ref": f"#/channels/{key}"},
             "messages": [{"$ref": f"#/channels/{key}/messages/{name}"}],
         }
     schema_of("Reply", Reply)
-    schemas |= {"IntakeHeaders": INTAKE_HEADERS, "EventHeaders": EVENT_HEADERS, "RequestHeaders": REQUEST_HEADERS}
+    schemas |= {
+        "IntakeHeaders": INTAKE_HEADERS,
+        "EventHeaders": EVENT_HEADERS,
+        "RequestHeaders": REQUEST_HEADERS,
+        "ReplyHeaders": REPLY_HEADERS,
+    }
     return {
         "asyncapi": "3.0.0",
         "info": {

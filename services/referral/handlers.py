@@ -754,6 +754,7 @@ async def get_case(q: CaseQueryV2, uow: ReferralUnitOfWork) -> Reply:
                     "statutory": r.statutory,
                     "linked": r.linked,
                     "details": r.details,
+                    "contacts": [{"contact_id": c.contact_id, "role": c.role, "language": c.language} for c in r.contacts],
                 }
                 for r in found
             ],

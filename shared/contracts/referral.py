@@ -430,8 +430,19 @@ class RecordConsent(Contract):
     command_id: UUID = Field(description="Idempotency key chosen by the staff app.")
     case_id: UUID
     purpose: ConsentPurpose
-    recipient: Id | None = Field(default=None, description="Party id or organisation the consent names (share_plan needs one).")
-    given_by: Id = Field(description="Contact id of the guardian (or child) who consented, e.g. 'guardian-1'.")
+    recipient: Id | None = Field(
+        default=None,
+        description="Party id or organisation the consent names (share_plan needs one: recipient_required). For "
+        "share_plan use a party_id of the plan's other_parties (query.plans.plan.v2), whose contact the plan holds: "
+        "the consent sends the case's current plan to that party at once (plan.shared). An id the plan does not "
+        "name is shared with as a consented party all the same, and without a contact its delivery fails "
+        "(notification.failed, reason no_contact_details; query.notifications.failed.v2).",
+    )
+    given_by: Id = Field(
+        description="Contact id of the guardian (or child) who consented, e.g. 'guardian-1' (the case view's "
+        "referrals[].contacts). Required when a worker records it (missing otherwise); a guardian recording their "
+        "own consent leaves it out."
+    )
     recorded_by: Id = Field(description="Staff id.")
     valid_until: date | None = None
 
@@ -442,7 +453,10 @@ class WithdrawConsent(Contract):
     command_id: UUID = Field(description="Idempotency key chosen by the staff app.")
     case_id: UUID
     consent_id: UUID
-    withdrawn_by: Id = Field(description="Contact id of the person who withdrew it.")
+    withdrawn_by: Id = Field(
+        description="Contact id of the person who withdrew it (the case view's referrals[].contacts). Required when a "
+        "worker records it (missing otherwise); a guardian withdrawing their own consent leaves it out."
+    )
     recorded_by: Id = Field(description="Staff id.")
 
 
@@ -812,6 +826,14 @@ class ConsentView(Contract):
     withdrawn_at: datetime | None
 
 
+class ReferralContactView(Contract):
+    """A contact of a referral by its id: what a command names (``given_by``, a meeting's participant)."""
+
+    contact_id: str = Field(description="guardian-1, guardian-2, … (details.guardians in order) or referrer.")
+    role: Literal["guardian", "referrer"]
+    language: str = Field(description="fi, sv, en or other.")
+
+
 class ReferralView(Contract):
     referral_id: UUID
     submission_id: str
@@ -831,6 +853,11 @@ class ReferralView(Contract):
         "endangerment_reason}.",
     )
     details: dict[str, Any] = Field(description="The normalised submission (personal data; the fields of intake.referral.v1).")
+    contacts: list[ReferralContactView] = Field(
+        default_factory=list,
+        description="The referral's contacts by id: guardian-N is details.guardians[N-1]; the referrer when it left a "
+        "phone or e-mail. Name a guardian by this id in a command (e.g. given_by of cmd.referral.record_consent.v2).",
+    )
 
 
 class CaseView(CaseSummary):

@@ -172,6 +172,8 @@ async def test_recording_the_decision_stops_its_clock_is_audited_and_starts_the_
         case = await call(nc, "query.referral.case.v2", {"case_id": case_id, "purpose": "case_work"}, token=sw)
         assert case.data is not None, case.errors
         assert case.data["decision"]["outcome"] == "start_assessment" and case.data["decision"]["by"] == "sw-fi"
+        # The family's contacts by id, as a consent command names them (given_by).
+        assert {"contact_id": "guardian-1", "role": "guardian", "language": "fi"} in case.data["referrals"][0]["contacts"]
         assert case.data["deadlines"] == [{"deadline": "assessment_completion", "due_by": complete_by}]
         (entry,) = [h for h in case.data["history"] if h["what"] == "decision_recorded"]
         assert (entry["by"], entry["reason"]) == ("sw-fi", "huoli lapsen turvallisuudesta")

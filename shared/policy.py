@@ -124,6 +124,34 @@ class Decision:
 ALLOW = Decision(True, relation="role")
 
 
+REASONS: dict[str, str] = {
+    "purpose_missing": "A read of personal data named no purpose (purpose_required).",
+    "purpose_unknown": "The purpose is not one of the documented purposes (purpose_required).",
+    "own_data_is_for_guardians": "Staff used the guardians' purpose own_data.",
+    "not_ops": "An operator's request without the ops role.",
+    "operators_read_for_operations_review_only": "An operator read personal data for a purpose other than operations_review.",
+    "operations_review_is_for_ops": "Someone other than an operator used the purpose operations_review.",
+    "no_role": "The token has no role that may see aggregates.",
+    "not_roster_admin": "Keeping the roster needs the team_lead or roster_admin role.",
+    "not_statistics_recorder": "Recording statistics needs the statistician, team_lead or roster_admin role.",
+    "aggregates_only": "A statistician reads aggregates only, not staff or family data.",
+    "no_personal_data_for_role": "The caller's roles see no family's personal data (statistician, ops).",
+    "not_social_worker": "A statutory act of social work needs the social_worker role.",
+    "not_on_team": "A team's list is for that team's own people.",
+    "no_relation_to_case": "The caller is not on the case's team, in its meetings or responsible for it (also a case "
+    "that does not exist: a staff app cannot tell the two apart).",
+    "consent_by_worker_or_guardian": "Consent is recorded by a worker of the case or by the guardian, not a team lead alone.",
+    "not_on_case_team": "Only the case's own team may do this (a transfer), or, for a statutory act, its team or "
+    "responsible worker: a meeting participant may not.",
+    "no_case_named": "The request must name a case the caller is related to.",
+    "not_for_guardians": "Guardians may not make this request.",
+    "guardian_purpose_is_own_data": "A guardian reads with the purpose own_data.",
+    "not_guardian_of_case": "The guardian is not a guardian of this case.",
+    "guardian_access_restricted": "A social worker restricted this guardian's access to the case.",
+}
+"""Every ``data.reason`` of a ``forbidden`` or ``purpose_required`` refusal, with its meaning (docs/errors.md)."""
+
+
 def _no(reason: str, code: str = FORBIDDEN) -> Decision:
     return Decision(False, code, reason)
 

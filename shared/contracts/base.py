@@ -365,7 +365,9 @@ class RefusalDetail(Contract):
     model_config = ConfigDict(extra="forbid")
 
     reason: str | None = Field(
-        default=None, description="Why, machine-readable: e.g. expired, no_relation_to_case, not_on_team, purpose_missing."
+        default=None,
+        description="Why, machine-readable: e.g. expired, no_relation_to_case, not_on_team, purpose_missing; every "
+        "value with its meaning in docs/errors.md, 'Refusal reasons'.",
     )
     successor: str | None = Field(default=None, description="version_retired: the subject of the request version to use.")
 

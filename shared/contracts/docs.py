@@ -86,7 +86,9 @@ def catalogue() -> str:
     lines += [
         "",
         "Request/reply (core NATS; the reply is a `Reply`: `ok`, `id`, `errors[field, code, message{fi,sv,en}]`, "
-        "`data`, where `data` has the request's own reply type, `<Request>Reply` in `docs/asyncapi.json`). "
+        "`data`, where `data` is the type in the last column when `ok`, or a `RefusalDetail` on a refusal by "
+        "identity or policy; the whole reply is `<Request>Reply` in `docs/asyncapi.json`). A command's `id` is what "
+        "it created or changed (a consent's id, a meeting's, a plan's). "
         "Every error code a request can return, with its texts: [docs/errors.md](docs/errors.md).",
         "",
     ]
@@ -333,7 +335,21 @@ def errors_md() -> str:
             if e.kind == kind:
                 lines.append(f"| `{e.code}` | {e.fi} | {e.sv} | {e.en} |")
         lines.append("")
+    from typing import get_args
+
+    from shared.identity import Reason
+    from shared.policy import REASONS
+
     lines += [
+        "## Refusal reasons (`data.reason`)",
+        "",
+        "`unauthenticated`: " + ", ".join(f"`{r}`" for r in get_args(Reason)) + " (their meanings: docs/identity.md, "
+        "'When a token is refused'). `forbidden` and `purpose_required` (the policy, shared/policy.py), every reason:",
+        "",
+        "| reason | meaning |",
+        "| --- | --- |",
+        *(f"| `{reason}` | {text} |" for reason, text in REASONS.items()),
+        "",
         "## By request",
         "",
         "Besides the validation, runtime and identity codes above (read from the handler and everything it calls):",

@@ -370,7 +370,7 @@ class MeetingsAccessLogQuery(CaseAccessLogQuery):
 
 
 class ConveneResult(Contract):
-    """``data`` of ``cmd.meetings.convene.v1``, present only when there is something to say."""
+    """``data`` of ``cmd.meetings.convene.v2``, present only when there is something to say."""
 
     outside_working_hours: list[str] = Field(
         description="Professionals (staff ids) invited outside their working hours: allowed, but said."
@@ -378,7 +378,7 @@ class ConveneResult(Contract):
 
 
 class RescheduleResult(Contract):
-    """``data`` of ``cmd.meetings.reschedule.v1``."""
+    """``data`` of ``cmd.meetings.reschedule.v2``."""
 
     sequence: int = Field(description="Revision number of the meeting now (calendar updates).")
 
@@ -417,7 +417,7 @@ class ProposalResult(Contract):
 
 
 class RsvpResult(Contract):
-    """``data`` of ``cmd.meetings.respond.v1``. A decline may come with a proposal: a substitute
+    """``data`` of ``cmd.meetings.respond.v2``. A decline may come with a proposal: a substitute
     professional (``kind`` substitute) or a new time (``kind`` reschedule, with the slot's fields, or
     ``no_slot`` when none was found)."""
 
@@ -460,7 +460,7 @@ class RoomView(Contract):
 
 
 class Roster(Contract):
-    """``data`` of ``query.meetings.roster.v1``."""
+    """``data`` of ``query.meetings.roster.v2``."""
 
     professionals: list[ProfessionalView] = Field(description="By staff id.")
     rooms: list[RoomView]
@@ -505,7 +505,7 @@ class ProposalView(Contract):
 
 
 class CaseMeetings(Contract):
-    """``data`` of ``query.meetings.case.v1``."""
+    """``data`` of ``query.meetings.case.v2``."""
 
     convening: ConveningView
     meetings: list[MeetingView]
@@ -539,7 +539,7 @@ class DeadlineShare(Contract):
 
 
 class MeetingStatistics(Contract):
-    """``data`` of ``query.meetings.statistics.v1``: the counts (format json), or only ``csv`` (format csv)."""
+    """``data`` of ``query.meetings.statistics.v2``: the counts (format json), or only ``csv`` (format csv)."""
 
     csv: str | None = Field(default=None, description="format=csv: the same figures as one CSV text.")
     meetings_held: int | None = None

@@ -140,7 +140,7 @@ class NotificationView(Contract):
 
 
 class CaseNotifications(Contract):
-    """``data`` of ``query.notifications.case.v1``."""
+    """``data`` of ``query.notifications.case.v2``."""
 
     notifications: list[NotificationView]
 
@@ -159,7 +159,7 @@ class FailedNotificationView(Contract):
 
 
 class FailedNotifications(Contract):
-    """``data`` of ``query.notifications.failed.v1``."""
+    """``data`` of ``query.notifications.failed.v2``."""
 
     failed: list[FailedNotificationView] = Field(description="Newest first.")
 

@@ -484,13 +484,13 @@ class ServiceStatusReply(Contract):
 
 
 class PlanVersionReply(Contract):
-    """``data`` of ``cmd.plans.agree.v1``, ``cmd.plans.revise.v1`` and ``cmd.plans.close.v1`` (the reply's ``id`` is the plan)."""
+    """``data`` of ``cmd.plans.agree.v2``, ``cmd.plans.revise.v1`` and ``cmd.plans.close.v1`` (the reply's ``id`` is the plan)."""
 
     version: int = Field(description="The plan's version now.")
 
 
 class FollowupRecordedReply(Contract):
-    """``data`` of ``cmd.plans.record_followup.v1`` (the reply's ``id`` is the follow-up record)."""
+    """``data`` of ``cmd.plans.record_followup.v2`` (the reply's ``id`` is the follow-up record)."""
 
     plan_id: UUID
 
@@ -508,7 +508,7 @@ class PlanSummary(Contract):
 
 
 class CasePlans(Contract):
-    """``data`` of ``query.plans.case.v1``."""
+    """``data`` of ``query.plans.case.v2``."""
 
     plans: list[PlanSummary]
 
@@ -542,7 +542,7 @@ class FollowupRecordView(Contract):
 
 
 class PlanDetail(Contract):
-    """``data`` of ``query.plans.plan.v1``."""
+    """``data`` of ``query.plans.plan.v2``."""
 
     plan: dict[str, Any] = Field(
         description="The version's frame as recorded: version, changes_needed, actions {home, everyday_environment, "
@@ -573,7 +573,7 @@ class PlanDetail(Contract):
 
 
 class PrintablePlan(Contract):
-    """``data`` of ``query.plans.printable.v1``."""
+    """``data`` of ``query.plans.printable.v2``."""
 
     content_type: str = Field(description="text/html; charset=utf-8")
     language: str
@@ -591,7 +591,7 @@ class OverdueFollowup(Contract):
 
 
 class OverdueFollowups(Contract):
-    """``data`` of ``query.plans.overdue.v1``."""
+    """``data`` of ``query.plans.overdue.v2``."""
 
     overdue: list[OverdueFollowup]
     grace_seconds: float = Field(description="The grace after a due follow-up before it counts as overdue.")
@@ -617,14 +617,14 @@ class AreaSeries(Contract):
 
 
 class Effectiveness(Contract):
-    """``data`` of ``query.plans.effectiveness.v1``."""
+    """``data`` of ``query.plans.effectiveness.v2``."""
 
     measurements: list[StarMeasurement] = Field(description="Oldest first.")
     areas: dict[StarArea, AreaSeries] = Field(description="Area -> its series, first, latest and change.")
 
 
 class EffectivenessChart(Contract):
-    """``data`` of ``query.plans.effectiveness_chart.v1``."""
+    """``data`` of ``query.plans.effectiveness_chart.v2``."""
 
     content_type: str = Field(description="image/svg+xml")
     kind: Literal["radar", "lines"]

@@ -861,7 +861,7 @@ class ReferralView(Contract):
 
 
 class CaseView(CaseSummary):
-    """``data`` of ``query.referral.case.v1``."""
+    """``data`` of ``query.referral.case.v2``."""
 
     received_at: datetime | None = Field(default=None, description="The case's receipt (UTC): the statutory clocks start here.")
     decision: dict[str, Any] | None = Field(
@@ -874,7 +874,7 @@ class CaseView(CaseSummary):
 
 
 class TeamCases(Contract):
-    """``data`` of ``query.referral.team_cases.v1``."""
+    """``data`` of ``query.referral.team_cases.v2``."""
 
     team_id: str
     cases: list[CaseSummary]
@@ -889,20 +889,20 @@ class DeadlineDue(Contract):
 
 
 class DeadlinesDue(Contract):
-    """``data`` of ``query.referral.deadlines_due.v1``."""
+    """``data`` of ``query.referral.deadlines_due.v2``."""
 
     until: date = Field(description="The horizon (Helsinki date).")
     deadlines: list[DeadlineDue] = Field(description="Soonest first.")
 
 
 class Unlinked(Contract):
-    """``data`` of ``cmd.referral.unlink.v1`` (the reply's ``id`` is the new case)."""
+    """``data`` of ``cmd.referral.unlink.v2`` (the reply's ``id`` is the new case)."""
 
     previous_case_id: UUID
 
 
 class AssessmentStartedReply(Contract):
-    """``data`` of ``cmd.referral.start_assessment.v1``."""
+    """``data`` of ``cmd.referral.start_assessment.v2``."""
 
     complete_by: date = Field(description="Last day to complete the assessment (3 months of receipt).")
 
@@ -973,7 +973,7 @@ class ReferralChannelFigures(Contract):
 
 
 class AssessmentCompletedReply(Contract):
-    """``data`` of ``cmd.referral.complete_assessment.v1``."""
+    """``data`` of ``cmd.referral.complete_assessment.v2``."""
 
     referrer_may_be_told: bool = Field(description="The law or the family's consent allows telling the referrer the outcome.")
 

@@ -159,3 +159,20 @@ def test_the_readme_describes_every_role_as_the_policy_does() -> None:
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     for role, text in ROLES.items():
         assert f"| `{role}` | {text} |" in readme, role
+
+
+def test_every_reason_the_policy_can_give_is_documented_with_its_meaning() -> None:
+    import ast
+    from pathlib import Path
+
+    from shared.contracts import REQUESTS
+    from shared.policy import REASONS
+
+    source = (Path(__file__).resolve().parents[2] / "shared" / "policy.py").read_text()
+    given = {
+        call.args[0].value
+        for call in ast.walk(ast.parse(source))
+        if isinstance(call, ast.Call) and getattr(call.func, "id", None) == "_no" and isinstance(call.args[0], ast.Constant)
+    }
+    given |= {f"not_{r.model.access.role}" for r in REQUESTS if r.model.access is not None and r.model.access.role}
+    assert given and given == set(REASONS), given ^ set(REASONS)

@@ -115,6 +115,19 @@ class Plan:
         }
 
 
+def guardian_view(content: dict[str, Any]) -> dict[str, Any]:
+    """A plan version as a guardian reads it: the plan, without the family members' or the other
+    parties' e-mail addresses and phone numbers (a custody dispute or a non-disclosure order must not
+    hand one guardian the other's details, nor a third party's). The responsible workers' work
+    contacts stay: they are the family's way to reach them."""
+    out = dict(content)
+    out["family_contacts"] = [
+        {k: v for k, v in c.items() if k not in ("email", "phone")} for c in content.get("family_contacts", [])
+    ]
+    out["other_parties"] = [{**party, "contact": None} for party in content.get("other_parties", [])]
+    return out
+
+
 def _iso(dt: datetime | None) -> str | None:
     return dt.isoformat() if dt else None
 

@@ -583,8 +583,14 @@ async def _audited_version(
     return plan, content
 
 
+def _as_read_by(uow: PlansUnitOfWork, content: dict[str, Any]) -> dict[str, Any]:
+    guardian = uow.principal is not None and uow.principal.kind == "guardian"
+    return domain.guardian_view(content) if guardian else content
+
+
 async def plan_detail(q: PlanQuery, uow: PlansUnitOfWork) -> Reply:
     plan, content = await _audited_version(uow, q, "read_plan")
+    content = _as_read_by(uow, content)
     shared = await uow.plans.shared_with(plan.plan_id, content["version"])
     withheld = domain.withheld_parties(plan, await uow.plans.consents_of_case(plan.case_id), local(uow.now()).date())
     versions = await uow.plans.versions(plan.plan_id)
@@ -611,6 +617,7 @@ async def plan_detail(q: PlanQuery, uow: PlansUnitOfWork) -> Reply:
 
 async def printable_plan(q: PrintablePlanQuery, uow: PlansUnitOfWork) -> Reply:
     plan, content = await _audited_version(uow, q, "print_plan")
+    content = _as_read_by(uow, content)
     language = q.language or content.get("family_language") or plan.language()
     shared = await uow.plans.shared_with(plan.plan_id, content["version"])
     doc = printable.render(

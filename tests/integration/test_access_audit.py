@@ -196,6 +196,18 @@ async def test_reads_and_disclosures_in_every_service_are_audited_and_gathered(
         }
         for subject, (q, token) in reads.items():
             assert (await call(nc, subject, q, token=token)).ok, subject
+        # The guardian reads the plan without anyone's e-mail or phone but the responsible worker's.
+        staff_view = await call(nc, "query.plans.plan.v2", reads["query.plans.plan.v2"][0], token=w)
+        assert staff_view.data is not None and staff_view.data["plan"]["family_contacts"][0]["email"] == "g1@example.com"
+        mine = {"case_id": case_id, "plan_id": plan.id, "purpose": "own_data"}
+        guardian_view = await call(nc, "query.plans.plan.v2", mine, token=identity.guardian())
+        assert guardian_view.ok and guardian_view.data is not None, guardian_view.errors
+        seen = guardian_view.data["plan"]
+        assert [set(c) & {"email", "phone"} for c in seen["family_contacts"]] == [set()]
+        assert [party["contact"] for party in seen["other_parties"]] == [None, None]
+        assert seen["responsible_workers"][0]["contact"]["email"] == "close@example.com"
+        printable = await call(nc, "query.plans.printable.v2", mine, token=identity.guardian())
+        assert printable.ok and printable.data is not None and "g1@example.com" not in printable.data["html"]
 
         async def wellbeing():  # type: ignore[no-untyped-def]
             r = await call(nc, "query.plans.effectiveness.v2", {"case_id": case_id, "purpose": "plan_follow_up"}, token=w)

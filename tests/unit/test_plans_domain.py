@@ -315,3 +315,24 @@ def test_effectiveness_area_by_area_over_time() -> None:
     assert [s["score"] for s in area["series"]] == [4, 7]
     assert area["first"] == 4 and area["latest"] == 7 and area["change"] == 3
     assert e["areas"]["child_health_growth_development"]["change"] == 0
+
+
+def test_a_guardian_reads_a_plan_without_the_family_s_or_other_parties_contact_details() -> None:
+    content = {
+        "family_contacts": [
+            {
+                "contact_id": "guardian-2",
+                "role": "guardian",
+                "language": "fi",
+                "email": "g2@example.com",
+                "phone": "+358401234567",
+            }
+        ],
+        "other_parties": [{"party_id": "school-sw", "role": "school_social_worker", "contact": {"email": "s@example.com"}}],
+        "responsible_workers": [{"worker_id": "w", "contact": {"email": "w@example.com"}}],
+    }
+    seen = domain.guardian_view(content)
+    assert seen["family_contacts"] == [{"contact_id": "guardian-2", "role": "guardian", "language": "fi"}]
+    assert seen["other_parties"] == [{"party_id": "school-sw", "role": "school_social_worker", "contact": None}]
+    assert seen["responsible_workers"] == content["responsible_workers"]
+    assert content["family_contacts"][0]["email"] == "g2@example.com", "the stored version is not changed"

@@ -11,7 +11,8 @@ municipalities and months, however many cases the years have piled up. The figur
 no case id leaves this module.
 
 As THL counts them: a decision counts in the month it was made (Helsinki date), in time when made on
-or before the 7th working day after the receipt; an assessment counts in the month it was completed,
+or before the 7th working day after the receipt (a statutory case whose assessment was started with
+no decision recorded counts that start as its decision); an assessment counts in the month it was completed,
 in time when completed on or before 3 months of the receipt.
 """
 
@@ -46,6 +47,8 @@ class StatutoryStatistics:
         f = self.facts.setdefault(case, {})
         if event_type == "referral.received":
             f.setdefault("municipality", ev["municipality"])
+            if ev.get("decision_due_by"):  # a statutory referral: the decision's last day
+                f.setdefault("decision_due_by", str(ev["decision_due_by"]))
         elif event_type == "referral.case_transferred":
             f["municipality"] = ev["municipality"]
         elif event_type == "referral.decision_recorded":
@@ -54,6 +57,11 @@ class StatutoryStatistics:
                 f["complete_by"] = str(ev["complete_by"])
         elif event_type == "assessment.started":
             f["complete_by"] = str(ev["complete_by"])
+            # Starting the assessment with no decision recorded is the decision (SHL 36 §, LSL 26 §):
+            # it counts on its start day, in time when on or before the decision's last day.
+            if "decided_on" not in f and f.get("decision_due_by") and ev.get("started_on"):
+                started = str(ev["started_on"])
+                f["decided_on"], f["decided_in_time"] = started, started <= f["decision_due_by"]
         elif event_type == "assessment.completed":
             f["completed_on"] = str(ev["completed_on"])
         return case

@@ -99,3 +99,21 @@ def test_a_month_whose_counters_all_went_back_to_zero_is_not_published() -> None
             "assessments_in_time_share": None,
         }
     ]
+
+
+def test_an_assessment_started_with_no_decision_recorded_counts_as_the_decision_on_its_start_day() -> None:
+    model = StatutoryStatistics()
+    model.apply("referral.received", {"case_id": "c1", "municipality": "Testilä", "decision_due_by": "2026-12-02"})
+    model.apply("assessment.started", {"case_id": "c1", "started_on": "2026-12-01", "complete_by": "2027-02-23"})
+    model.apply("referral.received", {"case_id": "c2", "municipality": "Testilä", "decision_due_by": "2026-12-02"})
+    model.apply("assessment.started", {"case_id": "c2", "started_on": "2026-12-03", "complete_by": "2027-02-23"})
+    # Not statutory: no decision clock, so its start is no statutory decision.
+    model.apply("referral.received", {"case_id": "c3", "municipality": "Testilä", "decision_due_by": None})
+    model.apply("assessment.started", {"case_id": "c3", "started_on": "2026-12-01", "complete_by": "2027-02-23"})
+    # A decision recorded first keeps its own day and timeliness.
+    model.apply("referral.received", {"case_id": "c4", "municipality": "Testilä", "decision_due_by": "2026-12-02"})
+    model.apply("referral.decision_recorded", {"case_id": "c4", "decided_on": "2026-11-30", "within_time": True})
+    model.apply("assessment.started", {"case_id": "c4", "started_on": "2026-12-09", "complete_by": "2027-02-23"})
+    [row] = [r for r in model.figures() if r["month"] == "2026-12"]
+    assert (row["decisions"], row["decisions_in_time"]) == (2, 1)  # c1 in time, c2 late; not c3, not c4
+    assert model.counts()[("Testilä", "2026-11")][:2] == [1, 1]

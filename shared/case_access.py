@@ -9,9 +9,10 @@ One table, ``case_access`` (case id, kind, value), fed by:
 - ``referral.case_transferred``: the new team and municipality replace the old (the old team loses access);
 - ``referral.linked``: the guardians' keyed hashes;
 - ``meeting.convened``: the professionals invited;
-- ``plan.agreed`` / ``plan.revised`` / ``plan.handed_over`` and ``meeting.held``: the responsible workers.
+- ``plan.agreed`` / ``plan.revised`` / ``plan.handed_over`` and ``meeting.held``: the responsible workers;
+- ``referral.guardian_access_restricted``: a guardian's keyed hash as restricted, or no longer.
 Rows are only added (a person once on a case keeps reaching it), except the team, which follows
-the latest assignment. No personal data: ids and keyed hashes.
+the latest assignment, and a guardian's restriction, which a social worker may lift. No personal data: ids and keyed hashes.
 
 ``referral.assigned`` says the same team as the ``referral.received`` or ``referral.unlinked``
 published with it; it is for staff apps' team feeds, and no service consumes it (a delivery per
@@ -27,7 +28,13 @@ from sqlalchemy import Column, MetaData, String, Table, and_, bindparam, delete,
 
 from shared.contracts.meetings import MeetingConvened, MeetingHeld
 from shared.contracts.plans import PlanAgreed, PlanHandedOver, PlanRevised
-from shared.contracts.referral import CaseTransferred, ReferralLinked, ReferralReceived, ReferralUnlinked
+from shared.contracts.referral import (
+    CaseTransferred,
+    GuardianAccessRestricted,
+    ReferralLinked,
+    ReferralReceived,
+    ReferralUnlinked,
+)
 from shared.policy import CaseRelation, Relations
 from shared.sealing import leaves_sealed
 from shared.storage.fastpath.declare import hot_once
@@ -78,6 +85,17 @@ class CaseAccess:
     async def add(self, case_id: Any, kind: str, values: Iterable[str]) -> None:
         for value in dict.fromkeys(v for v in values if v):
             self.uow.insert_new_later(self.table, {"case_id": str(case_id), "kind": kind, "value": value[:100]})
+
+    async def remove(self, case_id: Any, kind: str, value: str) -> None:
+        t = self.table
+        stmt = hot_once(
+            ("case_access.remove", t),
+            lambda: delete(t).where(
+                t.c.case_id == bindparam("case_id"), t.c.kind == bindparam("kind"), t.c.value == bindparam("value")
+            ),
+        )
+        row = {"case_id": str(case_id), "kind": kind, "value": value[:100]}
+        self.uow.later(stmt, row, scope=row)
 
     async def route(self, case_id: Any, team_id: str, municipality: str) -> None:
         """The case's team and municipality (one value each) in place of the old ones. Held
@@ -149,6 +167,15 @@ async def on_handed_over(ev: PlanHandedOver, uow: UnitOfWork) -> None:
     await CaseAccess(uow).add(ev.case_id, "responsible", [ev.responsible_worker.worker_id])
 
 
+@leaves_sealed
+async def on_guardian_access_restricted(ev: GuardianAccessRestricted, uow: UnitOfWork) -> None:
+    access = CaseAccess(uow)
+    if ev.restricted:
+        await access.add(ev.case_id, "guardian_restricted", [ev.guardian_key])
+    else:
+        await access.remove(ev.case_id, "guardian_restricted", ev.guardian_key)
+
+
 PROJECTION: tuple[tuple[type[Any], Any], ...] = (
     (ReferralReceived, on_received),
     (ReferralUnlinked, on_unlinked),
@@ -159,5 +186,6 @@ PROJECTION: tuple[tuple[type[Any], Any], ...] = (
     (PlanAgreed, on_plan),
     (PlanRevised, on_plan),
     (PlanHandedOver, on_handed_over),
+    (GuardianAccessRestricted, on_guardian_access_restricted),
 )
 """(event, handler) pairs every service subscribes to, before its own handlers of the same event."""

@@ -158,6 +158,9 @@ ERRORS: dict[str, ErrorCode] = {
     ),
     "decided_before_receipt": ErrorCode("decided_before_receipt", "domain", N_("The decision cannot precede the receipt.")),
     "decided_in_future": ErrorCode("decided_in_future", "domain", N_("The decision date is in the future.")),
+    "not_a_guardian_of_case": ErrorCode(
+        "not_a_guardian_of_case", "domain", N_("The person named is not a guardian of this case.")
+    ),
     "started_in_future": ErrorCode("started_in_future", "domain", N_("The assessment's start date is in the future.")),
     "completed_in_future": ErrorCode("completed_in_future", "domain", N_("The assessment's completion date is in the future.")),
     "urgency_already_assessed": ErrorCode(

@@ -28,6 +28,7 @@ from shared.contracts.referral import (
     RecordDecision,
     ReferralChannelStatisticsQuery,
     ReferralReceived,
+    RestrictGuardianAccess,
     StartAssessment,
     StartAssessmentV2,
     StatutoryStatisticsQuery,
@@ -119,6 +120,7 @@ def register(svc: Service) -> None:
     svc.request("cmd.referral.transfer_case.v1", TransferCase)(handlers.transfer_case)
     svc.retired("cmd.referral.start_assessment.v1", StartAssessment)
     svc.request("cmd.referral.start_assessment.v2", StartAssessmentV2)(handlers.start_assessment)
+    svc.request("cmd.referral.restrict_guardian_access.v1", RestrictGuardianAccess)(handlers.restrict_guardian_access)
     svc.retired("cmd.referral.complete_assessment.v1", CompleteAssessment)
     svc.request("cmd.referral.complete_assessment.v2", CompleteAssessmentV2)(handlers.complete_assessment)
     # Operators only (the ops identity; infra/auth.py lets no client identity publish ops.>).

@@ -12,6 +12,7 @@ from uuid import UUID, uuid4
 
 from shared import pseudonyms
 from shared.calendar import add_working_days, helsinki_date
+from shared.case_access import CaseAccess
 from shared.catalogue import N_
 from shared.contracts.base import TRUSTED, FieldError, Reply
 from shared.contracts.common import ContactPoint
@@ -31,6 +32,7 @@ from shared.contracts.referral import (
     DeadlineBreached,
     DeadlinesDueQueryV2,
     DecisionRecorded,
+    GuardianAccessRestricted,
     RecordConsentV2,
     RecordDecision,
     ReferralAssigned,
@@ -40,6 +42,7 @@ from shared.contracts.referral import (
     ReferralRejected,
     ReferralUnlinked,
     ReferralUrgent,
+    RestrictGuardianAccess,
     StartAssessmentV2,
     StatutoryStatisticsQuery,
     TeamCasesQueryV2,
@@ -58,6 +61,7 @@ from .children import child_keys
 from .consent import Consent, give_consent, withdraw
 from .deadlines import timer_moments, timer_subject, urgency_timer_moments
 from .domain import Case, Referral, open_referral
+from .hetu import InvalidHetu, parse_hetu
 from .screening import Problem, screen
 from .statistics import StatutoryStatistics
 
@@ -444,6 +448,26 @@ async def transfer_case(cmd: TransferCase, uow: ReferralUnitOfWork) -> Reply:
     )
     data = {"team_id": cmd.team_id, "previous_team_id": previous_team, "municipality": case.municipality}
     return Reply(ok=True, id=str(case.case_id), data=data)
+
+
+async def restrict_guardian_access(cmd: RestrictGuardianAccess, uow: ReferralUnitOfWork) -> Reply:
+    """A social worker restricts a guardian's access to the case, or lifts the restriction: every
+    service refuses that guardian from the event on (shared/case_access.py, shared/policy.py). The
+    guardian is named by henkilötunnus, kept only as its keyed hash; the note stays in the case history."""
+    case = await _case(uow, cmd.case_id)
+    try:
+        key = person_key(parse_hetu(cmd.guardian_personal_id).value)
+    except InvalidHetu as exc:
+        raise DomainError(exc.code, "guardian_personal_id") from None
+    [relation] = await CaseAccess(uow).relations([case.case_id])
+    if key not in relation.guardians:
+        raise DomainError("not_a_guardian_of_case", "guardian_personal_id")
+    restricted = not cmd.lifted
+    what = "guardian_access_restricted" if restricted else "guardian_access_restriction_lifted"
+    case.note(uow.now(), what, by=uow.actor, reason=cmd.reason, note=cmd.note)
+    await uow.referrals.save_case(case)
+    uow.emit(GuardianAccessRestricted, guardian_key=key, restricted=restricted, reason=cmd.reason, recorded_by=uow.actor)
+    return Reply(ok=True, id=str(case.case_id))
 
 
 # -- statistics ----------------------------------------------------------------------------------------

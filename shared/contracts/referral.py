@@ -790,6 +790,44 @@ class AssessmentCompleted(Event):
     referrer_may_be_told: bool = Field(description="The law or the family's consent allows telling the referrer.")
 
 
+GuardianAccessReason = Literal["non_disclosure", "custody_dispute", "care_order", "other"]
+
+
+class RestrictGuardianAccess(Contract):
+    """``cmd.referral.restrict_guardian_access.v1``: a social worker of the case restricts one
+    guardian's access to the case's data (huoltajan tiedonsaannin rajoittaminen) for a recorded
+    reason: a non-disclosure order (turvakielto), a custody dispute, a care order; with ``lifted`` the
+    restriction ends. A restricted guardian is refused every request about the case
+    (``forbidden``, reason ``guardian_access_restricted``) in every service. Who decided is the
+    verified caller (a ``social_worker`` token on the case), kept in the case history with the note."""
+
+    access: ClassVar[Access] = Access("write", role=SOCIAL_WORKER)
+
+    command_id: UUID = Field(description="Idempotency key chosen by the staff app.")
+    case_id: UUID
+    guardian_personal_id: Annotated[str, StringConstraints(strip_whitespace=True, max_length=11)] = Field(
+        description="The guardian's henkilötunnus (as in intake.referral.v1 guardians[].personal_id); it must be a "
+        "guardian of this case (not_guardian_of_case). Kept only as a keyed hash.",
+    )
+    reason: GuardianAccessReason = Field(description="non_disclosure | custody_dispute | care_order | other.")
+    note: FreeText = Field(default="", description="Why, in words; kept in the case history, never in an event.")
+    lifted: bool = Field(default=False, description="True: the guardian's restriction ends (reason: why it ends).")
+
+
+class GuardianAccessRestricted(Event):
+    """A guardian's access to the case's data was restricted, or the restriction lifted. Every service
+    keeps it in its case-access read model; the guardian is named only by the keyed hash of their
+    henkilötunnus, as in ``referral.received`` (no personal data)."""
+
+    event_type: ClassVar[str] = "referral.guardian_access_restricted"
+    stream: ClassVar[str] = "REFERRAL"
+
+    guardian_key: str = Field(description="Keyed hash (HMAC-SHA256) of the guardian's henkilötunnus.")
+    restricted: bool = Field(description="True: restricted from now on; false: the restriction was lifted.")
+    reason: GuardianAccessReason
+    recorded_by: str = Field(description="The social worker who decided (the verified caller's id).")
+
+
 # -- replies: the ``data`` of each request's Reply -----------------------------------------------------
 
 
@@ -1015,9 +1053,11 @@ EVENTS = (
     (ConsentGiven, "referral", ()),
     (ConsentWithdrawn, "referral", ()),
     (CaseErased, "referral", ()),
+    (GuardianAccessRestricted, "referral", ()),
 )
 
 StartAssessment.access = CompleteAssessment.access = Access("write")
+RestrictGuardianAccess.reply_data = None
 
 # -- version 2: the actor from the verified token, the case named, a purpose on every read ----------
 CaseQueryV2 = successor(CaseQuery, "query.referral.case.v2", Access("read"))
@@ -1144,6 +1184,12 @@ REQUESTS = (
         StartAssessmentV2,
         "Record the start of the service-need assessment (assessment.started); by a social worker of the case, "
         "who is the verified caller.",
+    ),
+    (
+        "cmd.referral.restrict_guardian_access.v1",
+        RestrictGuardianAccess,
+        "Restrict one guardian's access to the case's data for a recorded reason, or lift it "
+        "(referral.guardian_access_restricted); by a social worker of the case.",
     ),
     (
         "cmd.referral.complete_assessment.v2",

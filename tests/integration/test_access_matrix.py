@@ -94,6 +94,11 @@ def samples(case_id: str) -> dict[str, tuple[str, dict[str, Any]]]:
         "query.referral.channel_statistics.v1": ("aggregate", {"format": "csv"}),
         # A team the routing does not know: let through, then refused by the domain.
         "cmd.referral.transfer_case.v1": ("team_case", cmd(team_id="no-such-team")),
+        # A henkilötunnus that is no guardian of the case: let through, then refused by the domain.
+        "cmd.referral.restrict_guardian_access.v1": (
+            "social_work",
+            cmd(guardian_personal_id="010190-900P", reason="non_disclosure"),
+        ),
         "cmd.referral.start_assessment.v2": ("social_work", cmd(started_on="2030-01-07")),
         "cmd.referral.complete_assessment.v2": ("social_work", cmd(outcome="services_started")),
         "cmd.meetings.convene.v2": (

@@ -35,7 +35,8 @@ ROLES: dict[str, str] = {
     WORKER: "A social or family worker: reaches the cases of their teams and the cases they take part in.",
     SOCIAL_WORKER: "A qualified social worker (sosiaalityöntekijä; usually with the worker role too): reaches cases as a "
     "worker does, and alone records the statutory acts of social work on their team's cases: the 7-working-day "
-    "decision, the urgency assessment, and the start and completion of the service-need assessment.",
+    "decision, the urgency assessment, the start and completion of the service-need assessment, and a "
+    "restriction of a guardian's access.",
     TEAM_LEAD: "A team lead: reaches their teams' cases, keeps the roster and records the adoption stage of the model.",
     STATISTICIAN: "Statistics and management: aggregates only, never a family's data; records a municipality's "
     "adoption stage of the model.",

@@ -160,6 +160,13 @@ class EventHandlers:
         await _notify(uow, ev, "referral_urgent", recipients, {"municipality": ev.municipality}, urgent=True)
 
     async def on_referral_linked(self, ev: ReferralLinked, uow: NotificationsUnitOfWork) -> None:
+        """The team's social workers and lead hear of the repeat; the new referral's contacts join the
+        case's directory, and its referrer is told of the receipt as a first referral's is (and later
+        when the assessment is done)."""
+        await uow.notifications.upsert_contacts(ev.case_id, [c.model_dump(mode="json") for c in ev.contacts])
+        referrers = [Recipient(c.contact_id, c.role, "referrer") for c in ev.contacts if c.role == "referrer"]
+        languages = {c.contact_id: c.language or "fi" for c in ev.contacts}
+        await _notify(uow, ev, "referral_ack", referrers, {"received_at": ev.occurred_at.isoformat()}, languages)
         team = await uow.notifications.team(ev.case_id)
         recipients = await self._staff(uow, ev.case_id, self.staff.team_social_workers_and_lead(team))
         await _notify(uow, ev, "referral_linked", recipients, {"repeat_count": ev.repeat_count})

@@ -93,6 +93,13 @@ class Referral:
     def guardian_ids(self) -> list[str]:
         return [c.contact_id for c in self.contacts if c.role == "guardian"]
 
+    def name_referrer(self, contact_id: str) -> None:
+        """A linked referral's referrer is a person of their own in the case (``referrer-N``), not the
+        first referral's ``referrer``: each is told of the receipt and when the assessment is done."""
+        for c in self.contacts:
+            if c.role == "referrer":
+                c.contact_id = contact_id
+
     def assess_urgency(
         self, urgent_protection_needed: bool, by: str, at: datetime, now: datetime, guardians_endangered: bool, reason: str
     ) -> None:

@@ -151,6 +151,7 @@ async def receive_submission(cmd: ReceiveSubmission, uow: ReferralUnitOfWork) ->
         referral.case_id = case.case_id
         referral.linked = True
         new_deadline = case.add_referral(referral, linked=True)
+        referral.name_referrer(f"referrer-{case.repeat_count}")
         if not await uow.referrals.add(referral):
             await _seen_before(uow, cmd, referral)
             return None

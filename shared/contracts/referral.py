@@ -867,7 +867,10 @@ class ConsentView(Contract):
 class ReferralContactView(Contract):
     """A contact of a referral by its id: what a command names (``given_by``, a meeting's participant)."""
 
-    contact_id: str = Field(description="guardian-1, guardian-2, … (details.guardians in order) or referrer.")
+    contact_id: str = Field(
+        description="guardian-1, guardian-2, … (details.guardians in order), or the referrer: referrer for the "
+        "referral that opened the case, referrer-N for the case's N-th referral when it was linked."
+    )
     role: Literal["guardian", "referrer"]
     language: str = Field(description="fi, sv, en or other.")
 

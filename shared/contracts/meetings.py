@@ -861,7 +861,13 @@ REQUESTS = (
     ("query.meetings.roster.v2", RosterQueryV2, "The roster of one municipality."),
     ("cmd.meetings.propose.v2", ProposeMeetingV2, "Propose people and the earliest common slot."),
     ("cmd.meetings.accept_proposal.v2", AcceptProposalV2, "Accept a proposal (convene, substitute or move)."),
-    ("cmd.meetings.respond.v2", RespondToInvitationV2, "Accept or decline an invitation."),
+    (
+        "cmd.meetings.respond.v2",
+        RespondToInvitationV2,
+        "Record a participant's answer to an invitation (accept, decline, tentative), as a worker of the case "
+        "heard it (by phone, in person); the verified worker is who recorded it (the command log keeps them). "
+        "Answers from calendars arrive by e-mail instead (notification.invitation_answered).",
+    ),
     ("cmd.meetings.reschedule.v2", RescheduleMeetingV2, "Move a meeting."),
     ("cmd.meetings.cancel.v2", CancelMeetingV2, "Cancel a meeting."),
     ("query.meetings.statistics.v2", MeetingStatisticsQueryV2, "Joint-meeting statistics (JSON or CSV)."),

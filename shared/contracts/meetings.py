@@ -864,7 +864,7 @@ REQUESTS = (
     (
         "cmd.meetings.respond.v2",
         RespondToInvitationV2,
-        "Record a participant's answer to an invitation (accept, decline, tentative), as a worker of the case "
+        "Record a participant's answer to an invitation (accepted or declined), as a worker of the case "
         "heard it (by phone, in person); the verified worker is who recorded it (the command log keeps them). "
         "Answers from calendars arrive by e-mail instead (notification.invitation_answered).",
     ),

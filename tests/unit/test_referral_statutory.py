@@ -131,6 +131,25 @@ def test_assessment_is_due_three_months_after_receipt_with_month_end_and_weekend
     assert completion_due(received) == due
 
 
+@pytest.mark.parametrize(
+    ("received", "decision", "completion"),
+    [
+        # The nights the clocks change: 00:30 in Helsinki is the Sunday, not the Saturday in UTC.
+        (datetime(2025, 3, 29, 22, 30, tzinfo=UTC), date(2025, 4, 8), date(2025, 6, 30)),
+        (datetime(2025, 10, 25, 21, 30, tzinfo=UTC), date(2025, 11, 4), date(2026, 1, 26)),
+        # 31 January: no 30/31 April; late in the evening it is 1 February in Helsinki, and 1.5. is May Day.
+        (datetime(2025, 1, 31, 10, 0, tzinfo=UTC), date(2025, 2, 11), date(2025, 4, 30)),
+        (datetime(2025, 1, 31, 22, 30, tzinfo=UTC), date(2025, 2, 11), date(2025, 5, 2)),
+        # Received on Christmas Eve (in Helsinki): the holidays and Epiphany are not working days.
+        (datetime(2025, 12, 23, 22, 30, tzinfo=UTC), date(2026, 1, 8), date(2026, 3, 24)),
+    ],
+)
+def test_deadlines_count_from_the_helsinki_day_of_receipt_across_clock_changes_month_ends_and_holidays(
+    received: datetime, decision: date, completion: date
+) -> None:
+    assert (decision_due(received), completion_due(received)) == (decision, completion)
+
+
 def test_the_completion_deadline_counts_from_receipt_not_from_the_start_of_the_assessment() -> None:
     case = case_with(referral(hki(2026, 11, 30)))
     complete_by = case.start_assessment(date(2026, 12, 9), "sw-1", hki(2026, 12, 9))

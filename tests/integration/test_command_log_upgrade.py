@@ -4,9 +4,9 @@ which have no digest, still answer a retry with their first reply (SQLite and Po
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import Column, MetaData, String, Table, insert, inspect, text
+from sqlalchemy import Column, MetaData, Table, insert, inspect, text
 
-from shared.storage.columns import JSONText, UTCDateTime
+from shared.storage.commandlog import command_log_table
 from shared.storage.database import Database
 from shared.storage.tables import messaging_tables
 from shared.storage.uow import UnitOfWork
@@ -16,15 +16,10 @@ pytestmark = [pytest.mark.integration]
 
 
 def _before_the_digest(metadata: MetaData) -> Table:
-    return Table(
-        "command_log",
-        metadata,
-        Column("command_id", String(64), primary_key=True),
-        Column("subject", String(255), nullable=False),
-        Column("reply", JSONText, nullable=False),
-        Column("recorded_at", UTCDateTime, nullable=False),
-        Column("actor", String(100), nullable=True),
-    )
+    """The command log as versions before the digest created it: today's columns but that one."""
+    today = command_log_table(MetaData())
+    kept = [c for c in today.columns if c.name != "request_digest"]
+    return Table("command_log", metadata, *(Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable) for c in kept))
 
 
 @pytest.mark.parametrize("kind", KINDS)

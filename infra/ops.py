@@ -375,7 +375,8 @@ def replay_deadletter(seq: int, url: str = typer.Option(None)) -> None:
     try:
         outcome = asyncio.run(run())
     except ReplayRefused as exc:
-        console.print(f"[red]dead letter {seq} not replayed: {exc.code}[/red] (it stays listed)")
+        listed = "" if exc.code == "no_such_dead_letter" else " (it stays listed)"
+        console.print(f"[red]dead letter {seq} not replayed: {exc.code}[/red]{listed}")
         raise typer.Exit(1) from None
     console.print(f"replayed dead letter {seq}: {outcome}")
 

@@ -13,20 +13,21 @@ from typing import Any
 
 from shared.audit import REFUSED, AuditLog
 from shared.contracts.base import FieldError, Reply
-from shared.errors import message
+from shared.errors import message as registered_text
 from shared.policy import PURPOSE_REQUIRED, Access, Caller
 from shared.storage.uow import UnitOfWork
 
 # The texts are the error registry's (shared/errors.py, docs/errors.md): one voice for every code.
-UNAUTHENTICATED_TEXT = message("unauthenticated")
-FORBIDDEN_TEXT = message("forbidden")
-PURPOSE_TEXT = message(PURPOSE_REQUIRED)
-RETIRED_TEXT = message("version_retired")
+UNAUTHENTICATED_TEXT = registered_text("unauthenticated")
+FORBIDDEN_TEXT = registered_text("forbidden")
+PURPOSE_TEXT = registered_text(PURPOSE_REQUIRED)
+RETIRED_TEXT = registered_text("version_retired")
 _TEXTS = {"forbidden": FORBIDDEN_TEXT, PURPOSE_REQUIRED: PURPOSE_TEXT}
 
 
 def refusal(code: str, field: str = "$", data: dict[str, Any] | None = None, **message: str) -> Reply:
-    return Reply(ok=False, errors=[FieldError(field=field, code=code, message=message or _TEXTS.get(code, {}))], data=data)
+    text = message or _TEXTS.get(code) or registered_text(code)
+    return Reply(ok=False, errors=[FieldError(field=field, code=code, message=text)], data=data)
 
 
 def with_purpose_required(errors: list[FieldError], reads: bool = False) -> list[FieldError]:
@@ -45,11 +46,10 @@ def invalid_request(errors: list[FieldError], reads: bool = False) -> Reply:
     """The reply to a request that failed validation. A purpose refused here says why in
     ``data.reason`` as the policy would (``purpose_missing``, ``purpose_unknown``). Nothing was read
     and the caller is not yet verified, so nothing goes to the access log."""
-    reasons = {"missing": "purpose_missing", "literal_error": "purpose_unknown"}
-    reason = next((reasons[e.code] for e in errors if e.field == "purpose" and e.code in reasons), None)
     fixed = with_purpose_required(errors, reads)
-    refused_purpose = reason is not None and any(e.code == PURPOSE_REQUIRED for e in fixed)
-    return Reply(ok=False, errors=fixed, data={"reason": reason} if refused_purpose else None)
+    turned = next((e.code for e, f in zip(errors, fixed, strict=True) if f is not e), None)
+    reason = {"missing": "purpose_missing", "literal_error": "purpose_unknown"}.get(turned or "")
+    return Reply(ok=False, errors=fixed, data={"reason": reason} if reason else None)
 
 
 def requested_cases(request: Any, access: Access) -> list[str]:

@@ -288,8 +288,7 @@ class Service:
                 digest = request_digest(subject, cmd.model_dump_json()) if command_id is not None else None
                 if earlier is not None and earlier[2] is not None and earlier[2] != digest:
                     # the same id with other content: refused, so no caller takes it for carried out
-                    code = "command_id_reused"
-                    return Reply(ok=False, errors=[FieldError(field="command_id", code=code, message=message(code))])
+                    return refusal("command_id_reused", "command_id")
                 if earlier is not None and earlier[1] == uow.actor:
                     # the caller's own retry: the first reply, even if the command took their access away
                     return Reply.model_validate(earlier[0])

@@ -32,21 +32,19 @@ def command_log_table(metadata: MetaData) -> Table:
         # content is refused, never answered with the first reply as if it had been carried out
         Column("request_digest", String(64), nullable=True),
     )
-    metadata.info.setdefault("upgrades", []).extend([_add_actor, _add_request_digest])
+    metadata.info.setdefault("upgrades", []).extend([_column_added("actor", 100), _column_added("request_digest", 64)])
     return table
 
 
-def _add_actor(conn: Connection) -> None:
-    """Idempotent, at every start: the actor column on a log created before it (its rows have none)."""
-    if "actor" not in {c["name"] for c in inspect(conn).get_columns("command_log")}:
-        conn.execute(text("ALTER TABLE command_log ADD COLUMN actor VARCHAR(100)"))
+def _column_added(name: str, length: int) -> Callable[[Connection], None]:
+    """An upgrade step, idempotent at every start: the column on a log created before it (its rows
+    have none: no actor, no digest, and a retry of such a command still gets its first reply)."""
 
+    def add(conn: Connection) -> None:
+        if name not in {c["name"] for c in inspect(conn).get_columns("command_log")}:
+            conn.execute(text(f"ALTER TABLE command_log ADD COLUMN {name} VARCHAR({length})"))
 
-def _add_request_digest(conn: Connection) -> None:
-    """Idempotent, at every start: the digest column on a log created before it (its rows have none,
-    and a retry of such a command still gets its first reply)."""
-    if "request_digest" not in {c["name"] for c in inspect(conn).get_columns("command_log")}:
-        conn.execute(text("ALTER TABLE command_log ADD COLUMN request_digest VARCHAR(64)"))
+    return add
 
 
 def request_digest(subject: str, command_json: str) -> str:
